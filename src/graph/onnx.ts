@@ -1,0 +1,161 @@
+/**
+ * Lowers a graph to an ONNX model in memory. Inputs become graph inputs; params become graph
+ * inputs (fed at every run, so new weights need no recompilation) or, when baked,
+ * initialisers (which lets ONNX Runtime pre-pack them); constants become initialisers.
+ */
+import { createHash } from 'node:crypto';
+import { topoSort } from './autodiff.js';
+import type { HostArray } from './ndarray.js';
+import { type Lowering, type OnnxAttr, OPS } from './ops.js';
+import { ModelProto, ONNX_ATTR, ONNX_DTYPE } from './onnx-schema.js';
+import { type DType, GraphError, type Shape } from './shape.js';
+import type { Tensor } from './tensor.js';
+
+export const OPSET = 20;
+const IR_VERSION = 9;
+
+export interface GraphInput {
+  readonly name: string;
+  readonly shape: Shape;
+  readonly dtype: DType;
+  /** Set when the input is a param: its current value is fed unless the caller overrides it. */
+  readonly param?: Tensor;
+}
+export interface GraphOutput {
+  readonly name: string;
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+export interface LoweredGraph {
+  /** The ONNX ModelProto bytes. */
+  readonly model: Uint8Array;
+  /** Identifies the graph's structure, shapes and embedded values (the session cache key). */
+  readonly key: string;
+  readonly inputs: readonly GraphInput[];
+  readonly outputs: readonly GraphOutput[];
+}
+export interface LowerOptions {
+  /** Params become initialisers instead of inputs (inference; the values are captured now). */
+  bakeParams?: boolean;
+}
+
+type Proto = Record<string, unknown>;
+
+const bytesOf = (a: HostArray): Uint8Array => new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+
+function attrProto(name: string, v: OnnxAttr): Proto {
+  if ('f' in v) return { name, type: ONNX_ATTR.float, f: v.f };
+  if ('i' in v) return { name, type: ONNX_ATTR.int, i: v.i };
+  if ('s' in v) return { name, type: ONNX_ATTR.string, s: new TextEncoder().encode(v.s) };
+  if ('ints' in v) return { name, type: ONNX_ATTR.ints, ints: [...v.ints] };
+  return { name, type: ONNX_ATTR.floats, floats: [...v.floats] };
+}
+
+const valueInfo = (name: string, shape: Shape, dtype: DType): Proto => ({
+  name,
+  type: { tensorType: { elemType: ONNX_DTYPE[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+});
+
+export function lowerToOnnx(outputs: Readonly<Record<string, Tensor>>, opts: LowerOptions = {}): LoweredGraph {
+  const nodes: Proto[] = [];
+  const initializers: Proto[] = [];
+  const inputs: GraphInput[] = [];
+  const inputProtos: Proto[] = [];
+  const names = new Map<number, string>();
+  const leafNames = new Map<string, Tensor>();
+  const constCache = new Map<string, string>();
+  const keyParts: string[] = [];
+  let counter = 0;
+
+  const addInitializer = (name: string, value: HostArray, identity: string): string => {
+    initializers.push({ name, dims: [...value.shape], dataType: ONNX_DTYPE[value.dtype], rawData: bytesOf(value) });
+    keyParts.push(`I ${name} ${value.dtype}[${value.shape}] ${identity}`);
+    return name;
+  };
+  const constant = (value: HostArray): string => {
+    const raw = bytesOf(value);
+    const hash = createHash('sha1').update(raw).digest('hex');
+    const key = `${value.dtype}[${value.shape}]${hash}`;
+    let name = constCache.get(key);
+    if (!name) {
+      name = addInitializer(`c${constCache.size}`, value, hash);
+      constCache.set(key, name);
+    }
+    return name;
+  };
+  const o: Lowering = {
+    node(opType, ins, attrs = {}) {
+      const out = `n${counter++}`;
+      const attribute = Object.entries(attrs).map(([k, v]) => attrProto(k, v));
+      nodes.push({ opType, input: [...ins], output: [out], name: out, attribute });
+      keyParts.push(`N ${opType} ${ins.join(',')} ${JSON.stringify(attrs)}`);
+      return out;
+    },
+    ints: (values) => constant({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, BigInt) }),
+    scalar: (v, dtype) =>
+      constant({
+        dtype,
+        shape: [],
+        data:
+          dtype === 'float32' ? Float32Array.of(v) : dtype === 'int32' ? Int32Array.of(v)
+          : dtype === 'int64' ? BigInt64Array.of(BigInt(v)) : Uint8Array.of(v ? 1 : 0),
+      }),
+  };
+
+  const declareLeaf = (name: string, t: Tensor): void => {
+    const prev = leafNames.get(name);
+    if (prev && prev !== t) {
+      throw new GraphError('lower', `two different leaves are named '${name}' ([${prev.shape}] and [${t.shape}])`);
+    }
+    leafNames.set(name, t);
+  };
+
+  for (const t of topoSort(Object.values(outputs))) {
+    const a = t.attrs as Record<string, unknown>;
+    if (t.op === 'input') {
+      const name = a['name'] as string;
+      declareLeaf(name, t);
+      inputs.push({ name, shape: t.shape, dtype: t.dtype });
+      inputProtos.push(valueInfo(name, t.shape, t.dtype));
+      keyParts.push(`in ${name} ${t.dtype}[${t.shape}]`);
+      names.set(t.id, name);
+    } else if (t.op === 'param') {
+      const name = a['name'] as string;
+      declareLeaf(name, t);
+      if (opts.bakeParams) {
+        const value = a['value'] as HostArray;
+        addInitializer(name, value, createHash('sha1').update(bytesOf(value)).digest('hex'));
+      } else {
+        inputs.push({ name, shape: t.shape, dtype: t.dtype, param: t });
+        inputProtos.push(valueInfo(name, t.shape, t.dtype));
+        keyParts.push(`p ${name} ${t.dtype}[${t.shape}]`);
+      }
+      names.set(t.id, name);
+    } else if (t.op === 'constant') {
+      names.set(t.id, constant(a['value'] as HostArray));
+    } else {
+      const ins = t.inputs.map((i) => names.get(i.id)!);
+      // biome-ignore lint/suspicious/noExplicitAny: the table is indexed by a union of ops
+      names.set(t.id, (OPS[t.op].lower as any)(o, ins, t.attrs, t));
+    }
+  }
+
+  const outs: GraphOutput[] = [];
+  const outputProtos: Proto[] = [];
+  for (const [name, t] of Object.entries(outputs)) {
+    if (leafNames.has(name)) throw new GraphError('lower', `output '${name}' has the name of an input`);
+    nodes.push({ opType: 'Identity', input: [names.get(t.id)!], output: [name], name: `out_${name}` });
+    keyParts.push(`O ${name} ${names.get(t.id)}`);
+    outs.push({ name, shape: t.shape, dtype: t.dtype });
+    outputProtos.push(valueInfo(name, t.shape, t.dtype));
+  }
+
+  const model = ModelProto.encode({
+    irVersion: IR_VERSION,
+    producerName: 'xbar',
+    opsetImport: [{ domain: '', version: OPSET }],
+    graph: { name: 'xbar', node: nodes, initializer: initializers, input: inputProtos, output: outputProtos },
+  }).finish();
+  const key = createHash('sha1').update(keyParts.join('\n')).digest('hex');
+  return { model, key, inputs, outputs: outs };
+}

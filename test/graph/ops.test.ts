@@ -1,0 +1,124 @@
+/** Every primitive, forward and backward, against the float64 reference (one row per op). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { gelu, layerNorm } from '../../src/graph/nn.js';
+import { mapRef, type RefArray } from '../../src/graph/ndarray.js';
+import { OPS, type OpName } from '../../src/graph/ops.js';
+import type { Shape } from '../../src/graph/shape.js';
+import { apply, concat, pad, type Tensor, where } from '../../src/graph/tensor.js';
+import { Rng } from '../../src/util/math.js';
+import { checkOp, type InputSpec, type OpCase } from '../helpers/check.js';
+
+const positive = (r: Rng) => 0.5 + 2 * r.uniform();
+const awayFromHalf = (r: Rng) => Math.floor(8 * r.uniform() - 4) + 0.1 + 0.8 * r.uniform();
+const f = (...shape: number[]): InputSpec => ({ shape });
+
+/** Two shapes that broadcast: b drops leading axes of a and sets some dims to 1. */
+function broadcastPair(seed: number): [Shape, Shape] {
+  const r = new Rng(seed);
+  const rank = 1 + Math.floor(r.uniform() * 3);
+  const a = Array.from({ length: rank }, () => 1 + Math.floor(r.uniform() * 4));
+  const b = a.slice(Math.floor(r.uniform() * rank)).map((d) => (r.uniform() < 0.3 ? 1 : d));
+  return r.uniform() < 0.5 ? [a, b] : [b.length ? b : [1], a];
+}
+
+const identityGrad = (xs: RefArray[], r: RefArray) => xs.map(() => r);
+
+/** Rows keyed by op; several rows per op where shapes matter. */
+const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> = {
+  neg: [{ name: 'neg', inputs: [f(3, 4)], build: (x) => x.neg() }],
+  exp: [{ name: 'exp', inputs: [f(3, 4)], build: (x) => x.exp() }],
+  log: [{ name: 'log', inputs: [{ shape: [3, 4], gen: positive }], build: (x) => x.log() }],
+  sqrt: [{ name: 'sqrt', inputs: [{ shape: [3, 4], gen: positive }], build: (x) => x.sqrt() }],
+  abs: [{ name: 'abs', inputs: [f(3, 4)], build: (x) => x.abs() }],
+  sign: [{ name: 'sign', inputs: [f(3, 4)], build: (x) => x.sign(), expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)) }],
+  tanh: [{ name: 'tanh', inputs: [f(3, 4)], build: (x) => x.tanh() }],
+  erf: [{ name: 'erf', inputs: [f(3, 4)], build: (x) => x.erf() }],
+  round: [{ name: 'round (straight-through)', inputs: [{ shape: [3, 4], gen: awayFromHalf }], build: (x) => x.round(), expectGrad: identityGrad }],
+  stopGradient: [{ name: 'stopGradient', inputs: [f(3, 4)], build: (x) => x.detach(), expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)) }],
+  gelu: [
+    { name: 'gelu exact', inputs: [f(3, 5)], build: (x) => gelu(x) },
+    { name: 'gelu tanh', inputs: [f(3, 5)], build: (x) => gelu(x, 'tanh') },
+  ],
+  clip: [{ name: 'clip', inputs: [f(4, 5)], build: (x) => x.clip(-0.5, 0.7) }],
+  cast: [
+    { name: 'cast float→int32', inputs: [{ shape: [6], gen: awayFromHalf }], build: (x) => x.cast('int32').cast('float32'), expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)) },
+    { name: 'cast int32→float', inputs: [{ shape: [6], dtype: 'int32', gen: (r) => Math.floor(10 * r.uniform()) - 5 }], build: (x) => x.cast('float32') },
+  ],
+  add: [{ name: 'add', inputs: [f(2, 3, 4), f(3, 1)], build: (a, b) => a.add(b) }],
+  sub: [{ name: 'sub', inputs: [f(3, 1), f(2, 3, 4)], build: (a, b) => a.sub(b) }],
+  mul: [{ name: 'mul', inputs: [f(2, 3, 4), f(4)], build: (a, b) => a.mul(b) }],
+  div: [{ name: 'div', inputs: [f(2, 3, 4), { shape: [3, 1], gen: positive }], build: (a, b) => a.div(b) }],
+  pow: [{ name: 'pow', inputs: [{ shape: [2, 3], gen: positive }, { shape: [3], gen: (r) => 3 * r.uniform() - 1.5 }], build: (a, b) => a.pow(b) }],
+  maximum: [{ name: 'maximum', inputs: [f(2, 3, 4), f(3, 4)], build: (a, b) => a.maximum(b) }],
+  minimum: [{ name: 'minimum', inputs: [f(3, 4), f(2, 1, 4)], build: (a, b) => a.minimum(b) }],
+  less: [{ name: 'less', inputs: [f(3, 4), f(4)], build: (a, b) => a.less(b).cast('float32') }],
+  greater: [{ name: 'greater', inputs: [f(3, 4), f(3, 1)], build: (a, b) => a.greater(b).cast('float32') }],
+  equal: [{ name: 'equal', inputs: [{ shape: [3, 4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }, { shape: [4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }], build: (a, b) => a.equal(b).cast('float32') }],
+  where: [{ name: 'where', inputs: [f(3, 4), f(3, 4), f(4)], build: (c, a, b) => where(c.greater(0), a, b) }],
+  sum: [
+    { name: 'sum axis', inputs: [f(2, 3, 4)], build: (x) => x.sum(1) },
+    { name: 'sum keepdims', inputs: [f(2, 3, 4)], build: (x) => x.sum([0, 2], true) },
+    { name: 'sum all', inputs: [f(2, 3, 4)], build: (x) => x.sum() },
+  ],
+  mean: [{ name: 'mean', inputs: [f(2, 3, 4)], build: (x) => x.mean([-1]) }],
+  max: [{ name: 'max', inputs: [f(2, 3, 4)], build: (x) => x.max(1, true) }],
+  reshape: [{ name: 'reshape', inputs: [f(2, 3, 4)], build: (x) => x.reshape([4, -1]) }],
+  transpose: [
+    { name: 'transpose perm', inputs: [f(2, 3, 4)], build: (x) => x.transpose([2, 0, 1]) },
+    { name: 'transpose last two', inputs: [f(2, 3, 4)], build: (x) => x.transpose() },
+  ],
+  expand: [{ name: 'expand', inputs: [f(3, 1)], build: (x) => x.expand([2, 3, 4]) }],
+  concat: [{ name: 'concat', inputs: [f(2, 3), f(2, 1), f(2, 2)], build: (a, b, c) => concat([a, b, c], 1) }],
+  slice: [{ name: 'slice', inputs: [f(4, 5)], build: (x) => x.slice(1, 1, -1).slice(0, 2, 4) }],
+  pad: [{ name: 'pad', inputs: [f(2, 3)], build: (x) => pad(x, [1, 0], [0, 2]) }],
+  gather: [
+    { name: 'gather rows (embedding)', inputs: [f(5, 3), { shape: [2, 3], dtype: 'int32', gen: (r) => Math.floor(5 * r.uniform()) }], build: (t, i) => t.gather(i) },
+    { name: 'gather axis 1', inputs: [f(2, 4, 3), { shape: [2], dtype: 'int32', gen: (r) => Math.floor(4 * r.uniform()) }], build: (t, i) => t.gather(i, 1) },
+  ],
+  scatterAdd: [{ name: 'scatterAdd', inputs: [{ shape: [4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }, f(4, 2)], build: (i, u) => apply('scatterAdd', [i, u], { shape: [3, 2] }) }],
+  matmul: [
+    { name: 'matmul 2D', inputs: [f(3, 4), f(4, 5)], build: (a, b) => a.matmul(b) },
+    { name: 'matmul batch × weight', inputs: [f(2, 3, 4), f(4, 5)], build: (a, b) => a.matmul(b) },
+    { name: 'matmul broadcast batch', inputs: [f(2, 1, 3, 4), f(3, 4, 2)], build: (a, b) => a.matmul(b) },
+  ],
+  softmax: [{ name: 'softmax', inputs: [f(2, 3, 5)], build: (x) => x.softmax(-1) }, { name: 'softmax axis 1', inputs: [f(2, 3, 5)], build: (x) => x.softmax(1) }],
+  logSoftmax: [{ name: 'logSoftmax', inputs: [f(3, 5)], build: (x) => x.logSoftmax(-1) }],
+  layerNorm: [{ name: 'layerNorm', inputs: [f(2, 3, 6), f(6), f(6)], build: (x, w, b) => layerNorm(x, w, b, 1e-5) }],
+  randomNormal: [],
+  randomUniform: [],
+};
+
+describe('ops: forward and gradient against the float64 reference', () => {
+  for (const [op, rows] of Object.entries(CASES)) {
+    for (const row of rows) it(`${op}: ${row.name}`, () => checkOp(row));
+  }
+});
+
+describe('elementwise ops on random broadcasting shapes', () => {
+  const binaries: [string, (a: Tensor, b: Tensor) => Tensor, InputSpec['gen']?][] = [
+    ['add', (a, b) => a.add(b)],
+    ['sub', (a, b) => a.sub(b)],
+    ['mul', (a, b) => a.mul(b)],
+    ['div', (a, b) => a.div(b.abs().add(0.5))],
+    ['pow', (a, b) => a.pow(b), positive],
+    ['maximum', (a, b) => a.maximum(b)],
+    ['minimum', (a, b) => a.minimum(b)],
+  ];
+  for (const [name, build, gen] of binaries) {
+    for (const seed of [11, 12, 13]) {
+      const [sa, sb] = broadcastPair(seed * 7 + name.length);
+      it(`${name} ${JSON.stringify(sa)} ⊕ ${JSON.stringify(sb)}`, () =>
+        checkOp({ name, inputs: [{ shape: sa, ...(gen ? { gen } : {}) }, { shape: sb }], build }, seed));
+    }
+  }
+});
+
+describe('the op table', () => {
+  it('has test rows for every op that is not a leaf or a random source', () => {
+    const untested = (Object.keys(OPS) as OpName[]).filter(
+      (op) => !('leaf' in OPS[op]) && !op.startsWith('random') && !(CASES as Record<string, OpCase[]>)[op]?.length,
+    );
+    assert.deepEqual(untested, []);
+  });
+});

@@ -25,6 +25,9 @@ export const f32 = (shape: Shape, data?: ArrayLike<number>): HostArray =>
 export const i32 = (shape: Shape, data?: ArrayLike<number>): HostArray =>
   hostArray('int32', shape, data ? Int32Array.from(data) : undefined);
 
+/** The values as plain numbers (int64 converted). */
+export const toNumbers = (a: HostArray): number[] => Array.from(a.data as ArrayLike<number | bigint>, Number);
+
 export function allocate(dtype: DType, n: number): HostData {
   switch (dtype) {
     case 'float32':

@@ -83,6 +83,7 @@ function sameDtype(op: string, a: Tensor, b: Tensor): void {
 
 /** A float elementwise unary op. */
 const unary = (
+  name: string,
   onnx: string,
   f: (x: number) => number,
   vjp: OpDef<object>['vjp'],
@@ -90,7 +91,7 @@ const unary = (
   def<object>({
     arity: 1,
     infer: ([x]) => {
-      needFloat(onnx, x!);
+      needFloat(name, x!);
       return { shape: x!.shape, dtype: x!.dtype };
     },
     ref: ([x]) => mapRef(x!, f),
@@ -100,6 +101,7 @@ const unary = (
 
 /** An elementwise binary op with NumPy broadcasting. */
 const binary = (
+  name: string,
   onnx: string,
   f: (a: number, b: number) => number,
   vjp: OpDef<object>['vjp'],
@@ -108,9 +110,9 @@ const binary = (
   def<object>({
     arity: 2,
     infer: ([a, b]) => {
-      sameDtype(onnx, a!, b!);
-      if (!outDtype && a!.dtype === 'bool') throw new GraphError(onnx, 'arithmetic on bool tensors');
-      return { shape: broadcastShapes(onnx, a!.shape, b!.shape), dtype: outDtype ?? a!.dtype };
+      sameDtype(name, a!, b!);
+      if (!outDtype && a!.dtype === 'bool') throw new GraphError(name, 'arithmetic on bool tensors');
+      return { shape: broadcastShapes(name, a!.shape, b!.shape), dtype: outDtype ?? a!.dtype };
     },
     ref: (ins, _a, out) => zipRef(out.shape, ins, f),
     vjp,
@@ -129,6 +131,7 @@ const spread = (g: Tensor, x: Tensor, a: ReduceAttrs): Tensor =>
   g.reshape(reducedShape(x.shape, { axes: a.axes, keepdims: true })).expand(x.shape);
 
 const reduce = (
+  name: string,
   onnx: string,
   init: number,
   f: (acc: number, x: number) => number,
@@ -138,7 +141,7 @@ const reduce = (
   def<ReduceAttrs>({
     arity: 1,
     infer: ([x], a) => {
-      if (x!.dtype === 'bool') throw new GraphError(onnx, 'cannot reduce bool');
+      if (x!.dtype === 'bool') throw new GraphError(name, 'cannot reduce bool');
       return { shape: reducedShape(x!.shape, a), dtype: x!.dtype };
     },
     ref: ([x], a) => {
@@ -201,16 +204,16 @@ export const OPS = {
   }),
 
   // elementwise unary
-  neg: unary('Neg', (x) => -x, (g) => [g.neg()]),
-  exp: unary('Exp', Math.exp, (g, _, y) => [g.mul(y)]),
-  log: unary('Log', Math.log, (g, [x]) => [g.div(x!)]),
-  sqrt: unary('Sqrt', Math.sqrt, (g, _, y) => [g.mul(0.5).div(y)]),
-  abs: unary('Abs', Math.abs, (g, [x]) => [g.mul(x!.sign())]),
-  sign: unary('Sign', Math.sign, null),
-  tanh: unary('Tanh', Math.tanh, (g, _, y) => [g.mul(y.mul(y).neg().add(1))]),
-  erf: unary('Erf', erf, (g, [x]) => [g.mul(x!.mul(x!).neg().exp().mul(2 / Math.sqrt(Math.PI)))]),
+  neg: unary('neg', 'Neg', (x) => -x, (g) => [g.neg()]),
+  exp: unary('exp', 'Exp', Math.exp, (g, _, y) => [g.mul(y)]),
+  log: unary('log', 'Log', Math.log, (g, [x]) => [g.div(x!)]),
+  sqrt: unary('sqrt', 'Sqrt', Math.sqrt, (g, _, y) => [g.mul(0.5).div(y)]),
+  abs: unary('abs', 'Abs', Math.abs, (g, [x]) => [g.mul(x!.sign())]),
+  sign: unary('sign', 'Sign', Math.sign, null),
+  tanh: unary('tanh', 'Tanh', Math.tanh, (g, _, y) => [g.mul(y.mul(y).neg().add(1))]),
+  erf: unary('erf', 'Erf', erf, (g, [x]) => [g.mul(x!.mul(x!).neg().exp().mul(2 / Math.sqrt(Math.PI)))]),
   /** Straight-through estimator: the gradient of rounding is taken as the identity. */
-  round: unary('Round', roundHalfEven, (g) => [g]),
+  round: unary('round', 'Round', roundHalfEven, (g) => [g]),
   stopGradient: def<object>({
     arity: 1,
     infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),
@@ -255,19 +258,19 @@ export const OPS = {
   }),
 
   // elementwise binary
-  add: binary('Add', (a, b) => a + b, (g) => [g, g]),
-  sub: binary('Sub', (a, b) => a - b, (g) => [g, g.neg()]),
-  mul: binary('Mul', (a, b) => a * b, (g, [a, b]) => [g.mul(b!), g.mul(a!)]),
-  div: binary('Div', (a, b) => a / b, (g, [, b], y) => [g.div(b!), g.mul(y).div(b!).neg()]),
-  pow: binary('Pow', (a, b) => a ** b, (g, [a, b], y) => [
+  add: binary('add', 'Add', (a, b) => a + b, (g) => [g, g]),
+  sub: binary('sub', 'Sub', (a, b) => a - b, (g) => [g, g.neg()]),
+  mul: binary('mul', 'Mul', (a, b) => a * b, (g, [a, b]) => [g.mul(b!), g.mul(a!)]),
+  div: binary('div', 'Div', (a, b) => a / b, (g, [, b], y) => [g.div(b!), g.mul(y).div(b!).neg()]),
+  pow: binary('pow', 'Pow', (a, b) => a ** b, (g, [a, b], y) => [
     g.mul(b!).mul(a!.pow(b!.sub(1))),
     g.mul(y).mul(a!.log()),
   ]),
-  maximum: binary('Max', Math.max, (g, [a, b]) => [where(a!.less(b!), 0, g), where(a!.less(b!), g, 0)]),
-  minimum: binary('Min', Math.min, (g, [a, b]) => [where(a!.greater(b!), 0, g), where(a!.greater(b!), g, 0)]),
-  less: binary('Less', (a, b) => +(a < b), null, 'bool'),
-  greater: binary('Greater', (a, b) => +(a > b), null, 'bool'),
-  equal: binary('Equal', (a, b) => +(a === b), null, 'bool'),
+  maximum: binary('maximum', 'Max', Math.max, (g, [a, b]) => [where(a!.less(b!), 0, g), where(a!.less(b!), g, 0)]),
+  minimum: binary('minimum', 'Min', Math.min, (g, [a, b]) => [where(a!.greater(b!), 0, g), where(a!.greater(b!), g, 0)]),
+  less: binary('less', 'Less', (a, b) => +(a < b), null, 'bool'),
+  greater: binary('greater', 'Greater', (a, b) => +(a > b), null, 'bool'),
+  equal: binary('equal', 'Equal', (a, b) => +(a === b), null, 'bool'),
   where: def<object>({
     arity: 3,
     infer: ([c, a, b]) => {
@@ -282,13 +285,13 @@ export const OPS = {
   }),
 
   // reductions
-  sum: reduce('ReduceSum', 0, (s, x) => s + x, (v) => v, (g, [x], _, a) => [spread(g, x!, a)]),
-  mean: reduce('ReduceMean', 0, (s, x) => s + x, (v, n) => v / n, (g, [x], _, a) => {
+  sum: reduce('sum', 'ReduceSum', 0, (s, x) => s + x, (v) => v, (g, [x], _, a) => [spread(g, x!, a)]),
+  mean: reduce('mean', 'ReduceMean', 0, (s, x) => s + x, (v, n) => v / n, (g, [x], _, a) => {
     const count = a.axes.reduce((c, ax) => c * x!.shape[ax]!, 1);
     return [spread(g, x!, a).div(count)];
   }),
   /** Ties share the gradient equally. */
-  max: reduce('ReduceMax', -Infinity, Math.max, (v) => v, (g, [x], y, a) => {
+  max: reduce('max', 'ReduceMax', -Infinity, Math.max, (v) => v, (g, [x], y, a) => {
     const mask = x!.equal(spread(y, x!, a)).cast('float32');
     return [spread(g, x!, a).mul(mask).div(spread(mask.sum(a.axes, a.keepdims), x!, a))];
   }),

@@ -6,7 +6,7 @@
  */
 import type { HostArray } from './ndarray.js';
 import { type AttrsOf, OPS, type OpName } from './ops.js';
-import { type DType, GraphError, numel, type Shape } from './shape.js';
+import { type DType, fmtShape, GraphError, numel, type Shape } from './shape.js';
 
 let nextId = 0;
 
@@ -170,7 +170,7 @@ function axesOf(t: Tensor, axes?: number | readonly number[]): number[] {
   const out = list.map((a) => (a < 0 ? a + t.rank : a));
   for (const a of out) {
     if (!Number.isInteger(a) || a < 0 || a >= t.rank) {
-      throw new GraphError('reduce', `axis ${a} out of range for shape [${t.shape}]`);
+      throw new GraphError('reduce', `axis ${a} out of range for shape ${fmtShape(t.shape)}`);
     }
   }
   return [...new Set(out)].sort((x, y) => x - y);
@@ -182,7 +182,7 @@ function inferReshape(t: Tensor, shape: Shape): number[] {
   if (free >= 0) {
     const known = out.reduce((a, d, i) => (i === free ? a : a * d), 1);
     if (known === 0 || t.size % known !== 0) {
-      throw new GraphError('reshape', `cannot reshape [${t.shape}] to [${shape}]`);
+      throw new GraphError('reshape', `cannot reshape ${fmtShape(t.shape)} to ${fmtShape(shape)}`);
     }
     out[free] = t.size / known;
   }

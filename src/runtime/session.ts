@@ -107,6 +107,9 @@ export async function compile(
   return new CompiledGraph(await session, lowered.inputs, lowered.outputs, lowered.model);
 }
 
+/** How many sessions the cache holds (for tests and diagnostics). */
+export const sessionCount = (): number => sessions.size;
+
 /** Releases every cached session (their native memory). */
 export async function releaseSessions(): Promise<void> {
   const all = [...sessions.values()];

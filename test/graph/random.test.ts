@@ -1,0 +1,75 @@
+/** Random sources: the right distribution (tolerances from the sample size), fresh values at every run, reproducible streams. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { toNumbers } from '../../src/graph/ndarray.js';
+import { randomNormal, randomUniform } from '../../src/graph/tensor.js';
+import { compile } from '../../src/runtime/session.js';
+import { Rng } from '../../src/util/math.js';
+
+const N = 200_000;
+/** 5 standard errors: a correct sampler fails one check in ~2 million runs. */
+const Z = 5;
+
+function moments(d: ArrayLike<number>): { mean: number; variance: number } {
+  let s = 0;
+  for (let i = 0; i < d.length; i++) s += d[i]!;
+  const mean = s / d.length;
+  let v = 0;
+  for (let i = 0; i < d.length; i++) v += (d[i]! - mean) ** 2;
+  return { mean, variance: v / (d.length - 1) };
+}
+
+/** Checks mean and variance of normal samples against μ, σ² with standard errors σ/√n and σ²√(2/(n−1)). */
+function assertNormal(d: ArrayLike<number>, mu: number, sigma: number): void {
+  const { mean, variance } = moments(d);
+  const n = d.length;
+  assert.ok(Math.abs(mean - mu) <= (Z * sigma) / Math.sqrt(n), `mean ${mean} vs ${mu}`);
+  assert.ok(Math.abs(variance - sigma ** 2) <= Z * sigma ** 2 * Math.sqrt(2 / (n - 1)), `variance ${variance} vs ${sigma ** 2}`);
+}
+
+describe('randomNormal and randomUniform in ONNX Runtime', () => {
+  it('randomNormal has the requested mean and std', async () => {
+    const g = await compile({ r: randomNormal([N], { seed: 3, mean: 0.5, std: 2 }) }, { cache: false });
+    assertNormal((await g.run()).r!.data as Float32Array, 0.5, 2);
+  });
+
+  it('randomUniform has the requested range, mean and variance', async () => {
+    const [lo, hi] = [-1, 3];
+    const g = await compile({ r: randomUniform([N], { seed: 4, low: lo, high: hi }) }, { cache: false });
+    const d = (await g.run()).r!.data as Float32Array;
+    assert.ok(d.every((v) => v >= lo && v <= hi));
+    const { mean, variance } = moments(d);
+    const sd = (hi - lo) / Math.sqrt(12);
+    assert.ok(Math.abs(mean - (lo + hi) / 2) <= (Z * sd) / Math.sqrt(N), `mean ${mean}`);
+    // Var of (x−μ)² for a uniform is (h−l)⁴/180 − σ⁴
+    const sdVar = Math.sqrt(((hi - lo) ** 4 / 80 - sd ** 4) / N);
+    assert.ok(Math.abs(variance - sd ** 2) <= Z * sdVar, `variance ${variance}`);
+  });
+
+  it('gives fresh values at every run of one compiled graph', async () => {
+    const g = await compile({ r: randomNormal([16], { seed: 5 }) }, { cache: false });
+    const a = toNumbers((await g.run()).r!);
+    const b = toNumbers((await g.run()).r!);
+    assert.notDeepEqual(a, b);
+  });
+
+  it('repeats the stream for the same seed and changes it with the seed', async () => {
+    const stream = async (seed: number) => {
+      const g = await compile({ r: randomNormal([8], { seed }) }, { cache: false });
+      return [...toNumbers((await g.run()).r!), ...toNumbers((await g.run()).r!)];
+    };
+    assert.deepEqual(await stream(7), await stream(7));
+    assert.notDeepEqual(await stream(7), await stream(8));
+  });
+});
+
+describe('Rng (the JavaScript stream for O(parameters) noise)', () => {
+  it('normal() is standard normal', () => {
+    assertNormal(new Rng(1).fillNormal(new Float64Array(N)), 0, 1);
+  });
+  it('is reproducible and seed-dependent', () => {
+    const take = (s: number) => Array.from(new Rng(s).fillUniform(new Float64Array(5)));
+    assert.deepEqual(take(9), take(9));
+    assert.notDeepEqual(take(9), take(10));
+  });
+});

@@ -59,6 +59,13 @@ const fwdGflops = flops / fwdTime / 1e9;
 const ratio = fwdGflops / mmGflops;
 console.log(fmtRow('forward (baked)', `${(flops / 1e9).toFixed(1)} GFLOP`, `${(fwdTime * 1e3).toFixed(0)} ms`, `${fwdGflops.toFixed(1)} GFLOP/s = ${(100 * ratio).toFixed(0)}% of MatMul ${ratio >= 0.6 ? 'ok (≥ 60%)' : 'LOW (target ≥ 60%)'}`));
 console.log(fmtRow('', '', '', `${(B / fwdTime).toFixed(1)} images/s`));
+if (provider !== 'cpu') {
+  const cpu = await compile({ y }, { bakeParams: true });
+  const [a, b] = [(await fwd.run(feeds))['y']!.data as Float32Array, (await cpu.run(feeds))['y']!.data as Float32Array];
+  let err = 0;
+  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
+  console.log(fmtRow(`${provider} vs cpu`, '', '', `max |Δ| = ${err.toExponential(2)}`));
+}
 
 if (!args.skip.includes('backward')) {
   // 4. forward + backward with params fed (a training step's graph)

@@ -1,11 +1,19 @@
 #!/usr/bin/env node
-// The `xbar` command: runs the compiled CLI (npm ci builds it; see README).
+// The `xbar` command. In a source checkout it compiles the TypeScript on first use.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
+const main = `${root}dist/src/cli/main.js`;
 if (!existsSync(main)) {
-  console.error('xbar: not built yet. Run `npm ci` (or `npm run build`) in the xbar folder first.');
-  process.exit(1);
+  const tsc = `${root}node_modules/typescript/bin/tsc`;
+  if (!existsSync(tsc)) {
+    console.error(`xbar: ${main} is missing and TypeScript is not installed; run \`npm ci\` in ${root}`);
+    process.exit(1);
+  }
+  console.error('xbar: compiling (first run)…');
+  const r = spawnSync(process.execPath, [tsc, '-p', root], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
 await import(main);

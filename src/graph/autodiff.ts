@@ -39,7 +39,11 @@ export function topoSort(roots: readonly Tensor[]): Tensor[] {
 export function unbroadcast(g: Tensor, shape: Shape): Tensor {
   if (sameShape(g.shape, shape)) return g;
   const lead = g.rank - shape.length;
-  if (lead < 0) throw new GraphError('grad', `gradient ${fmtShape(g.shape)} is smaller than its input ${fmtShape(shape)}`);
+  if (lead < 0)
+    throw new GraphError(
+      'grad',
+      `gradient ${fmtShape(g.shape)} is smaller than its input ${fmtShape(shape)}`,
+    );
   const axes = g.shape.flatMap((d, i) => (i < lead || (shape[i - lead] === 1 && d !== 1) ? [i] : []));
   return g.sum(axes, true).reshape(shape);
 }
@@ -49,7 +53,8 @@ export function unbroadcast(g: Tensor, shape: Shape): Tensor {
  * `y` must be a scalar unless `seed` (the upstream gradient, y's shape) is given.
  */
 export function grad(y: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
-  if (!seed && y.size !== 1) throw new GraphError('grad', `output ${fmtShape(y.shape)} is not a scalar; pass a seed`);
+  if (!seed && y.size !== 1)
+    throw new GraphError('grad', `output ${fmtShape(y.shape)} is not a scalar; pass a seed`);
   if (seed && !sameShape(seed.shape, y.shape)) {
     throw new GraphError('grad', `seed ${fmtShape(seed.shape)} does not match output ${fmtShape(y.shape)}`);
   }

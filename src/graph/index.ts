@@ -6,4 +6,16 @@ export { type LoweredGraph, lowerToOnnx, OPSET } from './onnx.js';
 export { type AttrsOf, OPS, type OpName } from './ops.js';
 export { evaluateRef } from './reference.js';
 export { type DType, GraphError, type Shape } from './shape.js';
-export { apply, concat, constant, input, pad, param, randomNormal, randomUniform, scalar, Tensor, where } from './tensor.js';
+export {
+  apply,
+  concat,
+  constant,
+  input,
+  pad,
+  param,
+  randomNormal,
+  randomUniform,
+  scalar,
+  Tensor,
+  where,
+} from './tensor.js';

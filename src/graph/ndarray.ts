@@ -60,8 +60,9 @@ export function toRef(a: HostArray): RefArray {
 export function fromRef(a: RefArray, dtype: DType): HostArray {
   const out = hostArray(dtype, a.shape);
   const d = out.data;
-  if (d instanceof BigInt64Array) a.data.forEach((v, i) => (d[i] = BigInt(Math.round(v))));
-  else d.set(a.data);
+  if (d instanceof BigInt64Array) {
+    for (let i = 0; i < d.length; i++) d[i] = BigInt(Math.round(a.data[i]!));
+  } else d.set(a.data);
   return out;
 }
 
@@ -91,11 +92,7 @@ export function mapRef(a: RefArray, f: (x: number) => number): RefArray {
   return { shape: a.shape, data: a.data.map(f) };
 }
 
-export function zipRef(
-  shape: Shape,
-  arrays: readonly RefArray[],
-  f: (...xs: number[]) => number,
-): RefArray {
+export function zipRef(shape: Shape, arrays: readonly RefArray[], f: (...xs: number[]) => number): RefArray {
   const offs = arrays.map((a) => broadcastOffsets(a.shape, shape));
   const out = ref(shape);
   const xs = new Array<number>(arrays.length);

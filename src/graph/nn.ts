@@ -22,8 +22,17 @@ export const layerNorm = (x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5): 
 
 /** One-hot float32 rows of `labels` (int32, any shape) over `classes`. labels: (...) → (..., C) */
 export function oneHot(labels: Tensor, classes: number): Tensor {
-  const range = constant(hostArray('int32', [classes], Int32Array.from({ length: classes }, (_, i) => i)));
-  return labels.reshape([...labels.shape, 1]).equal(range).cast('float32');
+  const range = constant(
+    hostArray(
+      'int32',
+      [classes],
+      Int32Array.from({ length: classes }, (_, i) => i),
+    ),
+  );
+  return labels
+    .reshape([...labels.shape, 1])
+    .equal(range)
+    .cast('float32');
 }
 
 /**
@@ -33,9 +42,14 @@ export function oneHot(labels: Tensor, classes: number): Tensor {
 export function crossEntropy(logits: Tensor, labels: Tensor, smoothing = 0): Tensor {
   const [n, c] = logits.shape as [number, number];
   if (logits.rank !== 2 || labels.rank !== 1 || labels.shape[0] !== n) {
-    throw new GraphError('crossEntropy', `logits [${logits.shape}] and labels [${labels.shape}] must be [N, C] and [N]`);
+    throw new GraphError(
+      'crossEntropy',
+      `logits [${logits.shape}] and labels [${labels.shape}] must be [N, C] and [N]`,
+    );
   }
-  const target = oneHot(labels, c).mul(1 - smoothing).add(smoothing / c);
+  const target = oneHot(labels, c)
+    .mul(1 - smoothing)
+    .add(smoothing / c);
   return target.mul(logits.logSoftmax(-1)).sum().div(-n);
 }
 

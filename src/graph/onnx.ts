@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { topoSort } from './autodiff.js';
 import type { HostArray } from './ndarray.js';
-import { type Lowering, type OnnxAttr, OPS } from './ops.js';
 import { ModelProto, ONNX_ATTR, ONNX_DTYPE } from './onnx-schema.js';
+import { type Lowering, type OnnxAttr, OPS } from './ops.js';
 import { type DType, GraphError, type Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
 
@@ -41,7 +41,8 @@ export interface LowerOptions {
 
 type Proto = Record<string, unknown>;
 
-const bytesOf = (a: HostArray): Uint8Array => new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+const bytesOf = (a: HostArray): Uint8Array =>
+  new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
 
 function attrProto(name: string, v: OnnxAttr): Proto {
   if ('f' in v) return { name, type: ONNX_ATTR.float, f: v.f };
@@ -56,7 +57,10 @@ const valueInfo = (name: string, shape: Shape, dtype: DType): Proto => ({
   type: { tensorType: { elemType: ONNX_DTYPE[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
 });
 
-export function lowerToOnnx(outputs: Readonly<Record<string, Tensor>>, opts: LowerOptions = {}): LoweredGraph {
+export function lowerToOnnx(
+  outputs: Readonly<Record<string, Tensor>>,
+  opts: LowerOptions = {},
+): LoweredGraph {
   const nodes: Proto[] = [];
   const initializers: Proto[] = [];
   const inputs: GraphInput[] = [];
@@ -68,7 +72,12 @@ export function lowerToOnnx(outputs: Readonly<Record<string, Tensor>>, opts: Low
   let counter = 0;
 
   const addInitializer = (name: string, value: HostArray, identity: string): string => {
-    initializers.push({ name, dims: [...value.shape], dataType: ONNX_DTYPE[value.dtype], rawData: bytesOf(value) });
+    initializers.push({
+      name,
+      dims: [...value.shape],
+      dataType: ONNX_DTYPE[value.dtype],
+      rawData: bytesOf(value),
+    });
     keyParts.push(`I ${name} ${value.dtype}[${value.shape}] ${identity}`);
     return name;
   };
@@ -91,21 +100,30 @@ export function lowerToOnnx(outputs: Readonly<Record<string, Tensor>>, opts: Low
       keyParts.push(`N ${opType} ${ins.join(',')} ${JSON.stringify(attrs)}`);
       return out;
     },
-    ints: (values) => constant({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, BigInt) }),
+    ints: (values) =>
+      constant({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, BigInt) }),
     scalar: (v, dtype) =>
       constant({
         dtype,
         shape: [],
         data:
-          dtype === 'float32' ? Float32Array.of(v) : dtype === 'int32' ? Int32Array.of(v)
-          : dtype === 'int64' ? BigInt64Array.of(BigInt(v)) : Uint8Array.of(v ? 1 : 0),
+          dtype === 'float32'
+            ? Float32Array.of(v)
+            : dtype === 'int32'
+              ? Int32Array.of(v)
+              : dtype === 'int64'
+                ? BigInt64Array.of(BigInt(v))
+                : Uint8Array.of(v ? 1 : 0),
       }),
   };
 
   const declareLeaf = (name: string, t: Tensor): void => {
     const prev = leafNames.get(name);
     if (prev && prev !== t) {
-      throw new GraphError('lower', `two different leaves are named '${name}' ([${prev.shape}] and [${t.shape}])`);
+      throw new GraphError(
+        'lower',
+        `two different leaves are named '${name}' ([${prev.shape}] and [${t.shape}])`,
+      );
     }
     leafNames.set(name, t);
   };

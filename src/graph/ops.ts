@@ -8,11 +8,11 @@ import { erf, Rng, roundHalfEven } from '../util/math.js';
 import {
   addBlockRef,
   type HostArray,
-  matmulRef,
   mapRef,
+  matmulRef,
   type RefArray,
-  ref,
   reduceRef,
+  ref,
   sliceRef,
   toRef,
   transposeRef,
@@ -71,13 +71,23 @@ const def = <A>(d: OpDef<A>): OpDef<A> => d;
 
 function needFloat(op: string, ...ts: readonly Tensor[]): void {
   for (const t of ts) {
-    if (t.dtype !== 'float32') throw new GraphError(op, `expects float32, got ${t.dtype} ${fmtShape(t.shape)}`);
+    if (t.dtype !== 'float32')
+      throw new GraphError(op, `expects float32, got ${t.dtype} ${fmtShape(t.shape)}`);
   }
+}
+
+/** The info of a float op whose output is shaped like its input. */
+function sameAsFloat(op: string, x: Tensor): Info {
+  needFloat(op, x);
+  return { shape: x.shape, dtype: x.dtype };
 }
 
 function sameDtype(op: string, a: Tensor, b: Tensor): void {
   if (a.dtype !== b.dtype) {
-    throw new GraphError(op, `dtypes differ: ${a.dtype} ${fmtShape(a.shape)} and ${b.dtype} ${fmtShape(b.shape)}`);
+    throw new GraphError(
+      op,
+      `dtypes differ: ${a.dtype} ${fmtShape(a.shape)} and ${b.dtype} ${fmtShape(b.shape)}`,
+    );
   }
 }
 
@@ -179,7 +189,7 @@ export const OPS = {
   input: def<{ name: string; shape: Shape; dtype: DType }>({
     arity: 0,
     leaf: true,
-    infer: (_, a) => (checkShape(`input '${a.name}'`, a.shape), { shape: a.shape, dtype: a.dtype }),
+    infer: (_, a) => ({ shape: checkShape(`input '${a.name}'`, a.shape), dtype: a.dtype }),
     ref: (_, a) => {
       throw new GraphError('input', `'${a.name}' must be fed`);
     },
@@ -204,14 +214,27 @@ export const OPS = {
   }),
 
   // elementwise unary
-  neg: unary('neg', 'Neg', (x) => -x, (g) => [g.neg()]),
+  neg: unary(
+    'neg',
+    'Neg',
+    (x) => -x,
+    (g) => [g.neg()],
+  ),
   exp: unary('exp', 'Exp', Math.exp, (g, _, y) => [g.mul(y)]),
   log: unary('log', 'Log', Math.log, (g, [x]) => [g.div(x!)]),
   sqrt: unary('sqrt', 'Sqrt', Math.sqrt, (g, _, y) => [g.mul(0.5).div(y)]),
   abs: unary('abs', 'Abs', Math.abs, (g, [x]) => [g.mul(x!.sign())]),
   sign: unary('sign', 'Sign', Math.sign, null),
   tanh: unary('tanh', 'Tanh', Math.tanh, (g, _, y) => [g.mul(y.mul(y).neg().add(1))]),
-  erf: unary('erf', 'Erf', erf, (g, [x]) => [g.mul(x!.mul(x!).neg().exp().mul(2 / Math.sqrt(Math.PI)))]),
+  erf: unary('erf', 'Erf', erf, (g, [x]) => [
+    g.mul(
+      x!
+        .mul(x!)
+        .neg()
+        .exp()
+        .mul(2 / Math.sqrt(Math.PI)),
+    ),
+  ]),
   /** Straight-through estimator: the gradient of rounding is taken as the identity. */
   round: unary('round', 'Round', roundHalfEven, (g) => [g]),
   stopGradient: def<object>({
@@ -223,7 +246,7 @@ export const OPS = {
   }),
   gelu: def<{ approximate: 'none' | 'tanh' }>({
     arity: 1,
-    infer: ([x]) => (needFloat('gelu', x!), { shape: x!.shape, dtype: x!.dtype }),
+    infer: ([x]) => sameAsFloat('gelu', x!),
     ref: ([x], a) => mapRef(x!, geluRef(a.approximate)),
     vjp: (g, [x], _, a): Grads => {
       if (a.approximate === 'none') {
@@ -233,7 +256,16 @@ export const OPS = {
       }
       const x2 = x!.mul(x!);
       const t = x!.add(x2.mul(x!).mul(0.044715)).mul(GELU_C).tanh();
-      const dt = t.mul(t).neg().add(1).mul(x2.mul(3 * 0.044715).add(1).mul(GELU_C));
+      const dt = t
+        .mul(t)
+        .neg()
+        .add(1)
+        .mul(
+          x2
+            .mul(3 * 0.044715)
+            .add(1)
+            .mul(GELU_C),
+        );
       return [g.mul(t.add(1).mul(0.5).add(x!.mul(0.5).mul(dt)))];
     },
     lower: (o, ins, a) => o.node('Gelu', ins, { approximate: { s: a.approximate } }),
@@ -252,22 +284,55 @@ export const OPS = {
   cast: def<{ to: DType }>({
     arity: 1,
     infer: ([x], a) => ({ shape: x!.shape, dtype: a.to }),
-    ref: ([x], a) => (a.to === 'bool' ? mapRef(x!, (v) => (v ? 1 : 0)) : a.to === 'float32' ? mapRef(x!, Math.fround) : mapRef(x!, Math.trunc)),
+    ref: ([x], a) =>
+      a.to === 'bool'
+        ? mapRef(x!, (v) => (v ? 1 : 0))
+        : a.to === 'float32'
+          ? mapRef(x!, Math.fround)
+          : mapRef(x!, Math.trunc),
     vjp: (g, [x], _, a): Grads => [a.to === 'float32' && x!.dtype === 'float32' ? g : null],
     lower: (o, ins, a) => o.node('Cast', ins, { to: { i: ONNX_TO[a.to] } }),
   }),
 
   // elementwise binary
-  add: binary('add', 'Add', (a, b) => a + b, (g) => [g, g]),
-  sub: binary('sub', 'Sub', (a, b) => a - b, (g) => [g, g.neg()]),
-  mul: binary('mul', 'Mul', (a, b) => a * b, (g, [a, b]) => [g.mul(b!), g.mul(a!)]),
-  div: binary('div', 'Div', (a, b) => a / b, (g, [, b], y) => [g.div(b!), g.mul(y).div(b!).neg()]),
-  pow: binary('pow', 'Pow', (a, b) => a ** b, (g, [a, b], y) => [
-    g.mul(b!).mul(a!.pow(b!.sub(1))),
-    g.mul(y).mul(a!.log()),
+  add: binary(
+    'add',
+    'Add',
+    (a, b) => a + b,
+    (g) => [g, g],
+  ),
+  sub: binary(
+    'sub',
+    'Sub',
+    (a, b) => a - b,
+    (g) => [g, g.neg()],
+  ),
+  mul: binary(
+    'mul',
+    'Mul',
+    (a, b) => a * b,
+    (g, [a, b]) => [g.mul(b!), g.mul(a!)],
+  ),
+  div: binary(
+    'div',
+    'Div',
+    (a, b) => a / b,
+    (g, [, b], y) => [g.div(b!), g.mul(y).div(b!).neg()],
+  ),
+  pow: binary(
+    'pow',
+    'Pow',
+    (a, b) => a ** b,
+    (g, [a, b], y) => [g.mul(b!).mul(a!.pow(b!.sub(1))), g.mul(y).mul(a!.log())],
+  ),
+  maximum: binary('maximum', 'Max', Math.max, (g, [a, b]) => [
+    where(a!.less(b!), 0, g),
+    where(a!.less(b!), g, 0),
   ]),
-  maximum: binary('maximum', 'Max', Math.max, (g, [a, b]) => [where(a!.less(b!), 0, g), where(a!.less(b!), g, 0)]),
-  minimum: binary('minimum', 'Min', Math.min, (g, [a, b]) => [where(a!.greater(b!), 0, g), where(a!.greater(b!), g, 0)]),
+  minimum: binary('minimum', 'Min', Math.min, (g, [a, b]) => [
+    where(a!.greater(b!), 0, g),
+    where(a!.greater(b!), g, 0),
+  ]),
   less: binary('less', 'Less', (a, b) => +(a < b), null, 'bool'),
   greater: binary('greater', 'Greater', (a, b) => +(a > b), null, 'bool'),
   equal: binary('equal', 'Equal', (a, b) => +(a === b), null, 'bool'),
@@ -285,16 +350,41 @@ export const OPS = {
   }),
 
   // reductions
-  sum: reduce('sum', 'ReduceSum', 0, (s, x) => s + x, (v) => v, (g, [x], _, a) => [spread(g, x!, a)]),
-  mean: reduce('mean', 'ReduceMean', 0, (s, x) => s + x, (v, n) => v / n, (g, [x], _, a) => {
-    const count = a.axes.reduce((c, ax) => c * x!.shape[ax]!, 1);
-    return [spread(g, x!, a).div(count)];
-  }),
+  sum: reduce(
+    'sum',
+    'ReduceSum',
+    0,
+    (s, x) => s + x,
+    (v) => v,
+    (g, [x], _, a) => [spread(g, x!, a)],
+  ),
+  mean: reduce(
+    'mean',
+    'ReduceMean',
+    0,
+    (s, x) => s + x,
+    (v, n) => v / n,
+    (g, [x], _, a) => {
+      const count = a.axes.reduce((c, ax) => c * x!.shape[ax]!, 1);
+      return [spread(g, x!, a).div(count)];
+    },
+  ),
   /** Ties share the gradient equally. */
-  max: reduce('max', 'ReduceMax', -Infinity, Math.max, (v) => v, (g, [x], y, a) => {
-    const mask = x!.equal(spread(y, x!, a)).cast('float32');
-    return [spread(g, x!, a).mul(mask).div(spread(mask.sum(a.axes, a.keepdims), x!, a))];
-  }),
+  max: reduce(
+    'max',
+    'ReduceMax',
+    -Infinity,
+    Math.max,
+    (v) => v,
+    (g, [x], y, a) => {
+      const mask = x!.equal(spread(y, x!, a)).cast('float32');
+      return [
+        spread(g, x!, a)
+          .mul(mask)
+          .div(spread(mask.sum(a.axes, a.keepdims), x!, a)),
+      ];
+    },
+  ),
 
   // movement
   reshape: def<{ shape: Shape }>({
@@ -326,7 +416,8 @@ export const OPS = {
     arity: 1,
     infer: ([x], a) => {
       const s = broadcastShapes('expand', x!.shape, a.shape);
-      if (!sameShape(s, a.shape)) throw new GraphError('expand', `cannot expand ${fmtShape(x!.shape)} to ${fmtShape(a.shape)}`);
+      if (!sameShape(s, a.shape))
+        throw new GraphError('expand', `cannot expand ${fmtShape(x!.shape)} to ${fmtShape(a.shape)}`);
       return { shape: a.shape, dtype: x!.dtype };
     },
     ref: (ins, a) => zipRef(a.shape, ins, (v) => v),
@@ -338,12 +429,17 @@ export const OPS = {
     infer: (xs, a) => {
       const first = xs[0];
       if (!first) throw new GraphError('concat', 'needs at least one tensor');
-      if (a.axis < 0 || a.axis >= first.rank) throw new GraphError('concat', `axis ${a.axis} out of range for rank ${first.rank}`);
+      if (a.axis < 0 || a.axis >= first.rank)
+        throw new GraphError('concat', `axis ${a.axis} out of range for rank ${first.rank}`);
       const shape = [...first.shape];
       for (const t of xs.slice(1)) {
         sameDtype('concat', first, t);
         const fits = t.rank === first.rank && t.shape.every((d, i) => i === a.axis || d === first.shape[i]);
-        if (!fits) throw new GraphError('concat', `shapes ${xs.map((x) => fmtShape(x.shape)).join(', ')} differ off axis ${a.axis}`);
+        if (!fits)
+          throw new GraphError(
+            'concat',
+            `shapes ${xs.map((x) => fmtShape(x.shape)).join(', ')} differ off axis ${a.axis}`,
+          );
         shape[a.axis]! += t.shape[a.axis]!;
       }
       return { shape, dtype: first.dtype };
@@ -352,7 +448,11 @@ export const OPS = {
       const o = ref(out.shape);
       let at = 0;
       for (const x of xs) {
-        addBlockRef(o, x, out.shape.map((_, i) => (i === a.axis ? at : 0)));
+        addBlockRef(
+          o,
+          x,
+          out.shape.map((_, i) => (i === a.axis ? at : 0)),
+        );
         at += x.shape[a.axis]!;
       }
       return o;
@@ -371,26 +471,43 @@ export const OPS = {
   slice: def<{ starts: readonly number[]; ends: readonly number[] }>({
     arity: 1,
     infer: ([x], a) => {
-      const ok = a.starts.length === x!.rank && a.ends.length === x!.rank &&
+      const ok =
+        a.starts.length === x!.rank &&
+        a.ends.length === x!.rank &&
         a.starts.every((s, i) => s >= 0 && s <= a.ends[i]! && a.ends[i]! <= x!.shape[i]!);
       if (!ok) throw new GraphError('slice', `[${a.starts}]..[${a.ends}] does not fit ${fmtShape(x!.shape)}`);
       return { shape: a.ends.map((e, i) => e - a.starts[i]!), dtype: x!.dtype };
     },
     ref: ([x], a, out) => sliceRef(x!, a.starts, out.shape),
-    vjp: (g, [x], _, a): Grads => [pad(g, a.starts, a.ends.map((e, i) => x!.shape[i]! - e))],
+    vjp: (g, [x], _, a): Grads => [
+      pad(
+        g,
+        a.starts,
+        a.ends.map((e, i) => x!.shape[i]! - e),
+      ),
+    ],
     lower: (o, [x], a, out) => {
       const full = out.inputs[0]!.shape;
       const axes = a.starts.flatMap((s, i) => (s !== 0 || a.ends[i] !== full[i] ? [i] : []));
       if (axes.length === 0) return o.node('Identity', [x!]);
-      return o.node('Slice', [x!, o.ints(axes.map((i) => a.starts[i]!)), o.ints(axes.map((i) => a.ends[i]!)), o.ints(axes)]);
+      return o.node('Slice', [
+        x!,
+        o.ints(axes.map((i) => a.starts[i]!)),
+        o.ints(axes.map((i) => a.ends[i]!)),
+        o.ints(axes),
+      ]);
     },
   }),
   /** Zero padding: `before[i]` and `after[i]` elements on axis i. */
   pad: def<{ before: readonly number[]; after: readonly number[] }>({
     arity: 1,
     infer: ([x], a) => {
-      const ok = a.before.length === x!.rank && a.after.length === x!.rank && [...a.before, ...a.after].every((p) => Number.isInteger(p) && p >= 0);
-      if (!ok) throw new GraphError('pad', `pads [${a.before}] / [${a.after}] do not fit ${fmtShape(x!.shape)}`);
+      const ok =
+        a.before.length === x!.rank &&
+        a.after.length === x!.rank &&
+        [...a.before, ...a.after].every((p) => Number.isInteger(p) && p >= 0);
+      if (!ok)
+        throw new GraphError('pad', `pads [${a.before}] / [${a.after}] do not fit ${fmtShape(x!.shape)}`);
       return { shape: x!.shape.map((d, i) => d + a.before[i]! + a.after[i]!), dtype: x!.dtype };
     },
     ref: ([x], a, out) => {
@@ -398,16 +515,23 @@ export const OPS = {
       addBlockRef(o, x!, a.before);
       return o;
     },
-    vjp: (g, [x], _, a): Grads => [apply('slice', [g], { starts: a.before, ends: a.before.map((b, i) => b + x!.shape[i]!) })],
+    vjp: (g, [x], _, a): Grads => [
+      apply('slice', [g], { starts: a.before, ends: a.before.map((b, i) => b + x!.shape[i]!) }),
+    ],
     lower: (o, [x], a) => o.node('Pad', [x!, o.ints([...a.before, ...a.after])]),
   }),
   /** data[..., indices, ...] along `axis`: out = data.shape[:axis] + indices.shape + data.shape[axis+1:]. */
   gather: def<{ axis: number }>({
     arity: 2,
     infer: ([d, i], a) => {
-      if (i!.dtype !== 'int32' && i!.dtype !== 'int64') throw new GraphError('gather', `indices must be int32 or int64, got ${i!.dtype}`);
-      if (a.axis < 0 || a.axis >= d!.rank) throw new GraphError('gather', `axis ${a.axis} out of range for ${fmtShape(d!.shape)}`);
-      return { shape: [...d!.shape.slice(0, a.axis), ...i!.shape, ...d!.shape.slice(a.axis + 1)], dtype: d!.dtype };
+      if (i!.dtype !== 'int32' && i!.dtype !== 'int64')
+        throw new GraphError('gather', `indices must be int32 or int64, got ${i!.dtype}`);
+      if (a.axis < 0 || a.axis >= d!.rank)
+        throw new GraphError('gather', `axis ${a.axis} out of range for ${fmtShape(d!.shape)}`);
+      return {
+        shape: [...d!.shape.slice(0, a.axis), ...i!.shape, ...d!.shape.slice(a.axis + 1)],
+        dtype: d!.dtype,
+      };
     },
     ref: ([d, idx], a, out) => {
       const outer = numel(d!.shape.slice(0, a.axis));
@@ -418,7 +542,8 @@ export const OPS = {
       for (let p = 0; p < outer; p++) {
         for (let k = 0; k < m; k++) {
           const j = idx!.data[k]! < 0 ? idx!.data[k]! + n : idx!.data[k]!;
-          if (!(j >= 0 && j < n)) throw new GraphError('gather', `index ${idx!.data[k]} out of range 0..${n - 1}`);
+          if (!(j >= 0 && j < n))
+            throw new GraphError('gather', `index ${idx!.data[k]} out of range 0..${n - 1}`);
           for (let q = 0; q < inner; q++) o.data[(p * m + k) * inner + q] = d!.data[(p * n + j) * inner + q]!;
         }
       }
@@ -442,7 +567,8 @@ export const OPS = {
     arity: 2,
     infer: ([i, u], a) => {
       const want = [...i!.shape, ...a.shape.slice(1)];
-      if (!sameShape(u!.shape, want)) throw new GraphError('scatterAdd', `updates ${fmtShape(u!.shape)} should be ${fmtShape(want)}`);
+      if (!sameShape(u!.shape, want))
+        throw new GraphError('scatterAdd', `updates ${fmtShape(u!.shape)} should be ${fmtShape(want)}`);
       return { shape: a.shape, dtype: u!.dtype };
     },
     ref: ([idx, u], a) => {
@@ -471,7 +597,10 @@ export const OPS = {
       const k1 = a!.shape[a!.rank - 1];
       const k2 = b!.shape[b!.rank - 2];
       if (a!.rank < 2 || b!.rank < 2 || k1 !== k2) {
-        throw new GraphError('matmul', `shapes ${fmtShape(a!.shape)} and ${fmtShape(b!.shape)} do not multiply (need [..., M, K] × [..., K, N])`);
+        throw new GraphError(
+          'matmul',
+          `shapes ${fmtShape(a!.shape)} and ${fmtShape(b!.shape)} do not multiply (need [..., M, K] × [..., K, N])`,
+        );
       }
       const batch = broadcastShapes('matmul', a!.shape.slice(0, -2), b!.shape.slice(0, -2));
       return { shape: [...batch, a!.shape[a!.rank - 2]!, b!.shape[b!.rank - 1]!], dtype: 'float32' };
@@ -482,7 +611,13 @@ export const OPS = {
       if (b!.rank === 2 && a!.rank > 2) {
         // a weight: one [K, rows]×[rows, N] product instead of a batch of them and a reduction
         const [k, n] = b!.shape as [number, number];
-        return [ga, a!.reshape([-1, k]).transpose().matmul(g.reshape([-1, n]))];
+        return [
+          ga,
+          a!
+            .reshape([-1, k])
+            .transpose()
+            .matmul(g.reshape([-1, n])),
+        ];
       }
       return [ga, a!.transpose().matmul(g)];
     },
@@ -490,14 +625,14 @@ export const OPS = {
   }),
   softmax: def<{ axis: number }>({
     arity: 1,
-    infer: ([x]) => (needFloat('softmax', x!), { shape: x!.shape, dtype: x!.dtype }),
+    infer: ([x]) => sameAsFloat('softmax', x!),
     ref: ([x], a) => softmaxRef(x!, a.axis, false),
     vjp: (g, _, y, a): Grads => [y.mul(g.sub(g.mul(y).sum(a.axis, true)))],
     lower: (o, ins, a) => o.node('Softmax', ins, { axis: { i: a.axis } }),
   }),
   logSoftmax: def<{ axis: number }>({
     arity: 1,
-    infer: ([x]) => (needFloat('logSoftmax', x!), { shape: x!.shape, dtype: x!.dtype }),
+    infer: ([x]) => sameAsFloat('logSoftmax', x!),
     ref: ([x], a) => softmaxRef(x!, a.axis, true),
     vjp: (g, _, y, a): Grads => [g.sub(y.exp().mul(g.sum(a.axis, true)))],
     lower: (o, ins, a) => o.node('LogSoftmax', ins, { axis: { i: a.axis } }),
@@ -509,7 +644,10 @@ export const OPS = {
       needFloat('layerNorm', x!, w!, b!);
       const d = x!.shape[x!.rank - 1];
       if (w!.rank !== 1 || b!.rank !== 1 || w!.shape[0] !== d || b!.shape[0] !== d) {
-        throw new GraphError('layerNorm', `γ ${fmtShape(w!.shape)} and β ${fmtShape(b!.shape)} must be [${d}] for x ${fmtShape(x!.shape)}`);
+        throw new GraphError(
+          'layerNorm',
+          `γ ${fmtShape(w!.shape)} and β ${fmtShape(b!.shape)} must be [${d}] for x ${fmtShape(x!.shape)}`,
+        );
       }
       return { shape: x!.shape, dtype: x!.dtype };
     },
@@ -530,7 +668,10 @@ export const OPS = {
       const rstd = xc.mul(xc).mean(-1, true).add(a.eps).sqrt().pow(-1);
       const xhat = xc.mul(rstd);
       const gh = g.mul(w!);
-      const dx = gh.sub(gh.mean(-1, true)).sub(xhat.mul(gh.mul(xhat).mean(-1, true))).mul(rstd);
+      const dx = gh
+        .sub(gh.mean(-1, true))
+        .sub(xhat.mul(gh.mul(xhat).mean(-1, true)))
+        .mul(rstd);
       return [dx, g.mul(xhat), g];
     },
     lower: (o, ins, a) => o.node('LayerNormalization', ins, { axis: { i: -1 }, epsilon: { f: a.eps } }),
@@ -539,19 +680,31 @@ export const OPS = {
   // random sources: a new draw at every run of a compiled graph
   randomNormal: def<{ shape: Shape; seed: number; mean: number; std: number }>({
     arity: 0,
-    infer: (_, a) => (checkShape('randomNormal', a.shape), { shape: a.shape, dtype: 'float32' }),
+    infer: (_, a) => ({ shape: checkShape('randomNormal', a.shape), dtype: 'float32' }),
     ref: (_, a) => sampleRef(a.shape, a.seed, (r) => a.mean + a.std * r.normal()),
     vjp: null,
     lower: (o, _, a) =>
-      o.node('RandomNormal', [], { shape: { ints: a.shape }, mean: { f: a.mean }, scale: { f: a.std }, seed: { f: a.seed }, dtype: { i: 1 } }),
+      o.node('RandomNormal', [], {
+        shape: { ints: a.shape },
+        mean: { f: a.mean },
+        scale: { f: a.std },
+        seed: { f: a.seed },
+        dtype: { i: 1 },
+      }),
   }),
   randomUniform: def<{ shape: Shape; seed: number; low: number; high: number }>({
     arity: 0,
-    infer: (_, a) => (checkShape('randomUniform', a.shape), { shape: a.shape, dtype: 'float32' }),
+    infer: (_, a) => ({ shape: checkShape('randomUniform', a.shape), dtype: 'float32' }),
     ref: (_, a) => sampleRef(a.shape, a.seed, (r) => a.low + (a.high - a.low) * r.uniform()),
     vjp: null,
     lower: (o, _, a) =>
-      o.node('RandomUniform', [], { shape: { ints: a.shape }, low: { f: a.low }, high: { f: a.high }, seed: { f: a.seed }, dtype: { i: 1 } }),
+      o.node('RandomUniform', [], {
+        shape: { ints: a.shape },
+        low: { f: a.low },
+        high: { f: a.high },
+        seed: { f: a.seed },
+        dtype: { i: 1 },
+      }),
   }),
 } as const;
 

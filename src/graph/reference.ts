@@ -18,7 +18,10 @@ export function evaluateRef(outputs: readonly Tensor[], feeds: RefFeeds = {}): R
     const fed = (t.op === 'input' || t.op === 'param') && a.name !== undefined ? feeds[a.name] : undefined;
     if (fed) {
       if (!sameShape(fed.shape, t.shape)) {
-        throw new GraphError('evaluateRef', `'${a.name}' fed ${fmtShape(fed.shape)}, needs ${fmtShape(t.shape)}`);
+        throw new GraphError(
+          'evaluateRef',
+          `'${a.name}' fed ${fmtShape(fed.shape)}, needs ${fmtShape(t.shape)}`,
+        );
       }
       values.set(t.id, 'dtype' in fed ? toRef(fed) : fed);
       continue;

@@ -54,10 +54,12 @@ export function normAxis(op: string, axis: number, rank: number): number {
 export const sameShape = (a: Shape, b: Shape): boolean =>
   a.length === b.length && a.every((d, i) => d === b[i]);
 
-export function checkShape(op: string, shape: Shape): void {
+/** Returns `shape` if every dim is an integer ≥ 0, else throws naming the op. */
+export function checkShape(op: string, shape: Shape): Shape {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
       throw new GraphError(op, `invalid shape ${fmtShape(shape)}: dims must be integers ≥ 0`);
     }
   }
+  return shape;
 }

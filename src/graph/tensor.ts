@@ -235,4 +235,9 @@ export const randomNormal = (shape: Shape, opts: { seed: number; mean?: number; 
 
 /** Fresh U[low, high) values at every run; the same `seed` gives the same stream. */
 export const randomUniform = (shape: Shape, opts: { seed: number; low?: number; high?: number }) =>
-  apply('randomUniform', [], { shape: [...shape], seed: opts.seed, low: opts.low ?? 0, high: opts.high ?? 1 });
+  apply('randomUniform', [], {
+    shape: [...shape],
+    seed: opts.seed,
+    low: opts.low ?? 0,
+    high: opts.high ?? 1,
+  });

@@ -57,7 +57,14 @@ export interface LayerWeights {
 }
 
 /** Multi-head self-attention. x: (B,T,D), mask: additive (B,1,1,T) or none → (B,T,D) */
-export function attention(m: Matmuls, p: string, x: Tensor, w: LayerWeights, cfg: EncoderConfig, mask?: Tensor): Tensor {
+export function attention(
+  m: Matmuls,
+  p: string,
+  x: Tensor,
+  w: LayerWeights,
+  cfg: EncoderConfig,
+  mask?: Tensor,
+): Tensor {
   const [b, t, d] = x.shape as [number, number, number];
   const h = cfg.heads;
   const e = d / h;
@@ -73,11 +80,23 @@ export function attention(m: Matmuls, p: string, x: Tensor, w: LayerWeights, cfg
 }
 
 /** One encoder layer. x: (B,T,D) → (B,T,D) */
-export function encoderLayer(m: Matmuls, p: string, x: Tensor, w: LayerWeights, cfg: EncoderConfig, mask?: Tensor): Tensor {
+export function encoderLayer(
+  m: Matmuls,
+  p: string,
+  x: Tensor,
+  w: LayerWeights,
+  cfg: EncoderConfig,
+  mask?: Tensor,
+): Tensor {
   const eps = cfg.layerNormEps;
   const act = (y: Tensor) => gelu(y, cfg.act === 'gelu_tanh' ? 'tanh' : 'none');
   const mlp = (y: Tensor) =>
-    m.linear(`${p}.ffnOut`, act(m.linear(`${p}.ffnIn`, y, w.ffnIn.weight, w.ffnIn.bias)), w.ffnOut.weight, w.ffnOut.bias);
+    m.linear(
+      `${p}.ffnOut`,
+      act(m.linear(`${p}.ffnIn`, y, w.ffnIn.weight, w.ffnIn.bias)),
+      w.ffnOut.weight,
+      w.ffnOut.bias,
+    );
   if (cfg.preNorm) {
     const h = x.add(attention(m, p, layerNorm(x, w.norm1.weight, w.norm1.bias, eps), w, cfg, mask));
     return h.add(mlp(layerNorm(h, w.norm2.weight, w.norm2.bias, eps)));
@@ -87,7 +106,13 @@ export function encoderLayer(m: Matmuls, p: string, x: Tensor, w: LayerWeights, 
 }
 
 /** A stack of encoder layers. x: (B,T,D) → (B,T,D) */
-export function encoder(m: Matmuls, x: Tensor, layers: readonly LayerWeights[], cfg: EncoderConfig, mask?: Tensor): Tensor {
+export function encoder(
+  m: Matmuls,
+  x: Tensor,
+  layers: readonly LayerWeights[],
+  cfg: EncoderConfig,
+  mask?: Tensor,
+): Tensor {
   return layers.reduce((h, w, i) => encoderLayer(m, `layer.${i}`, h, w, cfg, mask), x);
 }
 
@@ -101,10 +126,20 @@ export function encoderLayerMacs(cfg: Pick<EncoderConfig, 'hidden' | 'ffn'>, tok
 export function randomLayerWeights(cfg: EncoderConfig, p: string, rng: Rng, std = 0.02): LayerWeights {
   const { hidden: d, ffn: f } = cfg;
   const mat = (name: string, rows: number, cols: number) =>
-    param(`${p}.${name}`, hostArray('float32', [rows, cols], rng.fillNormal(new Float32Array(rows * cols), 0, std)));
-  const vec = (name: string, n: number, v = 0) => param(`${p}.${name}`, hostArray('float32', [n], new Float32Array(n).fill(v)));
-  const dense = (name: string, rows: number, cols: number): Dense => ({ weight: mat(`${name}.weight`, rows, cols), bias: vec(`${name}.bias`, cols) });
-  const norm = (name: string): Norm => ({ weight: vec(`${name}.weight`, d, 1), bias: vec(`${name}.bias`, d) });
+    param(
+      `${p}.${name}`,
+      hostArray('float32', [rows, cols], rng.fillNormal(new Float32Array(rows * cols), 0, std)),
+    );
+  const vec = (name: string, n: number, v = 0) =>
+    param(`${p}.${name}`, hostArray('float32', [n], new Float32Array(n).fill(v)));
+  const dense = (name: string, rows: number, cols: number): Dense => ({
+    weight: mat(`${name}.weight`, rows, cols),
+    bias: vec(`${name}.bias`, cols),
+  });
+  const norm = (name: string): Norm => ({
+    weight: vec(`${name}.weight`, d, 1),
+    bias: vec(`${name}.bias`, d),
+  });
   return {
     query: dense('query', d, d),
     key: dense('key', d, d),

@@ -62,9 +62,11 @@ export class CompiledGraph {
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const i of this.inputs) {
-      const v = feeds[i.name] ?? ((i.param!.attrs as { value: HostArray }).value);
+      const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
       if (v.dtype !== i.dtype || !sameShape(v.shape, i.shape)) {
-        throw new RuntimeError(`input '${i.name}' is ${v.dtype} ${fmtShape(v.shape)}, the graph needs ${i.dtype} ${fmtShape(i.shape)}`);
+        throw new RuntimeError(
+          `input '${i.name}' is ${v.dtype} ${fmtShape(v.shape)}, the graph needs ${i.dtype} ${fmtShape(i.shape)}`,
+        );
       }
       ortFeeds[i.name] = new ort.Tensor(i.dtype, v.data, v.shape);
     }
@@ -72,7 +74,9 @@ export class CompiledGraph {
     try {
       result = await this.session.run(ortFeeds);
     } catch (e) {
-      throw new RuntimeError(`ONNX Runtime failed: ${(e as Error).message}\n  inputs:\n  ${this.inputs.map(describe).join('\n  ')}`);
+      throw new RuntimeError(
+        `ONNX Runtime failed: ${(e as Error).message}\n  inputs:\n  ${this.inputs.map(describe).join('\n  ')}`,
+      );
     }
     const out: Record<string, HostArray> = {};
     for (const o of this.outputs) {

@@ -47,9 +47,15 @@ export class AdamW {
     this.wd = opts.weightDecay ?? 0.01;
     const noDecay = opts.noDecay ?? ((p: Tensor) => p.rank < 2);
     this.slots = params.map((p) => {
-      if (p.op !== 'param' || p.dtype !== 'float32') throw new GraphError('AdamW', `${p} is not a float32 param`);
+      if (p.op !== 'param' || p.dtype !== 'float32')
+        throw new GraphError('AdamW', `${p} is not a float32 param`);
       const value = (p.attrs as { value: HostArray }).value.data as Float32Array;
-      return { value, m: new Float32Array(value.length), v: new Float32Array(value.length), decay: !noDecay(p) };
+      return {
+        value,
+        m: new Float32Array(value.length),
+        v: new Float32Array(value.length),
+        decay: !noDecay(p),
+      };
     });
   }
 
@@ -72,8 +78,10 @@ export class AdamW {
       const decay = s.decay ? 1 - lr * this.wd : 1;
       for (let i = 0; i < value.length; i++) {
         const gi = gd[i]!;
-        const mi = (m[i] = this.b1 * m[i]! + (1 - this.b1) * gi);
-        const vi = (v[i] = this.b2 * v[i]! + (1 - this.b2) * gi * gi);
+        const mi = this.b1 * m[i]! + (1 - this.b1) * gi;
+        const vi = this.b2 * v[i]! + (1 - this.b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
         value[i] = value[i]! * decay - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + this.eps);
       }
     });
@@ -89,7 +97,11 @@ export class AdamW {
       throw new GraphError('AdamW', `state has ${st.m.length} moments for ${this.slots.length} params`);
     }
     this.slots.forEach((s, k) => {
-      if (st.m[k]!.length !== s.m.length) throw new GraphError('AdamW', `state of param ${k} has ${st.m[k]!.length} values, needs ${s.m.length}`);
+      if (st.m[k]!.length !== s.m.length)
+        throw new GraphError(
+          'AdamW',
+          `state of param ${k} has ${st.m[k]!.length} values, needs ${s.m.length}`,
+        );
       s.m.set(st.m[k]!);
       s.v.set(st.v[k]!);
     });

@@ -1,8 +1,8 @@
 /** Every primitive, forward and backward, against the float64 reference (one row per op). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gelu, layerNorm } from '../../src/graph/nn.js';
 import { mapRef, type RefArray } from '../../src/graph/ndarray.js';
+import { gelu, layerNorm } from '../../src/graph/nn.js';
 import { OPS, type OpName } from '../../src/graph/ops.js';
 import type { Shape } from '../../src/graph/shape.js';
 import { apply, concat, pad, type Tensor, where } from '../../src/graph/tensor.js';
@@ -31,30 +31,78 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
   log: [{ name: 'log', inputs: [{ shape: [3, 4], gen: positive }], build: (x) => x.log() }],
   sqrt: [{ name: 'sqrt', inputs: [{ shape: [3, 4], gen: positive }], build: (x) => x.sqrt() }],
   abs: [{ name: 'abs', inputs: [f(3, 4)], build: (x) => x.abs() }],
-  sign: [{ name: 'sign', inputs: [f(3, 4)], build: (x) => x.sign(), expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)) }],
+  sign: [
+    {
+      name: 'sign',
+      inputs: [f(3, 4)],
+      build: (x) => x.sign(),
+      expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)),
+    },
+  ],
   tanh: [{ name: 'tanh', inputs: [f(3, 4)], build: (x) => x.tanh() }],
   erf: [{ name: 'erf', inputs: [f(3, 4)], build: (x) => x.erf() }],
-  round: [{ name: 'round (straight-through)', inputs: [{ shape: [3, 4], gen: awayFromHalf }], build: (x) => x.round(), expectGrad: identityGrad }],
-  stopGradient: [{ name: 'stopGradient', inputs: [f(3, 4)], build: (x) => x.detach(), expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)) }],
+  round: [
+    {
+      name: 'round (straight-through)',
+      inputs: [{ shape: [3, 4], gen: awayFromHalf }],
+      build: (x) => x.round(),
+      expectGrad: identityGrad,
+    },
+  ],
+  stopGradient: [
+    {
+      name: 'stopGradient',
+      inputs: [f(3, 4)],
+      build: (x) => x.detach(),
+      expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)),
+    },
+  ],
   gelu: [
     { name: 'gelu exact', inputs: [f(3, 5)], build: (x) => gelu(x) },
     { name: 'gelu tanh', inputs: [f(3, 5)], build: (x) => gelu(x, 'tanh') },
   ],
   clip: [{ name: 'clip', inputs: [f(4, 5)], build: (x) => x.clip(-0.5, 0.7) }],
   cast: [
-    { name: 'cast float→int32', inputs: [{ shape: [6], gen: awayFromHalf }], build: (x) => x.cast('int32').cast('float32'), expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)) },
-    { name: 'cast int32→float', inputs: [{ shape: [6], dtype: 'int32', gen: (r) => Math.floor(10 * r.uniform()) - 5 }], build: (x) => x.cast('float32') },
+    {
+      name: 'cast float→int32',
+      inputs: [{ shape: [6], gen: awayFromHalf }],
+      build: (x) => x.cast('int32').cast('float32'),
+      expectGrad: (xs) => xs.map((x) => mapRef(x, () => 0)),
+    },
+    {
+      name: 'cast int32→float',
+      inputs: [{ shape: [6], dtype: 'int32', gen: (r) => Math.floor(10 * r.uniform()) - 5 }],
+      build: (x) => x.cast('float32'),
+    },
   ],
   add: [{ name: 'add', inputs: [f(2, 3, 4), f(3, 1)], build: (a, b) => a.add(b) }],
   sub: [{ name: 'sub', inputs: [f(3, 1), f(2, 3, 4)], build: (a, b) => a.sub(b) }],
   mul: [{ name: 'mul', inputs: [f(2, 3, 4), f(4)], build: (a, b) => a.mul(b) }],
   div: [{ name: 'div', inputs: [f(2, 3, 4), { shape: [3, 1], gen: positive }], build: (a, b) => a.div(b) }],
-  pow: [{ name: 'pow', inputs: [{ shape: [2, 3], gen: positive }, { shape: [3], gen: (r) => 3 * r.uniform() - 1.5 }], build: (a, b) => a.pow(b) }],
+  pow: [
+    {
+      name: 'pow',
+      inputs: [
+        { shape: [2, 3], gen: positive },
+        { shape: [3], gen: (r) => 3 * r.uniform() - 1.5 },
+      ],
+      build: (a, b) => a.pow(b),
+    },
+  ],
   maximum: [{ name: 'maximum', inputs: [f(2, 3, 4), f(3, 4)], build: (a, b) => a.maximum(b) }],
   minimum: [{ name: 'minimum', inputs: [f(3, 4), f(2, 1, 4)], build: (a, b) => a.minimum(b) }],
   less: [{ name: 'less', inputs: [f(3, 4), f(4)], build: (a, b) => a.less(b).cast('float32') }],
   greater: [{ name: 'greater', inputs: [f(3, 4), f(3, 1)], build: (a, b) => a.greater(b).cast('float32') }],
-  equal: [{ name: 'equal', inputs: [{ shape: [3, 4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }, { shape: [4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }], build: (a, b) => a.equal(b).cast('float32') }],
+  equal: [
+    {
+      name: 'equal',
+      inputs: [
+        { shape: [3, 4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) },
+        { shape: [4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) },
+      ],
+      build: (a, b) => a.equal(b).cast('float32'),
+    },
+  ],
   where: [{ name: 'where', inputs: [f(3, 4), f(3, 4), f(4)], build: (c, a, b) => where(c.greater(0), a, b) }],
   sum: [
     { name: 'sum axis', inputs: [f(2, 3, 4)], build: (x) => x.sum(1) },
@@ -73,18 +121,37 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
   slice: [{ name: 'slice', inputs: [f(4, 5)], build: (x) => x.slice(1, 1, -1).slice(0, 2, 4) }],
   pad: [{ name: 'pad', inputs: [f(2, 3)], build: (x) => pad(x, [1, 0], [0, 2]) }],
   gather: [
-    { name: 'gather rows (embedding)', inputs: [f(5, 3), { shape: [2, 3], dtype: 'int32', gen: (r) => Math.floor(5 * r.uniform()) }], build: (t, i) => t.gather(i) },
-    { name: 'gather axis 1', inputs: [f(2, 4, 3), { shape: [2], dtype: 'int32', gen: (r) => Math.floor(4 * r.uniform()) }], build: (t, i) => t.gather(i, 1) },
+    {
+      name: 'gather rows (embedding)',
+      inputs: [f(5, 3), { shape: [2, 3], dtype: 'int32', gen: (r) => Math.floor(5 * r.uniform()) }],
+      build: (t, i) => t.gather(i),
+    },
+    {
+      name: 'gather axis 1',
+      inputs: [f(2, 4, 3), { shape: [2], dtype: 'int32', gen: (r) => Math.floor(4 * r.uniform()) }],
+      build: (t, i) => t.gather(i, 1),
+    },
   ],
-  scatterAdd: [{ name: 'scatterAdd', inputs: [{ shape: [4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }, f(4, 2)], build: (i, u) => apply('scatterAdd', [i, u], { shape: [3, 2] }) }],
+  scatterAdd: [
+    {
+      name: 'scatterAdd',
+      inputs: [{ shape: [4], dtype: 'int32', gen: (r) => Math.floor(3 * r.uniform()) }, f(4, 2)],
+      build: (i, u) => apply('scatterAdd', [i, u], { shape: [3, 2] }),
+    },
+  ],
   matmul: [
     { name: 'matmul 2D', inputs: [f(3, 4), f(4, 5)], build: (a, b) => a.matmul(b) },
     { name: 'matmul batch × weight', inputs: [f(2, 3, 4), f(4, 5)], build: (a, b) => a.matmul(b) },
     { name: 'matmul broadcast batch', inputs: [f(2, 1, 3, 4), f(3, 4, 2)], build: (a, b) => a.matmul(b) },
   ],
-  softmax: [{ name: 'softmax', inputs: [f(2, 3, 5)], build: (x) => x.softmax(-1) }, { name: 'softmax axis 1', inputs: [f(2, 3, 5)], build: (x) => x.softmax(1) }],
+  softmax: [
+    { name: 'softmax', inputs: [f(2, 3, 5)], build: (x) => x.softmax(-1) },
+    { name: 'softmax axis 1', inputs: [f(2, 3, 5)], build: (x) => x.softmax(1) },
+  ],
   logSoftmax: [{ name: 'logSoftmax', inputs: [f(3, 5)], build: (x) => x.logSoftmax(-1) }],
-  layerNorm: [{ name: 'layerNorm', inputs: [f(2, 3, 6), f(6), f(6)], build: (x, w, b) => layerNorm(x, w, b, 1e-5) }],
+  layerNorm: [
+    { name: 'layerNorm', inputs: [f(2, 3, 6), f(6), f(6)], build: (x, w, b) => layerNorm(x, w, b, 1e-5) },
+  ],
   randomNormal: [],
   randomUniform: [],
 };
@@ -117,7 +184,8 @@ describe('elementwise ops on random broadcasting shapes', () => {
 describe('the op table', () => {
   it('has test rows for every op that is not a leaf or a random source', () => {
     const untested = (Object.keys(OPS) as OpName[]).filter(
-      (op) => !('leaf' in OPS[op]) && !op.startsWith('random') && !(CASES as Record<string, OpCase[]>)[op]?.length,
+      (op) =>
+        !('leaf' in OPS[op]) && !op.startsWith('random') && !(CASES as Record<string, OpCase[]>)[op]?.length,
     );
     assert.deepEqual(untested, []);
   });

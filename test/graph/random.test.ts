@@ -24,7 +24,10 @@ function assertNormal(d: ArrayLike<number>, mu: number, sigma: number): void {
   const { mean, variance } = moments(d);
   const n = d.length;
   assert.ok(Math.abs(mean - mu) <= (Z * sigma) / Math.sqrt(n), `mean ${mean} vs ${mu}`);
-  assert.ok(Math.abs(variance - sigma ** 2) <= Z * sigma ** 2 * Math.sqrt(2 / (n - 1)), `variance ${variance} vs ${sigma ** 2}`);
+  assert.ok(
+    Math.abs(variance - sigma ** 2) <= Z * sigma ** 2 * Math.sqrt(2 / (n - 1)),
+    `variance ${variance} vs ${sigma ** 2}`,
+  );
 }
 
 describe('randomNormal and randomUniform in ONNX Runtime', () => {

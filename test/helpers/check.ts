@@ -73,7 +73,10 @@ export async function checkOp(c: OpCase, seed = 1): Promise<void> {
   for (let i = 0; i < r.data.length; i++) r.data[i] = rng.normal();
   const rT = constant(hostArray('float32', out.shape, Float32Array.from(r.data)));
   const loss = out.mul(rT).sum();
-  const gs = grad(loss, gradIdx.map((i) => xs[i]!));
+  const gs = grad(
+    loss,
+    gradIdx.map((i) => xs[i]!),
+  );
   const gg = await compile(Object.fromEntries(gs.map((t, k) => [`g${k}`, t])), { cache: false });
   const gotGrads = await gg.run(Object.fromEntries(gg.inputs.map((i) => [i.name, feeds[i.name]!])));
   const xsRef = values.map((v) => ref(v.shape, v.data as Float32Array));
@@ -83,7 +86,10 @@ export async function checkOp(c: OpCase, seed = 1): Promise<void> {
     const want = expected ? expected[i]!.data : finiteDiff(out, rFloat, xsRef, i);
     const got = Array.from(gotGrads[`g${k}`]!.data as Float32Array, Number);
     const err = maxRelErr(got, want);
-    assert.ok(err <= (c.gradTol ?? 2e-4), `${c.name}: gradient of input ${i} error ${err.toExponential(2)}\n got ${got.slice(0, 6)}\n want ${Array.from(want).slice(0, 6)}`);
+    assert.ok(
+      err <= (c.gradTol ?? 2e-4),
+      `${c.name}: gradient of input ${i} error ${err.toExponential(2)}\n got ${got.slice(0, 6)}\n want ${Array.from(want).slice(0, 6)}`,
+    );
   });
 }
 

@@ -5,7 +5,13 @@ import { grad } from '../../src/graph/autodiff.js';
 import { f32, hostArray, ref } from '../../src/graph/ndarray.js';
 import { evaluateRef } from '../../src/graph/reference.js';
 import { input } from '../../src/graph/tensor.js';
-import { digital, type EncoderConfig, encoder, encoderLayerMacs, randomLayerWeights } from '../../src/models/encoder.js';
+import {
+  digital,
+  type EncoderConfig,
+  encoder,
+  encoderLayerMacs,
+  randomLayerWeights,
+} from '../../src/models/encoder.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
 import { maxRelErr } from '../helpers/check.js';
@@ -23,7 +29,10 @@ for (const cfg of [base, { ...base, preNorm: false, act: 'gelu_tanh' as const, l
     maskData.set([-1e4, -1e4], 2 * T - 2);
     const mask = input('mask', [B, 1, 1, T]);
     const y = encoder(digital, x, layers, cfg, mask);
-    const feeds = { x: hostArray('float32', [B, T, cfg.hidden], rng.fillNormal(new Float32Array(B * T * cfg.hidden))), mask: f32([B, 1, 1, T], maskData) };
+    const feeds = {
+      x: hostArray('float32', [B, T, cfg.hidden], rng.fillNormal(new Float32Array(B * T * cfg.hidden))),
+      mask: f32([B, 1, 1, T], maskData),
+    };
 
     it('matches the float64 reference', async () => {
       const got = (await (await compile({ y }, { bakeParams: true })).run(feeds))['y']!;
@@ -48,7 +57,10 @@ for (const cfg of [base, { ...base, preNorm: false, act: 'gelu_tanh' as const, l
       const wf = layers[1]!.ffnIn.weight;
       const [gq, gf] = grad(loss, [wq, wf]);
       const out = await (await compile({ gq: gq!, gf: gf! })).run(feeds);
-      for (const [w, g] of [[wq, out['gq']!], [wf, out['gf']!]] as const) {
+      for (const [w, g] of [
+        [wq, out['gq']!],
+        [wf, out['gf']!],
+      ] as const) {
         const v = (w.attrs as { name: string; value: { data: Float32Array; shape: number[] } }).value;
         const name = (w.attrs as { name: string }).name;
         for (const k of [0, 3, 17]) {
@@ -61,7 +73,10 @@ for (const cfg of [base, { ...base, preNorm: false, act: 'gelu_tanh' as const, l
           };
           const fd = (at(h) - at(-h)) / (2 * h);
           const got = (g.data as Float32Array)[k]!;
-          assert.ok(Math.abs(got - fd) <= 1e-4 * Math.max(1, Math.abs(fd)) + 1e-6, `${name}[${k}]: ${got} vs ${fd}`);
+          assert.ok(
+            Math.abs(got - fd) <= 1e-4 * Math.max(1, Math.abs(fd)) + 1e-6,
+            `${name}[${k}]: ${got} vs ${fd}`,
+          );
         }
       }
     });

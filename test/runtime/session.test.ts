@@ -22,30 +22,49 @@ describe('compile and run', () => {
     const x = input('x', [1, 2]);
     const fed = await compile({ y: x.matmul(w) });
     const baked = await compile({ y: x.matmul(w) }, { bakeParams: true });
-    assert.deepEqual(baked.inputs.map((i) => i.name), ['x']);
+    assert.deepEqual(
+      baked.inputs.map((i) => i.name),
+      ['x'],
+    );
     const feeds = { x: f32([1, 2], [1, -1]) };
     assert.deepEqual((await fed.run(feeds)).y!.data, (await baked.run(feeds)).y!.data);
   });
 
   it('reuses one session for graphs of the same structure and shapes', async () => {
-    const build = () => input('a', [3]).mul(2).add(input('b', [3]));
+    const build = () =>
+      input('a', [3])
+        .mul(2)
+        .add(input('b', [3]));
     const before = sessionCount();
     await compile({ y: build() });
     await compile({ y: build() });
     assert.equal(sessionCount() - before, 1);
-    await compile({ y: input('a', [4]).mul(2).add(input('b', [4])) });
+    await compile({
+      y: input('a', [4])
+        .mul(2)
+        .add(input('b', [4])),
+    });
     assert.equal(sessionCount() - before, 2);
   });
 });
 
 describe('errors name the op, the input and the shapes', () => {
   it('shape mismatch in an op', () => {
-    assert.throws(() => input('a', [2, 3]).matmul(input('b', [4, 5])), /matmul: shapes \[2, 3\] and \[4, 5\] do not multiply/);
-    assert.throws(() => input('a', [2, 3]).add(input('b', [4])), /add: shapes \[2, 3\] and \[4\] do not broadcast/);
+    assert.throws(
+      () => input('a', [2, 3]).matmul(input('b', [4, 5])),
+      /matmul: shapes \[2, 3\] and \[4, 5\] do not multiply/,
+    );
+    assert.throws(
+      () => input('a', [2, 3]).add(input('b', [4])),
+      /add: shapes \[2, 3\] and \[4\] do not broadcast/,
+    );
     assert.throws(() => input('a', [6]).reshape([4, -1]), /reshape: cannot reshape \[6\] to \[4, -1\]/);
   });
   it('dtype mismatch', () => {
-    assert.throws(() => input('a', [2]).add(input('b', [2], 'int32')), /add: dtypes differ: float32 \[2\] and int32 \[2\]/);
+    assert.throws(
+      () => input('a', [2]).add(input('b', [2], 'int32')),
+      /add: dtypes differ: float32 \[2\] and int32 \[2\]/,
+    );
     assert.throws(() => input('a', [2], 'int32').exp(), /exp: expects float32, got int32/);
   });
   it('unknown op', () => {
@@ -53,16 +72,29 @@ describe('errors name the op, the input and the shapes', () => {
     assert.throws(() => apply('conv9d' as any, [], {} as never), /conv9d: unknown op/);
   });
   it('missing inputs at run time, listed with dtype and shape', async () => {
-    const g = await compile({ y: input('a', [2]).add(input('b', [2])).mul(input('n', [], 'float32')) });
-    await assert.rejects(g.run({ a: f32([2]) }), /missing input\(s\):\n {2}b: float32 \[2\]\n {2}n: float32 \[\]/);
+    const g = await compile({
+      y: input('a', [2])
+        .add(input('b', [2]))
+        .mul(input('n', [], 'float32')),
+    });
+    await assert.rejects(
+      g.run({ a: f32([2]) }),
+      /missing input\(s\):\n {2}b: float32 \[2\]\n {2}n: float32 \[\]/,
+    );
   });
   it('wrong shape, wrong dtype and unknown names at run time', async () => {
     const g = await compile({ y: input('a', [2]).mul(3) });
     await assert.rejects(g.run({ a: f32([3]) }), /input 'a' is float32 \[3\], the graph needs float32 \[2\]/);
     await assert.rejects(g.run({ a: i32([2]) }), /input 'a' is int32 \[2\], the graph needs float32 \[2\]/);
-    await assert.rejects(g.run({ a: f32([2]), z: f32([1]) }), /unknown input\(s\) 'z'; the graph takes:\n {2}a: float32 \[2\]/);
+    await assert.rejects(
+      g.run({ a: f32([2]), z: f32([1]) }),
+      /unknown input\(s\) 'z'; the graph takes:\n {2}a: float32 \[2\]/,
+    );
   });
   it('two different leaves with one name', async () => {
-    await assert.rejects(compile({ y: input('a', [2]).add(input('a', [2])) }), /two different leaves are named 'a'/);
+    await assert.rejects(
+      compile({ y: input('a', [2]).add(input('a', [2])) }),
+      /two different leaves are named 'a'/,
+    );
   });
 });

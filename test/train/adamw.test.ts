@@ -9,13 +9,16 @@ import { compile } from '../../src/runtime/session.js';
 import { AdamW } from '../../src/train/adamw.js';
 import { Rng } from '../../src/util/math.js';
 
-const valueOf = (p: Tensor) => (p.attrs as { value: { data: Float32Array } }).value.data;
+const paramData = (p: Tensor) => (p.attrs as { value: { data: Float32Array } }).value.data;
 
 describe('AdamW', () => {
   it('matches the update rule with bias correction and decoupled decay', () => {
     const p = param('w', f32([1, 2], [1, -2]));
     const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.5, beta1: 0.9, beta2: 0.99, eps: 1e-8 });
-    const grads = [[0.5, -1], [0.25, 2]];
+    const grads = [
+      [0.5, -1],
+      [0.25, 2],
+    ];
     const want = [1, -2];
     const m = [0, 0];
     const v = [0, 0];
@@ -29,7 +32,9 @@ describe('AdamW', () => {
         want[i] = want[i]! * (1 - 0.1 * 0.5) - (0.1 * mh) / (Math.sqrt(vh) + 1e-8);
       }
     });
-    valueOf(p).forEach((x, i) => assert.ok(Math.abs(x - want[i]!) < 1e-6, `${x} vs ${want[i]}`));
+    paramData(p).forEach((x, i) => {
+      assert.ok(Math.abs(x - want[i]!) < 1e-6, `${x} vs ${want[i]}`);
+    });
   });
 
   it('rejects gradients that do not match the params', () => {
@@ -51,8 +56,25 @@ describe('training end to end', () => {
       ys[i] = +(a * b > 0) ^ +(a * a + b * b < 0.4);
     }
     const init = (name: string, shape: [number, number]) =>
-      param(name, f32(shape, new Rng(name.length + shape[0]).fillNormal(new Float32Array(shape[0] * shape[1]), 0, 1 / Math.sqrt(shape[0]))));
-    const ps = [init('w1', [2, 32]), param('b1', f32([32])), init('w2', [32, 32]), param('b2', f32([32])), init('w3', [32, 2]), param('b3', f32([2]))];
+      param(
+        name,
+        f32(
+          shape,
+          new Rng(name.length + shape[0]).fillNormal(
+            new Float32Array(shape[0] * shape[1]),
+            0,
+            1 / Math.sqrt(shape[0]),
+          ),
+        ),
+      );
+    const ps = [
+      init('w1', [2, 32]),
+      param('b1', f32([32])),
+      init('w2', [32, 32]),
+      param('b2', f32([32])),
+      init('w3', [32, 2]),
+      param('b3', f32([2])),
+    ];
     const [w1, b1, w2, b2, w3, b3] = ps as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
     const x = input('x', [n, 2]);
     const y = input('y', [n], 'int32');

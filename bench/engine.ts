@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { grad } from '../src/graph/autodiff.js';
 import { hostArray } from '../src/graph/ndarray.js';
-import { input, param, type Tensor } from '../src/graph/tensor.js';
+import { input, type Tensor } from '../src/graph/tensor.js';
 import {
   digital,
   type EncoderConfig,
@@ -16,7 +16,7 @@ import {
 } from '../src/models/encoder.js';
 import { compile, type Provider } from '../src/runtime/session.js';
 import { Rng } from '../src/util/math.js';
-import { fmtRow, median, timeIt } from './util.js';
+import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,14 +51,7 @@ console.log(
 
 // 1. the baseline: one large MatMul
 const n = Number(args.matmul);
-// B is baked so the runtime pre-packs it, as it does for a model's weights: the best case
-const mm = await compile(
-  { c: input('a', [n, n]).matmul(param('b', randn([n, n]))) },
-  { provider, bakeParams: true },
-);
-const mmFeeds = { a: randn([n, n]) };
-const mmTime = median(await timeIt(() => mm.run(mmFeeds), 10, 2));
-const mmGflops = (2 * n ** 3) / mmTime / 1e9;
+const { seconds: mmTime, gflops: mmGflops } = await matmulBaseline(provider, n);
 console.log(
   fmtRow('single MatMul', `${n}³`, `${(mmTime * 1e3).toFixed(1)} ms`, `${mmGflops.toFixed(1)} GFLOP/s`),
 );

@@ -1,4 +1,8 @@
-/** Timing helpers shared by the benchmarks. */
+/** Timing helpers and the MatMul baseline shared by the benchmarks. */
+import { hostArray } from '../src/graph/ndarray.js';
+import { input, param } from '../src/graph/tensor.js';
+import { compile, type Provider } from '../src/runtime/session.js';
+import { Rng } from '../src/util/math.js';
 
 /** Runs `f` `warmup` times untimed, then `reps` times; returns seconds per run. */
 export async function timeIt(f: () => Promise<unknown>, reps: number, warmup = 1): Promise<number[]> {
@@ -20,3 +24,22 @@ export const median = (xs: readonly number[]): number => {
 
 export const fmtRow = (...cells: string[]): string =>
   cells.map((c, i) => c.padEnd([24, 14, 12, 0][i] ?? 0)).join(' ');
+
+/**
+ * The baseline every benchmark divides by: one n³ MatMul whose right operand is baked, so the
+ * runtime pre-packs it as it does a model's weights (its best case). Median of 10 runs.
+ */
+export async function matmulBaseline(
+  provider: Provider,
+  n = 2048,
+): Promise<{ seconds: number; gflops: number }> {
+  const rng = new Rng(99);
+  const randn = () => hostArray('float32', [n, n], rng.fillNormal(new Float32Array(n * n)));
+  const mm = await compile(
+    { c: input('a', [n, n]).matmul(param('b', randn())) },
+    { provider, bakeParams: true },
+  );
+  const feeds = { a: randn() };
+  const seconds = median(await timeIt(() => mm.run(feeds), 10, 2));
+  return { seconds, gflops: (2 * n ** 3) / seconds / 1e9 };
+}

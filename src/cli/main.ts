@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
+import { registerPredict } from './predict.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -22,4 +23,13 @@ program
     }
   });
 
-await program.parseAsync(process.argv);
+registerPredict(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // a user's mistake gets its message, not a stack trace (XBAR_DEBUG=1 shows it)
+  const err = e as Error;
+  console.error(process.env['XBAR_DEBUG'] ? err.stack : `xbar: ${err.message}`);
+  process.exitCode = 1;
+}

@@ -8,6 +8,7 @@ import { hostArray } from '../graph/ndarray.js';
 import { gelu, layerNorm } from '../graph/nn.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import type { Rng } from '../util/math.js';
+import type { HiddenAct } from './config.js';
 
 /** The crossbar-eligible products of a transformer. */
 export interface Matmuls {
@@ -31,7 +32,7 @@ export interface EncoderConfig {
   heads: number;
   ffn: number;
   layerNormEps: number;
-  act: 'gelu' | 'gelu_tanh';
+  act: HiddenAct;
   /** LayerNorm before attention and MLP (ViT) or after the residual (BERT). */
   preNorm: boolean;
 }
@@ -54,6 +55,12 @@ export interface LayerWeights {
   ffnIn: Dense;
   ffnOut: Dense;
   norm2: Norm;
+}
+
+/** The hidden activation by its HF name (gelu_new, gelu_fast and gelu_pytorch_tanh are the tanh form). */
+export function activation(x: Tensor, act: HiddenAct): Tensor {
+  if (act === 'relu') return x.maximum(0);
+  return gelu(x, act === 'gelu' ? 'none' : 'tanh');
 }
 
 /** Multi-head self-attention. x: (B,T,D), mask: additive (B,1,1,T) or none → (B,T,D) */
@@ -89,7 +96,7 @@ export function encoderLayer(
   mask?: Tensor,
 ): Tensor {
   const eps = cfg.layerNormEps;
-  const act = (y: Tensor) => gelu(y, cfg.act === 'gelu_tanh' ? 'tanh' : 'none');
+  const act = (y: Tensor) => activation(y, cfg.act);
   const mlp = (y: Tensor) =>
     m.linear(
       `${p}.ffnOut`,

@@ -18,7 +18,7 @@ import { maxRelErr } from '../helpers/check.js';
 
 const base: EncoderConfig = { hidden: 8, heads: 2, ffn: 16, layerNormEps: 1e-6, act: 'gelu', preNorm: true };
 
-for (const cfg of [base, { ...base, preNorm: false, act: 'gelu_tanh' as const, layerNormEps: 1e-12 }]) {
+for (const cfg of [base, { ...base, preNorm: false, act: 'gelu_new' as const, layerNormEps: 1e-12 }]) {
   describe(`encoder (${cfg.preNorm ? 'pre-norm, ViT' : 'post-norm, BERT'})`, () => {
     const rng = new Rng(2);
     const layers = [0, 1].map((i) => randomLayerWeights(cfg, `layer.${i}`, rng, 0.3));

@@ -1,0 +1,152 @@
+/**
+ * Evaluation metrics of the GLUE tasks and image classification, with scikit-learn's and
+ * SciPy's conventions (named at each function) so scores compare with published ones.
+ */
+
+export type MetricName = 'accuracy' | 'mcc' | 'f1' | 'pearson' | 'spearman';
+
+export class MetricError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MetricError';
+  }
+}
+
+type Values = ArrayLike<number>;
+
+/** Checks that both inputs are non-empty, of one length, and finite; returns the length. */
+function checkPair(metric: string, pred: Values, label: Values, min = 1): number {
+  if (pred.length !== label.length) {
+    throw new MetricError(
+      `${metric}: ${pred.length} predictions but ${label.length} labels; they must pair up`,
+    );
+  }
+  if (pred.length < min) {
+    throw new MetricError(`${metric}: ${pred.length} pairs given, needs at least ${min}`);
+  }
+  for (const [name, xs] of [
+    ['predictions', pred],
+    ['labels', label],
+  ] as const) {
+    for (let i = 0; i < xs.length; i++) {
+      if (!Number.isFinite(xs[i]))
+        throw new MetricError(`${metric}: ${name}[${i}] is ${xs[i]}, expected a finite number`);
+    }
+  }
+  return pred.length;
+}
+
+/** Fraction of predictions equal to their label. */
+export function accuracy(pred: Values, label: Values): number {
+  const n = checkPair('accuracy', pred, label);
+  let hits = 0;
+  for (let i = 0; i < n; i++) if (pred[i] === label[i]) hits++;
+  return hits / n;
+}
+
+/** Binary F1 of class 1 (sklearn `f1_score`); 0 when there is no positive prediction or label. */
+export function f1(pred: Values, label: Values): number {
+  const n = checkPair('f1', pred, label);
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < n; i++) {
+    for (const [name, v] of [
+      ['predictions', pred[i]],
+      ['labels', label[i]],
+    ] as const) {
+      if (v !== 0 && v !== 1) throw new MetricError(`f1: ${name}[${i}] is ${v}, expected 0 or 1 (binary F1)`);
+    }
+    if (pred[i] === 1 && label[i] === 1) tp++;
+    else if (pred[i] === 1) fp++;
+    else if (label[i] === 1) fn++;
+  }
+  const denom = 2 * tp + fp + fn;
+  return denom === 0 ? 0 : (2 * tp) / denom; // sklearn's zero_division default
+}
+
+/**
+ * Matthews correlation over any number of classes (sklearn `matthews_corrcoef`, Gorodkin's
+ * R_K); 0 when either side holds a single class.
+ */
+export function matthewsCorrelation(pred: Values, label: Values): number {
+  const n = checkPair('mcc', pred, label);
+  const predCount = new Map<number, number>();
+  const trueCount = new Map<number, number>();
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    predCount.set(pred[i]!, (predCount.get(pred[i]!) ?? 0) + 1);
+    trueCount.set(label[i]!, (trueCount.get(label[i]!) ?? 0) + 1);
+    if (pred[i] === label[i]) correct++;
+  }
+  let tp = 0; // Σ_k t_k p_k
+  for (const [k, t] of trueCount) tp += t * (predCount.get(k) ?? 0);
+  let pp = 0;
+  for (const p of predCount.values()) pp += p * p;
+  let tt = 0;
+  for (const t of trueCount.values()) tt += t * t;
+  const covYtYp = correct * n - tp;
+  const covYpYp = n * n - pp;
+  const covYtYt = n * n - tt;
+  if (covYpYp * covYtYt === 0) return 0;
+  return covYtYp / Math.sqrt(covYtYt * covYpYp);
+}
+
+/** Pearson's r (SciPy `pearsonr`); NaN when either side is constant, as SciPy returns. */
+export function pearson(x: Values, y: Values): number {
+  const n = checkPair('pearson', x, y, 2);
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) {
+    mx += x[i]!;
+    my += y[i]!;
+  }
+  mx /= n;
+  my /= n;
+  // centred two-pass sums: one pass of raw moments loses digits on offset data
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = x[i]! - mx;
+    const dy = y[i]! - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  if (sxx === 0 || syy === 0) return Number.NaN;
+  return Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
+}
+
+/** 1-based ranks, ties sharing the average of the ranks they span (SciPy `rankdata`, method 'average'). */
+export function averageRanks(x: Values): Float64Array {
+  const order = Array.from({ length: x.length }, (_, i) => i).sort((a, b) => x[a]! - x[b]!);
+  const ranks = new Float64Array(x.length);
+  for (let start = 0; start < order.length; ) {
+    let end = start + 1;
+    while (end < order.length && x[order[end]!] === x[order[start]!]) end++;
+    const rank = (start + 1 + end) / 2; // mean of start+1 … end
+    for (let k = start; k < end; k++) ranks[order[k]!] = rank;
+    start = end;
+  }
+  return ranks;
+}
+
+/** Spearman's ρ: Pearson's r of the average ranks (SciPy `spearmanr`). */
+export function spearman(x: Values, y: Values): number {
+  checkPair('spearman', x, y, 2);
+  return pearson(averageRanks(x), averageRanks(y));
+}
+
+const METRICS: Record<MetricName, (pred: Values, label: Values) => number> = {
+  accuracy,
+  f1,
+  mcc: matthewsCorrelation,
+  pearson,
+  spearman,
+};
+
+/** The metric called `name` (as listed in a GLUE task's `metrics`). */
+export function metric(name: MetricName, pred: Values, label: Values): number {
+  return METRICS[name](pred, label);
+}

@@ -1,0 +1,95 @@
+/**
+ * Logits of a model for a batch of inputs, in ONNX Runtime. Text inputs get HF's defaults
+ * (attention mask of ones, token types of zeros) and host-computed position ids.
+ */
+import { type HostArray, hostArray } from '../graph/ndarray.js';
+import { fmtShape } from '../graph/shape.js';
+import { positionIds } from '../models/bert.js';
+import { digital, type Matmuls } from '../models/encoder.js';
+import type { Model } from '../models/index.js';
+import { compile, type Provider } from '../runtime/session.js';
+
+export interface ModelInputs {
+  /** (B, C, H, W) float32 */
+  pixel_values?: HostArray;
+  /** (B, T) int32 */
+  input_ids?: HostArray;
+  attention_mask?: HostArray;
+  token_type_ids?: HostArray;
+}
+
+export interface PredictOptions {
+  provider?: Provider;
+  /** How crossbar products are computed (default: exact). */
+  matmuls?: Matmuls;
+}
+
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/** The feeds a model's graph takes, completed with defaults and checked for shape. */
+export function modelFeeds(
+  model: Model,
+  x: ModelInputs,
+): { feeds: Record<string, HostArray>; batch: number; seqLen?: number } {
+  const c = model.config;
+  if (c.family === 'vit') {
+    const p = x.pixel_values;
+    const want = [c.channels, c.imageSize, c.imageSize];
+    if (!p || p.shape.length !== 4 || p.shape.slice(1).some((d, i) => d !== want[i])) {
+      throw new InputError(
+        `pixel_values must be float32 [batch, ${want.join(', ')}], got ${p ? fmtShape(p.shape) : 'nothing'}`,
+      );
+    }
+    return { feeds: { pixel_values: p }, batch: p.shape[0]! };
+  }
+  const ids = x.input_ids;
+  if (!ids || ids.shape.length !== 2)
+    throw new InputError(
+      `input_ids must be int32 [batch, tokens], got ${ids ? fmtShape(ids.shape) : 'nothing'}`,
+    );
+  const [b, t] = ids.shape as [number, number];
+  const like = (name: 'attention_mask' | 'token_type_ids', fill: number): HostArray => {
+    const v = x[name];
+    if (!v) return hostArray('int32', [b, t], new Int32Array(b * t).fill(fill));
+    if (v.shape[0] !== b || v.shape[1] !== t)
+      throw new InputError(`${name} is ${fmtShape(v.shape)}, input_ids is ${fmtShape(ids.shape)}`);
+    return v;
+  };
+  const idData = ids.data as Int32Array;
+  for (const v of idData) {
+    if (v < 0 || v >= c.vocabSize)
+      throw new InputError(`input_ids: token id ${v} is outside the vocabulary 0..${c.vocabSize - 1}`);
+  }
+  const types = like('token_type_ids', 0);
+  for (const v of types.data as Int32Array) {
+    if (v < 0 || v >= c.typeVocabSize)
+      throw new InputError(`token_type_ids: ${v} is outside 0..${c.typeVocabSize - 1}`);
+  }
+  const feeds = {
+    input_ids: ids,
+    attention_mask: like('attention_mask', 1),
+    token_type_ids: types,
+    position_ids: hostArray('int32', [b, t], positionIds(c, idData, t)),
+  };
+  return { feeds, batch: b, seqLen: t };
+}
+
+/** Logits (B, labels) for one batch. */
+export async function predictLogits(
+  model: Model,
+  x: ModelInputs,
+  opts: PredictOptions = {},
+): Promise<HostArray> {
+  const { feeds, batch, seqLen } = modelFeeds(model, x);
+  const g = model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, opts.matmuls ?? digital);
+  const session = await compile(
+    { logits: g.logits },
+    { bakeParams: true, ...(opts.provider ? { provider: opts.provider } : {}) },
+  );
+  return (await session.run(feeds))['logits']!;
+}

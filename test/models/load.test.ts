@@ -1,0 +1,137 @@
+/** Loading HF folders: standard sizes, round trips, and errors that name the file and the problem. */
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { readCheckpoint, writeSafetensors } from '../../src/io/safetensors.js';
+import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
+import { loadModel, MODEL_SIZES, randomModel } from '../../src/models/index.js';
+import { FIXTURES } from './parity.test.js';
+
+/** A copy of a fixture folder whose config and tensors a test may change. */
+function copyFixture(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `xbar-${name}-`));
+  cpSync(join(FIXTURES, name), dir, { recursive: true });
+  return dir;
+}
+const editConfig = (dir: string, f: (c: Record<string, unknown>) => void) => {
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  f(c);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
+};
+const editTensors = (
+  dir: string,
+  f: (t: Record<string, import('../../src/graph/ndarray.js').HostArray>) => void,
+) => {
+  const ck = readCheckpoint(dir);
+  const t = Object.fromEntries([...ck.tensors].map(([n, s]) => [n, s.toHost()]));
+  f(t);
+  writeSafetensors(join(dir, 'model.safetensors'), t);
+};
+
+describe('model configs', () => {
+  it('standard sizes have the published parameter counts', () => {
+    const count = (name: string) =>
+      randomModel(MODEL_SIZES[name]!)
+        .params()
+        .reduce((s, p) => s + p.size, 0);
+    // DeiT-S 22.4M (with distillation head), DeiT-B 87.3M, ViT-B/16 86.6M, BERT-base 109.5M (+ head), RoBERTa-base 124.6M (+ head)
+    assert.ok(Math.abs(count('deit-s') / 22.4e6 - 1) < 0.01, `deit-s ${count('deit-s')}`);
+    assert.ok(Math.abs(count('vit-b') / 86.6e6 - 1) < 0.01, `vit-b ${count('vit-b')}`);
+    assert.ok(Math.abs(count('bert-base') / 109.5e6 - 1) < 0.01, `bert-base ${count('bert-base')}`);
+    assert.ok(Math.abs(count('roberta-base') / 124.6e6 - 1) < 0.01, `roberta-base ${count('roberta-base')}`);
+  });
+
+  it('round-trips through the HF form', () => {
+    for (const c of Object.values(MODEL_SIZES)) assert.deepEqual(parseModelConfig(toHfConfig(c), 'x'), c);
+  });
+
+  it('rejects an unknown model_type, listing the supported ones', () => {
+    assert.throws(
+      () => parseModelConfig({ model_type: 'gpt2' }, 'cfg.json'),
+      /cfg.json:\n {2}✖ model_type: "gpt2" is not supported; xbar reads vit, deit, bert, roberta/,
+    );
+  });
+
+  it('names the field, value and rule of an invalid config', () => {
+    assert.throws(
+      () =>
+        parseModelConfig({ ...toHfConfig(MODEL_SIZES['bert-base']!), num_attention_heads: 0 }, 'cfg.json'),
+      /num_attention_heads: Too small: expected number to be >0, received 0/,
+    );
+    assert.throws(
+      () => parseModelConfig({ ...toHfConfig(MODEL_SIZES['bert-base']!), hidden_act: 'swish' }, 'cfg.json'),
+      /hidden_act: .*"gelu".*received "swish"/,
+    );
+    assert.throws(
+      () =>
+        parseModelConfig(
+          { ...toHfConfig(MODEL_SIZES['bert-base']!), position_embedding_type: 'relative_key' },
+          'cfg.json',
+        ),
+      /position_embedding_type/,
+    );
+  });
+});
+
+describe('loading checkpoints', () => {
+  it('saves and reloads a model to the same weights', () => {
+    const model = loadModel(join(FIXTURES, 'bert'));
+    const dir = mkdtempSync(join(tmpdir(), 'xbar-save-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(toHfConfig(model.config)));
+    writeSafetensors(join(dir, 'model.safetensors'), model.store.toHf());
+    const again = loadModel(dir);
+    const a = model.store.toHf();
+    const b = again.store.toHf();
+    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+    for (const k of Object.keys(a)) assert.deepEqual(b[k]!.data, a[k]!.data, k);
+  });
+
+  it('lists every missing tensor and every unexpected one in one error', () => {
+    const dir = copyFixture('vit');
+    editTensors(dir, (t) => {
+      delete t['vit.layernorm.weight'];
+      delete t['classifier.bias'];
+      t['vit.extra.weight'] = t['classifier.weight']!;
+    });
+    assert.throws(
+      () => loadModel(dir),
+      (e: Error) => {
+        assert.match(e.message, /model\.safetensors: the checkpoint does not fit the model/);
+        assert.match(e.message, /missing tensor 'vit\.layernorm\.weight' \[48\]/);
+        assert.match(e.message, /missing tensor 'classifier\.bias' \[5\]/);
+        assert.match(e.message, /unexpected tensor\(s\) not used by this architecture: 'vit\.extra\.weight'/);
+        return true;
+      },
+    );
+  });
+
+  it('names a tensor whose shape does not fit the config', () => {
+    const dir = copyFixture('bert');
+    editConfig(dir, (c) => {
+      c['intermediate_size'] = 64;
+    });
+    assert.throws(
+      () => loadModel(dir),
+      /tensor 'bert\.encoder\.layer\.0\.intermediate\.dense\.weight' is \[48, 32\], the config needs \[64, 32\]/,
+    );
+  });
+
+  it('reads older checkpoints that name LayerNorm parameters gamma and beta', () => {
+    const dir = copyFixture('bert');
+    editTensors(dir, (t) => {
+      t['bert.embeddings.LayerNorm.gamma'] = t['bert.embeddings.LayerNorm.weight']!;
+      delete t['bert.embeddings.LayerNorm.weight'];
+    });
+    assert.doesNotThrow(() => loadModel(dir));
+  });
+
+  it('a missing config.json or a truncated safetensors file is named', () => {
+    const dir = copyFixture('roberta');
+    const st = join(dir, 'model.safetensors');
+    writeFileSync(st, readFileSync(st).subarray(0, 1000));
+    assert.throws(() => loadModel(dir), /model\.safetensors/);
+    assert.throws(() => loadModel(tmpdir()), /config\.json:\n {2}✖ not found/);
+  });
+});

@@ -34,7 +34,7 @@ export function nestedToArray(
         `${field}${at}: expected an array of ${shape[depth]} (a rectangular nested array of shape [${shape}])`,
       );
     }
-    x.forEach((y, i) => walk(y, depth + 1, `${at}[${i}]`));
+    for (const [i, y] of x.entries()) walk(y, depth + 1, `${at}[${i}]`);
   };
   walk(v, 0, '');
   return hostArray(dtype, shape, dtype === 'float32' ? Float32Array.from(out) : Int32Array.from(out));

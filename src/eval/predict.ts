@@ -40,7 +40,7 @@ export function modelFeeds(
   if (c.family === 'vit') {
     const p = x.pixel_values;
     const want = [c.channels, c.imageSize, c.imageSize];
-    if (!p || p.shape.length !== 4 || p.shape.slice(1).some((d, i) => d !== want[i])) {
+    if (p?.shape.length !== 4 || p.shape.slice(1).some((d, i) => d !== want[i])) {
       throw new InputError(
         `pixel_values must be float32 [batch, ${want.join(', ')}], got ${p ? fmtShape(p.shape) : 'nothing'}`,
       );
@@ -48,7 +48,7 @@ export function modelFeeds(
     return { feeds: { pixel_values: p }, batch: p.shape[0]! };
   }
   const ids = x.input_ids;
-  if (!ids || ids.shape.length !== 2)
+  if (ids?.shape.length !== 2)
     throw new InputError(
       `input_ids must be int32 [batch, tokens], got ${ids ? fmtShape(ids.shape) : 'nothing'}`,
     );

@@ -124,7 +124,7 @@ export class ParamStore {
 function initValues(n: number, init: Init, rng: Rng, std: number): Float32Array {
   const out = new Float32Array(n);
   if (init === 'ones') return out.fill(1);
-  if (init === 'zeros') return out;
+  if (init === 'zeros' || std === 0) return out;
   return rng.fillNormal(out, 0, std);
 }
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
+import { registerEval } from './eval.js';
 import { registerPredict } from './predict.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -24,6 +25,7 @@ program
   });
 
 registerPredict(program);
+registerEval(program);
 
 try {
   await program.parseAsync(process.argv);

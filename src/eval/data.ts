@@ -1,0 +1,210 @@
+/**
+ * Evaluation data: a data spec (`fashion-mnist:DIR`, `glue-sst2:PATH`, `imagefolder:DIR`, …)
+ * opened for a model, so that any range of examples becomes that model's inputs
+ * (images preprocessed as its preprocessor_config.json says, text tokenized with its tokenizer).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostArray } from '../graph/ndarray.js';
+import { findGlueFile, GLUE_TASKS, type GlueExample, type GlueTask, glueTask, readGlue } from '../io/glue.js';
+import { loadMnistLike } from '../io/idx.js';
+import { type Image, readImage, readImageFolder } from '../io/images.js';
+import {
+  grayToTensor,
+  type PreprocessorConfig,
+  parsePreprocessorConfig,
+  preprocess,
+  readPreprocessorConfig,
+} from '../io/preprocess.js';
+import { loadTokenizer } from '../io/tokenizer.js';
+import type { BertConfig, VitConfig } from '../models/config.js';
+import type { Model } from '../models/index.js';
+import type { MetricName } from './metrics.js';
+import { InputError, type ModelInputs } from './predict.js';
+
+export const DATA_KINDS = [
+  'fashion-mnist',
+  'mnist',
+  'imagefolder',
+  ...Object.keys(GLUE_TASKS).map((t) => `glue-${t.toLowerCase().replace('-', '')}`),
+];
+
+export type Split = 'train' | 'dev' | 'test';
+
+export interface DataSpec {
+  kind: string;
+  path: string;
+}
+
+/** Parses `KIND:PATH`; the error lists the kinds. */
+export function parseDataSpec(spec: string): DataSpec {
+  const at = spec.indexOf(':');
+  const kind = at > 0 ? spec.slice(0, at).toLowerCase() : '';
+  if (!DATA_KINDS.includes(kind) || at === spec.length - 1) {
+    throw new InputError(`--data '${spec}': expected KIND:PATH with KIND one of ${DATA_KINDS.join(', ')}`);
+  }
+  return { kind, path: spec.slice(at + 1) };
+}
+
+export interface EvalData {
+  /** e.g. 'glue-sst2 dev (872)' */
+  name: string;
+  size: number;
+  /** Metrics to report, the main one first. */
+  metrics: readonly MetricName[];
+  regression: boolean;
+  /** Targets: class indices, or scores for regression. */
+  targets: Float64Array;
+  /** Inputs of examples [start, end) for the model the data was opened for. */
+  inputs(start: number, end: number): ModelInputs;
+}
+
+export interface OpenOptions {
+  split?: Split;
+  limit?: number;
+  /** Folder of the model (its tokenizer and preprocessor config); none for built-in models. */
+  modelDir?: string;
+  /** Token limit for text (default 128). */
+  maxLength?: number;
+}
+
+/** Opens a data spec for `model`. */
+export function openData(spec: DataSpec, model: Model, opts: OpenOptions = {}): EvalData {
+  const c = model.config;
+  const isText = spec.kind.startsWith('glue-');
+  if (isText !== (c.family === 'bert')) {
+    throw new InputError(
+      `--data ${spec.kind}: a ${isText ? 'text' : 'image'} data set does not fit the ${c.modelType} model`,
+    );
+  }
+  const data = c.family === 'vit' ? openImages(spec, c, opts) : openGlue(spec, c, opts);
+  if (!data.regression) {
+    const classes = c.labels.length;
+    const bad = data.targets.findIndex((t) => t >= classes);
+    if (bad >= 0) {
+      throw new InputError(
+        `${data.name}: example ${bad} has label ${data.targets[bad]}, outside the model's ${classes} classes (${c.labels.join(', ')})`,
+      );
+    }
+  }
+  return data;
+}
+
+const limited = (n: number, limit?: number) => (limit === undefined ? n : Math.min(n, limit));
+
+function preprocessorFor(c: VitConfig, modelDir?: string): PreprocessorConfig {
+  const file = modelDir ? join(modelDir, 'preprocessor_config.json') : '';
+  if (file && existsSync(file)) return readPreprocessorConfig(file);
+  // no processor config: resize to the model's input, ViTImageProcessor's normalisation
+  const size = { height: c.imageSize, width: c.imageSize };
+  return parsePreprocessorConfig({ size, crop_size: size }, '(default image processor)');
+}
+
+function openImages(spec: DataSpec, c: VitConfig, opts: OpenOptions): EvalData {
+  const pp = preprocessorFor(c, opts.modelDir);
+  const hw = c.imageSize;
+  const pixels = (batch: Float32Array[]) => {
+    const out = new Float32Array(batch.length * c.channels * hw * hw);
+    batch.forEach((x, i) => out.set(x, i * x.length));
+    return { pixel_values: hostArray('float32', [batch.length, c.channels, hw, hw], out) };
+  };
+  const rgbToModel = (img: Image, what: string): Float32Array => {
+    const x = preprocess(img, pp);
+    if (x.length !== 3 * hw * hw) {
+      throw new InputError(
+        `${what}: the image processor gives ${Math.sqrt(x.length / 3)}² pixels, the model takes ${hw}²`,
+      );
+    }
+    if (c.channels === 3) return x;
+    if (c.channels !== 1)
+      throw new InputError(`${what}: models with ${c.channels} channels are not supported`);
+    // luminance of the normalised channels (ITU-R 601, as PIL's convert('L'))
+    const gray = new Float32Array(hw * hw);
+    for (let p = 0; p < gray.length; p++)
+      gray[p] = 0.299 * x[p]! + 0.587 * x[hw * hw + p]! + 0.114 * x[2 * hw * hw + p]!;
+    return gray;
+  };
+
+  if (spec.kind === 'imagefolder') {
+    const folder = readImageFolder(spec.path);
+    const items = folder.items.slice(0, limited(folder.items.length, opts.limit));
+    return {
+      name: `imagefolder ${spec.path} (${items.length})`,
+      size: items.length,
+      metrics: ['accuracy'],
+      regression: false,
+      targets: Float64Array.from(items, (it) => it.label),
+      inputs: (s, e) => pixels(items.slice(s, e).map((it) => rgbToModel(readImage(it.path), it.path))),
+    };
+  }
+  const split = opts.split === 'train' ? 'train' : 'test';
+  const set = loadMnistLike(spec.path, split);
+  const n = limited(set.count, opts.limit);
+  const plane = set.rows * set.cols;
+  const direct = c.channels === 1 && set.rows === hw && set.cols === hw;
+  const example = (i: number): Float32Array => {
+    const u8 = set.images.subarray(i * plane, (i + 1) * plane);
+    if (direct) return grayToTensor(u8, hw, hw, pp.image_mean[0]!, pp.image_std[0]!);
+    const rgb = new Uint8Array(3 * plane);
+    for (let p = 0; p < plane; p++) rgb.fill(u8[p]!, 3 * p, 3 * p + 3);
+    return rgbToModel({ width: set.cols, height: set.rows, channels: 3, data: rgb }, set.imagesPath);
+  };
+  return {
+    name: `${spec.kind} ${split} (${n})`,
+    size: n,
+    metrics: ['accuracy'],
+    regression: false,
+    targets: Float64Array.from(set.labels.subarray(0, n)),
+    inputs: (s, e) => pixels(Array.from({ length: e - s }, (_, k) => example(s + k))),
+  };
+}
+
+function openGlue(spec: DataSpec, c: BertConfig, opts: OpenOptions): EvalData {
+  const task: GlueTask = glueTask(spec.kind.slice('glue-'.length));
+  const info = GLUE_TASKS[task];
+  const split = opts.split ?? 'dev';
+  const file = statSync(spec.path, { throwIfNoEntry: false })?.isFile()
+    ? spec.path
+    : findGlueFile(spec.path, task, split);
+  const all = readGlue(task, file);
+  const rows: GlueExample[] = all.slice(0, limited(all.length, opts.limit));
+  const unlabelled = rows.findIndex((r) => r.label === null);
+  if (unlabelled >= 0)
+    throw new InputError(
+      `${file}: row ${unlabelled + 1} has no label (test splits are unlabelled; use --split dev)`,
+    );
+  const regression = info.numLabels === 1;
+  if (regression !== c.regression || (!regression && info.numLabels !== c.labels.length)) {
+    throw new InputError(
+      `${task} has ${regression ? 'a regression score' : `${info.numLabels} classes`}, the model predicts ${c.regression ? 'a score' : `${c.labels.length} classes`}`,
+    );
+  }
+  if (!opts.modelDir) throw new InputError('text evaluation needs the model folder (for its tokenizer)');
+  const tokenizer = loadTokenizer(opts.modelDir);
+  const maxLength = Math.min(
+    opts.maxLength ?? 128,
+    c.maxPositions - (c.modelType === 'roberta' ? c.padTokenId + 1 : 0),
+  );
+  return {
+    name: `glue-${task.toLowerCase()} ${split} (${rows.length})`,
+    size: rows.length,
+    metrics: info.metrics,
+    regression,
+    targets: Float64Array.from(rows, (r) => r.label!),
+    inputs: (s, e) => {
+      const texts = rows
+        .slice(s, e)
+        .map((r) => (r.textB === undefined ? r.textA : ([r.textA, r.textB] as const)));
+      const longest = tokenizer.encodeBatch(texts, { maxLength }).shape[1];
+      // pad to a multiple of 16 so a whole data set needs few compiled shapes
+      const padTo = Math.min(maxLength, Math.ceil(longest / 16) * 16);
+      const enc = tokenizer.encodeBatch(texts, { maxLength, padTo });
+      const shape = enc.shape;
+      return {
+        input_ids: hostArray('int32', shape, enc.inputIds),
+        attention_mask: hostArray('int32', shape, enc.attentionMask),
+        token_type_ids: hostArray('int32', shape, enc.tokenTypeIds),
+      };
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/** Runs a model over evaluation data in batches and scores it. */
+import type { HostArray } from '../graph/ndarray.js';
+import type { Matmuls } from '../models/encoder.js';
+import type { Model } from '../models/index.js';
+import type { Provider } from '../runtime/session.js';
+import { progress } from '../util/progress.js';
+import type { EvalData } from './data.js';
+import { type MetricName, metric } from './metrics.js';
+import { predictLogits } from './predict.js';
+
+export interface EvalOptions {
+  batch?: number;
+  provider?: Provider;
+  matmuls?: Matmuls;
+  /** Progress label; none hides the bar. */
+  label?: string;
+}
+
+export interface EvalResult {
+  /** The main metric and its value. */
+  metric: MetricName;
+  value: number;
+  n: number;
+  /** Every metric of the task. */
+  metrics: Partial<Record<MetricName, number>>;
+  /** Predicted class (or score) per example. */
+  predictions: Float64Array;
+  seconds: number;
+}
+
+/** Argmax per row, or the score of a one-output regression head. */
+export function decide(logits: HostArray, regression: boolean): Float64Array {
+  const [b, k] = logits.shape as [number, number];
+  const d = logits.data as Float32Array;
+  return Float64Array.from({ length: b }, (_, i) => {
+    if (regression) return d[i * k]!;
+    let best = 0;
+    for (let j = 1; j < k; j++) if (d[i * k + j]! > d[i * k + best]!) best = j;
+    return best;
+  });
+}
+
+export async function evaluate(model: Model, data: EvalData, opts: EvalOptions = {}): Promise<EvalResult> {
+  const batch = opts.batch ?? 32;
+  const t0 = performance.now();
+  const predictions = new Float64Array(data.size);
+  const bar = progress(opts.label ?? '', data.size, { quiet: !opts.label });
+  for (let s = 0; s < data.size; s += batch) {
+    const e = Math.min(s + batch, data.size);
+    const logits = await predictLogits(model, data.inputs(s, e), {
+      ...(opts.provider ? { provider: opts.provider } : {}),
+      ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
+    });
+    predictions.set(decide(logits, data.regression), s);
+    bar.tick(e - s);
+  }
+  bar.stop();
+  const metrics = Object.fromEntries(data.metrics.map((m) => [m, metric(m, predictions, data.targets)]));
+  const main = data.metrics[0]!;
+  return {
+    metric: main,
+    value: metrics[main]!,
+    n: data.size,
+    metrics,
+    predictions,
+    seconds: (performance.now() - t0) / 1e3,
+  };
+}

@@ -1,0 +1,168 @@
+/** Evaluation end to end: data specs, batching, metrics, and the CLI commands a user runs. */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { openData, parseDataSpec } from '../../src/eval/data.js';
+import { decide, evaluate } from '../../src/eval/evaluate.js';
+import { predictLogits } from '../../src/eval/predict.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
+import { type Model, randomModel } from '../../src/models/index.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SHARED = resolve(ROOT, '../shared/data');
+const XBAR = join(ROOT, 'bin/xbar.js');
+
+/** Saves a random model of `hf` config fields as an HF folder; returns the folder and model. */
+function savedModel(
+  hf: Record<string, unknown>,
+  extraFiles: Record<string, string> = {},
+): { dir: string; model: Model } {
+  const model = randomModel(parseModelConfig(hf, 'test'), 3, 0.5);
+  const dir = mkdtempSync(join(tmpdir(), 'xbar-eval-'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(toHfConfig(model.config)));
+  writeSafetensors(join(dir, 'model.safetensors'), model.store.toHf());
+  for (const [name, from] of Object.entries(extraFiles)) copyFileSync(from, join(dir, name));
+  return { dir, model };
+}
+
+const vitMnist = () =>
+  savedModel({
+    model_type: 'vit',
+    hidden_size: 16,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    intermediate_size: 32,
+    image_size: 28,
+    patch_size: 7,
+    num_channels: 1,
+    num_labels: 10,
+  });
+const bertSst2 = () =>
+  savedModel(
+    {
+      model_type: 'bert',
+      vocab_size: 30522,
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      intermediate_size: 32,
+      num_labels: 2,
+    },
+    { 'vocab.txt': join(SHARED, 'vocab/bert-base-uncased/vocab.txt') },
+  );
+
+describe('evaluate', () => {
+  it('scores MNIST in batches exactly as one batch of logits does', async () => {
+    const { dir, model } = vitMnist();
+    const data = openData(parseDataSpec(`mnist:${join(SHARED, 'mnist')}`), model, {
+      modelDir: dir,
+      limit: 50,
+    });
+    const r = await evaluate(model, data, { batch: 7 });
+    const all = decide(await predictLogits(model, data.inputs(0, 50)), false);
+    assert.deepEqual(r.predictions, all);
+    const acc = all.reduce((s, p, i) => s + +(p === data.targets[i]), 0) / 50;
+    assert.equal(r.value, acc);
+    assert.equal(r.metric, 'accuracy');
+    assert.equal(r.n, 50);
+  });
+
+  it("tokenizes GLUE sentences with the model folder's vocabulary", async () => {
+    const { dir, model } = bertSst2();
+    const data = openData(parseDataSpec(`glue-sst2:${join(SHARED, 'glue/SST-2')}`), model, {
+      modelDir: dir,
+      limit: 20,
+    });
+    const x = data.inputs(0, 4);
+    const [b, t] = x.input_ids!.shape as [number, number];
+    assert.equal(b, 4);
+    assert.equal(t % 16, 0);
+    assert.equal((x.input_ids!.data as Int32Array)[0], 101); // [CLS]
+    const r = await evaluate(model, data, { batch: 8 });
+    assert.equal(r.n, 20);
+    assert.ok(r.value >= 0 && r.value <= 1);
+  });
+
+  it('rejects data that does not fit the model', () => {
+    const { dir, model } = vitMnist();
+    assert.throws(
+      () => parseDataSpec('cifar:/x'),
+      /expected KIND:PATH with KIND one of fashion-mnist, mnist, imagefolder, glue-cola/,
+    );
+    assert.throws(
+      () => openData(parseDataSpec('glue-sst2:/x'), model, { modelDir: dir }),
+      /a text data set does not fit the vit model/,
+    );
+    const { model: bert, dir: bdir } = bertSst2();
+    assert.throws(
+      () => openData(parseDataSpec(`glue-stsb:${join(SHARED, 'glue/STS-B')}`), bert, { modelDir: bdir }),
+      /STS-B has a regression score, the model predicts 2 classes/,
+    );
+  });
+});
+
+describe('the xbar command', () => {
+  it('eval --json prints metric, value and n', () => {
+    const { dir } = vitMnist();
+    const args = [
+      XBAR,
+      'eval',
+      '--model',
+      dir,
+      '--data',
+      `mnist:${join(SHARED, 'mnist')}`,
+      '--limit',
+      '30',
+      '--json',
+    ];
+    const j = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
+    assert.equal(j.metric, 'accuracy');
+    assert.equal(j.n, 30);
+    assert.ok(j.value >= 0 && j.value <= 1);
+  });
+
+  it('predict writes the logits PyTorch computed for a fixture', () => {
+    const fixture = join(ROOT, 'test/fixtures/models/deit');
+    const ref = JSON.parse(readFileSync(join(fixture, 'reference.json'), 'utf8'));
+    const tmp = mkdtempSync(join(tmpdir(), 'xbar-predict-'));
+    writeFileSync(join(tmp, 'in.json'), JSON.stringify({ pixel_values: ref.pixel_values }));
+    const out = join(tmp, 'out.json');
+    execFileSync(process.execPath, [
+      XBAR,
+      'predict',
+      '--model',
+      fixture,
+      '--inputs',
+      join(tmp, 'in.json'),
+      '--output',
+      out,
+    ]);
+    const got = (JSON.parse(readFileSync(out, 'utf8')).logits as number[][]).flat();
+    const want = (ref.logits as number[][]).flat();
+    const scale = Math.max(...want.map(Math.abs));
+    got.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) <= 1e-4 * scale, `${v} vs ${want[i]}`));
+  });
+
+  it('bad input exits non-zero with a message naming the file and field', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'xbar-bad-'));
+    writeFileSync(join(tmp, 'in.json'), JSON.stringify({ pixel_values: [[1, 2], [3]] }));
+    const fixture = join(ROOT, 'test/fixtures/models/deit');
+    const r = spawnSync(
+      process.execPath,
+      [XBAR, 'predict', '--model', fixture, '--inputs', join(tmp, 'in.json')],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^xbar: .*in\.json: pixel_values\[1\]: expected an array of 2/);
+    const r2 = spawnSync(process.execPath, [XBAR, 'eval', '--model', tmp, '--data', 'mnist:/nowhere'], {
+      encoding: 'utf8',
+    });
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /config\.json:\n {2}✖ not found/);
+  });
+});

@@ -105,7 +105,7 @@ function openImages(spec: DataSpec, c: VitConfig, opts: OpenOptions): EvalData {
   const hw = c.imageSize;
   const pixels = (batch: Float32Array[]) => {
     const out = new Float32Array(batch.length * c.channels * hw * hw);
-    batch.forEach((x, i) => out.set(x, i * x.length));
+    for (const [i, x] of batch.entries()) out.set(x, i * x.length);
     return { pixel_values: hostArray('float32', [batch.length, c.channels, hw, hw], out) };
   };
   const rgbToModel = (img: Image, what: string): Float32Array => {

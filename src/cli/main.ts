@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { registerEval } from './eval.js';
+import { registerHw } from './hw.js';
 import { registerPredict } from './predict.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -26,6 +27,7 @@ program
 
 registerPredict(program);
 registerEval(program);
+registerHw(program);
 
 try {
   await program.parseAsync(process.argv);

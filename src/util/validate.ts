@@ -2,7 +2,7 @@
  * Schema validation with messages a person can act on: each problem names the file, the
  * field path, the value received and what is allowed; unknown keys get a "did you mean".
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export class ConfigError extends Error {
   constructor(
@@ -14,6 +14,19 @@ export class ConfigError extends Error {
   }
 }
 
+/** A whole number in [lo, hi] whose error reads "use lo..hi". */
+export const intIn = (lo: number, hi: number) => {
+  const error = `use a whole number ${lo}..${hi}`;
+  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
+};
+
+/** A number in [lo, hi] (or (lo, hi] with `openLow`) whose error says the range. */
+export const numIn = (lo: number, hi: number, openLow = false) => {
+  const error = `use a number in ${openLow ? '(' : '['}${lo}, ${hi}]`;
+  const base = z.number({ error });
+  return (openLow ? base.gt(lo, { error }) : base.min(lo, { error })).max(hi, { error });
+};
+
 /** Parses `value` with `schema`, or throws a ConfigError listing every problem. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: string): z.output<S> {
   const r = schema.safeParse(value);
@@ -21,7 +34,7 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: 
   const problems = r.error.issues.map((issue) => {
     const path = issue.path.map(String).join('.') || '(root)';
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeys(schema, issue.path);
+      const known = knownKeys(schema, issue.path, value);
       return issue.keys
         .map((k) => {
           const near = closest(k, known);
@@ -30,8 +43,14 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: 
         .join('\n  ✖ ');
     }
     const received = valueAt(value, issue.path);
-    const shown = received === undefined ? 'nothing' : JSON.stringify(received);
-    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${shown}`;
+    if (issue.code === 'invalid_union' && 'discriminator' in issue) {
+      const options = (issue as { options?: unknown[] }).options ?? [];
+      return `${path}: ${JSON.stringify(received)} is not allowed, use one of ${options.map((o) => `'${String(o)}'`).join(', ')}`;
+    }
+    if (received === undefined) return `${path}: missing, ${issue.message.replace(/^Invalid input: /, '')}`;
+    if (issue.message.startsWith('use '))
+      return `${path}: ${JSON.stringify(received)} is not allowed, ${issue.message}`;
+    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${JSON.stringify(received)}`;
   });
   throw new ConfigError(file, problems);
 }
@@ -43,19 +62,33 @@ function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
   );
 }
 
-/** The keys the schema allows at `path` (best effort through objects). */
-function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
-  let s: unknown = schema;
-  for (const k of path) {
-    const shape = (s as { shape?: Record<string, unknown> }).shape;
-    s = shape?.[String(k)];
-    // unwrap optional/default wrappers
-    while (s && (s as { unwrap?: () => unknown }).unwrap && !(s as { shape?: unknown }).shape) {
-      s = (s as { unwrap: () => unknown }).unwrap();
+/** The keys the schema allows at `path` (through objects, defaults and discriminated unions). */
+function knownKeys(schema: z.ZodType, path: readonly PropertyKey[], value: unknown): string[] {
+  type Node = {
+    shape?: Record<string, unknown>;
+    unwrap?: () => unknown;
+    options?: unknown[];
+    def?: { innerType?: unknown };
+  };
+  const resolve = (s: unknown, v: unknown): Node | undefined => {
+    let n = s as Node | undefined;
+    for (let i = 0; i < 8 && n && !n.shape; i++) {
+      if (n.options) {
+        const kind = (v as { kind?: unknown } | undefined)?.kind;
+        n = n.options.find(
+          (o) => ((o as Node).shape?.['kind'] as { value?: unknown } | undefined)?.value === kind,
+        ) as Node | undefined;
+      } else n = (n.unwrap?.() ?? n.def?.innerType) as Node | undefined;
     }
+    return n;
+  };
+  let node = resolve(schema, value);
+  let v = value;
+  for (const k of path) {
+    v = (v as Record<PropertyKey, unknown> | undefined)?.[k];
+    node = resolve(node?.shape?.[String(k)], v);
   }
-  const shape = (s as { shape?: Record<string, unknown> } | undefined)?.shape;
-  return shape ? Object.keys(shape) : [];
+  return node?.shape ? Object.keys(node.shape) : [];
 }
 
 /** The candidate within edit distance 3 (and under half the word) closest to `word`. */

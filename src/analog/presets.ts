@@ -1,0 +1,268 @@
+/**
+ * Named hardware specs, each a cited diff from the defaults, and loading of user specs:
+ * a preset name, or a YAML/JSON file (which may `extends` a preset), plus `--set` overrides.
+ */
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { ConfigError, closest, parseWith } from '../util/validate.js';
+import { Crossbar, HardwareSpec, type HardwareSpecInput } from './spec.js';
+
+interface Preset {
+  /** One line for `xbar hw list`. */
+  summary: string;
+  spec: HardwareSpecInput;
+}
+
+const rramClipformer: HardwareSpecInput = {
+  name: 'rram-clipformer',
+  description: 'RRAM 32 nm crossbars with K and V written per input (ClipFormer)',
+  source: 'ClipFormer, Bhattacharjee et al., TCAD 2024 (arXiv 2402.02586), §IV-A',
+  technology: 'rram',
+  tile: { rows: 64, cols: 64, split: 'fixed' },
+  mapping: { gMinUS: 0.1, gMaxUS: 10 },
+  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
+  readNoise: { kind: 'relative', sigma: 0.05 },
+  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
+  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
+  attention: { kind: 'crossbar', device: { program: { kind: 'writeSqrt', gamma: 3, sigma: 0.1 } } },
+};
+
+const fefetTrex: HardwareSpecInput = {
+  name: 'fefet-trex',
+  description: 'FeFET crossbars for every matrix, K and V written per input (TReX baseline)',
+  source:
+    'TReX, Moitra et al., TETC 2024 (arXiv 2408.12742), §V: 32 nm, 64×64, 2 bits/cell, R_on/R_off 100 kΩ/10 MΩ',
+  technology: 'fefet',
+  tile: { rows: 64, cols: 64, split: 'fixed' },
+  mapping: { gMinUS: 0.1, gMaxUS: 10 },
+  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
+  program: { kind: 'relative', sigma: 0.2 },
+  readNoise: { kind: 'relative', sigma: 0.1 },
+  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
+  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
+  attention: { kind: 'crossbar', device: {} },
+};
+
+/** 1-bit SRAM cells: only ADC quantisation is non-ideal. */
+const sramCrossbar = {
+  technology: 'sram',
+  mapping: { gMinUS: 0, gMaxUS: 10 },
+  cells: { kind: 'quantized', bitsPerCell: 1, weightBits: 8 },
+  program: { kind: 'none' },
+  readNoise: { kind: 'none' },
+} as const;
+
+export const PRESETS = {
+  ideal: {
+    summary: 'every non-ideality off: must equal the floating-point model',
+    spec: { name: 'ideal', description: 'no non-idealities', source: 'reference' },
+  },
+  'rram-clipformer': {
+    summary: 'RRAM 64×64, 2 b/cell, 8-bit bit-serial inputs, 6-bit ADC, read σ 5%, K/V write noise γ=3',
+    spec: rramClipformer,
+  },
+  'fefet-trex': {
+    summary: 'FeFET 64×64, 2 b/cell, read σ 10%, write σ 20%, K/V on crossbars (TReX baseline)',
+    spec: fefetTrex,
+  },
+  'sram-trex': {
+    summary: 'SRAM 64×64, 1 b/cell, ADC quantisation only (TReX)',
+    spec: {
+      ...fefetTrex,
+      ...sramCrossbar,
+      name: 'sram-trex',
+      description: 'SRAM crossbars for every matrix (TReX)',
+    },
+  },
+  'hybrid-trex': {
+    summary: 'FeFET for weights, SRAM for QKᵀ and S·V (TReX hybrid)',
+    spec: {
+      ...fefetTrex,
+      name: 'hybrid-trex',
+      description: 'FeFET crossbars for static weights; QKᵀ and S·V on 1-bit SRAM crossbars (TReX hybrid)',
+      attention: { kind: 'crossbar', device: sramCrossbar },
+    },
+  },
+  'pcm-aihwkit': {
+    summary: 'PCM as aihwkit 1.x InferenceRPUConfig + PCMLikeNoiseModel + global drift compensation',
+    spec: {
+      name: 'pcm-aihwkit',
+      description: 'aihwkit 1.x defaults for inference on PCM; attention products digital as in aihwkit',
+      source:
+        'IBM aihwkit 1.0 (InferenceRPUConfig, PCMLikeNoiseModel, GlobalDriftCompensation); Nandakumar et al. 2019',
+      technology: 'pcm',
+      tile: { rows: 512, cols: 512, split: 'even' },
+      mapping: { gMinUS: 0, gMaxUS: 25, scale: 'tile' },
+      cells: { kind: 'analog' },
+      program: { kind: 'pcm' },
+      drift: { kind: 'pcm' },
+      driftCompensation: 'global',
+      outputNoise: { kind: 'gaussian', sigma: 0.06 },
+      dac: { kind: 'uniform', bits: 7, mode: 'pwm', range: { kind: 'dynamic' } },
+      adc: { kind: 'uniform', bits: 9, range: { kind: 'fixed', max: 12 } },
+    },
+  },
+  'pcm-lammie': {
+    summary:
+      'PCM 512×512, 8-bit PWM inputs, 8-bit ADC saturating at 10 devices, t = 1 h (post-training paper)',
+    spec: {
+      name: 'pcm-lammie',
+      description: 'the post-training optimisation paper’s PCM setting (IR drop not modelled)',
+      source: 'Lammie et al., ISCAS 2024 (arXiv 2401.09859), §III',
+      technology: 'pcm',
+      tile: { rows: 512, cols: 512, split: 'even' },
+      mapping: { gMinUS: 0, gMaxUS: 25, scale: 'tile' },
+      cells: { kind: 'analog' },
+      program: { kind: 'pcm' },
+      drift: { kind: 'pcm' },
+      driftCompensation: 'global',
+      outputNoise: { kind: 'gaussian', sigma: 0.04 },
+      dac: { kind: 'uniform', bits: 8, mode: 'pwm', range: { kind: 'dynamic' } },
+      adc: { kind: 'uniform', bits: 8, range: { kind: 'fixed', max: 10 } },
+      timeS: 3600,
+    },
+  },
+} as const satisfies Record<string, Preset>;
+
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Deep merge of `over` onto `base`. Arrays are replaced; an object whose `kind` differs from
+ * the base's replaces it whole (its fields belong to another variant).
+ */
+export function mergeSpec(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    const sameKind = !isObject(v) || !('kind' in v) || !isObject(b) || b['kind'] === v['kind'];
+    out[k] = isObject(v) && isObject(b) && sameKind ? mergeSpec(b, v) : v;
+  }
+  return out;
+}
+
+/** `path=value` with value read as YAML (numbers, booleans, strings, inline objects). */
+export function parseSet(assignment: string): Json {
+  const at = assignment.indexOf('=');
+  if (at <= 0)
+    throw new ConfigError('--set', [`'${assignment}': expected field.path=value, e.g. adc.bits=6`]);
+  const path = assignment.slice(0, at).trim().split('.');
+  let value: unknown = YAML.parse(assignment.slice(at + 1));
+  for (const key of path.reverse()) value = { [key]: value };
+  return value as Json;
+}
+
+function presetOrThrow(name: string, where: string): Json {
+  const p = (PRESETS as Record<string, Preset>)[name];
+  if (!p) {
+    const near = closest(name, PRESET_NAMES);
+    throw new ConfigError(where, [
+      `'${name}' is not a preset${near ? ` (did you mean '${near}'?)` : ''}; presets: ${PRESET_NAMES.join(', ')}`,
+    ]);
+  }
+  return p.spec as Json;
+}
+
+/** Reads a spec: a preset name or a .yaml/.yml/.json file, then `--set` overrides, validated. */
+export function loadSpec(nameOrFile: string, sets: readonly string[] = []): HardwareSpec {
+  let raw: Json;
+  let where = nameOrFile;
+  if (/\.(ya?ml|json)$/i.test(nameOrFile)) {
+    let text: string;
+    try {
+      text = readFileSync(nameOrFile, 'utf8');
+    } catch (e) {
+      throw new ConfigError(nameOrFile, [
+        `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      ]);
+    }
+    let parsed: unknown;
+    try {
+      parsed = YAML.parse(text);
+    } catch (e) {
+      throw new ConfigError(nameOrFile, [`not valid YAML/JSON: ${(e as Error).message}`]);
+    }
+    if (!isObject(parsed)) throw new ConfigError(nameOrFile, ['expected a mapping of spec fields']);
+    const { extends: base, ...rest } = parsed;
+    raw = base === undefined ? rest : mergeSpec(presetOrThrow(String(base), `${nameOrFile}: extends`), rest);
+  } else {
+    raw = presetOrThrow(nameOrFile, '--hw');
+    where = `preset ${nameOrFile}`;
+  }
+  for (const s of sets) raw = mergeSpec(raw, parseSet(s));
+  if (sets.length) where += ` with --set ${sets.join(' ')}`;
+  const spec = parseWith(HardwareSpec, raw, where);
+  // the nested crossbar descriptions are validated now, so a run never fails half-way
+  attentionCrossbar(spec, where);
+  spec.overrides.forEach((o, i) =>
+    parseWith(Crossbar, mergeSpec(baseCrossbar(spec), o.set), `${where}: overrides[${i}].set`),
+  );
+  return spec;
+}
+
+/** The crossbar fields of the spec's static crossbars. */
+export function baseCrossbar(spec: HardwareSpec): Json {
+  const {
+    name: _n,
+    description: _d,
+    source: _s,
+    timeS: _t,
+    mapped: _m,
+    attention: _a,
+    overrides: _o,
+    ...xbar
+  } = spec;
+  return xbar as Json;
+}
+
+/** The static crossbar a layer uses: the base fields with every matching override applied. */
+export function crossbarFor(spec: HardwareSpec, layer: string): Crossbar {
+  let fields = baseCrossbar(spec);
+  for (const o of spec.overrides) if (globMatch(o.layers, layer)) fields = mergeSpec(fields, o.set);
+  return parseWith(Crossbar, fields, `${spec.name}: crossbar of ${layer}`);
+}
+
+/** The crossbars K and V are written into, or null when attention is digital. */
+export function attentionCrossbar(spec: HardwareSpec, where = spec.name): Crossbar | null {
+  if (spec.attention.kind === 'digital') return null;
+  return parseWith(
+    Crossbar,
+    mergeSpec(baseCrossbar(spec), spec.attention.device),
+    `${where}: attention.device`,
+  );
+}
+
+/** '*' matches any run of characters (dots included). */
+export function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+  return re.test(name);
+}
+
+/** The fields of `spec` that differ from the defaults (what `xbar hw show` prints). */
+export function specDiff(spec: HardwareSpec): Json {
+  const defaults = HardwareSpec.parse({}) as Json;
+  const diff = (a: unknown, d: unknown): unknown => {
+    if (isObject(a) && isObject(d) && a['kind'] === d['kind']) {
+      const out: Json = {};
+      for (const [k, v] of Object.entries(a)) {
+        const sub = diff(v, d[k]);
+        if (sub !== undefined) out[k] = sub;
+      }
+      return Object.keys(out).length
+        ? a['kind'] !== undefined
+          ? { kind: a['kind'], ...out }
+          : out
+        : undefined;
+    }
+    return JSON.stringify(a) === JSON.stringify(d) ? undefined : a;
+  };
+  return (diff(spec, defaults) as Json) ?? {};
+}

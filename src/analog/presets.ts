@@ -197,9 +197,9 @@ export function loadSpec(nameOrFile: string, sets: readonly string[] = []): Hard
   const spec = parseWith(HardwareSpec, raw, where);
   // the nested crossbar descriptions are validated now, so a run never fails half-way
   attentionCrossbar(spec, where);
-  spec.overrides.forEach((o, i) =>
-    parseWith(Crossbar, mergeSpec(baseCrossbar(spec), o.set), `${where}: overrides[${i}].set`),
-  );
+  for (const [i, o] of spec.overrides.entries()) {
+    parseWith(Crossbar, mergeSpec(baseCrossbar(spec), o.set), `${where}: overrides[${i}].set`);
+  }
   return spec;
 }
 

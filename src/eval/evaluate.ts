@@ -6,7 +6,7 @@ import type { Provider } from '../runtime/session.js';
 import { progress } from '../util/progress.js';
 import type { EvalData } from './data.js';
 import { type MetricName, metric } from './metrics.js';
-import { predictLogits } from './predict.js';
+import { Predictor } from './predict.js';
 
 export interface EvalOptions {
   batch?: number;
@@ -45,12 +45,13 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
   const t0 = performance.now();
   const predictions = new Float64Array(data.size);
   const bar = progress(opts.label ?? '', data.size, { quiet: !opts.label });
+  const predictor = new Predictor(model, {
+    ...(opts.provider ? { provider: opts.provider } : {}),
+    ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
+  });
   for (let s = 0; s < data.size; s += batch) {
     const e = Math.min(s + batch, data.size);
-    const logits = await predictLogits(model, data.inputs(s, e), {
-      ...(opts.provider ? { provider: opts.provider } : {}),
-      ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
-    });
+    const logits = await predictor.logits(data.inputs(s, e));
     predictions.set(decide(logits, data.regression), s);
     bar.tick(e - s);
   }

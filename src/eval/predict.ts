@@ -7,7 +7,7 @@ import { fmtShape } from '../graph/shape.js';
 import { positionIds } from '../models/bert.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { compile, type Provider } from '../runtime/session.js';
+import { type CompiledGraph, compile, type Provider } from '../runtime/session.js';
 
 export interface ModelInputs {
   /** (B, C, H, W) float32 */
@@ -79,17 +79,47 @@ export function modelFeeds(
   return { feeds, batch: b, seqLen: t };
 }
 
+/**
+ * Runs a model batch after batch, building and compiling its graph once per batch shape.
+ * Weights are baked for the exact model; with analog products they are fed, so reprogrammed
+ * crossbar weights take effect without recompiling.
+ */
+export class Predictor {
+  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  constructor(
+    readonly model: Model,
+    private readonly opts: PredictOptions = {},
+  ) {}
+
+  async logits(x: ModelInputs): Promise<HostArray> {
+    const { feeds, batch, seqLen } = modelFeeds(this.model, x);
+    const key = `${batch}x${seqLen ?? 0}`;
+    let g = this.graphs.get(key);
+    if (!g) {
+      const graph = this.model.graph(
+        seqLen === undefined ? { batch } : { batch, seqLen },
+        this.opts.matmuls ?? digital,
+      );
+      g = compile(
+        { logits: graph.logits },
+        { bakeParams: !this.opts.matmuls, ...(this.opts.provider ? { provider: this.opts.provider } : {}) },
+      );
+      this.graphs.set(key, g);
+    }
+    const session = await g;
+    return (
+      await session.run(
+        Object.fromEntries(session.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
+      )
+    )['logits']!;
+  }
+}
+
 /** Logits (B, labels) for one batch. */
 export async function predictLogits(
   model: Model,
   x: ModelInputs,
   opts: PredictOptions = {},
 ): Promise<HostArray> {
-  const { feeds, batch, seqLen } = modelFeeds(model, x);
-  const g = model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, opts.matmuls ?? digital);
-  const session = await compile(
-    { logits: g.logits },
-    { bakeParams: true, ...(opts.provider ? { provider: opts.provider } : {}) },
-  );
-  return (await session.run(feeds))['logits']!;
+  return new Predictor(model, opts).logits(x);
 }

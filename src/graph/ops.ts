@@ -237,6 +237,8 @@ export const OPS = {
   ]),
   /** Straight-through estimator: the gradient of rounding is taken as the identity. */
   round: unary('round', 'Round', roundHalfEven, (g) => [g]),
+  /** Straight-through estimator, as for round. */
+  floor: unary('floor', 'Floor', Math.floor, (g) => [g]),
   stopGradient: def<object>({
     arity: 1,
     infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),

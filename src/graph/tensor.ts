@@ -87,6 +87,10 @@ export class Tensor {
   round(): Tensor {
     return apply('round', [this], {});
   }
+  /** Largest integer ≤ x; gradient passes straight through. */
+  floor(): Tensor {
+    return apply('floor', [this], {});
+  }
   /** Identity whose gradient is zero. */
   detach(): Tensor {
     return apply('stopGradient', [this], {});

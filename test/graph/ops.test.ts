@@ -49,6 +49,9 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
       expectGrad: identityGrad,
     },
   ],
+  floor: [
+    { name: 'floor (straight-through)', inputs: [{ shape: [3, 4], gen: awayFromHalf }], build: (x) => x.floor(), expectGrad: identityGrad },
+  ],
   stopGradient: [
     {
       name: 'stopGradient',

@@ -1,0 +1,160 @@
+/**
+ * The analog rewrite of a model: every crossbar product the spec maps is replaced by its
+ * analog version (static layers from weights programmed once per Monte Carlo instance;
+ * attention's QKᵀ and S·V, when on crossbars, from K and V written per input). Programmed
+ * weights are params fed at every run, so a new instance needs no recompilation.
+ */
+import { hostArray } from '../graph/ndarray.js';
+import { concat, constant, param, type Tensor } from '../graph/tensor.js';
+import { digital, type Matmuls } from '../models/encoder.js';
+import type { Model } from '../models/index.js';
+import { Rng } from '../util/math.js';
+import { dynamicProduct } from './dynamic.js';
+import { crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
+import { attentionCrossbar, crossbarFor } from './presets.js';
+import { type ProgrammedWeights, programWeights } from './program.js';
+import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
+
+export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
+
+/** The kind of a static layer from its name in the model (see models/encoder.ts). */
+export function layerKind(name: string): LayerKind {
+  if (/\.(query|key|value)$/.test(name)) return 'qkv';
+  if (/\.output$/.test(name)) return 'projection';
+  if (/\.ffn(In|Out)$/.test(name)) return 'ffn';
+  if (name === 'embeddings.patch') return 'patchEmbedding';
+  return 'classifier';
+}
+
+interface StaticLayer {
+  xbar: Crossbar;
+  weight: Tensor;
+  weights: Tensor;
+  squares: Tensor;
+  scale: Tensor;
+  programmed: ProgrammedWeights;
+}
+
+export class AnalogModel {
+  private readonly layers = new Map<string, StaticLayer>();
+  private readonly attention: Crossbar | null;
+  /** Monte Carlo instance the static layers are programmed for. */
+  instance = 0;
+
+  constructor(
+    readonly model: Model,
+    readonly spec: HardwareSpec,
+    /** Base seed: programming of instance i uses a stream derived from (seed, i, layer). */
+    readonly seed = 0,
+  ) {
+    this.attention = attentionCrossbar(spec);
+  }
+
+  private mappedStatic(name: string): Crossbar | null {
+    if (!this.spec.mapped[layerKind(name)]) return null;
+    const xbar = crossbarFor(this.spec, name);
+    return isPerfect(xbar) ? null : xbar;
+  }
+
+  /** (Re)programs every static layer for Monte Carlo instance `i` (values only; graphs stay valid). */
+  program(i: number): void {
+    this.instance = i;
+    for (const [name, l] of this.layers) this.programLayer(name, l);
+  }
+
+  private programLayer(name: string, l: StaticLayer): void {
+    const w = (l.weight.attrs as { value: import('../graph/ndarray.js').HostArray }).value;
+    const rng = new Rng(seedFor(this.seed * 1_000_003 + this.instance, name));
+    const p = programWeights(w, l.xbar, this.spec.timeS, rng);
+    l.programmed = p;
+    (l.weights.attrs as { value: { data: Float32Array } }).value.data.set(p.weights);
+    (l.squares.attrs as { value: { data: Float32Array } }).value.data.set(p.squares);
+    (l.scale.attrs as { value: { data: Float32Array } }).value.data.set(p.scale);
+  }
+
+  private staticLayer(name: string, w: Tensor, xbar: Crossbar): StaticLayer {
+    let l = this.layers.get(name);
+    if (l && l.weight === w) return l;
+    const p = programWeights(
+      (w.attrs as { value: import('../graph/ndarray.js').HostArray }).value,
+      xbar,
+      this.spec.timeS,
+      new Rng(0),
+    );
+    const j = sliceCount(xbar.cells);
+    const nR = p.rowTiles.length;
+    const shape = [j, nR, p.rows, p.outDim];
+    l = {
+      xbar,
+      weight: w,
+      weights: param(`analog.${name}.weights`, hostArray('float32', shape)),
+      squares: param(`analog.${name}.squares`, hostArray('float32', shape)),
+      scale: param(`analog.${name}.scale`, hostArray('float32', [nR, 1, p.outDim])),
+      programmed: p,
+    };
+    this.layers.set(name, l);
+    this.programLayer(name, l);
+    return l;
+  }
+
+  /** The products for a model graph: analog where the spec maps them, exact elsewhere. */
+  matmuls(): Matmuls {
+    const runSeed = seedFor(this.seed, 'run');
+    return {
+      linear: (name, x, w, b) => {
+        const xbar = this.mappedStatic(name);
+        if (!xbar) return digital.linear(name, x, w, b);
+        const y = analogLinear(x, this.staticLayer(name, w, xbar), seedFor(runSeed, name));
+        return b ? y.add(b) : y;
+      },
+      scores: (name, q, kT) =>
+        this.attention
+          ? dynamicProduct(q, kT, this.attention, seedFor(runSeed, name))
+          : digital.scores(name, q, kT),
+      mix: (name, s, v) =>
+        this.attention
+          ? dynamicProduct(s, v, this.attention, seedFor(runSeed, name))
+          : digital.mix(name, s, v),
+    };
+  }
+}
+
+/** x·W on crossbars for a programmed static layer. x: (…, in) → (…, out) */
+function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
+  const p = l.programmed;
+  const lead = x.shape.slice(0, -1);
+  const n = lead.reduce((a, b) => a * b, 1);
+  const nR = p.rowTiles.length;
+  let tiles: Tensor; // [R, N, rows]
+  const flat = x.reshape([n, p.inDim]);
+  if (nR === 1 && p.rows === p.inDim) {
+    tiles = flat.reshape([1, n, p.inDim]);
+  } else {
+    // one gather lays every tile's rows out in a block of `rows`, zero-padded
+    const idx = new Int32Array(nR * p.rows).fill(p.inDim);
+    p.rowTiles.forEach((t, r) => {
+      for (let i = 0; i < t.size; i++) idx[r * p.rows + i] = t.start + i;
+    });
+    const padded = concat([flat, constant(hostArray('float32', [n, 1]))], 1);
+    tiles = padded
+      .gather(constant(hostArray('int32', [nR * p.rows], idx)), 1)
+      .reshape([n, nR, p.rows])
+      .transpose([1, 0, 2]);
+  }
+  const d = dac(tiles, l.xbar);
+  const useSquares = l.xbar.readNoise.kind !== 'none';
+  const y = crossbarProducts(
+    d,
+    l.weights,
+    useSquares ? l.squares : null,
+    p.sliceWeights,
+    l.xbar,
+    p.rows,
+    seed,
+  );
+  return y
+    .mul(l.scale)
+    .mul(d.range)
+    .sum(0)
+    .reshape([...lead, p.outDim]);
+}

@@ -1,0 +1,177 @@
+/**
+ * Products with an operand written into crossbars at run time (Kᵀ for QKᵀ, V for S·V): the
+ * operand is mapped, quantised and bit-sliced in the graph and gets fresh write noise for
+ * every input, then multiplied like a static layer. Shapes: x [B, H, N, D] inputs,
+ * w [B, H, D, C] the written operand (D rows, C columns).
+ */
+import { hostArray } from '../graph/ndarray.js';
+import { concat, constant, randomNormal, type Tensor } from '../graph/tensor.js';
+import { PCM_PROG_FIT } from './devices/pcm.js';
+import { crossbarProducts, dac, seedFor } from './mvm.js';
+import { splitDim } from './program.js';
+import { type Crossbar, sliceCount } from './spec.js';
+
+/** A hook between mapping and write noise (ClipFormer's transform acts here). */
+export type ConductanceTransform = (g: Tensor, xbar: Crossbar) => Tensor;
+
+/** Pads axis `axis` of t from n to `to` entries with zeros (via one gather). */
+function padAxis(t: Tensor, axis: number, to: number): Tensor {
+  const n = t.shape[axis]!;
+  if (n === to) return t;
+  const zeros = constant(
+    hostArray(
+      'float32',
+      t.shape.map((d, i) => (i === axis ? 1 : d)),
+    ),
+  );
+  const idx = Int32Array.from({ length: to }, (_, i) => Math.min(i, n));
+  return concat([t, zeros], axis).gather(constant(hostArray('int32', [to], idx)), axis);
+}
+
+/** Write noise on conductances g (µS), fresh at every run. */
+function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
+  const p = x.program;
+  const { gMinUS, gMaxUS } = x.mapping;
+  const xi = () => randomNormal(g.shape, { seed });
+  switch (p.kind) {
+    case 'none':
+      return g;
+    case 'relative':
+      return g.mul(xi().mul(p.sigma).add(1)).maximum(0);
+    case 'writeSqrt':
+      return g
+        .add(
+          g
+            .sub(gMinUS)
+            .maximum(0)
+            .mul(gMaxUS - gMinUS)
+            .sqrt()
+            .mul(xi())
+            .mul(p.gamma * p.sigma),
+        )
+        .maximum(0);
+    case 'additive':
+      return g.add(xi().mul(p.sigma * gMaxUS)).maximum(0);
+    case 'pcm': {
+      const f = PCM_PROG_FIT;
+      const gh = g.div(gMaxUS);
+      const sigma = gh
+        .mul(f.c2)
+        .add(f.c1)
+        .mul(gh)
+        .add(f.c0)
+        .maximum(0)
+        .mul((gMaxUS / f.gMaxRefUS) * p.scale);
+      return g.add(sigma.mul(xi())).maximum(0);
+    }
+  }
+}
+
+/** x·w with w written into crossbars for this input. x: [B,H,N,D], w: [B,H,D,C] → [B,H,N,C] */
+export function dynamicProduct(
+  x: Tensor,
+  w: Tensor,
+  xbar: Crossbar,
+  seed: number,
+  transform?: ConductanceTransform,
+): Tensor {
+  const lead = x.shape.slice(0, -2);
+  const [n, d] = x.shape.slice(-2) as [number, number];
+  const c = w.shape[w.rank - 1]!;
+  const rowTiles = splitDim(d, xbar.tile.rows, xbar.tile.split);
+  const nR = rowTiles.length;
+  const rows = Math.max(...rowTiles.map((t) => t.size));
+  if (xbar.tile.split === 'even' && rowTiles.some((t) => t.size !== rows)) {
+    // uneven tiles would need per-tile padding; fixed-size blocks keep the graph simple
+    throw new RangeError(
+      `dynamic crossbars: ${d} rows do not split evenly into ${nR} tiles of ${rows}; use tile.split 'fixed'`,
+    );
+  }
+  const nC = Math.ceil(c / xbar.tile.cols);
+  const cPad = nC * xbar.tile.cols;
+
+  // inputs [..., R, N, rows]; operand [..., R, rows, cPad]
+  const xt = padAxis(x, x.rank - 1, nR * rows)
+    .reshape([...lead, n, nR, rows])
+    .transpose([...lead.keys(), lead.length + 1, lead.length, lead.length + 2]);
+  const wt = padAxis(padAxis(w, w.rank - 2, nR * rows), w.rank - 1, cPad).reshape([...lead, nR, rows, cPad]);
+
+  // scale: max|w| per tile (or column), the digital gain back to operand units
+  const absT = wt.abs();
+  const scale =
+    xbar.mapping.scale === 'column'
+      ? absT.max(-2, true)
+      : absT
+          .reshape([...lead, nR, rows, nC, xbar.tile.cols])
+          .max([lead.length + 1, lead.length + 3], true)
+          .expand([...lead, nR, 1, nC, xbar.tile.cols])
+          .reshape([...lead, nR, 1, cPad]);
+  const safe = scale.maximum(1e-30);
+  const wn = wt.div(safe).clip(-1, 1);
+
+  // magnitudes per bit slice in [0, 1], signed: [J, ..., R, rows, cPad]
+  const cells = xbar.cells;
+  let signed: Tensor;
+  let sliceWeights: number[];
+  if (cells.kind === 'analog') {
+    signed = wn.reshape([1, ...wn.shape]);
+    sliceWeights = [1];
+  } else {
+    const levels = 2 ** cells.weightBits - 1;
+    const per = 2 ** cells.bitsPerCell;
+    const j = sliceCount(cells);
+    const mag = wn.abs().mul(levels).round();
+    const pow = constant(
+      hostArray(
+        'float32',
+        [j + 1, ...wn.shape.map(() => 1)],
+        Float32Array.from({ length: j + 1 }, (_, i) => per ** -i),
+      ),
+    );
+    const floors = mag
+      .reshape([1, ...mag.shape])
+      .mul(pow)
+      .floor();
+    const digits = floors.slice(0, 0, j).sub(floors.slice(0, 1, j + 1).mul(per));
+    signed = digits.div(per - 1).mul(wn.sign());
+    sliceWeights = Array.from({ length: j }, (_, i) => ((per - 1) * per ** i) / levels);
+  }
+
+  const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
+  const dG = gMax - gMin;
+  const target = (v: Tensor) => v.maximum(0).mul(dG).add(gMin);
+  const prep = (g: Tensor) => (transform ? transform(g, xbar) : g);
+  let eff: Tensor;
+  let squares: Tensor;
+  if (xbar.mapping.kind === 'offset') {
+    const g = writeNoise(
+      prep(
+        signed
+          .add(1)
+          .mul(0.5 * dG)
+          .add(gMin),
+      ),
+      xbar,
+      seedFor(seed, 'write'),
+    );
+    eff = g
+      .sub(gMin)
+      .mul(2 / dG)
+      .sub(1);
+    squares = g.mul(g).mul(4 / (dG * dG));
+  } else {
+    const gp = writeNoise(prep(target(signed)), xbar, seedFor(seed, 'write+'));
+    const gn = writeNoise(prep(target(signed.neg())), xbar, seedFor(seed, 'write-'));
+    eff = gp.sub(gn).div(dG);
+    squares = gp
+      .mul(gp)
+      .add(gn.mul(gn))
+      .div(dG * dG);
+  }
+
+  const dacOut = dac(xt, xbar);
+  const useSquares = xbar.readNoise.kind !== 'none';
+  const y = crossbarProducts(dacOut, eff, useSquares ? squares : null, sliceWeights, xbar, rows, seed);
+  const out = y.mul(scale).mul(dacOut.range).sum(lead.length); // [..., N, cPad]
+  return cPad === c ? out : out.slice(-1, 0, c);
+}

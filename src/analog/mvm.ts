@@ -1,0 +1,126 @@
+/**
+ * The analog MVM as graph ops: DAC → crossbar products per bit slice (and input bit) →
+ * read and output noise → ADC → shift-add. Works in normalised units: inputs in [−1, 1] of the
+ * DAC range, weights (G+ − G−)/ΔG, so a device at G_MAX driven by a full-scale input adds 1.
+ * Shapes: `…` are batch dims shared by inputs and weights (none for static weights; B, H for
+ * K/V written per input); R row tiles of `rows` rows, N input vectors, C outputs.
+ */
+
+import { hostArray } from '../graph/ndarray.js';
+import { constant, randomNormal, type Tensor } from '../graph/tensor.js';
+import type { Crossbar } from './spec.js';
+
+/** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
+export function seedFor(base: number, label: string): number {
+  let h = (base ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
+  return h & 0x7fffffff;
+}
+
+/** Quantisation levels each side of zero of a signed `bits`-bit converter. */
+export const signedLevels = (bits: number): number => 2 ** (bits - 1) - 1;
+
+export interface DacOut {
+  /** Quantised normalised inputs, [K, …, R, N, rows]: K = 1 (PWM) or one signed plane per magnitude bit. */
+  planes: Tensor;
+  /** Weight of each plane in the recombination, length K. */
+  planeWeights: number[];
+  /** The DAC range per tile and vector, [(…), R, N, 1], in input units. */
+  range: Tensor;
+}
+
+/**
+ * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic),
+ * or a fixed value (then inputs beyond it clip).
+ */
+export function dac(x: Tensor, xbar: Crossbar, fixedRange?: Tensor): DacOut {
+  const d = xbar.dac;
+  const range = fixedRange ?? x.abs().max(-1, true).maximum(1e-30);
+  let xn = x.div(range);
+  if (fixedRange) xn = xn.clip(-1, 1);
+  if (d.kind === 'ideal') return { planes: xn.reshape([1, ...xn.shape]), planeWeights: [1], range };
+  const levels = signedLevels(d.bits);
+  if (d.mode === 'pwm') {
+    return {
+      planes: xn
+        .mul(levels)
+        .round()
+        .div(levels)
+        .reshape([1, ...xn.shape]),
+      planeWeights: [1],
+      range,
+    };
+  }
+  // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
+  const k = d.bits - 1;
+  const mag = xn.abs().mul(levels).round();
+  const pow = constant(
+    hostArray(
+      'float32',
+      [k + 1, ...xn.shape.map(() => 1)],
+      Float32Array.from({ length: k + 1 }, (_, i) => 2 ** -i),
+    ),
+  );
+  const floors = mag
+    .reshape([1, ...mag.shape])
+    .mul(pow)
+    .floor();
+  const bits = floors.slice(0, 0, k).sub(floors.slice(0, 1, k + 1).mul(2));
+  const planes = bits.mul(xn.sign());
+  return { planes, planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels), range };
+}
+
+/**
+ * Crossbar products of DAC planes [K, …, R, N, rows] with weights [J, …, R, rows, C] (and their
+ * squares, for read noise), through noise and ADC, recombined: → [(…), R, N, C] normalised.
+ */
+export function crossbarProducts(
+  d: DacOut,
+  weights: Tensor,
+  squares: Tensor | null,
+  sliceWeights: readonly number[],
+  xbar: Crossbar,
+  rows: number,
+  seed: number,
+): Tensor {
+  const x = d.planes.reshape([d.planes.shape[0]!, 1, ...d.planes.shape.slice(1)]); // [K, 1, …, R, N, rows]
+  let y = x.matmul(weights); // [K, J, …, R, N, C]
+  if (xbar.readNoise.kind === 'relative' && xbar.readNoise.sigma > 0 && squares) {
+    // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output
+    const std = x.mul(x).matmul(squares).sqrt().mul(xbar.readNoise.sigma);
+    y = y.add(std.mul(randomNormal(y.shape, { seed: seedFor(seed, 'read') })));
+  }
+  if (xbar.outputNoise.kind === 'gaussian' && xbar.outputNoise.sigma > 0) {
+    y = y.add(randomNormal(y.shape, { seed: seedFor(seed, 'out'), std: xbar.outputNoise.sigma }));
+  }
+  if (xbar.adc.kind === 'uniform') {
+    const levels = signedLevels(xbar.adc.bits);
+    const r = xbar.adc.range;
+    const max = r.kind === 'fixed' ? r.max : rows;
+    const step = max / levels;
+    y = y.div(step).round().clip(-levels, levels).mul(step);
+  }
+  // shift-add over input planes and weight slices
+  const [k, j] = [d.planeWeights.length, sliceWeights.length];
+  if (k * j === 1 && d.planeWeights[0] === 1 && sliceWeights[0] === 1) return y.reshape(y.shape.slice(2));
+  const coef = Float32Array.from(
+    { length: k * j },
+    (_, i) => d.planeWeights[Math.floor(i / j)]! * sliceWeights[i % j]!,
+  );
+  const c = constant(hostArray('float32', [k, j, ...y.shape.slice(2).map(() => 1)], coef));
+  return y.mul(c).sum([0, 1]);
+}
+
+/** Whether a crossbar computes exactly what the floating-point matmul does. */
+export function isPerfect(x: Crossbar): boolean {
+  return (
+    x.cells.kind === 'analog' &&
+    x.program.kind === 'none' &&
+    x.readNoise.kind === 'none' &&
+    x.drift.kind === 'none' &&
+    x.outputNoise.kind === 'none' &&
+    x.dac.kind === 'ideal' &&
+    x.adc.kind === 'ideal' &&
+    x.mapping.clip.kind === 'none'
+  );
+}

@@ -1,0 +1,183 @@
+/**
+ * Static weights into crossbars, once per Monte Carlo instance (O(parameters), in JavaScript):
+ * tile → map to conductances → quantise and bit-slice → programming noise → drift at time t
+ * → drift compensation. The result is what the analog MVM multiplies by: per bit slice, the
+ * effective weights in normalised units ((G+ − G−)/ΔG, so a device at G_MAX counts 1), their
+ * squared conductances for read noise, and the digital scale that brings outputs back.
+ */
+import type { HostArray } from '../graph/ndarray.js';
+import type { Rng } from '../util/math.js';
+import { pcmAtTime, pcmDriftNu, pcmProgram } from './devices/pcm.js';
+import { type Crossbar, sliceCount } from './spec.js';
+
+export interface Span {
+  start: number;
+  size: number;
+}
+
+/** Splits `n` into tiles of at most `max`: full tiles then the remainder, or as even as possible. */
+export function splitDim(n: number, max: number, split: 'fixed' | 'even'): Span[] {
+  const count = Math.ceil(n / max);
+  const spans: Span[] = [];
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    const size =
+      split === 'fixed' ? Math.min(max, n - start) : Math.floor(n / count) + (i < n % count ? 1 : 0);
+    spans.push({ start, size });
+    start += size;
+  }
+  return spans;
+}
+
+export interface ProgrammedWeights {
+  /** Effective normalised weights per slice, [slices, rowTiles, rows, out] (rows zero-padded). */
+  weights: Float32Array;
+  /** (G+² + G−²)/ΔG² per device pair, same layout: the variance factor of relative read noise. */
+  squares: Float32Array;
+  /** Output scale per (row tile, column): weight units per normalised unit, drift compensation included. */
+  scale: Float32Array;
+  /** Recombination factor of each slice (shift-add weights; sum of slice maxima = 1). */
+  sliceWeights: number[];
+  rowTiles: Span[];
+  /** Rows per tile (the padded tile height). */
+  rows: number;
+  inDim: number;
+  outDim: number;
+}
+
+/** Conductance of one device after programming noise, in µS. */
+function program(gT: number, x: Crossbar, rng: Rng): number {
+  const p = x.program;
+  const { gMinUS, gMaxUS } = x.mapping;
+  switch (p.kind) {
+    case 'none':
+      return gT;
+    case 'relative':
+      return Math.max(0, gT * (1 + p.sigma * rng.normal()));
+    case 'writeSqrt':
+      return Math.max(
+        0,
+        gT + p.gamma * p.sigma * Math.sqrt(Math.max(gT - gMinUS, 0) * (gMaxUS - gMinUS)) * rng.normal(),
+      );
+    case 'pcm':
+      return pcmProgram(gT, gMaxUS, p.scale, rng);
+    case 'additive':
+      return Math.max(0, gT + p.sigma * gMaxUS * rng.normal());
+  }
+}
+
+/** Conductance at the evaluation time (drift and accumulated read noise), in µS. */
+function atTime(gProg: number, x: Crossbar, timeS: number, rng: Rng): number {
+  if (x.drift.kind === 'none') return gProg;
+  const nu = pcmDriftNu(gProg, x.mapping.gMaxUS, rng);
+  return pcmAtTime(gProg, nu, timeS, { gMaxUS: x.mapping.gMaxUS, ...x.drift }, rng);
+}
+
+/** Clip bound of a layer's weights (Infinity when not clipped). */
+function clipBound(w: Float32Array, x: Crossbar): number {
+  const c = x.mapping.clip;
+  if (c.kind === 'none') return Infinity;
+  if (c.kind === 'fixed') return c.max;
+  let s = 0;
+  let s2 = 0;
+  for (const v of w) {
+    s += v;
+    s2 += v * v;
+  }
+  const mean = s / w.length;
+  return c.n * Math.sqrt(Math.max(s2 / w.length - mean * mean, 0));
+}
+
+/**
+ * Programs a weight matrix W [in, out] (x·W) into crossbars: rows take inputs, columns outputs.
+ * `timeS` is the time since programming at which the weights are read.
+ */
+export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rng): ProgrammedWeights {
+  const [inDim, outDim] = w.shape as [number, number];
+  const src = w.data as Float32Array;
+  const rowTiles = splitDim(inDim, x.tile.rows, x.tile.split);
+  const colTiles = splitDim(outDim, x.tile.cols, x.tile.split);
+  const rows = Math.max(...rowTiles.map((t) => t.size));
+  const nR = rowTiles.length;
+  const slices = sliceCount(x.cells);
+  const weights = new Float32Array(slices * nR * rows * outDim);
+  const squares = new Float32Array(weights.length);
+  const scale = new Float32Array(nR * outDim);
+  const { gMinUS: gMin, gMaxUS: gMax } = x.mapping;
+  const dG = gMax - gMin;
+  const bound = clipBound(src, x);
+  const levels = x.cells.kind === 'quantized' ? 2 ** x.cells.weightBits - 1 : 0;
+  const cellLevels = x.cells.kind === 'quantized' ? 2 ** x.cells.bitsPerCell - 1 : 1;
+  const sliceWeights = Array.from({ length: slices }, (_, j) =>
+    x.cells.kind === 'quantized' ? (cellLevels * 2 ** (x.cells.bitsPerCell * j)) / levels : 1,
+  );
+  const offset = x.mapping.kind === 'offset';
+  // per device: target → programmed (the drift compensation's reference) → at time t
+  const device = (gT: number): [prog: number, now: number] => {
+    const g = program(gT, x, rng);
+    return [g, atTime(g, x, timeS, rng)];
+  };
+
+  rowTiles.forEach((rt, t) => {
+    for (const ct of colTiles) {
+      // scale: max|W| over the tile, or over each column of it
+      const colMax = new Float64Array(ct.size);
+      for (let i = rt.start; i < rt.start + rt.size; i++) {
+        for (let c = 0; c < ct.size; c++)
+          colMax[c] = Math.max(colMax[c]!, Math.min(Math.abs(src[i * outDim + ct.start + c]!), bound));
+      }
+      const tileMax = Math.max(...colMax);
+      let ideal = 0;
+      let real = 0;
+      const colIdeal = new Float64Array(ct.size);
+      const colReal = new Float64Array(ct.size);
+      for (let c = 0; c < ct.size; c++) {
+        const col = ct.start + c;
+        const s = (x.mapping.scale === 'column' ? colMax[c]! : tileMax) || 1;
+        scale[t * outDim + col] = s;
+        for (let i = 0; i < rt.size; i++) {
+          const wn = Math.max(-1, Math.min(1, src[(rt.start + i) * outDim + col]! / s));
+          const mag = x.cells.kind === 'quantized' ? Math.round(Math.abs(wn) * levels) : Math.abs(wn);
+          for (let j = 0; j < slices; j++) {
+            // the slice's share of the magnitude in [0, 1] (the whole magnitude for analog cells)
+            const digit =
+              x.cells.kind === 'quantized'
+                ? (Math.floor(mag / 2 ** (x.cells.bitsPerCell * j)) % (cellLevels + 1)) / cellLevels
+                : mag;
+            const signed = wn < 0 ? -digit : digit;
+            const at = ((j * rowTiles.length + t) * rows + i) * outDim + col;
+            let eff: number;
+            let before: number;
+            if (offset) {
+              const [g0, g] = device(gMin + ((signed + 1) / 2) * dG);
+              eff = (2 * (g - gMin)) / dG - 1;
+              before = (2 * (g0 - gMin)) / dG - 1;
+              squares[at] = (4 * g * g) / (dG * dG);
+            } else {
+              const [gp0, gp] = device(gMin + Math.max(signed, 0) * dG);
+              const [gn0, gn] = device(gMin + Math.max(-signed, 0) * dG);
+              eff = (gp - gn) / dG;
+              before = (gp0 - gn0) / dG;
+              squares[at] = (gp * gp + gn * gn) / (dG * dG);
+            }
+            weights[at] = eff;
+            const sw = sliceWeights[j]!;
+            ideal += Math.abs(before) * sw;
+            real += Math.abs(eff) * sw;
+            colIdeal[c]! += Math.abs(before) * sw;
+            colReal[c]! += Math.abs(eff) * sw;
+          }
+        }
+      }
+      // drift compensation: the digital gain that restores the mean |output| of the programmed state
+      if (x.driftCompensation !== 'none' && x.drift.kind !== 'none') {
+        for (let c = 0; c < ct.size; c++) {
+          const gain =
+            x.driftCompensation === 'global' ? ideal / (real || 1) : colIdeal[c]! / (colReal[c]! || 1);
+          scale[t * outDim + ct.start + c]! *= gain;
+        }
+      }
+    }
+  });
+  return { weights, squares, scale, sliceWeights, rowTiles, rows, inDim, outDim };
+}

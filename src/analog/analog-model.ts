@@ -7,7 +7,6 @@
 import { hostArray } from '../graph/ndarray.js';
 import { concat, constant, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
-import type { Model } from '../models/index.js';
 import { Rng } from '../util/math.js';
 import { dynamicProduct } from './dynamic.js';
 import { crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
@@ -38,16 +37,16 @@ interface StaticLayer {
 export class AnalogModel {
   private readonly layers = new Map<string, StaticLayer>();
   private readonly attention: Crossbar | null;
-  /** Monte Carlo instance the static layers are programmed for. */
+  /** Seed of the Monte Carlo instance the static layers are programmed for. */
   instance = 0;
 
   constructor(
-    readonly model: Model,
     readonly spec: HardwareSpec,
     /** Base seed: programming of instance i uses a stream derived from (seed, i, layer). */
     readonly seed = 0,
   ) {
     this.attention = attentionCrossbar(spec);
+    this.instance = seed;
   }
 
   private mappedStatic(name: string): Crossbar | null {
@@ -56,15 +55,15 @@ export class AnalogModel {
     return isPerfect(xbar) ? null : xbar;
   }
 
-  /** (Re)programs every static layer for Monte Carlo instance `i` (values only; graphs stay valid). */
-  program(i: number): void {
-    this.instance = i;
+  /** (Re)programs every static layer with an instance seed (values only; graphs stay valid). */
+  program(instanceSeed: number): void {
+    this.instance = instanceSeed;
     for (const [name, l] of this.layers) this.programLayer(name, l);
   }
 
   private programLayer(name: string, l: StaticLayer): void {
     const w = (l.weight.attrs as { value: import('../graph/ndarray.js').HostArray }).value;
-    const rng = new Rng(seedFor(this.seed * 1_000_003 + this.instance, name));
+    const rng = new Rng(seedFor(this.instance, name));
     const p = programWeights(w, l.xbar, this.spec.timeS, rng);
     l.programmed = p;
     (l.weights.attrs as { value: { data: Float32Array } }).value.data.set(p.weights);
@@ -97,16 +96,21 @@ export class AnalogModel {
     return l;
   }
 
+  /** x·W + b on the crossbars of layer `name`, whatever `mapped` says (unit checks, `xbar mvm`). */
+  linear(name: string, x: Tensor, w: Tensor, b?: Tensor): Tensor {
+    const xbar = crossbarFor(this.spec, name);
+    const y = isPerfect(xbar)
+      ? x.matmul(w)
+      : analogLinear(x, this.staticLayer(name, w, xbar), seedFor(seedFor(this.seed, 'run'), name));
+    return b ? y.add(b) : y;
+  }
+
   /** The products for a model graph: analog where the spec maps them, exact elsewhere. */
   matmuls(): Matmuls {
     const runSeed = seedFor(this.seed, 'run');
     return {
-      linear: (name, x, w, b) => {
-        const xbar = this.mappedStatic(name);
-        if (!xbar) return digital.linear(name, x, w, b);
-        const y = analogLinear(x, this.staticLayer(name, w, xbar), seedFor(runSeed, name));
-        return b ? y.add(b) : y;
-      },
+      linear: (name, x, w, b) =>
+        this.mappedStatic(name) ? this.linear(name, x, w, b) : digital.linear(name, x, w, b),
       scores: (name, q, kT) =>
         this.attention
           ? dynamicProduct(q, kT, this.attention, seedFor(runSeed, name))

@@ -1,10 +1,14 @@
 /** `xbar eval`: a model's metric on a data set. */
 import type { Command } from 'commander';
+import { monteCarlo } from '../analog/montecarlo.js';
+import { loadSpec } from '../analog/presets.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
 import { loadModel } from '../models/index.js';
+import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
+import { parseDuration } from '../util/validate.js';
 
 export const positiveInt =
   (flag: string) =>
@@ -15,6 +19,11 @@ export const positiveInt =
   };
 
 interface EvalFlags {
+  hw?: string;
+  set: string[];
+  repeats: number;
+  seed: number;
+  time?: string;
   model: string;
   data: string;
   split?: Split;
@@ -40,6 +49,30 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'evaluate the first n examples', positiveInt('--limit'))
     .option('--batch <n>', 'batch size', positiveInt('--batch'), 32)
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
+    .option('--hw <spec>', 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file')
+    .option(
+      '--set <field=value>',
+      'override a hardware field, e.g. adc.bits=6 (repeatable)',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
+    .option(
+      '--repeats <n>',
+      'Monte Carlo instances (programmings of the weights)',
+      positiveInt('--repeats'),
+      10,
+    )
+    .option(
+      '--seed <n>',
+      'base seed: instance i uses seed + i',
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new InputError(`--seed ${v}: expected a whole number ≥ 0`);
+        return n;
+      },
+      0,
+    )
+    .option('--time <t>', 'time since programming (drift), e.g. 1s, 1h, 1d, 1y')
     .option('--json', 'print a JSON object instead of a table')
     .action(async (o: EvalFlags) => {
       const model = loadModel(o.model);
@@ -49,17 +82,51 @@ export function registerEval(program: Command): void {
         ...(o.split ? { split: o.split } : {}),
         ...(o.limit ? { limit: o.limit } : {}),
       });
+      const params = model.params().reduce((s, p) => s + p.size, 0);
+      const head = [
+        ['model', `${o.model} (${model.config.modelType}, ${(params / 1e6).toFixed(2)} M parameters)`],
+        ['data', data.name],
+      ];
+      if (o.hw) {
+        const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
+        const spec = loadSpec(o.hw, sets);
+        const bar = progress('instances', o.repeats, { quiet: !!o.json });
+        const r = await monteCarlo(model, data, spec, {
+          repeats: o.repeats,
+          seed: o.seed,
+          batch: o.batch,
+          onInstance: () => bar.tick(),
+        });
+        bar.stop();
+        if (o.json) {
+          console.log(JSON.stringify(r));
+          return;
+        }
+        const f = (v: number) => v.toFixed(4);
+        console.log(
+          table([
+            ...head,
+            ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time ?? `${spec.timeS} s`}` : ''}`],
+            ['metric', r.metric],
+            ['ideal', f(r.ideal)],
+            [
+              'analog',
+              `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
+            ],
+            ['time', `${r.seconds.toFixed(1)} s`],
+          ]),
+        );
+        return;
+      }
       const r = await evaluate(model, data, { batch: o.batch, ...(o.json ? {} : { label: 'eval' }) });
       if (o.json) {
         const { predictions: _, ...rest } = r;
         console.log(JSON.stringify(rest));
         return;
       }
-      const params = model.params().reduce((s, p) => s + p.size, 0);
       console.log(
         table([
-          ['model', `${o.model} (${model.config.modelType}, ${(params / 1e6).toFixed(2)} M parameters)`],
-          ['data', data.name],
+          ...head,
           ...Object.entries(r.metrics).map(([k, v]) => [k, v!.toFixed(4)]),
           ['time', `${r.seconds.toFixed(1)} s (${(r.n / r.seconds).toFixed(0)} examples/s)`],
         ]),

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { registerEval } from './eval.js';
 import { registerHw } from './hw.js';
+import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -28,6 +29,7 @@ program
 registerPredict(program);
 registerEval(program);
 registerHw(program);
+registerMvm(program);
 
 try {
   await program.parseAsync(process.argv);

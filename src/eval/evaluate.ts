@@ -10,6 +10,8 @@ import { Predictor } from './predict.js';
 
 export interface EvalOptions {
   batch?: number;
+  /** Private sessions whose random streams restart (Monte Carlo reproducibility). */
+  fresh?: boolean;
   provider?: Provider;
   matmuls?: Matmuls;
   /** Progress label; none hides the bar. */
@@ -46,6 +48,7 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
   const predictions = new Float64Array(data.size);
   const bar = progress(opts.label ?? '', data.size, { quiet: !opts.label });
   const predictor = new Predictor(model, {
+    ...(opts.fresh ? { fresh: true } : {}),
     ...(opts.provider ? { provider: opts.provider } : {}),
     ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
   });

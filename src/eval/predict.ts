@@ -20,6 +20,8 @@ export interface ModelInputs {
 
 export interface PredictOptions {
   provider?: Provider;
+  /** Compile private sessions (random streams start from their seeds) instead of shared ones. */
+  fresh?: boolean;
   /** How crossbar products are computed (default: exact). */
   matmuls?: Matmuls;
 }
@@ -102,7 +104,11 @@ export class Predictor {
       );
       g = compile(
         { logits: graph.logits },
-        { bakeParams: !this.opts.matmuls, ...(this.opts.provider ? { provider: this.opts.provider } : {}) },
+        {
+          bakeParams: !this.opts.matmuls,
+          ...(this.opts.fresh ? { cache: false } : {}),
+          ...(this.opts.provider ? { provider: this.opts.provider } : {}),
+        },
       );
       this.graphs.set(key, g);
     }

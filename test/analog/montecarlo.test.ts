@@ -1,0 +1,84 @@
+/** Monte Carlo evaluation: ideal vs instances, seeds that reproduce, and the CLI's JSON. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { monteCarlo } from '../../src/analog/montecarlo.js';
+import { loadSpec } from '../../src/analog/presets.js';
+import { openData, parseDataSpec } from '../../src/eval/data.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
+import { randomModel } from '../../src/models/index.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MNIST = resolve(ROOT, '../shared/data/mnist');
+
+function mnistModel() {
+  const cfg = parseModelConfig(
+    {
+      model_type: 'vit',
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      intermediate_size: 32,
+      image_size: 28,
+      patch_size: 7,
+      num_channels: 1,
+      num_labels: 10,
+    },
+    'test',
+  );
+  const model = randomModel(cfg, 5, 0.5);
+  const dir = mkdtempSync(join(tmpdir(), 'xbar-mc-'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(toHfConfig(model.config)));
+  writeSafetensors(join(dir, 'model.safetensors'), model.store.toHf());
+  return { model, dir };
+}
+
+describe('monteCarlo', () => {
+  it('reports ideal, instances and seeds; the same seed repeats the numbers, another does not', async () => {
+    const { model, dir } = mnistModel();
+    const data = openData(parseDataSpec(`mnist:${MNIST}`), model, { modelDir: dir, limit: 40 });
+    const spec = loadSpec('fefet-trex', ['program.sigma=0.5']);
+    const a = await monteCarlo(model, data, spec, { repeats: 3, seed: 11, batch: 20 });
+    const b = await monteCarlo(model, data, spec, { repeats: 3, seed: 11, batch: 20 });
+    const c = await monteCarlo(model, data, spec, { repeats: 3, seed: 12, batch: 20 });
+    assert.deepEqual(a.seeds, [11, 12, 13]);
+    assert.deepEqual(b.values, a.values);
+    assert.deepEqual(c.values.slice(0, 2), a.values.slice(1)); // instance seeds 12, 13 again
+    assert.equal(a.values.length, 3);
+    assert.ok(Math.abs(a.mean - a.values.reduce((s, v) => s + v, 0) / 3) < 1e-12);
+  });
+
+  it('xbar eval --hw --json prints metric, ideal, mean, std, repeats and values', () => {
+    const { dir } = mnistModel();
+    const out = execFileSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin/xbar.js'),
+        'eval',
+        '--model',
+        dir,
+        '--data',
+        `mnist:${MNIST}`,
+        '--limit',
+        '20',
+        '--hw',
+        'pcm-aihwkit',
+        '--repeats',
+        '2',
+        '--time',
+        '1h',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
+    const j = JSON.parse(out);
+    for (const k of ['metric', 'ideal', 'mean', 'std', 'repeats', 'values', 'seeds']) assert.ok(k in j, k);
+    assert.equal(j.timeS, 3600);
+    assert.equal(j.values.length, 2);
+  });
+});

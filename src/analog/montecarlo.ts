@@ -1,7 +1,7 @@
 /**
  * Monte Carlo evaluation on hardware: the ideal metric, then the metric of `repeats` instances,
  * each with its own programming of the static weights (per-run noise and K/V writes stay
- * fresh at every batch). Instance i uses seed `seed + i`; the same seeds give the same numbers.
+ * fresh at every batch). Instance i is determined by seed `seed + i` alone.
  */
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -49,14 +49,13 @@ export async function monteCarlo(
   const t0 = performance.now();
   const common = { ...(o.batch ? { batch: o.batch } : {}), ...(o.provider ? { provider: o.provider } : {}) };
   const ideal = await evaluate(model, data, common);
-  const analog = new AnalogModel(spec, o.seed);
-  const matmuls = analog.matmuls();
   const values: number[] = [];
   const seeds: number[] = [];
   for (let i = 0; i < o.repeats; i++) {
+    // everything random about instance i (programming, and the streams of per-run noise in
+    // its own session) follows from its seed, so any instance can be rerun alone
     const seed = o.seed + i;
-    analog.program(seed);
-    // a fresh session per instance restarts the per-run noise streams: reruns repeat exactly
+    const matmuls = new AnalogModel(spec, seed).matmuls();
     const r = await evaluate(model, data, { ...common, matmuls, fresh: true });
     values.push(r.value);
     seeds.push(seed);

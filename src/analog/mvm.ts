@@ -83,8 +83,29 @@ export function crossbarProducts(
   rows: number,
   seed: number,
 ): Tensor {
-  const x = d.planes.reshape([d.planes.shape[0]!, 1, ...d.planes.shape.slice(1)]); // [K, 1, …, R, N, rows]
-  let y = x.matmul(weights); // [K, J, …, R, N, C]
+  // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
+  // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
+  const k = d.planeWeights.length;
+  let acc: Tensor | null = null;
+  for (let p = 0; p < k; p++) {
+    const plane = k === 1 ? d.planes.reshape(d.planes.shape.slice(1)) : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
+    const y = sliceProducts(plane, weights, squares, xbar, rows, seedFor(seed, `plane${p}`));
+    const coef = sliceWeights.map((w) => w * d.planeWeights[p]!);
+    const term = coef.length === 1 && coef[0] === 1 ? y.reshape(y.shape.slice(1)) : shiftAdd(y, coef);
+    acc = acc ? acc.add(term) : term;
+  }
+  return acc!;
+}
+
+/** Σ_j coef_j·y_j over the leading slice axis. y: [J, …] → […] */
+function shiftAdd(y: Tensor, coef: readonly number[]): Tensor {
+  const c = constant(hostArray('float32', [coef.length, ...y.shape.slice(1).map(() => 1)], Float32Array.from(coef)));
+  return y.mul(c).sum(0);
+}
+
+/** One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C], with noise and ADC → [J, …, R, N, C]. */
+function sliceProducts(x: Tensor, weights: Tensor, squares: Tensor | null, xbar: Crossbar, rows: number, seed: number): Tensor {
+  let y = x.matmul(weights);
   if (xbar.readNoise.kind === 'relative' && xbar.readNoise.sigma > 0 && squares) {
     // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output
     const std = x.mul(x).matmul(squares).sqrt().mul(xbar.readNoise.sigma);
@@ -96,19 +117,10 @@ export function crossbarProducts(
   if (xbar.adc.kind === 'uniform') {
     const levels = signedLevels(xbar.adc.bits);
     const r = xbar.adc.range;
-    const max = r.kind === 'fixed' ? r.max : rows;
-    const step = max / levels;
+    const step = (r.kind === 'fixed' ? r.max : rows) / levels;
     y = y.div(step).round().clip(-levels, levels).mul(step);
   }
-  // shift-add over input planes and weight slices
-  const [k, j] = [d.planeWeights.length, sliceWeights.length];
-  if (k * j === 1 && d.planeWeights[0] === 1 && sliceWeights[0] === 1) return y.reshape(y.shape.slice(2));
-  const coef = Float32Array.from(
-    { length: k * j },
-    (_, i) => d.planeWeights[Math.floor(i / j)]! * sliceWeights[i % j]!,
-  );
-  const c = constant(hostArray('float32', [k, j, ...y.shape.slice(2).map(() => 1)], coef));
-  return y.mul(c).sum([0, 1]);
+  return y;
 }
 
 /** Whether a crossbar computes exactly what the floating-point matmul does. */

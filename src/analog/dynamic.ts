@@ -98,6 +98,8 @@ export function dynamicProduct(
 
   // scale: max|w| per tile (or column), the digital gain back to operand units
   const absT = wt.abs();
+  if (xbar.mapping.scale === 'none')
+    throw new RangeError("dynamic crossbars: mapping.scale 'none' is not supported; use 'tile' or 'column'");
   const scale =
     xbar.mapping.scale === 'column'
       ? absT.max(-2, true)

@@ -88,7 +88,10 @@ export function crossbarProducts(
   const k = d.planeWeights.length;
   let acc: Tensor | null = null;
   for (let p = 0; p < k; p++) {
-    const plane = k === 1 ? d.planes.reshape(d.planes.shape.slice(1)) : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
+    const plane =
+      k === 1
+        ? d.planes.reshape(d.planes.shape.slice(1))
+        : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
     const y = sliceProducts(plane, weights, squares, xbar, rows, seedFor(seed, `plane${p}`));
     const coef = sliceWeights.map((w) => w * d.planeWeights[p]!);
     const term = coef.length === 1 && coef[0] === 1 ? y.reshape(y.shape.slice(1)) : shiftAdd(y, coef);
@@ -99,12 +102,21 @@ export function crossbarProducts(
 
 /** Σ_j coef_j·y_j over the leading slice axis. y: [J, …] → […] */
 function shiftAdd(y: Tensor, coef: readonly number[]): Tensor {
-  const c = constant(hostArray('float32', [coef.length, ...y.shape.slice(1).map(() => 1)], Float32Array.from(coef)));
+  const c = constant(
+    hostArray('float32', [coef.length, ...y.shape.slice(1).map(() => 1)], Float32Array.from(coef)),
+  );
   return y.mul(c).sum(0);
 }
 
 /** One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C], with noise and ADC → [J, …, R, N, C]. */
-function sliceProducts(x: Tensor, weights: Tensor, squares: Tensor | null, xbar: Crossbar, rows: number, seed: number): Tensor {
+function sliceProducts(
+  x: Tensor,
+  weights: Tensor,
+  squares: Tensor | null,
+  xbar: Crossbar,
+  rows: number,
+  seed: number,
+): Tensor {
   let y = x.matmul(weights);
   if (xbar.readNoise.kind === 'relative' && xbar.readNoise.sigma > 0 && squares) {
     // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output

@@ -134,7 +134,9 @@ export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rn
       for (let c = 0; c < ct.size; c++) {
         const col = ct.start + c;
         const s = (x.mapping.scale === 'column' ? colMax[c]! : tileMax) || 1;
-        scale[t * outDim + col] = s;
+        // 'none': conductances still span the range, but the MVM multiplies by W itself
+        const unscale = x.mapping.scale === 'none' ? s : 1;
+        scale[t * outDim + col] = s / unscale;
         for (let i = 0; i < rt.size; i++) {
           const wn = Math.max(-1, Math.min(1, src[(rt.start + i) * outDim + col]! / s));
           const mag = x.cells.kind === 'quantized' ? Math.round(Math.abs(wn) * levels) : Math.abs(wn);
@@ -160,7 +162,7 @@ export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rn
               before = (gp0 - gn0) / dG;
               squares[at] = (gp * gp + gn * gn) / (dG * dG);
             }
-            weights[at] = eff;
+            weights[at] = eff * unscale;
             const sw = sliceWeights[j]!;
             ideal += Math.abs(before) * sw;
             real += Math.abs(eff) * sw;

@@ -51,9 +51,11 @@ export const Mapping = z
     gMinUS: nonNeg('µS').default(0).describe('lowest programmable conductance, µS'),
     gMaxUS: positive('µS').default(25).describe('highest programmable conductance, µS'),
     scale: z
-      .enum(['tile', 'column'])
+      .enum(['tile', 'column', 'none'])
       .default('tile')
-      .describe('max|W| of each tile (or each column) maps to G_MAX'),
+      .describe(
+        "max|W| of each tile (or column) maps to G_MAX and is restored digitally; 'none': the MVM sees W as is (aihwkit's default weight_scaling_omega 0), so ADC ranges are in weight units",
+      ),
     clip: WeightClip.default({ kind: 'none' }),
   })
   .strict()

@@ -50,7 +50,7 @@ export function registerMvm(program: Command): void {
     .action(async (o: MvmFlags) => {
       const ck = readSafetensors(o.weights);
       const wt = ck.tensors.get('weight');
-      if (!wt || wt.shape.length !== 2)
+      if (wt?.shape.length !== 2)
         throw new InputError(`${o.weights}: needs a tensor 'weight' of shape [out, in]`);
       const [out, inp] = wt.shape as [number, number];
       const bias = ck.tensors.get('bias')?.toHost();
@@ -59,7 +59,7 @@ export function registerMvm(program: Command): void {
       const x = o.inputs.endsWith('.json')
         ? nestedToArray((readJson(o.inputs) as { x?: unknown }).x, 'float32', o.inputs, 'x')
         : readSafetensors(o.inputs).tensors.get('x')?.toHost();
-      if (!x || x.shape.length !== 2 || x.shape[1] !== inp) {
+      if (x?.shape.length !== 2 || x.shape[1] !== inp) {
         throw new InputError(
           `${o.inputs}: needs 'x' of shape [n, ${inp}], got ${x ? `[${x.shape}]` : 'nothing'}`,
         );

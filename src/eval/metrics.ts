@@ -22,7 +22,8 @@ function checkPair(metric: string, pred: Values, label: Values, min = 1): number
     );
   }
   if (pred.length < min) {
-    throw new MetricError(`${metric}: ${pred.length} pairs given, needs at least ${min}`);
+    const got = pred.length === 0 ? 'empty input' : `only ${pred.length} (prediction, label) pair`;
+    throw new MetricError(`${metric}: ${got}; needs at least ${min} pair${min > 1 ? 's' : ''}`);
   }
   for (const [name, xs] of [
     ['predictions', pred],

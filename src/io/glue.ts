@@ -53,7 +53,11 @@ export const GLUE_TASKS: Readonly<Record<GlueTask, GlueTaskInfo>> = {
     columns: { textA: 'sentence', label: 'label' },
     headerless: ['source', 'label', 'original_label', 'sentence'],
     // CoLA's own release names train/dev in_domain_*; GLUE renamed them
-    files: { train: ['train.tsv', 'in_domain_train.tsv'], dev: ['dev.tsv', 'in_domain_dev.tsv'], test: ['test.tsv'] },
+    files: {
+      train: ['train.tsv', 'in_domain_train.tsv'],
+      dev: ['dev.tsv', 'in_domain_dev.tsv'],
+      test: ['test.tsv'],
+    },
   },
   'SST-2': {
     name: 'SST-2',
@@ -159,7 +163,10 @@ function parseLabel(info: GlueTaskInfo, value: string, file: string, line: numbe
   const k = info.labelValues.indexOf(value);
   if (k < 0) {
     const allowed = info.labelValues.map((v) => `'${v}'`).join(', ');
-    throw new FileError(file, `line ${line}: label '${value}' in column '${info.columns.label}', expected one of ${allowed}`);
+    throw new FileError(
+      file,
+      `line ${line}: label '${value}' in column '${info.columns.label}', expected one of ${allowed}`,
+    );
   }
   return k;
 }
@@ -177,7 +184,10 @@ export function readGlue(task: GlueTask, file: string): GlueExample[] {
     if (name === undefined) return undefined;
     const i = names.indexOf(name);
     if (i < 0 && required) {
-      throw new FileError(file, `line 1: header has columns [${first.join(', ')}], expected a '${name}' column`);
+      throw new FileError(
+        file,
+        `line 1: header has columns [${first.join(', ')}], expected a '${name}' column`,
+      );
     }
     return i < 0 ? undefined : i;
   };
@@ -189,7 +199,10 @@ export function readGlue(task: GlueTask, file: string): GlueExample[] {
     const cells = lines[i]!.split('\t');
     const line = i + 1;
     if (cells.length !== names.length) {
-      throw new FileError(file, `line ${line}: ${cells.length} columns, expected ${names.length} (${names.join(', ')})`);
+      throw new FileError(
+        file,
+        `line ${line}: ${cells.length} columns, expected ${names.length} (${names.join(', ')})`,
+      );
     }
     const label = y === undefined ? null : parseLabel(info, cells[y]!, file, line);
     const ex: GlueExample = { textA: cells[a]!, label };

@@ -41,7 +41,8 @@ function readMaybeGzipped(path: string): Uint8Array {
 /** Reads an unsigned-byte IDX file; `expectMagic` (IDX_IMAGES, IDX_LABELS) pins its rank. */
 export function readIdx(path: string, expectMagic?: number): IdxArray {
   const bytes = readMaybeGzipped(path);
-  if (bytes.length < 4) throw new FileError(path, `truncated: ${bytes.length} bytes, the IDX magic alone needs 4`);
+  if (bytes.length < 4)
+    throw new FileError(path, `truncated: ${bytes.length} bytes, the IDX magic alone needs 4`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0);
   const rank = magic & 0xff;
@@ -58,7 +59,10 @@ export function readIdx(path: string, expectMagic?: number): IdxArray {
   const have = bytes.length - header;
   if (have !== n) {
     const what = have < n ? 'truncated' : 'trailing bytes';
-    throw new FileError(path, `${what}: dims [${dims.join(', ')}] need ${n} data bytes after the header, found ${have}`);
+    throw new FileError(
+      path,
+      `${what}: dims [${dims.join(', ')}] need ${n} data bytes after the header, found ${have}`,
+    );
   }
   return { dims, data: bytes.subarray(header, header + n) };
 }

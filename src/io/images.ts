@@ -48,7 +48,12 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
     try {
       // pngjs always gives 8-bit RGBA (palette, gray and 16-bit converted)
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      return { width: png.width, height: png.height, channels: 3, data: dropAlpha(png.data, png.width, png.height) };
+      return {
+        width: png.width,
+        height: png.height,
+        channels: 3,
+        data: dropAlpha(png.data, png.width, png.height),
+      };
     } catch (e) {
       throw new FileError(name, `cannot decode PNG: ${(e as Error).message}`);
     }
@@ -90,7 +95,10 @@ function listDir(dir: string): Entry[] {
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new FileError(dir, `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new FileError(
+      dir,
+      `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   return entries.map((e) => {
     const s = e.isSymbolicLink() ? statSync(join(dir, e.name), { throwIfNoEntry: false }) : e;
@@ -121,7 +129,10 @@ export function readImageFolder(dir: string): ImageFolder {
     .map((e) => e.name)
     .sort();
   if (classes.length === 0) {
-    throw new FileError(dir, 'no class folders: expected one subfolder per class holding .jpg, .jpeg or .png files');
+    throw new FileError(
+      dir,
+      'no class folders: expected one subfolder per class holding .jpg, .jpeg or .png files',
+    );
   }
   const items: ImageFolder['items'] = [];
   const empty: string[] = [];

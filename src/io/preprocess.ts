@@ -42,7 +42,10 @@ const FILTERS: Record<Exclude<Resample, 0>, Filter> = {
       if (t === 0) return 1;
       if (t >= 1) return 0;
       // Pillow writes these constants as C floats
-      return (Math.sin(t * Math.PI) / (t * Math.PI)) * (Math.fround(0.54) + Math.fround(0.46) * Math.cos(t * Math.PI));
+      return (
+        (Math.sin(t * Math.PI) / (t * Math.PI)) *
+        (Math.fround(0.54) + Math.fround(0.46) * Math.cos(t * Math.PI))
+      );
     },
   },
 };
@@ -168,17 +171,23 @@ export function resizePixels(
   resample: Resample,
 ): Uint8Array {
   if (src.length !== width * height * channels) {
-    throw new RangeError(`resize: ${src.length} bytes for a ${width}×${height}×${channels} image, expected ${width * height * channels}`);
+    throw new RangeError(
+      `resize: ${src.length} bytes for a ${width}×${height}×${channels} image, expected ${width * height * channels}`,
+    );
   }
   for (const [name, v] of [
     ['width', outWidth],
     ['height', outHeight],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`resize: output ${name} ${v}, expected a positive integer`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`resize: output ${name} ${v}, expected a positive integer`);
   }
   if (resample === 0) return resizeNearest(src, width, height, channels, outWidth, outHeight);
   const filter = FILTERS[resample];
-  if (!filter) throw new RangeError(`resize: resample ${resample}, expected one of ${Object.values(RESAMPLE).join(', ')}`);
+  if (!filter)
+    throw new RangeError(
+      `resize: resample ${resample}, expected one of ${Object.values(RESAMPLE).join(', ')}`,
+    );
   let data = src;
   // a pass runs only where the size changes, as in Pillow (an unchanged axis is not filtered)
   if (outWidth !== width) data = resampleRows(data, width, height, channels, taps(width, outWidth, filter));
@@ -188,7 +197,12 @@ export function resizePixels(
 
 /** Resizes an image like PIL's `Image.resize((width, height), resample)`. */
 export function resizeImage(image: Image, width: number, height: number, resample: Resample): Image {
-  return { width, height, channels: 3, data: resizePixels(image.data, image.width, image.height, 3, width, height, resample) };
+  return {
+    width,
+    height,
+    channels: 3,
+    data: resizePixels(image.data, image.width, image.height, 3, width, height, resample),
+  };
 }
 
 /**
@@ -212,7 +226,10 @@ export function centerCropPixels(
     const x0 = Math.max(0, -left);
     const x1 = Math.min(outWidth, width - left);
     if (x1 <= x0) continue;
-    out.set(src.subarray((sy * width + left + x0) * channels, (sy * width + left + x1) * channels), (y * outWidth + x0) * channels);
+    out.set(
+      src.subarray((sy * width + left + x0) * channels, (sy * width + left + x1) * channels),
+      (y * outWidth + x0) * channels,
+    );
   }
   return out;
 }
@@ -244,7 +261,10 @@ export const PreprocessorConfig = z.object({
   do_center_crop: z.boolean().default(false),
   crop_size: CropSize.default({ height: 224, width: 224 }),
   do_rescale: z.boolean().default(true),
-  rescale_factor: z.number().positive().default(1 / 255),
+  rescale_factor: z
+    .number()
+    .positive()
+    .default(1 / 255),
   do_normalize: z.boolean().default(true),
   image_mean: perChannel(z.number()).default([0.5, 0.5, 0.5]),
   image_std: perChannel(z.number().positive()).default([0.5, 0.5, 0.5]),
@@ -275,7 +295,11 @@ export function readPreprocessorConfig(path: string): PreprocessorConfig {
 }
 
 /** Size after the resize step (transformers' get_resize_output_image_size for shortest_edge). */
-function resizedSize(size: PreprocessorConfig['size'], width: number, height: number): { width: number; height: number } {
+function resizedSize(
+  size: PreprocessorConfig['size'],
+  width: number,
+  height: number,
+): { width: number; height: number } {
   if (!('shortest_edge' in size)) return size;
   const s = size.shortest_edge;
   const [short, long] = width <= height ? [width, height] : [height, width];
@@ -284,7 +308,11 @@ function resizedSize(size: PreprocessorConfig['size'], width: number, height: nu
 }
 
 /** Height and width of `preprocess`'s output for an image of the given size. */
-export function outputSize(cfg: PreprocessorConfig, width: number, height: number): { width: number; height: number } {
+export function outputSize(
+  cfg: PreprocessorConfig,
+  width: number,
+  height: number,
+): { width: number; height: number } {
   if (cfg.do_center_crop) return cfg.crop_size;
   return cfg.do_resize ? resizedSize(cfg.size, width, height) : { width, height };
 }
@@ -293,7 +321,13 @@ export function outputSize(cfg: PreprocessorConfig, width: number, height: numbe
  * uint8 → model value of one channel as a lookup table: rescale in float64 then float32,
  * normalize in float32 (transformers' `rescale` and `normalize`).
  */
-function valueTable(doRescale: boolean, factor: number, doNormalize: boolean, mean: number, std: number): Float32Array {
+function valueTable(
+  doRescale: boolean,
+  factor: number,
+  doNormalize: boolean,
+  mean: number,
+  std: number,
+): Float32Array {
   const lut = new Float32Array(256);
   const m = Math.fround(mean);
   const s = Math.fround(std);
@@ -309,7 +343,9 @@ function valueTable(doRescale: boolean, factor: number, doNormalize: boolean, me
 export function preprocess(image: Image, cfg: PreprocessorConfig): Float32Array {
   let { width, height, data } = image;
   if (data.length !== width * height * 3) {
-    throw new RangeError(`preprocess: ${data.length} bytes for a ${width}×${height} RGB image, expected ${width * height * 3}`);
+    throw new RangeError(
+      `preprocess: ${data.length} bytes for a ${width}×${height} RGB image, expected ${width * height * 3}`,
+    );
   }
   if (cfg.do_resize) {
     const to = resizedSize(cfg.size, width, height);
@@ -324,7 +360,13 @@ export function preprocess(image: Image, cfg: PreprocessorConfig): Float32Array 
   const plane = width * height;
   const out = new Float32Array(3 * plane);
   for (let c = 0; c < 3; c++) {
-    const lut = valueTable(cfg.do_rescale, cfg.rescale_factor, cfg.do_normalize, cfg.image_mean[c]!, cfg.image_std[c]!);
+    const lut = valueTable(
+      cfg.do_rescale,
+      cfg.rescale_factor,
+      cfg.do_normalize,
+      cfg.image_mean[c]!,
+      cfg.image_std[c]!,
+    );
     for (let p = 0; p < plane; p++) out[c * plane + p] = lut[data[p * 3 + c]!]!;
   }
   return out;
@@ -335,9 +377,11 @@ export function preprocess(image: Image, cfg: PreprocessorConfig): Float32Array 
  * `ToTensor()` + `Normalize(mean, std)`: v/255 and the normalisation in float32.
  */
 export function grayToTensor(u8: Uint8Array, h: number, w: number, mean: number, std: number): Float32Array {
-  if (u8.length !== h * w) throw new RangeError(`grayToTensor: ${u8.length} bytes, a ${h}×${w} image needs ${h * w}`);
+  if (u8.length !== h * w)
+    throw new RangeError(`grayToTensor: ${u8.length} bytes, a ${h}×${w} image needs ${h * w}`);
   if (!(std > 0)) throw new RangeError(`grayToTensor: std ${std}, expected a positive number`);
   const lut = new Float32Array(256);
-  for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - Math.fround(mean)) / Math.fround(std));
+  for (let v = 0; v < 256; v++)
+    lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - Math.fround(mean)) / Math.fround(std));
   return Float32Array.from(u8, (v) => lut[v]!);
 }

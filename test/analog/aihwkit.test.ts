@@ -53,7 +53,7 @@ describe('pcm-aihwkit matches aihwkit 1.0.0 forward passes (no noise)', () => {
     ['q8_mapped', [...q8, 'mapping.scale=tile']],
   ];
   for (const [name, sets] of cases) {
-    it(`${name}: ${det.cases[name].note.slice(0, 70)}…`, async () => {
+    it(`${name}: ${det.cases[name].note.slice(0, 70)}`, async () => {
       const got = await forward(sets, det);
       const want = flat(det.cases[name].Y);
       const scale = Math.max(...want.map(Math.abs));
@@ -89,7 +89,7 @@ describe('PCM statistics match aihwkit within sampling error', () => {
   }
 
   for (const [k, t] of (noisy.t_inference as number[]).entries()) {
-    it(`effective weights at t = ${t} s: per-weight means within 5 standard errors, pooled std within 5 %`, () => {
+    it(`effective weights at t = ${t} s: per-weight means within 5 standard errors, pooled std within 2 %`, () => {
       const per = noisy.per_t[k];
       // the fixture is [out, in]; ours [in, out]
       const refMean = transpose2d(hostArray('float32', [8, 64], Float32Array.from(flat(per.w_eff_mean))))
@@ -108,8 +108,9 @@ describe('PCM statistics match aihwkit within sampling error', () => {
       if (process.env.XBAR_VERBOSE)
         console.log(`t=${t}: std ratio ${ratio.toFixed(4)}, ${bad} means beyond 5 SE`);
       assert.equal(bad, 0, `${bad} of ${refMean.length} weights have means beyond 5 standard errors`);
-      // aihwkit collapses each pair onto one device before drift (README of the fixture): ~1–2.5 % in std
-      assert.ok(Math.abs(ratio - 1) < 0.05, `mean std ratio ours/aihwkit ${ratio.toFixed(4)}`);
+      // each ratio of two std estimates has sd ≈ 1/√n = 0.045; over 512 weights the mean ratio's
+      // sd is ≈ 0.002, so 5 SE is 0.01; doubled because the weights of a tile share α
+      assert.ok(Math.abs(ratio - 1) < 0.02, `mean std ratio ours/aihwkit ${ratio.toFixed(4)}`);
     });
   }
 });

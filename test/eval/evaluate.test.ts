@@ -145,7 +145,8 @@ describe('the xbar command', () => {
     const got = (JSON.parse(readFileSync(out, 'utf8')).logits as number[][]).flat();
     const want = (ref.logits as number[][]).flat();
     const scale = Math.max(...want.map(Math.abs));
-    for (const [i, v] of got.entries()) assert.ok(Math.abs(v - want[i]!) <= 1e-4 * scale, `${v} vs ${want[i]}`);
+    for (const [i, v] of got.entries())
+      assert.ok(Math.abs(v - want[i]!) <= 1e-4 * scale, `${v} vs ${want[i]}`);
   });
 
   it('bad input exits non-zero with a message naming the file and field', () => {

@@ -50,7 +50,12 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
     },
   ],
   floor: [
-    { name: 'floor (straight-through)', inputs: [{ shape: [3, 4], gen: awayFromHalf }], build: (x) => x.floor(), expectGrad: identityGrad },
+    {
+      name: 'floor (straight-through)',
+      inputs: [{ shape: [3, 4], gen: awayFromHalf }],
+      build: (x) => x.floor(),
+      expectGrad: identityGrad,
+    },
   ],
   stopGradient: [
     {

@@ -2,12 +2,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { IDX_IMAGES, IDX_LABELS, loadMnistLike, readIdx } from '../../src/io/idx.js';
 
-const MNIST = join(import.meta.dirname, '../../../../shared/data/mnist');
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MNIST = resolve(ROOT, '../shared/data/mnist');
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
 /** Bytes of an IDX file: magic 0x000008<rank>, dims, data. */
@@ -15,7 +17,7 @@ function idxBytes(dims: number[], data: ArrayLike<number>, magic = 0x0800 + dims
   const out = new Uint8Array(4 + 4 * dims.length + data.length);
   const v = new DataView(out.buffer);
   v.setUint32(0, magic);
-  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d));
+  for (const [i, d] of dims.entries()) v.setUint32(4 + 4 * i, d);
   out.set(Array.from(data), 4 + 4 * dims.length);
   return out;
 }
@@ -59,7 +61,9 @@ describe('MNIST', () => {
 });
 
 describe('Fashion-MNIST', () => {
-  const skip = !existsSync(FASHION) && `Fashion-MNIST not installed at ${FASHION} (apt-get install dataset-fashion-mnist)`;
+  const skip =
+    !existsSync(FASHION) &&
+    `Fashion-MNIST not installed at ${FASHION} (apt-get install dataset-fashion-mnist)`;
   it('reads both splits with 6,000 / 1,000 images per class', { skip }, () => {
     const train = loadMnistLike(FASHION, 'train');
     const test = loadMnistLike(FASHION, 'test');
@@ -88,10 +92,13 @@ describe('IDX files', () => {
     const dir = tempDir();
     const path = join(dir, 'labels.idx');
     writeFileSync(path, idxBytes([3], [1, 2, 3]));
-    assert.throws(() => readIdx(path, IDX_IMAGES), (e: Error) => {
-      assert.match(e.message, /labels\.idx: magic 0x00000801, expected 0x00000803/);
-      return true;
-    });
+    assert.throws(
+      () => readIdx(path, IDX_IMAGES),
+      (e: Error) => {
+        assert.match(e.message, /labels\.idx: magic 0x00000801, expected 0x00000803/);
+        return true;
+      },
+    );
     writeFileSync(path, idxBytes([3], [1, 2, 3], 0x00000d01)); // float32 data
     assert.throws(() => readIdx(path), /magic 0x00000d01, expected 0x000008NN/);
   });
@@ -101,13 +108,19 @@ describe('IDX files', () => {
     const path = join(dir, 'x-idx3-ubyte');
     const full = idxBytes([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]);
     writeFileSync(path, full.subarray(0, full.length - 3));
-    assert.throws(() => readIdx(path), /x-idx3-ubyte: truncated: dims \[2, 2, 2\] need 8 data bytes after the header, found 5/);
+    assert.throws(
+      () => readIdx(path),
+      /x-idx3-ubyte: truncated: dims \[2, 2, 2\] need 8 data bytes after the header, found 5/,
+    );
     writeFileSync(path, full.subarray(0, 10));
     assert.throws(() => readIdx(path), /truncated: 10 bytes, a header of 3 dims needs 16/);
     writeFileSync(path, full.subarray(0, 2));
     assert.throws(() => readIdx(path), /truncated: 2 bytes, the IDX magic alone needs 4/);
     writeFileSync(path, Buffer.concat([full, Buffer.from([0])]));
-    assert.throws(() => readIdx(path), /trailing bytes: dims \[2, 2, 2\] need 8 data bytes after the header, found 9/);
+    assert.throws(
+      () => readIdx(path),
+      /trailing bytes: dims \[2, 2, 2\] need 8 data bytes after the header, found 9/,
+    );
     const gz = gzipSync(full);
     writeFileSync(path, gz.subarray(0, gz.length - 6));
     assert.throws(() => readIdx(path), /x-idx3-ubyte: truncated or corrupt gzip data/);
@@ -118,21 +131,33 @@ describe('IDX files', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 't10k-images-idx3-ubyte'), idxBytes([2, 1, 1], [0, 255]));
     writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idxBytes([3], [0, 1, 2])));
-    assert.throws(() => loadMnistLike(dir, 'test'), /t10k-labels-idx1-ubyte\.gz: 3 labels, but .*t10k-images-idx3-ubyte has 2 images/);
+    assert.throws(
+      () => loadMnistLike(dir, 'test'),
+      /t10k-labels-idx1-ubyte\.gz: 3 labels, but .*t10k-images-idx3-ubyte has 2 images/,
+    );
     writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idxBytes([2], [0, 1])));
     assert.deepEqual(Array.from(loadMnistLike(dir, 'test').labels), [0, 1]);
   });
 
   it('lists the names it looked for when a split is missing', () => {
     const dir = tempDir();
-    assert.throws(() => loadMnistLike(dir, 'train'), /no train images file: looked for train-images-idx3-ubyte\.gz, train-images-idx3-ubyte/);
+    assert.throws(
+      () => loadMnistLike(dir, 'train'),
+      /no train images file: looked for train-images-idx3-ubyte\.gz, train-images-idx3-ubyte/,
+    );
     assert.throws(() => loadMnistLike(join(dir, 'nope'), 'test'), /the folder does not exist/);
   });
 
   it('takes the images file of the other kind as an error, not as labels', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 't10k-images-idx3-ubyte'), readFileSync(join(MNIST, 't10k-labels-idx1-ubyte.gz')));
+    writeFileSync(
+      join(dir, 't10k-images-idx3-ubyte'),
+      readFileSync(join(MNIST, 't10k-labels-idx1-ubyte.gz')),
+    );
     writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idxBytes([1], [0]));
-    assert.throws(() => loadMnistLike(dir, 'test'), /t10k-images-idx3-ubyte: magic 0x00000801, expected 0x00000803/);
+    assert.throws(
+      () => loadMnistLike(dir, 'test'),
+      /t10k-images-idx3-ubyte: magic 0x00000801, expected 0x00000803/,
+    );
   });
 });

@@ -33,9 +33,16 @@ const editTensors = (
 describe('model configs', () => {
   it('standard sizes have the published parameter counts', () => {
     // DeiT-S 22.4M (with distillation head), ViT-B/16 86.6M, BERT-base 109.5M, RoBERTa-base 124.6M (with heads)
-    const published: Record<string, number> = { 'deit-s': 22.4e6, 'vit-b': 86.6e6, 'bert-base': 109.5e6, 'roberta-base': 124.6e6 };
+    const published: Record<string, number> = {
+      'deit-s': 22.4e6,
+      'vit-b': 86.6e6,
+      'bert-base': 109.5e6,
+      'roberta-base': 124.6e6,
+    };
     for (const [name, want] of Object.entries(published)) {
-      const got = randomModel(MODEL_SIZES[name]!, 0, 0).params().reduce((s, p) => s + p.size, 0);
+      const got = randomModel(MODEL_SIZES[name]!, 0, 0)
+        .params()
+        .reduce((s, p) => s + p.size, 0);
       assert.ok(Math.abs(got / want - 1) < 0.01, `${name}: ${got} parameters`);
     }
   });

@@ -32,7 +32,8 @@ function dropAlpha(rgba: Uint8Array, width: number, height: number): Uint8Array 
 
 /**
  * Decodes JPEG or PNG bytes, recognised by their signature (ImageNet holds PNGs named .JPEG);
- * gray, palette and alpha images become RGB. `name` is the file named in errors.
+ * gray, palette and alpha images become RGB. `name` is the file named in errors. JPEG pixels
+ * may differ from PIL's (libjpeg-turbo) by a few levels: the IDCT and chroma upsampling differ.
  */
 export function decodeImage(bytes: Uint8Array, name: string): Image {
   if (isJpeg(bytes)) {

@@ -1,8 +1,8 @@
 /**
  * Image → model input the way Hugging Face's (PIL-based) ViT/DeiT image processors do it:
- * resize with PIL's resampling, center crop, rescale, normalize, CHW float32. Resizing follows
- * Pillow's Resample.c to the bit (fixed-point taps, uint8 after each pass) so pixel values
- * match what a model was evaluated with in Python.
+ * resize with PIL's resampling, center crop, rescale, normalize, CHW float32. Resizing ports
+ * Pillow's Resample.c step by step (22-bit fixed-point taps, uint8 after each pass) so pixel
+ * values match what a model was evaluated with in Python.
  */
 import { z } from 'zod';
 import { readJson } from '../util/files.js';
@@ -143,6 +143,7 @@ function nearestIndex(inSize: number, outSize: number): Int32Array {
   return idx;
 }
 
+/** PIL's NEAREST: one source pixel per output pixel, zeros where none maps. */
 function resizeNearest(src: Uint8Array, w: number, h: number, c: number, ow: number, oh: number): Uint8Array {
   const xs = nearestIndex(w, ow);
   const ys = nearestIndex(h, oh);
@@ -158,7 +159,7 @@ function resizeNearest(src: Uint8Array, w: number, h: number, c: number, ow: num
 }
 
 /**
- * Resizes interleaved 8-bit pixels (`c` channels) like PIL's `Image.resize(size, resample)`:
+ * Resizes interleaved 8-bit pixels (`channels` per pixel) like PIL's `Image.resize(size, resample)`:
  * rows first, then columns, each rounded to uint8.
  */
 export function resizePixels(

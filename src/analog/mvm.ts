@@ -7,7 +7,7 @@
  */
 
 import { hostArray } from '../graph/ndarray.js';
-import { constant, randomNormal, type Tensor } from '../graph/tensor.js';
+import { constant, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
 import type { Crossbar } from './spec.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
@@ -29,15 +29,33 @@ export interface DacOut {
   range: Tensor;
 }
 
+/** Thrown for range kinds that need calibration data, which plain evaluation does not have. */
+export class CalibrationError extends Error {
+  constructor(field: string, kind: string) {
+    super(
+      `${field}: range kind '${kind}' needs calibration (post-training range optimisation) or training; ` +
+        "plain evaluation supports 'dynamic' and 'fixed' input ranges and 'fixed' and 'full' ADC ranges",
+    );
+    this.name = 'CalibrationError';
+  }
+}
+
 /**
- * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic),
- * or a fixed value (then inputs beyond it clip).
+ * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
+ * also what an ideal DAC normalises by, so ADC ranges keep their meaning), or a fixed value
+ * (inputs beyond it clip).
  */
-export function dac(x: Tensor, xbar: Crossbar, fixedRange?: Tensor): DacOut {
+export function dac(x: Tensor, xbar: Crossbar): DacOut {
   const d = xbar.dac;
-  const range = fixedRange ?? x.abs().max(-1, true).maximum(1e-30);
+  const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
+  if (kind === 'calibrated' || kind === 'learned') throw new CalibrationError('dac.range', kind);
+  const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
+  const range =
+    fixed === undefined
+      ? x.abs().max(-1, true).maximum(1e-30)
+      : scalar(fixed).expand([...x.shape.slice(0, -1), 1]);
   let xn = x.div(range);
-  if (fixedRange) xn = xn.clip(-1, 1);
+  if (fixed !== undefined) xn = xn.clip(-1, 1);
   if (d.kind === 'ideal') return { planes: xn.reshape([1, ...xn.shape]), planeWeights: [1], range };
   const levels = signedLevels(d.bits);
   if (d.mode === 'pwm') {
@@ -129,6 +147,7 @@ function sliceProducts(
   if (xbar.adc.kind === 'uniform') {
     const levels = signedLevels(xbar.adc.bits);
     const r = xbar.adc.range;
+    if (r.kind === 'calibrated') throw new CalibrationError('adc.range', r.kind);
     const step = (r.kind === 'fixed' ? r.max : rows) / levels;
     y = y.div(step).round().clip(-levels, levels).mul(step);
   }

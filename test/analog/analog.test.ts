@@ -119,6 +119,22 @@ describe('converters', () => {
     });
   });
 
+  it('a fixed DAC range clips inputs beyond it; calibrated ranges ask for calibration', async () => {
+    const xbar = xbarOf({ dac: { kind: 'uniform', bits: 3, range: { kind: 'fixed', max: 2 } } });
+    const x = input('x', [1, 1, 4]);
+    const d = dac(x, xbar);
+    const g = await compile({ q: d.planes, r: d.range }, { cache: false });
+    const out = await g.run({ x: hostArray('float32', [1, 1, 4], Float32Array.of(-5, -1, 0.4, 3)) });
+    // 3 levels per side of ±2: −5 clips, −1 → −1.5 rounds half to even → −2/3, 0.4 → 0.6 → 1/3, 3 clips
+    const want = [-1, -2 / 3, 1 / 3, 1];
+    toNumbers(out['q']!).forEach((q, i) => assert.ok(Math.abs(q - want[i]!) < 1e-6, `${q} vs ${want[i]}`));
+    assert.deepEqual(toNumbers(out['r']!), [2]);
+    const cal = xbarOf({
+      dac: { kind: 'uniform', bits: 8, range: { kind: 'calibrated', percentile: 99.9 } },
+    });
+    assert.throws(() => dac(x, cal), /dac\.range: range kind 'calibrated' needs calibration/);
+  });
+
   it('the ADC saturates at its range and rounds to its step', async () => {
     const xbar = xbarOf({ adc: { kind: 'uniform', bits: 3, range: { kind: 'fixed', max: 3 } } });
     const x = input('x', [1, 1, 1, 1]);

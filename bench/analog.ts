@@ -22,7 +22,11 @@ import { Rng } from '../src/util/math.js';
 import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
 const { values: args } = parseArgs({
-  options: { batch: { type: 'string', default: '32' }, reps: { type: 'string', default: '2' }, one: { type: 'string' } },
+  options: {
+    batch: { type: 'string', default: '32' },
+    reps: { type: 'string', default: '2' },
+    one: { type: 'string' },
+  },
 });
 const batch = Number(args.batch);
 const reps = Number(args.reps);
@@ -32,7 +36,8 @@ const T = (cfg.imageSize / cfg.patchSize) ** 2 + 2;
 /** MACs the crossbars actually perform: padded tiles × input planes × weight slices. */
 function expandedMacs(hw: string): number {
   const spec = loadSpec(hw);
-  const planes = (x: Crossbar) => (x.dac.kind === 'uniform' && x.dac.mode === 'bitSerial' ? x.dac.bits - 1 : 1);
+  const planes = (x: Crossbar) =>
+    x.dac.kind === 'uniform' && x.dac.mode === 'bitSerial' ? x.dac.bits - 1 : 1;
   const product = (x: Crossbar, n: number, inDim: number, out: number) => {
     const r = splitDim(inDim, x.tile.rows, x.tile.split);
     const rows = Math.max(...r.map((s) => s.size));
@@ -41,7 +46,14 @@ function expandedMacs(hw: string): number {
   const d = cfg.hidden;
   const n = batch * T;
   let macs = 0;
-  for (const [name, inDim, out] of [['query', d, d], ['key', d, d], ['value', d, d], ['output', d, d], ['ffnIn', d, cfg.ffn], ['ffnOut', cfg.ffn, d]] as const) {
+  for (const [name, inDim, out] of [
+    ['query', d, d],
+    ['key', d, d],
+    ['value', d, d],
+    ['output', d, d],
+    ['ffnIn', d, cfg.ffn],
+    ['ffnOut', cfg.ffn, d],
+  ] as const) {
     const x = crossbarFor(spec, `layer.0.${name}`);
     macs += cfg.layers * (isPerfect(x) ? n * inDim * out : product(x, n, inDim, out));
   }
@@ -49,15 +61,28 @@ function expandedMacs(hw: string): number {
   const e = d / cfg.heads;
   const heads = batch * cfg.heads;
   const tPad = (x: Crossbar) => Math.ceil(T / x.tile.cols) * x.tile.cols;
-  macs += cfg.layers * (a ? heads * (product(a, T, e, tPad(a)) + product(a, T, T, Math.ceil(e / a.tile.cols) * a.tile.cols)) : 2 * heads * T * T * e);
+  macs +=
+    cfg.layers *
+    (a
+      ? heads * (product(a, T, e, tPad(a)) + product(a, T, T, Math.ceil(e / a.tile.cols) * a.tile.cols))
+      : 2 * heads * T * T * e);
   return macs;
 }
 
 async function runOne(hw: string): Promise<void> {
   const model = randomModel(cfg, 1);
   const rng = new Rng(2);
-  const x = { pixel_values: hostArray('float32', [batch, 3, 224, 224], rng.fillNormal(new Float32Array(batch * 3 * 224 * 224))) };
-  const predictor = hw === 'ideal-fp' ? new Predictor(model) : new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw), 0).matmuls() });
+  const x = {
+    pixel_values: hostArray(
+      'float32',
+      [batch, 3, 224, 224],
+      rng.fillNormal(new Float32Array(batch * 3 * 224 * 224)),
+    ),
+  };
+  const predictor =
+    hw === 'ideal-fp'
+      ? new Predictor(model)
+      : new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw), 0).matmuls() });
   await predictor.logits(x);
   const t = median(await timeIt(() => predictor.logits(x), reps, 0));
   const rssGB = process.resourceUsage().maxRSS / 1024 ** 2;
@@ -69,20 +94,55 @@ if (args.one) {
 } else {
   const self = fileURLToPath(import.meta.url);
   const run = (hw: string) =>
-    JSON.parse(execFileSync(process.execPath, [self, '--one', hw, '--batch', String(batch), '--reps', String(reps)], { encoding: 'utf8' }).trim().split('\n').pop()!) as {
+    JSON.parse(
+      execFileSync(process.execPath, [self, '--one', hw, '--batch', String(batch), '--reps', String(reps)], {
+        encoding: 'utf8',
+      })
+        .trim()
+        .split('\n')
+        .pop()!,
+    ) as {
       seconds: number;
       rssGB: number;
     };
   console.log(`# analog benchmark: DeiT-S (random weights), batch ${batch}, ${T} tokens`);
   const mm = await matmulBaseline('cpu');
-  console.log(fmtRow('single MatMul', '2048³', `${(mm.seconds * 1e3).toFixed(1)} ms`, `${mm.gflops.toFixed(1)} GFLOP/s`));
+  console.log(
+    fmtRow(
+      'single MatMul',
+      '2048³',
+      `${(mm.seconds * 1e3).toFixed(1)} ms`,
+      `${mm.gflops.toFixed(1)} GFLOP/s`,
+    ),
+  );
   const ideal = run('ideal-fp');
-  console.log(fmtRow('ideal (FP) forward', `batch ${batch}`, `${ideal.seconds.toFixed(2)} s`, `peak ${ideal.rssGB.toFixed(2)} GB`));
+  console.log(
+    fmtRow(
+      'ideal (FP) forward',
+      `batch ${batch}`,
+      `${ideal.seconds.toFixed(2)} s`,
+      `peak ${ideal.rssGB.toFixed(2)} GB`,
+    ),
+  );
   const pcm = run('pcm-aihwkit');
   const r = pcm.seconds / ideal.seconds;
-  console.log(fmtRow('pcm-aihwkit forward', `batch ${batch}`, `${pcm.seconds.toFixed(2)} s`, `${r.toFixed(2)}× ideal ${r <= 1.5 ? 'ok (≤ 1.5×)' : 'SLOW (target ≤ 1.5×)'}, peak ${pcm.rssGB.toFixed(2)} GB ${pcm.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`));
+  console.log(
+    fmtRow(
+      'pcm-aihwkit forward',
+      `batch ${batch}`,
+      `${pcm.seconds.toFixed(2)} s`,
+      `${r.toFixed(2)}× ideal ${r <= 1.5 ? 'ok (≤ 1.5×)' : 'SLOW (target ≤ 1.5×)'}, peak ${pcm.rssGB.toFixed(2)} GB ${pcm.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`,
+    ),
+  );
   const rram = run('rram-clipformer');
   const gflops = (2 * expandedMacs('rram-clipformer')) / rram.seconds / 1e9;
   const e = gflops / mm.gflops;
-  console.log(fmtRow('rram-clipformer forward', `batch ${batch}`, `${rram.seconds.toFixed(2)} s`, `${gflops.toFixed(1)} GFLOP/s expanded = ${(100 * e).toFixed(0)}% of MatMul ${e >= 0.5 ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}, peak ${rram.rssGB.toFixed(2)} GB ${rram.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`));
+  console.log(
+    fmtRow(
+      'rram-clipformer forward',
+      `batch ${batch}`,
+      `${rram.seconds.toFixed(2)} s`,
+      `${gflops.toFixed(1)} GFLOP/s expanded = ${(100 * e).toFixed(0)}% of MatMul ${e >= 0.5 ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}, peak ${rram.rssGB.toFixed(2)} GB ${rram.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`,
+    ),
+  );
 }

@@ -127,7 +127,8 @@ describe('converters', () => {
     const out = await g.run({ x: hostArray('float32', [1, 1, 4], Float32Array.of(-5, -1, 0.4, 3)) });
     // 3 levels per side of ±2: −5 clips, −1 → −1.5 rounds half to even → −2/3, 0.4 → 0.6 → 1/3, 3 clips
     const want = [-1, -2 / 3, 1 / 3, 1];
-    for (const [i, q] of toNumbers(out['q']!).entries()) assert.ok(Math.abs(q - want[i]!) < 1e-6, `${q} vs ${want[i]}`);
+    for (const [i, q] of toNumbers(out['q']!).entries())
+      assert.ok(Math.abs(q - want[i]!) < 1e-6, `${q} vs ${want[i]}`);
     assert.deepEqual(toNumbers(out['r']!), [2]);
     const cal = xbarOf({
       dac: { kind: 'uniform', bits: 8, range: { kind: 'calibrated', percentile: 99.9 } },

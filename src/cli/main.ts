@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
+import { registerCost } from './cost.js';
 import { registerEval } from './eval.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
@@ -30,6 +31,7 @@ registerPredict(program);
 registerEval(program);
 registerHw(program);
 registerMvm(program);
+registerCost(program);
 
 try {
   await program.parseAsync(process.argv);

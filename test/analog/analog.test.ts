@@ -237,6 +237,21 @@ describe('noise statistics', () => {
     assertNormal(eff, mean, std, 'pcm');
   });
 
+  it('additive programming noise: std σ·G_MAX per device', () => {
+    const { eff } = pairStats(
+      { mapping: { gMinUS: 0, gMaxUS: 20 }, program: { kind: 'additive', sigma: 0.02 } },
+      0.6,
+    );
+    // G+ = 12 µS and G− = 0: only G− can reach the clamp at 0 (half-normal), as for PCM
+    const s0 = 0.02 * 20;
+    assertNormal(
+      eff,
+      0.6 - s0 / Math.sqrt(2 * Math.PI) / 20,
+      Math.sqrt(s0 ** 2 + s0 ** 2 * (0.5 - 1 / (2 * Math.PI))) / 20,
+      'additive',
+    );
+  });
+
   it('PCM drift follows (t/t0)^−ν and global compensation restores the scale', () => {
     const base = { mapping: { gMinUS: 0, gMaxUS: 25 }, drift: { kind: 'pcm', readNoise: false } };
     const hour = pairStats(base, 0.5, 20000, 3600).eff;

@@ -133,6 +133,9 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const flat = x.reshape([n, p.inDim]);
   if (nR === 1 && p.rows === p.inDim) {
     tiles = flat.reshape([1, n, p.inDim]);
+  } else if (nR * p.rows === p.inDim) {
+    // equal tiles cover the input exactly: a reshape, no gather
+    tiles = flat.reshape([n, nR, p.rows]).transpose([1, 0, 2]);
   } else {
     // one gather lays every tile's rows out in a block of `rows`, zero-padded
     const idx = new Int32Array(nR * p.rows).fill(p.inDim);

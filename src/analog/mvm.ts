@@ -103,6 +103,13 @@ export function crossbarProducts(
 ): Tensor {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
+  const step = adcStep(xbar, rows);
+  // outputs are computed in ADC steps: 1/step and the noise scales are folded into the
+  // (small) weight tensors, the step into the shift-add, saving passes over the outputs
+  const w = step === 1 ? weights : weights.mul(1 / step);
+  const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
+  const sq = squares && sigma > 0 ? squares.mul((sigma / step) ** 2) : null;
+  const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
   const k = d.planeWeights.length;
   let acc: Tensor | null = null;
   for (let p = 0; p < k; p++) {
@@ -110,46 +117,59 @@ export function crossbarProducts(
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const y = sliceProducts(plane, weights, squares, xbar, rows, seedFor(seed, `plane${p}`));
-    const coef = sliceWeights.map((w) => w * d.planeWeights[p]!);
+    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`));
+    const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]! * step);
     const term = coef.length === 1 && coef[0] === 1 ? y.reshape(y.shape.slice(1)) : shiftAdd(y, coef);
     acc = acc ? acc.add(term) : term;
   }
   return acc!;
 }
 
+/** The ADC's step in normalised units (1 for an ideal ADC). */
+function adcStep(xbar: Crossbar, rows: number): number {
+  if (xbar.adc.kind !== 'uniform') return 1;
+  const r = xbar.adc.range;
+  if (r.kind === 'calibrated') throw new CalibrationError('adc.range', r.kind);
+  return (r.kind === 'fixed' ? r.max : rows) / signedLevels(xbar.adc.bits);
+}
+
 /** Σ_j coef_j·y_j over the leading slice axis. y: [J, …] → […] */
 function shiftAdd(y: Tensor, coef: readonly number[]): Tensor {
+  if (coef.length === 1) return y.reshape(y.shape.slice(1)).mul(coef[0]!);
   const c = constant(
     hostArray('float32', [coef.length, ...y.shape.slice(1).map(() => 1)], Float32Array.from(coef)),
   );
   return y.mul(c).sum(0);
 }
 
-/** One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C], with noise and ADC → [J, …, R, N, C]. */
+/**
+ * One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C] (weights in ADC
+ * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise and the ADC
+ * → [J, …, R, N, C] in ADC steps.
+ */
 function sliceProducts(
   x: Tensor,
   weights: Tensor,
   squares: Tensor | null,
+  outSigma: number,
   xbar: Crossbar,
-  rows: number,
   seed: number,
 ): Tensor {
   let y = x.matmul(weights);
-  if (xbar.readNoise.kind === 'relative' && xbar.readNoise.sigma > 0 && squares) {
+  if (squares) {
     // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output
-    const std = x.mul(x).matmul(squares).sqrt().mul(xbar.readNoise.sigma);
-    y = y.add(std.mul(randomNormal(y.shape, { seed: seedFor(seed, 'read') })));
+    y = y.add(
+      x
+        .mul(x)
+        .matmul(squares)
+        .sqrt()
+        .mul(randomNormal(y.shape, { seed: seedFor(seed, 'read') })),
+    );
   }
-  if (xbar.outputNoise.kind === 'gaussian' && xbar.outputNoise.sigma > 0) {
-    y = y.add(randomNormal(y.shape, { seed: seedFor(seed, 'out'), std: xbar.outputNoise.sigma }));
-  }
+  if (outSigma > 0) y = y.add(randomNormal(y.shape, { seed: seedFor(seed, 'out'), std: outSigma }));
   if (xbar.adc.kind === 'uniform') {
     const levels = signedLevels(xbar.adc.bits);
-    const r = xbar.adc.range;
-    if (r.kind === 'calibrated') throw new CalibrationError('adc.range', r.kind);
-    const step = (r.kind === 'fixed' ? r.max : rows) / levels;
-    y = y.div(step).round().clip(-levels, levels).mul(step);
+    y = y.round().clip(-levels, levels);
   }
   return y;
 }

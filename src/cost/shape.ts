@@ -1,0 +1,120 @@
+/**
+ * The shapes the cost model needs from a model: no weights, only sizes and token counts.
+ * Legend: t tokens, d hidden, h heads, e = d/h, f ffn.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { loadModelConfig, type ModelConfig } from '../models/config.js';
+import { MODEL_SIZES } from '../models/index.js';
+import { ConfigError, closest } from '../util/validate.js';
+
+/** A static matmul outside the encoder stack (patch embedding, classifier heads). */
+export interface ExtraLayer {
+  name: string;
+  in: number;
+  out: number;
+  /** Input vectors per inference. */
+  tokens: number;
+}
+
+export interface ModelShape {
+  name: string;
+  family: 'vit' | 'bert';
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+  /** Sequence length t seen by every encoder. */
+  tokens: number;
+  /** LayerNorm before attention and MLP (ViT) or after each residual (BERT). */
+  preNorm: boolean;
+  patchEmbedding: ExtraLayer | null;
+  classifier: ExtraLayer[];
+}
+
+export interface ShapeOptions {
+  /** Tokens per sequence; default: patches + class (+ distillation) token, or 128 for text. */
+  tokens?: number;
+  name?: string;
+}
+
+/** The shape of a model config: ViT tokens from image and patch size, BERT from `tokens` (128). */
+export function modelShape(c: ModelConfig, o: ShapeOptions = {}): ModelShape {
+  const common = { layers: c.layers, hidden: c.hidden, heads: c.heads, ffn: c.ffn };
+  const labels = c.labels.length;
+  const head = (name: string, inp: number, out: number, tokens = 1): ExtraLayer => ({
+    name,
+    in: inp,
+    out,
+    tokens,
+  });
+  if (c.family === 'vit') {
+    const patches = (c.imageSize / c.patchSize) ** 2;
+    const distilled = c.modelType === 'deit';
+    const tokens = o.tokens ?? patches + (distilled ? 2 : 1);
+    return {
+      name: o.name ?? `${c.modelType}-${c.hidden}`,
+      family: 'vit',
+      ...common,
+      tokens,
+      preNorm: true,
+      patchEmbedding: head('embeddings.patch', c.channels * c.patchSize ** 2, c.hidden, patches),
+      classifier: distilled
+        ? [head('cls_classifier', c.hidden, labels), head('distillation_classifier', c.hidden, labels)]
+        : [head('classifier', c.hidden, labels)],
+    };
+  }
+  const tokens = o.tokens ?? 128;
+  return {
+    name: o.name ?? `${c.modelType}-${c.hidden}`,
+    family: 'bert',
+    ...common,
+    tokens,
+    preNorm: false,
+    patchEmbedding: null,
+    classifier: [head('pooler', c.hidden, c.hidden), head('classifier', c.hidden, labels)],
+  };
+}
+
+/**
+ * Shapes the cost model knows beyond MODEL_SIZES (no HF config of these ships).
+ * LV-ViT-S: Jiang et al., "All Tokens Matter", NeurIPS 2021; reference implementation
+ * `lvvit_s`: depth 16, dim 384, 6 heads, MLP ratio 3, 224² input, 16² patches, class token.
+ * Its 4-convolution patch stem is modelled as one 768→384 projection; the token-labelling
+ * auxiliary head classifies all 196 patch tokens.
+ */
+export const COST_ONLY_SHAPES: Record<string, ModelShape> = {
+  'lv-vit-s': {
+    name: 'lv-vit-s',
+    family: 'vit',
+    layers: 16,
+    hidden: 384,
+    heads: 6,
+    ffn: 1152,
+    tokens: 197,
+    preNorm: true,
+    patchEmbedding: { name: 'embeddings.patch', in: 768, out: 384, tokens: 196 },
+    classifier: [
+      { name: 'classifier', in: 384, out: 1000, tokens: 1 },
+      { name: 'aux_head', in: 384, out: 1000, tokens: 196 },
+    ],
+  },
+};
+
+/** Names `--model` accepts besides a folder. */
+export const SHAPE_NAMES = [...Object.keys(MODEL_SIZES), ...Object.keys(COST_ONLY_SHAPES)];
+
+/** A built-in size name, a cost-only shape name, or an HF folder with config.json. */
+export function resolveShape(nameOrDir: string, o: ShapeOptions = {}): ModelShape {
+  const size = MODEL_SIZES[nameOrDir];
+  if (size) return modelShape(size, { name: nameOrDir, ...o });
+  const only = COST_ONLY_SHAPES[nameOrDir];
+  if (only) return o.tokens === undefined ? only : { ...only, tokens: o.tokens };
+  if (existsSync(nameOrDir) && statSync(nameOrDir).isDirectory()) {
+    return modelShape(loadModelConfig(nameOrDir), { name: nameOrDir, ...o });
+  }
+  const near = closest(nameOrDir, SHAPE_NAMES);
+  throw new ConfigError('--model', [
+    `'${nameOrDir}' is neither a folder nor a model name${near ? ` (did you mean '${near}'?)` : ''}; ` +
+      `names: ${SHAPE_NAMES.join(', ')}`,
+  ]);
+}

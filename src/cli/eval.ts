@@ -2,6 +2,9 @@
 import type { Command } from 'commander';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { loadSpec } from '../analog/presets.js';
+import { cost } from '../cost/cost.js';
+import { costJson, totalsRows } from '../cost/report.js';
+import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
@@ -98,8 +101,10 @@ export function registerEval(program: Command): void {
           onInstance: () => bar.tick(),
         });
         bar.stop();
+        // what the same model costs on this hardware (shapes only)
+        const c = cost(modelShape(model.config), spec);
         if (o.json) {
-          console.log(JSON.stringify(r));
+          console.log(JSON.stringify({ ...r, cost: costJson(c) }));
           return;
         }
         const f = (v: number) => v.toFixed(4);
@@ -113,6 +118,7 @@ export function registerEval(program: Command): void {
               'analog',
               `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
             ],
+            ...totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()]),
             ['time', `${r.seconds.toFixed(1)} s`],
           ]),
         );

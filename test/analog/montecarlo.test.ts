@@ -78,6 +78,9 @@ describe('monteCarlo', () => {
     );
     const j = JSON.parse(out);
     for (const k of ['metric', 'ideal', 'mean', 'std', 'repeats', 'values', 'seeds']) assert.ok(k in j, k);
+    // the cost of the same model on the same hardware comes with it
+    for (const k of ['energy_mJ', 'delay_ms', 'area_mm2', 'edap', 'tops_per_w', 'macs'])
+      assert.ok(j.cost[k] > 0, k);
     assert.equal(j.timeS, 3600);
     assert.equal(j.values.length, 2);
   });

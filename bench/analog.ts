@@ -25,6 +25,9 @@ const { values: args } = parseArgs({
   options: {
     batch: { type: 'string', default: '32' },
     reps: { type: 'string', default: '2' },
+    'rram-batch': { type: 'string', default: '1' },
+    /** A Python with aihwkit 1.0.0 installed: its forward is measured in the same run. */
+    aihwkit: { type: 'string' },
     one: { type: 'string' },
   },
 });
@@ -34,7 +37,7 @@ const cfg = MODEL_SIZES['deit-s'] as VitConfig;
 const T = (cfg.imageSize / cfg.patchSize) ** 2 + 2;
 
 /** MACs the crossbars actually perform: padded tiles × input planes × weight slices. */
-function expandedMacs(hw: string): number {
+function expandedMacs(hw: string, batch: number): number {
   const spec = loadSpec(hw);
   const planes = (x: Crossbar) =>
     x.dac.kind === 'uniform' && x.dac.mode === 'bitSerial' ? x.dac.bits - 1 : 1;
@@ -93,9 +96,9 @@ if (args.one) {
   await runOne(args.one);
 } else {
   const self = fileURLToPath(import.meta.url);
-  const run = (hw: string) =>
+  const run = (hw: string, b = batch) =>
     JSON.parse(
-      execFileSync(process.execPath, [self, '--one', hw, '--batch', String(batch), '--reps', String(reps)], {
+      execFileSync(process.execPath, [self, '--one', hw, '--batch', String(b), '--reps', String(reps)], {
         encoding: 'utf8',
       })
         .trim()
@@ -134,13 +137,37 @@ if (args.one) {
       `${r.toFixed(2)}× ideal ${r <= 1.5 ? 'ok (≤ 1.5×)' : 'SLOW (target ≤ 1.5×)'}, peak ${pcm.rssGB.toFixed(2)} GB ${pcm.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`,
     ),
   );
-  const rram = run('rram-clipformer');
-  const gflops = (2 * expandedMacs('rram-clipformer')) / rram.seconds / 1e9;
+  if (args.aihwkit) {
+    // the same layer stack through aihwkit's C++ and torch tiles, measured now on this machine
+    const script = fileURLToPath(new URL('../../scripts/reference/aihwkit_bench.py', import.meta.url));
+    const out = execFileSync(
+      args.aihwkit,
+      [script, '--batch', String(batch), '--backends', 'aihwkit-cpp,aihwkit-torch'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      },
+    );
+    for (const m of out.matchAll(/^(aihwkit-\w+) forward batch \d+: ([\d.]+) s/gm)) {
+      const ratio = Number(m[2]) / pcm.seconds;
+      console.log(
+        fmtRow(
+          `${m[1]} (same stack)`,
+          `batch ${batch}`,
+          `${Number(m[2]).toFixed(2)} s`,
+          `xbar pcm-aihwkit is ${ratio.toFixed(2)}× faster ${ratio >= 3 ? 'ok (≥ 3×)' : '(target ≥ 3×)'}`,
+        ),
+      );
+    }
+  }
+  const rb = Number(args['rram-batch']);
+  const rram = run('rram-clipformer', rb);
+  const gflops = (2 * expandedMacs('rram-clipformer', rb)) / rram.seconds / 1e9;
   const e = gflops / mm.gflops;
   console.log(
     fmtRow(
       'rram-clipformer forward',
-      `batch ${batch}`,
+      `batch ${rb}`,
       `${rram.seconds.toFixed(2)} s`,
       `${gflops.toFixed(1)} GFLOP/s expanded = ${(100 * e).toFixed(0)}% of MatMul ${e >= 0.5 ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}, peak ${rram.rssGB.toFixed(2)} GB ${rram.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`,
     ),

@@ -28,7 +28,7 @@ import {
   type Shape,
   sameShape,
 } from './shape.js';
-import { apply, pad, type Tensor, where } from './tensor.js';
+import { apply, pad, scalar, type Tensor, where } from './tensor.js';
 
 /** An ONNX attribute value, tagged with its ONNX type. */
 export type OnnxAttr =
@@ -667,7 +667,7 @@ export const OPS = {
     },
     vjp: (g, [x, w], _, a): Grads => {
       const xc = x!.sub(x!.mean(-1, true));
-      const rstd = xc.mul(xc).mean(-1, true).add(a.eps).sqrt().pow(-1);
+      const rstd = scalar(1).div(xc.mul(xc).mean(-1, true).add(a.eps).sqrt()); // Div, not Pow: ORT's Pow is slow
       const xhat = xc.mul(rstd);
       const gh = g.mul(w!);
       const dx = gh

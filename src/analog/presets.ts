@@ -52,6 +52,17 @@ const sramCrossbar = {
   readNoise: { kind: 'none' },
 } as const;
 
+/** The PCM statistical model on 512×512 tiles (aihwkit's), shared by the PCM presets. */
+const pcmBase = {
+  technology: 'pcm',
+  tile: { rows: 512, cols: 512, split: 'even' },
+  mapping: { gMinUS: 0, gMaxUS: 25, scale: 'tile' },
+  cells: { kind: 'analog' },
+  program: { kind: 'pcm' },
+  drift: { kind: 'pcm' },
+  driftCompensation: 'global',
+} as const;
+
 export const PRESETS = {
   ideal: {
     summary: 'every non-ideality off: must equal the floating-point model',
@@ -86,17 +97,13 @@ export const PRESETS = {
   'pcm-aihwkit': {
     summary: 'PCM as aihwkit 1.x InferenceRPUConfig + PCMLikeNoiseModel + global drift compensation',
     spec: {
+      ...pcmBase,
       name: 'pcm-aihwkit',
       description: 'aihwkit 1.x defaults for inference on PCM; attention products digital as in aihwkit',
       source:
-        'IBM aihwkit 1.0 (InferenceRPUConfig, PCMLikeNoiseModel, GlobalDriftCompensation); Nandakumar et al. 2019',
-      technology: 'pcm',
-      tile: { rows: 512, cols: 512, split: 'even' },
-      mapping: { gMinUS: 0, gMaxUS: 25, scale: 'tile' },
-      cells: { kind: 'analog' },
-      program: { kind: 'pcm' },
-      drift: { kind: 'pcm' },
-      driftCompensation: 'global',
+        'IBM aihwkit 1.0 (InferenceRPUConfig, PCMLikeNoiseModel, GlobalDriftCompensation); Nandakumar et al. 2019. ' +
+        'weight_scaling_omega 0 (its default): the MVM sees W unscaled. Not modelled: iterative bound management',
+      mapping: { gMinUS: 0, gMaxUS: 25, scale: 'none' },
       outputNoise: { kind: 'gaussian', sigma: 0.06 },
       dac: { kind: 'uniform', bits: 7, mode: 'pwm', range: { kind: 'dynamic' } },
       adc: { kind: 'uniform', bits: 9, range: { kind: 'fixed', max: 12 } },
@@ -106,16 +113,10 @@ export const PRESETS = {
     summary:
       'PCM 512×512, 8-bit PWM inputs, 8-bit ADC saturating at 10 devices, t = 1 h (post-training paper)',
     spec: {
+      ...pcmBase,
       name: 'pcm-lammie',
       description: 'the post-training optimisation paper’s PCM setting (IR drop not modelled)',
       source: 'Lammie et al., ISCAS 2024 (arXiv 2401.09859), §III',
-      technology: 'pcm',
-      tile: { rows: 512, cols: 512, split: 'even' },
-      mapping: { gMinUS: 0, gMaxUS: 25, scale: 'tile' },
-      cells: { kind: 'analog' },
-      program: { kind: 'pcm' },
-      drift: { kind: 'pcm' },
-      driftCompensation: 'global',
       outputNoise: { kind: 'gaussian', sigma: 0.04 },
       dac: { kind: 'uniform', bits: 8, mode: 'pwm', range: { kind: 'dynamic' } },
       adc: { kind: 'uniform', bits: 8, range: { kind: 'fixed', max: 10 } },

@@ -20,6 +20,19 @@ export function hostArray(dtype: DType, shape: Shape, data?: HostData): HostArra
   return { dtype, shape: [...shape], data: buf };
 }
 
+/** A rank-0 array holding `v` as `dtype`. */
+export function scalarArray(v: number, dtype: DType): HostArray {
+  const data =
+    dtype === 'float32'
+      ? Float32Array.of(v)
+      : dtype === 'int32'
+        ? Int32Array.of(v)
+        : dtype === 'int64'
+          ? BigInt64Array.of(BigInt(v))
+          : Uint8Array.of(v ? 1 : 0);
+  return { dtype, shape: [], data };
+}
+
 export const f32 = (shape: Shape, data?: ArrayLike<number>): HostArray =>
   hostArray('float32', shape, data ? Float32Array.from(data) : undefined);
 export const i32 = (shape: Shape, data?: ArrayLike<number>): HostArray =>

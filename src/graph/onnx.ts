@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { topoSort } from './autodiff.js';
-import type { HostArray } from './ndarray.js';
+import { type HostArray, scalarArray } from './ndarray.js';
 import { ModelProto, ONNX_ATTR, ONNX_DTYPE } from './onnx-schema.js';
 import { type Lowering, type OnnxAttr, OPS } from './ops.js';
 import { type DType, GraphError, type Shape } from './shape.js';
@@ -102,19 +102,7 @@ export function lowerToOnnx(
     },
     ints: (values) =>
       constant({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, BigInt) }),
-    scalar: (v, dtype) =>
-      constant({
-        dtype,
-        shape: [],
-        data:
-          dtype === 'float32'
-            ? Float32Array.of(v)
-            : dtype === 'int32'
-              ? Int32Array.of(v)
-              : dtype === 'int64'
-                ? BigInt64Array.of(BigInt(v))
-                : Uint8Array.of(v ? 1 : 0),
-      }),
+    scalar: (v, dtype) => constant(scalarArray(v, dtype)),
   };
 
   const declareLeaf = (name: string, t: Tensor): void => {

@@ -4,7 +4,7 @@
  * Leaves are named inputs (fed at run time), params (weights with a current value that is
  * fed or baked in at compile time) and constants.
  */
-import type { HostArray } from './ndarray.js';
+import { type HostArray, scalarArray } from './ndarray.js';
 import { type AttrsOf, OPS, type OpName } from './ops.js';
 import { type DType, fmtShape, GraphError, numel, type Shape } from './shape.js';
 
@@ -207,17 +207,7 @@ export const param = (name: string, value: HostArray): Tensor => apply('param', 
 
 export const constant = (value: HostArray): Tensor => apply('constant', [], { value });
 
-export function scalar(v: number, dtype: DType = 'float32'): Tensor {
-  const data =
-    dtype === 'float32'
-      ? Float32Array.of(v)
-      : dtype === 'int32'
-        ? Int32Array.of(v)
-        : dtype === 'int64'
-          ? BigInt64Array.of(BigInt(v))
-          : Uint8Array.of(v ? 1 : 0);
-  return constant({ dtype, shape: [], data });
-}
+export const scalar = (v: number, dtype: DType = 'float32'): Tensor => constant(scalarArray(v, dtype));
 
 export const where = (cond: Tensor, a: TensorLike, b: TensorLike): Tensor => {
   const like = typeof a === 'number' ? (typeof b === 'number' ? undefined : b) : a;

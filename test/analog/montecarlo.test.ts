@@ -1,42 +1,15 @@
 /** Monte Carlo evaluation: ideal vs instances, seeds that reproduce, and the CLI's JSON. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { monteCarlo } from '../../src/analog/montecarlo.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
-import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
-import { randomModel } from '../../src/models/index.js';
+import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MNIST = resolve(ROOT, '../shared/data/mnist');
-
-function mnistModel() {
-  const cfg = parseModelConfig(
-    {
-      model_type: 'vit',
-      hidden_size: 16,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      intermediate_size: 32,
-      image_size: 28,
-      patch_size: 7,
-      num_channels: 1,
-      num_labels: 10,
-    },
-    'test',
-  );
-  const model = randomModel(cfg, 5, 0.5);
-  const dir = mkdtempSync(join(tmpdir(), 'xbar-mc-'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(toHfConfig(model.config)));
-  writeSafetensors(join(dir, 'model.safetensors'), model.store.toHf());
-  return { model, dir };
-}
+const MNIST = join(SHARED_DATA, 'mnist');
+const mnistModel = () => vitMnist(5);
 
 describe('monteCarlo', () => {
   it('reports ideal, instances and seeds; the same seed repeats the numbers, another does not', async () => {

@@ -1,60 +1,17 @@
 /** Evaluation end to end: data specs, batching, metrics, and the CLI commands a user runs. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { decide, evaluate } from '../../src/eval/evaluate.js';
 import { predictLogits } from '../../src/eval/predict.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
-import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
-import { type Model, randomModel } from '../../src/models/index.js';
+import { bertSst2, ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const SHARED = resolve(ROOT, '../shared/data');
+const SHARED = SHARED_DATA;
 const XBAR = join(ROOT, 'bin/xbar.js');
-
-/** Saves a random model of `hf` config fields as an HF folder; returns the folder and model. */
-function savedModel(
-  hf: Record<string, unknown>,
-  extraFiles: Record<string, string> = {},
-): { dir: string; model: Model } {
-  const model = randomModel(parseModelConfig(hf, 'test'), 3, 0.5);
-  const dir = mkdtempSync(join(tmpdir(), 'xbar-eval-'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(toHfConfig(model.config)));
-  writeSafetensors(join(dir, 'model.safetensors'), model.store.toHf());
-  for (const [name, from] of Object.entries(extraFiles)) copyFileSync(from, join(dir, name));
-  return { dir, model };
-}
-
-const vitMnist = () =>
-  savedModel({
-    model_type: 'vit',
-    hidden_size: 16,
-    num_hidden_layers: 1,
-    num_attention_heads: 2,
-    intermediate_size: 32,
-    image_size: 28,
-    patch_size: 7,
-    num_channels: 1,
-    num_labels: 10,
-  });
-const bertSst2 = () =>
-  savedModel(
-    {
-      model_type: 'bert',
-      vocab_size: 30522,
-      hidden_size: 16,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      intermediate_size: 32,
-      num_labels: 2,
-    },
-    { 'vocab.txt': join(SHARED, 'vocab/bert-base-uncased/vocab.txt') },
-  );
 
 describe('evaluate', () => {
   it('scores MNIST in batches exactly as one batch of logits does', async () => {

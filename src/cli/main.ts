@@ -7,6 +7,7 @@ import { registerEval } from './eval.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
+import { registerTrain } from './train.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -31,6 +32,7 @@ registerPredict(program);
 registerEval(program);
 registerHw(program);
 registerMvm(program);
+registerTrain(program);
 registerCost(program);
 
 try {

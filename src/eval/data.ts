@@ -57,6 +57,8 @@ export interface EvalData {
   targets: Float64Array;
   /** Inputs of examples [start, end) for the model the data was opened for. */
   inputs(start: number, end: number): ModelInputs;
+  /** Inputs of the examples at `indices` (shuffled training batches). */
+  inputsAt(indices: readonly number[]): ModelInputs;
 }
 
 export interface OpenOptions {
@@ -135,6 +137,7 @@ function openImages(spec: DataSpec, c: VitConfig, opts: OpenOptions): EvalData {
       regression: false,
       targets: Float64Array.from(items, (it) => it.label),
       inputs: (s, e) => pixels(items.slice(s, e).map((it) => rgbToModel(readImage(it.path), it.path))),
+      inputsAt: (idx) => pixels(idx.map((i) => rgbToModel(readImage(items[i]!.path), items[i]!.path))),
     };
   }
   const split = opts.split === 'train' ? 'train' : 'test';
@@ -156,6 +159,7 @@ function openImages(spec: DataSpec, c: VitConfig, opts: OpenOptions): EvalData {
     regression: false,
     targets: Float64Array.from(set.labels.subarray(0, n)),
     inputs: (s, e) => pixels(Array.from({ length: e - s }, (_, k) => example(s + k))),
+    inputsAt: (idx) => pixels(idx.map(example)),
   };
 }
 
@@ -191,20 +195,21 @@ function openGlue(spec: DataSpec, c: BertConfig, opts: OpenOptions): EvalData {
     metrics: info.metrics,
     regression,
     targets: Float64Array.from(rows, (r) => r.label!),
-    inputs: (s, e) => {
-      const texts = rows
-        .slice(s, e)
-        .map((r) => (r.textB === undefined ? r.textA : ([r.textA, r.textB] as const)));
-      const longest = tokenizer.encodeBatch(texts, { maxLength }).shape[1];
-      // pad to a multiple of 16 so a whole data set needs few compiled shapes
-      const padTo = Math.min(maxLength, Math.ceil(longest / 16) * 16);
-      const enc = tokenizer.encodeBatch(texts, { maxLength, padTo });
-      const shape = enc.shape;
-      return {
-        input_ids: hostArray('int32', shape, enc.inputIds),
-        attention_mask: hostArray('int32', shape, enc.attentionMask),
-        token_type_ids: hostArray('int32', shape, enc.tokenTypeIds),
-      };
-    },
+    inputs: (s, e) => encode(rows.slice(s, e)),
+    inputsAt: (idx) => encode(idx.map((i) => rows[i]!)),
   };
+
+  function encode(batch: readonly GlueExample[]): ModelInputs {
+    const texts = batch.map((r) => (r.textB === undefined ? r.textA : ([r.textA, r.textB] as const)));
+    const longest = tokenizer.encodeBatch(texts, { maxLength }).shape[1];
+    // pad to a multiple of 16 so a whole data set needs few compiled shapes
+    const padTo = Math.min(maxLength, Math.ceil(longest / 16) * 16);
+    const enc = tokenizer.encodeBatch(texts, { maxLength, padTo });
+    const shape = enc.shape;
+    return {
+      input_ids: hostArray('int32', shape, enc.inputIds),
+      attention_mask: hostArray('int32', shape, enc.attentionMask),
+      token_type_ids: hostArray('int32', shape, enc.tokenTypeIds),
+    };
+  }
 }

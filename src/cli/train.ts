@@ -1,0 +1,102 @@
+/** `xbar train`: train or fine-tune a model on a data set, with checkpoints and resume. */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { openData, parseDataSpec } from '../eval/data.js';
+import { InputError } from '../eval/predict.js';
+import { loadModelConfig } from '../models/config.js';
+import { loadModel, randomModel } from '../models/index.js';
+import { hasCheckpoint } from '../train/checkpoint.js';
+import { train } from '../train/loop.js';
+import { positiveInt } from './eval.js';
+
+const positiveNumber =
+  (flag: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!(n > 0)) throw new InputError(`${flag} ${v}: expected a number > 0`);
+    return n;
+  };
+
+interface TrainFlags {
+  model: string;
+  data: string;
+  out: string;
+  epochs: number;
+  batch: number;
+  lr: number;
+  weightDecay: number;
+  labelSmoothing: number;
+  schedule: 'cosine' | 'linear' | 'constant';
+  augment: boolean;
+  limit?: number;
+  evalLimit: number;
+  seed: number;
+  maxLength: number;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a model (from an HF config.json) or fine-tune one (an HF folder); resumes from --out')
+    .requiredOption('--model <path>', 'HF config.json (random init) or model folder (fine-tune)')
+    .requiredOption('--data <spec>', 'training data, KIND:PATH (its train split; evaluation on test/dev)')
+    .requiredOption('--out <dir>', 'checkpoint folder (HF format + optimizer state); rerun to resume')
+    .option('--epochs <n>', 'epochs', positiveInt('--epochs'), 10)
+    .option('--batch <n>', 'batch size', positiveInt('--batch'), 64)
+    .option('--lr <x>', 'peak learning rate', positiveNumber('--lr'), 1e-3)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', Number, 0.05)
+    .option('--label-smoothing <x>', 'label smoothing ε', Number, 0)
+    .option(
+      '--schedule <kind>',
+      'cosine | linear | constant (after 5 % warm-up)',
+      (v: string) => {
+        if (!['cosine', 'linear', 'constant'].includes(v))
+          throw new InputError(`--schedule ${v}: use cosine, linear or constant`);
+        return v;
+      },
+      'cosine',
+    )
+    .option('--augment', 'random shifts (±2 px) and flips of images')
+    .option('--limit <n>', 'use the first n training examples', positiveInt('--limit'))
+    .option(
+      '--eval-limit <n>',
+      'evaluate on the first n test/dev examples each epoch',
+      positiveInt('--eval-limit'),
+      2000,
+    )
+    .option('--seed <n>', 'seed of initialisation and shuffling', Number, 0)
+    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
+    .action(async (o: TrainFlags) => {
+      // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
+      const fromCheckpoint = hasCheckpoint(o.out);
+      const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
+      const model = fromCheckpoint
+        ? loadModel(o.out)
+        : isDir
+          ? loadModel(o.model)
+          : randomModel(loadModelConfig(o.model), o.seed, 0.02);
+      const modelDir = isDir ? o.model : undefined;
+      const spec = parseDataSpec(o.data);
+      const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
+      const data = openData(spec, model, {
+        ...common,
+        split: 'train',
+        ...(o.limit ? { limit: o.limit } : {}),
+      });
+      const evalData = openData(spec, model, { ...common, limit: o.evalLimit });
+      await train(model, data, {
+        epochs: o.epochs,
+        batch: o.batch,
+        lr: o.lr,
+        weightDecay: o.weightDecay,
+        labelSmoothing: o.labelSmoothing,
+        schedule: o.schedule,
+        seed: o.seed,
+        out: o.out,
+        evalData,
+        ...(o.augment ? { augment: { shift: 2, flip: true } } : {}),
+      });
+      console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
+    });
+}

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { registerCost } from './cost.js';
+import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
@@ -34,6 +35,7 @@ registerHw(program);
 registerMvm(program);
 registerTrain(program);
 registerCost(program);
+registerDemo(program);
 
 try {
   await program.parseAsync(process.argv);

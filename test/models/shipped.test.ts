@@ -20,3 +20,16 @@ describe('shipped models', () => {
     assert.ok(Math.abs(r.value - 0.875) <= 0.003, `accuracy ${r.value}`);
   });
 });
+
+describe('xbar demo', () => {
+  it('prints ideal, PCM and RRAM rows with accuracy and cost', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, [join(ROOT, 'bin/xbar.js'), 'demo', '--repeats', '1'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    assert.match(out, /ideal \(floating point\) +1000 +87\.5 %/);
+    assert.match(out, /pcm-aihwkit \(t = 1h\) +1000 +\d+\.\d % ± 0\.0 \(ideal 87\.5 %\) +[\d.]+ µJ/);
+    assert.match(out, /rram-clipformer +100 +\d+\.\d % ± 0\.0/);
+  });
+});

@@ -4,7 +4,7 @@
  * attention's QKᵀ and S·V, when on crossbars, from K and V written per input). Programmed
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
-import { hostArray } from '../graph/ndarray.js';
+import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { concat, constant, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
@@ -61,38 +61,39 @@ export class AnalogModel {
     for (const [name, l] of this.layers) this.programLayer(name, l);
   }
 
+  /** The layer's weights programmed for the current instance (a stream per instance and layer). */
+  private programmedFor(name: string, w: Tensor, xbar: Crossbar): ProgrammedWeights {
+    const value = (w.attrs as { value: HostArray }).value;
+    return programWeights(value, xbar, this.spec.timeS, new Rng(seedFor(this.instance, name)));
+  }
+
   private programLayer(name: string, l: StaticLayer): void {
-    const w = (l.weight.attrs as { value: import('../graph/ndarray.js').HostArray }).value;
-    const rng = new Rng(seedFor(this.instance, name));
-    const p = programWeights(w, l.xbar, this.spec.timeS, rng);
+    const p = this.programmedFor(name, l.weight, l.xbar);
     l.programmed = p;
-    (l.weights.attrs as { value: { data: Float32Array } }).value.data.set(p.weights);
-    (l.squares.attrs as { value: { data: Float32Array } }).value.data.set(p.squares);
-    (l.scale.attrs as { value: { data: Float32Array } }).value.data.set(p.scale);
+    const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
+    data(l.weights).set(p.weights);
+    data(l.squares).set(p.squares);
+    data(l.scale).set(p.scale);
   }
 
   private staticLayer(name: string, w: Tensor, xbar: Crossbar): StaticLayer {
-    let l = this.layers.get(name);
-    if (l && l.weight === w) return l;
-    const p = programWeights(
-      (w.attrs as { value: import('../graph/ndarray.js').HostArray }).value,
-      xbar,
-      this.spec.timeS,
-      new Rng(0),
-    );
-    const j = sliceCount(xbar.cells);
-    const nR = p.rowTiles.length;
-    const shape = [j, nR, p.rows, p.outDim];
-    l = {
+    const known = this.layers.get(name);
+    if (known && known.weight === w) return known;
+    const p = this.programmedFor(name, w, xbar);
+    const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
+    const l: StaticLayer = {
       xbar,
       weight: w,
-      weights: param(`analog.${name}.weights`, hostArray('float32', shape)),
-      squares: param(`analog.${name}.squares`, hostArray('float32', shape)),
-      scale: param(`analog.${name}.scale`, hostArray('float32', [nR, 1, p.outDim])),
+      // the params own copies, so reprogramming never aliases a ProgrammedWeights
+      weights: param(`analog.${name}.weights`, hostArray('float32', shape, p.weights.slice())),
+      squares: param(`analog.${name}.squares`, hostArray('float32', shape, p.squares.slice())),
+      scale: param(
+        `analog.${name}.scale`,
+        hostArray('float32', [p.rowTiles.length, 1, p.outDim], p.scale.slice()),
+      ),
       programmed: p,
     };
     this.layers.set(name, l);
-    this.programLayer(name, l);
     return l;
   }
 

@@ -37,12 +37,12 @@ interface StaticLayer {
 export class AnalogModel {
   private readonly layers = new Map<string, StaticLayer>();
   private readonly attention: Crossbar | null;
-  /** Seed of the Monte Carlo instance the static layers are programmed for. */
-  instance = 0;
+  /** Seed the static layers are programmed with (a stream per layer derives from it). */
+  instance: number;
 
   constructor(
     readonly spec: HardwareSpec,
-    /** Base seed: programming of instance i uses a stream derived from (seed, i, layer). */
+    /** Seed of the instance: the programming and the per-run noise streams of the graph. */
     readonly seed = 0,
   ) {
     this.attention = attentionCrossbar(spec);

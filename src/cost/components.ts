@@ -208,6 +208,16 @@ const trexCrossbar = (c: {
   };
 };
 
+/** TReX's 64×64 FeFET crossbar (ClipFormer's RRAM has the same stated numbers). */
+const FEFET_CROSSBAR = trexCrossbar({
+  readPJ: 25,
+  writePJ: 118,
+  readNs: 20,
+  writeNs: 3300,
+  areaMm2: 0.03,
+  arrayDelayNs: 0.5,
+});
+
 const TREX_ARCHITECTURE = { crossbarsPerPe: 8, pesPerTile: 8, colsPerAdc: 8, inputBitsPerCycle: 1 };
 
 /** The library: one entry per technology of the hardware spec (`ideal` has none). */
@@ -217,14 +227,7 @@ export const COMPONENT_LIBRARY = {
       'TReX, Moitra et al., TETC 2024 (arXiv 2408.12742), §V: 32 nm, 64×64 FeFET, E_R 25 pJ, E_W 118 pJ, ' +
       'D_R 0.02 µs, D_W 3.3 µs, A_X 0.03 mm²; 8 crossbars/PE, 8 PEs/tile; CMOS units solved from Table IV',
     nodeNm: 32,
-    crossbar: trexCrossbar({
-      readPJ: 25,
-      writePJ: 118,
-      readNs: 20,
-      writeNs: 3300,
-      areaMm2: 0.03,
-      arrayDelayNs: 0.5,
-    }),
+    crossbar: FEFET_CROSSBAR,
     digital: CMOS_32NM,
     architecture: TREX_ARCHITECTURE,
   },
@@ -248,14 +251,7 @@ export const COMPONENT_LIBRARY = {
       'ClipFormer, Bhattacharjee et al., TCAD 2024 (arXiv 2402.02586), §IV-A: 32 nm, 64×64 RRAM, E_R 25 pJ, ' +
       'E_W 118 pJ, A_X 0.03 mm²; delays (not given) and CMOS units as TReX FeFET',
     nodeNm: 32,
-    crossbar: trexCrossbar({
-      readPJ: 25,
-      writePJ: 118,
-      readNs: 20,
-      writeNs: 3300,
-      areaMm2: 0.03,
-      arrayDelayNs: 0.5,
-    }),
+    crossbar: FEFET_CROSSBAR, // ClipFormer's E_R, E_W and A_X equal TReX FeFET's
     digital: CMOS_32NM,
     architecture: TREX_ARCHITECTURE,
   },

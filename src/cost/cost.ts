@@ -66,10 +66,8 @@ export type Stage = (typeof STAGES)[number];
 
 export type Amounts = Partial<Record<Component, number>>;
 
-export interface StageCost {
-  /** Encoder index; null for the patch embedding and the heads. */
-  layer: number | null;
-  stage: Stage;
+/** What one stage (or a part of it) does and costs, by component. */
+export interface Part {
   macs: number;
   crossbars: number;
   pes: number;
@@ -77,6 +75,12 @@ export interface StageCost {
   energyPJ: Amounts;
   delayNs: Amounts;
   areaMm2: Amounts;
+}
+
+export interface StageCost extends Part {
+  /** Encoder index; null for the patch embedding and the heads. */
+  layer: number | null;
+  stage: Stage;
 }
 
 export interface CostTotals {
@@ -131,16 +135,6 @@ export interface CostOptions {
   architecture?: ArchitectureInput;
   /** Component numbers over the library's, per technology. */
   library?: LibraryOverrides;
-}
-
-interface Part {
-  macs: number;
-  crossbars: number;
-  pes: number;
-  tiles: number;
-  energyPJ: Amounts;
-  delayNs: Amounts;
-  areaMm2: Amounts;
 }
 
 interface Ctx {

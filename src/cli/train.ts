@@ -1,5 +1,5 @@
 /** `xbar train`: train or fine-tune a model on a data set, with checkpoints and resume. */
-import { existsSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { openData, parseDataSpec } from '../eval/data.js';
@@ -33,6 +33,7 @@ interface TrainFlags {
   evalLimit: number;
   seed: number;
   maxLength: number;
+  dropout: number;
 }
 
 export function registerTrain(program: Command): void {
@@ -66,17 +67,32 @@ export function registerTrain(program: Command): void {
       2000,
     )
     .option('--seed <n>', 'seed of initialisation and shuffling', Number, 0)
+    .option(
+      '--dropout <p>',
+      'hidden dropout probability while training',
+      (v: string) => {
+        const p = Number(v);
+        if (!(p >= 0 && p < 1)) throw new InputError(`--dropout ${v}: use a probability in [0, 1)`);
+        return p;
+      },
+      0,
+    )
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
     .action(async (o: TrainFlags) => {
       // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
       const fromCheckpoint = hasCheckpoint(o.out);
       const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
+      // a folder with config.json (and tokenizer) but no weights starts from random weights
+      const hasWeights =
+        isDir &&
+        ['model.safetensors', 'model.safetensors.index.json'].some((f) => existsSync(join(o.model, f)));
       const model = fromCheckpoint
         ? loadModel(o.out)
-        : isDir
+        : hasWeights
           ? loadModel(o.model)
           : randomModel(loadModelConfig(o.model), o.seed, 0.02);
       const modelDir = isDir ? o.model : undefined;
+      if (isDir) copyProcessorFiles(o.model, o.out);
       const spec = parseDataSpec(o.data);
       const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
       const data = openData(spec, model, {
@@ -92,6 +108,7 @@ export function registerTrain(program: Command): void {
         weightDecay: o.weightDecay,
         labelSmoothing: o.labelSmoothing,
         schedule: o.schedule,
+        dropout: o.dropout,
         seed: o.seed,
         out: o.out,
         evalData,
@@ -99,4 +116,22 @@ export function registerTrain(program: Command): void {
       });
       console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
     });
+}
+
+/** Tokenizer and preprocessor files a checkpoint needs beside its weights to be a usable model folder. */
+const PROCESSOR_FILES = [
+  'vocab.txt',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'preprocessor_config.json',
+];
+
+function copyProcessorFiles(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const f of PROCESSOR_FILES) {
+    if (existsSync(join(from, f)) && !existsSync(join(to, f))) copyFileSync(join(from, f), join(to, f));
+  }
 }

@@ -14,7 +14,10 @@ export type Provider = 'cpu' | 'webgpu';
 export interface CompileOptions extends LowerOptions {
   /** Execution provider: 'cpu' (default) or 'webgpu' (Dawn; Vulkan/Metal/D3D12). */
   provider?: Provider;
-  /** Intra-op threads on the CPU; default: ONNX Runtime's choice (one per physical core). */
+  /**
+   * Intra-op threads on the CPU; default: $XBAR_THREADS, else ONNX Runtime's choice (one per
+   * physical core — too many when several jobs share a machine, as ORT's threads spin).
+   */
   threads?: number;
   /**
    * Share a cached session with earlier compiles of the same graph (default true). A session's
@@ -87,6 +90,15 @@ export class CompiledGraph {
   }
 }
 
+/** $XBAR_THREADS when set (a whole number ≥ 1), else undefined (ONNX Runtime decides). */
+function defaultThreads(): number | undefined {
+  const v = process.env['XBAR_THREADS'];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`XBAR_THREADS=${v}: use a whole number ≥ 1`);
+  return n;
+}
+
 /** Lowers `outputs` to ONNX and returns a runnable graph; sessions are cached by structure. */
 export async function compile(
   outputs: Readonly<Record<string, Tensor>>,
@@ -94,13 +106,14 @@ export async function compile(
 ): Promise<CompiledGraph> {
   const lowered = lowerToOnnx(outputs, opts);
   const provider = opts.provider ?? 'cpu';
-  const key = `${lowered.key}|${provider}|${opts.threads ?? 0}`;
+  const threads = opts.threads ?? defaultThreads();
+  const key = `${lowered.key}|${provider}|${threads ?? 0}`;
   let session = opts.cache === false ? undefined : sessions.get(key);
   if (!session) {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: 'all',
-      ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+      ...(threads ? { intraOpNumThreads: threads } : {}),
     };
     session = ort.InferenceSession.create(lowered.model, options);
     if (opts.cache !== false) {

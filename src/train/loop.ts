@@ -10,6 +10,7 @@ import { grad } from '../graph/autodiff.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
+import { digital } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type CompiledGraph, compile } from '../runtime/session.js';
 import { Rng } from '../util/math.js';
@@ -22,6 +23,7 @@ import {
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint.js';
+import { withDropout } from './dropout.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
 
 export interface TrainOptions {
@@ -38,6 +40,8 @@ export interface TrainOptions {
   seed?: number;
   /** Image augmentation: random shift by up to `shift` pixels, horizontal flips. */
   augment?: { shift: number; flip: boolean };
+  /** Hidden dropout probability (see dropout.ts; default 0). */
+  dropout?: number;
   /** Checkpoint folder; training resumes from it when it holds a checkpoint of this model. */
   out: string;
   evalData?: EvalData;
@@ -103,7 +107,8 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     const key = `${b}x${t ?? 0}`;
     let g = graphs.get(key);
     if (!g) {
-      const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t });
+      const m = withDropout(digital, o.dropout ?? 0, o.seed ?? 0);
+      const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t }, m);
       const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
       const loss = data.regression
         ? mse(mg.logits.reshape([b]), labels)

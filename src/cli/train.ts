@@ -34,6 +34,7 @@ interface TrainFlags {
   seed: number;
   maxLength: number;
   dropout: number;
+  provider: 'cpu' | 'webgpu';
 }
 
 export function registerTrain(program: Command): void {
@@ -77,6 +78,15 @@ export function registerTrain(program: Command): void {
       },
       0,
     )
+    .option(
+      '--provider <name>',
+      'where training steps run: cpu or webgpu (ONNX Runtime execution provider)',
+      (v: string) => {
+        if (v !== 'cpu' && v !== 'webgpu') throw new InputError(`--provider ${v}: use cpu or webgpu`);
+        return v;
+      },
+      'cpu',
+    )
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
     .action(async (o: TrainFlags) => {
       // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
@@ -109,6 +119,7 @@ export function registerTrain(program: Command): void {
         labelSmoothing: o.labelSmoothing,
         schedule: o.schedule,
         dropout: o.dropout,
+        provider: o.provider,
         seed: o.seed,
         out: o.out,
         evalData,

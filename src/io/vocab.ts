@@ -19,7 +19,7 @@ export interface ShrunkVocab {
   coverage: number;
 }
 
-/** The `size` most useful tokens of the WordPiece vocabulary in `dir` for `texts`. */
+/** At most `size` tokens (all the corpus uses, if fewer): the most useful ones of the WordPiece vocabulary in `dir` for `texts`. */
 export function shrinkVocab(dir: string, texts: readonly string[], size: number): ShrunkVocab {
   const vocab = readFileSync(join(dir, 'vocab.txt'), 'utf8').split('\n');
   if (vocab.at(-1) === '') vocab.pop();

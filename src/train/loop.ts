@@ -12,7 +12,7 @@ import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { type CompiledGraph, compile } from '../runtime/session.js';
+import { type CompiledGraph, compile, type Provider } from '../runtime/session.js';
 import { Rng } from '../util/math.js';
 import { progress } from '../util/progress.js';
 import { AdamW } from './adamw.js';
@@ -40,6 +40,8 @@ export interface TrainOptions {
   seed?: number;
   /** Image augmentation: random shift by up to `shift` pixels, horizontal flips. */
   augment?: { shift: number; flip: boolean };
+  /** Where the training step runs (default the CPU). */
+  provider?: Provider;
   /** Hidden dropout probability (see dropout.ts; default 0). */
   dropout?: number;
   /** Checkpoint folder; training resumes from it when it holds a checkpoint of this model. */
@@ -114,7 +116,10 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
         ? mse(mg.logits.reshape([b]), labels)
         : crossEntropy(mg.logits, labels, o.labelSmoothing ?? 0);
       const grads = grad(loss, params);
-      g = compile({ loss, ...Object.fromEntries(grads.map((gr, k) => [`g${k}`, gr])) });
+      g = compile(
+        { loss, ...Object.fromEntries(grads.map((gr, k) => [`g${k}`, gr])) },
+        o.provider ? { provider: o.provider } : {},
+      );
       graphs.set(key, g);
     }
     return g;

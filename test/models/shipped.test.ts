@@ -19,6 +19,19 @@ describe('shipped models', () => {
     // 1,000 images: a change of one prediction moves accuracy by 0.001; allow float-order flips
     assert.ok(Math.abs(r.value - 0.875) <= 0.003, `accuracy ${r.value}`);
   });
+
+  it('bert-sst2 scores its card’s 82.34 % on the 872 SST-2 dev sentences (the shipped slice)', async () => {
+    const dir = join(ROOT, 'models/bert-sst2');
+    const model = loadModel(dir);
+    const data = openData(parseDataSpec(`glue-sst2:${join(ROOT, 'data/sst2-demo')}`), model, {
+      modelDir: dir,
+    });
+    assert.equal(data.size, 872);
+    const r = await evaluate(model, data, { batch: 128 });
+    assert.ok(Math.abs(r.value - 718 / 872) <= 2 / 872, `accuracy ${r.value}`);
+    const params = model.params().reduce((s, p) => s + p.size, 0);
+    assert.ok(params * 4 <= 5e6, `${params} parameters exceed the 5 MB a shipped model may take`);
+  });
 });
 
 describe('xbar demo', () => {

@@ -28,7 +28,10 @@ function padAxis(t: Tensor, axis: number, to: number): Tensor {
   return concat([t, zeros], axis).gather(constant(hostArray('int32', [to], idx)), axis);
 }
 
-/** Write noise on conductances g (µS), fresh at every run. */
+/**
+ * Write noise on conductances g (µS), fresh at every run. Its std is detached: a perturbation,
+ * not a path for gradients in noise-aware training (√ at g = G_MIN has an infinite derivative).
+ */
 function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
   const p = x.program;
   const { gMinUS, gMaxUS } = x.mapping;
@@ -46,6 +49,7 @@ function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
             .maximum(0)
             .mul(gMaxUS - gMinUS)
             .sqrt()
+            .detach()
             .mul(xi())
             .mul(p.gamma * p.sigma),
         )
@@ -61,7 +65,8 @@ function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
         .mul(gh)
         .add(f.c0)
         .maximum(0)
-        .mul((gMaxUS / f.gMaxRefUS) * p.scale);
+        .mul((gMaxUS / f.gMaxRefUS) * p.scale)
+        .detach();
       return g.add(sigma.mul(xi())).maximum(0);
     }
   }

@@ -2,12 +2,14 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { loadSpec } from '../analog/presets.js';
 import { openData, parseDataSpec } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
 import { loadModelConfig } from '../models/config.js';
 import { loadModel, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
+import { noiseAwareMatmuls } from '../train/noise-aware.js';
 import { positiveInt } from './eval.js';
 
 const positiveNumber =
@@ -35,6 +37,9 @@ interface TrainFlags {
   maxLength: number;
   dropout: number;
   provider: 'cpu' | 'webgpu';
+  hwa?: string;
+  gamma?: number;
+  set: string[];
 }
 
 export function registerTrain(program: Command): void {
@@ -87,6 +92,16 @@ export function registerTrain(program: Command): void {
       },
       'cpu',
     )
+    .option(
+      '--hwa <spec>',
+      "noise-aware training: the hardware preset or spec file whose noise the forward pass draws (ClipFormer's VAT)",
+    )
+    .option(
+      '--gamma <g>',
+      'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)',
+      positiveNumber('--gamma'),
+    )
+    .option('--set <field=value>', 'with --hwa: override a hardware field (repeatable)', collect, [])
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
     .action(async (o: TrainFlags) => {
       // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
@@ -119,6 +134,7 @@ export function registerTrain(program: Command): void {
         labelSmoothing: o.labelSmoothing,
         schedule: o.schedule,
         dropout: o.dropout,
+        ...(o.hwa ? { matmuls: noiseAwareMatmuls(trainingSpec(o), o.seed) } : {}),
         provider: o.provider,
         seed: o.seed,
         out: o.out,
@@ -127,6 +143,20 @@ export function registerTrain(program: Command): void {
       });
       console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
     });
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */
+function trainingSpec(o: TrainFlags) {
+  if (o.gamma !== undefined && !o.hwa) throw new InputError('--gamma needs --hwa');
+  const sets = [...o.set, ...(o.gamma === undefined ? [] : [`attention.device.program.gamma=${o.gamma}`])];
+  const spec = loadSpec(o.hwa!, sets);
+  if (o.gamma !== undefined && spec.attention.kind !== 'crossbar')
+    throw new InputError(
+      `--gamma ${o.gamma}: ${spec.name} keeps attention digital, so K/V have no write noise`,
+    );
+  return spec;
 }
 
 /** Tokenizer and preprocessor files a checkpoint needs beside its weights to be a usable model folder. */

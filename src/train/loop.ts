@@ -10,7 +10,7 @@ import { grad } from '../graph/autodiff.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
-import { digital } from '../models/encoder.js';
+import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type CompiledGraph, compile, type Provider } from '../runtime/session.js';
 import { Rng } from '../util/math.js';
@@ -42,6 +42,8 @@ export interface TrainOptions {
   augment?: { shift: number; flip: boolean };
   /** Where the training step runs (default the CPU). */
   provider?: Provider;
+  /** The crossbar products of the training forward pass (default exact; noise-aware.ts for VAT). */
+  matmuls?: Matmuls;
   /** Hidden dropout probability (see dropout.ts; default 0). */
   dropout?: number;
   /** Checkpoint folder; training resumes from it when it holds a checkpoint of this model. */
@@ -109,7 +111,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     const key = `${b}x${t ?? 0}`;
     let g = graphs.get(key);
     if (!g) {
-      const m = withDropout(digital, o.dropout ?? 0, o.seed ?? 0);
+      const m = withDropout(o.matmuls ?? digital, o.dropout ?? 0, o.seed ?? 0);
       const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t }, m);
       const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
       const loss = data.regression

@@ -1,0 +1,109 @@
+/** Variation-aware training: noise of the configured size in the graph, gradients that reach every weight, clear errors. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { grad } from '../../src/graph/autodiff.js';
+import { hostArray } from '../../src/graph/ndarray.js';
+import { crossEntropy } from '../../src/graph/nn.js';
+import { input, param } from '../../src/graph/tensor.js';
+import { digital } from '../../src/models/encoder.js';
+import { compile } from '../../src/runtime/session.js';
+import { noiseAwareMatmuls, noisyWeight, weightNoise } from '../../src/train/noise-aware.js';
+import { Rng } from '../../src/util/math.js';
+import { vitMnist } from '../helpers/models.js';
+
+describe('noise-aware training', () => {
+  it('draws w·(1 + σε) with the configured σ, fresh every run', async () => {
+    const n = 100_000;
+    const w = param('w', hostArray('float32', [n], new Float32Array(n).fill(2)));
+    const g = await compile({ y: noisyWeight(w, { relative: 0.1, additive: 0 }, 5) });
+    const a = (await g.run({}))['y']!.data as Float32Array;
+    const b = (await g.run({}))['y']!.data as Float32Array;
+    const mean = a.reduce((s, v) => s + v, 0) / n;
+    const sd = Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
+    // true mean 2, sd 0.2: the mean's standard error is 0.2/√n, the sd's about 0.2/√(2n)
+    assert.ok(Math.abs(mean - 2) < 5 * (0.2 / Math.sqrt(n)), `mean ${mean}`);
+    assert.ok(Math.abs(sd - 0.2) < 5 * (0.2 / Math.sqrt(2 * n)), `sd ${sd}`);
+    assert.notEqual(a[0], b[0]);
+  });
+
+  it('adds relative programming and read noise in quadrature; rejects kinds it cannot train with', () => {
+    const x = crossbarFor(loadSpec('fefet-trex'), 'layer.0.query');
+    assert.ok(Math.abs(weightNoise(x, 'fefet-trex').relative - Math.hypot(0.2, 0.1)) < 1e-12);
+    assert.throws(
+      () => weightNoise(crossbarFor(loadSpec('pcm-aihwkit'), 'layer.0.query'), 'pcm-aihwkit'),
+      /program.kind: 'pcm' is not supported by noise-aware training/,
+    );
+  });
+
+  it('equals the exact model when the spec has no noise, and its gradients then equal the exact ones', async () => {
+    const { model } = vitMnist(4);
+    const quiet = loadSpec('fefet-trex', [
+      'program.kind=none',
+      'readNoise.kind=none',
+      'attention.kind=digital',
+    ]);
+    const labels = input('labels', [2], 'int32');
+    const outs = (m: typeof digital) => {
+      const mg = model.graph({ batch: 2 }, m);
+      const loss = crossEntropy(mg.logits, labels);
+      return { loss, gs: grad(loss, model.params()) };
+    };
+    const feed = {
+      pixel_values: hostArray(
+        'float32',
+        [2, 1, 28, 28],
+        new Rng(1).fillNormal(new Float32Array(2 * 784), 0, 1),
+      ),
+      labels: hostArray('int32', [2], Int32Array.from([3, 7])),
+    };
+    const run = async (m: typeof digital) => {
+      const o = outs(m);
+      const g = await compile({ loss: o.loss, ...Object.fromEntries(o.gs.map((t, k) => [`g${k}`, t])) });
+      return g.run(feed);
+    };
+    const exact = await run(digital);
+    const vat = await run(noiseAwareMatmuls(quiet, 1));
+    for (const k of Object.keys(exact)) {
+      const a = exact[k]!.data as Float32Array;
+      const b = vat[k]!.data as Float32Array;
+      a.forEach((v, i) =>
+        assert.ok(Math.abs(v - b[i]!) <= 1e-5 * (1 + Math.abs(v)), `${k}[${i}] ${v} vs ${b[i]}`),
+      );
+    }
+  });
+
+  it('passes gradients to the key and value weights through the K/V crossbars (ClipFormer γ = 2)', async () => {
+    const { model } = vitMnist(4);
+    const spec = loadSpec('rram-clipformer', ['attention.device.program.gamma=2']);
+    const mg = model.graph({ batch: 2 }, noiseAwareMatmuls(spec, 3));
+    const labels = input('labels', [2], 'int32');
+    const loss = crossEntropy(mg.logits, labels);
+    const params = model.params();
+    const names = params.map((p) => (p.attrs as { name: string }).name);
+    const pick = names.flatMap((n, i) => (/attention\.(key|value)\.weight$/.test(n) ? [i] : []));
+    assert.equal(pick.length, 2, names.join(', '));
+    const gs = grad(
+      loss,
+      pick.map((i) => params[i]!),
+    );
+    const g = await compile({ loss, k: gs[0]!, v: gs[1]! });
+    const out = await g.run({
+      pixel_values: hostArray(
+        'float32',
+        [2, 1, 28, 28],
+        new Rng(2).fillNormal(new Float32Array(2 * 784), 0, 1),
+      ),
+      labels: hostArray('int32', [2], Int32Array.from([1, 2])),
+    });
+    for (const k of ['k', 'v']) {
+      const d = out[k]!.data as Float32Array;
+      assert.ok(d.every(Number.isFinite), `${k}: non-finite gradient`);
+      assert.ok(
+        d.some((v) => v !== 0),
+        `${k}: all-zero gradient`,
+      );
+    }
+    assert.ok(Number.isFinite((out['loss']!.data as Float32Array)[0]!));
+  });
+});

@@ -27,6 +27,8 @@ export function layerKind(name: string): LayerKind {
 
 interface StaticLayer {
   xbar: Crossbar;
+  /** Per-tile DAC ranges [R, 1, 1] (calibrated or learned input ranges), fed as a param. */
+  inputRange?: Tensor;
   weight: Tensor;
   weights: Tensor;
   squares: Tensor;
@@ -39,6 +41,12 @@ export class AnalogModel {
   private readonly attention: Crossbar | null;
   /** Seed the static layers are programmed with (a stream per layer derives from it). */
   instance: number;
+  /**
+   * DAC range per input tile of each static layer, in input units, for the 'calibrated' and
+   * 'learned' input-range kinds (methods/pto.ts fills it). Set before building graphs; change
+   * values later with `setInputRanges` (no recompilation, no reprogramming).
+   */
+  readonly inputRanges = new Map<string, Float32Array>();
 
   constructor(
     readonly spec: HardwareSpec,
@@ -67,6 +75,15 @@ export class AnalogModel {
     return programWeights(value, xbar, this.spec.timeS, new Rng(seedFor(this.instance, name)));
   }
 
+  /** Replaces the per-tile input ranges (a re-calibration): graphs already built read the new values. */
+  setInputRanges(ranges: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, r] of ranges) {
+      this.inputRanges.set(name, r);
+      const t = this.layers.get(name)?.inputRange;
+      if (t) ((t.attrs as { value: HostArray }).value.data as Float32Array).set(r);
+    }
+  }
+
   private programLayer(name: string, l: StaticLayer): void {
     const p = this.programmedFor(name, l.weight, l.xbar);
     l.programmed = p;
@@ -93,6 +110,18 @@ export class AnalogModel {
       ),
       programmed: p,
     };
+    const ranges = this.inputRanges.get(name);
+    if (ranges) {
+      if (ranges.length !== p.rowTiles.length) {
+        throw new RangeError(
+          `${name}: ${ranges.length} input ranges for ${p.rowTiles.length} input tiles of the crossbar`,
+        );
+      }
+      l.inputRange = param(
+        `analog.${name}.inputRange`,
+        hostArray('float32', [p.rowTiles.length, 1, 1], ranges.slice()),
+      );
+    }
     this.layers.set(name, l);
     return l;
   }
@@ -149,7 +178,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
       .reshape([n, nR, p.rows])
       .transpose([1, 0, 2]);
   }
-  const d = dac(tiles, l.xbar);
+  const d = dac(tiles, l.xbar, l.inputRange);
   const useSquares = l.xbar.readNoise.kind !== 'none';
   const y = crossbarProducts(
     d,

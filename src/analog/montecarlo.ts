@@ -16,6 +16,8 @@ export interface MonteCarloOptions {
   seed: number;
   batch?: number;
   provider?: Provider;
+  /** Per-tile input ranges of the static layers (calibrated or learned; see AnalogModel.inputRanges). */
+  inputRanges?: ReadonlyMap<string, Float32Array>;
   /** Called after each instance (progress, resumable logs). */
   onInstance?: (i: number, value: number) => void;
 }
@@ -55,7 +57,9 @@ export async function monteCarlo(
     // everything random about instance i (programming, and the streams of per-run noise in
     // its own session) follows from its seed, so any instance can be rerun alone
     const seed = o.seed + i;
-    const matmuls = new AnalogModel(spec, seed).matmuls();
+    const analog = new AnalogModel(spec, seed);
+    if (o.inputRanges) analog.setInputRanges(o.inputRanges);
+    const matmuls = analog.matmuls();
     const r = await evaluate(model, data, { ...common, matmuls, fresh: true });
     values.push(r.value);
     seeds.push(seed);

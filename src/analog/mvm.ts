@@ -42,20 +42,23 @@ export class CalibrationError extends Error {
 
 /**
  * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
- * also what an ideal DAC normalises by, so ADC ranges keep their meaning), or a fixed value
- * (inputs beyond it clip).
+ * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
+ * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
+ * fixed, calibrated or learned range clip.
  */
-export function dac(x: Tensor, xbar: Crossbar): DacOut {
+export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): DacOut {
   const d = xbar.dac;
   const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
-  if (kind === 'calibrated' || kind === 'learned') throw new CalibrationError('dac.range', kind);
+  const perTile = kind === 'calibrated' || kind === 'learned';
+  if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
   const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
-  const range =
-    fixed === undefined
+  const range = perTile
+    ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
+    : fixed === undefined
       ? x.abs().max(-1, true).maximum(1e-30)
       : scalar(fixed).expand([...x.shape.slice(0, -1), 1]);
   let xn = x.div(range);
-  if (fixed !== undefined) xn = xn.clip(-1, 1);
+  if (fixed !== undefined || perTile) xn = xn.clip(-1, 1);
   if (d.kind === 'ideal') return { planes: xn.reshape([1, ...xn.shape]), planeWeights: [1], range };
   const levels = signedLevels(d.bits);
   if (d.mode === 'pwm') {

@@ -8,6 +8,7 @@ import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
+import { calibrateInputRanges } from '../methods/pto.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
@@ -23,6 +24,7 @@ export const positiveInt =
 
 interface EvalFlags {
   hw?: string;
+  calibration?: string;
   set: string[];
   repeats: number;
   seed: number;
@@ -76,6 +78,10 @@ export function registerEval(program: Command): void {
       0,
     )
     .option('--time <t>', 'time since programming (drift), e.g. 1s, 1h, 1d, 1y')
+    .option(
+      '--calibration <spec>',
+      "data for calibrated ranges (dac.range.kind=calibrated), KIND:PATH; default: --data's training split",
+    )
     .option('--json', 'print a JSON object instead of a table')
     .action(async (o: EvalFlags) => {
       const model = loadModel(o.model);
@@ -93,11 +99,22 @@ export function registerEval(program: Command): void {
       if (o.hw) {
         const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
         const spec = loadSpec(o.hw, sets);
+        // opened only when a layer asks for calibrated ranges
+        const calib = () =>
+          openData(parseDataSpec(o.calibration ?? o.data), model, {
+            modelDir: o.model,
+            maxLength: o.maxLength,
+            split: 'train',
+          });
+        const inputRanges = await calibrateInputRanges(model, calib, spec, (m) => {
+          if (!o.json) console.error(m);
+        });
         const bar = progress('instances', o.repeats, { quiet: !!o.json });
         const r = await monteCarlo(model, data, spec, {
           repeats: o.repeats,
           seed: o.seed,
           batch: o.batch,
+          inputRanges,
           onInstance: () => bar.tick(),
         });
         bar.stop();

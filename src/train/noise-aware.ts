@@ -6,7 +6,11 @@
  * - Static layers the spec maps: each weight becomes w·(1 + σ·ε), ε ~ N(0, 1) per weight and
  *   step, with σ² the sum of the squares of the relative programming and read noise σ's (one
  *   draw per step stands for one programming read many times); additive programming noise adds
- *   σ·max|W|·ε. Quantisers of static layers are left out: the noise is what VAT trains against.
+ *   σ·max|W|·ε. Output noise (σ in normalised output units) adds σ·max|W|·max|x|·√R·ε to each
+ *   output, R the layer's input tiles: the inference model's per-tile noise scaled back to
+ *   weight and input units (max|x| over the whole vector instead of per tile). Quantisers of
+ *   static layers and drift are left out: the noise is what these recipes train against (the
+ *   post-training paper's HWA: additive weight noise 0.06 and output noise 0.1).
  * - Attention with K and V on crossbars: K and V are written per input with the spec's write
  *   noise (γ as given) through the same `dynamicProduct` as inference, with its ADC as a
  *   straight-through quantiser. Two changes keep gradients alive, both stated in the docs: the
@@ -76,8 +80,15 @@ export function noiseAwareMatmuls(spec: HardwareSpec, seed: number): Matmuls {
   return {
     linear: (name, x, w, b) => {
       if (!spec.mapped[layerKind(name)]) return digital.linear(name, x, w, b);
-      const noise = weightNoise(crossbarFor(spec, name), `${spec.name}: ${name}`);
-      const y = x.matmul(noisyWeight(w, noise, seedFor(seed, `vat:${name}`)));
+      const xbar = crossbarFor(spec, name);
+      const noise = weightNoise(xbar, `${spec.name}: ${name}`);
+      let y = x.matmul(noisyWeight(w, noise, seedFor(seed, `vat:${name}`)));
+      if (xbar.outputNoise.kind === 'gaussian' && xbar.outputNoise.sigma > 0) {
+        const tiles = Math.ceil(w.shape[0]! / xbar.tile.rows);
+        const scale = w.abs().max([0, 1], true).mul(x.abs().max(-1, true)).detach();
+        const eps = randomNormal(y.shape, { seed: seedFor(seed, `vat-out:${name}`) });
+        y = y.add(eps.mul(scale).mul(xbar.outputNoise.sigma * Math.sqrt(tiles)));
+      }
       return b ? y.add(b) : y;
     },
     scores: (name, q, kT) => (kv ? dynamicProduct(q, kT, kv, seedFor(seed, `vat:${name}`)) : q.matmul(kT)),

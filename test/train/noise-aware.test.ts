@@ -36,6 +36,28 @@ describe('noise-aware training', () => {
     );
   });
 
+  it('adds output noise σ·max|W|·max|x|·√R per output (HWA recipe)', async () => {
+    const spec = loadSpec('pcm-lammie', [
+      'program.kind=none',
+      'drift.kind=none',
+      'outputNoise.sigma=0.1',
+      'tile.rows=4',
+    ]);
+    const n = 20_000;
+    // W [8, 1] = 0.5 (2 input tiles of 4 rows), x = [1, −2, 0, …]: max|W| = 0.5, max|x| = 2
+    const w = param('w', hostArray('float32', [8, 1], new Float32Array(8).fill(0.5)));
+    const xs = new Float32Array(n * 8);
+    for (let i = 0; i < n; i++) xs.set([1, -2], i * 8);
+    const x = input('x', [n, 8]);
+    const g = await compile({ y: noiseAwareMatmuls(spec, 9).linear('layer.0.query', x, w) });
+    const y = (await g.run({ x: hostArray('float32', [n, 8], xs) }))['y']!.data as Float32Array;
+    const mean = y.reduce((s, v) => s + v, 0) / n;
+    const sd = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
+    const want = 0.1 * 0.5 * 2 * Math.SQRT2;
+    assert.ok(Math.abs(mean - -0.5) < 5 * (want / Math.sqrt(n)), `mean ${mean}`);
+    assert.ok(Math.abs(sd - want) < 5 * (want / Math.sqrt(2 * n)), `sd ${sd} vs ${want}`);
+  });
+
   it('equals the exact model when the spec has no noise, and its gradients then equal the exact ones', async () => {
     const { model } = vitMnist(4);
     const quiet = loadSpec('fefet-trex', [

@@ -9,6 +9,7 @@ import type { MetricName } from '../eval/metrics.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { AnalogModel } from './analog-model.js';
+import type { ConductanceTransform } from './dynamic.js';
 import type { HardwareSpec } from './spec.js';
 
 export interface MonteCarloOptions {
@@ -16,6 +17,8 @@ export interface MonteCarloOptions {
   seed: number;
   batch?: number;
   provider?: Provider;
+  /** The K/V conductance transform per attention product name (ClipFormer), if any. */
+  kvTransform?: (name: string) => ConductanceTransform | undefined;
   /** Called after each instance (progress, resumable logs). */
   onInstance?: (i: number, value: number) => void;
 }
@@ -55,7 +58,7 @@ export async function monteCarlo(
     // everything random about instance i (programming, and the streams of per-run noise in
     // its own session) follows from its seed, so any instance can be rerun alone
     const seed = o.seed + i;
-    const matmuls = new AnalogModel(spec, seed).matmuls();
+    const matmuls = new AnalogModel(spec, seed, o.kvTransform).matmuls();
     const r = await evaluate(model, data, { ...common, matmuls, fresh: true });
     values.push(r.value);
     seeds.push(seed);

@@ -120,11 +120,7 @@ export function dynamicProduct(
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
   const dG = gMax - gMin;
   const wn = transform
-    ? transform(unit.abs().mul(dG).add(gMin), xbar)
-        .sub(gMin)
-        .div(dG)
-        .clip(0, 1)
-        .mul(unit.sign())
+    ? transform(unit.abs().mul(dG).add(gMin), xbar).sub(gMin).div(dG).clip(0, 1).mul(unit.sign())
     : unit;
 
   // magnitudes per bit slice in [0, 1], signed: [J, ..., R, rows, cPad]

@@ -15,10 +15,17 @@ import { ConfigError, intIn, numIn, parseWith } from '../util/validate.js';
 
 export const ClipFormerConfig = z
   .object({
-    alpha: numIn(1, 1e6).default(2).describe('stage I: subtract α·G_MIN, floor at G_MIN (α ≥ 1; with G_MIN = 0 it is the identity)'),
-    beta: numIn(0, 1, true).default(1).describe('stage II: ceiling β·G_MAX (0 < β ≤ 1; β = 1 is the identity)'),
+    alpha: numIn(1, 1e6)
+      .default(2)
+      .describe('stage I: subtract α·G_MIN, floor at G_MIN (α ≥ 1; with G_MIN = 0 it is the identity)'),
+    beta: numIn(0, 1, true)
+      .default(1)
+      .describe('stage II: ceiling β·G_MAX (0 < β ≤ 1; β = 1 is the identity)'),
     layers: z
-      .union([z.literal('all'), z.array(intIn(0, 100000)).min(1, { error: 'list at least one layer, or use "all"' })])
+      .union([
+        z.literal('all'),
+        z.array(intIn(0, 100000)).min(1, { error: 'list at least one layer, or use "all"' }),
+      ])
       .default('all')
       .describe("encoder layers whose K and V are transformed: 'all' or a list of indices"),
   })
@@ -71,7 +78,9 @@ export function kvTransformFor(
 ): (name: string) => ConductanceTransform | undefined {
   if (Array.isArray(c)) {
     // one config (or null = off) per encoder layer, e.g. from a per-layer search
-    const per = (c as readonly (ClipFormerConfig | null)[]).map((x) => (x ? clipformerTransform(x) : undefined));
+    const per = (c as readonly (ClipFormerConfig | null)[]).map((x) =>
+      x ? clipformerTransform(x) : undefined,
+    );
     return (name) => {
       const i = layerIndex(name);
       return i === null ? undefined : per[i];

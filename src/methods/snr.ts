@@ -6,9 +6,13 @@
  * evaluated example; the sums per batch are extra outputs of the model's graph (computed
  * in ONNX Runtime), accumulated here.
  */
+import type { EvalData } from '../eval/data.js';
+import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
+import type { Model } from '../models/index.js';
+import type { Provider } from '../runtime/session.js';
 
 export interface BlockSnr {
   /** Attention block, e.g. `layer.0`. */
@@ -85,4 +89,30 @@ export class AttentionSnr {
       .sort((a, b) => order(a[0]) - order(b[0]))
       .map(([block, s]) => ({ block, ...s, snrDb: snrDb(s.signal, s.noise) }));
   }
+}
+
+export interface SnrRun {
+  /** The model's main metric on the data, under the same products. */
+  metric: string;
+  value: number;
+  blocks: BlockSnr[];
+  seconds: number;
+}
+
+/** One pass over `data` with `matmuls` (e.g. an AnalogModel's): the metric and the SNR per block. */
+export async function measureSnr(
+  model: Model,
+  data: EvalData,
+  matmuls: Matmuls,
+  o: { batch?: number; provider?: Provider } = {},
+): Promise<SnrRun> {
+  const snr = new AttentionSnr(matmuls);
+  const r = await evaluate(model, data, {
+    ...o,
+    matmuls: snr.matmuls(),
+    fresh: true,
+    outputs: () => snr.outputs(),
+    onOutputs: (outs) => snr.add(outs),
+  });
+  return { metric: r.metric, value: r.value, blocks: snr.result(), seconds: r.seconds };
 }

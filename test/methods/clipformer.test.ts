@@ -33,7 +33,8 @@ describe('ClipFormer config', () => {
     for (const bad of [{ alpha: 0.5 }, { beta: 0 }, { beta: 1.5 }, { alfa: 2 }]) {
       assert.throws(
         () => parseClipFormer(bad, 'cf.yaml'),
-        (e: Error) => e instanceof ConfigError && /cf\.yaml/.test(e.message) && /alpha|beta|alfa/.test(e.message),
+        (e: Error) =>
+          e instanceof ConfigError && /cf\.yaml/.test(e.message) && /alpha|beta|alfa/.test(e.message),
       );
     }
     assert.deepEqual(parseClipFormerFlag('2,0.25'), { alpha: 2, beta: 0.25, layers: 'all' });

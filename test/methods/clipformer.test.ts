@@ -128,6 +128,6 @@ describe('ClipFormer transform', () => {
         })
       )['y']!,
     );
-    neg.forEach((v, i) => assert.ok(Math.abs(v + out[i]!) < 1e-6));
+    for (const [i, v] of neg.entries()) assert.ok(Math.abs(v + out[i]!) < 1e-6);
   });
 });

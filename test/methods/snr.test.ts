@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { constant, input } from '../../src/graph/tensor.js';
-import { digital, type Matmuls } from '../../src/models/encoder.js';
 import { AttentionSnr, snrDb } from '../../src/methods/snr.js';
+import { digital, type Matmuls } from '../../src/models/encoder.js';
 import { compile } from '../../src/runtime/session.js';
 
 const softmaxRow = (r: number[]) => {

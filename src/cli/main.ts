@@ -5,6 +5,7 @@ import { OPS, type OpName } from '../graph/ops.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerExperiment } from './experiment.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
@@ -36,6 +37,7 @@ registerMvm(program);
 registerTrain(program);
 registerCost(program);
 registerDemo(program);
+registerExperiment(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,8 +1,12 @@
 /** ClipFormer's K/V conductance transform: config, stage bounds, the differential pair, wiring. */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { Crossbar } from '../../src/analog/spec.js';
+import { cost } from '../../src/cost/cost.js';
+import { modelShape } from '../../src/cost/shape.js';
 import { hostArray, toNumbers } from '../../src/graph/ndarray.js';
 import { input } from '../../src/graph/tensor.js';
 import {
@@ -13,8 +17,10 @@ import {
   parseClipFormer,
   parseClipFormerFlag,
 } from '../../src/methods/clipformer.js';
+import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { ConfigError } from '../../src/util/validate.js';
+import { ROOT } from '../helpers/models.js';
 
 const xbar = Crossbar.parse({
   mapping: { gMinUS: 1, gMaxUS: 10 },
@@ -45,6 +51,15 @@ describe('ClipFormer config', () => {
   it('β reaches the cost model only when every layer is transformed', () => {
     assert.equal(costBeta(parseClipFormer({ beta: 0.25 })), 0.25);
     assert.equal(costBeta(parseClipFormer({ beta: 0.25, layers: [0] })), 1);
+  });
+
+  it('β = 0.25 lowers the rram-clipformer cost of the shipped ViT by one K/V slice', () => {
+    const shape = modelShape(loadModel(join(ROOT, 'models/vit-fmnist')).config);
+    const hw = loadSpec('rram-clipformer');
+    const off = cost(shape, hw);
+    const on = cost(shape, hw, { beta: costBeta(parseClipFormer({ beta: 0.25 })) });
+    assert.equal(on.hardware.kvSlices, off.hardware.kvSlices! - 1);
+    assert.ok(on.totals.energyMJ < off.totals.energyMJ && on.totals.areaMm2 < off.totals.areaMm2);
   });
 
   it('applies per layer as configured', () => {

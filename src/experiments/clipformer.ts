@@ -232,7 +232,7 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
   );
   lines.push(`|---|---|---|${'---|'.repeat(blocks)}`);
   const snrMean = (c: CellRecord, b: number) =>
-    c.instances.reduce((a, i) => a + (i.extra?.['snrDb'] as number[] | undefined)?.[b]!, 0) /
+    c.instances.reduce((a, i) => a + ((i.extra?.['snrDb'] as number[] | undefined)?.[b] ?? 0), 0) /
     Math.max(1, c.instances.length);
   for (const c of Object.values(r.cells))
     lines.push(

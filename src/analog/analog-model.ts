@@ -8,7 +8,7 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { concat, constant, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
-import { dynamicProduct } from './dynamic.js';
+import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights } from './program.js';
@@ -52,6 +52,8 @@ export class AnalogModel {
     readonly spec: HardwareSpec,
     /** Seed of the instance: the programming and the per-run noise streams of the graph. */
     readonly seed = 0,
+    /** The transform of the K/V conductances of an attention product (by name), if any: ClipFormer. */
+    readonly kvTransform?: (name: string) => ConductanceTransform | undefined,
   ) {
     this.attention = attentionCrossbar(spec);
     this.instance = seed;
@@ -143,11 +145,11 @@ export class AnalogModel {
         this.mappedStatic(name) ? this.linear(name, x, w, b) : digital.linear(name, x, w, b),
       scores: (name, q, kT) =>
         this.attention
-          ? dynamicProduct(q, kT, this.attention, seedFor(runSeed, name))
+          ? dynamicProduct(q, kT, this.attention, seedFor(runSeed, name), this.kvTransform?.(name))
           : digital.scores(name, q, kT),
       mix: (name, s, v) =>
         this.attention
-          ? dynamicProduct(s, v, this.attention, seedFor(runSeed, name))
+          ? dynamicProduct(s, v, this.attention, seedFor(runSeed, name), this.kvTransform?.(name))
           : digital.mix(name, s, v),
     };
   }

@@ -11,7 +11,12 @@ import { crossbarProducts, dac, seedFor } from './mvm.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
-/** A hook between mapping and write noise (ClipFormer's transform acts here). */
+/**
+ * A hook between mapping and write noise (ClipFormer's transform acts here). It receives the
+ * conductance of one device of the differential pair, G = |w|/max·(G_MAX − G_MIN) + G_MIN in
+ * µS at full precision (before quantisation and bit slicing; the other device of the pair sits
+ * at G_MIN), and returns the conductance to write instead.
+ */
 export type ConductanceTransform = (g: Tensor, xbar: Crossbar) => Tensor;
 
 /** Pads axis `axis` of t from n to `to` entries with zeros (via one gather). */
@@ -114,7 +119,14 @@ export function dynamicProduct(
           .expand([...lead, nR, 1, nC, xbar.tile.cols])
           .reshape([...lead, nR, 1, cPad]);
   const safe = scale.maximum(1e-30);
-  const wn = wt.div(safe).clip(-1, 1);
+  const unit = wt.div(safe).clip(-1, 1);
+  // the transform acts on the device conductance of the whole value, so a clip at β·G_MAX
+  // empties the top bit slices instead of distorting every slice's cells
+  const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
+  const dG = gMax - gMin;
+  const wn = transform
+    ? transform(unit.abs().mul(dG).add(gMin), xbar).sub(gMin).div(dG).clip(0, 1).mul(unit.sign())
+    : unit;
 
   // magnitudes per bit slice in [0, 1], signed: [J, ..., R, rows, cPad]
   const cells = xbar.cells;
@@ -144,20 +156,15 @@ export function dynamicProduct(
     sliceWeights = Array.from({ length: j }, (_, i) => ((per - 1) * per ** i) / levels);
   }
 
-  const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
-  const dG = gMax - gMin;
   const target = (v: Tensor) => v.maximum(0).mul(dG).add(gMin);
-  const prep = (g: Tensor) => (transform ? transform(g, xbar) : g);
   let eff: Tensor;
   let squares: Tensor;
   if (xbar.mapping.kind === 'offset') {
     const g = writeNoise(
-      prep(
-        signed
-          .add(1)
-          .mul(0.5 * dG)
-          .add(gMin),
-      ),
+      signed
+        .add(1)
+        .mul(0.5 * dG)
+        .add(gMin),
       xbar,
       seedFor(seed, 'write'),
     );
@@ -167,8 +174,8 @@ export function dynamicProduct(
       .sub(1);
     squares = g.mul(g).mul(4 / (dG * dG));
   } else {
-    const gp = writeNoise(prep(target(signed)), xbar, seedFor(seed, 'write+'));
-    const gn = writeNoise(prep(target(signed.neg())), xbar, seedFor(seed, 'write-'));
+    const gp = writeNoise(target(signed), xbar, seedFor(seed, 'write+'));
+    const gn = writeNoise(target(signed.neg()), xbar, seedFor(seed, 'write-'));
     eff = gp.sub(gn).div(dG);
     squares = gp
       .mul(gp)

@@ -9,6 +9,7 @@ import type { MetricName } from '../eval/metrics.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { AnalogModel } from './analog-model.js';
+import type { ConductanceTransform } from './dynamic.js';
 import type { HardwareSpec } from './spec.js';
 
 export interface MonteCarloOptions {
@@ -18,6 +19,8 @@ export interface MonteCarloOptions {
   provider?: Provider;
   /** Per-tile input ranges of the static layers (calibrated or learned; see AnalogModel.inputRanges). */
   inputRanges?: ReadonlyMap<string, Float32Array>;
+  /** The K/V conductance transform per attention product name (ClipFormer), if any. */
+  kvTransform?: (name: string) => ConductanceTransform | undefined;
   /** Called after each instance (progress, resumable logs). */
   onInstance?: (i: number, value: number) => void;
 }
@@ -57,7 +60,7 @@ export async function monteCarlo(
     // everything random about instance i (programming, and the streams of per-run noise in
     // its own session) follows from its seed, so any instance can be rerun alone
     const seed = o.seed + i;
-    const analog = new AnalogModel(spec, seed);
+    const analog = new AnalogModel(spec, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
     const matmuls = analog.matmuls();
     const r = await evaluate(model, data, { ...common, matmuls, fresh: true });

@@ -1,13 +1,20 @@
 /** `xbar eval`: a model's metric on a data set. */
 import type { Command } from 'commander';
 import { monteCarlo } from '../analog/montecarlo.js';
-import { loadSpec } from '../analog/presets.js';
+import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import { cost } from '../cost/cost.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
+import {
+  type ClipFormerConfig,
+  checkWindow,
+  costBeta,
+  kvTransformFor,
+  parseClipFormerFlag,
+} from '../methods/clipformer.js';
 import { calibrateInputRanges } from '../methods/pto.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
@@ -36,6 +43,7 @@ interface EvalFlags {
   batch: number;
   maxLength: number;
   json?: boolean;
+  clipformer?: ClipFormerConfig;
 }
 
 export function registerEval(program: Command): void {
@@ -82,6 +90,11 @@ export function registerEval(program: Command): void {
       '--calibration <spec>',
       "data for calibrated ranges (dac.range.kind=calibrated), KIND:PATH; default: --data's training split",
     )
+    .option(
+      '--clipformer <α,β>',
+      'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1); β < 1 saves K/V bit slices in the cost',
+      (v: string) => parseClipFormerFlag(v),
+    )
     .option('--json', 'print a JSON object instead of a table')
     .action(async (o: EvalFlags) => {
       const model = loadModel(o.model);
@@ -109,19 +122,32 @@ export function registerEval(program: Command): void {
         const inputRanges = await calibrateInputRanges(model, calib, spec, (m) => {
           if (!o.json) console.error(m);
         });
+        const attn = attentionCrossbar(spec);
+        if (o.clipformer) {
+          if (!attn)
+            throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
+          checkWindow(o.clipformer, attn, '--clipformer');
+        }
         const bar = progress('instances', o.repeats, { quiet: !!o.json });
         const r = await monteCarlo(model, data, spec, {
           repeats: o.repeats,
           seed: o.seed,
           batch: o.batch,
           inputRanges,
+          ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
           onInstance: () => bar.tick(),
         });
         bar.stop();
         // what the same model costs on this hardware (shapes only)
-        const c = cost(modelShape(model.config), spec);
+        const c = cost(modelShape(model.config), spec, o.clipformer ? { beta: costBeta(o.clipformer) } : {});
         if (o.json) {
-          console.log(JSON.stringify({ ...r, cost: costJson(c) }));
+          console.log(
+            JSON.stringify({
+              ...r,
+              ...(o.clipformer ? { clipformer: o.clipformer } : {}),
+              cost: costJson(c),
+            }),
+          );
           return;
         }
         const f = (v: number) => v.toFixed(4);
@@ -129,6 +155,7 @@ export function registerEval(program: Command): void {
           table([
             ...head,
             ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time ?? `${spec.timeS} s`}` : ''}`],
+            ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
             ['metric', r.metric],
             ['ideal', f(r.ideal)],
             [

@@ -5,6 +5,7 @@ import { OPS, type OpName } from '../graph/ops.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
+import { registerExperiment } from './experiment.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
@@ -38,6 +39,7 @@ registerTrain(program);
 registerCost(program);
 registerDemo(program);
 registerVocab(program);
+registerExperiment(program);
 
 try {
   await program.parseAsync(process.argv);

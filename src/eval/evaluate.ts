@@ -1,5 +1,6 @@
 /** Runs a model over evaluation data in batches and scores it. */
 import type { HostArray } from '../graph/ndarray.js';
+import type { Tensor } from '../graph/tensor.js';
 import type { Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
@@ -14,6 +15,9 @@ export interface EvalOptions {
   fresh?: boolean;
   provider?: Provider;
   matmuls?: Matmuls;
+  /** Extra graph outputs and their consumer per batch (e.g. AttentionSnr). */
+  outputs?: () => Record<string, Tensor>;
+  onOutputs?: (outs: Record<string, HostArray>) => void;
   /** Progress label; none hides the bar. */
   label?: string;
 }
@@ -51,10 +55,13 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
     ...(opts.fresh ? { fresh: true } : {}),
     ...(opts.provider ? { provider: opts.provider } : {}),
     ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
+    ...(opts.outputs ? { outputs: opts.outputs } : {}),
   });
   for (let s = 0; s < data.size; s += batch) {
     const e = Math.min(s + batch, data.size);
-    const logits = await predictor.logits(data.inputs(s, e));
+    const outs = await predictor.run(data.inputs(s, e));
+    opts.onOutputs?.(outs);
+    const logits = outs['logits']!;
     predictions.set(decide(logits, data.regression), s);
     bar.tick(e - s);
   }

@@ -4,6 +4,7 @@
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { fmtShape } from '../graph/shape.js';
+import type { Tensor } from '../graph/tensor.js';
 import { positionIds } from '../models/bert.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
@@ -24,6 +25,8 @@ export interface PredictOptions {
   fresh?: boolean;
   /** How crossbar products are computed (default: exact). */
   matmuls?: Matmuls;
+  /** Extra graph outputs, asked for right after each graph is built (e.g. AttentionSnr taps). */
+  outputs?: () => Record<string, Tensor>;
 }
 
 export class InputError extends Error {
@@ -94,6 +97,11 @@ export class Predictor {
   ) {}
 
   async logits(x: ModelInputs): Promise<HostArray> {
+    return (await this.run(x))['logits']!;
+  }
+
+  /** Every output of the graph for a batch: logits and any extra outputs. */
+  async run(x: ModelInputs): Promise<Record<string, HostArray>> {
     const { feeds, batch, seqLen } = modelFeeds(this.model, x);
     const key = `${batch}x${seqLen ?? 0}`;
     let g = this.graphs.get(key);
@@ -103,7 +111,7 @@ export class Predictor {
         this.opts.matmuls ?? digital,
       );
       g = compile(
-        { logits: graph.logits },
+        { logits: graph.logits, ...this.opts.outputs?.() },
         {
           bakeParams: !this.opts.matmuls,
           ...(this.opts.fresh ? { cache: false } : {}),
@@ -113,11 +121,9 @@ export class Predictor {
       this.graphs.set(key, g);
     }
     const session = await g;
-    return (
-      await session.run(
-        Object.fromEntries(session.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
-      )
-    )['logits']!;
+    return session.run(
+      Object.fromEntries(session.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
+    );
   }
 }
 

@@ -231,3 +231,137 @@ export function toPng(svg: string, o: { scale?: number } = {}): Uint8Array {
   });
   return r.render().asPng();
 }
+
+export interface Series {
+  label: string;
+  /** Points in x order; `err` draws a ±err bar (e.g. one std). */
+  points: readonly { x: number; y: number; err?: number }[];
+}
+
+/** Plot frame shared by line and histogram charts: axes with a few ticks, legend on the right. */
+function frame(
+  o: { title: string; xLabel: string; yLabel: string; logX?: boolean },
+  xs: readonly number[],
+  ys: readonly number[],
+  labels: readonly string[],
+  colors: readonly string[],
+) {
+  const w = 420;
+  const h = 240;
+  const left = 60;
+  const top = 40;
+  const tx = (v: number) => (o.logX ? Math.log10(Math.max(v, 1e-30)) : v);
+  const x0 = Math.min(...xs.map(tx));
+  const x1 = Math.max(...xs.map(tx));
+  const y0 = Math.min(0, ...ys);
+  const y1 = Math.max(...ys);
+  const sx = (v: number) => left + ((tx(v) - x0) / (x1 - x0 || 1)) * w;
+  const sy = (v: number) => top + h - ((v - y0) / (y1 - y0 || 1)) * h;
+  const parts = [
+    text(10, 24, o.title, `font-size="${TITLE_PX}" font-weight="bold"`),
+    `<path d="M${left} ${top}V${top + h}H${left + w}" stroke="#333" fill="none"/>`,
+    text(left + w / 2, top + h + 34, o.xLabel, `font-size="${TEXT_PX}" text-anchor="middle"`),
+    text(
+      14,
+      top + h / 2,
+      o.yLabel,
+      `font-size="${TEXT_PX}" text-anchor="middle" transform="rotate(-90 14 ${top + h / 2})"`,
+    ),
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const yv = y0 + ((y1 - y0) * i) / 4;
+    const xv = x0 + ((x1 - x0) * i) / 4;
+    parts.push(
+      text(left - 6, sy(yv) + 4, yv.toPrecision(3), `font-size="11" text-anchor="end"`),
+      text(
+        left + (w * i) / 4,
+        top + h + 16,
+        o.logX ? `1e${xv.toFixed(1)}` : xv.toPrecision(3),
+        `font-size="11" text-anchor="middle"`,
+      ),
+    );
+  }
+  labels.forEach((l, i) => {
+    parts.push(
+      `<rect x="${left + w + 16}" y="${top + i * 20}" width="12" height="12" fill="${colors[i]}"/>`,
+      text(left + w + 34, top + i * 20 + 11, l, `font-size="${TEXT_PX}"`),
+    );
+  });
+  const legendW = Math.max(0, ...labels.map((l) => l.length * TEXT_PX * 0.6));
+  return { parts, sx, sy, width: Math.ceil(left + w + 40 + legendW + 10), height: top + h + 46 };
+}
+
+/** Lines through each series' points, with optional error bars; `logX` for times. */
+export function lineChart(o: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: readonly Series[];
+  logX?: boolean;
+}): Chart {
+  const colors = o.series.map((_, i) => PALETTE[i % (PALETTE.length - 1)]!);
+  const pts = o.series.flatMap((s) => s.points);
+  const f = frame(
+    o,
+    pts.map((p) => p.x),
+    pts.flatMap((p) => [p.y - (p.err ?? 0), p.y + (p.err ?? 0)]),
+    o.series.map((s) => s.label),
+    colors,
+  );
+  o.series.forEach((s, i) => {
+    const d = s.points
+      .map((p, j) => `${j ? 'L' : 'M'}${f.sx(p.x).toFixed(1)} ${f.sy(p.y).toFixed(1)}`)
+      .join('');
+    f.parts.push(`<path d="${d}" stroke="${colors[i]}" stroke-width="2" fill="none"/>`);
+    for (const p of s.points) {
+      f.parts.push(
+        `<circle cx="${f.sx(p.x).toFixed(1)}" cy="${f.sy(p.y).toFixed(1)}" r="3" fill="${colors[i]}"/>`,
+      );
+      if (p.err)
+        f.parts.push(
+          `<path d="M${f.sx(p.x).toFixed(1)} ${f.sy(p.y - p.err).toFixed(1)}V${f.sy(p.y + p.err).toFixed(1)}" stroke="${colors[i]}"/>`,
+        );
+    }
+  });
+  return { width: f.width, height: f.height, body: f.parts.join('') };
+}
+
+/** Histograms of several samples on shared bins, drawn as outlines so they overlay. */
+export function histogram(o: {
+  title: string;
+  xLabel: string;
+  series: readonly { label: string; values: ArrayLike<number> }[];
+  bins?: number;
+}): Chart {
+  const nb = o.bins ?? 40;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of o.series)
+    for (let i = 0; i < s.values.length; i++) {
+      lo = Math.min(lo, s.values[i]!);
+      hi = Math.max(hi, s.values[i]!);
+    }
+  const width = (hi - lo || 1) / nb;
+  const counts = o.series.map((s) => {
+    const c = new Array<number>(nb).fill(0);
+    for (let i = 0; i < s.values.length; i++) c[Math.min(nb - 1, Math.floor((s.values[i]! - lo) / width))]!++;
+    return c.map((v) => v / Math.max(1, s.values.length));
+  });
+  const colors = o.series.map((_, i) => PALETTE[i % (PALETTE.length - 1)]!);
+  const f = frame(
+    { ...o, yLabel: 'fraction' },
+    [lo, hi],
+    counts.flat(),
+    o.series.map((s) => s.label),
+    colors,
+  );
+  counts.forEach((c, i) => {
+    let d = `M${f.sx(lo).toFixed(1)} ${f.sy(0).toFixed(1)}`;
+    c.forEach((v, b) => {
+      d += `V${f.sy(v).toFixed(1)}H${f.sx(lo + (b + 1) * width).toFixed(1)}`;
+    });
+    d += `V${f.sy(0).toFixed(1)}`;
+    f.parts.push(`<path d="${d}" stroke="${colors[i]}" stroke-width="1.5" fill="none"/>`);
+  });
+  return { width: f.width, height: f.height, body: f.parts.join('') };
+}

@@ -31,7 +31,10 @@ describe('shipped models match transformers', () => {
       const dir = join(ROOT, 'models', name);
       const model = loadModel(dir);
       const n = ref.logits.length;
-      const data = openData(parseDataSpec(slice.replace(':', `:${ROOT}`)), model, { modelDir: dir, maxLength: 64 });
+      const data = openData(parseDataSpec(slice.replace(':', `:${ROOT}`)), model, {
+        modelDir: dir,
+        maxLength: 64,
+      });
       const inputs = data.inputs(0, n);
       if (ref.input_ids) {
         // transformers pads to the longest row, xbar to a multiple of 16: compare the unpadded ids
@@ -39,14 +42,21 @@ describe('shipped models match transformers', () => {
         const t = ids.shape[1]!;
         ref.input_ids.forEach((row, i) => {
           const mine = Array.from(ids.data.subarray(i * t, (i + 1) * t) as Int32Array).filter((v) => v !== 0);
-          assert.deepEqual(mine, row.filter((v) => v !== 0), `sentence ${i}`);
+          assert.deepEqual(
+            mine,
+            row.filter((v) => v !== 0),
+            `sentence ${i}`,
+          );
         });
       }
       const got = (await predictLogits(model, inputs)).data as Float32Array;
       const want = ref.logits.flat();
       const scale = Math.max(...want.map(Math.abs));
       const err = Math.max(...want.map((w, i) => Math.abs(got[i]! - w)));
-      assert.ok(err <= 1e-4 * scale, `max |Δ| ${err.toExponential(2)} vs scale ${scale.toFixed(3)} (transformers ${ref.transformers})`);
+      assert.ok(
+        err <= 1e-4 * scale,
+        `max |Δ| ${err.toExponential(2)} vs scale ${scale.toFixed(3)} (transformers ${ref.transformers})`,
+      );
     });
   }
 });

@@ -89,9 +89,9 @@ describe('noise-aware training', () => {
     for (const k of Object.keys(exact)) {
       const a = exact[k]!.data as Float32Array;
       const b = vat[k]!.data as Float32Array;
-      a.forEach((v, i) =>
-        assert.ok(Math.abs(v - b[i]!) <= 1e-5 * (1 + Math.abs(v)), `${k}[${i}] ${v} vs ${b[i]}`),
-      );
+      a.forEach((v, i) => {
+        assert.ok(Math.abs(v - b[i]!) <= 1e-5 * (1 + Math.abs(v)), `${k}[${i}] ${v} vs ${b[i]}`);
+      });
     }
   });
 

@@ -1,0 +1,136 @@
+/**
+ * A small generic experiment runner: an experiment is a grid of cells (e.g. model × γ × method),
+ * each cell a list of Monte Carlo instances. Everything goes to one output folder:
+ * `results.json` (every value with its seed, the command line, spec names, timing, machine),
+ * rewritten atomically after every instance so a rerun skips what is done; the caller writes
+ * `results.md` and plots from it. Instance i of a cell uses seed `seed + i`.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { cpus, hostname, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { meanStd } from '../analog/montecarlo.js';
+import { readJson, writeFileAtomic } from '../util/files.js';
+import { progress } from '../util/progress.js';
+
+export interface InstanceRecord {
+  seed: number;
+  value: number;
+  /** Anything else the instance measured (e.g. SNR per block). */
+  extra?: Record<string, unknown>;
+  seconds: number;
+}
+
+export interface CellRecord {
+  id: string;
+  /** The cell's coordinates in the grid, e.g. { model: 'standard', gamma: '3', method: 'none' }. */
+  labels: Record<string, string>;
+  instances: InstanceRecord[];
+  mean: number;
+  std: number;
+}
+
+export interface ExperimentRecord {
+  experiment: string;
+  command: string;
+  /** Settings that must match for a resume to reuse results (model, data, spec names, …). */
+  settings: Record<string, unknown>;
+  machine: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
+  started: string;
+  updated: string;
+  cells: Record<string, CellRecord>;
+  /** Results outside the grid (searches, histograms, …), by key. */
+  extra: Record<string, unknown>;
+}
+
+export class Experiment {
+  readonly record: ExperimentRecord;
+  readonly file: string;
+
+  constructor(
+    readonly out: string,
+    experiment: string,
+    settings: Record<string, unknown>,
+    o: { quiet?: boolean } = {},
+  ) {
+    mkdirSync(out, { recursive: true });
+    this.file = join(out, 'results.json');
+    this.quiet = !!o.quiet;
+    const now = new Date().toISOString();
+    const previous = existsSync(this.file) ? (readJson(this.file) as ExperimentRecord) : null;
+    if (
+      previous &&
+      (previous.experiment !== experiment || JSON.stringify(previous.settings) !== JSON.stringify(settings))
+    )
+      throw new Error(
+        `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
+      );
+    const cpu = cpus();
+    this.record = previous ?? {
+      experiment,
+      command: process.argv.slice(1).join(' '),
+      settings,
+      machine: {
+        host: hostname(),
+        cpus: cpu[0]?.model ?? 'unknown',
+        cores: cpu.length,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+      },
+      started: now,
+      updated: now,
+      cells: {},
+      extra: {},
+    };
+  }
+
+  private readonly quiet: boolean;
+
+  save(): void {
+    this.record.updated = new Date().toISOString();
+    writeFileAtomic(this.file, `${JSON.stringify(this.record, null, 1)}\n`);
+  }
+
+  /** Runs the missing instances of one cell (finished ones are kept), saving after each. */
+  async cell(
+    id: string,
+    labels: Record<string, string>,
+    repeats: number,
+    seed: number,
+    instance: (seed: number, i: number) => Promise<{ value: number; extra?: Record<string, unknown> }>,
+  ): Promise<CellRecord> {
+    const c = this.record.cells[id] ?? { id, labels, instances: [], mean: 0, std: 0 };
+    this.record.cells[id] = c;
+    const todo = repeats - c.instances.length;
+    const bar = progress(id, Math.max(0, todo), { quiet: this.quiet });
+    for (let i = c.instances.length; i < repeats; i++) {
+      const t0 = performance.now();
+      const r = await instance(seed + i, i);
+      c.instances.push({ seed: seed + i, ...r, seconds: (performance.now() - t0) / 1e3 });
+      Object.assign(c, meanStd(c.instances.map((x) => x.value)));
+      this.save();
+      bar.tick();
+    }
+    bar.stop();
+    return c;
+  }
+
+  /** A result outside the grid, computed once and kept for reruns. */
+  async once<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    if (key in this.record.extra) return this.record.extra[key] as T;
+    const v = await compute();
+    this.record.extra[key] = v;
+    this.save();
+    return v;
+  }
+
+  /** Writes a file into the output folder atomically. */
+  write(name: string, data: string | Uint8Array): void {
+    writeFileAtomic(join(this.out, name), data);
+  }
+}
+
+/** "74.64 ± 0.31" in percent for fractions, or plain numbers. */
+export const pm = (c: { mean: number; std: number } | undefined, percent = true, digits = 2): string =>
+  c
+    ? `${(c.mean * (percent ? 100 : 1)).toFixed(digits)} ± ${(c.std * (percent ? 100 : 1)).toFixed(digits)}`
+    : '—';

@@ -1,0 +1,164 @@
+/**
+ * Choosing ClipFormer's (α, β) automatically, beyond the paper (which picks them by hand from
+ * {1,2}×{1,0.25} per model and noise level): evaluate a grid on a calibration set (never the
+ * test data) under the same hardware, and keep the best by accuracy or by mean attention SNR.
+ * Globally (one pair for every layer) or per layer: with the SNR objective the per-layer choice
+ * comes from the same runs (block i's SNR depends on block i's transform); with accuracy, one
+ * greedy pass over the layers from the global choice.
+ */
+import { z } from 'zod';
+import { AnalogModel } from '../analog/analog-model.js';
+import { meanStd } from '../analog/montecarlo.js';
+import type { HardwareSpec } from '../analog/spec.js';
+import type { EvalData } from '../eval/data.js';
+import type { Model } from '../models/index.js';
+import { intIn, numIn, parseWith } from '../util/validate.js';
+import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
+import { measureSnr } from './snr.js';
+
+export const SearchConfig = z
+  .object({
+    alphas: z.array(numIn(1, 1e6)).min(1).default([1, 2, 3]).describe('stage I candidates, each ≥ 1'),
+    betas: z
+      .array(numIn(0, 1, true))
+      .min(1)
+      .default([1, 0.5, 0.25])
+      .describe('stage II candidates, each in (0, 1]'),
+    objective: z
+      .enum(['accuracy', 'snr'])
+      .default('accuracy')
+      .describe('maximise the task metric or the mean attention SNR'),
+    perLayer: z.boolean().default(false).describe('one (α, β) per encoder layer instead of one for all'),
+    instances: intIn(1, 1000).default(2).describe('Monte Carlo instances averaged per candidate'),
+    seed: intIn(0, 2 ** 31 - 1)
+      .default(1000)
+      .describe('base seed of the calibration instances'),
+  })
+  .strict();
+export type SearchConfig = z.output<typeof SearchConfig>;
+export const parseSearch = (v: unknown, where = 'clipformer search'): SearchConfig =>
+  parseWith(SearchConfig, v, where);
+
+/** A view of `data` restricted to `indices` (calibration or evaluation part of one set). */
+export function subset(data: EvalData, indices: readonly number[], name: string): EvalData {
+  const idx = [...indices];
+  return {
+    name: `${name} (${idx.length})`,
+    size: idx.length,
+    metrics: data.metrics,
+    regression: data.regression,
+    targets: Float64Array.from(idx, (i) => data.targets[i]!),
+    inputs: (s, e) => data.inputsAt(idx.slice(s, e)),
+    inputsAt: (ii) => data.inputsAt(ii.map((i) => idx[i]!)),
+  };
+}
+
+/**
+ * Splits one labelled set into a held-out calibration part (the last `n` examples) and an
+ * evaluation part (the rest): the two never share an example.
+ */
+export function holdOut(data: EvalData, n: number): { calibration: number[]; evaluation: number[] } {
+  if (!(n >= 1 && n < data.size))
+    throw new RangeError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
+  const cut = data.size - n;
+  return {
+    calibration: Array.from({ length: n }, (_, i) => cut + i),
+    evaluation: Array.from({ length: cut }, (_, i) => i),
+  };
+}
+
+export interface Candidate {
+  alpha: number;
+  beta: number;
+  /** Mean metric and mean SNR per block over the calibration instances. */
+  metric: number;
+  snrDb: number[];
+}
+
+export interface SearchResult {
+  objective: SearchConfig['objective'];
+  /** The chosen config: one for all layers, or one per layer. */
+  global: ClipFormerConfig;
+  perLayer: ClipFormerConfig[] | null;
+  candidates: Candidate[];
+  calibration: string;
+  seconds: number;
+}
+
+const meanOf = (v: readonly number[]) => meanStd(v).mean;
+
+/** Runs the grid on `calibration` (data the caller took from outside the test split). */
+export async function searchClipFormer(
+  model: Model,
+  calibration: EvalData,
+  spec: HardwareSpec,
+  cfg: SearchConfig,
+  o: { batch?: number; onCandidate?: (c: Candidate) => void } = {},
+): Promise<SearchResult> {
+  const t0 = performance.now();
+  const run = async (c: ClipFormerConfig | (ClipFormerConfig | null)[]) => {
+    const metric: number[] = [];
+    const snr: number[][] = [];
+    for (let i = 0; i < cfg.instances; i++) {
+      const m = new AnalogModel(spec, cfg.seed + i, kvTransformFor(c)).matmuls();
+      const r = await measureSnr(model, calibration, m, o.batch ? { batch: o.batch } : {});
+      metric.push(r.value);
+      snr.push(r.blocks.map((b) => b.snrDb));
+    }
+    const blocks = snr[0]!.length;
+    return {
+      metric: meanOf(metric),
+      snrDb: Array.from({ length: blocks }, (_, b) => meanOf(snr.map((s) => s[b]!))),
+    };
+  };
+  const score = (c: { metric: number; snrDb: number[] }) =>
+    cfg.objective === 'accuracy' ? c.metric : meanOf(c.snrDb);
+
+  const candidates: Candidate[] = [];
+  for (const alpha of cfg.alphas)
+    for (const beta of cfg.betas) {
+      const c = { alpha, beta, ...(await run(parseClipFormer({ alpha, beta }))) };
+      candidates.push(c);
+      o.onCandidate?.(c);
+    }
+  // ties go to the earlier candidate (the grid's order: the mildest transform first)
+  const best = candidates.reduce((a, b) => (score(b) > score(a) ? b : a));
+  const global = parseClipFormer({ alpha: best.alpha, beta: best.beta });
+
+  let perLayer: ClipFormerConfig[] | null = null;
+  if (cfg.perLayer) {
+    const layers = best.snrDb.length;
+    if (cfg.objective === 'snr') {
+      perLayer = Array.from({ length: layers }, (_, l) => {
+        const b = candidates.reduce((x, y) => (y.snrDb[l]! > x.snrDb[l]! ? y : x));
+        return parseClipFormer({ alpha: b.alpha, beta: b.beta, layers: [l] });
+      });
+    } else {
+      // greedy: layer by layer, keep the candidate that maximises accuracy with the others fixed
+      let chosen: ClipFormerConfig[] = Array.from({ length: layers }, (_, l) => ({ ...global, layers: [l] }));
+      let current = best.metric;
+      for (let l = 0; l < layers; l++) {
+        for (const c of candidates) {
+          if (c.alpha === chosen[l]!.alpha && c.beta === chosen[l]!.beta) continue;
+          const trial: ClipFormerConfig[] = chosen.map((p, i) =>
+            i === l ? { ...p, alpha: c.alpha, beta: c.beta } : p,
+          );
+          const r = await run(trial);
+          if (r.metric > current) {
+            current = r.metric;
+            chosen = trial;
+          }
+        }
+      }
+      perLayer = chosen;
+    }
+  }
+  return {
+    objective: cfg.objective,
+    global,
+    perLayer,
+    candidates,
+    calibration: calibration.name,
+    seconds: (performance.now() - t0) / 1e3,
+  };
+}

@@ -1,0 +1,37 @@
+/** The experiment runner: seeds per instance, atomic results, resume without recomputing. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { Experiment } from '../../src/experiments/runner.js';
+
+describe('Experiment', () => {
+  it('records instances with seeds, resumes a cell where it stopped, refuses other settings', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'xbar-exp-'));
+    const calls: number[] = [];
+    const inst = async (seed: number) => {
+      calls.push(seed);
+      return { value: seed / 10, extra: { twice: seed * 2 } };
+    };
+    const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
+    await a.cell('c', { m: 'x' }, 2, 5, inst);
+    // "interrupted": a new run asks for 4 instances and computes only the 2 missing ones
+    const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
+    const c = await b.cell('c', { m: 'x' }, 4, 5, inst);
+    assert.deepEqual(calls, [5, 6, 7, 8]);
+    assert.deepEqual(
+      c.instances.map((i) => i.seed),
+      [5, 6, 7, 8],
+    );
+    assert.ok(Math.abs(c.mean - 0.65) < 1e-12);
+    const saved = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    assert.equal(saved.cells.c.instances[3].extra.twice, 16);
+    assert.ok(saved.machine.cores >= 1);
+    let n = 0;
+    await b.once('x', async () => ++n);
+    await new Experiment(out, 'demo', { k: 1 }, { quiet: true }).once('x', async () => ++n);
+    assert.equal(n, 1);
+    assert.throws(() => new Experiment(out, 'demo', { k: 2 }, { quiet: true }), /other settings/);
+  });
+});

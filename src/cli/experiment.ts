@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { openData, parseDataSpec } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
 import { runClipFormerExperiment } from '../experiments/clipformer.js';
+import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
 import { positiveInt } from './eval.js';
 
@@ -93,4 +94,74 @@ export function registerExperiment(program: Command): void {
         `${e.out}/results.md, clipformer.svg/png (${((performance.now() - t0) / 1e3).toFixed(0)} s)`,
       );
     });
+  exp
+    .command('pto')
+    .description(
+      'post-training input-range optimisation: models × dynamic/calibrated ranges at 1 h, and accuracy against time with re-calibration',
+    )
+    .requiredOption('--model <dir>', 'the model as trained (Hugging Face folder)')
+    .option('--hwa <dir>', 'its hardware-aware-trained twin, a second row')
+    .option('--data <spec>', 'labelled data, KIND:PATH', `glue-sst2:${ROOT}data/sst2-demo`)
+    .option('--hw <spec>', 'hardware preset or spec file', 'pcm-lammie')
+    .option('--out <dir>', 'output folder (results.json, results.md, pto.svg/png)', 'results/pto')
+    .option('--repeats <n>', 'instances per cell of the 1 h table', positiveInt('--repeats'), 10)
+    .option('--time-repeats <n>', 'instances per cell of the time sweep', positiveInt('--time-repeats'), 3)
+    .option(
+      '--calibration <n>',
+      'examples held out (the last of the data) to calibrate on',
+      positiveInt('--calibration'),
+      64,
+    )
+    .option('--percentile <k>', 'K: the percentile of |x| that sets a tile’s range', Number, 99.99)
+    .option('--limit <n>', 'examples scored per instance', positiveInt('--limit'), 808)
+    .option('--seed <n>', 'base seed: instance i uses seed + i', seedFlag, 0)
+    .option('--batch <n>', 'batch size', positiveInt('--batch'), 64)
+    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
+    .action(
+      async (o: {
+        model: string;
+        hwa?: string;
+        data: string;
+        hw: string;
+        out: string;
+        repeats: number;
+        timeRepeats: number;
+        calibration: number;
+        percentile: number;
+        limit: number;
+        seed: number;
+        batch: number;
+        maxLength: number;
+      }) => {
+        if (!(o.percentile > 0 && o.percentile <= 100))
+          throw new InputError(`--percentile ${o.percentile}: use a number in (0, 100]`);
+        const t0 = performance.now();
+        const models = [
+          { name: 'as trained', dir: o.model },
+          ...(o.hwa ? [{ name: 'HWA-trained', dir: o.hwa }] : []),
+        ].map((m) => {
+          const model = loadModel(m.dir);
+          const data = openData(parseDataSpec(o.data), model, { modelDir: m.dir, maxLength: o.maxLength });
+          if (data.size < o.calibration + 1)
+            throw new InputError(
+              `--calibration ${o.calibration}: ${data.name} has only ${data.size} examples`,
+            );
+          return { ...m, model, data };
+        });
+        const e = await runPtoExperiment({
+          models,
+          dataSpec: o.data,
+          hw: o.hw,
+          out: resolve(o.out),
+          repeats: o.repeats,
+          timeRepeats: o.timeRepeats,
+          seed: o.seed,
+          calibration: o.calibration,
+          percentile: o.percentile,
+          limit: Math.min(o.limit, models[0]!.data.size - o.calibration),
+          batch: o.batch,
+        });
+        console.log(`${e.out}/results.md, pto.svg/png (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
+      },
+    );
 }

@@ -72,14 +72,20 @@ export async function calibrateInputRanges(
   openCalibration: () => EvalData,
   spec: HardwareSpec,
   log: (line: string) => void = () => {},
+  /**
+   * The products the calibration inputs flow through: floating point by default; an
+   * `AnalogModel`'s (with dynamic input ranges) to calibrate on the chip as it is at some
+   * time — the paper's re-calibration of a drifted, already programmed instance.
+   */
+  through: Matmuls = digital,
 ): Promise<Map<string, Float32Array>> {
   const recorded: Record<string, Tensor> = {};
   const recorder: Matmuls = {
-    ...digital,
+    ...through,
     linear: (name, x, w, b) => {
       const inDim = x.shape.at(-1)!;
       recorded[name] = x.reshape([x.size / inDim, inDim]);
-      return digital.linear(name, x, w, b);
+      return through.linear(name, x, w, b);
     },
   };
   const probe = calibratedLayers(spec, probeNames(model));
@@ -95,7 +101,7 @@ export async function calibrateInputRanges(
   const { feeds, batch, seqLen } = modelFeeds(model, calib.inputs(0, n));
   model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, recorder);
   const wanted = Object.fromEntries(probe.map((l) => [l.name, recorded[l.name]!]));
-  const g = await compile(wanted);
+  const g = await compile(wanted, { cache: through === digital });
   const out = await g.run(
     Object.fromEntries(g.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
   );

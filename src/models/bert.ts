@@ -56,7 +56,10 @@ function layerWeights(c: BertConfig, s: ParamStore, p: string): LayerWeights {
       return norm('output.LayerNorm');
     },
     get transformation() {
-      return { norm: norm('attention.transformation.layernorm'), dense: dense('attention.transformation.dense', d, d) };
+      return {
+        norm: norm('attention.transformation.layernorm'),
+        dense: dense('attention.transformation.dense', d, d),
+      };
     },
   };
 }

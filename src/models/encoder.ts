@@ -178,7 +178,12 @@ export function encoderLayer(
  * (B,k,T) matrix built from ranks (no gradient), so gradients reach the kept tokens.
  * x: (B,T,D), probs: (B,H,T,T), mask: (B,1,1,T) → x (B,k,D), mask (B,1,1,k)
  */
-export function pruneTokens(x: Tensor, probs: Tensor, k: number, mask?: Tensor): { x: Tensor; mask?: Tensor } {
+export function pruneTokens(
+  x: Tensor,
+  probs: Tensor,
+  k: number,
+  mask?: Tensor,
+): { x: Tensor; mask?: Tensor } {
   const [b, t] = x.shape as [number, number, number];
   const h = probs.shape[1]!;
   // class-token attention (B,T); the class token itself gets 2 (> any probability) so it stays first
@@ -199,9 +204,20 @@ export function pruneTokens(x: Tensor, probs: Tensor, k: number, mask?: Tensor):
   const rank = sj
     .greater(si)
     .cast('float32')
-    .add(sj.equal(si).cast('float32').mul(constant(hostArray('float32', [t, t], lower))))
+    .add(
+      sj
+        .equal(si)
+        .cast('float32')
+        .mul(constant(hostArray('float32', [t, t], lower))),
+    )
     .sum(2); // (B,T)
-  const slots = constant(hostArray('float32', [k, 1], Float32Array.from({ length: k }, (_, r) => r)));
+  const slots = constant(
+    hostArray(
+      'float32',
+      [k, 1],
+      Float32Array.from({ length: k }, (_, r) => r),
+    ),
+  );
   const select = rank.reshape([b, 1, t]).equal(slots).cast('float32').detach(); // (B,k,T)
   const kept = select.matmul(x);
   if (!mask) return { x: kept };
@@ -231,7 +247,8 @@ export function encoder(
   let msk = mask;
   layers.forEach((w, i) => {
     const src = plan.reuse?.[i];
-    if (src !== undefined && !(src >= 0 && src < i)) throw new Error(`encoder ${i} cannot reuse encoder ${src}`);
+    if (src !== undefined && !(src >= 0 && src < i))
+      throw new Error(`encoder ${i} cannot reuse encoder ${src}`);
     const step = encoderStep(m, `layer.${i}`, h, w, cfg, msk, src === undefined ? undefined : contexts[src]);
     contexts.push(step.context);
     h = step.out;

@@ -53,7 +53,9 @@ export function parseVariants(json: Record<string, unknown>, layers: number, fil
       const where = `${field}."${k}"`;
       if (key === 'tokenKeep') {
         if (!(i >= 0 && i <= layers - 2)) {
-          problems.push(`${where}: key is not allowed, use an encoder index 0..${layers - 2} (tokens pruned after it)`);
+          problems.push(
+            `${where}: key is not allowed, use an encoder index 0..${layers - 2} (tokens pruned after it)`,
+          );
         } else if (typeof v !== 'number' || !(v > 0 && v <= 1)) {
           problems.push(`${where}: ${JSON.stringify(v)} is not allowed, use a fraction in (0, 1]`);
         } else map[i] = v;
@@ -74,7 +76,9 @@ export function parseVariants(json: Record<string, unknown>, layers: number, fil
   const reused = new Set(entries(out.reuse).map(([k]) => k));
   for (const [k] of entries(out.shareWeights)) {
     if (reused.has(k))
-      problems.push(`${VARIANT_FIELDS.shareWeights}."${k}": encoder ${k} also reuses attention; use one or the other`);
+      problems.push(
+        `${VARIANT_FIELDS.shareWeights}."${k}": encoder ${k} also reuses attention; use one or the other`,
+      );
   }
   if (out.reuse && out.tokenKeep) {
     problems.push(
@@ -90,7 +94,8 @@ export function variantsToHf(v: Variants): Record<string, Record<string, number>
   const out: Record<string, Record<string, number>> = {};
   for (const [key, field] of Object.entries(VARIANT_FIELDS) as [keyof Variants, string][]) {
     const list = entries(v[key]);
-    if (list.length) out[field] = Object.fromEntries(list.sort((a, b) => a[0] - b[0]).map(([k, x]) => [String(k), x]));
+    if (list.length)
+      out[field] = Object.fromEntries(list.sort((a, b) => a[0] - b[0]).map(([k, x]) => [String(k), x]));
   }
   return out;
 }
@@ -121,7 +126,8 @@ export function tokensPerEncoder(v: Variants, layers: number, tokens: number): n
 }
 
 /** The class token plus ⌈keep·(t − 1)⌉ others (at least one). */
-export const keptTokens = (t: number, keep: number): number => 1 + Math.max(1, Math.ceil(keep * (t - 1) - 1e-9));
+export const keptTokens = (t: number, keep: number): number =>
+  1 + Math.max(1, Math.ceil(keep * (t - 1) - 1e-9));
 
 /** The weights of each encoder: sharing encoders get their owner's (the same tensors). */
 export function stackWeights<W>(layers: number, v: Variants, build: (i: number) => W): W[] {

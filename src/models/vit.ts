@@ -53,7 +53,10 @@ function layerWeights(c: VitConfig, s: ParamStore, p: string): LayerWeights {
       return norm('layernorm_after');
     },
     get transformation() {
-      return { norm: norm('attention.transformation.layernorm'), dense: dense('attention.transformation.dense', d, d) };
+      return {
+        norm: norm('attention.transformation.layernorm'),
+        dense: dense('attention.transformation.dense', d, d),
+      };
     },
   };
 }

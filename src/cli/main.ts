@@ -9,6 +9,7 @@ import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
+import { registerTrex, registerTrexExperiment } from './trex.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -36,6 +37,8 @@ registerMvm(program);
 registerTrain(program);
 registerCost(program);
 registerDemo(program);
+registerTrex(program);
+registerTrexExperiment(program.command('experiment').description("reproduce a paper's experiments"));
 
 try {
   await program.parseAsync(process.argv);

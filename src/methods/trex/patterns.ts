@@ -14,7 +14,7 @@ export type PatternKind = 'strided' | 'continuous' | 'pyramid';
 
 export interface ReusePattern {
   kind: PatternKind;
-  /** e.g. 'strided SL=2 @1' */
+  /** Kind, parameters and encoders, unique among all patterns of a stack: 'strided SL=2 {1,3}' */
   label: string;
   /** Reuse encoders, ascending. */
   encoders: number[];
@@ -32,7 +32,7 @@ const make = (
   extra: { stride?: number; runLength?: number } = {},
 ): ReusePattern => ({
   kind,
-  label: `${kind}${extra.stride ? ` SL=${extra.stride}` : ''}${extra.runLength ? ` Ncont=${extra.runLength}` : ''} @${start}`,
+  label: `${kind}${extra.stride ? ` SL=${extra.stride}` : ''}${extra.runLength ? ` Ncont=${extra.runLength}` : ''} {${encoders.join(',')}}`,
   encoders,
   reuse: Object.fromEntries(encoders.map((e) => [e, e - 1])),
   start,

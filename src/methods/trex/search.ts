@@ -65,6 +65,8 @@ export interface SearchOptions {
   /** Noise-aware fine-tuning of the winner; null skips it. */
   finetune: FinetuneSettings | null;
   out: string;
+  /** Where patterns train (default `out/patterns`); searches for several targets may share it. */
+  patternsDir?: string;
   log?: (line: string) => void;
 }
 
@@ -178,7 +180,7 @@ export async function trexSearch(o: SearchOptions): Promise<SearchState> {
       kind: p.kind,
       encoders: p.encoders,
       reuse: p.reuse,
-      dir: join(o.out, 'patterns', slug(p.label)),
+      dir: join(o.patternsDir ?? join(o.out, 'patterns'), slug(p.label)),
     })),
   };
   if (existsSync(file)) {

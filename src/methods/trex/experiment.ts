@@ -20,9 +20,12 @@ import { svgDocument, toPng } from '../../report/svg.js';
 import { readJson, writeFileAtomic } from '../../util/files.js';
 import { modelCost } from './cost.js';
 import type { TrexData } from './data.js';
+import { noiseAwareFinetune } from './finetune.js';
 import {
   type BriefTraining,
+  copySideFiles,
   type FinetuneSettings,
+  reuseDelays,
   type SearchState,
   slug,
   trainCandidate,
@@ -84,28 +87,12 @@ export function defaultBaselines(layers: number): Baseline[] {
 
 /** The target delays that make Algorithm 1 pick N_reuse = 1..L−1 on `hw` (a hair above each delay). */
 export function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
-  return delaysOf(o, hw)
+  return reuseDelays({ ...o, spec: loadSpec(hw) })
     .slice(1)
     .map((d) => {
       const unit = 10 ** (Math.floor(Math.log10(d)) - 3); // 4 significant digits, rounded up
       return Number((Math.ceil((d * (1 + 1e-9)) / unit) * unit).toPrecision(4));
     });
-}
-
-/** Delay of N_reuse = 0..L−1 (the last N encoders reuse; encoders are identical). */
-function delaysOf(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
-  const spec = loadSpec(hw);
-  const c = o.model.config;
-  return Array.from({ length: c.layers }, (_, n) => {
-    const reuse = Object.fromEntries(
-      Array.from({ length: n }, (_, i) => [c.layers - n + i, c.layers - n + i - 1]),
-    );
-    return modelCost(
-      { ...c, variants: n ? { reuse } : {} },
-      spec,
-      o.seqLen === undefined ? {} : { seqLen: o.seqLen },
-    ).totals.delayMs;
-  });
 }
 
 const pct = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFixed(2));
@@ -164,6 +151,21 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
       };
     });
     models.push({ name: b.name, group: b.kind, dir, detail: JSON.stringify(b.variants) });
+  }
+  // with noise-aware fine-tuning on, every model but the TReX winners (fine-tuned by their
+  // search) gets the same fine-tuning, so that the comparison is between like and like
+  if (o.finetune) {
+    for (const m of models.filter((x) => x.group !== 'TReX')) {
+      const dir = join(o.out, 'finetuned', slug(m.name));
+      await cell(`finetune|${m.name}`, async () => {
+        log(`— noise-aware fine-tuning of ${m.name} on ${hw0}`);
+        const model = m.dir === o.modelDir ? loadModel(o.modelDir) : loadModel(m.dir);
+        await noiseAwareFinetune(model, o.data.train, loadSpec(hw0), { ...o.finetune!, out: dir, log });
+        copySideFiles(o.modelDir, dir);
+        return { dir };
+      });
+      m.dir = dir;
+    }
   }
 
   // 3. cost and accuracy of every model

@@ -107,24 +107,29 @@ export function copySideFiles(from: string, to: string): void {
   for (const f of SIDE_FILES) if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
 }
 
-/** A folder name for a label ('strided SL=2 @1' → 'strided-SL2-at1'). */
+/** A folder name for a label ('strided SL=2 {1,3}' → 'strided-SL2-1-3'). */
 export const slug = (label: string): string =>
   label
-    .replace(/@/g, 'at')
     .replace(/=/g, '')
-    .replace(/[^A-Za-z0-9.-]+/g, '-');
+    .replace(/[^A-Za-z0-9.]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 
-/** Step 1: Algorithm 1 on the cost model. */
-export function reuseCountFor(o: Pick<SearchOptions, 'model' | 'spec' | 'targetDelayMs' | 'seqLen'>) {
+/** Delay (ms) with N_reuse = 0..L−1, the last N encoders reusing (encoders are identical). */
+export function reuseDelays(o: Pick<SearchOptions, 'model' | 'spec' | 'seqLen'>): number[] {
   const c = o.model.config;
-  const delay = (n: number) => {
+  return Array.from({ length: c.layers }, (_, n) => {
     const reuse = Object.fromEntries(
       Array.from({ length: n }, (_, i) => [c.layers - n + i, c.layers - n + i - 1]),
     );
-    const variant = n ? { ...c, variants: { reuse } } : { ...c, variants: {} };
+    const variant = { ...c, variants: n ? { reuse } : {} };
     return modelCost(variant, o.spec, o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals.delayMs;
-  };
-  return chooseReuseCount(delay, c.layers, o.targetDelayMs);
+  });
+}
+
+/** Step 1: Algorithm 1 on the cost model. */
+export function reuseCountFor(o: Pick<SearchOptions, 'model' | 'spec' | 'targetDelayMs' | 'seqLen'>) {
+  const delays = reuseDelays(o);
+  return chooseReuseCount((n) => delays[n]!, o.model.config.layers, o.targetDelayMs);
 }
 
 /**

@@ -303,6 +303,22 @@ function writeReport(
   writeFileAtomic(join(o.out, 'results.md'), `${lines.join('\n')}\n`);
   console.log(lines.join('\n'));
 
+  if (patterns.length) {
+    const chart = scatterChart({
+      title: 'patterns: ideal accuracy after brief training',
+      xLabel: 'N_reuse',
+      yLabel: 'accuracy %',
+      points: patterns.map((p) => ({
+        series: p.kind,
+        label: p.label.replace(/^\w+ /, ''),
+        x: p.n,
+        y: 100 * p.ideal,
+      })),
+    });
+    const svg = svgDocument([[chart]]);
+    writeFileAtomic(join(o.out, 'patterns.svg'), svg);
+    writeFileAtomic(join(o.out, 'patterns.png'), toPng(svg));
+  }
   for (const hw of o.hardware) {
     const chart = scatterChart({
       title: `non-ideal accuracy vs EDAP on ${hw}`,

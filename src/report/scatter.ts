@@ -29,6 +29,19 @@ const ticks = (lo: number, hi: number, n: number): number[] => {
   return out;
 };
 
+/** 1, 2, 5 × 10^k inside [lo, hi] (only 1 × 10^k when the range spans many decades). */
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  const mantissas = Math.log10(hi / lo) > 3 ? [1] : [1, 2, 5];
+  for (let k = Math.floor(Math.log10(lo)); k <= Math.ceil(Math.log10(hi)); k++) {
+    for (const m of mantissas) {
+      const v = m * 10 ** k;
+      if (v >= lo && v <= hi) out.push(Number(v.toPrecision(6)));
+    }
+  }
+  return out;
+}
+
 export function scatterChart(o: ScatterOptions): Chart {
   const width = o.width ?? 720;
   const height = o.height ?? 440;
@@ -37,11 +50,12 @@ export function scatterChart(o: ScatterOptions): Chart {
   const fx = (v: number) => (o.logX ? Math.log10(v) : v);
   const xs = pts.map((p) => fx(p.x));
   const ys = pts.map((p) => p.y);
-  const pad = (lo: number, hi: number) => {
-    const m = (hi - lo || Math.abs(hi) || 1) * 0.08;
-    return [lo - m, hi + m] as const;
+  const pad = (lo: number, hi: number, right = 0.08) => {
+    const m = hi - lo || Math.abs(hi) || 1;
+    return [lo - 0.08 * m, hi + right * m] as const;
   };
-  const [x0, x1] = pad(Math.min(...xs), Math.max(...xs));
+  // room on the right for the labels of the rightmost points
+  const [x0, x1] = pad(Math.min(...xs), Math.max(...xs), 0.25);
   const [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
   const px = (v: number) => left + ((fx(v) - x0) / (x1 - x0)) * (width - left - right);
   const py = (v: number) => top + (1 - (v - y0) / (y1 - y0)) * (height - top - bottom);
@@ -51,13 +65,13 @@ export function scatterChart(o: ScatterOptions): Chart {
     `<text x="${left}" y="20" font-size="16" font-weight="bold">${escapeXml(o.title)}</text>`,
     `<rect x="${left}" y="${top}" width="${width - left - right}" height="${height - top - bottom}" fill="none" stroke="#333"/>`,
   ];
-  const xt = o.logX ? ticks(x0, x1, 5).map((e) => 10 ** e) : ticks(x0, x1, 6);
+  const xt = o.logX ? logTicks(10 ** x0, 10 ** x1) : ticks(x0, x1, 6);
   for (const t of xt) {
     const x = px(t);
     if (x < left || x > width - right) continue;
     parts.push(
       `<line x1="${x}" y1="${height - bottom}" x2="${x}" y2="${height - bottom + 5}" stroke="#333"/>`,
-      `<text x="${x}" y="${height - bottom + 18}" font-size="11" text-anchor="middle">${escapeXml(t.toPrecision(3))}</text>`,
+      `<text x="${x}" y="${height - bottom + 18}" font-size="11" text-anchor="middle">${escapeXml(o.logX ? String(t) : t.toPrecision(3))}</text>`,
     );
   }
   for (const t of ticks(y0, y1, 6)) {

@@ -2,12 +2,11 @@
 import type { Command } from 'commander';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { loadSpec } from '../analog/presets.js';
-import { cost } from '../cost/cost.js';
 import { costJson, totalsRows } from '../cost/report.js';
-import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
+import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
@@ -102,7 +101,7 @@ export function registerEval(program: Command): void {
         });
         bar.stop();
         // what the same model costs on this hardware (shapes only)
-        const c = cost(modelShape(model.config), spec);
+        const c = modelCost(model.config, spec); // with its reuse / sharing / pruning, if any
         if (o.json) {
           console.log(JSON.stringify({ ...r, cost: costJson(c) }));
           return;

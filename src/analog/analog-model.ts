@@ -19,7 +19,8 @@ export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'class
 /** The kind of a static layer from its name in the model (see models/encoder.ts). */
 export function layerKind(name: string): LayerKind {
   if (/\.(query|key|value)$/.test(name)) return 'qkv';
-  if (/\.output$/.test(name)) return 'projection';
+  // TReX's transformation block feeds the projection and is mapped with it (as the cost model does)
+  if (/\.(output|transformation)$/.test(name)) return 'projection';
   if (/\.ffn(In|Out)$/.test(name)) return 'ffn';
   if (name === 'embeddings.patch') return 'patchEmbedding';
   return 'classifier';

@@ -2,9 +2,7 @@
 import type { Command } from 'commander';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
-import { cost } from '../cost/cost.js';
 import { costJson, totalsRows } from '../cost/report.js';
-import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
@@ -16,6 +14,7 @@ import {
   parseClipFormerFlag,
 } from '../methods/clipformer.js';
 import { calibrateInputRanges } from '../methods/pto.js';
+import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
@@ -139,7 +138,12 @@ export function registerEval(program: Command): void {
         });
         bar.stop();
         // what the same model costs on this hardware (shapes only)
-        const c = cost(modelShape(model.config), spec, o.clipformer ? { beta: costBeta(o.clipformer) } : {});
+        // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
+        const c = modelCost(
+          model.config,
+          spec,
+          o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
+        );
         if (o.json) {
           console.log(
             JSON.stringify({

@@ -31,7 +31,7 @@ const seedFlag = (v: string): number => {
   return n;
 };
 
-export function registerExperiment(program: Command): void {
+export function registerExperiment(program: Command): Command {
   const exp = program
     .command('experiment')
     .description('method experiments with tables and plots (resumable)');
@@ -164,4 +164,5 @@ export function registerExperiment(program: Command): void {
         console.log(`${e.out}/results.md, pto.svg/png (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
       },
     );
+  return exp;
 }

@@ -10,6 +10,7 @@ import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
 import { registerTrain } from './train.js';
+import { registerTrex, registerTrexExperiment } from './trex.js';
 import { registerVocab } from './vocab.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -39,7 +40,8 @@ registerTrain(program);
 registerCost(program);
 registerDemo(program);
 registerVocab(program);
-registerExperiment(program);
+registerTrexExperiment(registerExperiment(program));
+registerTrex(program);
 
 try {
   await program.parseAsync(process.argv);

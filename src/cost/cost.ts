@@ -113,6 +113,10 @@ export interface CostReport {
   architecture: Architecture;
   /** Encoders that reuse the previous attention (TReX). */
   reuse: number[];
+  /** Encoders whose static weights are shared with an earlier encoder. */
+  sharedWeights: number[];
+  /** Tokens each encoder sees. */
+  tokensPerLayer: number[];
   transformationBlocks: boolean;
   beta: number;
   stages: StageCost[];
@@ -129,6 +133,13 @@ export interface CostOptions {
   reuse?: number | readonly number[] | readonly boolean[];
   /** Cost each reuse encoder's transformation block (LayerNorm → d×d linear → GELU); default true. */
   transformationBlocks?: boolean;
+  /**
+   * Weight sharing: encoders whose static weights sit in an earlier encoder's crossbars (they
+   * read those crossbars, so energy and delay stay, their own static crossbar area goes).
+   */
+  sharedWeights?: readonly number[];
+  /** Tokens each encoder sees (token pruning); default the shape's tokens for all. */
+  tokensPerLayer?: readonly number[];
   /** ClipFormer Stage II clip β ∈ (0, 1]: K/V need ⌊log2(1/β)⌋ fewer bits; default 1. */
   beta?: number;
   /** Cost-only architecture fields over the technology's defaults. */
@@ -337,6 +348,30 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   return [...list].sort((a, b) => a - b);
 }
 
+/** A part whose crossbars live elsewhere: its energy and delay, no area or crossbars. */
+const withoutArea = (p: Part): Part => ({ ...p, crossbars: 0, pes: 0, tiles: 0, areaMm2: {} });
+
+function tokensList(list: readonly number[] | undefined, shape: ModelShape): number[] {
+  if (list === undefined) return Array(shape.layers).fill(shape.tokens);
+  if (list.length !== shape.layers || list.some((t) => !Number.isInteger(t) || t < 1 || t > shape.tokens)) {
+    throw new ConfigError('tokensPerLayer', [
+      `[${list.join(', ')}] is not allowed, use ${shape.layers} whole numbers 1..${shape.tokens} (tokens of each encoder)`,
+    ]);
+  }
+  return [...list];
+}
+
+function sharedList(list: readonly number[] | undefined, layers: number, reuse: readonly number[]): number[] {
+  if (list === undefined) return [];
+  const bad = list.filter((i) => !Number.isInteger(i) || i < 1 || i > layers - 1 || reuse.includes(i));
+  if (bad.length || new Set(list).size !== list.length) {
+    throw new ConfigError('sharedWeights', [
+      `[${list.join(', ')}] is not allowed, use distinct encoder indices 1..${layers - 1} that do not reuse attention`,
+    ]);
+  }
+  return [...list].sort((a, b) => a - b);
+}
+
 /** Energy, delay and area of one inference of `shape` on `spec`. */
 export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {}): CostReport {
   const overrides = o.library ?? {};
@@ -359,7 +394,7 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
   if (beta !== 1 && !attnX) notes.add('beta has no effect: attention is digital');
   const reuse = reuseList(o.reuse, shape.layers);
   const tb = o.transformationBlocks ?? true;
-  const { tokens: t, hidden: d, ffn: f } = shape;
+  const { hidden: d, ffn: f } = shape;
 
   const stages: StageCost[] = [];
   const push = (layer: number | null, stage: Stage, p: Part) => stages.push({ layer, stage, ...p });
@@ -370,33 +405,38 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
   };
 
   if (shape.patchEmbedding) extra('patchEmbedding', shape.patchEmbedding);
-  const norm = () => unitPart(ctx.digital.layerNorm, 'layerNorm', t * d);
+  const tokens = tokensList(o.tokensPerLayer, shape);
+  const shared = sharedList(o.sharedWeights, shape.layers, reuse);
   for (let i = 0; i < shape.layers; i++) {
     const p = `layer.${i}`;
+    const t = tokens[i]!;
+    const lc: Ctx = t === shape.tokens ? ctx : { ...ctx, shape: { ...shape, tokens: t } };
+    const norm = () => unitPart(ctx.digital.layerNorm, 'layerNorm', t * d);
+    // a sharing encoder reads its owner's crossbars: no static crossbar area of its own
+    const stat = (name: string, kind: MappedKind, inp: number, out: number) => {
+      const part = staticLayer(lc, name, kind, inp, out, t);
+      return shared.includes(i) && ctx.spec.mapped[kind] ? withoutArea(part) : part;
+    };
     if (reuse.includes(i)) {
       if (tb) {
         push(i, 'tbNorm', norm());
-        push(i, 'tbLinear', staticLayer(ctx, `${p}.transformation`, 'projection', d, d, t));
+        push(i, 'tbLinear', staticLayer(lc, `${p}.transformation`, 'projection', d, d, t));
         push(i, 'tbActivation', unitPart(ctx.digital.activation, 'activation', t * d));
       }
     } else {
       if (shape.preNorm) push(i, 'norm1', norm());
-      push(
-        i,
-        'qkv',
-        parallel(['query', 'key', 'value'].map((n) => staticLayer(ctx, `${p}.${n}`, 'qkv', d, d, t))),
-      );
-      const a = attentionParts(ctx);
+      push(i, 'qkv', parallel(['query', 'key', 'value'].map((n) => stat(`${p}.${n}`, 'qkv', d, d))));
+      const a = attentionParts(lc);
       if (ctx.attention) push(i, 'kvWrite', a.kvWrite);
       push(i, 'scores', a.scores);
-      push(i, 'softmax', softmaxPart(ctx));
+      push(i, 'softmax', softmaxPart(lc));
       push(i, 'mix', a.mix);
     }
-    push(i, 'projection', staticLayer(ctx, `${p}.output`, 'projection', d, d, t));
+    push(i, 'projection', stat(`${p}.output`, 'projection', d, d));
     push(i, shape.preNorm ? 'norm2' : 'norm1', norm()); // before the MLP, or after attention's residual
-    push(i, 'ffnIn', staticLayer(ctx, `${p}.ffnIn`, 'ffn', d, f, t));
+    push(i, 'ffnIn', stat(`${p}.ffnIn`, 'ffn', d, f));
     push(i, 'activation', unitPart(ctx.digital.activation, 'activation', t * f));
-    push(i, 'ffnOut', staticLayer(ctx, `${p}.ffnOut`, 'ffn', f, d, t));
+    push(i, 'ffnOut', stat(`${p}.ffnOut`, 'ffn', f, d));
     if (!shape.preNorm) push(i, 'norm2', norm());
   }
   for (const c of shape.classifier) extra('classifier', c);
@@ -412,6 +452,8 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
     },
     architecture: arch,
     reuse,
+    sharedWeights: shared,
+    tokensPerLayer: tokens,
     transformationBlocks: tb,
     beta,
     stages,

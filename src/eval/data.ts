@@ -213,3 +213,17 @@ function openGlue(spec: DataSpec, c: BertConfig, opts: OpenOptions): EvalData {
     };
   }
 }
+
+/** Examples [start, end) of `data` as data of their own (a training fraction, a held-out slice). */
+export function sliceData(data: EvalData, start: number, end: number): EvalData {
+  const s = Math.max(0, Math.min(start, data.size));
+  const e = Math.max(s, Math.min(end, data.size));
+  return {
+    ...data,
+    name: `${data.name} [${s}, ${e})`,
+    size: e - s,
+    targets: data.targets.subarray(s, e),
+    inputs: (a, b) => data.inputs(s + a, s + b),
+    inputsAt: (idx) => data.inputsAt(idx.map((i) => s + i)),
+  };
+}

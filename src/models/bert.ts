@@ -9,6 +9,7 @@ import { input, type Tensor } from '../graph/tensor.js';
 import type { BertConfig } from './config.js';
 import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
 import type { ParamStore } from './params.js';
+import { encoderPlan, stackWeights } from './variants.js';
 
 /** The additive mask value HF uses for masked keys (float32's most negative finite value). */
 export const MASK_MIN = -3.4028234663852886e38;
@@ -18,6 +19,7 @@ export const bertPrefix = (c: BertConfig): string => c.modelType;
 /** Tensors a BERT/RoBERTa checkpoint may hold that the classifier does not use. */
 export const BERT_UNUSED = [/position_ids$/, /^cls\./, /^lm_head\./, /^roberta\.pooler\./];
 
+/** A layer's weights, asked of the store only when the graph uses them (a reuse encoder has no Q/K/V). */
 function layerWeights(c: BertConfig, s: ParamStore, p: string): LayerWeights {
   const d = c.hidden;
   const dense = (name: string, out: number, inp: number): Dense => ({
@@ -29,14 +31,36 @@ function layerWeights(c: BertConfig, s: ParamStore, p: string): LayerWeights {
     bias: s.tensor(`${p}.${name}.bias`, [d], 'zeros'),
   });
   return {
-    query: dense('attention.self.query', d, d),
-    key: dense('attention.self.key', d, d),
-    value: dense('attention.self.value', d, d),
-    output: dense('attention.output.dense', d, d),
-    norm1: norm('attention.output.LayerNorm'),
-    ffnIn: dense('intermediate.dense', c.ffn, d),
-    ffnOut: dense('output.dense', d, c.ffn),
-    norm2: norm('output.LayerNorm'),
+    get query() {
+      return dense('attention.self.query', d, d);
+    },
+    get key() {
+      return dense('attention.self.key', d, d);
+    },
+    get value() {
+      return dense('attention.self.value', d, d);
+    },
+    get output() {
+      return dense('attention.output.dense', d, d);
+    },
+    get norm1() {
+      return norm('attention.output.LayerNorm');
+    },
+    get ffnIn() {
+      return dense('intermediate.dense', c.ffn, d);
+    },
+    get ffnOut() {
+      return dense('output.dense', d, c.ffn);
+    },
+    get norm2() {
+      return norm('output.LayerNorm');
+    },
+    get transformation() {
+      return {
+        norm: norm('attention.transformation.layernorm'),
+        dense: dense('attention.transformation.dense', d, d),
+      };
+    },
   };
 }
 
@@ -67,8 +91,9 @@ export function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: numbe
   );
   // (1 − mask)·min added to the scores of padded keys: (B,T) → (B,1,1,T)
   const mask = inputs.attention_mask.cast('float32').neg().add(1).mul(MASK_MIN).reshape([b, 1, 1, t]);
-  const layers = Array.from({ length: c.layers }, (_, i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
-  const h = encoder(m, x, layers, { ...c, preNorm: false }, mask);
+  const v = c.variants ?? {};
+  const layers = stackWeights(c.layers, v, (i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
+  const h = encoder(m, x, layers, { ...c, preNorm: false }, mask, encoderPlan(v));
   const first = h.slice(1, 0, 1).reshape([b, d]);
   const labels = c.labels.length;
   const dense = (name: string, x: Tensor, out: number) =>

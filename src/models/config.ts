@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, parseWith } from '../util/validate.js';
+import { parseVariants, type Variants, variantsToHf } from './variants.js';
 
 /** Activation functions by their HF names. */
 export const HIDDEN_ACTS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'relu'] as const;
@@ -73,6 +74,8 @@ interface Common {
   layerNormEps: number;
   /** Class names in index order. */
   labels: string[];
+  /** TReX reuse, weight sharing, token pruning (variants.ts); absent for the plain model. */
+  variants?: Variants;
 }
 export interface VitConfig extends Common {
   family: 'vit';
@@ -205,7 +208,9 @@ function common(
       `hidden_size: ${j.hidden_size} is not a multiple of num_attention_heads ${j.num_attention_heads}`,
     ]);
   }
+  const variants = parseVariants(j as Record<string, unknown>, j.num_hidden_layers, file);
   return {
+    ...(Object.keys(variants).length ? { variants } : {}),
     hidden: j.hidden_size,
     layers: j.num_hidden_layers,
     heads: j.num_attention_heads,
@@ -247,6 +252,7 @@ export function toHfConfig(c: ModelConfig): Record<string, unknown> {
     layer_norm_eps: c.layerNormEps,
     id2label: Object.fromEntries(c.labels.map((l, i) => [String(i), l])),
     label2id: Object.fromEntries(c.labels.map((l, i) => [l, i])),
+    ...variantsToHf(c.variants ?? {}),
   };
   if (c.family === 'vit') {
     return {

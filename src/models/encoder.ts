@@ -6,7 +6,7 @@
  */
 import { hostArray } from '../graph/ndarray.js';
 import { gelu, layerNorm } from '../graph/nn.js';
-import { param, type Tensor } from '../graph/tensor.js';
+import { constant, param, type Tensor } from '../graph/tensor.js';
 import type { Rng } from '../util/math.js';
 import type { HiddenAct } from './config.js';
 
@@ -45,6 +45,11 @@ export interface Norm {
   weight: Tensor;
   bias: Tensor;
 }
+/** TReX's transformation block: LayerNorm → d×d linear → GELU. */
+export interface Transformation {
+  norm: Norm;
+  dense: Dense;
+}
 export interface LayerWeights {
   query: Dense;
   key: Dense;
@@ -55,12 +60,41 @@ export interface LayerWeights {
   ffnIn: Dense;
   ffnOut: Dense;
   norm2: Norm;
+  /** Reuse encoders only (TReX). */
+  transformation?: Transformation;
 }
 
 /** The hidden activation by its HF name (gelu_new, gelu_fast and gelu_pytorch_tanh are the tanh form). */
 export function activation(x: Tensor, act: HiddenAct): Tensor {
   if (act === 'relu') return x.maximum(0);
   return gelu(x, act === 'gelu' ? 'none' : 'tanh');
+}
+
+/**
+ * Multi-head self-attention up to the heads' concatenated output (before the projection).
+ * x: (B,T,D), mask: additive (B,1,1,T) or none → context (B,T,D), probabilities (B,H,T,T)
+ */
+export function attentionContext(
+  m: Matmuls,
+  p: string,
+  x: Tensor,
+  w: LayerWeights,
+  cfg: EncoderConfig,
+  mask?: Tensor,
+): { context: Tensor; probs: Tensor } {
+  const [b, t, d] = x.shape as [number, number, number];
+  const h = cfg.heads;
+  const e = d / h;
+  const heads = (y: Tensor) => y.reshape([b, t, h, e]).transpose([0, 2, 1, 3]); // (B,H,T,E)
+  // scaling q (T·D values) is cheaper than scaling the scores (T·T per head)
+  const q = heads(m.linear(`${p}.query`, x, w.query.weight, w.query.bias).mul(1 / Math.sqrt(e)));
+  const kT = m.linear(`${p}.key`, x, w.key.weight, w.key.bias).reshape([b, t, h, e]).transpose([0, 2, 3, 1]);
+  const v = heads(m.linear(`${p}.value`, x, w.value.weight, w.value.bias));
+  let s = m.scores(`${p}.scores`, q, kT);
+  if (mask) s = s.add(mask);
+  const probs = s.softmax(-1);
+  const context = m.mix(`${p}.mix`, probs, v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
+  return { context, probs };
 }
 
 /** Multi-head self-attention. x: (B,T,D), mask: additive (B,1,1,T) or none → (B,T,D) */
@@ -72,18 +106,58 @@ export function attention(
   cfg: EncoderConfig,
   mask?: Tensor,
 ): Tensor {
-  const [b, t, d] = x.shape as [number, number, number];
-  const h = cfg.heads;
-  const e = d / h;
-  const heads = (y: Tensor) => y.reshape([b, t, h, e]).transpose([0, 2, 1, 3]); // (B,H,T,E)
-  // scaling q (T·D values) is cheaper than scaling the scores (T·T per head)
-  const q = heads(m.linear(`${p}.query`, x, w.query.weight, w.query.bias).mul(1 / Math.sqrt(e)));
-  const kT = m.linear(`${p}.key`, x, w.key.weight, w.key.bias).reshape([b, t, h, e]).transpose([0, 2, 3, 1]);
-  const v = heads(m.linear(`${p}.value`, x, w.value.weight, w.value.bias));
-  let s = m.scores(`${p}.scores`, q, kT);
-  if (mask) s = s.add(mask);
-  const ctx = m.mix(`${p}.mix`, s.softmax(-1), v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
-  return m.linear(`${p}.output`, ctx, w.output.weight, w.output.bias);
+  const { context } = attentionContext(m, p, x, w, cfg, mask);
+  return m.linear(`${p}.output`, context, w.output.weight, w.output.bias);
+}
+
+/**
+ * TReX's transformation block, LayerNorm → d×d linear → GELU, applied to a reused attention
+ * output; its linear is a static crossbar layer named `${p}.transformation`. (B,T,D) → (B,T,D)
+ */
+export function transformationBlock(m: Matmuls, p: string, context: Tensor, tb: Transformation, eps: number) {
+  const normed = layerNorm(context, tb.norm.weight, tb.norm.bias, eps);
+  return gelu(m.linear(`${p}.transformation`, normed, tb.dense.weight, tb.dense.bias));
+}
+
+/**
+ * One encoder layer, which either computes its attention or (TReX) takes `reused`, an earlier
+ * encoder's attention output, through its transformation block. x: (B,T,D) → out (B,T,D);
+ * `context` is what fed the projection (this layer's attention output, for later reuse).
+ */
+export function encoderStep(
+  m: Matmuls,
+  p: string,
+  x: Tensor,
+  w: LayerWeights,
+  cfg: EncoderConfig,
+  mask?: Tensor,
+  reused?: Tensor,
+): { out: Tensor; context: Tensor; probs: Tensor | null } {
+  const eps = cfg.layerNormEps;
+  const act = (y: Tensor) => activation(y, cfg.act);
+  const mlp = (y: Tensor) =>
+    m.linear(
+      `${p}.ffnOut`,
+      act(m.linear(`${p}.ffnIn`, y, w.ffnIn.weight, w.ffnIn.bias)),
+      w.ffnOut.weight,
+      w.ffnOut.bias,
+    );
+  let context: Tensor;
+  let probs: Tensor | null = null;
+  if (reused) {
+    if (!w.transformation) throw new Error(`${p}: a reuse encoder needs transformation-block weights`);
+    context = transformationBlock(m, p, reused, w.transformation, eps);
+  } else {
+    const attnIn = cfg.preNorm ? layerNorm(x, w.norm1.weight, w.norm1.bias, eps) : x;
+    ({ context, probs } = attentionContext(m, p, attnIn, w, cfg, mask));
+  }
+  const attn = m.linear(`${p}.output`, context, w.output.weight, w.output.bias);
+  if (cfg.preNorm) {
+    const h = x.add(attn);
+    return { out: h.add(mlp(layerNorm(h, w.norm2.weight, w.norm2.bias, eps))), context, probs };
+  }
+  const h = layerNorm(x.add(attn), w.norm1.weight, w.norm1.bias, eps);
+  return { out: layerNorm(h.add(mlp(h)), w.norm2.weight, w.norm2.bias, eps), context, probs };
 }
 
 /** One encoder layer. x: (B,T,D) → (B,T,D) */
@@ -95,32 +169,97 @@ export function encoderLayer(
   cfg: EncoderConfig,
   mask?: Tensor,
 ): Tensor {
-  const eps = cfg.layerNormEps;
-  const act = (y: Tensor) => activation(y, cfg.act);
-  const mlp = (y: Tensor) =>
-    m.linear(
-      `${p}.ffnOut`,
-      act(m.linear(`${p}.ffnIn`, y, w.ffnIn.weight, w.ffnIn.bias)),
-      w.ffnOut.weight,
-      w.ffnOut.bias,
-    );
-  if (cfg.preNorm) {
-    const h = x.add(attention(m, p, layerNorm(x, w.norm1.weight, w.norm1.bias, eps), w, cfg, mask));
-    return h.add(mlp(layerNorm(h, w.norm2.weight, w.norm2.bias, eps)));
-  }
-  const h = layerNorm(x.add(attention(m, p, x, w, cfg, mask)), w.norm1.weight, w.norm1.bias, eps);
-  return layerNorm(h.add(mlp(h)), w.norm2.weight, w.norm2.bias, eps);
+  return encoderStep(m, p, x, w, cfg, mask).out;
 }
 
-/** A stack of encoder layers. x: (B,T,D) → (B,T,D) */
+/**
+ * Keeps the class token and the `k − 1` other tokens the class token attends to most (mean
+ * over heads), ordered by that attention; the additive mask follows. Selection is a one-hot
+ * (B,k,T) matrix built from ranks (no gradient), so gradients reach the kept tokens.
+ * x: (B,T,D), probs: (B,H,T,T), mask: (B,1,1,T) → x (B,k,D), mask (B,1,1,k)
+ */
+export function pruneTokens(
+  x: Tensor,
+  probs: Tensor,
+  k: number,
+  mask?: Tensor,
+): { x: Tensor; mask?: Tensor } {
+  const [b, t] = x.shape as [number, number, number];
+  const h = probs.shape[1]!;
+  // class-token attention (B,T); the class token itself gets 2 (> any probability) so it stays first
+  const first = new Float32Array(t);
+  first[0] = 2;
+  const score = probs
+    .slice(2, 0, 1)
+    .sum(1)
+    .mul(1 / h)
+    .reshape([b, t])
+    .add(constant(hostArray('float32', [t], first)))
+    .detach();
+  // rank_i = #{j: s_j > s_i} + #{j < i: s_j = s_i}: distinct ranks 0..T−1, ties by position
+  const si = score.reshape([b, t, 1]);
+  const sj = score.reshape([b, 1, t]);
+  const lower = new Float32Array(t * t);
+  for (let i = 0; i < t; i++) for (let j = 0; j < i; j++) lower[i * t + j] = 1;
+  const rank = sj
+    .greater(si)
+    .cast('float32')
+    .add(
+      sj
+        .equal(si)
+        .cast('float32')
+        .mul(constant(hostArray('float32', [t, t], lower))),
+    )
+    .sum(2); // (B,T)
+  const slots = constant(
+    hostArray(
+      'float32',
+      [k, 1],
+      Float32Array.from({ length: k }, (_, r) => r),
+    ),
+  );
+  const select = rank.reshape([b, 1, t]).equal(slots).cast('float32').detach(); // (B,k,T)
+  const kept = select.matmul(x);
+  if (!mask) return { x: kept };
+  // one 1 per row: the product copies each kept token's mask value exactly
+  return { x: kept, mask: select.matmul(mask.reshape([b, t, 1])).reshape([b, 1, 1, k]) };
+}
+
+/** How a stack deviates from the plain encoder (see variants.ts). */
+export interface EncoderPlan {
+  /** Reuse encoder → the earlier encoder whose attention output it takes. */
+  reuse?: Readonly<Record<number, number>>;
+  /** Encoder → tokens kept after it (class token included). */
+  keep?: Readonly<Record<number, (tokens: number) => number>>;
+}
+
+/** A stack of encoder layers. x: (B,T,D) → (B,T',D) (T' < T after token pruning) */
 export function encoder(
   m: Matmuls,
   x: Tensor,
   layers: readonly LayerWeights[],
   cfg: EncoderConfig,
   mask?: Tensor,
+  plan: EncoderPlan = {},
 ): Tensor {
-  return layers.reduce((h, w, i) => encoderLayer(m, `layer.${i}`, h, w, cfg, mask), x);
+  const contexts: Tensor[] = [];
+  let h = x;
+  let msk = mask;
+  layers.forEach((w, i) => {
+    const src = plan.reuse?.[i];
+    if (src !== undefined && !(src >= 0 && src < i))
+      throw new Error(`encoder ${i} cannot reuse encoder ${src}`);
+    const step = encoderStep(m, `layer.${i}`, h, w, cfg, msk, src === undefined ? undefined : contexts[src]);
+    contexts.push(step.context);
+    h = step.out;
+    const keep = plan.keep?.[i];
+    if (keep) {
+      if (!step.probs) throw new Error(`encoder ${i} prunes tokens but computes no attention`);
+      const k = Math.min(keep(h.shape[1]!), h.shape[1]!);
+      ({ x: h, mask: msk } = pruneTokens(h, step.probs, k, msk));
+    }
+  });
+  return h;
 }
 
 /** Multiply-accumulates of one encoder layer for T tokens (the MAC count of cost and benchmarks). */

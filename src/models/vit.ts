@@ -9,12 +9,14 @@ import { concat, input, type Tensor } from '../graph/tensor.js';
 import type { VitConfig } from './config.js';
 import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
 import type { ParamStore } from './params.js';
+import { encoderPlan, stackWeights } from './variants.js';
 
 export const vitPrefix = (c: VitConfig): string => (c.modelType === 'deit' ? 'deit' : 'vit');
 
 /** Tensors a ViT checkpoint may hold that the classifier does not use. */
 export const VIT_UNUSED = [/position_ids$/, /\.pooler\./];
 
+/** A layer's weights, asked of the store only when the graph uses them (a reuse encoder has no Q/K/V). */
 function layerWeights(c: VitConfig, s: ParamStore, p: string): LayerWeights {
   const d = c.hidden;
   const dense = (name: string, out: number, inp: number, bias = true): Dense => ({
@@ -26,14 +28,36 @@ function layerWeights(c: VitConfig, s: ParamStore, p: string): LayerWeights {
     bias: s.tensor(`${p}.${name}.bias`, [d], 'zeros'),
   });
   return {
-    query: dense('attention.attention.query', d, d, c.qkvBias),
-    key: dense('attention.attention.key', d, d, c.qkvBias),
-    value: dense('attention.attention.value', d, d, c.qkvBias),
-    output: dense('attention.output.dense', d, d),
-    norm1: norm('layernorm_before'),
-    ffnIn: dense('intermediate.dense', c.ffn, d),
-    ffnOut: dense('output.dense', d, c.ffn),
-    norm2: norm('layernorm_after'),
+    get query() {
+      return dense('attention.attention.query', d, d, c.qkvBias);
+    },
+    get key() {
+      return dense('attention.attention.key', d, d, c.qkvBias);
+    },
+    get value() {
+      return dense('attention.attention.value', d, d, c.qkvBias);
+    },
+    get output() {
+      return dense('attention.output.dense', d, d);
+    },
+    get norm1() {
+      return norm('layernorm_before');
+    },
+    get ffnIn() {
+      return dense('intermediate.dense', c.ffn, d);
+    },
+    get ffnOut() {
+      return dense('output.dense', d, c.ffn);
+    },
+    get norm2() {
+      return norm('layernorm_after');
+    },
+    get transformation() {
+      return {
+        norm: norm('attention.transformation.layernorm'),
+        dense: dense('attention.transformation.dense', d, d),
+      };
+    },
   };
 }
 
@@ -60,8 +84,9 @@ export function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number)
   const k = n + tokens.length - 1;
   const x = concat(tokens, 1).add(s.tensor(`${e}.position_embeddings`, [1, k, d]));
 
-  const layers = Array.from({ length: c.layers }, (_, i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
-  const h = encoder(m, x, layers, { ...c, preNorm: true });
+  const v = c.variants ?? {};
+  const layers = stackWeights(c.layers, v, (i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
+  const h = encoder(m, x, layers, { ...c, preNorm: true }, undefined, encoderPlan(v));
   const lnW = s.tensor(`${root}.layernorm.weight`, [d], 'ones');
   const lnB = s.tensor(`${root}.layernorm.bias`, [d], 'zeros');
   const normed = layerNorm(h, lnW, lnB, c.layerNormEps);

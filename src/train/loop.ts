@@ -5,7 +5,7 @@
  */
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { modelFeeds } from '../eval/predict.js';
+import { modelFeeds, Predictor } from '../eval/predict.js';
 import { grad } from '../graph/autodiff.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
@@ -23,6 +23,7 @@ import {
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint.js';
+import { type DistillOptions, distillationLoss } from './distill.js';
 import { withDropout } from './dropout.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
 
@@ -46,6 +47,8 @@ export interface TrainOptions {
   matmuls?: Matmuls;
   /** Hidden dropout probability (see dropout.ts; default 0). */
   dropout?: number;
+  /** Distil from a teacher model: its logits join the labels in the loss (see distill.ts). */
+  teacher?: DistillOptions;
   /** Checkpoint folder; training resumes from it when it holds a checkpoint of this model. */
   out: string;
   evalData?: EvalData;
@@ -106,6 +109,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     log(`resuming from ${o.out} after epoch ${state.epoch} (step ${state.step})`);
   }
 
+  const teacher = o.teacher ? new Predictor(o.teacher.teacher) : null;
   const graphs = new Map<string, Promise<CompiledGraph>>();
   const stepGraph = (b: number, t?: number) => {
     const key = `${b}x${t ?? 0}`;
@@ -114,9 +118,18 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       const m = withDropout(o.matmuls ?? digital, o.dropout ?? 0, o.seed ?? 0);
       const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t }, m);
       const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
-      const loss = data.regression
-        ? mse(mg.logits.reshape([b]), labels)
-        : crossEntropy(mg.logits, labels, o.labelSmoothing ?? 0);
+      const loss = o.teacher
+        ? distillationLoss(
+            mg.logits,
+            labels,
+            input('teacher_logits', mg.logits.shape),
+            o.teacher,
+            data.regression,
+            o.labelSmoothing ?? 0,
+          )
+        : data.regression
+          ? mse(mg.logits.reshape([b]), labels)
+          : crossEntropy(mg.logits, labels, o.labelSmoothing ?? 0);
       const grads = grad(loss, params);
       g = compile(
         { loss, ...Object.fromEntries(grads.map((gr, k) => [`g${k}`, gr])) },
@@ -146,6 +159,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       feeds['labels'] = data.regression
         ? hostArray('float32', [batch], Float32Array.from(targets))
         : hostArray('int32', [batch], Int32Array.from(targets));
+      if (teacher) feeds['teacher_logits'] = await teacher.logits(x);
       const g = await stepGraph(batch, seqLen);
       const out = await g.run(
         Object.fromEntries(g.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),

@@ -1,0 +1,39 @@
+/**
+ * Step 4 of the TReX search: fine-tune the winning pattern with the target hardware's noise in
+ * the forward pass (src/train/noise-aware.ts), through the ordinary training loop.
+ */
+import type { HardwareSpec } from '../../analog/spec.js';
+import type { EvalData } from '../../eval/data.js';
+import type { Model } from '../../models/index.js';
+import { train } from '../../train/loop.js';
+import { noiseAwareMatmuls } from '../../train/noise-aware.js';
+
+export interface FinetuneOptions {
+  epochs: number;
+  lr: number;
+  batch: number;
+  /** Checkpoint folder. */
+  out: string;
+  log?: (line: string) => void;
+}
+
+/** Fine-tunes `model` in place with `spec`'s noise, checkpointing into `o.out` (resumes from it). */
+export async function noiseAwareFinetune(
+  model: Model,
+  data: EvalData,
+  spec: HardwareSpec,
+  o: FinetuneOptions,
+): Promise<void> {
+  await train(model, data, {
+    epochs: o.epochs,
+    lr: o.lr,
+    batch: o.batch,
+    out: o.out,
+    matmuls: noiseAwareMatmuls(spec, 0),
+    quiet: true,
+    ...(o.log ? { log: o.log } : {}),
+  });
+}
+
+/** Whether `noiseAwareFinetune` works in this build (it does since noise-aware training landed). */
+export const FINETUNE_AVAILABLE = true;

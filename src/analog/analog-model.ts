@@ -9,9 +9,9 @@ import { concat, constant, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import { crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
+import { adcStep, applyGain, crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
-import { type ProgrammedWeights, programWeights } from './program.js';
+import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
 
 export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
@@ -33,8 +33,27 @@ interface StaticLayer {
   weight: Tensor;
   weights: Tensor;
   squares: Tensor;
+  /** Digital output scale: [R, 1, C] per column, or [R, 1, C/block, 1] per column tile. */
   scale: Tensor;
+  /** Columns that share one scale value (1: per column). */
+  scaleBlock: number;
   programmed: ProgrammedWeights;
+}
+
+/**
+ * Columns sharing one output scale: a whole column tile unless the mapping or the drift
+ * compensation scales columns (then 1), or column tiles differ in width.
+ */
+function scaleBlock(xbar: Crossbar, outDim: number): number {
+  if (xbar.mapping.scale === 'column' || xbar.driftCompensation === 'column') return 1;
+  const widths = new Set(splitDim(outDim, xbar.tile.cols, xbar.tile.split).map((t) => t.size));
+  return widths.size === 1 ? [...widths][0]! : 1;
+}
+
+/** The programmed scale [R·C], one value per block of columns. */
+function blockScale(p: ProgrammedWeights, block: number): Float32Array {
+  if (block === 1) return p.scale.slice();
+  return Float32Array.from({ length: p.scale.length / block }, (_, i) => p.scale[i * block]!);
 }
 
 export class AnalogModel {
@@ -93,7 +112,7 @@ export class AnalogModel {
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
     data(l.weights).set(p.weights);
     data(l.squares).set(p.squares);
-    data(l.scale).set(p.scale);
+    data(l.scale).set(blockScale(p, l.scaleBlock));
   }
 
   private staticLayer(name: string, w: Tensor, xbar: Crossbar): StaticLayer {
@@ -101,6 +120,8 @@ export class AnalogModel {
     if (known && known.weight === w) return known;
     const p = this.programmedFor(name, w, xbar);
     const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
+    const block = scaleBlock(xbar, p.outDim);
+    const nR = p.rowTiles.length;
     const l: StaticLayer = {
       xbar,
       weight: w,
@@ -109,8 +130,13 @@ export class AnalogModel {
       squares: param(`analog.${name}.squares`, hostArray('float32', shape, p.squares.slice())),
       scale: param(
         `analog.${name}.scale`,
-        hostArray('float32', [p.rowTiles.length, 1, p.outDim], p.scale.slice()),
+        hostArray(
+          'float32',
+          block === 1 ? [nR, 1, p.outDim] : [nR, 1, p.outDim / block, 1],
+          blockScale(p, block),
+        ),
       ),
+      scaleBlock: block,
       programmed: p,
     };
     const ranges = this.inputRanges.get(name);
@@ -183,7 +209,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   }
   const d = dac(tiles, l.xbar, l.inputRange);
   const useSquares = l.xbar.readNoise.kind !== 'none';
-  const y = crossbarProducts(
+  const codes = crossbarProducts(
     d,
     l.weights,
     useSquares ? l.squares : null,
@@ -192,9 +218,12 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     p.rows,
     seed,
   );
-  return y
-    .mul(l.scale)
-    .mul(d.range)
-    .sum(0)
-    .reshape([...lead, p.outDim]);
+  // digital gain: ADC step × scale × DAC range of each input vector
+  const step = adcStep(l.xbar, p.rows);
+  const scale = step === 1 ? l.scale : l.scale.mul(step);
+  const y =
+    l.scaleBlock === 1
+      ? applyGain(codes, scale, 1).mul(d.range)
+      : applyGain(codes, scale.mul(d.range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
+  return (nR === 1 ? y : y.sum(0)).reshape([...lead, p.outDim]);
 }

@@ -5,9 +5,9 @@
  * w [B, H, D, C] the written operand (D rows, C columns).
  */
 import { hostArray } from '../graph/ndarray.js';
-import { concat, constant, randomNormal, type Tensor } from '../graph/tensor.js';
+import { concat, constant, type Tensor } from '../graph/tensor.js';
 import { PCM_PROG_FIT } from './devices/pcm.js';
-import { crossbarProducts, dac, seedFor } from './mvm.js';
+import { adcStep, applyGain, crossbarProducts, dac, gaussianNoise, seedFor } from './mvm.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
@@ -40,7 +40,7 @@ function padAxis(t: Tensor, axis: number, to: number): Tensor {
 function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
   const p = x.program;
   const { gMinUS, gMaxUS } = x.mapping;
-  const xi = () => randomNormal(g.shape, { seed });
+  const xi = () => gaussianNoise(g.shape, 1, seed, x);
   switch (p.kind) {
     case 'none':
       return g;
@@ -110,16 +110,21 @@ export function dynamicProduct(
   const absT = wt.abs();
   if (xbar.mapping.scale === 'none')
     throw new RangeError("dynamic crossbars: mapping.scale 'none' is not supported; use 'tile' or 'column'");
-  const scale =
-    xbar.mapping.scale === 'column'
+  // per column [..., R, 1, cPad], or per tile [..., R, 1, nC, 1] (one value per block of cols)
+  const block = xbar.mapping.scale === 'column' ? 1 : xbar.tile.cols;
+  const scale = (
+    block === 1
       ? absT.max(-2, true)
-      : absT
-          .reshape([...lead, nR, rows, nC, xbar.tile.cols])
-          .max([lead.length + 1, lead.length + 3], true)
-          .expand([...lead, nR, 1, nC, xbar.tile.cols])
-          .reshape([...lead, nR, 1, cPad]);
-  const safe = scale.maximum(1e-30);
-  const unit = wt.div(safe).clip(-1, 1);
+      : absT.reshape([...lead, nR, rows, nC, block]).max([lead.length + 1, lead.length + 3], true)
+  ).maximum(1e-30);
+  const unit = (
+    block === 1
+      ? wt.div(scale)
+      : wt
+          .reshape([...lead, nR, rows, nC, block])
+          .div(scale)
+          .reshape(wt.shape)
+  ).clip(-1, 1);
   // the transform acts on the device conductance of the whole value, so a clip at β·G_MAX
   // empties the top bit slices instead of distorting every slice's cells
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
@@ -185,7 +190,14 @@ export function dynamicProduct(
 
   const dacOut = dac(xt, xbar);
   const useSquares = xbar.readNoise.kind !== 'none';
-  const y = crossbarProducts(dacOut, eff, useSquares ? squares : null, sliceWeights, xbar, rows, seed);
-  const out = y.mul(scale).mul(dacOut.range).sum(lead.length); // [..., N, cPad]
+  const codes = crossbarProducts(dacOut, eff, useSquares ? squares : null, sliceWeights, xbar, rows, seed);
+  // digital gain: ADC step × scale × DAC range of each input vector
+  const step = adcStep(xbar, rows);
+  const gained = step === 1 ? scale : scale.mul(step);
+  const y =
+    block === 1
+      ? applyGain(codes, gained, 1).mul(dacOut.range)
+      : applyGain(codes, gained.mul(dacOut.range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+  const out = nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length);
   return cPad === c ? out : out.slice(-1, 0, c);
 }

@@ -7,7 +7,9 @@
  */
 
 import { hostArray } from '../graph/ndarray.js';
-import { constant, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
+import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
+import { numel, type Shape } from '../graph/shape.js';
+import { constant, noise, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
 import type { Crossbar } from './spec.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
@@ -17,12 +19,24 @@ export function seedFor(base: number, label: string): number {
   return h & 0x7fffffff;
 }
 
+/** Fresh N(0, std²) noise of `shape` at every run, drawn as the crossbar's `noiseSampler` says. */
+export function gaussianNoise(shape: Shape, std: number, seed: number, xbar: Crossbar): Tensor {
+  return xbar.noiseSampler === 'table' && numel(shape) <= NOISE_TABLE_SAMPLES
+    ? noise(shape, { seed, std })
+    : randomNormal(shape, { seed, std });
+}
+
 /** Quantisation levels each side of zero of a signed `bits`-bit converter. */
 export const signedLevels = (bits: number): number => 2 ** (bits - 1) - 1;
 
 export interface DacOut {
-  /** Quantised normalised inputs, [K, …, R, N, rows]: K = 1 (PWM) or one signed plane per magnitude bit. */
+  /**
+   * The DAC's planes, [K, …, R, N, rows]: K = 1 (PWM; integer codes) or one signed bit plane per
+   * magnitude bit. `planeScale` × planes are the normalised inputs in [−1, 1].
+   */
   planes: Tensor;
+  /** Normalised units per plane unit: 1/levels for PWM codes (folded into the weights), else 1. */
+  planeScale: number;
   /** Weight of each plane in the recombination, length K. */
   planeWeights: number[];
   /** The DAC range per tile and vector, [(…), R, N, 1], in input units. */
@@ -44,7 +58,8 @@ export class CalibrationError extends Error {
  * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
  * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
  * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
- * fixed, calibrated or learned range clip.
+ * fixed, calibrated or learned range clip. Quantised inputs are integer codes: levels/range is
+ * one small tensor, so quantising costs one multiply and one round over the inputs.
  */
 export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): DacOut {
   const d = xbar.dac;
@@ -52,33 +67,30 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): DacOut {
   const perTile = kind === 'calibrated' || kind === 'learned';
   if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
   const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
+  const clips = fixed !== undefined || perTile;
   const range = perTile
     ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
     : fixed === undefined
       ? x.abs().max(-1, true).maximum(1e-30)
       : scalar(fixed).expand([...x.shape.slice(0, -1), 1]);
-  let xn = x.div(range);
-  if (fixed !== undefined || perTile) xn = xn.clip(-1, 1);
-  if (d.kind === 'ideal') return { planes: xn.reshape([1, ...xn.shape]), planeWeights: [1], range };
+  const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
+  if (d.kind === 'ideal') {
+    const xn = x.div(range);
+    return { planes: plane(clips ? xn.clip(-1, 1) : xn), planeScale: 1, planeWeights: [1], range };
+  }
   const levels = signedLevels(d.bits);
+  const scaled = x.mul(scalar(levels).div(range));
   if (d.mode === 'pwm') {
-    return {
-      planes: xn
-        .mul(levels)
-        .round()
-        .div(levels)
-        .reshape([1, ...xn.shape]),
-      planeWeights: [1],
-      range,
-    };
+    const codes = scaled.quantize(levels);
+    return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range };
   }
   // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
   const k = d.bits - 1;
-  const mag = xn.abs().mul(levels).round();
+  const mag = scaled.abs().quantize(levels);
   const pow = constant(
     hostArray(
       'float32',
-      [k + 1, ...xn.shape.map(() => 1)],
+      [k + 1, ...x.shape.map(() => 1)],
       Float32Array.from({ length: k + 1 }, (_, i) => 2 ** -i),
     ),
   );
@@ -87,13 +99,14 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): DacOut {
     .mul(pow)
     .floor();
   const bits = floors.slice(0, 0, k).sub(floors.slice(0, 1, k + 1).mul(2));
-  const planes = bits.mul(xn.sign());
-  return { planes, planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels), range };
+  const planes = bits.mul(x.sign());
+  return { planes, planeScale: 1, planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels), range };
 }
 
 /**
  * Crossbar products of DAC planes [K, …, R, N, rows] with weights [J, …, R, rows, C] (and their
- * squares, for read noise), through noise and ADC, recombined: → [(…), R, N, C] normalised.
+ * squares, for read noise), through noise and ADC, recombined: → [(…), R, N, C] in ADC steps
+ * (× `adcStep` for normalised units; callers fold it into their digital gain, one pass).
  */
 export function crossbarProducts(
   d: DacOut,
@@ -107,11 +120,12 @@ export function crossbarProducts(
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const step = adcStep(xbar, rows);
-  // outputs are computed in ADC steps: 1/step and the noise scales are folded into the
-  // (small) weight tensors, the step into the shift-add, saving passes over the outputs
-  const w = step === 1 ? weights : weights.mul(1 / step);
+  // outputs are computed in ADC steps: 1/step, the plane scale and the noise scales are folded
+  // into the (small) weight tensors, saving passes over the outputs
+  const inScale = d.planeScale / step;
+  const w = inScale === 1 ? weights : weights.mul(inScale);
   const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
-  const sq = squares && sigma > 0 ? squares.mul((sigma / step) ** 2) : null;
+  const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
   const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
   const k = d.planeWeights.length;
   let acc: Tensor | null = null;
@@ -121,15 +135,31 @@ export function crossbarProducts(
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
     const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`));
-    const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]! * step);
+    const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
     const term = coef.length === 1 && coef[0] === 1 ? y.reshape(y.shape.slice(1)) : shiftAdd(y, coef);
     acc = acc ? acc.add(term) : term;
   }
   return acc!;
 }
 
+/**
+ * The digital gain of crossbar outputs in one pass: codes [(…), R, N, C] × gain, where gain is
+ * [(…), R, N|1, C] (per column) or, when `block` > 1, one value per block of `block` columns,
+ * [(…), R, N|1, C/block, 1] (per column tile: a small tensor, so the range of each input vector
+ * and the tile scale multiply into it before they touch the outputs).
+ */
+export function applyGain(codes: Tensor, gain: Tensor, block: number): Tensor {
+  if (block === 1) return codes.mul(gain);
+  const shape = codes.shape;
+  const c = shape.at(-1)!;
+  return codes
+    .reshape([...shape.slice(0, -1), c / block, block])
+    .mul(gain)
+    .reshape(shape);
+}
+
 /** The ADC's step in normalised units (1 for an ideal ADC). */
-function adcStep(xbar: Crossbar, rows: number): number {
+export function adcStep(xbar: Crossbar, rows: number): number {
   if (xbar.adc.kind !== 'uniform') return 1;
   const r = xbar.adc.range;
   if (r.kind === 'calibrated') throw new CalibrationError('adc.range', r.kind);
@@ -158,23 +188,34 @@ function sliceProducts(
   xbar: Crossbar,
   seed: number,
 ): Tensor {
-  let y = x.matmul(weights);
+  // a single tile and slice runs as 2-D products: ONNX Runtime then fuses the output noise into
+  // its Gemm (C input), which costs nothing next to a separate pass over the outputs
+  const batch = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
+  const flat = batch.every((d) => d === 1);
+  const outShape = [
+    ...(x.rank > weights.rank ? x.shape : weights.shape).slice(0, -2),
+    x.shape.at(-2)!,
+    weights.shape.at(-1)!,
+  ];
+  const as2d = (t: Tensor) => (flat ? t.reshape(t.shape.slice(-2)) : t);
+  const xs = as2d(x);
+  let y = xs.matmul(as2d(weights));
   if (squares) {
     // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output
     y = y.add(
-      x
-        .mul(x)
-        .matmul(squares)
+      xs
+        .mul(xs)
+        .matmul(as2d(squares))
         .sqrt()
-        .mul(randomNormal(y.shape, { seed: seedFor(seed, 'read') })),
+        .mul(gaussianNoise(y.shape, 1, seedFor(seed, 'read'), xbar)),
     );
   }
-  if (outSigma > 0) y = y.add(randomNormal(y.shape, { seed: seedFor(seed, 'out'), std: outSigma }));
+  if (outSigma > 0) y = y.add(gaussianNoise(y.shape, outSigma, seedFor(seed, 'out'), xbar));
   if (xbar.adc.kind === 'uniform') {
     const levels = signedLevels(xbar.adc.bits);
-    y = y.round().clip(-levels, levels);
+    y = y.quantize(levels);
   }
-  return y;
+  return flat ? y.reshape(outShape) : y;
 }
 
 /** Whether a crossbar computes exactly what the floating-point matmul does. */

@@ -1,7 +1,8 @@
 /**
  * Lowers a graph to an ONNX model in memory. Inputs become graph inputs; params become graph
  * inputs (fed at every run, so new weights need no recompilation) or, when baked,
- * initialisers (which lets ONNX Runtime pre-pack them); constants become initialisers.
+ * initialisers (which lets ONNX Runtime pre-pack them); noise leaves become graph inputs the
+ * runtime feeds from the noise table; constants become initialisers.
  */
 import { createHash } from 'node:crypto';
 import { topoSort } from './autodiff.js';
@@ -20,6 +21,8 @@ export interface GraphInput {
   readonly dtype: DType;
   /** Set when the input is a param: its current value is fed unless the caller overrides it. */
   readonly param?: Tensor;
+  /** Set when the input is noise: a window of the noise table is fed at every run. */
+  readonly noise?: { readonly seed: number; readonly std: number };
 }
 export interface GraphOutput {
   readonly name: string;
@@ -136,6 +139,15 @@ export function lowerToOnnx(
         inputProtos.push(valueInfo(name, t.shape, t.dtype));
         keyParts.push(`p ${name} ${t.dtype}[${t.shape}]`);
       }
+      names.set(t.id, name);
+    } else if (t.op === 'noise') {
+      // named by order of appearance, so a rebuilt graph keeps its session cache key
+      const name = `noise${inputs.filter((i) => i.noise).length}`;
+      const noise = { seed: a['seed'] as number, std: a['std'] as number };
+      declareLeaf(name, t);
+      inputs.push({ name, shape: t.shape, dtype: t.dtype, noise });
+      inputProtos.push(valueInfo(name, t.shape, t.dtype));
+      keyParts.push(`z ${name} [${t.shape}] ${noise.seed} ${noise.std}`);
       names.set(t.id, name);
     } else if (t.op === 'constant') {
       names.set(t.id, constant(a['value'] as HostArray));

@@ -95,6 +95,10 @@ export class Tensor {
   detach(): Tensor {
     return apply('stopGradient', [this], {});
   }
+  /** Round half to even and clip to [−levels, levels] (a converter's code; see ops.ts). */
+  quantize(levels: number): Tensor {
+    return apply('quantize', [this], { levels });
+  }
   clip(min: number, max: number): Tensor {
     return apply('clip', [this], { min, max });
   }
@@ -226,6 +230,10 @@ export const pad = (x: Tensor, before: readonly number[], after: readonly number
 /** Fresh N(mean, std²) values at every run; the same `seed` gives the same stream. */
 export const randomNormal = (shape: Shape, opts: { seed: number; mean?: number; std?: number }) =>
   apply('randomNormal', [], { shape: [...shape], seed: opts.seed, mean: opts.mean ?? 0, std: opts.std ?? 1 });
+
+/** Fresh N(0, std²) values at every run from the noise table (graph/noise-table.ts). */
+export const noise = (shape: Shape, opts: { seed: number; std?: number }): Tensor =>
+  apply('noise', [], { shape: [...shape], seed: opts.seed, std: opts.std ?? 1 });
 
 /** Fresh U[low, high) values at every run; the same `seed` gives the same stream. */
 export const randomUniform = (shape: Shape, opts: { seed: number; low?: number; high?: number }) =>

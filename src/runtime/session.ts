@@ -5,8 +5,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { HostArray, HostData } from '../graph/ndarray.js';
+import { NoiseStream } from '../graph/noise-table.js';
 import { type GraphInput, type GraphOutput, type LowerOptions, lowerToOnnx } from '../graph/onnx.js';
-import { type DType, fmtShape, sameShape } from '../graph/shape.js';
+import { type DType, fmtShape, numel, sameShape } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
 
 export type Provider = 'cpu' | 'webgpu';
@@ -33,7 +34,12 @@ export class RuntimeError extends Error {
   }
 }
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/** A session and the offset streams of its noise inputs (which continue across runs, like its random ops). */
+interface Loaded {
+  session: ort.InferenceSession;
+  noise: Map<string, NoiseStream>;
+}
+const sessions = new Map<string, Promise<Loaded>>();
 
 const describe = (i: { name: string; dtype: DType; shape: readonly number[] }) =>
   `${i.name}: ${i.dtype} ${fmtShape(i.shape)}`;
@@ -42,6 +48,7 @@ const describe = (i: { name: string; dtype: DType; shape: readonly number[] }) =
 export class CompiledGraph {
   constructor(
     private readonly session: ort.InferenceSession,
+    private readonly noise: ReadonlyMap<string, NoiseStream>,
     readonly inputs: readonly GraphInput[],
     readonly outputs: readonly GraphOutput[],
     readonly onnxModel: Uint8Array,
@@ -59,12 +66,16 @@ export class CompiledGraph {
         `unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}; the graph takes:\n  ${this.inputs.map(describe).join('\n  ')}`,
       );
     }
-    const missing = this.inputs.filter((i) => !feeds[i.name] && !i.param);
+    const missing = this.inputs.filter((i) => !feeds[i.name] && !i.param && !i.noise);
     if (missing.length) {
       throw new RuntimeError(`missing input(s):\n  ${missing.map(describe).join('\n  ')}`);
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const i of this.inputs) {
+      if (i.noise && !feeds[i.name]) {
+        ortFeeds[i.name] = new ort.Tensor('float32', this.noise.get(i.name)!.next(), i.shape);
+        continue;
+      }
       const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
       if (v.dtype !== i.dtype || !sameShape(v.shape, i.shape)) {
         throw new RuntimeError(
@@ -115,13 +126,19 @@ export async function compile(
       graphOptimizationLevel: 'all',
       ...(threads ? { intraOpNumThreads: threads } : {}),
     };
-    session = ort.InferenceSession.create(lowered.model, options);
+    const noise = new Map(
+      lowered.inputs.flatMap((i) =>
+        i.noise ? [[i.name, new NoiseStream(i.noise.seed, i.noise.std, numel(i.shape))] as const] : [],
+      ),
+    );
+    session = ort.InferenceSession.create(lowered.model, options).then((s) => ({ session: s, noise }));
     if (opts.cache !== false) {
       sessions.set(key, session);
       session.catch(() => sessions.delete(key));
     }
   }
-  return new CompiledGraph(await session, lowered.inputs, lowered.outputs, lowered.model);
+  const loaded = await session;
+  return new CompiledGraph(loaded.session, loaded.noise, lowered.inputs, lowered.outputs, lowered.model);
 }
 
 /** How many sessions the cache holds (for tests and diagnostics). */
@@ -131,5 +148,5 @@ export const sessionCount = (): number => sessions.size;
 export async function releaseSessions(): Promise<void> {
   const all = [...sessions.values()];
   sessions.clear();
-  await Promise.all(all.map(async (s) => (await s).release()));
+  await Promise.all(all.map(async (s) => (await s).session.release()));
 }

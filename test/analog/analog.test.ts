@@ -107,7 +107,7 @@ describe('converters', () => {
     const xbar = xbarOf({ dac: { kind: 'uniform', bits: 4 } });
     const x = input('x', [1, 1, 200]);
     const d = dac(x, xbar);
-    const g = await compile({ q: d.planes, r: d.range }, { cache: false });
+    const g = await compile({ q: d.planes.mul(d.planeScale), r: d.range }, { cache: false });
     const v = randn([1, 1, 200], 1);
     const out = await g.run({ x: v });
     const r = (out['r']!.data as Float32Array)[0]!;
@@ -123,7 +123,7 @@ describe('converters', () => {
     const xbar = xbarOf({ dac: { kind: 'uniform', bits: 3, range: { kind: 'fixed', max: 2 } } });
     const x = input('x', [1, 1, 4]);
     const d = dac(x, xbar);
-    const g = await compile({ q: d.planes, r: d.range }, { cache: false });
+    const g = await compile({ q: d.planes.mul(d.planeScale), r: d.range }, { cache: false });
     const out = await g.run({ x: hostArray('float32', [1, 1, 4], Float32Array.of(-5, -1, 0.4, 3)) });
     // 3 levels per side of ±2: −5 clips, −1 → −1.5 rounds half to even → −2/3, 0.4 → 0.6 → 1/3, 3 clips
     const want = [-1, -2 / 3, 1 / 3, 1];
@@ -141,7 +141,7 @@ describe('converters', () => {
     const x = input('x', [1, 1, 1, 1]);
     const w = input('w', [1, 1, 1, 5]);
     const y = crossbarProducts(
-      { planes: x.reshape([1, 1, 1, 1]), planeWeights: [1], range: x },
+      { planes: x.reshape([1, 1, 1, 1]), planeScale: 1, planeWeights: [1], range: x },
       w,
       null,
       [1],
@@ -272,7 +272,7 @@ describe('noise statistics', () => {
     const w = input('w', [1, 1, 4, 1]);
     const sq = input('sq', [1, 1, 4, 1]);
     const y = crossbarProducts(
-      { planes: x.reshape([1, 1, n, 4]), planeWeights: [1], range: x },
+      { planes: x.reshape([1, 1, n, 4]), planeScale: 1, planeWeights: [1], range: x },
       w,
       sq,
       [1],

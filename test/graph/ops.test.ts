@@ -70,6 +70,17 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
     { name: 'gelu tanh', inputs: [f(3, 5)], build: (x) => gelu(x, 'tanh') },
   ],
   clip: [{ name: 'clip', inputs: [f(4, 5)], build: (x) => x.clip(-0.5, 0.7) }],
+  quantize: [
+    {
+      // codes of −4.9…3.9 clipped to ±2: straight-through inside ±2.5, zero gradient beyond
+      name: 'quantize (round half to even, clip; straight-through inside the range)',
+      inputs: [{ shape: [4, 6], gen: awayFromHalf }],
+      build: (x) => x.quantize(2),
+      expectGrad: ([x], r) => [
+        { shape: x!.shape, data: x!.data.map((v, i) => (Math.abs(v) > 2.5 ? 0 : r.data[i]!)) },
+      ],
+    },
+  ],
   cast: [
     {
       name: 'cast float→int32',
@@ -162,6 +173,7 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
   ],
   randomNormal: [],
   randomUniform: [],
+  noise: [],
 };
 
 describe('ops: forward and gradient against the float64 reference', () => {

@@ -128,18 +128,27 @@ export function crossbarProducts(
   const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
   const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
   const k = d.planeWeights.length;
+  // plane outputs recombine as [1, J] × [J, M] products accumulated in 2-D (M = all output
+  // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
+  // slices once, where a broadcast multiply and a ReduceSum over the slice axis take two passes
   let acc: Tensor | null = null;
+  let shape: readonly number[] = [];
   for (let p = 0; p < k; p++) {
     const plane =
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`));
+    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
+    shape = y.shape.slice(1);
     const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
-    const term = coef.length === 1 && coef[0] === 1 ? y.reshape(y.shape.slice(1)) : shiftAdd(y, coef);
-    acc = acc ? acc.add(term) : term;
+    const flat = y.reshape([coef.length, numel(shape)]);
+    const term =
+      coef.length === 1 && coef[0] === 1
+        ? flat
+        : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
+    acc = acc ? term.add(acc) : term;
   }
-  return acc!;
+  return acc!.reshape(shape);
 }
 
 /**
@@ -164,15 +173,6 @@ export function adcStep(xbar: Crossbar, rows: number): number {
   const r = xbar.adc.range;
   if (r.kind === 'calibrated') throw new CalibrationError('adc.range', r.kind);
   return (r.kind === 'fixed' ? r.max : rows) / signedLevels(xbar.adc.bits);
-}
-
-/** Σ_j coef_j·y_j over the leading slice axis. y: [J, …] → […] */
-function shiftAdd(y: Tensor, coef: readonly number[]): Tensor {
-  if (coef.length === 1) return y.reshape(y.shape.slice(1)).mul(coef[0]!);
-  const c = constant(
-    hostArray('float32', [coef.length, ...y.shape.slice(1).map(() => 1)], Float32Array.from(coef)),
-  );
-  return y.mul(c).sum(0);
 }
 
 /**

@@ -2,8 +2,9 @@
  * Logits of a model for a batch of inputs, in ONNX Runtime. Text inputs get HF's defaults
  * (attention mask of ones, token types of zeros) and host-computed position ids.
  */
-import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { fmtShape } from '../graph/shape.js';
+import { topoSort } from '../graph/autodiff.js';
+import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
+import { fmtShape, numel } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
 import { positionIds } from '../models/bert.js';
 import { digital, type Matmuls } from '../models/encoder.js';
@@ -27,6 +28,37 @@ export interface PredictOptions {
   matmuls?: Matmuls;
   /** Extra graph outputs, asked for right after each graph is built (e.g. AttentionSnr taps). */
   outputs?: () => Record<string, Tensor>;
+  /**
+   * Bytes the largest tensor of a run may take (default 8 MiB: smaller pieces also run faster, in cache). A batch whose graph would
+   * exceed it runs in equal pieces and its logits are joined, so memory stays bounded however
+   * much a crossbar model expands the products (bit slices × tiles). Not with extra outputs.
+   */
+  maxTensorBytes?: number;
+}
+
+const DEFAULT_MAX_TENSOR_BYTES = 8 * 2 ** 20;
+
+/** Rows [s, e) of a batch-first array (a view, no copy). */
+function rows(a: HostArray, s: number, e: number): HostArray {
+  const inner = a.shape.slice(1).reduce((x, y) => x * y, 1);
+  return {
+    dtype: a.dtype,
+    shape: [e - s, ...a.shape.slice(1)],
+    data: a.data.subarray(s * inner, e * inner) as HostData,
+  };
+}
+
+/** Batch-first arrays stacked along the batch. */
+function joinRows(parts: readonly HostArray[]): HostArray {
+  const first = parts[0]!;
+  const n = parts.reduce((t, p) => t + p.shape[0]!, 0);
+  const out = hostArray(first.dtype, [n, ...first.shape.slice(1)]);
+  let at = 0;
+  for (const p of parts) {
+    (out.data as Float32Array).set(p.data as Float32Array, at);
+    at += p.data.length;
+  }
+  return out;
 }
 
 export class InputError extends Error {
@@ -91,6 +123,8 @@ export function modelFeeds(
  */
 export class Predictor {
   private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  /** Bytes of the largest tensor per example, by sequence length. */
+  private readonly perExample = new Map<number, number>();
   constructor(
     readonly model: Model,
     private readonly opts: PredictOptions = {},
@@ -103,6 +137,39 @@ export class Predictor {
   /** Every output of the graph for a batch: logits and any extra outputs. */
   async run(x: ModelInputs): Promise<Record<string, HostArray>> {
     const { feeds, batch, seqLen } = modelFeeds(this.model, x);
+    const pieces = this.opts.outputs ? 1 : this.piecesFor(batch, seqLen);
+    if (pieces > 1) {
+      const size = Math.ceil(batch / pieces);
+      const parts: HostArray[] = [];
+      for (let s = 0; s < batch; s += size) {
+        const e = Math.min(s + size, batch);
+        const part = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, rows(v, s, e)]));
+        parts.push((await this.runWhole(part, e - s, seqLen))['logits']!);
+      }
+      return { logits: joinRows(parts) };
+    }
+    return this.runWhole(feeds, batch, seqLen);
+  }
+
+  /** How many pieces a batch runs in, so that no tensor of its graph exceeds the budget. */
+  private piecesFor(batch: number, seqLen?: number): number {
+    if (batch === 1) return 1;
+    const budget = this.opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES;
+    let perExample = this.perExample.get(seqLen ?? 0);
+    if (perExample === undefined) {
+      const shape = seqLen === undefined ? { batch: 1 } : { batch: 1, seqLen };
+      const graph = this.model.graph(shape, this.opts.matmuls ?? digital);
+      perExample = topoSort([graph.logits]).reduce((m, t) => Math.max(m, numel(t.shape)), 0) * 4;
+      this.perExample.set(seqLen ?? 0, perExample);
+    }
+    return Math.min(batch, Math.ceil((perExample * batch) / budget));
+  }
+
+  private async runWhole(
+    feeds: Record<string, HostArray>,
+    batch: number,
+    seqLen?: number,
+  ): Promise<Record<string, HostArray>> {
     const key = `${batch}x${seqLen ?? 0}`;
     let g = this.graphs.get(key);
     if (!g) {
@@ -122,7 +189,9 @@ export class Predictor {
     }
     const session = await g;
     return session.run(
-      Object.fromEntries(session.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
+      Object.fromEntries(
+        session.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!]),
+      ),
     );
   }
 }

@@ -27,16 +27,22 @@ export function transformationInit(name: string, hidden: number): HostArray | un
   );
 }
 
+/** A config with `variants` in place of its own (checked as config.json's fields would be). */
+export function variantConfig(c: ModelConfig, variants: Variants): ModelConfig {
+  const checked = parseVariants(variantsToHf(variants), c.layers, '(variant)');
+  const config: ModelConfig = { ...c };
+  delete config.variants;
+  if (Object.keys(checked).length) config.variants = checked;
+  return config;
+}
+
 /**
  * `model` with `variants` in place of its own (checked as config.json's fields would be);
  * the original's weights are copied, so training the variant leaves the original untouched.
  */
 export function deriveVariant(model: Model, variants: Variants): Model {
   const c = model.config;
-  const checked = parseVariants(variantsToHf(variants), c.layers, '(variant)');
-  const config: ModelConfig = { ...c };
-  delete config.variants;
-  if (Object.keys(checked).length) config.variants = checked;
+  const config = variantConfig(c, variants);
   const weights = model.store.toHf();
   const source: TensorSource = {
     file: '(derived variant)',

@@ -20,6 +20,7 @@ import { svgDocument, toPng } from '../../report/svg.js';
 import { readJson, writeFileAtomic } from '../../util/files.js';
 import { modelCost } from './cost.js';
 import type { TrexData } from './data.js';
+import { variantConfig } from './derive.js';
 import { noiseAwareFinetune } from './finetune.js';
 import {
   type BriefTraining,
@@ -63,6 +64,8 @@ interface ModelEntry {
   group: 'baseline' | 'TReX' | 'weight sharing' | 'token pruning';
   dir: string;
   detail: string;
+  /** The architecture relative to the original (for the cost model, which needs no weights). */
+  variants: Variants;
 }
 
 interface Results {
@@ -114,7 +117,9 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   const patternsDir = join(o.out, 'patterns');
 
   // 1. the searches (one per target; patterns are trained once and shared)
-  const models: ModelEntry[] = [{ name: 'baseline', group: 'baseline', dir: o.modelDir, detail: 'original' }];
+  const models: ModelEntry[] = [
+    { name: 'baseline', group: 'baseline', dir: o.modelDir, detail: 'original', variants: {} },
+  ];
   for (const target of targets) {
     const state = await cell(`search|${target}`, async (): Promise<SearchState> => {
       log(`— search for ${target} ms on ${hw0}`);
@@ -133,11 +138,13 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
         log,
       });
     });
+    const winner = state.candidates.find((c) => c.label === state.winner);
     models.push({
       name: `TReX-D-${target}`,
       group: 'TReX',
       dir: state.result!,
       detail: `N_reuse ${state.choice.nReuse}: ${state.winner ?? 'none'}`,
+      variants: winner ? { reuse: winner.reuse } : {},
     });
   }
   // 2. the baselines, trained as the patterns are
@@ -150,7 +157,13 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
           .loss,
       };
     });
-    models.push({ name: b.name, group: b.kind, dir, detail: JSON.stringify(b.variants) });
+    models.push({
+      name: b.name,
+      group: b.kind,
+      dir,
+      detail: JSON.stringify(b.variants),
+      variants: b.variants,
+    });
   }
   // with noise-aware fine-tuning on, every model but the TReX winners (fine-tuned by their
   // search) gets the same fine-tuning, so that the comparison is between like and like
@@ -179,22 +192,25 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
     }
   > = {};
   for (const m of models) {
-    const model = m.dir === o.modelDir ? o.model : loadModel(m.dir);
+    // weights are loaded only for cells still to compute: a finished results.json renders alone
+    let loaded: Model | undefined;
+    const model = () => (loaded ??= m.dir === o.modelDir ? o.model : loadModel(m.dir));
+    const config = variantConfig(o.model.config, m.variants);
     const costs = Object.fromEntries(
       o.hardware.map((hw) => [
         hw,
-        modelCost(model.config, loadSpec(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
+        modelCost(config, loadSpec(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
       ]),
     );
     const ideal = await cell(
       `ideal|${m.name}`,
-      async () => (await evaluate(model, o.data.eval, { label: `${m.name} ideal` })).value,
+      async () => (await evaluate(model(), o.data.eval, { label: `${m.name} ideal` })).value,
     );
     const nonIdeal: Record<string, { mean: number; std: number }> = {};
     for (const hw of o.hardware) {
       nonIdeal[hw] = await cell(`nonideal|${m.name}|${hw}`, async () => {
         log(`— ${m.name} on ${hw}: ${o.repeats} instance(s) × ${hwEval.size} examples`);
-        const r = await monteCarlo(model, hwEval, loadSpec(hw), { repeats: o.repeats, seed: o.seed });
+        const r = await monteCarlo(model(), hwEval, loadSpec(hw), { repeats: o.repeats, seed: o.seed });
         return { mean: r.mean, std: r.std, values: r.values, seeds: r.seeds, n: r.n };
       });
     }

@@ -9,7 +9,7 @@ import { concat, constant, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import { adcStep, applyGain, crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
+import { adcStep, applyGain, CalibrationError, crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
@@ -45,7 +45,11 @@ interface StaticLayer {
  * compensation scales columns (then 1), or column tiles differ in width.
  */
 function scaleBlock(xbar: Crossbar, outDim: number): number {
-  if (xbar.mapping.scale === 'column' || xbar.driftCompensation === 'column') return 1;
+  const perColumn =
+    xbar.mapping.scale === 'column' ||
+    xbar.driftCompensation === 'column' ||
+    xbar.mapping.conductanceRange.kind !== 'full';
+  if (perColumn) return 1;
   const widths = new Set(splitDim(outDim, xbar.tile.cols, xbar.tile.split).map((t) => t.size));
   return widths.size === 1 ? [...widths][0]! : 1;
 }
@@ -67,6 +71,11 @@ export class AnalogModel {
    * values later with `setInputRanges` (no recompilation, no reprogramming).
    */
   readonly inputRanges = new Map<string, Float32Array>();
+  /**
+   * η per (row tile, column) of each static layer whose conductance range is 'calibrated' or
+   * 'learned' (methods/pto.ts, or training). Set with `setColumnScales`, which reprograms.
+   */
+  readonly columnScales = new Map<string, Float32Array>();
 
   constructor(
     readonly spec: HardwareSpec,
@@ -94,7 +103,28 @@ export class AnalogModel {
   /** The layer's weights programmed for the current instance (a stream per instance and layer). */
   private programmedFor(name: string, w: Tensor, xbar: Crossbar): ProgrammedWeights {
     const value = (w.attrs as { value: HostArray }).value;
-    return programWeights(value, xbar, this.spec.timeS, new Rng(seedFor(this.instance, name)));
+    const range = xbar.mapping.conductanceRange.kind;
+    const eta = this.columnScales.get(name);
+    if (range !== 'full' && !eta) throw new CalibrationError(`${name}: mapping.conductanceRange`, range);
+    return programWeights(
+      value,
+      xbar,
+      this.spec.timeS,
+      new Rng(seedFor(this.instance, name)),
+      range === 'full' ? undefined : eta,
+    );
+  }
+
+  /**
+   * Sets per-column conductance scales η (a calibrated or learned conductance range) and
+   * reprograms the layers already built: shrinking a column's range rewrites its devices.
+   */
+  setColumnScales(scales: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, eta] of scales) {
+      this.columnScales.set(name, eta.slice());
+      const l = this.layers.get(name);
+      if (l) this.programLayer(name, l);
+    }
   }
 
   /** Replaces the per-tile input ranges (a re-calibration): graphs already built read the new values. */

@@ -48,7 +48,7 @@ export class CalibrationError extends Error {
   constructor(field: string, kind: string) {
     super(
       `${field}: range kind '${kind}' needs calibration (post-training range optimisation) or training; ` +
-        "plain evaluation supports 'dynamic' and 'fixed' input ranges and 'fixed' and 'full' ADC ranges",
+        "plain evaluation supports 'dynamic' and 'fixed' input ranges and the 'full' conductance range",
     );
     this.name = 'CalibrationError';
   }
@@ -171,7 +171,6 @@ export function applyGain(codes: Tensor, gain: Tensor, block: number): Tensor {
 export function adcStep(xbar: Crossbar, rows: number): number {
   if (xbar.adc.kind !== 'uniform') return 1;
   const r = xbar.adc.range;
-  if (r.kind === 'calibrated') throw new CalibrationError('adc.range', r.kind);
   return (r.kind === 'fixed' ? r.max : rows) / signedLevels(xbar.adc.bits);
 }
 

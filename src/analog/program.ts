@@ -92,7 +92,24 @@ function clipBound(w: Float32Array, x: Crossbar): number {
  * Programs a weight matrix W [in, out] (x·W) into crossbars: rows take inputs, columns outputs.
  * `timeS` is the time since programming at which the weights are read.
  */
-export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rng): ProgrammedWeights {
+/**
+ * The fraction ρ of [G_MIN, G_MAX] a column spans when its G_MAX is scaled by η (post-training
+ * conductance-range optimisation or a learned η): G_MAX' = max(G_MIN, η·G_MAX), never below 1 %
+ * of the span so that a column keeps a usable range.
+ */
+export function columnSpan(eta: number, gMinUS: number, gMaxUS: number): number {
+  const top = Math.max(gMinUS, Math.min(1, eta) * gMaxUS);
+  return Math.max((top - gMinUS) / (gMaxUS - gMinUS), 0.01);
+}
+
+export function programWeights(
+  w: HostArray,
+  x: Crossbar,
+  timeS: number,
+  rng: Rng,
+  /** η per (row tile, column), [R·C], for a calibrated or learned conductance range. */
+  columnScale?: Float32Array,
+): ProgrammedWeights {
   const [inDim, outDim] = w.shape as [number, number];
   const src = w.data as Float32Array;
   const rowTiles = splitDim(inDim, x.tile.rows, x.tile.split);
@@ -112,6 +129,12 @@ export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rn
     x.cells.kind === 'quantized' ? (cellLevels * 2 ** (x.cells.bitsPerCell * j)) / levels : 1,
   );
   const offset = x.mapping.kind === 'offset';
+  if (columnScale && offset) {
+    throw new RangeError("mapping.conductanceRange: a per-column range needs mapping.kind 'differential'");
+  }
+  if (columnScale && columnScale.length !== nR * outDim) {
+    throw new RangeError(`${columnScale.length} column scales for ${nR} row tiles × ${outDim} columns`);
+  }
   // per device: target → programmed (the drift compensation's reference) → at time t
   const device = (gT: number): [prog: number, now: number] => {
     const g = program(gT, x, rng);
@@ -136,7 +159,9 @@ export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rn
         const s = (x.mapping.scale === 'column' ? colMax[c]! : tileMax) || 1;
         // 'none': conductances still span the range, but the MVM multiplies by W itself
         const unscale = x.mapping.scale === 'none' ? s : 1;
-        scale[t * outDim + col] = s / unscale;
+        // a shrunk column range: devices at ρ of their targets, the digital gain restores 1/ρ
+        const rho = columnScale ? columnSpan(columnScale[t * outDim + col]!, gMin, gMax) : 1;
+        scale[t * outDim + col] = s / unscale / rho;
         for (let i = 0; i < rt.size; i++) {
           const wn = Math.max(-1, Math.min(1, src[(rt.start + i) * outDim + col]! / s));
           const mag = x.cells.kind === 'quantized' ? Math.round(Math.abs(wn) * levels) : Math.abs(wn);
@@ -156,8 +181,8 @@ export function programWeights(w: HostArray, x: Crossbar, timeS: number, rng: Rn
               before = (2 * (g0 - gMin)) / dG - 1;
               squares[at] = (4 * g * g) / (dG * dG);
             } else {
-              const [gp0, gp] = device(gMin + Math.max(signed, 0) * dG);
-              const [gn0, gn] = device(gMin + Math.max(-signed, 0) * dG);
+              const [gp0, gp] = device(gMin + Math.max(signed, 0) * rho * dG);
+              const [gn0, gn] = device(gMin + Math.max(-signed, 0) * rho * dG);
               eff = (gp - gn) / dG;
               before = (gp0 - gn0) / dG;
               squares[at] = (gp * gp + gn * gn) / (dG * dG);

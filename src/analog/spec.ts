@@ -42,6 +42,27 @@ export const WeightClip = z.discriminatedUnion('kind', [
     .describe("clip to ±n·std of the layer's weights"),
 ]);
 
+export const ConductanceRange = z.discriminatedUnion('kind', [
+  z
+    .object({ kind: z.literal('full') })
+    .strict()
+    .describe('every column spans [G_MIN, G_MAX]'),
+  z
+    .object({
+      kind: z.literal('calibrated'),
+      sigmas: nonNeg('L: multiples of the std').default(3),
+      samples: intIn(1, 1_000_000).default(2),
+    })
+    .strict()
+    .describe(
+      'per column: where μ + L·σ of |column current| over N calibration inputs exceeds the ADC saturation, the column’s G_MAX shrinks by their ratio (post-training optimisation; needs reprogramming)',
+    ),
+  z
+    .object({ kind: z.literal('learned') })
+    .strict()
+    .describe('per column scale η ∈ (0, 1] of the conductance range, from hardware-aware training'),
+]);
+
 export const Mapping = z
   .object({
     kind: z
@@ -57,6 +78,7 @@ export const Mapping = z
         "max|W| of each tile (or column) maps to G_MAX and is restored digitally; 'none': the MVM sees W as is (aihwkit's default weight_scaling_omega 0), so ADC ranges are in weight units",
       ),
     clip: WeightClip.default({ kind: 'none' }),
+    conductanceRange: ConductanceRange.default({ kind: 'full' }),
   })
   .strict()
   .refine((m) => m.gMinUS < m.gMaxUS, { error: 'use gMinUS < gMaxUS', path: ['gMinUS'] });
@@ -171,13 +193,6 @@ export const AdcRange = z.discriminatedUnion('kind', [
     .object({ kind: z.literal('full') })
     .strict()
     .describe('±rows: a full column never saturates'),
-  z
-    .object({
-      kind: z.literal('calibrated'),
-      percentile: numIn(0, 100, true),
-      samples: intIn(1, 1_000_000).default(2),
-    })
-    .strict(),
 ]);
 
 export const Adc = z.discriminatedUnion('kind', [

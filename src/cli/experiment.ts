@@ -113,6 +113,12 @@ export function registerExperiment(program: Command): Command {
       64,
     )
     .option('--percentile <k>', 'K: the percentile of |x| that sets a tile’s range', Number, 99.99)
+    .option(
+      '--sigmas <L>',
+      'L: a column shrinks where μ + L·σ of its current exceeds the ADC saturation',
+      Number,
+      3,
+    )
     .option('--limit <n>', 'examples scored per instance', positiveInt('--limit'), 808)
     .option('--seed <n>', 'base seed: instance i uses seed + i', seedFlag, 0)
     .option('--batch <n>', 'batch size', positiveInt('--batch'), 64)
@@ -128,6 +134,7 @@ export function registerExperiment(program: Command): Command {
         timeRepeats: number;
         calibration: number;
         percentile: number;
+        sigmas: number;
         limit: number;
         seed: number;
         batch: number;
@@ -135,6 +142,7 @@ export function registerExperiment(program: Command): Command {
       }) => {
         if (!(o.percentile > 0 && o.percentile <= 100))
           throw new InputError(`--percentile ${o.percentile}: use a number in (0, 100]`);
+        if (!(o.sigmas >= 0)) throw new InputError(`--sigmas ${o.sigmas}: use a number ≥ 0`);
         const t0 = performance.now();
         const models = [
           { name: 'as trained', dir: o.model },
@@ -158,6 +166,7 @@ export function registerExperiment(program: Command): Command {
           seed: o.seed,
           calibration: o.calibration,
           percentile: o.percentile,
+          sigmas: o.sigmas,
           limit: Math.min(o.limit, models[0]!.data.size - o.calibration),
           batch: o.batch,
         });

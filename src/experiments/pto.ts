@@ -1,7 +1,8 @@
 /**
- * The post-training optimisation experiment (the PTO paper's Table II layout, input side):
- * models (as trained, hardware-aware trained) × DAC input range (dynamic max per vector, fixed
- * per-tile ranges from the K-th percentile of calibration inputs) at t = 1 h; then accuracy
+ * The post-training optimisation experiment (the PTO paper's Table II layout): models (as
+ * trained, hardware-aware trained) × DAC input range (dynamic max per vector, or per-tile ranges
+ * from the K-th percentile of calibration inputs) × conductance range (full, or per column
+ * shrunk where μ + L·σ of the column current exceeds the ADC saturation) at t = 1 h; then accuracy
  * against time since programming (1 s … 1 year) for ranges calibrated once at t = 1 s, ranges
  * re-calibrated at each t on the same programmed instance, and dynamic ranges. Calibration
  * uses the last examples of the data (held out), never the evaluated ones.
@@ -12,7 +13,7 @@ import type { HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { holdOut, subset } from '../methods/clipformer-search.js';
-import { calibrateInputRanges } from '../methods/pto.js';
+import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
 import { lineChart, svgDocument, toPng } from '../report/svg.js';
 import { Experiment, pm } from './runner.js';
@@ -41,11 +42,14 @@ export interface PtoExperimentOptions {
   /** Examples held out (the last of the data) for calibration. */
   calibration: number;
   percentile: number;
+  /** L of the conductance-range rule μ + L·σ. */
+  sigmas: number;
   limit: number;
   batch?: number;
 }
 
 type Range = 'dynamic' | 'calibrated' | 'recalibrated';
+type Conductance = 'full' | 'calibrated';
 
 export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experiment> {
   const exp = new Experiment(o.out, 'pto', {
@@ -53,12 +57,24 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     data: o.dataSpec,
     hw: o.hw,
     percentile: o.percentile,
+    sigmas: o.sigmas,
     calibration: o.calibration,
     limit: o.limit,
   });
-  const specAt = (range: 'dynamic' | 'calibrated', timeS: number): HardwareSpec =>
+  const specAt = (
+    range: 'dynamic' | 'calibrated',
+    timeS: number,
+    conductance: Conductance = 'full',
+  ): HardwareSpec =>
     loadSpec(o.hw, [
       `timeS=${timeS}`,
+      ...(conductance === 'calibrated'
+        ? [
+            'mapping.conductanceRange.kind=calibrated',
+            `mapping.conductanceRange.sigmas=${o.sigmas}`,
+            `mapping.conductanceRange.samples=${o.calibration}`,
+          ]
+        : []),
       ...(range === 'calibrated'
         ? [
             'dac.range.kind=calibrated',
@@ -72,9 +88,9 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     const calib = subset(m.data, split.calibration, `${m.data.name} calibration`);
     const evalData = subset(m.data, split.evaluation.slice(0, o.limit), `${m.data.name} evaluation`);
     await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData)).value);
-    /** One instance at time t: programmed by `seed`, ranges calibrated as `range` says. */
-    const instance = async (seed: number, range: Range, timeS: number) => {
-      const spec = specAt(range === 'dynamic' ? 'dynamic' : 'calibrated', timeS);
+    /** One instance at time t: programmed by `seed`, ranges calibrated as `range` and `conductance` say. */
+    const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance = 'full') => {
+      const spec = specAt(range === 'dynamic' ? 'dynamic' : 'calibrated', timeS, conductance);
       const analog = new AnalogModel(spec, seed);
       if (range !== 'dynamic') {
         // calibrated: on the chip right after programming (t = 1 s); re-calibrated: as it is at t
@@ -90,6 +106,12 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           ),
         );
       }
+      if (conductance === 'calibrated') {
+        // before programming, on the floating-point activations and the input ranges just set
+        analog.setColumnScales(
+          await calibrateConductanceRanges(m.model, () => calib, spec, analog.inputRanges),
+        );
+      }
       return (
         await evaluate(m.model, evalData, {
           matmuls: analog.matmuls(),
@@ -98,16 +120,20 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         })
       ).value;
     };
-    for (const range of ['dynamic', 'calibrated'] as const) {
-      await exp.cell(
-        `${m.name}.${range}.t3600`,
-        { model: m.name, range, time: '1 h' },
-        o.repeats,
-        o.seed,
-        async (seed) => ({
-          value: await instance(seed, range, 3600),
-        }),
-      );
+    for (const conductance of ['full', 'calibrated'] as const) {
+      for (const range of ['dynamic', 'calibrated'] as const) {
+        // the first table's cells keep their names, so older results resume
+        const key = `${m.name}.${range}${conductance === 'full' ? '' : '.conductance'}.t3600`;
+        await exp.cell(
+          key,
+          { model: m.name, range, conductance, time: '1 h' },
+          o.repeats,
+          o.seed,
+          async (seed) => ({
+            value: await instance(seed, range, 3600, conductance),
+          }),
+        );
+      }
     }
     for (const t of TIMES) {
       for (const range of ['dynamic', 'calibrated', 'recalibrated'] as const) {
@@ -139,11 +165,13 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
     '',
     `## Accuracy (%) at t = 1 h, mean ± std over ${o.repeats} instances`,
     '',
-    '| model | ideal | dynamic input range (max per vector) | PTO: per-tile percentile range |',
-    '|---|---|---|---|',
-    ...o.models.map(
-      (m) =>
-        `| ${m.name} (${m.dir}) | ${(100 * (r.extra[`ideal.${m.name}`] as number)).toFixed(2)} | ${pm(r.cells[`${m.name}.dynamic.t3600`])} | ${pm(r.cells[`${m.name}.calibrated.t3600`])} |`,
+    '| model | ideal | conductance range | input: dynamic (max per vector) | input: PTO per-tile percentile |',
+    '|---|---|---|---|---|',
+    ...o.models.flatMap((m) =>
+      (['full', 'calibrated'] as const).map((c) => {
+        const tag = c === 'full' ? '' : '.conductance';
+        return `| ${m.name} (${m.dir}) | ${(100 * (r.extra[`ideal.${m.name}`] as number)).toFixed(2)} | ${c === 'full' ? 'full' : `PTO: μ + ${o.sigmas}σ vs I_S`} | ${pm(r.cells[`${m.name}.dynamic${tag}.t3600`])} | ${pm(r.cells[`${m.name}.calibrated${tag}.t3600`])} |`;
+      }),
     ),
     '',
     `## Accuracy (%) against time since programming, ${o.timeRepeats} instances`,
@@ -157,7 +185,7 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       ),
     ),
     '',
-    `Percentile K = ${o.percentile}; ${PAPER_NOTE}.`,
+    `Percentile K = ${o.percentile}; conductance rule L = ${o.sigmas}; ${PAPER_NOTE}.`,
     '',
   ];
   exp.write('results.md', lines.join('\n'));

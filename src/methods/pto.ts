@@ -15,14 +15,16 @@
 import { layerKind } from '../analog/analog-model.js';
 import { isPerfect } from '../analog/mvm.js';
 import { crossbarFor } from '../analog/presets.js';
-import { splitDim } from '../analog/program.js';
-import type { HardwareSpec } from '../analog/spec.js';
+import { programWeights, splitDim } from '../analog/program.js';
+import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { modelFeeds } from '../eval/predict.js';
-import type { Tensor } from '../graph/tensor.js';
+import { type HostArray, hostArray } from '../graph/ndarray.js';
+import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { compile } from '../runtime/session.js';
+import { Rng } from '../util/math.js';
 
 /** The q-th percentile (0..100) of `v`, linear between order statistics (NumPy's default). Sorts `v`. */
 export function percentile(v: Float32Array, q: number): number {
@@ -125,8 +127,120 @@ function probeNames(model: Model): string[] {
   const names: string[] = [];
   const m: Matmuls = {
     ...digital,
-    linear: (name, x, w, b) => (names.push(name), digital.linear(name, x, w, b)),
+    linear: (name, x, w, b) => {
+      names.push(name);
+      return digital.linear(name, x, w, b);
+    },
   };
   model.graph({ batch: 1, seqLen: 8 }, m);
   return names;
+}
+
+/** η of one column: I_S / (μ + L·σ) where that exceeds the ADC's saturation I_S, else 1. */
+export function columnEta(mean: number, std: number, sigmas: number, saturation: number): number {
+  const peak = mean + sigmas * std;
+  return peak > saturation ? saturation / peak : 1;
+}
+
+/** Static layers whose conductance range is 'calibrated', with their crossbars. */
+function conductanceLayers(spec: HardwareSpec, names: readonly string[]) {
+  return names.flatMap((name) => {
+    if (!spec.mapped[layerKind(name)]) return [];
+    const xbar = crossbarFor(spec, name);
+    const r = xbar.mapping.conductanceRange;
+    if (isPerfect(xbar) || r.kind !== 'calibrated') return [];
+    if (xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial') {
+      throw new RangeError(
+        `${name}: mapping.conductanceRange 'calibrated' models the PWM crossbars of the post-training paper; with dac.mode 'bitSerial' use 'full'`,
+      );
+    }
+    return [{ name, xbar, sigmas: r.sigmas, samples: r.samples }];
+  });
+}
+
+/**
+ * Conductance-range optimisation (Algorithm 1 of the post-training paper): for every static
+ * layer whose spec says `mapping.conductanceRange.kind: calibrated`, the current of every column
+ * of every row tile — the noise-free x_n·W the ADC converts, in its units — over the rows of N
+ * calibration inputs; where μ + L·σ of |I| exceeds the ADC saturation I_S, the column's G_MAX
+ * shrinks by I_S / (μ + L·σ) and the digital gain grows by as much (applied by
+ * `AnalogModel.setColumnScales`, which reprograms). |I|, not I: a differential column saturates
+ * either way. Inputs are normalised as the DAC does: by max|x| per vector (dynamic), or by the
+ * per-tile `inputRanges` of a previous input-range calibration, clipped.
+ */
+export async function calibrateConductanceRanges(
+  model: Model,
+  openCalibration: () => EvalData,
+  spec: HardwareSpec,
+  inputRanges: ReadonlyMap<string, Float32Array> = new Map(),
+  log: (line: string) => void = () => {},
+): Promise<Map<string, Float32Array>> {
+  const layers = conductanceLayers(spec, probeNames(model));
+  const scales = new Map<string, Float32Array>();
+  if (layers.length === 0) return scales;
+  const n = Math.max(...layers.map((l) => l.samples));
+  const calib = openCalibration();
+  if (calib.size < n) {
+    throw new RangeError(
+      `mapping.conductanceRange.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
+    );
+  }
+  const recorded: Record<string, { x: Tensor; w: Tensor }> = {};
+  const recorder: Matmuls = {
+    ...digital,
+    linear: (name, x, w, b) => {
+      const inDim = x.shape.at(-1)!;
+      recorded[name] = { x: x.reshape([x.size / inDim, inDim]), w };
+      return digital.linear(name, x, w, b);
+    },
+  };
+  const { feeds, batch, seqLen } = modelFeeds(model, calib.inputs(0, n));
+  model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, recorder);
+  const outputs: Record<string, Tensor> = {};
+  const plans = layers.map((l) => {
+    const { x, w } = recorded[l.name]!;
+    const value = (w.attrs as { value: HostArray }).value;
+    // the devices' targets without noise or drift: what the ADC would see from a perfect chip
+    const ideal: Crossbar = { ...l.xbar, program: { kind: 'none' }, drift: { kind: 'none' } };
+    const p = programWeights(value, ideal, 0, new Rng(0));
+    const rowsPerExample = x.shape[0]! / n;
+    const xs = x.slice(0, 0, l.samples * rowsPerExample);
+    const ranges = inputRanges.get(l.name);
+    p.rowTiles.forEach((t, r) => {
+      const part = xs.slice(1, t.start, t.start + t.size);
+      const xn = ranges
+        ? part.div(ranges[r]!).clip(-1, 1)
+        : part.div(part.abs().max(-1, true).maximum(1e-30));
+      // slice 0 of the programmed weights: analog cells (PWM crossbars) have one slice
+      const rowsOfTile = p.weights.subarray(r * p.rows * p.outDim, (r * p.rows + t.size) * p.outDim);
+      const current = xn.matmul(constant(hostArray('float32', [t.size, p.outDim], rowsOfTile.slice()))).abs();
+      outputs[`${l.name}#${r}.mean`] = current.mean(0);
+      outputs[`${l.name}#${r}.square`] = current.mul(current).mean(0);
+    });
+    return { ...l, p };
+  });
+  const g = await compile(outputs, { cache: false });
+  const out = await g.run(
+    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
+  );
+  for (const l of plans) {
+    const adc = l.xbar.adc;
+    const saturation =
+      adc.kind === 'uniform' ? (adc.range.kind === 'fixed' ? adc.range.max : l.p.rows) : Infinity;
+    const eta = new Float32Array(l.p.rowTiles.length * l.p.outDim).fill(1);
+    let shrunk = 0;
+    l.p.rowTiles.forEach((_, r) => {
+      const mean = out[`${l.name}#${r}.mean`]!.data as Float32Array;
+      const square = out[`${l.name}#${r}.square`]!.data as Float32Array;
+      for (let c = 0; c < l.p.outDim; c++) {
+        const std = Math.sqrt(Math.max(square[c]! - mean[c]! ** 2, 0));
+        const e = columnEta(mean[c]!, std, l.sigmas, saturation);
+        eta[r * l.p.outDim + c] = e;
+        if (e < 1) shrunk++;
+      }
+    });
+    scales.set(l.name, eta);
+    log(`${l.name}: ${shrunk} of ${eta.length} columns shrunk (μ + ${l.sigmas}σ of |I| above ${saturation})`);
+  }
+  return scales;
 }

@@ -2,11 +2,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
-import { loadSpec } from '../../src/analog/presets.js';
+import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { columnSpan, programWeights } from '../../src/analog/program.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { input, param } from '../../src/graph/tensor.js';
-import { calibrateInputRanges, percentile, tilePercentiles } from '../../src/methods/pto.js';
+import {
+  calibrateConductanceRanges,
+  calibrateInputRanges,
+  columnEta,
+  percentile,
+  tilePercentiles,
+} from '../../src/methods/pto.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
 import { SHARED_DATA, vitMnist } from '../helpers/models.js';
@@ -94,5 +101,75 @@ describe('calibrateInputRanges', () => {
     analog.setInputRanges(new Map([['probe', Float32Array.from([4, 4])]]));
     const y2 = await g.run({ x: hostArray('float32', [1, 4], Float32Array.from([3, 0.25, 2, -0.25])) });
     assert.ok(Math.abs((y2['y']!.data as Float32Array)[0]! - 5) < 1e-3, String(y2['y']!.data));
+  });
+});
+
+describe('conductance-range optimisation', () => {
+  it('η = I_S / (μ + L·σ) above the saturation current, 1 below it', () => {
+    assert.equal(columnEta(6, 2, 3, 10), 10 / 12);
+    assert.equal(columnEta(6, 1, 3, 10), 1);
+    assert.equal(columnEta(0, 0, 3, 10), 1);
+  });
+
+  it('programming with η shrinks the column’s devices and restores the product digitally', () => {
+    const w = hostArray('float32', [2, 2], Float32Array.from([1, -0.5, 0.25, 1]));
+    const xbar = crossbarFor(loadSpec('ideal', ['mapping.scale=column']), 'probe');
+    const full = programWeights(w, xbar, 0, new Rng(0));
+    const shrunk = programWeights(w, xbar, 0, new Rng(0), Float32Array.from([0.5, 1]));
+    for (let i = 0; i < 4; i++) {
+      const col = i % 2;
+      const rho = col === 0 ? 0.5 : 1;
+      assert.ok(Math.abs(shrunk.weights[i]! - rho * full.weights[i]!) < 1e-6, `device ${i}`);
+      // weight × scale is the same product
+      assert.ok(
+        Math.abs(shrunk.weights[i]! * shrunk.scale[col]! - full.weights[i]! * full.scale[col]!) < 1e-6,
+      );
+    }
+    // never below 1 % of the span
+    assert.equal(columnSpan(1e-6, 0, 25), 0.01);
+    assert.equal(columnSpan(0.5, 5, 25), (12.5 - 5) / 20);
+  });
+
+  it('shrinks columns in proportion to the saturation current, and not at all when it cannot saturate', async () => {
+    const { model } = vitMnist(5);
+    const calib = () => openData(parseDataSpec(`mnist:${SHARED_DATA}/mnist`), model, { split: 'train' });
+    const at = (max: number, kind = 'fixed') =>
+      loadSpec('pcm-lammie', [
+        'mapping.conductanceRange.kind=calibrated',
+        'mapping.conductanceRange.sigmas=0',
+        'mapping.conductanceRange.samples=4',
+        `adc.range.kind=${kind}`,
+        ...(kind === 'fixed' ? [`adc.range.max=${max}`] : []),
+      ]);
+    const lines: string[] = [];
+    const a = await calibrateConductanceRanges(model, calib, at(0.02), new Map(), (l) => lines.push(l));
+    const b = await calibrateConductanceRanges(model, calib, at(0.01));
+    assert.equal(a.size, 6);
+    assert.equal(lines.length, 6);
+    // with L = 0, η = min(1, I_S/μ): halving I_S halves η where both shrink
+    let compared = 0;
+    for (const [name, ea] of a) {
+      const eb = b.get(name)!;
+      for (let i = 0; i < ea.length; i++) {
+        assert.ok(ea[i]! > 0 && ea[i]! <= 1);
+        if (ea[i]! < 1) {
+          assert.ok(Math.abs(eb[i]! - ea[i]! / 2) < 1e-5 * ea[i]!, `${name}[${i}]: ${ea[i]} → ${eb[i]}`);
+          compared++;
+        }
+      }
+    }
+    assert.ok(compared > 10, `${compared} shrunk columns`);
+    // a 'full' ADC range (±rows) never saturates: nothing shrinks
+    const none = await calibrateConductanceRanges(model, calib, at(0, 'full'));
+    for (const eta of none.values()) assert.ok(eta.every((v) => v === 1));
+  });
+
+  it('an analog model with a calibrated conductance range asks for its scales', () => {
+    const { model } = vitMnist(5);
+    const analog = new AnalogModel(loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']), 0);
+    assert.throws(
+      () => model.graph({ batch: 1 }, analog.matmuls()),
+      /mapping\.conductanceRange: range kind 'calibrated' needs calibration/,
+    );
   });
 });

@@ -9,9 +9,14 @@ import json
 import os
 import sys
 
-import numpy as np
-import torch
-import transformers as tf
+# Python puts this script's folder first on sys.path, and scripts/reference/tokenizers.py there
+# would shadow the `tokenizers` package that transformers imports: drop that folder.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers as tf  # noqa: E402
 
 out_dir = sys.argv[1]
 os.makedirs(out_dir, exist_ok=True)

@@ -5,7 +5,7 @@
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { concat, constant, param, type Tensor } from '../graph/tensor.js';
+import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
@@ -13,6 +13,7 @@ import { adcStep, applyGain, CalibrationError, crossbarProducts, dac, isPerfect,
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
+import { tileInputs } from './tiling.js';
 
 export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
 
@@ -218,25 +219,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const lead = x.shape.slice(0, -1);
   const n = lead.reduce((a, b) => a * b, 1);
   const nR = p.rowTiles.length;
-  let tiles: Tensor; // [R, N, rows]
-  const flat = x.reshape([n, p.inDim]);
-  if (nR === 1 && p.rows === p.inDim) {
-    tiles = flat.reshape([1, n, p.inDim]);
-  } else if (nR * p.rows === p.inDim) {
-    // equal tiles cover the input exactly: a reshape, no gather
-    tiles = flat.reshape([n, nR, p.rows]).transpose([1, 0, 2]);
-  } else {
-    // one gather lays every tile's rows out in a block of `rows`, zero-padded
-    const idx = new Int32Array(nR * p.rows).fill(p.inDim);
-    p.rowTiles.forEach((t, r) => {
-      for (let i = 0; i < t.size; i++) idx[r * p.rows + i] = t.start + i;
-    });
-    const padded = concat([flat, constant(hostArray('float32', [n, 1]))], 1);
-    tiles = padded
-      .gather(constant(hostArray('int32', [nR * p.rows], idx)), 1)
-      .reshape([n, nR, p.rows])
-      .transpose([1, 0, 2]);
-  }
+  const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
   const d = dac(tiles, l.xbar, l.inputRange);
   const useSquares = l.xbar.readNoise.kind !== 'none';
   const codes = crossbarProducts(

@@ -19,6 +19,8 @@ export interface MonteCarloOptions {
   provider?: Provider;
   /** Per-tile input ranges of the static layers (calibrated or learned; see AnalogModel.inputRanges). */
   inputRanges?: ReadonlyMap<string, Float32Array>;
+  /** Per-column conductance scales η of the static layers (calibrated or learned; see AnalogModel.columnScales). */
+  columnScales?: ReadonlyMap<string, Float32Array>;
   /** The K/V conductance transform per attention product name (ClipFormer), if any. */
   kvTransform?: (name: string) => ConductanceTransform | undefined;
   /** Called after each instance (progress, resumable logs). */
@@ -62,6 +64,7 @@ export async function monteCarlo(
     const seed = o.seed + i;
     const analog = new AnalogModel(spec, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
+    if (o.columnScales) analog.setColumnScales(o.columnScales);
     const matmuls = analog.matmuls();
     const r = await evaluate(model, data, { ...common, matmuls, fresh: true });
     values.push(r.value);

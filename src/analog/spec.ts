@@ -58,9 +58,14 @@ export const ConductanceRange = z.discriminatedUnion('kind', [
       'per column: where μ + L·σ of |column current| over N calibration inputs exceeds the ADC saturation, the column’s G_MAX shrinks by their ratio (post-training optimisation; needs reprogramming)',
     ),
   z
-    .object({ kind: z.literal('learned') })
+    .object({
+      kind: z.literal('learned'),
+      min: numIn(0, 1, true).default(0.01).describe('the smallest η training may reach'),
+    })
     .strict()
-    .describe('per column scale η ∈ (0, 1] of the conductance range, from hardware-aware training'),
+    .describe(
+      "per column scale η ∈ (0, 1] of the conductance range, trained with the weights (xbar train --hwa); stored in the model folder's analog_ranges.safetensors",
+    ),
 ]);
 
 export const Mapping = z
@@ -162,9 +167,27 @@ export const InputRange = z.discriminatedUnion('kind', [
     .strict()
     .describe('K-th percentile of |x| over N calibration inputs, per tile (post-training optimisation)'),
   z
-    .object({ kind: z.literal('learned'), init: positive('input units') })
+    .object({
+      kind: z.literal('learned'),
+      init: positive('input units')
+        .optional()
+        .describe("every tile's range when training starts; default: from the data (initSigmas)"),
+      initSigmas: positive('multiples of the std')
+        .default(3)
+        .describe("without init: initSigmas × the std of the tile's inputs over the first training batch"),
+      decay: nonNeg('per step, relative')
+        .default(0.01)
+        .describe(
+          'the decay term of the range gradient, decay·range, that shrinks it (Eq. 2; the paper: 0.01)',
+        ),
+      minInside: numIn(0, 1)
+        .default(0.95)
+        .describe('the decay acts only while more than this fraction of the inputs lie inside the range'),
+    })
     .strict()
-    .describe('trained per tile'),
+    .describe(
+      "per tile, trained with the weights (xbar train --hwa); stored in the model folder's analog_ranges.safetensors",
+    ),
 ]);
 
 export const Dac = z.discriminatedUnion('kind', [

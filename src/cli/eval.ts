@@ -1,5 +1,6 @@
 /** `xbar eval`: a model's metric on a data set. */
 import type { Command } from 'commander';
+import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
@@ -13,7 +14,7 @@ import {
   kvTransformFor,
   parseClipFormerFlag,
 } from '../methods/clipformer.js';
-import { calibrateInputRanges } from '../methods/pto.js';
+import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
@@ -118,9 +119,19 @@ export function registerEval(program: Command): void {
             maxLength: o.maxLength,
             split: 'train',
           });
-        const inputRanges = await calibrateInputRanges(model, calib, spec, (m) => {
+        const note = (m: string) => {
           if (!o.json) console.error(m);
-        });
+        };
+        // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
+        const learned = learnedRangesFor(o.model, model, spec);
+        const inputRanges = new Map([
+          ...learned.inputRanges,
+          ...(await calibrateInputRanges(model, calib, spec, note)),
+        ]);
+        const columnScales = new Map([
+          ...learned.columnScales,
+          ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
+        ]);
         const attn = attentionCrossbar(spec);
         if (o.clipformer) {
           if (!attn)
@@ -133,6 +144,7 @@ export function registerEval(program: Command): void {
           seed: o.seed,
           batch: o.batch,
           inputRanges,
+          columnScales,
           ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
           onInstance: () => bar.tick(),
         });

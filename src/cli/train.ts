@@ -9,7 +9,7 @@ import { loadModelConfig } from '../models/config.js';
 import { loadModel, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
-import { noiseAwareMatmuls } from '../train/noise-aware.js';
+import { NoiseAwareTraining } from '../train/noise-aware.js';
 import { positiveInt } from './eval.js';
 
 const positiveNumber =
@@ -134,7 +134,7 @@ export function registerTrain(program: Command): void {
         labelSmoothing: o.labelSmoothing,
         schedule: o.schedule,
         dropout: o.dropout,
-        ...(o.hwa ? { matmuls: noiseAwareMatmuls(trainingSpec(o), o.seed) } : {}),
+        ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
         provider: o.provider,
         seed: o.seed,
         out: o.out,

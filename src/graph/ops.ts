@@ -287,6 +287,36 @@ export const OPS = {
       o.node('Clip', [ins[0]!, o.scalar(a.min, out.dtype), o.scalar(a.max, out.dtype)]),
   }),
   /**
+   * Clip x to ±r, r a positive tensor broadcast against x: a DAC's learned input range. The
+   * gradient is the learned-range rule of aihwkit's hardware-aware training (the post-training
+   * paper's Eq. 2 without its decay term, which the trainer adds): x gets g only inside the
+   * range; r gets only the part of g that asks for a wider range, Σ_{x ≥ r} min(g, 0) −
+   * Σ_{x ≤ −r} max(g, 0), so clipping can only grow a range and the decay alone shrinks it.
+   */
+  rangeClip: def<object>({
+    arity: 2,
+    infer: ([x, r]) => {
+      needFloat('rangeClip', x!, r!);
+      const shape = broadcastShapes('rangeClip', x!.shape, r!.shape);
+      if (!sameShape(shape, x!.shape))
+        throw new GraphError(
+          'rangeClip',
+          `range ${fmtShape(r!.shape)} must broadcast into x ${fmtShape(x!.shape)}`,
+        );
+      return { shape, dtype: x!.dtype };
+    },
+    ref: (ins, _a, out) => zipRef(out.shape, ins, (v, r) => Math.min(Math.max(v, -r), r)),
+    vjp: (g, [x, r]): Grads => {
+      const belowTop = x!.less(r!);
+      const aboveBottom = x!.greater(r!.neg());
+      return [
+        where(belowTop, where(aboveBottom, g, 0), 0),
+        where(belowTop, 0, g.minimum(0)).sub(where(aboveBottom, 0, g.maximum(0))),
+      ];
+    },
+    lower: (o, [x, r]) => o.node('Min', [o.node('Max', [x!, o.node('Neg', [r!])]), r!]),
+  }),
+  /**
    * Round half to even, then clip to [−levels, levels]: a converter's integer code. Lowered as
    * (x + M) clipped to M ± levels, minus M, with M = 1.5·2^23, where float32 addition itself
    * rounds half to even: three vectorised, threaded passes instead of ONNX Round (one thread,

@@ -99,6 +99,10 @@ export class Tensor {
   quantize(levels: number): Tensor {
     return apply('quantize', [this], { levels });
   }
+  /** Clip to ±range (a positive tensor broadcast into this one), with the learned-range gradient (ops.ts). */
+  rangeClip(range: Tensor): Tensor {
+    return apply('rangeClip', [this, range], {});
+  }
   clip(min: number, max: number): Tensor {
     return apply('clip', [this], { min, max });
   }

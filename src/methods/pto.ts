@@ -18,7 +18,7 @@ import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
-import { modelFeeds } from '../eval/predict.js';
+import { type ModelInputs, modelFeeds } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
@@ -81,16 +81,10 @@ export async function calibrateInputRanges(
    */
   through: Matmuls = digital,
 ): Promise<Map<string, Float32Array>> {
-  const recorded: Record<string, Tensor> = {};
-  const recorder: Matmuls = {
-    ...through,
-    linear: (name, x, w, b) => {
-      const inDim = x.shape.at(-1)!;
-      recorded[name] = x.reshape([x.size / inDim, inDim]);
-      return through.linear(name, x, w, b);
-    },
-  };
-  const probe = calibratedLayers(spec, probeNames(model));
+  const probe = calibratedLayers(
+    spec,
+    model.linearLayers().map((l) => l.name),
+  );
   const ranges = new Map<string, Float32Array>();
   if (probe.length === 0) return ranges;
   const n = Math.max(...probe.map((l) => l.samples));
@@ -100,15 +94,14 @@ export async function calibrateInputRanges(
       `dac.range.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }
-  const { feeds, batch, seqLen } = modelFeeds(model, calib.inputs(0, n));
-  model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, recorder);
-  const wanted = Object.fromEntries(probe.map((l) => [l.name, recorded[l.name]!]));
-  const g = await compile(wanted, { cache: through === digital });
-  const out = await g.run(
-    Object.fromEntries(g.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
+  const inputs = await recordLayerInputs(
+    model,
+    calib.inputs(0, n),
+    probe.map((l) => l.name),
+    through,
   );
   for (const l of probe) {
-    const x = out[l.name]!;
+    const x = inputs.get(l.name)!;
     const inDim = x.shape[1]!;
     const rowsPerExample = x.shape[0]! / n;
     // each layer uses its own sample count: the first `samples` examples' rows
@@ -122,18 +115,34 @@ export async function calibrateInputRanges(
   return ranges;
 }
 
-/** The names of a model's static layers, in graph order (from a throwaway digital graph). */
-function probeNames(model: Model): string[] {
-  const names: string[] = [];
-  const m: Matmuls = {
-    ...digital,
+/**
+ * The inputs x [rows, in] that static layers `names` receive for `batch`, flowing through
+ * `through` (floating point by default): what calibration and the initial learned ranges read.
+ */
+export async function recordLayerInputs(
+  model: Model,
+  batch: ModelInputs,
+  names: readonly string[],
+  through: Matmuls = digital,
+): Promise<Map<string, HostArray>> {
+  const recorded: Record<string, Tensor> = {};
+  const recorder: Matmuls = {
+    ...through,
     linear: (name, x, w, b) => {
-      names.push(name);
-      return digital.linear(name, x, w, b);
+      const inDim = x.shape.at(-1)!;
+      recorded[name] = x.reshape([x.size / inDim, inDim]);
+      return through.linear(name, x, w, b);
     },
   };
-  model.graph({ batch: 1, seqLen: 8 }, m);
-  return names;
+  const { feeds, batch: b, seqLen } = modelFeeds(model, batch);
+  model.graph(seqLen === undefined ? { batch: b } : { batch: b, seqLen }, recorder);
+  const g = await compile(Object.fromEntries(names.map((n) => [n, recorded[n]!])), {
+    cache: through === digital,
+  });
+  const out = await g.run(
+    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
+  );
+  return new Map(names.map((n) => [n, out[n]!]));
 }
 
 /** η of one column: I_S / (μ + L·σ) where that exceeds the ADC's saturation I_S, else 1. */
@@ -175,7 +184,10 @@ export async function calibrateConductanceRanges(
   inputRanges: ReadonlyMap<string, Float32Array> = new Map(),
   log: (line: string) => void = () => {},
 ): Promise<Map<string, Float32Array>> {
-  const layers = conductanceLayers(spec, probeNames(model));
+  const layers = conductanceLayers(
+    spec,
+    model.linearLayers().map((l) => l.name),
+  );
   const scales = new Map<string, Float32Array>();
   if (layers.length === 0) return scales;
   const n = Math.max(...layers.map((l) => l.samples));

@@ -55,6 +55,22 @@ export class Model {
   params(): Tensor[] {
     return this.store.params();
   }
+
+  /** The products `Matmuls.linear` computes (the layers a crossbar may hold), in graph order, with their weights [in, out]. */
+  linearLayers(): { name: string; weight: Tensor }[] {
+    const found: { name: string; weight: Tensor }[] = [];
+    this.graph(
+      { batch: 1, seqLen: 8 },
+      {
+        ...digital,
+        linear: (name, x, w, b) => {
+          found.push({ name, weight: w });
+          return digital.linear(name, x, w, b);
+        },
+      },
+    );
+    return found;
+  }
 }
 
 function unused(c: ModelConfig): RegExp[] {

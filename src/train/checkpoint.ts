@@ -24,7 +24,14 @@ export interface TrainerState {
 /** Family, sizes and labels: what must match to resume. */
 export const modelSignature = (m: Model): string => JSON.stringify(toHfConfig(m.config));
 
-export function saveCheckpoint(dir: string, model: Model, opt: AdamW, state: TrainerState): void {
+export function saveCheckpoint(
+  dir: string,
+  model: Model,
+  opt: AdamW,
+  state: TrainerState,
+  /** Writes other files of the checkpoint (learned ranges) before it is marked complete. */
+  writeExtra: () => void = () => {},
+): void {
   writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(toHfConfig(model.config), null, 2)}\n`);
   writeSafetensors(join(dir, 'model.safetensors'), model.store.toHf());
   const st = opt.state();
@@ -34,6 +41,7 @@ export function saveCheckpoint(dir: string, model: Model, opt: AdamW, state: Tra
     moments[`v.${k}`] = hostArray('float32', [m.length], st.v[k]!);
   });
   writeSafetensors(join(dir, 'optimizer.safetensors'), moments, { step: String(st.t) });
+  writeExtra();
   writeFileAtomic(join(dir, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
 }
 

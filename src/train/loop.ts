@@ -10,7 +10,7 @@ import { grad } from '../graph/autodiff.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
-import { digital, type Matmuls } from '../models/encoder.js';
+import { digital } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type CompiledGraph, compile, type Provider } from '../runtime/session.js';
 import { Rng } from '../util/math.js';
@@ -25,6 +25,7 @@ import {
 } from './checkpoint.js';
 import { type DistillOptions, distillationLoss } from './distill.js';
 import { withDropout } from './dropout.js';
+import type { NoiseAwareTraining } from './noise-aware.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
 
 export interface TrainOptions {
@@ -43,8 +44,11 @@ export interface TrainOptions {
   augment?: { shift: number; flip: boolean };
   /** Where the training step runs (default the CPU). */
   provider?: Provider;
-  /** The crossbar products of the training forward pass (default exact; noise-aware.ts for VAT). */
-  matmuls?: Matmuls;
+  /**
+   * Noise-aware training: the hardware whose noise the forward pass draws, with the ranges it
+   * learns and the weight constraints after each step (noise-aware.ts). Default: exact products.
+   */
+  hardware?: NoiseAwareTraining;
   /** Hidden dropout probability (see dropout.ts; default 0). */
   dropout?: number;
   /** Distil from a teacher model: its logits join the labels in the loss (see distill.ts). */
@@ -92,8 +96,21 @@ export function augmentImages(x: HostArray, a: { shift: number; flip: boolean },
 
 export async function train(model: Model, data: EvalData, o: TrainOptions): Promise<TrainerState> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const params = model.params();
-  const opt = new AdamW(params, { lr: o.lr, weightDecay: o.weightDecay ?? 0.05 });
+  const resuming = hasCheckpoint(o.out);
+  await o.hardware?.prepare(
+    model,
+    data.inputs(0, Math.min(o.batch, data.size)),
+    resuming ? o.out : undefined,
+  );
+  const weights = model.params();
+  // learned ranges train beside the weights, without weight decay (they are not weights)
+  const learned = o.hardware?.params() ?? [];
+  const params = [...weights, ...learned];
+  const opt = new AdamW(params, {
+    lr: o.lr,
+    weightDecay: o.weightDecay ?? 0.05,
+    noDecay: (p) => p.rank < 2 || learned.includes(p),
+  });
   const stepsPerEpoch = Math.floor(data.size / o.batch);
   if (stepsPerEpoch < 1)
     throw new TrainError(`${data.name}: ${data.size} examples are fewer than one batch of ${o.batch}`);
@@ -104,7 +121,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     warmupSteps: Math.round((o.warmup ?? 0.05) * stepsPerEpoch * o.epochs),
   };
   let state: TrainerState = { epoch: 0, step: 0, signature: modelSignature(model), history: [] };
-  if (hasCheckpoint(o.out)) {
+  if (resuming) {
     state = loadTrainerState(o.out, model, opt);
     log(`resuming from ${o.out} after epoch ${state.epoch} (step ${state.step})`);
   }
@@ -115,7 +132,8 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     const key = `${b}x${t ?? 0}`;
     let g = graphs.get(key);
     if (!g) {
-      const m = withDropout(o.matmuls ?? digital, o.dropout ?? 0, o.seed ?? 0);
+      const hw = o.hardware?.graph();
+      const m = withDropout(hw?.matmuls ?? digital, o.dropout ?? 0, o.seed ?? 0);
       const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t }, m);
       const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
       const loss = o.teacher
@@ -132,7 +150,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
           : crossEntropy(mg.logits, labels, o.labelSmoothing ?? 0);
       const grads = grad(loss, params);
       g = compile(
-        { loss, ...Object.fromEntries(grads.map((gr, k) => [`g${k}`, gr])) },
+        { loss, ...Object.fromEntries(grads.map((gr, k) => [`g${k}`, gr])), ...hw?.outputs },
         o.provider ? { provider: o.provider } : {},
       );
       graphs.set(key, g);
@@ -171,8 +189,10 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
         );
       }
       const grads = params.map((_, k) => out[`g${k}`]!);
+      o.hardware?.adjustGradients(grads.slice(weights.length), out);
       clipGlobalNorm(grads, o.clipNorm ?? 1);
       opt.step(grads, learningRate(schedule, state.step));
+      o.hardware?.afterStep();
       state.step++;
       lossSum += loss;
       bar.tick();
@@ -186,7 +206,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     if (o.evalData) entry.metric = (await evaluate(model, o.evalData, { fresh: true })).value;
     state.epoch = epoch + 1;
     state.history.push(entry);
-    saveCheckpoint(o.out, model, opt, state);
+    saveCheckpoint(o.out, model, opt, state, () => o.hardware?.save(o.out));
     const metric = entry.metric === undefined ? '' : `, ${o.evalData!.metrics[0]} ${entry.metric.toFixed(4)}`;
     log(
       `epoch ${epoch + 1}/${o.epochs}: loss ${entry.loss.toFixed(4)}${metric} (${entry.seconds.toFixed(0)} s, ${((stepsPerEpoch * o.batch) / entry.seconds).toFixed(0)} examples/s)`,

@@ -70,6 +70,38 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
     { name: 'gelu tanh', inputs: [f(3, 5)], build: (x) => gelu(x, 'tanh') },
   ],
   clip: [{ name: 'clip', inputs: [f(4, 5)], build: (x) => x.clip(-0.5, 0.7) }],
+  rangeClip: [
+    {
+      // x in ±2 against ranges 0.5..1.5 per row: inside, x gets g and r nothing; beyond +r, r
+      // gets min(g, 0); beyond −r, r gets −max(g, 0) (only what asks for a wider range)
+      name: 'rangeClip (learned input range: clipping only grows the range)',
+      inputs: [
+        { shape: [3, 4], gen: (r) => 4 * r.uniform() - 2 },
+        { shape: [3, 1], gen: (r) => 0.5 + r.uniform() },
+      ],
+      build: (x, r) => x.rangeClip(r),
+      expectGrad: ([x, r], g) => {
+        const gx = x!.data.map((v, i) => {
+          const b = r!.data[Math.floor(i / 4)]!;
+          return v < b && v > -b ? g.data[i]! : 0;
+        });
+        const gr = r!.data.map((b, row) => {
+          let s = 0;
+          for (let j = 0; j < 4; j++) {
+            const v = x!.data[row * 4 + j]!;
+            const gi = g.data[row * 4 + j]!;
+            if (v >= b) s += Math.min(gi, 0);
+            if (v <= -b) s -= Math.max(gi, 0);
+          }
+          return s;
+        });
+        return [
+          { shape: x!.shape, data: gx },
+          { shape: r!.shape, data: gr },
+        ];
+      },
+    },
+  ],
   quantize: [
     {
       // codes of −4.9…3.9 clipped to ±2: straight-through inside ±2.5, zero gradient beyond

@@ -36,26 +36,58 @@ describe('noise-aware training', () => {
     );
   });
 
-  it('adds output noise σ·max|W|·max|x|·√R per output (HWA recipe)', async () => {
+  it('adds output noise σ per tile in normalised units: σ·s·range per tile in weight and input units (HWA recipe)', async () => {
     const spec = loadSpec('pcm-lammie', [
       'program.kind=none',
       'drift.kind=none',
       'outputNoise.sigma=0.1',
       'tile.rows=4',
+      'dac.kind=ideal',
+      'adc.kind=ideal',
     ]);
     const n = 20_000;
-    // W [8, 1] = 0.5 (2 input tiles of 4 rows), x = [1, −2, 0, …]: max|W| = 0.5, max|x| = 2
+    // W [8, 1] = 0.5 in 2 input tiles of 4 rows (s = 0.5 each); x = [1, −2, 0, 0 | 0, 0, 3, 0]:
+    // ranges 2 and 3, so the output's std is 0.1·0.5·√(2² + 3²) and its mean 0.5·(1 − 2 + 3)
     const w = param('w', hostArray('float32', [8, 1], new Float32Array(8).fill(0.5)));
     const xs = new Float32Array(n * 8);
-    for (let i = 0; i < n; i++) xs.set([1, -2], i * 8);
+    for (let i = 0; i < n; i++) xs.set([1, -2, 0, 0, 0, 0, 3, 0], i * 8);
     const x = input('x', [n, 8]);
     const g = await compile({ y: noiseAwareMatmuls(spec, 9).linear('layer.0.query', x, w) });
     const y = (await g.run({ x: hostArray('float32', [n, 8], xs) }))['y']!.data as Float32Array;
     const mean = y.reduce((s, v) => s + v, 0) / n;
     const sd = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1));
-    const want = 0.1 * 0.5 * 2 * Math.SQRT2;
-    assert.ok(Math.abs(mean - -0.5) < 5 * (want / Math.sqrt(n)), `mean ${mean}`);
+    const want = 0.1 * 0.5 * Math.sqrt(13);
+    assert.ok(Math.abs(mean - 1) < 5 * (want / Math.sqrt(n)), `mean ${mean}`);
     assert.ok(Math.abs(sd - want) < 5 * (want / Math.sqrt(2 * n)), `sd ${sd} vs ${want}`);
+  });
+
+  it('draws additive weight noise σ in units of the tile scale (unit weights)', async () => {
+    const spec = loadSpec('pcm-lammie', [
+      'program.kind=additive',
+      'program.sigma=0.06',
+      'drift.kind=none',
+      'outputNoise.kind=none',
+      'dac.kind=ideal',
+      'adc.kind=ideal',
+    ]);
+    // one input at full scale reads one weight: 0.25 + 0.06·max|W|·ε with max|W| = 2, a fresh
+    // draw at every run (the step), so the spread over runs is 0.12
+    const w = param('w', hostArray('float32', [2, 1], Float32Array.from([0.25, 2])));
+    const x = input('x', [1, 2]);
+    const g = await compile({ y: noiseAwareMatmuls(spec, 4).linear('layer.0.query', x, w) });
+    const runs = 1000;
+    const draws: number[] = [];
+    for (let k = 0; k < runs; k++)
+      draws.push(
+        (
+          (await g.run({ x: hostArray('float32', [1, 2], Float32Array.from([1, 0])) }))['y']!
+            .data as Float32Array
+        )[0]!,
+      );
+    const m = draws.reduce((s, v) => s + v, 0) / runs;
+    const d = Math.sqrt(draws.reduce((s, v) => s + (v - m) ** 2, 0) / (runs - 1));
+    assert.ok(Math.abs(m - 0.25) < 5 * (0.12 / Math.sqrt(runs)), `mean over runs ${m}`);
+    assert.ok(Math.abs(d - 0.12) < 5 * (0.12 / Math.sqrt(2 * runs)), `std over runs ${d} vs 0.12`);
   });
 
   it('equals the exact model when the spec has no noise, and its gradients then equal the exact ones', async () => {
@@ -64,6 +96,8 @@ describe('noise-aware training', () => {
       'program.kind=none',
       'readNoise.kind=none',
       'attention.kind=digital',
+      'dac.kind=ideal',
+      'adc.kind=ideal',
     ]);
     const labels = input('labels', [2], 'int32');
     const outs = (m: typeof digital) => {

@@ -6,7 +6,7 @@ import type { HardwareSpec } from '../../analog/spec.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
 import { train } from '../../train/loop.js';
-import { noiseAwareMatmuls } from '../../train/noise-aware.js';
+import { NoiseAwareTraining } from '../../train/noise-aware.js';
 
 export interface FinetuneOptions {
   epochs: number;
@@ -29,7 +29,7 @@ export async function noiseAwareFinetune(
     lr: o.lr,
     batch: o.batch,
     out: o.out,
-    matmuls: noiseAwareMatmuls(spec, 0),
+    hardware: new NoiseAwareTraining(spec, 0),
     quiet: true,
     ...(o.log ? { log: o.log } : {}),
   });

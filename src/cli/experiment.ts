@@ -97,10 +97,14 @@ export function registerExperiment(program: Command): Command {
   exp
     .command('pto')
     .description(
-      'post-training input-range optimisation: models × dynamic/calibrated ranges at 1 h, and accuracy against time with re-calibration',
+      'post-training range optimisation (PTO Table II): models × input and conductance ranges as trained or optimised at 1 h, and accuracy against time with re-calibration',
     )
     .requiredOption('--model <dir>', 'the model as trained (Hugging Face folder)')
     .option('--hwa <dir>', 'its hardware-aware-trained twin, a second row')
+    .option(
+      '--learned <dir>',
+      "a twin trained with learned input ranges and conductance scales (xbar train --hwa with 'learned' ranges), a third row",
+    )
     .option('--data <spec>', 'labelled data, KIND:PATH', `glue-sst2:${ROOT}data/sst2-demo`)
     .option('--hw <spec>', 'hardware preset or spec file', 'pcm-lammie')
     .option('--out <dir>', 'output folder (results.json, results.md, pto.svg/png)', 'results/pto')
@@ -127,6 +131,7 @@ export function registerExperiment(program: Command): Command {
       async (o: {
         model: string;
         hwa?: string;
+        learned?: string;
         data: string;
         hw: string;
         out: string;
@@ -147,6 +152,7 @@ export function registerExperiment(program: Command): Command {
         const models = [
           { name: 'as trained', dir: o.model },
           ...(o.hwa ? [{ name: 'HWA-trained', dir: o.hwa }] : []),
+          ...(o.learned ? [{ name: 'HWA-trained, ranges learned', dir: o.learned, learned: true }] : []),
         ].map((m) => {
           const model = loadModel(m.dir);
           const data = openData(parseDataSpec(o.data), model, { modelDir: m.dir, maxLength: o.maxLength });

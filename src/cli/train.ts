@@ -39,6 +39,7 @@ interface TrainFlags {
   provider: 'cpu' | 'webgpu';
   hwa?: string;
   gamma?: number;
+  rangeLr?: number;
   set: string[];
 }
 
@@ -101,6 +102,11 @@ export function registerTrain(program: Command): void {
       'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)',
       positiveNumber('--gamma'),
     )
+    .option(
+      '--range-lr <x>',
+      "with --hwa and a 'learned' dac.range or conductanceRange: the ranges' peak learning rate (default --lr)",
+      positiveNumber('--range-lr'),
+    )
     .option('--set <field=value>', 'with --hwa: override a hardware field (repeatable)', collect, [])
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
     .action(async (o: TrainFlags) => {
@@ -135,6 +141,7 @@ export function registerTrain(program: Command): void {
         schedule: o.schedule,
         dropout: o.dropout,
         ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
+        ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
         provider: o.provider,
         seed: o.seed,
         out: o.out,

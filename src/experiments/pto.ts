@@ -8,6 +8,7 @@
  * uses the last examples of the data (held out), never the evaluated ones.
  */
 import { AnalogModel } from '../analog/analog-model.js';
+import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import type { HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
@@ -32,7 +33,12 @@ const TIME_LABEL: Record<number, string> = {
 export const PAPER_NOTE = 'see METHODS.md §3 for the paper’s RoBERTa-base GLUE rows';
 
 export interface PtoExperimentOptions {
-  models: { name: string; dir: string; model: Model; data: EvalData }[];
+  /**
+   * The models, each a row group. `learned`: trained with learned input ranges and conductance
+   * scales (xbar train --hwa with 'learned' ranges; analog_ranges.safetensors in `dir`), so its
+   * rows start from those instead of dynamic ranges and full columns.
+   */
+  models: { name: string; dir: string; model: Model; data: EvalData; learned?: boolean }[];
   dataSpec: string;
   hw: string;
   out: string;
@@ -48,8 +54,10 @@ export interface PtoExperimentOptions {
   batch?: number;
 }
 
-type Range = 'dynamic' | 'calibrated' | 'recalibrated';
-type Conductance = 'full' | 'calibrated';
+/** dynamic or learned: as the model was trained; calibrated: PTO at t = 1 s; recalibrated: PTO at t. */
+type Range = 'dynamic' | 'learned' | 'calibrated' | 'recalibrated';
+/** full or learned: as trained; calibrated: PTO (after the learned scales, for a learned model). */
+type Conductance = 'full' | 'learned' | 'calibrated';
 
 export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experiment> {
   const exp = new Experiment(o.out, 'pto', {
@@ -62,12 +70,13 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     limit: o.limit,
   });
   const specAt = (
-    range: 'dynamic' | 'calibrated',
+    range: 'dynamic' | 'learned' | 'calibrated',
     timeS: number,
-    conductance: Conductance = 'full',
+    conductance: Conductance,
   ): HardwareSpec =>
     loadSpec(o.hw, [
       `timeS=${timeS}`,
+      ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
       ...(conductance === 'calibrated'
         ? [
             'mapping.conductanceRange.kind=calibrated',
@@ -81,21 +90,31 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
             `dac.range.percentile=${o.percentile}`,
             `dac.range.samples=${o.calibration}`,
           ]
-        : ['dac.range.kind=dynamic']),
+        : [`dac.range.kind=${range}`]),
     ]);
   for (const m of o.models) {
     const split = holdOut(m.data, o.calibration);
     const calib = subset(m.data, split.calibration, `${m.data.name} calibration`);
     const evalData = subset(m.data, split.evaluation.slice(0, o.limit), `${m.data.name} evaluation`);
     await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData)).value);
-    /** One instance at time t: programmed by `seed`, ranges calibrated as `range` and `conductance` say. */
-    const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance = 'full') => {
-      const spec = specAt(range === 'dynamic' ? 'dynamic' : 'calibrated', timeS, conductance);
+    // a learned model's own ranges, read once (and checked against the spec's tiling)
+    const learned = m.learned
+      ? learnedRangesFor(m.dir, m.model, specAt('learned', 3600, 'learned'))
+      : { inputRanges: new Map<string, Float32Array>(), columnScales: new Map<string, Float32Array>() };
+    const asTrained = m.learned ? 'learned' : 'dynamic';
+    /** One instance at time t: programmed by `seed`, ranges as `range` and `conductance` say. */
+    const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance) => {
+      const spec = specAt(range === 'recalibrated' ? 'calibrated' : range, timeS, conductance);
       const analog = new AnalogModel(spec, seed);
-      if (range !== 'dynamic') {
+      if (range === 'learned') analog.setInputRanges(learned.inputRanges);
+      if (range === 'calibrated' || range === 'recalibrated') {
         // calibrated: on the chip right after programming (t = 1 s); re-calibrated: as it is at t
         const at = range === 'calibrated' ? 1 : timeS;
-        const probe = new AnalogModel(specAt('dynamic', at), seed);
+        const probe = new AnalogModel(specAt(asTrained, at, m.learned ? 'learned' : 'full'), seed);
+        if (m.learned) {
+          probe.setInputRanges(learned.inputRanges);
+          probe.setColumnScales(learned.columnScales);
+        }
         analog.setInputRanges(
           await calibrateInputRanges(
             m.model,
@@ -106,10 +125,19 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           ),
         );
       }
+      if (conductance === 'learned') analog.setColumnScales(learned.columnScales);
       if (conductance === 'calibrated') {
         // before programming, on the floating-point activations and the input ranges just set
+        // (for a learned model, on top of its learned scales)
         analog.setColumnScales(
-          await calibrateConductanceRanges(m.model, () => calib, spec, analog.inputRanges),
+          await calibrateConductanceRanges(
+            m.model,
+            () => calib,
+            spec,
+            analog.inputRanges,
+            () => {},
+            learned.columnScales,
+          ),
         );
       }
       return (
@@ -120,10 +148,11 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         })
       ).value;
     };
-    for (const conductance of ['full', 'calibrated'] as const) {
-      for (const range of ['dynamic', 'calibrated'] as const) {
+    const ownConductance: Conductance = m.learned ? 'learned' : 'full';
+    for (const conductance of [ownConductance, 'calibrated'] as const) {
+      for (const range of [asTrained, 'calibrated'] as const) {
         // the first table's cells keep their names, so older results resume
-        const key = `${m.name}.${range}${conductance === 'full' ? '' : '.conductance'}.t3600`;
+        const key = `${m.name}.${range}${conductance === 'calibrated' ? '.conductance' : ''}.t3600`;
         await exp.cell(
           key,
           { model: m.name, range, conductance, time: '1 h' },
@@ -136,14 +165,14 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       }
     }
     for (const t of TIMES) {
-      for (const range of ['dynamic', 'calibrated', 'recalibrated'] as const) {
+      for (const range of [asTrained, 'calibrated', 'recalibrated'] as const) {
         await exp.cell(
           `${m.name}.${range}.time${t}`,
           { model: m.name, range, time: TIME_LABEL[t]! },
           o.timeRepeats,
           o.seed,
           async (seed) => ({
-            value: await instance(seed, range, t),
+            value: await instance(seed, range, t, ownConductance),
           }),
         );
       }
@@ -157,7 +186,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
 function report(exp: Experiment, o: PtoExperimentOptions): void {
   const r = exp.record;
   const lines = [
-    `# Post-training input-range optimisation on ${o.hw}`,
+    `# Post-training range optimisation on ${o.hw}`,
     '',
     `Command: \`${r.command}\``,
     `Data: ${o.dataSpec}; the last ${o.calibration} examples calibrate, the first ${o.limit} of the rest are scored.`,
@@ -165,23 +194,33 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
     '',
     `## Accuracy (%) at t = 1 h, mean ± std over ${o.repeats} instances`,
     '',
-    '| model | ideal | conductance range | input: dynamic (max per vector) | input: PTO per-tile percentile |',
+    'The paper’s Table II layout: ranges learned in training or not (rows), optimised post-training (PTO) or not.',
+    'For a model trained without learned ranges, "as trained" is the dynamic input range (max |x| per vector) and',
+    'full columns; for one trained with learned ranges, its learned per-tile input ranges and per-column η.',
+    '',
+    '| model | ideal | conductance range | input range as trained | input range PTO (per-tile percentile) |',
     '|---|---|---|---|---|',
-    ...o.models.flatMap((m) =>
-      (['full', 'calibrated'] as const).map((c) => {
-        const tag = c === 'full' ? '' : '.conductance';
-        return `| ${m.name} (${m.dir}) | ${(100 * (r.extra[`ideal.${m.name}`] as number)).toFixed(2)} | ${c === 'full' ? 'full' : `PTO: μ + ${o.sigmas}σ vs I_S`} | ${pm(r.cells[`${m.name}.dynamic${tag}.t3600`])} | ${pm(r.cells[`${m.name}.calibrated${tag}.t3600`])} |`;
-      }),
-    ),
+    ...o.models.flatMap((m) => {
+      const own = m.learned ? 'learned' : 'dynamic';
+      return [false, true].map((pto) => {
+        const tag = pto ? '.conductance' : '';
+        const label = pto
+          ? `${m.learned ? 'learned η, then ' : ''}PTO: μ + ${o.sigmas}σ vs I_S`
+          : m.learned
+            ? 'learned η'
+            : 'full';
+        return `| ${m.name} (${m.dir}) | ${(100 * (r.extra[`ideal.${m.name}`] as number)).toFixed(2)} | ${label} | ${pm(r.cells[`${m.name}.${own}${tag}.t3600`])} (${own}) | ${pm(r.cells[`${m.name}.calibrated${tag}.t3600`])} |`;
+      });
+    }),
     '',
     `## Accuracy (%) against time since programming, ${o.timeRepeats} instances`,
     '',
-    `| model | range | ${TIMES.map((t) => TIME_LABEL[t]).join(' | ')} |`,
+    `| model | input range | ${TIMES.map((t) => TIME_LABEL[t]).join(' | ')} |`,
     `|---|---|${TIMES.map(() => '---').join('|')}|`,
     ...o.models.flatMap((m) =>
-      (['dynamic', 'calibrated', 'recalibrated'] as const).map(
+      ([m.learned ? 'learned' : 'dynamic', 'calibrated', 'recalibrated'] as const).map(
         (k) =>
-          `| ${m.name} | ${k === 'calibrated' ? 'calibrated at 1 s' : k === 'recalibrated' ? 're-calibrated at t' : 'dynamic'} | ${TIMES.map((t) => pm(r.cells[`${m.name}.${k}.time${t}`])).join(' | ')} |`,
+          `| ${m.name} | ${k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k} | ${TIMES.map((t) => pm(r.cells[`${m.name}.${k}.time${t}`])).join(' | ')} |`,
       ),
     ),
     '',
@@ -195,8 +234,8 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       xLabel: 'time since programming (s)',
       yLabel: 'accuracy (%)',
       logX: true,
-      series: (['dynamic', 'calibrated', 'recalibrated'] as const).map((k) => ({
-        label: k,
+      series: ([m.learned ? 'learned' : 'dynamic', 'calibrated', 'recalibrated'] as const).map((k) => ({
+        label: k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k,
         points: TIMES.flatMap((t) => {
           const c = r.cells[`${m.name}.${k}.time${t}`];
           return c ? [{ x: t, y: 100 * c.mean, err: 100 * c.std }] : [];

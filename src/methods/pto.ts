@@ -183,6 +183,11 @@ export async function calibrateConductanceRanges(
   spec: HardwareSpec,
   inputRanges: ReadonlyMap<string, Float32Array> = new Map(),
   log: (line: string) => void = () => {},
+  /**
+   * η the columns already have (learned in training): the currents are those of the columns
+   * at these ranges, and the result multiplies them (the paper's PTO after learned ranges).
+   */
+  startScales: ReadonlyMap<string, Float32Array> = new Map(),
 ): Promise<Map<string, Float32Array>> {
   const layers = conductanceLayers(
     spec,
@@ -214,7 +219,7 @@ export async function calibrateConductanceRanges(
     const value = (w.attrs as { value: HostArray }).value;
     // the devices' targets without noise or drift: what the ADC would see from a perfect chip
     const ideal: Crossbar = { ...l.xbar, program: { kind: 'none' }, drift: { kind: 'none' } };
-    const p = programWeights(value, ideal, 0, new Rng(0));
+    const p = programWeights(value, ideal, 0, new Rng(0), startScales.get(l.name));
     const rowsPerExample = x.shape[0]! / n;
     const xs = x.slice(0, 0, l.samples * rowsPerExample);
     const ranges = inputRanges.get(l.name);
@@ -247,7 +252,7 @@ export async function calibrateConductanceRanges(
       for (let c = 0; c < l.p.outDim; c++) {
         const std = Math.sqrt(Math.max(square[c]! - mean[c]! ** 2, 0));
         const e = columnEta(mean[c]!, std, l.sigmas, saturation);
-        eta[r * l.p.outDim + c] = e;
+        eta[r * l.p.outDim + c] = e * (startScales.get(l.name)?.[r * l.p.outDim + c] ?? 1);
         if (e < 1) shrunk++;
       }
     });

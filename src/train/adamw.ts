@@ -17,6 +17,8 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Params that get no weight decay (biases, LayerNorm). Default: rank < 2. */
   noDecay?: (p: Tensor) => boolean;
+  /** A multiplier of the learning rate per param (default 1): e.g. learned ranges, which move in larger units. */
+  lrScale?: (p: Tensor) => number;
 }
 
 interface Slot {
@@ -24,6 +26,7 @@ interface Slot {
   m: Float32Array;
   v: Float32Array;
   decay: boolean;
+  lrScale: number;
 }
 
 export class AdamW {
@@ -55,12 +58,13 @@ export class AdamW {
         m: new Float32Array(value.length),
         v: new Float32Array(value.length),
         decay: !noDecay(p),
+        lrScale: opts.lrScale?.(p) ?? 1,
       };
     });
   }
 
   /** One update from gradients aligned with `params`; `lr` overrides the base rate (schedules). */
-  step(grads: readonly HostArray[], lr = this.lr): void {
+  step(grads: readonly HostArray[], baseLr = this.lr): void {
     if (grads.length !== this.slots.length) {
       throw new GraphError('AdamW', `got ${grads.length} gradients for ${this.slots.length} params`);
     }
@@ -75,6 +79,7 @@ export class AdamW {
       }
       const gd = g.data as Float32Array;
       const { value, m, v } = s;
+      const lr = baseLr * s.lrScale;
       const decay = s.decay ? 1 - lr * this.wd : 1;
       for (let i = 0; i < value.length; i++) {
         const gi = gd[i]!;

@@ -49,6 +49,8 @@ export interface TrainOptions {
    * learns and the weight constraints after each step (noise-aware.ts). Default: exact products.
    */
   hardware?: NoiseAwareTraining;
+  /** Peak learning rate of the learned ranges (default `lr`): they move in input units and by up to 1 for η. */
+  rangeLr?: number;
   /** Hidden dropout probability (see dropout.ts; default 0). */
   dropout?: number;
   /** Distil from a teacher model: its logits join the labels in the loss (see distill.ts). */
@@ -110,6 +112,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
     lr: o.lr,
     weightDecay: o.weightDecay ?? 0.05,
     noDecay: (p) => p.rank < 2 || learned.includes(p),
+    lrScale: (p) => (learned.includes(p) ? (o.rangeLr ?? o.lr) / o.lr : 1),
   });
   const stepsPerEpoch = Math.floor(data.size / o.batch);
   if (stepsPerEpoch < 1)

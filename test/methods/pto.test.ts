@@ -162,6 +162,20 @@ describe('conductance-range optimisation', () => {
     // a 'full' ADC range (±rows) never saturates: nothing shrinks
     const none = await calibrateConductanceRanges(model, calib, at(0, 'full'));
     for (const eta of none.values()) assert.ok(eta.every((v) => v === 1));
+    // after learned scales η₀ = 0.5 (PTO on top of learned ranges): the currents halve, so with
+    // L = 0 the rule asks for min(1, 2·I_S/μ) of what is left, and the result is η₀ times that
+    const half = new Map([...a].map(([name, e]) => [name, new Float32Array(e.length).fill(0.5)]));
+    const after = await calibrateConductanceRanges(model, calib, at(0.02), new Map(), () => {}, half);
+    let checked = 0;
+    for (const [name, ea] of a) {
+      const e = after.get(name)!;
+      for (let i = 0; i < ea.length; i++) {
+        const want = 0.5 * Math.min(1, 2 * ea[i]!);
+        assert.ok(Math.abs(e[i]! - want) < 1e-5, `${name}[${i}]: ${e[i]} vs ${want}`);
+        if (ea[i]! < 0.5) checked++;
+      }
+    }
+    assert.ok(checked > 5, `${checked} columns still saturating at η₀ = 0.5`);
   });
 
   it('an analog model with a calibrated conductance range asks for its scales', () => {

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { learnedRangesFor } from '../../src/analog/learned-ranges.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { loadModel } from '../../src/models/index.js';
@@ -31,6 +33,26 @@ describe('shipped models', () => {
     assert.ok(Math.abs(r.value - 718 / 872) <= 2 / 872, `accuracy ${r.value}`);
     const params = model.params().reduce((s, p) => s + p.size, 0);
     assert.ok(params * 4 <= 5e6, `${params} parameters exceed the 5 MB a shipped model may take`);
+  });
+
+  it('bert-sst2-hwa-learned scores its card’s 74.89 % and carries a learned range for every tile it maps', async () => {
+    const dir = join(ROOT, 'models/bert-sst2-hwa-learned');
+    const model = loadModel(dir);
+    const data = openData(parseDataSpec(`glue-sst2:${join(ROOT, 'data/sst2-demo')}`), model, {
+      modelDir: dir,
+    });
+    const r = await evaluate(model, data, { batch: 128 });
+    assert.ok(Math.abs(r.value - 653 / 872) <= 2 / 872, `accuracy ${r.value}`);
+    const spec = loadSpec(join(ROOT, 'results/pto-saturating/hw.yaml'), [
+      'dac.range.kind=learned',
+      'mapping.conductanceRange.kind=learned',
+    ]);
+    const learned = learnedRangesFor(dir, model, spec);
+    // 4 encoders × (Q, K, V, projection, FFN in, FFN out), each one 512-row tile
+    assert.equal(learned.inputRanges.size, 24);
+    assert.equal(learned.columnScales.size, 24);
+    for (const r of learned.inputRanges.values()) assert.ok(r.length === 1 && r[0]! > 0);
+    for (const e of learned.columnScales.values()) assert.ok(e.every((v) => v >= 0.01 && v <= 1));
   });
 });
 

@@ -20,6 +20,7 @@ interface ClipFormerFlags {
   limit: number;
   calibration: number;
   searchInstances: number;
+  searchObjective: 'accuracy' | 'snr';
   seed: number;
   batch: number;
   maxLength: number;
@@ -60,6 +61,16 @@ export function registerExperiment(program: Command): Command {
       25,
     )
     .option('--search-instances <n>', 'instances per search candidate', positiveInt('--search-instances'), 1)
+    .option(
+      '--search-objective <what>',
+      'what the automatic (α, β) maximises on the held-out part: snr (mean attention SNR, low-variance) or accuracy',
+      (v: string) => {
+        if (v !== 'snr' && v !== 'accuracy')
+          throw new InputError(`--search-objective ${v}: use snr or accuracy`);
+        return v;
+      },
+      'snr',
+    )
     .option('--seed <n>', 'base seed: instance i uses seed + i', seedFlag, 0)
     .option('--batch <n>', 'batch size', positiveInt('--batch'), 50)
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
@@ -88,6 +99,7 @@ export function registerExperiment(program: Command): Command {
         limit: Math.min(o.limit, data.size - o.calibration),
         calibration: o.calibration,
         searchInstances: o.searchInstances,
+        searchObjective: o.searchObjective,
         batch: o.batch,
       });
       console.log(

@@ -24,7 +24,7 @@ import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { histogram, lineChart, svgDocument, toPng } from '../report/svg.js';
-import { type CellRecord, Experiment, pm } from './runner.js';
+import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
 export const GAMMAS = [3, 4, 5] as const;
 
@@ -57,6 +57,8 @@ export interface ClipFormerExperimentOptions {
   limit: number;
   calibration: number;
   searchInstances: number;
+  /** What the automatic (α, β) maximises on the calibration part. */
+  searchObjective: 'accuracy' | 'snr';
   batch?: number;
   quiet?: boolean;
 }
@@ -82,6 +84,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       calibration: [calibration[0], calibration.at(-1)],
       seed: o.seed,
       searchInstances: o.searchInstances,
+      searchObjective: o.searchObjective,
     },
     o.quiet ? { quiet: true } : {},
   );
@@ -103,6 +106,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
             alphas: [1, 2, 3],
             betas: [1, 0.25],
             instances: o.searchInstances,
+            objective: o.searchObjective,
             seed: o.seed + 10000,
           }),
           o.batch ? { batch: o.batch } : {},
@@ -209,10 +213,11 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
   const lines = [
     '# ClipFormer: accuracy without and with the K/V transform (mean ± std, %)',
     '',
-    `Data: ${o.data.name}, ${o.limit} evaluated examples, ${o.calibration} held out for the search; hardware ${o.hw}; ${o.repeats} instances per cell, seeds ${o.seed}..${o.seed + o.repeats - 1}.`,
+    `Data: ${o.data.name}, ${o.limit} evaluated examples, ${o.calibration} held out for the search (${o.searchObjective}, ${o.searchInstances} instance(s) per candidate, no transform among them); hardware ${o.hw}; ${o.repeats} instances per cell, seeds ${o.seed}..${o.seed + o.repeats - 1}.`,
+    'Δ columns: the paired difference to "without" over the same instances (same programming and noise), mean ± standard error.',
     '',
-    '| model | ideal | γ | without | paper (α,β) | with, paper | auto (α,β) | with, auto | paper DeiT-S: without → with |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| model | ideal | γ | without | paper (α,β) | with, paper | Δ paper | auto (α,β) | with, auto | Δ auto | paper DeiT-S: without → with |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const m of o.models) {
     const ideal = r.extra[`ideal.${m.name}`] as number;
@@ -220,7 +225,7 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
       const s = r.extra[`search.${m.name}.${g}`] as SearchResult | undefined;
       const p = PAPER_TABLE[m.name]![g]!;
       lines.push(
-        `| ${m.name} | ${(ideal * 100).toFixed(2)} | ${g} | ${pm(cell(m.name, g, 'none'))} | (${PAPER_CHOICE[g]!.alpha}, ${PAPER_CHOICE[g]!.beta}) | ${pm(cell(m.name, g, 'paper'))} | ${s ? `(${s.global.alpha}, ${s.global.beta})` : '—'} | ${pm(cell(m.name, g, 'auto'))} | ${p[0]} → ${p[1]} |`,
+        `| ${m.name} | ${(ideal * 100).toFixed(2)} | ${g} | ${pm(cell(m.name, g, 'none'))} | (${PAPER_CHOICE[g]!.alpha}, ${PAPER_CHOICE[g]!.beta}) | ${pm(cell(m.name, g, 'paper'))} | ${pairedDiff(cell(m.name, g, 'paper'), cell(m.name, g, 'none'))} | ${s ? (s.global ? `(${s.global.alpha}, ${s.global.beta})` : 'off') : '—'} | ${pm(cell(m.name, g, 'auto'))} | ${pairedDiff(cell(m.name, g, 'auto'), cell(m.name, g, 'none'))} | ${p[0]} → ${p[1]} |`,
       );
     }
   }

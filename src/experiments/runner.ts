@@ -130,6 +130,22 @@ export class Experiment {
 }
 
 /** "74.64 ± 0.31" in percent for fractions, or plain numbers. */
+/**
+ * The paired difference a − b over the instances two cells share by seed (the same programming
+ * and noise streams), as "mean ± standard error" in points: far tighter than comparing the
+ * cells' spreads when the instances, not the methods, make most of the variation.
+ */
+export function pairedDiff(a: CellRecord | undefined, b: CellRecord | undefined, percent = true): string {
+  if (!a || !b) return '—';
+  const bySeed = new Map(b.instances.map((i) => [i.seed, i.value]));
+  const d = a.instances.flatMap((i) => (bySeed.has(i.seed) ? [i.value - bySeed.get(i.seed)!] : []));
+  if (d.length < 2) return '—';
+  const k = percent ? 100 : 1;
+  const mean = d.reduce((x, y) => x + y, 0) / d.length;
+  const se = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (d.length - 1) / d.length);
+  return `${mean * k >= 0 ? '+' : ''}${(mean * k).toFixed(2)} ± ${(se * k).toFixed(2)}`;
+}
+
 export const pm = (c: { mean: number; std: number } | undefined, percent = true, digits = 2): string =>
   c
     ? `${(c.mean * (percent ? 100 : 1)).toFixed(digits)} ± ${(c.std * (percent ? 100 : 1)).toFixed(digits)}`

@@ -29,6 +29,10 @@ export const SearchConfig = z
       .default('accuracy')
       .describe('maximise the task metric or the mean attention SNR'),
     perLayer: z.boolean().default(false).describe('one (α, β) per encoder layer instead of one for all'),
+    includeOff: z
+      .boolean()
+      .default(true)
+      .describe('also try no transform, so the search can conclude that ClipFormer does not help'),
     instances: intIn(1, 1000).default(2).describe('Monte Carlo instances averaged per candidate'),
     seed: intIn(0, 2 ** 31 - 1)
       .default(1000)
@@ -68,6 +72,8 @@ export function holdOut(data: EvalData, n: number): { calibration: number[]; eva
 }
 
 export interface Candidate {
+  /** The transform; `off` (no transform) has α = β = 1 only as placeholders. */
+  off?: boolean;
   alpha: number;
   beta: number;
   /** Mean metric and mean SNR per block over the calibration instances. */
@@ -77,9 +83,10 @@ export interface Candidate {
 
 export interface SearchResult {
   objective: SearchConfig['objective'];
-  /** The chosen config: one for all layers, or one per layer. */
-  global: ClipFormerConfig;
-  perLayer: ClipFormerConfig[] | null;
+  /** The chosen config for all layers; null: no transform won. */
+  global: ClipFormerConfig | null;
+  /** One per encoder layer (null: off there), when searched per layer. */
+  perLayer: (ClipFormerConfig | null)[] | null;
   candidates: Candidate[];
   calibration: string;
   seconds: number;
@@ -96,11 +103,12 @@ export async function searchClipFormer(
   o: { batch?: number; onCandidate?: (c: Candidate) => void } = {},
 ): Promise<SearchResult> {
   const t0 = performance.now();
-  const run = async (c: ClipFormerConfig | (ClipFormerConfig | null)[]) => {
+  const run = async (c: ClipFormerConfig | null | (ClipFormerConfig | null)[]) => {
     const metric: number[] = [];
     const snr: number[][] = [];
     for (let i = 0; i < cfg.instances; i++) {
-      const m = new AnalogModel(spec, cfg.seed + i, kvTransformFor(c)).matmuls();
+      // the same instance seeds for every candidate: comparisons are paired
+      const m = new AnalogModel(spec, cfg.seed + i, c ? kvTransformFor(c) : undefined).matmuls();
       const r = await measureSnr(model, calibration, m, o.batch ? { batch: o.batch } : {});
       metric.push(r.value);
       snr.push(r.blocks.map((b) => b.snrDb));
@@ -115,34 +123,41 @@ export async function searchClipFormer(
     cfg.objective === 'accuracy' ? c.metric : meanOf(c.snrDb);
 
   const candidates: Candidate[] = [];
+  if (cfg.includeOff) {
+    const c = { off: true, alpha: 1, beta: 1, ...(await run(null)) };
+    candidates.push(c);
+    o.onCandidate?.(c);
+  }
   for (const alpha of cfg.alphas)
     for (const beta of cfg.betas) {
       const c = { alpha, beta, ...(await run(parseClipFormer({ alpha, beta }))) };
       candidates.push(c);
       o.onCandidate?.(c);
     }
-  // ties go to the earlier candidate (the grid's order: the mildest transform first)
+  // ties go to the earlier candidate (the grid's order: off, then the mildest transform first)
   const best = candidates.reduce((a, b) => (score(b) > score(a) ? b : a));
-  const global = parseClipFormer({ alpha: best.alpha, beta: best.beta });
+  const configOf = (c: Candidate, layers?: number[]): ClipFormerConfig | null =>
+    c.off ? null : parseClipFormer({ alpha: c.alpha, beta: c.beta, ...(layers ? { layers } : {}) });
+  const global = configOf(best);
 
-  let perLayer: ClipFormerConfig[] | null = null;
+  let perLayer: (ClipFormerConfig | null)[] | null = null;
   if (cfg.perLayer) {
     const layers = best.snrDb.length;
     if (cfg.objective === 'snr') {
       perLayer = Array.from({ length: layers }, (_, l) => {
         const b = candidates.reduce((x, y) => (y.snrDb[l]! > x.snrDb[l]! ? y : x));
-        return parseClipFormer({ alpha: b.alpha, beta: b.beta, layers: [l] });
+        return configOf(b, [l]);
       });
     } else {
       // greedy: layer by layer, keep the candidate that maximises accuracy with the others fixed
-      let chosen: ClipFormerConfig[] = Array.from({ length: layers }, (_, l) => ({ ...global, layers: [l] }));
+      let chosen = Array.from({ length: layers }, (_, l) => configOf(best, [l]));
       let current = best.metric;
+      const same = (c: Candidate, p: ClipFormerConfig | null) =>
+        c.off ? p === null : p !== null && c.alpha === p.alpha && c.beta === p.beta;
       for (let l = 0; l < layers; l++) {
         for (const c of candidates) {
-          if (c.alpha === chosen[l]!.alpha && c.beta === chosen[l]!.beta) continue;
-          const trial: ClipFormerConfig[] = chosen.map((p, i) =>
-            i === l ? { ...p, alpha: c.alpha, beta: c.beta } : p,
-          );
+          if (same(c, chosen[l]!)) continue;
+          const trial = chosen.map((p, i) => (i === l ? configOf(c, [l]) : p));
           const r = await run(trial);
           if (r.metric > current) {
             current = r.metric;

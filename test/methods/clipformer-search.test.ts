@@ -82,12 +82,16 @@ describe('ClipFormer on a model', () => {
       calibration,
     );
     for (const i of evaluation) assert.ok(!read.has(i), `evaluation example ${i} was read`);
-    assert.equal(r.candidates.length, 2);
-    assert.ok([1, 3].includes(r.global.alpha));
+    // no transform is a candidate too (first), then the grid
+    assert.equal(r.candidates.length, 3);
+    assert.ok(r.candidates[0]!.off);
     assert.equal(r.perLayer?.length, 1);
-    // the choice is the best candidate by the objective
+    // the choice is the best candidate by the objective (null: no transform won)
     const best = Math.max(...r.candidates.map((c) => c.snrDb[0]!));
-    assert.equal(r.candidates.find((c) => c.alpha === r.global.alpha)!.snrDb[0], best);
+    const chosen = r.global
+      ? r.candidates.find((c) => !c.off && c.alpha === r.global!.alpha)
+      : r.candidates[0];
+    assert.equal(chosen!.snrDb[0], best);
     assert.throws(() => holdOut(data, 24), /1\.\.23/);
   });
 });

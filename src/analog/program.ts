@@ -89,6 +89,35 @@ function clipBound(w: Float32Array, x: Crossbar): number {
 }
 
 /**
+ * The weight that maps to G_MAX for each (row tile, column), [R·C]: max |W| (clipped to the
+ * spec's `mapping.clip`) over the column, or over its column tile, within the row tile. 0 for an
+ * all-zero tile (callers pick a positive stand-in).
+ */
+export function weightScales(
+  w: Float32Array,
+  outDim: number,
+  x: Crossbar,
+  rowTiles: readonly Span[],
+): Float32Array {
+  const bound = clipBound(w, x);
+  const colTiles = splitDim(outDim, x.tile.cols, x.tile.split);
+  const scales = new Float32Array(rowTiles.length * outDim);
+  rowTiles.forEach((rt, t) => {
+    for (const ct of colTiles) {
+      const colMax = new Float64Array(ct.size);
+      for (let i = rt.start; i < rt.start + rt.size; i++) {
+        for (let c = 0; c < ct.size; c++)
+          colMax[c] = Math.max(colMax[c]!, Math.min(Math.abs(w[i * outDim + ct.start + c]!), bound));
+      }
+      const tileMax = Math.max(...colMax);
+      for (let c = 0; c < ct.size; c++)
+        scales[t * outDim + ct.start + c] = x.mapping.scale === 'column' ? colMax[c]! : tileMax;
+    }
+  });
+  return scales;
+}
+
+/**
  * Programs a weight matrix W [in, out] (x·W) into crossbars: rows take inputs, columns outputs.
  * `timeS` is the time since programming at which the weights are read.
  */
@@ -122,7 +151,6 @@ export function programWeights(
   const scale = new Float32Array(nR * outDim);
   const { gMinUS: gMin, gMaxUS: gMax } = x.mapping;
   const dG = gMax - gMin;
-  const bound = clipBound(src, x);
   const levels = x.cells.kind === 'quantized' ? 2 ** x.cells.weightBits - 1 : 0;
   const cellLevels = x.cells.kind === 'quantized' ? 2 ** x.cells.bitsPerCell - 1 : 1;
   const sliceWeights = Array.from({ length: slices }, (_, j) =>
@@ -141,22 +169,17 @@ export function programWeights(
     return [g, atTime(g, x, timeS, rng)];
   };
 
+  // scale: max|W| over the tile, or over each column of it
+  const maxima = weightScales(src, outDim, x, rowTiles);
   rowTiles.forEach((rt, t) => {
     for (const ct of colTiles) {
-      // scale: max|W| over the tile, or over each column of it
-      const colMax = new Float64Array(ct.size);
-      for (let i = rt.start; i < rt.start + rt.size; i++) {
-        for (let c = 0; c < ct.size; c++)
-          colMax[c] = Math.max(colMax[c]!, Math.min(Math.abs(src[i * outDim + ct.start + c]!), bound));
-      }
-      const tileMax = Math.max(...colMax);
       let ideal = 0;
       let real = 0;
       const colIdeal = new Float64Array(ct.size);
       const colReal = new Float64Array(ct.size);
       for (let c = 0; c < ct.size; c++) {
         const col = ct.start + c;
-        const s = (x.mapping.scale === 'column' ? colMax[c]! : tileMax) || 1;
+        const s = maxima[t * outDim + col]! || 1;
         // 'none': conductances still span the range, but the MVM multiplies by W itself
         const unscale = x.mapping.scale === 'none' ? s : 1;
         // a shrunk column range: devices at ρ of their targets, the digital gain restores 1/ρ

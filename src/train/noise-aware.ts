@@ -41,7 +41,7 @@ import {
 } from '../analog/learned-ranges.js';
 import { adcStep, gaussianNoise, seedFor, signedLevels } from '../analog/mvm.js';
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
-import { type Span, splitDim } from '../analog/program.js';
+import { type Span, splitDim, weightScales } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
 import type { ModelInputs } from '../eval/predict.js';
@@ -116,39 +116,6 @@ interface TrainedLayer {
 }
 
 const paramData = (t: Tensor): Float32Array => (t.attrs as { value: HostArray }).value.data as Float32Array;
-
-/** Per (row tile, column) the largest |w| of its tile (or its column, for per-column scales), clipped. */
-function weightBounds(w: Float32Array, outDim: number, xbar: Crossbar, tiles: Span[]): Float32Array {
-  const c = xbar.mapping.clip;
-  let clip = Infinity;
-  if (c.kind === 'fixed') clip = c.max;
-  if (c.kind === 'sigma') {
-    let s = 0;
-    let s2 = 0;
-    for (const v of w) {
-      s += v;
-      s2 += v * v;
-    }
-    clip = c.n * Math.sqrt(Math.max(s2 / w.length - (s / w.length) ** 2, 0));
-  }
-  const colTiles = splitDim(outDim, xbar.tile.cols, xbar.tile.split);
-  const bound = new Float32Array(tiles.length * outDim);
-  tiles.forEach((rt, r) => {
-    for (const ct of colTiles) {
-      const colMax = new Float64Array(ct.size);
-      for (let i = rt.start; i < rt.start + rt.size; i++) {
-        for (let k = 0; k < ct.size; k++)
-          colMax[k] = Math.max(colMax[k]!, Math.min(Math.abs(w[i * outDim + ct.start + k]!), clip));
-      }
-      const tileMax = Math.max(...colMax);
-      for (let k = 0; k < ct.size; k++) {
-        // an all-zero tile still needs a positive scale to divide by
-        bound[r * outDim + ct.start + k] = (xbar.mapping.scale === 'column' ? colMax[k]! : tileMax) || 1e-30;
-      }
-    }
-  });
-  return bound;
-}
 
 /**
  * Hardware-aware training from a spec: the crossbar products of the training graphs, the
@@ -233,7 +200,8 @@ export class NoiseAwareTraining {
         "mapping.conductanceRange.kind: 'calibrated' is set after training; train with 'learned' or 'full'",
       ]);
     }
-    const bound = weightBounds(paramData(w), outDim, xbar, tiles);
+    // an all-zero tile still needs a positive scale to divide by
+    const bound = weightScales(paramData(w), outDim, xbar, tiles).map((v) => v || 1e-30);
     const s = xbar.mapping.scale === 'none' ? new Float32Array(bound.length).fill(1) : bound;
     const l: TrainedLayer = {
       xbar,

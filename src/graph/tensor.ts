@@ -221,6 +221,12 @@ export const where = (cond: Tensor, a: TensorLike, b: TensorLike): Tensor => {
   return apply('where', [cond, ta, tb], {});
 };
 
+/**
+ * c ? a : b for one boolean c: what only the branch not taken needs is never computed (ONNX
+ * `If`), so an expensive refinement can be skipped at run time when a test says so.
+ */
+export const cond = (c: Tensor, a: Tensor, b: Tensor): Tensor => apply('cond', [c, a, b], {});
+
 export const concat = (xs: readonly Tensor[], axis: number): Tensor =>
   apply('concat', xs, { axis: axis < 0 ? axis + (xs[0]?.rank ?? 0) : axis });
 

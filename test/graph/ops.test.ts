@@ -5,7 +5,7 @@ import { mapRef, type RefArray } from '../../src/graph/ndarray.js';
 import { gelu, layerNorm } from '../../src/graph/nn.js';
 import { OPS, type OpName } from '../../src/graph/ops.js';
 import type { Shape } from '../../src/graph/shape.js';
-import { apply, concat, pad, type Tensor, where } from '../../src/graph/tensor.js';
+import { apply, concat, cond, pad, type Tensor, where } from '../../src/graph/tensor.js';
 import { Rng } from '../../src/util/math.js';
 import { checkOp, type InputSpec, type OpCase } from '../helpers/check.js';
 
@@ -123,6 +123,27 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
     },
   ],
   where: [{ name: 'where', inputs: [f(3, 4), f(3, 4), f(4)], build: (c, a, b) => where(c.greater(0), a, b) }],
+  cond: [
+    {
+      name: 'cond taking the first branch',
+      inputs: [{ shape: [3], gen: positive }, f(2, 3), f(2, 3)],
+      build: (c, a, b) => cond(c.sum().greater(0), a.exp().mul(a), b.mul(2)),
+    },
+    {
+      name: 'cond taking the second branch',
+      inputs: [{ shape: [3], gen: (r) => -positive(r) }, f(2, 3), f(2, 3)],
+      build: (c, a, b) => cond(c.sum().greater(0), a.exp().mul(a), b.mul(2)),
+    },
+    {
+      name: 'cond nested, sharing values across scopes',
+      inputs: [{ shape: [1, 1], gen: positive }, f(2, 3), f(2, 3)],
+      build: (c, a, b) => {
+        const shared = a.mul(b);
+        const inner = cond(c.greater(1.5), shared.exp(), shared.tanh().add(b));
+        return cond(c.greater(0.6), inner.add(shared), b.mul(2));
+      },
+    },
+  ],
   sum: [
     { name: 'sum axis', inputs: [f(2, 3, 4)], build: (x) => x.sum(1) },
     { name: 'sum keepdims', inputs: [f(2, 3, 4)], build: (x) => x.sum([0, 2], true) },
@@ -208,5 +229,20 @@ describe('the op table', () => {
         !('leaf' in OPS[op]) && !op.startsWith('random') && !(CASES as Record<string, OpCase[]>)[op]?.length,
     );
     assert.deepEqual(untested, []);
+  });
+});
+
+describe('cond', () => {
+  it('runs only the branch taken: an out-of-range gather in the other branch never executes', async () => {
+    const { compile } = await import('../../src/runtime/session.js');
+    const { constant, input } = await import('../../src/graph/tensor.js');
+    const { hostArray } = await import('../../src/graph/ndarray.js');
+    const x = input('x', [4]);
+    const bad = x.gather(constant(hostArray('int32', [1], Int32Array.of(9))), 0).expand([4]);
+    const out = cond(x.sum().greater(0), x.mul(2), bad);
+    const g = await compile({ out }, { cache: false });
+    const got = await g.run({ x: hostArray('float32', [4], Float32Array.of(1, 2, 3, 4)) });
+    assert.deepEqual(Array.from(got['out']!.data as Float32Array), [2, 4, 6, 8]);
+    await assert.rejects(g.run({ x: hostArray('float32', [4], Float32Array.of(-1, -2, -3, -4)) }));
   });
 });

@@ -9,7 +9,7 @@
 import { hostArray } from '../graph/ndarray.js';
 import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel, type Shape } from '../graph/shape.js';
-import { constant, noise, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
+import { concat, cond, constant, noise, randomNormal, scalar, type Tensor, where } from '../graph/tensor.js';
 import type { Crossbar } from './spec.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
@@ -55,31 +55,40 @@ export class CalibrationError extends Error {
 }
 
 /**
- * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
+ * DAC of tiled inputs x: [(…), R, N, rows], divided by `divisor` first (bound management's
+ * reduced rounds; `known`: the range already computed for this x). The range is max|x| per tile and vector (dynamic;
  * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
  * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
  * fixed, calibrated or learned range clip. Quantised inputs are integer codes: levels/range is
  * one small tensor, so quantising costs one multiply and one round over the inputs.
  */
-export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): DacOut {
+export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1, known?: Tensor): DacOut {
   const d = xbar.dac;
   const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
   const perTile = kind === 'calibrated' || kind === 'learned';
   if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
   const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
   const clips = fixed !== undefined || perTile;
-  const range = perTile
-    ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
-    : fixed === undefined
-      ? x.abs().max(-1, true).maximum(1e-30)
-      : scalar(fixed).expand([...x.shape.slice(0, -1), 1]);
+  const range =
+    known ??
+    (perTile
+      ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
+      : fixed === undefined
+        ? x.abs().max(-1, true).maximum(1e-30)
+        : scalar(fixed).expand([...x.shape.slice(0, -1), 1]));
   const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
   if (d.kind === 'ideal') {
-    const xn = x.div(range);
+    const xn = x.div(divisor === 1 ? range : range.mul(divisor));
     return { planes: plane(clips ? xn.clip(-1, 1) : xn), planeScale: 1, planeWeights: [1], range };
   }
   const levels = signedLevels(d.bits);
-  const scaled = x.mul(scalar(levels).div(range));
+  // In reduced rounds the largest input lands on a half level (levels/2 at divisor 2), where the
+  // arithmetic decides the code: these rounds quantise as aihwkit's C++ does, x·(1/(range·r))
+  // divided by its float32 step 2·fl(1/(2·levels)), a hair above 1/levels, so it rounds down.
+  const scaled =
+    divisor === 1
+      ? x.mul(scalar(levels).div(range))
+      : x.mul(scalar(1).div(range.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
   if (d.mode === 'pwm') {
     const codes = scaled.quantize(levels);
     return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range };
@@ -117,6 +126,23 @@ export function crossbarProducts(
   rows: number,
   seed: number,
 ): Tensor {
+  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes;
+}
+
+/**
+ * `crossbarProducts`, and with `columnTiles` (the widths of the column tiles) also the largest
+ * |value| each column tile sees before its ADC, over planes and slices: [(…), R, N, T, 1].
+ */
+function products(
+  d: DacOut,
+  weights: Tensor,
+  squares: Tensor | null,
+  sliceWeights: readonly number[],
+  xbar: Crossbar,
+  rows: number,
+  seed: number,
+  columnTiles?: readonly number[],
+): { codes: Tensor; peak?: Tensor } {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const step = adcStep(xbar, rows);
@@ -132,14 +158,20 @@ export function crossbarProducts(
   // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
   // slices once, where a broadcast multiply and a ReduceSum over the slice axis take two passes
   let acc: Tensor | null = null;
+  let peak: Tensor | undefined;
   let shape: readonly number[] = [];
   for (let p = 0; p < k; p++) {
     const plane =
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
+    const { y, pre } = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
     shape = y.shape.slice(1);
+    if (columnTiles) {
+      const m = tilePeak(pre.abs(), columnTiles); // [J, …, R, N, T, 1]
+      const planePeak = m.shape[0] === 1 ? m.reshape(m.shape.slice(1)) : m.max(0);
+      peak = peak ? peak.maximum(planePeak) : planePeak;
+    }
     const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
     const flat = y.reshape([coef.length, numel(shape)]);
     const term =
@@ -148,7 +180,110 @@ export function crossbarProducts(
         : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
     acc = acc ? term.add(acc) : term;
   }
-  return acc!.reshape(shape);
+  const codes = acc!.reshape(shape);
+  return peak ? { codes, peak } : { codes };
+}
+
+/**
+ * DAC → crossbar products → ADC of tiled inputs x [(…), R, N, rows], with the ADC's bound
+ * management: → codes [(…), R, N, C] in ADC steps (as `crossbarProducts`) and the DAC range
+ * [(…), R, N, 1] for the digital gain. `columnTiles`: widths of the column tiles along C (a
+ * vector is re-run per row tile and column tile, as each is its own crossbar and periphery).
+ *
+ * Iterative bound management unrolls its rounds r = 2, 4, … (input divided by r, fresh DAC
+ * quantisation and noise, result × r; `boundManagementRounds`) as nested `cond`s: round r runs
+ * only when some vector still saturated in the round before, and each vector takes the first
+ * round in which its column tile did not saturate, or the last. With no saturation the cost is
+ * one pass for |y| and one reduction over the outputs.
+ */
+export function analogMvm(
+  x: Tensor,
+  xbar: Crossbar,
+  tileRanges: Tensor | undefined,
+  weights: Tensor,
+  squares: Tensor | null,
+  sliceWeights: readonly number[],
+  rows: number,
+  seed: number,
+  columnTiles: readonly number[],
+): { codes: Tensor; range: Tensor } {
+  const d = dac(x, xbar, tileRanges);
+  const n = boundManagementRounds(xbar);
+  const run = (dr: DacOut, s: number) =>
+    products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1 ? columnTiles : undefined);
+  const first = run(d, seed);
+  if (n === 1 || xbar.adc.kind !== 'uniform') return { codes: first.codes, range: d.range };
+  const threshold = saturationThreshold(signedLevels(xbar.adc.bits));
+  /** Round k (divisor 2^(k−1)) for the vectors whose `peak` in round k − 1 saturated. */
+  const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
+    const divisor = 2 ** (k - 1);
+    const saturated = peak.greater(threshold);
+    const r = run(dac(x, xbar, tileRanges, divisor, d.range), seedFor(seed, `bm${divisor}`));
+    const merged = tileSelect(saturated, r.codes.mul(divisor), prev, columnTiles);
+    if (k === n) return merged;
+    const still = where(saturated, r.peak!, 0);
+    return cond(still.max().greater(threshold), refine(k + 1, merged, still), merged);
+  };
+  const codes = cond(first.peak!.max().greater(threshold), refine(2, first.codes, first.peak!), first.codes);
+  return { codes, range: d.range };
+}
+
+/**
+ * Rounds of bound management (1: none): divisors 1, 2, 4, … up to the first that exceeds
+ * maxFactor or levels/minInputLevels of a quantised DAC (aihwkit's stopping rule).
+ */
+export function boundManagementRounds(xbar: Crossbar): number {
+  if (xbar.adc.kind !== 'uniform' || xbar.adc.boundManagement.kind === 'none') return 1;
+  const bm = xbar.adc.boundManagement;
+  const dacLevels = xbar.dac.kind === 'uniform' ? signedLevels(xbar.dac.bits) : Infinity;
+  const limit = Math.min(bm.maxFactor, dacLevels / bm.minInputLevels);
+  let rounds = 1;
+  for (let divisor = 1; !(divisor > limit); divisor *= 2) rounds++;
+  return rounds;
+}
+
+/**
+ * |y| (in ADC steps) above which the code rounded half to even lies beyond ±levels: levels + ½
+ * itself rounds up when levels is odd, so the threshold is then the float32 just below it.
+ */
+export function saturationThreshold(levels: number): number {
+  const edge = levels + 0.5;
+  if (levels % 2 === 0) return edge;
+  const f = new Float32Array([edge]);
+  new Uint32Array(f.buffer)[0]! -= 1;
+  return f[0]!;
+}
+
+/** max over each column tile of a [..., C]: → [..., T, 1]. */
+function tilePeak(a: Tensor, widths: readonly number[]): Tensor {
+  const lead = a.shape.slice(0, -1);
+  const w = widths[0]!;
+  if (widths.every((v) => v === w)) return a.reshape([...lead, widths.length, w]).max(-1, true);
+  let at = 0;
+  const parts = widths.map((v) => {
+    const m = a.slice(-1, at, at + v).max(-1, true);
+    at += v;
+    return m;
+  });
+  return concat(parts, -1).reshape([...lead, widths.length, 1]);
+}
+
+/** Per column tile, a where `mask` [..., T, 1] holds, else b (both [..., C]). */
+function tileSelect(mask: Tensor, a: Tensor, b: Tensor, widths: readonly number[]): Tensor {
+  const lead = a.shape.slice(0, -1);
+  const w = widths[0]!;
+  if (widths.every((v) => v === w)) {
+    const split = [...lead, widths.length, w];
+    return where(mask, a.reshape(split), b.reshape(split)).reshape(a.shape);
+  }
+  let at = 0;
+  const parts = widths.map((v, t) => {
+    const m = mask.slice(-2, t, t + 1).reshape([...mask.shape.slice(0, -2), 1]);
+    const part = where(m, a.slice(-1, at, at + v), b.slice(-1, at, at + v));
+    at += v;
+    return part;
+  });
+  return concat(parts, -1);
 }
 
 /**
@@ -186,7 +321,7 @@ function sliceProducts(
   outSigma: number,
   xbar: Crossbar,
   seed: number,
-): Tensor {
+): { y: Tensor; pre: Tensor } {
   // a single tile and slice runs as 2-D products: ONNX Runtime then fuses the output noise into
   // its Gemm (C input), which costs nothing next to a separate pass over the outputs
   const batch = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
@@ -210,11 +345,13 @@ function sliceProducts(
     );
   }
   if (outSigma > 0) y = y.add(gaussianNoise(y.shape, outSigma, seedFor(seed, 'out'), xbar));
+  const pre = y;
   if (xbar.adc.kind === 'uniform') {
     const levels = signedLevels(xbar.adc.bits);
     y = y.quantize(levels);
   }
-  return flat ? y.reshape(outShape) : y;
+  const shaped = (t: Tensor) => (flat ? t.reshape(outShape) : t);
+  return { y: shaped(y), pre: shaped(pre) };
 }
 
 /** Whether a crossbar computes exactly what the floating-point matmul does. */

@@ -238,7 +238,14 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
       .transpose([1, 0, 2]);
   }
   const useSquares = l.xbar.readNoise.kind !== 'none';
-  const { codes, range } = analogMvm(
+  // digital gain: ADC step × scale × DAC range of each input vector
+  const step = adcStep(l.xbar, p.rows);
+  const scale = step === 1 ? l.scale : l.scale.mul(step);
+  const gain = (codes: Tensor, range: Tensor) =>
+    l.scaleBlock === 1
+      ? applyGain(codes, scale, 1).mul(range)
+      : applyGain(codes, scale.mul(range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
+  const y = analogMvm(
     tiles,
     l.xbar,
     l.inputRange,
@@ -248,13 +255,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     p.rows,
     seed,
     splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size),
+    gain,
   );
-  // digital gain: ADC step × scale × DAC range of each input vector
-  const step = adcStep(l.xbar, p.rows);
-  const scale = step === 1 ? l.scale : l.scale.mul(step);
-  const y =
-    l.scaleBlock === 1
-      ? applyGain(codes, scale, 1).mul(range)
-      : applyGain(codes, scale.mul(range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
   return (nR === 1 ? y : y.sum(0)).reshape([...lead, p.outDim]);
 }

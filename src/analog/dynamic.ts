@@ -189,7 +189,14 @@ export function dynamicProduct(
   }
 
   const useSquares = xbar.readNoise.kind !== 'none';
-  const { codes, range } = analogMvm(
+  // digital gain: ADC step × scale × DAC range of each input vector
+  const step = adcStep(xbar, rows);
+  const gained = step === 1 ? scale : scale.mul(step);
+  const gain = (codes: Tensor, range: Tensor) =>
+    block === 1
+      ? applyGain(codes, gained, 1).mul(range)
+      : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+  const y = analogMvm(
     xt,
     xbar,
     undefined,
@@ -199,14 +206,8 @@ export function dynamicProduct(
     rows,
     seed,
     Array.from({ length: nC }, () => xbar.tile.cols),
+    gain,
   );
-  // digital gain: ADC step × scale × DAC range of each input vector
-  const step = adcStep(xbar, rows);
-  const gained = step === 1 ? scale : scale.mul(step);
-  const y =
-    block === 1
-      ? applyGain(codes, gained, 1).mul(range)
-      : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
   const out = nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length);
   return cPad === c ? out : out.slice(-1, 0, c);
 }

@@ -130,8 +130,8 @@ export function crossbarProducts(
 }
 
 /**
- * `crossbarProducts`, and with `columnTiles` (the widths of the column tiles) also the largest
- * |value| each column tile sees before its ADC, over planes and slices: [(…), R, N, T, 1].
+ * `crossbarProducts`, and the values each product sees before its ADC, one [J, …, R, N, C]
+ * tensor per input plane (bound management's saturation test reads them).
  */
 function products(
   d: DacOut,
@@ -141,8 +141,7 @@ function products(
   xbar: Crossbar,
   rows: number,
   seed: number,
-  columnTiles?: readonly number[],
-): { codes: Tensor; peak?: Tensor } {
+): { codes: Tensor; pre: Tensor[] } {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const step = adcStep(xbar, rows);
@@ -158,7 +157,7 @@ function products(
   // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
   // slices once, where a broadcast multiply and a ReduceSum over the slice axis take two passes
   let acc: Tensor | null = null;
-  let peak: Tensor | undefined;
+  const pres: Tensor[] = [];
   let shape: readonly number[] = [];
   for (let p = 0; p < k; p++) {
     const plane =
@@ -167,11 +166,7 @@ function products(
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
     const { y, pre } = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
     shape = y.shape.slice(1);
-    if (columnTiles) {
-      const m = tilePeak(pre.abs(), columnTiles); // [J, …, R, N, T, 1]
-      const planePeak = m.shape[0] === 1 ? m.reshape(m.shape.slice(1)) : m.max(0);
-      peak = peak ? peak.maximum(planePeak) : planePeak;
-    }
+    pres.push(pre);
     const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
     const flat = y.reshape([coef.length, numel(shape)]);
     const term =
@@ -180,21 +175,42 @@ function products(
         : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
     acc = acc ? term.add(acc) : term;
   }
-  const codes = acc!.reshape(shape);
-  return peak ? { codes, peak } : { codes };
+  return { codes: acc!.reshape(shape), pre: pres };
+}
+
+/** The largest |value| before the ADC per column tile, over planes and slices: [(…), R, N, T, 1]. */
+function tilePeaks(pre: readonly Tensor[], widths: readonly number[]): Tensor {
+  let peak: Tensor | undefined;
+  for (const p of pre) {
+    const m = tilePeak(p.abs(), widths); // [J, …, R, N, T, 1]
+    const planePeak = m.shape[0] === 1 ? m.reshape(m.shape.slice(1)) : m.max(0);
+    peak = peak ? peak.maximum(planePeak) : planePeak;
+  }
+  return peak!;
+}
+
+/** Whether any value before the ADC exceeds `threshold` in magnitude: two reductions that only read. */
+function anyAbove(pre: readonly Tensor[], threshold: number): Tensor {
+  let top: Tensor | undefined;
+  for (const p of pre) {
+    const m = p.max().maximum(p.min().neg());
+    top = top ? top.maximum(m) : m;
+  }
+  return top!.greater(threshold);
 }
 
 /**
  * DAC → crossbar products → ADC of tiled inputs x [(…), R, N, rows], with the ADC's bound
- * management: → codes [(…), R, N, C] in ADC steps (as `crossbarProducts`) and the DAC range
- * [(…), R, N, 1] for the digital gain. `columnTiles`: widths of the column tiles along C (a
- * vector is re-run per row tile and column tile, as each is its own crossbar and periphery).
+ * management, then `finish`: the digital gain of codes [(…), R, N, C] in ADC steps (as
+ * `crossbarProducts`) with the DAC range [(…), R, N, 1]. `columnTiles`: widths of the column
+ * tiles along C (a vector is re-run per row tile and column tile, as each is its own crossbar
+ * and periphery).
  *
  * Iterative bound management unrolls its rounds r = 2, 4, … (input divided by r, fresh DAC
  * quantisation and noise, result × r; `boundManagementRounds`) as nested `cond`s: round r runs
  * only when some vector still saturated in the round before, and each vector takes the first
  * round in which its column tile did not saturate, or the last. With no saturation the cost is
- * one pass for |y| and one reduction over the outputs.
+ * two reductions (max and min) that read the outputs once each.
  */
 export function analogMvm(
   x: Tensor,
@@ -206,13 +222,13 @@ export function analogMvm(
   rows: number,
   seed: number,
   columnTiles: readonly number[],
-): { codes: Tensor; range: Tensor } {
+  finish: (codes: Tensor, range: Tensor) => Tensor,
+): Tensor {
   const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
-  const run = (dr: DacOut, s: number) =>
-    products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1 ? columnTiles : undefined);
+  const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s);
   const first = run(d, seed);
-  if (n === 1 || xbar.adc.kind !== 'uniform') return { codes: first.codes, range: d.range };
+  if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes, d.range);
   const threshold = saturationThreshold(signedLevels(xbar.adc.bits));
   /** Round k (divisor 2^(k−1)) for the vectors whose `peak` in round k − 1 saturated. */
   const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
@@ -221,11 +237,16 @@ export function analogMvm(
     const r = run(dac(x, xbar, tileRanges, divisor, d.range), seedFor(seed, `bm${divisor}`));
     const merged = tileSelect(saturated, r.codes.mul(divisor), prev, columnTiles);
     if (k === n) return merged;
-    const still = where(saturated, r.peak!, 0);
+    const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
     return cond(still.max().greater(threshold), refine(k + 1, merged, still), merged);
   };
-  const codes = cond(first.peak!.max().greater(threshold), refine(2, first.codes, first.peak!), first.codes);
-  return { codes, range: d.range };
+  // `finish` (the digital gain) runs inside both branches: the else branch then writes the
+  // result directly instead of copying the codes out of the If
+  return cond(
+    anyAbove(first.pre, threshold),
+    finish(refine(2, first.codes, tilePeaks(first.pre, columnTiles)), d.range),
+    finish(first.codes, d.range),
+  );
 }
 
 /**

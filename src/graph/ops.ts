@@ -455,6 +455,23 @@ export const OPS = {
     },
   ),
 
+  /** Ties share the gradient equally. */
+  min: reduce(
+    'min',
+    'ReduceMin',
+    Infinity,
+    Math.min,
+    (v) => v,
+    (g, [x], y, a) => {
+      const mask = x!.equal(spread(y, x!, a)).cast('float32');
+      return [
+        spread(g, x!, a)
+          .mul(mask)
+          .div(spread(mask.sum(a.axes, a.keepdims), x!, a)),
+      ];
+    },
+  ),
+
   // movement
   reshape: def<{ shape: Shape }>({
     arity: 1,

@@ -114,6 +114,9 @@ export class Tensor {
   max(axes?: number | readonly number[], keepdims = false): Tensor {
     return apply('max', [this], { axes: axesOf(this, axes), keepdims });
   }
+  min(axes?: number | readonly number[], keepdims = false): Tensor {
+    return apply('min', [this], { axes: axesOf(this, axes), keepdims });
+  }
   /** One dim may be -1 (inferred). */
   reshape(shape: Shape): Tensor {
     return apply('reshape', [this], { shape: inferReshape(this, shape) });

@@ -151,6 +151,7 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
   ],
   mean: [{ name: 'mean', inputs: [f(2, 3, 4)], build: (x) => x.mean([-1]) }],
   max: [{ name: 'max', inputs: [f(2, 3, 4)], build: (x) => x.max(1, true) }],
+  min: [{ name: 'min', inputs: [f(2, 3, 4)], build: (x) => x.min([0, 2]) }],
   reshape: [{ name: 'reshape', inputs: [f(2, 3, 4)], build: (x) => x.reshape([4, -1]) }],
   transpose: [
     { name: 'transpose perm', inputs: [f(2, 3, 4)], build: (x) => x.transpose([2, 0, 1]) },

@@ -229,7 +229,9 @@ export function analogMvm(
   const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s);
   const first = run(d, seed);
   if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes, d.range);
-  const threshold = saturationThreshold(signedLevels(xbar.adc.bits));
+  const levels = signedLevels(xbar.adc.bits);
+  const bound = xbar.adc.range.kind === 'fixed' ? xbar.adc.range.max : rows;
+  const threshold = saturationThreshold(levels, topCodeSaturates(levels, bound));
   /** Round k (divisor 2^(k−1)) for the vectors whose `peak` in round k − 1 saturated. */
   const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
     const divisor = 2 ** (k - 1);
@@ -264,15 +266,27 @@ export function boundManagementRounds(xbar: Crossbar): number {
 }
 
 /**
- * |y| (in ADC steps) above which the code rounded half to even lies beyond ±levels: levels + ½
- * itself rounds up when levels is odd, so the threshold is then the float32 just below it.
+ * |y| (in ADC steps) above which a conversion saturates: its code, rounded half to even, lies
+ * beyond ±levels, or reaches ±levels when `top` (see `topCodeSaturates`). The half-way value
+ * itself saturates when it rounds up (to an even code): the threshold is then the float32 below.
  */
-export function saturationThreshold(levels: number): number {
-  const edge = levels + 0.5;
-  if (levels % 2 === 0) return edge;
+export function saturationThreshold(levels: number, top = false): number {
+  const first = top ? levels : levels + 1; // the first saturated code
+  const edge = first - 0.5;
+  if (first % 2 !== 0) return edge;
   const f = new Float32Array([edge]);
   new Uint32Array(f.buffer)[0]! -= 1;
   return f[0]!;
+}
+
+/**
+ * Whether aihwkit's C++ periphery sees its top ADC code as beyond its bound: it tests the
+ * float32 value code·step > bound, with its step 2·bound·fl(1/(2·levels)) in float32. For 9 bits
+ * over ±12 (its default) the top code reads 12.000001, so reaching it counts as saturating.
+ */
+export function topCodeSaturates(levels: number, bound: number): boolean {
+  const f = Math.fround;
+  return f(levels * f(f(1 / (2 * levels)) * f(2 * bound))) > f(bound);
 }
 
 /** max over each column tile of a [..., C]: → [..., T, 1]. */

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as analogModel from '../../src/analog/analog-model.js';
 import * as dynamic from '../../src/analog/dynamic.js';
-import { boundManagementRounds, saturationThreshold } from '../../src/analog/mvm.js';
+import { boundManagementRounds, saturationThreshold, topCodeSaturates } from '../../src/analog/mvm.js';
 import * as presets from '../../src/analog/presets.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import * as ndarray from '../../src/graph/ndarray.js';
@@ -109,10 +109,31 @@ describe('iterative bound management, no noise', () => {
     assert.equal(boundManagementRounds(xbar(idealDac)), 11);
   });
 
-  it('tests saturation on the code rounded half to even', () => {
+  it('tests saturation on the code rounded half to even, with aihwkit’s float32 bound test', () => {
     // 255.5 rounds to 256 (saturated): the threshold is the float32 just below it
     assert.equal(saturationThreshold(255), 255.5 - 2 ** -16);
     assert.equal(saturationThreshold(0), 0.5); // 0.5 rounds to 0: not saturated
+    // aihwkit's 9-bit ADC over ±12 reads its top code as 12.000001 > 12: reaching it saturates;
+    // 254.5 rounds to 254 (even), so the threshold is 254.5 itself
+    assert.ok(topCodeSaturates(255, 12) && !topCodeSaturates(255, 2) && !topCodeSaturates(127, 12));
+    assert.equal(saturationThreshold(255, true), 254.5);
+  });
+
+  it('with 9 bits over ±12, an output at the top code is re-run (as aihwkit does)', async () => {
+    // x = 1 on one weight of 12: y = 12 exactly, the top code (255 steps of 12/255), not beyond
+    const sets = [
+      'tile={rows: 1, cols: 1}',
+      'mapping.scale=none',
+      'dac={kind: uniform, bits: 7, range: {kind: fixed, max: 1}}',
+      'adc={kind: uniform, bits: 9, range: {kind: fixed, max: 12}, boundManagement: {kind: iterative}}',
+    ];
+    const x = 1; // DAC code 63: the normalised input is exactly 1
+    const [got] = await mvm(sets, [[x]], [[12]]);
+    const [none] = await mvm([...sets.slice(0, 3), sets[3]!.replace('iterative', 'none')], [[x]], [[12]]);
+    assert.equal(none![0], 12);
+    // re-run at divisor 2: DAC code of 0.5 is 31 (aihwkit's float32 step), y = 12·31/63 → × 2
+    const want = Math.round(((12 * 31) / 63) * (255 / 12)) * (12 / 255) * 2;
+    assert.ok(Math.abs(got![0]! - want) < 1e-5, `${got![0]} vs ${want}`);
   });
 
   it('re-runs per column tile: a tile that does not saturate keeps its first-round values', async () => {

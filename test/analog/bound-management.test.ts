@@ -151,6 +151,28 @@ describe('iterative bound management, no noise', () => {
   });
 });
 
+describe('against an independent NumPy implementation (scripts/reference/bound_management.py)', () => {
+  it('pcm-aihwkit IO, no noise: quiet, divisor 4, every round to the limit, the top code', async () => {
+    const ref = JSON.parse(
+      readFileSync(
+        fileURLToPath(new URL('../../../test/fixtures/analog/bm-numpy.json', import.meta.url)),
+        'utf8',
+      ),
+    ) as { W: number[][]; X: number[][]; Y: number[][]; divisors: number[] };
+    assert.deepEqual(ref.divisors, [1, 4, 16, 2]);
+    const wT = ref.W[0]!.map((_, j) => ref.W.map((row) => row[j]!)); // [out, in] → [in, out]
+    const sets = [
+      'mapping.scale=none',
+      'dac={kind: uniform, bits: 7, mode: pwm}',
+      'adc={kind: uniform, bits: 9, range: {kind: fixed, max: 12}, boundManagement: {kind: iterative}}',
+    ];
+    const got = await mvm(sets, ref.X, wT);
+    const scale = Math.max(...ref.Y.flat().map(Math.abs));
+    const err = Math.max(...ref.Y.flatMap((row, i) => row.map((v, j) => Math.abs(got[i]![j]! - v))));
+    assert.ok(err <= 2e-5 * scale, `max |Δ| ${err} (scale ${scale})`);
+  });
+});
+
 describe('bound management with noise', () => {
   it("'none' keeps the outputs from before bound management bit for bit (fixture)", async () => {
     const fixture = JSON.parse(

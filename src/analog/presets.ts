@@ -95,7 +95,8 @@ export const PRESETS = {
     },
   },
   'pcm-aihwkit': {
-    summary: 'PCM as aihwkit 1.x InferenceRPUConfig + PCMLikeNoiseModel + global drift compensation',
+    summary:
+      'PCM as aihwkit 1.x InferenceRPUConfig (iterative bound management) + PCMLikeNoiseModel + global drift compensation',
     spec: {
       ...pcmBase,
       name: 'pcm-aihwkit',

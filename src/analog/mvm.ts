@@ -55,12 +55,13 @@ export class CalibrationError extends Error {
 }
 
 /**
- * DAC of tiled inputs x: [(…), R, N, rows], divided by `divisor` first (bound management's
- * reduced rounds; `known`: the range already computed for this x). The range is max|x| per tile and vector (dynamic;
+ * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
  * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
  * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
  * fixed, calibrated or learned range clip. Quantised inputs are integer codes: levels/range is
  * one small tensor, so quantising costs one multiply and one round over the inputs.
+ * `divisor`: bound management's reduced rounds see x/divisor (`known`: the range of x, already
+ * computed for the first round).
  */
 export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1, known?: Tensor): DacOut {
   const d = xbar.dac;

@@ -93,6 +93,11 @@ function scopesOf(order: readonly Tensor[], outputs: readonly Tensor[]): Map<num
         if (OPS[t.op].leaf || isOutput.has(t.id)) continue;
         if (users.get(t.id)!.every((u) => cone.has(u.t.id))) cone.add(t.id);
       }
+      // a view of a value outside stays outside (in order, so chains of views follow)
+      for (let j = 0; j <= position.get(start.id)!; j++) {
+        const t = order[j]!;
+        if (cone.has(t.id) && OPS[t.op].view && !t.inputs.some((i) => cone.has(i.id))) cone.delete(t.id);
+      }
       for (const id of cone) scope.set(id, `${op.id}:${slot}`);
     }
   }
@@ -153,9 +158,13 @@ export function lowerToOnnx(
       keyParts.push(`B ${index}`);
       for (const s of byScope.get(key) ?? []) emit(s);
       const res = t.inputs[index]!;
-      const out = `n${counter++}`;
-      nodes.push({ opType: 'Identity', input: [names.get(res.id)!], output: [out], name: out });
-      keyParts.push('E');
+      // a value computed in the branch is its output; one from outside passes through Identity
+      let out = names.get(res.id)!;
+      if (scopes.get(res.id) !== key) {
+        out = `n${counter++}`;
+        nodes.push({ opType: 'Identity', input: [names.get(res.id)!], output: [out], name: out });
+      }
+      keyParts.push(`E ${out}`);
       const g = { name: `branch${out}`, node: nodes, output: [valueInfo(out, res.shape, res.dtype)] };
       nodes = outer;
       return { g };

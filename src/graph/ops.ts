@@ -71,6 +71,11 @@ export interface OpDef<A> {
    * else uses into subgraphs (`Lowering.branch`), so ONNX Runtime runs them conditionally.
    */
   lazy?: readonly number[];
+  /**
+   * Free where its input lives (a view, e.g. Reshape): the emitter keeps it next to its input
+   * rather than in a lazy input's subgraph, where ONNX Runtime would copy an outer-scope input.
+   */
+  view?: true;
   infer(ins: readonly Tensor[], a: A): Info;
   ref(ins: readonly RefArray[], a: A, out: Tensor): RefArray;
   /** null: not differentiable (gradient zero for every input). */
@@ -475,6 +480,7 @@ export const OPS = {
   // movement
   reshape: def<{ shape: Shape }>({
     arity: 1,
+    view: true,
     infer: ([x], a) => {
       checkShape('reshape', a.shape);
       if (numel(a.shape) !== x!.size) {

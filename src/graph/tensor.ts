@@ -228,7 +228,15 @@ export const where = (cond: Tensor, a: TensorLike, b: TensorLike): Tensor => {
  * c ? a : b for one boolean c: what only the branch not taken needs is never computed (ONNX
  * `If`), so an expensive refinement can be skipped at run time when a test says so.
  */
-export const cond = (c: Tensor, a: Tensor, b: Tensor): Tensor => apply('cond', [c, a, b], {});
+export function cond(c: Tensor, a: Tensor, b: Tensor): Tensor {
+  // a view as a branch's result would be copied out of the If: take the view after it instead
+  const [ia, ib] = [a.inputs[0], b.inputs[0]];
+  if (a.op === 'reshape' && b.op === 'reshape' && ia && ib && ia.dtype === ib.dtype) {
+    if (ia.shape.length === ib.shape.length && ia.shape.every((d, i) => d === ib.shape[i]))
+      return cond(c, ia, ib).reshape(a.shape);
+  }
+  return apply('cond', [c, a, b], {});
+}
 
 export const concat = (xs: readonly Tensor[], axis: number): Tensor =>
   apply('concat', xs, { axis: axis < 0 ? axis + (xs[0]?.rank ?? 0) : axis });

@@ -247,3 +247,28 @@ describe('cond', () => {
     await assert.rejects(g.run({ x: hostArray('float32', [4], Float32Array.of(-1, -2, -3, -4)) }));
   });
 });
+
+describe('cond lowering', () => {
+  it('keeps views of outer values out of the branches and takes a view of two results after the If', async () => {
+    const { input } = await import('../../src/graph/tensor.js');
+    const { lowerToOnnx } = await import('../../src/graph/onnx.js');
+    const { ModelProto } = await import('../../src/graph/onnx-schema.js');
+    const x = input('x', [2, 6]);
+    const flag = x.sum().greater(0);
+    const out = cond(
+      flag,
+      x.reshape([3, 4]).mul(2).reshape([4, 3]),
+      x.reshape([3, 4]).mul(3).reshape([4, 3]),
+    );
+    assert.equal(out.op, 'reshape'); // the view of the If's result, not a result that is a view
+    const m = ModelProto.decode(lowerToOnnx({ out }).model) as unknown as {
+      graph: { node: { opType: string; attribute: { g?: { node: { opType: string }[] } }[] }[] };
+    };
+    const main = m.graph.node.map((n) => n.opType);
+    const branches = m.graph.node
+      .filter((n) => n.opType === 'If')
+      .flatMap((n) => n.attribute.flatMap((a) => a.g?.node.map((b) => b.opType) ?? []));
+    assert.equal(main.filter((t) => t === 'Reshape').length, 3); // two views of x, one of the If
+    assert.deepEqual(branches, ['Mul', 'Mul']); // each writes the branch's output itself
+  });
+});

@@ -87,18 +87,28 @@ function scopesOf(order: readonly Tensor[], outputs: readonly Tensor[]): Map<num
       const start = op.inputs[slot]!;
       const only = users.get(start.id)!.every((u) => u.t === op && u.slot === slot);
       if (OPS[start.op].leaf || isOutput.has(start.id) || !only) continue;
-      const cone = new Set([start.id]);
-      for (let j = position.get(start.id)! - 1; j >= 0; j--) {
-        const t = order[j]!;
-        if (OPS[t.op].leaf || isOutput.has(t.id)) continue;
-        if (users.get(t.id)!.every((u) => cone.has(u.t.id))) cone.add(t.id);
+      // a node joins once every use of it is by a member (walking up from start: only the cone
+      // and its border are visited)
+      const cone = new Map<number, Tensor>([[start.id, start]]);
+      const uses = new Map<number, number>();
+      const stack = [start];
+      while (stack.length) {
+        for (const i of stack.pop()!.inputs) {
+          if (OPS[i.op].leaf || isOutput.has(i.id) || cone.has(i.id)) continue;
+          const n = (uses.get(i.id) ?? 0) + 1;
+          uses.set(i.id, n);
+          if (n === users.get(i.id)!.length) {
+            cone.set(i.id, i);
+            stack.push(i);
+          }
+        }
       }
       // a view of a value outside stays outside (in order, so chains of views follow)
-      for (let j = 0; j <= position.get(start.id)!; j++) {
-        const t = order[j]!;
-        if (cone.has(t.id) && OPS[t.op].view && !t.inputs.some((i) => cone.has(i.id))) cone.delete(t.id);
+      const members = [...cone.values()].sort((a, b) => position.get(a.id)! - position.get(b.id)!);
+      for (const t of members) {
+        if (OPS[t.op].view && !t.inputs.some((i) => cone.has(i.id))) cone.delete(t.id);
       }
-      for (const id of cone) scope.set(id, `${op.id}:${slot}`);
+      for (const id of cone.keys()) scope.set(id, `${op.id}:${slot}`);
     }
   }
   return scope;

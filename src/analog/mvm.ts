@@ -207,11 +207,12 @@ function anyAbove(pre: readonly Tensor[], threshold: number): Tensor {
  * tiles along C (a vector is re-run per row tile and column tile, as each is its own crossbar
  * and periphery).
  *
- * Iterative bound management unrolls its rounds r = 2, 4, … (input divided by r, fresh DAC
- * quantisation and noise, result × r; `boundManagementRounds`) as nested `cond`s: round r runs
- * only when some vector still saturated in the round before, and each vector takes the first
- * round in which its column tile did not saturate, or the last. With no saturation the cost is
- * two reductions (max and min) that read the outputs once each.
+ * Iterative bound management unrolls its rounds with divisors r = 2, 4, … (input divided by r,
+ * fresh DAC quantisation and noise, result × r; `boundManagementRounds`) behind two `cond`s:
+ * round 2 runs only when some vector saturated in round 1, the rest only when some vector still
+ * saturated in round 2; each vector takes the first round in which its column tile did not
+ * saturate, or the last. With no saturation the cost is two reductions (max and min) that read
+ * the outputs once each.
  */
 export function analogMvm(
   x: Tensor,
@@ -241,7 +242,10 @@ export function analogMvm(
     const merged = tileSelect(saturated, r.codes.mul(divisor), prev, columnTiles);
     if (k === n) return merged;
     const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
-    return cond(still.max().greater(threshold), refine(k + 1, merged, still), merged);
+    // round 2 settles most vectors: rounds 3… run together, behind one more test, since every
+    // cond costs ONNX Runtime two subgraphs to create (~5 ms each)
+    const next = refine(k + 1, merged, still);
+    return k === 2 ? cond(still.max().greater(threshold), next, merged) : next;
   };
   // `finish` (the digital gain) runs inside both branches: the else branch then writes the
   // result directly instead of copying the codes out of the If

@@ -5,6 +5,7 @@
  *    effective GFLOP/s on the expanded work against one large MatMul (target ≥ 50 %);
  *  - peak memory of each (target < 3 GB), each measured in its own process.
  *   node dist/bench/analog.js [--batch 32] [--reps 2]
+ *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,8 @@ const { values: args } = parseArgs({
     /** A Python with aihwkit 1.0.0 installed: its forward is measured in the same run. */
     aihwkit: { type: 'string' },
     one: { type: 'string' },
+    /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
+    set: { type: 'string', multiple: true, default: [] },
   },
 });
 const batch = Number(args.batch);
@@ -85,7 +88,7 @@ async function runOne(hw: string): Promise<void> {
   const predictor =
     hw === 'ideal-fp'
       ? new Predictor(model)
-      : new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw), 0).matmuls() });
+      : new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw, args.set), 0).matmuls() });
   await predictor.logits(x);
   const t = median(await timeIt(() => predictor.logits(x), reps, 0));
   const rssGB = process.resourceUsage().maxRSS / 1024 ** 2;

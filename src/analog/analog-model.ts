@@ -9,7 +9,7 @@ import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import { adcStep, applyGain, CalibrationError, crossbarProducts, dac, isPerfect, seedFor } from './mvm.js';
+import { adcStep, analogMvm, applyGain, CalibrationError, isPerfect, seedFor } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
@@ -220,23 +220,25 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const n = lead.reduce((a, b) => a * b, 1);
   const nR = p.rowTiles.length;
   const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
-  const d = dac(tiles, l.xbar, l.inputRange);
   const useSquares = l.xbar.readNoise.kind !== 'none';
-  const codes = crossbarProducts(
-    d,
-    l.weights,
-    useSquares ? l.squares : null,
-    p.sliceWeights,
-    l.xbar,
-    p.rows,
-    seed,
-  );
   // digital gain: ADC step × scale × DAC range of each input vector
   const step = adcStep(l.xbar, p.rows);
   const scale = step === 1 ? l.scale : l.scale.mul(step);
-  const y =
+  const gain = (codes: Tensor, range: Tensor) =>
     l.scaleBlock === 1
-      ? applyGain(codes, scale, 1).mul(d.range)
-      : applyGain(codes, scale.mul(d.range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
+      ? applyGain(codes, scale, 1).mul(range)
+      : applyGain(codes, scale.mul(range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
+  const y = analogMvm(
+    tiles,
+    l.xbar,
+    l.inputRange,
+    l.weights,
+    useSquares ? l.squares : null,
+    p.sliceWeights,
+    p.rows,
+    seed,
+    splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size),
+    gain,
+  );
   return (nR === 1 ? y : y.sum(0)).reshape([...lead, p.outDim]);
 }

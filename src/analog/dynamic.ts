@@ -7,7 +7,7 @@
 import { hostArray } from '../graph/ndarray.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
 import { PCM_PROG_FIT } from './devices/pcm.js';
-import { adcStep, applyGain, crossbarProducts, dac, gaussianNoise, seedFor } from './mvm.js';
+import { adcStep, analogMvm, applyGain, gaussianNoise, seedFor } from './mvm.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
@@ -188,16 +188,26 @@ export function dynamicProduct(
       .div(dG * dG);
   }
 
-  const dacOut = dac(xt, xbar);
   const useSquares = xbar.readNoise.kind !== 'none';
-  const codes = crossbarProducts(dacOut, eff, useSquares ? squares : null, sliceWeights, xbar, rows, seed);
   // digital gain: ADC step × scale × DAC range of each input vector
   const step = adcStep(xbar, rows);
   const gained = step === 1 ? scale : scale.mul(step);
-  const y =
+  const gain = (codes: Tensor, range: Tensor) =>
     block === 1
-      ? applyGain(codes, gained, 1).mul(dacOut.range)
-      : applyGain(codes, gained.mul(dacOut.range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+      ? applyGain(codes, gained, 1).mul(range)
+      : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+  const y = analogMvm(
+    xt,
+    xbar,
+    undefined,
+    eff,
+    useSquares ? squares : null,
+    sliceWeights,
+    rows,
+    seed,
+    Array.from({ length: nC }, () => xbar.tile.cols),
+    gain,
+  );
   const out = nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length);
   return cPad === c ? out : out.slice(-1, 0, c);
 }

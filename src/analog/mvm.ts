@@ -9,7 +9,7 @@
 import { hostArray } from '../graph/ndarray.js';
 import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel, type Shape } from '../graph/shape.js';
-import { constant, noise, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
+import { concat, cond, constant, noise, randomNormal, scalar, type Tensor, where } from '../graph/tensor.js';
 import type { Crossbar } from './spec.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
@@ -60,26 +60,36 @@ export class CalibrationError extends Error {
  * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
  * fixed, calibrated or learned range clip. Quantised inputs are integer codes: levels/range is
  * one small tensor, so quantising costs one multiply and one round over the inputs.
+ * `divisor`: bound management's reduced rounds see x/divisor (`known`: the range of x, already
+ * computed for the first round).
  */
-export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): DacOut {
+export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1, known?: Tensor): DacOut {
   const d = xbar.dac;
   const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
   const perTile = kind === 'calibrated' || kind === 'learned';
   if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
   const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
   const clips = fixed !== undefined || perTile;
-  const range = perTile
-    ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
-    : fixed === undefined
-      ? x.abs().max(-1, true).maximum(1e-30)
-      : scalar(fixed).expand([...x.shape.slice(0, -1), 1]);
+  const range =
+    known ??
+    (perTile
+      ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
+      : fixed === undefined
+        ? x.abs().max(-1, true).maximum(1e-30)
+        : scalar(fixed).expand([...x.shape.slice(0, -1), 1]));
   const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
   if (d.kind === 'ideal') {
-    const xn = x.div(range);
+    const xn = x.div(divisor === 1 ? range : range.mul(divisor));
     return { planes: plane(clips ? xn.clip(-1, 1) : xn), planeScale: 1, planeWeights: [1], range };
   }
   const levels = signedLevels(d.bits);
-  const scaled = x.mul(scalar(levels).div(range));
+  // In reduced rounds the largest input lands on a half level (levels/2 at divisor 2), where the
+  // arithmetic decides the code: these rounds quantise as aihwkit's C++ does, x·(1/(range·r))
+  // divided by its float32 step 2·fl(1/(2·levels)), a hair above 1/levels, so it rounds down.
+  const scaled =
+    divisor === 1
+      ? x.mul(scalar(levels).div(range))
+      : x.mul(scalar(1).div(range.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
   if (d.mode === 'pwm') {
     const codes = scaled.quantize(levels);
     return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range };
@@ -117,6 +127,22 @@ export function crossbarProducts(
   rows: number,
   seed: number,
 ): Tensor {
+  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes;
+}
+
+/**
+ * `crossbarProducts`, and the values each product sees before its ADC, one [J, …, R, N, C]
+ * tensor per input plane (bound management's saturation test reads them).
+ */
+function products(
+  d: DacOut,
+  weights: Tensor,
+  squares: Tensor | null,
+  sliceWeights: readonly number[],
+  xbar: Crossbar,
+  rows: number,
+  seed: number,
+): { codes: Tensor; pre: Tensor[] } {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const step = adcStep(xbar, rows);
@@ -132,14 +158,16 @@ export function crossbarProducts(
   // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
   // slices once, where a broadcast multiply and a ReduceSum over the slice axis take two passes
   let acc: Tensor | null = null;
+  const pres: Tensor[] = [];
   let shape: readonly number[] = [];
   for (let p = 0; p < k; p++) {
     const plane =
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
+    const { y, pre } = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
     shape = y.shape.slice(1);
+    pres.push(pre);
     const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
     const flat = y.reshape([coef.length, numel(shape)]);
     const term =
@@ -148,7 +176,154 @@ export function crossbarProducts(
         : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
     acc = acc ? term.add(acc) : term;
   }
-  return acc!.reshape(shape);
+  return { codes: acc!.reshape(shape), pre: pres };
+}
+
+/** The largest |value| before the ADC per column tile, over planes and slices: [(…), R, N, T, 1]. */
+function tilePeaks(pre: readonly Tensor[], widths: readonly number[]): Tensor {
+  let peak: Tensor | undefined;
+  for (const p of pre) {
+    const m = tilePeak(p.abs(), widths); // [J, …, R, N, T, 1]
+    const planePeak = m.shape[0] === 1 ? m.reshape(m.shape.slice(1)) : m.max(0);
+    peak = peak ? peak.maximum(planePeak) : planePeak;
+  }
+  return peak!;
+}
+
+/** Whether any value before the ADC exceeds `threshold` in magnitude: two reductions that only read. */
+function anyAbove(pre: readonly Tensor[], threshold: number): Tensor {
+  let top: Tensor | undefined;
+  for (const p of pre) {
+    const m = p.max().maximum(p.min().neg());
+    top = top ? top.maximum(m) : m;
+  }
+  return top!.greater(threshold);
+}
+
+/**
+ * DAC → crossbar products → ADC of tiled inputs x [(…), R, N, rows], with the ADC's bound
+ * management, then `finish`: the digital gain of codes [(…), R, N, C] in ADC steps (as
+ * `crossbarProducts`) with the DAC range [(…), R, N, 1]. `columnTiles`: widths of the column
+ * tiles along C (a vector is re-run per row tile and column tile, as each is its own crossbar
+ * and periphery).
+ *
+ * Iterative bound management unrolls its rounds with divisors r = 2, 4, … (input divided by r,
+ * fresh DAC quantisation and noise, result × r; `boundManagementRounds`) behind two `cond`s:
+ * round 2 runs only when some vector saturated in round 1, the rest only when some vector still
+ * saturated in round 2; each vector takes the first round in which its column tile did not
+ * saturate, or the last. With no saturation the cost is two reductions (max and min) that read
+ * the outputs once each.
+ */
+export function analogMvm(
+  x: Tensor,
+  xbar: Crossbar,
+  tileRanges: Tensor | undefined,
+  weights: Tensor,
+  squares: Tensor | null,
+  sliceWeights: readonly number[],
+  rows: number,
+  seed: number,
+  columnTiles: readonly number[],
+  finish: (codes: Tensor, range: Tensor) => Tensor,
+): Tensor {
+  const d = dac(x, xbar, tileRanges);
+  const n = boundManagementRounds(xbar);
+  const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s);
+  const first = run(d, seed);
+  if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes, d.range);
+  const levels = signedLevels(xbar.adc.bits);
+  const bound = xbar.adc.range.kind === 'fixed' ? xbar.adc.range.max : rows;
+  const threshold = saturationThreshold(levels, topCodeSaturates(levels, bound));
+  /** Round k (divisor 2^(k−1)) for the vectors whose `peak` in round k − 1 saturated. */
+  const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
+    const divisor = 2 ** (k - 1);
+    const saturated = peak.greater(threshold);
+    const r = run(dac(x, xbar, tileRanges, divisor, d.range), seedFor(seed, `bm${divisor}`));
+    const merged = tileSelect(saturated, r.codes.mul(divisor), prev, columnTiles);
+    if (k === n) return merged;
+    const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
+    // round 2 settles most vectors: rounds 3… run together, behind one more test, since every
+    // cond costs ONNX Runtime two subgraphs to create (~5 ms each)
+    const next = refine(k + 1, merged, still);
+    return k === 2 ? cond(still.max().greater(threshold), next, merged) : next;
+  };
+  // `finish` (the digital gain) runs inside both branches: the else branch then writes the
+  // result directly instead of copying the codes out of the If
+  return cond(
+    anyAbove(first.pre, threshold),
+    finish(refine(2, first.codes, tilePeaks(first.pre, columnTiles)), d.range),
+    finish(first.codes, d.range),
+  );
+}
+
+/**
+ * Rounds of bound management (1: none): divisors 1, 2, 4, … up to the first that exceeds
+ * maxFactor or levels/minInputLevels of a quantised DAC (aihwkit's stopping rule).
+ */
+export function boundManagementRounds(xbar: Crossbar): number {
+  if (xbar.adc.kind !== 'uniform' || xbar.adc.boundManagement.kind === 'none') return 1;
+  const bm = xbar.adc.boundManagement;
+  const dacLevels = xbar.dac.kind === 'uniform' ? signedLevels(xbar.dac.bits) : Infinity;
+  const limit = Math.min(bm.maxFactor, dacLevels / bm.minInputLevels);
+  let rounds = 1;
+  for (let divisor = 1; !(divisor > limit); divisor *= 2) rounds++;
+  return rounds;
+}
+
+/**
+ * |y| (in ADC steps) above which a conversion saturates: its code, rounded half to even, lies
+ * beyond ±levels, or reaches ±levels when `top` (see `topCodeSaturates`). The half-way value
+ * itself saturates when it rounds up (to an even code): the threshold is then the float32 below.
+ */
+export function saturationThreshold(levels: number, top = false): number {
+  const first = top ? levels : levels + 1; // the first saturated code
+  const edge = first - 0.5;
+  if (first % 2 !== 0) return edge;
+  const f = new Float32Array([edge]);
+  new Uint32Array(f.buffer)[0]! -= 1;
+  return f[0]!;
+}
+
+/**
+ * Whether aihwkit's C++ periphery sees its top ADC code as beyond its bound: it tests the
+ * float32 value code·step > bound, with its step 2·bound·fl(1/(2·levels)) in float32. For 9 bits
+ * over ±12 (its default) the top code reads 12.000001, so reaching it counts as saturating.
+ */
+export function topCodeSaturates(levels: number, bound: number): boolean {
+  const f = Math.fround;
+  return f(levels * f(f(1 / (2 * levels)) * f(2 * bound))) > f(bound);
+}
+
+/** max over each column tile of a [..., C]: → [..., T, 1]. */
+function tilePeak(a: Tensor, widths: readonly number[]): Tensor {
+  const lead = a.shape.slice(0, -1);
+  const w = widths[0]!;
+  if (widths.every((v) => v === w)) return a.reshape([...lead, widths.length, w]).max(-1, true);
+  let at = 0;
+  const parts = widths.map((v) => {
+    const m = a.slice(-1, at, at + v).max(-1, true);
+    at += v;
+    return m;
+  });
+  return concat(parts, -1).reshape([...lead, widths.length, 1]);
+}
+
+/** Per column tile, a where `mask` [..., T, 1] holds, else b (both [..., C]). */
+function tileSelect(mask: Tensor, a: Tensor, b: Tensor, widths: readonly number[]): Tensor {
+  const lead = a.shape.slice(0, -1);
+  const w = widths[0]!;
+  if (widths.every((v) => v === w)) {
+    const split = [...lead, widths.length, w];
+    return where(mask, a.reshape(split), b.reshape(split)).reshape(a.shape);
+  }
+  let at = 0;
+  const parts = widths.map((v, t) => {
+    const m = mask.slice(-2, t, t + 1).reshape([...mask.shape.slice(0, -2), 1]);
+    const part = where(m, a.slice(-1, at, at + v), b.slice(-1, at, at + v));
+    at += v;
+    return part;
+  });
+  return concat(parts, -1);
 }
 
 /**
@@ -186,7 +361,7 @@ function sliceProducts(
   outSigma: number,
   xbar: Crossbar,
   seed: number,
-): Tensor {
+): { y: Tensor; pre: Tensor } {
   // a single tile and slice runs as 2-D products: ONNX Runtime then fuses the output noise into
   // its Gemm (C input), which costs nothing next to a separate pass over the outputs
   const batch = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
@@ -210,11 +385,13 @@ function sliceProducts(
     );
   }
   if (outSigma > 0) y = y.add(gaussianNoise(y.shape, outSigma, seedFor(seed, 'out'), xbar));
+  const pre = y;
   if (xbar.adc.kind === 'uniform') {
     const levels = signedLevels(xbar.adc.bits);
     y = y.quantize(levels);
   }
-  return flat ? y.reshape(outShape) : y;
+  const shaped = (t: Tensor) => (flat ? t.reshape(outShape) : t);
+  return { y: shaped(y), pre: shaped(pre) };
 }
 
 /** Whether a crossbar computes exactly what the floating-point matmul does. */

@@ -95,18 +95,24 @@ export const PRESETS = {
     },
   },
   'pcm-aihwkit': {
-    summary: 'PCM as aihwkit 1.x InferenceRPUConfig + PCMLikeNoiseModel + global drift compensation',
+    summary:
+      'PCM as aihwkit 1.x InferenceRPUConfig (iterative bound management) + PCMLikeNoiseModel + global drift compensation',
     spec: {
       ...pcmBase,
       name: 'pcm-aihwkit',
       description: 'aihwkit 1.x defaults for inference on PCM; attention products digital as in aihwkit',
       source:
         'IBM aihwkit 1.0 (InferenceRPUConfig, PCMLikeNoiseModel, GlobalDriftCompensation); Nandakumar et al. 2019. ' +
-        'weight_scaling_omega 0 (its default): the MVM sees W unscaled. Not modelled: iterative bound management',
+        'weight_scaling_omega 0 (its default): the MVM sees W unscaled; forward.bound_management ITERATIVE with max_bm_factor 1000, max_bm_res 0.25',
       mapping: { gMinUS: 0, gMaxUS: 25, scale: 'none' },
       outputNoise: { kind: 'gaussian', sigma: 0.06 },
       dac: { kind: 'uniform', bits: 7, mode: 'pwm', range: { kind: 'dynamic' } },
-      adc: { kind: 'uniform', bits: 9, range: { kind: 'fixed', max: 12 } },
+      adc: {
+        kind: 'uniform',
+        bits: 9,
+        range: { kind: 'fixed', max: 12 },
+        boundManagement: { kind: 'iterative', maxFactor: 1000, minInputLevels: 4 },
+      },
     },
   },
   'pcm-lammie': {

@@ -218,10 +218,46 @@ export const AdcRange = z.discriminatedUnion('kind', [
     .describe('±rows: a full column never saturates'),
 ]);
 
+/**
+ * What the periphery does when a conversion saturates. aihwkit 1.x (`forward.bound_management =
+ * ITERATIVE`, `max_bm_factor`, `max_bm_res`): the MVM of an input vector whose output hits the
+ * ADC bound is run again with the input scaled down by 2 (fresh DAC quantisation and noise) and
+ * the result scaled back up, until nothing saturates or the limit is reached.
+ */
+export const BoundManagement = z.discriminatedUnion('kind', [
+  z
+    .object({ kind: z.literal('none') })
+    .strict()
+    .describe('a saturated conversion stays clipped at the ADC range'),
+  z
+    .object({
+      kind: z.literal('iterative'),
+      maxFactor: intIn(1, 1 << 20)
+        .default(1000)
+        .describe(
+          'the input is divided by 1, 2, 4, …; the round whose divisor first exceeds maxFactor is the last (aihwkit max_bm_factor)',
+        ),
+      minInputLevels: positive('DAC levels')
+        .default(4)
+        .describe(
+          'with a quantised DAC, the round in which the largest input first spans fewer than this many DAC levels (levels/divisor) is also the last (aihwkit max_bm_res = 1/minInputLevels)',
+        ),
+    })
+    .strict()
+    .describe(
+      'per input vector and column tile: while a conversion saturates (its rounded code lies beyond ±levels), rerun the MVM with the input halved (fresh DAC quantisation and noise) and scale the result back up',
+    ),
+]);
+
 export const Adc = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ideal') }).strict(),
   z
-    .object({ kind: z.literal('uniform'), bits: intIn(1, 16), range: AdcRange.default({ kind: 'full' }) })
+    .object({
+      kind: z.literal('uniform'),
+      bits: intIn(1, 16),
+      range: AdcRange.default({ kind: 'full' }),
+      boundManagement: BoundManagement.default({ kind: 'none' }),
+    })
     .strict(),
 ]);
 

@@ -9,6 +9,7 @@ export { type DType, GraphError, type Shape } from './shape.js';
 export {
   apply,
   concat,
+  cond,
   constant,
   input,
   pad,

@@ -52,6 +52,7 @@ function attrProto(name: string, v: OnnxAttr): Proto {
   if ('i' in v) return { name, type: ONNX_ATTR.int, i: v.i };
   if ('s' in v) return { name, type: ONNX_ATTR.string, s: new TextEncoder().encode(v.s) };
   if ('ints' in v) return { name, type: ONNX_ATTR.ints, ints: [...v.ints] };
+  if ('g' in v) return { name, type: ONNX_ATTR.graph, g: v.g };
   return { name, type: ONNX_ATTR.floats, floats: [...v.floats] };
 }
 
@@ -60,11 +61,64 @@ const valueInfo = (name: string, shape: Shape, dtype: DType): Proto => ({
   type: { tensorType: { elemType: ONNX_DTYPE[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
 });
 
+/**
+ * The scope each node is emitted in: '' (the main graph) or `${op id}:${input}` for the
+ * subgraph of a lazy input, holding the nodes that only that input needs (innermost scope
+ * wins where lazy ops nest). Leaves always stay in the main graph.
+ */
+function scopesOf(order: readonly Tensor[], outputs: readonly Tensor[]): Map<number, string> {
+  const users = new Map<number, { t: Tensor; slot: number }[]>();
+  for (const t of order) {
+    t.inputs.forEach((i, slot) => {
+      const u = users.get(i.id) ?? [];
+      u.push({ t, slot });
+      users.set(i.id, u);
+    });
+  }
+  const isOutput = new Set(outputs.map((t) => t.id));
+  const position = new Map(order.map((t, k) => [t.id, k]));
+  const scope = new Map<number, string>();
+  // outer lazy ops come later in topological order: visit them first, inner ones overwrite
+  for (let k = order.length - 1; k >= 0; k--) {
+    const op = order[k]!;
+    const lazy = OPS[op.op].lazy;
+    if (!lazy) continue;
+    for (const slot of lazy) {
+      const start = op.inputs[slot]!;
+      const only = users.get(start.id)!.every((u) => u.t === op && u.slot === slot);
+      if (OPS[start.op].leaf || isOutput.has(start.id) || !only) continue;
+      // a node joins once every use of it is by a member (walking up from start: only the cone
+      // and its border are visited)
+      const cone = new Map<number, Tensor>([[start.id, start]]);
+      const uses = new Map<number, number>();
+      const stack = [start];
+      while (stack.length) {
+        for (const i of stack.pop()!.inputs) {
+          if (OPS[i.op].leaf || isOutput.has(i.id) || cone.has(i.id)) continue;
+          const n = (uses.get(i.id) ?? 0) + 1;
+          uses.set(i.id, n);
+          if (n === users.get(i.id)!.length) {
+            cone.set(i.id, i);
+            stack.push(i);
+          }
+        }
+      }
+      // a view of a value outside stays outside (in order, so chains of views follow)
+      const members = [...cone.values()].sort((a, b) => position.get(a.id)! - position.get(b.id)!);
+      for (const t of members) {
+        if (OPS[t.op].view && !t.inputs.some((i) => cone.has(i.id))) cone.delete(t.id);
+      }
+      for (const id of cone.keys()) scope.set(id, `${op.id}:${slot}`);
+    }
+  }
+  return scope;
+}
+
 export function lowerToOnnx(
   outputs: Readonly<Record<string, Tensor>>,
   opts: LowerOptions = {},
 ): LoweredGraph {
-  const nodes: Proto[] = [];
+  let nodes: Proto[] = [];
   const initializers: Proto[] = [];
   const inputs: GraphInput[] = [];
   const inputProtos: Proto[] = [];
@@ -106,6 +160,25 @@ export function lowerToOnnx(
     ints: (values) =>
       constant({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, BigInt) }),
     scalar: (v, dtype) => constant(scalarArray(v, dtype)),
+    branch(index) {
+      const t = current!;
+      const key = `${t.id}:${index}`;
+      const outer = nodes;
+      nodes = [];
+      keyParts.push(`B ${index}`);
+      for (const s of byScope.get(key) ?? []) emit(s);
+      const res = t.inputs[index]!;
+      // a value computed in the branch is its output; one from outside passes through Identity
+      let out = names.get(res.id)!;
+      if (scopes.get(res.id) !== key) {
+        out = `n${counter++}`;
+        nodes.push({ opType: 'Identity', input: [names.get(res.id)!], output: [out], name: out });
+      }
+      keyParts.push(`E ${out}`);
+      const g = { name: `branch${out}`, node: nodes, output: [valueInfo(out, res.shape, res.dtype)] };
+      nodes = outer;
+      return { g };
+    },
   };
 
   const declareLeaf = (name: string, t: Tensor): void => {
@@ -119,7 +192,28 @@ export function lowerToOnnx(
     leafNames.set(name, t);
   };
 
-  for (const t of topoSort(Object.values(outputs))) {
+  const order = topoSort(Object.values(outputs));
+  const scopes = scopesOf(order, Object.values(outputs));
+  const byScope = new Map<string, Tensor[]>();
+  for (const t of order) {
+    const s = scopes.get(t.id);
+    if (s === undefined) continue;
+    const list = byScope.get(s) ?? [];
+    list.push(t);
+    byScope.set(s, list);
+  }
+  /** The op being lowered (what `branch` refers to). */
+  let current: Tensor | undefined;
+  const emit = (t: Tensor): void => {
+    const ins = t.inputs.map((i) => names.get(i.id)!);
+    const outer = current;
+    current = t;
+    // biome-ignore lint/suspicious/noExplicitAny: the table is indexed by a union of ops
+    names.set(t.id, (OPS[t.op].lower as any)(o, ins, t.attrs, t));
+    current = outer;
+  };
+
+  for (const t of order) {
     const a = t.attrs as Record<string, unknown>;
     if (t.op === 'input') {
       const name = a['name'] as string;
@@ -151,10 +245,8 @@ export function lowerToOnnx(
       names.set(t.id, name);
     } else if (t.op === 'constant') {
       names.set(t.id, constant(a['value'] as HostArray));
-    } else {
-      const ins = t.inputs.map((i) => names.get(i.id)!);
-      // biome-ignore lint/suspicious/noExplicitAny: the table is indexed by a union of ops
-      names.set(t.id, (OPS[t.op].lower as any)(o, ins, t.attrs, t));
+    } else if (!scopes.has(t.id)) {
+      emit(t);
     }
   }
 

@@ -37,7 +37,9 @@ export type OnnxAttr =
   | { i: number }
   | { s: string }
   | { ints: readonly number[] }
-  | { floats: readonly number[] };
+  | { floats: readonly number[] }
+  /** A subgraph (ONNX GRAPH attribute), from `Lowering.branch`. */
+  | { g: unknown };
 
 /** What an op's lowering may ask of the ONNX emitter. */
 export interface Lowering {
@@ -47,6 +49,11 @@ export interface Lowering {
   ints(values: readonly number[]): string;
   /** A scalar constant of a dtype. */
   scalar(value: number, dtype: DType): string;
+  /**
+   * The subgraph that computes input `index` of the op being lowered (one of its `lazy`
+   * inputs): the nodes only that input needs, emitted inside it, outer values read by name.
+   */
+  branch(index: number): OnnxAttr;
 }
 
 type Grads = readonly (Tensor | null)[];
@@ -59,6 +66,16 @@ export interface OpDef<A> {
   arity: number | 'variadic';
   /** Leaves are named inputs, params and constants: the driver feeds and emits them. */
   leaf?: true;
+  /**
+   * Inputs computed only when the op needs them: the emitter moves the nodes that nothing
+   * else uses into subgraphs (`Lowering.branch`), so ONNX Runtime runs them conditionally.
+   */
+  lazy?: readonly number[];
+  /**
+   * Free where its input lives (a view, e.g. Reshape): the emitter keeps it next to its input
+   * rather than in a lazy input's subgraph, where ONNX Runtime would copy an outer-scope input.
+   */
+  view?: true;
   infer(ins: readonly Tensor[], a: A): Info;
   ref(ins: readonly RefArray[], a: A, out: Tensor): RefArray;
   /** null: not differentiable (gradient zero for every input). */
@@ -409,6 +426,32 @@ export const OPS = {
     vjp: (g, [c]): Grads => [null, where(c!, g, 0), where(c!, 0, g)],
     lower: (o, ins) => o.node('Where', ins),
   }),
+  /**
+   * c ? a : b for one boolean c (a tensor of one element): `where` with a scalar condition,
+   * except that what only a (or only b) needs is computed inside an ONNX `If` branch, so the
+   * branch not taken costs nothing. The reference evaluates both.
+   */
+  cond: def<object>({
+    arity: 3,
+    lazy: [1, 2],
+    infer: ([c, a, b]) => {
+      if (c!.dtype !== 'bool' || c!.size !== 1)
+        throw new GraphError('cond', `condition must be one bool, got ${c!.dtype} ${fmtShape(c!.shape)}`);
+      sameDtype('cond', a!, b!);
+      if (!sameShape(a!.shape, b!.shape))
+        throw new GraphError('cond', `branches differ: ${fmtShape(a!.shape)} and ${fmtShape(b!.shape)}`);
+      return { shape: a!.shape, dtype: a!.dtype };
+    },
+    ref: ([c, a, b]) => (c!.data[0] ? a! : b!),
+    vjp: (g, [c]): Grads => {
+      const flag = c!.reshape([]);
+      return [null, where(flag, g, 0), where(flag, 0, g)];
+    },
+    lower: (o, [c], _a, out) => {
+      const flag = out.inputs[0]!.rank === 0 ? c! : o.node('Reshape', [c!, o.ints([])]);
+      return o.node('If', [flag], { then_branch: o.branch(1), else_branch: o.branch(2) });
+    },
+  }),
 
   // reductions
   sum: reduce(
@@ -447,9 +490,27 @@ export const OPS = {
     },
   ),
 
+  /** Ties share the gradient equally. */
+  min: reduce(
+    'min',
+    'ReduceMin',
+    Infinity,
+    Math.min,
+    (v) => v,
+    (g, [x], y, a) => {
+      const mask = x!.equal(spread(y, x!, a)).cast('float32');
+      return [
+        spread(g, x!, a)
+          .mul(mask)
+          .div(spread(mask.sum(a.axes, a.keepdims), x!, a)),
+      ];
+    },
+  ),
+
   // movement
   reshape: def<{ shape: Shape }>({
     arity: 1,
+    view: true,
     infer: ([x], a) => {
       checkShape('reshape', a.shape);
       if (numel(a.shape) !== x!.size) {

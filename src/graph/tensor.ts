@@ -118,6 +118,9 @@ export class Tensor {
   max(axes?: number | readonly number[], keepdims = false): Tensor {
     return apply('max', [this], { axes: axesOf(this, axes), keepdims });
   }
+  min(axes?: number | readonly number[], keepdims = false): Tensor {
+    return apply('min', [this], { axes: axesOf(this, axes), keepdims });
+  }
   /** One dim may be -1 (inferred). */
   reshape(shape: Shape): Tensor {
     return apply('reshape', [this], { shape: inferReshape(this, shape) });
@@ -224,6 +227,20 @@ export const where = (cond: Tensor, a: TensorLike, b: TensorLike): Tensor => {
   const tb = typeof b === 'number' ? scalar(b, dt) : b;
   return apply('where', [cond, ta, tb], {});
 };
+
+/**
+ * c ? a : b for one boolean c: what only the branch not taken needs is never computed (ONNX
+ * `If`), so an expensive refinement can be skipped at run time when a test says so.
+ */
+export function cond(c: Tensor, a: Tensor, b: Tensor): Tensor {
+  // a view as a branch's result would be copied out of the If: take the view after it instead
+  const [ia, ib] = [a.inputs[0], b.inputs[0]];
+  if (a.op === 'reshape' && b.op === 'reshape' && ia && ib && ia.dtype === ib.dtype) {
+    if (ia.shape.length === ib.shape.length && ia.shape.every((d, i) => d === ib.shape[i]))
+      return cond(c, ia, ib).reshape(a.shape);
+  }
+  return apply('cond', [c, a, b], {});
+}
 
 export const concat = (xs: readonly Tensor[], axis: number): Tensor =>
   apply('concat', xs, { axis: axis < 0 ? axis + (xs[0]?.rank ?? 0) : axis });

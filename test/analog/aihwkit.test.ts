@@ -47,10 +47,17 @@ describe('pcm-aihwkit matches aihwkit 1.0.0 forward passes (no noise)', () => {
     'dac={kind: uniform, bits: 8, mode: pwm}',
     'adc={kind: uniform, bits: 8, range: {kind: fixed, max: 12}}',
   ];
+  // aihwkit's default forward IO: 7-bit DAC, 9-bit ADC over ±12, iterative bound management
+  const io = (bm: string) => [
+    'dac={kind: uniform, bits: 7, mode: pwm}',
+    `adc={kind: uniform, bits: 9, range: {kind: fixed, max: 12}, boundManagement: {kind: ${bm}}}`,
+    'mapping.scale=tile',
+  ];
   const cases: [string, string[]][] = [
     ['perfect', []],
     ['q8', [...q8, 'mapping.scale=none']],
     ['q8_mapped', [...q8, 'mapping.scale=tile']],
+    ['default_io_mapped_bm', io('iterative')],
   ];
   for (const [name, sets] of cases) {
     it(`${name}: ${det.cases[name].note.slice(0, 70)}`, async () => {
@@ -61,6 +68,14 @@ describe('pcm-aihwkit matches aihwkit 1.0.0 forward passes (no noise)', () => {
       assert.ok(err <= 2e-5 * scale, `max |Δ| ${err} (scale ${scale})`);
     });
   }
+  it('default_io_mapped_bm saturates in its first pass: without bound management it differs', async () => {
+    const c = det.cases.default_io_mapped_bm;
+    assert.ok(c.first_pass_saturated_count_per_tile.every((n: number) => n > 0));
+    const got = await forward(io('none'), det);
+    const want = flat(c.Y);
+    const err = Math.max(...want.map((v, i) => Math.abs(got[i]! - v)));
+    assert.ok(err > 1, `max |Δ| ${err}`);
+  });
 });
 
 describe('PCM statistics match aihwkit within sampling error', () => {

@@ -5,7 +5,7 @@ import { mapRef, type RefArray } from '../../src/graph/ndarray.js';
 import { gelu, layerNorm } from '../../src/graph/nn.js';
 import { OPS, type OpName } from '../../src/graph/ops.js';
 import type { Shape } from '../../src/graph/shape.js';
-import { apply, concat, pad, type Tensor, where } from '../../src/graph/tensor.js';
+import { apply, concat, cond, pad, type Tensor, where } from '../../src/graph/tensor.js';
 import { Rng } from '../../src/util/math.js';
 import { checkOp, type InputSpec, type OpCase } from '../helpers/check.js';
 
@@ -155,6 +155,27 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
     },
   ],
   where: [{ name: 'where', inputs: [f(3, 4), f(3, 4), f(4)], build: (c, a, b) => where(c.greater(0), a, b) }],
+  cond: [
+    {
+      name: 'cond taking the first branch',
+      inputs: [{ shape: [3], gen: positive }, f(2, 3), f(2, 3)],
+      build: (c, a, b) => cond(c.sum().greater(0), a.exp().mul(a), b.mul(2)),
+    },
+    {
+      name: 'cond taking the second branch',
+      inputs: [{ shape: [3], gen: (r) => -positive(r) }, f(2, 3), f(2, 3)],
+      build: (c, a, b) => cond(c.sum().greater(0), a.exp().mul(a), b.mul(2)),
+    },
+    {
+      name: 'cond nested, sharing values across scopes',
+      inputs: [{ shape: [1, 1], gen: positive }, f(2, 3), f(2, 3)],
+      build: (c, a, b) => {
+        const shared = a.mul(b);
+        const inner = cond(c.greater(1.5), shared.exp(), shared.tanh().add(b));
+        return cond(c.greater(0.6), inner.add(shared), b.mul(2));
+      },
+    },
+  ],
   sum: [
     { name: 'sum axis', inputs: [f(2, 3, 4)], build: (x) => x.sum(1) },
     { name: 'sum keepdims', inputs: [f(2, 3, 4)], build: (x) => x.sum([0, 2], true) },
@@ -162,6 +183,7 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
   ],
   mean: [{ name: 'mean', inputs: [f(2, 3, 4)], build: (x) => x.mean([-1]) }],
   max: [{ name: 'max', inputs: [f(2, 3, 4)], build: (x) => x.max(1, true) }],
+  min: [{ name: 'min', inputs: [f(2, 3, 4)], build: (x) => x.min([0, 2]) }],
   reshape: [{ name: 'reshape', inputs: [f(2, 3, 4)], build: (x) => x.reshape([4, -1]) }],
   transpose: [
     { name: 'transpose perm', inputs: [f(2, 3, 4)], build: (x) => x.transpose([2, 0, 1]) },
@@ -240,5 +262,45 @@ describe('the op table', () => {
         !('leaf' in OPS[op]) && !op.startsWith('random') && !(CASES as Record<string, OpCase[]>)[op]?.length,
     );
     assert.deepEqual(untested, []);
+  });
+});
+
+describe('cond', () => {
+  it('runs only the branch taken: an out-of-range gather in the other branch never executes', async () => {
+    const { compile } = await import('../../src/runtime/session.js');
+    const { constant, input } = await import('../../src/graph/tensor.js');
+    const { hostArray } = await import('../../src/graph/ndarray.js');
+    const x = input('x', [4]);
+    const bad = x.gather(constant(hostArray('int32', [1], Int32Array.of(9))), 0).expand([4]);
+    const out = cond(x.sum().greater(0), x.mul(2), bad);
+    const g = await compile({ out }, { cache: false });
+    const got = await g.run({ x: hostArray('float32', [4], Float32Array.of(1, 2, 3, 4)) });
+    assert.deepEqual(Array.from(got['out']!.data as Float32Array), [2, 4, 6, 8]);
+    await assert.rejects(g.run({ x: hostArray('float32', [4], Float32Array.of(-1, -2, -3, -4)) }));
+  });
+});
+
+describe('cond lowering', () => {
+  it('keeps views of outer values out of the branches and takes a view of two results after the If', async () => {
+    const { input } = await import('../../src/graph/tensor.js');
+    const { lowerToOnnx } = await import('../../src/graph/onnx.js');
+    const { ModelProto } = await import('../../src/graph/onnx-schema.js');
+    const x = input('x', [2, 6]);
+    const flag = x.sum().greater(0);
+    const out = cond(
+      flag,
+      x.reshape([3, 4]).mul(2).reshape([4, 3]),
+      x.reshape([3, 4]).mul(3).reshape([4, 3]),
+    );
+    assert.equal(out.op, 'reshape'); // the view of the If's result, not a result that is a view
+    const m = ModelProto.decode(lowerToOnnx({ out }).model) as unknown as {
+      graph: { node: { opType: string; attribute: { g?: { node: { opType: string }[] } }[] }[] };
+    };
+    const main = m.graph.node.map((n) => n.opType);
+    const branches = m.graph.node
+      .filter((n) => n.opType === 'If')
+      .flatMap((n) => n.attribute.flatMap((a) => a.g?.node.map((b) => b.opType) ?? []));
+    assert.equal(main.filter((t) => t === 'Reshape').length, 3); // two views of x, one of the If
+    assert.deepEqual(branches, ['Mul', 'Mul']); // each writes the branch's output itself
   });
 });

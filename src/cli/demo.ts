@@ -32,7 +32,7 @@ const DEMOS: readonly { model: string; data: string; about: string; rows: readon
     about: 'Fashion-MNIST test images',
     rows: [
       { hw: 'pcm-aihwkit', time: '1h', examples: 1000 },
-      { hw: 'rram-clipformer', examples: 100 },
+      { hw: 'rram-clipformer', examples: 50 },
     ],
   },
   {
@@ -41,7 +41,7 @@ const DEMOS: readonly { model: string; data: string; about: string; rows: readon
     about: 'SST-2 dev sentences',
     rows: [
       { hw: 'pcm-aihwkit', time: '1h', examples: 872 },
-      { hw: 'rram-clipformer', examples: 50 },
+      { hw: 'rram-clipformer', examples: 25 },
     ],
   },
 ];

@@ -75,9 +75,9 @@ describe('xbar demo', () => {
     });
     assert.match(out, /ideal \(floating point\) +1000 +90\.7 %/);
     assert.match(out, /pcm-aihwkit \(t = 1h\) +1000 +\d+\.\d % ± 0\.0 \(ideal 90\.7 %\) +[\d.]+ µJ/);
-    assert.match(out, /rram-clipformer +100 +\d+\.\d % ± 0\.0/);
+    assert.match(out, /rram-clipformer +50 +\d+\.\d % ± 0\.0/);
     assert.match(out, /ideal \(floating point\) +872 +82\.3 %/);
     assert.match(out, /pcm-aihwkit \(t = 1h\) +872 +\d+\.\d % ± 0\.0 \(ideal 82\.3 %\)/);
-    assert.match(out, /rram-clipformer +50 +\d+\.\d % ± 0\.0/);
+    assert.match(out, /rram-clipformer +25 +\d+\.\d % ± 0\.0/);
   });
 });

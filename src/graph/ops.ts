@@ -158,6 +158,16 @@ const reducedShape = (s: Shape, { axes, keepdims }: ReduceAttrs): number[] =>
 const spread = (g: Tensor, x: Tensor, a: ReduceAttrs): Tensor =>
   g.reshape(reducedShape(x.shape, { axes: a.axes, keepdims: true })).expand(x.shape);
 
+/** The VJP of max or min: the gradient goes to the extremum; ties share it equally. */
+const extremumVjp: OpDef<ReduceAttrs>['vjp'] = (g, [x], y, a) => {
+  const mask = x!.equal(spread(y, x!, a)).cast('float32');
+  return [
+    spread(g, x!, a)
+      .mul(mask)
+      .div(spread(mask.sum(a.axes, a.keepdims), x!, a)),
+  ];
+};
+
 const reduce = (
   name: string,
   onnx: string,
@@ -473,39 +483,8 @@ export const OPS = {
       return [spread(g, x!, a).div(count)];
     },
   ),
-  /** Ties share the gradient equally. */
-  max: reduce(
-    'max',
-    'ReduceMax',
-    -Infinity,
-    Math.max,
-    (v) => v,
-    (g, [x], y, a) => {
-      const mask = x!.equal(spread(y, x!, a)).cast('float32');
-      return [
-        spread(g, x!, a)
-          .mul(mask)
-          .div(spread(mask.sum(a.axes, a.keepdims), x!, a)),
-      ];
-    },
-  ),
-
-  /** Ties share the gradient equally. */
-  min: reduce(
-    'min',
-    'ReduceMin',
-    Infinity,
-    Math.min,
-    (v) => v,
-    (g, [x], y, a) => {
-      const mask = x!.equal(spread(y, x!, a)).cast('float32');
-      return [
-        spread(g, x!, a)
-          .mul(mask)
-          .div(spread(mask.sum(a.axes, a.keepdims), x!, a)),
-      ];
-    },
-  ),
+  max: reduce('max', 'ReduceMax', -Infinity, Math.max, (v) => v, extremumVjp),
+  min: reduce('min', 'ReduceMin', Infinity, Math.min, (v) => v, extremumVjp),
 
   // movement
   reshape: def<{ shape: Shape }>({

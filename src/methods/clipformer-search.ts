@@ -72,7 +72,7 @@ export function holdOut(data: EvalData, n: number): { calibration: number[]; eva
 }
 
 export interface Candidate {
-  /** The transform; `off` (no transform) has α = β = 1 only as placeholders. */
+  /** The transform; for `off` (no transform) α = β = 1 only fill the fields. */
   off?: boolean;
   alpha: number;
   beta: number;

@@ -110,6 +110,14 @@ export function registerTrain(program: Command): void {
     .option('--set <field=value>', 'with --hwa: override a hardware field (repeatable)', collect, [])
     .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
     .action(async (o: TrainFlags) => {
+      if (!o.hwa) {
+        // flags of noise-aware training mean nothing without it: say so instead of ignoring them
+        if (o.gamma !== undefined) throw new InputError('--gamma needs --hwa');
+        if (o.rangeLr !== undefined)
+          throw new InputError('--range-lr needs --hwa (the learning rate of learned ranges)');
+        if (o.set.length > 0)
+          throw new InputError(`--set ${o.set[0]}: needs --hwa (it overrides a hardware field)`);
+      }
       // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
       const fromCheckpoint = hasCheckpoint(o.out);
       const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
@@ -156,7 +164,6 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */
 function trainingSpec(o: TrainFlags) {
-  if (o.gamma !== undefined && !o.hwa) throw new InputError('--gamma needs --hwa');
   const sets = [...o.set, ...(o.gamma === undefined ? [] : [`attention.device.program.gamma=${o.gamma}`])];
   const spec = loadSpec(o.hwa!, sets);
   if (o.gamma !== undefined && spec.attention.kind !== 'crossbar')

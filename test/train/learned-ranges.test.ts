@@ -5,6 +5,7 @@
  * carries them from training to evaluation.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { train } from '../../src/train/loop.js';
 import { NoiseAwareTraining } from '../../src/train/noise-aware.js';
-import { SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
 
 const MNIST = `mnist:${join(SHARED_DATA, 'mnist')}`;
 const quiet = { quiet: true, log: () => {} };
@@ -46,6 +47,32 @@ async function oneColumn(sets: string[], target: number) {
 const first = (a: HostArray) => (a.data as Float32Array)[0]!;
 
 describe('learned ranges in hardware-aware training', () => {
+  it('xbar train refuses noise-aware flags without --hwa instead of ignoring them', () => {
+    for (const [flag, want] of [
+      [['--range-lr', '1e-3'], /--range-lr needs --hwa/],
+      [['--gamma', '2'], /--gamma needs --hwa/],
+      [['--set', 'adc.bits=6'], /--set adc\.bits=6: needs --hwa/],
+    ] as const) {
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'bin/xbar.js'),
+          'train',
+          '--model',
+          join(ROOT, 'models/bert-sst2'),
+          '--data',
+          'glue-sst2:x',
+          '--out',
+          tmpdir(),
+          ...flag,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, want);
+    }
+  });
+
   it('a saturating column shrinks its η; an unsaturated one computes x·W exactly', async () => {
     // x/range = 0.5 at a range of 2, so the column current is 4·0.5·η = 2η against an ADC
     // saturating at 1: at η = 1 it reads 1 (y = 1/η·range = 2, not 4) and d(y − 4)²/dη = 8 > 0

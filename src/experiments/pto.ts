@@ -183,6 +183,10 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
   return exp;
 }
 
+/** How the time sweep names an input-range policy. */
+const rangeLabel = (k: Range): string =>
+  k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k;
+
 function report(exp: Experiment, o: PtoExperimentOptions): void {
   const r = exp.record;
   const lines = [
@@ -220,7 +224,7 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
     ...o.models.flatMap((m) =>
       ([m.learned ? 'learned' : 'dynamic', 'calibrated', 'recalibrated'] as const).map(
         (k) =>
-          `| ${m.name} | ${k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k} | ${TIMES.map((t) => pm(r.cells[`${m.name}.${k}.time${t}`])).join(' | ')} |`,
+          `| ${m.name} | ${rangeLabel(k)} | ${TIMES.map((t) => pm(r.cells[`${m.name}.${k}.time${t}`])).join(' | ')} |`,
       ),
     ),
     '',
@@ -235,7 +239,7 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       yLabel: 'accuracy (%)',
       logX: true,
       series: ([m.learned ? 'learned' : 'dynamic', 'calibrated', 'recalibrated'] as const).map((k) => ({
-        label: k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k,
+        label: rangeLabel(k),
         points: TIMES.flatMap((t) => {
           const c = r.cells[`${m.name}.${k}.time${t}`];
           return c ? [{ x: t, y: 100 * c.mean, err: 100 * c.std }] : [];

@@ -9,6 +9,15 @@ import { evaluate } from '../../src/eval/evaluate.js';
 import { loadModel } from '../../src/models/index.js';
 import { ROOT } from '../helpers/models.js';
 
+/** A shipped BERT's accuracy on the 872 SST-2 dev sentences of the shipped slice. */
+async function sst2Accuracy(name: string) {
+  const dir = join(ROOT, 'models', name);
+  const model = loadModel(dir);
+  const data = openData(parseDataSpec(`glue-sst2:${join(ROOT, 'data/sst2-demo')}`), model, { modelDir: dir });
+  assert.equal(data.size, 872);
+  return { dir, model, value: (await evaluate(model, data, { batch: 128 })).value };
+}
+
 describe('shipped models', () => {
   it('vit-fmnist scores its card’s 90.7 % on the shipped demo slice', async () => {
     const dir = join(ROOT, 'models/vit-fmnist');
@@ -23,36 +32,20 @@ describe('shipped models', () => {
   });
 
   it('bert-sst2 scores its card’s 82.34 % on the 872 SST-2 dev sentences (the shipped slice)', async () => {
-    const dir = join(ROOT, 'models/bert-sst2');
-    const model = loadModel(dir);
-    const data = openData(parseDataSpec(`glue-sst2:${join(ROOT, 'data/sst2-demo')}`), model, {
-      modelDir: dir,
-    });
-    assert.equal(data.size, 872);
-    const r = await evaluate(model, data, { batch: 128 });
-    assert.ok(Math.abs(r.value - 718 / 872) <= 2 / 872, `accuracy ${r.value}`);
+    const { model, value } = await sst2Accuracy('bert-sst2');
+    assert.ok(Math.abs(value - 718 / 872) <= 2 / 872, `accuracy ${value}`);
     const params = model.params().reduce((s, p) => s + p.size, 0);
     assert.ok(params * 4 <= 5e6, `${params} parameters exceed the 5 MB a shipped model may take`);
   });
 
   it('bert-sst2-hwa scores its card’s 80.96 % on the 872 SST-2 dev sentences', async () => {
-    const dir = join(ROOT, 'models/bert-sst2-hwa');
-    const model = loadModel(dir);
-    const data = openData(parseDataSpec(`glue-sst2:${join(ROOT, 'data/sst2-demo')}`), model, {
-      modelDir: dir,
-    });
-    const r = await evaluate(model, data, { batch: 128 });
+    const r = await sst2Accuracy('bert-sst2-hwa');
     assert.ok(Math.abs(r.value - 706 / 872) <= 2 / 872, `accuracy ${r.value}`);
   });
 
   it('bert-sst2-hwa-learned scores its card’s 74.89 % and carries a learned range for every tile it maps', async () => {
-    const dir = join(ROOT, 'models/bert-sst2-hwa-learned');
-    const model = loadModel(dir);
-    const data = openData(parseDataSpec(`glue-sst2:${join(ROOT, 'data/sst2-demo')}`), model, {
-      modelDir: dir,
-    });
-    const r = await evaluate(model, data, { batch: 128 });
-    assert.ok(Math.abs(r.value - 653 / 872) <= 2 / 872, `accuracy ${r.value}`);
+    const { dir, model, value } = await sst2Accuracy('bert-sst2-hwa-learned');
+    assert.ok(Math.abs(value - 653 / 872) <= 2 / 872, `accuracy ${value}`);
     const spec = loadSpec(join(ROOT, 'results/pto-saturating/hw.yaml'), [
       'dac.range.kind=learned',
       'mapping.conductanceRange.kind=learned',

@@ -9,7 +9,18 @@
 import { hostArray } from '../graph/ndarray.js';
 import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel, type Shape } from '../graph/shape.js';
-import { concat, cond, constant, noise, randomNormal, scalar, type Tensor, where } from '../graph/tensor.js';
+import {
+  concat,
+  cond,
+  constant,
+  hostCall,
+  noise,
+  randomNormal,
+  scalar,
+  type Tensor,
+  where,
+} from '../graph/tensor.js';
+import { nativeKernels, nativeThreads } from '../runtime/native.js';
 import type { Crossbar } from './spec.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
@@ -35,6 +46,11 @@ export interface DacOut {
    * magnitude bit. `planeScale` × planes are the normalised inputs in [−1, 1].
    */
   planes: Tensor;
+  /**
+   * The signed codes the planes come from, [(…), R, N, rows]: integers for a quantising DAC
+   * (bit-serial planes are the bits of their magnitudes), the normalised inputs for an ideal one.
+   */
+  codes: Tensor;
   /** Normalised units per plane unit: 1/levels for PWM codes (folded into the weights), else 1. */
   planeScale: number;
   /** Weight of each plane in the recombination, length K. */
@@ -80,7 +96,8 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
   const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
   if (d.kind === 'ideal') {
     const xn = x.div(divisor === 1 ? range : range.mul(divisor));
-    return { planes: plane(clips ? xn.clip(-1, 1) : xn), planeScale: 1, planeWeights: [1], range };
+    const codes = clips ? xn.clip(-1, 1) : xn;
+    return { planes: plane(codes), codes, planeScale: 1, planeWeights: [1], range };
   }
   const levels = signedLevels(d.bits);
   // In reduced rounds the largest input lands on a half level (levels/2 at divisor 2), where the
@@ -92,7 +109,7 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
       : x.mul(scalar(1).div(range.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
   if (d.mode === 'pwm') {
     const codes = scaled.quantize(levels);
-    return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range };
+    return { planes: plane(codes), codes, planeScale: 1 / levels, planeWeights: [1], range };
   }
   // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
   const k = d.bits - 1;
@@ -110,7 +127,13 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
     .floor();
   const bits = floors.slice(0, 0, k).sub(floors.slice(0, 1, k + 1).mul(2));
   const planes = bits.mul(x.sign());
-  return { planes, planeScale: 1, planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels), range };
+  return {
+    planes,
+    codes: mag.mul(x.sign()),
+    planeScale: 1,
+    planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels),
+    range,
+  };
 }
 
 /**
@@ -142,6 +165,7 @@ function products(
   xbar: Crossbar,
   rows: number,
   seed: number,
+  needPre = true,
 ): { codes: Tensor; pre: Tensor[] } {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
@@ -153,6 +177,22 @@ function products(
   const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
   const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
   const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
+  // the kernel scales the weights as it reads them: scaled copies made in a graph would cross
+  // to it as (large) values at every run
+  const fused = needPre
+    ? null
+    : fusedProducts(
+        d,
+        weights,
+        inScale,
+        sq && squares,
+        (sigma * inScale) ** 2,
+        outSigma,
+        sliceWeights,
+        xbar,
+        seed,
+      );
+  if (fused) return { codes: fused, pre: [] };
   const k = d.planeWeights.length;
   // plane outputs recombine as [1, J] × [J, M] products accumulated in 2-D (M = all output
   // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
@@ -228,7 +268,7 @@ export function analogMvm(
 ): Tensor {
   const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
-  const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s);
+  const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1);
   const first = run(d, seed);
   if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes, d.range);
   const levels = signedLevels(xbar.adc.bits);
@@ -347,6 +387,97 @@ export function adcStep(xbar: Crossbar, rows: number): number {
   if (xbar.adc.kind !== 'uniform') return 1;
   const r = xbar.adc.range;
   return (r.kind === 'fixed' ? r.max : rows) / signedLevels(xbar.adc.bits);
+}
+
+/** Slice counts the native kernel is compiled for. */
+const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
+
+/**
+ * The products, noise, ADC and shift-add of `products` in one native kernel
+ * (native/crossbar_products.cc), when it is built and applies: bit-serial inputs (the case
+ * where the graph spends ~8 passes over K× expanded values; a PWM product is one plain Gemm
+ * there, which ONNX Runtime does best), table noise (the kernel reads
+ * the same windows, assigning their samples to outputs in its own order, so a seed gives other
+ * numbers than the ONNX graph, from the same distribution) and weights shared by every input
+ * batch or one per batch. Null otherwise; the ONNX graph then computes the same thing.
+ * w: weights [J, (…), R, rows, C], × `weightScale` in ADC steps per plane unit; sq: their
+ * squares (× `squareScale`: (σ_R/step)² per plane unit²), or null.
+ */
+function fusedProducts(
+  d: DacOut,
+  w: Tensor,
+  weightScale: number,
+  sq: Tensor | null,
+  squareScale: number,
+  outSigma: number,
+  sliceWeights: readonly number[],
+  xbar: Crossbar,
+  seed: number,
+): Tensor | null {
+  const kernels = nativeKernels();
+  const J = w.shape[0]!;
+  const lead = d.codes.shape.slice(0, -3);
+  const wLead = w.shape.slice(1, -3);
+  const [R, N, rows] = d.codes.shape.slice(-3) as [number, number, number];
+  const C = w.shape.at(-1)!;
+  const B = numel(lead);
+  const sameLead = wLead.length === lead.length && wLead.every((v, i) => v === lead[i]);
+  const bitSerial = xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial';
+  const k = d.planeWeights.length;
+  const noiseSize = J * B * R * N * C;
+  if (
+    !kernels ||
+    !bitSerial ||
+    !NATIVE_SLICES.has(J) ||
+    (numel(wLead) !== 1 && !sameLead) ||
+    xbar.noiseSampler !== 'table' ||
+    noiseSize > NOISE_TABLE_SAMPLES ||
+    k > 31
+  )
+    return null;
+  const planeSeeds = d.planeWeights.map((_, p) => seedFor(seed, `plane${p}`));
+  const read = sq ? planeSeeds.map((s) => gaussianNoise([noiseSize], 1, seedFor(s, 'read'), xbar)) : [];
+  const out =
+    outSigma > 0 ? planeSeeds.map((s) => gaussianNoise([noiseSize], outSigma, seedFor(s, 'out'), xbar)) : [];
+  const coef = Float32Array.from(
+    { length: k * J },
+    (_, i) => sliceWeights[i % J]! * d.planeWeights[Math.floor(i / J)]!,
+  );
+  const levels = xbar.adc.kind === 'uniform' ? signedLevels(xbar.adc.bits) : 0;
+  const shape = [...lead, R, N, C];
+  const dims = {
+    B,
+    Bw: numel(wLead),
+    R,
+    N,
+    rows,
+    C,
+    J,
+    planes: k,
+    levels,
+    weightScale: Math.fround(weightScale),
+    squareScale: Math.fround(squareScale),
+  };
+  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}]`;
+  const inputs = [d.codes, w, ...(sq ? [sq] : []), ...read, ...out];
+  return hostCall(key, inputs, shape, (ins) => {
+    const data = (i: number) => ins[i]!.data as Float32Array;
+    const first = sq ? 3 : 2;
+    return {
+      dtype: 'float32',
+      shape,
+      data: kernels.crossbarProducts({
+        ...dims,
+        codes: data(0),
+        weights: data(1),
+        squares: sq ? data(2) : null,
+        readNoise: sq ? read.map((_, p) => data(first + p)) : null,
+        outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
+        coef,
+        threads: nativeThreads(),
+      }),
+    };
+  });
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Tensor } from '../graph/tensor.js';
 import { positionIds } from '../models/bert.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { type CompiledGraph, compile, type Provider } from '../runtime/session.js';
+import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
 
 export interface ModelInputs {
   /** (B, C, H, W) float32 */
@@ -122,7 +122,7 @@ export function modelFeeds(
  * crossbar weights take effect without recompiling.
  */
 export class Predictor {
-  private readonly graphs = new Map<string, Promise<CompiledGraph>>();
+  private readonly graphs = new Map<string, Promise<RunnableGraph>>();
   /** Bytes of the largest tensor per example, by sequence length. */
   private readonly perExample = new Map<number, number>();
   constructor(

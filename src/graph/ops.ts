@@ -7,6 +7,7 @@
 import { erf, Rng, roundHalfEven } from '../util/math.js';
 import {
   addBlockRef,
+  fromRef,
   type HostArray,
   mapRef,
   matmulRef,
@@ -57,6 +58,9 @@ export interface Lowering {
 }
 
 type Grads = readonly (Tensor | null)[];
+
+/** A host kernel: input values in, the output value out (float32 unless its op says otherwise). */
+export type HostKernel = (inputs: readonly HostArray[]) => HostArray;
 interface Info {
   shape: Shape;
   dtype: DType;
@@ -776,6 +780,26 @@ export const OPS = {
       return [dx, g.mul(xhat), g];
     },
     lower: (o, ins, a) => o.node('LayerNormalization', ins, { axis: { i: -1 }, epsilon: { f: a.eps } }),
+  }),
+
+  /**
+   * A kernel that runs outside ONNX Runtime on host arrays (runtime/segments.ts splits the
+   * graph around it): `run` maps the inputs' values to the output's, `key` names the kernel
+   * and everything it was built with (the graph's cache key). Inference only.
+   */
+  host: def<{ key: string; shape: Shape; dtype: DType; run: HostKernel }>({
+    arity: 'variadic',
+    infer: (_, a) => ({ shape: checkShape(`host '${a.key}'`, a.shape), dtype: a.dtype }),
+    ref: (ins, a) => toRef(a.run(ins.map((r) => fromRef(r, 'float32')))),
+    vjp: (_g, _ins, _out, a) => {
+      throw new GraphError('host', `'${a.key}' runs outside the graph and has no gradient`);
+    },
+    lower: (_o, _ins, a) => {
+      throw new GraphError(
+        'host',
+        `'${a.key}' runs outside ONNX Runtime: compile the graph with runtime/session.ts`,
+      );
+    },
   }),
 
   // random sources: a new draw at every run of a compiled graph

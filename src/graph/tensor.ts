@@ -5,7 +5,7 @@
  * fed or baked in at compile time) and constants.
  */
 import { type HostArray, scalarArray } from './ndarray.js';
-import { type AttrsOf, OPS, type OpName } from './ops.js';
+import { type AttrsOf, type HostKernel, OPS, type OpName } from './ops.js';
 import { type DType, fmtShape, GraphError, numel, type Shape } from './shape.js';
 
 let nextId = 0;
@@ -264,3 +264,15 @@ export const randomUniform = (shape: Shape, opts: { seed: number; low?: number; 
     low: opts.low ?? 0,
     high: opts.high ?? 1,
   });
+
+/**
+ * The output of a kernel run on the host between ONNX graphs (runtime/segments.ts): `key`
+ * identifies the kernel and its configuration, `run` computes the output from the inputs' values.
+ */
+export const hostCall = (
+  key: string,
+  inputs: readonly Tensor[],
+  shape: Shape,
+  run: HostKernel,
+  dtype: DType = 'float32',
+): Tensor => apply('host', inputs, { key, shape: [...shape], dtype, run });

@@ -9,6 +9,7 @@ import { NoiseStream } from '../graph/noise-table.js';
 import { type GraphInput, type GraphOutput, type LowerOptions, lowerToOnnx } from '../graph/onnx.js';
 import { type DType, fmtShape, numel, sameShape } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
+import { compileSegmented, hasHostOps } from './segments.js';
 
 export type Provider = 'cpu' | 'webgpu';
 
@@ -25,6 +26,11 @@ export interface CompileOptions extends LowerOptions {
    * random ops continue their stream across runs; pass false to restart it from the seeds.
    */
   cache?: boolean;
+  /**
+   * Whether the runtime's threads spin-wait for work after a run (default true: fastest when
+   * runs follow each other; off where host kernels run between them).
+   */
+  spinning?: boolean;
 }
 
 export class RuntimeError extends Error {
@@ -44,20 +50,30 @@ const sessions = new Map<string, Promise<Loaded>>();
 const describe = (i: { name: string; dtype: DType; shape: readonly number[] }) =>
   `${i.name}: ${i.dtype} ${fmtShape(i.shape)}`;
 
+/** A compiled graph: one ONNX Runtime session, or a chain of them around host kernels. */
+export interface RunnableGraph {
+  readonly inputs: readonly GraphInput[];
+  readonly outputs: readonly GraphOutput[];
+  /** Identifies the graph's structure (what its sessions are cached by). */
+  readonly key: string;
+  /**
+   * Runs the graph. `feeds` holds every named input, and may override params by name;
+   * params not in `feeds` are read from their current value.
+   */
+  run(feeds?: Readonly<Record<string, HostArray>>): Promise<Record<string, HostArray>>;
+}
+
 /** A graph compiled into an ONNX Runtime session, runnable with new feeds and param values. */
-export class CompiledGraph {
+export class CompiledGraph implements RunnableGraph {
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly noise: ReadonlyMap<string, NoiseStream>,
     readonly inputs: readonly GraphInput[],
     readonly outputs: readonly GraphOutput[],
     readonly onnxModel: Uint8Array,
+    readonly key: string,
   ) {}
 
-  /**
-   * Runs the graph. `feeds` holds every named input, and may override params by name;
-   * params not in `feeds` are read from their current value.
-   */
   async run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
@@ -110,21 +126,36 @@ function defaultThreads(): number | undefined {
   return n;
 }
 
-/** Lowers `outputs` to ONNX and returns a runnable graph; sessions are cached by structure. */
+/**
+ * Lowers `outputs` to ONNX and returns a runnable graph; sessions are cached by structure.
+ * A graph with host kernels runs as a chain of sessions around them (runtime/segments.ts).
+ */
 export async function compile(
+  outputs: Readonly<Record<string, Tensor>>,
+  opts: CompileOptions = {},
+): Promise<RunnableGraph> {
+  if (!hasHostOps(Object.values(outputs))) return compileOnnx(outputs, opts);
+  // between the sessions the host kernels use the cores: sessions must not spin-wait on them
+  return compileSegmented(outputs, { ...opts, spinning: false });
+}
+
+/** One ONNX Runtime session for a graph without host kernels. */
+export async function compileOnnx(
   outputs: Readonly<Record<string, Tensor>>,
   opts: CompileOptions = {},
 ): Promise<CompiledGraph> {
   const lowered = lowerToOnnx(outputs, opts);
   const provider = opts.provider ?? 'cpu';
   const threads = opts.threads ?? defaultThreads();
-  const key = `${lowered.key}|${provider}|${threads ?? 0}`;
+  const spinning = opts.spinning ?? true;
+  const key = `${lowered.key}|${provider}|${threads ?? 0}|${spinning}`;
   let session = opts.cache === false ? undefined : sessions.get(key);
   if (!session) {
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: 'all',
       ...(threads ? { intraOpNumThreads: threads } : {}),
+      ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     };
     const noise = new Map(
       lowered.inputs.flatMap((i) =>
@@ -138,7 +169,7 @@ export async function compile(
     }
   }
   const loaded = await session;
-  return new CompiledGraph(loaded.session, loaded.noise, lowered.inputs, lowered.outputs, lowered.model);
+  return new CompiledGraph(loaded.session, loaded.noise, lowered.inputs, lowered.outputs, lowered.model, key);
 }
 
 /** How many sessions the cache holds (for tests and diagnostics). */

@@ -12,7 +12,7 @@ import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { type CompiledGraph, compile, type Provider } from '../runtime/session.js';
+import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
 import { Rng } from '../util/math.js';
 import { progress } from '../util/progress.js';
 import { AdamW } from './adamw.js';
@@ -130,7 +130,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
   }
 
   const teacher = o.teacher ? new Predictor(o.teacher.teacher) : null;
-  const graphs = new Map<string, Promise<CompiledGraph>>();
+  const graphs = new Map<string, Promise<RunnableGraph>>();
   const stepGraph = (b: number, t?: number) => {
     const key = `${b}x${t ?? 0}`;
     let g = graphs.get(key);

@@ -141,7 +141,13 @@ describe('converters', () => {
     const x = input('x', [1, 1, 1, 1]);
     const w = input('w', [1, 1, 1, 5]);
     const y = crossbarProducts(
-      { planes: x.reshape([1, 1, 1, 1]), planeScale: 1, planeWeights: [1], range: x },
+      {
+        planes: x.reshape([1, 1, 1, 1]),
+        codes: x.reshape([1, 1, 1]),
+        planeScale: 1,
+        planeWeights: [1],
+        range: x,
+      },
       w,
       null,
       [1],
@@ -272,7 +278,7 @@ describe('noise statistics', () => {
     const w = input('w', [1, 1, 4, 1]);
     const sq = input('sq', [1, 1, 4, 1]);
     const y = crossbarProducts(
-      { planes: x.reshape([1, 1, n, 4]), planeScale: 1, planeWeights: [1], range: x },
+      { planes: x.reshape([1, 1, n, 4]), codes: x, planeScale: 1, planeWeights: [1], range: x },
       w,
       sq,
       [1],

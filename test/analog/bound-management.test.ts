@@ -15,6 +15,7 @@ import * as presets from '../../src/analog/presets.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import * as ndarray from '../../src/graph/ndarray.js';
 import * as tensor from '../../src/graph/tensor.js';
+import { useNativeKernels } from '../../src/runtime/native.js';
 import * as session from '../../src/runtime/session.js';
 import * as math from '../../src/util/math.js';
 
@@ -186,9 +187,15 @@ describe('bound management with noise', () => {
     )) as { CASES: { name: string; run: (lib: object, sets: string[]) => Promise<Float32Array> }[] };
     const lib = { ...analogModel, ...dynamic, ...presets, ...ndarray, ...tensor, ...session, ...math };
     const none = ['adc.boundManagement.kind=none'];
-    for (const c of CASES) {
-      const sets = c.name.startsWith('pcm-aihwkit') ? none : [];
-      assert.deepEqual(Array.from(await c.run(lib, sets)), fixture.cases[c.name], c.name);
+    // the fixture holds the ONNX graphs' numbers (the native kernel assigns noise samples in its own order)
+    const native = useNativeKernels(false);
+    try {
+      for (const c of CASES) {
+        const sets = c.name.startsWith('pcm-aihwkit') ? none : [];
+        assert.deepEqual(Array.from(await c.run(lib, sets)), fixture.cases[c.name], c.name);
+      }
+    } finally {
+      useNativeKernels(native);
     }
     // the saturating case does change with bound management on
     const sat = CASES.find((c) => c.name.endsWith('saturating'))!;

@@ -228,6 +228,7 @@ const CASES: Record<Exclude<OpName, 'input' | 'param' | 'constant'>, OpCase[]> =
   randomNormal: [],
   randomUniform: [],
   noise: [],
+  host: [], // runs outside ONNX Runtime: test/runtime/segments.test.ts
 };
 
 describe('ops: forward and gradient against the float64 reference', () => {
@@ -259,7 +260,10 @@ describe('the op table', () => {
   it('has test rows for every op that is not a leaf or a random source', () => {
     const untested = (Object.keys(OPS) as OpName[]).filter(
       (op) =>
-        !('leaf' in OPS[op]) && !op.startsWith('random') && !(CASES as Record<string, OpCase[]>)[op]?.length,
+        !('leaf' in OPS[op]) &&
+        !op.startsWith('random') &&
+        op !== 'host' &&
+        !(CASES as Record<string, OpCase[]>)[op]?.length,
     );
     assert.deepEqual(untested, []);
   });

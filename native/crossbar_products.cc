@@ -1,0 +1,378 @@
+// The fused bit-serial × bit-sliced crossbar product (xbar's `crossbarProducts`): for every
+// input plane and weight slice, the 64..512-row product, its exact read noise
+// σ·sqrt(Σx²G²)·ξ, output noise, the ADC's round-and-clip and the shift-add, in one pass over
+// each tile. ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here
+// they never leave registers. Semantics, layouts and noise are exactly those of the graph
+// version in src/analog/mvm.ts (which tests compare against).
+#include <node_api.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// 16 floats: GCC lowers these to one AVX-512 register or two AVX2 ones; the same source (and
+// the same order of operations) either way, so every build gives the same numbers.
+typedef float v16 __attribute__((vector_size(64), aligned(64)));
+constexpr int kVec = 16;
+// A work item covers H vectors (16·H columns) of every slice: H = 1 when squares are read too
+// (weights and squares of a 64-row tile then fit the 48 KB L1 together), else 4.
+
+struct Problem {
+  const float* codes;     // [B, R, N, rows] signed integer DAC codes
+  int planes;             // bit-serial magnitude planes K (1..31)
+  const float* weights;   // [J, Bw, R, rows, C]; × weightScale: ADC steps per plane unit
+  const float* squares;   // same layout, or null; × squareScale: (σ_R·scale)²
+  float weightScale, squareScale;
+  std::vector<const float*> readNoise;  // per plane, [J, B, R, N, C] N(0, 1), or empty
+  std::vector<const float*> outNoise;   // per plane, [J, B, R, N, C] N(0, σ_out²), or empty
+  const float* coef;      // [K, J]: slice weight × plane weight
+  int levels;             // ADC levels each side of zero, 0: ideal ADC
+  int B, Bw, R, N, rows, C, J;
+  float* out;             // [B, R, N, C]
+  // which rows are on, per input vector and plane, by sign: [B, R, N, planes, words] bit i of
+  // word i/64 (built once, shared by every column chunk)
+  int words;
+  std::vector<uint64_t> posMask, negMask;
+};
+
+// The on-rows of every input vector's planes, split by sign.
+void buildMasks(Problem& p) {
+  const int planes = p.planes;
+  p.words = (p.rows + 63) / 64;
+  const int64_t vectors = static_cast<int64_t>(p.B) * p.R * p.N;
+  p.posMask.assign(static_cast<size_t>(vectors) * planes * p.words, 0);
+  p.negMask.assign(p.posMask.size(), 0);
+  for (int64_t vec = 0; vec < vectors; vec++) {
+    const float* q = p.codes + vec * p.rows;
+    for (int i = 0; i < p.rows; i++) {
+      const int m = static_cast<int>(std::fabs(q[i]));
+      const uint64_t bit = uint64_t{1} << (i & 63);
+      uint64_t* dst = (q[i] < 0 ? p.negMask.data() : p.posMask.data()) + (vec * planes) * p.words + i / 64;
+      for (int k = 0; k < p.planes; k++)
+        if ((m >> k) & 1) dst[k * p.words] |= bit;
+    }
+  }
+}
+
+inline v16 vload(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+inline v16 splat(float x) { return v16{} + x; }
+
+// round half to even, then clip: the ADC code (std::nearbyint under the default rounding mode)
+inline v16 adc(v16 x, float levels) {
+  v16 r;
+  for (int k = 0; k < kVec; k++) r[k] = std::min(std::max(__builtin_rintf(x[k]), -levels), levels);
+  return r;
+}
+inline v16 vsqrt(v16 x) {
+  v16 r;
+  for (int k = 0; k < kVec; k++) r[k] = __builtin_sqrtf(x[k]);
+  return r;
+}
+
+// Where the noise of output (b, r, n, column c0 + e, slice j) sits in a plane's noise window of
+// J·B·R·N·C samples: laid out [B][R][column chunk][N][J][chunk width], the order the kernel
+// visits outputs in, so the noise streams from memory sequentially. Any bijection onto the
+// window gives every output a distinct sample of it; this one is the kernel's own (the graph
+// version reads the window as [J][B][R][N][C]).
+inline int64_t noiseAt(const Problem& p, int b, int r, int c0, int width, int n, int j) {
+  const int64_t tile = (static_cast<int64_t>(b) * p.R + r) * p.N * p.J * p.C;
+  return tile + static_cast<int64_t>(c0) * p.N * p.J + (static_cast<int64_t>(n) * p.J + j) * width;
+}
+
+// Adds (sign +1) or subtracts (−1) the listed rows' weights into y and their squares into v.
+// J and the two vectors per slice are unrolled, so the accumulators stay in registers.
+template <int J, int H, bool Squares>
+inline void accumulateRows(const int* list, int count, float sign, const float* w, const float* s,
+                           v16 (&y)[J][H], v16 (&v)[J][H]) {
+  for (int t = 0; t < count; t++) {
+    const float* wr = w + static_cast<int64_t>(list[t]) * J * (16 * H);
+    const float* sr = s + static_cast<int64_t>(list[t]) * J * (16 * H);
+#pragma GCC unroll 16
+    for (int j = 0; j < J; j++) {
+#pragma GCC unroll 4
+      for (int h = 0; h < H; h++) {
+        const v16 wv = vload(wr + j * (16 * H) + h * kVec);
+        y[j][h] = sign > 0 ? y[j][h] + wv : y[j][h] - wv;
+        if (Squares) v[j][h] += vload(sr + j * (16 * H) + h * kVec);
+      }
+    }
+  }
+}
+
+// One work item: batch b, row tile r, columns [c0, c0 + (16 * H)), vectors [n0, n1).
+// w and s: the item's weights and squares copied to [rows][J][(16 * H)] (zero-padded columns).
+template <int J, int H, bool Squares>
+void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w, const float* s) {
+  const int width = std::min((16 * H), p.C - c0);
+  const int planes = p.planes;
+  const float levels = static_cast<float>(p.levels);
+  const int words = p.words;
+  std::vector<int> pos(p.rows), neg(p.rows);
+  for (int n = n0; n < n1; n++) {
+    const int64_t vec = (static_cast<int64_t>(b) * p.R + r) * p.N + n;
+    const float* q = p.codes + vec * p.rows;
+    const uint64_t* posMask = p.posMask.data() + vec * planes * words;
+    const uint64_t* negMask = p.negMask.data() + vec * planes * words;
+    // the noise vector n + 2 will read, fetched ahead (its J·width samples per plane are
+    // contiguous): the kernel would otherwise wait on memory at every plane's ADC
+    if (Squares && !p.readNoise.empty() && n + 2 < n1)
+      for (int k = 0; k < planes; k++) {
+        const float* ahead = p.readNoise[k] + noiseAt(p, b, r, c0, width, n + 2, 0);
+        for (int e = 0; e < J * width; e += 16) __builtin_prefetch(ahead + e);
+      }
+    v16 total[J][H];
+    for (int j = 0; j < J; j++) for (int h = 0; h < H; h++) total[j][h] = v16{};
+    for (int k = 0; k < planes; k++) {
+      v16 y[J][H], v[J][H];
+#pragma GCC unroll 16
+      for (int j = 0; j < J; j++) for (int h = 0; h < H; h++) y[j][h] = v[j][h] = v16{};
+      // the rows whose input is on in this plane, split by sign: only those add anything, and
+      // a bit plane is mostly zeros
+      int np = 0, nn = 0;
+      for (int word = 0; word < words; word++) {
+        const int base = word * 64;
+        for (uint64_t m = posMask[k * words + word]; m; m &= m - 1) pos[np++] = base + __builtin_ctzll(m);
+        for (uint64_t m = negMask[k * words + word]; m; m &= m - 1) neg[nn++] = base + __builtin_ctzll(m);
+      }
+      accumulateRows<J, H, Squares>(pos.data(), np, 1.0f, w, s, y, v);
+      accumulateRows<J, H, Squares>(neg.data(), nn, -1.0f, w, s, y, v);
+      // read noise, output noise and the ADC of every slice's outputs; shift-add
+#pragma GCC unroll 16
+      for (int j = 0; j < J; j++) {
+        const int64_t at = noiseAt(p, b, r, c0, width, n, j);
+        const float cf = p.coef[k * J + j];
+#pragma GCC unroll 4
+        for (int h = 0; h < H; h++) {
+          const int lo = h * kVec;
+          if (lo >= width) break;
+          v16 val = y[j][h];
+          auto noise = [&](const float* src) {
+            if (lo + kVec <= width) return vload(src + at + lo);
+            v16 t{};
+            for (int e = 0; lo + e < width; e++) t[e] = src[at + lo + e];
+            return t;
+          };
+          if (Squares && !p.readNoise.empty()) val += vsqrt(v[j][h]) * noise(p.readNoise[k]);
+          if (!p.outNoise.empty()) val += noise(p.outNoise[k]);
+          if (p.levels) val = adc(val, levels);
+          total[j][h] += splat(cf) * val;
+        }
+      }
+    }
+    float* o = p.out + ((static_cast<int64_t>(b) * p.R + r) * p.N + n) * p.C + c0;
+    for (int h = 0; h < H; h++) {
+      v16 sum = v16{};
+      for (int j = 0; j < J; j++) sum += total[j][h];
+      const int lo = h * kVec;
+      for (int e = 0; e < kVec && lo + e < width; e++) o[lo + e] = sum[e];
+    }
+  }
+}
+
+template <int J, int H, bool Squares>
+void run(const Problem& p, int threads) {
+  const int chunks = (p.C + (16 * H) - 1) / (16 * H);
+  const int nBlock = 32;
+  const int nBlocks = (p.N + nBlock - 1) / nBlock;
+  const int64_t items = static_cast<int64_t>(p.B) * p.R * chunks * nBlocks;
+  std::atomic<int64_t> next{0};
+  auto worker = [&]() {
+    std::vector<float> w(static_cast<size_t>(p.rows) * J * (16 * H)), s(p.squares ? w.size() : 0);
+    int64_t last = -1;  // (b, r, chunk) of the buffers
+    for (int64_t it; (it = next.fetch_add(1)) < items;) {
+      // vector blocks vary fastest: a thread's next item mostly keeps its copy of the weights
+      const int64_t tile = it / nBlocks;
+      const int nb = static_cast<int>(it % nBlocks);
+      const int chunk = static_cast<int>(tile % chunks);
+      const int r = static_cast<int>((tile / chunks) % p.R);
+      const int b = static_cast<int>(tile / chunks / p.R);
+      const int c0 = chunk * (16 * H);
+      if (tile != last) {
+        const int width = std::min((16 * H), p.C - c0);
+        const int bw = p.Bw == 1 ? 0 : b;
+        for (int i = 0; i < p.rows; i++)
+          for (int j = 0; j < J; j++) {
+            const int64_t src = (((static_cast<int64_t>(j) * p.Bw + bw) * p.R + r) * p.rows + i) * p.C + c0;
+            float* dw = w.data() + (static_cast<int64_t>(i) * J + j) * (16 * H);
+            std::memset(dw, 0, sizeof(float) * (16 * H));
+            // float32 products, as the graph version's Mul computes them
+            for (int e = 0; e < width; e++) dw[e] = p.weights[src + e] * p.weightScale;
+            if (p.squares) {
+              float* ds = s.data() + (static_cast<int64_t>(i) * J + j) * (16 * H);
+              std::memset(ds, 0, sizeof(float) * (16 * H));
+              for (int e = 0; e < width; e++) ds[e] = p.squares[src + e] * p.squareScale;
+            }
+          }
+        last = tile;
+      }
+      item<J, H, Squares>(p, b, r, c0, nb * nBlock, std::min(p.N, (nb + 1) * nBlock), w.data(),
+                          Squares ? s.data() : w.data());
+    }
+  };
+  const int n = static_cast<int>(std::min<int64_t>(threads, items));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; t++) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+void dispatch(Problem& p, int threads) {
+  buildMasks(p);
+  const bool squares = p.squares != nullptr;
+#define XBAR_SLICES(J) \
+  case J:              \
+    return squares ? run<J, 1, true>(p, threads) : run<J, 4, false>(p, threads);
+  switch (p.J) {
+    XBAR_SLICES(1)
+    XBAR_SLICES(2)
+    XBAR_SLICES(3)
+    XBAR_SLICES(4)
+    XBAR_SLICES(8)
+  }
+#undef XBAR_SLICES
+}
+
+// ---- N-API glue ----
+
+#define CHECK(call)                                                      \
+  do {                                                                   \
+    if ((call) != napi_ok) {                                             \
+      napi_throw_error(env, nullptr, "xbar native: N-API call failed: " #call); \
+      return nullptr;                                                    \
+    }                                                                    \
+  } while (0)
+
+bool floats(napi_env env, napi_value v, const float** data, size_t* length) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type type;
+  void* raw;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, length, &raw, &buffer, &offset) != napi_ok) return false;
+  if (type != napi_float32_array) return false;
+  *data = static_cast<const float*>(raw);
+  return true;
+}
+
+napi_value Products(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  napi_value o = argv[0];
+  auto get = [&](const char* name) {
+    napi_value v;
+    napi_get_named_property(env, o, name, &v);
+    return v;
+  };
+  auto integer = [&](const char* name) {
+    int32_t v = 0;
+    napi_get_value_int32(env, get(name), &v);
+    return v;
+  };
+  auto array = [&](const char* name, size_t want, bool optional) -> const float* {
+    napi_value v = get(name);
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
+    const float* d = nullptr;
+    size_t n = 0;
+    if (!floats(env, v, &d, &n) || n != want) {
+      napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' must be a Float32Array of " +
+                                            std::to_string(want) + " values").c_str());
+      return nullptr;
+    }
+    return d;
+  };
+  Problem p{};
+  p.B = integer("B"), p.Bw = integer("Bw"), p.R = integer("R"), p.N = integer("N");
+  p.rows = integer("rows"), p.C = integer("C"), p.J = integer("J");
+  p.planes = integer("planes"), p.levels = integer("levels");
+  auto number = [&](const char* name) {
+    double v = 0;
+    napi_get_value_double(env, get(name), &v);
+    return static_cast<float>(v);
+  };
+  p.weightScale = number("weightScale"), p.squareScale = number("squareScale");
+  const int threads = std::max(1, integer("threads"));
+  if (p.J != 1 && p.J != 2 && p.J != 3 && p.J != 4 && p.J != 8) {
+    napi_throw_range_error(env, nullptr, "xbar native: slices J must be 1, 2, 3, 4 or 8");
+    return nullptr;
+  }
+  if (p.planes < 1 || p.planes > 31) {
+    napi_throw_range_error(env, nullptr, "xbar native: planes must be 1..31 (bit-serial inputs)");
+    return nullptr;
+  }
+  if (p.Bw != 1 && p.Bw != p.B) {
+    napi_throw_range_error(env, nullptr, "xbar native: weight batch Bw must be 1 or B");
+    return nullptr;
+  }
+  const size_t in = static_cast<size_t>(p.B) * p.R * p.N * p.rows;
+  const size_t wn = static_cast<size_t>(p.J) * p.Bw * p.R * p.rows * p.C;
+  const size_t yn = static_cast<size_t>(p.J) * p.B * p.R * p.N * p.C;
+  const int planes = p.planes;
+  bool pending = false;
+  p.codes = array("codes", in, false);
+  p.weights = array("weights", wn, false);
+  p.squares = array("squares", wn, true);
+  p.coef = array("coef", static_cast<size_t>(planes) * p.J, false);
+  napi_is_exception_pending(env, &pending);
+  if (pending) return nullptr;
+  for (const char* name : {"readNoise", "outNoise"}) {
+    napi_value list = get(name);
+    bool isArray = false;
+    napi_is_array(env, list, &isArray);
+    if (!isArray) continue;
+    uint32_t len = 0;
+    napi_get_array_length(env, list, &len);
+    if (static_cast<int>(len) != planes) {
+      napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' needs one array per plane").c_str());
+      return nullptr;
+    }
+    auto& dst = std::string(name) == "readNoise" ? p.readNoise : p.outNoise;
+    for (uint32_t k = 0; k < len; k++) {
+      napi_value e;
+      napi_get_element(env, list, k, &e);
+      const float* d = nullptr;
+      size_t n = 0;
+      if (!floats(env, e, &d, &n) || n != yn) {
+        napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' arrays must be Float32Arrays of " +
+                                              std::to_string(yn) + " values").c_str());
+        return nullptr;
+      }
+      dst.push_back(d);
+    }
+  }
+  const size_t outN = static_cast<size_t>(p.B) * p.R * p.N * p.C;
+  napi_value buffer, result;
+  void* data;
+  CHECK(napi_create_arraybuffer(env, outN * sizeof(float), &data, &buffer));
+  CHECK(napi_create_typedarray(env, napi_float32_array, outN, buffer, 0, &result));
+  p.out = static_cast<float*>(data);
+  dispatch(p, threads);
+  return result;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "crossbarProducts", NAPI_AUTO_LENGTH, Products, nullptr, &fn);
+  napi_set_named_property(env, exports, "crossbarProducts", fn);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * Builds the optional native kernels (native/*.cc → build/xbar_native.node) with the system's
+ * C++ compiler for this machine's CPU (-march=native; XBAR_NATIVE_MARCH overrides, e.g.
+ * x86-64-v4 for a build another machine will load). Without a compiler it says so and exits 0:
+ * xbar then runs the same computations as ONNX graphs (slower for bit-serial crossbars).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cxx = process.env.CXX ?? 'g++';
+if (spawnSync(cxx, ['--version']).status !== 0) {
+  console.log(`native kernels not built: no C++ compiler '${cxx}' (set CXX); xbar runs them as ONNX graphs`);
+  process.exit(0);
+}
+const headers = join(root, 'node_modules', 'node-api-headers', 'include');
+const out = join(root, 'build', 'xbar_native.node');
+const partial = `${out}.${process.pid}.tmp`;
+mkdirSync(dirname(out), { recursive: true });
+const args = [
+  '-O3',
+  `-march=${process.env.XBAR_NATIVE_MARCH ?? 'native'}`,
+  // the same float arithmetic on every machine: no fused multiply-adds the source does not write
+  '-ffp-contract=off',
+  '-fno-math-errno',
+  '-fno-trapping-math',
+  '-std=c++17',
+  '-shared',
+  '-fPIC',
+  '-pthread',
+  `-I${headers}`,
+  '-DNODE_GYP_MODULE_NAME=xbar_native',
+  join(root, 'native', 'crossbar_products.cc'),
+  '-o',
+  partial,
+];
+const r = spawnSync(cxx, args, { stdio: 'inherit' });
+if (r.status !== 0) {
+  console.error(`native kernels: ${cxx} failed (status ${r.status}); xbar runs them as ONNX graphs`);
+  process.exit(1);
+}
+renameSync(partial, out);
+console.log(`native kernels built: ${out}`);

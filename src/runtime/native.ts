@@ -1,0 +1,94 @@
+/**
+ * Optional native kernels (native/, built by `npm run build:native` into build/): fused loops
+ * that ONNX Runtime's stock kernels cannot express in one pass. Without the build, or with
+ * XBAR_NATIVE=0, xbar runs the same computations as ONNX graphs.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** The fused bit-serial × bit-sliced crossbar product (native/crossbar_products.cc). */
+export interface CrossbarProductsArgs {
+  /** Signed integer DAC codes [B, R, N, rows]. */
+  codes: Float32Array;
+  /** Magnitude bit planes of the bit-serial inputs, 1..31. */
+  planes: number;
+  /** Weights [J, Bw, R, rows, C] (Bw = 1 or B); × `weightScale` they are in ADC steps per plane unit. */
+  weights: Float32Array;
+  weightScale: number;
+  /** Squared conductances, same layout, or null (no read noise); × `squareScale` = (σ_R·scale)². */
+  squares: Float32Array | null;
+  squareScale: number;
+  /** Per plane, N(0, 1) samples for the read noise, J·B·R·N·C each (the kernel's own layout). */
+  readNoise: Float32Array[] | null;
+  /** Per plane, N(0, σ_out²) samples for the output noise, or null. */
+  outNoise: Float32Array[] | null;
+  /** Recombination weight of each (plane, slice), [planes, J]. */
+  coef: Float32Array;
+  /** ADC levels each side of zero (0: ideal ADC). */
+  levels: number;
+  B: number;
+  Bw: number;
+  R: number;
+  N: number;
+  rows: number;
+  C: number;
+  J: number;
+  threads: number;
+}
+
+export interface NativeKernels {
+  /** → [B, R, N, C] recombined ADC codes. */
+  crossbarProducts(args: CrossbarProductsArgs): Float32Array;
+}
+
+const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));
+let loaded: NativeKernels | null | undefined;
+
+const load = (): NativeKernels | null =>
+  existsSync(BUILT) ? (createRequire(import.meta.url)(BUILT) as NativeKernels) : null;
+
+/** The native kernels, or null when they are not built or XBAR_NATIVE=0. */
+export function nativeKernels(): NativeKernels | null {
+  if (loaded === undefined) loaded = process.env['XBAR_NATIVE'] === '0' ? null : load();
+  return loaded;
+}
+
+/**
+ * Turns the native kernels off (graphs built afterwards are ONNX graphs only) or back on, where
+ * built; returns whether they were on, to restore. For comparisons of the two in one process.
+ */
+export function useNativeKernels(on: boolean): boolean {
+  const was = nativeKernels() !== null;
+  loaded = on ? load() : null;
+  return was;
+}
+
+/** Threads the native kernels use: $XBAR_THREADS, else every core. */
+export function nativeThreads(): number {
+  const v = Number(process.env['XBAR_THREADS']);
+  return Number.isInteger(v) && v >= 1 ? v : availableParallelism();
+}
+
+/**
+ * Where the kernel reads the noise of output (b, r, n, column c) of slice j in a plane's window
+ * of J·B·R·N·C samples: the window laid out [B][R][column chunk][N][J][chunk width], in the order
+ * the kernel visits outputs, so that it streams from memory. Chunks are 16 columns when the
+ * kernel reads squares (read noise), else 64; the last may be narrower. (The ONNX graph reads
+ * the same window as [J][B][R][N][C]: the same samples, given to other outputs.)
+ */
+export function kernelNoiseIndex(
+  dims: { B: number; R: number; N: number; C: number; J: number; squares: boolean },
+  b: number,
+  r: number,
+  n: number,
+  j: number,
+  c: number,
+): number {
+  const { R, N, C, J } = dims;
+  const chunk = dims.squares ? 16 : 64;
+  const c0 = Math.floor(c / chunk) * chunk;
+  const width = Math.min(chunk, C - c0);
+  return (b * R + r) * N * J * C + c0 * N * J + (n * J + j) * width + (c - c0);
+}

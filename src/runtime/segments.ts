@@ -1,0 +1,196 @@
+/**
+ * Graphs with host kernels (`hostCall` ops: work ONNX Runtime has no kernel for, such as the
+ * native fused crossbar product) run as a chain: ONNX graphs for everything between the
+ * kernels, the kernels on the host arrays in between.
+ *
+ * Levels: a leaf is at level 0, an op at the highest level of its inputs, a host kernel one
+ * above. Level L runs its host kernels, then one ONNX graph of all its other ops. A value used
+ * at another level (or by a kernel) crosses as an output of its graph and an input of the next,
+ * named `cut<id>`. Noise read by a kernel, or by graphs of two levels, is drawn here once per run
+ * (so every reader sees the same window) and fed by name.
+ */
+import { createHash } from 'node:crypto';
+import { topoSort } from '../graph/autodiff.js';
+import type { HostArray } from '../graph/ndarray.js';
+import { NoiseStream } from '../graph/noise-table.js';
+import type { GraphInput, GraphOutput } from '../graph/onnx.js';
+import { OPS } from '../graph/ops.js';
+import { numel } from '../graph/shape.js';
+import { input, Tensor } from '../graph/tensor.js';
+import { type CompileOptions, compileOnnx, type RunnableGraph, RuntimeError } from './session.js';
+
+type Step =
+  | { kind: 'host'; op: Tensor; name: string }
+  | { kind: 'graph'; graph: RunnableGraph; outputs: ReadonlyMap<string, string> };
+
+interface DrawnNoise {
+  name: string;
+  stream: NoiseStream;
+  shape: readonly number[];
+}
+
+/** Noise streams of segmented graphs by structure, so a recompiled graph continues them (as sessions do). */
+const streams = new Map<string, DrawnNoise[]>();
+
+export const hasHostOps = (outputs: readonly Tensor[]): boolean =>
+  topoSort(outputs).some((t) => t.op === 'host');
+
+export async function compileSegmented(
+  outputs: Readonly<Record<string, Tensor>>,
+  opts: CompileOptions,
+): Promise<RunnableGraph> {
+  const roots = Object.values(outputs);
+  const order = topoSort(roots);
+  // values crossing between steps are named by their position in topological order, so a
+  // rebuilt graph of the same structure gets the same names (and reuses its sessions)
+  const pos = new Map(order.map((t, k) => [t.id, k]));
+  const cutName = (t: Tensor): string => `cut${pos.get(t.id)}`;
+  const level = new Map<number, number>();
+  for (const t of order) {
+    const l = Math.max(0, ...t.inputs.map((i) => level.get(i.id)!));
+    level.set(t.id, OPS[t.op].leaf ? 0 : t.op === 'host' ? l + 1 : l);
+  }
+  const isLeaf = (t: Tensor) => 'leaf' in OPS[t.op];
+  // where each value is read: by a kernel, or by an op of some level
+  const readers = new Map<number, Set<string>>();
+  const readBy = (t: Tensor, who: string) => {
+    const r = readers.get(t.id) ?? new Set<string>();
+    r.add(who);
+    readers.set(t.id, r);
+  };
+  for (const t of order)
+    for (const i of t.inputs) readBy(i, t.op === 'host' ? 'host' : `L${level.get(t.id)}`);
+  const finals = new Set(roots.map((t) => t.id));
+  // noise drawn here: read by a kernel or at two levels
+  const drawn = order.filter(
+    (t) => t.op === 'noise' && (readers.get(t.id)!.has('host') || readers.get(t.id)!.size > 1),
+  );
+  const drawnIds = new Set(drawn.map((t) => t.id));
+
+  const top = Math.max(0, ...order.map((t) => level.get(t.id)!));
+  const steps: Step[] = [];
+  const keyParts: string[] = [];
+  for (let l = 0; l <= top; l++) {
+    for (const h of order.filter((t) => t.op === 'host' && level.get(t.id) === l)) {
+      steps.push({ kind: 'host', op: h, name: cutName(h) });
+      keyParts.push(
+        `H ${(h.attrs as { key: string }).key} ${h.inputs.map((i) => pos.get(i.id)).join(',')} ${pos.get(h.id)}`,
+      );
+    }
+    const members = order.filter((t) => !isLeaf(t) && t.op !== 'host' && level.get(t.id) === l);
+    if (!members.length) continue;
+    // the level's ops, rebuilt with values from elsewhere as named inputs
+    const rebuilt = new Map<number, Tensor>();
+    const placeholders = new Map<number, Tensor>();
+    const source = (i: Tensor): Tensor => {
+      const own = rebuilt.get(i.id);
+      if (own) return own;
+      if (isLeaf(i) && !drawnIds.has(i.id)) return i;
+      let p = placeholders.get(i.id);
+      if (!p) {
+        p = input(cutName(i), i.shape, i.dtype);
+        placeholders.set(i.id, p);
+      }
+      return p;
+    };
+    for (const t of members)
+      rebuilt.set(t.id, new Tensor(t.op, t.inputs.map(source), t.attrs, t.shape, t.dtype));
+    // what leaves the level: values read elsewhere, and the graph's outputs
+    const outs: Record<string, Tensor> = {};
+    const names = new Map<string, string>();
+    for (const t of members) {
+      const elsewhere = [...(readers.get(t.id) ?? [])].some((r) => r !== `L${l}`);
+      if (elsewhere || finals.has(t.id)) {
+        outs[cutName(t)] = rebuilt.get(t.id)!;
+        names.set(cutName(t), cutName(t));
+      }
+    }
+    const graph = await compileOnnx(outs, opts);
+    steps.push({ kind: 'graph', graph, outputs: names });
+    keyParts.push(`G ${l} ${graph.key}`);
+  }
+
+  // one noise stream per drawn leaf, continued across compiles of the same structure
+  const key = createHash('sha1')
+    .update([...keyParts, ...drawn.map((t) => `${pos.get(t.id)} ${JSON.stringify(t.attrs)}`)].join('\n'))
+    .digest('hex');
+  let noise = opts.cache === false ? undefined : streams.get(key);
+  if (!noise) {
+    noise = drawn.map((t) => {
+      const a = t.attrs as { seed: number; std: number };
+      return { name: cutName(t), stream: new NoiseStream(a.seed, a.std, numel(t.shape)), shape: t.shape };
+    });
+    if (opts.cache !== false) streams.set(key, noise);
+  }
+  return new SegmentedGraph(steps, noise, outputs, cutName, key);
+}
+
+/** The chain of ONNX graphs and host kernels, run as one graph. */
+class SegmentedGraph implements RunnableGraph {
+  readonly inputs: readonly GraphInput[];
+  readonly outputs: readonly GraphOutput[];
+
+  constructor(
+    private readonly steps: readonly Step[],
+    private readonly noise: readonly DrawnNoise[],
+    private readonly results: Readonly<Record<string, Tensor>>,
+    private readonly cutName: (t: Tensor) => string,
+    readonly key: string,
+  ) {
+    // what a caller sees: the inputs and params of every graph and kernel (not the cut values)
+    const seen = new Map<string, GraphInput>();
+    for (const s of steps) {
+      const ins =
+        s.kind === 'graph'
+          ? s.graph.inputs.filter((i) => !i.name.startsWith('cut'))
+          : s.op.inputs.flatMap((i): GraphInput[] => leafInput(i));
+      for (const i of ins) if (!seen.has(i.name)) seen.set(i.name, i);
+    }
+    this.inputs = [...seen.values()];
+    this.outputs = Object.entries(results).map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
+  }
+
+  async run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
+    const known = new Set(this.inputs.map((i) => i.name));
+    const unknown = Object.keys(feeds).filter((k) => !known.has(k));
+    if (unknown.length) throw new RuntimeError(`unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}`);
+    const values = new Map<string, HostArray>();
+    for (const d of this.noise)
+      values.set(d.name, { dtype: 'float32', shape: d.shape, data: d.stream.next() });
+    const current = (t: Tensor): HostArray => {
+      const v = values.get(this.cutName(t));
+      if (v) return v;
+      const a = t.attrs as { name?: string; value?: HostArray };
+      if (t.op === 'input') {
+        const fed = feeds[a.name!];
+        if (!fed) throw new RuntimeError(`missing input '${a.name}'`);
+        return fed;
+      }
+      if (t.op === 'param' || t.op === 'constant') return feeds[a.name ?? ''] ?? a.value!;
+      throw new RuntimeError(`internal: value of ${t} is not available to the host kernel`);
+    };
+    for (const s of this.steps) {
+      if (s.kind === 'host') {
+        const a = s.op.attrs as { run: (ins: readonly HostArray[]) => HostArray };
+        values.set(s.name, a.run(s.op.inputs.map(current)));
+        continue;
+      }
+      const own: Record<string, HostArray> = {};
+      for (const i of s.graph.inputs) {
+        const v = i.name.startsWith('cut') ? values.get(i.name) : feeds[i.name];
+        if (v) own[i.name] = v;
+      }
+      const out = await s.graph.run(own);
+      for (const [name] of s.outputs) values.set(name, out[name]!);
+    }
+    return Object.fromEntries(Object.entries(this.results).map(([name, t]) => [name, current(t)]));
+  }
+}
+
+/** The caller-facing input a kernel's leaf input stands for (none for constants and drawn noise). */
+function leafInput(t: Tensor): GraphInput[] {
+  const a = t.attrs as { name?: string };
+  if (t.op === 'input') return [{ name: a.name!, shape: t.shape, dtype: t.dtype }];
+  if (t.op === 'param') return [{ name: a.name!, shape: t.shape, dtype: t.dtype, param: t }];
+  return [];
+}

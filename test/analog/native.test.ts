@@ -1,0 +1,156 @@
+/**
+ * The native fused crossbar kernel (native/crossbar_products.cc) against the ONNX graph it
+ * replaces. The kernel reads the same noise windows in its own order (kernelNoiseIndex); fed
+ * that window in the graph's order, the graph must give the same outputs, up to sums that land
+ * on an ADC rounding edge in one summation order and not the other.
+ * Skipped when the kernels are not built (`npm run build:native`; CI builds them).
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { AnalogModel } from '../../src/analog/analog-model.js';
+import { dynamicProduct } from '../../src/analog/dynamic.js';
+import { seedFor } from '../../src/analog/mvm.js';
+import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
+import { NoiseStream } from '../../src/graph/noise-table.js';
+import { numel } from '../../src/graph/shape.js';
+import { input, param, type Tensor } from '../../src/graph/tensor.js';
+import { kernelNoiseIndex, nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
+import { compile } from '../../src/runtime/session.js';
+import { Rng } from '../../src/util/math.js';
+
+const wasOn = useNativeKernels(true);
+const built = nativeKernels() !== null;
+after(() => useNativeKernels(wasOn));
+
+interface Case {
+  /** The crossbar product's noise seed and dims (as `products` sees them). */
+  seed: number;
+  dims: { B: number; R: number; N: number; C: number; J: number; squares: boolean };
+  planes: number;
+  /** Whether the product has read or output noise. */
+  noisy: boolean;
+  /** Builds the product; called once with the kernel on, once with it off. */
+  build: () => Tensor;
+  feeds: Record<string, HostArray>;
+}
+
+/**
+ * Runs a case both ways: the kernel (fresh streams: first windows of each noise seed) and the
+ * graph fed those windows reordered to its layout. → fraction of outputs that differ, largest
+ * difference, and the outputs' scale.
+ */
+async function compare(c: Case): Promise<{ differ: number; maxDiff: number; scale: number; n: number }> {
+  useNativeKernels(true);
+  const fused = await compile({ y: c.build() }, { cache: false });
+  const yFused = (await fused.run(c.feeds)).y!.data as Float32Array;
+  useNativeKernels(false);
+  const plain = await compile({ y: c.build() }, { cache: false });
+  // the product's noise leaves, by seed: plane p reads seedFor(seedFor(seed, `plane${p}`), kind)
+  const kinds = new Map<number, true>();
+  for (let p = 0; p < c.planes; p++)
+    for (const kind of ['read', 'out']) kinds.set(seedFor(seedFor(c.seed, `plane${p}`), kind), true);
+  const { B, R, N, C, J } = c.dims;
+  const feeds: Record<string, HostArray> = { ...c.feeds };
+  let reordered = 0;
+  for (const i of plain.inputs) {
+    if (!i.noise || !kinds.has(i.noise.seed)) continue;
+    const window = new NoiseStream(i.noise.seed, i.noise.std, numel(i.shape)).next();
+    const data = new Float32Array(window.length);
+    for (let j = 0; j < J; j++)
+      for (let b = 0; b < B; b++)
+        for (let r = 0; r < R; r++)
+          for (let n = 0; n < N; n++)
+            for (let col = 0; col < C; col++)
+              data[(((j * B + b) * R + r) * N + n) * C + col] =
+                window[kernelNoiseIndex(c.dims, b, r, n, j, col)]!;
+    feeds[i.name] = hostArray('float32', i.shape, data);
+    reordered++;
+  }
+  assert.equal(reordered > 0, c.noisy, 'the graph reads product noise exactly when the case has some');
+  const yPlain = (await plain.run(feeds)).y!.data as Float32Array;
+  let differ = 0;
+  let maxDiff = 0;
+  let scale = 0;
+  for (let k = 0; k < yPlain.length; k++) {
+    const d = Math.abs(yFused[k]! - yPlain[k]!);
+    scale = Math.max(scale, Math.abs(yPlain[k]!));
+    if (d > 1e-5 * (1 + Math.abs(yPlain[k]!))) differ++;
+    maxDiff = Math.max(maxDiff, d);
+  }
+  return { differ: differ / yPlain.length, maxDiff, scale, n: yPlain.length };
+}
+
+/** x·W of a static layer `name` on a preset with `sets` overrides, x [n, inDim]. */
+function staticCase(preset: string, sets: string[], inDim: number, outDim: number, n: number): Case {
+  const spec = loadSpec(preset, sets);
+  const xbar = crossbarFor(spec, 'layer.0.ffnIn');
+  const rng = new Rng(17);
+  const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
+  const x = hostArray('float32', [n, inDim], rng.fillNormal(new Float32Array(n * inDim)));
+  const rowTiles = Math.ceil(inDim / xbar.tile.rows);
+  const J = xbar.cells.kind === 'quantized' ? Math.ceil(xbar.cells.weightBits / xbar.cells.bitsPerCell) : 1;
+  const bitSerial = xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial';
+  return {
+    seed: seedFor(seedFor(5, 'run'), 'layer.0.ffnIn'),
+    dims: { B: 1, R: rowTiles, N: n, C: outDim, J, squares: xbar.readNoise.kind !== 'none' },
+    planes: bitSerial && xbar.dac.kind === 'uniform' ? xbar.dac.bits - 1 : 1,
+    noisy: xbar.readNoise.kind !== 'none' || xbar.outputNoise.kind !== 'none',
+    build: () => new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, inDim]), param('w', w)),
+    feeds: { x },
+  };
+}
+
+/** Rare rounding-edge flips at most, each worth a few ADC codes of the output scale; outputs not all zero. */
+function assertSame(r: Awaited<ReturnType<typeof compare>>): void {
+  assert.ok(r.scale > 0, 'the outputs are not all zero');
+  assert.ok(r.differ <= 1e-3, `${(r.differ * 100).toFixed(3)} % of ${r.n} outputs differ`);
+  assert.ok(r.maxDiff <= 0.05 * r.scale, `largest difference ${r.maxDiff} at scale ${r.scale}`);
+}
+
+describe('the native crossbar kernel', { skip: built ? false : 'native kernels not built' }, () => {
+  it('bit-serial inputs × 2-bit slices with read noise and a 6-bit ADC (rram-clipformer): the graph’s outputs', async () => {
+    // 100 inputs: a full and a zero-padded row tile; 40 columns: two 16-column chunks and a tail
+    const r = await compare(staticCase('rram-clipformer', [], 100, 40, 37));
+    assertSame(r);
+  });
+
+  it('analog cells with output noise on 512-row tiles (eight 64-bit row masks): the graph’s outputs', async () => {
+    const sets = [
+      'cells.kind=analog',
+      'readNoise.kind=none',
+      'outputNoise.kind=gaussian',
+      'outputNoise.sigma=0.04',
+      'tile.rows=512',
+      'tile.cols=512',
+      'adc.bits=9',
+      'adc.range.kind=fixed',
+      'adc.range.max=6',
+    ];
+    const r = await compare(staticCase('rram-clipformer', sets, 700, 100, 9));
+    assertSame(r);
+  });
+
+  it('1-bit SRAM cells (8 slices), no noise: the graph’s outputs', async () => {
+    const r = await compare(staticCase('sram-trex', [], 64, 70, 21));
+    assertSame(r);
+  });
+
+  it('K written per input (one weight set per batch and head) with read noise: the graph’s outputs', async () => {
+    const spec = loadSpec('rram-clipformer', ['attention.device.program.kind=none']);
+    const xbar = attentionCrossbar(spec)!;
+    const [b, h, n, e, t] = [2, 3, 11, 64, 40];
+    const rng = new Rng(3);
+    const q = hostArray('float32', [b, h, n, e], rng.fillNormal(new Float32Array(b * h * n * e)));
+    const k = hostArray('float32', [b, h, e, t], rng.fillNormal(new Float32Array(b * h * e * t)));
+    const r = await compare({
+      seed: 99,
+      dims: { B: b * h, R: 1, N: n, C: 64, J: 4, squares: true },
+      planes: 7,
+      noisy: true,
+      build: () => dynamicProduct(input('q', [b, h, n, e]), input('k', [b, h, e, t]), xbar, 99),
+      feeds: { q, k },
+    });
+    assertSame(r);
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * Graphs with host kernels run as chains of ONNX sessions around them: the same values as the
+ * all-ONNX graph, kernels fed leaves and values of any level, one noise window per run shared
+ * by every reader, sessions and noise streams reused by structure, and no gradients through.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { grad } from '../../src/graph/autodiff.js';
+import { f32, type HostArray, toNumbers } from '../../src/graph/ndarray.js';
+import { constant, hostCall, input, noise, param, type Tensor } from '../../src/graph/tensor.js';
+import { compile, sessionCount } from '../../src/runtime/session.js';
+
+/** A host kernel squaring its input and adding its second (broadcast scalar or same shape). */
+const squarePlus = (x: Tensor, y: Tensor): Tensor =>
+  hostCall('squarePlus', [x, y], x.shape, ([a, b]) => {
+    const out = new Float32Array(a!.data.length);
+    const bd = b!.data as Float32Array;
+    for (let i = 0; i < out.length; i++) out[i] = (a!.data[i] as number) ** 2 + bd[bd.length === 1 ? 0 : i]!;
+    return { dtype: 'float32', shape: a!.shape, data: out };
+  });
+
+describe('graphs with host kernels', () => {
+  it('compute what the all-ONNX graph computes, through chains of kernels and values crossing levels', async () => {
+    const x = input('x', [2, 3]);
+    const w = param('w', f32([3, 3], [1, 2, 0, -1, 0.5, 1, 0, 1, -2]));
+    const c = constant(f32([1], [0.25]));
+    const build = (k: (a: Tensor, b: Tensor) => Tensor) => {
+      const h = x.matmul(w); // level 0
+      const k1 = k(h, c); // a kernel on a level-0 value and a constant
+      const k2 = k(k1, w.sum(0, true).expand([2, 3])); // kernel on a kernel's output
+      const mixed = k2.add(h).mul(x); // level 2 reads level-0 values (h, x) again
+      return { y: k(mixed, param('b', f32([1], [-1]))), early: h.neg(), k1 };
+    };
+    const onnx = build((a, b) => a.mul(a).add(b));
+    const hosted = build(squarePlus);
+    const feeds = { x: f32([2, 3], [0.5, -1, 2, 0, 1, -0.5]) };
+    const want = await (await compile(onnx)).run(feeds);
+    const g = await compile(hosted);
+    assert.deepEqual(g.inputs.map((i) => i.name).sort(), ['b', 'w', 'x']);
+    const got = await g.run(feeds);
+    for (const name of ['y', 'early', 'k1'])
+      assert.deepEqual(toNumbers(got[name]!), toNumbers(want[name]!), name);
+    // params are read at every run, also by kernels
+    ((w.attrs as { value: HostArray }).value.data as Float32Array).set([0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    const w2 = await (await compile(onnx)).run(feeds);
+    assert.deepEqual(toNumbers((await g.run(feeds)).y!), toNumbers(w2.y!));
+  });
+
+  it('give a kernel and a graph that read one noise leaf the same window, and a new one next run', async () => {
+    const z = noise([64], { seed: 9 });
+    const g = await compile({ viaKernel: squarePlus(z, constant(f32([1], [0]))), direct: z.mul(z) });
+    const first = await g.run();
+    assert.deepEqual(toNumbers(first.viaKernel!), toNumbers(first.direct!));
+    const second = await g.run();
+    assert.deepEqual(toNumbers(second.viaKernel!), toNumbers(second.direct!));
+    assert.notDeepEqual(toNumbers(second.direct!), toNumbers(first.direct!));
+  });
+
+  it('reuse the sessions and continue the noise of an earlier compile of the same structure', async () => {
+    const build = () => {
+      const z = noise([8], { seed: 4 });
+      return { y: squarePlus(input('a', [8]).add(z), constant(f32([1], [1]))).mul(2) };
+    };
+    const feeds = { a: f32([8], new Float32Array(8)) };
+    const before = sessionCount();
+    const g1 = await compile(build());
+    const r1 = toNumbers((await g1.run(feeds)).y!);
+    const g2 = await compile(build());
+    assert.equal(sessionCount() - before, 2); // the level before the kernel and the one after
+    const r2 = toNumbers((await g2.run(feeds)).y!);
+    assert.notDeepEqual(r2, r1); // the stream went on
+    const fresh = await compile(build(), { cache: false });
+    assert.deepEqual(toNumbers((await fresh.run(feeds)).y!), r1); // restarted from the seed
+  });
+
+  it('refuse unknown inputs and gradients through a kernel', async () => {
+    const x = input('x', [3]);
+    const y = squarePlus(x, constant(f32([1], [0])));
+    const g = await compile({ y: y.add(1) });
+    await assert.rejects(g.run({ x: f32([3], [1, 2, 3]), nope: f32([1], [0]) }), /unknown input\(s\) 'nope'/);
+    const w = param('w', f32([3], [1, 2, 3]));
+    assert.throws(
+      () => grad(squarePlus(w, constant(f32([1], [0]))).sum(), [w]),
+      /'squarePlus' runs outside the graph and has no gradient/,
+    );
+  });
+});

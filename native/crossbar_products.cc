@@ -43,14 +43,29 @@ struct Problem {
   std::vector<uint64_t> posMask, negMask;
 };
 
+// Runs f(0..count−1) on `threads` threads (the caller's among them), in blocks of indices.
+template <class F>
+void parallelFor(int64_t count, int threads, F f) {
+  const int64_t block = std::max<int64_t>(1, count / (8 * threads));
+  std::atomic<int64_t> next{0};
+  auto worker = [&]() {
+    for (int64_t start; (start = next.fetch_add(block)) < count;)
+      for (int64_t i = start; i < std::min(count, start + block); i++) f(i);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int64_t>(threads, count); t++) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
 // The on-rows of every input vector's planes, split by sign.
-void buildMasks(Problem& p) {
+void buildMasks(Problem& p, int threads) {
   const int planes = p.planes;
   p.words = (p.rows + 63) / 64;
   const int64_t vectors = static_cast<int64_t>(p.B) * p.R * p.N;
   p.posMask.assign(static_cast<size_t>(vectors) * planes * p.words, 0);
   p.negMask.assign(p.posMask.size(), 0);
-  for (int64_t vec = 0; vec < vectors; vec++) {
+  parallelFor(vectors, threads, [&](int64_t vec) {
     const float* q = p.codes + vec * p.rows;
     for (int i = 0; i < p.rows; i++) {
       const int m = static_cast<int>(std::fabs(q[i]));
@@ -59,7 +74,7 @@ void buildMasks(Problem& p) {
       for (int k = 0; k < p.planes; k++)
         if ((m >> k) & 1) dst[k * p.words] |= bit;
     }
-  }
+  });
 }
 
 inline v16 vload(const float* p) {
@@ -185,15 +200,18 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
 template <int J, int H, bool Squares>
 void run(const Problem& p, int threads) {
   const int chunks = (p.C + (16 * H) - 1) / (16 * H);
-  const int nBlock = 32;
-  const int nBlocks = (p.N + nBlock - 1) / nBlock;
-  const int64_t items = static_cast<int64_t>(p.B) * p.R * chunks * nBlocks;
+  // an item is a tile (batch, row tile, column chunk) with all its vectors, so that its weights
+  // are copied once; vectors are split into blocks only when there are too few tiles to share
+  const int64_t tiles = static_cast<int64_t>(p.B) * p.R * chunks;
+  const int nBlocks = static_cast<int>(std::min<int64_t>(p.N, (4 * threads + tiles - 1) / tiles));
+  const int nBlock = (p.N + nBlocks - 1) / nBlocks;
+  const int64_t items = tiles * nBlocks;
   std::atomic<int64_t> next{0};
   auto worker = [&]() {
     std::vector<float> w(static_cast<size_t>(p.rows) * J * (16 * H)), s(p.squares ? w.size() : 0);
     int64_t last = -1;  // (b, r, chunk) of the buffers
     for (int64_t it; (it = next.fetch_add(1)) < items;) {
-      // vector blocks vary fastest: a thread's next item mostly keeps its copy of the weights
+      // vector blocks vary fastest: a thread's next item often keeps its copy of the weights
       const int64_t tile = it / nBlocks;
       const int nb = static_cast<int>(it % nBlocks);
       const int chunk = static_cast<int>(tile % chunks);
@@ -230,7 +248,7 @@ void run(const Problem& p, int threads) {
 }
 
 void dispatch(Problem& p, int threads) {
-  buildMasks(p);
+  buildMasks(p, threads);
   const bool squares = p.squares != nullptr;
 #define XBAR_SLICES(J) \
   case J:              \

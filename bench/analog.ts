@@ -19,6 +19,7 @@ import { Predictor } from '../src/eval/predict.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import type { VitConfig } from '../src/models/config.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
+import { nativeKernels } from '../src/runtime/native.js';
 import { Rng } from '../src/util/math.js';
 import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
@@ -99,10 +100,11 @@ if (args.one) {
   await runOne(args.one);
 } else {
   const self = fileURLToPath(import.meta.url);
-  const run = (hw: string, b = batch) =>
+  const run = (hw: string, b = batch, env: Record<string, string> = {}) =>
     JSON.parse(
       execFileSync(process.execPath, [self, '--one', hw, '--batch', String(b), '--reps', String(reps)], {
         encoding: 'utf8',
+        env: { ...process.env, ...env },
       })
         .trim()
         .split('\n')
@@ -164,15 +166,23 @@ if (args.one) {
     }
   }
   const rb = Number(args['rram-batch']);
-  const rram = run('rram-clipformer', rb);
-  const gflops = (2 * expandedMacs('rram-clipformer', rb)) / rram.seconds / 1e9;
-  const e = gflops / mm.gflops;
-  console.log(
-    fmtRow(
-      'rram-clipformer forward',
-      `batch ${rb}`,
-      `${rram.seconds.toFixed(2)} s`,
-      `${gflops.toFixed(1)} GFLOP/s expanded = ${(100 * e).toFixed(0)}% of MatMul ${e >= 0.5 ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}, peak ${rram.rssGB.toFixed(2)} GB ${rram.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`,
-    ),
-  );
+  // with the native kernel where it is built (npm run build:native), and with ONNX graphs only
+  const rramLine = (label: string, env: Record<string, string>) => {
+    const rram = run('rram-clipformer', rb, env);
+    const gflops = (2 * expandedMacs('rram-clipformer', rb)) / rram.seconds / 1e9;
+    const e = gflops / mm.gflops;
+    console.log(
+      fmtRow(
+        label,
+        `batch ${rb}`,
+        `${rram.seconds.toFixed(2)} s`,
+        `${gflops.toFixed(1)} GFLOP/s expanded = ${(100 * e).toFixed(0)}% of MatMul ${e >= 0.5 ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}, peak ${rram.rssGB.toFixed(2)} GB ${rram.rssGB < 3 ? 'ok' : 'HIGH (target < 3 GB)'}`,
+      ),
+    );
+    return rram.seconds;
+  };
+  const fused = nativeKernels() ? rramLine('rram-clipformer forward (native kernel)', {}) : null;
+  const graphs = rramLine('rram-clipformer forward (ONNX graphs)', { XBAR_NATIVE: '0' });
+  if (fused === null) console.log('  (native kernel not built: npm run build:native)');
+  else console.log(fmtRow('native kernel vs ONNX graphs', '', '', `${(graphs / fused).toFixed(2)}× faster`));
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `xbar` command. In a source checkout it compiles the TypeScript on first use.
+// The `xbar` command. In a source checkout it compiles the TypeScript on first use, and the
+// optional native kernels with the system's C++ compiler where there is one.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,5 +16,7 @@ if (!existsSync(main)) {
   console.error('xbar: compiling (first run)…');
   const r = spawnSync(process.execPath, [tsc, '-p', root], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
+  // without them (no compiler, or a failed build) xbar runs the same computations as ONNX graphs
+  spawnSync(process.execPath, [`${root}scripts/build-native.mjs`], { stdio: 'inherit' });
 }
 await import(main);

@@ -7,9 +7,10 @@
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
+import { nativeKernels } from '../runtime/native.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import { adcStep, analogMvm, applyGain, CalibrationError, isPerfect, seedFor } from './mvm.js';
+import { adcStep, analogMvm, applyGain, CalibrationError, fusedFor, isPerfect, seedFor } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
@@ -25,6 +26,25 @@ export function layerKind(name: string): LayerKind {
   if (/\.ffn(In|Out)$/.test(name)) return 'ffn';
   if (name === 'embeddings.patch') return 'patchEmbedding';
   return 'classifier';
+}
+
+/**
+ * Which kernels a spec's products run on here: 'native' when the native kernels are built and
+ * some mapped crossbar is one they compute (bit-serial), else 'onnx'. The two assign noise
+ * samples to outputs differently, so results from one do not continue runs of the other.
+ */
+export function kernelsFor(spec: HardwareSpec): 'native' | 'onnx' {
+  if (!nativeKernels()) return 'onnx';
+  const kinds: Record<LayerKind, string> = {
+    qkv: 'layer.0.query',
+    projection: 'layer.0.output',
+    ffn: 'layer.0.ffnIn',
+    patchEmbedding: 'embeddings.patch',
+    classifier: 'classifier',
+  };
+  const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);
+  const crossbars = [...mapped.map((k) => crossbarFor(spec, kinds[k])), attentionCrossbar(spec)];
+  return crossbars.some((x) => x && !isPerfect(x) && fusedFor(x)) ? 'native' : 'onnx';
 }
 
 interface StaticLayer {

@@ -389,6 +389,19 @@ export function adcStep(xbar: Crossbar, rows: number): number {
   return (r.kind === 'fixed' ? r.max : rows) / signedLevels(xbar.adc.bits);
 }
 
+/**
+ * Whether the native kernel computes this crossbar's products (when built): bit-serial inputs,
+ * table noise, no bound management (which needs the values before the ADC).
+ */
+export function fusedFor(xbar: Crossbar): boolean {
+  return (
+    xbar.dac.kind === 'uniform' &&
+    xbar.dac.mode === 'bitSerial' &&
+    xbar.noiseSampler === 'table' &&
+    boundManagementRounds(xbar) === 1
+  );
+}
+
 /** Slice counts the native kernel is compiled for. */
 const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
 
@@ -415,6 +428,7 @@ function fusedProducts(
   seed: number,
 ): Tensor | null {
   const kernels = nativeKernels();
+  if (!kernels || !fusedFor(xbar)) return null;
   const J = w.shape[0]!;
   const lead = d.codes.shape.slice(0, -3);
   const wLead = w.shape.slice(1, -3);
@@ -422,18 +436,9 @@ function fusedProducts(
   const C = w.shape.at(-1)!;
   const B = numel(lead);
   const sameLead = wLead.length === lead.length && wLead.every((v, i) => v === lead[i]);
-  const bitSerial = xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial';
   const k = d.planeWeights.length;
   const noiseSize = J * B * R * N * C;
-  if (
-    !kernels ||
-    !bitSerial ||
-    !NATIVE_SLICES.has(J) ||
-    (numel(wLead) !== 1 && !sameLead) ||
-    xbar.noiseSampler !== 'table' ||
-    noiseSize > NOISE_TABLE_SAMPLES ||
-    k > 31
-  )
+  if (!NATIVE_SLICES.has(J) || (numel(wLead) !== 1 && !sameLead) || noiseSize > NOISE_TABLE_SAMPLES || k > 31)
     return null;
   const planeSeeds = d.planeWeights.map((_, p) => seedFor(seed, `plane${p}`));
   const read = sq ? planeSeeds.map((s) => gaussianNoise([noiseSize], 1, seedFor(s, 'read'), xbar)) : [];

@@ -5,7 +5,7 @@
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
  */
-import { AnalogModel } from '../analog/analog-model.js';
+import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
@@ -86,7 +86,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
     },
-    o.quiet ? { quiet: true } : {},
+    { kernels: kernelsFor(loadSpec(o.hw)), ...(o.quiet ? { quiet: true } : {}) },
   );
   for (const m of o.models) {
     await exp.once(

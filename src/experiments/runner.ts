@@ -35,6 +35,11 @@ export interface ExperimentRecord {
   /** Settings that must match for a resume to reuse results (model, data, spec names, …). */
   settings: Record<string, unknown>;
   machine: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
+  /**
+   * The kernels the crossbar products ran on ('onnx' when absent: results from before the native
+   * kernels); a resume must use the same, as the two assign noise samples differently.
+   */
+  kernels?: 'native' | 'onnx';
   started: string;
   updated: string;
   cells: Record<string, CellRecord>;
@@ -50,7 +55,7 @@ export class Experiment {
     readonly out: string,
     experiment: string,
     settings: Record<string, unknown>,
-    o: { quiet?: boolean } = {},
+    o: { quiet?: boolean; kernels?: 'native' | 'onnx' } = {},
   ) {
     mkdirSync(out, { recursive: true });
     this.file = join(out, 'results.json');
@@ -64,6 +69,12 @@ export class Experiment {
       throw new Error(
         `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
       );
+    const kernels = o.kernels ?? 'onnx';
+    if (previous && (previous.kernels ?? 'onnx') !== kernels)
+      throw new Error(
+        `${this.file} was computed with the ${previous.kernels ?? 'onnx'} kernels and this run would use the ${kernels} ones, ` +
+          `which give other noise samples: ${kernels === 'native' ? 'set XBAR_NATIVE=0' : 'build them (npm run build:native)'} to continue it, or use another --out`,
+      );
     const cpu = cpus();
     this.record = previous ?? {
       experiment,
@@ -76,6 +87,7 @@ export class Experiment {
         memoryGiB: Math.round(totalmem() / 2 ** 30),
         node: process.version,
       },
+      kernels,
       started: now,
       updated: now,
       cells: {},

@@ -7,6 +7,20 @@ import { describe, it } from 'node:test';
 import { Experiment } from '../../src/experiments/runner.js';
 
 describe('Experiment', () => {
+  it('continues results only on the kernels they were computed with (absent: the ONNX graphs)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'xbar-exp-'));
+    const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
+    await a.cell('c', {}, 1, 0, async (seed) => ({ value: seed }));
+    assert.equal(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).kernels, 'onnx');
+    assert.throws(
+      () => new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'native' }),
+      /computed with the onnx kernels and this run would use the native ones.*set XBAR_NATIVE=0 to continue it/,
+    );
+    // the same kernels resume
+    const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'onnx' });
+    assert.equal((await b.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
+  });
+
   it('records instances with seeds, resumes a cell where it stopped, refuses other settings', async () => {
     const out = mkdtempSync(join(tmpdir(), 'xbar-exp-'));
     const calls: number[] = [];

@@ -67,12 +67,18 @@ void buildMasks(Problem& p, int threads) {
   p.negMask.assign(p.posMask.size(), 0);
   parallelFor(vectors, threads, [&](int64_t vec) {
     const float* q = p.codes + vec * p.rows;
+    uint64_t* pos = p.posMask.data() + vec * planes * p.words;
+    uint64_t* neg = p.negMask.data() + vec * planes * p.words;
     for (int i = 0; i < p.rows; i++) {
-      const int m = static_cast<int>(std::fabs(q[i]));
-      const uint64_t bit = uint64_t{1} << (i & 63);
-      uint64_t* dst = (q[i] < 0 ? p.negMask.data() : p.posMask.data()) + (vec * planes) * p.words + i / 64;
-      for (int k = 0; k < p.planes; k++)
-        if ((m >> k) & 1) dst[k * p.words] |= bit;
+      // branch-free: the bits of a magnitude are as good as random
+      const uint64_t m = static_cast<uint64_t>(std::fabs(q[i]));
+      const uint64_t negative = q[i] < 0, shift = i & 63;
+      const int word = i / 64;
+      for (int k = 0; k < planes; k++) {
+        const uint64_t on = (m >> k) & 1;
+        pos[k * p.words + word] |= (on & (negative ^ 1)) << shift;
+        neg[k * p.words + word] |= (on & negative) << shift;
+      }
     }
   });
 }

@@ -9,11 +9,11 @@ import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import { adcStep, analogMvm, applyGain, CalibrationError, isPerfect, seedFor } from './mvm.js';
+import { adcStep, analogMvm, applyGain, CalibrationError, isPerfect, seedFor, weightedSum } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
-import { tileInputs } from './tiling.js';
+import { vectorTiles } from './tiling.js';
 
 export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
 
@@ -219,7 +219,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const lead = x.shape.slice(0, -1);
   const n = lead.reduce((a, b) => a * b, 1);
   const nR = p.rowTiles.length;
-  const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
+  const tiles = vectorTiles(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [N, R, rows]
   const useSquares = l.xbar.readNoise.kind !== 'none';
   // digital gain: ADC step × scale × DAC range of each input vector
   const step = adcStep(l.xbar, p.rows);
@@ -240,5 +240,17 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size),
     gain,
   );
-  return (nR === 1 ? y : y.sum(0)).reshape([...lead, p.outDim]);
+  return sumRowTiles(y).reshape([...lead, p.outDim]);
+}
+
+/**
+ * The digital sum of the row tiles' partial sums y [R, N, C]. Up to three tiles as a product of
+ * ones (`weightedSum`: one read of y, where ONNX Runtime's ReduceSum over a leading axis makes
+ * three passes), which adds in the same order; for more tiles the two round differently, and
+ * ReduceSum keeps the numbers as they were.
+ */
+function sumRowTiles(y: Tensor): Tensor {
+  const nR = y.shape[0]!;
+  if (nR === 1) return y;
+  return nR <= 3 ? weightedSum(y, new Array<number>(nR).fill(1)) : y.sum(0);
 }

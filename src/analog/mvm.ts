@@ -11,6 +11,7 @@ import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel, type Shape } from '../graph/shape.js';
 import { concat, cond, constant, noise, randomNormal, scalar, type Tensor, where } from '../graph/tensor.js';
 import type { Crossbar } from './spec.js';
+import { tilesFirst } from './tiling.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
 export function seedFor(base: number, label: string): number {
@@ -54,49 +55,74 @@ export class CalibrationError extends Error {
   }
 }
 
+/** max|x| along the last axis, kept: the larger of max x and −min x, two reductions that only read x (|x| would be written first). */
+function peakMagnitude(x: Tensor): Tensor {
+  return x.max(-1, true).maximum(x.min(-1, true).neg());
+}
+
 /**
- * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
- * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
- * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
- * fixed, calibrated or learned range clip. Quantised inputs are integer codes: levels/range is
- * one small tensor, so quantising costs one multiply and one round over the inputs.
- * `divisor`: bound management's reduced rounds see x/divisor (`known`: the range of x, already
- * computed for the first round).
+ * The DAC range of inputs x [(…), N, R, rows] per vector and tile, [(…), N, R, 1], in input
+ * units: max|x| (dynamic; also what an ideal DAC normalises by, so ADC ranges keep their
+ * meaning), a fixed value, or one value per tile from calibration or training (`tileRanges`,
+ * [R, 1, 1]).
+ */
+export function dacRange(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): Tensor {
+  const d = xbar.dac;
+  const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
+  const lead = [...x.shape.slice(0, -1), 1];
+  if (kind === 'calibrated' || kind === 'learned') {
+    if (!tileRanges) throw new CalibrationError('dac.range', kind);
+    return tileRanges.reshape([tileRanges.shape[0]!, 1]).expand(lead);
+  }
+  return d.kind === 'uniform' && d.range.kind === 'fixed'
+    ? scalar(d.range.max).expand(lead)
+    : peakMagnitude(x).maximum(1e-30);
+}
+
+/**
+ * DAC of tiled inputs x: [(…), N, R, rows] (vector first, as the inputs are laid out); the
+ * planes and range come out tile first (`DacOut`). Inputs beyond a fixed, calibrated or learned
+ * range clip. Quantised inputs are integer codes: levels/range is one small tensor, so
+ * quantising costs one multiply and one round over the inputs. PWM codes are moved tile first
+ * last, right before the product, where ONNX Runtime folds the transpose into its MatMul; bit-
+ * serial inputs before they are expanded into planes. `divisor`: bound management's reduced
+ * rounds see x/divisor (`known`: the `dacRange` of x, already computed for the first round).
  */
 export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1, known?: Tensor): DacOut {
   const d = xbar.dac;
-  const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
-  const perTile = kind === 'calibrated' || kind === 'learned';
-  if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
-  const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
-  const clips = fixed !== undefined || perTile;
-  const range =
-    known ??
-    (perTile
-      ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
-      : fixed === undefined
-        ? x.abs().max(-1, true).maximum(1e-30)
-        : scalar(fixed).expand([...x.shape.slice(0, -1), 1]));
-  const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
+  const range = known ?? dacRange(x, xbar, tileRanges);
+  const clips = d.kind === 'uniform' && d.range.kind !== 'dynamic';
+  const tiledRange = tilesFirst(range);
+  const plane = (t: Tensor) => {
+    const tiled = tilesFirst(t);
+    return tiled.reshape([1, ...tiled.shape]);
+  };
   if (d.kind === 'ideal') {
     const xn = x.div(divisor === 1 ? range : range.mul(divisor));
-    return { planes: plane(clips ? xn.clip(-1, 1) : xn), planeScale: 1, planeWeights: [1], range };
+    return {
+      planes: plane(clips ? xn.clip(-1, 1) : xn),
+      planeScale: 1,
+      planeWeights: [1],
+      range: tiledRange,
+    };
   }
   const levels = signedLevels(d.bits);
   // In reduced rounds the largest input lands on a half level (levels/2 at divisor 2), where the
   // arithmetic decides the code: these rounds quantise as aihwkit's C++ does, x·(1/(range·r))
   // divided by its float32 step 2·fl(1/(2·levels)), a hair above 1/levels, so it rounds down.
-  const scaled =
+  const scaled = (v: Tensor, r: Tensor) =>
     divisor === 1
-      ? x.mul(scalar(levels).div(range))
-      : x.mul(scalar(1).div(range.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
+      ? v.mul(scalar(levels).div(r))
+      : v.mul(scalar(1).div(r.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
+  // a dynamic range holds every input: the codes lie within ±levels, no clip needed
   if (d.mode === 'pwm') {
-    const codes = scaled.quantize(levels);
-    return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range };
+    const codes = scaled(x, range).quantize(levels, !clips);
+    return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range: tiledRange };
   }
   // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
+  const xt = tilesFirst(x);
   const k = d.bits - 1;
-  const mag = scaled.abs().quantize(levels);
+  const mag = scaled(xt, tiledRange).abs().quantize(levels, !clips);
   const pow = constant(
     hostArray(
       'float32',
@@ -109,8 +135,13 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
     .mul(pow)
     .floor();
   const bits = floors.slice(0, 0, k).sub(floors.slice(0, 1, k + 1).mul(2));
-  const planes = bits.mul(x.sign());
-  return { planes, planeScale: 1, planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels), range };
+  const planes = bits.mul(xt.sign());
+  return {
+    planes,
+    planeScale: 1,
+    planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels),
+    range: tiledRange,
+  };
 }
 
 /**
@@ -127,13 +158,20 @@ export function crossbarProducts(
   rows: number,
   seed: number,
 ): Tensor {
-  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes;
+  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes(false);
 }
 
-/**
- * `crossbarProducts`, and the values each product sees before its ADC, one [J, …, R, N, C]
- * tensor per input plane (bound management's saturation test reads them).
- */
+interface Products {
+  /** The values each product sees before its ADC, one [J, …, R, N, C] tensor per input plane. */
+  pre: Tensor[];
+  /**
+   * Their ADC codes recombined over planes and slices, [(…), R, N, C] in ADC steps. `inRange`:
+   * no conversion saturated (bound management tested it), so the ADC's clip is left out.
+   */
+  codes(inRange: boolean): Tensor;
+}
+
+/** `crossbarProducts` before the ADC: what bound management's saturation test reads. */
 function products(
   d: DacOut,
   weights: Tensor,
@@ -142,41 +180,73 @@ function products(
   xbar: Crossbar,
   rows: number,
   seed: number,
-): { codes: Tensor; pre: Tensor[] } {
+): Products {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const step = adcStep(xbar, rows);
   // outputs are computed in ADC steps: 1/step, the plane scale and the noise scales are folded
   // into the (small) weight tensors, saving passes over the outputs
   const inScale = d.planeScale / step;
-  const w = inScale === 1 ? weights : weights.mul(inScale);
+  // one weight slice loses its axis before the scaling: the operands of a batched product then
+  // have equal rank, and ONNX Runtime folds both the inputs' transpose and the scale into its MatMul
+  const one = weights.shape[0] === 1;
+  const slices = (t: Tensor) => (one ? t.reshape(t.shape.slice(1)) : t);
+  const w = inScale === 1 ? slices(weights) : slices(weights).mul(inScale);
   const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
-  const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
+  const sq = squares && sigma > 0 ? slices(squares).mul((sigma * inScale) ** 2) : null;
   const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
   const k = d.planeWeights.length;
-  // plane outputs recombine as [1, J] × [J, M] products accumulated in 2-D (M = all output
-  // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
-  // slices once, where a broadcast multiply and a ReduceSum over the slice axis take two passes
-  let acc: Tensor | null = null;
-  const pres: Tensor[] = [];
-  let shape: readonly number[] = [];
-  for (let p = 0; p < k; p++) {
+  const pre = Array.from({ length: k }, (_, p) => {
     const plane =
-      k === 1
-        ? d.planes.reshape(d.planes.shape.slice(1))
-        : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const { y, pre } = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
-    shape = y.shape.slice(1);
-    pres.push(pre);
-    const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
-    const flat = y.reshape([coef.length, numel(shape)]);
-    const term =
-      coef.length === 1 && coef[0] === 1
-        ? flat
-        : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
-    acc = acc ? term.add(acc) : term;
-  }
-  return { codes: acc!.reshape(shape), pre: pres };
+      k === 1 ? onlyPlane(d.planes) : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
+    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`));
+    return one ? y.reshape([1, ...y.shape]) : y; // [J, …]
+  });
+  const shape = pre[0]!.shape.slice(1);
+  const codes = (inRange: boolean) => {
+    // plane outputs recombine as [1, J] × [J, M] products accumulated in 2-D (M = all output
+    // elements): ONNX Runtime fuses each addition into the Gemm
+    let acc: Tensor | null = null;
+    pre.forEach((y, p) => {
+      const term = weightedSum(
+        adc(y, xbar, inRange),
+        sliceWeights.map((sw) => sw * d.planeWeights[p]!),
+      );
+      acc = acc ? term.add(acc) : term;
+    });
+    return acc!.reshape(shape);
+  };
+  return { pre, codes };
+}
+
+/**
+ * The one plane of planes [1, …] as […]: the tensor the DAC reshaped where it did, so that no
+ * Reshape pair stands between the codes' transpose and the MatMul (ONNX Runtime folds a
+ * transpose right before a MatMul into it).
+ */
+function onlyPlane(planes: Tensor): Tensor {
+  const src = planes.op === 'reshape' ? planes.inputs[0]! : undefined;
+  const shape = planes.shape.slice(1);
+  return src && src.shape.length === shape.length && src.shape.every((v, i) => v === shape[i])
+    ? src
+    : planes.reshape(shape);
+}
+
+/**
+ * Σ_j coef[j]·y[j] over the leading axis of y [J, …], flat: [1, M] (M = the other elements).
+ * A [1, J] × [J, M] product reads each y[j] once, where a broadcast multiply and ONNX Runtime's
+ * ReduceSum over a leading axis take several passes.
+ */
+export function weightedSum(y: Tensor, coef: readonly number[]): Tensor {
+  const flat = y.reshape([coef.length, y.size / coef.length]);
+  return coef.length === 1 && coef[0] === 1
+    ? flat
+    : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
+}
+
+/** The ADC's integer codes of values in ADC steps (identity for an ideal ADC). */
+function adc(y: Tensor, xbar: Crossbar, inRange: boolean): Tensor {
+  return xbar.adc.kind === 'uniform' ? y.quantize(signedLevels(xbar.adc.bits), inRange) : y;
 }
 
 /** The largest |value| before the ADC per column tile, over planes and slices: [(…), R, N, T, 1]. */
@@ -190,18 +260,22 @@ function tilePeaks(pre: readonly Tensor[], widths: readonly number[]): Tensor {
   return peak!;
 }
 
-/** Whether any value before the ADC exceeds `threshold` in magnitude: two reductions that only read. */
+/**
+ * Whether any value before the ADC exceeds `threshold` in magnitude: two reductions that only
+ * read, per row first (ONNX Runtime reduces a whole tensor to one value on one thread, rows on
+ * all of them), then over the small result.
+ */
 function anyAbove(pre: readonly Tensor[], threshold: number): Tensor {
   let top: Tensor | undefined;
   for (const p of pre) {
-    const m = p.max().maximum(p.min().neg());
+    const m = peakMagnitude(p).max();
     top = top ? top.maximum(m) : m;
   }
   return top!.greater(threshold);
 }
 
 /**
- * DAC → crossbar products → ADC of tiled inputs x [(…), R, N, rows], with the ADC's bound
+ * DAC → crossbar products → ADC of tiled inputs x [(…), N, R, rows], with the ADC's bound
  * management, then `finish`: the digital gain of codes [(…), R, N, C] in ADC steps (as
  * `crossbarProducts`) with the DAC range [(…), R, N, 1]. `columnTiles`: widths of the column
  * tiles along C (a vector is re-run per row tile and column tile, as each is its own crossbar
@@ -226,11 +300,12 @@ export function analogMvm(
   columnTiles: readonly number[],
   finish: (codes: Tensor, range: Tensor) => Tensor,
 ): Tensor {
-  const d = dac(x, xbar, tileRanges);
+  const range = dacRange(x, xbar, tileRanges);
+  const d = dac(x, xbar, tileRanges, 1, range);
   const n = boundManagementRounds(xbar);
   const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s);
   const first = run(d, seed);
-  if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes, d.range);
+  if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes(false), d.range);
   const levels = signedLevels(xbar.adc.bits);
   const bound = xbar.adc.range.kind === 'fixed' ? xbar.adc.range.max : rows;
   const threshold = saturationThreshold(levels, topCodeSaturates(levels, bound));
@@ -238,8 +313,8 @@ export function analogMvm(
   const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
     const divisor = 2 ** (k - 1);
     const saturated = peak.greater(threshold);
-    const r = run(dac(x, xbar, tileRanges, divisor, d.range), seedFor(seed, `bm${divisor}`));
-    const merged = tileSelect(saturated, r.codes.mul(divisor), prev, columnTiles);
+    const r = run(dac(x, xbar, tileRanges, divisor, range), seedFor(seed, `bm${divisor}`));
+    const merged = tileSelect(saturated, r.codes(false).mul(divisor), prev, columnTiles);
     if (k === n) return merged;
     const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
     // round 2 settles most vectors: rounds 3… run together, behind one more test, since every
@@ -248,11 +323,12 @@ export function analogMvm(
     return k === 2 ? cond(still.max().greater(threshold), next, merged) : next;
   };
   // `finish` (the digital gain) runs inside both branches: the else branch then writes the
-  // result directly instead of copying the codes out of the If
+  // result directly instead of copying the codes out of the If. There nothing saturated, so
+  // its ADC rounds without clipping
   return cond(
     anyAbove(first.pre, threshold),
-    finish(refine(2, first.codes, tilePeaks(first.pre, columnTiles)), d.range),
-    finish(first.codes, d.range),
+    finish(refine(2, first.codes(false), tilePeaks(first.pre, columnTiles)), d.range),
+    finish(first.codes(true), d.range),
   );
 }
 
@@ -351,8 +427,8 @@ export function adcStep(xbar: Crossbar, rows: number): number {
 
 /**
  * One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C] (weights in ADC
- * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise and the ADC
- * → [J, …, R, N, C] in ADC steps.
+ * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise: the values the
+ * ADC converts, [J, …, R, N, C] in ADC steps ([…, R, N, C] for weights without the J axis).
  */
 function sliceProducts(
   x: Tensor,
@@ -361,7 +437,7 @@ function sliceProducts(
   outSigma: number,
   xbar: Crossbar,
   seed: number,
-): { y: Tensor; pre: Tensor } {
+): Tensor {
   // a single tile and slice runs as 2-D products: ONNX Runtime then fuses the output noise into
   // its Gemm (C input), which costs nothing next to a separate pass over the outputs
   const batch = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
@@ -385,13 +461,7 @@ function sliceProducts(
     );
   }
   if (outSigma > 0) y = y.add(gaussianNoise(y.shape, outSigma, seedFor(seed, 'out'), xbar));
-  const pre = y;
-  if (xbar.adc.kind === 'uniform') {
-    const levels = signedLevels(xbar.adc.bits);
-    y = y.quantize(levels);
-  }
-  const shaped = (t: Tensor) => (flat ? t.reshape(outShape) : t);
-  return { y: shaped(y), pre: shaped(pre) };
+  return flat ? y.reshape(outShape) : y;
 }
 
 /** Whether a crossbar computes exactly what the floating-point matmul does. */

@@ -13,7 +13,7 @@ import { adcStep, analogMvm, applyGain, CalibrationError, isPerfect, seedFor, we
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
-import { vectorTiles } from './tiling.js';
+import { tileInputs } from './tiling.js';
 
 export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
 
@@ -219,7 +219,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const lead = x.shape.slice(0, -1);
   const n = lead.reduce((a, b) => a * b, 1);
   const nR = p.rowTiles.length;
-  const tiles = vectorTiles(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [N, R, rows]
+  const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
   const useSquares = l.xbar.readNoise.kind !== 'none';
   // digital gain: ADC step × scale × DAC range of each input vector
   const step = adcStep(l.xbar, p.rows);

@@ -100,8 +100,10 @@ export function dynamicProduct(
   const nC = Math.ceil(c / xbar.tile.cols);
   const cPad = nC * xbar.tile.cols;
 
-  // inputs [..., N, R, rows] (analogMvm takes them vector first); operand [..., R, rows, cPad]
-  const xt = padAxis(x, x.rank - 1, nR * rows).reshape([...lead, n, nR, rows]);
+  // inputs [..., R, N, rows]; operand [..., R, rows, cPad]
+  const xt = padAxis(x, x.rank - 1, nR * rows)
+    .reshape([...lead, n, nR, rows])
+    .transpose([...lead.keys(), lead.length + 1, lead.length, lead.length + 2]);
   const wt = padAxis(padAxis(w, w.rank - 2, nR * rows), w.rank - 1, cPad).reshape([...lead, nR, rows, cPad]);
 
   // scale: max|w| per tile (or column), the digital gain back to operand units

@@ -11,7 +11,6 @@ import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel, type Shape } from '../graph/shape.js';
 import { concat, cond, constant, noise, randomNormal, scalar, type Tensor, where } from '../graph/tensor.js';
 import type { Crossbar } from './spec.js';
-import { tilesFirst } from './tiling.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
 export function seedFor(base: number, label: string): number {
@@ -61,68 +60,49 @@ function peakMagnitude(x: Tensor): Tensor {
 }
 
 /**
- * The DAC range of inputs x [(…), N, R, rows] per vector and tile, [(…), N, R, 1], in input
- * units: max|x| (dynamic; also what an ideal DAC normalises by, so ADC ranges keep their
- * meaning), a fixed value, or one value per tile from calibration or training (`tileRanges`,
- * [R, 1, 1]).
- */
-export function dacRange(x: Tensor, xbar: Crossbar, tileRanges?: Tensor): Tensor {
-  const d = xbar.dac;
-  const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
-  const lead = [...x.shape.slice(0, -1), 1];
-  if (kind === 'calibrated' || kind === 'learned') {
-    if (!tileRanges) throw new CalibrationError('dac.range', kind);
-    return tileRanges.reshape([tileRanges.shape[0]!, 1]).expand(lead);
-  }
-  return d.kind === 'uniform' && d.range.kind === 'fixed'
-    ? scalar(d.range.max).expand(lead)
-    : peakMagnitude(x).maximum(1e-30);
-}
-
-/**
- * DAC of tiled inputs x: [(…), N, R, rows] (vector first, as the inputs are laid out); the
- * planes and range come out tile first (`DacOut`). Inputs beyond a fixed, calibrated or learned
- * range clip. Quantised inputs are integer codes: levels/range is one small tensor, so
- * quantising costs one multiply and one round over the inputs. PWM codes are moved tile first
- * last, right before the product, where ONNX Runtime folds the transpose into its MatMul; bit-
- * serial inputs before they are expanded into planes. `divisor`: bound management's reduced
- * rounds see x/divisor (`known`: the `dacRange` of x, already computed for the first round).
+ * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
+ * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
+ * one value per tile from calibration or training (`tileRanges`, [R, 1, 1]); inputs beyond a
+ * fixed, calibrated or learned range clip. Quantised inputs are integer codes: levels/range is
+ * one small tensor, so quantising costs one multiply and one round over the inputs.
+ * `divisor`: bound management's reduced rounds see x/divisor (`known`: the range of x, already
+ * computed for the first round).
  */
 export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1, known?: Tensor): DacOut {
   const d = xbar.dac;
-  const range = known ?? dacRange(x, xbar, tileRanges);
-  const clips = d.kind === 'uniform' && d.range.kind !== 'dynamic';
-  const tiledRange = tilesFirst(range);
-  const plane = (t: Tensor) => {
-    const tiled = tilesFirst(t);
-    return tiled.reshape([1, ...tiled.shape]);
-  };
+  const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
+  const perTile = kind === 'calibrated' || kind === 'learned';
+  if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
+  const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
+  const clips = fixed !== undefined || perTile;
+  const range =
+    known ??
+    (perTile
+      ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
+      : fixed === undefined
+        ? peakMagnitude(x).maximum(1e-30)
+        : scalar(fixed).expand([...x.shape.slice(0, -1), 1]));
+  const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
   if (d.kind === 'ideal') {
     const xn = x.div(divisor === 1 ? range : range.mul(divisor));
-    return {
-      planes: plane(clips ? xn.clip(-1, 1) : xn),
-      planeScale: 1,
-      planeWeights: [1],
-      range: tiledRange,
-    };
+    return { planes: plane(clips ? xn.clip(-1, 1) : xn), planeScale: 1, planeWeights: [1], range };
   }
   const levels = signedLevels(d.bits);
   // In reduced rounds the largest input lands on a half level (levels/2 at divisor 2), where the
   // arithmetic decides the code: these rounds quantise as aihwkit's C++ does, x·(1/(range·r))
   // divided by its float32 step 2·fl(1/(2·levels)), a hair above 1/levels, so it rounds down.
-  const scaled = (v: Tensor, r: Tensor) =>
+  const scaled =
     divisor === 1
-      ? v.mul(scalar(levels).div(r))
-      : v.mul(scalar(1).div(r.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
-  // a dynamic range holds every input: the codes lie within ±levels, no clip needed
+      ? x.mul(scalar(levels).div(range))
+      : x.mul(scalar(1).div(range.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
+  // a dynamic range holds every input: its codes lie within ±levels, so no clip is needed
   if (d.mode === 'pwm') {
-    const codes = scaled(x, range).quantize(levels, !clips);
-    return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range: tiledRange };
+    const codes = scaled.quantize(levels, !clips);
+    return { planes: plane(codes), planeScale: 1 / levels, planeWeights: [1], range };
   }
   // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
-  const xt = tilesFirst(x);
   const k = d.bits - 1;
-  const mag = scaled(xt, tiledRange).abs().quantize(levels, !clips);
+  const mag = scaled.abs().quantize(levels, !clips);
   const pow = constant(
     hostArray(
       'float32',
@@ -135,13 +115,8 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
     .mul(pow)
     .floor();
   const bits = floors.slice(0, 0, k).sub(floors.slice(0, 1, k + 1).mul(2));
-  const planes = bits.mul(xt.sign());
-  return {
-    planes,
-    planeScale: 1,
-    planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels),
-    range: tiledRange,
-  };
+  const planes = bits.mul(x.sign());
+  return { planes, planeScale: 1, planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels), range };
 }
 
 /**
@@ -187,20 +162,17 @@ function products(
   // outputs are computed in ADC steps: 1/step, the plane scale and the noise scales are folded
   // into the (small) weight tensors, saving passes over the outputs
   const inScale = d.planeScale / step;
-  // one weight slice loses its axis before the scaling: the operands of a batched product then
-  // have equal rank, and ONNX Runtime folds both the inputs' transpose and the scale into its MatMul
-  const one = weights.shape[0] === 1;
-  const slices = (t: Tensor) => (one ? t.reshape(t.shape.slice(1)) : t);
-  const w = inScale === 1 ? slices(weights) : slices(weights).mul(inScale);
+  const w = inScale === 1 ? weights : weights.mul(inScale);
   const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
-  const sq = squares && sigma > 0 ? slices(squares).mul((sigma * inScale) ** 2) : null;
+  const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
   const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
   const k = d.planeWeights.length;
   const pre = Array.from({ length: k }, (_, p) => {
     const plane =
-      k === 1 ? onlyPlane(d.planes) : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const y = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`));
-    return one ? y.reshape([1, ...y.shape]) : y; // [J, …]
+      k === 1
+        ? d.planes.reshape(d.planes.shape.slice(1))
+        : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
+    return sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
   });
   const shape = pre[0]!.shape.slice(1);
   const codes = (inRange: boolean) => {
@@ -217,19 +189,6 @@ function products(
     return acc!.reshape(shape);
   };
   return { pre, codes };
-}
-
-/**
- * The one plane of planes [1, …] as […]: the tensor the DAC reshaped where it did, so that no
- * Reshape pair stands between the codes' transpose and the MatMul (ONNX Runtime folds a
- * transpose right before a MatMul into it).
- */
-function onlyPlane(planes: Tensor): Tensor {
-  const src = planes.op === 'reshape' ? planes.inputs[0]! : undefined;
-  const shape = planes.shape.slice(1);
-  return src && src.shape.length === shape.length && src.shape.every((v, i) => v === shape[i])
-    ? src
-    : planes.reshape(shape);
 }
 
 /**
@@ -275,7 +234,7 @@ function anyAbove(pre: readonly Tensor[], threshold: number): Tensor {
 }
 
 /**
- * DAC → crossbar products → ADC of tiled inputs x [(…), N, R, rows], with the ADC's bound
+ * DAC → crossbar products → ADC of tiled inputs x [(…), R, N, rows], with the ADC's bound
  * management, then `finish`: the digital gain of codes [(…), R, N, C] in ADC steps (as
  * `crossbarProducts`) with the DAC range [(…), R, N, 1]. `columnTiles`: widths of the column
  * tiles along C (a vector is re-run per row tile and column tile, as each is its own crossbar
@@ -300,8 +259,7 @@ export function analogMvm(
   columnTiles: readonly number[],
   finish: (codes: Tensor, range: Tensor) => Tensor,
 ): Tensor {
-  const range = dacRange(x, xbar, tileRanges);
-  const d = dac(x, xbar, tileRanges, 1, range);
+  const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
   const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s);
   const first = run(d, seed);
@@ -313,7 +271,7 @@ export function analogMvm(
   const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
     const divisor = 2 ** (k - 1);
     const saturated = peak.greater(threshold);
-    const r = run(dac(x, xbar, tileRanges, divisor, range), seedFor(seed, `bm${divisor}`));
+    const r = run(dac(x, xbar, tileRanges, divisor, d.range), seedFor(seed, `bm${divisor}`));
     const merged = tileSelect(saturated, r.codes(false).mul(divisor), prev, columnTiles);
     if (k === n) return merged;
     const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
@@ -428,7 +386,7 @@ export function adcStep(xbar: Crossbar, rows: number): number {
 /**
  * One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C] (weights in ADC
  * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise: the values the
- * ADC converts, [J, …, R, N, C] in ADC steps ([…, R, N, C] for weights without the J axis).
+ * ADC converts, [J, …, R, N, C] in ADC steps.
  */
 function sliceProducts(
   x: Tensor,

@@ -16,31 +16,17 @@ function tileIndex(tiles: readonly Span[], rows: number, pad: number): Tensor {
   return constant(hostArray('int32', [idx.length], idx));
 }
 
-/**
- * Inputs x [N, in] → [N, R, rows], vector first as they lie in memory: a reshape when equal
- * tiles cover the input, else one gather.
- */
-export function vectorTiles(x: Tensor, tiles: readonly Span[], rows: number): Tensor {
+/** Inputs x [N, in] → [R, N, rows]: a reshape when equal tiles cover the input, else one gather. */
+export function tileInputs(x: Tensor, tiles: readonly Span[], rows: number): Tensor {
   const [n, inDim] = x.shape as [number, number];
   const nR = tiles.length;
-  if (nR * rows === inDim) return x.reshape([n, nR, rows]);
+  if (nR === 1 && rows === inDim) return x.reshape([1, n, inDim]);
+  if (nR * rows === inDim) return x.reshape([n, nR, rows]).transpose([1, 0, 2]);
   const padded = concat([x, constant(hostArray('float32', [n, 1]))], 1);
-  return padded.gather(tileIndex(tiles, rows, inDim), 1).reshape([n, nR, rows]);
-}
-
-/** [(…), N, R, k] → [(…), R, N, k]: tile first, as the batched products need; a reshape when N or R is 1. */
-export function tilesFirst(t: Tensor): Tensor {
-  const r = t.rank;
-  const [n, nR] = [t.shape[r - 3]!, t.shape[r - 2]!];
-  if (n === 1 || nR === 1) return t.reshape([...t.shape.slice(0, r - 3), nR, n, t.shape[r - 1]!]);
-  const perm = [...t.shape.keys()];
-  [perm[r - 3], perm[r - 2]] = [r - 2, r - 3];
-  return t.transpose(perm);
-}
-
-/** Inputs x [N, in] → [R, N, rows]. */
-export function tileInputs(x: Tensor, tiles: readonly Span[], rows: number): Tensor {
-  return tilesFirst(vectorTiles(x, tiles, rows));
+  return padded
+    .gather(tileIndex(tiles, rows, inDim), 1)
+    .reshape([n, nR, rows])
+    .transpose([1, 0, 2]);
 }
 
 /** Weights w [in, out] (x·w) → [R, rows, out], the rows each tile holds. */

@@ -10,7 +10,16 @@ import { digital, type Matmuls } from '../models/encoder.js';
 import { nativeKernels } from '../runtime/native.js';
 import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import { adcStep, analogMvm, applyGain, CalibrationError, fusedFor, isPerfect, seedFor } from './mvm.js';
+import {
+  adcStep,
+  analogMvm,
+  applyGain,
+  CalibrationError,
+  fusedFor,
+  isPerfect,
+  seedFor,
+  weightedSum,
+} from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
@@ -260,5 +269,17 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size),
     gain,
   );
-  return (nR === 1 ? y : y.sum(0)).reshape([...lead, p.outDim]);
+  return sumRowTiles(y).reshape([...lead, p.outDim]);
+}
+
+/**
+ * The digital sum of the row tiles' partial sums y [R, N, C]. Up to three tiles as a product of
+ * ones (`weightedSum`: one read of y, where ONNX Runtime's ReduceSum over a leading axis makes
+ * three passes), which adds in the same order; for more tiles the two round differently, and
+ * ReduceSum keeps the numbers as they were.
+ */
+function sumRowTiles(y: Tensor): Tensor {
+  const nR = y.shape[0]!;
+  if (nR === 1) return y;
+  return nR <= 3 ? weightedSum(y, new Array<number>(nR).fill(1)) : y.sum(0);
 }

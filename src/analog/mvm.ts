@@ -70,6 +70,11 @@ export class CalibrationError extends Error {
   }
 }
 
+/** max|x| along the last axis, kept: the larger of max x and −min x, two reductions that only read x (|x| would be written first). */
+function peakMagnitude(x: Tensor): Tensor {
+  return x.max(-1, true).maximum(x.min(-1, true).neg());
+}
+
 /**
  * DAC of tiled inputs x: [(…), R, N, rows]. The range is max|x| per tile and vector (dynamic;
  * also what an ideal DAC normalises by, so ADC ranges keep their meaning), a fixed value, or
@@ -91,7 +96,7 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
     (perTile
       ? tileRanges!.expand([...x.shape.slice(0, -1), 1])
       : fixed === undefined
-        ? x.abs().max(-1, true).maximum(1e-30)
+        ? peakMagnitude(x).maximum(1e-30)
         : scalar(fixed).expand([...x.shape.slice(0, -1), 1]));
   const plane = (t: Tensor) => t.reshape([1, ...t.shape]);
   if (d.kind === 'ideal') {
@@ -107,13 +112,14 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
     divisor === 1
       ? x.mul(scalar(levels).div(range))
       : x.mul(scalar(1).div(range.mul(divisor))).div(2 * Math.fround(1 / (2 * levels)));
+  // a dynamic range holds every input: its codes lie within ±levels, so no clip is needed
   if (d.mode === 'pwm') {
-    const codes = scaled.quantize(levels);
+    const codes = scaled.quantize(levels, !clips);
     return { planes: plane(codes), codes, planeScale: 1 / levels, planeWeights: [1], range };
   }
   // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
   const k = d.bits - 1;
-  const mag = scaled.abs().quantize(levels);
+  const mag = scaled.abs().quantize(levels, !clips);
   const pow = constant(
     hostArray(
       'float32',
@@ -150,13 +156,20 @@ export function crossbarProducts(
   rows: number,
   seed: number,
 ): Tensor {
-  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes;
+  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes(false);
 }
 
-/**
- * `crossbarProducts`, and the values each product sees before its ADC, one [J, …, R, N, C]
- * tensor per input plane (bound management's saturation test reads them).
- */
+interface Products {
+  /** The values each product sees before its ADC, one [J, …, R, N, C] tensor per input plane. */
+  pre: Tensor[];
+  /**
+   * Their ADC codes recombined over planes and slices, [(…), R, N, C] in ADC steps. `inRange`:
+   * no conversion saturated (bound management tested it), so the ADC's clip is left out.
+   */
+  codes(inRange: boolean): Tensor;
+}
+
+/** `crossbarProducts` before the ADC: what bound management's saturation test reads. */
 function products(
   d: DacOut,
   weights: Tensor,
@@ -166,7 +179,7 @@ function products(
   rows: number,
   seed: number,
   needPre = true,
-): { codes: Tensor; pre: Tensor[] } {
+): Products {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const step = adcStep(xbar, rows);
@@ -192,31 +205,47 @@ function products(
         xbar,
         seed,
       );
-  if (fused) return { codes: fused, pre: [] };
+  if (fused) return { codes: () => fused, pre: [] };
   const k = d.planeWeights.length;
-  // plane outputs recombine as [1, J] × [J, M] products accumulated in 2-D (M = all output
-  // elements): ONNX Runtime fuses each addition into the Gemm, and a K = J product reads the
-  // slices once, where a broadcast multiply and a ReduceSum over the slice axis take two passes
-  let acc: Tensor | null = null;
-  const pres: Tensor[] = [];
-  let shape: readonly number[] = [];
-  for (let p = 0; p < k; p++) {
+  const pre = Array.from({ length: k }, (_, p) => {
     const plane =
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    const { y, pre } = sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
-    shape = y.shape.slice(1);
-    pres.push(pre);
-    const coef = sliceWeights.map((sw) => sw * d.planeWeights[p]!);
-    const flat = y.reshape([coef.length, numel(shape)]);
-    const term =
-      coef.length === 1 && coef[0] === 1
-        ? flat
-        : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
-    acc = acc ? term.add(acc) : term;
-  }
-  return { codes: acc!.reshape(shape), pre: pres };
+    return sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
+  });
+  const shape = pre[0]!.shape.slice(1);
+  const codes = (inRange: boolean) => {
+    // plane outputs recombine as [1, J] × [J, M] products accumulated in 2-D (M = all output
+    // elements): ONNX Runtime fuses each addition into the Gemm
+    let acc: Tensor | null = null;
+    pre.forEach((y, p) => {
+      const term = weightedSum(
+        adc(y, xbar, inRange),
+        sliceWeights.map((sw) => sw * d.planeWeights[p]!),
+      );
+      acc = acc ? term.add(acc) : term;
+    });
+    return acc!.reshape(shape);
+  };
+  return { pre, codes };
+}
+
+/**
+ * Σ_j coef[j]·y[j] over the leading axis of y [J, …], flat: [1, M] (M = the other elements).
+ * A [1, J] × [J, M] product reads each y[j] once, where a broadcast multiply and ONNX Runtime's
+ * ReduceSum over a leading axis take several passes.
+ */
+export function weightedSum(y: Tensor, coef: readonly number[]): Tensor {
+  const flat = y.reshape([coef.length, y.size / coef.length]);
+  return coef.length === 1 && coef[0] === 1
+    ? flat
+    : constant(hostArray('float32', [1, coef.length], Float32Array.from(coef))).matmul(flat);
+}
+
+/** The ADC's integer codes of values in ADC steps (identity for an ideal ADC). */
+function adc(y: Tensor, xbar: Crossbar, inRange: boolean): Tensor {
+  return xbar.adc.kind === 'uniform' ? y.quantize(signedLevels(xbar.adc.bits), inRange) : y;
 }
 
 /** The largest |value| before the ADC per column tile, over planes and slices: [(…), R, N, T, 1]. */
@@ -230,11 +259,15 @@ function tilePeaks(pre: readonly Tensor[], widths: readonly number[]): Tensor {
   return peak!;
 }
 
-/** Whether any value before the ADC exceeds `threshold` in magnitude: two reductions that only read. */
+/**
+ * Whether any value before the ADC exceeds `threshold` in magnitude: two reductions that only
+ * read, per row first (ONNX Runtime reduces a whole tensor to one value on one thread, rows on
+ * all of them), then over the small result.
+ */
 function anyAbove(pre: readonly Tensor[], threshold: number): Tensor {
   let top: Tensor | undefined;
   for (const p of pre) {
-    const m = p.max().maximum(p.min().neg());
+    const m = peakMagnitude(p).max();
     top = top ? top.maximum(m) : m;
   }
   return top!.greater(threshold);
@@ -270,7 +303,7 @@ export function analogMvm(
   const n = boundManagementRounds(xbar);
   const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1);
   const first = run(d, seed);
-  if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes, d.range);
+  if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes(false), d.range);
   const levels = signedLevels(xbar.adc.bits);
   const bound = xbar.adc.range.kind === 'fixed' ? xbar.adc.range.max : rows;
   const threshold = saturationThreshold(levels, topCodeSaturates(levels, bound));
@@ -279,7 +312,7 @@ export function analogMvm(
     const divisor = 2 ** (k - 1);
     const saturated = peak.greater(threshold);
     const r = run(dac(x, xbar, tileRanges, divisor, d.range), seedFor(seed, `bm${divisor}`));
-    const merged = tileSelect(saturated, r.codes.mul(divisor), prev, columnTiles);
+    const merged = tileSelect(saturated, r.codes(false).mul(divisor), prev, columnTiles);
     if (k === n) return merged;
     const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
     // round 2 settles most vectors: rounds 3… run together, behind one more test, since every
@@ -288,11 +321,12 @@ export function analogMvm(
     return k === 2 ? cond(still.max().greater(threshold), next, merged) : next;
   };
   // `finish` (the digital gain) runs inside both branches: the else branch then writes the
-  // result directly instead of copying the codes out of the If
+  // result directly instead of copying the codes out of the If. There nothing saturated, so
+  // its ADC rounds without clipping
   return cond(
     anyAbove(first.pre, threshold),
-    finish(refine(2, first.codes, tilePeaks(first.pre, columnTiles)), d.range),
-    finish(first.codes, d.range),
+    finish(refine(2, first.codes(false), tilePeaks(first.pre, columnTiles)), d.range),
+    finish(first.codes(true), d.range),
   );
 }
 
@@ -487,8 +521,8 @@ function fusedProducts(
 
 /**
  * One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C] (weights in ADC
- * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise and the ADC
- * → [J, …, R, N, C] in ADC steps.
+ * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise: the values the
+ * ADC converts, [J, …, R, N, C] in ADC steps.
  */
 function sliceProducts(
   x: Tensor,
@@ -497,7 +531,7 @@ function sliceProducts(
   outSigma: number,
   xbar: Crossbar,
   seed: number,
-): { y: Tensor; pre: Tensor } {
+): Tensor {
   // a single tile and slice runs as 2-D products: ONNX Runtime then fuses the output noise into
   // its Gemm (C input), which costs nothing next to a separate pass over the outputs
   const batch = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
@@ -521,13 +555,7 @@ function sliceProducts(
     );
   }
   if (outSigma > 0) y = y.add(gaussianNoise(y.shape, outSigma, seedFor(seed, 'out'), xbar));
-  const pre = y;
-  if (xbar.adc.kind === 'uniform') {
-    const levels = signedLevels(xbar.adc.bits);
-    y = y.quantize(levels);
-  }
-  const shaped = (t: Tensor) => (flat ? t.reshape(outShape) : t);
-  return { y: shaped(y), pre: shaped(pre) };
+  return flat ? y.reshape(outShape) : y;
 }
 
 /** Whether a crossbar computes exactly what the floating-point matmul does. */

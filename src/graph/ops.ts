@@ -348,28 +348,35 @@ export const OPS = {
     lower: (o, [x, r]) => o.node('Min', [o.node('Max', [x!, o.node('Neg', [r!])]), r!]),
   }),
   /**
-   * Round half to even, then clip to [−levels, levels]: a converter's integer code. Lowered as
+   * Round half to even, then clip to [−levels, levels]: a converter's code. Lowered as
    * (x + M) clipped to M ± levels, minus M, with M = 1.5·2^23, where float32 addition itself
    * rounds half to even: three vectorised, threaded passes instead of ONNX Round (one thread,
    * ~1 ns per element). Exact for levels < 2^22; straight-through gradient inside the range.
+   * `inRange`: the caller knows every code lies within ±levels (a dynamic DAC range; an ADC
+   * that did not saturate), so the clip, which would change nothing, is left out (two passes).
    */
-  quantize: def<{ levels: number }>({
+  quantize: def<{ levels: number; inRange: boolean }>({
     arity: 1,
     infer: ([x], a) => {
       if (!(Number.isInteger(a.levels) && a.levels >= 1 && a.levels < 2 ** 22))
         throw new GraphError('quantize', `levels ${a.levels}: use a whole number in 1..2^22 − 1`);
       return sameAsFloat('quantize', x!);
     },
-    ref: ([x], a) => mapRef(x!, (v) => Math.min(Math.max(roundHalfEven(v), -a.levels), a.levels)),
+    ref: ([x], a) =>
+      mapRef(x!, (v) =>
+        a.inRange ? roundHalfEven(v) : Math.min(Math.max(roundHalfEven(v), -a.levels), a.levels),
+      ),
     vjp: (g, [x], _, a): Grads => [where(x!.abs().greater(a.levels + 0.5), 0, g)],
     lower: (o, [x], a) => {
       const m = o.scalar(ROUNDING_MAGIC, 'float32');
       const shifted = o.node('Add', [x!, m]);
-      const clipped = o.node('Clip', [
-        shifted,
-        o.scalar(ROUNDING_MAGIC - a.levels, 'float32'),
-        o.scalar(ROUNDING_MAGIC + a.levels, 'float32'),
-      ]);
+      const clipped = a.inRange
+        ? shifted
+        : o.node('Clip', [
+            shifted,
+            o.scalar(ROUNDING_MAGIC - a.levels, 'float32'),
+            o.scalar(ROUNDING_MAGIC + a.levels, 'float32'),
+          ]);
       return o.node('Sub', [clipped, m]);
     },
   }),

@@ -95,9 +95,12 @@ export class Tensor {
   detach(): Tensor {
     return apply('stopGradient', [this], {});
   }
-  /** Round half to even and clip to [−levels, levels] (a converter's code; see ops.ts). */
-  quantize(levels: number): Tensor {
-    return apply('quantize', [this], { levels });
+  /**
+   * Round half to even and clip to [−levels, levels] (a converter's code; see ops.ts).
+   * `inRange`: every code is known to lie within ±levels already, so the clip is left out.
+   */
+  quantize(levels: number, inRange = false): Tensor {
+    return apply('quantize', [this], { levels, inRange });
   }
   /** Clip to ±range (a positive tensor broadcast into this one), with the learned-range gradient (ops.ts). */
   rangeClip(range: Tensor): Tensor {

@@ -6,7 +6,8 @@
  * xbar then runs the same computations as ONNX graphs (slower for bit-serial crossbars).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,4 +44,7 @@ if (r.status !== 0) {
   process.exit(1);
 }
 renameSync(partial, out);
+// what it was built from: the loader refuses a build whose source has changed since
+const source = createHash('sha256').update(readFileSync(join(root, 'native', 'crossbar_products.cc'))).digest('hex');
+writeFileSync(`${out}.json`, `${JSON.stringify({ source, flags: args.slice(0, 5) }, null, 1)}\n`);
 console.log(`native kernels built: ${out}`);

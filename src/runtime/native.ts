@@ -3,7 +3,8 @@
  * that ONNX Runtime's stock kernels cannot express in one pass. Without the build, or with
  * XBAR_NATIVE=0, xbar runs the same computations as ONNX graphs.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -44,10 +45,29 @@ export interface NativeKernels {
 }
 
 const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));
+const SOURCE = fileURLToPath(new URL('../../../native/crossbar_products.cc', import.meta.url));
 let loaded: NativeKernels | null | undefined;
+let warned = false;
 
-const load = (): NativeKernels | null =>
-  existsSync(BUILT) ? (createRequire(import.meta.url)(BUILT) as NativeKernels) : null;
+/** The build, if there is one and it was built from the source as it is now. */
+function load(): NativeKernels | null {
+  if (!existsSync(BUILT)) return null;
+  const stamp = `${BUILT}.json`;
+  const built = existsSync(stamp)
+    ? (JSON.parse(readFileSync(stamp, 'utf8')) as { source?: string }).source
+    : undefined;
+  const now = existsSync(SOURCE) ? createHash('sha256').update(readFileSync(SOURCE)).digest('hex') : built;
+  if (built !== now) {
+    if (!warned)
+      console.error(
+        `xbar: ${BUILT} was built from another version of native/crossbar_products.cc; ` +
+          'run `npm run build:native` (using ONNX graphs until then)',
+      );
+    warned = true;
+    return null;
+  }
+  return createRequire(import.meta.url)(BUILT) as NativeKernels;
+}
 
 /** The native kernels, or null when they are not built or XBAR_NATIVE=0. */
 export function nativeKernels(): NativeKernels | null {

@@ -2,8 +2,9 @@
 // input plane and weight slice, the 64..512-row product, its exact read noise
 // σ·sqrt(Σx²G²)·ξ, output noise, the ADC's round-and-clip and the shift-add, in one pass over
 // each tile. ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here
-// they never leave registers. Semantics, layouts and noise are exactly those of the graph
-// version in src/analog/mvm.ts (which tests compare against).
+// they never leave registers. The arithmetic is the graph version's (src/analog/mvm.ts, which
+// test/analog/native.test.ts compares against); the noise windows are the graph's too, read in
+// this kernel's own order (noiseAt).
 #include <node_api.h>
 
 #include <algorithm>
@@ -31,8 +32,8 @@ struct Problem {
   const float* weights;   // [J, Bw, R, rows, C]; × weightScale: ADC steps per plane unit
   const float* squares;   // same layout, or null; × squareScale: (σ_R·scale)²
   float weightScale, squareScale;
-  std::vector<const float*> readNoise;  // per plane, [J, B, R, N, C] N(0, 1), or empty
-  std::vector<const float*> outNoise;   // per plane, [J, B, R, N, C] N(0, σ_out²), or empty
+  std::vector<const float*> readNoise;  // per plane, J·B·R·N·C samples N(0, 1) (noiseAt), or empty
+  std::vector<const float*> outNoise;   // per plane, the same of N(0, σ_out²), or empty
   const float* coef;      // [K, J]: slice weight × plane weight
   int levels;             // ADC levels each side of zero, 0: ideal ADC
   int B, Bw, R, N, rows, C, J;

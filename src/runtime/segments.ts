@@ -148,7 +148,15 @@ class SegmentedGraph implements RunnableGraph {
     }
     this.inputs = [...seen.values()];
     this.outputs = Object.entries(results).map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
+    // the step after which each crossing value is read no more (the results: never)
+    steps.forEach((s, k) => {
+      const reads = s.kind === 'host' ? s.op.inputs.map(cutName) : s.graph.inputs.map((i) => i.name);
+      for (const name of reads) this.lastRead.set(name, k);
+    });
+    for (const t of Object.values(results)) this.lastRead.set(cutName(t), Infinity);
   }
+
+  private readonly lastRead = new Map<string, number>();
 
   async run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
@@ -169,19 +177,21 @@ class SegmentedGraph implements RunnableGraph {
       if (t.op === 'param' || t.op === 'constant') return feeds[a.name ?? ''] ?? a.value!;
       throw new RuntimeError(`internal: value of ${t} is not available to the host kernel`);
     };
-    for (const s of this.steps) {
+    for (const [k, s] of this.steps.entries()) {
       if (s.kind === 'host') {
         const a = s.op.attrs as { run: (ins: readonly HostArray[]) => HostArray };
         values.set(s.name, a.run(s.op.inputs.map(current)));
-        continue;
+      } else {
+        const own: Record<string, HostArray> = {};
+        for (const i of s.graph.inputs) {
+          const v = i.name.startsWith('cut') ? values.get(i.name) : feeds[i.name];
+          if (v) own[i.name] = v;
+        }
+        const out = await s.graph.run(own);
+        for (const [name] of s.outputs) values.set(name, out[name]!);
       }
-      const own: Record<string, HostArray> = {};
-      for (const i of s.graph.inputs) {
-        const v = i.name.startsWith('cut') ? values.get(i.name) : feeds[i.name];
-        if (v) own[i.name] = v;
-      }
-      const out = await s.graph.run(own);
-      for (const [name] of s.outputs) values.set(name, out[name]!);
+      // drop what no later step reads: a run holds only the values still ahead of it
+      for (const name of values.keys()) if ((this.lastRead.get(name) ?? -1) <= k) values.delete(name);
     }
     return Object.fromEntries(Object.entries(this.results).map(([name, t]) => [name, current(t)]));
   }

@@ -382,11 +382,25 @@ napi_value Products(napi_env env, napi_callback_info info) {
     }
   }
   const size_t outN = static_cast<size_t>(p.B) * p.R * p.N * p.C;
-  napi_value buffer, result;
-  void* data;
-  CHECK(napi_create_arraybuffer(env, outN * sizeof(float), &data, &buffer));
-  CHECK(napi_create_typedarray(env, napi_float32_array, outN, buffer, 0, &result));
-  p.out = static_cast<float*>(data);
+  napi_value result = get("out");
+  napi_valuetype outType;
+  napi_typeof(env, result, &outType);
+  if (outType == napi_null || outType == napi_undefined) {
+    // a fresh (zero-filled) buffer; a caller that runs the same product again passes it back
+    napi_value buffer;
+    void* data;
+    CHECK(napi_create_arraybuffer(env, outN * sizeof(float), &data, &buffer));
+    CHECK(napi_create_typedarray(env, napi_float32_array, outN, buffer, 0, &result));
+    p.out = static_cast<float*>(data);
+  } else {
+    const float* data = nullptr;
+    size_t n = 0;
+    if (!floats(env, result, &data, &n) || n != outN) {
+      napi_throw_range_error(env, nullptr, ("xbar native: 'out' must be a Float32Array of " + std::to_string(outN) + " values").c_str());
+      return nullptr;
+    }
+    p.out = const_cast<float*>(data);
+  }
   dispatch(p, threads);
   return result;
 }

@@ -499,7 +499,7 @@ function fusedProducts(
   };
   const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}]`;
   const inputs = [d.codes, w, ...(sq ? [sq] : []), ...read, ...out];
-  return hostCall(key, inputs, shape, (ins) => {
+  return hostCall(key, inputs, shape, (ins, reuse) => {
     const data = (i: number) => ins[i]!.data as Float32Array;
     const first = sq ? 3 : 2;
     return {
@@ -514,6 +514,7 @@ function fusedProducts(
         outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
         coef,
         threads: nativeThreads(),
+        ...(reuse instanceof Float32Array ? { out: reuse } : {}),
       }),
     };
   });

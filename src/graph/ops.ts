@@ -59,8 +59,12 @@ export interface Lowering {
 
 type Grads = readonly (Tensor | null)[];
 
-/** A host kernel: input values in, the output value out (float32 unless its op says otherwise). */
-export type HostKernel = (inputs: readonly HostArray[]) => HostArray;
+/**
+ * A host kernel: input values in, the output value out (float32 unless its op says otherwise).
+ * `reuse`: the data of this kernel's output in an earlier run of the same graph, which nothing
+ * reads any more; the kernel may write its new output there instead of allocating.
+ */
+export type HostKernel = (inputs: readonly HostArray[], reuse?: HostArray['data']) => HostArray;
 interface Info {
   shape: Shape;
   dtype: DType;

@@ -37,6 +37,8 @@ export interface CrossbarProductsArgs {
   C: number;
   J: number;
   threads: number;
+  /** Where to write the result (B·R·N·C values, e.g. the buffer of an earlier run); else a new one. */
+  out?: Float32Array;
 }
 
 export interface NativeKernels {

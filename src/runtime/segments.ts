@@ -14,7 +14,7 @@ import { topoSort } from '../graph/autodiff.js';
 import type { HostArray } from '../graph/ndarray.js';
 import { NoiseStream } from '../graph/noise-table.js';
 import type { GraphInput, GraphOutput } from '../graph/onnx.js';
-import { OPS } from '../graph/ops.js';
+import { type HostKernel, OPS } from '../graph/ops.js';
 import { numel } from '../graph/shape.js';
 import { input, Tensor } from '../graph/tensor.js';
 import { type CompileOptions, compileOnnx, type RunnableGraph, RuntimeError } from './session.js';
@@ -158,7 +158,18 @@ class SegmentedGraph implements RunnableGraph {
 
   private readonly lastRead = new Map<string, number>();
 
-  async run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
+  /** Output buffers of the host kernels from the last run, by step, for the next run to reuse. */
+  private readonly buffers = new Map<number, HostArray['data']>();
+  /** Runs go one at a time: they share those buffers. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
+    const next = this.queue.then(() => this.runNow(feeds));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runNow(feeds: Readonly<Record<string, HostArray>>): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
     if (unknown.length) throw new RuntimeError(`unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}`);
@@ -179,8 +190,11 @@ class SegmentedGraph implements RunnableGraph {
     };
     for (const [k, s] of this.steps.entries()) {
       if (s.kind === 'host') {
-        const a = s.op.attrs as { run: (ins: readonly HostArray[]) => HostArray };
-        values.set(s.name, a.run(s.op.inputs.map(current)));
+        const a = s.op.attrs as { run: HostKernel };
+        const out = a.run(s.op.inputs.map(current), this.buffers.get(k));
+        // a result leaves the graph: its buffer is the caller's, never reused
+        if (this.lastRead.get(s.name) !== Infinity) this.buffers.set(k, out.data);
+        values.set(s.name, out);
       } else {
         const own: Record<string, HostArray> = {};
         for (const i of s.graph.inputs) {

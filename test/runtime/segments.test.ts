@@ -73,6 +73,30 @@ describe('graphs with host kernels', () => {
     assert.deepEqual(toNumbers((await fresh.run(feeds)).y!), r1); // restarted from the seed
   });
 
+  it('let a kernel reuse its buffer of the last run, except for results, and run one at a time', async () => {
+    const reused: boolean[] = [];
+    // doubles x into `reuse` when given (recording that it was), else into a new array
+    const double = (x: Tensor, name: string) =>
+      hostCall(name, [x], x.shape, ([a], reuse) => {
+        if (name === 'inner') reused.push(reuse !== undefined);
+        const out = (reuse as Float32Array | undefined) ?? new Float32Array(a!.data.length);
+        for (let i = 0; i < out.length; i++) out[i] = 2 * (a!.data[i] as number);
+        return { dtype: 'float32', shape: a!.shape, data: out };
+      });
+    const x = input('x', [3]);
+    const g = await compile({ result: double(x, 'result'), later: double(x, 'inner').add(1) });
+    const first = await g.run({ x: f32([3], [1, 2, 3]) });
+    const second = await g.run({ x: f32([3], [10, 20, 30]) });
+    assert.deepEqual(toNumbers(first.result!), [2, 4, 6]); // a result is never written again
+    assert.deepEqual(toNumbers(second.result!), [20, 40, 60]);
+    assert.deepEqual(toNumbers(second.later!), [21, 41, 61]);
+    assert.deepEqual(reused, [false, true]);
+    // concurrent runs share the buffers, so they queue: each gets its own numbers
+    const [a, b] = await Promise.all([g.run({ x: f32([3], [1, 1, 1]) }), g.run({ x: f32([3], [5, 5, 5]) })]);
+    assert.deepEqual(toNumbers(a.later!), [3, 3, 3]);
+    assert.deepEqual(toNumbers(b.later!), [11, 11, 11]);
+  });
+
   it('refuse unknown inputs and gradients through a kernel', async () => {
     const x = input('x', [3]);
     const y = squarePlus(x, constant(f32([1], [0])));

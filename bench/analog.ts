@@ -6,6 +6,7 @@
  *  - peak memory of each (target < 3 GB), each measured in its own process.
  *   node dist/bench/analog.js [--batch 32] [--reps 2]
  *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
+ *   node dist/bench/analog.js --kernel   (the native kernel alone on one ffnIn-sized product)
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +18,10 @@ import { splitDim } from '../src/analog/program.js';
 import { type Crossbar, sliceCount } from '../src/analog/spec.js';
 import { Predictor } from '../src/eval/predict.js';
 import { hostArray } from '../src/graph/ndarray.js';
+import { NoiseStream } from '../src/graph/noise-table.js';
 import type { VitConfig } from '../src/models/config.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
-import { nativeKernels } from '../src/runtime/native.js';
+import { nativeKernels, nativeThreads } from '../src/runtime/native.js';
 import { Rng } from '../src/util/math.js';
 import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     /** A Python with aihwkit 1.0.0 installed: its forward is measured in the same run. */
     aihwkit: { type: 'string' },
     one: { type: 'string' },
+    kernel: { type: 'boolean', default: false },
     /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
     set: { type: 'string', multiple: true, default: [] },
   },
@@ -96,7 +99,72 @@ async function runOne(hw: string): Promise<void> {
   console.log(JSON.stringify({ hw, seconds: t, rssGB }));
 }
 
-if (args.one) {
+/**
+ * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
+ * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs, uniform weights) against
+ * one large MatMul, both measured now.
+ */
+async function kernelAlone(): Promise<void> {
+  const k = nativeKernels();
+  if (!k) {
+    console.log('native kernel not built: npm run build:native');
+    return;
+  }
+  const [R, N, rows, C, J, K] = [6, T, 64, 1536, 4, 7];
+  const rng = new Rng(5);
+  const codes = rng
+    .fillNormal(new Float32Array(R * N * rows))
+    .map((v) => Math.max(-127, Math.min(127, Math.round(40 * v))));
+  const weights = Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() - 0.5);
+  const squares = weights.map((w) => w * w);
+  // per-plane windows of the noise table, as in the model
+  const windows = Array.from({ length: K }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next());
+  const args = {
+    codes,
+    planes: K,
+    weights,
+    weightScale: 0.48,
+    squares,
+    squareScale: 6e-4,
+    readNoise: windows,
+    outNoise: null,
+    coef: Float32Array.from({ length: K * J }, (_, i) => 2 ** -i),
+    levels: 31,
+    B: 1,
+    Bw: 1,
+    R,
+    N,
+    rows,
+    C,
+    J,
+  };
+  const flops = 2 * R * rows * N * C * J * K;
+  const mm = await matmulBaseline('cpu');
+  console.log(
+    fmtRow(
+      'single MatMul',
+      '2048³',
+      `${(mm.seconds * 1e3).toFixed(1)} ms`,
+      `${mm.gflops.toFixed(1)} GFLOP/s`,
+    ),
+  );
+  for (const threads of [1, nativeThreads()]) {
+    const t = median(await timeIt(async () => k.crossbarProducts({ ...args, threads }), 7, 1));
+    const g = flops / t / 1e9;
+    console.log(
+      fmtRow(
+        'native kernel, ffnIn product',
+        `${threads} thread(s)`,
+        `${(t * 1e3).toFixed(1)} ms`,
+        `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
+      ),
+    );
+  }
+}
+
+if (args.kernel) {
+  await kernelAlone();
+} else if (args.one) {
   await runOne(args.one);
 } else {
   const self = fileURLToPath(import.meta.url);

@@ -42,7 +42,7 @@ export function layerKind(name: string): LayerKind {
  * some mapped crossbar is one they compute (bit-serial), else 'onnx'. The two assign noise
  * samples to outputs differently, so results from one do not continue runs of the other.
  */
-export function kernelsFor(spec: HardwareSpec): 'native' | 'onnx' {
+export function kernelsFor(spec: HardwareSpec): Kernels {
   if (!nativeKernels()) return 'onnx';
   const kinds: Record<LayerKind, string> = {
     qkv: 'layer.0.query',
@@ -54,6 +54,21 @@ export function kernelsFor(spec: HardwareSpec): 'native' | 'onnx' {
   const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);
   const crossbars = [...mapped.map((k) => crossbarFor(spec, kinds[k])), attentionCrossbar(spec)];
   return crossbars.some((x) => x && !isPerfect(x) && fusedFor(x)) ? 'native' : 'onnx';
+}
+
+export type Kernels = 'native' | 'onnx';
+
+/**
+ * Refuses to continue results made with other kernels than this run's (`recorded` absent: from
+ * before the native kernel, so the ONNX graphs), naming the file and how to continue.
+ */
+export function assertSameKernels(file: string, recorded: Kernels | undefined, current: Kernels): void {
+  const was = recorded ?? 'onnx';
+  if (was === current) return;
+  throw new Error(
+    `${file} was computed with the ${was} kernels and this run would use the ${current} ones, which give other ` +
+      `noise samples: ${current === 'native' ? 'set XBAR_NATIVE=0' : 'build them (npm run build:native)'} to continue it, or use another --out`,
+  );
 }
 
 interface StaticLayer {

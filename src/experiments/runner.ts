@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { assertSameKernels, type Kernels } from '../analog/analog-model.js';
 import { meanStd } from '../analog/montecarlo.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
 import { progress } from '../util/progress.js';
@@ -39,7 +40,7 @@ export interface ExperimentRecord {
    * The kernels the crossbar products ran on ('onnx' when absent: results from before the native
    * kernels); a resume must use the same, as the two assign noise samples differently.
    */
-  kernels?: 'native' | 'onnx';
+  kernels?: Kernels;
   started: string;
   updated: string;
   cells: Record<string, CellRecord>;
@@ -55,7 +56,7 @@ export class Experiment {
     readonly out: string,
     experiment: string,
     settings: Record<string, unknown>,
-    o: { quiet?: boolean; kernels?: 'native' | 'onnx' } = {},
+    o: { quiet?: boolean; kernels?: Kernels } = {},
   ) {
     mkdirSync(out, { recursive: true });
     this.file = join(out, 'results.json');
@@ -70,11 +71,7 @@ export class Experiment {
         `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
       );
     const kernels = o.kernels ?? 'onnx';
-    if (previous && (previous.kernels ?? 'onnx') !== kernels)
-      throw new Error(
-        `${this.file} was computed with the ${previous.kernels ?? 'onnx'} kernels and this run would use the ${kernels} ones, ` +
-          `which give other noise samples: ${kernels === 'native' ? 'set XBAR_NATIVE=0' : 'build them (npm run build:native)'} to continue it, or use another --out`,
-      );
+    if (previous) assertSameKernels(this.file, previous.kernels, kernels);
     const cpu = cpus();
     this.record = previous ?? {
       experiment,

@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { assertSameKernels, type Kernels, kernelsFor } from '../../analog/analog-model.js';
 import { monteCarlo } from '../../analog/montecarlo.js';
 import { loadSpec } from '../../analog/presets.js';
 import type { CostTotals } from '../../cost/cost.js';
@@ -70,6 +71,8 @@ interface ModelEntry {
 
 interface Results {
   cells: Record<string, unknown>;
+  /** The kernels the crossbar products ran on (absent: the ONNX graphs; see analog-model.ts kernelsFor). */
+  kernels?: Kernels;
 }
 
 /** Default baselines for `layers` encoders: adjacent pairs share; tokens pruned after a third of the stack. */
@@ -103,7 +106,10 @@ const pct = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFi
 export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const file = join(o.out, 'results.json');
-  const results: Results = existsSync(file) ? (readJson(file) as Results) : { cells: {} };
+  // the kernels give other noise samples: a resume must use the ones the results were made with
+  const kernels: Kernels = o.hardware.some((hw) => kernelsFor(loadSpec(hw)) === 'native') ? 'native' : 'onnx';
+  const results: Results = existsSync(file) ? (readJson(file) as Results) : { cells: {}, kernels };
+  assertSameKernels(file, results.kernels, kernels);
   const save = () => writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
   const cell = async <T>(key: string, run: () => Promise<T>): Promise<T> => {
     if (key in results.cells) return results.cells[key] as T;

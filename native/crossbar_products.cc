@@ -37,7 +37,12 @@ struct Problem {
   const float* coef;      // [K, J]: slice weight × plane weight
   int levels;             // ADC levels each side of zero, 0: ideal ADC
   int B, Bw, R, N, rows, C, J;
-  float* out;             // [B, R, N, C]
+  // the digital gain, one value per (batch, row tile, vector, block of gainBlock columns):
+  // [B, R, N, ⌈C/gainBlock⌉], or null (the codes as they are)
+  const float* gain;
+  int gainBlock;
+  bool sumTiles;          // out is Σ over row tiles of gain × codes, [B, N, C]; else [B, R, N, C]
+  float* out;
   // which rows are on, per input vector and plane, by sign: [B, R, N, planes, words] bit i of
   // word i/64 (built once, shared by every column chunk)
   int words;
@@ -194,12 +199,19 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
         }
       }
     }
-    float* o = p.out + ((static_cast<int64_t>(b) * p.R + r) * p.N + n) * p.C + c0;
+    // the digital gain, and the sum over row tiles (row tile 0 writes, the others add: one
+    // thread does every row tile of a chunk, in order)
+    float* o = p.out + ((p.sumTiles ? static_cast<int64_t>(b) * p.N : (static_cast<int64_t>(b) * p.R + r) * p.N) + n) * p.C + c0;
+    const float* g = p.gain ? p.gain + vec * ((p.C + p.gainBlock - 1) / p.gainBlock) : nullptr;
+    const bool add = p.sumTiles && r > 0;
     for (int h = 0; h < H; h++) {
       v16 sum = v16{};
       for (int j = 0; j < J; j++) sum += total[j][h];
       const int lo = h * kVec;
-      for (int e = 0; e < kVec && lo + e < width; e++) o[lo + e] = sum[e];
+      for (int e = 0; e < kVec && lo + e < width; e++) {
+        const float v = g ? sum[e] * g[(c0 + lo + e) / p.gainBlock] : sum[e];
+        o[lo + e] = add ? o[lo + e] + v : v;
+      }
     }
   }
 }
@@ -209,7 +221,9 @@ void run(const Problem& p, int threads) {
   const int chunks = (p.C + (16 * H) - 1) / (16 * H);
   // an item is a tile (batch, row tile, column chunk) with all its vectors, so that its weights
   // are copied once; vectors are split into blocks only when there are too few tiles to share
-  const int64_t tiles = static_cast<int64_t>(p.B) * p.R * chunks;
+  // when row tiles are summed, an item holds every row tile of its chunk (in order)
+  const int perItem = p.sumTiles ? p.R : 1;
+  const int64_t tiles = static_cast<int64_t>(p.B) * (p.R / perItem) * chunks;
   const int nBlocks = static_cast<int>(std::min<int64_t>(p.N, (4 * threads + tiles - 1) / tiles));
   const int nBlock = (p.N + nBlocks - 1) / nBlocks;
   const int64_t items = tiles * nBlocks;
@@ -219,12 +233,14 @@ void run(const Problem& p, int threads) {
     int64_t last = -1;  // (b, r, chunk) of the buffers
     for (int64_t it; (it = next.fetch_add(1)) < items;) {
       // vector blocks vary fastest: a thread's next item often keeps its copy of the weights
-      const int64_t tile = it / nBlocks;
+      const int64_t group = it / nBlocks;
       const int nb = static_cast<int>(it % nBlocks);
-      const int chunk = static_cast<int>(tile % chunks);
-      const int r = static_cast<int>((tile / chunks) % p.R);
-      const int b = static_cast<int>(tile / chunks / p.R);
+      const int chunk = static_cast<int>(group % chunks);
+      const int r0 = static_cast<int>((group / chunks) % (p.R / perItem)) * perItem;
+      const int b = static_cast<int>(group / chunks / (p.R / perItem));
       const int c0 = chunk * (16 * H);
+      for (int r = r0; r < r0 + perItem; r++) {
+      const int64_t tile = (static_cast<int64_t>(b) * p.R + r) * chunks + chunk;
       if (tile != last) {
         const int width = std::min((16 * H), p.C - c0);
         const int bw = p.Bw == 1 ? 0 : b;
@@ -245,6 +261,7 @@ void run(const Problem& p, int threads) {
       }
       item<J, H, Squares>(p, b, r, c0, nb * nBlock, std::min(p.N, (nb + 1) * nBlock), w.data(),
                           Squares ? s.data() : w.data());
+      }
     }
   };
   const int n = static_cast<int>(std::min<int64_t>(threads, items));
@@ -381,7 +398,14 @@ napi_value Products(napi_env env, napi_callback_info info) {
       dst.push_back(d);
     }
   }
-  const size_t outN = static_cast<size_t>(p.B) * p.R * p.N * p.C;
+  p.gainBlock = std::max(1, integer("gainBlock"));
+  bool sumTiles = false;
+  napi_get_value_bool(env, get("sumTiles"), &sumTiles);
+  p.sumTiles = sumTiles;
+  p.gain = array("gain", static_cast<size_t>(p.B) * p.R * p.N * ((p.C + p.gainBlock - 1) / p.gainBlock), true);
+  napi_is_exception_pending(env, &pending);
+  if (pending) return nullptr;
+  const size_t outN = static_cast<size_t>(p.B) * (p.sumTiles ? 1 : p.R) * p.N * p.C;
   napi_value result = get("out");
   napi_valuetype outType;
   napi_typeof(env, result, &outType);

@@ -16,6 +16,7 @@ import {
   applyGain,
   CalibrationError,
   fusedFor,
+  fusedMvm,
   isPerfect,
   seedFor,
   weightedSum,
@@ -272,6 +273,26 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     l.scaleBlock === 1
       ? applyGain(codes, scale, 1).mul(range)
       : applyGain(codes, scale.mul(range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
+  // the native kernel applies the same gain per (tile, vector, column block) and sums the tiles
+  const gainValues = (range: Tensor) =>
+    (l.scaleBlock === 1 ? scale.mul(range) : scale.mul(range.reshape([nR, n, 1, 1]))).reshape([
+      nR,
+      n,
+      p.outDim / l.scaleBlock,
+    ]);
+  const fused = fusedMvm(
+    tiles,
+    l.xbar,
+    l.inputRange,
+    l.weights,
+    useSquares ? l.squares : null,
+    p.sliceWeights,
+    p.rows,
+    seed,
+    gainValues,
+    l.scaleBlock,
+  );
+  if (fused) return fused.reshape([...lead, p.outDim]);
   const y = analogMvm(
     tiles,
     l.xbar,

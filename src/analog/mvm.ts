@@ -182,14 +182,9 @@ function products(
 ): Products {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
-  const step = adcStep(xbar, rows);
-  // outputs are computed in ADC steps: 1/step, the plane scale and the noise scales are folded
-  // into the (small) weight tensors, saving passes over the outputs
-  const inScale = d.planeScale / step;
+  const { inScale, sigma, outSigma } = productScales(d, xbar, rows);
   const w = inScale === 1 ? weights : weights.mul(inScale);
-  const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
   const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
-  const outSigma = xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0;
   // the kernel scales the weights as it reads them: scaled copies made in a graph would cross
   // to it as (large) values at every run
   const fused = needPre
@@ -229,6 +224,63 @@ function products(
     return acc!.reshape(shape);
   };
   return { pre, codes };
+}
+
+/**
+ * Outputs are computed in ADC steps: 1/step, the plane scale and the noise scales are folded
+ * into the (small) weight tensors, saving passes over the outputs. → the weights' scale, σ_R
+ * (0: no read noise) and the output noise's σ in ADC steps.
+ */
+function productScales(
+  d: DacOut,
+  xbar: Crossbar,
+  rows: number,
+): { inScale: number; sigma: number; outSigma: number } {
+  const step = adcStep(xbar, rows);
+  return {
+    inScale: d.planeScale / step,
+    sigma: xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0,
+    outSigma: xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0,
+  };
+}
+
+/**
+ * DAC → products → ADC → digital gain → sum over row tiles, all in the native kernel, for
+ * tiled inputs x [R, N, rows] of a static layer: → [N, C], or null where the kernel does not
+ * apply (then `analogMvm` and the caller's gain and sum compute the same). `gainOf`: the gain
+ * per (row tile, vector, block of `block` columns), [R, N, C/block], from the DAC range [R, N, 1].
+ * ONNX Runtime's broadcast multiply by a gain per 64 columns and its ReduceSum over a leading
+ * axis take ~15 % of a bit-serial model's time; in the kernel they are a multiply-add per output.
+ */
+export function fusedMvm(
+  x: Tensor,
+  xbar: Crossbar,
+  tileRanges: Tensor | undefined,
+  weights: Tensor,
+  squares: Tensor | null,
+  sliceWeights: readonly number[],
+  rows: number,
+  seed: number,
+  gainOf: (range: Tensor) => Tensor,
+  block: number,
+): Tensor | null {
+  if (!nativeKernels() || !fusedFor(xbar) || x.rank !== 3) return null;
+  const d = dac(x, xbar, tileRanges);
+  const { inScale, sigma, outSigma } = productScales(d, xbar, rows);
+  const sq = squares && sigma > 0 ? squares : null;
+  const gain = { values: gainOf(d.range), block };
+  return fusedProducts(
+    d,
+    weights,
+    inScale,
+    sq,
+    (sigma * inScale) ** 2,
+    outSigma,
+    sliceWeights,
+    xbar,
+    seed,
+    gain,
+  );
 }
 
 /**
@@ -460,6 +512,8 @@ function fusedProducts(
   sliceWeights: readonly number[],
   xbar: Crossbar,
   seed: number,
+  /** The digital gain [(…), R, N, G] per block of `block` columns, summed over row tiles after. */
+  gain?: { values: Tensor; block: number },
 ): Tensor | null {
   const kernels = nativeKernels();
   if (!kernels || !fusedFor(xbar)) return null;
@@ -483,7 +537,7 @@ function fusedProducts(
     (_, i) => sliceWeights[i % J]! * d.planeWeights[Math.floor(i / J)]!,
   );
   const levels = xbar.adc.kind === 'uniform' ? signedLevels(xbar.adc.bits) : 0;
-  const shape = [...lead, R, N, C];
+  const shape = gain ? [...lead, N, C] : [...lead, R, N, C];
   const dims = {
     B,
     Bw: numel(wLead),
@@ -496,9 +550,11 @@ function fusedProducts(
     levels,
     weightScale: Math.fround(weightScale),
     squareScale: Math.fround(squareScale),
+    gainBlock: gain?.block ?? 1,
+    sumTiles: gain !== undefined,
   };
   const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}]`;
-  const inputs = [d.codes, w, ...(sq ? [sq] : []), ...read, ...out];
+  const inputs = [d.codes, w, ...(sq ? [sq] : []), ...read, ...out, ...(gain ? [gain.values] : [])];
   return hostCall(key, inputs, shape, (ins, reuse) => {
     const data = (i: number) => ins[i]!.data as Float32Array;
     const first = sq ? 3 : 2;
@@ -513,6 +569,7 @@ function fusedProducts(
         readNoise: sq ? read.map((_, p) => data(first + p)) : null,
         outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
         coef,
+        ...(gain ? { gain: data(ins.length - 1) } : {}),
         threads: nativeThreads(),
         ...(reuse instanceof Float32Array ? { out: reuse } : {}),
       }),

@@ -37,12 +37,20 @@ export interface CrossbarProductsArgs {
   C: number;
   J: number;
   threads: number;
-  /** Where to write the result (B·R·N·C values, e.g. the buffer of an earlier run); else a new one. */
+  /**
+   * The digital gain per (batch, row tile, vector, block of `gainBlock` columns),
+   * [B, R, N, ⌈C/gainBlock⌉], applied to the codes; absent: the codes as they are.
+   */
+  gain?: Float32Array;
+  gainBlock?: number;
+  /** Sum over row tiles: the result is [B, N, C] (Σ gain × codes), else [B, R, N, C]. */
+  sumTiles?: boolean;
+  /** Where to write the result (e.g. the buffer of an earlier run); else a new one. */
   out?: Float32Array;
 }
 
 export interface NativeKernels {
-  /** → [B, R, N, C] recombined ADC codes. */
+  /** → [B, R, N, C] recombined ADC codes (× gain, and summed over R, when asked). */
   crossbarProducts(args: CrossbarProductsArgs): Float32Array;
 }
 

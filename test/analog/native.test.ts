@@ -131,6 +131,10 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     assertSame(r);
   });
 
+  it('a scale per column (gain per column) and 130 outputs over three column tiles: the graph’s outputs', async () => {
+    assertSame(await compare(staticCase('rram-clipformer', ['mapping.scale=column'], 200, 130, 13)));
+  });
+
   it('1-bit SRAM cells (8 slices), no noise: the graph’s outputs', async () => {
     const r = await compare(staticCase('sram-trex', [], 64, 70, 21));
     assertSame(r);

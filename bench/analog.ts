@@ -99,6 +99,20 @@ async function runOne(hw: string): Promise<void> {
   console.log(JSON.stringify({ hw, seconds: t, rssGB }));
 }
 
+/** The same-run baseline: one 2048³ MatMul, printed as a row. */
+async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: number }> {
+  const mm = await matmulBaseline('cpu');
+  console.log(
+    fmtRow(
+      'single MatMul',
+      '2048³',
+      `${(mm.seconds * 1e3).toFixed(1)} ms`,
+      `${mm.gflops.toFixed(1)} GFLOP/s`,
+    ),
+  );
+  return mm;
+}
+
 /**
  * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
  * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs, uniform weights) against
@@ -139,15 +153,7 @@ async function kernelAlone(): Promise<void> {
     J,
   };
   const flops = 2 * R * rows * N * C * J * K;
-  const mm = await matmulBaseline('cpu');
-  console.log(
-    fmtRow(
-      'single MatMul',
-      '2048³',
-      `${(mm.seconds * 1e3).toFixed(1)} ms`,
-      `${mm.gflops.toFixed(1)} GFLOP/s`,
-    ),
-  );
+  const mm = await printedMatmulBaseline();
   for (const threads of [1, nativeThreads()]) {
     const t = median(await timeIt(async () => k.crossbarProducts({ ...args, threads }), 7, 1));
     const g = flops / t / 1e9;
@@ -182,15 +188,7 @@ if (args.kernel) {
       rssGB: number;
     };
   console.log(`# analog benchmark: DeiT-S (random weights), batch ${batch}, ${T} tokens`);
-  const mm = await matmulBaseline('cpu');
-  console.log(
-    fmtRow(
-      'single MatMul',
-      '2048³',
-      `${(mm.seconds * 1e3).toFixed(1)} ms`,
-      `${mm.gflops.toFixed(1)} GFLOP/s`,
-    ),
-  );
+  const mm = await printedMatmulBaseline();
   const ideal = run('ideal-fp');
   console.log(
     fmtRow(

@@ -297,17 +297,20 @@ void dispatch(Problem& p, int threads) {
     }                                                                    \
   } while (0)
 
-bool floats(napi_env env, napi_value v, const float** data, size_t* length) {
+// The data of a Float32Array of `want` values, or null with a RangeError thrown that names `what`.
+float* floatsOf(napi_env env, napi_value v, const std::string& what, size_t want) {
   bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
   napi_typedarray_type type;
-  void* raw;
+  void* raw = nullptr;
   napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, v, &type, length, &raw, &buffer, &offset) != napi_ok) return false;
-  if (type != napi_float32_array) return false;
-  *data = static_cast<const float*>(raw);
-  return true;
+  size_t length = 0, offset;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is &&
+      napi_get_typedarray_info(env, v, &type, &length, &raw, &buffer, &offset) == napi_ok &&
+      type == napi_float32_array && length == want)
+    return static_cast<float*>(raw);
+  napi_throw_range_error(
+      env, nullptr, ("xbar native: " + what + " must be a Float32Array of " + std::to_string(want) + " values").c_str());
+  return nullptr;
 }
 
 napi_value Products(napi_env env, napi_callback_info info) {
@@ -316,9 +319,14 @@ napi_value Products(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
   napi_value o = argv[0];
   auto get = [&](const char* name) {
-    napi_value v;
+    napi_value v = nullptr;
     napi_get_named_property(env, o, name, &v);
     return v;
+  };
+  auto pending = [&]() {
+    bool is = false;
+    napi_is_exception_pending(env, &is);
+    return is;
   };
   auto integer = [&](const char* name) {
     int32_t v = 0;
@@ -326,18 +334,13 @@ napi_value Products(napi_env env, napi_callback_info info) {
     return v;
   };
   auto array = [&](const char* name, size_t want, bool optional) -> const float* {
+    // after a failed argument N-API calls fail too: check nothing more
+    if (pending()) return nullptr;
     napi_value v = get(name);
     napi_valuetype t;
     napi_typeof(env, v, &t);
     if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
-    const float* d = nullptr;
-    size_t n = 0;
-    if (!floats(env, v, &d, &n) || n != want) {
-      napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' must be a Float32Array of " +
-                                            std::to_string(want) + " values").c_str());
-      return nullptr;
-    }
-    return d;
+    return floatsOf(env, v, std::string("'") + name + "'", want);
   };
   Problem p{};
   p.B = integer("B"), p.Bw = integer("Bw"), p.R = integer("R"), p.N = integer("N");
@@ -366,13 +369,11 @@ napi_value Products(napi_env env, napi_callback_info info) {
   const size_t wn = static_cast<size_t>(p.J) * p.Bw * p.R * p.rows * p.C;
   const size_t yn = static_cast<size_t>(p.J) * p.B * p.R * p.N * p.C;
   const int planes = p.planes;
-  bool pending = false;
   p.codes = array("codes", in, false);
   p.weights = array("weights", wn, false);
   p.squares = array("squares", wn, true);
   p.coef = array("coef", static_cast<size_t>(planes) * p.J, false);
-  napi_is_exception_pending(env, &pending);
-  if (pending) return nullptr;
+  if (pending()) return nullptr;
   for (const char* name : {"readNoise", "outNoise"}) {
     napi_value list = get(name);
     bool isArray = false;
@@ -388,13 +389,8 @@ napi_value Products(napi_env env, napi_callback_info info) {
     for (uint32_t k = 0; k < len; k++) {
       napi_value e;
       napi_get_element(env, list, k, &e);
-      const float* d = nullptr;
-      size_t n = 0;
-      if (!floats(env, e, &d, &n) || n != yn) {
-        napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' arrays must be Float32Arrays of " +
-                                              std::to_string(yn) + " values").c_str());
-        return nullptr;
-      }
+      const float* d = floatsOf(env, e, std::string("each of '") + name + "'", yn);
+      if (!d) return nullptr;
       dst.push_back(d);
     }
   }
@@ -403,8 +399,7 @@ napi_value Products(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, get("sumTiles"), &sumTiles);
   p.sumTiles = sumTiles;
   p.gain = array("gain", static_cast<size_t>(p.B) * p.R * p.N * ((p.C + p.gainBlock - 1) / p.gainBlock), true);
-  napi_is_exception_pending(env, &pending);
-  if (pending) return nullptr;
+  if (pending()) return nullptr;
   const size_t outN = static_cast<size_t>(p.B) * (p.sumTiles ? 1 : p.R) * p.N * p.C;
   napi_value result = get("out");
   napi_valuetype outType;
@@ -417,13 +412,8 @@ napi_value Products(napi_env env, napi_callback_info info) {
     CHECK(napi_create_typedarray(env, napi_float32_array, outN, buffer, 0, &result));
     p.out = static_cast<float*>(data);
   } else {
-    const float* data = nullptr;
-    size_t n = 0;
-    if (!floats(env, result, &data, &n) || n != outN) {
-      napi_throw_range_error(env, nullptr, ("xbar native: 'out' must be a Float32Array of " + std::to_string(outN) + " values").c_str());
-      return nullptr;
-    }
-    p.out = const_cast<float*>(data);
+    p.out = floatsOf(env, result, "'out'", outN);
+    if (!p.out) return nullptr;
   }
   dispatch(p, threads);
   return result;

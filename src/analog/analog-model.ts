@@ -269,18 +269,14 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   // digital gain: ADC step × scale × DAC range of each input vector
   const step = adcStep(l.xbar, p.rows);
   const scale = step === 1 ? l.scale : l.scale.mul(step);
+  // per (tile, vector, column block) [R, N, C/block, 1], or per (tile, vector, column) [R, N, C]
+  const gainOf = (range: Tensor) =>
+    l.scaleBlock === 1 ? scale.mul(range) : scale.mul(range.reshape([nR, n, 1, 1]));
   const gain = (codes: Tensor, range: Tensor) =>
     l.scaleBlock === 1
       ? applyGain(codes, scale, 1).mul(range)
-      : applyGain(codes, scale.mul(range.reshape([nR, n, 1, 1])), l.scaleBlock); // [R, N, out]
-  // the native kernel applies the same gain per (tile, vector, column block) and sums the tiles
-  const gainValues = (range: Tensor) =>
-    (l.scaleBlock === 1 ? scale.mul(range) : scale.mul(range.reshape([nR, n, 1, 1]))).reshape([
-      nR,
-      n,
-      p.outDim / l.scaleBlock,
-    ]);
-  const fused = fusedMvm(
+      : applyGain(codes, gainOf(range), l.scaleBlock); // [R, N, out]
+  const product = [
     tiles,
     l.xbar,
     l.inputRange,
@@ -289,22 +285,13 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     p.sliceWeights,
     p.rows,
     seed,
-    gainValues,
-    l.scaleBlock,
-  );
+  ] as const;
+  // the native kernel, where it applies, takes the gain and sums the row tiles itself
+  const blocks = p.outDim / l.scaleBlock;
+  const fused = fusedMvm(...product, (range) => gainOf(range).reshape([nR, n, blocks]), l.scaleBlock);
   if (fused) return fused.reshape([...lead, p.outDim]);
-  const y = analogMvm(
-    tiles,
-    l.xbar,
-    l.inputRange,
-    l.weights,
-    useSquares ? l.squares : null,
-    p.sliceWeights,
-    p.rows,
-    seed,
-    splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size),
-    gain,
-  );
+  const columnTiles = splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size);
+  const y = analogMvm(...product, columnTiles, gain);
   return sumRowTiles(y).reshape([...lead, p.outDim]);
 }
 

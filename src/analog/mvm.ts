@@ -264,7 +264,8 @@ export function fusedMvm(
   gainOf: (range: Tensor) => Tensor,
   block: number,
 ): Tensor | null {
-  if (!nativeKernels() || !fusedFor(xbar) || x.rank !== 3) return null;
+  // (fusedProducts checks whether the kernel is built and applies; DAC nodes nothing reads are never emitted)
+  if (x.rank !== 3) return null;
   const d = dac(x, xbar, tileRanges);
   const { inScale, sigma, outSigma } = productScales(d, xbar, rows);
   const sq = squares && sigma > 0 ? squares : null;

@@ -81,15 +81,15 @@ export async function compileSegmented(
     if (!members.length) continue;
     // the level's ops, rebuilt with values from elsewhere as named inputs
     const rebuilt = new Map<number, Tensor>();
-    const placeholders = new Map<number, Tensor>();
+    const cutInputs = new Map<number, Tensor>();
     const source = (i: Tensor): Tensor => {
       const own = rebuilt.get(i.id);
       if (own) return own;
       if (isLeaf(i) && !drawnIds.has(i.id)) return i;
-      let p = placeholders.get(i.id);
+      let p = cutInputs.get(i.id);
       if (!p) {
         p = input(cutName(i), i.shape, i.dtype);
-        placeholders.set(i.id, p);
+        cutInputs.set(i.id, p);
       }
       return p;
     };

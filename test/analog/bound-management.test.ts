@@ -152,14 +152,17 @@ describe('iterative bound management, no noise', () => {
   });
 });
 
+/** A JSON fixture of test/fixtures/analog. */
+const readFixture = <T>(name: string): T =>
+  JSON.parse(
+    readFileSync(fileURLToPath(new URL(`../../../test/fixtures/analog/${name}`, import.meta.url)), 'utf8'),
+  ) as T;
+
 describe('against an independent NumPy implementation (scripts/reference/bound_management.py)', () => {
   it('pcm-aihwkit IO, no noise: quiet, divisor 4, every round to the limit, the top code', async () => {
-    const ref = JSON.parse(
-      readFileSync(
-        fileURLToPath(new URL('../../../test/fixtures/analog/bm-numpy.json', import.meta.url)),
-        'utf8',
-      ),
-    ) as { W: number[][]; X: number[][]; Y: number[][]; divisors: number[] };
+    const ref = readFixture<{ W: number[][]; X: number[][]; Y: number[][]; divisors: number[] }>(
+      'bm-numpy.json',
+    );
     assert.deepEqual(ref.divisors, [1, 4, 16, 2]);
     const wT = ref.W[0]!.map((_, j) => ref.W.map((row) => row[j]!)); // [out, in] → [in, out]
     const sets = [
@@ -176,12 +179,7 @@ describe('against an independent NumPy implementation (scripts/reference/bound_m
 
 describe('bound management with noise', () => {
   it("'none' keeps the outputs from before bound management bit for bit (fixture)", async () => {
-    const fixture = JSON.parse(
-      readFileSync(
-        fileURLToPath(new URL('../../../test/fixtures/analog/bm-none.json', import.meta.url)),
-        'utf8',
-      ),
-    ) as { cases: Record<string, number[]> };
+    const fixture = readFixture<{ cases: Record<string, number[]> }>('bm-none.json');
     const { CASES } = (await import(
       new URL('../../../scripts/reference/bm-none-cases.mjs', import.meta.url).href
     )) as { CASES: { name: string; run: (lib: object, sets: string[]) => Promise<Float32Array> }[] };

@@ -140,6 +140,40 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     assertSame(r);
   });
 
+  it('names the argument, the size it needs and the type on bad input', () => {
+    useNativeKernels(true); // the comparisons above leave them off
+    const k = nativeKernels()!;
+    const dims = { B: 1, Bw: 1, R: 1, N: 2, rows: 4, C: 3, J: 1, planes: 2, levels: 7, threads: 1 };
+    const ok = {
+      ...dims,
+      codes: new Float32Array(8),
+      weights: new Float32Array(12),
+      weightScale: 1,
+      squares: null,
+      squareScale: 0,
+      readNoise: null,
+      outNoise: null,
+      coef: new Float32Array(2),
+    };
+    assert.equal(k.crossbarProducts(ok).length, 6);
+    assert.throws(
+      () => k.crossbarProducts({ ...ok, codes: new Float32Array(7) }),
+      /'codes' must be a Float32Array of 8 values/,
+    );
+    assert.throws(
+      () => k.crossbarProducts({ ...ok, readNoise: [new Float32Array(6), new Float32Array(5)] }),
+      /each of 'readNoise' must be a Float32Array of 6 values/,
+    );
+    assert.throws(
+      () => k.crossbarProducts({ ...ok, readNoise: [new Float32Array(6)] }),
+      /'readNoise' needs one array per plane/,
+    );
+    assert.throws(
+      () => k.crossbarProducts({ ...ok, out: new Float32Array(5) }),
+      /'out' must be a Float32Array of 6 values/,
+    );
+  });
+
   it('K written per input (one weight set per batch and head) with read noise: the graph’s outputs', async () => {
     const spec = loadSpec('rram-clipformer', ['attention.device.program.kind=none']);
     const xbar = attentionCrossbar(spec)!;

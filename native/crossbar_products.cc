@@ -97,6 +97,14 @@ inline v16 vload(const float* p) {
 inline void vstore(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
 inline v16 splat(float x) { return v16{} + x; }
 
+// dst[0..padded) = src[0..width) × scale, zero-padded
+inline void scaledCopy(float* dst, const float* src, int width, int padded, float scale) {
+  int e = 0;
+  for (; e + kVec <= width; e += kVec) vstore(dst + e, vload(src + e) * splat(scale));
+  for (; e < width; e++) dst[e] = src[e] * scale;
+  for (; e < padded; e++) dst[e] = 0;
+}
+
 // round half to even, then clip: the ADC code (std::nearbyint under the default rounding mode)
 inline v16 adc(v16 x, float levels) {
   v16 r;
@@ -242,18 +250,24 @@ void run(const Problem& p, int threads) {
       if (tile != last) {
         const int width = std::min((16 * H), p.C - c0);
         const int bw = p.Bw == 1 ? 0 : b;
+        auto source = [&](int i, int j) {
+          return (((static_cast<int64_t>(j) * p.Bw + bw) * p.R + r) * p.rows + i) * p.C + c0;
+        };
+        // the tile's rows lie C floats apart in memory, most of them not in any cache: ask for
+        // all of them first, so that their fetches overlap
+        for (int i = 0; i < p.rows; i++)
+          for (int j = 0; j < J; j++)
+            for (int e = 0; e < width; e += 16) {
+              __builtin_prefetch(p.weights + source(i, j) + e);
+              if (p.squares) __builtin_prefetch(p.squares + source(i, j) + e);
+            }
         for (int i = 0; i < p.rows; i++)
           for (int j = 0; j < J; j++) {
-            const int64_t src = (((static_cast<int64_t>(j) * p.Bw + bw) * p.R + r) * p.rows + i) * p.C + c0;
             float* dw = w.data() + (static_cast<int64_t>(i) * J + j) * (16 * H);
-            std::memset(dw, 0, sizeof(float) * (16 * H));
+            float* ds = p.squares ? s.data() + (static_cast<int64_t>(i) * J + j) * (16 * H) : nullptr;
             // float32 products, as the graph version's Mul computes them
-            for (int e = 0; e < width; e++) dw[e] = p.weights[src + e] * p.weightScale;
-            if (p.squares) {
-              float* ds = s.data() + (static_cast<int64_t>(i) * J + j) * (16 * H);
-              std::memset(ds, 0, sizeof(float) * (16 * H));
-              for (int e = 0; e < width; e++) ds[e] = p.squares[src + e] * p.squareScale;
-            }
+            scaledCopy(dw, p.weights + source(i, j), width, 16 * H, p.weightScale);
+            if (ds) scaledCopy(ds, p.squares + source(i, j), width, 16 * H, p.squareScale);
           }
         last = tile;
       }

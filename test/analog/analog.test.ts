@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
-import { crossbarProducts, dac } from '../../src/analog/mvm.js';
+import { crossbarProducts, dac, tiledMatmul } from '../../src/analog/mvm.js';
 import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
 import { programWeights, splitDim } from '../../src/analog/program.js';
 import { Crossbar } from '../../src/analog/spec.js';
@@ -99,6 +99,22 @@ describe('exactness', () => {
       splitDim(1537, 512, 'even').map((s) => s.size),
       [385, 384, 384, 384],
     );
+  });
+  it('row tiles of a batch split into blocks of rows (for the thread pool) give the same numbers', async () => {
+    // 3 row tiles × 768 vectors: split into 6 blocks of 128 rows each
+    const rng = new Rng(3);
+    const a = input('a', [3, 768, 512]);
+    const b = input('b', [1, 3, 512, 40]);
+    const split = tiledMatmul(a, b);
+    assert.deepEqual(split.inputs[0]!.inputs[0]!.shape, [3, 6, 128, 512], 'the product is split');
+    const g = await compile({ split, plain: a.matmul(b) }, { cache: false });
+    const out = await g.run({
+      a: hostArray('float32', a.shape, rng.fillNormal(new Float32Array(3 * 768 * 512))),
+      b: hostArray('float32', b.shape, rng.fillNormal(new Float32Array(3 * 512 * 40))),
+    });
+    assert.deepEqual(out.split!.shape, [1, 3, 768, 40]);
+    const [x, y] = [out.split!.data as Float32Array, out.plain!.data as Float32Array];
+    assert.equal(x.findIndex((v, i) => v !== y[i]), -1, 'bit for bit');
   });
 });
 

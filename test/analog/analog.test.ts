@@ -114,7 +114,11 @@ describe('exactness', () => {
     });
     assert.deepEqual(out.split!.shape, [1, 3, 768, 40]);
     const [x, y] = [out.split!.data as Float32Array, out.plain!.data as Float32Array];
-    assert.equal(x.findIndex((v, i) => v !== y[i]), -1, 'bit for bit');
+    assert.equal(
+      x.findIndex((v, i) => v !== y[i]),
+      -1,
+      'bit for bit',
+    );
   });
 });
 

@@ -115,6 +115,18 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     assertSame(r);
   });
 
+  it('levelled tiles counted, and the same tiles summed row by row, give the graph’s outputs', async () => {
+    // cells without programming noise hold one of 7 levels: the kernel counts on-rows per level.
+    // Strong read noise makes every variance term matter at the ADC; with programming noise the
+    // cells are not levelled and the kernel sums their rows
+    for (const program of ['{kind: none}', '{kind: relative, sigma: 0.02}'])
+      assertSame(
+        await compare(
+          staticCase('rram-clipformer', ['readNoise.sigma=0.4', `program=${program}`], 100, 40, 37),
+        ),
+      );
+  });
+
   it('analog cells with output noise on 512-row tiles (eight 64-bit row masks): the graph’s outputs', async () => {
     const sets = [
       'cells.kind=analog',

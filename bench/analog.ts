@@ -153,8 +153,8 @@ async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: numbe
 
 /**
  * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
- * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs, uniform weights) against
- * one large MatMul, both measured now.
+ * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells)
+ * against one large MatMul, both measured now.
  */
 async function kernelAlone(): Promise<void> {
   const k = nativeKernels();
@@ -167,16 +167,23 @@ async function kernelAlone(): Promise<void> {
   const codes = rng
     .fillNormal(new Float32Array(R * N * rows))
     .map((v) => Math.max(-127, Math.min(127, Math.round(40 * v))));
-  const weights = Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() - 0.5);
-  const squares = weights.map((w) => w * w);
+  // conductances with programming noise (summed row by row), and cells holding one of 7 levels
+  // (2-bit digits ±0..3 on a differential pair, G_MIN/ΔG = 0.01: counted)
+  const noisy = Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() - 0.5);
+  const digits = Int8Array.from({ length: noisy.length }, () => Math.floor(rng.uniform() * 7) - 3);
+  const cells = {
+    'programmed with noise': { weights: noisy, squares: noisy.map((w) => w * w) },
+    levelled: {
+      weights: Float32Array.from(digits, (d) => d / 3),
+      squares: Float32Array.from(digits, (d) => (0.01 + Math.abs(d) / 3) ** 2 + 0.01 ** 2),
+    },
+  };
   // per-plane windows of the noise table, as in the model
   const windows = Array.from({ length: K }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next());
   const args = {
     codes,
     planes: K,
-    weights,
     weightScale: 0.48,
-    squares,
     squareScale: 6e-4,
     readNoise: windows,
     outNoise: null,
@@ -192,18 +199,19 @@ async function kernelAlone(): Promise<void> {
   };
   const flops = 2 * R * rows * N * C * J * K;
   const mm = await printedMatmulBaseline();
-  for (const threads of [1, nativeThreads()]) {
-    const t = median(await timeIt(async () => k.crossbarProducts({ ...args, threads }), 7, 1));
-    const g = flops / t / 1e9;
-    console.log(
-      fmtRow(
-        'native kernel, ffnIn product',
-        `${threads} thread(s)`,
-        `${(t * 1e3).toFixed(1)} ms`,
-        `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
-      ),
-    );
-  }
+  for (const [kind, w] of Object.entries(cells))
+    for (const threads of [1, nativeThreads()]) {
+      const t = median(await timeIt(async () => k.crossbarProducts({ ...args, ...w, threads }), 7, 1));
+      const g = flops / t / 1e9;
+      console.log(
+        fmtRow(
+          `native kernel, ffnIn product, ${kind}`,
+          `${threads} thread(s)`,
+          `${(t * 1e3).toFixed(1)} ms`,
+          `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
+        ),
+      );
+    }
 }
 
 if (args.kernel) {

@@ -386,7 +386,7 @@ void run(const Problem& p, int threads) {
   const int groups = (chunks + kGroup - 1) / kGroup;
   const int perItem = p.sumTiles ? p.R : 1;
   const int64_t tiles = static_cast<int64_t>(p.B) * (p.R / perItem) * groups;
-  const int nBlocks = static_cast<int>(std::min<int64_t>(p.N, (4 * threads + tiles - 1) / tiles));
+  const int nBlocks = static_cast<int>(std::min<int64_t>(p.N, (2 * threads + tiles - 1) / tiles));
   const int nBlock = (p.N + nBlocks - 1) / nBlocks;
   const int64_t items = tiles * nBlocks;
   // one 64-row word of inputs per plane: levelled tiles are counted, not summed

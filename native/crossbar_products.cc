@@ -47,6 +47,21 @@ struct Problem {
   // word i/64 (built once, shared by every column chunk)
   int words;
   std::vector<uint64_t> posMask, negMask;
+  // An operand written into the crossbars for this input (K, V): given as signed unit values
+  // instead of weights and squares, its cells are written here as the tile is copied (the
+  // graph's dynamicProduct, src/analog/dynamic.ts, does the same in ~40 passes over J× the
+  // operand). Null: `weights` (and `squares`) hold programmed cells.
+  const float* unit;   // [Bw, R, rows, C] in [−1, 1]
+  struct Write {
+    int kind;          // programming noise: 0 none, 1 relative, 2 writeSqrt, 3 additive, 4 pcm
+    float levels;      // 2^weightBits − 1 for bit-sliced cells, 0 for analog cells (J = 1)
+    float base;        // 2^bitsPerCell, the base of the slices' digits
+    float gMin, gMax, dG, dGSquared;  // µS; ΔG = G_MAX − G_MIN and its square (float32 as the graph's)
+    float noise;       // relative: σ; writeSqrt: γσ; additive: σ·G_MAX; pcm: G_MAX/G_ref·scale
+    float c0, c1, c2;  // pcm: the polynomial of the programming noise's std in G/G_MAX
+    const float* xi[2];  // [J, Bw, R, rows, C] N(0, 1) for the G+ and G− devices (kind 0: none)
+    bool squares;      // whether the squares are needed (read noise)
+  } write;
 };
 
 // Runs f(0..count−1) on `threads` threads (the caller's among them), in blocks of indices.
@@ -103,6 +118,83 @@ inline void scaledCopy(float* dst, const float* src, int width, int padded, floa
   for (; e + kVec <= width; e += kVec) vstore(dst + e, vload(src + e) * splat(scale));
   for (; e < width; e++) dst[e] = src[e] * scale;
   for (; e < padded; e++) dst[e] = 0;
+}
+
+// One device written to conductance g (µS) with write noise ξ, as dynamic.ts's writeNoise: the
+// same float32 operations in the same order.
+inline v16 writeDevice(const Problem::Write& wr, v16 g, v16 xi) {
+  // one kind per loop, so that each loop is vectorised
+  v16 r;
+  switch (wr.kind) {
+    case 1:
+      for (int e = 0; e < kVec; e++) r[e] = g[e] * (xi[e] * wr.noise + 1.0f);
+      break;
+    case 2:
+      for (int e = 0; e < kVec; e++)
+        r[e] = g[e] + __builtin_sqrtf(std::max(g[e] - wr.gMin, 0.0f) * wr.dG) * xi[e] * wr.noise;
+      break;
+    case 3:
+      for (int e = 0; e < kVec; e++) r[e] = g[e] + xi[e] * wr.noise;
+      break;
+    case 4:
+      for (int e = 0; e < kVec; e++) {
+        const float gh = g[e] / wr.gMax;
+        r[e] = g[e] + std::max((gh * wr.c2 + wr.c1) * gh + wr.c0, 0.0f) * wr.noise * xi[e];
+      }
+      break;
+    default:
+      return g;
+  }
+  for (int e = 0; e < kVec; e++) r[e] = std::max(r[e], 0.0f);
+  return r;
+}
+
+// Writes the cells of one row of a written operand: unit values u (16 columns, `width` of them
+// real) → for each slice j, the pair's (G+ − G−)/ΔG × weightScale into w[j·16H..] and
+// (G+² + G−²)/ΔG² × squareScale into s (zero past `width`). `at`: the row's index in a
+// [Bw, R, rows, C] operand; slice j's noise sits at j·(Bw·R·rows·C) + at.
+template <int J>
+inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t sliceStride, int width, float* w,
+                     float* s, int stride) {
+  const Problem::Write& wr = p.write;
+  v16 x{};
+  for (int e = 0; e < width; e++) x[e] = u[e];
+  v16 sg, mag;
+  for (int e = 0; e < kVec; e++) {
+    sg[e] = x[e] > 0 ? 1.0f : x[e] < 0 ? -1.0f : 0.0f;
+    mag[e] = __builtin_rintf(__builtin_fabsf(x[e]) * wr.levels);  // round half to even, as ONNX Round
+  }
+  // the digits of the magnitude: ⌊m·b^−j⌋ − b·⌊m·b^−(j+1)⌋, each b^−j a float32 constant
+  v16 floors[J + 1];
+  for (int j = 0; j <= J; j++) {
+    const float pw = static_cast<float>(std::pow(static_cast<double>(wr.base), -j));
+    for (int e = 0; e < kVec; e++) floors[j][e] = __builtin_floorf(mag[e] * pw);
+  }
+  for (int j = 0; j < J; j++) {
+    v16 signedCell;
+    if (wr.levels == 0) {
+      signedCell = x;  // analog cells: the unit value itself
+    } else {
+      const v16 digit = floors[j] - floors[j + 1] * splat(wr.base);
+      signedCell = digit / splat(wr.base - 1.0f) * sg;
+    }
+    v16 tp, tn, xp{}, xn{};
+    for (int e = 0; e < kVec; e++) {
+      tp[e] = std::max(signedCell[e], 0.0f) * wr.dG + wr.gMin;
+      tn[e] = std::max(-signedCell[e], 0.0f) * wr.dG + wr.gMin;
+    }
+    if (wr.kind != 0)
+      for (int e = 0; e < width; e++) {
+        xp[e] = wr.xi[0][j * sliceStride + at + e];
+        xn[e] = wr.xi[1][j * sliceStride + at + e];
+      }
+    const v16 gp = writeDevice(wr, tp, xp), gn = writeDevice(wr, tn, xn);
+    v16 eff = (gp - gn) / splat(wr.dG) * splat(p.weightScale);
+    v16 sq = (gp * gp + gn * gn) / splat(wr.dGSquared) * splat(p.squareScale);
+    for (int e = width; e < kVec; e++) eff[e] = sq[e] = 0;
+    vstore(w + j * stride, eff);
+    if (s) vstore(s + j * stride, sq);
+  }
 }
 
 // round half to even, then clip: the ADC code (std::nearbyint under the default rounding mode)
@@ -396,7 +488,7 @@ void run(const Problem& p, int threads) {
   std::atomic<int64_t> next{0};
   auto worker = [&]() {
     const size_t chunkSize = static_cast<size_t>(p.rows) * J * (16 * H);
-    std::vector<float> w(kGroup * chunkSize), s(p.squares ? w.size() : 0);
+    std::vector<float> w(kGroup * chunkSize), s(Squares ? w.size() : 0);
     std::vector<Levelled> levelled(countable ? kGroup : 0);
     int64_t last = -1;  // (b, r, group) of the buffers
     for (int64_t it; (it = next.fetch_add(1)) < items;) {
@@ -416,13 +508,27 @@ void run(const Problem& p, int threads) {
             return (((static_cast<int64_t>(j) * p.Bw + bw) * p.R + r) * p.rows + i) * p.C + c0;
           };
           // ask for every row first, so that their fetches overlap
-          for (int i = 0; i < p.rows; i++)
+          for (int i = 0; i < p.rows && !p.unit; i++)
             for (int j = 0; j < J; j++)
               for (int e = 0; e < span; e += 16) {
                 __builtin_prefetch(p.weights + source(i, j) + e);
                 if (p.squares) __builtin_prefetch(p.squares + source(i, j) + e);
               }
-          for (int i = 0; i < p.rows; i++)
+          if (p.unit) {
+            // a written operand: its cells are written as they are copied
+            const int64_t sliceStride = static_cast<int64_t>(p.Bw) * p.R * p.rows * p.C;
+            for (int i = 0; i < p.rows; i++)
+              for (int c = 0; c < count; c++)
+                for (int h = 0; h < H; h++) {
+                  // columns past the operand's are zero-filled (width 0 writes only zeros)
+                  const int lo = c * 16 * H + h * kVec;
+                  const int64_t at = ((static_cast<int64_t>(bw) * p.R + r) * p.rows + i) * p.C + c0 + lo;
+                  const size_t to = c * chunkSize + static_cast<size_t>(i) * J * (16 * H) + h * kVec;
+                  writeRow<J>(p, p.unit + at, at, sliceStride, std::max(0, std::min(kVec, span - lo)), w.data() + to,
+                              Squares ? s.data() + to : nullptr, 16 * H);
+                }
+          }
+          for (int i = 0; i < p.rows && !p.unit; i++)
             for (int j = 0; j < J; j++)
               for (int c = 0; c < count; c++) {
                 const int lo = c * 16 * H, width = std::min(16 * H, span - lo);
@@ -453,7 +559,7 @@ void run(const Problem& p, int threads) {
 
 void dispatch(Problem& p, int threads) {
   buildMasks(p, threads);
-  const bool squares = p.squares != nullptr;
+  const bool squares = p.unit ? p.write.squares : p.squares != nullptr;
 #define XBAR_SLICES(J) \
   case J:              \
     return squares ? run<J, 1, true>(p, threads) : run<J, 4, false>(p, threads);
@@ -550,8 +656,46 @@ napi_value Products(napi_env env, napi_callback_info info) {
   const size_t yn = static_cast<size_t>(p.J) * p.B * p.R * p.N * p.C;
   const int planes = p.planes;
   p.codes = array("codes", in, false);
-  p.weights = array("weights", wn, false);
+  p.unit = array("unit", wn / p.J, true);
+  p.weights = array("weights", wn, p.unit != nullptr);
   p.squares = array("squares", wn, true);
+  if (p.unit) {
+    // the written operand's cells (see Problem::Write)
+    Problem::Write& w = p.write;
+    w.kind = integer("writeKind");
+    if (w.kind < 0 || w.kind > 4) {
+      napi_throw_range_error(env, nullptr, "xbar native: writeKind must be 0..4 (none, relative, writeSqrt, additive, pcm)");
+      return nullptr;
+    }
+    w.levels = number("cellLevels"), w.base = number("cellBase");
+    if (w.levels == 0 && p.J != 1) {
+      napi_throw_range_error(env, nullptr, "xbar native: analog cells (cellLevels 0) have one slice, J = 1");
+      return nullptr;
+    }
+    w.gMin = number("gMin"), w.gMax = number("gMax"), w.dG = number("dG"), w.dGSquared = number("dGSquared");
+    w.noise = number("writeNoiseScale");
+    w.c0 = number("pcmC0"), w.c1 = number("pcmC1"), w.c2 = number("pcmC2");
+    bool squares = false;
+    napi_get_value_bool(env, get("writeSquares"), &squares);
+    w.squares = squares;
+    if (w.kind != 0) {
+      napi_value list = get("writeNoise");
+      bool isArray = false;
+      uint32_t len = 0;
+      napi_is_array(env, list, &isArray);
+      if (isArray) napi_get_array_length(env, list, &len);
+      if (len != 2) {
+        napi_throw_range_error(env, nullptr, "xbar native: 'writeNoise' needs two arrays (the G+ and the G- devices)");
+        return nullptr;
+      }
+      for (uint32_t k = 0; k < 2; k++) {
+        napi_value e;
+        napi_get_element(env, list, k, &e);
+        w.xi[k] = floatsOf(env, e, "each of 'writeNoise'", wn);
+        if (!w.xi[k]) return nullptr;
+      }
+    }
+  }
   p.coef = array("coef", static_cast<size_t>(planes) * p.J, false);
   if (pending()) return nullptr;
   for (const char* name : {"readNoise", "outNoise"}) {

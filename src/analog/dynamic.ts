@@ -7,7 +7,7 @@
 import { hostArray } from '../graph/ndarray.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
 import { PCM_PROG_FIT } from './devices/pcm.js';
-import { adcStep, analogMvm, applyGain, gaussianNoise, seedFor } from './mvm.js';
+import { adcStep, analogMvm, applyGain, gaussianNoise, seedFor, type WrittenOperand } from './mvm.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
@@ -75,6 +75,58 @@ function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
       return g.add(sigma.mul(xi())).maximum(0);
     }
   }
+}
+
+/** How the native kernel numbers the programming-noise kinds (native/crossbar_products.cc). */
+const WRITE_KINDS = { none: 0, relative: 1, writeSqrt: 2, additive: 3, pcm: 4 } as const;
+
+/**
+ * What the native kernel writes a differential operand's cells from: the signed unit values,
+ * the write noise `writeNoise` would draw (same seeds and shapes) and the constants of the
+ * graph below, as float32. Null for the offset mapping (the graph computes it).
+ */
+function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number): WrittenOperand | null {
+  if (xbar.mapping.kind === 'offset') return null;
+  const f = Math.fround;
+  const p = xbar.program;
+  const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
+  const dG = gMax - gMin;
+  const shape = [slices, ...wn.shape];
+  const cells = xbar.cells;
+  const scale =
+    p.kind === 'relative'
+      ? p.sigma
+      : p.kind === 'writeSqrt'
+        ? p.gamma * p.sigma
+        : p.kind === 'additive'
+          ? p.sigma * gMax
+          : p.kind === 'pcm'
+            ? (gMax / PCM_PROG_FIT.gMaxRefUS) * p.scale
+            : 0;
+  const pcm = p.kind === 'pcm' ? PCM_PROG_FIT : { c0: 0, c1: 0, c2: 0 };
+  return {
+    unit: wn,
+    noise:
+      p.kind === 'none'
+        ? null
+        : [
+            gaussianNoise(shape, 1, seedFor(seed, 'write+'), xbar),
+            gaussianNoise(shape, 1, seedFor(seed, 'write-'), xbar),
+          ],
+    params: {
+      writeKind: WRITE_KINDS[p.kind],
+      writeNoiseScale: f(scale),
+      cellLevels: cells.kind === 'analog' ? 0 : 2 ** cells.weightBits - 1,
+      cellBase: cells.kind === 'analog' ? 1 : 2 ** cells.bitsPerCell,
+      gMin: f(gMin),
+      gMax: f(gMax),
+      dG: f(dG),
+      dGSquared: f(dG * dG),
+      pcmC0: f(pcm.c0),
+      pcmC1: f(pcm.c1),
+      pcmC2: f(pcm.c2),
+    },
+  };
 }
 
 /** x·w with w written into crossbars for this input. x: [B,H,N,D], w: [B,H,D,C] → [B,H,N,C] */
@@ -207,6 +259,7 @@ export function dynamicProduct(
     seed,
     Array.from({ length: nC }, () => xbar.tile.cols),
     gain,
+    writtenOperand(wn, sliceWeights.length, xbar, seed) ?? undefined,
   );
   const out = nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length);
   return cPad === c ? out : out.slice(-1, 0, c);

@@ -20,7 +20,7 @@ import {
   type Tensor,
   where,
 } from '../graph/tensor.js';
-import { nativeKernels, nativeThreads } from '../runtime/native.js';
+import { nativeKernels, nativeThreads, type WrittenOperandArgs } from '../runtime/native.js';
 import type { Crossbar } from './spec.js';
 
 /** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
@@ -179,6 +179,7 @@ function products(
   rows: number,
   seed: number,
   needPre = true,
+  written?: WrittenOperand,
 ): Products {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
@@ -199,6 +200,8 @@ function products(
         sliceWeights,
         xbar,
         seed,
+        undefined,
+        written,
       );
   if (fused) return { codes: () => fused, pre: [] };
   const k = d.planeWeights.length;
@@ -351,10 +354,13 @@ export function analogMvm(
   seed: number,
   columnTiles: readonly number[],
   finish: (codes: Tensor, range: Tensor) => Tensor,
+  /** For weights written per input: what the native kernel writes them from (where it applies). */
+  written?: WrittenOperand,
 ): Tensor {
   const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
-  const run = (dr: DacOut, s: number) => products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1);
+  const run = (dr: DacOut, s: number) =>
+    products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1, written);
   const first = run(d, seed);
   if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes(false), d.range);
   const levels = signedLevels(xbar.adc.bits);
@@ -489,6 +495,19 @@ export function fusedFor(xbar: Crossbar): boolean {
   );
 }
 
+/**
+ * An operand written into crossbars per input (K, V; dynamic.ts), for the native kernel, which
+ * writes each tile's cells as it copies it: the same cells the graph's weights and squares
+ * describe, from the same noise.
+ */
+export interface WrittenOperand {
+  /** Signed unit values [(…), R, rows, C] (mapped, and through any conductance transform). */
+  unit: Tensor;
+  /** N(0, 1) write noise of the G+ and G− devices, [J, (…), R, rows, C]; null without programming noise. */
+  noise: [Tensor, Tensor] | null;
+  params: Omit<WrittenOperandArgs, 'unit' | 'writeNoise' | 'writeSquares'>;
+}
+
 /** Slice counts the native kernel is compiled for. */
 const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
 
@@ -515,6 +534,8 @@ function fusedProducts(
   seed: number,
   /** The digital gain [(…), R, N, G] per block of `block` columns, summed over row tiles after. */
   gain?: { values: Tensor; block: number },
+  /** Set when w and sq are written per input: the kernel then writes them itself, from these. */
+  written?: WrittenOperand,
 ): Tensor | null {
   const kernels = nativeKernels();
   if (!kernels || !fusedFor(xbar)) return null;
@@ -554,19 +575,28 @@ function fusedProducts(
     gainBlock: gain?.block ?? 1,
     sumTiles: gain !== undefined,
   };
-  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}]`;
-  const inputs = [d.codes, w, ...(sq ? [sq] : []), ...read, ...out, ...(gain ? [gain.values] : [])];
+  const writes = written ? { ...written.params, writeSquares: sq !== null } : null;
+  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}] ${JSON.stringify(writes)}`;
+  // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
+  const operand = written ? [written.unit, ...(written.noise ?? [])] : [w, ...(sq ? [sq] : [])];
+  const inputs = [d.codes, ...operand, ...read, ...out, ...(gain ? [gain.values] : [])];
   return hostCall(key, inputs, shape, (ins, reuse) => {
     const data = (i: number) => ins[i]!.data as Float32Array;
-    const first = sq ? 3 : 2;
+    const first = 1 + operand.length;
+    const cells = writes
+      ? {
+          ...writes,
+          unit: data(1),
+          writeNoise: written!.noise ? ([data(2), data(3)] as [Float32Array, Float32Array]) : null,
+        }
+      : { weights: data(1), squares: sq ? data(2) : null };
     return {
       dtype: 'float32',
       shape,
       data: kernels.crossbarProducts({
         ...dims,
         codes: data(0),
-        weights: data(1),
-        squares: sq ? data(2) : null,
+        ...cells,
         readNoise: sq ? read.map((_, p) => data(first + p)) : null,
         outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
         coef,

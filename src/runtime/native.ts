@@ -49,9 +49,41 @@ export interface CrossbarProductsArgs {
   out?: Float32Array;
 }
 
+/**
+ * An operand written into the crossbars per input (K, V): in place of `weights` and `squares`,
+ * its signed unit values [Bw, R, rows, C] and how its cells are written (src/analog/dynamic.ts);
+ * the kernel writes each tile's cells as it copies the tile.
+ */
+export interface WrittenOperandArgs {
+  unit: Float32Array;
+  /** Programming noise: 0 none, 1 relative, 2 writeSqrt, 3 additive, 4 pcm. */
+  writeKind: number;
+  /** N(0, 1) samples for the G+ and G− devices, [J, Bw, R, rows, C] each (as the graph reads them); null for kind 0. */
+  writeNoise: [Float32Array, Float32Array] | null;
+  /** relative: σ; writeSqrt: γσ; additive: σ·G_MAX; pcm: G_MAX/G_ref·scale. */
+  writeNoiseScale: number;
+  /** 2^weightBits − 1 for bit-sliced cells, 0 for analog cells. */
+  cellLevels: number;
+  /** 2^bitsPerCell. */
+  cellBase: number;
+  gMin: number;
+  gMax: number;
+  /** G_MAX − G_MIN, and its square, as float32 (the graph's constants). */
+  dG: number;
+  dGSquared: number;
+  /** The pcm kind's polynomial of the noise's std in G/G_MAX (else 0). */
+  pcmC0: number;
+  pcmC1: number;
+  pcmC2: number;
+  /** Whether the products read squares (read noise). */
+  writeSquares: boolean;
+}
+
 export interface NativeKernels {
   /** → [B, R, N, C] recombined ADC codes (× gain, and summed over R, when asked). */
-  crossbarProducts(args: CrossbarProductsArgs): Float32Array;
+  crossbarProducts(
+    args: CrossbarProductsArgs | (Omit<CrossbarProductsArgs, 'weights' | 'squares'> & WrittenOperandArgs),
+  ): Float32Array;
 }
 
 const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));

@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
-import { dynamicProduct } from '../../src/analog/dynamic.js';
+import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
 import { seedFor } from '../../src/analog/mvm.js';
 import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';
 import { numel } from '../../src/graph/shape.js';
 import { input, param, type Tensor } from '../../src/graph/tensor.js';
+import { clipformerTransform, parseClipFormer } from '../../src/methods/clipformer.js';
 import { kernelNoiseIndex, nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
@@ -186,21 +187,59 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     );
   });
 
-  it('K written per input (one weight set per batch and head) with read noise: the graph’s outputs', async () => {
-    const spec = loadSpec('rram-clipformer', ['attention.device.program.kind=none']);
-    const xbar = attentionCrossbar(spec)!;
-    const [b, h, n, e, t] = [2, 3, 11, 64, 40];
+  /**
+   * x·w with w [b, h, rows, cols] written per input on rram-clipformer's attention crossbars
+   * with `sets`: the kernel writes the cells itself (the same write noise the graph reads).
+   */
+  const writtenCase = (
+    sets: string[],
+    rows: number,
+    cols: number,
+    transform?: ConductanceTransform,
+  ): Case => {
+    const xbar = attentionCrossbar(loadSpec('rram-clipformer', sets))!;
+    const [b, h, n] = [2, 3, 11];
     const rng = new Rng(3);
-    const q = hostArray('float32', [b, h, n, e], rng.fillNormal(new Float32Array(b * h * n * e)));
-    const k = hostArray('float32', [b, h, e, t], rng.fillNormal(new Float32Array(b * h * e * t)));
-    const r = await compare({
+    const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
+    const w = hostArray('float32', [b, h, rows, cols], rng.fillNormal(new Float32Array(b * h * rows * cols)));
+    const J = xbar.cells.kind === 'quantized' ? Math.ceil(xbar.cells.weightBits / xbar.cells.bitsPerCell) : 1;
+    return {
       seed: 99,
-      dims: { B: b * h, R: 1, N: n, C: 64, J: 4, squares: true },
+      dims: {
+        B: b * h,
+        R: Math.ceil(rows / 64),
+        N: n,
+        C: Math.ceil(cols / 64) * 64,
+        J,
+        squares: xbar.readNoise.kind !== 'none',
+      },
       planes: 7,
       noisy: true,
-      build: () => dynamicProduct(input('q', [b, h, n, e]), input('k', [b, h, e, t]), xbar, 99),
-      feeds: { q, k },
-    });
-    assertSame(r);
+      build: () =>
+        dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, transform),
+      feeds: { x, w },
+    };
+  };
+
+  it('K written per input (one weight set per batch and head) with read noise, no write noise: the graph’s outputs', async () => {
+    assertSame(await compare(writtenCase(['attention.device.program.kind=none'], 64, 40)));
+  });
+
+  it('K and V written per input with each kind of write noise: the graph’s outputs, from the same noise', async () => {
+    // writeSqrt (rram-clipformer's) on K-like (64 rows) and V-like (3 row tiles, padded) operands
+    assertSame(await compare(writtenCase([], 64, 100)));
+    assertSame(await compare(writtenCase([], 150, 64)));
+    for (const program of [
+      '{kind: relative, sigma: 0.2}',
+      '{kind: additive, sigma: 0.03}',
+      '{kind: pcm, scale: 1}',
+    ])
+      assertSame(await compare(writtenCase([`attention.device.program=${program}`], 64, 40)));
+  });
+
+  it('written analog cells, and ClipFormer’s transform before the write: the graph’s outputs', async () => {
+    assertSame(await compare(writtenCase(['attention.device.cells.kind=analog'], 64, 40)));
+    const clip = clipformerTransform(parseClipFormer({ alpha: 2, beta: 0.5 }));
+    assertSame(await compare(writtenCase([], 64, 40, clip)));
   });
 });

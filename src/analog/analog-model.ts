@@ -18,6 +18,7 @@ import {
   fusedFor,
   fusedMvm,
   isPerfect,
+  operandScales,
   seedFor,
   weightedSum,
 } from './mvm.js';
@@ -101,6 +102,25 @@ function scaleBlock(xbar: Crossbar, outDim: number): number {
 }
 
 /** The programmed scale [R·C], one value per block of columns. */
+/**
+ * The programmed cells in the units the products are computed in (`operandScales`): the graph
+ * then multiplies by them as they are, where a scale applied in it is a pass over every weight at
+ * every run (~3 % of pcm-aihwkit's forward). Float32 products, as the graph's Mul gives them.
+ */
+function cellsInSteps(
+  p: ProgrammedWeights,
+  xbar: Crossbar,
+): { weights: Float32Array; squares: Float32Array } {
+  const { weightScale, squareScale } = operandScales(xbar, p.rows);
+  const ws = Math.fround(weightScale);
+  // without read noise the squares are never read: left as they are
+  const ss = squareScale > 0 ? Math.fround(squareScale) : 1;
+  return {
+    weights: p.weights.map((w) => w * ws),
+    squares: p.squares.map((s) => s * ss),
+  };
+}
+
 function blockScale(p: ProgrammedWeights, block: number): Float32Array {
   if (block === 1) return p.scale.slice();
   return Float32Array.from({ length: p.scale.length / block }, (_, i) => p.scale[i * block]!);
@@ -186,8 +206,9 @@ export class AnalogModel {
     const p = this.programmedFor(name, l.weight, l.xbar);
     l.programmed = p;
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
-    data(l.weights).set(p.weights);
-    data(l.squares).set(p.squares);
+    const cells = cellsInSteps(p, l.xbar);
+    data(l.weights).set(cells.weights);
+    data(l.squares).set(cells.squares);
     data(l.scale).set(blockScale(p, l.scaleBlock));
   }
 
@@ -198,12 +219,13 @@ export class AnalogModel {
     const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
     const block = scaleBlock(xbar, p.outDim);
     const nR = p.rowTiles.length;
+    // the params own copies, so reprogramming never aliases a ProgrammedWeights
+    const cells = cellsInSteps(p, xbar);
     const l: StaticLayer = {
       xbar,
       weight: w,
-      // the params own copies, so reprogramming never aliases a ProgrammedWeights
-      weights: param(`analog.${name}.weights`, hostArray('float32', shape, p.weights.slice())),
-      squares: param(`analog.${name}.squares`, hostArray('float32', shape, p.squares.slice())),
+      weights: param(`analog.${name}.weights`, hostArray('float32', shape, cells.weights)),
+      squares: param(`analog.${name}.squares`, hostArray('float32', shape, cells.squares)),
       scale: param(
         `analog.${name}.scale`,
         hostArray(
@@ -280,8 +302,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     tiles,
     l.xbar,
     l.inputRange,
-    l.weights,
-    useSquares ? l.squares : null,
+    { weights: l.weights, squares: useSquares ? l.squares : null, inSteps: true },
     p.sliceWeights,
     p.rows,
     seed,

@@ -248,18 +248,17 @@ export function dynamicProduct(
     block === 1
       ? applyGain(codes, gained, 1).mul(range)
       : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+  const written = writtenOperand(wn, sliceWeights.length, xbar, seed);
   const y = analogMvm(
     xt,
     xbar,
     undefined,
-    eff,
-    useSquares ? squares : null,
+    { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) },
     sliceWeights,
     rows,
     seed,
     Array.from({ length: nC }, () => xbar.tile.cols),
     gain,
-    writtenOperand(wn, sliceWeights.length, xbar, seed) ?? undefined,
   );
   const out = nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length);
   return cPad === c ? out : out.slice(-1, 0, c);

@@ -115,7 +115,7 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
   // a dynamic range holds every input: its codes lie within ±levels, so no clip is needed
   if (d.mode === 'pwm') {
     const codes = scaled.quantize(levels, !clips);
-    return { planes: plane(codes), codes, planeScale: 1 / levels, planeWeights: [1], range };
+    return { planes: plane(codes), codes, planeScale: planeScaleOf(xbar), planeWeights: [1], range };
   }
   // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
   const k = d.bits - 1;
@@ -143,6 +143,39 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
 }
 
 /**
+ * What a crossbar product multiplies by: per slice, weights (G+ − G−)/ΔG [J, …, R, rows, C] and
+ * their squares G+² + G−² over ΔG² (for read noise), or null.
+ */
+export interface Operand {
+  weights: Tensor;
+  squares: Tensor | null;
+  /**
+   * Whether weights and squares are already × `operandScales` (static layers store them so, once
+   * per programming: a scale applied in the graph is a pass over the weights at every run).
+   */
+  inSteps?: boolean;
+  /** For weights written per input: what the native kernel writes them from, where it applies. */
+  written?: WrittenOperand;
+}
+
+/** Normalised input units per DAC plane unit: 1/levels for PWM codes, else 1. */
+function planeScaleOf(xbar: Crossbar): number {
+  const d = xbar.dac;
+  return d.kind === 'uniform' && d.mode === 'pwm' ? 1 / signedLevels(d.bits) : 1;
+}
+
+/**
+ * Outputs are computed in ADC steps: 1/step, the plane scale and the read noise's σ are folded
+ * into the (small) weight tensors, saving passes over the outputs. Weights × `weightScale` are
+ * ADC steps per plane unit; squares × `squareScale` are their (σ_R·…)² (0: no read noise).
+ */
+export function operandScales(xbar: Crossbar, rows: number): { weightScale: number; squareScale: number } {
+  const weightScale = planeScaleOf(xbar) / adcStep(xbar, rows);
+  const sigma = xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0;
+  return { weightScale, squareScale: (sigma * weightScale) ** 2 };
+}
+
+/**
  * Crossbar products of DAC planes [K, …, R, N, rows] with weights [J, …, R, rows, C] (and their
  * squares, for read noise), through noise and ADC, recombined: → [(…), R, N, C] in ADC steps
  * (× `adcStep` for normalised units; callers fold it into their digital gain, one pass).
@@ -156,7 +189,7 @@ export function crossbarProducts(
   rows: number,
   seed: number,
 ): Tensor {
-  return products(d, weights, squares, sliceWeights, xbar, rows, seed).codes(false);
+  return products(d, { weights, squares }, sliceWeights, xbar, rows, seed).codes(false);
 }
 
 interface Products {
@@ -172,36 +205,37 @@ interface Products {
 /** `crossbarProducts` before the ADC: what bound management's saturation test reads. */
 function products(
   d: DacOut,
-  weights: Tensor,
-  squares: Tensor | null,
+  op: Operand,
   sliceWeights: readonly number[],
   xbar: Crossbar,
   rows: number,
   seed: number,
   needPre = true,
-  written?: WrittenOperand,
 ): Products {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
-  const { inScale, sigma, outSigma } = productScales(d, xbar, rows);
-  const w = inScale === 1 ? weights : weights.mul(inScale);
-  const sq = squares && sigma > 0 ? squares.mul((sigma * inScale) ** 2) : null;
+  const { weightScale, squareScale } = op.inSteps
+    ? { weightScale: 1, squareScale: 1 }
+    : operandScales(xbar, rows);
+  const noisy = operandScales(xbar, rows).squareScale > 0;
+  const w = weightScale === 1 ? op.weights : op.weights.mul(weightScale);
+  const sq = op.squares && noisy ? (squareScale === 1 ? op.squares : op.squares.mul(squareScale)) : null;
   // the kernel scales the weights as it reads them: scaled copies made in a graph would cross
   // to it as (large) values at every run
   const fused = needPre
     ? null
     : fusedProducts(
         d,
-        weights,
-        inScale,
-        sq && squares,
-        (sigma * inScale) ** 2,
-        outSigma,
+        op.weights,
+        weightScale,
+        noisy ? op.squares : null,
+        squareScale,
+        outputSigma(xbar, rows),
         sliceWeights,
         xbar,
         seed,
         undefined,
-        written,
+        op.written,
       );
   if (fused) return { codes: () => fused, pre: [] };
   const k = d.planeWeights.length;
@@ -210,7 +244,7 @@ function products(
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    return sliceProducts(plane, w, sq, outSigma, xbar, seedFor(seed, `plane${p}`)); // [J, …]
+    return sliceProducts(plane, w, sq, outputSigma(xbar, rows), xbar, seedFor(seed, `plane${p}`)); // [J, …]
   });
   const shape = pre[0]!.shape.slice(1);
   const codes = (inRange: boolean) => {
@@ -229,22 +263,9 @@ function products(
   return { pre, codes };
 }
 
-/**
- * Outputs are computed in ADC steps: 1/step, the plane scale and the noise scales are folded
- * into the (small) weight tensors, saving passes over the outputs. → the weights' scale, σ_R
- * (0: no read noise) and the output noise's σ in ADC steps.
- */
-function productScales(
-  d: DacOut,
-  xbar: Crossbar,
-  rows: number,
-): { inScale: number; sigma: number; outSigma: number } {
-  const step = adcStep(xbar, rows);
-  return {
-    inScale: d.planeScale / step,
-    sigma: xbar.readNoise.kind === 'relative' ? xbar.readNoise.sigma : 0,
-    outSigma: xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / step : 0,
-  };
+/** The output noise's σ in ADC steps (0: none). */
+function outputSigma(xbar: Crossbar, rows: number): number {
+  return xbar.outputNoise.kind === 'gaussian' ? xbar.outputNoise.sigma / adcStep(xbar, rows) : 0;
 }
 
 /**
@@ -259,8 +280,7 @@ export function fusedMvm(
   x: Tensor,
   xbar: Crossbar,
   tileRanges: Tensor | undefined,
-  weights: Tensor,
-  squares: Tensor | null,
+  op: Operand,
   sliceWeights: readonly number[],
   rows: number,
   seed: number,
@@ -270,20 +290,21 @@ export function fusedMvm(
   // (fusedProducts checks whether the kernel is built and applies; DAC nodes nothing reads are never emitted)
   if (x.rank !== 3) return null;
   const d = dac(x, xbar, tileRanges);
-  const { inScale, sigma, outSigma } = productScales(d, xbar, rows);
-  const sq = squares && sigma > 0 ? squares : null;
+  const scales = operandScales(xbar, rows);
+  const { weightScale, squareScale } = op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
   const gain = { values: gainOf(d.range), block };
   return fusedProducts(
     d,
-    weights,
-    inScale,
-    sq,
-    (sigma * inScale) ** 2,
-    outSigma,
+    op.weights,
+    weightScale,
+    scales.squareScale > 0 ? op.squares : null,
+    squareScale,
+    outputSigma(xbar, rows),
     sliceWeights,
     xbar,
     seed,
     gain,
+    op.written,
   );
 }
 
@@ -347,20 +368,16 @@ export function analogMvm(
   x: Tensor,
   xbar: Crossbar,
   tileRanges: Tensor | undefined,
-  weights: Tensor,
-  squares: Tensor | null,
+  op: Operand,
   sliceWeights: readonly number[],
   rows: number,
   seed: number,
   columnTiles: readonly number[],
   finish: (codes: Tensor, range: Tensor) => Tensor,
-  /** For weights written per input: what the native kernel writes them from (where it applies). */
-  written?: WrittenOperand,
 ): Tensor {
   const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
-  const run = (dr: DacOut, s: number) =>
-    products(dr, weights, squares, sliceWeights, xbar, rows, s, n > 1, written);
+  const run = (dr: DacOut, s: number) => products(dr, op, sliceWeights, xbar, rows, s, n > 1);
   const first = run(d, seed);
   if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes(false), d.range);
   const levels = signedLevels(xbar.adc.bits);

@@ -102,10 +102,17 @@ function staticCase(preset: string, sets: string[], inDim: number, outDim: numbe
   };
 }
 
-/** Rare rounding-edge flips at most, each worth a few ADC codes of the output scale; outputs not all zero. */
+/**
+ * Rare rounding-edge flips at most (0.1 % of the outputs, or 2 in a small case, where one flip
+ * is already 0.1 %), each worth a few ADC codes of the output scale; outputs not all zero. A
+ * wrong cell, noise sample or scale shows as percents (checked by mutating the kernel).
+ */
 function assertSame(r: Awaited<ReturnType<typeof compare>>): void {
   assert.ok(r.scale > 0, 'the outputs are not all zero');
-  assert.ok(r.differ <= 1e-3, `${(r.differ * 100).toFixed(3)} % of ${r.n} outputs differ`);
+  assert.ok(
+    r.differ * r.n <= Math.max(2, 1e-3 * r.n),
+    `${(r.differ * 100).toFixed(3)} % of ${r.n} outputs differ`,
+  );
   assert.ok(r.maxDiff <= 0.05 * r.scale, `largest difference ${r.maxDiff} at scale ${r.scale}`);
 }
 

@@ -15,7 +15,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { AnalogModel } from '../src/analog/analog-model.js';
 import { isPerfect } from '../src/analog/mvm.js';
 import { attentionCrossbar, crossbarFor, loadSpec } from '../src/analog/presets.js';
@@ -28,22 +27,20 @@ import type { VitConfig } from '../src/models/config.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import { nativeKernels, nativeThreads } from '../src/runtime/native.js';
 import { Rng } from '../src/util/math.js';
-import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
+import { benchArgs, fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
-const { values: args } = parseArgs({
-  options: {
-    batch: { type: 'string', default: '32' },
-    reps: { type: 'string', default: '2' },
-    'rram-batch': { type: 'string', default: '1' },
-    /** A Python with aihwkit 1.0.0 installed: its forward is measured in the same run. */
-    aihwkit: { type: 'string' },
-    one: { type: 'string' },
-    /** The ideal model and this preset alternating in one process (JSON). */
-    pair: { type: 'string' },
-    kernel: { type: 'boolean', default: false },
-    /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
-    set: { type: 'string', multiple: true, default: [] },
-  },
+const args = benchArgs(import.meta.url, {
+  batch: { type: 'string', default: '32' },
+  reps: { type: 'string', default: '2' },
+  'rram-batch': { type: 'string', default: '1' },
+  /** A Python with aihwkit 1.0.0 installed: its forward is measured in the same run. */
+  aihwkit: { type: 'string' },
+  one: { type: 'string' },
+  /** The ideal model and this preset alternating in one process (JSON). */
+  pair: { type: 'string' },
+  kernel: { type: 'boolean', default: false },
+  /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
+  set: { type: 'string', multiple: true, default: [] },
 });
 const batch = Number(args.batch);
 const reps = Number(args.reps);
@@ -222,9 +219,15 @@ if (args.kernel) {
   await runPair(args.pair);
 } else {
   const self = fileURLToPath(import.meta.url);
-  const child = <T>(mode: '--one' | '--pair', hw: string, b = batch, env: Record<string, string> = {}) =>
+  const child = <T>(
+    mode: '--one' | '--pair',
+    hw: string,
+    b = batch,
+    env: Record<string, string> = {},
+    r = reps,
+  ) =>
     JSON.parse(
-      execFileSync(process.execPath, [self, mode, hw, '--batch', String(b), '--reps', String(reps)], {
+      execFileSync(process.execPath, [self, mode, hw, '--batch', String(b), '--reps', String(r)], {
         encoding: 'utf8',
         env: { ...process.env, ...env },
       })
@@ -232,8 +235,8 @@ if (args.kernel) {
         .split('\n')
         .pop()!,
     ) as T;
-  const run = (hw: string, b = batch, env: Record<string, string> = {}) =>
-    child<{ seconds: number; rssGB: number; matmulGflops: number }>('--one', hw, b, env);
+  const run = (hw: string, b = batch, env: Record<string, string> = {}, r = reps) =>
+    child<{ seconds: number; rssGB: number; matmulGflops: number }>('--one', hw, b, env, r);
   console.log(`# analog benchmark: DeiT-S (random weights), batch ${batch}, ${T} tokens`);
   await printedMatmulBaseline();
   const ideal = run('ideal-fp');
@@ -289,9 +292,11 @@ if (args.kernel) {
     }
   }
   const rb = Number(args['rram-batch']);
+  if (!(Number.isInteger(rb) && rb >= 1))
+    throw new RangeError(`--rram-batch ${args['rram-batch']}: use a whole number ≥ 1`);
   // with the native kernel where it is built (npm run build:native), and with ONNX graphs only
-  const rramLine = (label: string, env: Record<string, string>) => {
-    const rram = run('rram-clipformer', rb, env);
+  const rramLine = (label: string, env: Record<string, string>, rb: number, r = reps) => {
+    const rram = run('rram-clipformer', rb, env, r);
     const gflops = (2 * expandedMacs('rram-clipformer', rb)) / rram.seconds / 1e9;
     // against the MatMul measured in the same process, just before and after
     const e = gflops / rram.matmulGflops;
@@ -305,8 +310,11 @@ if (args.kernel) {
     );
     return rram.seconds;
   };
-  const fused = nativeKernels() ? rramLine('rram-clipformer forward (native kernel)', {}) : null;
-  const graphs = rramLine('rram-clipformer forward (ONNX graphs)', { XBAR_NATIVE: '0' });
+  const fused = nativeKernels() ? rramLine('rram-clipformer forward (native kernel)', {}, rb) : null;
+  // at the batch of the issue's figures too (its peak memory is the target's); one timed
+  // forward after the first, which builds the sessions (~50 s each on two cores)
+  if (nativeKernels() && batch !== rb) rramLine('rram-clipformer forward (native kernel)', {}, batch, 1);
+  const graphs = rramLine('rram-clipformer forward (ONNX graphs)', { XBAR_NATIVE: '0' }, rb);
   if (fused === null) console.log('  (native kernel not built: npm run build:native)');
   else console.log(fmtRow('native kernel vs ONNX graphs', '', '', `${(graphs / fused).toFixed(2)}× faster`));
 }

@@ -3,7 +3,6 @@
  * large ONNX Runtime MatMul measured in the same run.
  *   node dist/bench/engine.js [--batch 16] [--layers 12] [--provider cpu|webgpu] [--reps 3]
  */
-import { parseArgs } from 'node:util';
 import { grad } from '../src/graph/autodiff.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import { input, type Tensor } from '../src/graph/tensor.js';
@@ -16,17 +15,15 @@ import {
 } from '../src/models/encoder.js';
 import { compile, type Provider } from '../src/runtime/session.js';
 import { Rng } from '../src/util/math.js';
-import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
+import { benchArgs, fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
-const { values: args } = parseArgs({
-  options: {
-    batch: { type: 'string', default: '16' },
-    layers: { type: 'string', default: '12' },
-    provider: { type: 'string', default: 'cpu' },
-    reps: { type: 'string', default: '3' },
-    matmul: { type: 'string', default: '2048' },
-    skip: { type: 'string', default: '' },
-  },
+const args = benchArgs(import.meta.url, {
+  batch: { type: 'string', default: '16' },
+  layers: { type: 'string', default: '12' },
+  provider: { type: 'string', default: 'cpu' },
+  reps: { type: 'string', default: '3' },
+  matmul: { type: 'string', default: '2048' },
+  skip: { type: 'string', default: '' },
 });
 const B = Number(args.batch);
 const L = Number(args.layers);

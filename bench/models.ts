@@ -3,20 +3,17 @@
  * measured in the same run: DeiT-S at batch 32, BERT-base at sequence length 128.
  *   node dist/bench/models.js [--reps 3] [--batch-vit 32] [--batch-bert 32]
  */
-import { parseArgs } from 'node:util';
 import { predictLogits } from '../src/eval/predict.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import { encoderLayerMacs } from '../src/models/encoder.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import { Rng } from '../src/util/math.js';
-import { fmtRow, matmulBaseline, median, timeIt } from './util.js';
+import { benchArgs, fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
-const { values: args } = parseArgs({
-  options: {
-    reps: { type: 'string', default: '3' },
-    'batch-vit': { type: 'string', default: '32' },
-    'batch-bert': { type: 'string', default: '32' },
-  },
+const args = benchArgs(import.meta.url, {
+  reps: { type: 'string', default: '3' },
+  'batch-vit': { type: 'string', default: '32' },
+  'batch-bert': { type: 'string', default: '32' },
 });
 const reps = Number(args.reps);
 const rng = new Rng(0);

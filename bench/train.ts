@@ -5,7 +5,6 @@
  *   node dist/bench/train.js [--batch 128] [--steps 10]
  */
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { modelFeeds } from '../src/eval/predict.js';
 import { grad } from '../src/graph/autodiff.js';
 import { hostArray } from '../src/graph/ndarray.js';
@@ -17,10 +16,11 @@ import { randomModel } from '../src/models/index.js';
 import { compile } from '../src/runtime/session.js';
 import { AdamW } from '../src/train/adamw.js';
 import { Rng } from '../src/util/math.js';
-import { fmtRow, matmulBaseline, median } from './util.js';
+import { benchArgs, fmtRow, matmulBaseline, median } from './util.js';
 
-const { values: args } = parseArgs({
-  options: { batch: { type: 'string', default: '128' }, steps: { type: 'string', default: '10' } },
+const args = benchArgs(import.meta.url, {
+  batch: { type: 'string', default: '128' },
+  steps: { type: 'string', default: '10' },
 });
 const b = Number(args.batch);
 const cfg = loadModelConfig(fileURLToPath(new URL('../../models/vit-fmnist', import.meta.url))) as VitConfig;

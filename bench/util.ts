@@ -1,8 +1,45 @@
-/** Timing helpers and the MatMul baseline shared by the benchmarks. */
+/** Timing helpers, argument parsing and the MatMul baseline shared by the benchmarks. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { hostArray } from '../src/graph/ndarray.js';
 import { input, param } from '../src/graph/tensor.js';
 import { compile, type Provider } from '../src/runtime/session.js';
 import { Rng } from '../src/util/math.js';
+
+/**
+ * A benchmark's flags: `--help` prints the usage lines of its header comment (the lines that
+ * start with `node dist/bench/`), and an unknown or malformed flag says so with them, exit 2,
+ * instead of a stack trace.
+ */
+export function benchArgs<O extends NonNullable<ParseArgsConfig['options']>>(
+  moduleUrl: string,
+  options: O,
+): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
+  const usage = () => {
+    const source = fileURLToPath(moduleUrl).replace(/\/dist\/bench\/(\w+)\.js$/, '/bench/$1.ts');
+    let lines: string[] = [];
+    try {
+      lines = readFileSync(source, 'utf8')
+        .split('\n')
+        .filter((l) => /^\s*\*\s+node dist\/bench\//.test(l))
+        .map((l) => l.replace(/^\s*\*\s+/, '  '));
+    } catch {
+      // no sources next to the build: the message alone
+    }
+    return lines.length ? `usage:\n${lines.join('\n')}` : '';
+  };
+  if (process.argv.includes('--help')) {
+    console.log(usage());
+    process.exit(0);
+  }
+  try {
+    return parseArgs({ options }).values;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${usage()}`);
+    process.exit(2);
+  }
+}
 
 /** Runs `f` `warmup` times untimed, then `reps` times; returns seconds per run. */
 export async function timeIt(f: () => Promise<unknown>, reps: number, warmup = 1): Promise<number[]> {

@@ -60,6 +60,7 @@ struct Problem {
     float noise;       // relative: σ; writeSqrt: γσ; additive: σ·G_MAX; pcm: G_MAX/G_ref·scale
     float c0, c1, c2;  // pcm: the polynomial of the programming noise's std in G/G_MAX
     const float* xi[2];  // [J, Bw, R, rows, C] N(0, 1) for the G+ and G− devices (kind 0: none)
+    float power[9];    // base^−j for j = 0..J, float32 (the graph's constants)
     bool squares;      // whether the squares are needed (read noise)
   } write;
 };
@@ -157,8 +158,15 @@ template <int J>
 inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t sliceStride, int width, float* w,
                      float* s, int stride) {
   const Problem::Write& wr = p.write;
-  v16 x{};
-  for (int e = 0; e < width; e++) x[e] = u[e];
+  // a partial load only at the operand's last columns
+  const bool whole = width == kVec;
+  auto load = [&](const float* src) {
+    if (whole) return vload(src);
+    v16 t{};
+    for (int e = 0; e < width; e++) t[e] = src[e];
+    return t;
+  };
+  const v16 x = load(u);
   v16 sg, mag;
   for (int e = 0; e < kVec; e++) {
     sg[e] = x[e] > 0 ? 1.0f : x[e] < 0 ? -1.0f : 0.0f;
@@ -166,10 +174,8 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
   }
   // the digits of the magnitude: ⌊m·b^−j⌋ − b·⌊m·b^−(j+1)⌋, each b^−j a float32 constant
   v16 floors[J + 1];
-  for (int j = 0; j <= J; j++) {
-    const float pw = static_cast<float>(std::pow(static_cast<double>(wr.base), -j));
-    for (int e = 0; e < kVec; e++) floors[j][e] = __builtin_floorf(mag[e] * pw);
-  }
+  for (int j = 0; j <= J; j++)
+    for (int e = 0; e < kVec; e++) floors[j][e] = __builtin_floorf(mag[e] * wr.power[j]);
   for (int j = 0; j < J; j++) {
     v16 signedCell;
     if (wr.levels == 0) {
@@ -178,16 +184,13 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
       const v16 digit = floors[j] - floors[j + 1] * splat(wr.base);
       signedCell = digit / splat(wr.base - 1.0f) * sg;
     }
-    v16 tp, tn, xp{}, xn{};
+    v16 tp, tn;
     for (int e = 0; e < kVec; e++) {
       tp[e] = std::max(signedCell[e], 0.0f) * wr.dG + wr.gMin;
       tn[e] = std::max(-signedCell[e], 0.0f) * wr.dG + wr.gMin;
     }
-    if (wr.kind != 0)
-      for (int e = 0; e < width; e++) {
-        xp[e] = wr.xi[0][j * sliceStride + at + e];
-        xn[e] = wr.xi[1][j * sliceStride + at + e];
-      }
+    const v16 xp = wr.kind ? load(wr.xi[0] + j * sliceStride + at) : v16{};
+    const v16 xn = wr.kind ? load(wr.xi[1] + j * sliceStride + at) : v16{};
     const v16 gp = writeDevice(wr, tp, xp), gn = writeDevice(wr, tn, xn);
     v16 eff = (gp - gn) / splat(wr.dG) * splat(p.weightScale);
     v16 sq = (gp * gp + gn * gn) / splat(wr.dGSquared) * splat(p.squareScale);
@@ -668,6 +671,7 @@ napi_value Products(napi_env env, napi_callback_info info) {
       return nullptr;
     }
     w.levels = number("cellLevels"), w.base = number("cellBase");
+    for (int j = 0; j <= p.J; j++) w.power[j] = static_cast<float>(std::pow(static_cast<double>(w.base), -j));
     if (w.levels == 0 && p.J != 1) {
       napi_throw_range_error(env, nullptr, "xbar native: analog cells (cellLevels 0) have one slice, J = 1");
       return nullptr;

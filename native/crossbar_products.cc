@@ -27,7 +27,13 @@ constexpr int kVec = 16;
 // (weights and squares of a 64-row tile then fit the 48 KB L1 together), else 4.
 
 struct Problem {
-  const float* codes;     // [B, R, N, rows] signed integer DAC codes
+  const float* codes;     // [B, R, N, rows] signed integer DAC codes, or null: `inputs` instead
+  // The DAC here (dynamic range): inputs [B, R, N, rows] → codes ±rint(|x·(dacLevels/range)|)
+  // with range = max(max x, −min x, 1e-30) per vector, as the graph's `dac` computes them (one
+  // pass instead of ~12 ONNX ops over the inputs); `range` holds each vector's range.
+  const float* inputs;
+  float dacLevels;
+  std::vector<float> range;
   int planes;             // bit-serial magnitude planes K (1..31)
   const float* weights;   // [J, Bw, R, rows, C]; × weightScale: ADC steps per plane unit
   const float* squares;   // same layout, or null; × squareScale: (σ_R·scale)²
@@ -40,6 +46,9 @@ struct Problem {
   // the digital gain, one value per (batch, row tile, vector, block of gainBlock columns):
   // [B, R, N, ⌈C/gainBlock⌉], or null (the codes as they are)
   const float* gain;
+  // or, with `inputs`: the gain's per-column part [R, ⌈C/gainBlock⌉] (tile scale × ADC step),
+  // multiplied by each vector's DAC range here
+  const float* gainScale;
   int gainBlock;
   bool sumTiles;          // out is Σ over row tiles of gain × codes, [B, N, C]; else [B, R, N, C]
   float* out;
@@ -87,13 +96,24 @@ void buildMasks(Problem& p, int threads) {
   const int64_t vectors = static_cast<int64_t>(p.B) * p.R * p.N;
   p.posMask.assign(static_cast<size_t>(vectors) * planes * p.words, 0);
   p.negMask.assign(p.posMask.size(), 0);
+  if (p.inputs) p.range.assign(static_cast<size_t>(vectors), 0.0f);
   parallelFor(vectors, threads, [&](int64_t vec) {
-    const float* q = p.codes + vec * p.rows;
+    const float* q = p.inputs ? p.inputs + vec * p.rows : p.codes + vec * p.rows;
     uint64_t* pos = p.posMask.data() + vec * planes * p.words;
     uint64_t* neg = p.negMask.data() + vec * planes * p.words;
+    float scale = 1.0f;
+    if (p.inputs) {
+      float hi = -INFINITY, lo = INFINITY;
+      for (int i = 0; i < p.rows; i++) hi = std::max(hi, q[i]), lo = std::min(lo, q[i]);
+      const float range = std::max(std::max(hi, -lo), 1e-30f);
+      p.range[vec] = range;
+      scale = p.dacLevels / range;
+    }
     for (int i = 0; i < p.rows; i++) {
-      // branch-free: the bits of a magnitude are as good as random
-      const uint64_t m = static_cast<uint64_t>(std::fabs(q[i]));
+      // branch-free: the bits of a magnitude are as good as random. Inputs become codes as in
+      // the graph: fl(x·fl(levels/range)), |·| rounded half to even (a dynamic range needs no clip)
+      const float code = p.inputs ? __builtin_rintf(std::fabs(q[i] * scale)) : std::fabs(q[i]);
+      const uint64_t m = static_cast<uint64_t>(code);
       const uint64_t negative = q[i] < 0, shift = i & 63;
       const int word = i / 64;
       for (int k = 0; k < planes; k++) {
@@ -448,7 +468,11 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
     // the digital gain, and the sum over row tiles (row tile 0 writes, the others add: one
     // thread does every row tile of a chunk, in order)
     float* o = p.out + ((p.sumTiles ? static_cast<int64_t>(b) * p.N : (static_cast<int64_t>(b) * p.R + r) * p.N) + n) * p.C + c0;
-    const float* g = p.gain ? p.gain + vec * ((p.C + p.gainBlock - 1) / p.gainBlock) : nullptr;
+    const int blocks = (p.C + p.gainBlock - 1) / p.gainBlock;
+    // the gain row of this vector: given, or the column part × this vector's DAC range (the
+    // graph's product, float32)
+    const float* g = p.gain ? p.gain + vec * blocks : p.gainScale ? p.gainScale + static_cast<int64_t>(r) * blocks : nullptr;
+    const float ranged = p.gainScale ? p.range[vec] : 1.0f;
     const bool add = p.sumTiles && r > 0;
     for (int h = 0; h < H; h++) {
       v16 sum = v16{};
@@ -458,12 +482,14 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
       if (lo + kVec <= width && (!g || p.gainBlock == 1 || (p.gainBlock % kVec == 0 && at % kVec == 0))) {
         // 16 whole columns under one gain block or one gain each: vector arithmetic, where a
         // division per column to find its block had cost ~5 % of the kernel
-        if (g) sum *= p.gainBlock == 1 ? vload(g + at) : splat(g[at / p.gainBlock]);
+        if (g && p.gainScale) sum *= p.gainBlock == 1 ? vload(g + at) * splat(ranged) : splat(g[at / p.gainBlock] * ranged);
+        else if (g) sum *= p.gainBlock == 1 ? vload(g + at) : splat(g[at / p.gainBlock]);
         vstore(o + lo, add ? vload(o + lo) + sum : sum);
         continue;
       }
       for (int e = 0; e < kVec && lo + e < width; e++) {
-        const float v = g ? sum[e] * g[(at + e) / p.gainBlock] : sum[e];
+        const float gain = g ? (p.gainScale ? g[(at + e) / p.gainBlock] * ranged : g[(at + e) / p.gainBlock]) : 1.0f;
+        const float v = g ? sum[e] * gain : sum[e];
         o[lo + e] = add ? o[lo + e] + v : v;
       }
     }
@@ -658,7 +684,9 @@ napi_value Products(napi_env env, napi_callback_info info) {
   const size_t wn = static_cast<size_t>(p.J) * p.Bw * p.R * p.rows * p.C;
   const size_t yn = static_cast<size_t>(p.J) * p.B * p.R * p.N * p.C;
   const int planes = p.planes;
-  p.codes = array("codes", in, false);
+  p.inputs = array("inputs", in, true);
+  p.codes = array("codes", in, p.inputs != nullptr);
+  if (p.inputs) p.dacLevels = number("dacLevels");
   p.unit = array("unit", wn / p.J, true);
   p.weights = array("weights", wn, p.unit != nullptr);
   p.squares = array("squares", wn, true);
@@ -727,6 +755,11 @@ napi_value Products(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, get("sumTiles"), &sumTiles);
   p.sumTiles = sumTiles;
   p.gain = array("gain", static_cast<size_t>(p.B) * p.R * p.N * ((p.C + p.gainBlock - 1) / p.gainBlock), true);
+  p.gainScale = p.inputs ? array("gainScale", static_cast<size_t>(p.R) * ((p.C + p.gainBlock - 1) / p.gainBlock), true) : nullptr;
+  if (p.gainScale && p.gain) {
+    napi_throw_range_error(env, nullptr, "xbar native: pass 'gain' or 'gainScale', not both");
+    return nullptr;
+  }
   if (pending()) return nullptr;
   const size_t outN = static_cast<size_t>(p.B) * (p.sumTiles ? 1 : p.R) * p.N * p.C;
   napi_value result = get("out");

@@ -284,7 +284,7 @@ export function fusedMvm(
   sliceWeights: readonly number[],
   rows: number,
   seed: number,
-  gainOf: (range: Tensor) => Tensor,
+  gainScale: Tensor,
   block: number,
 ): Tensor | null {
   // (fusedProducts checks whether the kernel is built and applies; DAC nodes nothing reads are never emitted)
@@ -292,7 +292,14 @@ export function fusedMvm(
   const d = dac(x, xbar, tileRanges);
   const scales = operandScales(xbar, rows);
   const { weightScale, squareScale } = op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
-  const gain = { values: gainOf(d.range), block };
+  // a dynamic DAC range is computed in the kernel, with the codes and the gain from it (one pass
+  // over the inputs instead of ~12 ONNX ops); a given range (fixed, calibrated, learned) in the graph
+  const dynamic = xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'dynamic' && !tileRanges;
+  const [nR, blocks] = gainScale.shape as [number, number];
+  const gain = {
+    values: dynamic ? gainScale : gainScale.reshape([nR, 1, blocks]).mul(d.range),
+    block,
+  };
   return fusedProducts(
     d,
     op.weights,
@@ -305,6 +312,7 @@ export function fusedMvm(
     seed,
     gain,
     op.written,
+    dynamic ? x : undefined,
   );
 }
 
@@ -549,10 +557,15 @@ function fusedProducts(
   sliceWeights: readonly number[],
   xbar: Crossbar,
   seed: number,
-  /** The digital gain [(…), R, N, G] per block of `block` columns, summed over row tiles after. */
+  /**
+   * The digital gain per block of `block` columns, summed over row tiles after: [(…), R, N, G],
+   * or with `dacInputs` its column part [R, G], which the kernel multiplies by each vector's range.
+   */
   gain?: { values: Tensor; block: number },
   /** Set when w and sq are written per input: the kernel then writes them itself, from these. */
   written?: WrittenOperand,
+  /** The DAC's inputs [(…), R, N, rows], for a dynamic range: the kernel quantises them itself. */
+  dacInputs?: Tensor,
 ): Tensor | null {
   const kernels = nativeKernels();
   if (!kernels || !fusedFor(xbar)) return null;
@@ -593,10 +606,11 @@ function fusedProducts(
     sumTiles: gain !== undefined,
   };
   const writes = written ? { ...written.params, writeSquares: sq !== null } : null;
-  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}] ${JSON.stringify(writes)}`;
+  const dacLevels = dacInputs && xbar.dac.kind === 'uniform' ? signedLevels(xbar.dac.bits) : 0;
+  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}] ${JSON.stringify(writes)} dac ${dacLevels}`;
   // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
   const operand = written ? [written.unit, ...(written.noise ?? [])] : [w, ...(sq ? [sq] : [])];
-  const inputs = [d.codes, ...operand, ...read, ...out, ...(gain ? [gain.values] : [])];
+  const inputs = [dacInputs ?? d.codes, ...operand, ...read, ...out, ...(gain ? [gain.values] : [])];
   return hostCall(key, inputs, shape, (ins, reuse) => {
     const data = (i: number) => ins[i]!.data as Float32Array;
     const first = 1 + operand.length;
@@ -612,12 +626,12 @@ function fusedProducts(
       shape,
       data: kernels.crossbarProducts({
         ...dims,
-        codes: data(0),
+        ...(dacInputs ? { inputs: data(0), dacLevels, codes: null } : { codes: data(0) }),
         ...cells,
         readNoise: sq ? read.map((_, p) => data(first + p)) : null,
         outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
         coef,
-        ...(gain ? { gain: data(ins.length - 1) } : {}),
+        ...(gain ? { [dacInputs ? 'gainScale' : 'gain']: data(ins.length - 1) } : {}),
         threads: nativeThreads(),
         ...(reuse instanceof Float32Array ? { out: reuse } : {}),
       }),

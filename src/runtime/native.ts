@@ -11,8 +11,14 @@ import { fileURLToPath } from 'node:url';
 
 /** The fused bit-serial × bit-sliced crossbar product (native/crossbar_products.cc). */
 export interface CrossbarProductsArgs {
-  /** Signed integer DAC codes [B, R, N, rows]. */
-  codes: Float32Array;
+  /** Signed integer DAC codes [B, R, N, rows], or null when `inputs` are given. */
+  codes: Float32Array | null;
+  /**
+   * Instead of codes: the DAC's inputs [B, R, N, rows], quantised here with a dynamic range
+   * (max |x| per vector) to ±`dacLevels`, as the graph's DAC does.
+   */
+  inputs?: Float32Array;
+  dacLevels?: number;
   /** Magnitude bit planes of the bit-serial inputs, 1..31. */
   planes: number;
   /** Weights [J, Bw, R, rows, C] (Bw = 1 or B); × `weightScale` they are in ADC steps per plane unit. */
@@ -42,6 +48,8 @@ export interface CrossbarProductsArgs {
    * [B, R, N, ⌈C/gainBlock⌉], applied to the codes; absent: the codes as they are.
    */
   gain?: Float32Array;
+  /** With `inputs`, instead of `gain`: its per-column part [R, ⌈C/gainBlock⌉], × each vector's DAC range here. */
+  gainScale?: Float32Array;
   gainBlock?: number;
   /** Sum over row tiles: the result is [B, N, C] (Σ gain × codes), else [B, R, N, C]. */
   sumTiles?: boolean;

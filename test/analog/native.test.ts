@@ -155,6 +155,12 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     assertSame(await compare(staticCase('rram-clipformer', ['mapping.scale=column'], 200, 130, 13)));
   });
 
+  it('a scale per tile on whole 64-column tiles (one gain per 16-column vector): the graph’s outputs', async () => {
+    // 128 outputs: two column tiles of 64, as in DeiT-S's layers; the kernel multiplies 16 columns
+    // by one gain at a time, and builds that gain from its own DAC range
+    assertSame(await compare(staticCase('rram-clipformer', [], 100, 128, 13)));
+  });
+
   it('1-bit SRAM cells (8 slices), no noise: the graph’s outputs', async () => {
     const r = await compare(staticCase('sram-trex', [], 64, 70, 21));
     assertSame(r);

@@ -46,9 +46,10 @@ struct Problem {
   // the digital gain, one value per (batch, row tile, vector, block of gainBlock columns):
   // [B, R, N, ⌈C/gainBlock⌉], or null (the codes as they are)
   const float* gain;
-  // or, with `inputs`: the gain's per-column part [R, ⌈C/gainBlock⌉] (tile scale × ADC step),
-  // multiplied by each vector's DAC range here
+  // or, with `inputs`: the gain's per-column part [Bg, R, ⌈C/gainBlock⌉] (tile scale × ADC
+  // step; Bg = 1 or B), multiplied by each vector's DAC range here
   const float* gainScale;
+  int gainBatches;
   int gainBlock;
   bool sumTiles;          // out is Σ over row tiles of gain × codes, [B, N, C]; else [B, R, N, C]
   float* out;
@@ -471,7 +472,8 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
     const int blocks = (p.C + p.gainBlock - 1) / p.gainBlock;
     // the gain row of this vector: given, or the column part × this vector's DAC range (the
     // graph's product, float32)
-    const float* g = p.gain ? p.gain + vec * blocks : p.gainScale ? p.gainScale + static_cast<int64_t>(r) * blocks : nullptr;
+    const int64_t bg = p.gainBatches == 1 ? 0 : b;
+    const float* g = p.gain ? p.gain + vec * blocks : p.gainScale ? p.gainScale + (bg * p.R + r) * blocks : nullptr;
     const float ranged = p.gainScale ? p.range[vec] : 1.0f;
     const bool add = p.sumTiles && r > 0;
     for (int h = 0; h < H; h++) {
@@ -755,7 +757,12 @@ napi_value Products(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, get("sumTiles"), &sumTiles);
   p.sumTiles = sumTiles;
   p.gain = array("gain", static_cast<size_t>(p.B) * p.R * p.N * ((p.C + p.gainBlock - 1) / p.gainBlock), true);
-  p.gainScale = p.inputs ? array("gainScale", static_cast<size_t>(p.R) * ((p.C + p.gainBlock - 1) / p.gainBlock), true) : nullptr;
+  p.gainBatches = std::max(1, integer("gainBatches"));
+  if (p.gainBatches != 1 && p.gainBatches != p.B) {
+    napi_throw_range_error(env, nullptr, "xbar native: gainBatches must be 1 or B");
+    return nullptr;
+  }
+  p.gainScale = p.inputs ? array("gainScale", static_cast<size_t>(p.gainBatches) * p.R * ((p.C + p.gainBlock - 1) / p.gainBlock), true) : nullptr;
   if (p.gainScale && p.gain) {
     napi_throw_range_error(env, nullptr, "xbar native: pass 'gain' or 'gainScale', not both");
     return nullptr;

@@ -309,7 +309,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   ] as const;
   // the native kernel, where it applies, takes the gain and sums the row tiles itself
   const blocks = p.outDim / l.scaleBlock;
-  const fused = fusedMvm(...product, scale.reshape([nR, blocks]), l.scaleBlock);
+  const fused = fusedMvm(...product, scale.reshape([1, nR, blocks]), l.scaleBlock);
   if (fused) return fused.reshape([...lead, p.outDim]);
   const columnTiles = splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size);
   const y = analogMvm(...product, columnTiles, gain);

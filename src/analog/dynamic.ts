@@ -5,9 +5,18 @@
  * w [B, H, D, C] the written operand (D rows, C columns).
  */
 import { hostArray } from '../graph/ndarray.js';
+import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
 import { PCM_PROG_FIT } from './devices/pcm.js';
-import { adcStep, analogMvm, applyGain, gaussianNoise, seedFor, type WrittenOperand } from './mvm.js';
+import {
+  adcStep,
+  analogMvm,
+  applyGain,
+  fusedMvm,
+  gaussianNoise,
+  seedFor,
+  type WrittenOperand,
+} from './mvm.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
@@ -249,17 +258,23 @@ export function dynamicProduct(
       ? applyGain(codes, gained, 1).mul(range)
       : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
   const written = writtenOperand(wn, sliceWeights.length, xbar, seed);
+  const operand = { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) };
+  const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
+  // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
+  // row tiles itself
+  const gainScale = gained.reshape([numel(lead), nR, cPad / block]);
+  const fused = fusedMvm(xt, xbar, undefined, operand, sliceWeights, rows, seed, gainScale, block);
+  if (fused) return fit(fused.reshape([...lead, n, cPad]));
   const y = analogMvm(
     xt,
     xbar,
     undefined,
-    { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) },
+    operand,
     sliceWeights,
     rows,
     seed,
     Array.from({ length: nC }, () => xbar.tile.cols),
     gain,
   );
-  const out = nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length);
-  return cPad === c ? out : out.slice(-1, 0, c);
+  return fit(nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length));
 }

@@ -270,11 +270,13 @@ function outputSigma(xbar: Crossbar, rows: number): number {
 
 /**
  * DAC → products → ADC → digital gain → sum over row tiles, all in the native kernel, for
- * tiled inputs x [R, N, rows] of a static layer: → [N, C], or null where the kernel does not
- * apply (then `analogMvm` and the caller's gain and sum compute the same). `gainOf`: the gain
- * per (row tile, vector, block of `block` columns), [R, N, C/block], from the DAC range [R, N, 1].
- * ONNX Runtime's broadcast multiply by a gain per 64 columns and its ReduceSum over a leading
- * axis take ~15 % of a bit-serial model's time; in the kernel they are a multiply-add per output.
+ * tiled inputs x [(…), R, N, rows] (a static layer's, or K/V products' with weights per batch):
+ * → [(…), N, C], or null where the kernel does not apply (then `analogMvm` and the caller's gain
+ * and sum compute the same). `gainScale`: the gain's per-column part (tile scale × ADC step) per
+ * (batch, row tile, block of `block` columns), [1 or B, R, C/block]; the gain is that × each
+ * vector's DAC range. ONNX Runtime's broadcast multiply by a gain per 64 columns and its ReduceSum
+ * over a leading axis take ~15 % of a bit-serial model's time; in the kernel they are a
+ * multiply-add per output.
  */
 export function fusedMvm(
   x: Tensor,
@@ -288,17 +290,20 @@ export function fusedMvm(
   block: number,
 ): Tensor | null {
   // (fusedProducts checks whether the kernel is built and applies; DAC nodes nothing reads are never emitted)
-  if (x.rank !== 3) return null;
   const d = dac(x, xbar, tileRanges);
   const scales = operandScales(xbar, rows);
   const { weightScale, squareScale } = op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
   // a dynamic DAC range is computed in the kernel, with the codes and the gain from it (one pass
   // over the inputs instead of ~12 ONNX ops); a given range (fixed, calibrated, learned) in the graph
   const dynamic = xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'dynamic' && !tileRanges;
-  const [nR, blocks] = gainScale.shape as [number, number];
+  const [gainBatches, nR, blocks] = gainScale.shape as [number, number, number];
+  const [B, N] = [numel(x.shape.slice(0, -3)), x.shape.at(-2)!];
   const gain = {
-    values: dynamic ? gainScale : gainScale.reshape([nR, 1, blocks]).mul(d.range),
+    values: dynamic
+      ? gainScale
+      : gainScale.reshape([gainBatches, nR, 1, blocks]).mul(d.range.reshape([B, nR, N, 1])),
     block,
+    batches: gainBatches,
   };
   return fusedProducts(
     d,
@@ -561,7 +566,7 @@ function fusedProducts(
    * The digital gain per block of `block` columns, summed over row tiles after: [(…), R, N, G],
    * or with `dacInputs` its column part [R, G], which the kernel multiplies by each vector's range.
    */
-  gain?: { values: Tensor; block: number },
+  gain?: { values: Tensor; block: number; batches?: number },
   /** Set when w and sq are written per input: the kernel then writes them itself, from these. */
   written?: WrittenOperand,
   /** The DAC's inputs [(…), R, N, rows], for a dynamic range: the kernel quantises them itself. */
@@ -603,6 +608,7 @@ function fusedProducts(
     weightScale: Math.fround(weightScale),
     squareScale: Math.fround(squareScale),
     gainBlock: gain?.block ?? 1,
+    gainBatches: gain?.batches ?? 1,
     sumTiles: gain !== undefined,
   };
   const writes = written ? { ...written.params, writeSquares: sq !== null } : null;

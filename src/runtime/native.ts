@@ -48,8 +48,10 @@ export interface CrossbarProductsArgs {
    * [B, R, N, ⌈C/gainBlock⌉], applied to the codes; absent: the codes as they are.
    */
   gain?: Float32Array;
-  /** With `inputs`, instead of `gain`: its per-column part [R, ⌈C/gainBlock⌉], × each vector's DAC range here. */
+  /** With `inputs`, instead of `gain`: its per-column part [gainBatches, R, ⌈C/gainBlock⌉], × each vector's DAC range here. */
   gainScale?: Float32Array;
+  /** Batches of `gainScale`: 1 (shared) or B (default 1). */
+  gainBatches?: number;
   gainBlock?: number;
   /** Sum over row tiles: the result is [B, N, C] (Σ gain × codes), else [B, R, N, C]. */
   sumTiles?: boolean;

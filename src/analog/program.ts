@@ -7,7 +7,7 @@
  */
 import type { HostArray } from '../graph/ndarray.js';
 import type { Rng } from '../util/math.js';
-import { pcmAtTime, pcmDriftNu, pcmProgram } from './devices/pcm.js';
+import { pcmAtTimeOf, pcmDriftNu, pcmProgram } from './devices/pcm.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
 export interface Span {
@@ -45,32 +45,35 @@ export interface ProgrammedWeights {
   outDim: number;
 }
 
-/** Conductance of one device after programming noise, in µS. */
-function program(gT: number, x: Crossbar, rng: Rng): number {
+/** Conductance of one device after programming noise, in µS, for one crossbar's model. */
+function programOf(x: Crossbar): (gT: number, rng: Rng) => number {
   const p = x.program;
   const { gMinUS, gMaxUS } = x.mapping;
   switch (p.kind) {
     case 'none':
-      return gT;
+      return (gT) => gT;
     case 'relative':
-      return Math.max(0, gT * (1 + p.sigma * rng.normal()));
+      return (gT, rng) => Math.max(0, gT * (1 + p.sigma * rng.normal()));
     case 'writeSqrt':
-      return Math.max(
-        0,
-        gT + p.gamma * p.sigma * Math.sqrt(Math.max(gT - gMinUS, 0) * (gMaxUS - gMinUS)) * rng.normal(),
-      );
+      return (gT, rng) =>
+        Math.max(
+          0,
+          gT + p.gamma * p.sigma * Math.sqrt(Math.max(gT - gMinUS, 0) * (gMaxUS - gMinUS)) * rng.normal(),
+        );
     case 'pcm':
-      return pcmProgram(gT, gMaxUS, p.scale, rng);
+      return (gT, rng) => pcmProgram(gT, gMaxUS, p.scale, rng);
     case 'additive':
-      return Math.max(0, gT + p.sigma * gMaxUS * rng.normal());
+      return (gT, rng) => Math.max(0, gT + p.sigma * gMaxUS * rng.normal());
   }
 }
 
-/** Conductance at the evaluation time (drift and accumulated read noise), in µS. */
-function atTime(gProg: number, x: Crossbar, timeS: number, rng: Rng): number {
-  if (x.drift.kind === 'none') return gProg;
-  const nu = pcmDriftNu(gProg, x.mapping.gMaxUS, rng);
-  return pcmAtTime(gProg, nu, timeS, { gMaxUS: x.mapping.gMaxUS, ...x.drift }, rng);
+/** Conductance at the evaluation time (drift and accumulated read noise), in µS, for one crossbar and time. */
+function atTimeOf(x: Crossbar, timeS: number): (gProg: number, rng: Rng) => number {
+  const drift = x.drift;
+  if (drift.kind === 'none') return (gProg) => gProg;
+  const gMaxUS = x.mapping.gMaxUS;
+  const at = pcmAtTimeOf(timeS, { gMaxUS, ...drift });
+  return (gProg, rng) => at(gProg, pcmDriftNu(gProg, gMaxUS, rng), rng);
 }
 
 /** Clip bound of a layer's weights (Infinity when not clipped). */
@@ -163,11 +166,18 @@ export function programWeights(
   if (columnScale && columnScale.length !== nR * outDim) {
     throw new RangeError(`${columnScale.length} column scales for ${nR} row tiles × ${outDim} columns`);
   }
-  // per device: target → programmed (the drift compensation's reference) → at time t
-  const device = (gT: number): [prog: number, now: number] => {
-    const g = program(gT, x, rng);
-    return [g, atTime(g, x, timeS, rng)];
+  // per device: target → programmed (the drift compensation's reference, `programmed`) → at
+  // time t (returned); no allocation per device (~22M weights in DeiT-S)
+  const program = programOf(x);
+  const atTime = atTimeOf(x, timeS);
+  let programmed = 0;
+  const device = (gT: number): number => {
+    programmed = program(gT, rng);
+    return atTime(programmed, rng);
   };
+  const quantized = x.cells.kind === 'quantized';
+  const bitsPerCell = x.cells.kind === 'quantized' ? x.cells.bitsPerCell : 0;
+  const digitBase = Array.from({ length: slices }, (_, j) => 2 ** (bitsPerCell * j));
 
   // scale: max|W| over the tile, or over each column of it
   const maxima = weightScales(src, outDim, x, rowTiles);
@@ -187,25 +197,25 @@ export function programWeights(
         scale[t * outDim + col] = s / unscale / rho;
         for (let i = 0; i < rt.size; i++) {
           const wn = Math.max(-1, Math.min(1, src[(rt.start + i) * outDim + col]! / s));
-          const mag = x.cells.kind === 'quantized' ? Math.round(Math.abs(wn) * levels) : Math.abs(wn);
+          const mag = quantized ? Math.round(Math.abs(wn) * levels) : Math.abs(wn);
           for (let j = 0; j < slices; j++) {
             // the slice's share of the magnitude in [0, 1] (the whole magnitude for analog cells)
-            const digit =
-              x.cells.kind === 'quantized'
-                ? (Math.floor(mag / 2 ** (x.cells.bitsPerCell * j)) % (cellLevels + 1)) / cellLevels
-                : mag;
+            const digit = quantized ? (Math.floor(mag / digitBase[j]!) % (cellLevels + 1)) / cellLevels : mag;
             const signed = wn < 0 ? -digit : digit;
             const at = ((j * rowTiles.length + t) * rows + i) * outDim + col;
             let eff: number;
             let before: number;
             if (offset) {
-              const [g0, g] = device(gMin + ((signed + 1) / 2) * dG);
+              const g = device(gMin + ((signed + 1) / 2) * dG);
+              const g0 = programmed;
               eff = (2 * (g - gMin)) / dG - 1;
               before = (2 * (g0 - gMin)) / dG - 1;
               squares[at] = (4 * g * g) / (dG * dG);
             } else {
-              const [gp0, gp] = device(gMin + Math.max(signed, 0) * rho * dG);
-              const [gn0, gn] = device(gMin + Math.max(-signed, 0) * rho * dG);
+              const gp = device(gMin + Math.max(signed, 0) * rho * dG);
+              const gp0 = programmed;
+              const gn = device(gMin + Math.max(-signed, 0) * rho * dG);
+              const gn0 = programmed;
               eff = (gp - gn) / dG;
               before = (gp0 - gn0) / dG;
               squares[at] = (gp * gp + gn * gn) / (dG * dG);

@@ -47,12 +47,27 @@ export function pcmAtTime(
   o: { gMaxUS: number; t0S: number; readNoise: boolean; tReadS: number },
   rng: Rng,
 ): number {
+  return pcmAtTimeOf(tS, o)(gProg, nu, rng);
+}
+
+/**
+ * `pcmAtTime` for one evaluation time and device model: what depends only on them is computed
+ * once (the same numbers; programming a layer calls this per device).
+ */
+export function pcmAtTimeOf(
+  tS: number,
+  o: { gMaxUS: number; t0S: number; readNoise: boolean; tReadS: number },
+): (gProg: number, nu: number, rng: Rng) => number {
   const t = tS + o.t0S;
-  let g = gProg * (t / o.t0S) ** -nu;
-  if (o.readNoise) {
-    const f = PCM_READ_FIT;
-    const q = Math.min(f.c / Math.max(Math.abs(gProg / o.gMaxUS), 1e-12) ** f.e, f.max);
-    g += Math.abs(g) * q * Math.sqrt(Math.log((t + o.tReadS) / (2 * o.tReadS))) * rng.normal();
-  }
-  return Math.max(0, g);
+  const ratio = t / o.t0S;
+  const f = PCM_READ_FIT;
+  const accumulated = Math.sqrt(Math.log((t + o.tReadS) / (2 * o.tReadS)));
+  return (gProg, nu, rng) => {
+    let g = gProg * ratio ** -nu;
+    if (o.readNoise) {
+      const q = Math.min(f.c / Math.max(Math.abs(gProg / o.gMaxUS), 1e-12) ** f.e, f.max);
+      g += Math.abs(g) * q * accumulated * rng.normal();
+    }
+    return Math.max(0, g);
+  };
 }

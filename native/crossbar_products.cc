@@ -1,7 +1,8 @@
 // The fused bit-serial × bit-sliced crossbar product (xbar's `crossbarProducts`): for every
 // input plane and weight slice, the 64..512-row product, its exact read noise
 // σ·sqrt(Σx²G²)·ξ, output noise, the ADC's round-and-clip and the shift-add, in one pass over
-// each tile. ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here
+// each tile; with a dynamic DAC range also the DAC before and the digital gain and row-tile
+// sum after, and for K and V the writing of their cells (write noise) as each tile is copied. ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here
 // they never leave registers. The arithmetic is the graph version's (src/analog/mvm.ts, which
 // test/analog/native.test.ts compares against); the noise windows are the graph's too, read in
 // this kernel's own order (noiseAt).

@@ -214,10 +214,9 @@ function products(
 ): Products {
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
-  const { weightScale, squareScale } = op.inSteps
-    ? { weightScale: 1, squareScale: 1 }
-    : operandScales(xbar, rows);
-  const noisy = operandScales(xbar, rows).squareScale > 0;
+  const scales = operandScales(xbar, rows);
+  const { weightScale, squareScale } = op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
+  const noisy = scales.squareScale > 0;
   const w = weightScale === 1 ? op.weights : op.weights.mul(weightScale);
   const sq = op.squares && noisy ? (squareScale === 1 ? op.squares : op.squares.mul(squareScale)) : null;
   // the kernel scales the weights as it reads them: scaled copies made in a graph would cross
@@ -564,7 +563,8 @@ function fusedProducts(
   seed: number,
   /**
    * The digital gain per block of `block` columns, summed over row tiles after: [(…), R, N, G],
-   * or with `dacInputs` its column part [R, G], which the kernel multiplies by each vector's range.
+   * or with `dacInputs` its column part [`batches` (1 or B), R, G], which the kernel multiplies
+   * by each vector's DAC range.
    */
   gain?: { values: Tensor; block: number; batches?: number },
   /** Set when w and sq are written per input: the kernel then writes them itself, from these. */

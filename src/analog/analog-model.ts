@@ -5,6 +5,7 @@
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
+import { NOISE_STREAM } from '../graph/noise-table.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import { nativeKernels } from '../runtime/native.js';
@@ -61,11 +62,24 @@ export function kernelsFor(spec: HardwareSpec): Kernels {
 export type Kernels = 'native' | 'onnx';
 
 /**
- * Refuses to continue results made with other kernels than this run's (`recorded` absent: from
- * before the native kernel, so the ONNX graphs), naming the file and how to continue.
+ * Refuses to continue results whose noise samples a seed would not give again: made with another
+ * noise stream (`noiseStream` absent: stream 1, from before it was recorded) or other kernels than
+ * this run's (`kernels` absent: from before the native kernel, so the ONNX graphs). Names the
+ * file and how to continue.
  */
-export function assertSameKernels(file: string, recorded: Kernels | undefined, current: Kernels): void {
-  const was = recorded ?? 'onnx';
+export function assertSameNoise(
+  file: string,
+  recorded: { kernels?: Kernels; noiseStream?: number },
+  current: Kernels,
+): void {
+  const stream = recorded.noiseStream ?? 1;
+  if (stream !== NOISE_STREAM)
+    throw new Error(
+      `${file} was computed with noise stream ${stream} and this xbar draws stream ${NOISE_STREAM} ` +
+        '(noise windows at multiples of 16 samples since 2026-12-02), so a seed gives other numbers: ' +
+        'continue it with the xbar that made it, or use another --out',
+    );
+  const was = recorded.kernels ?? 'onnx';
   if (was === current) return;
   throw new Error(
     `${file} was computed with the ${was} kernels and this run would use the ${current} ones, which give other ` +

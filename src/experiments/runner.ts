@@ -8,8 +8,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { assertSameKernels, type Kernels } from '../analog/analog-model.js';
+import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
 import { meanStd } from '../analog/montecarlo.js';
+import { NOISE_STREAM } from '../graph/noise-table.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
 import { progress } from '../util/progress.js';
 
@@ -41,6 +42,8 @@ export interface ExperimentRecord {
    * kernels); a resume must use the same, as the two assign noise samples differently.
    */
   kernels?: Kernels;
+  /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
+  noiseStream?: number;
   started: string;
   updated: string;
   cells: Record<string, CellRecord>;
@@ -70,8 +73,8 @@ export class Experiment {
       throw new Error(
         `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
       );
-    const kernels = o.kernels ?? 'onnx';
-    if (previous) assertSameKernels(this.file, previous.kernels, kernels);
+    this.kernels = o.kernels ?? 'onnx';
+    const kernels = this.kernels;
     const cpu = cpus();
     this.record = previous ?? {
       experiment,
@@ -85,6 +88,7 @@ export class Experiment {
         node: process.version,
       },
       kernels,
+      noiseStream: NOISE_STREAM,
       started: now,
       updated: now,
       cells: {},
@@ -93,6 +97,7 @@ export class Experiment {
   }
 
   private readonly quiet: boolean;
+  private readonly kernels: Kernels;
 
   save(): void {
     this.record.updated = new Date().toISOString();
@@ -110,6 +115,8 @@ export class Experiment {
     const c = this.record.cells[id] ?? { id, labels, instances: [], mean: 0, std: 0 };
     this.record.cells[id] = c;
     const todo = repeats - c.instances.length;
+    // new instances must draw what the recorded ones drew (finished results still report)
+    if (todo > 0) assertSameNoise(this.file, this.record, this.kernels);
     const bar = progress(id, Math.max(0, todo), { quiet: this.quiet });
     for (let i = c.instances.length; i < repeats; i++) {
       const t0 = performance.now();

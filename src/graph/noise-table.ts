@@ -16,6 +16,11 @@ export const NOISE_TABLE_SAMPLES = 2 ** 24;
 const TABLE_SEED = 0x7ab1e;
 /** Window starts are multiples of this many samples (see NoiseStream.next). */
 const WINDOW_ALIGN = 16;
+/**
+ * Which windows a seed draws: 1, at any sample (xbar before 2026-12-02); 2, at multiples of 16.
+ * Results record it, so that a resume never mixes the two streams (analog-model.ts).
+ */
+export const NOISE_STREAM = 2;
 
 const tables = new Map<number, Float32Array>();
 

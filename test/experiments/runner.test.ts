@@ -1,10 +1,11 @@
 /** The experiment runner: seeds per instance, atomic results, resume without recomputing. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Experiment } from '../../src/experiments/runner.js';
+import { NOISE_STREAM } from '../../src/graph/noise-table.js';
 
 describe('Experiment', () => {
   it('continues results only on the kernels they were computed with (absent: the ONNX graphs)', async () => {
@@ -12,13 +13,34 @@ describe('Experiment', () => {
     const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
     await a.cell('c', {}, 1, 0, async (seed) => ({ value: seed }));
     assert.equal(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).kernels, 'onnx');
-    assert.throws(
-      () => new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'native' }),
+    const native = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'native' });
+    // finished cells still report; a new instance is refused
+    assert.equal((await native.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
+    await assert.rejects(
+      native.cell('c', {}, 2, 0, async () => ({ value: 99 })),
       /computed with the onnx kernels and this run would use the native ones.*set XBAR_NATIVE=0 to continue it/,
     );
     // the same kernels resume
     const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'onnx' });
-    assert.equal((await b.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
+    assert.equal((await b.cell('c', {}, 2, 0, async (seed) => ({ value: seed }))).instances.length, 2);
+  });
+
+  it('refuses to continue results drawn from another noise stream (absent: stream 1)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'xbar-exp-'));
+    const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
+    await a.cell('c', {}, 1, 0, async (seed) => ({ value: seed }));
+    const file = join(out, 'results.json');
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    assert.equal(record.noiseStream, NOISE_STREAM);
+    // results from before the stream was recorded
+    delete record.noiseStream;
+    writeFileSync(file, JSON.stringify(record));
+    const again = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
+    assert.equal((await again.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
+    await assert.rejects(
+      again.cell('c', {}, 2, 0, async () => ({ value: 99 })),
+      /results\.json was computed with noise stream 1 and this xbar draws stream 2 .*use another --out/,
+    );
   });
 
   it('records instances with seeds, resumes a cell where it stopped, refuses other settings', async () => {

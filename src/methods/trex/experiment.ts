@@ -8,12 +8,13 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertSameKernels, type Kernels, kernelsFor } from '../../analog/analog-model.js';
+import { assertSameNoise, type Kernels, kernelsFor } from '../../analog/analog-model.js';
 import { monteCarlo } from '../../analog/montecarlo.js';
 import { loadSpec } from '../../analog/presets.js';
 import type { CostTotals } from '../../cost/cost.js';
 import { sliceData } from '../../eval/data.js';
 import { evaluate } from '../../eval/evaluate.js';
+import { NOISE_STREAM } from '../../graph/noise-table.js';
 import { loadModel, type Model } from '../../models/index.js';
 import type { Variants } from '../../models/variants.js';
 import { scatterChart } from '../../report/scatter.js';
@@ -73,6 +74,8 @@ interface Results {
   cells: Record<string, unknown>;
   /** The kernels the crossbar products ran on (absent: the ONNX graphs; see analog-model.ts kernelsFor). */
   kernels?: Kernels;
+  /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
+  noiseStream?: number;
 }
 
 /** Default baselines for `layers` encoders: adjacent pairs share; tokens pruned after a third of the stack. */
@@ -108,11 +111,14 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   const file = join(o.out, 'results.json');
   // the kernels give other noise samples: a resume must use the ones the results were made with
   const kernels: Kernels = o.hardware.some((hw) => kernelsFor(loadSpec(hw)) === 'native') ? 'native' : 'onnx';
-  const results: Results = existsSync(file) ? (readJson(file) as Results) : { cells: {}, kernels };
-  assertSameKernels(file, results.kernels, kernels);
+  const results: Results = existsSync(file)
+    ? (readJson(file) as Results)
+    : { cells: {}, kernels, noiseStream: NOISE_STREAM };
   const save = () => writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
   const cell = async <T>(key: string, run: () => Promise<T>): Promise<T> => {
     if (key in results.cells) return results.cells[key] as T;
+    // a new cell must draw what the recorded ones drew (finished results still report)
+    assertSameNoise(file, results, kernels);
     const v = await run();
     results.cells[key] = v;
     save();

@@ -161,6 +161,12 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     assertSame(await compare(staticCase('rram-clipformer', [], 100, 128, 13)));
   });
 
+  it('a fixed DAC range (codes and gain from the graph, inputs beyond it clipped): the graph’s outputs', async () => {
+    assertSame(
+      await compare(staticCase('rram-clipformer', ['dac.range={kind: fixed, max: 1.5}'], 100, 128, 13)),
+    );
+  });
+
   it('1-bit SRAM cells (8 slices), no noise: the graph’s outputs', async () => {
     const r = await compare(staticCase('sram-trex', [], 64, 70, 21));
     assertSame(r);

@@ -115,7 +115,6 @@ function scaleBlock(xbar: Crossbar, outDim: number): number {
   return widths.size === 1 ? [...widths][0]! : 1;
 }
 
-/** The programmed scale [R·C], one value per block of columns. */
 /**
  * The programmed cells in the units the products are computed in (`operandScales`): the graph
  * then multiplies by them as they are, where a scale applied in it is a pass over every weight at
@@ -135,6 +134,7 @@ function cellsInSteps(
   };
 }
 
+/** The programmed scale [R·C], one value per block of columns. */
 function blockScale(p: ProgrammedWeights, block: number): Float32Array {
   if (block === 1) return p.scale.slice();
   return Float32Array.from({ length: p.scale.length / block }, (_, i) => p.scale[i * block]!);

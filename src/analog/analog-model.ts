@@ -220,9 +220,16 @@ export class AnalogModel {
     const p = this.programmedFor(name, l.weight, l.xbar);
     l.programmed = p;
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
+    // new cell arrays, not the old ones overwritten: what the native kernel keeps about a layer's
+    // cells (their levelled form) is kept per array
     const cells = cellsInSteps(p, l.xbar);
-    data(l.weights).set(cells.weights);
-    data(l.squares).set(cells.squares);
+    for (const [t, values] of [
+      [l.weights, cells.weights],
+      [l.squares, cells.squares],
+    ] as const) {
+      const a = t.attrs as { value: HostArray };
+      a.value = { ...a.value, data: values };
+    }
     data(l.scale).set(blockScale(p, l.scaleBlock));
   }
 

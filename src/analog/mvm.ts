@@ -537,6 +537,13 @@ export interface WrittenOperand {
   params: Omit<WrittenOperandArgs, 'unit' | 'writeNoise' | 'writeSquares'>;
 }
 
+/**
+ * The kernel's levelled form of static cells, per cell array (the `weights` it was found in):
+ * kept between runs, so that a tile is classified once per programming instead of at every run.
+ * Reprogramming gives a layer new arrays (AnalogModel), so an entry never outlives its cells.
+ */
+const levelledCaches = new WeakMap<Float32Array, { handle?: unknown }>();
+
 /** Slice counts the native kernel is compiled for. */
 const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
 
@@ -626,7 +633,7 @@ function fusedProducts(
           unit: data(1),
           writeNoise: written!.noise ? ([data(2), data(3)] as [Float32Array, Float32Array]) : null,
         }
-      : { weights: data(1), squares: sq ? data(2) : null };
+      : { weights: data(1), squares: sq ? data(2) : null, levelledCache: levelledCacheOf(data(1)) };
     return {
       dtype: 'float32',
       shape,
@@ -643,6 +650,16 @@ function fusedProducts(
       }),
     };
   });
+}
+
+/** The entry of `levelledCaches` for a cell array (made empty: the kernel fills it). */
+function levelledCacheOf(weights: Float32Array): { handle?: unknown } {
+  let c = levelledCaches.get(weights);
+  if (!c) {
+    c = {};
+    levelledCaches.set(weights, c);
+  }
+  return c;
 }
 
 /**

@@ -57,6 +57,12 @@ export interface CrossbarProductsArgs {
   sumTiles?: boolean;
   /** Where to write the result (e.g. the buffer of an earlier run); else a new one. */
   out?: Float32Array;
+  /**
+   * For static cells: an object kept with the weights array, where the kernel leaves the
+   * levelled form it found (`handle`) and reads it at the next call with the same cells. The
+   * weights must not change in place while it is kept.
+   */
+  levelledCache?: { handle?: unknown };
 }
 
 /**

@@ -135,6 +135,40 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
       );
   });
 
+  it('keeps a layer’s levelled form between runs, and not past a reprogramming', async () => {
+    // levelled cells (no programming noise) with a calibrated conductance range, so that new
+    // column scales reprogram the layer; every graph compiled fresh draws the same noise
+    useNativeKernels(true);
+    const sets = [
+      'program={kind: none}',
+      'readNoise.sigma=0.4',
+      'mapping.conductanceRange={kind: calibrated}',
+    ];
+    const spec = loadSpec('rram-clipformer', sets);
+    const [inDim, outDim, n] = [100, 40, 9];
+    const rng = new Rng(21);
+    const w = param(
+      'w',
+      hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05)),
+    );
+    const x = hostArray('float32', [n, inDim], rng.fillNormal(new Float32Array(n * inDim)));
+    const eta = (v: number) => new Map([['layer.0.ffnIn', new Float32Array(2 * outDim).fill(v)]]);
+    const run = async (m: AnalogModel) => {
+      const g = await compile({ y: m.linear('layer.0.ffnIn', input('x', [n, inDim]), w) }, { cache: false });
+      return Array.from((await g.run({ x })).y!.data as Float32Array);
+    };
+    const model = new AnalogModel(spec, 5);
+    model.setColumnScales(eta(1));
+    const first = await run(model); // finds the levelled form
+    assert.deepEqual(await run(model), first, 'the kept form gives the numbers of a fresh one');
+    model.setColumnScales(eta(0.5)); // reprograms: devices at half their range
+    const fresh = new AnalogModel(spec, 5);
+    fresh.setColumnScales(eta(0.5));
+    const expected = await run(fresh);
+    assert.notDeepEqual(expected, first);
+    assert.deepEqual(await run(model), expected, 'after reprogramming, the new cells’ form');
+  });
+
   it('analog cells with output noise on 512-row tiles (eight 64-bit row masks): the graph’s outputs', async () => {
     const sets = [
       'cells.kind=analog',

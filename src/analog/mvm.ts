@@ -175,6 +175,10 @@ export function operandScales(xbar: Crossbar, rows: number): { weightScale: numb
   return { weightScale, squareScale: (sigma * weightScale) ** 2 };
 }
 
+/** The scales still to apply to an operand: none when it is stored in ADC steps. */
+const scalesLeft = (op: Operand, scales: ReturnType<typeof operandScales>) =>
+  op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
+
 /**
  * Crossbar products of DAC planes [K, …, R, N, rows] with weights [J, …, R, rows, C] (and their
  * squares, for read noise), through noise and ADC, recombined: → [(…), R, N, C] in ADC steps
@@ -215,7 +219,7 @@ function products(
   // one input plane at a time: the [J, …, R, N, C] products of a plane are the largest tensor,
   // not [K, J, …] (7× smaller for 8-bit bit-serial inputs)
   const scales = operandScales(xbar, rows);
-  const { weightScale, squareScale } = op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
+  const { weightScale, squareScale } = scalesLeft(op, scales);
   const noisy = scales.squareScale > 0;
   const w = weightScale === 1 ? op.weights : op.weights.mul(weightScale);
   const sq = op.squares && noisy ? (squareScale === 1 ? op.squares : op.squares.mul(squareScale)) : null;
@@ -291,7 +295,7 @@ export function fusedMvm(
   // (fusedProducts checks whether the kernel is built and applies; DAC nodes nothing reads are never emitted)
   const d = dac(x, xbar, tileRanges);
   const scales = operandScales(xbar, rows);
-  const { weightScale, squareScale } = op.inSteps ? { weightScale: 1, squareScale: 1 } : scales;
+  const { weightScale, squareScale } = scalesLeft(op, scales);
   // a dynamic DAC range is computed in the kernel, with the codes and the gain from it (one pass
   // over the inputs instead of ~12 ONNX ops); a given range (fixed, calibrated, learned) in the graph
   const dynamic = xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'dynamic' && !tileRanges;

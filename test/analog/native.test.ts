@@ -240,6 +240,48 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     );
   });
 
+  it('fills a levelled cache for static cells, reads it at the next call, and rebuilds it for other dims', () => {
+    useNativeKernels(true);
+    const k = nativeKernels()!;
+    const [R, N, rows, C, J, planes] = [2, 5, 64, 32, 4, 3];
+    const rng = new Rng(8);
+    const digits = Int8Array.from({ length: J * R * rows * C }, () => Math.floor(rng.uniform() * 7) - 3);
+    const args = {
+      B: 1,
+      Bw: 1,
+      R,
+      N,
+      rows,
+      C,
+      J,
+      planes,
+      levels: 31,
+      threads: 2,
+      codes: Float32Array.from({ length: R * N * rows }, () => Math.floor(rng.uniform() * 15) - 7),
+      weights: Float32Array.from(digits, (d) => d / 3),
+      weightScale: 1,
+      squares: Float32Array.from(digits, (d) => (0.01 + Math.abs(d) / 3) ** 2),
+      squareScale: 0.01,
+      readNoise: Array.from({ length: planes }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next()),
+      outNoise: null,
+      coef: Float32Array.from({ length: planes * J }, (_, i) => 2 ** -i),
+    };
+    const cache: { handle?: unknown } = {};
+    const first = k.crossbarProducts({ ...args, levelledCache: cache });
+    assert.equal(typeof cache.handle, 'object', 'the kernel left its levelled form');
+    const handle = cache.handle;
+    assert.deepEqual(k.crossbarProducts({ ...args, levelledCache: cache }), first);
+    assert.equal(cache.handle, handle, 'the same form was read, not rebuilt');
+    // the form is what is read: cells changed in place (which xbar never does) keep their old
+    // levelled form, while a fresh cache sees the new cells
+    const weights = args.weights.map((w) => -w);
+    assert.deepEqual(k.crossbarProducts({ ...args, weights, levelledCache: cache }), first);
+    assert.notDeepEqual(k.crossbarProducts({ ...args, weights, levelledCache: {} }), first);
+    // another square scale does not match the kept form: rebuilt
+    k.crossbarProducts({ ...args, squareScale: 0.02, levelledCache: cache });
+    assert.notEqual(cache.handle, handle);
+  });
+
   /**
    * x·w with w [b, h, rows, cols] written per input on rram-clipformer's attention crossbars
    * with `sets`: the kernel writes the cells itself (the same write noise the graph reads).

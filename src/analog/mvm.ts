@@ -703,27 +703,37 @@ function sliceProducts(
   return flat ? y.reshape(outShape) : y;
 }
 
-/** Fewest products a batched matmul is split into (see `tiledMatmul`). */
-const MIN_BATCH_PRODUCTS = 16;
-/** Fewest rows each of them keeps. */
-const MIN_SPLIT_ROWS = 128;
+/** Fewest rows each product of a split keeps (a GEMM of fewer rows loses more than balance gains). */
+const MIN_SPLIT_ROWS = 64;
 
 /**
- * a [(…), N, K] · b [(…), K, C] for tiles, as a batched matmul with enough products to share
- * out: ONNX Runtime gives each product of a batch to one thread, so the 3 row tiles of a
- * 1536-input layer ran 3 GEMMs on 2 threads (1.4× where a 2-D Gemm scales 1.65×). The N rows
- * are split into s blocks, [(…), s, N/s, K]·[(…), 1, K, C]; each output is computed as before
- * (the same K-long sum), so the numbers are the same. s: the smallest divisor of N that makes
- * MIN_BATCH_PRODUCTS products of at least MIN_SPLIT_ROWS rows, else no split.
+ * The share of `threads` kept busy when ONNX Runtime runs `products` equal GEMMs: its batched
+ * MatMul gives each GEMM ⌈threads/products⌉ parts (1 when there are at least as many GEMMs as
+ * threads) and runs the parts in rounds of `threads`, so 3 GEMMs on 2 threads take 2 rounds.
  */
-export function tiledMatmul(a: Tensor, b: Tensor): Tensor {
+export function batchBalance(products: number, threads: number): number {
+  const parts = products * Math.max(1, Math.ceil(threads / products));
+  return parts / (threads * Math.ceil(parts / threads));
+}
+
+/**
+ * a [(…), N, K] · b [(…), K, C] for tiles, as a batched matmul whose GEMMs share out evenly: ONNX
+ * Runtime gives each GEMM of a batch its own threads, so the 3 row tiles of a 1536-input layer
+ * ran on 2 threads in 2 rounds, the second half idle (a one-image ffnOut product 1.55× slower
+ * than split in two). The N rows are split into s blocks, [(…), s, N/s, K]·[(…), 1, K, C]: s is
+ * the divisor of N (blocks of at least MIN_SPLIT_ROWS rows) that keeps most threads busy
+ * (`batchBalance`), the smallest such. Each output is computed as before (the same K-long sum),
+ * so the numbers are the same whatever s is.
+ */
+export function tiledMatmul(a: Tensor, b: Tensor, threads = nativeThreads()): Tensor {
   if (a.rank < 3 || b.rank < 3) return a.matmul(b);
   const n = a.shape.at(-2)!;
   const k = a.shape.at(-1)!;
   const products = numel(broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2)));
-  let s = Math.ceil(MIN_BATCH_PRODUCTS / products);
-  while (s > 1 && s <= n / MIN_SPLIT_ROWS && n % s !== 0) s++;
-  if (s <= 1 || s > n / MIN_SPLIT_ROWS) return a.matmul(b);
+  let s = 1;
+  for (let d = 2; d <= n / MIN_SPLIT_ROWS; d++)
+    if (n % d === 0 && batchBalance(products * d, threads) > batchBalance(products * s, threads)) s = d;
+  if (s === 1) return a.matmul(b);
   const y = a
     .reshape([...a.shape.slice(0, -2), s, n / s, k])
     .matmul(b.reshape([...b.shape.slice(0, -2), 1, ...b.shape.slice(-2)]));

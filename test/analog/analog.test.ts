@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
-import { crossbarProducts, dac, tiledMatmul } from '../../src/analog/mvm.js';
+import { batchBalance, crossbarProducts, dac, tiledMatmul } from '../../src/analog/mvm.js';
 import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
 import { programWeights, splitDim } from '../../src/analog/program.js';
 import { Crossbar } from '../../src/analog/spec.js';
@@ -101,12 +101,22 @@ describe('exactness', () => {
     );
   });
   it('row tiles of a batch split into blocks of rows (for the thread pool) give the same numbers', async () => {
-    // 3 row tiles × 768 vectors: split into 6 blocks of 128 rows each
+    // 3 row tiles × 768 vectors on 2 threads: 3 GEMMs take 2 rounds, 6 take 3 full ones
     const rng = new Rng(3);
     const a = input('a', [3, 768, 512]);
     const b = input('b', [1, 3, 512, 40]);
-    const split = tiledMatmul(a, b);
-    assert.deepEqual(split.inputs[0]!.inputs[0]!.shape, [3, 6, 128, 512], 'the product is split');
+    const split = tiledMatmul(a, b, 2);
+    assert.deepEqual(split.inputs[0]!.inputs[0]!.shape, [3, 2, 384, 512], 'the product is split');
+    // on 16 threads: 3 GEMMs get 6 parts each (18 parts, 2 rounds); 4 blocks make 12 GEMMs of 2
+    // parts (24 parts, 2 rounds, 3/4 busy); no divisor of 768 with ≥ 64 rows does better
+    assert.deepEqual(tiledMatmul(a, b, 16).inputs[0]!.inputs[0]!.shape, [3, 4, 192, 512]);
+    assert.equal(batchBalance(3, 2), 0.75);
+    assert.equal(batchBalance(12, 16), 0.75);
+    // already balanced: left as one batched matmul
+    assert.equal(
+      tiledMatmul(input('c', [4, 768, 512]), input('d', [4, 512, 40]), 2).inputs[0]!.shape.length,
+      3,
+    );
     const g = await compile({ split, plain: a.matmul(b) }, { cache: false });
     const out = await g.run({
       a: hostArray('float32', a.shape, rng.fillNormal(new Float32Array(3 * 768 * 512))),

@@ -132,4 +132,14 @@ describe('Rng (the JavaScript stream for O(parameters) noise)', () => {
     assert.deepEqual(take(9), take(9));
     assert.notDeepEqual(take(9), take(10));
   });
+  it('gives the stream it always gave (programmed weights and results depend on it)', () => {
+    // values from the Uint32Array implementation before session 8's faster one
+    const r = new Rng(2026);
+    assert.deepEqual([r.nextU32(), r.nextU32(), r.nextU32()], [1436751614, 742089593, 1736781944]);
+    assert.equal(r.uniform(), 0.3056706077492153);
+    assert.deepEqual(
+      [r.normal(), r.normal(), r.normal()],
+      [0.7374370658512547, 0.5057853292880691, 0.10662000212315713],
+    );
+  });
 });

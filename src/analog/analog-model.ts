@@ -128,10 +128,15 @@ function cellsInSteps(
   const ws = Math.fround(weightScale);
   // without read noise the squares are never read: left as they are
   const ss = squareScale > 0 ? Math.fround(squareScale) : 1;
-  return {
-    weights: p.weights.map((w) => w * ws),
-    squares: p.squares.map((s) => s * ss),
-  };
+  return { weights: scaled(p.weights, ws), squares: scaled(p.squares, ss) };
+}
+
+/** a × s as float32, into a new array (a loop: `Float32Array.map` took ~a third of programming). */
+function scaled(a: Float32Array, s: number): Float32Array {
+  if (s === 1) return a.slice();
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! * s;
+  return out;
 }
 
 /** The programmed scale [R·C], one value per block of columns. */

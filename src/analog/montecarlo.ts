@@ -65,6 +65,7 @@ export async function monteCarlo(
     const analog = new AnalogModel(spec, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
     if (o.columnScales) analog.setColumnScales(o.columnScales);
+    await analog.prepare(model);
     const matmuls = analog.matmuls();
     const r = await evaluate(model, data, { ...common, matmuls, fresh: true });
     values.push(r.value);

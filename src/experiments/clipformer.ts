@@ -124,12 +124,18 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
           o.repeats,
           o.seed,
           async (seed) => {
-            const mm = new AnalogModel(
+            const analog = new AnalogModel(
               spec,
               seed,
               method.config ? kvTransformFor(method.config) : undefined,
-            ).matmuls();
-            const r = await measureSnr(m.model, evalData, mm, o.batch ? { batch: o.batch } : {});
+            );
+            await analog.prepare(m.model);
+            const r = await measureSnr(
+              m.model,
+              evalData,
+              analog.matmuls(),
+              o.batch ? { batch: o.batch } : {},
+            );
             return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
           },
         );

@@ -145,6 +145,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           ),
         );
       }
+      await analog.prepare(m.model);
       return (
         await evaluate(m.model, evalData, {
           matmuls: analog.matmuls(),

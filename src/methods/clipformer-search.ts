@@ -108,8 +108,9 @@ export async function searchClipFormer(
     const snr: number[][] = [];
     for (let i = 0; i < cfg.instances; i++) {
       // the same instance seeds for every candidate: comparisons are paired
-      const m = new AnalogModel(spec, cfg.seed + i, c ? kvTransformFor(c) : undefined).matmuls();
-      const r = await measureSnr(model, calibration, m, o.batch ? { batch: o.batch } : {});
+      const analog = new AnalogModel(spec, cfg.seed + i, c ? kvTransformFor(c) : undefined);
+      await analog.prepare(model);
+      const r = await measureSnr(model, calibration, analog.matmuls(), o.batch ? { batch: o.batch } : {});
       metric.push(r.value);
       snr.push(r.blocks.map((b) => b.snrDb));
     }

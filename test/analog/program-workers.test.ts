@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AnalogModel } from '../../src/analog/analog-model.js';
+import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { programWeights } from '../../src/analog/program.js';
+import { programInWorkers } from '../../src/analog/program-workers.js';
+import type { HostArray } from '../../src/graph/ndarray.js';
+import { Rng } from '../../src/util/math.js';
+import { vitMnist } from '../helpers/models.js';
+
+/** Each static layer's cell arrays (weights, squares, scale), by name. */
+const arraysOf = (m: AnalogModel): [string, Float32Array[]][] =>
+  // biome-ignore lint/suspicious/noExplicitAny: the layers are private; the test reads their params
+  [...((m as any).layers as Map<string, Record<string, { attrs: { value: HostArray } }>>)].map(
+    ([name, l]) => [name, ['weights', 'squares', 'scale'].map((k) => l[k]!.attrs.value.data as Float32Array)],
+  );
+const cellsOf = (m: AnalogModel) => arraysOf(m).map(([name, a]) => [name, ...a.map((v) => Array.from(v))]);
+
+describe('programming in worker threads', () => {
+  it('gives each layer the cells programming it alone gives, in the order of the jobs', async () => {
+    const spec = loadSpec('pcm-aihwkit');
+    const xbar = crossbarFor(spec, 'layer.0.ffnIn');
+    const jobs = [
+      [40, 24],
+      [600, 30],
+      [16, 16],
+    ].map(([i, o], k) => ({
+      weights: {
+        dtype: 'float32',
+        shape: [i!, o!],
+        data: new Rng(k).fillNormal(new Float32Array(i! * o!)),
+      } as HostArray,
+      xbar,
+      timeS: 3600,
+      seed: 100 + k,
+    }));
+    const parallel = await programInWorkers(jobs, 2);
+    jobs.forEach((j, k) => {
+      const alone = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed));
+      assert.deepEqual(parallel[k]!.weights, alone.weights, `job ${k}: weights`);
+      assert.deepEqual(parallel[k]!.squares, alone.squares, `job ${k}: squares`);
+      assert.deepEqual(parallel[k]!.scale, alone.scale, `job ${k}: scale`);
+      assert.deepEqual(parallel[k]!.rowTiles, alone.rowTiles);
+    });
+  });
+
+  it('AnalogModel.prepare programs every mapped layer as building the graph would', async () => {
+    const { model } = vitMnist();
+    for (const hw of ['pcm-aihwkit', 'rram-clipformer']) {
+      const prepared = new AnalogModel(loadSpec(hw), 5);
+      await prepared.prepare(model);
+      const built = new AnalogModel(loadSpec(hw), 5);
+      model.graph({ batch: 1 }, built.matmuls());
+      const cells = cellsOf(prepared);
+      assert.ok(cells.length >= 6, `${hw}: ${cells.length} layers prepared`);
+      assert.deepEqual(cells, cellsOf(built), hw);
+      // and the graph then uses those arrays (no second programming)
+      const before = arraysOf(prepared);
+      model.graph({ batch: 1 }, prepared.matmuls());
+      for (const [k, [name, a]] of arraysOf(prepared).entries()) {
+        for (const [i, v] of a.entries())
+          assert.equal(v, before[k]![1][i], `${hw} ${name}: the prepared array`);
+      }
+    }
+  });
+});

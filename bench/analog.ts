@@ -12,6 +12,7 @@
  *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
  *   node dist/bench/analog.js --pair pcm-aihwkit   (ideal and the preset alternating, JSON)
  *   node dist/bench/analog.js --kernel   (the native kernel alone on one ffnIn-sized product)
+ *   node dist/bench/analog.js --programming   (programming DeiT-S: in worker threads vs as the graph is built)
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +40,7 @@ const args = benchArgs(import.meta.url, {
   /** The ideal model and this preset alternating in one process (JSON). */
   pair: { type: 'string' },
   kernel: { type: 'boolean', default: false },
+  programming: { type: 'boolean', default: false },
   /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
   set: { type: 'string', multiple: true, default: [] },
 });
@@ -211,8 +213,40 @@ async function kernelAlone(): Promise<void> {
     }
 }
 
+/**
+ * Programming one Monte Carlo instance of DeiT-S: as the graph reaches each layer (one core)
+ * against `AnalogModel.prepare` (worker threads), alternating in one process (that both give the
+ * same cells is test/analog/program-workers.test.ts).
+ */
+async function programmingTimes(): Promise<void> {
+  const model = randomModel(cfg, 1);
+  for (const hw of ['pcm-aihwkit', 'rram-clipformer']) {
+    const times = { built: [] as number[], prepared: [] as number[] };
+    for (let r = 0; r < reps; r++) {
+      const prepared = new AnalogModel(loadSpec(hw), r);
+      let t0 = performance.now();
+      await prepared.prepare(model);
+      times.prepared.push((performance.now() - t0) / 1e3);
+      t0 = performance.now();
+      model.graph({ batch: 1 }, new AnalogModel(loadSpec(hw), r).matmuls());
+      times.built.push((performance.now() - t0) / 1e3);
+    }
+    const [b, p] = [median(times.built), median(times.prepared)];
+    console.log(
+      fmtRow(
+        `programming DeiT-S, ${hw}`,
+        `${nativeThreads()} thread(s)`,
+        `${p.toFixed(2)} s`,
+        `${(b / p).toFixed(2)}× faster than as the graph is built (${b.toFixed(2)} s)`,
+      ),
+    );
+  }
+}
+
 if (args.kernel) {
   await kernelAlone();
+} else if (args.programming) {
+  await programmingTimes();
 } else if (args.one) {
   await runOne(args.one);
 } else if (args.pair) {

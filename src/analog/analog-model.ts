@@ -10,7 +10,6 @@ import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { nativeKernels } from '../runtime/native.js';
-import { Rng } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import {
   adcStep,
@@ -25,8 +24,8 @@ import {
   weightedSum,
 } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
-import { type ProgrammedWeights, programWeights, splitDim } from './program.js';
-import { type ProgramJob, programInWorkers } from './program-workers.js';
+import { type ProgrammedWeights, splitDim } from './program.js';
+import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
 
@@ -203,8 +202,7 @@ export class AnalogModel {
 
   /** The layer's weights programmed for the current instance. */
   private programmedFor(name: string, w: Tensor, xbar: Crossbar): ProgrammedWeights {
-    const j = this.programJob(name, w, xbar);
-    return programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale);
+    return runProgramJob(this.programJob(name, w, xbar));
   }
 
   /**
@@ -214,15 +212,17 @@ export class AnalogModel {
    * `pcm-aihwkit`: ~8.6 s on one core).
    */
   async prepare(model: Model): Promise<void> {
-    const todo = model
+    const unprogrammed = model
       .linearLayers()
       .filter(({ name, weight }) => this.layers.get(name)?.weight !== weight)
       .flatMap(({ name, weight }) => {
         const xbar = this.mappedStatic(name);
         return xbar ? [{ name, weight, xbar }] : [];
       });
-    const programmed = await programInWorkers(todo.map((l) => this.programJob(l.name, l.weight, l.xbar)));
-    for (const [i, l] of todo.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
+    const programmed = await programInWorkers(
+      unprogrammed.map((l) => this.programJob(l.name, l.weight, l.xbar)),
+    );
+    for (const [i, l] of unprogrammed.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
   }
 
   /**

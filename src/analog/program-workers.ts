@@ -22,6 +22,10 @@ export interface ProgramJob {
   columnScale?: Float32Array;
 }
 
+/** Programs one job here, on this thread. */
+export const runProgramJob = (j: ProgramJob): ProgrammedWeights =>
+  programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale);
+
 const ROLE = 'xbar-program';
 
 const buffersOf = (p: ProgrammedWeights) =>
@@ -29,7 +33,7 @@ const buffersOf = (p: ProgrammedWeights) =>
 
 if (!isMainThread && workerData === ROLE) {
   parentPort!.on('message', ({ id, job }: { id: number; job: ProgramJob }) => {
-    const p = programWeights(job.weights, job.xbar, job.timeS, new Rng(job.seed), job.columnScale);
+    const p = runProgramJob(job);
     parentPort!.postMessage({ id, p }, buffersOf(p));
   });
 }
@@ -42,9 +46,8 @@ export async function programInWorkers(
   jobs: readonly ProgramJob[],
   threads = nativeThreads(),
 ): Promise<ProgrammedWeights[]> {
-  const here = (j: ProgramJob) => programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale);
   const count = Math.min(threads, jobs.length);
-  if (count <= 1) return jobs.map(here);
+  if (count <= 1) return jobs.map(runProgramJob);
   const results = new Array<ProgrammedWeights>(jobs.length);
   const order = jobs
     .map((_, i) => i)

@@ -114,10 +114,10 @@ export class Experiment {
   ): Promise<CellRecord> {
     const c = this.record.cells[id] ?? { id, labels, instances: [], mean: 0, std: 0 };
     this.record.cells[id] = c;
-    const todo = repeats - c.instances.length;
+    const missing = repeats - c.instances.length;
     // new instances must draw what the recorded ones drew (finished results still report)
-    if (todo > 0) assertSameNoise(this.file, this.record, this.kernels);
-    const bar = progress(id, Math.max(0, todo), { quiet: this.quiet });
+    if (missing > 0) assertSameNoise(this.file, this.record, this.kernels);
+    const bar = progress(id, Math.max(0, missing), { quiet: this.quiet });
     for (let i = c.instances.length; i < repeats; i++) {
       const t0 = performance.now();
       const r = await instance(seed + i, i);

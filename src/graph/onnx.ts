@@ -114,6 +114,18 @@ function scopesOf(order: readonly Tensor[], outputs: readonly Tensor[]): Map<num
   return scope;
 }
 
+/** Every value name the nodes read, in branches too. */
+function namesRead(nodes: readonly Proto[], into = new Set<string>()): Set<string> {
+  for (const n of nodes) {
+    for (const i of n['input'] as string[]) into.add(i);
+    for (const a of (n['attribute'] as Proto[] | undefined) ?? []) {
+      const g = a['g'] as Proto | undefined;
+      if (g) namesRead(g['node'] as Proto[], into);
+    }
+  }
+  return into;
+}
+
 export function lowerToOnnx(
   outputs: Readonly<Record<string, Tensor>>,
   opts: LowerOptions = {},
@@ -160,6 +172,7 @@ export function lowerToOnnx(
     ints: (values) =>
       constant({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, BigInt) }),
     scalar: (v, dtype) => constant(scalarArray(v, dtype)),
+    constant,
     branch(index) {
       const t = current!;
       const key = `${t.id}:${index}`;
@@ -260,11 +273,20 @@ export function lowerToOnnx(
     outputProtos.push(valueInfo(name, t.shape, t.dtype));
   }
 
+  // a constant an op's lowering replaced (sameRankConstants) is read by no node: ONNX Runtime
+  // would warn about it at every session
+  const read = namesRead(nodes);
   const model = ModelProto.encode({
     irVersion: IR_VERSION,
     producerName: 'xbar',
     opsetImport: [{ domain: '', version: OPSET }],
-    graph: { name: 'xbar', node: nodes, initializer: initializers, input: inputProtos, output: outputProtos },
+    graph: {
+      name: 'xbar',
+      node: nodes,
+      initializer: initializers.filter((i) => read.has(i['name'] as string)),
+      input: inputProtos,
+      output: outputProtos,
+    },
   }).finish();
   const key = createHash('sha1').update(keyParts.join('\n')).digest('hex');
   return { model, key, inputs, outputs: outs };

@@ -315,3 +315,43 @@ describe('cond lowering', () => {
     assert.deepEqual(branches, ['Mul', 'Mul']); // each writes the branch's output itself
   });
 });
+
+describe('broadcast lowering', () => {
+  it('gives a scalar constant the rank of an output whose last axis is 1, keeps others, and emits no unused initializer', async () => {
+    const { compile } = await import('../../src/runtime/session.js');
+    const { input, scalar } = await import('../../src/graph/tensor.js');
+    const { hostArray } = await import('../../src/graph/ndarray.js');
+    const { lowerToOnnx } = await import('../../src/graph/onnx.js');
+    const { ModelProto } = await import('../../src/graph/onnx-schema.js');
+    const small = input('small', [2, 3, 1]); // per-vector values, as DAC ranges are
+    const wide = input('wide', [2, 3]);
+    const outs = {
+      a: small.add(scalar(2)),
+      b: scalar(1).div(small.maximum(scalar(0.5))),
+      c: wide.mul(scalar(3)), // last axis 3: ONNX Runtime is fast with a scalar there
+    };
+    const m = ModelProto.decode(lowerToOnnx(outs).model) as unknown as {
+      graph: { node: { input: string[] }[]; initializer: { name: string; dims: number[] }[] };
+    };
+    const dims = new Map(m.graph.initializer.map((i) => [i.name, i.dims.map(Number)]));
+    const read = new Set(m.graph.node.flatMap((n) => n.input));
+    assert.deepEqual(
+      [...dims.keys()].filter((k) => !read.has(k)),
+      [],
+      'every initializer is read by a node',
+    );
+    assert.deepEqual(
+      [...dims.values()].map((d) => d.join('x')).sort(),
+      ['', '1x1x1', '1x1x1', '1x1x1'], // 2, 1 and 0.5 given rank 3; the scalar 3 as it is
+    );
+    // the same values as NumPy broadcasting gives
+    const g = await compile(outs, { cache: false });
+    const got = await g.run({
+      small: hostArray('float32', [2, 3, 1], Float32Array.of(0.25, 1, 2, -1, 4, 0.5)),
+      wide: hostArray('float32', [2, 3], Float32Array.of(1, 2, 3, 4, 5, 6)),
+    });
+    assert.deepEqual(Array.from(got['a']!.data as Float32Array), [2.25, 3, 4, 1, 6, 2.5]);
+    assert.deepEqual(Array.from(got['b']!.data as Float32Array), [2, 1, 0.5, 2, 0.25, 2]);
+    assert.deepEqual(Array.from(got['c']!.data as Float32Array), [3, 6, 9, 12, 15, 18]);
+  });
+});

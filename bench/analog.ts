@@ -99,7 +99,8 @@ function modelOn(hw: string): { predictor: Predictor; x: Record<string, HostArra
   const predictor =
     hw === 'ideal-fp'
       ? new Predictor(model)
-      : new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw, args.set), 0).matmuls() });
+      : // as `xbar eval` runs an instance: private sessions, the programmed weights embedded
+        new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw, args.set), 0).matmuls(), fresh: true });
   return { predictor, x };
 }
 

@@ -57,15 +57,19 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
     ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
     ...(opts.outputs ? { outputs: opts.outputs } : {}),
   });
-  for (let s = 0; s < data.size; s += batch) {
-    const e = Math.min(s + batch, data.size);
-    const outs = await predictor.run(data.inputs(s, e));
-    opts.onOutputs?.(outs);
-    const logits = outs['logits']!;
-    predictions.set(decide(logits, data.regression), s);
-    bar.tick(e - s);
+  try {
+    for (let s = 0; s < data.size; s += batch) {
+      const e = Math.min(s + batch, data.size);
+      const outs = await predictor.run(data.inputs(s, e));
+      opts.onOutputs?.(outs);
+      const logits = outs['logits']!;
+      predictions.set(decide(logits, data.regression), s);
+      bar.tick(e - s);
+    }
+  } finally {
+    bar.stop();
+    await predictor.release();
   }
-  bar.stop();
   const metrics = Object.fromEntries(data.metrics.map((m) => [m, metric(m, predictions, data.targets)]));
   const main = data.metrics[0]!;
   return {

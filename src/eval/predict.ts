@@ -22,8 +22,19 @@ export interface ModelInputs {
 
 export interface PredictOptions {
   provider?: Provider;
-  /** Compile private sessions (random streams start from their seeds) instead of shared ones. */
+  /**
+   * Compile private sessions (random streams start from their seeds) instead of shared ones;
+   * `release()` frees them.
+   */
   fresh?: boolean;
+  /**
+   * Embed the params' values in the graph as constants, so that ONNX Runtime pre-packs the
+   * weights (5–12 % faster forwards, measured on DeiT-S), for a predictor whose params keep
+   * their values while it lives: later changes to a param are not seen. Default: without
+   * crossbar products, and with them when `fresh` (a programmed Monte Carlo instance); shared
+   * analog sessions feed the weights, so one session serves every instance.
+   */
+  bakeParams?: boolean;
   /** How crossbar products are computed (default: exact). */
   matmuls?: Matmuls;
   /** Extra graph outputs, asked for right after each graph is built (e.g. AttentionSnr taps). */
@@ -118,8 +129,8 @@ export function modelFeeds(
 
 /**
  * Runs a model batch after batch, building and compiling its graph once per batch shape.
- * Weights are baked for the exact model; with analog products they are fed, so reprogrammed
- * crossbar weights take effect without recompiling.
+ * Weights are baked for the exact model and for a `fresh` predictor; otherwise, with analog
+ * products, they are fed, so reprogrammed crossbar weights take effect without recompiling.
  */
 export class Predictor {
   private readonly graphs = new Map<string, Promise<RunnableGraph>>();
@@ -129,6 +140,13 @@ export class Predictor {
     readonly model: Model,
     private readonly opts: PredictOptions = {},
   ) {}
+
+  /** Frees a `fresh` predictor's sessions now (shared ones stay cached); a later run compiles again. */
+  async release(): Promise<void> {
+    const graphs = [...this.graphs.values()];
+    this.graphs.clear();
+    if (this.opts.fresh) for (const g of graphs) await (await g).release();
+  }
 
   async logits(x: ModelInputs): Promise<HostArray> {
     return (await this.run(x))['logits']!;
@@ -180,7 +198,7 @@ export class Predictor {
       g = compile(
         { logits: graph.logits, ...this.opts.outputs?.() },
         {
-          bakeParams: !this.opts.matmuls,
+          bakeParams: this.opts.bakeParams ?? (!this.opts.matmuls || this.opts.fresh === true),
           ...(this.opts.fresh ? { cache: false } : {}),
           ...(this.opts.provider ? { provider: this.opts.provider } : {}),
         },

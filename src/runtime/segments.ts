@@ -163,6 +163,12 @@ class SegmentedGraph implements RunnableGraph {
   /** Runs go one at a time: they share those buffers. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  async release(): Promise<void> {
+    await this.queue;
+    this.buffers.clear();
+    for (const s of this.steps) if (s.kind === 'graph') await s.graph.release();
+  }
+
   run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
     const next = this.queue.then(() => this.runNow(feeds));
     this.queue = next.catch(() => undefined);

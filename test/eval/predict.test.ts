@@ -1,8 +1,13 @@
-/** The predictor runs batches whose graph would hold too large a tensor in pieces, with the same logits. */
+/**
+ * The predictor runs batches whose graph would hold too large a tensor in pieces, with the same
+ * logits, and embeds params where their values are fixed for its life.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { AnalogModel } from '../../src/analog/analog-model.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { Predictor } from '../../src/eval/predict.js';
-import { hostArray } from '../../src/graph/ndarray.js';
+import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
 import { vitMnist } from '../helpers/models.js';
 
@@ -27,5 +32,49 @@ describe('Predictor pieces', () => {
     const b = pieces.data as Float32Array;
     for (let i = 0; i < a.length; i++)
       assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-5 * (1 + Math.abs(a[i]!)), `logit ${i}`);
+  });
+});
+
+describe('Predictor params', () => {
+  it('a fresh analog predictor embeds the params: the fed logits, later changes unseen until release()', async () => {
+    const { model } = vitMnist(5);
+    const c = model.config as { channels: number; imageSize: number };
+    const n = 3;
+    const size = c.channels * c.imageSize * c.imageSize;
+    const x = {
+      pixel_values: hostArray(
+        'float32',
+        [n, c.channels, c.imageSize, c.imageSize],
+        new Rng(2).fillNormal(new Float32Array(n * size)),
+      ),
+    };
+    // crossbar products with nothing random per run: both predictors compute the same function
+    const matmuls = new AnalogModel(loadSpec('ideal'), 0).matmuls();
+    const fed = new Predictor(model, { matmuls, fresh: true, bakeParams: false });
+    const baked = new Predictor(model, { matmuls, fresh: true });
+    const close = (a: HostArray, b: HostArray, shift: number, what: string) => {
+      const [p, q] = [a.data as Float32Array, b.data as Float32Array];
+      for (let i = 0; i < p.length; i++)
+        assert.ok(Math.abs(p[i]! + shift - q[i]!) <= 1e-5 * (1 + Math.abs(q[i]!)), `${what}: logit ${i}`);
+    };
+    const before = await fed.logits(x);
+    close(before, await baked.logits(x), 0, 'baked against fed');
+    const bias = model.params().find((t) => (t.attrs as { name: string }).name.endsWith('classifier.bias'));
+    assert.ok(bias, 'the classifier has a bias param');
+    const values = (bias.attrs as { value: HostArray }).value.data as Float32Array;
+    const saved = values.slice();
+    values.forEach((v, i) => {
+      values[i] = v + 1;
+    });
+    try {
+      close(before, await fed.logits(x), 1, 'fed sees the change');
+      close(before, await baked.logits(x), 0, 'baked keeps its values');
+      await baked.release();
+      close(before, await baked.logits(x), 1, 'recompiled after release');
+      await baked.release();
+    } finally {
+      values.set(saved);
+      await fed.release();
+    }
   });
 });

@@ -11,19 +11,18 @@ import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
 import { vitMnist } from '../helpers/models.js';
 
+/** A small random ViT and n Gaussian images for it. */
+function withImages(modelSeed: number, n: number, imageSeed: number) {
+  const { model } = vitMnist(modelSeed);
+  const c = model.config as { channels: number; imageSize: number };
+  const shape = [n, c.channels, c.imageSize, c.imageSize];
+  const data = new Rng(imageSeed).fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1)));
+  return { model, x: { pixel_values: hostArray('float32', shape, data) } };
+}
+
 describe('Predictor pieces', () => {
   it('a batch split by maxTensorBytes gives the logits of the whole batch, in order', async () => {
-    const { model } = vitMnist(4);
-    const c = model.config as { channels: number; imageSize: number };
-    const n = 7;
-    const size = c.channels * c.imageSize * c.imageSize;
-    const x = {
-      pixel_values: hostArray(
-        'float32',
-        [n, c.channels, c.imageSize, c.imageSize],
-        new Rng(1).fillNormal(new Float32Array(n * size)),
-      ),
-    };
+    const { model, x } = withImages(4, 7, 1);
     const whole = await new Predictor(model, { maxTensorBytes: 2 ** 40 }).logits(x);
     // one byte: every example is its own piece
     const pieces = await new Predictor(model, { maxTensorBytes: 1 }).logits(x);
@@ -37,17 +36,7 @@ describe('Predictor pieces', () => {
 
 describe('Predictor params', () => {
   it('a fresh analog predictor embeds the params: the fed logits, later changes unseen until release()', async () => {
-    const { model } = vitMnist(5);
-    const c = model.config as { channels: number; imageSize: number };
-    const n = 3;
-    const size = c.channels * c.imageSize * c.imageSize;
-    const x = {
-      pixel_values: hostArray(
-        'float32',
-        [n, c.channels, c.imageSize, c.imageSize],
-        new Rng(2).fillNormal(new Float32Array(n * size)),
-      ),
-    };
+    const { model, x } = withImages(5, 3, 2);
     // crossbar products with nothing random per run: both predictors compute the same function
     const matmuls = new AnalogModel(loadSpec('ideal'), 0).matmuls();
     const fed = new Predictor(model, { matmuls, fresh: true, bakeParams: false });

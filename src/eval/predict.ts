@@ -31,8 +31,9 @@ export interface PredictOptions {
    * Embed the params' values in the graph as constants, so that ONNX Runtime pre-packs the
    * weights (5–12 % faster forwards, measured on DeiT-S), for a predictor whose params keep
    * their values while it lives: later changes to a param are not seen. Default: without
-   * crossbar products, and with them when `fresh` (a programmed Monte Carlo instance); shared
-   * analog sessions feed the weights, so one session serves every instance.
+   * crossbar products, and with them when `fresh` (a programmed Monte Carlo instance) and the
+   * params take at most 256 MiB; shared analog sessions feed the weights, so one session serves
+   * every instance.
    */
   bakeParams?: boolean;
   /** How crossbar products are computed (default: exact). */
@@ -48,6 +49,19 @@ export interface PredictOptions {
 }
 
 const DEFAULT_MAX_TENSOR_BYTES = 8 * 2 ** 20;
+
+/**
+ * Analog params embedded by default up to this many bytes. Embedding holds another copy or two
+ * while the session is made; bit-sliced cells (0.7 GB for DeiT-S on 4 slices, with squares)
+ * gained nothing measurable from it and took 1 GB more at peak (3.6 against 2.6 GB).
+ */
+const BAKE_ANALOG_BYTES = 256 * 2 ** 20;
+
+/** Bytes of the param values a graph reads. */
+const paramBytes = (root: Tensor): number =>
+  topoSort([root])
+    .filter((t) => t.op === 'param')
+    .reduce((n, t) => n + (t.attrs as { value: HostArray }).value.data.byteLength, 0);
 
 /** Rows [s, e) of a batch-first array (a view, no copy). */
 function rows(a: HostArray, s: number, e: number): HostArray {
@@ -198,7 +212,10 @@ export class Predictor {
       g = compile(
         { logits: graph.logits, ...this.opts.outputs?.() },
         {
-          bakeParams: this.opts.bakeParams ?? (!this.opts.matmuls || this.opts.fresh === true),
+          bakeParams:
+            this.opts.bakeParams ??
+            (!this.opts.matmuls ||
+              (this.opts.fresh === true && paramBytes(graph.logits) <= BAKE_ANALOG_BYTES)),
           ...(this.opts.fresh ? { cache: false } : {}),
           ...(this.opts.provider ? { provider: this.opts.provider } : {}),
         },

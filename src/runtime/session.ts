@@ -76,7 +76,6 @@ export class CompiledGraph implements RunnableGraph {
     private readonly noise: ReadonlyMap<string, NoiseStream>,
     readonly inputs: readonly GraphInput[],
     readonly outputs: readonly GraphOutput[],
-    readonly onnxModel: Uint8Array,
     readonly key: string,
   ) {}
 
@@ -179,7 +178,7 @@ export async function compileOnnx(
     }
   }
   const loaded = await session;
-  return new CompiledGraph(loaded.session, loaded.noise, lowered.inputs, lowered.outputs, lowered.model, key);
+  return new CompiledGraph(loaded.session, loaded.noise, lowered.inputs, lowered.outputs, key);
 }
 
 /** How many sessions the cache holds (for tests and diagnostics). */

@@ -143,8 +143,9 @@ export function modelFeeds(
 
 /**
  * Runs a model batch after batch, building and compiling its graph once per batch shape.
- * Weights are baked for the exact model and for a `fresh` predictor; otherwise, with analog
- * products, they are fed, so reprogrammed crossbar weights take effect without recompiling.
+ * Weights are baked for the exact model and for a `fresh` predictor whose params take at most
+ * 256 MiB; otherwise, with analog products, they are fed, so reprogrammed crossbar weights take
+ * effect without recompiling.
  */
 export class Predictor {
   private readonly graphs = new Map<string, Promise<RunnableGraph>>();

@@ -20,17 +20,21 @@ function withImages(modelSeed: number, n: number, imageSeed: number) {
   return { model, x: { pixel_values: hostArray('float32', shape, data) } };
 }
 
+/** Logits b equal a + shift, to float precision. */
+function assertLogits(a: HostArray, b: HostArray, shift: number, what: string): void {
+  assert.deepEqual(b.shape, a.shape, what);
+  const [p, q] = [a.data as Float32Array, b.data as Float32Array];
+  for (let i = 0; i < p.length; i++)
+    assert.ok(Math.abs(p[i]! + shift - q[i]!) <= 1e-5 * (1 + Math.abs(q[i]!)), `${what}: logit ${i}`);
+}
+
 describe('Predictor pieces', () => {
   it('a batch split by maxTensorBytes gives the logits of the whole batch, in order', async () => {
     const { model, x } = withImages(4, 7, 1);
     const whole = await new Predictor(model, { maxTensorBytes: 2 ** 40 }).logits(x);
     // one byte: every example is its own piece
     const pieces = await new Predictor(model, { maxTensorBytes: 1 }).logits(x);
-    assert.deepEqual(pieces.shape, whole.shape);
-    const a = whole.data as Float32Array;
-    const b = pieces.data as Float32Array;
-    for (let i = 0; i < a.length; i++)
-      assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-5 * (1 + Math.abs(a[i]!)), `logit ${i}`);
+    assertLogits(whole, pieces, 0, 'pieces against the whole batch');
   });
 });
 
@@ -41,13 +45,8 @@ describe('Predictor params', () => {
     const matmuls = new AnalogModel(loadSpec('ideal'), 0).matmuls();
     const fed = new Predictor(model, { matmuls, fresh: true, bakeParams: false });
     const baked = new Predictor(model, { matmuls, fresh: true });
-    const close = (a: HostArray, b: HostArray, shift: number, what: string) => {
-      const [p, q] = [a.data as Float32Array, b.data as Float32Array];
-      for (let i = 0; i < p.length; i++)
-        assert.ok(Math.abs(p[i]! + shift - q[i]!) <= 1e-5 * (1 + Math.abs(q[i]!)), `${what}: logit ${i}`);
-    };
     const before = await fed.logits(x);
-    close(before, await baked.logits(x), 0, 'baked against fed');
+    assertLogits(before, await baked.logits(x), 0, 'baked against fed');
     const bias = model.params().find((t) => (t.attrs as { name: string }).name.endsWith('classifier.bias'));
     assert.ok(bias, 'the classifier has a bias param');
     const values = (bias.attrs as { value: HostArray }).value.data as Float32Array;
@@ -56,10 +55,10 @@ describe('Predictor params', () => {
       values[i] = v + 1;
     });
     try {
-      close(before, await fed.logits(x), 1, 'fed sees the change');
-      close(before, await baked.logits(x), 0, 'baked keeps its values');
+      assertLogits(before, await fed.logits(x), 1, 'fed sees the change');
+      assertLogits(before, await baked.logits(x), 0, 'baked keeps its values');
       await baked.release();
-      close(before, await baked.logits(x), 1, 'recompiled after release');
+      assertLogits(before, await baked.logits(x), 1, 'recompiled after release');
       await baked.release();
     } finally {
       values.set(saved);

@@ -29,7 +29,7 @@ import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 export const GAMMAS = [3, 4, 5] as const;
 
 /**
- * The paper's fixed choices: (2, 1) at γ = 3 and (2, 0.25) at γ = 5 (§1 of METHODS.md). It names
+ * The paper's fixed choices: (2, 1) at γ = 3 and (2, 0.25) at γ = 5 (docs/methods.md §1). It names
  * none for γ = 4; we use (2, 0.25) there (the harsher noise level's choice).
  */
 export const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {

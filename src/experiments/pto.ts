@@ -29,8 +29,8 @@ const TIME_LABEL: Record<number, string> = {
   31536000: '1 y',
 };
 
-/** The paper's RoBERTa-base SST-2 row (Table II), as METHODS.md §3 gives it: accuracy %. */
-export const PAPER_NOTE = 'see METHODS.md §3 for the paper’s RoBERTa-base GLUE rows';
+/** Where the paper's RoBERTa-base GLUE figures are stated (docs/methods.md §3). */
+export const PAPER_NOTE = 'see docs/methods.md §3 for the paper’s RoBERTa-base GLUE figures';
 
 export interface PtoExperimentOptions {
   /**

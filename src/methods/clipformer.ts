@@ -5,7 +5,7 @@
  *             write noise γσ_W·sqrt((G − G_MIN)(G_MAX − G_MIN)) vanishes)
  *   Stage II: G ← min(G, β·G_MAX), 0 < β ≤ 1       (clips the largest values; β = 1 skips it)
  * Both act on each device of the differential pair; the device at G_MIN is a fixed point of
- * both stages, so the pair keeps its sign. See METHODS.md §1 and docs/experiments.md.
+ * both stages, so the pair keeps its sign. See docs/methods.md §1 and docs/experiments.md.
  */
 import { z } from 'zod';
 import type { ConductanceTransform } from '../analog/dynamic.js';

@@ -1,5 +1,5 @@
 /**
- * Post-training range optimisation (Lammie et al., ISCAS 2024; METHODS.md §3, Algorithm 1),
+ * Post-training range optimisation (Lammie et al., ISCAS 2024; docs/methods.md §3, Algorithm 1),
  * input side: the DAC range of every input tile of every mapped static layer is the K-th
  * percentile of |x| over the entries that tile receives for N calibration inputs. Values beyond
  * it clip; the rest use the DAC's levels more fully than a max-based range would.

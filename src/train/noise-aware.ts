@@ -1,5 +1,5 @@
 /**
- * Noise-aware training (ClipFormer's VAT, METHODS.md §1; the post-training paper's hardware-aware
+ * Noise-aware training (ClipFormer's VAT, docs/methods.md §1; the post-training paper's hardware-aware
  * training, §3): the training forward pass runs each mapped static layer through a crossbar tile
  * model with the hardware's noise drawn fresh at every step inside the graph, so the weights
  * (and, where the spec says 'learned', the ranges) learn to tolerate it while gradients reach them.

@@ -16,7 +16,7 @@ const run = (reuse: number) => cost(shape, spec, { reuse, transformationBlocks: 
 /**
  * Paper rows. E is EDAP/(D·A) where the table prints it rounded (0.13, 0.11); D and A of the rows
  * the text gives only EDAP for follow from "each removed attention block saves about 0.82 ms and
- * 24.7 mm²" (METHODS.md §2), which also fixes N_reuse = 3, 5, 7, 9.
+ * 24.7 mm²" (docs/methods.md §2), which also fixes N_reuse = 3, 5, 7, 9.
  */
 const ROWS = [
   {

@@ -1,7 +1,7 @@
 """Makes the parity fixtures of test/models/parity.test.ts: small random-initialised Hugging
 Face models of the four families with non-default configs, saved with save_pretrained
 (safetensors), with inputs and the logits PyTorch computes for them.
-Run where torch and transformers are installed (the GPU machine):
+Run where torch and transformers are installed:
     python3 scripts/reference/models.py OUT_DIR
 """
 import json

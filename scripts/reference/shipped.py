@@ -1,7 +1,7 @@
 """Checks that transformers loads the models xbar ships, and records what PyTorch computes for
 them on the first examples of their shipped data slices (test/models/shipped-parity.test.ts
 compares xbar's token ids and logits with these).
-Run where torch and transformers are installed (the GPU machine), from the repository root:
+Run where torch and transformers are installed, from the repository root:
     python3 scripts/reference/shipped.py OUT_DIR MODEL_DIR...
 """
 import gzip

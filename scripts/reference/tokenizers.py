@@ -4,8 +4,10 @@ built from the legacy vocabulary files, give for the first 200 SST-2 dev sentenc
 100 MRPC dev pairs and a few tricky strings, truncated to 128 tokens.
 Run where transformers is installed (no torch needed):
     python3 scripts/reference/tokenizers.py BERT_DIR ROBERTA_DIR GLUE_DIR [OUT]
-e.g. python3 scripts/reference/tokenizers.py ../shared/data/vocab/bert-base-uncased \\
-         ../shared/data/vocab/roberta-base ../shared/data/glue
+e.g. python3 scripts/reference/tokenizers.py PATH/TO/bert-base-uncased PATH/TO/roberta-base \\
+         PATH/TO/GLUE
+(BERT_DIR holds bert-base-uncased's vocab.txt, ROBERTA_DIR roberta-base's vocab.json and
+merges.txt, GLUE_DIR the GLUE release's SST-2 and MRPC folders.)
 """
 import json
 import os

@@ -4,8 +4,9 @@ built from the legacy vocabulary files, give for the first 200 SST-2 dev sentenc
 100 MRPC dev pairs and a few tricky strings, truncated to 128 tokens.
 Run where transformers is installed (no torch needed):
     python3 scripts/reference/tokenizers.py BERT_DIR ROBERTA_DIR GLUE_DIR [OUT]
-e.g. python3 scripts/reference/tokenizers.py ../shared/data/vocab/bert-base-uncased \\
-         ../shared/data/vocab/roberta-base ../shared/data/glue
+e.g., from the vocabularies and GLUE slices in test/fixtures (test/fixtures/README.md):
+    python3 scripts/reference/tokenizers.py test/fixtures/vocab/bert-base-uncased \\
+         test/fixtures/vocab/roberta-base test/fixtures/glue
 """
 import json
 import os

@@ -8,15 +8,14 @@ import { describe, it } from 'node:test';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { decide, evaluate } from '../../src/eval/evaluate.js';
 import { predictLogits } from '../../src/eval/predict.js';
-import { bertSst2, ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { bertSst2, FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
-const SHARED = SHARED_DATA;
 const XBAR = join(ROOT, 'bin/xbar.js');
 
 describe('evaluate', () => {
   it('scores MNIST in batches exactly as one batch of logits does', async () => {
     const { dir, model } = vitMnist();
-    const data = openData(parseDataSpec(`mnist:${join(SHARED, 'mnist')}`), model, {
+    const data = openData(parseDataSpec(`mnist:${join(FIXTURES, 'mnist')}`), model, {
       modelDir: dir,
       limit: 50,
     });
@@ -31,7 +30,7 @@ describe('evaluate', () => {
 
   it("tokenizes GLUE sentences with the model folder's vocabulary", async () => {
     const { dir, model } = bertSst2();
-    const data = openData(parseDataSpec(`glue-sst2:${join(SHARED, 'glue/SST-2')}`), model, {
+    const data = openData(parseDataSpec(`glue-sst2:${join(FIXTURES, 'glue/SST-2')}`), model, {
       modelDir: dir,
       limit: 20,
     });
@@ -57,7 +56,7 @@ describe('evaluate', () => {
     );
     const { model: bert, dir: bdir } = bertSst2();
     assert.throws(
-      () => openData(parseDataSpec(`glue-stsb:${join(SHARED, 'glue/STS-B')}`), bert, { modelDir: bdir }),
+      () => openData(parseDataSpec(`glue-stsb:${join(FIXTURES, 'glue/STS-B')}`), bert, { modelDir: bdir }),
       /STS-B has a regression score, the model predicts 2 classes/,
     );
   });
@@ -72,7 +71,7 @@ describe('the xbar command', () => {
       '--model',
       dir,
       '--data',
-      `mnist:${join(SHARED, 'mnist')}`,
+      `mnist:${join(FIXTURES, 'mnist')}`,
       '--limit',
       '30',
       '--json',

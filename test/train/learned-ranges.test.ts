@@ -22,9 +22,9 @@ import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { train } from '../../src/train/loop.js';
 import { NoiseAwareTraining } from '../../src/train/noise-aware.js';
-import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
-const MNIST = `mnist:${join(SHARED_DATA, 'mnist')}`;
+const MNIST = `mnist:${join(FIXTURES, 'mnist')}`;
 const quiet = { quiet: true, log: () => {} };
 const QUIET_PCM = ['program.kind=none', 'drift.kind=none', 'outputNoise.kind=none'];
 

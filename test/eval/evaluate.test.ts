@@ -8,6 +8,8 @@ import { describe, it } from 'node:test';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { decide, evaluate } from '../../src/eval/evaluate.js';
 import { predictLogits } from '../../src/eval/predict.js';
+import { readGlue } from '../../src/io/glue.js';
+import { loadTokenizer } from '../../src/io/tokenizer.js';
 import { bertSst2, FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
 const XBAR = join(ROOT, 'bin/xbar.js');
@@ -39,6 +41,14 @@ describe('evaluate', () => {
     assert.equal(b, 4);
     assert.equal(t % 16, 0);
     assert.equal((x.input_ids!.data as Int32Array)[0], 101); // [CLS]
+    // each row is the folder's tokenizer's encoding of its sentence, padded
+    const tokenizer = loadTokenizer(dir);
+    const rows = readGlue('SST-2', join(FIXTURES, 'glue/SST-2/dev.tsv')).slice(0, 4);
+    for (const [i, row] of rows.entries()) {
+      const want = tokenizer.encode(row.textA).inputIds;
+      const got = Array.from((x.input_ids!.data as Int32Array).subarray(i * t, (i + 1) * t));
+      assert.deepEqual(got, [...want, ...Array(t - want.length).fill(tokenizer.padId)], `sentence ${i}`);
+    }
     const r = await evaluate(model, data, { batch: 8 });
     assert.equal(r.n, 20);
     assert.ok(r.value >= 0 && r.value <= 1);
@@ -63,8 +73,8 @@ describe('evaluate', () => {
 });
 
 describe('the xbar command', () => {
-  it('eval --json prints metric, value and n', () => {
-    const { dir } = vitMnist();
+  it('eval --json prints metric, value and n', async () => {
+    const { dir, model } = vitMnist();
     const args = [
       XBAR,
       'eval',
@@ -79,7 +89,12 @@ describe('the xbar command', () => {
     const j = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
     assert.equal(j.metric, 'accuracy');
     assert.equal(j.n, 30);
-    assert.ok(j.value >= 0 && j.value <= 1);
+    // the value evaluate gives for the same model and data
+    const data = openData(parseDataSpec(`mnist:${join(FIXTURES, 'mnist')}`), model, {
+      modelDir: dir,
+      limit: 30,
+    });
+    assert.equal(j.value, (await evaluate(model, data)).value);
   });
 
   it('predict writes the logits PyTorch computed for a fixture', () => {

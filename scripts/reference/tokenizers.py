@@ -4,10 +4,9 @@ built from the legacy vocabulary files, give for the first 200 SST-2 dev sentenc
 100 MRPC dev pairs and a few tricky strings, truncated to 128 tokens.
 Run where transformers is installed (no torch needed):
     python3 scripts/reference/tokenizers.py BERT_DIR ROBERTA_DIR GLUE_DIR [OUT]
-e.g. python3 scripts/reference/tokenizers.py PATH/TO/bert-base-uncased PATH/TO/roberta-base \\
-         PATH/TO/GLUE
-(BERT_DIR holds bert-base-uncased's vocab.txt, ROBERTA_DIR roberta-base's vocab.json and
-merges.txt, GLUE_DIR the GLUE release's SST-2 and MRPC folders.)
+e.g., from the vocabularies and GLUE slices in test/fixtures (test/fixtures/README.md):
+    python3 scripts/reference/tokenizers.py test/fixtures/vocab/bert-base-uncased \\
+         test/fixtures/vocab/roberta-base test/fixtures/glue
 """
 import json
 import os

@@ -6,9 +6,9 @@ import { describe, it } from 'node:test';
 import { monteCarlo } from '../../src/analog/montecarlo.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
-import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
-const MNIST = join(SHARED_DATA, 'mnist');
+const MNIST = join(FIXTURES, 'mnist');
 const mnistModel = () => vitMnist(5);
 
 describe('monteCarlo', () => {
@@ -22,6 +22,9 @@ describe('monteCarlo', () => {
     assert.deepEqual(a.seeds, [11, 12, 13]);
     assert.deepEqual(b.values, a.values);
     assert.deepEqual(c.values.slice(0, 2), a.values.slice(1)); // instance seeds 12, 13 again
+    // seeds 11 and 12 program different weights (σ = 0.5), so their accuracies differ
+    assert.notEqual(a.values[0], a.values[1], `instances: ${a.values}`);
+    assert.notDeepEqual(c.values, a.values);
     assert.equal(a.values.length, 3);
     assert.ok(Math.abs(a.mean - a.values.reduce((s, v) => s + v, 0) / 3) < 1e-12);
   });

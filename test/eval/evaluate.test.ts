@@ -8,15 +8,16 @@ import { describe, it } from 'node:test';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { decide, evaluate } from '../../src/eval/evaluate.js';
 import { predictLogits } from '../../src/eval/predict.js';
-import { bertSst2, ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { readGlue } from '../../src/io/glue.js';
+import { loadTokenizer } from '../../src/io/tokenizer.js';
+import { bertSst2, FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
-const SHARED = SHARED_DATA;
 const XBAR = join(ROOT, 'bin/xbar.js');
 
 describe('evaluate', () => {
   it('scores MNIST in batches exactly as one batch of logits does', async () => {
     const { dir, model } = vitMnist();
-    const data = openData(parseDataSpec(`mnist:${join(SHARED, 'mnist')}`), model, {
+    const data = openData(parseDataSpec(`mnist:${join(FIXTURES, 'mnist')}`), model, {
       modelDir: dir,
       limit: 50,
     });
@@ -31,7 +32,7 @@ describe('evaluate', () => {
 
   it("tokenizes GLUE sentences with the model folder's vocabulary", async () => {
     const { dir, model } = bertSst2();
-    const data = openData(parseDataSpec(`glue-sst2:${join(SHARED, 'glue/SST-2')}`), model, {
+    const data = openData(parseDataSpec(`glue-sst2:${join(FIXTURES, 'glue/SST-2')}`), model, {
       modelDir: dir,
       limit: 20,
     });
@@ -40,6 +41,14 @@ describe('evaluate', () => {
     assert.equal(b, 4);
     assert.equal(t % 16, 0);
     assert.equal((x.input_ids!.data as Int32Array)[0], 101); // [CLS]
+    // each row is the folder's tokenizer's encoding of its sentence, padded
+    const tokenizer = loadTokenizer(dir);
+    const rows = readGlue('SST-2', join(FIXTURES, 'glue/SST-2/dev.tsv')).slice(0, 4);
+    for (const [i, row] of rows.entries()) {
+      const want = tokenizer.encode(row.textA).inputIds;
+      const got = Array.from((x.input_ids!.data as Int32Array).subarray(i * t, (i + 1) * t));
+      assert.deepEqual(got, [...want, ...Array(t - want.length).fill(tokenizer.padId)], `sentence ${i}`);
+    }
     const r = await evaluate(model, data, { batch: 8 });
     assert.equal(r.n, 20);
     assert.ok(r.value >= 0 && r.value <= 1);
@@ -57,22 +66,22 @@ describe('evaluate', () => {
     );
     const { model: bert, dir: bdir } = bertSst2();
     assert.throws(
-      () => openData(parseDataSpec(`glue-stsb:${join(SHARED, 'glue/STS-B')}`), bert, { modelDir: bdir }),
+      () => openData(parseDataSpec(`glue-stsb:${join(FIXTURES, 'glue/STS-B')}`), bert, { modelDir: bdir }),
       /STS-B has a regression score, the model predicts 2 classes/,
     );
   });
 });
 
 describe('the xbar command', () => {
-  it('eval --json prints metric, value and n', () => {
-    const { dir } = vitMnist();
+  it('eval --json prints metric, value and n', async () => {
+    const { dir, model } = vitMnist();
     const args = [
       XBAR,
       'eval',
       '--model',
       dir,
       '--data',
-      `mnist:${join(SHARED, 'mnist')}`,
+      `mnist:${join(FIXTURES, 'mnist')}`,
       '--limit',
       '30',
       '--json',
@@ -80,7 +89,12 @@ describe('the xbar command', () => {
     const j = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
     assert.equal(j.metric, 'accuracy');
     assert.equal(j.n, 30);
-    assert.ok(j.value >= 0 && j.value <= 1);
+    // the value evaluate gives for the same model and data
+    const data = openData(parseDataSpec(`mnist:${join(FIXTURES, 'mnist')}`), model, {
+      modelDir: dir,
+      limit: 30,
+    });
+    assert.equal(j.value, (await evaluate(model, data)).value);
   });
 
   it('predict writes the logits PyTorch computed for a fixture', () => {

@@ -1,6 +1,6 @@
 /** The experiment runner: seeds per instance, atomic results, resume without recomputing. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -52,9 +52,16 @@ describe('Experiment', () => {
     };
     const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
     await a.cell('c', { m: 'x' }, 2, 5, inst);
+    // a second name for the results of 2 instances: each save renames a new file over
+    // results.json, so the old one stays whole (a save in place would change it under a reader)
+    const old = join(mkdtempSync(join(tmpdir(), 'xbar-exp-')), 'old.json');
+    linkSync(join(out, 'results.json'), old);
+    const before = readFileSync(old, 'utf8');
     // "interrupted": a new run asks for 4 instances and computes only the 2 missing ones
     const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
     const c = await b.cell('c', { m: 'x' }, 4, 5, inst);
+    assert.equal(readFileSync(old, 'utf8'), before);
+    assert.deepEqual(readdirSync(out), ['results.json'], 'no temporary file left');
     assert.deepEqual(calls, [5, 6, 7, 8]);
     assert.deepEqual(
       c.instances.map((i) => i.seed),

@@ -45,7 +45,7 @@ describe('randomNormal and randomUniform in ONNX Runtime', () => {
     const { mean, variance } = moments(d);
     const sd = (hi - lo) / Math.sqrt(12);
     assert.ok(Math.abs(mean - (lo + hi) / 2) <= (Z * sd) / Math.sqrt(N), `mean ${mean}`);
-    // Var of (x−μ)² for a uniform is (h−l)⁴/180 − σ⁴
+    // Var of (x−μ)² for a uniform is E(x−μ)⁴ − σ⁴ = (h−l)⁴/80 − σ⁴
     const sdVar = Math.sqrt(((hi - lo) ** 4 / 80 - sd ** 4) / N);
     assert.ok(Math.abs(variance - sd ** 2) <= Z * sdVar, `variance ${variance}`);
   });

@@ -1,15 +1,15 @@
 /** Small random models saved as Hugging Face folders, for tests that load models as users do. */
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
 import { type Model, randomModel } from '../../src/models/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-/** ../shared/data beside the project (GLUE, MNIST, vocabularies). */
-export const SHARED_DATA = resolve(ROOT, '../shared/data');
+/** Slices of GLUE and MNIST and the vocabularies the tests read (test/fixtures/README.md). */
+export const FIXTURES = join(ROOT, 'test/fixtures');
 
 /** Saves a random model (weights N(0, 0.5²)) of HF config fields; extra files are copied in. */
 export function savedModel(
@@ -55,5 +55,5 @@ export const bertSst2 = () =>
       intermediate_size: 32,
       num_labels: 2,
     },
-    { 'vocab.txt': join(SHARED_DATA, 'vocab/bert-base-uncased/vocab.txt') },
+    { 'vocab.txt': join(FIXTURES, 'vocab/bert-base-uncased/vocab.txt') },
   );

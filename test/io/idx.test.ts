@@ -1,15 +1,15 @@
-/** IDX reading: real MNIST (and Fashion-MNIST when installed), raw = gzipped, and errors that name the file and the problem. */
+/** IDX reading: MNIST and Fashion-MNIST slices (the full Fashion-MNIST when installed), raw = gzipped, and errors that name the file and the problem. */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { IDX_IMAGES, IDX_LABELS, loadMnistLike, readIdx } from '../../src/io/idx.js';
+import { FIXTURES, ROOT } from '../helpers/models.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MNIST = resolve(ROOT, '../shared/data/mnist');
+/** The first 1,024 training and 300 test images and labels of MNIST (test/fixtures/README.md). */
+const MNIST = join(FIXTURES, 'mnist');
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
 /** Bytes of an IDX file: magic 0x000008<rank>, dims, data. */
@@ -32,22 +32,28 @@ const classCounts = (labels: Uint8Array): number[] => {
   return c;
 };
 
+const sum = (bytes: Uint8Array): number => bytes.reduce((a, b) => a + b, 0);
+
+// The counts and pixel sums below were computed from the slices with Python's gzip module, not xbar.
 describe('MNIST', () => {
-  it('reads the test split: 10,000 28×28 images with the published class counts', () => {
+  it('reads the test slice: 300 28×28 images with its class counts and pixels', () => {
     const s = loadMnistLike(MNIST, 'test');
-    assert.deepEqual([s.count, s.rows, s.cols], [10000, 28, 28]);
-    assert.equal(s.images.length, 10000 * 28 * 28);
-    assert.deepEqual(classCounts(s.labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert.deepEqual([s.count, s.rows, s.cols], [300, 28, 28]);
+    assert.equal(s.images.length, 300 * 28 * 28);
+    assert.deepEqual(classCounts(s.labels), [24, 41, 32, 24, 37, 29, 24, 34, 21, 34]);
     assert.equal(s.labels[0], 7);
     assert.equal(s.images[0], 0, 'corner pixels are background');
+    assert.equal(sum(s.images), 7198101);
+    assert.equal(sum(s.images.subarray(299 * 784)), 25582, 'the last image');
     assert.ok(s.imagesPath.endsWith('t10k-images-idx3-ubyte.gz'));
   });
 
-  it('reads the train split: 60,000 images with the published class counts', () => {
+  it('reads the train slice: 1,024 images with its class counts and pixels', () => {
     const s = loadMnistLike(MNIST, 'train');
-    assert.equal(s.count, 60000);
-    assert.deepEqual(classCounts(s.labels), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    assert.equal(s.count, 1024);
+    assert.deepEqual(classCounts(s.labels), [100, 120, 101, 95, 108, 92, 95, 122, 90, 101]);
     assert.equal(s.labels[0], 5);
+    assert.equal(sum(s.images), 26181487);
   });
 
   it('reads a raw (gunzipped) copy to the same bytes', () => {
@@ -55,12 +61,22 @@ describe('MNIST', () => {
     const gz = readIdx(join(MNIST, 't10k-labels-idx1-ubyte.gz'), IDX_LABELS);
     writeFileSync(join(dir, 'labels'), idxBytes(gz.dims, gz.data));
     const raw = readIdx(join(dir, 'labels'), IDX_LABELS);
-    assert.deepEqual(raw.dims, [10000]);
+    assert.deepEqual(raw.dims, [300]);
     assert.deepEqual(raw.data, gz.data);
   });
 });
 
 describe('Fashion-MNIST', () => {
+  it('reads the shipped demo slice: 1,000 test and 500 training images', () => {
+    const demo = join(ROOT, 'data/fashion-mnist-demo');
+    const test = loadMnistLike(demo, 'test');
+    const train = loadMnistLike(demo, 'train');
+    assert.deepEqual([test.count, train.count, train.rows, train.cols], [1000, 500, 28, 28]);
+    assert.deepEqual(classCounts(test.labels), [107, 105, 111, 93, 115, 87, 97, 95, 95, 95]);
+    assert.deepEqual(classCounts(train.labels), [52, 54, 47, 49, 53, 51, 53, 49, 50, 42]);
+    assert.deepEqual([sum(test.images), sum(train.images)], [58034149, 28368245]);
+  });
+
   const skip =
     !existsSync(FASHION) &&
     `Fashion-MNIST not installed at ${FASHION} (apt-get install dataset-fashion-mnist)`;

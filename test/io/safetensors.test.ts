@@ -1,6 +1,6 @@
 /** Safetensors: exact round trips of every dtype, zero-copy views, sharded folders, and errors that name the problem. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -247,7 +247,14 @@ describe('safetensors round trip', () => {
   it('writes atomically, creating the folder and leaving no temporary file', () => {
     const dir = join(tempDir(), 'nested');
     const path = join(dir, 'weights.safetensors');
+    writeSafetensors(path, { w: f32([1], [3]) });
+    // a second name for the old file: a new file renamed over the path leaves it whole, where
+    // writing in place would change it under a reader
+    const other = join(tempDir(), 'old.safetensors');
+    linkSync(path, other);
+    const old = readFileSync(other);
     writeSafetensors(path, { w: f32([2], [1, 2]) }, { step: '3' }, 'BF16');
+    assert.deepEqual(readFileSync(other), old);
     assert.deepEqual(readdirSync(dir), ['weights.safetensors']);
     const ck = readSafetensors(path);
     assert.equal(ck.file, path);

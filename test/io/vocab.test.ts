@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadTokenizer } from '../../src/io/tokenizer.js';
 import { shrinkVocab } from '../../src/io/vocab.js';
-import { SHARED_DATA } from '../helpers/models.js';
+import { FIXTURES } from '../helpers/models.js';
 
-const BERT = join(SHARED_DATA, 'vocab/bert-base-uncased');
+const BERT = join(FIXTURES, 'vocab/bert-base-uncased');
 const corpus = [
   'a gorgeous , witty , seductive movie .',
   'the film is strictly routine .',

@@ -8,9 +8,9 @@ import { type EvalData, openData, parseDataSpec } from '../../src/eval/data.js';
 import { kvTransformFor, parseClipFormer } from '../../src/methods/clipformer.js';
 import { holdOut, parseSearch, searchClipFormer, subset } from '../../src/methods/clipformer-search.js';
 import { measureSnr } from '../../src/methods/snr.js';
-import { SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { FIXTURES, vitMnist } from '../helpers/models.js';
 
-const MNIST = join(SHARED_DATA, 'mnist');
+const MNIST = join(FIXTURES, 'mnist');
 // write noise only (no read noise, ideal converters), so the K/V transform is what differs
 const spec = (gamma: number) =>
   loadSpec('rram-clipformer', [

@@ -16,7 +16,7 @@ import {
 } from '../../src/methods/pto.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
-import { SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { FIXTURES, vitMnist } from '../helpers/models.js';
 
 describe('percentile', () => {
   it('interpolates between order statistics like NumPy', () => {
@@ -66,7 +66,7 @@ describe('calibrateInputRanges', () => {
     const ranges = await calibrateInputRanges(
       model,
       () => {
-        const d = openData(parseDataSpec(`mnist:${SHARED_DATA}/mnist`), model, { split: 'train' });
+        const d = openData(parseDataSpec(`mnist:${FIXTURES}/mnist`), model, { split: 'train' });
         split = d.name;
         return d;
       },
@@ -132,7 +132,7 @@ describe('conductance-range optimisation', () => {
 
   it('shrinks columns in proportion to the saturation current, and not at all when it cannot saturate', async () => {
     const { model } = vitMnist(5);
-    const calib = () => openData(parseDataSpec(`mnist:${SHARED_DATA}/mnist`), model, { split: 'train' });
+    const calib = () => openData(parseDataSpec(`mnist:${FIXTURES}/mnist`), model, { split: 'train' });
     const at = (max: number, kind = 'fixed') =>
       loadSpec('pcm-lammie', [
         'mapping.conductanceRange.kind=calibrated',

@@ -124,11 +124,19 @@ describe('loading checkpoints', () => {
 
   it('reads older checkpoints that name LayerNorm parameters gamma and beta', () => {
     const dir = copyFixture('bert');
+    const ln = 'bert.embeddings.LayerNorm';
     editTensors(dir, (t) => {
-      t['bert.embeddings.LayerNorm.gamma'] = t['bert.embeddings.LayerNorm.weight']!;
-      delete t['bert.embeddings.LayerNorm.weight'];
+      for (const [now, old] of [
+        ['weight', 'gamma'],
+        ['bias', 'beta'],
+      ]) {
+        t[`${ln}.${old}`] = t[`${ln}.${now}`]!;
+        delete t[`${ln}.${now}`];
+      }
     });
-    assert.doesNotThrow(() => loadModel(dir));
+    const want = loadModel(join(FIXTURES, 'bert')).store.toHf();
+    const got = loadModel(dir).store.toHf();
+    for (const k of [`${ln}.weight`, `${ln}.bias`]) assert.deepEqual(got[k]!.data, want[k]!.data, k);
   });
 
   it('a missing config.json or a truncated safetensors file is named', () => {

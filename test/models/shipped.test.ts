@@ -1,5 +1,8 @@
 /** The models and data the project ships load and score as their model cards say. */
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { learnedRangesFor } from '../../src/analog/learned-ranges.js';
@@ -8,6 +11,8 @@ import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { loadModel } from '../../src/models/index.js';
 import { ROOT } from '../helpers/models.js';
+
+const XBAR = join(ROOT, 'bin/xbar.js');
 
 /** A shipped BERT's accuracy on the 872 SST-2 dev sentences of the shipped slice. */
 async function sst2Accuracy(name: string) {
@@ -59,10 +64,67 @@ describe('shipped models', () => {
   });
 });
 
+describe('the shipped demo data has training splits', () => {
+  for (const [model, data, size] of [
+    ['bert-sst2', 'glue-sst2:data/sst2-demo', '1000'],
+    ['vit-fmnist', 'fashion-mnist:data/fashion-mnist-demo', '500'],
+  ] as const) {
+    it(`xbar eval calibrates ${model}'s input ranges on the training split of ${data}`, () => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          XBAR,
+          'eval',
+          '--model',
+          `models/${model}`,
+          '--data',
+          data,
+          '--hw',
+          'pcm-lammie',
+          '--set',
+          'dac.range.kind=calibrated',
+          '--set',
+          'dac.range.percentile=99.99',
+          '--set',
+          'dac.range.samples=16',
+          '--repeats',
+          '1',
+          '--limit',
+          '8',
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`calibrated on the first 16 examples of \\S+ train \\(${size}\\)`));
+      assert.match(r.stdout, /analog +\d\.\d{4} ± 0\.0000 \(1 instances/);
+    });
+  }
+
+  it('xbar vocab cuts a vocabulary from the SST-2 demo training split', () => {
+    const out = mkdtempSync(join(tmpdir(), 'xbar-vocab-'));
+    const args = [
+      'vocab',
+      '--from',
+      'models/bert-sst2',
+      '--data',
+      'glue-sst2:data/sst2-demo',
+      '--size',
+      '1000',
+    ];
+    const msg = execFileSync(process.execPath, [XBAR, ...args, '--out', out], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.match(msg, /^1000 tokens → .* of the 1,000 training texts' tokens/);
+    const tokens = readFileSync(join(out, 'vocab.txt'), 'utf8').trimEnd().split('\n');
+    assert.equal(tokens.length, 1000);
+    assert.deepEqual(tokens.slice(0, 3), ['[PAD]', '[UNK]', '[CLS]']);
+  });
+});
+
 describe('xbar demo', () => {
-  it('prints ideal, PCM and RRAM rows with accuracy and cost', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const out = execFileSync(process.execPath, [join(ROOT, 'bin/xbar.js'), 'demo', '--repeats', '1'], {
+  it('prints ideal, PCM and RRAM rows with accuracy and cost', () => {
+    const out = execFileSync(process.execPath, [XBAR, 'demo', '--repeats', '1'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     });

@@ -22,9 +22,9 @@ import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { train } from '../../src/train/loop.js';
 import { NoiseAwareTraining } from '../../src/train/noise-aware.js';
-import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
-const MNIST = `mnist:${join(SHARED_DATA, 'mnist')}`;
+const MNIST = `mnist:${join(FIXTURES, 'mnist')}`;
 const quiet = { quiet: true, log: () => {} };
 const QUIET_PCM = ['program.kind=none', 'drift.kind=none', 'outputNoise.kind=none'];
 
@@ -162,6 +162,9 @@ describe('learned ranges in hardware-aware training', () => {
       .filter((l) => /\.(query|key|value|output|ffnIn|ffnOut)$/.test(l.name));
     assert.equal(stored.inputRanges.size, layers.length);
     assert.equal(stored.columnScales.size, layers.length);
+    // η starts at 1: training moved some (the ADC saturates at 2)
+    const moved = [...stored.columnScales.values()].reduce((n, e) => n + e.filter((v) => v < 1).length, 0);
+    assert.ok(moved > 0, 'no η left 1');
     for (const { name, weight } of layers) {
       const [inDim, outDim] = weight.shape as [number, number];
       const r = stored.inputRanges.get(name)!;

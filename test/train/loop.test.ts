@@ -11,9 +11,9 @@ import { loadModel, randomModel } from '../../src/models/index.js';
 import { augmentImages, clipGlobalNorm, train } from '../../src/train/loop.js';
 import { learningRate } from '../../src/train/schedule.js';
 import { Rng } from '../../src/util/math.js';
-import { SHARED_DATA, vitMnist } from '../helpers/models.js';
+import { FIXTURES, vitMnist } from '../helpers/models.js';
 
-const MNIST = `mnist:${join(SHARED_DATA, 'mnist')}`;
+const MNIST = `mnist:${join(FIXTURES, 'mnist')}`;
 const quiet = { quiet: true, log: () => {} };
 
 describe('train', () => {

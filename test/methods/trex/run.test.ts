@@ -9,7 +9,7 @@ import { openTrexData } from '../../../src/methods/trex/data.js';
 import { BRIEF_DEFAULTS, reuseDelays, trexSearch } from '../../../src/methods/trex/search.js';
 import { loadModel } from '../../../src/models/index.js';
 import { readJson } from '../../../src/util/files.js';
-import { SHARED_DATA, savedModel } from '../../helpers/models.js';
+import { FIXTURES, savedModel } from '../../helpers/models.js';
 
 describe('xbar trex search (tiny BERT, SST-2)', () => {
   const { dir } = savedModel(
@@ -22,12 +22,12 @@ describe('xbar trex search (tiny BERT, SST-2)', () => {
       intermediate_size: 32,
       num_labels: 2,
     },
-    { 'vocab.txt': join(SHARED_DATA, 'vocab/bert-base-uncased/vocab.txt') },
+    { 'vocab.txt': join(FIXTURES, 'vocab/bert-base-uncased/vocab.txt') },
   );
   const model = loadModel(dir);
   const spec = loadSpec('fefet-trex');
-  const data = openTrexData(model, dir, `glue-sst2:${join(SHARED_DATA, 'glue/SST-2')}`, {
-    fraction: 0.003, // 202 sentences
+  const data = openTrexData(model, dir, `glue-sst2:${join(FIXTURES, 'glue/SST-2')}`, {
+    fraction: 0.5, // 200 of the fixture's 400 training sentences; the last 64 are held out
     heldOut: 64,
     maxLength: 16,
   });

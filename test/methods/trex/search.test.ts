@@ -175,8 +175,14 @@ describe('cost of the variants', () => {
     assert.ok(Math.abs(same.edap - base.edap) < 1e-9 * base.edap);
     const o = variantCostOptions({ tokenKeep: { 3: 0.5 } }, 12, 197);
     assert.deepEqual(o.tokensPerLayer, [197, 197, 197, 197, 99, 99, 99, 99, 99, 99, 99, 99]);
-    const pruned = cost(shape, spec, o).totals;
-    assert.ok(pruned.energyMJ < base.energyMJ && pruned.delayMs < base.delayMs);
+    const pruned = cost(shape, spec, o);
+    assert.ok(pruned.totals.energyMJ < base.energyMJ && pruned.totals.delayMs < base.delayMs);
+    // each encoder's stages are those of the whole model at that encoder's token count
+    const at99 = cost(resolveShape('deit-s', { tokens: 99 }), spec);
+    const full = cost(shape, spec);
+    const stagesOf = (r: ReturnType<typeof cost>, layer: number) => r.stages.filter((s) => s.layer === layer);
+    for (let layer = 0; layer < 12; layer++)
+      assert.deepEqual(stagesOf(pruned, layer), stagesOf(layer < 4 ? full : at99, layer), `encoder ${layer}`);
     assert.throws(() => cost(shape, spec, { tokensPerLayer: [197] }), /tokensPerLayer/);
   });
 });

@@ -9,6 +9,7 @@ import { NOISE_STREAM } from '../graph/noise-table.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
+import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
 import { nativeKernels } from '../runtime/native.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import {
@@ -29,18 +30,6 @@ import { type ProgramJob, programInWorkers, runProgramJob } from './program-work
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
 
-export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
-
-/** The kind of a static layer from its name in the model (see models/encoder.ts). */
-export function layerKind(name: string): LayerKind {
-  if (/\.(query|key|value)$/.test(name)) return 'qkv';
-  // TReX's transformation block feeds the projection and is mapped with it (as the cost model does)
-  if (/\.(output|transformation)$/.test(name)) return 'projection';
-  if (/\.ffn(In|Out)$/.test(name)) return 'ffn';
-  if (name === 'embeddings.patch') return 'patchEmbedding';
-  return 'classifier';
-}
-
 /**
  * Which kernels a spec's products run on here: 'native' when the native kernels are built and
  * some mapped crossbar is one they compute (bit-serial), else 'onnx'. The two assign noise
@@ -49,10 +38,10 @@ export function layerKind(name: string): LayerKind {
 export function kernelsFor(spec: HardwareSpec): Kernels {
   if (!nativeKernels()) return 'onnx';
   const kinds: Record<LayerKind, string> = {
-    qkv: 'layer.0.query',
-    projection: 'layer.0.output',
-    ffn: 'layer.0.ffnIn',
-    patchEmbedding: 'embeddings.patch',
+    qkv: layerName(0, 'query'),
+    projection: layerName(0, 'output'),
+    ffn: layerName(0, 'ffnIn'),
+    patchEmbedding: PATCH_EMBEDDING,
     classifier: 'classifier',
   };
   const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);

@@ -8,6 +8,7 @@
  */
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import type { HardwareSpec } from '../analog/spec.js';
+import { type EncoderProduct, layerName } from '../models/layer-names.js';
 import { ConfigError } from '../util/validate.js';
 import {
   type Architecture,
@@ -408,7 +409,7 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
   const tokens = tokensList(o.tokensPerLayer, shape);
   const shared = sharedList(o.sharedWeights, shape.layers, reuse);
   for (let i = 0; i < shape.layers; i++) {
-    const p = `layer.${i}`;
+    const p = (product: EncoderProduct) => layerName(i, product);
     const t = tokens[i]!;
     const lc: Ctx = t === shape.tokens ? ctx : { ...ctx, shape: { ...shape, tokens: t } };
     const norm = () => unitPart(ctx.digital.layerNorm, 'layerNorm', t * d);
@@ -420,23 +421,23 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
     if (reuse.includes(i)) {
       if (tb) {
         push(i, 'tbNorm', norm());
-        push(i, 'tbLinear', staticLayer(lc, `${p}.transformation`, 'projection', d, d, t));
+        push(i, 'tbLinear', staticLayer(lc, p('transformation'), 'projection', d, d, t));
         push(i, 'tbActivation', unitPart(ctx.digital.activation, 'activation', t * d));
       }
     } else {
       if (shape.preNorm) push(i, 'norm1', norm());
-      push(i, 'qkv', parallel(['query', 'key', 'value'].map((n) => stat(`${p}.${n}`, 'qkv', d, d))));
+      push(i, 'qkv', parallel((['query', 'key', 'value'] as const).map((n) => stat(p(n), 'qkv', d, d))));
       const a = attentionParts(lc);
       if (ctx.attention) push(i, 'kvWrite', a.kvWrite);
       push(i, 'scores', a.scores);
       push(i, 'softmax', softmaxPart(lc));
       push(i, 'mix', a.mix);
     }
-    push(i, 'projection', stat(`${p}.output`, 'projection', d, d));
+    push(i, 'projection', stat(p('output'), 'projection', d, d));
     push(i, shape.preNorm ? 'norm2' : 'norm1', norm()); // before the MLP, or after attention's residual
-    push(i, 'ffnIn', stat(`${p}.ffnIn`, 'ffn', d, f));
+    push(i, 'ffnIn', stat(p('ffnIn'), 'ffn', d, f));
     push(i, 'activation', unitPart(ctx.digital.activation, 'activation', t * f));
-    push(i, 'ffnOut', stat(`${p}.ffnOut`, 'ffn', f, d));
+    push(i, 'ffnOut', stat(p('ffnOut'), 'ffn', f, d));
     if (!shape.preNorm) push(i, 'norm2', norm());
   }
   for (const c of shape.classifier) extra('classifier', c);

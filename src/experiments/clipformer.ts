@@ -23,6 +23,7 @@ import {
 import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
+import { layerName } from '../models/layer-names.js';
 import { histogram, lineChart, svgDocument, toPng } from '../report/svg.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
@@ -155,11 +156,11 @@ async function kvConductances(model: Model, data: EvalData, spec: HardwareSpec) 
   const m: Matmuls = {
     ...digital,
     scores: (name, q, kT) => {
-      if (name === 'layer.0.scores') taps['kT'] = kT;
+      if (name === layerName(0, 'scores')) taps['kT'] = kT;
       return digital.scores(name, q, kT);
     },
     mix: (name, s, v) => {
-      if (name === 'layer.0.mix') taps['v'] = v;
+      if (name === layerName(0, 'mix')) taps['v'] = v;
       return digital.mix(name, s, v);
     },
   };

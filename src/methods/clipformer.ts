@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { ConductanceTransform } from '../analog/dynamic.js';
 import type { Crossbar } from '../analog/spec.js';
 import type { Tensor } from '../graph/tensor.js';
+import { encoderProduct } from '../models/layer-names.js';
 import { ConfigError, intIn, numIn, parseWith } from '../util/validate.js';
 
 export const ClipFormerConfig = z
@@ -66,12 +67,6 @@ export function clipformerTransform(c: ClipFormerConfig): ConductanceTransform {
   };
 }
 
-/** The encoder layer index of an attention product name (`layer.3.scores` → 3), or null. */
-export function layerIndex(name: string): number | null {
-  const m = /^layer\.(\d+)\./.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
 /** The per-product transform for AnalogModel/monteCarlo: ClipFormer on the chosen layers only. */
 export function kvTransformFor(
   c: ClipFormerConfig | readonly (ClipFormerConfig | null)[],
@@ -82,16 +77,16 @@ export function kvTransformFor(
       x ? clipformerTransform(x) : undefined,
     );
     return (name) => {
-      const i = layerIndex(name);
-      return i === null ? undefined : per[i];
+      const i = encoderProduct(name)?.encoder;
+      return i === undefined ? undefined : per[i];
     };
   }
   const one = c as ClipFormerConfig;
   const t = clipformerTransform(one);
   return (name) => {
     if (one.layers === 'all') return t;
-    const i = layerIndex(name);
-    return i !== null && one.layers.includes(i) ? t : undefined;
+    const i = encoderProduct(name)?.encoder;
+    return i !== undefined && one.layers.includes(i) ? t : undefined;
   };
 }
 

@@ -12,7 +12,6 @@
  * API: `calibrateInputRanges(model, () => calibrationData, spec)` → Map(layer → per-tile ranges), which
  * `AnalogModel.setInputRanges` (or `monteCarlo`'s `inputRanges`) applies without reprogramming.
  */
-import { layerKind } from '../analog/analog-model.js';
 import { isPerfect } from '../analog/mvm.js';
 import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
@@ -23,6 +22,7 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
+import { layerKind } from '../models/layer-names.js';
 import { compile } from '../runtime/session.js';
 import { Rng } from '../util/math.js';
 

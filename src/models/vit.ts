@@ -8,6 +8,7 @@ import { layerNorm } from '../graph/nn.js';
 import { concat, input, type Tensor } from '../graph/tensor.js';
 import type { VitConfig } from './config.js';
 import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
+import { PATCH_EMBEDDING } from './layer-names.js';
 import type { ParamStore } from './params.js';
 import { encoderPlan, stackWeights } from './variants.js';
 
@@ -80,7 +81,7 @@ export function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number)
   const bPatch = s.tensor(`${e}.patch_embeddings.projection.bias`, [d], 'zeros');
   const tokens = [s.tensor(`${e}.cls_token`, [1, 1, d]).expand([b, 1, d])];
   if (distilled) tokens.push(s.tensor(`${e}.distillation_token`, [1, 1, d]).expand([b, 1, d]));
-  tokens.push(m.linear('embeddings.patch', patches, wPatch, bPatch));
+  tokens.push(m.linear(PATCH_EMBEDDING, patches, wPatch, bPatch));
   const k = n + tokens.length - 1;
   const x = concat(tokens, 1).add(s.tensor(`${e}.position_embeddings`, [1, k, d]));
 

@@ -8,9 +8,13 @@
 import { seedFor } from '../analog/mvm.js';
 import { randomUniform, type Tensor } from '../graph/tensor.js';
 import type { Matmuls } from '../models/encoder.js';
+import { encoderProduct } from '../models/layer-names.js';
 
 /** Where BERT and ViT apply hidden dropout: outputs feeding a residual. */
-const BEFORE_RESIDUAL = /\.(output|ffnOut)$/;
+const beforeResidual = (name: string) => {
+  const p = encoderProduct(name)?.product;
+  return p === 'output' || p === 'ffnOut';
+};
 
 /** Inverted dropout: zero each value with probability p, scale the rest by 1/(1−p). Fresh mask every run. */
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
@@ -30,7 +34,7 @@ export function withDropout(m: Matmuls, p: number, seed: number): Matmuls {
     ...m,
     linear: (name, x, w, b) => {
       const y = m.linear(name, x, w, b);
-      return BEFORE_RESIDUAL.test(name) ? dropout(y, p, seedFor(seed, `dropout:${name}`)) : y;
+      return beforeResidual(name) ? dropout(y, p, seedFor(seed, `dropout:${name}`)) : y;
     },
   };
 }

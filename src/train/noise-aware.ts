@@ -31,7 +31,6 @@
  *   analog there too, because extracting bits with floor has a straight-through derivative of
  *   exactly zero (⌊v/2^i⌋ − 2⌊v/2^(i+1)⌋).
  */
-import { layerKind } from '../analog/analog-model.js';
 import { dynamicProduct } from '../analog/dynamic.js';
 import {
   checkLearnedFit,
@@ -50,6 +49,7 @@ import { constant, param, randomNormal, scalar, type Tensor } from '../graph/ten
 import { recordLayerInputs } from '../methods/pto.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
+import { layerKind } from '../models/layer-names.js';
 import { ConfigError } from '../util/validate.js';
 
 /** The weight noise of a static crossbar as (relative σ, additive σ in units of G_MAX). */

@@ -16,7 +16,7 @@ import {
   adcStep,
   analogMvm,
   applyGain,
-  CalibrationError,
+  calibrationError,
   fusedFor,
   fusedMvm,
   isPerfect,
@@ -179,7 +179,7 @@ export class AnalogModel {
   private programJob(name: string, w: Tensor, xbar: Crossbar): ProgramJob {
     const range = xbar.mapping.conductanceRange.kind;
     const eta = this.columnScales.get(name);
-    if (range !== 'full' && !eta) throw new CalibrationError(`${name}: mapping.conductanceRange`, range);
+    if (range !== 'full' && !eta) throw calibrationError(`${name}: mapping.conductanceRange`, range);
     return {
       weights: (w.attrs as { value: HostArray }).value,
       xbar,

@@ -6,7 +6,6 @@ import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { InputError } from '../eval/predict.js';
 import {
   type ClipFormerConfig,
   checkWindow,
@@ -17,6 +16,7 @@ import {
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
 import { parseDuration } from '../util/validate.js';

@@ -1,12 +1,12 @@
 /** `xbar trex search`: TReX's hardware-aware search for attention reuse (see methods/trex/search.ts). */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { InputError } from '../eval/predict.js';
 import { openTrexData } from '../methods/trex/data.js';
 import { trexExperiment } from '../methods/trex/experiment.js';
 import { FINETUNE_AVAILABLE } from '../methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { positiveInt } from './eval.js';
 
 export const positiveNumber =

@@ -9,7 +9,7 @@
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import type { HardwareSpec } from '../analog/spec.js';
 import { type EncoderProduct, layerName } from '../models/layer-names.js';
-import { ConfigError } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
 import {
   type Architecture,
   type ArchitectureInput,
@@ -323,7 +323,7 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   if (reuse === undefined) return [];
   if (typeof reuse === 'number') {
     if (!Number.isInteger(reuse) || reuse < 0 || reuse > layers - 1) {
-      throw new ConfigError('reuse', [
+      throw new InputError('reuse', [
         `${reuse} is not allowed, use a whole number 0..${layers - 1} (encoder 0 has no attention to reuse)`,
       ]);
     }
@@ -332,7 +332,7 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   if (reuse.length === 0) return [];
   if (reuse.every((r) => typeof r === 'boolean')) {
     if (reuse.length !== layers || reuse[0]) {
-      throw new ConfigError('reuse', [
+      throw new InputError('reuse', [
         `a map of ${reuse.length} flags is not allowed, use ${layers} flags (one per encoder) with encoder 0 false`,
       ]);
     }
@@ -341,7 +341,7 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   const list = reuse as readonly number[];
   const bad = list.filter((i) => !Number.isInteger(i) || i < 1 || i > layers - 1);
   if (bad.length || new Set(list).size !== list.length) {
-    throw new ConfigError('reuse', [
+    throw new InputError('reuse', [
       `[${list.join(', ')}] is not allowed, use distinct encoder indices 1..${layers - 1} ` +
         '(encoder 0 has no attention to reuse)',
     ]);
@@ -355,7 +355,7 @@ const withoutArea = (p: Part): Part => ({ ...p, crossbars: 0, pes: 0, tiles: 0, 
 function tokensList(list: readonly number[] | undefined, shape: ModelShape): number[] {
   if (list === undefined) return Array(shape.layers).fill(shape.tokens);
   if (list.length !== shape.layers || list.some((t) => !Number.isInteger(t) || t < 1 || t > shape.tokens)) {
-    throw new ConfigError('tokensPerLayer', [
+    throw new InputError('tokensPerLayer', [
       `[${list.join(', ')}] is not allowed, use ${shape.layers} whole numbers 1..${shape.tokens} (tokens of each encoder)`,
     ]);
   }
@@ -366,7 +366,7 @@ function sharedList(list: readonly number[] | undefined, layers: number, reuse: 
   if (list === undefined) return [];
   const bad = list.filter((i) => !Number.isInteger(i) || i < 1 || i > layers - 1 || reuse.includes(i));
   if (bad.length || new Set(list).size !== list.length) {
-    throw new ConfigError('sharedWeights', [
+    throw new InputError('sharedWeights', [
       `[${list.join(', ')}] is not allowed, use distinct encoder indices 1..${layers - 1} that do not reuse attention`,
     ]);
   }

@@ -5,7 +5,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { loadModelConfig, type ModelConfig } from '../models/config.js';
 import { MODEL_SIZES } from '../models/index.js';
-import { ConfigError, closest } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
+import { closest } from '../util/validate.js';
 
 /** A static matmul outside the encoder stack (patch embedding, classifier heads). */
 export interface ExtraLayer {
@@ -113,7 +114,7 @@ export function resolveShape(nameOrDir: string, o: ShapeOptions = {}): ModelShap
     return modelShape(loadModelConfig(nameOrDir), { name: nameOrDir, ...o });
   }
   const near = closest(nameOrDir, SHAPE_NAMES);
-  throw new ConfigError('--model', [
+  throw new InputError('--model', [
     `'${nameOrDir}' is neither a folder nor a model name${near ? ` (did you mean '${near}'?)` : ''}; ` +
       `names: ${SHAPE_NAMES.join(', ')}`,
   ]);

@@ -19,8 +19,9 @@ import {
 import { loadTokenizer } from '../io/tokenizer.js';
 import type { BertConfig, VitConfig } from '../models/config.js';
 import type { Model } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import type { MetricName } from './metrics.js';
-import { InputError, type ModelInputs } from './predict.js';
+import type { ModelInputs } from './predict.js';
 
 export const DATA_KINDS = [
   'fashion-mnist',

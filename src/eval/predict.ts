@@ -10,6 +10,7 @@ import { positionIds } from '../models/bert.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 
 export interface ModelInputs {
   /** (B, C, H, W) float32 */
@@ -84,13 +85,6 @@ function joinRows(parts: readonly HostArray[]): HostArray {
     at += p.data.length;
   }
   return out;
-}
-
-export class InputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InputError';
-  }
 }
 
 /** The feeds a model's graph takes, completed with defaults and checked for shape. */

@@ -25,6 +25,7 @@ import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
 import { histogram, lineChart, svgDocument, toPng } from '../report/svg.js';
+import { InputError } from '../util/errors.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
 export const GAMMAS = [3, 4, 5] as const;
@@ -97,7 +98,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
     for (const gamma of GAMMAS) {
       const spec = specAt(o.hw, gamma);
       if (!attentionCrossbar(spec))
-        throw new Error(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
+        throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
       const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
         searchClipFormer(
           m.model,

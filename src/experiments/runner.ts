@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
 import { meanStd } from '../analog/montecarlo.js';
 import { NOISE_STREAM } from '../graph/noise-table.js';
+import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
 import { progress } from '../util/progress.js';
 
@@ -70,7 +71,7 @@ export class Experiment {
       previous &&
       (previous.experiment !== experiment || JSON.stringify(previous.settings) !== JSON.stringify(settings))
     )
-      throw new Error(
+      throw new InputError(
         `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
       );
     this.kernels = o.kernels ?? 'onnx';

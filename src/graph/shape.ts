@@ -4,7 +4,10 @@ export type DType = 'float32' | 'int32' | 'int64' | 'bool';
 export const DTYPES: readonly DType[] = ['float32', 'int32', 'int64', 'bool'];
 export type Shape = readonly number[];
 
-/** A misuse of the graph API: names the op and the shapes or values involved. */
+/**
+ * A misuse of the graph engine (building or running a graph): a bug in the code that uses it,
+ * not a user's input, so it names the op (or `run`) and the shapes and values involved.
+ */
 export class GraphError extends Error {
   constructor(op: string, message: string) {
     super(`${op}: ${message}`);

@@ -6,7 +6,7 @@ import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { FileError } from '../util/files.js';
+import { cannotRead, InputError } from '../util/errors.js';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC). */
 export interface Image {
@@ -42,7 +42,7 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
       const { width, height, data } = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false });
       return { width, height, channels: 3, data };
     } catch (e) {
-      throw new FileError(name, `cannot decode JPEG: ${(e as Error).message}`);
+      throw new InputError(name, `cannot decode JPEG: ${(e as Error).message}`);
     }
   }
   if (isPng(bytes)) {
@@ -56,11 +56,11 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
         data: dropAlpha(png.data, png.width, png.height),
       };
     } catch (e) {
-      throw new FileError(name, `cannot decode PNG: ${(e as Error).message}`);
+      throw new InputError(name, `cannot decode PNG: ${(e as Error).message}`);
     }
   }
   const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw new FileError(name, `not a JPEG (ff d8 ff) or PNG (89 50 4e 47) file: it starts with '${head}'`);
+  throw new InputError(name, `not a JPEG (ff d8 ff) or PNG (89 50 4e 47) file: it starts with '${head}'`);
 }
 
 /** Reads and decodes an image file. */
@@ -69,7 +69,7 @@ export function readImage(path: string): Image {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new FileError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw cannotRead(path, e);
   }
   return decodeImage(bytes, path);
 }
@@ -96,7 +96,7 @@ function listDir(dir: string): Entry[] {
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new FileError(
+    throw new InputError(
       dir,
       `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
@@ -130,7 +130,7 @@ export function readImageFolder(dir: string): ImageFolder {
     .map((e) => e.name)
     .sort();
   if (classes.length === 0) {
-    throw new FileError(
+    throw new InputError(
       dir,
       'no class folders: expected one subfolder per class holding .jpg, .jpeg or .png files',
     );
@@ -144,7 +144,7 @@ export function readImageFolder(dir: string): ImageFolder {
   });
   if (empty.length > 0) {
     const shown = empty.slice(0, 5).join(', ') + (empty.length > 5 ? `, … (${empty.length} in all)` : '');
-    throw new FileError(dir, `class folders without .jpg, .jpeg or .png files: ${shown}`);
+    throw new InputError(dir, `class folders without .jpg, .jpeg or .png files: ${shown}`);
   }
   return { classes, items };
 }

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
 import { type DType, fmtShape, numel } from '../graph/shape.js';
+import { cannotRead, InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
@@ -58,17 +59,6 @@ export interface Checkpoint {
   readonly file: string;
 }
 
-/** A checkpoint that cannot be read or written: names the file, the tensor and the rule broken. */
-export class CheckpointError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'CheckpointError';
-  }
-}
-
 /** True on every platform Node ships for in practice; the format is little-endian. */
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -84,10 +74,7 @@ export function readSafetensors(path: string): Checkpoint {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new CheckpointError(
-      path,
-      `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw cannotRead(path, e);
   }
   return parseSafetensors(bytes, path);
 }
@@ -95,7 +82,7 @@ export function readSafetensors(path: string): Checkpoint {
 /** Parses the bytes of a .safetensors file; `file` names it in errors. */
 export function parseSafetensors(bytes: Uint8Array, file: string): Checkpoint {
   const fail = (message: string): never => {
-    throw new CheckpointError(file, message);
+    throw new InputError(file, message);
   };
   // a plain view: Buffer.slice would not copy
   const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -378,7 +365,7 @@ function encode(
   dtype: FloatStorage,
 ): Uint8Array {
   const fail = (message: string): never => {
-    throw new CheckpointError(file, message);
+    throw new InputError(file, message);
   };
   if (!FLOAT_STORAGE.includes(dtype)) {
     fail(`float tensors cannot be written as ${preview(dtype)}; allowed: ${FLOAT_STORAGE.join(', ')}`);
@@ -480,7 +467,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   try {
     names = readdirSync(dir);
   } catch (e) {
-    throw new CheckpointError(
+    throw new InputError(
       dir,
       `cannot read the model folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
@@ -491,18 +478,18 @@ export function readCheckpoint(dir: string): Checkpoint {
     const py =
       `import transformers as t; d='${dir}'; c=t.AutoConfig.from_pretrained(d); ` +
       'getattr(t, c.architectures[0]).from_pretrained(d).save_pretrained(d, safe_serialization=True)';
-    throw new CheckpointError(
+    throw new InputError(
       dir,
       `found ${torch.join(', ')} but no ${SINGLE_FILE}; xbar reads safetensors only. Convert the folder once with:\n  python -c "${py}"`,
     );
   }
-  throw new CheckpointError(dir, `no checkpoint found: looked for ${SINGLE_FILE} and ${INDEX_FILE}`);
+  throw new InputError(dir, `no checkpoint found: looked for ${SINGLE_FILE} and ${INDEX_FILE}`);
 }
 
 /** Merges the shards an index lists; its weight_map (tensor name → shard file) is the authority. */
 function readSharded(dir: string, indexPath: string): Checkpoint {
   const fail = (message: string): never => {
-    throw new CheckpointError(indexPath, message);
+    throw new InputError(indexPath, message);
   };
   let index: unknown;
   try {
@@ -532,10 +519,7 @@ function readSharded(dir: string, indexPath: string): Checkpoint {
     for (const name of names) {
       const t = part.tensors.get(name);
       if (!t)
-        throw new CheckpointError(
-          path,
-          `tensor '${name}' is missing; ${INDEX_FILE} says this shard holds it`,
-        );
+        throw new InputError(path, `tensor '${name}' is missing; ${INDEX_FILE} says this shard holds it`);
       tensors.set(name, t);
     }
     Object.assign(metadata, part.metadata);

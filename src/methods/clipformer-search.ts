@@ -12,6 +12,7 @@ import { meanStd } from '../analog/montecarlo.js';
 import type { HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { intIn, numIn, parseWith } from '../util/validate.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
 import { measureSnr } from './snr.js';
@@ -63,7 +64,7 @@ export function subset(data: EvalData, indices: readonly number[], name: string)
  */
 export function holdOut(data: EvalData, n: number): { calibration: number[]; evaluation: number[] } {
   if (!(n >= 1 && n < data.size))
-    throw new RangeError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
+    throw new InputError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
   const cut = data.size - n;
   return {
     calibration: Array.from({ length: n }, (_, i) => cut + i),

@@ -12,7 +12,8 @@ import type { ConductanceTransform } from '../analog/dynamic.js';
 import type { Crossbar } from '../analog/spec.js';
 import type { Tensor } from '../graph/tensor.js';
 import { encoderProduct } from '../models/layer-names.js';
-import { ConfigError, intIn, numIn, parseWith } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
+import { intIn, numIn, parseWith } from '../util/validate.js';
 
 export const ClipFormerConfig = z
   .object({
@@ -43,7 +44,7 @@ export function parseClipFormerFlag(text: string, flag = '--clipformer'): ClipFo
   const parts = text.split(',').map((s) => s.trim());
   const nums = parts.map(Number);
   if (parts.length > 2 || nums.some((n) => !Number.isFinite(n)))
-    throw new ConfigError(flag, [`'${text}' is not allowed, use α,β e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1)`]);
+    throw new InputError(flag, [`'${text}' is not allowed, use α,β e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1)`]);
   return parseClipFormer({ alpha: nums[0], beta: nums[1] ?? 1 }, flag);
 }
 
@@ -51,7 +52,7 @@ export function parseClipFormerFlag(text: string, flag = '--clipformer'): ClipFo
 export function checkWindow(c: ClipFormerConfig, xbar: Crossbar, where = 'clipformer'): void {
   const { gMinUS, gMaxUS } = xbar.mapping;
   if (c.beta * gMaxUS <= gMinUS)
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `beta: ${c.beta}·G_MAX = ${c.beta * gMaxUS} µS is not above G_MIN = ${gMinUS} µS; use β > ${gMinUS / gMaxUS}`,
     ]);
 }

@@ -24,6 +24,7 @@ import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
 import { compile } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 import { Rng } from '../util/math.js';
 
 /** The q-th percentile (0..100) of `v`, linear between order statistics (NumPy's default). Sorts `v`. */
@@ -90,7 +91,7 @@ export async function calibrateInputRanges(
   const n = Math.max(...probe.map((l) => l.samples));
   const calib = openCalibration();
   if (calib.size < n) {
-    throw new RangeError(
+    throw new InputError(
       `dac.range.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }
@@ -159,7 +160,7 @@ function conductanceLayers(spec: HardwareSpec, names: readonly string[]) {
     const r = xbar.mapping.conductanceRange;
     if (isPerfect(xbar) || r.kind !== 'calibrated') return [];
     if (xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial') {
-      throw new RangeError(
+      throw new InputError(
         `${name}: mapping.conductanceRange 'calibrated' models the PWM crossbars of the post-training paper; with dac.mode 'bitSerial' use 'full'`,
       );
     }
@@ -198,7 +199,7 @@ export async function calibrateConductanceRanges(
   const n = Math.max(...layers.map((l) => l.samples));
   const calib = openCalibration();
   if (calib.size < n) {
-    throw new RangeError(
+    throw new InputError(
       `mapping.conductanceRange.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }

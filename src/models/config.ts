@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, parseWith } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
+import { parseWith } from '../util/validate.js';
 import { parseVariants, type Variants, variantsToHf } from './variants.js';
 
 /** Activation functions by their HF names. */
@@ -135,7 +136,7 @@ function labelList(j: z.infer<typeof VitJson> | z.infer<typeof BertJson>, file: 
     const n = Object.keys(j.id2label).length;
     return Array.from({ length: n }, (_, i) => {
       const name = j.id2label![String(i)];
-      if (name === undefined) throw new ConfigError(file, [`id2label: has ${n} entries but no key "${i}"`]);
+      if (name === undefined) throw new InputError(file, [`id2label: has ${n} entries but no key "${i}"`]);
       return name;
     });
   }
@@ -146,7 +147,7 @@ function labelList(j: z.infer<typeof VitJson> | z.infer<typeof BertJson>, file: 
 export function parseModelConfig(json: unknown, file: string): ModelConfig {
   const type = (json as { model_type?: unknown })?.model_type;
   if (typeof type !== 'string' || !(type in DEFAULTS)) {
-    throw new ConfigError(file, [
+    throw new InputError(file, [
       `model_type: ${JSON.stringify(type)} is not supported; xbar reads ${Object.keys(DEFAULTS).join(', ')}`,
     ]);
   }
@@ -157,12 +158,12 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
     const architecture =
       arch ?? (type === 'vit' ? 'ViTForImageClassification' : 'DeiTForImageClassification');
     if (!(VIT_ARCHITECTURES as readonly string[]).includes(architecture)) {
-      throw new ConfigError(file, [
+      throw new InputError(file, [
         `architectures: '${architecture}' is not supported; use one of ${VIT_ARCHITECTURES.join(', ')}`,
       ]);
     }
     if (j.image_size % j.patch_size !== 0) {
-      throw new ConfigError(file, [
+      throw new InputError(file, [
         `image_size: ${j.image_size} is not a multiple of patch_size ${j.patch_size}`,
       ]);
     }
@@ -181,7 +182,7 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
   const architecture =
     arch ?? (type === 'bert' ? 'BertForSequenceClassification' : 'RobertaForSequenceClassification');
   if (!(BERT_ARCHITECTURES as readonly string[]).includes(architecture)) {
-    throw new ConfigError(file, [
+    throw new InputError(file, [
       `architectures: '${architecture}' is not supported; use one of ${BERT_ARCHITECTURES.join(', ')}`,
     ]);
   }
@@ -204,7 +205,7 @@ function common(
   file: string,
 ): Omit<Common, 'architecture'> {
   if (j.hidden_size % j.num_attention_heads !== 0) {
-    throw new ConfigError(file, [
+    throw new InputError(file, [
       `hidden_size: ${j.hidden_size} is not a multiple of num_attention_heads ${j.num_attention_heads}`,
     ]);
   }
@@ -228,13 +229,13 @@ export function loadModelConfig(dir: string): ModelConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    throw new ConfigError(file, ['not found: a model folder needs config.json (Hugging Face format)']);
+    throw new InputError(file, ['not found: a model folder needs config.json (Hugging Face format)']);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(file, [`invalid JSON: ${(e as Error).message}`]);
+    throw new InputError(file, [`invalid JSON: ${(e as Error).message}`]);
   }
   return parseModelConfig(json, file);
 }

@@ -7,6 +7,7 @@
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { fmtShape, numel, type Shape, sameShape } from '../graph/shape.js';
 import { param, type Tensor } from '../graph/tensor.js';
+import { InputError } from '../util/errors.js';
 import type { Rng } from '../util/math.js';
 
 /** Where weights come from: a checkpoint's tensors in HF layout. */
@@ -15,13 +16,6 @@ export interface TensorSource {
   readonly file: string;
   names(): string[];
   get(name: string): HostArray | undefined;
-}
-
-export class WeightsError extends Error {
-  constructor(file: string, problems: readonly string[]) {
-    super(`${file}: the checkpoint does not fit the model\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
-    this.name = 'WeightsError';
-  }
 }
 
 export type Init = 'normal' | 'ones' | 'zeros';
@@ -102,7 +96,11 @@ export class ParamStore {
         );
     }
     if (problems.length)
-      throw new WeightsError('rng' in this.source ? '(random)' : this.source.file, problems);
+      throw new InputError(
+        'rng' in this.source ? '(random)' : this.source.file,
+        problems,
+        'the checkpoint does not fit the model',
+      );
   }
 
   /** Every param tensor, in the order the model asked for them. */

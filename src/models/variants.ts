@@ -12,7 +12,8 @@
  *
  * Keys and encoder indices count from 0, as in HF tensor names.
  */
-import { ConfigError } from '../util/validate.js';
+
+import { InputError } from '../util/errors.js';
 import type { EncoderPlan } from './encoder.js';
 
 export interface Variants {
@@ -85,7 +86,7 @@ export function parseVariants(json: Record<string, unknown>, layers: number, fil
       `${VARIANT_FIELDS.tokenKeep}: token pruning with ${VARIANT_FIELDS.reuse} is not supported (reused attention outputs would have other token counts)`,
     );
   }
-  if (problems.length) throw new ConfigError(file, problems);
+  if (problems.length) throw new InputError(file, problems);
   return out;
 }
 

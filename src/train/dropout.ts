@@ -9,6 +9,7 @@ import { seedFor } from '../analog/mvm.js';
 import { randomUniform, type Tensor } from '../graph/tensor.js';
 import type { Matmuls } from '../models/encoder.js';
 import { encoderProduct } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
 
 /** Where BERT and ViT apply hidden dropout: outputs feeding a residual. */
 const beforeResidual = (name: string) => {
@@ -18,7 +19,7 @@ const beforeResidual = (name: string) => {
 
 /** Inverted dropout: zero each value with probability p, scale the rest by 1/(1−p). Fresh mask every run. */
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
-  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout ${p}: use a probability in [0, 1)`);
+  if (!(p >= 0 && p < 1)) throw new InputError(`dropout ${p}: use a probability in [0, 1)`);
   if (p === 0) return x;
   // floor(u + 1 − p) is 1 with probability 1 − p
   const keep = randomUniform(x.shape, { seed })

@@ -13,6 +13,7 @@ import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 import { Rng } from '../util/math.js';
 import { progress } from '../util/progress.js';
 import { AdamW } from './adamw.js';
@@ -62,13 +63,6 @@ export interface TrainOptions {
   log?: (line: string) => void;
 }
 
-export class TrainError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrainError';
-  }
-}
-
 /** Random shift (zero = the image's minimum) and horizontal flip of CHW images, in place. */
 export function augmentImages(x: HostArray, a: { shift: number; flip: boolean }, rng: Rng): void {
   const [b, c, h, w] = x.shape as [number, number, number, number];
@@ -116,7 +110,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
   });
   const stepsPerEpoch = Math.floor(data.size / o.batch);
   if (stepsPerEpoch < 1)
-    throw new TrainError(`${data.name}: ${data.size} examples are fewer than one batch of ${o.batch}`);
+    throw new InputError(`${data.name}: ${data.size} examples are fewer than one batch of ${o.batch}`);
   const schedule = {
     kind: o.schedule ?? 'cosine',
     lr: o.lr,
@@ -187,7 +181,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       );
       const loss = (out['loss']!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) {
-        throw new TrainError(
+        throw new InputError(
           `loss became ${loss} at epoch ${epoch + 1}, step ${s + 1}; the last good checkpoint (epoch ${state.epoch}) is in ${o.out}. Try a lower --lr.`,
         );
       }

@@ -50,7 +50,7 @@ import { recordLayerInputs } from '../methods/pto.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
-import { ConfigError } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
 
 /** The weight noise of a static crossbar as (relative σ, additive σ in units of G_MAX). */
 export function weightNoise(x: Crossbar, where: string): { relative: number; additive: number } {
@@ -60,14 +60,14 @@ export function weightNoise(x: Crossbar, where: string): { relative: number; add
   if (p.kind === 'relative') rel2 += p.sigma ** 2;
   else if (p.kind === 'additive') additive = p.sigma;
   else if (p.kind !== 'none') {
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `program.kind: '${p.kind}' is not supported by noise-aware training; use 'relative', 'additive' or 'none' (e.g. --set program.kind=relative)`,
     ]);
   }
   const r = x.readNoise;
   if (r.kind === 'relative') rel2 += r.sigma ** 2;
   else if (r.kind !== 'none') {
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `readNoise.kind: '${(r as { kind: string }).kind}' is not supported by noise-aware training; use 'relative' or 'none'`,
     ]);
   }
@@ -191,12 +191,12 @@ export class NoiseAwareTraining {
     const nR = tiles.length;
     weightNoise(xbar, where); // rejects kinds training cannot draw
     if (xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'calibrated') {
-      throw new ConfigError(where, [
+      throw new InputError(where, [
         "dac.range.kind: 'calibrated' ranges are set after training (post-training optimisation); train with 'learned', 'dynamic' or 'fixed'",
       ]);
     }
     if (xbar.mapping.conductanceRange.kind === 'calibrated') {
-      throw new ConfigError(where, [
+      throw new InputError(where, [
         "mapping.conductanceRange.kind: 'calibrated' is set after training; train with 'learned' or 'full'",
       ]);
     }
@@ -223,7 +223,7 @@ export class NoiseAwareTraining {
             ? initialRanges(from.inputs, tiles, range.initSigmas)
             : null);
       if (!init) {
-        throw new ConfigError(where, [
+        throw new InputError(where, [
           "dac.range.kind: 'learned' without an init starts from the data: run NoiseAwareTraining.prepare (the training loop does), or give dac.range.init",
         ]);
       }

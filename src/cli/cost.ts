@@ -94,7 +94,7 @@ export function registerCost(program: Command): void {
     .action((o: CostFlags) => {
       const tokens = o.tokens ?? o.seqLen;
       const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
-      if (o.seqLen !== undefined && o.tokens === undefined && shape.family === 'vit') {
+      if (o.seqLen !== undefined && o.tokens === undefined && shape.patchEmbedding) {
         throw new InputError('--seq-len', [
           `${o.model} is a vision model: its tokens come from image and patch size; use --tokens to override`,
         ]);

@@ -1,7 +1,8 @@
 /** `xbar predict`: logits of a model for inputs given as nested JSON arrays. */
 import type { Command } from 'commander';
-import { type ModelInputs, predictLogits } from '../eval/predict.js';
+import { predictLogits } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
+import type { ModelInputs } from '../models/family.js';
 import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';

@@ -169,7 +169,7 @@ export function registerTrex(program: Command): void {
       heldOut: data.heldOut,
       spec,
       targetDelayMs: o.targetDelay,
-      ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
+      ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
       brief: briefFrom(o),
       finetune,
       out: o.out,
@@ -199,7 +199,8 @@ interface ExperimentFlags extends TrainingFlags {
 /** Default data of a model: Fashion-MNIST for 10-class gray 28² ViTs; text models must name theirs. */
 function defaultData(model: Model): string {
   const c = model.config;
-  if (c.family === 'vit' && c.channels === 1 && c.labels.length === 10) {
+  const input = model.input();
+  if (input.kind === 'image' && input.channels === 1 && c.labels.length === 10) {
     return 'fashion-mnist:/usr/share/datasets/fashion-mnist';
   }
   throw new InputError('--data is needed for this model (e.g. glue-sst2:DIR for an SST-2 model)');
@@ -266,7 +267,7 @@ export function registerTrexExperiment(experiment: Command): void {
       repeats: o.repeats,
       hwLimit: o.hwLimit,
       seed: o.seed,
-      ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
+      ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
       out: o.out,
     });
     process.stderr.write(

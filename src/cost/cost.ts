@@ -8,6 +8,7 @@
  */
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import type { HardwareSpec } from '../analog/spec.js';
+import type { ExtraLayer } from '../models/family.js';
 import { type EncoderProduct, layerName } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
 import {
@@ -28,7 +29,7 @@ import {
   mapCrossbar,
   weightSlices,
 } from './mapping.js';
-import type { ExtraLayer, ModelShape } from './shape.js';
+import type { ModelShape } from './shape.js';
 
 export const COMPONENTS = [
   'array',

@@ -3,23 +3,15 @@
  * Legend: t tokens, d hidden, h heads, e = d/h, f ffn.
  */
 import { existsSync, statSync } from 'node:fs';
-import { loadModelConfig, type ModelConfig } from '../models/config.js';
-import { MODEL_SIZES } from '../models/index.js';
+import type { ExtraLayer } from '../models/family.js';
+import { familyOf, loadModelConfig, MODEL_SIZES, type ModelConfig } from '../models/index.js';
+import { PATCH_EMBEDDING } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
 import { closest } from '../util/validate.js';
 
-/** A static matmul outside the encoder stack (patch embedding, classifier heads). */
-export interface ExtraLayer {
-  name: string;
-  in: number;
-  out: number;
-  /** Input vectors per inference. */
-  tokens: number;
-}
-
 export interface ModelShape {
   name: string;
-  family: 'vit' | 'bert';
+  family: ModelConfig['family'];
   layers: number;
   hidden: number;
   heads: number;
@@ -40,39 +32,18 @@ export interface ShapeOptions {
 
 /** The shape of a model config: ViT tokens from image and patch size, BERT from `tokens` (128). */
 export function modelShape(c: ModelConfig, o: ShapeOptions = {}): ModelShape {
-  const common = { layers: c.layers, hidden: c.hidden, heads: c.heads, ffn: c.ffn };
-  const labels = c.labels.length;
-  const head = (name: string, inp: number, out: number, tokens = 1): ExtraLayer => ({
-    name,
-    in: inp,
-    out,
-    tokens,
-  });
-  if (c.family === 'vit') {
-    const patches = (c.imageSize / c.patchSize) ** 2;
-    const distilled = c.modelType === 'deit';
-    const tokens = o.tokens ?? patches + (distilled ? 2 : 1);
-    return {
-      name: o.name ?? `${c.modelType}-${c.hidden}`,
-      family: 'vit',
-      ...common,
-      tokens,
-      preNorm: true,
-      patchEmbedding: head('embeddings.patch', c.channels * c.patchSize ** 2, c.hidden, patches),
-      classifier: distilled
-        ? [head('cls_classifier', c.hidden, labels), head('distillation_classifier', c.hidden, labels)]
-        : [head('classifier', c.hidden, labels)],
-    };
-  }
-  const tokens = o.tokens ?? 128;
+  const f = familyOf(c).shape(c);
   return {
     name: o.name ?? `${c.modelType}-${c.hidden}`,
-    family: 'bert',
-    ...common,
-    tokens,
-    preNorm: false,
-    patchEmbedding: null,
-    classifier: [head('pooler', c.hidden, c.hidden), head('classifier', c.hidden, labels)],
+    family: c.family,
+    layers: c.layers,
+    hidden: c.hidden,
+    heads: c.heads,
+    ffn: c.ffn,
+    tokens: o.tokens ?? f.tokens,
+    preNorm: f.preNorm,
+    patchEmbedding: f.patchEmbedding,
+    classifier: f.classifier,
   };
 }
 
@@ -93,7 +64,7 @@ export const COST_ONLY_SHAPES: Record<string, ModelShape> = {
     ffn: 1152,
     tokens: 197,
     preNorm: true,
-    patchEmbedding: { name: 'embeddings.patch', in: 768, out: 384, tokens: 196 },
+    patchEmbedding: { name: PATCH_EMBEDDING, in: 768, out: 384, tokens: 196 },
     classifier: [
       { name: 'classifier', in: 384, out: 1000, tokens: 1 },
       { name: 'aux_head', in: 384, out: 1000, tokens: 196 },

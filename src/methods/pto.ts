@@ -17,10 +17,10 @@ import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
-import { type ModelInputs, modelFeeds } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
+import type { ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
 import { compile } from '../runtime/session.js';
@@ -135,8 +135,8 @@ export async function recordLayerInputs(
       return through.linear(name, x, w, b);
     },
   };
-  const { feeds, batch: b, seqLen } = modelFeeds(model, batch);
-  model.graph(seqLen === undefined ? { batch: b } : { batch: b, seqLen }, recorder);
+  const { feeds, shape } = model.feeds(batch);
+  model.graph(shape, recorder);
   const g = await compile(Object.fromEntries(names.map((n) => [n, recorded[n]!])), {
     cache: through === digital,
   });
@@ -212,8 +212,8 @@ export async function calibrateConductanceRanges(
       return digital.linear(name, x, w, b);
     },
   };
-  const { feeds, batch, seqLen } = modelFeeds(model, calib.inputs(0, n));
-  model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, recorder);
+  const { feeds, shape } = model.feeds(calib.inputs(0, n));
+  model.graph(shape, recorder);
   const outputs: Record<string, Tensor> = {};
   const plans = layers.map((l) => {
     const { x, w } = recorded[l.name]!;

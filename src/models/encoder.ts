@@ -10,6 +10,7 @@ import { constant, param, type Tensor } from '../graph/tensor.js';
 import type { Rng } from '../util/math.js';
 import type { HiddenAct } from './config.js';
 import { layerName } from './layer-names.js';
+import type { EncoderPlan } from './variants.js';
 
 /** The crossbar-eligible products of a transformer. */
 export interface Matmuls {
@@ -203,14 +204,6 @@ export function pruneTokens(
   if (!mask) return { x: kept };
   // one 1 per row: the product copies each kept token's mask value exactly
   return { x: kept, mask: select.matmul(mask.reshape([b, t, 1])).reshape([b, 1, 1, k]) };
-}
-
-/** How a stack deviates from the plain encoder (see variants.ts). */
-export interface EncoderPlan {
-  /** Reuse encoder → the earlier encoder whose attention output it takes. */
-  reuse?: Readonly<Record<number, number>>;
-  /** Encoder → tokens kept after it (class token included). */
-  keep?: Readonly<Record<number, (tokens: number) => number>>;
 }
 
 /** A stack of encoder layers. x: (B,T,D) → (B,T',D) (T' < T after token pruning) */

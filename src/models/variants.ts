@@ -14,7 +14,6 @@
  */
 
 import { InputError } from '../util/errors.js';
-import type { EncoderPlan } from './encoder.js';
 
 export interface Variants {
   /** Reuse encoder → the earlier encoder whose attention output it takes. */
@@ -135,6 +134,14 @@ export function stackWeights<W>(layers: number, v: Variants, build: (i: number) 
   const own: W[] = [];
   for (let i = 0; i < layers; i++) own.push(weightOwner(v, i) === i ? build(i) : own[weightOwner(v, i)]!);
   return own;
+}
+
+/** How a stack deviates from the plain encoder (built from Variants). */
+export interface EncoderPlan {
+  /** Reuse encoder → the earlier encoder whose attention output it takes. */
+  reuse?: Readonly<Record<number, number>>;
+  /** Encoder → tokens kept after it (class token included). */
+  keep?: Readonly<Record<number, (tokens: number) => number>>;
 }
 
 /** What the encoder stack needs to build a variant's graph. */

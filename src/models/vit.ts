@@ -4,18 +4,136 @@
  * linear map of flattened patches (a conv with stride = kernel).
  * Legend: B batch, C channels, P patch, N patches, K = N + 1 (+1 with a distillation token).
  */
+import { z } from 'zod';
 import { layerNorm } from '../graph/nn.js';
+import { fmtShape } from '../graph/shape.js';
 import { concat, input, type Tensor } from '../graph/tensor.js';
-import type { VitConfig } from './config.js';
+import { InputError } from '../util/errors.js';
+import { parseWith } from '../util/validate.js';
+import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveInt } from './config.js';
 import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
+import type { ExtraLayer, ModelFamily } from './family.js';
 import { PATCH_EMBEDDING } from './layer-names.js';
 import type { ParamStore } from './params.js';
 import { encoderPlan, stackWeights } from './variants.js';
 
-export const vitPrefix = (c: VitConfig): string => (c.modelType === 'deit' ? 'deit' : 'vit');
+export interface VitConfig extends BaseConfig {
+  family: 'vit';
+  modelType: 'vit' | 'deit';
+  imageSize: number;
+  patchSize: number;
+  channels: number;
+  qkvBias: boolean;
+}
 
-/** Tensors a ViT checkpoint may hold that the classifier does not use. */
-export const VIT_UNUSED = [/position_ids$/, /\.pooler\./];
+const VitJson = z
+  .object({
+    model_type: z.enum(['vit', 'deit']),
+    ...encoderFields,
+    image_size: positiveInt,
+    patch_size: positiveInt,
+    num_channels: positiveInt,
+    qkv_bias: z.boolean(),
+  })
+  .loose();
+
+const ARCHITECTURES = [
+  'ViTForImageClassification',
+  'DeiTForImageClassification',
+  'DeiTForImageClassificationWithTeacher',
+];
+
+/** HF's defaults of the fields a config.json may omit. */
+const DEFAULTS = {
+  hidden_act: 'gelu',
+  layer_norm_eps: 1e-12,
+  image_size: 224,
+  patch_size: 16,
+  num_channels: 3,
+  qkv_bias: true,
+};
+
+/** The classifier heads: DeiT's teacher-distilled model averages two. */
+const heads = (c: VitConfig): string[] =>
+  c.architecture === 'DeiTForImageClassificationWithTeacher'
+    ? ['cls_classifier', 'distillation_classifier']
+    : ['classifier'];
+
+/** The standard sizes, as HF configures them. */
+const size = (type: 'vit' | 'deit', hidden: number, heads: number, arch: string) => ({
+  model_type: type,
+  architectures: [arch],
+  hidden_size: hidden,
+  num_attention_heads: heads,
+  intermediate_size: 4 * hidden,
+  num_hidden_layers: 12,
+  num_labels: 1000,
+  layer_norm_eps: 1e-12,
+});
+
+export const vit: ModelFamily<VitConfig> = {
+  modelTypes: { vit: DEFAULTS, deit: DEFAULTS },
+  parse(json, file) {
+    const j = parseWith(VitJson, json, file);
+    const fallback = j.model_type === 'vit' ? 'ViTForImageClassification' : 'DeiTForImageClassification';
+    const architecture = architectureOf(j, fallback, ARCHITECTURES, file);
+    if (j.image_size % j.patch_size !== 0) {
+      throw new InputError(file, [
+        `image_size: ${j.image_size} is not a multiple of patch_size ${j.patch_size}`,
+      ]);
+    }
+    return {
+      family: 'vit',
+      modelType: j.model_type,
+      architecture,
+      ...baseConfig(j, file),
+      imageSize: j.image_size,
+      patchSize: j.patch_size,
+      channels: j.num_channels,
+      qkvBias: j.qkv_bias,
+    };
+  },
+  toHf: (c) => ({
+    image_size: c.imageSize,
+    patch_size: c.patchSize,
+    num_channels: c.channels,
+    qkv_bias: c.qkvBias,
+  }),
+  build: (c, s, m, shape) => buildVit(c, s, m, shape.batch),
+  unused: [/position_ids$/, /\.pooler\./],
+  input: (c) => ({ kind: 'image', size: c.imageSize, channels: c.channels }),
+  feeds(c, x) {
+    const p = x.pixel_values;
+    const want = [c.channels, c.imageSize, c.imageSize];
+    if (p?.shape.length !== 4 || p.shape.slice(1).some((d, i) => d !== want[i])) {
+      throw new InputError(
+        `pixel_values must be float32 [batch, ${want.join(', ')}], got ${p ? fmtShape(p.shape) : 'nothing'}`,
+      );
+    }
+    return { feeds: { pixel_values: p }, shape: { batch: p.shape[0]! } };
+  },
+  shape(c) {
+    const patches = (c.imageSize / c.patchSize) ** 2;
+    const head = (name: string): ExtraLayer => ({ name, in: c.hidden, out: c.labels.length, tokens: 1 });
+    return {
+      tokens: patches + (c.modelType === 'deit' ? 2 : 1),
+      preNorm: true,
+      patchEmbedding: {
+        name: PATCH_EMBEDDING,
+        in: c.channels * c.patchSize ** 2,
+        out: c.hidden,
+        tokens: patches,
+      },
+      classifier: heads(c).map(head),
+    };
+  },
+  sizes: {
+    'deit-t': size('deit', 192, 3, 'DeiTForImageClassificationWithTeacher'),
+    'deit-s': size('deit', 384, 6, 'DeiTForImageClassificationWithTeacher'),
+    'deit-b': size('deit', 768, 12, 'DeiTForImageClassificationWithTeacher'),
+    'vit-b': size('vit', 768, 12, 'ViTForImageClassification'),
+  },
+};
 
 /** A layer's weights, asked of the store only when the graph uses them (a reuse encoder has no Q/K/V). */
 function layerWeights(c: VitConfig, s: ParamStore, p: string): LayerWeights {
@@ -63,8 +181,8 @@ function layerWeights(c: VitConfig, s: ParamStore, p: string): LayerWeights {
 }
 
 /** The classifier graph. pixel_values: (B,C,H,W) float32 → logits (B, labels) */
-export function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number) {
-  const root = vitPrefix(c);
+function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number) {
+  const root = c.modelType;
   const [b, d, p, ch] = [batch, c.hidden, c.patchSize, c.channels];
   const g = c.imageSize / p;
   const n = g * g;
@@ -96,11 +214,8 @@ export function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number)
   const labels = c.labels.length;
   const head = (name: string, t: Tensor) =>
     m.linear(name, t, s.linear(`${name}.weight`, labels, d), s.tensor(`${name}.bias`, [labels], 'zeros'));
-  const logits =
-    c.architecture === 'DeiTForImageClassificationWithTeacher'
-      ? head('cls_classifier', token(0))
-          .add(head('distillation_classifier', token(1)))
-          .mul(0.5)
-      : head('classifier', token(0));
+  // one head per token: the class token's, and the distillation token's (averaged)
+  const out = heads(c).map((name, i) => head(name, token(i)));
+  const logits = out.length === 2 ? out[0]!.add(out[1]!).mul(0.5) : out[0]!;
   return { inputs: { pixel_values: pixels }, logits };
 }

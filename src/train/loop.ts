@@ -5,12 +5,13 @@
  */
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { modelFeeds, Predictor } from '../eval/predict.js';
+import { Predictor } from '../eval/predict.js';
 import { grad } from '../graph/autodiff.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
+import type { GraphShape } from '../models/family.js';
 import type { Model } from '../models/index.js';
 import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
@@ -125,14 +126,14 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
 
   const teacher = o.teacher ? new Predictor(o.teacher.teacher) : null;
   const graphs = new Map<string, Promise<RunnableGraph>>();
-  const stepGraph = (b: number, t?: number) => {
-    const key = `${b}x${t ?? 0}`;
+  const stepGraph = (shape: GraphShape) => {
+    const key = `${shape.batch}x${shape.seqLen ?? 0}`;
     let g = graphs.get(key);
     if (!g) {
       const hw = o.hardware?.graph();
       const m = withDropout(hw?.matmuls ?? digital, o.dropout ?? 0, o.seed ?? 0);
-      const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t }, m);
-      const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
+      const mg = model.graph(shape, m);
+      const labels = input('labels', [shape.batch], data.regression ? 'float32' : 'int32');
       const loss = o.teacher
         ? distillationLoss(
             mg.logits,
@@ -143,7 +144,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
             o.labelSmoothing ?? 0,
           )
         : data.regression
-          ? mse(mg.logits.reshape([b]), labels)
+          ? mse(mg.logits.reshape([shape.batch]), labels)
           : crossEntropy(mg.logits, labels, o.labelSmoothing ?? 0);
       const grads = grad(loss, params);
       g = compile(
@@ -169,13 +170,13 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       const idx = order.slice(s * o.batch, (s + 1) * o.batch);
       const x = data.inputsAt(idx);
       if (o.augment && x.pixel_values) augmentImages(x.pixel_values, o.augment, rng);
-      const { feeds, batch, seqLen } = modelFeeds(model, x);
+      const { feeds, shape } = model.feeds(x);
       const targets = idx.map((i) => data.targets[i]!);
       feeds['labels'] = data.regression
-        ? hostArray('float32', [batch], Float32Array.from(targets))
-        : hostArray('int32', [batch], Int32Array.from(targets));
+        ? hostArray('float32', [shape.batch], Float32Array.from(targets))
+        : hostArray('int32', [shape.batch], Int32Array.from(targets));
       if (teacher) feeds['teacher_logits'] = await teacher.logits(x);
-      const g = await stepGraph(batch, seqLen);
+      const g = await stepGraph(shape);
       const out = await g.run(
         Object.fromEntries(g.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
       );

@@ -6,8 +6,7 @@
  * it through"); training then adapts it.
  */
 import { type HostArray, hostArray } from '../../graph/ndarray.js';
-import type { ModelConfig } from '../../models/config.js';
-import { Model } from '../../models/index.js';
+import { Model, type ModelConfig } from '../../models/index.js';
 import { ParamStore, type TensorSource } from '../../models/params.js';
 import { parseVariants, type Variants, variantsToHf } from '../../models/variants.js';
 

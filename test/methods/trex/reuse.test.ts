@@ -9,9 +9,14 @@ import { gelu, layerNorm } from '../../../src/graph/nn.js';
 import type { Tensor } from '../../../src/graph/tensor.js';
 import { writeSafetensors } from '../../../src/io/safetensors.js';
 import { deriveVariant } from '../../../src/methods/trex/derive.js';
-import { parseModelConfig, toHfConfig } from '../../../src/models/config.js';
 import { digital, type Matmuls } from '../../../src/models/encoder.js';
-import { loadModel, type Model, randomModel } from '../../../src/models/index.js';
+import {
+  loadModel,
+  type Model,
+  parseModelConfig,
+  randomModel,
+  toHfConfig,
+} from '../../../src/models/index.js';
 import { compile } from '../../../src/runtime/session.js';
 import { InputError } from '../../../src/util/errors.js';
 import { Rng } from '../../../src/util/math.js';

@@ -11,6 +11,7 @@ import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
 import { nativeKernels } from '../runtime/native.js';
+import { seedFor } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import {
   adcStep,
@@ -21,7 +22,6 @@ import {
   fusedMvm,
   isPerfect,
   operandScales,
-  seedFor,
   weightedSum,
 } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';

@@ -22,14 +22,8 @@ import {
 } from '../graph/tensor.js';
 import { nativeKernels, nativeThreads, type WrittenOperandArgs } from '../runtime/native.js';
 import { InputError } from '../util/errors.js';
+import { seedFor } from '../util/math.js';
 import type { Crossbar } from './spec.js';
-
-/** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
-export function seedFor(base: number, label: string): number {
-  let h = (base ^ 0x811c9dc5) >>> 0;
-  for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
-  return h & 0x7fffffff;
-}
 
 /** Fresh N(0, std²) noise of `shape` at every run, drawn as the crossbar's `noiseSampler` says. */
 export function gaussianNoise(shape: Shape, std: number, seed: number, xbar: Crossbar): Tensor {

@@ -6,7 +6,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostArray } from '../graph/ndarray.js';
-import { findGlueFile, GLUE_TASKS, type GlueExample, type GlueTask, glueTask, readGlue } from '../io/glue.js';
+import {
+  findGlueFile,
+  GLUE_TASKS,
+  type GlueExample,
+  type GlueTask,
+  glueTask,
+  type MetricName,
+  readGlue,
+} from '../io/glue.js';
 import { loadMnistLike } from '../io/idx.js';
 import { type Image, readImage, readImageFolder } from '../io/images.js';
 import {
@@ -20,7 +28,6 @@ import { loadTokenizer } from '../io/tokenizer.js';
 import type { ModelInput, ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
-import type { MetricName } from './metrics.js';
 
 /** The data kinds each kind of model input reads. */
 export const DATA_KINDS: Record<ModelInput['kind'], readonly string[]> = {

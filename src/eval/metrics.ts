@@ -2,9 +2,8 @@
  * Evaluation metrics of the GLUE tasks and image classification, with scikit-learn's and
  * SciPy's conventions (named at each function) so scores compare with published ones.
  */
+import type { MetricName } from '../io/glue.js';
 import { InputError } from '../util/errors.js';
-
-export type MetricName = 'accuracy' | 'mcc' | 'f1' | 'pearson' | 'spearman';
 
 type Values = ArrayLike<number>;
 

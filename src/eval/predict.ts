@@ -172,3 +172,33 @@ export async function predictLogits(
 ): Promise<HostArray> {
   return new Predictor(model, opts).logits(x);
 }
+
+/**
+ * The inputs x [rows, in] that static layers `names` receive for `batch`, flowing through
+ * `through` (floating point by default): what calibration and the initial learned ranges read.
+ */
+export async function recordLayerInputs(
+  model: Model,
+  batch: ModelInputs,
+  names: readonly string[],
+  through: Matmuls = digital,
+): Promise<Map<string, HostArray>> {
+  const recorded: Record<string, Tensor> = {};
+  const recorder: Matmuls = {
+    ...through,
+    linear: (name, x, w, b) => {
+      const inDim = x.shape.at(-1)!;
+      recorded[name] = x.reshape([x.size / inDim, inDim]);
+      return through.linear(name, x, w, b);
+    },
+  };
+  const { feeds, shape } = model.feeds(batch);
+  model.graph(shape, recorder);
+  const g = await compile(Object.fromEntries(names.map((n) => [n, recorded[n]!])), {
+    cache: through === digital,
+  });
+  const out = await g.run(
+    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
+  );
+  return new Map(names.map((n) => [n, out[n]!]));
+}

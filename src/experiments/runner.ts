@@ -9,10 +9,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
-import { meanStd } from '../analog/montecarlo.js';
 import { NOISE_STREAM } from '../graph/noise-table.js';
 import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
+import { meanStd } from '../util/math.js';
 import { progress } from '../util/progress.js';
 
 export interface InstanceRecord {

@@ -5,8 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MetricName } from '../eval/metrics.js';
 import { cannotRead, InputError } from '../util/errors.js';
+
+/** The metrics data sets report (eval/metrics.ts computes them). */
+export type MetricName = 'accuracy' | 'mcc' | 'f1' | 'pearson' | 'spearman';
 
 export type GlueTask = 'CoLA' | 'SST-2' | 'MRPC' | 'STS-B' | 'QNLI' | 'RTE';
 export type GlueSplit = 'train' | 'dev' | 'test';

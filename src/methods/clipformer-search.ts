@@ -8,11 +8,11 @@
  */
 import { z } from 'zod';
 import { AnalogModel } from '../analog/analog-model.js';
-import { meanStd } from '../analog/montecarlo.js';
 import type { HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
+import { meanStd } from '../util/math.js';
 import { intIn, numIn, parseWith } from '../util/validate.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
 import { measureSnr } from './snr.js';

@@ -17,10 +17,10 @@ import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
+import { recordLayerInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
-import type { ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
 import { compile } from '../runtime/session.js';
@@ -114,36 +114,6 @@ export async function calibrateInputRanges(
   }
   log(`input ranges of ${probe.length} layers calibrated on the first ${n} examples of ${calib.name}`);
   return ranges;
-}
-
-/**
- * The inputs x [rows, in] that static layers `names` receive for `batch`, flowing through
- * `through` (floating point by default): what calibration and the initial learned ranges read.
- */
-export async function recordLayerInputs(
-  model: Model,
-  batch: ModelInputs,
-  names: readonly string[],
-  through: Matmuls = digital,
-): Promise<Map<string, HostArray>> {
-  const recorded: Record<string, Tensor> = {};
-  const recorder: Matmuls = {
-    ...through,
-    linear: (name, x, w, b) => {
-      const inDim = x.shape.at(-1)!;
-      recorded[name] = x.reshape([x.size / inDim, inDim]);
-      return through.linear(name, x, w, b);
-    },
-  };
-  const { feeds, shape } = model.feeds(batch);
-  model.graph(shape, recorder);
-  const g = await compile(Object.fromEntries(names.map((n) => [n, recorded[n]!])), {
-    cache: through === digital,
-  });
-  const out = await g.run(
-    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
-  );
-  return new Map(names.map((n) => [n, out[n]!]));
 }
 
 /** η of one column: I_S / (μ + L·σ) where that exceeds the ADC's saturation I_S, else 1. */

@@ -5,11 +5,11 @@
  * code untouched; inference graphs never see it.
  */
 
-import { seedFor } from '../analog/mvm.js';
 import { randomUniform, type Tensor } from '../graph/tensor.js';
 import type { Matmuls } from '../models/encoder.js';
 import { encoderProduct } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
+import { seedFor } from '../util/math.js';
 
 /** Where BERT and ViT apply hidden dropout: outputs feeding a residual. */
 const beforeResidual = (name: string) => {

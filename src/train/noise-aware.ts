@@ -38,19 +38,20 @@ import {
   readLearnedRanges,
   writeLearnedRanges,
 } from '../analog/learned-ranges.js';
-import { adcStep, gaussianNoise, seedFor, signedLevels } from '../analog/mvm.js';
+import { adcStep, gaussianNoise, signedLevels } from '../analog/mvm.js';
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import { type Span, splitDim, weightScales } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
+import { recordLayerInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, param, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
-import { recordLayerInputs } from '../methods/pto.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
+import { seedFor } from '../util/math.js';
 
 /** The weight noise of a static crossbar as (relative σ, additive σ in units of G_MAX). */
 export function weightNoise(x: Crossbar, where: string): { relative: number; additive: number } {

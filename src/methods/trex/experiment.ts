@@ -9,11 +9,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels, kernelsFor } from '../../analog/analog-model.js';
-import { monteCarlo } from '../../analog/montecarlo.js';
+import { analogInstances } from '../../analog/instances.js';
 import { loadSpec } from '../../analog/presets.js';
 import type { CostTotals } from '../../cost/cost.js';
 import { sliceData } from '../../eval/data.js';
 import { evaluate } from '../../eval/evaluate.js';
+import { monteCarlo } from '../../eval/montecarlo.js';
 import { NOISE_STREAM } from '../../graph/noise-table.js';
 import { loadModel, type Model } from '../../models/index.js';
 import type { Variants } from '../../models/variants.js';
@@ -222,7 +223,11 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
     for (const hw of o.hardware) {
       nonIdeal[hw] = await cell(`nonideal|${m.name}|${hw}`, async () => {
         log(`— ${m.name} on ${hw}: ${o.repeats} instance(s) × ${hwEval.size} examples`);
-        const r = await monteCarlo(model(), hwEval, loadSpec(hw), { repeats: o.repeats, seed: o.seed });
+        const spec = loadSpec(hw);
+        const r = await monteCarlo(model(), hwEval, analogInstances(model(), spec), {
+          repeats: o.repeats,
+          seed: o.seed,
+        });
         return { mean: r.mean, std: r.std, values: r.values, seeds: r.seeds, n: r.n };
       });
     }

@@ -1,8 +1,8 @@
 /** `xbar trex search`: TReX's hardware-aware search for attention reuse (see methods/trex/search.ts). */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
+import { trexExperiment } from '../experiments/trex.js';
 import { openTrexData } from '../methods/trex/data.js';
-import { trexExperiment } from '../methods/trex/experiment.js';
 import { FINETUNE_AVAILABLE } from '../methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';

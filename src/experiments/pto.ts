@@ -200,7 +200,7 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
     '',
     `Command: \`${r.command}\``,
     `Data: ${o.dataSpec}; the last ${o.calibration} examples calibrate, the first ${o.limit} of the rest are scored.`,
-    `Seeds ${o.seed}..${o.seed + o.repeats - 1} (table), ${o.seed}..${o.seed + o.timeRepeats - 1} (time sweep); machine ${r.machine.cpus} (${r.machine.cores} cores).`,
+    `Seeds ${o.seed}..${o.seed + o.repeats - 1} (table), ${o.seed}..${o.seed + o.timeRepeats - 1} (time sweep); machine ${r.machine!.cpus} (${r.machine!.cores} cores).`,
     '',
     `## Accuracy (%) at t = 1 h, mean ± std over ${o.repeats} instances`,
     '',

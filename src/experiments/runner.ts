@@ -20,7 +20,8 @@ export interface InstanceRecord {
   value: number;
   /** Anything else the instance measured (e.g. SNR per block). */
   extra?: Record<string, unknown>;
-  seconds: number;
+  /** Absent in results converted from a store that did not time instances. */
+  seconds?: number;
 }
 
 export interface CellRecord {
@@ -37,7 +38,8 @@ export interface ExperimentRecord {
   command: string;
   /** Settings that must match for a resume to reuse results (model, data, spec names, …). */
   settings: Record<string, unknown>;
-  machine: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
+  /** Absent, as `started` and `updated`, in results converted from a store that did not record them. */
+  machine?: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
   /**
    * The kernels the crossbar products ran on ('onnx' when absent: results from before the native
    * kernels); a resume must use the same, as the two assign noise samples differently.
@@ -45,8 +47,8 @@ export interface ExperimentRecord {
   kernels?: Kernels;
   /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
   noiseStream?: number;
-  started: string;
-  updated: string;
+  started?: string;
+  updated?: string;
   cells: Record<string, CellRecord>;
   /** Results outside the grid (searches, histograms, …), by key. */
   extra: Record<string, unknown>;
@@ -134,6 +136,7 @@ export class Experiment {
   /** A result outside the grid, computed once and kept for reruns. */
   async once<T>(key: string, compute: () => Promise<T>): Promise<T> {
     if (key in this.record.extra) return this.record.extra[key] as T;
+    assertSameNoise(this.file, this.record, this.kernels);
     const v = await compute();
     this.record.extra[key] = v;
     this.save();

@@ -20,7 +20,7 @@ import { lineChart, svgDocument, toPng } from '../report/svg.js';
 import { Experiment, pm } from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
-export const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;
+const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;
 const TIME_LABEL: Record<number, string> = {
   1: '1 s',
   3600: '1 h',
@@ -30,7 +30,7 @@ const TIME_LABEL: Record<number, string> = {
 };
 
 /** The paper's RoBERTa-base SST-2 row (Table II), as METHODS.md §3 gives it: accuracy %. */
-export const PAPER_NOTE = 'see METHODS.md §3 for the paper’s RoBERTa-base GLUE rows';
+const PAPER_NOTE = 'see METHODS.md §3 for the paper’s RoBERTa-base GLUE rows';
 
 export interface PtoExperimentOptions {
   /**

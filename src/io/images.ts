@@ -75,7 +75,7 @@ export function readImage(path: string): Image {
 }
 
 /** Extensions taken as images (matched case-insensitively, as torchvision's ImageFolder does). */
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
 const isImageName = (name: string): boolean => IMAGE_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e));
 
 export interface ImageFolder {

@@ -27,7 +27,7 @@ const FORMATS: Record<SafetensorsDType, { readonly bytes: number; readonly host:
   U8: { bytes: 1, host: 'int32' },
   BOOL: { bytes: 1, host: 'bool' },
 };
-export const SAFETENSORS_DTYPES = Object.keys(FORMATS) as SafetensorsDType[];
+const SAFETENSORS_DTYPES = Object.keys(FORMATS) as SafetensorsDType[];
 const FLOAT_STORAGE: readonly FloatStorage[] = ['F32', 'F16', 'BF16'];
 
 /** The reference writer's dtype order (increasing alignment); data is laid out in reverse of it. */
@@ -304,7 +304,7 @@ function bfloatToFloat(halves: Uint16Array): Float32Array {
 // Encoding
 
 /** Float32 bits → half bits, rounding to nearest even; too large → ±inf, NaN stays NaN. */
-export function floatBitsToHalf(f: number): number {
+function floatBitsToHalf(f: number): number {
   const sign = (f >>> 16) & 0x8000;
   const exp = (f >>> 23) & 0xff;
   const man = f & 0x7fffff;
@@ -319,7 +319,7 @@ export function floatBitsToHalf(f: number): number {
 }
 
 /** Float32 bits → bfloat16 bits, rounding to nearest even; NaN stays NaN. */
-export function floatBitsToBfloat(f: number): number {
+function floatBitsToBfloat(f: number): number {
   if ((f & 0x7fffffff) > 0x7f800000) return (f >>> 16) | 0x40;
   return (f + 0x7fff + ((f >>> 16) & 1)) >>> 16;
 }

@@ -15,7 +15,7 @@ import { parseWith } from '../util/validate.js';
 export type TokenizerKind = 'wordpiece' | 'bpe';
 
 /** Truncation length when none is given (BERT's and RoBERTa's position limit). */
-export const DEFAULT_MAX_LENGTH = 512;
+const DEFAULT_MAX_LENGTH = 512;
 
 export interface Encoding {
   inputIds: number[];

@@ -17,7 +17,7 @@ import { intIn, numIn, parseWith } from '../util/validate.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
 import { measureSnr } from './snr.js';
 
-export const SearchConfig = z
+const SearchConfig = z
   .object({
     alphas: z.array(numIn(1, 1e6)).min(1).default([1, 2, 3]).describe('stage I candidates, each ≥ 1'),
     betas: z

@@ -11,7 +11,7 @@ import { fmtShape } from '../graph/shape.js';
 import { input, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
-import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveInt } from './config.js';
+import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveIntSchema } from './config.js';
 import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
 import type { ExtraLayer, ModelFamily } from './family.js';
 import type { ParamStore } from './params.js';
@@ -31,9 +31,9 @@ const BertJson = z
   .object({
     model_type: z.enum(['bert', 'roberta']),
     ...encoderFields,
-    vocab_size: positiveInt,
-    max_position_embeddings: positiveInt,
-    type_vocab_size: positiveInt,
+    vocab_size: positiveIntSchema,
+    max_position_embeddings: positiveIntSchema,
+    type_vocab_size: positiveIntSchema,
     pad_token_id: z.number().int().min(0),
     position_embedding_type: z.literal('absolute').optional(),
     problem_type: z.enum(['single_label_classification', 'regression']).nullable().optional(),

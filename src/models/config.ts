@@ -11,18 +11,18 @@ import { parseVariants, type Variants, variantsToHf } from './variants.js';
 const HIDDEN_ACTS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'relu'] as const;
 export type HiddenAct = (typeof HIDDEN_ACTS)[number];
 
-export const positiveInt = z.number().int().positive();
+export const positiveIntSchema = z.number().int().positive();
 
 /** The shared fields of a family's config.json schema. */
 export const encoderFields = {
-  hidden_size: positiveInt,
-  num_hidden_layers: positiveInt,
-  num_attention_heads: positiveInt,
-  intermediate_size: positiveInt,
+  hidden_size: positiveIntSchema,
+  num_hidden_layers: positiveIntSchema,
+  num_attention_heads: positiveIntSchema,
+  intermediate_size: positiveIntSchema,
   hidden_act: z.enum(HIDDEN_ACTS),
   layer_norm_eps: z.number().positive(),
   id2label: z.record(z.string(), z.string()).optional(),
-  num_labels: positiveInt.optional(),
+  num_labels: positiveIntSchema.optional(),
   architectures: z.array(z.string()).optional(),
 };
 type EncoderJson = z.infer<z.ZodObject<typeof encoderFields>> & Record<string, unknown>;

@@ -24,7 +24,7 @@ export interface Variants {
   tokenKeep?: Readonly<Record<number, number>>;
 }
 
-export const VARIANT_FIELDS = {
+const VARIANT_FIELDS = {
   reuse: 'trex_reuse',
   shareWeights: 'xbar_share_weights',
   tokenKeep: 'xbar_token_keep',
@@ -101,7 +101,7 @@ export function variantsToHf(v: Variants): Record<string, Record<string, number>
 }
 
 /** The encoder whose weights encoder `i` uses (itself unless it shares; chains resolve). */
-export function weightOwner(v: Variants, i: number): number {
+function weightOwner(v: Variants, i: number): number {
   let j = i;
   while (v.shareWeights?.[j] !== undefined) j = v.shareWeights[j]!;
   return j;
@@ -126,8 +126,7 @@ export function tokensPerEncoder(v: Variants, layers: number, tokens: number): n
 }
 
 /** The class token plus ⌈keep·(t − 1)⌉ others (at least one). */
-export const keptTokens = (t: number, keep: number): number =>
-  1 + Math.max(1, Math.ceil(keep * (t - 1) - 1e-9));
+const keptTokens = (t: number, keep: number): number => 1 + Math.max(1, Math.ceil(keep * (t - 1) - 1e-9));
 
 /** The weights of each encoder: sharing encoders get their owner's (the same tensors). */
 export function stackWeights<W>(layers: number, v: Variants, build: (i: number) => W): W[] {

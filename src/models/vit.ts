@@ -10,7 +10,7 @@ import { fmtShape } from '../graph/shape.js';
 import { concat, input, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
-import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveInt } from './config.js';
+import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveIntSchema } from './config.js';
 import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
 import type { ExtraLayer, ModelFamily } from './family.js';
 import { PATCH_EMBEDDING } from './layer-names.js';
@@ -30,9 +30,9 @@ const VitJson = z
   .object({
     model_type: z.enum(['vit', 'deit']),
     ...encoderFields,
-    image_size: positiveInt,
-    patch_size: positiveInt,
-    num_channels: positiveInt,
+    image_size: positiveIntSchema,
+    patch_size: positiveIntSchema,
+    num_channels: positiveIntSchema,
     qkv_bias: z.boolean(),
   })
   .loose();

@@ -64,7 +64,7 @@ export interface RunnableGraph {
 }
 
 /** A graph compiled into an ONNX Runtime session, runnable with new feeds and param values. */
-export class CompiledGraph implements RunnableGraph {
+class CompiledGraph implements RunnableGraph {
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly noise: ReadonlyMap<string, NoiseStream>,
@@ -180,10 +180,3 @@ export async function compileOnnx(
 
 /** How many sessions the cache holds (for tests and diagnostics). */
 export const sessionCount = (): number => sessions.size;
-
-/** Releases every cached session (their native memory). */
-export async function releaseSessions(): Promise<void> {
-  const all = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(all.map(async (s) => (await s).session.release()));
-}

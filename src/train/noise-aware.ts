@@ -379,7 +379,7 @@ export class NoiseAwareTraining {
 }
 
 /** Initial learned ranges: `sigmas` × the std of each tile's inputs over a batch x [M, in]. */
-export function initialRanges(x: HostArray, tiles: readonly Span[], sigmas: number): Float32Array {
+function initialRanges(x: HostArray, tiles: readonly Span[], sigmas: number): Float32Array {
   const [m, inDim] = x.shape as [number, number];
   const d = x.data as Float32Array;
   return Float32Array.from(tiles, (t) => {
@@ -402,8 +402,3 @@ const learns = (x: Crossbar) => ({
   input: x.dac.kind === 'uniform' && x.dac.range.kind === 'learned',
   conductance: x.mapping.conductanceRange.kind === 'learned',
 });
-
-/** Crossbar products with the spec's noise drawn in the graph (one graph; no learned ranges without `init`). */
-export function noiseAwareMatmuls(spec: HardwareSpec, seed: number): Matmuls {
-  return new NoiseAwareTraining(spec, seed).graph().matmuls;
-}

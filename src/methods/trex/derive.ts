@@ -11,7 +11,7 @@ import { ParamStore, type TensorSource } from '../../models/params.js';
 import { parseVariants, type Variants, variantsToHf } from '../../models/variants.js';
 
 /** The initial value of a transformation-block tensor, by its HF name; undefined for others. */
-export function transformationInit(name: string, hidden: number): HostArray | undefined {
+function transformationInit(name: string, hidden: number): HostArray | undefined {
   const m = /\.attention\.transformation\.(layernorm|dense)\.(weight|bias)$/.exec(name);
   if (!m) return undefined;
   if (m[1] === 'dense' && m[2] === 'weight') {

@@ -59,6 +59,22 @@ export interface ExperimentOptions {
   log?: (line: string) => void;
 }
 
+/** A model's cost and ideal and non-ideal accuracy per hardware. */
+interface Row {
+  cost: Record<string, CostTotals>;
+  ideal: number;
+  nonIdeal: Record<string, { mean: number; std: number }>;
+}
+
+/** A trained pattern: its held-out loss and ideal accuracy. */
+interface Pattern {
+  label: string;
+  kind: string;
+  n: number;
+  loss: number;
+  ideal: number;
+}
+
 interface ModelEntry {
   name: string;
   group: 'baseline' | 'TReX' | 'weight sharing' | 'token pruning';
@@ -182,14 +198,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
 
   // 3. cost and accuracy of every model
   const hwEval = sliceData(o.data.eval, 0, o.hwLimit);
-  const rows: Record<
-    string,
-    {
-      cost: Record<string, CostTotals>;
-      ideal: number;
-      nonIdeal: Record<string, { mean: number; std: number }>;
-    }
-  > = {};
+  const rows: Record<string, Row> = {};
   for (const m of models) {
     // weights are loaded only for cells still to compute: a finished results.json renders alone
     let loaded: Model | undefined;
@@ -223,7 +232,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
   }
 
   // 4. the patterns compared (every pattern any search trained)
-  const patterns: { label: string; kind: string; n: number; loss: number; ideal: number }[] = [];
+  const patterns: Pattern[] = [];
   for (const target of targets) {
     const st = exp.record.extra[`search|${target}`] as SearchState;
     for (const c of st.candidates) {
@@ -244,15 +253,8 @@ function writeReport(
   exp: Experiment,
   o: ExperimentOptions,
   models: ModelEntry[],
-  rows: Record<
-    string,
-    {
-      cost: Record<string, CostTotals>;
-      ideal: number;
-      nonIdeal: Record<string, { mean: number; std: number }>;
-    }
-  >,
-  patterns: { label: string; kind: string; n: number; loss: number; ideal: number }[],
+  rows: Record<string, Row>,
+  patterns: Pattern[],
 ): void {
   const lines: string[] = [`# TReX on ${o.modelDir}`, ''];
   lines.push(

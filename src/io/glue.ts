@@ -3,9 +3,10 @@
  * hold bare quotes that a CSV reader would take as quoting. Columns are found by header name,
  * so train/dev and the unlabelled test files of a task share one reader.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cannotRead, InputError } from '../util/errors.js';
+import { InputError } from '../util/errors.js';
+import { readBytes } from '../util/files.js';
 
 /** The metrics data sets report (eval/metrics.ts computes them). */
 export type MetricName = 'accuracy' | 'mcc' | 'f1' | 'pearson' | 'spearman';
@@ -134,12 +135,7 @@ export function findGlueFile(dir: string, task: GlueTask, split: GlueSplit): str
 
 /** The file's lines without line ends, the BOM and the empty string after a final newline. */
 function readLines(file: string): string[] {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw cannotRead(file, e);
-  }
+  const bytes = readBytes(file);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);

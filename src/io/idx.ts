@@ -2,10 +2,11 @@
  * IDX files, the format of MNIST and Fashion-MNIST: a big-endian header (magic 0x000008NN for
  * unsigned bytes in NN dimensions, then NN sizes) followed by the bytes. Gzipped or raw.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { cannotRead, InputError } from '../util/errors.js';
+import { InputError } from '../util/errors.js';
+import { readBytes } from '../util/files.js';
 
 /** An unsigned-byte tensor read from an IDX file. */
 export interface IdxArray {
@@ -23,12 +24,7 @@ const hex = (m: number): string => `0x${m.toString(16).padStart(8, '0')}`;
 
 /** The file's bytes, gunzipped when they start with the gzip signature. */
 function readMaybeGzipped(path: string): Uint8Array {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw cannotRead(path, e);
-  }
+  const raw = readBytes(path);
   // sniff the content rather than trust the extension: raw IDX starts with 00 00, gzip with 1f 8b
   if (raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
   try {

@@ -2,11 +2,12 @@
  * Image files → 8-bit RGB pixels (JPEG through jpeg-js, PNG through pngjs), and the ImageNet
  * folder layout (one subfolder per class) as a list of files and labels.
  */
-import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { cannotRead, InputError } from '../util/errors.js';
+import { InputError } from '../util/errors.js';
+import { readBytes } from '../util/files.js';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC). */
 export interface Image {
@@ -65,13 +66,7 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
 
 /** Reads and decodes an image file. */
 export function readImage(path: string): Image {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw cannotRead(path, e);
-  }
-  return decodeImage(bytes, path);
+  return decodeImage(readBytes(path), path);
 }
 
 /** Extensions taken as images (matched case-insensitively, as torchvision's ImageFolder does). */

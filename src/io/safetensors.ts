@@ -4,12 +4,12 @@
  * then the data buffer the offsets point into. Reading checks every rule of the format and
  * decodes tensors only when asked; writing is deterministic and lays tensors out aligned.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
 import { type DType, fmtShape, numel } from '../graph/shape.js';
-import { cannotRead, InputError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readBytes, readJson, writeFileAtomic } from '../util/files.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
 /** The dtypes a float32 tensor may be written as. */
@@ -70,13 +70,7 @@ const SINGLE_FILE = 'model.safetensors';
 
 /** Reads a .safetensors file (the whole file is held in memory; tensors decode on demand). */
 export function readSafetensors(path: string): Checkpoint {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw cannotRead(path, e);
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(readBytes(path), path);
 }
 
 /** Parses the bytes of a .safetensors file; `file` names it in errors. */
@@ -491,12 +485,7 @@ function readSharded(dir: string, indexPath: string): Checkpoint {
   const fail = (message: string): never => {
     throw new InputError(indexPath, message);
   };
-  let index: unknown;
-  try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    fail(`cannot read the shard index: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const index = readJson(indexPath);
   const weightMap = isObject(index) ? (index as Record<string, unknown>)['weight_map'] : undefined;
   if (!isObject(weightMap) || !Object.values(weightMap as object).every((v) => typeof v === 'string')) {
     fail(`weight_map must be an object mapping tensor names to shard file names, got ${preview(weightMap)}`);

@@ -4,12 +4,12 @@
  * @huggingface/tokenizers'; this module adds what it lacks: loading legacy vocabulary files,
  * truncation ('longest_first', as the Rust tokenizer does it) and padded batches.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
-import { cannotRead, InputError } from '../util/errors.js';
-import { readJson } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readBytes, readJson } from '../util/files.js';
 import { parseWith } from '../util/validate.js';
 
 export type TokenizerKind = 'wordpiece' | 'bpe';
@@ -456,13 +456,7 @@ function readMerges(file: string): [string, string][] {
   return merges;
 }
 
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw cannotRead(file, e);
-  }
-}
+const readText = (file: string): string => readBytes(file).toString('utf8');
 
 /** Resolves the named special tokens to ids; `required` ones must be in the vocabulary. */
 function specialIds(

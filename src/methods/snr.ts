@@ -28,11 +28,7 @@ export interface BlockSnr {
 export const snrDb = (signal: number, noise: number): number => 10 * Math.log10(signal / noise);
 
 /** The encoder of an attention product name (`layer.3.scores` → 3). */
-const blockOf = (name: string): number => {
-  const p = encoderProduct(name);
-  if (!p) throw new Error(`attention SNR: '${name}' is not an encoder's product`);
-  return p.encoder;
-};
+const blockOf = (name: string): number => encoderProduct(name)!.encoder;
 
 export class AttentionSnr {
   private readonly pending = new Map<number, { exact: Tensor; analog: Tensor }>();

@@ -12,9 +12,9 @@ import { input, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
 import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveIntSchema } from './config.js';
-import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
+import { encoder, type Matmuls } from './encoder.js';
 import type { ExtraLayer, ModelFamily } from './family.js';
-import type { ParamStore } from './params.js';
+import { type LayerTensorNames, layerWeights, type ParamStore } from './params.js';
 import { encoderPlan, stackWeights } from './variants.js';
 
 export interface BertConfig extends BaseConfig {
@@ -159,50 +159,17 @@ export const bert: ModelFamily<BertConfig> = {
   },
 };
 
-/** A layer's weights, asked of the store only when the graph uses them (a reuse encoder has no Q/K/V). */
-function layerWeights(c: BertConfig, s: ParamStore, p: string): LayerWeights {
-  const d = c.hidden;
-  const dense = (name: string, out: number, inp: number): Dense => ({
-    weight: s.linear(`${p}.${name}.weight`, out, inp),
-    bias: s.tensor(`${p}.${name}.bias`, [out], 'zeros'),
-  });
-  const norm = (name: string): Norm => ({
-    weight: s.tensor(`${p}.${name}.weight`, [d], 'ones'),
-    bias: s.tensor(`${p}.${name}.bias`, [d], 'zeros'),
-  });
-  return {
-    get query() {
-      return dense('attention.self.query', d, d);
-    },
-    get key() {
-      return dense('attention.self.key', d, d);
-    },
-    get value() {
-      return dense('attention.self.value', d, d);
-    },
-    get output() {
-      return dense('attention.output.dense', d, d);
-    },
-    get norm1() {
-      return norm('attention.output.LayerNorm');
-    },
-    get ffnIn() {
-      return dense('intermediate.dense', c.ffn, d);
-    },
-    get ffnOut() {
-      return dense('output.dense', d, c.ffn);
-    },
-    get norm2() {
-      return norm('output.LayerNorm');
-    },
-    get transformation() {
-      return {
-        norm: norm('attention.transformation.layernorm'),
-        dense: dense('attention.transformation.dense', d, d),
-      };
-    },
-  };
-}
+/** Where the checkpoint keeps a layer's tensors. */
+const LAYER_TENSORS: LayerTensorNames = {
+  query: 'attention.self.query',
+  key: 'attention.self.key',
+  value: 'attention.self.value',
+  output: 'attention.output.dense',
+  norm1: 'attention.output.LayerNorm',
+  ffnIn: 'intermediate.dense',
+  ffnOut: 'output.dense',
+  norm2: 'output.LayerNorm',
+};
 
 /**
  * The classifier graph. input_ids, attention_mask, token_type_ids, position_ids: (B,T) int32
@@ -232,7 +199,9 @@ function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: number, seqL
   // (1 − mask)·min added to the scores of padded keys: (B,T) → (B,1,1,T)
   const mask = inputs.attention_mask.cast('float32').neg().add(1).mul(MASK_MIN).reshape([b, 1, 1, t]);
   const v = c.variants ?? {};
-  const layers = stackWeights(c.layers, v, (i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
+  const layers = stackWeights(c.layers, v, (i) =>
+    layerWeights(s, `${root}.encoder.layer.${i}`, c, LAYER_TENSORS),
+  );
   const h = encoder(m, x, layers, { ...c, preNorm: false }, mask, encoderPlan(v));
   const first = h.slice(1, 0, 1).reshape([b, d]);
   const labels = c.labels.length;

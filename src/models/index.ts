@@ -4,12 +4,13 @@
  * graph for a batch shape, with crossbar products computed by `m` (exact by default, the
  * analog model's when it rewrites them).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { readCheckpoint } from '../io/safetensors.js';
 import { InputError } from '../util/errors.js';
+import { readJson } from '../util/files.js';
 import { Rng } from '../util/math.js';
 import { type BertConfig, bert } from './bert.js';
 import { baseConfigToHf } from './config.js';
@@ -43,19 +44,9 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
 /** Reads and normalises `dir/config.json`. */
 export function loadModelConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
+  if (!existsSync(file))
     throw new InputError(file, ['not found: a model folder needs config.json (Hugging Face format)']);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(file, [`invalid JSON: ${(e as Error).message}`]);
-  }
-  return parseModelConfig(json, file);
+  return parseModelConfig(readJson(file), file);
 }
 
 /** The config back in HF form (for save_pretrained-compatible folders). */

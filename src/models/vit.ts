@@ -11,10 +11,10 @@ import { concat, input, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
 import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveIntSchema } from './config.js';
-import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
+import { encoder, type Matmuls } from './encoder.js';
 import type { ExtraLayer, ModelFamily } from './family.js';
 import { PATCH_EMBEDDING } from './layer-names.js';
-import type { ParamStore } from './params.js';
+import { type LayerTensorNames, layerWeights, type ParamStore } from './params.js';
 import { encoderPlan, stackWeights } from './variants.js';
 
 export interface VitConfig extends BaseConfig {
@@ -135,50 +135,17 @@ export const vit: ModelFamily<VitConfig> = {
   },
 };
 
-/** A layer's weights, asked of the store only when the graph uses them (a reuse encoder has no Q/K/V). */
-function layerWeights(c: VitConfig, s: ParamStore, p: string): LayerWeights {
-  const d = c.hidden;
-  const dense = (name: string, out: number, inp: number, bias = true): Dense => ({
-    weight: s.linear(`${p}.${name}.weight`, out, inp),
-    ...(bias ? { bias: s.tensor(`${p}.${name}.bias`, [out], 'zeros') } : {}),
-  });
-  const norm = (name: string): Norm => ({
-    weight: s.tensor(`${p}.${name}.weight`, [d], 'ones'),
-    bias: s.tensor(`${p}.${name}.bias`, [d], 'zeros'),
-  });
-  return {
-    get query() {
-      return dense('attention.attention.query', d, d, c.qkvBias);
-    },
-    get key() {
-      return dense('attention.attention.key', d, d, c.qkvBias);
-    },
-    get value() {
-      return dense('attention.attention.value', d, d, c.qkvBias);
-    },
-    get output() {
-      return dense('attention.output.dense', d, d);
-    },
-    get norm1() {
-      return norm('layernorm_before');
-    },
-    get ffnIn() {
-      return dense('intermediate.dense', c.ffn, d);
-    },
-    get ffnOut() {
-      return dense('output.dense', d, c.ffn);
-    },
-    get norm2() {
-      return norm('layernorm_after');
-    },
-    get transformation() {
-      return {
-        norm: norm('attention.transformation.layernorm'),
-        dense: dense('attention.transformation.dense', d, d),
-      };
-    },
-  };
-}
+/** Where the checkpoint keeps a layer's tensors. */
+const LAYER_TENSORS: LayerTensorNames = {
+  query: 'attention.attention.query',
+  key: 'attention.attention.key',
+  value: 'attention.attention.value',
+  output: 'attention.output.dense',
+  norm1: 'layernorm_before',
+  ffnIn: 'intermediate.dense',
+  ffnOut: 'output.dense',
+  norm2: 'layernorm_after',
+};
 
 /** The classifier graph. pixel_values: (B,C,H,W) float32 → logits (B, labels) */
 function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number) {
@@ -204,7 +171,9 @@ function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number) {
   const x = concat(tokens, 1).add(s.tensor(`${e}.position_embeddings`, [1, k, d]));
 
   const v = c.variants ?? {};
-  const layers = stackWeights(c.layers, v, (i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
+  const layers = stackWeights(c.layers, v, (i) =>
+    layerWeights(s, `${root}.encoder.layer.${i}`, c, LAYER_TENSORS, c.qkvBias),
+  );
   const h = encoder(m, x, layers, { ...c, preNorm: true }, undefined, encoderPlan(v));
   const lnW = s.tensor(`${root}.layernorm.weight`, [d], 'ones');
   const lnB = s.tensor(`${root}.layernorm.bias`, [d], 'zeros');

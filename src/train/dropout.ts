@@ -12,10 +12,7 @@ import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 
 /** Where BERT and ViT apply hidden dropout: outputs feeding a residual. */
-const beforeResidual = (name: string) => {
-  const p = encoderProduct(name)?.product;
-  return p === 'output' || p === 'ffnOut';
-};
+const beforeResidual = (name: string) => ['output', 'ffnOut'].includes(encoderProduct(name)?.product ?? '');
 
 /** Inverted dropout: zero each value with probability p, scale the rest by 1/(1−p). Fresh mask every run. */
 export function dropout(x: Tensor, p: number, seed: number): Tensor {

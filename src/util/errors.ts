@@ -39,7 +39,3 @@ export class InputError extends Error {
     this.problems = all;
   }
 }
-
-/** The error for a file that cannot be read, with the system's reason (ENOENT, EACCES, …). */
-export const cannotRead = (file: string, e: unknown): InputError =>
-  new InputError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

@@ -324,7 +324,7 @@ describe('Hugging Face model folders', () => {
       /index\.json: weight_map must be an object mapping tensor names to shard file names, got \{"a":3\}/,
     );
     writeFileSync(index, '{"weight_map": ');
-    rejects(() => readCheckpoint(dir), /index\.json: cannot read the shard index: .*JSON/);
+    rejects(() => readCheckpoint(dir), /index\.json: invalid JSON/);
   });
 
   it('explains how to convert a PyTorch-only folder', () => {

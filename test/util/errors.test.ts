@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { cannotRead, InputError } from '../../src/util/errors.js';
+import { InputError } from '../../src/util/errors.js';
+import { readBytes } from '../../src/util/files.js';
 import { parseWith } from '../../src/util/validate.js';
 
 describe('InputError', () => {
@@ -23,10 +24,10 @@ describe('InputError', () => {
       "w.safetensors: the checkpoint does not fit the model\n  ✖ missing tensor 'x' [2]\n  ✖ adc.bits: 0 is not allowed, use 1..16",
     );
     assert.equal(list.problems.length, 2);
-    assert.equal(
-      cannotRead('/x', Object.assign(new Error('gone'), { code: 'ENOENT' })).message,
-      '/x: cannot read: ENOENT',
-    );
+    assert.throws(() => readBytes('/nowhere/x'), {
+      name: 'InputError',
+      message: '/nowhere/x: cannot read: ENOENT',
+    });
   });
 
   it('carries zod issues as field, value and allowed', () => {

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
 import { trexExperiment } from '../experiments/trex.js';
 import { openTrexData } from '../methods/trex/data.js';
-import { FINETUNE_AVAILABLE } from '../methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
@@ -106,14 +105,9 @@ export const briefFrom = (o: TrainingFlags) => ({
   temperature: o.temperature,
 });
 
-/** Fine-tuning settings, or null with `--no-finetune`; a clear error while it is unavailable. */
+/** Fine-tuning settings, or null with `--no-finetune`. */
 export function finetuneFrom(o: TrainingFlags) {
   if (!o.finetune) return null;
-  if (!FINETUNE_AVAILABLE) {
-    throw new InputError(
-      'noise-aware fine-tuning is not in this build yet (noise-aware training is being merged); add --no-finetune',
-    );
-  }
   return { epochs: o.finetuneEpochs, lr: o.finetuneLr, batch: o.batch };
 }
 

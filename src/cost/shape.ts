@@ -3,25 +3,20 @@
  * Legend: t tokens, d hidden, h heads, e = d/h, f ffn.
  */
 import { existsSync, statSync } from 'node:fs';
-import type { ExtraLayer } from '../models/family.js';
+import type { FamilyShape } from '../models/family.js';
 import { familyOf, loadModelConfig, MODEL_SIZES, type ModelConfig } from '../models/index.js';
 import { PATCH_EMBEDDING } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
 import { closest } from '../util/validate.js';
 
-export interface ModelShape {
+/** The encoder's sizes and what the family adds (`tokens`: the sequence length t every encoder sees). */
+export interface ModelShape extends FamilyShape {
   name: string;
   family: ModelConfig['family'];
   layers: number;
   hidden: number;
   heads: number;
   ffn: number;
-  /** Sequence length t seen by every encoder. */
-  tokens: number;
-  /** LayerNorm before attention and MLP (ViT) or after each residual (BERT). */
-  preNorm: boolean;
-  patchEmbedding: ExtraLayer | null;
-  classifier: ExtraLayer[];
 }
 
 export interface ShapeOptions {
@@ -40,10 +35,9 @@ export function modelShape(c: ModelConfig, o: ShapeOptions = {}): ModelShape {
     hidden: c.hidden,
     heads: c.heads,
     ffn: c.ffn,
+    ...f,
+    // keeps its place among the keys of `f` (cost reports print them in this order)
     tokens: o.tokens ?? f.tokens,
-    preNorm: f.preNorm,
-    patchEmbedding: f.patchEmbedding,
-    classifier: f.classifier,
   };
 }
 

@@ -82,11 +82,8 @@ export function openData(spec: DataSpec, model: Model, opts: OpenOptions = {}): 
   const c = model.config;
   const input = model.input();
   if (!DATA_KINDS[input.kind].includes(spec.kind)) {
-    const kind = Object.entries(DATA_KINDS).find(([, kinds]) => kinds.includes(spec.kind))?.[0];
-    throw new InputError(
-      `--data ${spec.kind}: a${kind === 'image' ? 'n' : ''} ${kind} data set does not fit the ${c.modelType} model ` +
-        `(it reads ${DATA_KINDS[input.kind].join(', ')})`,
-    );
+    const kinds = DATA_KINDS[input.kind].join(', ');
+    throw new InputError(`--data ${spec.kind}: the ${c.modelType} model reads ${input.kind} data (${kinds})`);
   }
   const data =
     input.kind === 'image' ? openImages(spec, input, opts) : openGlue(spec, input, c.labels.length, opts);

@@ -5,7 +5,8 @@
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
  */
-import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
+import { kernelsFor } from '../analog/analog-model.js';
+import { analogInstances } from '../analog/instances.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
@@ -24,7 +25,7 @@ import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
-import { histogram, lineChart, svgDocument, toPng } from '../report/svg.js';
+import { histogram, lineChart, svgDocument } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
@@ -126,18 +127,9 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
           o.repeats,
           o.seed,
           async (seed) => {
-            const analog = new AnalogModel(
-              spec,
-              seed,
-              method.config ? kvTransformFor(method.config) : undefined,
-            );
-            await analog.prepare(m.model);
-            const r = await measureSnr(
-              m.model,
-              evalData,
-              analog.matmuls(),
-              o.batch ? { batch: o.batch } : {},
-            );
+            const kv = method.config ? { kvTransform: kvTransformFor(method.config) } : {};
+            const matmuls = await analogInstances(m.model, spec, kv)(seed);
+            const r = await measureSnr(m.model, evalData, matmuls, o.batch ? { batch: o.batch } : {});
             return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
           },
         );
@@ -301,7 +293,5 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
         : []),
     ];
   });
-  const svg = svgDocument(charts, { title: 'ClipFormer' });
-  exp.write('clipformer.svg', svg);
-  exp.write('clipformer.png', toPng(svg));
+  exp.figure('clipformer', svgDocument(charts, { title: 'ClipFormer' }));
 }

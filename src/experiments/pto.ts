@@ -16,7 +16,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { holdOut, subset } from '../methods/clipformer-search.js';
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
-import { lineChart, svgDocument, toPng } from '../report/svg.js';
+import { lineChart, svgDocument } from '../report/svg.js';
 import { Experiment, pm } from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
@@ -253,7 +253,5 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       })),
     }),
   );
-  const svg = svgDocument([charts], { title: 'Post-training range optimisation' });
-  exp.write('pto.svg', svg);
-  exp.write('pto.png', toPng(svg));
+  exp.figure('pto', svgDocument([charts], { title: 'Post-training range optimisation' }));
 }

@@ -10,6 +10,7 @@ import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
 import { NOISE_STREAM } from '../graph/noise-table.js';
+import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
 import { meanStd } from '../util/math.js';
@@ -146,6 +147,12 @@ export class Experiment {
   /** Writes a file into the output folder atomically. */
   write(name: string, data: string | Uint8Array): void {
     writeFileAtomic(join(this.out, name), data);
+  }
+
+  /** Writes an SVG document as `name.svg` and `name.png`. */
+  figure(name: string, svg: string): void {
+    this.write(`${name}.svg`, svg);
+    this.write(`${name}.png`, toPng(svg));
   }
 }
 

@@ -30,7 +30,7 @@ import {
 import { loadModel, type Model } from '../models/index.js';
 import type { Variants } from '../models/variants.js';
 import { scatterChart } from '../report/scatter.js';
-import { svgDocument, toPng } from '../report/svg.js';
+import { svgDocument } from '../report/svg.js';
 import { Experiment } from './runner.js';
 
 export interface Baseline {
@@ -339,9 +339,7 @@ function writeReport(
         y: 100 * p.ideal,
       })),
     });
-    const svg = svgDocument([[chart]]);
-    exp.write('patterns.svg', svg);
-    exp.write('patterns.png', toPng(svg));
+    exp.figure('patterns', svgDocument([[chart]]));
   }
   for (const hw of o.hardware) {
     const chart = scatterChart({
@@ -356,9 +354,7 @@ function writeReport(
         y: 100 * rows[m.name]!.nonIdeal[hw]!.mean,
       })),
     });
-    const svg = svgDocument([[chart]]);
-    exp.write(`pareto-${hw}.svg`, svg);
-    exp.write(`pareto-${hw}.png`, toPng(svg));
+    exp.figure(`pareto-${hw}`, svgDocument([[chart]]));
   }
 }
 

@@ -7,7 +7,7 @@
  * greedy pass over the layers from the global choice.
  */
 import { z } from 'zod';
-import { AnalogModel } from '../analog/analog-model.js';
+import { analogInstances } from '../analog/instances.js';
 import type { HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
@@ -107,11 +107,15 @@ export async function searchClipFormer(
   const run = async (c: ClipFormerConfig | null | (ClipFormerConfig | null)[]) => {
     const metric: number[] = [];
     const snr: number[][] = [];
+    const instance = analogInstances(model, spec, c ? { kvTransform: kvTransformFor(c) } : {});
     for (let i = 0; i < cfg.instances; i++) {
       // the same instance seeds for every candidate: comparisons are paired
-      const analog = new AnalogModel(spec, cfg.seed + i, c ? kvTransformFor(c) : undefined);
-      await analog.prepare(model);
-      const r = await measureSnr(model, calibration, analog.matmuls(), o.batch ? { batch: o.batch } : {});
+      const r = await measureSnr(
+        model,
+        calibration,
+        await instance(cfg.seed + i),
+        o.batch ? { batch: o.batch } : {},
+      );
       metric.push(r.value);
       snr.push(r.blocks.map((b) => b.snrDb));
     }

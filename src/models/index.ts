@@ -56,10 +56,13 @@ export const toHfConfig = (c: ModelConfig): Record<string, unknown> => ({
 });
 
 export class Model {
+  /** Builds the graph once, so the store holds (or reports missing) every weight the model uses. */
   constructor(
     readonly config: ModelConfig,
     readonly store: ParamStore,
-  ) {}
+  ) {
+    this.graph({ batch: 1, seqLen: 8 });
+  }
 
   /** The forward graph for a batch shape; params are shared between graphs of one model. */
   graph(shape: GraphShape, m: Matmuls = digital): ModelGraph {
@@ -113,16 +116,13 @@ export function loadModel(dir: string): Model {
     get: (n) => byName.get(n)?.toHost(),
   };
   const model = new Model(config, new ParamStore(source));
-  model.graph({ batch: 1, seqLen: 8 });
   model.store.check(familyOf(config).unused);
   return model;
 }
 
 /** A model of a config with random weights (N(0, std²) matrices), for cost and speed work; std 0 gives zeros fast. */
 export function randomModel(config: ModelConfig, seed = 0, std = 0.02): Model {
-  const model = new Model(config, new ParamStore({ rng: new Rng(seed), std }));
-  model.graph({ batch: 1, seqLen: 8 });
-  return model;
+  return new Model(config, new ParamStore({ rng: new Rng(seed), std }));
 }
 
 /** The standard sizes, as HF configures them (shapes only; weights are random). */

@@ -53,7 +53,7 @@ export function distillationLoss(
 }
 
 /** Labels of `idx` as the loss graph takes them. */
-function labelFeed(data: EvalData, idx: readonly number[]): HostArray {
+export function labelFeed(data: EvalData, idx: readonly number[]): HostArray {
   const targets = idx.map((i) => data.targets[i]!);
   return data.regression
     ? hostArray('float32', [idx.length], Float32Array.from(targets))

@@ -7,7 +7,7 @@ import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { Predictor } from '../eval/predict.js';
 import { grad } from '../graph/autodiff.js';
-import { type HostArray, hostArray } from '../graph/ndarray.js';
+import type { HostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
@@ -25,7 +25,7 @@ import {
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint.js';
-import { type DistillOptions, distillationLoss } from './distill.js';
+import { type DistillOptions, distillationLoss, labelFeed } from './distill.js';
 import { withDropout } from './dropout.js';
 import type { NoiseAwareTraining } from './noise-aware.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
@@ -171,10 +171,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       const x = data.inputsAt(idx);
       if (o.augment && x.pixel_values) augmentImages(x.pixel_values, o.augment, rng);
       const { feeds, shape } = model.feeds(x);
-      const targets = idx.map((i) => data.targets[i]!);
-      feeds['labels'] = data.regression
-        ? hostArray('float32', [shape.batch], Float32Array.from(targets))
-        : hostArray('int32', [shape.batch], Int32Array.from(targets));
+      feeds['labels'] = labelFeed(data, idx);
       if (teacher) feeds['teacher_logits'] = await teacher.logits(x);
       const g = await stepGraph(shape);
       const out = await g.run(

@@ -38,7 +38,7 @@ describe('model families', () => {
         assert.throws(
           () => openData({ kind: other, path: '/nowhere' }, model),
           new RegExp(
-            `does not fit the ${c.modelType} model \\(it reads ${DATA_KINDS[input.kind].join(', ')}\\)`,
+            `the ${c.modelType} model reads ${input.kind} data \\(${DATA_KINDS[input.kind].join(', ')}\\)`,
           ),
         );
       }

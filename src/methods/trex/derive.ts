@@ -54,7 +54,6 @@ export function deriveVariant(model: Model, variants: Variants): Model {
     },
   };
   const derived = new Model(config, new ParamStore(source));
-  derived.graph({ batch: 1, seqLen: 8 });
   derived.store.check();
   return derived;
 }

@@ -9,7 +9,7 @@ import type { Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { GraphShape, ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
-import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
+import { compile, feedsFor, type Provider, type RunnableGraph } from '../runtime/session.js';
 
 export interface PredictOptions {
   provider?: Provider;
@@ -156,11 +156,7 @@ export class Predictor {
       this.graphs.set(key, g);
     }
     const session = await g;
-    return session.run(
-      Object.fromEntries(
-        session.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!]),
-      ),
-    );
+    return session.run(feedsFor(session, feeds));
   }
 }
 
@@ -174,6 +170,24 @@ export async function predictLogits(
 }
 
 /**
+ * The graph of `model` for `batch` with products by `through` (floating point by default),
+ * tapped: every static layer's input x [rows, in] and weight, by name; and the batch's feeds.
+ */
+export function tapLayers(model: Model, batch: ModelInputs, through: Matmuls = digital) {
+  const taps = new Map<string, { x: Tensor; w: Tensor }>();
+  const { feeds, shape } = model.feeds(batch);
+  model.graph(shape, {
+    ...through,
+    linear: (name, x, w, b) => {
+      const inDim = x.shape.at(-1)!;
+      taps.set(name, { x: x.reshape([x.size / inDim, inDim]), w });
+      return through.linear(name, x, w, b);
+    },
+  });
+  return { taps, feeds };
+}
+
+/**
  * The inputs x [rows, in] that static layers `names` receive for `batch`, flowing through
  * `through` (floating point by default): what calibration and the initial learned ranges read.
  */
@@ -183,22 +197,10 @@ export async function recordLayerInputs(
   names: readonly string[],
   through: Matmuls = digital,
 ): Promise<Map<string, HostArray>> {
-  const recorded: Record<string, Tensor> = {};
-  const recorder: Matmuls = {
-    ...through,
-    linear: (name, x, w, b) => {
-      const inDim = x.shape.at(-1)!;
-      recorded[name] = x.reshape([x.size / inDim, inDim]);
-      return through.linear(name, x, w, b);
-    },
-  };
-  const { feeds, shape } = model.feeds(batch);
-  model.graph(shape, recorder);
-  const g = await compile(Object.fromEntries(names.map((n) => [n, recorded[n]!])), {
+  const { taps, feeds } = tapLayers(model, batch, through);
+  const g = await compile(Object.fromEntries(names.map((n) => [n, taps.get(n)!.x])), {
     cache: through === digital,
   });
-  const out = await g.run(
-    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
-  );
+  const out = await g.run(feedsFor(g, feeds));
   return new Map(names.map((n) => [n, out[n]!]));
 }

@@ -17,13 +17,13 @@ import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
-import { recordLayerInputs } from '../eval/predict.js';
+import { recordLayerInputs, tapLayers } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
-import { compile } from '../runtime/session.js';
+import { compile, feedsFor } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { Rng } from '../util/math.js';
 
@@ -173,20 +173,10 @@ export async function calibrateConductanceRanges(
       `mapping.conductanceRange.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }
-  const recorded: Record<string, { x: Tensor; w: Tensor }> = {};
-  const recorder: Matmuls = {
-    ...digital,
-    linear: (name, x, w, b) => {
-      const inDim = x.shape.at(-1)!;
-      recorded[name] = { x: x.reshape([x.size / inDim, inDim]), w };
-      return digital.linear(name, x, w, b);
-    },
-  };
-  const { feeds, shape } = model.feeds(calib.inputs(0, n));
-  model.graph(shape, recorder);
+  const { taps, feeds } = tapLayers(model, calib.inputs(0, n));
   const outputs: Record<string, Tensor> = {};
   const plans = layers.map((l) => {
-    const { x, w } = recorded[l.name]!;
+    const { x, w } = taps.get(l.name)!;
     const value = (w.attrs as { value: HostArray }).value;
     // the devices' targets without noise or drift: what the ADC would see from a perfect chip
     const ideal: Crossbar = { ...l.xbar, program: { kind: 'none' }, drift: { kind: 'none' } };
@@ -208,9 +198,7 @@ export async function calibrateConductanceRanges(
     return { ...l, p };
   });
   const g = await compile(outputs, { cache: false });
-  const out = await g.run(
-    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
-  );
+  const out = await g.run(feedsFor(g, feeds));
   for (const l of plans) {
     const adc = l.xbar.adc;
     const saturation =

@@ -15,7 +15,7 @@ import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveInt
 import { encoder, type Matmuls } from './encoder.js';
 import type { ExtraLayer, ModelFamily } from './family.js';
 import { type LayerTensorNames, layerWeights, type ParamStore } from './params.js';
-import { encoderPlan, stackWeights } from './variants.js';
+import { stackWeights } from './variants.js';
 
 export interface BertConfig extends BaseConfig {
   family: 'bert';
@@ -202,7 +202,7 @@ function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: number, seqL
   const layers = stackWeights(c.layers, v, (i) =>
     layerWeights(s, `${root}.encoder.layer.${i}`, c, LAYER_TENSORS),
   );
-  const h = encoder(m, x, layers, { ...c, preNorm: false }, mask, encoderPlan(v));
+  const h = encoder(m, x, layers, { ...c, preNorm: false }, mask, v);
   const first = h.slice(1, 0, 1).reshape([b, d]);
   const labels = c.labels.length;
   const dense = (name: string, x: Tensor, out: number) =>

@@ -10,7 +10,7 @@ import { constant, param, type Tensor } from '../graph/tensor.js';
 import type { Rng } from '../util/math.js';
 import type { HiddenAct } from './config.js';
 import { layerName } from './layer-names.js';
-import type { EncoderPlan } from './variants.js';
+import { keptTokens, type Variants } from './variants.js';
 
 /** The crossbar-eligible products of a transformer. */
 export interface Matmuls {
@@ -206,29 +206,32 @@ export function pruneTokens(
   return { x: kept, mask: select.matmul(mask.reshape([b, t, 1])).reshape([b, 1, 1, k]) };
 }
 
-/** A stack of encoder layers. x: (B,T,D) → (B,T',D) (T' < T after token pruning) */
+/**
+ * A stack of encoder layers, with the variant's attention reuse and token pruning (sharing is
+ * in `layers`). x: (B,T,D) → (B,T',D) (T' < T after token pruning)
+ */
 export function encoder(
   m: Matmuls,
   x: Tensor,
   layers: readonly LayerWeights[],
   cfg: EncoderConfig,
   mask?: Tensor,
-  plan: EncoderPlan = {},
+  v: Variants = {},
 ): Tensor {
   const contexts: Tensor[] = [];
   let h = x;
   let msk = mask;
   layers.forEach((w, i) => {
-    const src = plan.reuse?.[i];
+    const src = v.reuse?.[i];
     if (src !== undefined && !(src >= 0 && src < i))
       throw new Error(`encoder ${i} cannot reuse encoder ${src}`);
     const step = encoderStep(m, i, h, w, cfg, msk, src === undefined ? undefined : contexts[src]);
     contexts.push(step.context);
     h = step.out;
-    const keep = plan.keep?.[i];
-    if (keep) {
+    const keep = v.tokenKeep?.[i];
+    if (keep !== undefined) {
       if (!step.probs) throw new Error(`encoder ${i} prunes tokens but computes no attention`);
-      const k = Math.min(keep(h.shape[1]!), h.shape[1]!);
+      const k = Math.min(keptTokens(h.shape[1]!, keep), h.shape[1]!);
       ({ x: h, mask: msk } = pruneTokens(h, step.probs, k, msk));
     }
   });

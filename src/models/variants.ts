@@ -126,33 +126,12 @@ export function tokensPerEncoder(v: Variants, layers: number, tokens: number): n
 }
 
 /** The class token plus ⌈keep·(t − 1)⌉ others (at least one). */
-const keptTokens = (t: number, keep: number): number => 1 + Math.max(1, Math.ceil(keep * (t - 1) - 1e-9));
+export const keptTokens = (t: number, keep: number): number =>
+  1 + Math.max(1, Math.ceil(keep * (t - 1) - 1e-9));
 
 /** The weights of each encoder: sharing encoders get their owner's (the same tensors). */
 export function stackWeights<W>(layers: number, v: Variants, build: (i: number) => W): W[] {
   const own: W[] = [];
   for (let i = 0; i < layers; i++) own.push(weightOwner(v, i) === i ? build(i) : own[weightOwner(v, i)]!);
   return own;
-}
-
-/** How a stack deviates from the plain encoder (built from Variants). */
-export interface EncoderPlan {
-  /** Reuse encoder → the earlier encoder whose attention output it takes. */
-  reuse?: Readonly<Record<number, number>>;
-  /** Encoder → tokens kept after it (class token included). */
-  keep?: Readonly<Record<number, (tokens: number) => number>>;
-}
-
-/** What the encoder stack needs to build a variant's graph. */
-export function encoderPlan(v: Variants): EncoderPlan {
-  return {
-    ...(v.reuse ? { reuse: v.reuse } : {}),
-    ...(v.tokenKeep
-      ? {
-          keep: Object.fromEntries(
-            Object.entries(v.tokenKeep).map(([k, f]) => [k, (t: number) => keptTokens(t, f)]),
-          ),
-        }
-      : {}),
-  };
 }

@@ -15,7 +15,7 @@ import { encoder, type Matmuls } from './encoder.js';
 import type { ExtraLayer, ModelFamily } from './family.js';
 import { PATCH_EMBEDDING } from './layer-names.js';
 import { type LayerTensorNames, layerWeights, type ParamStore } from './params.js';
-import { encoderPlan, stackWeights } from './variants.js';
+import { stackWeights } from './variants.js';
 
 export interface VitConfig extends BaseConfig {
   family: 'vit';
@@ -174,7 +174,7 @@ function buildVit(c: VitConfig, s: ParamStore, m: Matmuls, batch: number) {
   const layers = stackWeights(c.layers, v, (i) =>
     layerWeights(s, `${root}.encoder.layer.${i}`, c, LAYER_TENSORS, c.qkvBias),
   );
-  const h = encoder(m, x, layers, { ...c, preNorm: true }, undefined, encoderPlan(v));
+  const h = encoder(m, x, layers, { ...c, preNorm: true }, undefined, v);
   const lnW = s.tensor(`${root}.layernorm.weight`, [d], 'ones');
   const lnB = s.tensor(`${root}.layernorm.bias`, [d], 'zeros');
   const normed = layerNorm(h, lnW, lnB, c.layerNormEps);

@@ -34,6 +34,13 @@ export interface CompileOptions extends LowerOptions {
   spinning?: boolean;
 }
 
+/** The values of `all` that `g` takes as feeds: its inputs that are neither params nor noise. */
+export const feedsFor = (
+  g: RunnableGraph,
+  all: Readonly<Record<string, HostArray>>,
+): Record<string, HostArray> =>
+  Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, all[i.name]!]));
+
 /** A session and the offset streams of its noise inputs (which continue across runs, like its random ops). */
 interface Loaded {
   session: ort.InferenceSession;

@@ -10,7 +10,7 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input, type Tensor } from '../graph/tensor.js';
 import type { Model } from '../models/index.js';
-import { compile } from '../runtime/session.js';
+import { compile, feedsFor } from '../runtime/session.js';
 
 export interface DistillOptions {
   teacher: Model;
@@ -86,9 +86,7 @@ export async function distillationLossOn(
     const session = await g;
     feeds['labels'] = labelFeed(data, idx);
     feeds['teacher_logits'] = await teacher.logits(x);
-    const out = await session.run(
-      Object.fromEntries(session.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
-    );
+    const out = await session.run(feedsFor(session, feeds));
     sum += (out['loss']!.data as Float32Array)[0]! * shape.batch;
   }
   return sum / data.size;

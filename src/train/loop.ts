@@ -13,7 +13,7 @@ import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
 import type { GraphShape } from '../models/family.js';
 import type { Model } from '../models/index.js';
-import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
+import { compile, feedsFor, type Provider, type RunnableGraph } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { Rng } from '../util/math.js';
 import { progress } from '../util/progress.js';
@@ -174,9 +174,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       feeds['labels'] = labelFeed(data, idx);
       if (teacher) feeds['teacher_logits'] = await teacher.logits(x);
       const g = await stepGraph(shape);
-      const out = await g.run(
-        Object.fromEntries(g.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
-      );
+      const out = await g.run(feedsFor(g, feeds));
       const loss = (out['loss']!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) {
         throw new InputError(

@@ -21,7 +21,7 @@ export interface InstanceRecord {
   value: number;
   /** Anything else the instance measured (e.g. SNR per block). */
   extra?: Record<string, unknown>;
-  /** Absent in results converted from a store that did not time instances. */
+  /** Absent where not recorded (the committed TReX results). */
   seconds?: number;
 }
 
@@ -39,7 +39,7 @@ export interface ExperimentRecord {
   command: string;
   /** Settings that must match for a resume to reuse results (model, data, spec names, …). */
   settings: Record<string, unknown>;
-  /** Absent, as `started` and `updated`, in results converted from a store that did not record them. */
+  /** Absent, as `started` and `updated`, where not recorded (the committed TReX results). */
   machine?: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
   /**
    * The kernels the crossbar products ran on ('onnx' when absent: results from before the native

@@ -5,14 +5,13 @@
  *   node dist/bench/train.js [--batch 128] [--steps 10]
  */
 import { fileURLToPath } from 'node:url';
-import { modelFeeds } from '../src/eval/predict.js';
 import { grad } from '../src/graph/autodiff.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import { crossEntropy } from '../src/graph/nn.js';
 import { input } from '../src/graph/tensor.js';
-import { loadModelConfig, type VitConfig } from '../src/models/config.js';
 import { encoderLayerMacs } from '../src/models/encoder.js';
-import { randomModel } from '../src/models/index.js';
+import { loadModelConfig, randomModel } from '../src/models/index.js';
+import type { VitConfig } from '../src/models/vit.js';
 import { compile } from '../src/runtime/session.js';
 import { AdamW } from '../src/train/adamw.js';
 import { Rng } from '../src/util/math.js';
@@ -34,7 +33,7 @@ const step = await compile({ loss, ...Object.fromEntries(grads.map((t, k) => [`g
 const opt = new AdamW(params, { lr: 1e-3 });
 const rng = new Rng(1);
 const x = { pixel_values: hostArray('float32', [b, 1, 28, 28], rng.fillNormal(new Float32Array(b * 784))) };
-const { feeds } = modelFeeds(model, x);
+const { feeds } = model.feeds(x);
 feeds['labels'] = hostArray(
   'int32',
   [b],

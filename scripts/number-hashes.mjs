@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const lib = (p) => import(join(ROOT, 'dist/src', p));
 const { AnalogModel } = await lib('analog/analog-model.js');
-const { monteCarlo } = await lib('analog/montecarlo.js');
+const { monteCarlo } = await lib('eval/montecarlo.js');
+const { analogInstances } = await lib('analog/instances.js');
 const { loadSpec, PRESET_NAMES } = await lib('analog/presets.js');
 const { openData, parseDataSpec, sliceData } = await lib('eval/data.js');
 const { Predictor } = await lib('eval/predict.js');
@@ -82,7 +83,8 @@ for (const m of MODELS) {
     columnScales,
   });
   for (const preset of PRESET_NAMES) {
-    const r = await monteCarlo(model, sliceData(data, 0, 24), loadSpec(preset), { repeats: 2, seed: 11, batch: 8 });
+    const instance = analogInstances(model, loadSpec(preset));
+    const r = await monteCarlo(model, sliceData(data, 0, 24), instance, { repeats: 2, seed: 11, batch: 8 });
     out[`${m.name} ${preset} monteCarlo`] = JSON.stringify([r.ideal, ...r.values]);
   }
 }

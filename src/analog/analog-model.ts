@@ -9,18 +9,19 @@ import { NOISE_STREAM } from '../graph/noise-table.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
+import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
 import { nativeKernels } from '../runtime/native.js';
+import { seedFor } from '../util/math.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import {
   adcStep,
   analogMvm,
   applyGain,
-  CalibrationError,
+  calibrationError,
   fusedFor,
   fusedMvm,
   isPerfect,
   operandScales,
-  seedFor,
   weightedSum,
 } from './mvm.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
@@ -28,18 +29,6 @@ import { type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
 import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
-
-export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
-
-/** The kind of a static layer from its name in the model (see models/encoder.ts). */
-export function layerKind(name: string): LayerKind {
-  if (/\.(query|key|value)$/.test(name)) return 'qkv';
-  // TReX's transformation block feeds the projection and is mapped with it (as the cost model does)
-  if (/\.(output|transformation)$/.test(name)) return 'projection';
-  if (/\.ffn(In|Out)$/.test(name)) return 'ffn';
-  if (name === 'embeddings.patch') return 'patchEmbedding';
-  return 'classifier';
-}
 
 /**
  * Which kernels a spec's products run on here: 'native' when the native kernels are built and
@@ -49,10 +38,10 @@ export function layerKind(name: string): LayerKind {
 export function kernelsFor(spec: HardwareSpec): Kernels {
   if (!nativeKernels()) return 'onnx';
   const kinds: Record<LayerKind, string> = {
-    qkv: 'layer.0.query',
-    projection: 'layer.0.output',
-    ffn: 'layer.0.ffnIn',
-    patchEmbedding: 'embeddings.patch',
+    qkv: layerName(0, 'query'),
+    projection: layerName(0, 'output'),
+    ffn: layerName(0, 'ffnIn'),
+    patchEmbedding: PATCH_EMBEDDING,
     classifier: 'classifier',
   };
   const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);
@@ -190,7 +179,7 @@ export class AnalogModel {
   private programJob(name: string, w: Tensor, xbar: Crossbar): ProgramJob {
     const range = xbar.mapping.conductanceRange.kind;
     const eta = this.columnScales.get(name);
-    if (range !== 'full' && !eta) throw new CalibrationError(`${name}: mapping.conductanceRange`, range);
+    if (range !== 'full' && !eta) throw calibrationError(`${name}: mapping.conductanceRange`, range);
     return {
       weights: (w.attrs as { value: HostArray }).value,
       xbar,

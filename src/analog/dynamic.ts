@@ -7,16 +7,9 @@
 import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
+import { seedFor } from '../util/math.js';
 import { PCM_PROG_FIT } from './devices/pcm.js';
-import {
-  adcStep,
-  analogMvm,
-  applyGain,
-  fusedMvm,
-  gaussianNoise,
-  seedFor,
-  type WrittenOperand,
-} from './mvm.js';
+import { adcStep, analogMvm, applyGain, fusedMvm, gaussianNoise, type WrittenOperand } from './mvm.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 

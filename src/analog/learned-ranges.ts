@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Model } from '../models/index.js';
-import { layerKind } from './analog-model.js';
+import { layerKind } from '../models/layer-names.js';
 import { isPerfect } from './mvm.js';
 import { crossbarFor } from './presets.js';
 import { splitDim } from './program.js';

@@ -21,14 +21,9 @@ import {
   where,
 } from '../graph/tensor.js';
 import { nativeKernels, nativeThreads, type WrittenOperandArgs } from '../runtime/native.js';
+import { InputError } from '../util/errors.js';
+import { seedFor } from '../util/math.js';
 import type { Crossbar } from './spec.js';
-
-/** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
-export function seedFor(base: number, label: string): number {
-  let h = (base ^ 0x811c9dc5) >>> 0;
-  for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
-  return h & 0x7fffffff;
-}
 
 /** Fresh N(0, std²) noise of `shape` at every run, drawn as the crossbar's `noiseSampler` says. */
 export function gaussianNoise(shape: Shape, std: number, seed: number, xbar: Crossbar): Tensor {
@@ -59,16 +54,13 @@ export interface DacOut {
   range: Tensor;
 }
 
-/** Thrown for range kinds that need calibration data, which plain evaluation does not have. */
-export class CalibrationError extends Error {
-  constructor(field: string, kind: string) {
-    super(
-      `${field}: range kind '${kind}' needs calibration (post-training range optimisation) or training; ` +
-        "plain evaluation supports 'dynamic' and 'fixed' input ranges and the 'full' conductance range",
-    );
-    this.name = 'CalibrationError';
-  }
-}
+/** The error for range kinds that need calibration data, which plain evaluation does not have. */
+export const calibrationError = (field: string, kind: string) =>
+  new InputError(
+    field,
+    `range kind '${kind}' needs calibration (post-training range optimisation) or training; ` +
+      "plain evaluation supports 'dynamic' and 'fixed' input ranges and the 'full' conductance range",
+  );
 
 /** max|x| along the last axis, kept: the larger of max x and −min x, two reductions that only read x (|x| would be written first). */
 function peakMagnitude(x: Tensor): Tensor {
@@ -88,7 +80,7 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
   const d = xbar.dac;
   const kind = d.kind === 'uniform' ? d.range.kind : 'dynamic';
   const perTile = kind === 'calibrated' || kind === 'learned';
-  if (perTile && !tileRanges) throw new CalibrationError('dac.range', kind);
+  if (perTile && !tileRanges) throw calibrationError('dac.range', kind);
   const fixed = d.kind === 'uniform' && d.range.kind === 'fixed' ? d.range.max : undefined;
   const clips = fixed !== undefined || perTile;
   const range =

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { ConfigError, closest, parseWith } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
+import { closest, parseWith } from '../util/validate.js';
 import { Crossbar, HardwareSpec, type HardwareSpecInput } from './spec.js';
 
 interface Preset {
@@ -154,8 +155,7 @@ export function mergeSpec(base: Json, over: Json): Json {
 /** `path=value` with value read as YAML (numbers, booleans, strings, inline objects). */
 export function parseSet(assignment: string): Json {
   const at = assignment.indexOf('=');
-  if (at <= 0)
-    throw new ConfigError('--set', [`'${assignment}': expected field.path=value, e.g. adc.bits=6`]);
+  if (at <= 0) throw new InputError('--set', [`'${assignment}': expected field.path=value, e.g. adc.bits=6`]);
   const path = assignment.slice(0, at).trim().split('.');
   let value: unknown = YAML.parse(assignment.slice(at + 1));
   for (const key of path.reverse()) value = { [key]: value };
@@ -166,7 +166,7 @@ function presetOrThrow(name: string, where: string): Json {
   const p = (PRESETS as Record<string, Preset>)[name];
   if (!p) {
     const near = closest(name, PRESET_NAMES);
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `'${name}' is not a preset${near ? ` (did you mean '${near}'?)` : ''}; presets: ${PRESET_NAMES.join(', ')}`,
     ]);
   }
@@ -182,7 +182,7 @@ export function loadSpec(nameOrFile: string, sets: readonly string[] = []): Hard
     try {
       text = readFileSync(nameOrFile, 'utf8');
     } catch (e) {
-      throw new ConfigError(nameOrFile, [
+      throw new InputError(nameOrFile, [
         `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
       ]);
     }
@@ -190,9 +190,9 @@ export function loadSpec(nameOrFile: string, sets: readonly string[] = []): Hard
     try {
       parsed = YAML.parse(text);
     } catch (e) {
-      throw new ConfigError(nameOrFile, [`not valid YAML/JSON: ${(e as Error).message}`]);
+      throw new InputError(nameOrFile, [`not valid YAML/JSON: ${(e as Error).message}`]);
     }
-    if (!isObject(parsed)) throw new ConfigError(nameOrFile, ['expected a mapping of spec fields']);
+    if (!isObject(parsed)) throw new InputError(nameOrFile, ['expected a mapping of spec fields']);
     const { extends: base, ...rest } = parsed;
     raw = base === undefined ? rest : mergeSpec(presetOrThrow(String(base), `${nameOrFile}: extends`), rest);
   } else {

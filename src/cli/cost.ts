@@ -8,8 +8,8 @@ import { type CostOptions, cost } from '../cost/cost.js';
 import { breakdownSvg, costJson, formatCost } from '../cost/report.js';
 import { resolveShape, SHAPE_NAMES } from '../cost/shape.js';
 import { toPng } from '../report/svg.js';
+import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
-import { ConfigError } from '../util/validate.js';
 
 interface CostFlags {
   model: string;
@@ -31,7 +31,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 const whole = (flag: string, min: number) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min)
-    throw new ConfigError(flag, [`'${v}': expected a whole number ≥ ${min}`]);
+    throw new InputError(flag, [`'${v}': expected a whole number ≥ ${min}`]);
   return n;
 };
 
@@ -40,14 +40,14 @@ function parseReuse(v: string): number | number[] {
   if (/^\d+$/.test(v.trim())) return Number(v);
   const list = v.split(',').map((s) => Number(s.trim()));
   if (list.some((n) => !Number.isInteger(n))) {
-    throw new ConfigError('--reuse', [`'${v}': expected a count (e.g. 5) or encoder indices (e.g. 2,4,6)`]);
+    throw new InputError('--reuse', [`'${v}': expected a count (e.g. 5) or encoder indices (e.g. 2,4,6)`]);
   }
   return list;
 }
 
 function parseBeta(v: string): number {
   const b = Number(v);
-  if (!(b > 0 && b <= 1)) throw new ConfigError('--beta', [`'${v}' is not allowed, use a number in (0, 1]`]);
+  if (!(b > 0 && b <= 1)) throw new InputError('--beta', [`'${v}' is not allowed, use a number in (0, 1]`]);
   return b;
 }
 
@@ -56,7 +56,7 @@ function parseArch(pairs: readonly string[]): ArchitectureInput {
   const out: Record<string, unknown> = {};
   for (const p of pairs) {
     const at = p.indexOf('=');
-    if (at <= 0) throw new ConfigError('--arch', [`'${p}': expected field=value, e.g. crossbarsPerPe=4`]);
+    if (at <= 0) throw new InputError('--arch', [`'${p}': expected field=value, e.g. crossbarsPerPe=4`]);
     out[p.slice(0, at).trim()] = YAML.parse(p.slice(at + 1));
   }
   return out as ArchitectureInput;
@@ -94,8 +94,8 @@ export function registerCost(program: Command): void {
     .action((o: CostFlags) => {
       const tokens = o.tokens ?? o.seqLen;
       const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
-      if (o.seqLen !== undefined && o.tokens === undefined && shape.family === 'vit') {
-        throw new ConfigError('--seq-len', [
+      if (o.seqLen !== undefined && o.tokens === undefined && shape.patchEmbedding) {
+        throw new InputError('--seq-len', [
           `${o.model} is a vision model: its tokens come from image and patch size; use --tokens to override`,
         ]);
       }

@@ -4,12 +4,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { monteCarlo } from '../analog/montecarlo.js';
+import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import { cost } from '../cost/cost.js';
 import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
+import { monteCarlo } from '../eval/montecarlo.js';
 import { loadModel } from '../models/index.js';
 import { table } from '../util/table.js';
 import { parseDuration } from '../util/validate.js';
@@ -79,7 +80,7 @@ async function demo(d: (typeof DEMOS)[number], repeats: number): Promise<void> {
     process.stderr.write(`${d.model}: running ${r.hw} (${repeats} instances on ${r.examples} examples)…\n`);
     const hw = loadSpec(r.hw, r.time ? [`timeS=${parseDuration(r.time)}`] : []);
     const data = openData(spec, model, { modelDir: dir, limit: r.examples });
-    const mc = await monteCarlo(model, data, hw, { repeats, seed: 0 });
+    const mc = await monteCarlo(model, data, analogInstances(model, hw), { repeats, seed: 0 });
     const c = cost(modelShape(model.config), hw).totals;
     rows.push([
       `${r.hw}${r.time ? ` (t = ${r.time})` : ''}`,

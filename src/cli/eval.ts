@@ -1,12 +1,12 @@
 /** `xbar eval`: a model's metric on a data set. */
 import type { Command } from 'commander';
+import { analogInstances } from '../analog/instances.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
-import { monteCarlo } from '../analog/montecarlo.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { InputError } from '../eval/predict.js';
+import { monteCarlo } from '../eval/montecarlo.js';
 import {
   type ClipFormerConfig,
   checkWindow,
@@ -17,6 +17,7 @@ import {
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
 import { parseDuration } from '../util/validate.js';
@@ -139,13 +140,15 @@ export function registerEval(program: Command): void {
           checkWindow(o.clipformer, attn, '--clipformer');
         }
         const bar = progress('instances', o.repeats, { quiet: !!o.json });
-        const r = await monteCarlo(model, data, spec, {
-          repeats: o.repeats,
-          seed: o.seed,
-          batch: o.batch,
+        const instance = analogInstances(model, spec, {
           inputRanges,
           columnScales,
           ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
+        });
+        const r = await monteCarlo(model, data, instance, {
+          repeats: o.repeats,
+          seed: o.seed,
+          batch: o.batch,
           onInstance: () => bar.tick(),
         });
         bar.stop();
@@ -160,6 +163,8 @@ export function registerEval(program: Command): void {
           console.log(
             JSON.stringify({
               ...r,
+              hw: spec.name,
+              timeS: spec.timeS,
               ...(o.clipformer ? { clipformer: o.clipformer } : {}),
               cost: costJson(c),
             }),

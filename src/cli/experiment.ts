@@ -2,10 +2,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openData, parseDataSpec } from '../eval/data.js';
-import { InputError } from '../eval/predict.js';
 import { runClipFormerExperiment } from '../experiments/clipformer.js';
 import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { positiveInt } from './eval.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;

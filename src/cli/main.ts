@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
+import { GraphError } from '../graph/shape.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
@@ -46,8 +47,10 @@ registerTrex(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  // a user's mistake gets its message, not a stack trace (XBAR_DEBUG=1 shows it)
+  // a user's mistake gets its message, not a stack trace (XBAR_DEBUG=1 shows it); a misused
+  // graph engine is a bug, and its stack says where
   const err = e as Error;
-  console.error(process.env['XBAR_DEBUG'] ? err.stack : `xbar: ${err.message}`);
+  const stack = process.env['XBAR_DEBUG'] || err instanceof GraphError;
+  console.error(stack ? err.stack : `xbar: ${err.message}`);
   process.exitCode = 1;
 }

@@ -5,12 +5,12 @@
 import type { Command } from 'commander';
 import { AnalogModel } from '../analog/analog-model.js';
 import { loadSpec } from '../analog/presets.js';
-import { InputError } from '../eval/predict.js';
 import { hostArray } from '../graph/ndarray.js';
 import { input, param } from '../graph/tensor.js';
 import { readSafetensors } from '../io/safetensors.js';
 import { transpose2d } from '../models/params.js';
 import { compile } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
 import { parseDuration } from '../util/validate.js';
 import { positiveInt } from './eval.js';

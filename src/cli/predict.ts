@@ -1,9 +1,11 @@
 /** `xbar predict`: logits of a model for inputs given as nested JSON arrays. */
 import type { Command } from 'commander';
-import { type ModelInputs, predictLogits } from '../eval/predict.js';
+import { predictLogits } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
+import type { ModelInputs } from '../models/family.js';
 import { loadModel } from '../models/index.js';
-import { FileError, readJson, writeFileAtomic } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readJson, writeFileAtomic } from '../util/files.js';
 
 type Nested = number | Nested[];
 
@@ -20,7 +22,7 @@ export function nestedToArray(
   const walk = (x: unknown, depth: number, at: string): void => {
     if (depth === shape.length) {
       if (typeof x !== 'number' || !Number.isFinite(x) || (dtype === 'int32' && !Number.isInteger(x))) {
-        throw new FileError(
+        throw new InputError(
           file,
           `${field}${at}: ${JSON.stringify(x)} is not ${dtype === 'int32' ? 'an integer' : 'a finite number'}`,
         );
@@ -29,7 +31,7 @@ export function nestedToArray(
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[depth]) {
-      throw new FileError(
+      throw new InputError(
         file,
         `${field}${at}: expected an array of ${shape[depth]} (a rectangular nested array of shape [${shape}])`,
       );
@@ -54,12 +56,15 @@ export function registerPredict(program: Command): void {
       const model = loadModel(o.model);
       const json = readJson(o.inputs) as Record<string, Nested>;
       if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-        throw new FileError(o.inputs, 'expected an object with pixel_values or input_ids');
+        throw new InputError(o.inputs, 'expected an object with pixel_values or input_ids');
       }
       const known = ['pixel_values', 'input_ids', 'attention_mask', 'token_type_ids'];
       const unknown = Object.keys(json).filter((k) => !known.includes(k));
       if (unknown.length)
-        throw new FileError(o.inputs, `unknown field(s) ${unknown.join(', ')}; allowed: ${known.join(', ')}`);
+        throw new InputError(
+          o.inputs,
+          `unknown field(s) ${unknown.join(', ')}; allowed: ${known.join(', ')}`,
+        );
       const inputs: ModelInputs = {};
       for (const k of known as (keyof ModelInputs)[]) {
         if (json[k] !== undefined)

@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
 import { openData, parseDataSpec } from '../eval/data.js';
-import { InputError } from '../eval/predict.js';
-import { loadModelConfig } from '../models/config.js';
-import { loadModel, randomModel } from '../models/index.js';
+import { loadModel, loadModelConfig, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
+import { InputError } from '../util/errors.js';
 import { positiveInt } from './eval.js';
 
 const positiveNumber =

@@ -1,12 +1,11 @@
 /** `xbar trex search`: TReX's hardware-aware search for attention reuse (see methods/trex/search.ts). */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { InputError } from '../eval/predict.js';
+import { trexExperiment } from '../experiments/trex.js';
 import { openTrexData } from '../methods/trex/data.js';
-import { trexExperiment } from '../methods/trex/experiment.js';
-import { FINETUNE_AVAILABLE } from '../methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { positiveInt } from './eval.js';
 
 export const positiveNumber =
@@ -106,14 +105,9 @@ export const briefFrom = (o: TrainingFlags) => ({
   temperature: o.temperature,
 });
 
-/** Fine-tuning settings, or null with `--no-finetune`; a clear error while it is unavailable. */
+/** Fine-tuning settings, or null with `--no-finetune`. */
 export function finetuneFrom(o: TrainingFlags) {
   if (!o.finetune) return null;
-  if (!FINETUNE_AVAILABLE) {
-    throw new InputError(
-      'noise-aware fine-tuning is not in this build yet (noise-aware training is being merged); add --no-finetune',
-    );
-  }
   return { epochs: o.finetuneEpochs, lr: o.finetuneLr, batch: o.batch };
 }
 
@@ -169,7 +163,7 @@ export function registerTrex(program: Command): void {
       heldOut: data.heldOut,
       spec,
       targetDelayMs: o.targetDelay,
-      ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
+      ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
       brief: briefFrom(o),
       finetune,
       out: o.out,
@@ -199,7 +193,8 @@ interface ExperimentFlags extends TrainingFlags {
 /** Default data of a model: Fashion-MNIST for 10-class gray 28² ViTs; text models must name theirs. */
 function defaultData(model: Model): string {
   const c = model.config;
-  if (c.family === 'vit' && c.channels === 1 && c.labels.length === 10) {
+  const input = model.input();
+  if (input.kind === 'image' && input.channels === 1 && c.labels.length === 10) {
     return 'fashion-mnist:/usr/share/datasets/fashion-mnist';
   }
   throw new InputError('--data is needed for this model (e.g. glue-sst2:DIR for an SST-2 model)');
@@ -266,7 +261,7 @@ export function registerTrexExperiment(experiment: Command): void {
       repeats: o.repeats,
       hwLimit: o.hwLimit,
       seed: o.seed,
-      ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
+      ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
       out: o.out,
     });
     process.stderr.write(

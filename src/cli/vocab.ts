@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseDataSpec } from '../eval/data.js';
-import { InputError } from '../eval/predict.js';
 import { findGlueFile, glueTask, readGlue } from '../io/glue.js';
 import { shrinkVocab } from '../io/vocab.js';
+import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { positiveInt } from './eval.js';
 

@@ -8,7 +8,9 @@
  */
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import type { HardwareSpec } from '../analog/spec.js';
-import { ConfigError } from '../util/validate.js';
+import type { ExtraLayer } from '../models/family.js';
+import { type EncoderProduct, layerName } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
 import {
   type Architecture,
   type ArchitectureInput,
@@ -27,7 +29,7 @@ import {
   mapCrossbar,
   weightSlices,
 } from './mapping.js';
-import type { ExtraLayer, ModelShape } from './shape.js';
+import type { ModelShape } from './shape.js';
 
 export const COMPONENTS = [
   'array',
@@ -322,7 +324,7 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   if (reuse === undefined) return [];
   if (typeof reuse === 'number') {
     if (!Number.isInteger(reuse) || reuse < 0 || reuse > layers - 1) {
-      throw new ConfigError('reuse', [
+      throw new InputError('reuse', [
         `${reuse} is not allowed, use a whole number 0..${layers - 1} (encoder 0 has no attention to reuse)`,
       ]);
     }
@@ -331,7 +333,7 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   if (reuse.length === 0) return [];
   if (reuse.every((r) => typeof r === 'boolean')) {
     if (reuse.length !== layers || reuse[0]) {
-      throw new ConfigError('reuse', [
+      throw new InputError('reuse', [
         `a map of ${reuse.length} flags is not allowed, use ${layers} flags (one per encoder) with encoder 0 false`,
       ]);
     }
@@ -340,7 +342,7 @@ function reuseList(reuse: CostOptions['reuse'], layers: number): number[] {
   const list = reuse as readonly number[];
   const bad = list.filter((i) => !Number.isInteger(i) || i < 1 || i > layers - 1);
   if (bad.length || new Set(list).size !== list.length) {
-    throw new ConfigError('reuse', [
+    throw new InputError('reuse', [
       `[${list.join(', ')}] is not allowed, use distinct encoder indices 1..${layers - 1} ` +
         '(encoder 0 has no attention to reuse)',
     ]);
@@ -354,7 +356,7 @@ const withoutArea = (p: Part): Part => ({ ...p, crossbars: 0, pes: 0, tiles: 0, 
 function tokensList(list: readonly number[] | undefined, shape: ModelShape): number[] {
   if (list === undefined) return Array(shape.layers).fill(shape.tokens);
   if (list.length !== shape.layers || list.some((t) => !Number.isInteger(t) || t < 1 || t > shape.tokens)) {
-    throw new ConfigError('tokensPerLayer', [
+    throw new InputError('tokensPerLayer', [
       `[${list.join(', ')}] is not allowed, use ${shape.layers} whole numbers 1..${shape.tokens} (tokens of each encoder)`,
     ]);
   }
@@ -365,7 +367,7 @@ function sharedList(list: readonly number[] | undefined, layers: number, reuse: 
   if (list === undefined) return [];
   const bad = list.filter((i) => !Number.isInteger(i) || i < 1 || i > layers - 1 || reuse.includes(i));
   if (bad.length || new Set(list).size !== list.length) {
-    throw new ConfigError('sharedWeights', [
+    throw new InputError('sharedWeights', [
       `[${list.join(', ')}] is not allowed, use distinct encoder indices 1..${layers - 1} that do not reuse attention`,
     ]);
   }
@@ -408,7 +410,7 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
   const tokens = tokensList(o.tokensPerLayer, shape);
   const shared = sharedList(o.sharedWeights, shape.layers, reuse);
   for (let i = 0; i < shape.layers; i++) {
-    const p = `layer.${i}`;
+    const p = (product: EncoderProduct) => layerName(i, product);
     const t = tokens[i]!;
     const lc: Ctx = t === shape.tokens ? ctx : { ...ctx, shape: { ...shape, tokens: t } };
     const norm = () => unitPart(ctx.digital.layerNorm, 'layerNorm', t * d);
@@ -420,23 +422,23 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
     if (reuse.includes(i)) {
       if (tb) {
         push(i, 'tbNorm', norm());
-        push(i, 'tbLinear', staticLayer(lc, `${p}.transformation`, 'projection', d, d, t));
+        push(i, 'tbLinear', staticLayer(lc, p('transformation'), 'projection', d, d, t));
         push(i, 'tbActivation', unitPart(ctx.digital.activation, 'activation', t * d));
       }
     } else {
       if (shape.preNorm) push(i, 'norm1', norm());
-      push(i, 'qkv', parallel(['query', 'key', 'value'].map((n) => stat(`${p}.${n}`, 'qkv', d, d))));
+      push(i, 'qkv', parallel((['query', 'key', 'value'] as const).map((n) => stat(p(n), 'qkv', d, d))));
       const a = attentionParts(lc);
       if (ctx.attention) push(i, 'kvWrite', a.kvWrite);
       push(i, 'scores', a.scores);
       push(i, 'softmax', softmaxPart(lc));
       push(i, 'mix', a.mix);
     }
-    push(i, 'projection', stat(`${p}.output`, 'projection', d, d));
+    push(i, 'projection', stat(p('output'), 'projection', d, d));
     push(i, shape.preNorm ? 'norm2' : 'norm1', norm()); // before the MLP, or after attention's residual
-    push(i, 'ffnIn', stat(`${p}.ffnIn`, 'ffn', d, f));
+    push(i, 'ffnIn', stat(p('ffnIn'), 'ffn', d, f));
     push(i, 'activation', unitPart(ctx.digital.activation, 'activation', t * f));
-    push(i, 'ffnOut', stat(`${p}.ffnOut`, 'ffn', f, d));
+    push(i, 'ffnOut', stat(p('ffnOut'), 'ffn', f, d));
     if (!shape.preNorm) push(i, 'norm2', norm());
   }
   for (const c of shape.classifier) extra('classifier', c);

@@ -4,7 +4,8 @@
  * Fields the spec has (tile rows/cols, cells, DAC, ADC, technology) are read from it.
  */
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
-import { ConfigError, parseWith } from '../util/validate.js';
+import { InputError } from '../util/errors.js';
+import { parseWith } from '../util/validate.js';
 import {
   Architecture,
   type ArchitectureInput,
@@ -33,7 +34,7 @@ export const weightSlices = (cells: Crossbar['cells']): number =>
 /** Throws unless 0 < β ≤ 1. */
 export function checkBeta(beta: number): void {
   if (!(beta > 0 && beta <= 1))
-    throw new ConfigError('beta', [`${beta} is not allowed, use a number in (0, 1]`]);
+    throw new InputError('beta', [`${beta} is not allowed, use a number in (0, 1]`]);
 }
 
 /**
@@ -61,7 +62,7 @@ function merge(base: Json, over: Json): Json {
 /** The validated library entry of a technology, with a user's overrides. */
 export function libraryEntry(tech: string, overrides: LibraryOverrides = {}): TechnologyCost {
   if (!(COST_TECHNOLOGIES as readonly string[]).includes(tech)) {
-    throw new ConfigError('technology', [
+    throw new InputError('technology', [
       `'${tech}' has no cost numbers; use a spec whose technology is one of ${COST_TECHNOLOGIES.join(', ')} ` +
         `(e.g. --hw fefet-trex, or --set technology=fefet)`,
     ]);
@@ -102,7 +103,7 @@ export function mapCrossbar(
   if (x.adc.kind === 'ideal')
     notes.add(`ideal ADC costed as the ${x.technology} reference: ${r.adcBits} bits`);
   if (arch.colsPerAdc > x.tile.cols) {
-    throw new ConfigError('cost architecture', [
+    throw new InputError('cost architecture', [
       `colsPerAdc: ${arch.colsPerAdc} is not allowed, a crossbar has only ${x.tile.cols} columns to share an ADC`,
     ]);
   }

@@ -3,32 +3,20 @@
  * Legend: t tokens, d hidden, h heads, e = d/h, f ffn.
  */
 import { existsSync, statSync } from 'node:fs';
-import { loadModelConfig, type ModelConfig } from '../models/config.js';
-import { MODEL_SIZES } from '../models/index.js';
-import { ConfigError, closest } from '../util/validate.js';
+import type { FamilyShape } from '../models/family.js';
+import { familyOf, loadModelConfig, MODEL_SIZES, type ModelConfig } from '../models/index.js';
+import { PATCH_EMBEDDING } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
+import { closest } from '../util/validate.js';
 
-/** A static matmul outside the encoder stack (patch embedding, classifier heads). */
-export interface ExtraLayer {
+/** The encoder's sizes and what the family adds (`tokens`: the sequence length t every encoder sees). */
+export interface ModelShape extends FamilyShape {
   name: string;
-  in: number;
-  out: number;
-  /** Input vectors per inference. */
-  tokens: number;
-}
-
-export interface ModelShape {
-  name: string;
-  family: 'vit' | 'bert';
+  family: ModelConfig['family'];
   layers: number;
   hidden: number;
   heads: number;
   ffn: number;
-  /** Sequence length t seen by every encoder. */
-  tokens: number;
-  /** LayerNorm before attention and MLP (ViT) or after each residual (BERT). */
-  preNorm: boolean;
-  patchEmbedding: ExtraLayer | null;
-  classifier: ExtraLayer[];
 }
 
 export interface ShapeOptions {
@@ -39,39 +27,17 @@ export interface ShapeOptions {
 
 /** The shape of a model config: ViT tokens from image and patch size, BERT from `tokens` (128). */
 export function modelShape(c: ModelConfig, o: ShapeOptions = {}): ModelShape {
-  const common = { layers: c.layers, hidden: c.hidden, heads: c.heads, ffn: c.ffn };
-  const labels = c.labels.length;
-  const head = (name: string, inp: number, out: number, tokens = 1): ExtraLayer => ({
-    name,
-    in: inp,
-    out,
-    tokens,
-  });
-  if (c.family === 'vit') {
-    const patches = (c.imageSize / c.patchSize) ** 2;
-    const distilled = c.modelType === 'deit';
-    const tokens = o.tokens ?? patches + (distilled ? 2 : 1);
-    return {
-      name: o.name ?? `${c.modelType}-${c.hidden}`,
-      family: 'vit',
-      ...common,
-      tokens,
-      preNorm: true,
-      patchEmbedding: head('embeddings.patch', c.channels * c.patchSize ** 2, c.hidden, patches),
-      classifier: distilled
-        ? [head('cls_classifier', c.hidden, labels), head('distillation_classifier', c.hidden, labels)]
-        : [head('classifier', c.hidden, labels)],
-    };
-  }
-  const tokens = o.tokens ?? 128;
+  const f = familyOf(c).shape(c);
   return {
     name: o.name ?? `${c.modelType}-${c.hidden}`,
-    family: 'bert',
-    ...common,
-    tokens,
-    preNorm: false,
-    patchEmbedding: null,
-    classifier: [head('pooler', c.hidden, c.hidden), head('classifier', c.hidden, labels)],
+    family: c.family,
+    layers: c.layers,
+    hidden: c.hidden,
+    heads: c.heads,
+    ffn: c.ffn,
+    ...f,
+    // keeps its place among the keys of `f` (cost reports print them in this order)
+    tokens: o.tokens ?? f.tokens,
   };
 }
 
@@ -92,7 +58,7 @@ export const COST_ONLY_SHAPES: Record<string, ModelShape> = {
     ffn: 1152,
     tokens: 197,
     preNorm: true,
-    patchEmbedding: { name: 'embeddings.patch', in: 768, out: 384, tokens: 196 },
+    patchEmbedding: { name: PATCH_EMBEDDING, in: 768, out: 384, tokens: 196 },
     classifier: [
       { name: 'classifier', in: 384, out: 1000, tokens: 1 },
       { name: 'aux_head', in: 384, out: 1000, tokens: 196 },
@@ -113,7 +79,7 @@ export function resolveShape(nameOrDir: string, o: ShapeOptions = {}): ModelShap
     return modelShape(loadModelConfig(nameOrDir), { name: nameOrDir, ...o });
   }
   const near = closest(nameOrDir, SHAPE_NAMES);
-  throw new ConfigError('--model', [
+  throw new InputError('--model', [
     `'${nameOrDir}' is neither a folder nor a model name${near ? ` (did you mean '${near}'?)` : ''}; ` +
       `names: ${SHAPE_NAMES.join(', ')}`,
   ]);

@@ -6,7 +6,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostArray } from '../graph/ndarray.js';
-import { findGlueFile, GLUE_TASKS, type GlueExample, type GlueTask, glueTask, readGlue } from '../io/glue.js';
+import {
+  findGlueFile,
+  GLUE_TASKS,
+  type GlueExample,
+  type GlueTask,
+  glueTask,
+  type MetricName,
+  readGlue,
+} from '../io/glue.js';
 import { loadMnistLike } from '../io/idx.js';
 import { type Image, readImage, readImageFolder } from '../io/images.js';
 import {
@@ -17,17 +25,16 @@ import {
   readPreprocessorConfig,
 } from '../io/preprocess.js';
 import { loadTokenizer } from '../io/tokenizer.js';
-import type { BertConfig, VitConfig } from '../models/config.js';
+import type { ModelInput, ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
-import type { MetricName } from './metrics.js';
-import { InputError, type ModelInputs } from './predict.js';
+import { InputError } from '../util/errors.js';
 
-export const DATA_KINDS = [
-  'fashion-mnist',
-  'mnist',
-  'imagefolder',
-  ...Object.keys(GLUE_TASKS).map((t) => `glue-${t.toLowerCase().replace('-', '')}`),
-];
+/** The data kinds each kind of model input reads. */
+export const DATA_KINDS: Record<ModelInput['kind'], readonly string[]> = {
+  image: ['fashion-mnist', 'mnist', 'imagefolder'],
+  text: Object.keys(GLUE_TASKS).map((t) => `glue-${t.toLowerCase().replace('-', '')}`),
+};
+const ALL_KINDS = Object.values(DATA_KINDS).flat();
 
 export type Split = 'train' | 'dev' | 'test';
 
@@ -40,8 +47,8 @@ export interface DataSpec {
 export function parseDataSpec(spec: string): DataSpec {
   const at = spec.indexOf(':');
   const kind = at > 0 ? spec.slice(0, at).toLowerCase() : '';
-  if (!DATA_KINDS.includes(kind) || at === spec.length - 1) {
-    throw new InputError(`--data '${spec}': expected KIND:PATH with KIND one of ${DATA_KINDS.join(', ')}`);
+  if (!ALL_KINDS.includes(kind) || at === spec.length - 1) {
+    throw new InputError(`--data '${spec}': expected KIND:PATH with KIND one of ${ALL_KINDS.join(', ')}`);
   }
   return { kind, path: spec.slice(at + 1) };
 }
@@ -73,13 +80,13 @@ export interface OpenOptions {
 /** Opens a data spec for `model`. */
 export function openData(spec: DataSpec, model: Model, opts: OpenOptions = {}): EvalData {
   const c = model.config;
-  const isText = spec.kind.startsWith('glue-');
-  if (isText !== (c.family === 'bert')) {
-    throw new InputError(
-      `--data ${spec.kind}: a ${isText ? 'text' : 'image'} data set does not fit the ${c.modelType} model`,
-    );
+  const input = model.input();
+  if (!DATA_KINDS[input.kind].includes(spec.kind)) {
+    const kinds = DATA_KINDS[input.kind].join(', ');
+    throw new InputError(`--data ${spec.kind}: the ${c.modelType} model reads ${input.kind} data (${kinds})`);
   }
-  const data = c.family === 'vit' ? openImages(spec, c, opts) : openGlue(spec, c, opts);
+  const data =
+    input.kind === 'image' ? openImages(spec, input, opts) : openGlue(spec, input, c.labels.length, opts);
   if (!data.regression) {
     const classes = c.labels.length;
     const bad = data.targets.findIndex((t) => t >= classes);
@@ -94,17 +101,19 @@ export function openData(spec: DataSpec, model: Model, opts: OpenOptions = {}): 
 
 const limited = (n: number, limit?: number) => (limit === undefined ? n : Math.min(n, limit));
 
-function preprocessorFor(c: VitConfig, modelDir?: string): PreprocessorConfig {
+type ImageInput = Extract<ModelInput, { kind: 'image' }>;
+
+function preprocessorFor(c: ImageInput, modelDir?: string): PreprocessorConfig {
   const file = modelDir ? join(modelDir, 'preprocessor_config.json') : '';
   if (file && existsSync(file)) return readPreprocessorConfig(file);
   // no processor config: resize to the model's input, ViTImageProcessor's normalisation
-  const size = { height: c.imageSize, width: c.imageSize };
+  const size = { height: c.size, width: c.size };
   return parsePreprocessorConfig({ size, crop_size: size }, '(default image processor)');
 }
 
-function openImages(spec: DataSpec, c: VitConfig, opts: OpenOptions): EvalData {
+function openImages(spec: DataSpec, c: ImageInput, opts: OpenOptions): EvalData {
   const pp = preprocessorFor(c, opts.modelDir);
-  const hw = c.imageSize;
+  const hw = c.size;
   const pixels = (batch: Float32Array[]) => {
     const out = new Float32Array(batch.length * c.channels * hw * hw);
     for (const [i, x] of batch.entries()) out.set(x, i * x.length);
@@ -163,7 +172,12 @@ function openImages(spec: DataSpec, c: VitConfig, opts: OpenOptions): EvalData {
   };
 }
 
-function openGlue(spec: DataSpec, c: BertConfig, opts: OpenOptions): EvalData {
+function openGlue(
+  spec: DataSpec,
+  c: Extract<ModelInput, { kind: 'text' }>,
+  classes: number,
+  opts: OpenOptions,
+): EvalData {
   const task: GlueTask = glueTask(spec.kind.slice('glue-'.length));
   const info = GLUE_TASKS[task];
   const split = opts.split ?? 'dev';
@@ -178,17 +192,14 @@ function openGlue(spec: DataSpec, c: BertConfig, opts: OpenOptions): EvalData {
       `${file}: row ${unlabelled + 1} has no label (test splits are unlabelled; use --split dev)`,
     );
   const regression = info.numLabels === 1;
-  if (regression !== c.regression || (!regression && info.numLabels !== c.labels.length)) {
+  if (regression !== c.regression || (!regression && info.numLabels !== classes)) {
     throw new InputError(
-      `${task} has ${regression ? 'a regression score' : `${info.numLabels} classes`}, the model predicts ${c.regression ? 'a score' : `${c.labels.length} classes`}`,
+      `${task} has ${regression ? 'a regression score' : `${info.numLabels} classes`}, the model predicts ${c.regression ? 'a score' : `${classes} classes`}`,
     );
   }
   if (!opts.modelDir) throw new InputError('text evaluation needs the model folder (for its tokenizer)');
   const tokenizer = loadTokenizer(opts.modelDir);
-  const maxLength = Math.min(
-    opts.maxLength ?? 128,
-    c.maxPositions - (c.modelType === 'roberta' ? c.padTokenId + 1 : 0),
-  );
+  const maxLength = Math.min(opts.maxLength ?? 128, c.maxTokens);
   return {
     name: `glue-${task.toLowerCase()} ${split} (${rows.length})`,
     size: rows.length,

@@ -1,12 +1,13 @@
 /** Runs a model over evaluation data in batches and scores it. */
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
+import type { MetricName } from '../io/glue.js';
 import type { Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { progress } from '../util/progress.js';
 import type { EvalData } from './data.js';
-import { type MetricName, metric } from './metrics.js';
+import { metric } from './metrics.js';
 import { Predictor } from './predict.js';
 
 export interface EvalOptions {

@@ -2,28 +2,21 @@
  * Evaluation metrics of the GLUE tasks and image classification, with scikit-learn's and
  * SciPy's conventions (named at each function) so scores compare with published ones.
  */
-
-export type MetricName = 'accuracy' | 'mcc' | 'f1' | 'pearson' | 'spearman';
-
-export class MetricError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MetricError';
-  }
-}
+import type { MetricName } from '../io/glue.js';
+import { InputError } from '../util/errors.js';
 
 type Values = ArrayLike<number>;
 
 /** Checks that both inputs are non-empty, of one length, and finite; returns the length. */
 function checkPair(metric: string, pred: Values, label: Values, min = 1): number {
   if (pred.length !== label.length) {
-    throw new MetricError(
+    throw new InputError(
       `${metric}: ${pred.length} predictions but ${label.length} labels; they must pair up`,
     );
   }
   if (pred.length < min) {
     const got = pred.length === 0 ? 'empty input' : `only ${pred.length} (prediction, label) pair`;
-    throw new MetricError(`${metric}: ${got}; needs at least ${min} pair${min > 1 ? 's' : ''}`);
+    throw new InputError(`${metric}: ${got}; needs at least ${min} pair${min > 1 ? 's' : ''}`);
   }
   for (const [name, xs] of [
     ['predictions', pred],
@@ -31,7 +24,7 @@ function checkPair(metric: string, pred: Values, label: Values, min = 1): number
   ] as const) {
     for (let i = 0; i < xs.length; i++) {
       if (!Number.isFinite(xs[i]))
-        throw new MetricError(`${metric}: ${name}[${i}] is ${xs[i]}, expected a finite number`);
+        throw new InputError(`${metric}: ${name}[${i}] is ${xs[i]}, expected a finite number`);
     }
   }
   return pred.length;
@@ -56,7 +49,7 @@ export function f1(pred: Values, label: Values): number {
       ['predictions', pred[i]],
       ['labels', label[i]],
     ] as const) {
-      if (v !== 0 && v !== 1) throw new MetricError(`f1: ${name}[${i}] is ${v}, expected 0 or 1 (binary F1)`);
+      if (v !== 0 && v !== 1) throw new InputError(`f1: ${name}[${i}] is ${v}, expected 0 or 1 (binary F1)`);
     }
     if (pred[i] === 1 && label[i] === 1) tp++;
     else if (pred[i] === 1) fp++;

@@ -4,21 +4,12 @@
  */
 import { topoSort } from '../graph/autodiff.js';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
-import { fmtShape, numel } from '../graph/shape.js';
+import { numel } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
-import { positionIds } from '../models/bert.js';
 import { digital, type Matmuls } from '../models/encoder.js';
+import type { GraphShape, ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
-import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
-
-export interface ModelInputs {
-  /** (B, C, H, W) float32 */
-  pixel_values?: HostArray;
-  /** (B, T) int32 */
-  input_ids?: HostArray;
-  attention_mask?: HostArray;
-  token_type_ids?: HostArray;
-}
+import { compile, feedsFor, type Provider, type RunnableGraph } from '../runtime/session.js';
 
 export interface PredictOptions {
   provider?: Provider;
@@ -86,61 +77,6 @@ function joinRows(parts: readonly HostArray[]): HostArray {
   return out;
 }
 
-export class InputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
-
-/** The feeds a model's graph takes, completed with defaults and checked for shape. */
-export function modelFeeds(
-  model: Model,
-  x: ModelInputs,
-): { feeds: Record<string, HostArray>; batch: number; seqLen?: number } {
-  const c = model.config;
-  if (c.family === 'vit') {
-    const p = x.pixel_values;
-    const want = [c.channels, c.imageSize, c.imageSize];
-    if (p?.shape.length !== 4 || p.shape.slice(1).some((d, i) => d !== want[i])) {
-      throw new InputError(
-        `pixel_values must be float32 [batch, ${want.join(', ')}], got ${p ? fmtShape(p.shape) : 'nothing'}`,
-      );
-    }
-    return { feeds: { pixel_values: p }, batch: p.shape[0]! };
-  }
-  const ids = x.input_ids;
-  if (ids?.shape.length !== 2)
-    throw new InputError(
-      `input_ids must be int32 [batch, tokens], got ${ids ? fmtShape(ids.shape) : 'nothing'}`,
-    );
-  const [b, t] = ids.shape as [number, number];
-  const like = (name: 'attention_mask' | 'token_type_ids', fill: number): HostArray => {
-    const v = x[name];
-    if (!v) return hostArray('int32', [b, t], new Int32Array(b * t).fill(fill));
-    if (v.shape[0] !== b || v.shape[1] !== t)
-      throw new InputError(`${name} is ${fmtShape(v.shape)}, input_ids is ${fmtShape(ids.shape)}`);
-    return v;
-  };
-  const idData = ids.data as Int32Array;
-  for (const v of idData) {
-    if (v < 0 || v >= c.vocabSize)
-      throw new InputError(`input_ids: token id ${v} is outside the vocabulary 0..${c.vocabSize - 1}`);
-  }
-  const types = like('token_type_ids', 0);
-  for (const v of types.data as Int32Array) {
-    if (v < 0 || v >= c.typeVocabSize)
-      throw new InputError(`token_type_ids: ${v} is outside 0..${c.typeVocabSize - 1}`);
-  }
-  const feeds = {
-    input_ids: ids,
-    attention_mask: like('attention_mask', 1),
-    token_type_ids: types,
-    position_ids: hostArray('int32', [b, t], positionIds(c, idData, t)),
-  };
-  return { feeds, batch: b, seqLen: t };
-}
-
 /**
  * Runs a model batch after batch, building and compiling its graph once per batch shape.
  * Weights are baked for the exact model and for a `fresh` predictor whose params take at most
@@ -169,47 +105,43 @@ export class Predictor {
 
   /** Every output of the graph for a batch: logits and any extra outputs. */
   async run(x: ModelInputs): Promise<Record<string, HostArray>> {
-    const { feeds, batch, seqLen } = modelFeeds(this.model, x);
-    const pieces = this.opts.outputs ? 1 : this.piecesFor(batch, seqLen);
+    const { feeds, shape } = this.model.feeds(x);
+    const { batch } = shape;
+    const pieces = this.opts.outputs ? 1 : this.piecesFor(shape);
     if (pieces > 1) {
       const size = Math.ceil(batch / pieces);
       const parts: HostArray[] = [];
       for (let s = 0; s < batch; s += size) {
         const e = Math.min(s + size, batch);
         const part = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, rows(v, s, e)]));
-        parts.push((await this.runWhole(part, e - s, seqLen))['logits']!);
+        parts.push((await this.runWhole(part, { ...shape, batch: e - s }))['logits']!);
       }
       return { logits: joinRows(parts) };
     }
-    return this.runWhole(feeds, batch, seqLen);
+    return this.runWhole(feeds, shape);
   }
 
   /** How many pieces a batch runs in, so that no tensor of its graph exceeds the budget. */
-  private piecesFor(batch: number, seqLen?: number): number {
-    if (batch === 1) return 1;
+  private piecesFor(shape: GraphShape): number {
+    if (shape.batch === 1) return 1;
     const budget = this.opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES;
-    let perExample = this.perExample.get(seqLen ?? 0);
+    let perExample = this.perExample.get(shape.seqLen ?? 0);
     if (perExample === undefined) {
-      const shape = seqLen === undefined ? { batch: 1 } : { batch: 1, seqLen };
-      const graph = this.model.graph(shape, this.opts.matmuls ?? digital);
+      const graph = this.model.graph({ ...shape, batch: 1 }, this.opts.matmuls ?? digital);
       perExample = topoSort([graph.logits]).reduce((m, t) => Math.max(m, numel(t.shape)), 0) * 4;
-      this.perExample.set(seqLen ?? 0, perExample);
+      this.perExample.set(shape.seqLen ?? 0, perExample);
     }
-    return Math.min(batch, Math.ceil((perExample * batch) / budget));
+    return Math.min(shape.batch, Math.ceil((perExample * shape.batch) / budget));
   }
 
   private async runWhole(
     feeds: Record<string, HostArray>,
-    batch: number,
-    seqLen?: number,
+    shape: GraphShape,
   ): Promise<Record<string, HostArray>> {
-    const key = `${batch}x${seqLen ?? 0}`;
+    const key = `${shape.batch}x${shape.seqLen ?? 0}`;
     let g = this.graphs.get(key);
     if (!g) {
-      const graph = this.model.graph(
-        seqLen === undefined ? { batch } : { batch, seqLen },
-        this.opts.matmuls ?? digital,
-      );
+      const graph = this.model.graph(shape, this.opts.matmuls ?? digital);
       g = compile(
         { logits: graph.logits, ...this.opts.outputs?.() },
         {
@@ -224,11 +156,7 @@ export class Predictor {
       this.graphs.set(key, g);
     }
     const session = await g;
-    return session.run(
-      Object.fromEntries(
-        session.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!]),
-      ),
-    );
+    return session.run(feedsFor(session, feeds));
   }
 }
 
@@ -239,4 +167,40 @@ export async function predictLogits(
   opts: PredictOptions = {},
 ): Promise<HostArray> {
   return new Predictor(model, opts).logits(x);
+}
+
+/**
+ * The graph of `model` for `batch` with products by `through` (floating point by default),
+ * tapped: every static layer's input x [rows, in] and weight, by name; and the batch's feeds.
+ */
+export function tapLayers(model: Model, batch: ModelInputs, through: Matmuls = digital) {
+  const taps = new Map<string, { x: Tensor; w: Tensor }>();
+  const { feeds, shape } = model.feeds(batch);
+  model.graph(shape, {
+    ...through,
+    linear: (name, x, w, b) => {
+      const inDim = x.shape.at(-1)!;
+      taps.set(name, { x: x.reshape([x.size / inDim, inDim]), w });
+      return through.linear(name, x, w, b);
+    },
+  });
+  return { taps, feeds };
+}
+
+/**
+ * The inputs x [rows, in] that static layers `names` receive for `batch`, flowing through
+ * `through` (floating point by default): what calibration and the initial learned ranges read.
+ */
+export async function recordLayerInputs(
+  model: Model,
+  batch: ModelInputs,
+  names: readonly string[],
+  through: Matmuls = digital,
+): Promise<Map<string, HostArray>> {
+  const { taps, feeds } = tapLayers(model, batch, through);
+  const g = await compile(Object.fromEntries(names.map((n) => [n, taps.get(n)!.x])), {
+    cache: through === digital,
+  });
+  const out = await g.run(feedsFor(g, feeds));
+  return new Map(names.map((n) => [n, out[n]!]));
 }

@@ -5,7 +5,8 @@
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
  */
-import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
+import { kernelsFor } from '../analog/analog-model.js';
+import { analogInstances } from '../analog/instances.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
@@ -23,23 +24,25 @@ import {
 import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { histogram, lineChart, svgDocument, toPng } from '../report/svg.js';
+import { layerName } from '../models/layer-names.js';
+import { histogram, lineChart, svgDocument } from '../report/svg.js';
+import { InputError } from '../util/errors.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
-export const GAMMAS = [3, 4, 5] as const;
+const GAMMAS = [3, 4, 5] as const;
 
 /**
  * The paper's fixed choices: (2, 1) at γ = 3 and (2, 0.25) at γ = 5 (docs/methods.md §1). It names
  * none for γ = 4; we use (2, 0.25) there (the harsher noise level's choice).
  */
-export const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {
+const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {
   3: { alpha: 2, beta: 1 },
   4: { alpha: 2, beta: 0.25 },
   5: { alpha: 2, beta: 0.25 },
 };
 
 /** The paper's DeiT-S ImageNet top-1 (%), without → with ClipFormer. */
-export const PAPER_TABLE: Record<string, Record<number, [number, number]>> = {
+const PAPER_TABLE: Record<string, Record<number, [number, number]>> = {
   standard: { 3: [71.06, 74.64], 4: [54.82, 68.81], 5: [22.59, 64.05] },
   vat: { 3: [76.04, 76.76], 4: [71.24, 74.8], 5: [57.5, 69.21] },
 };
@@ -96,7 +99,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
     for (const gamma of GAMMAS) {
       const spec = specAt(o.hw, gamma);
       if (!attentionCrossbar(spec))
-        throw new Error(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
+        throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
       const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
         searchClipFormer(
           m.model,
@@ -124,18 +127,9 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
           o.repeats,
           o.seed,
           async (seed) => {
-            const analog = new AnalogModel(
-              spec,
-              seed,
-              method.config ? kvTransformFor(method.config) : undefined,
-            );
-            await analog.prepare(m.model);
-            const r = await measureSnr(
-              m.model,
-              evalData,
-              analog.matmuls(),
-              o.batch ? { batch: o.batch } : {},
-            );
+            const kv = method.config ? { kvTransform: kvTransformFor(method.config) } : {};
+            const matmuls = await analogInstances(m.model, spec, kv)(seed);
+            const r = await measureSnr(m.model, evalData, matmuls, o.batch ? { batch: o.batch } : {});
             return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
           },
         );
@@ -155,11 +149,11 @@ async function kvConductances(model: Model, data: EvalData, spec: HardwareSpec) 
   const m: Matmuls = {
     ...digital,
     scores: (name, q, kT) => {
-      if (name === 'layer.0.scores') taps['kT'] = kT;
+      if (name === layerName(0, 'scores')) taps['kT'] = kT;
       return digital.scores(name, q, kT);
     },
     mix: (name, s, v) => {
-      if (name === 'layer.0.mix') taps['v'] = v;
+      if (name === layerName(0, 'mix')) taps['v'] = v;
       return digital.mix(name, s, v);
     },
   };
@@ -299,7 +293,5 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
         : []),
     ];
   });
-  const svg = svgDocument(charts, { title: 'ClipFormer' });
-  exp.write('clipformer.svg', svg);
-  exp.write('clipformer.png', toPng(svg));
+  exp.figure('clipformer', svgDocument(charts, { title: 'ClipFormer' }));
 }

@@ -16,11 +16,11 @@ import { evaluate } from '../eval/evaluate.js';
 import { holdOut, subset } from '../methods/clipformer-search.js';
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
-import { lineChart, svgDocument, toPng } from '../report/svg.js';
+import { lineChart, svgDocument } from '../report/svg.js';
 import { Experiment, pm } from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
-export const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;
+const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;
 const TIME_LABEL: Record<number, string> = {
   1: '1 s',
   3600: '1 h',
@@ -30,7 +30,7 @@ const TIME_LABEL: Record<number, string> = {
 };
 
 /** Where the paper's RoBERTa-base GLUE figures are stated (docs/methods.md §3). */
-export const PAPER_NOTE = 'see docs/methods.md §3 for the paper’s RoBERTa-base GLUE figures';
+const PAPER_NOTE = 'see docs/methods.md §3 for the paper’s RoBERTa-base GLUE figures';
 
 export interface PtoExperimentOptions {
   /**
@@ -200,7 +200,7 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
     '',
     `Command: \`${r.command}\``,
     `Data: ${o.dataSpec}; the last ${o.calibration} examples calibrate, the first ${o.limit} of the rest are scored.`,
-    `Seeds ${o.seed}..${o.seed + o.repeats - 1} (table), ${o.seed}..${o.seed + o.timeRepeats - 1} (time sweep); machine ${r.machine.cpus} (${r.machine.cores} cores).`,
+    `Seeds ${o.seed}..${o.seed + o.repeats - 1} (table), ${o.seed}..${o.seed + o.timeRepeats - 1} (time sweep); machine ${r.machine!.cpus} (${r.machine!.cores} cores).`,
     '',
     `## Accuracy (%) at t = 1 h, mean ± std over ${o.repeats} instances`,
     '',
@@ -253,7 +253,5 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       })),
     }),
   );
-  const svg = svgDocument([charts], { title: 'Post-training range optimisation' });
-  exp.write('pto.svg', svg);
-  exp.write('pto.png', toPng(svg));
+  exp.figure('pto', svgDocument([charts], { title: 'Post-training range optimisation' }));
 }

@@ -9,9 +9,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
-import { meanStd } from '../analog/montecarlo.js';
 import { NOISE_STREAM } from '../graph/noise-table.js';
+import { toPng } from '../report/svg.js';
+import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
+import { meanStd } from '../util/math.js';
 import { progress } from '../util/progress.js';
 
 export interface InstanceRecord {
@@ -19,7 +21,8 @@ export interface InstanceRecord {
   value: number;
   /** Anything else the instance measured (e.g. SNR per block). */
   extra?: Record<string, unknown>;
-  seconds: number;
+  /** Absent where not recorded (the committed TReX results). */
+  seconds?: number;
 }
 
 export interface CellRecord {
@@ -36,7 +39,8 @@ export interface ExperimentRecord {
   command: string;
   /** Settings that must match for a resume to reuse results (model, data, spec names, …). */
   settings: Record<string, unknown>;
-  machine: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
+  /** Absent, as `started` and `updated`, where not recorded (the committed TReX results). */
+  machine?: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
   /**
    * The kernels the crossbar products ran on ('onnx' when absent: results from before the native
    * kernels); a resume must use the same, as the two assign noise samples differently.
@@ -44,8 +48,8 @@ export interface ExperimentRecord {
   kernels?: Kernels;
   /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
   noiseStream?: number;
-  started: string;
-  updated: string;
+  started?: string;
+  updated?: string;
   cells: Record<string, CellRecord>;
   /** Results outside the grid (searches, histograms, …), by key. */
   extra: Record<string, unknown>;
@@ -70,7 +74,7 @@ export class Experiment {
       previous &&
       (previous.experiment !== experiment || JSON.stringify(previous.settings) !== JSON.stringify(settings))
     )
-      throw new Error(
+      throw new InputError(
         `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
       );
     this.kernels = o.kernels ?? 'onnx';
@@ -133,6 +137,7 @@ export class Experiment {
   /** A result outside the grid, computed once and kept for reruns. */
   async once<T>(key: string, compute: () => Promise<T>): Promise<T> {
     if (key in this.record.extra) return this.record.extra[key] as T;
+    assertSameNoise(this.file, this.record, this.kernels);
     const v = await compute();
     this.record.extra[key] = v;
     this.save();
@@ -142,6 +147,12 @@ export class Experiment {
   /** Writes a file into the output folder atomically. */
   write(name: string, data: string | Uint8Array): void {
     writeFileAtomic(join(this.out, name), data);
+  }
+
+  /** Writes an SVG document as `name.svg` and `name.png`. */
+  figure(name: string, svg: string): void {
+    this.write(`${name}.svg`, svg);
+    this.write(`${name}.png`, toPng(svg));
   }
 }
 

@@ -41,7 +41,7 @@ export const i32 = (shape: Shape, data?: ArrayLike<number>): HostArray =>
 /** The values as plain numbers (int64 converted). */
 export const toNumbers = (a: HostArray): number[] => Array.from(a.data as ArrayLike<number | bigint>, Number);
 
-export function allocate(dtype: DType, n: number): HostData {
+function allocate(dtype: DType, n: number): HostData {
   switch (dtype) {
     case 'float32':
       return new Float32Array(n);
@@ -80,7 +80,7 @@ export function fromRef(a: RefArray, dtype: DType): HostArray {
 }
 
 /** Offset into `from` for each flat index of `to`, with broadcasting (stride 0 on size-1 dims). */
-export function broadcastOffsets(from: Shape, to: Shape): Int32Array {
+function broadcastOffsets(from: Shape, to: Shape): Int32Array {
   const n = numel(to);
   const st = strides(from);
   const pad = to.length - from.length;

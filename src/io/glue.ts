@@ -3,10 +3,13 @@
  * hold bare quotes that a CSV reader would take as quoting. Columns are found by header name,
  * so train/dev and the unlabelled test files of a task share one reader.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MetricName } from '../eval/metrics.js';
-import { FileError } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readBytes } from '../util/files.js';
+
+/** The metrics data sets report (eval/metrics.ts computes them). */
+export type MetricName = 'accuracy' | 'mcc' | 'f1' | 'pearson' | 'spearman';
 
 export type GlueTask = 'CoLA' | 'SST-2' | 'MRPC' | 'STS-B' | 'QNLI' | 'RTE';
 export type GlueSplit = 'train' | 'dev' | 'test';
@@ -127,22 +130,17 @@ export function findGlueFile(dir: string, task: GlueTask, split: GlueSplit): str
       tried.push(path);
     }
   }
-  throw new FileError(dir, `no ${task} ${split} file: looked for ${tried.join(', ')}`);
+  throw new InputError(dir, `no ${task} ${split} file: looked for ${tried.join(', ')}`);
 }
 
 /** The file's lines without line ends, the BOM and the empty string after a final newline. */
 function readLines(file: string): string[] {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw new FileError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const bytes = readBytes(file);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw new FileError(file, 'not valid UTF-8');
+    throw new InputError(file, 'not valid UTF-8');
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // MRPC's header starts with a BOM
   const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
@@ -156,14 +154,14 @@ function parseLabel(info: GlueTaskInfo, value: string, file: string, line: numbe
     const [lo, hi] = info.scoreRange;
     const x = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(value) ? Number(value) : Number.NaN;
     if (!(x >= lo && x <= hi)) {
-      throw new FileError(file, `line ${line}: score '${value}', expected a number in [${lo}, ${hi}]`);
+      throw new InputError(file, `line ${line}: score '${value}', expected a number in [${lo}, ${hi}]`);
     }
     return x;
   }
   const k = info.labelValues.indexOf(value);
   if (k < 0) {
     const allowed = info.labelValues.map((v) => `'${v}'`).join(', ');
-    throw new FileError(
+    throw new InputError(
       file,
       `line ${line}: label '${value}' in column '${info.columns.label}', expected one of ${allowed}`,
     );
@@ -175,7 +173,7 @@ function parseLabel(info: GlueTaskInfo, value: string, file: string, line: numbe
 export function readGlue(task: GlueTask, file: string): GlueExample[] {
   const info = GLUE_TASKS[task];
   const lines = readLines(file);
-  if (lines.length === 0) throw new FileError(file, `empty: a ${task} file needs at least a header row`);
+  if (lines.length === 0) throw new InputError(file, `empty: a ${task} file needs at least a header row`);
   const first = lines[0]!.split('\t');
   // a headerless file is recognised by its column count (CoLA's test file has an `index, sentence` header)
   const headerless = info.headerless !== undefined && first.length === info.headerless.length;
@@ -184,7 +182,7 @@ export function readGlue(task: GlueTask, file: string): GlueExample[] {
     if (name === undefined) return undefined;
     const i = names.indexOf(name);
     if (i < 0 && required) {
-      throw new FileError(
+      throw new InputError(
         file,
         `line 1: header has columns [${first.join(', ')}], expected a '${name}' column`,
       );
@@ -199,7 +197,7 @@ export function readGlue(task: GlueTask, file: string): GlueExample[] {
     const cells = lines[i]!.split('\t');
     const line = i + 1;
     if (cells.length !== names.length) {
-      throw new FileError(
+      throw new InputError(
         file,
         `line ${line}: ${cells.length} columns, expected ${names.length} (${names.join(', ')})`,
       );

@@ -2,11 +2,12 @@
  * Image files → 8-bit RGB pixels (JPEG through jpeg-js, PNG through pngjs), and the ImageNet
  * folder layout (one subfolder per class) as a list of files and labels.
  */
-import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { FileError } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readBytes } from '../util/files.js';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC). */
 export interface Image {
@@ -42,7 +43,7 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
       const { width, height, data } = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false });
       return { width, height, channels: 3, data };
     } catch (e) {
-      throw new FileError(name, `cannot decode JPEG: ${(e as Error).message}`);
+      throw new InputError(name, `cannot decode JPEG: ${(e as Error).message}`);
     }
   }
   if (isPng(bytes)) {
@@ -56,26 +57,20 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
         data: dropAlpha(png.data, png.width, png.height),
       };
     } catch (e) {
-      throw new FileError(name, `cannot decode PNG: ${(e as Error).message}`);
+      throw new InputError(name, `cannot decode PNG: ${(e as Error).message}`);
     }
   }
   const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw new FileError(name, `not a JPEG (ff d8 ff) or PNG (89 50 4e 47) file: it starts with '${head}'`);
+  throw new InputError(name, `not a JPEG (ff d8 ff) or PNG (89 50 4e 47) file: it starts with '${head}'`);
 }
 
 /** Reads and decodes an image file. */
 export function readImage(path: string): Image {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new FileError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return decodeImage(bytes, path);
+  return decodeImage(readBytes(path), path);
 }
 
 /** Extensions taken as images (matched case-insensitively, as torchvision's ImageFolder does). */
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
+const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
 const isImageName = (name: string): boolean => IMAGE_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e));
 
 export interface ImageFolder {
@@ -96,7 +91,7 @@ function listDir(dir: string): Entry[] {
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new FileError(
+    throw new InputError(
       dir,
       `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
@@ -130,7 +125,7 @@ export function readImageFolder(dir: string): ImageFolder {
     .map((e) => e.name)
     .sort();
   if (classes.length === 0) {
-    throw new FileError(
+    throw new InputError(
       dir,
       'no class folders: expected one subfolder per class holding .jpg, .jpeg or .png files',
     );
@@ -144,7 +139,7 @@ export function readImageFolder(dir: string): ImageFolder {
   });
   if (empty.length > 0) {
     const shown = empty.slice(0, 5).join(', ') + (empty.length > 5 ? `, … (${empty.length} in all)` : '');
-    throw new FileError(dir, `class folders without .jpg, .jpeg or .png files: ${shown}`);
+    throw new InputError(dir, `class folders without .jpg, .jpeg or .png files: ${shown}`);
   }
   return { classes, items };
 }

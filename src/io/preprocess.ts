@@ -196,16 +196,6 @@ export function resizePixels(
   return data === src ? src.slice() : data;
 }
 
-/** Resizes an image like PIL's `Image.resize((width, height), resample)`. */
-export function resizeImage(image: Image, width: number, height: number, resample: Resample): Image {
-  return {
-    width,
-    height,
-    channels: 3,
-    data: resizePixels(image.data, image.width, image.height, 3, width, height, resample),
-  };
-}
-
 /**
  * Crops the centre `outWidth`×`outHeight` like transformers' `center_crop`: offset
  * floor((size − crop) / 2), zero padding where the image is smaller than the crop.

@@ -4,11 +4,12 @@
  * then the data buffer the offsets point into. Reading checks every rule of the format and
  * decodes tensors only when asked; writing is deterministic and lays tensors out aligned.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
 import { type DType, fmtShape, numel } from '../graph/shape.js';
-import { writeFileAtomic } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readBytes, readJson, writeFileAtomic } from '../util/files.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
 /** The dtypes a float32 tensor may be written as. */
@@ -26,7 +27,7 @@ const FORMATS: Record<SafetensorsDType, { readonly bytes: number; readonly host:
   U8: { bytes: 1, host: 'int32' },
   BOOL: { bytes: 1, host: 'bool' },
 };
-export const SAFETENSORS_DTYPES = Object.keys(FORMATS) as SafetensorsDType[];
+const SAFETENSORS_DTYPES = Object.keys(FORMATS) as SafetensorsDType[];
 const FLOAT_STORAGE: readonly FloatStorage[] = ['F32', 'F16', 'BF16'];
 
 /** The reference writer's dtype order (increasing alignment); data is laid out in reverse of it. */
@@ -58,17 +59,6 @@ export interface Checkpoint {
   readonly file: string;
 }
 
-/** A checkpoint that cannot be read or written: names the file, the tensor and the rule broken. */
-export class CheckpointError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'CheckpointError';
-  }
-}
-
 /** True on every platform Node ships for in practice; the format is little-endian. */
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -80,22 +70,13 @@ const SINGLE_FILE = 'model.safetensors';
 
 /** Reads a .safetensors file (the whole file is held in memory; tensors decode on demand). */
 export function readSafetensors(path: string): Checkpoint {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new CheckpointError(
-      path,
-      `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(readBytes(path), path);
 }
 
 /** Parses the bytes of a .safetensors file; `file` names it in errors. */
 export function parseSafetensors(bytes: Uint8Array, file: string): Checkpoint {
   const fail = (message: string): never => {
-    throw new CheckpointError(file, message);
+    throw new InputError(file, message);
   };
   // a plain view: Buffer.slice would not copy
   const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -317,7 +298,7 @@ function bfloatToFloat(halves: Uint16Array): Float32Array {
 // Encoding
 
 /** Float32 bits → half bits, rounding to nearest even; too large → ±inf, NaN stays NaN. */
-export function floatBitsToHalf(f: number): number {
+function floatBitsToHalf(f: number): number {
   const sign = (f >>> 16) & 0x8000;
   const exp = (f >>> 23) & 0xff;
   const man = f & 0x7fffff;
@@ -332,7 +313,7 @@ export function floatBitsToHalf(f: number): number {
 }
 
 /** Float32 bits → bfloat16 bits, rounding to nearest even; NaN stays NaN. */
-export function floatBitsToBfloat(f: number): number {
+function floatBitsToBfloat(f: number): number {
   if ((f & 0x7fffffff) > 0x7f800000) return (f >>> 16) | 0x40;
   return (f + 0x7fff + ((f >>> 16) & 1)) >>> 16;
 }
@@ -378,7 +359,7 @@ function encode(
   dtype: FloatStorage,
 ): Uint8Array {
   const fail = (message: string): never => {
-    throw new CheckpointError(file, message);
+    throw new InputError(file, message);
   };
   if (!FLOAT_STORAGE.includes(dtype)) {
     fail(`float tensors cannot be written as ${preview(dtype)}; allowed: ${FLOAT_STORAGE.join(', ')}`);
@@ -480,7 +461,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   try {
     names = readdirSync(dir);
   } catch (e) {
-    throw new CheckpointError(
+    throw new InputError(
       dir,
       `cannot read the model folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
@@ -491,25 +472,20 @@ export function readCheckpoint(dir: string): Checkpoint {
     const py =
       `import transformers as t; d='${dir}'; c=t.AutoConfig.from_pretrained(d); ` +
       'getattr(t, c.architectures[0]).from_pretrained(d).save_pretrained(d, safe_serialization=True)';
-    throw new CheckpointError(
+    throw new InputError(
       dir,
       `found ${torch.join(', ')} but no ${SINGLE_FILE}; xbar reads safetensors only. Convert the folder once with:\n  python -c "${py}"`,
     );
   }
-  throw new CheckpointError(dir, `no checkpoint found: looked for ${SINGLE_FILE} and ${INDEX_FILE}`);
+  throw new InputError(dir, `no checkpoint found: looked for ${SINGLE_FILE} and ${INDEX_FILE}`);
 }
 
 /** Merges the shards an index lists; its weight_map (tensor name → shard file) is the authority. */
 function readSharded(dir: string, indexPath: string): Checkpoint {
   const fail = (message: string): never => {
-    throw new CheckpointError(indexPath, message);
+    throw new InputError(indexPath, message);
   };
-  let index: unknown;
-  try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8'));
-  } catch (e) {
-    fail(`cannot read the shard index: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const index = readJson(indexPath);
   const weightMap = isObject(index) ? (index as Record<string, unknown>)['weight_map'] : undefined;
   if (!isObject(weightMap) || !Object.values(weightMap as object).every((v) => typeof v === 'string')) {
     fail(`weight_map must be an object mapping tensor names to shard file names, got ${preview(weightMap)}`);
@@ -532,10 +508,7 @@ function readSharded(dir: string, indexPath: string): Checkpoint {
     for (const name of names) {
       const t = part.tensors.get(name);
       if (!t)
-        throw new CheckpointError(
-          path,
-          `tensor '${name}' is missing; ${INDEX_FILE} says this shard holds it`,
-        );
+        throw new InputError(path, `tensor '${name}' is missing; ${INDEX_FILE} says this shard holds it`);
       tensors.set(name, t);
     }
     Object.assign(metadata, part.metadata);

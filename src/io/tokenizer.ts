@@ -4,17 +4,18 @@
  * @huggingface/tokenizers'; this module adds what it lacks: loading legacy vocabulary files,
  * truncation ('longest_first', as the Rust tokenizer does it) and padded batches.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
-import { FileError, readJson } from '../util/files.js';
+import { InputError } from '../util/errors.js';
+import { readBytes, readJson } from '../util/files.js';
 import { parseWith } from '../util/validate.js';
 
 export type TokenizerKind = 'wordpiece' | 'bpe';
 
 /** Truncation length when none is given (BERT's and RoBERTa's position limit). */
-export const DEFAULT_MAX_LENGTH = 512;
+const DEFAULT_MAX_LENGTH = 512;
 
 export interface Encoding {
   inputIds: number[];
@@ -223,7 +224,7 @@ export class TextTokenizer {
     try {
       this.tokenizer = new Tokenizer(json, config) as HfTokenizer;
     } catch (e) {
-      throw new FileError(source, `not a tokenizer tokenizers.js can build: ${(e as Error).message}`);
+      throw new InputError(source, `not a tokenizer tokenizers.js can build: ${(e as Error).message}`);
     }
     matchRustTokenizers(this.tokenizer);
     this.zeroTypeIds = hasRobertaProcessing(json.post_processor);
@@ -235,7 +236,7 @@ export class TextTokenizer {
     const pad = padToken ?? json.padding?.pad_token ?? DEFAULT_SPECIALS[this.kind].pad;
     const padId = this.tokenizer.token_to_id(pad);
     if (padId === undefined) {
-      throw new FileError(
+      throw new InputError(
         source,
         `pad token '${pad}' is not in the vocabulary; set pad_token in ${FILES.config}`,
       );
@@ -249,7 +250,7 @@ export class TextTokenizer {
     const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
     const specials = pair ? this.specialCount.pair : this.specialCount.single;
     if (!Number.isInteger(maxLength) || maxLength < specials) {
-      throw new RangeError(
+      throw new InputError(
         `${this.source}: encode: maxLength ${maxLength} is not allowed; allowed: an integer ≥ ${specials} ` +
           `(the special tokens of a ${pair ? 'pair' : 'single text'})`,
       );
@@ -276,7 +277,7 @@ export class TextTokenizer {
     const longest = rows.reduce((m, r) => Math.max(m, r.inputIds.length), 0);
     const padTo = opts.padTo ?? 'longest';
     if (padTo !== 'longest' && (!Number.isInteger(padTo) || padTo < longest)) {
-      throw new RangeError(
+      throw new InputError(
         `${this.source}: encodeBatch: padTo ${JSON.stringify(padTo)} is not allowed; allowed: 'longest' or an ` +
           `integer ≥ ${longest}, the longest row (pass maxLength ≤ padTo to truncate to it)`,
       );
@@ -301,7 +302,7 @@ export class TextTokenizer {
   private textIds(text: string): number[] {
     const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
     if (ids.some((id) => id === undefined)) {
-      throw new FileError(
+      throw new InputError(
         this.source,
         `${JSON.stringify(text)} has a token outside the vocabulary and no unk_token`,
       );
@@ -324,7 +325,7 @@ export class TextTokenizer {
       if (t.startsWith('\u0000B')) return b![Number(t.slice(2))]!;
       const id = this.tokenizer.token_to_id(t);
       if (id === undefined) {
-        throw new FileError(this.source, `post_processor: token '${t}' is not in the vocabulary`);
+        throw new InputError(this.source, `post_processor: token '${t}' is not in the vocabulary`);
       }
       return id;
     });
@@ -363,7 +364,7 @@ function kindOf(json: TokenizerJson, source: string): TokenizerKind {
     ('merges' in json.model ? 'BPE' : 'continuing_subword_prefix' in json.model ? 'WordPiece' : '');
   if (type === 'WordPiece') return 'wordpiece';
   if (type === 'BPE') return 'bpe';
-  throw new FileError(
+  throw new InputError(
     source,
     `model.type: '${type}' is not supported; allowed: 'WordPiece' (BERT), 'BPE' (RoBERTa)`,
   );
@@ -403,7 +404,7 @@ function legacyKind(dir: string, config: TokenizerConfig): TokenizerKind {
   if (cls) {
     const kind = LEGACY_CLASSES[cls];
     if (!kind) {
-      throw new FileError(
+      throw new InputError(
         join(dir, FILES.config),
         `tokenizer_class: '${cls}' has no loader for legacy files; allowed: ${Object.keys(LEGACY_CLASSES).join(', ')} ` +
           `(or provide ${FILES.tokenizer})`,
@@ -411,7 +412,7 @@ function legacyKind(dir: string, config: TokenizerConfig): TokenizerKind {
     }
     if (kind === 'wordpiece' ? !wordpiece : !bpe) {
       const needs = kind === 'wordpiece' ? FILES.wordpieceVocab : `${FILES.bpeVocab} + ${FILES.bpeMerges}`;
-      throw new FileError(
+      throw new InputError(
         dir,
         `tokenizer_class '${cls}' needs ${needs}, not found; looked for ${LOOKED_FOR}`,
       );
@@ -419,14 +420,14 @@ function legacyKind(dir: string, config: TokenizerConfig): TokenizerKind {
     return kind;
   }
   if (wordpiece && bpe) {
-    throw new FileError(
+    throw new InputError(
       dir,
       `both ${FILES.wordpieceVocab} and ${FILES.bpeVocab} + ${FILES.bpeMerges} are present; set tokenizer_class in ${FILES.config}`,
     );
   }
   if (wordpiece) return 'wordpiece';
   if (bpe) return 'bpe';
-  throw new FileError(dir, `no tokenizer found; looked for ${LOOKED_FOR}`);
+  throw new InputError(dir, `no tokenizer found; looked for ${LOOKED_FOR}`);
 }
 
 /** vocab.txt: one token a line, the id is the line number (Python's universal newlines, as transformers reads it). */
@@ -445,7 +446,7 @@ function readMerges(file: string): [string, string][] {
       if (line === '' || (i === 0 && line.startsWith('#version'))) return;
       const parts = line.split(' ');
       if (parts.length !== 2 || !parts[0] || !parts[1]) {
-        throw new FileError(
+        throw new InputError(
           file,
           `line ${i + 1}: ${JSON.stringify(line)} is not allowed; allowed: two tokens separated by one space`,
         );
@@ -455,13 +456,7 @@ function readMerges(file: string): [string, string][] {
   return merges;
 }
 
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new FileError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
+const readText = (file: string): string => readBytes(file).toString('utf8');
 
 /** Resolves the named special tokens to ids; `required` ones must be in the vocabulary. */
 function specialIds(
@@ -477,7 +472,7 @@ function specialIds(
     const id = vocab.get(token);
     if (id !== undefined) found.set(n, [token, id]);
     else if (required.includes(n)) {
-      throw new FileError(
+      throw new InputError(
         file,
         `${n}_token '${token}' is not in the vocabulary; set ${n}_token in ${FILES.config} to one that is`,
       );

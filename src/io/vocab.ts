@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { InputError } from '../util/errors.js';
 import { loadTokenizer } from './tokenizer.js';
 
 const SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
@@ -50,7 +51,7 @@ export function shrinkVocab(dir: string, texts: readonly string[], size: number)
     add(`##${c}`);
   }
   if (tokens.length > size) {
-    throw new RangeError(
+    throw new InputError(
       `vocabulary size ${size} is below the ${tokens.length} special and character tokens`,
     );
   }

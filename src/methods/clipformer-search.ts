@@ -7,16 +7,17 @@
  * greedy pass over the layers from the global choice.
  */
 import { z } from 'zod';
-import { AnalogModel } from '../analog/analog-model.js';
-import { meanStd } from '../analog/montecarlo.js';
+import { analogInstances } from '../analog/instances.js';
 import type { HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
+import { InputError } from '../util/errors.js';
+import { meanStd } from '../util/math.js';
 import { intIn, numIn, parseWith } from '../util/validate.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
 import { measureSnr } from './snr.js';
 
-export const SearchConfig = z
+const SearchConfig = z
   .object({
     alphas: z.array(numIn(1, 1e6)).min(1).default([1, 2, 3]).describe('stage I candidates, each ≥ 1'),
     betas: z
@@ -63,7 +64,7 @@ export function subset(data: EvalData, indices: readonly number[], name: string)
  */
 export function holdOut(data: EvalData, n: number): { calibration: number[]; evaluation: number[] } {
   if (!(n >= 1 && n < data.size))
-    throw new RangeError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
+    throw new InputError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
   const cut = data.size - n;
   return {
     calibration: Array.from({ length: n }, (_, i) => cut + i),
@@ -106,11 +107,15 @@ export async function searchClipFormer(
   const run = async (c: ClipFormerConfig | null | (ClipFormerConfig | null)[]) => {
     const metric: number[] = [];
     const snr: number[][] = [];
+    const instance = analogInstances(model, spec, c ? { kvTransform: kvTransformFor(c) } : {});
     for (let i = 0; i < cfg.instances; i++) {
       // the same instance seeds for every candidate: comparisons are paired
-      const analog = new AnalogModel(spec, cfg.seed + i, c ? kvTransformFor(c) : undefined);
-      await analog.prepare(model);
-      const r = await measureSnr(model, calibration, analog.matmuls(), o.batch ? { batch: o.batch } : {});
+      const r = await measureSnr(
+        model,
+        calibration,
+        await instance(cfg.seed + i),
+        o.batch ? { batch: o.batch } : {},
+      );
       metric.push(r.value);
       snr.push(r.blocks.map((b) => b.snrDb));
     }

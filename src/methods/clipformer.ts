@@ -11,7 +11,9 @@ import { z } from 'zod';
 import type { ConductanceTransform } from '../analog/dynamic.js';
 import type { Crossbar } from '../analog/spec.js';
 import type { Tensor } from '../graph/tensor.js';
-import { ConfigError, intIn, numIn, parseWith } from '../util/validate.js';
+import { encoderProduct } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
+import { intIn, numIn, parseWith } from '../util/validate.js';
 
 export const ClipFormerConfig = z
   .object({
@@ -42,7 +44,7 @@ export function parseClipFormerFlag(text: string, flag = '--clipformer'): ClipFo
   const parts = text.split(',').map((s) => s.trim());
   const nums = parts.map(Number);
   if (parts.length > 2 || nums.some((n) => !Number.isFinite(n)))
-    throw new ConfigError(flag, [`'${text}' is not allowed, use α,β e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1)`]);
+    throw new InputError(flag, [`'${text}' is not allowed, use α,β e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1)`]);
   return parseClipFormer({ alpha: nums[0], beta: nums[1] ?? 1 }, flag);
 }
 
@@ -50,7 +52,7 @@ export function parseClipFormerFlag(text: string, flag = '--clipformer'): ClipFo
 export function checkWindow(c: ClipFormerConfig, xbar: Crossbar, where = 'clipformer'): void {
   const { gMinUS, gMaxUS } = xbar.mapping;
   if (c.beta * gMaxUS <= gMinUS)
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `beta: ${c.beta}·G_MAX = ${c.beta * gMaxUS} µS is not above G_MIN = ${gMinUS} µS; use β > ${gMinUS / gMaxUS}`,
     ]);
 }
@@ -66,12 +68,6 @@ export function clipformerTransform(c: ClipFormerConfig): ConductanceTransform {
   };
 }
 
-/** The encoder layer index of an attention product name (`layer.3.scores` → 3), or null. */
-export function layerIndex(name: string): number | null {
-  const m = /^layer\.(\d+)\./.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
 /** The per-product transform for AnalogModel/monteCarlo: ClipFormer on the chosen layers only. */
 export function kvTransformFor(
   c: ClipFormerConfig | readonly (ClipFormerConfig | null)[],
@@ -82,16 +78,16 @@ export function kvTransformFor(
       x ? clipformerTransform(x) : undefined,
     );
     return (name) => {
-      const i = layerIndex(name);
-      return i === null ? undefined : per[i];
+      const i = encoderProduct(name)?.encoder;
+      return i === undefined ? undefined : per[i];
     };
   }
   const one = c as ClipFormerConfig;
   const t = clipformerTransform(one);
   return (name) => {
     if (one.layers === 'all') return t;
-    const i = layerIndex(name);
-    return i !== null && one.layers.includes(i) ? t : undefined;
+    const i = encoderProduct(name)?.encoder;
+    return i !== undefined && one.layers.includes(i) ? t : undefined;
   };
 }
 

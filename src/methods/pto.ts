@@ -12,18 +12,19 @@
  * API: `calibrateInputRanges(model, () => calibrationData, spec)` → Map(layer → per-tile ranges), which
  * `AnalogModel.setInputRanges` (or `monteCarlo`'s `inputRanges`) applies without reprogramming.
  */
-import { layerKind } from '../analog/analog-model.js';
 import { isPerfect } from '../analog/mvm.js';
 import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
-import { type ModelInputs, modelFeeds } from '../eval/predict.js';
+import { recordLayerInputs, tapLayers } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { compile } from '../runtime/session.js';
+import { layerKind } from '../models/layer-names.js';
+import { compile, feedsFor } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 import { Rng } from '../util/math.js';
 
 /** The q-th percentile (0..100) of `v`, linear between order statistics (NumPy's default). Sorts `v`. */
@@ -90,7 +91,7 @@ export async function calibrateInputRanges(
   const n = Math.max(...probe.map((l) => l.samples));
   const calib = openCalibration();
   if (calib.size < n) {
-    throw new RangeError(
+    throw new InputError(
       `dac.range.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }
@@ -115,36 +116,6 @@ export async function calibrateInputRanges(
   return ranges;
 }
 
-/**
- * The inputs x [rows, in] that static layers `names` receive for `batch`, flowing through
- * `through` (floating point by default): what calibration and the initial learned ranges read.
- */
-export async function recordLayerInputs(
-  model: Model,
-  batch: ModelInputs,
-  names: readonly string[],
-  through: Matmuls = digital,
-): Promise<Map<string, HostArray>> {
-  const recorded: Record<string, Tensor> = {};
-  const recorder: Matmuls = {
-    ...through,
-    linear: (name, x, w, b) => {
-      const inDim = x.shape.at(-1)!;
-      recorded[name] = x.reshape([x.size / inDim, inDim]);
-      return through.linear(name, x, w, b);
-    },
-  };
-  const { feeds, batch: b, seqLen } = modelFeeds(model, batch);
-  model.graph(seqLen === undefined ? { batch: b } : { batch: b, seqLen }, recorder);
-  const g = await compile(Object.fromEntries(names.map((n) => [n, recorded[n]!])), {
-    cache: through === digital,
-  });
-  const out = await g.run(
-    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
-  );
-  return new Map(names.map((n) => [n, out[n]!]));
-}
-
 /** η of one column: I_S / (μ + L·σ) where that exceeds the ADC's saturation I_S, else 1. */
 export function columnEta(mean: number, std: number, sigmas: number, saturation: number): number {
   const peak = mean + sigmas * std;
@@ -159,7 +130,7 @@ function conductanceLayers(spec: HardwareSpec, names: readonly string[]) {
     const r = xbar.mapping.conductanceRange;
     if (isPerfect(xbar) || r.kind !== 'calibrated') return [];
     if (xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial') {
-      throw new RangeError(
+      throw new InputError(
         `${name}: mapping.conductanceRange 'calibrated' models the PWM crossbars of the post-training paper; with dac.mode 'bitSerial' use 'full'`,
       );
     }
@@ -198,24 +169,14 @@ export async function calibrateConductanceRanges(
   const n = Math.max(...layers.map((l) => l.samples));
   const calib = openCalibration();
   if (calib.size < n) {
-    throw new RangeError(
+    throw new InputError(
       `mapping.conductanceRange.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }
-  const recorded: Record<string, { x: Tensor; w: Tensor }> = {};
-  const recorder: Matmuls = {
-    ...digital,
-    linear: (name, x, w, b) => {
-      const inDim = x.shape.at(-1)!;
-      recorded[name] = { x: x.reshape([x.size / inDim, inDim]), w };
-      return digital.linear(name, x, w, b);
-    },
-  };
-  const { feeds, batch, seqLen } = modelFeeds(model, calib.inputs(0, n));
-  model.graph(seqLen === undefined ? { batch } : { batch, seqLen }, recorder);
+  const { taps, feeds } = tapLayers(model, calib.inputs(0, n));
   const outputs: Record<string, Tensor> = {};
   const plans = layers.map((l) => {
-    const { x, w } = recorded[l.name]!;
+    const { x, w } = taps.get(l.name)!;
     const value = (w.attrs as { value: HostArray }).value;
     // the devices' targets without noise or drift: what the ADC would see from a perfect chip
     const ideal: Crossbar = { ...l.xbar, program: { kind: 'none' }, drift: { kind: 'none' } };
@@ -237,9 +198,7 @@ export async function calibrateConductanceRanges(
     return { ...l, p };
   });
   const g = await compile(outputs, { cache: false });
-  const out = await g.run(
-    Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, feeds[i.name]!])),
-  );
+  const out = await g.run(feedsFor(g, feeds));
   for (const l of plans) {
     const adc = l.xbar.adc;
     const saturation =

@@ -12,6 +12,7 @@ import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
+import { encoderPrefix, encoderProduct } from '../models/layer-names.js';
 import type { Provider } from '../runtime/session.js';
 
 export interface BlockSnr {
@@ -26,13 +27,14 @@ export interface BlockSnr {
 
 export const snrDb = (signal: number, noise: number): number => 10 * Math.log10(signal / noise);
 
-/** The block prefix of a product name (`layer.3.scores` → `layer.3`). */
-const blockOf = (name: string) => name.replace(/\.(scores|mix)$/, '');
+/** The encoder of an attention product name (`layer.3.scores` → 3). */
+const blockOf = (name: string): number => encoderProduct(name)!.encoder;
 
 export class AttentionSnr {
-  private readonly pending = new Map<string, { exact: Tensor; analog: Tensor }>();
+  private readonly pending = new Map<number, { exact: Tensor; analog: Tensor }>();
   private taps: Record<string, Tensor> = {};
-  private readonly sums = new Map<string, { signal: number; noise: number }>();
+  /** Sums per encoder. */
+  private readonly sums = new Map<number, { signal: number; noise: number }>();
 
   constructor(private readonly inner: Matmuls) {}
 
@@ -74,20 +76,19 @@ export class AttentionSnr {
   /** Adds one batch's outputs (the `snr.*` entries of a run). */
   add(outs: Record<string, HostArray>): void {
     for (const [k, v] of Object.entries(outs)) {
-      const m = /^snr\.(.+)\.(signal|noise)$/.exec(k);
+      const m = /^snr\.(\d+)\.(signal|noise)$/.exec(k);
       if (!m) continue;
-      const s = this.sums.get(m[1]!) ?? { signal: 0, noise: 0 };
+      const s = this.sums.get(Number(m[1])) ?? { signal: 0, noise: 0 };
       s[m[2] as 'signal' | 'noise'] += (v.data as Float32Array)[0]!;
-      this.sums.set(m[1]!, s);
+      this.sums.set(Number(m[1]), s);
     }
   }
 
   /** SNR per block, in model order. */
   result(): BlockSnr[] {
-    const order = (b: string) => Number(/(\d+)/.exec(b)?.[1] ?? 0);
     return [...this.sums.entries()]
-      .sort((a, b) => order(a[0]) - order(b[0]))
-      .map(([block, s]) => ({ block, ...s, snrDb: snrDb(s.signal, s.noise) }));
+      .sort((a, b) => a[0] - b[0])
+      .map(([i, s]) => ({ block: encoderPrefix(i), ...s, snrDb: snrDb(s.signal, s.noise) }));
   }
 }
 

@@ -4,73 +4,180 @@
  * host (`positionIds`), as RoBERTa's depend on padding.
  * Legend: B batch, T tokens, D hidden, V vocabulary.
  */
+import { z } from 'zod';
+import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { layerNorm } from '../graph/nn.js';
+import { fmtShape } from '../graph/shape.js';
 import { input, type Tensor } from '../graph/tensor.js';
-import type { BertConfig } from './config.js';
-import { type Dense, encoder, type LayerWeights, type Matmuls, type Norm } from './encoder.js';
-import type { ParamStore } from './params.js';
-import { encoderPlan, stackWeights } from './variants.js';
+import { InputError } from '../util/errors.js';
+import { parseWith } from '../util/validate.js';
+import { architectureOf, type BaseConfig, baseConfig, encoderFields, positiveIntSchema } from './config.js';
+import { encoder, type Matmuls } from './encoder.js';
+import type { ExtraLayer, ModelFamily } from './family.js';
+import { type LayerTensorNames, layerWeights, type ParamStore } from './params.js';
+import { stackWeights } from './variants.js';
+
+export interface BertConfig extends BaseConfig {
+  family: 'bert';
+  modelType: 'bert' | 'roberta';
+  vocabSize: number;
+  maxPositions: number;
+  typeVocabSize: number;
+  padTokenId: number;
+  regression: boolean;
+}
+
+const BertJson = z
+  .object({
+    model_type: z.enum(['bert', 'roberta']),
+    ...encoderFields,
+    vocab_size: positiveIntSchema,
+    max_position_embeddings: positiveIntSchema,
+    type_vocab_size: positiveIntSchema,
+    pad_token_id: z.number().int().min(0),
+    position_embedding_type: z.literal('absolute').optional(),
+    problem_type: z.enum(['single_label_classification', 'regression']).nullable().optional(),
+  })
+  .loose();
+
+const ARCHITECTURES = ['BertForSequenceClassification', 'RobertaForSequenceClassification'];
+
+/** HF's defaults of the fields a config.json may omit. */
+const defaults = (padTokenId: number) => ({
+  hidden_act: 'gelu',
+  layer_norm_eps: 1e-12,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  pad_token_id: padTokenId,
+});
 
 /** The additive mask value HF uses for masked keys (float32's most negative finite value). */
-export const MASK_MIN = -3.4028234663852886e38;
+const MASK_MIN = -3.4028234663852886e38;
 
-export const bertPrefix = (c: BertConfig): string => c.modelType;
+/** Tokens a sequence may have: RoBERTa's positions start after the padding index. */
+const maxTokens = (c: BertConfig): number =>
+  c.maxPositions - (c.modelType === 'roberta' ? c.padTokenId + 1 : 0);
 
-/** Tensors a BERT/RoBERTa checkpoint may hold that the classifier does not use. */
-export const BERT_UNUSED = [/position_ids$/, /^cls\./, /^lm_head\./, /^roberta\.pooler\./];
+/** The standard size, as HF configures it. */
+const size = (type: 'bert' | 'roberta', extra: Record<string, unknown>) => ({
+  model_type: type,
+  hidden_size: 768,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_labels: 2,
+  ...extra,
+});
 
-/** A layer's weights, asked of the store only when the graph uses them (a reuse encoder has no Q/K/V). */
-function layerWeights(c: BertConfig, s: ParamStore, p: string): LayerWeights {
-  const d = c.hidden;
-  const dense = (name: string, out: number, inp: number): Dense => ({
-    weight: s.linear(`${p}.${name}.weight`, out, inp),
-    bias: s.tensor(`${p}.${name}.bias`, [out], 'zeros'),
-  });
-  const norm = (name: string): Norm => ({
-    weight: s.tensor(`${p}.${name}.weight`, [d], 'ones'),
-    bias: s.tensor(`${p}.${name}.bias`, [d], 'zeros'),
-  });
-  return {
-    get query() {
-      return dense('attention.self.query', d, d);
-    },
-    get key() {
-      return dense('attention.self.key', d, d);
-    },
-    get value() {
-      return dense('attention.self.value', d, d);
-    },
-    get output() {
-      return dense('attention.output.dense', d, d);
-    },
-    get norm1() {
-      return norm('attention.output.LayerNorm');
-    },
-    get ffnIn() {
-      return dense('intermediate.dense', c.ffn, d);
-    },
-    get ffnOut() {
-      return dense('output.dense', d, c.ffn);
-    },
-    get norm2() {
-      return norm('output.LayerNorm');
-    },
-    get transformation() {
-      return {
-        norm: norm('attention.transformation.layernorm'),
-        dense: dense('attention.transformation.dense', d, d),
-      };
-    },
-  };
-}
+export const bert: ModelFamily<BertConfig> = {
+  modelTypes: { bert: defaults(0), roberta: defaults(1) },
+  parse(json, file) {
+    const j = parseWith(BertJson, json, file);
+    const fallback =
+      j.model_type === 'bert' ? 'BertForSequenceClassification' : 'RobertaForSequenceClassification';
+    const architecture = architectureOf(j, fallback, ARCHITECTURES, file);
+    const base = baseConfig(j, file);
+    return {
+      family: 'bert',
+      modelType: j.model_type,
+      architecture,
+      ...base,
+      vocabSize: j.vocab_size,
+      maxPositions: j.max_position_embeddings,
+      typeVocabSize: j.type_vocab_size,
+      padTokenId: j.pad_token_id,
+      regression: j.problem_type === 'regression' || (j.problem_type == null && base.labels.length === 1),
+    };
+  },
+  toHf: (c) => ({
+    vocab_size: c.vocabSize,
+    max_position_embeddings: c.maxPositions,
+    type_vocab_size: c.typeVocabSize,
+    pad_token_id: c.padTokenId,
+    position_embedding_type: 'absolute',
+    problem_type: c.regression ? 'regression' : 'single_label_classification',
+  }),
+  build(c, s, m, shape) {
+    const t = shape.seqLen ?? 128;
+    if (t > maxTokens(c)) {
+      throw new InputError(`seqLen ${t} exceeds the ${c.maxPositions} positions of this model`);
+    }
+    return buildBert(c, s, m, shape.batch, t);
+  },
+  unused: [/position_ids$/, /^cls\./, /^lm_head\./, /^roberta\.pooler\./],
+  input: (c) => ({ kind: 'text', maxTokens: maxTokens(c), regression: c.regression }),
+  feeds(c, x) {
+    const ids = x.input_ids;
+    if (ids?.shape.length !== 2)
+      throw new InputError(
+        `input_ids must be int32 [batch, tokens], got ${ids ? fmtShape(ids.shape) : 'nothing'}`,
+      );
+    const [b, t] = ids.shape as [number, number];
+    const like = (name: 'attention_mask' | 'token_type_ids', fill: number): HostArray => {
+      const v = x[name];
+      if (!v) return hostArray('int32', [b, t], new Int32Array(b * t).fill(fill));
+      if (v.shape[0] !== b || v.shape[1] !== t)
+        throw new InputError(`${name} is ${fmtShape(v.shape)}, input_ids is ${fmtShape(ids.shape)}`);
+      return v;
+    };
+    const idData = ids.data as Int32Array;
+    for (const v of idData) {
+      if (v < 0 || v >= c.vocabSize)
+        throw new InputError(`input_ids: token id ${v} is outside the vocabulary 0..${c.vocabSize - 1}`);
+    }
+    const types = like('token_type_ids', 0);
+    for (const v of types.data as Int32Array) {
+      if (v < 0 || v >= c.typeVocabSize)
+        throw new InputError(`token_type_ids: ${v} is outside 0..${c.typeVocabSize - 1}`);
+    }
+    const feeds = {
+      input_ids: ids,
+      attention_mask: like('attention_mask', 1),
+      token_type_ids: types,
+      position_ids: hostArray('int32', [b, t], positionIds(c, idData, t)),
+    };
+    return { feeds, shape: { batch: b, seqLen: t } };
+  },
+  shape(c) {
+    const head = (name: string, out: number): ExtraLayer => ({ name, in: c.hidden, out, tokens: 1 });
+    return {
+      tokens: 128,
+      preNorm: false,
+      patchEmbedding: null,
+      classifier: [head('pooler', c.hidden), head('classifier', c.labels.length)],
+    };
+  },
+  sizes: {
+    'bert-base': size('bert', { vocab_size: 30522 }),
+    'roberta-base': size('roberta', {
+      vocab_size: 50265,
+      max_position_embeddings: 514,
+      type_vocab_size: 1,
+      pad_token_id: 1,
+      layer_norm_eps: 1e-5,
+    }),
+  },
+};
+
+/** Where the checkpoint keeps a layer's tensors. */
+const LAYER_TENSORS: LayerTensorNames = {
+  query: 'attention.self.query',
+  key: 'attention.self.key',
+  value: 'attention.self.value',
+  output: 'attention.output.dense',
+  norm1: 'attention.output.LayerNorm',
+  ffnIn: 'intermediate.dense',
+  ffnOut: 'output.dense',
+  norm2: 'output.LayerNorm',
+};
 
 /**
  * The classifier graph. input_ids, attention_mask, token_type_ids, position_ids: (B,T) int32
  * → logits (B, labels), or (B, 1) scores for regression.
  */
-export function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: number, seqLen: number) {
+function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: number, seqLen: number) {
   const [b, t, d] = [batch, seqLen, c.hidden];
-  const root = bertPrefix(c);
+  const root = c.modelType;
   const inputs = {
     input_ids: input('input_ids', [b, t], 'int32'),
     attention_mask: input('attention_mask', [b, t], 'int32'),
@@ -92,8 +199,10 @@ export function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: numbe
   // (1 − mask)·min added to the scores of padded keys: (B,T) → (B,1,1,T)
   const mask = inputs.attention_mask.cast('float32').neg().add(1).mul(MASK_MIN).reshape([b, 1, 1, t]);
   const v = c.variants ?? {};
-  const layers = stackWeights(c.layers, v, (i) => layerWeights(c, s, `${root}.encoder.layer.${i}`));
-  const h = encoder(m, x, layers, { ...c, preNorm: false }, mask, encoderPlan(v));
+  const layers = stackWeights(c.layers, v, (i) =>
+    layerWeights(s, `${root}.encoder.layer.${i}`, c, LAYER_TENSORS),
+  );
+  const h = encoder(m, x, layers, { ...c, preNorm: false }, mask, v);
   const first = h.slice(1, 0, 1).reshape([b, d]);
   const labels = c.labels.length;
   const dense = (name: string, x: Tensor, out: number) =>
@@ -109,7 +218,7 @@ export function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: numbe
  * Position ids for a batch of token ids [B·T]: 0..T−1 for BERT; for RoBERTa, padding_idx + the
  * running count of non-pad tokens (pad tokens keep padding_idx), as HF computes them.
  */
-export function positionIds(c: BertConfig, inputIds: Int32Array, seqLen: number): Int32Array {
+function positionIds(c: BertConfig, inputIds: Int32Array, seqLen: number): Int32Array {
   const out = new Int32Array(inputIds.length);
   for (let r = 0; r < inputIds.length / seqLen; r++) {
     let count = 0;

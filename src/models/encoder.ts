@@ -9,6 +9,8 @@ import { gelu, layerNorm } from '../graph/nn.js';
 import { constant, param, type Tensor } from '../graph/tensor.js';
 import type { Rng } from '../util/math.js';
 import type { HiddenAct } from './config.js';
+import { layerName } from './layer-names.js';
+import { keptTokens, type Variants } from './variants.js';
 
 /** The crossbar-eligible products of a transformer. */
 export interface Matmuls {
@@ -74,9 +76,9 @@ export function activation(x: Tensor, act: HiddenAct): Tensor {
  * Multi-head self-attention up to the heads' concatenated output (before the projection).
  * x: (B,T,D), mask: additive (B,1,1,T) or none → context (B,T,D), probabilities (B,H,T,T)
  */
-export function attentionContext(
+function attentionContext(
   m: Matmuls,
-  p: string,
+  i: number,
   x: Tensor,
   w: LayerWeights,
   cfg: EncoderConfig,
@@ -87,36 +89,26 @@ export function attentionContext(
   const e = d / h;
   const heads = (y: Tensor) => y.reshape([b, t, h, e]).transpose([0, 2, 1, 3]); // (B,H,T,E)
   // scaling q (T·D values) is cheaper than scaling the scores (T·T per head)
-  const q = heads(m.linear(`${p}.query`, x, w.query.weight, w.query.bias).mul(1 / Math.sqrt(e)));
-  const kT = m.linear(`${p}.key`, x, w.key.weight, w.key.bias).reshape([b, t, h, e]).transpose([0, 2, 3, 1]);
-  const v = heads(m.linear(`${p}.value`, x, w.value.weight, w.value.bias));
-  let s = m.scores(`${p}.scores`, q, kT);
+  const q = heads(m.linear(layerName(i, 'query'), x, w.query.weight, w.query.bias).mul(1 / Math.sqrt(e)));
+  const kT = m
+    .linear(layerName(i, 'key'), x, w.key.weight, w.key.bias)
+    .reshape([b, t, h, e])
+    .transpose([0, 2, 3, 1]);
+  const v = heads(m.linear(layerName(i, 'value'), x, w.value.weight, w.value.bias));
+  let s = m.scores(layerName(i, 'scores'), q, kT);
   if (mask) s = s.add(mask);
   const probs = s.softmax(-1);
-  const context = m.mix(`${p}.mix`, probs, v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
+  const context = m.mix(layerName(i, 'mix'), probs, v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
   return { context, probs };
-}
-
-/** Multi-head self-attention. x: (B,T,D), mask: additive (B,1,1,T) or none → (B,T,D) */
-export function attention(
-  m: Matmuls,
-  p: string,
-  x: Tensor,
-  w: LayerWeights,
-  cfg: EncoderConfig,
-  mask?: Tensor,
-): Tensor {
-  const { context } = attentionContext(m, p, x, w, cfg, mask);
-  return m.linear(`${p}.output`, context, w.output.weight, w.output.bias);
 }
 
 /**
  * TReX's transformation block, LayerNorm → d×d linear → GELU, applied to a reused attention
- * output; its linear is a static crossbar layer named `${p}.transformation`. (B,T,D) → (B,T,D)
+ * output; its linear is a static crossbar layer, encoder `i`'s `transformation`. (B,T,D) → (B,T,D)
  */
-export function transformationBlock(m: Matmuls, p: string, context: Tensor, tb: Transformation, eps: number) {
+function transformationBlock(m: Matmuls, i: number, context: Tensor, tb: Transformation, eps: number) {
   const normed = layerNorm(context, tb.norm.weight, tb.norm.bias, eps);
-  return gelu(m.linear(`${p}.transformation`, normed, tb.dense.weight, tb.dense.bias));
+  return gelu(m.linear(layerName(i, 'transformation'), normed, tb.dense.weight, tb.dense.bias));
 }
 
 /**
@@ -124,9 +116,9 @@ export function transformationBlock(m: Matmuls, p: string, context: Tensor, tb: 
  * encoder's attention output, through its transformation block. x: (B,T,D) → out (B,T,D);
  * `context` is what fed the projection (this layer's attention output, for later reuse).
  */
-export function encoderStep(
+function encoderStep(
   m: Matmuls,
-  p: string,
+  i: number,
   x: Tensor,
   w: LayerWeights,
   cfg: EncoderConfig,
@@ -137,39 +129,28 @@ export function encoderStep(
   const act = (y: Tensor) => activation(y, cfg.act);
   const mlp = (y: Tensor) =>
     m.linear(
-      `${p}.ffnOut`,
-      act(m.linear(`${p}.ffnIn`, y, w.ffnIn.weight, w.ffnIn.bias)),
+      layerName(i, 'ffnOut'),
+      act(m.linear(layerName(i, 'ffnIn'), y, w.ffnIn.weight, w.ffnIn.bias)),
       w.ffnOut.weight,
       w.ffnOut.bias,
     );
   let context: Tensor;
   let probs: Tensor | null = null;
   if (reused) {
-    if (!w.transformation) throw new Error(`${p}: a reuse encoder needs transformation-block weights`);
-    context = transformationBlock(m, p, reused, w.transformation, eps);
+    if (!w.transformation)
+      throw new Error(`encoder ${i}: a reuse encoder needs transformation-block weights`);
+    context = transformationBlock(m, i, reused, w.transformation, eps);
   } else {
     const attnIn = cfg.preNorm ? layerNorm(x, w.norm1.weight, w.norm1.bias, eps) : x;
-    ({ context, probs } = attentionContext(m, p, attnIn, w, cfg, mask));
+    ({ context, probs } = attentionContext(m, i, attnIn, w, cfg, mask));
   }
-  const attn = m.linear(`${p}.output`, context, w.output.weight, w.output.bias);
+  const attn = m.linear(layerName(i, 'output'), context, w.output.weight, w.output.bias);
   if (cfg.preNorm) {
     const h = x.add(attn);
     return { out: h.add(mlp(layerNorm(h, w.norm2.weight, w.norm2.bias, eps))), context, probs };
   }
   const h = layerNorm(x.add(attn), w.norm1.weight, w.norm1.bias, eps);
   return { out: layerNorm(h.add(mlp(h)), w.norm2.weight, w.norm2.bias, eps), context, probs };
-}
-
-/** One encoder layer. x: (B,T,D) → (B,T,D) */
-export function encoderLayer(
-  m: Matmuls,
-  p: string,
-  x: Tensor,
-  w: LayerWeights,
-  cfg: EncoderConfig,
-  mask?: Tensor,
-): Tensor {
-  return encoderStep(m, p, x, w, cfg, mask).out;
 }
 
 /**
@@ -225,37 +206,32 @@ export function pruneTokens(
   return { x: kept, mask: select.matmul(mask.reshape([b, t, 1])).reshape([b, 1, 1, k]) };
 }
 
-/** How a stack deviates from the plain encoder (see variants.ts). */
-export interface EncoderPlan {
-  /** Reuse encoder → the earlier encoder whose attention output it takes. */
-  reuse?: Readonly<Record<number, number>>;
-  /** Encoder → tokens kept after it (class token included). */
-  keep?: Readonly<Record<number, (tokens: number) => number>>;
-}
-
-/** A stack of encoder layers. x: (B,T,D) → (B,T',D) (T' < T after token pruning) */
+/**
+ * A stack of encoder layers, with the variant's attention reuse and token pruning (sharing is
+ * in `layers`). x: (B,T,D) → (B,T',D) (T' < T after token pruning)
+ */
 export function encoder(
   m: Matmuls,
   x: Tensor,
   layers: readonly LayerWeights[],
   cfg: EncoderConfig,
   mask?: Tensor,
-  plan: EncoderPlan = {},
+  v: Variants = {},
 ): Tensor {
   const contexts: Tensor[] = [];
   let h = x;
   let msk = mask;
   layers.forEach((w, i) => {
-    const src = plan.reuse?.[i];
+    const src = v.reuse?.[i];
     if (src !== undefined && !(src >= 0 && src < i))
       throw new Error(`encoder ${i} cannot reuse encoder ${src}`);
-    const step = encoderStep(m, `layer.${i}`, h, w, cfg, msk, src === undefined ? undefined : contexts[src]);
+    const step = encoderStep(m, i, h, w, cfg, msk, src === undefined ? undefined : contexts[src]);
     contexts.push(step.context);
     h = step.out;
-    const keep = plan.keep?.[i];
-    if (keep) {
+    const keep = v.tokenKeep?.[i];
+    if (keep !== undefined) {
       if (!step.probs) throw new Error(`encoder ${i} prunes tokens but computes no attention`);
-      const k = Math.min(keep(h.shape[1]!), h.shape[1]!);
+      const k = Math.min(keptTokens(h.shape[1]!, keep), h.shape[1]!);
       ({ x: h, mask: msk } = pruneTokens(h, step.probs, k, msk));
     }
   });

@@ -1,54 +1,82 @@
 /**
- * Model families and loading. A Model is a config plus its weights; `graph()` builds the
- * forward graph for a batch shape, with crossbar products computed by `m` (exact by default,
- * the analog model's when it rewrites them).
+ * Model families and loading. FAMILIES is the registry: a family is one file exporting a
+ * descriptor (family.ts). A Model is a config plus its weights; `graph()` builds the forward
+ * graph for a batch shape, with crossbar products computed by `m` (exact by default, the
+ * analog model's when it rewrites them).
  */
-
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { readCheckpoint } from '../io/safetensors.js';
+import { InputError } from '../util/errors.js';
+import { readJson } from '../util/files.js';
 import { Rng } from '../util/math.js';
-import { BERT_UNUSED, buildBert } from './bert.js';
-import {
-  type BertConfig,
-  loadModelConfig,
-  type ModelConfig,
-  parseModelConfig,
-  type VitConfig,
-} from './config.js';
+import { type BertConfig, bert } from './bert.js';
+import { baseConfigToHf } from './config.js';
 import { digital, type Matmuls } from './encoder.js';
+import type { GraphShape, ModelFamily, ModelGraph, ModelInput, ModelInputs } from './family.js';
 import { ParamStore, type TensorSource } from './params.js';
-import { buildVit, VIT_UNUSED } from './vit.js';
+import { type VitConfig, vit } from './vit.js';
 
-export interface ModelGraph {
-  /** Named inputs: pixel_values, or input_ids / attention_mask / token_type_ids / position_ids. */
-  inputs: Record<string, Tensor>;
-  /** (B, labels) */
-  logits: Tensor;
+export type ModelConfig = VitConfig | BertConfig;
+
+/** Every family xbar reads; a new one is a file with its descriptor, listed here. */
+export const FAMILIES: readonly ModelFamily<ModelConfig>[] = [vit, bert];
+
+/** The family of a normalised config. */
+export const familyOf = (c: ModelConfig): ModelFamily<ModelConfig> =>
+  FAMILIES.find((f) => c.modelType in f.modelTypes)!;
+
+/** Normalises a parsed config.json object (`file` names it in errors). */
+export function parseModelConfig(json: unknown, file: string): ModelConfig {
+  const type = (json as { model_type?: unknown })?.model_type;
+  const family = FAMILIES.find((f) => typeof type === 'string' && Object.hasOwn(f.modelTypes, type));
+  if (!family) {
+    const types = FAMILIES.flatMap((f) => Object.keys(f.modelTypes));
+    throw new InputError(file, [
+      `model_type: ${JSON.stringify(type)} is not supported; xbar reads ${types.join(', ')}`,
+    ]);
+  }
+  return family.parse({ ...family.modelTypes[type as string], ...(json as object) }, file);
 }
 
-export interface GraphShape {
-  batch: number;
-  /** Tokens per sequence (text models). */
-  seqLen?: number;
+/** Reads and normalises `dir/config.json`. */
+export function loadModelConfig(dir: string): ModelConfig {
+  const file = join(dir, 'config.json');
+  if (!existsSync(file))
+    throw new InputError(file, ['not found: a model folder needs config.json (Hugging Face format)']);
+  return parseModelConfig(readJson(file), file);
 }
+
+/** The config back in HF form (for save_pretrained-compatible folders). */
+export const toHfConfig = (c: ModelConfig): Record<string, unknown> => ({
+  ...baseConfigToHf(c),
+  ...familyOf(c).toHf(c),
+});
 
 export class Model {
+  /** Builds the graph once, so the store holds (or reports missing) every weight the model uses. */
   constructor(
     readonly config: ModelConfig,
     readonly store: ParamStore,
-  ) {}
+  ) {
+    this.graph({ batch: 1, seqLen: 8 });
+  }
 
   /** The forward graph for a batch shape; params are shared between graphs of one model. */
   graph(shape: GraphShape, m: Matmuls = digital): ModelGraph {
-    if (this.config.family === 'vit') return buildVit(this.config, this.store, m, shape.batch);
-    const t = shape.seqLen ?? 128;
-    if (
-      t >
-      this.config.maxPositions - (this.config.modelType === 'roberta' ? this.config.padTokenId + 1 : 0)
-    ) {
-      throw new RangeError(`seqLen ${t} exceeds the ${this.config.maxPositions} positions of this model`);
-    }
-    return buildBert(this.config, this.store, m, shape.batch, t);
+    return familyOf(this.config).build(this.config, this.store, m, shape);
+  }
+
+  /** What the model reads: images of one size, or token ids up to a length. */
+  input(): ModelInput {
+    return familyOf(this.config).input(this.config);
+  }
+
+  /** The graph's feeds for a batch (defaults completed, checked against the config) and its shape. */
+  feeds(x: ModelInputs): { feeds: Record<string, HostArray>; shape: GraphShape } {
+    return familyOf(this.config).feeds(this.config, x);
   }
 
   /** Every weight, in the order the model uses them. */
@@ -73,10 +101,6 @@ export class Model {
   }
 }
 
-function unused(c: ModelConfig): RegExp[] {
-  return c.family === 'vit' ? VIT_UNUSED : BERT_UNUSED;
-}
-
 /** HF renamed LayerNorm gamma/beta to weight/bias; older checkpoints still use them. */
 const modernName = (n: string): string =>
   n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias');
@@ -92,59 +116,18 @@ export function loadModel(dir: string): Model {
     get: (n) => byName.get(n)?.toHost(),
   };
   const model = new Model(config, new ParamStore(source));
-  model.graph({ batch: 1, seqLen: 8 });
-  model.store.check(unused(config));
+  model.store.check(familyOf(config).unused);
   return model;
 }
 
-/** A model of a config with random weights (N(0, std²)), for cost and speed work; std 0 gives zeros fast. */
+/** A model of a config with random weights (N(0, std²) matrices), for cost and speed work; std 0 gives zeros fast. */
 export function randomModel(config: ModelConfig, seed = 0, std = 0.02): Model {
-  const model = new Model(config, new ParamStore({ rng: new Rng(seed), std }));
-  model.graph({ batch: 1, seqLen: 8 });
-  return model;
+  return new Model(config, new ParamStore({ rng: new Rng(seed), std }));
 }
-
-const vit = (name: string, type: 'vit' | 'deit', hidden: number, heads: number, arch: string) =>
-  parseModelConfig(
-    {
-      model_type: type,
-      architectures: [arch],
-      hidden_size: hidden,
-      num_attention_heads: heads,
-      intermediate_size: 4 * hidden,
-      num_hidden_layers: 12,
-      num_labels: 1000,
-      layer_norm_eps: 1e-12,
-    },
-    `(built-in ${name})`,
-  ) as VitConfig;
-
-const bert = (name: string, type: 'bert' | 'roberta', extra: Record<string, unknown>) =>
-  parseModelConfig(
-    {
-      model_type: type,
-      hidden_size: 768,
-      num_attention_heads: 12,
-      intermediate_size: 3072,
-      num_hidden_layers: 12,
-      num_labels: 2,
-      ...extra,
-    },
-    `(built-in ${name})`,
-  ) as BertConfig;
 
 /** The standard sizes, as HF configures them (shapes only; weights are random). */
-export const MODEL_SIZES: Record<string, ModelConfig> = {
-  'deit-t': vit('deit-t', 'deit', 192, 3, 'DeiTForImageClassificationWithTeacher'),
-  'deit-s': vit('deit-s', 'deit', 384, 6, 'DeiTForImageClassificationWithTeacher'),
-  'deit-b': vit('deit-b', 'deit', 768, 12, 'DeiTForImageClassificationWithTeacher'),
-  'vit-b': vit('vit-b', 'vit', 768, 12, 'ViTForImageClassification'),
-  'bert-base': bert('bert-base', 'bert', { vocab_size: 30522 }),
-  'roberta-base': bert('roberta-base', 'roberta', {
-    vocab_size: 50265,
-    max_position_embeddings: 514,
-    type_vocab_size: 1,
-    pad_token_id: 1,
-    layer_norm_eps: 1e-5,
-  }),
-};
+export const MODEL_SIZES: Record<string, ModelConfig> = Object.fromEntries(
+  FAMILIES.flatMap((f) =>
+    Object.entries(f.sizes).map(([name, json]) => [name, parseModelConfig(json, `(built-in ${name})`)]),
+  ),
+);

@@ -7,7 +7,9 @@
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { fmtShape, numel, type Shape, sameShape } from '../graph/shape.js';
 import { param, type Tensor } from '../graph/tensor.js';
+import { InputError } from '../util/errors.js';
 import type { Rng } from '../util/math.js';
+import type { Dense, LayerWeights, Norm } from './encoder.js';
 
 /** Where weights come from: a checkpoint's tensors in HF layout. */
 export interface TensorSource {
@@ -15,13 +17,6 @@ export interface TensorSource {
   readonly file: string;
   names(): string[];
   get(name: string): HostArray | undefined;
-}
-
-export class WeightsError extends Error {
-  constructor(file: string, problems: readonly string[]) {
-    super(`${file}: the checkpoint does not fit the model\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
-    this.name = 'WeightsError';
-  }
 }
 
 export type Init = 'normal' | 'ones' | 'zeros';
@@ -102,7 +97,11 @@ export class ParamStore {
         );
     }
     if (problems.length)
-      throw new WeightsError('rng' in this.source ? '(random)' : this.source.file, problems);
+      throw new InputError(
+        'rng' in this.source ? '(random)' : this.source.file,
+        problems,
+        'the checkpoint does not fit the model',
+      );
   }
 
   /** Every param tensor, in the order the model asked for them. */
@@ -135,4 +134,61 @@ export function transpose2d(a: HostArray): HostArray {
   const out = new Float32Array(r * c);
   for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j]!;
   return hostArray('float32', [c, r], out);
+}
+
+/** Where a family's checkpoint keeps an encoder layer's tensors, relative to the layer's prefix. */
+export type LayerTensorNames = Record<Exclude<keyof LayerWeights, 'transformation'>, string>;
+
+/**
+ * The weights of the encoder layer under prefix `p`, asked of the store only when the graph
+ * uses them (a reuse encoder has no Q/K/V; only it has a transformation block).
+ */
+export function layerWeights(
+  s: ParamStore,
+  p: string,
+  c: { hidden: number; ffn: number },
+  names: LayerTensorNames,
+  qkvBias = true,
+): LayerWeights {
+  const d = c.hidden;
+  const dense = (name: string, out: number, inp: number, bias = true): Dense => ({
+    weight: s.linear(`${p}.${name}.weight`, out, inp),
+    ...(bias ? { bias: s.tensor(`${p}.${name}.bias`, [out], 'zeros') } : {}),
+  });
+  const norm = (name: string): Norm => ({
+    weight: s.tensor(`${p}.${name}.weight`, [d], 'ones'),
+    bias: s.tensor(`${p}.${name}.bias`, [d], 'zeros'),
+  });
+  return {
+    get query() {
+      return dense(names.query, d, d, qkvBias);
+    },
+    get key() {
+      return dense(names.key, d, d, qkvBias);
+    },
+    get value() {
+      return dense(names.value, d, d, qkvBias);
+    },
+    get output() {
+      return dense(names.output, d, d);
+    },
+    get norm1() {
+      return norm(names.norm1);
+    },
+    get ffnIn() {
+      return dense(names.ffnIn, c.ffn, d);
+    },
+    get ffnOut() {
+      return dense(names.ffnOut, d, c.ffn);
+    },
+    get norm2() {
+      return norm(names.norm2);
+    },
+    get transformation() {
+      return {
+        norm: norm('attention.transformation.layernorm'),
+        dense: dense('attention.transformation.dense', d, d),
+      };
+    },
+  };
 }

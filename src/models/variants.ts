@@ -12,8 +12,8 @@
  *
  * Keys and encoder indices count from 0, as in HF tensor names.
  */
-import { ConfigError } from '../util/validate.js';
-import type { EncoderPlan } from './encoder.js';
+
+import { InputError } from '../util/errors.js';
 
 export interface Variants {
   /** Reuse encoder → the earlier encoder whose attention output it takes. */
@@ -24,7 +24,7 @@ export interface Variants {
   tokenKeep?: Readonly<Record<number, number>>;
 }
 
-export const VARIANT_FIELDS = {
+const VARIANT_FIELDS = {
   reuse: 'trex_reuse',
   shareWeights: 'xbar_share_weights',
   tokenKeep: 'xbar_token_keep',
@@ -85,7 +85,7 @@ export function parseVariants(json: Record<string, unknown>, layers: number, fil
       `${VARIANT_FIELDS.tokenKeep}: token pruning with ${VARIANT_FIELDS.reuse} is not supported (reused attention outputs would have other token counts)`,
     );
   }
-  if (problems.length) throw new ConfigError(file, problems);
+  if (problems.length) throw new InputError(file, problems);
   return out;
 }
 
@@ -101,7 +101,7 @@ export function variantsToHf(v: Variants): Record<string, Record<string, number>
 }
 
 /** The encoder whose weights encoder `i` uses (itself unless it shares; chains resolve). */
-export function weightOwner(v: Variants, i: number): number {
+function weightOwner(v: Variants, i: number): number {
   let j = i;
   while (v.shareWeights?.[j] !== undefined) j = v.shareWeights[j]!;
   return j;
@@ -134,18 +134,4 @@ export function stackWeights<W>(layers: number, v: Variants, build: (i: number) 
   const own: W[] = [];
   for (let i = 0; i < layers; i++) own.push(weightOwner(v, i) === i ? build(i) : own[weightOwner(v, i)]!);
   return own;
-}
-
-/** What the encoder stack needs to build a variant's graph. */
-export function encoderPlan(v: Variants): EncoderPlan {
-  return {
-    ...(v.reuse ? { reuse: v.reuse } : {}),
-    ...(v.tokenKeep
-      ? {
-          keep: Object.fromEntries(
-            Object.entries(v.tokenKeep).map(([k, f]) => [k, (t: number) => keptTokens(t, f)]),
-          ),
-        }
-      : {}),
-  };
 }

@@ -15,9 +15,9 @@ import type { HostArray } from '../graph/ndarray.js';
 import { NoiseStream } from '../graph/noise-table.js';
 import type { GraphInput, GraphOutput } from '../graph/onnx.js';
 import { type HostKernel, OPS } from '../graph/ops.js';
-import { numel } from '../graph/shape.js';
+import { GraphError, numel } from '../graph/shape.js';
 import { input, Tensor } from '../graph/tensor.js';
-import { type CompileOptions, compileOnnx, type RunnableGraph, RuntimeError } from './session.js';
+import { type CompileOptions, compileOnnx, type RunnableGraph } from './session.js';
 
 type Step =
   | { kind: 'host'; op: Tensor; name: string }
@@ -178,7 +178,8 @@ class SegmentedGraph implements RunnableGraph {
   private async runNow(feeds: Readonly<Record<string, HostArray>>): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
-    if (unknown.length) throw new RuntimeError(`unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}`);
+    if (unknown.length)
+      throw new GraphError('run', `unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}`);
     const values = new Map<string, HostArray>();
     for (const d of this.noise)
       values.set(d.name, { dtype: 'float32', shape: d.shape, data: d.stream.next() });
@@ -188,11 +189,11 @@ class SegmentedGraph implements RunnableGraph {
       const a = t.attrs as { name?: string; value?: HostArray };
       if (t.op === 'input') {
         const fed = feeds[a.name!];
-        if (!fed) throw new RuntimeError(`missing input '${a.name}'`);
+        if (!fed) throw new GraphError('run', `missing input '${a.name}'`);
         return fed;
       }
       if (t.op === 'param' || t.op === 'constant') return feeds[a.name ?? ''] ?? a.value!;
-      throw new RuntimeError(`internal: value of ${t} is not available to the host kernel`);
+      throw new GraphError('run', `internal: value of ${t} is not available to the host kernel`);
     };
     for (const [k, s] of this.steps.entries()) {
       if (s.kind === 'host') {

@@ -7,8 +7,9 @@ import * as ort from 'onnxruntime-node';
 import type { HostArray, HostData } from '../graph/ndarray.js';
 import { NoiseStream } from '../graph/noise-table.js';
 import { type GraphInput, type GraphOutput, type LowerOptions, lowerToOnnx } from '../graph/onnx.js';
-import { type DType, fmtShape, numel, sameShape } from '../graph/shape.js';
+import { type DType, fmtShape, GraphError, numel, sameShape } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
+import { InputError } from '../util/errors.js';
 import { compileSegmented, hasHostOps } from './segments.js';
 
 export type Provider = 'cpu' | 'webgpu';
@@ -33,12 +34,12 @@ export interface CompileOptions extends LowerOptions {
   spinning?: boolean;
 }
 
-export class RuntimeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RuntimeError';
-  }
-}
+/** The values of `all` that `g` takes as feeds: its inputs that are neither params nor noise. */
+export const feedsFor = (
+  g: RunnableGraph,
+  all: Readonly<Record<string, HostArray>>,
+): Record<string, HostArray> =>
+  Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, all[i.name]!]));
 
 /** A session and the offset streams of its noise inputs (which continue across runs, like its random ops). */
 interface Loaded {
@@ -70,7 +71,7 @@ export interface RunnableGraph {
 }
 
 /** A graph compiled into an ONNX Runtime session, runnable with new feeds and param values. */
-export class CompiledGraph implements RunnableGraph {
+class CompiledGraph implements RunnableGraph {
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly noise: ReadonlyMap<string, NoiseStream>,
@@ -83,13 +84,14 @@ export class CompiledGraph implements RunnableGraph {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
     if (unknown.length) {
-      throw new RuntimeError(
+      throw new GraphError(
+        'run',
         `unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}; the graph takes:\n  ${this.inputs.map(describe).join('\n  ')}`,
       );
     }
     const missing = this.inputs.filter((i) => !feeds[i.name] && !i.param && !i.noise);
     if (missing.length) {
-      throw new RuntimeError(`missing input(s):\n  ${missing.map(describe).join('\n  ')}`);
+      throw new GraphError('run', `missing input(s):\n  ${missing.map(describe).join('\n  ')}`);
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const i of this.inputs) {
@@ -99,7 +101,8 @@ export class CompiledGraph implements RunnableGraph {
       }
       const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
       if (v.dtype !== i.dtype || !sameShape(v.shape, i.shape)) {
-        throw new RuntimeError(
+        throw new GraphError(
+          'run',
           `input '${i.name}' is ${v.dtype} ${fmtShape(v.shape)}, the graph needs ${i.dtype} ${fmtShape(i.shape)}`,
         );
       }
@@ -109,7 +112,8 @@ export class CompiledGraph implements RunnableGraph {
     try {
       result = await this.session.run(ortFeeds);
     } catch (e) {
-      throw new RuntimeError(
+      throw new GraphError(
+        'run',
         `ONNX Runtime failed: ${(e as Error).message}\n  inputs:\n  ${this.inputs.map(describe).join('\n  ')}`,
       );
     }
@@ -131,7 +135,7 @@ function defaultThreads(): number | undefined {
   const v = process.env['XBAR_THREADS'];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`XBAR_THREADS=${v}: use a whole number ≥ 1`);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`XBAR_THREADS=${v}: use a whole number ≥ 1`);
   return n;
 }
 
@@ -183,10 +187,3 @@ export async function compileOnnx(
 
 /** How many sessions the cache holds (for tests and diagnostics). */
 export const sessionCount = (): number => sessions.size;
-
-/** Releases every cached session (their native memory). */
-export async function releaseSessions(): Promise<void> {
-  const all = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(all.map(async (s) => (await s).session.release()));
-}

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostArray } from '../graph/ndarray.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { toHfConfig } from '../models/config.js';
-import type { Model } from '../models/index.js';
+import { type Model, toHfConfig } from '../models/index.js';
+import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
 import type { AdamW } from './adamw.js';
 
@@ -52,7 +52,7 @@ export function loadTrainerState(dir: string, model: Model, opt: AdamW): Trainer
   const file = join(dir, 'trainer_state.json');
   const state = readJson(file) as TrainerState;
   if (state.signature !== modelSignature(model)) {
-    throw new Error(
+    throw new InputError(
       `${file}: this checkpoint belongs to another model (its config differs); use a new --out folder or the same --model`,
     );
   }
@@ -61,7 +61,7 @@ export function loadTrainerState(dir: string, model: Model, opt: AdamW): Trainer
   const take = (p: string) =>
     Array.from({ length: n }, (_, k) => {
       const t = ck.tensors.get(`${p}.${k}`);
-      if (!t) throw new Error(`${ck.file}: missing '${p}.${k}' (a checkpoint of another model?)`);
+      if (!t) throw new InputError(`${ck.file}: missing '${p}.${k}' (a checkpoint of another model?)`);
       return t.toHost().data as Float32Array;
     });
   opt.loadState({ t: Number(ck.metadata['step'] ?? state.step), m: take('m'), v: take('v') });

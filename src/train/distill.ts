@@ -5,12 +5,12 @@
  * @see Hinton et al., "Distilling the Knowledge in a Neural Network", arXiv:1503.02531
  */
 import type { EvalData } from '../eval/data.js';
-import { modelFeeds, Predictor } from '../eval/predict.js';
+import { Predictor } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input, type Tensor } from '../graph/tensor.js';
 import type { Model } from '../models/index.js';
-import { compile } from '../runtime/session.js';
+import { compile, feedsFor } from '../runtime/session.js';
 
 export interface DistillOptions {
   teacher: Model;
@@ -73,12 +73,12 @@ export async function distillationLossOn(
   for (let s = 0; s < data.size; s += batch) {
     const idx = Array.from({ length: Math.min(batch, data.size - s) }, (_, k) => s + k);
     const x = data.inputsAt(idx);
-    const { feeds, batch: b, seqLen } = modelFeeds(model, x);
-    const key = `${b}x${seqLen ?? 0}`;
+    const { feeds, shape } = model.feeds(x);
+    const key = `${shape.batch}x${shape.seqLen ?? 0}`;
     let g = graphs.get(key);
     if (!g) {
-      const mg = model.graph(seqLen === undefined ? { batch: b } : { batch: b, seqLen });
-      const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
+      const mg = model.graph(shape);
+      const labels = input('labels', [shape.batch], data.regression ? 'float32' : 'int32');
       const tl = input('teacher_logits', mg.logits.shape);
       g = compile({ loss: distillationLoss(mg.logits, labels, tl, o, data.regression) });
       graphs.set(key, g);
@@ -86,10 +86,8 @@ export async function distillationLossOn(
     const session = await g;
     feeds['labels'] = labelFeed(data, idx);
     feeds['teacher_logits'] = await teacher.logits(x);
-    const out = await session.run(
-      Object.fromEntries(session.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
-    );
-    sum += (out['loss']!.data as Float32Array)[0]! * b;
+    const out = await session.run(feedsFor(session, feeds));
+    sum += (out['loss']!.data as Float32Array)[0]! * shape.batch;
   }
   return sum / data.size;
 }

@@ -5,16 +5,18 @@
  * code untouched; inference graphs never see it.
  */
 
-import { seedFor } from '../analog/mvm.js';
 import { randomUniform, type Tensor } from '../graph/tensor.js';
 import type { Matmuls } from '../models/encoder.js';
+import { encoderProduct } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
+import { seedFor } from '../util/math.js';
 
 /** Where BERT and ViT apply hidden dropout: outputs feeding a residual. */
-const BEFORE_RESIDUAL = /\.(output|ffnOut)$/;
+const beforeResidual = (name: string) => ['output', 'ffnOut'].includes(encoderProduct(name)?.product ?? '');
 
 /** Inverted dropout: zero each value with probability p, scale the rest by 1/(1−p). Fresh mask every run. */
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
-  if (!(p >= 0 && p < 1)) throw new RangeError(`dropout ${p}: use a probability in [0, 1)`);
+  if (!(p >= 0 && p < 1)) throw new InputError(`dropout ${p}: use a probability in [0, 1)`);
   if (p === 0) return x;
   // floor(u + 1 − p) is 1 with probability 1 − p
   const keep = randomUniform(x.shape, { seed })
@@ -30,7 +32,7 @@ export function withDropout(m: Matmuls, p: number, seed: number): Matmuls {
     ...m,
     linear: (name, x, w, b) => {
       const y = m.linear(name, x, w, b);
-      return BEFORE_RESIDUAL.test(name) ? dropout(y, p, seedFor(seed, `dropout:${name}`)) : y;
+      return beforeResidual(name) ? dropout(y, p, seedFor(seed, `dropout:${name}`)) : y;
     },
   };
 }

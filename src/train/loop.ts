@@ -5,14 +5,16 @@
  */
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { modelFeeds, Predictor } from '../eval/predict.js';
+import { Predictor } from '../eval/predict.js';
 import { grad } from '../graph/autodiff.js';
-import { type HostArray, hostArray } from '../graph/ndarray.js';
+import type { HostArray } from '../graph/ndarray.js';
 import { crossEntropy, mse } from '../graph/nn.js';
 import { input } from '../graph/tensor.js';
 import { digital } from '../models/encoder.js';
+import type { GraphShape } from '../models/family.js';
 import type { Model } from '../models/index.js';
-import { compile, type Provider, type RunnableGraph } from '../runtime/session.js';
+import { compile, feedsFor, type Provider, type RunnableGraph } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 import { Rng } from '../util/math.js';
 import { progress } from '../util/progress.js';
 import { AdamW } from './adamw.js';
@@ -23,7 +25,7 @@ import {
   saveCheckpoint,
   type TrainerState,
 } from './checkpoint.js';
-import { type DistillOptions, distillationLoss } from './distill.js';
+import { type DistillOptions, distillationLoss, labelFeed } from './distill.js';
 import { withDropout } from './dropout.js';
 import type { NoiseAwareTraining } from './noise-aware.js';
 import { learningRate, type ScheduleKind } from './schedule.js';
@@ -60,13 +62,6 @@ export interface TrainOptions {
   evalData?: EvalData;
   quiet?: boolean;
   log?: (line: string) => void;
-}
-
-export class TrainError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrainError';
-  }
 }
 
 /** Random shift (zero = the image's minimum) and horizontal flip of CHW images, in place. */
@@ -116,7 +111,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
   });
   const stepsPerEpoch = Math.floor(data.size / o.batch);
   if (stepsPerEpoch < 1)
-    throw new TrainError(`${data.name}: ${data.size} examples are fewer than one batch of ${o.batch}`);
+    throw new InputError(`${data.name}: ${data.size} examples are fewer than one batch of ${o.batch}`);
   const schedule = {
     kind: o.schedule ?? 'cosine',
     lr: o.lr,
@@ -131,14 +126,14 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
 
   const teacher = o.teacher ? new Predictor(o.teacher.teacher) : null;
   const graphs = new Map<string, Promise<RunnableGraph>>();
-  const stepGraph = (b: number, t?: number) => {
-    const key = `${b}x${t ?? 0}`;
+  const stepGraph = (shape: GraphShape) => {
+    const key = `${shape.batch}x${shape.seqLen ?? 0}`;
     let g = graphs.get(key);
     if (!g) {
       const hw = o.hardware?.graph();
       const m = withDropout(hw?.matmuls ?? digital, o.dropout ?? 0, o.seed ?? 0);
-      const mg = model.graph(t === undefined ? { batch: b } : { batch: b, seqLen: t }, m);
-      const labels = input('labels', [b], data.regression ? 'float32' : 'int32');
+      const mg = model.graph(shape, m);
+      const labels = input('labels', [shape.batch], data.regression ? 'float32' : 'int32');
       const loss = o.teacher
         ? distillationLoss(
             mg.logits,
@@ -149,7 +144,7 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
             o.labelSmoothing ?? 0,
           )
         : data.regression
-          ? mse(mg.logits.reshape([b]), labels)
+          ? mse(mg.logits.reshape([shape.batch]), labels)
           : crossEntropy(mg.logits, labels, o.labelSmoothing ?? 0);
       const grads = grad(loss, params);
       g = compile(
@@ -175,19 +170,14 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       const idx = order.slice(s * o.batch, (s + 1) * o.batch);
       const x = data.inputsAt(idx);
       if (o.augment && x.pixel_values) augmentImages(x.pixel_values, o.augment, rng);
-      const { feeds, batch, seqLen } = modelFeeds(model, x);
-      const targets = idx.map((i) => data.targets[i]!);
-      feeds['labels'] = data.regression
-        ? hostArray('float32', [batch], Float32Array.from(targets))
-        : hostArray('int32', [batch], Int32Array.from(targets));
+      const { feeds, shape } = model.feeds(x);
+      feeds['labels'] = labelFeed(data, idx);
       if (teacher) feeds['teacher_logits'] = await teacher.logits(x);
-      const g = await stepGraph(batch, seqLen);
-      const out = await g.run(
-        Object.fromEntries(g.inputs.filter((i) => !i.param).map((i) => [i.name, feeds[i.name]!])),
-      );
+      const g = await stepGraph(shape);
+      const out = await g.run(feedsFor(g, feeds));
       const loss = (out['loss']!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) {
-        throw new TrainError(
+        throw new InputError(
           `loss became ${loss} at epoch ${epoch + 1}, step ${s + 1}; the last good checkpoint (epoch ${state.epoch}) is in ${o.out}. Try a lower --lr.`,
         );
       }

@@ -31,7 +31,6 @@
  *   analog there too, because extracting bits with floor has a straight-through derivative of
  *   exactly zero (⌊v/2^i⌋ − 2⌊v/2^(i+1)⌋).
  */
-import { layerKind } from '../analog/analog-model.js';
 import { dynamicProduct } from '../analog/dynamic.js';
 import {
   checkLearnedFit,
@@ -39,18 +38,20 @@ import {
   readLearnedRanges,
   writeLearnedRanges,
 } from '../analog/learned-ranges.js';
-import { adcStep, gaussianNoise, seedFor, signedLevels } from '../analog/mvm.js';
+import { adcStep, gaussianNoise, signedLevels } from '../analog/mvm.js';
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import { type Span, splitDim, weightScales } from '../analog/program.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
-import type { ModelInputs } from '../eval/predict.js';
+import { recordLayerInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { constant, param, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
-import { recordLayerInputs } from '../methods/pto.js';
 import { digital, type Matmuls } from '../models/encoder.js';
+import type { ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
-import { ConfigError } from '../util/validate.js';
+import { layerKind } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
+import { seedFor } from '../util/math.js';
 
 /** The weight noise of a static crossbar as (relative σ, additive σ in units of G_MAX). */
 export function weightNoise(x: Crossbar, where: string): { relative: number; additive: number } {
@@ -60,14 +61,14 @@ export function weightNoise(x: Crossbar, where: string): { relative: number; add
   if (p.kind === 'relative') rel2 += p.sigma ** 2;
   else if (p.kind === 'additive') additive = p.sigma;
   else if (p.kind !== 'none') {
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `program.kind: '${p.kind}' is not supported by noise-aware training; use 'relative', 'additive' or 'none' (e.g. --set program.kind=relative)`,
     ]);
   }
   const r = x.readNoise;
   if (r.kind === 'relative') rel2 += r.sigma ** 2;
   else if (r.kind !== 'none') {
-    throw new ConfigError(where, [
+    throw new InputError(where, [
       `readNoise.kind: '${(r as { kind: string }).kind}' is not supported by noise-aware training; use 'relative' or 'none'`,
     ]);
   }
@@ -191,12 +192,12 @@ export class NoiseAwareTraining {
     const nR = tiles.length;
     weightNoise(xbar, where); // rejects kinds training cannot draw
     if (xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'calibrated') {
-      throw new ConfigError(where, [
+      throw new InputError(where, [
         "dac.range.kind: 'calibrated' ranges are set after training (post-training optimisation); train with 'learned', 'dynamic' or 'fixed'",
       ]);
     }
     if (xbar.mapping.conductanceRange.kind === 'calibrated') {
-      throw new ConfigError(where, [
+      throw new InputError(where, [
         "mapping.conductanceRange.kind: 'calibrated' is set after training; train with 'learned' or 'full'",
       ]);
     }
@@ -223,7 +224,7 @@ export class NoiseAwareTraining {
             ? initialRanges(from.inputs, tiles, range.initSigmas)
             : null);
       if (!init) {
-        throw new ConfigError(where, [
+        throw new InputError(where, [
           "dac.range.kind: 'learned' without an init starts from the data: run NoiseAwareTraining.prepare (the training loop does), or give dac.range.init",
         ]);
       }
@@ -378,7 +379,7 @@ export class NoiseAwareTraining {
 }
 
 /** Initial learned ranges: `sigmas` × the std of each tile's inputs over a batch x [M, in]. */
-export function initialRanges(x: HostArray, tiles: readonly Span[], sigmas: number): Float32Array {
+function initialRanges(x: HostArray, tiles: readonly Span[], sigmas: number): Float32Array {
   const [m, inDim] = x.shape as [number, number];
   const d = x.data as Float32Array;
   return Float32Array.from(tiles, (t) => {
@@ -401,8 +402,3 @@ const learns = (x: Crossbar) => ({
   input: x.dac.kind === 'uniform' && x.dac.range.kind === 'learned',
   conductance: x.mapping.conductanceRange.kind === 'learned',
 });
-
-/** Crossbar products with the spec's noise drawn in the graph (one graph; no learned ranges without `init`). */
-export function noiseAwareMatmuls(spec: HardwareSpec, seed: number): Matmuls {
-  return new NoiseAwareTraining(spec, seed).graph().matmuls;
-}

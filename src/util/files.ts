@@ -1,6 +1,7 @@
 /** File helpers: atomic writes (a crash never leaves a half-written result) and JSON reading with clear errors. */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { InputError } from './errors.js';
 
 /** Writes to a temporary file beside `path`, then renames it over `path`. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -10,27 +11,21 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   renameSync(tmp, path);
 }
 
-export class FileError extends Error {
-  constructor(
-    readonly file: string,
-    message: string,
-  ) {
-    super(`${file}: ${message}`);
-    this.name = 'FileError';
+/** A file's bytes; the error names the file and the system's reason (ENOENT, EACCES, …). */
+export function readBytes(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
 /** Reads and parses a JSON file, naming the file in errors. */
 export function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new FileError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const text = readBytes(path).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new FileError(path, `invalid JSON: ${(e as Error).message}`);
+    throw new InputError(path, `invalid JSON: ${(e as Error).message}`);
   }
 }

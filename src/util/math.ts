@@ -23,6 +23,13 @@ export function erf(x: number): number {
   return Math.sign(x) * (1 - erfc);
 }
 
+/** A stable 31-bit seed from a base seed and a label (layer name and purpose). */
+export function seedFor(base: number, label: string): number {
+  let h = (base ^ 0x811c9dc5) >>> 0;
+  for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
+  return h & 0x7fffffff;
+}
+
 /** Round half to even, as ONNX Round and IEEE roundTiesToEven. */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
@@ -109,3 +116,10 @@ export class Rng {
 
 /** 32-bit rotate left, as int32 bits. */
 const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
+
+/** Mean and sample standard deviation (n − 1; 0 for one value). */
+export function meanStd(v: readonly number[]): { mean: number; std: number } {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, std };
+}

@@ -3,16 +3,7 @@
  * field path, the value received and what is allowed; unknown keys get a "did you mean".
  */
 import { z } from 'zod';
-
-export class ConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly problems: readonly string[],
-  ) {
-    super(`${file}:\n${problems.map((p) => `  ✖ ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+import { InputError, type Problem } from './errors.js';
 
 /** A whole number in [lo, hi] whose error reads "use lo..hi". */
 export const intIn = (lo: number, hi: number) => {
@@ -27,11 +18,11 @@ export const numIn = (lo: number, hi: number, openLow = false) => {
   return (openLow ? base.gt(lo, { error }) : base.min(lo, { error })).max(hi, { error });
 };
 
-/** Parses `value` with `schema`, or throws a ConfigError listing every problem. */
+/** Parses `value` with `schema`, or throws an InputError listing every problem. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: string): z.output<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const problems = r.error.issues.map((issue) => {
+  const problems = r.error.issues.map((issue): Problem => {
     const path = issue.path.map(String).join('.') || '(root)';
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeys(schema, issue.path, value);
@@ -48,11 +39,10 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: 
       return `${path}: ${JSON.stringify(received)} is not allowed, use one of ${options.map((o) => `'${String(o)}'`).join(', ')}`;
     }
     if (received === undefined) return `${path}: missing, ${issue.message.replace(/^Invalid input: /, '')}`;
-    if (issue.message.startsWith('use '))
-      return `${path}: ${JSON.stringify(received)} is not allowed, ${issue.message}`;
+    if (issue.message.startsWith('use ')) return { field: path, value: received, allowed: issue.message };
     return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${JSON.stringify(received)}`;
   });
-  throw new ConfigError(file, problems);
+  throw new InputError(file, problems);
 }
 
 function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
@@ -133,7 +123,7 @@ export function parseDuration(text: string, what = '--time'): number {
   const unit = m?.[2]?.toLowerCase() || 's';
   const scale = DURATION_UNITS[unit];
   if (!m || scale === undefined) {
-    throw new ConfigError(what, [
+    throw new InputError(what, [
       `'${text}' is not a duration; use a number with s, m, h, d, w or y (e.g. 1h, 1d, 1y)`,
     ]);
   }

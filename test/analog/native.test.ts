@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
-import { seedFor } from '../../src/analog/mvm.js';
 import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';
@@ -18,7 +17,7 @@ import { input, param, type Tensor } from '../../src/graph/tensor.js';
 import { clipformerTransform, parseClipFormer } from '../../src/methods/clipformer.js';
 import { kernelNoiseIndex, nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
 import { compile } from '../../src/runtime/session.js';
-import { Rng } from '../../src/util/math.js';
+import { Rng, seedFor } from '../../src/util/math.js';
 
 const wasOn = useNativeKernels(true);
 const built = nativeKernels() !== null;

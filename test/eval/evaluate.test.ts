@@ -62,7 +62,7 @@ describe('evaluate', () => {
     );
     assert.throws(
       () => openData(parseDataSpec('glue-sst2:/x'), model, { modelDir: dir }),
-      /a text data set does not fit the vit model/,
+      /--data glue-sst2: the vit model reads image data \(fashion-mnist, mnist, imagefolder\)/,
     );
     const { model: bert, dir: bdir } = bertSst2();
     assert.throws(

@@ -20,6 +20,11 @@ describe('Experiment', () => {
       native.cell('c', {}, 2, 0, async () => ({ value: 99 })),
       /computed with the onnx kernels and this run would use the native ones.*set XBAR_NATIVE=0 to continue it/,
     );
+    // results outside the grid too
+    await assert.rejects(
+      native.once('x', async () => 1),
+      /computed with the onnx kernels/,
+    );
     // the same kernels resume
     const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'onnx' });
     assert.equal((await b.cell('c', {}, 2, 0, async (seed) => ({ value: seed }))).instances.length, 2);

@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../src/io/safetensors.js';
-import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
-import { type Model, randomModel } from '../../src/models/index.js';
+import { type Model, parseModelConfig, randomModel, toHfConfig } from '../../src/models/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Slices of GLUE and MNIST and the vocabularies the tests read (test/fixtures/README.md). */

@@ -17,7 +17,6 @@ import {
   RESAMPLE,
   type Resample,
   readPreprocessorConfig,
-  resizeImage,
   resizePixels,
 } from '../../src/io/preprocess.js';
 import { Rng } from '../../src/util/math.js';
@@ -165,10 +164,9 @@ describe('resize (PIL semantics)', () => {
     assert.deepEqual(resizeRow([10, 20, 30], 2, RESAMPLE.nearest), [10, 30]);
   });
 
-  it('resizes Image values and rejects impossible sizes', () => {
-    const img: Image = { width: 4, height: 2, channels: 3, data: new Uint8Array(24).fill(9) };
-    const out = resizeImage(img, 2, 3, RESAMPLE.bicubic);
-    assert.deepEqual([out.width, out.height, out.data.length], [2, 3, 18]);
+  it('resizes RGB pixels and rejects impossible sizes', () => {
+    const out = resizePixels(new Uint8Array(24).fill(9), 4, 2, 3, 2, 3, RESAMPLE.bicubic);
+    assert.deepEqual([...out], new Array(18).fill(9));
     assert.throws(
       () => resizePixels(new Uint8Array(5), 2, 2, 1, 1, 1, 2),
       /resize: 5 bytes for a 2×2×1 image, expected 4/,

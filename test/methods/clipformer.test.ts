@@ -19,7 +19,7 @@ import {
 } from '../../src/methods/clipformer.js';
 import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
-import { ConfigError } from '../../src/util/validate.js';
+import { InputError } from '../../src/util/errors.js';
 import { ROOT } from '../helpers/models.js';
 
 const xbar = Crossbar.parse({
@@ -40,7 +40,7 @@ describe('ClipFormer config', () => {
       assert.throws(
         () => parseClipFormer(bad, 'cf.yaml'),
         (e: Error) =>
-          e instanceof ConfigError && /cf\.yaml/.test(e.message) && /alpha|beta|alfa/.test(e.message),
+          e instanceof InputError && /cf\.yaml/.test(e.message) && /alpha|beta|alfa/.test(e.message),
       );
     }
     assert.deepEqual(parseClipFormerFlag('2,0.25'), { alpha: 2, beta: 0.25, layers: 'all' });

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readCheckpoint, writeSafetensors } from '../../src/io/safetensors.js';
-import { parseModelConfig, toHfConfig } from '../../src/models/config.js';
-import { loadModel, MODEL_SIZES, randomModel } from '../../src/models/index.js';
+import { loadModel, MODEL_SIZES, parseModelConfig, randomModel, toHfConfig } from '../../src/models/index.js';
 import { FIXTURES } from './parity.test.js';
 
 /** A copy of a fixture folder whose config and tensors a test may change. */

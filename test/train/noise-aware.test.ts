@@ -2,15 +2,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import type { HardwareSpec } from '../../src/analog/spec.js';
 import { grad } from '../../src/graph/autodiff.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { crossEntropy } from '../../src/graph/nn.js';
 import { input, param } from '../../src/graph/tensor.js';
 import { digital } from '../../src/models/encoder.js';
 import { compile } from '../../src/runtime/session.js';
-import { noiseAwareMatmuls, noisyWeight, weightNoise } from '../../src/train/noise-aware.js';
+import { NoiseAwareTraining, noisyWeight, weightNoise } from '../../src/train/noise-aware.js';
 import { Rng } from '../../src/util/math.js';
 import { vitMnist } from '../helpers/models.js';
+
+/** Crossbar products with the spec's noise drawn in the graph (no learned ranges). */
+const noiseAwareMatmuls = (spec: HardwareSpec, seed: number) =>
+  new NoiseAwareTraining(spec, seed).graph().matmuls;
 
 describe('noise-aware training', () => {
   it('draws w·(1 + σε) with the configured σ, fresh every run', async () => {

@@ -7,6 +7,7 @@
  * exceeds the target, but increments once more after the check that succeeds, returning one
  * reuse encoder more than needed; this returns the smallest N_reuse that meets the target.
  */
+import { InputError } from '../../util/errors.js';
 export interface ReuseCountChoice {
   /** The smallest N_reuse whose delay is ≤ the target. */
   nReuse: number;
@@ -15,20 +16,13 @@ export interface ReuseCountChoice {
   tried: { nReuse: number; delayMs: number }[];
 }
 
-export class TargetError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TargetError';
-  }
-}
-
 /** Raises N_reuse from 0 until `delayMs(N)` ≤ `targetMs`; throws when even N = layers − 1 misses. */
 export function chooseReuseCount(
   delayMs: (nReuse: number) => number,
   layers: number,
   targetMs: number,
 ): ReuseCountChoice {
-  if (!(targetMs > 0)) throw new TargetError(`--target-delay ${targetMs}: use a delay in ms > 0`);
+  if (!(targetMs > 0)) throw new InputError(`--target-delay ${targetMs}: use a delay in ms > 0`);
   const tried: ReuseCountChoice['tried'] = [];
   for (let n = 0; n <= layers - 1; n++) {
     const d = delayMs(n);
@@ -36,7 +30,7 @@ export function chooseReuseCount(
     if (d <= targetMs) return { nReuse: n, delayMs: d, tried };
   }
   const best = tried.at(-1)!;
-  throw new TargetError(
+  throw new InputError(
     `--target-delay ${targetMs} ms cannot be met: with ${best.nReuse} of ${layers} encoders reusing attention ` +
       `(the most possible) the delay is ${best.delayMs.toPrecision(4)} ms; use a target ≥ that`,
   );

@@ -2,7 +2,7 @@
 import type { HardwareSpec } from '../../analog/spec.js';
 import { type CostOptions, type CostReport, cost } from '../../cost/cost.js';
 import { modelShape } from '../../cost/shape.js';
-import type { ModelConfig } from '../../models/config.js';
+import type { ModelConfig } from '../../models/index.js';
 import { reuseEncoders, tokensPerEncoder, type Variants } from '../../models/variants.js';
 
 /** Cost options for `variants` of a model with `layers` encoders and `tokens` tokens. */

@@ -1,7 +1,7 @@
 /** The data a TReX run uses: a training fraction, held-out training examples, evaluation examples. */
 import { type EvalData, openData, parseDataSpec, sliceData } from '../../eval/data.js';
-import { InputError } from '../../eval/predict.js';
 import type { Model } from '../../models/index.js';
+import { InputError } from '../../util/errors.js';
 
 export interface TrexDataOptions {
   /** Fraction of the training split for the brief training (TReX: 0.2). */

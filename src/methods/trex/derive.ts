@@ -6,13 +6,12 @@
  * it through"); training then adapts it.
  */
 import { type HostArray, hostArray } from '../../graph/ndarray.js';
-import type { ModelConfig } from '../../models/config.js';
-import { Model } from '../../models/index.js';
+import { Model, type ModelConfig } from '../../models/index.js';
 import { ParamStore, type TensorSource } from '../../models/params.js';
 import { parseVariants, type Variants, variantsToHf } from '../../models/variants.js';
 
 /** The initial value of a transformation-block tensor, by its HF name; undefined for others. */
-export function transformationInit(name: string, hidden: number): HostArray | undefined {
+function transformationInit(name: string, hidden: number): HostArray | undefined {
   const m = /\.attention\.transformation\.(layernorm|dense)\.(weight|bias)$/.exec(name);
   if (!m) return undefined;
   if (m[1] === 'dense' && m[2] === 'weight') {
@@ -55,7 +54,6 @@ export function deriveVariant(model: Model, variants: Variants): Model {
     },
   };
   const derived = new Model(config, new ParamStore(source));
-  derived.graph({ batch: 1, seqLen: 8 });
   derived.store.check();
   return derived;
 }

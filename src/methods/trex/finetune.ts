@@ -34,6 +34,3 @@ export async function noiseAwareFinetune(
     ...(o.log ? { log: o.log } : {}),
   });
 }
-
-/** Whether `noiseAwareFinetune` works in this build (it does since noise-aware training landed). */
-export const FINETUNE_AVAILABLE = true;

@@ -93,7 +93,7 @@ export interface SearchState {
 }
 
 /** Files of a model folder besides its weights that a derived model needs (tokenizer, preprocessing). */
-export const SIDE_FILES = [
+const SIDE_FILES = [
   'preprocessor_config.json',
   'tokenizer.json',
   'tokenizer_config.json',

@@ -9,12 +9,17 @@ import { gelu, layerNorm } from '../../../src/graph/nn.js';
 import type { Tensor } from '../../../src/graph/tensor.js';
 import { writeSafetensors } from '../../../src/io/safetensors.js';
 import { deriveVariant } from '../../../src/methods/trex/derive.js';
-import { parseModelConfig, toHfConfig } from '../../../src/models/config.js';
 import { digital, type Matmuls } from '../../../src/models/encoder.js';
-import { loadModel, type Model, randomModel } from '../../../src/models/index.js';
+import {
+  loadModel,
+  type Model,
+  parseModelConfig,
+  randomModel,
+  toHfConfig,
+} from '../../../src/models/index.js';
 import { compile } from '../../../src/runtime/session.js';
+import { InputError } from '../../../src/util/errors.js';
 import { Rng } from '../../../src/util/math.js';
-import { ConfigError } from '../../../src/util/validate.js';
 import { maxRelErr } from '../../helpers/check.js';
 
 const vitJson = {
@@ -161,7 +166,7 @@ describe('variant fields in config.json', () => {
     parseModelConfig({ ...vitJson, ...extra }, 'dir/config.json');
   it('name the field, key and value of an inconsistent map', () => {
     assert.throws(bad({ trex_reuse: { '2': 5 } }), (e: Error) => {
-      assert.ok(e instanceof ConfigError);
+      assert.ok(e instanceof InputError);
       assert.match(e.message, /dir\/config\.json/);
       assert.match(e.message, /trex_reuse\."2": 5 is not allowed, use an earlier encoder's index 0\.\.1/);
       return true;

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { monteCarlo } from '../../src/analog/montecarlo.js';
+import { analogInstances } from '../../src/analog/instances.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
+import { monteCarlo } from '../../src/eval/montecarlo.js';
 import { FIXTURES, ROOT, vitMnist } from '../helpers/models.js';
 
 const MNIST = join(FIXTURES, 'mnist');
@@ -16,9 +17,10 @@ describe('monteCarlo', () => {
     const { model, dir } = mnistModel();
     const data = openData(parseDataSpec(`mnist:${MNIST}`), model, { modelDir: dir, limit: 40 });
     const spec = loadSpec('fefet-trex', ['program.sigma=0.5']);
-    const a = await monteCarlo(model, data, spec, { repeats: 3, seed: 11, batch: 20 });
-    const b = await monteCarlo(model, data, spec, { repeats: 3, seed: 11, batch: 20 });
-    const c = await monteCarlo(model, data, spec, { repeats: 3, seed: 12, batch: 20 });
+    const instance = analogInstances(model, spec);
+    const a = await monteCarlo(model, data, instance, { repeats: 3, seed: 11, batch: 20 });
+    const b = await monteCarlo(model, data, instance, { repeats: 3, seed: 11, batch: 20 });
+    const c = await monteCarlo(model, data, instance, { repeats: 3, seed: 12, batch: 20 });
     assert.deepEqual(a.seeds, [11, 12, 13]);
     assert.deepEqual(b.values, a.values);
     assert.deepEqual(c.values.slice(0, 2), a.values.slice(1)); // instance seeds 12, 13 again

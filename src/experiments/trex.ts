@@ -2,28 +2,21 @@
  * `xbar experiment trex`: TReX Table IV for several target delays (energy, delay, area, EDAP,
  * TOPS/W, TOPS/mm², ideal and non-ideal accuracy per hardware), the baselines (weight sharing,
  * token pruning) on the same cost model, data and training, a Pareto plot of non-ideal accuracy
- * against EDAP, and the patterns compared. Each result is a cell of `results.json`, written
- * atomically as soon as it is measured; a rerun skips the cells it has (resume). The grid is
- * `cells()`; measuring one cell is `measure()`: a generic experiment runner can take both.
+ * against EDAP, and the patterns compared. Searches, training and ideal accuracies are the
+ * runner's results outside the grid; each non-ideal accuracy is a cell of Monte Carlo instances.
+ * A rerun skips what `results.json` has, and a finished one renders alone.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertSameNoise, type Kernels, kernelsFor } from '../../analog/analog-model.js';
-import { monteCarlo } from '../../analog/montecarlo.js';
-import { loadSpec } from '../../analog/presets.js';
-import type { CostTotals } from '../../cost/cost.js';
-import { sliceData } from '../../eval/data.js';
-import { evaluate } from '../../eval/evaluate.js';
-import { NOISE_STREAM } from '../../graph/noise-table.js';
-import { loadModel, type Model } from '../../models/index.js';
-import type { Variants } from '../../models/variants.js';
-import { scatterChart } from '../../report/scatter.js';
-import { svgDocument, toPng } from '../../report/svg.js';
-import { readJson, writeFileAtomic } from '../../util/files.js';
-import { modelCost } from './cost.js';
-import type { TrexData } from './data.js';
-import { variantConfig } from './derive.js';
-import { noiseAwareFinetune } from './finetune.js';
+import { type Kernels, kernelsFor } from '../analog/analog-model.js';
+import { analogInstances } from '../analog/instances.js';
+import { loadSpec } from '../analog/presets.js';
+import type { CostTotals } from '../cost/cost.js';
+import { sliceData } from '../eval/data.js';
+import { evaluate } from '../eval/evaluate.js';
+import { modelCost } from '../methods/trex/cost.js';
+import type { TrexData } from '../methods/trex/data.js';
+import { variantConfig } from '../methods/trex/derive.js';
+import { noiseAwareFinetune } from '../methods/trex/finetune.js';
 import {
   type BriefTraining,
   copySideFiles,
@@ -33,7 +26,12 @@ import {
   slug,
   trainCandidate,
   trexSearch,
-} from './search.js';
+} from '../methods/trex/search.js';
+import { loadModel, type Model } from '../models/index.js';
+import type { Variants } from '../models/variants.js';
+import { scatterChart } from '../report/scatter.js';
+import { svgDocument } from '../report/svg.js';
+import { Experiment } from './runner.js';
 
 export interface Baseline {
   name: string;
@@ -61,6 +59,22 @@ export interface ExperimentOptions {
   log?: (line: string) => void;
 }
 
+/** A model's cost and ideal and non-ideal accuracy per hardware. */
+interface Row {
+  cost: Record<string, CostTotals>;
+  ideal: number;
+  nonIdeal: Record<string, { mean: number; std: number }>;
+}
+
+/** A trained pattern: its held-out loss and ideal accuracy. */
+interface Pattern {
+  label: string;
+  kind: string;
+  n: number;
+  loss: number;
+  ideal: number;
+}
+
 interface ModelEntry {
   name: string;
   group: 'baseline' | 'TReX' | 'weight sharing' | 'token pruning';
@@ -70,16 +84,8 @@ interface ModelEntry {
   variants: Variants;
 }
 
-interface Results {
-  cells: Record<string, unknown>;
-  /** The kernels the crossbar products ran on (absent: the ONNX graphs; see analog-model.ts kernelsFor). */
-  kernels?: Kernels;
-  /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
-  noiseStream?: number;
-}
-
 /** Default baselines for `layers` encoders: adjacent pairs share; tokens pruned after a third of the stack. */
-export function defaultBaselines(layers: number): Baseline[] {
+function defaultBaselines(layers: number): Baseline[] {
   const pairs = Object.fromEntries(
     Array.from({ length: Math.floor(layers / 2) }, (_, k) => [2 * k + 1, 2 * k]),
   );
@@ -95,7 +101,7 @@ export function defaultBaselines(layers: number): Baseline[] {
 }
 
 /** The target delays that make Algorithm 1 pick N_reuse = 1..L−1 on `hw` (a hair above each delay). */
-export function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
+function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
   return reuseDelays({ ...o, spec: loadSpec(hw) })
     .slice(1)
     .map((d) => {
@@ -106,24 +112,21 @@ export function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, h
 
 const pct = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFixed(2));
 
-export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
+export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const file = join(o.out, 'results.json');
   // the kernels give other noise samples: a resume must use the ones the results were made with
   const kernels: Kernels = o.hardware.some((hw) => kernelsFor(loadSpec(hw)) === 'native') ? 'native' : 'onnx';
-  const results: Results = existsSync(file)
-    ? (readJson(file) as Results)
-    : { cells: {}, kernels, noiseStream: NOISE_STREAM };
-  const save = () => writeFileAtomic(file, `${JSON.stringify(results, null, 2)}\n`);
-  const cell = async <T>(key: string, run: () => Promise<T>): Promise<T> => {
-    if (key in results.cells) return results.cells[key] as T;
-    // a new cell must draw what the recorded ones drew (finished results still report)
-    assertSameNoise(file, results, kernels);
-    const v = await run();
-    results.cells[key] = v;
-    save();
-    return v;
+  // what the results depend on; hardware, targets, baselines and instances are cells of their own
+  const settings = {
+    model: o.modelDir,
+    data: { eval: o.data.eval.name, train: o.data.train.name, heldOut: o.data.heldOut.name },
+    brief: o.brief,
+    finetune: o.finetune,
+    hwLimit: o.hwLimit,
+    seed: o.seed,
+    ...(o.seqLen === undefined ? {} : { seqLen: o.seqLen }),
   };
+  const exp = new Experiment(o.out, 'trex', settings, { kernels });
   const hw0 = o.hardware[0]!;
   const targets = o.targets ?? defaultTargets(o, hw0);
   const patternsDir = join(o.out, 'patterns');
@@ -133,7 +136,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
     { name: 'baseline', group: 'baseline', dir: o.modelDir, detail: 'original', variants: {} },
   ];
   for (const target of targets) {
-    const state = await cell(`search|${target}`, async (): Promise<SearchState> => {
+    const state = await exp.once(`search|${target}`, async (): Promise<SearchState> => {
       log(`— search for ${target} ms on ${hw0}`);
       return trexSearch({
         model: o.model,
@@ -162,7 +165,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   // 2. the baselines, trained as the patterns are
   for (const b of o.baselines ?? defaultBaselines(o.model.config.layers)) {
     const dir = join(o.out, 'baselines', slug(b.name));
-    await cell(`train|${b.name}`, async () => {
+    await exp.once(`train|${b.name}`, async () => {
       log(`— baseline ${b.name}`);
       return {
         loss: (await trainCandidate(o.model, o.modelDir, b.variants, dir, { ...o.data, brief: o.brief, log }))
@@ -182,7 +185,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   if (o.finetune) {
     for (const m of models.filter((x) => x.group !== 'TReX')) {
       const dir = join(o.out, 'finetuned', slug(m.name));
-      await cell(`finetune|${m.name}`, async () => {
+      await exp.once(`finetune|${m.name}`, async () => {
         log(`— noise-aware fine-tuning of ${m.name} on ${hw0}`);
         const model = m.dir === o.modelDir ? loadModel(o.modelDir) : loadModel(m.dir);
         await noiseAwareFinetune(model, o.data.train, loadSpec(hw0), { ...o.finetune!, out: dir, log });
@@ -195,14 +198,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
 
   // 3. cost and accuracy of every model
   const hwEval = sliceData(o.data.eval, 0, o.hwLimit);
-  const rows: Record<
-    string,
-    {
-      cost: Record<string, CostTotals>;
-      ideal: number;
-      nonIdeal: Record<string, { mean: number; std: number }>;
-    }
-  > = {};
+  const rows: Record<string, Row> = {};
   for (const m of models) {
     // weights are loaded only for cells still to compute: a finished results.json renders alone
     let loaded: Model | undefined;
@@ -214,28 +210,34 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
         modelCost(config, loadSpec(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
       ]),
     );
-    const ideal = await cell(
+    const ideal = await exp.once(
       `ideal|${m.name}`,
       async () => (await evaluate(model(), o.data.eval, { label: `${m.name} ideal` })).value,
     );
     const nonIdeal: Record<string, { mean: number; std: number }> = {};
     for (const hw of o.hardware) {
-      nonIdeal[hw] = await cell(`nonideal|${m.name}|${hw}`, async () => {
-        log(`— ${m.name} on ${hw}: ${o.repeats} instance(s) × ${hwEval.size} examples`);
-        const r = await monteCarlo(model(), hwEval, loadSpec(hw), { repeats: o.repeats, seed: o.seed });
-        return { mean: r.mean, std: r.std, values: r.values, seeds: r.seeds, n: r.n };
-      });
+      const spec = loadSpec(hw);
+      nonIdeal[hw] = await exp.cell(
+        `nonideal|${m.name}|${hw}`,
+        { model: m.name, hw },
+        o.repeats,
+        o.seed,
+        async (seed) => {
+          const matmuls = await analogInstances(model(), spec)(seed);
+          return { value: (await evaluate(model(), hwEval, { matmuls, fresh: true })).value };
+        },
+      );
     }
     rows[m.name] = { cost: costs, ideal, nonIdeal };
   }
 
   // 4. the patterns compared (every pattern any search trained)
-  const patterns: { label: string; kind: string; n: number; loss: number; ideal: number }[] = [];
+  const patterns: Pattern[] = [];
   for (const target of targets) {
-    const st = results.cells[`search|${target}`] as SearchState;
+    const st = exp.record.extra[`search|${target}`] as SearchState;
     for (const c of st.candidates) {
       if (patterns.some((p) => p.label === c.label) || c.loss === undefined) continue;
-      const ideal = await cell(
+      const ideal = await exp.once(
         `pattern|${c.label}`,
         async () => (await evaluate(loadModel(c.dir), o.data.eval)).value,
       );
@@ -243,22 +245,16 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
     }
   }
 
-  writeReport(o, models, rows, patterns);
-  return results;
+  writeReport(exp, o, models, rows, patterns);
+  return exp;
 }
 
 function writeReport(
+  exp: Experiment,
   o: ExperimentOptions,
   models: ModelEntry[],
-  rows: Record<
-    string,
-    {
-      cost: Record<string, CostTotals>;
-      ideal: number;
-      nonIdeal: Record<string, { mean: number; std: number }>;
-    }
-  >,
-  patterns: { label: string; kind: string; n: number; loss: number; ideal: number }[],
+  rows: Record<string, Row>,
+  patterns: Pattern[],
 ): void {
   const lines: string[] = [`# TReX on ${o.modelDir}`, ''];
   lines.push(
@@ -328,7 +324,7 @@ function writeReport(
     ),
     '',
   );
-  writeFileAtomic(join(o.out, 'results.md'), `${lines.join('\n')}\n`);
+  exp.write('results.md', `${lines.join('\n')}\n`);
   console.log(lines.join('\n'));
 
   if (patterns.length) {
@@ -343,9 +339,7 @@ function writeReport(
         y: 100 * p.ideal,
       })),
     });
-    const svg = svgDocument([[chart]]);
-    writeFileAtomic(join(o.out, 'patterns.svg'), svg);
-    writeFileAtomic(join(o.out, 'patterns.png'), toPng(svg));
+    exp.figure('patterns', svgDocument([[chart]]));
   }
   for (const hw of o.hardware) {
     const chart = scatterChart({
@@ -360,9 +354,7 @@ function writeReport(
         y: 100 * rows[m.name]!.nonIdeal[hw]!.mean,
       })),
     });
-    const svg = svgDocument([[chart]]);
-    writeFileAtomic(join(o.out, `pareto-${hw}.svg`), svg);
-    writeFileAtomic(join(o.out, `pareto-${hw}.png`), toPng(svg));
+    exp.figure(`pareto-${hw}`, svgDocument([[chart]]));
   }
 }
 

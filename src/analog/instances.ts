@@ -1,0 +1,26 @@
+/** Programmed instances of a hardware spec, for Monte Carlo evaluation (eval/montecarlo.ts). */
+import type { Instance } from '../eval/montecarlo.js';
+import type { Model } from '../models/index.js';
+import { AnalogModel } from './analog-model.js';
+import type { ConductanceTransform } from './dynamic.js';
+import type { HardwareSpec } from './spec.js';
+
+export interface InstanceOptions {
+  /** Per-tile input ranges of the static layers (calibrated or learned; see AnalogModel.inputRanges). */
+  inputRanges?: ReadonlyMap<string, Float32Array>;
+  /** Per-column conductance scales η of the static layers (calibrated or learned). */
+  columnScales?: ReadonlyMap<string, Float32Array>;
+  /** The K/V conductance transform per attention product name (ClipFormer), if any. */
+  kvTransform?: (name: string) => ConductanceTransform | undefined;
+}
+
+/** Instance `seed` of `model` on `spec`: programmed, with its ranges, ready to evaluate. */
+export function analogInstances(model: Model, spec: HardwareSpec, o: InstanceOptions = {}): Instance {
+  return async (seed) => {
+    const analog = new AnalogModel(spec, seed, o.kvTransform);
+    if (o.inputRanges) analog.setInputRanges(o.inputRanges);
+    if (o.columnScales) analog.setColumnScales(o.columnScales);
+    await analog.prepare(model);
+    return analog.matmuls();
+  };
+}

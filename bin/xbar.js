@@ -14,7 +14,7 @@ if (!existsSync(main)) {
     process.exit(1);
   }
   console.error('xbar: compiling (first run)…');
-  const r = spawnSync(process.execPath, [tsc, '-p', root], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [`${root}scripts/build.mjs`], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
   // without them (no compiler, or a failed build) xbar runs the same computations as ONNX graphs
   spawnSync(process.execPath, [`${root}scripts/build-native.mjs`], { stdio: 'inherit' });

@@ -13,7 +13,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { loadModel } from '../models/index.js';
 import { table } from '../util/table.js';
 import { parseDuration } from '../util/validate.js';
-import { positiveInt } from './eval.js';
+import { flag } from './flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -52,7 +52,7 @@ export function registerDemo(program: Command): void {
     .description(
       'the shipped ViT and BERT on their shipped data slices: ideal, PCM and RRAM crossbars, with cost',
     )
-    .option('--repeats <n>', 'Monte Carlo instances per preset', positiveInt('--repeats'), 3)
+    .addOption(flag('repeats', { help: 'Monte Carlo instances per preset', value: 3 }))
     .action(async (o: { repeats: number }) => {
       for (const d of DEMOS) await demo(d, o.repeats);
     });

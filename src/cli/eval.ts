@@ -4,7 +4,7 @@ import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
-import { openData, parseDataSpec, type Split } from '../eval/data.js';
+import { openData, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { InputError } from '../eval/predict.js';
 import {
@@ -19,25 +19,17 @@ import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
-import { parseDuration } from '../util/validate.js';
-
-export const positiveInt =
-  (flag: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InputError(`${flag} ${v}: expected a whole number ≥ 1`);
-    return n;
-  };
+import { type DataFlag, type Duration, dataFlag, flag, hardwareSets } from './flags.js';
 
 interface EvalFlags {
   hw?: string;
-  calibration?: string;
+  calibration?: DataFlag;
   set: string[];
   repeats: number;
   seed: number;
-  time?: string;
+  time?: Duration;
   model: string;
-  data: string;
+  data: DataFlag;
   split?: Split;
   limit?: number;
   batch: number;
@@ -50,55 +42,31 @@ export function registerEval(program: Command): void {
   program
     .command('eval')
     .description("a model's metric on a data set")
-    .requiredOption('--model <dir>', 'Hugging Face model folder')
-    .requiredOption(
-      '--data <spec>',
-      'KIND:PATH, e.g. fashion-mnist:/usr/share/datasets/fashion-mnist, glue-sst2:DIR, imagefolder:DIR',
-    )
-    .option('--split <split>', 'test | dev | train (default: test for images, dev for GLUE)', (v: string) => {
-      if (!['test', 'dev', 'train'].includes(v)) throw new InputError(`--split ${v}: use test, dev or train`);
-      return v;
-    })
-    .option('--limit <n>', 'evaluate the first n examples', positiveInt('--limit'))
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), 32)
-    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
-    .option('--hw <spec>', 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file')
-    .option(
-      '--set <field=value>',
-      'override a hardware field, e.g. adc.bits=6 (repeatable)',
-      (v: string, p: string[]) => [...p, v],
-      [],
-    )
-    .option(
-      '--repeats <n>',
-      'Monte Carlo instances (programmings of the weights)',
-      positiveInt('--repeats'),
-      10,
-    )
-    .option(
-      '--seed <n>',
-      'base seed: instance i uses seed + i',
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0) throw new InputError(`--seed ${v}: expected a whole number ≥ 0`);
-        return n;
-      },
-      0,
-    )
-    .option('--time <t>', 'time since programming (drift), e.g. 1s, 1h, 1d, 1y')
+    .addOption(flag('model', { required: true }))
+    .addOption(flag('data', { required: true }))
+    .addOption(flag('split', { help: 'test | dev | train (default: test for images, dev for GLUE)' }))
+    .addOption(flag('limit', { help: 'evaluate the first n examples' }))
+    .addOption(flag('batch', { value: 32 }))
+    .addOption(flag('maxLength', { value: 128 }))
+    .addOption(flag('hw', { help: 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file' }))
+    .addOption(flag('set'))
+    .addOption(flag('repeats', { value: 10 }))
+    .addOption(flag('seed', { value: 0 }))
+    .addOption(flag('time'))
     .option(
       '--calibration <spec>',
       "data for calibrated ranges (dac.range.kind=calibrated), KIND:PATH; default: --data's training split",
+      dataFlag,
     )
     .option(
       '--clipformer <α,β>',
       'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1); β < 1 saves K/V bit slices in the cost',
       (v: string) => parseClipFormerFlag(v),
     )
-    .option('--json', 'print a JSON object instead of a table')
+    .addOption(flag('json'))
     .action(async (o: EvalFlags) => {
       const model = loadModel(o.model);
-      const data = openData(parseDataSpec(o.data), model, {
+      const data = openData(o.data, model, {
         modelDir: o.model,
         maxLength: o.maxLength,
         ...(o.split ? { split: o.split } : {}),
@@ -110,11 +78,10 @@ export function registerEval(program: Command): void {
         ['data', data.name],
       ];
       if (o.hw) {
-        const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
-        const spec = loadSpec(o.hw, sets);
+        const spec = loadSpec(o.hw, hardwareSets(o));
         // opened only when a layer asks for calibrated ranges
         const calib = () =>
-          openData(parseDataSpec(o.calibration ?? o.data), model, {
+          openData(o.calibration ?? o.data, model, {
             modelDir: o.model,
             maxLength: o.maxLength,
             split: 'train',
@@ -170,7 +137,7 @@ export function registerEval(program: Command): void {
         console.log(
           table([
             ...head,
-            ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time ?? `${spec.timeS} s`}` : ''}`],
+            ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time?.text ?? `${spec.timeS} s`}` : ''}`],
             ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
             ['metric', r.metric],
             ['ideal', f(r.ideal)],

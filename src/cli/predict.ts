@@ -40,6 +40,16 @@ export function nestedToArray(
   return hostArray(dtype, shape, dtype === 'float32' ? Float32Array.from(out) : Int32Array.from(out));
 }
 
+/** Throws naming the file, the field and the index of a value that is not a finite number. */
+export function finiteArray(a: HostArray, file: string, field: string): void {
+  const at = (a.data as Float32Array).findIndex((v) => !Number.isFinite(v));
+  if (at < 0) return;
+  const index = a.shape.map(
+    (_, d) => Math.floor(at / a.shape.slice(d + 1).reduce((p, n) => p * n, 1)) % a.shape[d]!,
+  );
+  throw new FileError(file, `${field}[${index.join('][')}]: ${a.data[at]} is not a finite number`);
+}
+
 export function registerPredict(program: Command): void {
   program
     .command('predict')

@@ -1,28 +1,21 @@
 /** `xbar train`: train or fine-tune a model on a data set, with checkpoints and resume. */
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { openData, parseDataSpec } from '../eval/data.js';
+import { openData } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
-import { loadModelConfig } from '../models/config.js';
+import { loadModelConfig, parseModelConfig } from '../models/config.js';
 import { loadModel, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
-import { positiveInt } from './eval.js';
-
-const positiveNumber =
-  (flag: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new InputError(`${flag} ${v}: expected a number > 0`);
-    return n;
-  };
+import { ensureDir, readJson } from '../util/files.js';
+import { collect, type DataFlag, finiteNumber, flag, oneOf, wholeNumber } from './flags.js';
 
 interface TrainFlags {
   model: string;
-  data: string;
+  data: DataFlag;
   out: string;
   epochs: number;
   batch: number;
@@ -47,50 +40,61 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('train a model (from an HF config.json) or fine-tune one (an HF folder); resumes from --out')
-    .requiredOption('--model <path>', 'HF config.json (random init) or model folder (fine-tune)')
-    .requiredOption('--data <spec>', 'training data, KIND:PATH (its train split; evaluation on test/dev)')
-    .requiredOption('--out <dir>', 'checkpoint folder (HF format + optimizer state); rerun to resume')
-    .option('--epochs <n>', 'epochs', positiveInt('--epochs'), 10)
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), 64)
-    .option('--lr <x>', 'peak learning rate', positiveNumber('--lr'), 1e-3)
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay', Number, 0.05)
-    .option('--label-smoothing <x>', 'label smoothing ε', Number, 0)
+    .addOption(
+      flag('model', { help: 'HF config.json (random init) or model folder (fine-tune)', required: true }),
+    )
+    .addOption(
+      flag('data', {
+        help: 'training data, KIND:PATH (its train split; evaluation on test/dev)',
+        required: true,
+      }),
+    )
+    .addOption(
+      flag('out', {
+        help: 'checkpoint folder (HF format + optimizer state); rerun to resume',
+        required: true,
+      }),
+    )
+    .addOption(flag('epochs', { value: 10 }))
+    .addOption(flag('batch', { value: 64 }))
+    .addOption(flag('lr', { value: 1e-3 }))
+    .option(
+      '--weight-decay <x>',
+      'AdamW decoupled weight decay',
+      finiteNumber('--weight-decay', { min: 0 }),
+      0.05,
+    )
+    .option(
+      '--label-smoothing <x>',
+      'label smoothing ε',
+      finiteNumber('--label-smoothing', { min: 0, lt: 1 }),
+      0,
+    )
     .option(
       '--schedule <kind>',
       'cosine | linear | constant (after 5 % warm-up)',
-      (v: string) => {
-        if (!['cosine', 'linear', 'constant'].includes(v))
-          throw new InputError(`--schedule ${v}: use cosine, linear or constant`);
-        return v;
-      },
+      oneOf('--schedule', ['cosine', 'linear', 'constant']),
       'cosine',
     )
     .option('--augment', 'random shifts (±2 px) and flips of images')
-    .option('--limit <n>', 'use the first n training examples', positiveInt('--limit'))
+    .addOption(flag('limit', { help: 'use the first n training examples' }))
     .option(
       '--eval-limit <n>',
       'evaluate on the first n test/dev examples each epoch',
-      positiveInt('--eval-limit'),
+      wholeNumber('--eval-limit'),
       2000,
     )
-    .option('--seed <n>', 'seed of initialisation and shuffling', Number, 0)
+    .addOption(flag('seed', { help: 'seed of initialisation and shuffling', value: 0 }))
     .option(
       '--dropout <p>',
       'hidden dropout probability while training',
-      (v: string) => {
-        const p = Number(v);
-        if (!(p >= 0 && p < 1)) throw new InputError(`--dropout ${v}: use a probability in [0, 1)`);
-        return p;
-      },
+      finiteNumber('--dropout', { min: 0, lt: 1 }),
       0,
     )
     .option(
       '--provider <name>',
       'where training steps run: cpu or webgpu (ONNX Runtime execution provider)',
-      (v: string) => {
-        if (v !== 'cpu' && v !== 'webgpu') throw new InputError(`--provider ${v}: use cpu or webgpu`);
-        return v;
-      },
+      oneOf('--provider', ['cpu', 'webgpu']),
       'cpu',
     )
     .option(
@@ -100,15 +104,15 @@ export function registerTrain(program: Command): void {
     .option(
       '--gamma <g>',
       'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)',
-      positiveNumber('--gamma'),
+      finiteNumber('--gamma', { gt: 0 }),
     )
     .option(
       '--range-lr <x>',
       "with --hwa and a 'learned' dac.range or conductanceRange: the ranges' peak learning rate (default --lr)",
-      positiveNumber('--range-lr'),
+      finiteNumber('--range-lr', { gt: 0 }),
     )
     .option('--set <field=value>', 'with --hwa: override a hardware field (repeatable)', collect, [])
-    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
+    .addOption(flag('maxLength', { value: 128 }))
     .action(async (o: TrainFlags) => {
       if (!o.hwa) {
         // flags of noise-aware training mean nothing without it: say so instead of ignoring them
@@ -129,10 +133,14 @@ export function registerTrain(program: Command): void {
         ? loadModel(o.out)
         : hasWeights
           ? loadModel(o.model)
-          : randomModel(loadModelConfig(o.model), o.seed, 0.02);
+          : randomModel(
+              isDir ? loadModelConfig(o.model) : parseModelConfig(readJson(o.model), o.model),
+              o.seed,
+              0.02,
+            );
       const modelDir = isDir ? o.model : undefined;
       if (isDir) copyProcessorFiles(o.model, o.out);
-      const spec = parseDataSpec(o.data);
+      const spec = o.data;
       const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
       const data = openData(spec, model, {
         ...common,
@@ -160,8 +168,6 @@ export function registerTrain(program: Command): void {
     });
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
-
 /** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */
 function trainingSpec(o: TrainFlags) {
   const sets = [...o.set, ...(o.gamma === undefined ? [] : [`attention.device.program.gamma=${o.gamma}`])];
@@ -185,7 +191,7 @@ const PROCESSOR_FILES = [
 ];
 
 function copyProcessorFiles(from: string, to: string): void {
-  mkdirSync(to, { recursive: true });
+  ensureDir(to);
   for (const f of PROCESSOR_FILES) {
     if (existsSync(join(from, f)) && !existsSync(join(to, f))) copyFileSync(join(from, f), join(to, f));
   }

@@ -7,25 +7,8 @@ import { trexExperiment } from '../methods/trex/experiment.js';
 import { FINETUNE_AVAILABLE } from '../methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
-import { positiveInt } from './eval.js';
-
-export const positiveNumber =
-  (flag: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new InputError(`${flag} ${v}: expected a number > 0`);
-    return n;
-  };
-const fraction = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!(n > 0 && n <= 1)) throw new InputError(`${flag} ${v}: expected a number in (0, 1]`);
-  return n;
-};
-const nonNegative = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!(n >= 0)) throw new InputError(`${flag} ${v}: expected a number ≥ 0`);
-  return n;
-};
+import { portablePath } from '../util/files.js';
+import { type DataFlag, finiteNumber, flag, numberList, wholeNumber } from './flags.js';
 
 /** Options of the brief training and fine-tuning, shared by `trex search` and `experiment trex`. */
 export function trainingOptions(c: Command, defaults: { fraction: number; heldOut: number }): Command {
@@ -33,49 +16,46 @@ export function trainingOptions(c: Command, defaults: { fraction: number; heldOu
     .option(
       '--fraction <f>',
       'fraction of the training set for the brief training',
-      fraction('--fraction'),
+      finiteNumber('--fraction', { gt: 0, max: 1 }),
       defaults.fraction,
     )
     .option(
       '--held-out <n>',
       'training examples held out to compare losses',
-      positiveInt('--held-out'),
+      wholeNumber('--held-out'),
       defaults.heldOut,
     )
-    .option('--epochs <n>', 'epochs of brief training', positiveInt('--epochs'), BRIEF_DEFAULTS.epochs)
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), BRIEF_DEFAULTS.batch)
-    .option('--lr <x>', 'peak learning rate of the brief training', positiveNumber('--lr'), BRIEF_DEFAULTS.lr)
+    .addOption(flag('epochs', { help: 'epochs of brief training', value: BRIEF_DEFAULTS.epochs }))
+    .addOption(flag('batch', { value: BRIEF_DEFAULTS.batch }))
+    .addOption(flag('lr', { help: 'peak learning rate of the brief training', value: BRIEF_DEFAULTS.lr }))
     .option(
       '--ce-weight <w>',
       'distillation: weight of the label cross-entropy',
-      nonNegative('--ce-weight'),
+      finiteNumber('--ce-weight', { min: 0 }),
       BRIEF_DEFAULTS.ceWeight,
     )
     .option(
       '--kl-weight <w>',
       'distillation: weight of the KL to the teacher',
-      nonNegative('--kl-weight'),
+      finiteNumber('--kl-weight', { min: 0 }),
       BRIEF_DEFAULTS.klWeight,
     )
     .option(
       '--temperature <T>',
       'distillation temperature',
-      positiveNumber('--temperature'),
+      finiteNumber('--temperature', { gt: 0 }),
       BRIEF_DEFAULTS.temperature,
     )
-    .option('--seed <n>', 'seed of shuffling', Number, BRIEF_DEFAULTS.seed)
-    .option(
-      '--max-length <n>',
-      'token limit for text (and the tokens the cost model assumes)',
-      positiveInt('--max-length'),
-      128,
+    .addOption(flag('seed', { help: 'seed of shuffling', value: BRIEF_DEFAULTS.seed }))
+    .addOption(
+      flag('maxLength', { help: 'token limit for text (and the tokens the cost model assumes)', value: 128 }),
     )
     .option('--no-finetune', 'skip the noise-aware fine-tuning of the winner')
-    .option('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', positiveInt('--finetune-epochs'), 1)
+    .option('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', wholeNumber('--finetune-epochs'), 1)
     .option(
       '--finetune-lr <x>',
       'learning rate of noise-aware fine-tuning',
-      positiveNumber('--finetune-lr'),
+      finiteNumber('--finetune-lr', { gt: 0 }),
       1e-4,
     );
 }
@@ -119,7 +99,7 @@ export function finetuneFrom(o: TrainingFlags) {
 
 interface SearchFlags extends TrainingFlags {
   model: string;
-  data: string;
+  data: DataFlag;
   hw: string;
   set: string[];
   targetDelay: number;
@@ -134,30 +114,34 @@ export function registerTrex(program: Command): void {
       .description(
         'pick the reuse encoders for a target delay, train them, fine-tune the winner; rerun resumes',
       )
-      .requiredOption('--model <dir>', 'the trained model (HF folder): teacher and initialisation')
-      .requiredOption('--data <spec>', 'KIND:PATH; its training split is used')
-      .requiredOption(
-        '--hw <spec>',
-        'hardware preset or spec file the delay is computed for (e.g. fefet-trex)',
+      .addOption(
+        flag('model', { help: 'the trained model (HF folder): teacher and initialisation', required: true }),
       )
-      .option(
-        '--set <field=value>',
-        'override a hardware field (repeatable)',
-        (v: string, p: string[]) => [...p, v],
-        [],
+      .addOption(flag('data', { help: 'KIND:PATH; its training split is used', required: true }))
+      .addOption(
+        flag('hw', {
+          help: 'hardware preset or spec file the delay is computed for (e.g. fefet-trex)',
+          required: true,
+        }),
       )
+      .addOption(flag('set'))
       .requiredOption(
         '--target-delay <ms>',
         'target delay of one inference, ms',
-        positiveNumber('--target-delay'),
+        finiteNumber('--target-delay', { gt: 0 }),
       )
-      .option('--out <dir>', 'working folder (search.json, patterns/, finetuned/)', 'runs/trex-search'),
+      .addOption(
+        flag('out', {
+          help: 'working folder (search.json, patterns/, finetuned/)',
+          value: 'runs/trex-search',
+        }),
+      ),
     { fraction: 0.2, heldOut: 2000 },
   ).action(async (o: SearchFlags) => {
     const model = loadModel(o.model);
     const spec = loadSpec(o.hw, o.set);
     const finetune = finetuneFrom(o);
-    const data = openTrexData(model, o.model, o.data, {
+    const data = openTrexData(model, o.model, o.data.text, {
       fraction: o.fraction,
       heldOut: o.heldOut,
       maxLength: o.maxLength,
@@ -187,7 +171,7 @@ export function registerTrex(program: Command): void {
 
 interface ExperimentFlags extends TrainingFlags {
   model: string;
-  data?: string;
+  data?: DataFlag;
   out: string;
   hw: string;
   targets?: number[];
@@ -212,9 +196,14 @@ export function registerTrexExperiment(experiment: Command): void {
       .description(
         'TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns; rerun resumes',
       )
-      .requiredOption('--model <dir>', 'the trained model (HF folder)')
-      .option('--data <spec>', 'KIND:PATH (default fashion-mnist for the shipped ViT)')
-      .option('--out <dir>', 'results folder (results.json, results.md, pareto-*.svg/png)', 'results/trex')
+      .addOption(flag('model', { help: 'the trained model (HF folder)', required: true }))
+      .addOption(flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }))
+      .addOption(
+        flag('out', {
+          help: 'results folder (results.json, results.md, pareto-*.svg/png)',
+          value: 'runs/trex',
+        }),
+      )
       .option(
         '--hw <list>',
         'hardware, comma-separated; the first sets the target delays',
@@ -223,24 +212,19 @@ export function registerTrexExperiment(experiment: Command): void {
       .option(
         '--targets <ms,…>',
         'target delays in ms (default: the delay of each N_reuse 1..L−1 on the first --hw)',
-        (v: string) =>
-          v.split(',').map((x) => {
-            const n = Number(x);
-            if (!(n > 0)) throw new InputError(`--targets ${v}: expected delays in ms > 0, comma-separated`);
-            return n;
-          }),
+        numberList('--targets', { gt: 0 }),
       )
-      .option('--repeats <n>', 'Monte Carlo instances per non-ideal evaluation', positiveInt('--repeats'), 2)
+      .addOption(flag('repeats', { help: 'Monte Carlo instances per non-ideal evaluation', value: 2 }))
       .option(
         '--hw-limit <n>',
         'evaluation examples on hardware (the first n)',
-        positiveInt('--hw-limit'),
+        wholeNumber('--hw-limit'),
         200,
       )
       .option(
         '--eval-limit <n>',
         'evaluation examples for the ideal accuracy (default all)',
-        positiveInt('--eval-limit'),
+        wholeNumber('--eval-limit'),
       ),
     { fraction: 0.1, heldOut: 1000 },
   ).action(async (o: ExperimentFlags) => {
@@ -248,7 +232,7 @@ export function registerTrexExperiment(experiment: Command): void {
     const hardware = o.hw.split(',').map((h) => h.trim());
     for (const h of hardware) loadSpec(h); // a misspelt preset fails before any training
     const finetune = finetuneFrom(o);
-    const data = openTrexData(model, o.model, o.data ?? defaultData(model), {
+    const data = openTrexData(model, o.model, o.data?.text ?? defaultData(model), {
       fraction: o.fraction,
       heldOut: o.heldOut,
       maxLength: o.maxLength,
@@ -267,7 +251,7 @@ export function registerTrexExperiment(experiment: Command): void {
       hwLimit: o.hwLimit,
       seed: o.seed,
       ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
-      out: o.out,
+      out: portablePath(o.out),
     });
     process.stderr.write(
       `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}\n`,

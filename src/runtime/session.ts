@@ -98,6 +98,11 @@ export class CompiledGraph implements RunnableGraph {
         continue;
       }
       const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
+      if (!Array.isArray(v.shape) || !ArrayBuffer.isView(v.data)) {
+        throw new RuntimeError(
+          `input '${i.name}' is a ${(v as object).constructor?.name ?? typeof v}; feeds are host arrays { dtype, shape, data }, e.g. ${i.dtype === 'int32' ? 'i32' : 'f32'}(${fmtShape(i.shape)}, data)`,
+        );
+      }
       if (v.dtype !== i.dtype || !sameShape(v.shape, i.shape)) {
         throw new RuntimeError(
           `input '${i.name}' is ${v.dtype} ${fmtShape(v.shape)}, the graph needs ${i.dtype} ${fmtShape(i.shape)}`,

@@ -1,22 +1,69 @@
 /** File helpers: atomic writes (a crash never leaves a half-written result) and JSON reading with clear errors. */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-
-/** Writes to a temporary file beside `path`, then renames it over `path`. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
 export class FileError extends Error {
   constructor(
     readonly file: string,
-    message: string,
+    readonly reason: string,
   ) {
-    super(`${file}: ${message}`);
+    super(`${file}: ${reason}`);
     this.name = 'FileError';
+  }
+}
+
+/** What a failed file system call means, in words ("read-only file system (EROFS)"). */
+export function whyNot(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    EROFS: 'read-only file system',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    ENOTDIR: 'a file is in the way of a folder',
+    EEXIST: 'a file of that name exists',
+    EISDIR: 'it is a folder',
+    ENOENT: 'no such file or folder',
+  };
+  return code && words[code] ? `${words[code]} (${code})` : ((e as Error).message ?? String(e));
+}
+
+/**
+ * Creates a folder and its parents. Node's `mkdirSync(…, { recursive: true })` spins forever
+ * where a parent exists but refuses new entries with ENOENT (under /proc); this walks up once.
+ */
+export function ensureDir(dir: string): void {
+  const path = resolve(dir);
+  try {
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
+    mkdirSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const parent = dirname(path);
+    if (code === 'EEXIST' && statSync(path).isDirectory()) return;
+    if (code === 'ENOENT' && parent !== path && !statSync(parent, { throwIfNoEntry: false })) {
+      ensureDir(parent);
+      ensureDir(path);
+      return;
+    }
+    throw new FileError(
+      dir,
+      `cannot create this folder: ${code === 'ENOENT' ? `${parent} takes no new folders (ENOENT)` : whyNot(e)}`,
+    );
+  }
+}
+
+/** Writes to a temporary file beside `path`, then renames it over `path`. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  ensureDir(dirname(path));
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new FileError(path, `cannot write: ${whyNot(e)}`);
   }
 }
 
@@ -33,4 +80,14 @@ export function readJson(path: string): unknown {
   } catch (e) {
     throw new FileError(path, `invalid JSON: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A path as results record it: relative to the working directory where it lies inside it (so
+ * results made in one checkout read the same in another), else as given.
+ */
+export function portablePath(path: string): string {
+  const rel = relative(process.cwd(), resolve(path));
+  if (rel === '') return '.';
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }

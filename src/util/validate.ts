@@ -45,15 +45,19 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: 
     const received = valueAt(value, issue.path);
     if (issue.code === 'invalid_union' && 'discriminator' in issue) {
       const options = (issue as { options?: unknown[] }).options ?? [];
-      return `${path}: ${JSON.stringify(received)} is not allowed, use one of ${options.map((o) => `'${String(o)}'`).join(', ')}`;
+      return `${path}: ${shown(received)} is not allowed, use one of ${options.map((o) => `'${String(o)}'`).join(', ')}`;
     }
     if (received === undefined) return `${path}: missing, ${issue.message.replace(/^Invalid input: /, '')}`;
     if (issue.message.startsWith('use '))
-      return `${path}: ${JSON.stringify(received)} is not allowed, ${issue.message}`;
-    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${JSON.stringify(received)}`;
+      return `${path}: ${shown(received)} is not allowed, ${issue.message}`;
+    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${shown(received)}`;
   });
   throw new ConfigError(file, problems);
 }
+
+/** A received value as JSON, non-finite numbers by name (JSON would say null). */
+const shown = (v: unknown): string =>
+  typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
 
 function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
   return path.reduce<unknown>(

@@ -210,6 +210,9 @@ export function readGlue(task: GlueTask, file: string): GlueExample[] {
     out.push(ex);
   }
   if (out.length === 0)
-    throw new FileError(file, `no examples: only a header row; a ${task} file needs at least one row after it`);
+    throw new FileError(
+      file,
+      `no examples: only a header row; a ${task} file needs at least one row after it`,
+    );
   return out;
 }

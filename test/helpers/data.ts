@@ -9,7 +9,7 @@ import { ROOT } from './models.js';
 function idx(dims: readonly number[], data: Uint8Array): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header.writeUInt32BE(0x0800 + dims.length, 0);
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  for (const [i, d] of dims.entries()) header.writeUInt32BE(d, 4 + 4 * i);
   return gzipSync(Buffer.concat([header, data]));
 }
 

@@ -10,7 +10,7 @@ import { resolveShape, SHAPE_NAMES } from '../cost/shape.js';
 import { toPng } from '../report/svg.js';
 import { writeFileAtomic } from '../util/files.js';
 import { ConfigError } from '../util/validate.js';
-import { collect, finiteNumber, flag, wholeNumber } from './flags.js';
+import { collect, flag, opt, wholeNumber, withOptions } from './flags.js';
 
 interface CostFlags {
   model: string;
@@ -47,77 +47,61 @@ function parseArch(pairs: readonly string[]): ArchitectureInput {
 }
 
 export function registerCost(program: Command): void {
-  program
-    .command('cost')
-    .description('energy, delay, area, EDAP, TOPS/W and TOPS/mm² of a model on crossbars (shapes only)')
-    .addOption(
-      flag('model', {
-        help: `a model folder (config.json) or one of ${SHAPE_NAMES.join(', ')}`,
-        required: true,
-      }),
-    )
-    .addOption(flag('hw', { required: true }))
-    .addOption(flag('set'))
-    .option(
+  withOptions(
+    program
+      .command('cost')
+      .description('energy, delay, area, EDAP, TOPS/W and TOPS/mm² of a model on crossbars (shapes only)'),
+    flag('model', {
+      help: `a model folder (config.json) or one of ${SHAPE_NAMES.join(', ')}`,
+      required: true,
+    }),
+    flag('hw', { required: true }),
+    flag('set'),
+    opt(
       '--reuse <n|list>',
       'TReX attention reuse: a count (the last n encoders) or indices, e.g. 2,4,6',
       parseReuse,
-    )
-    .option('--no-tb', 'leave the transformation blocks of reuse encoders uncosted (TReX Table IV)')
-    .option(
-      '--beta <β>',
-      "ClipFormer's K/V clip β in (0, 1]: β = 0.25 saves one 2-bit K/V slice",
-      finiteNumber('--beta', { gt: 0, max: 1 }),
-    )
-    .option(
-      '--tokens <n>',
-      'tokens per sequence (default: from image and patch size, or --seq-len)',
-      wholeNumber('--tokens'),
-    )
-    .option('--seq-len <n>', 'tokens of a text model (default 128)', wholeNumber('--seq-len'))
-    .option(
-      '--arch <field=value>',
-      'cost architecture, e.g. crossbarsPerPe=4, colsPerAdc=16 (repeatable)',
-      collect,
-      [],
-    )
-    .option('--layers', 'also print a table per encoder')
-    .addOption(
-      flag('json', {
-        help: 'print JSON (energy_mJ, delay_ms, area_mm2, edap, tops_per_w, tops_per_mm2, macs, …)',
-      }),
-    )
-    .addOption(flag('out', { help: 'write cost.json, breakdown.svg and breakdown.png there' }))
-    .action((o: CostFlags) => {
-      const tokens = o.tokens ?? o.seqLen;
-      const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
-      if (o.seqLen !== undefined && o.tokens === undefined && shape.family === 'vit') {
-        throw new ConfigError('--seq-len', [
-          `${o.model} is a vision model: its tokens come from image and patch size; use --tokens to override`,
-        ]);
-      }
-      const spec = loadSpec(o.hw, o.set);
-      const options: CostOptions = {
-        transformationBlocks: o.tb,
-        architecture: parseArch(o.arch),
-        ...(o.reuse === undefined ? {} : { reuse: o.reuse }),
-        ...(o.beta === undefined ? {} : { beta: o.beta }),
-      };
-      const report = cost(shape, spec, options);
-      const json = costJson(report);
-      if (o.out) {
-        const svg = breakdownSvg(report);
-        writeFileAtomic(join(o.out, 'cost.json'), `${JSON.stringify(json, null, 2)}\n`);
-        writeFileAtomic(join(o.out, 'breakdown.svg'), svg);
-        writeFileAtomic(join(o.out, 'breakdown.png'), toPng(svg));
-      }
-      if (o.json) console.log(JSON.stringify(json));
-      else {
-        console.log(formatCost(report, { layers: !!o.layers }));
-        if (o.out)
-          console.log(
-            `\nwrote ${['cost.json', 'breakdown.svg', 'breakdown.png'].map((f) => join(o.out!, f)).join(', ')}`,
-          );
-      }
-    });
+    ),
+    opt('--no-tb', 'leave the transformation blocks of reuse encoders uncosted (TReX Table IV)'),
+    opt('--beta <β>', "ClipFormer's K/V clip β: β = 0.25 saves one 2-bit K/V slice", { gt: 0, max: 1 }),
+    opt('--tokens <n>', 'tokens per sequence (default: from image and patch size, or --seq-len)', 1),
+    opt('--seq-len <n>', 'tokens of a text model (default 128)', 1),
+    opt('--arch <field=value>', 'cost architecture, e.g. crossbarsPerPe=4 (repeatable)', collect).default([]),
+    opt('--layers', 'also print a table per encoder'),
+    flag('json', {
+      help: 'print JSON (energy_mJ, delay_ms, area_mm2, edap, tops_per_w, tops_per_mm2, macs, …)',
+    }),
+    flag('out', { help: 'write cost.json, breakdown.svg and breakdown.png there' }),
+  ).action((o: CostFlags) => {
+    const tokens = o.tokens ?? o.seqLen;
+    const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
+    if (o.seqLen !== undefined && o.tokens === undefined && shape.family === 'vit') {
+      throw new ConfigError('--seq-len', [
+        `${o.model} is a vision model: its tokens come from image and patch size; use --tokens to override`,
+      ]);
+    }
+    const spec = loadSpec(o.hw, o.set);
+    const options: CostOptions = {
+      transformationBlocks: o.tb,
+      architecture: parseArch(o.arch),
+      ...(o.reuse === undefined ? {} : { reuse: o.reuse }),
+      ...(o.beta === undefined ? {} : { beta: o.beta }),
+    };
+    const report = cost(shape, spec, options);
+    const json = costJson(report);
+    if (o.out) {
+      const svg = breakdownSvg(report);
+      writeFileAtomic(join(o.out, 'cost.json'), `${JSON.stringify(json, null, 2)}\n`);
+      writeFileAtomic(join(o.out, 'breakdown.svg'), svg);
+      writeFileAtomic(join(o.out, 'breakdown.png'), toPng(svg));
+    }
+    if (o.json) console.log(JSON.stringify(json));
+    else {
+      console.log(formatCost(report, { layers: !!o.layers }));
+      if (o.out)
+        console.log(
+          `\nwrote ${['cost.json', 'breakdown.svg', 'breakdown.png'].map((f) => join(o.out!, f)).join(', ')}`,
+        );
+    }
+  });
 }

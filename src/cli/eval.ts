@@ -19,7 +19,7 @@ import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
-import { type DataFlag, type Duration, dataFlag, flag, hardwareSets } from './flags.js';
+import { type DataFlag, type Duration, dataFlag, flag, hardwareSets, opt, withOptions } from './flags.js';
 
 interface EvalFlags {
   hw?: string;
@@ -39,130 +39,129 @@ interface EvalFlags {
 }
 
 export function registerEval(program: Command): void {
-  program
-    .command('eval')
-    .description("a model's metric on a data set")
-    .addOption(flag('model', { required: true }))
-    .addOption(flag('data', { required: true }))
-    .addOption(flag('split', { help: 'test | dev | train (default: test for images, dev for GLUE)' }))
-    .addOption(flag('limit', { help: 'evaluate the first n examples' }))
-    .addOption(flag('batch', { value: 32 }))
-    .addOption(flag('maxLength', { value: 128 }))
-    .addOption(flag('hw', { help: 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file' }))
-    .addOption(flag('set'))
-    .addOption(flag('repeats', { value: 10 }))
-    .addOption(flag('seed', { value: 0 }))
-    .addOption(flag('time'))
-    .option(
+  withOptions(
+    program.command('eval').description("a model's metric on a data set"),
+    flag('model', { required: true }),
+    flag('data', { required: true }),
+    flag('split', { help: 'test | dev | train (default: test for images, dev for GLUE)' }),
+    flag('limit', { help: 'evaluate the first n examples' }),
+    flag('batch', { value: 32 }),
+    flag('maxLength', { value: 128 }),
+    flag('hw', { help: 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file' }),
+    flag('set'),
+    flag('repeats', { value: 10 }),
+    flag('seed', { value: 0 }),
+    flag('time'),
+    opt(
       '--calibration <spec>',
-      "data for calibrated ranges (dac.range.kind=calibrated), KIND:PATH; default: --data's training split",
+      'data for calibrated ranges, KIND:PATH (default: --data), its training split',
       dataFlag,
-    )
-    .option(
+    ),
+    opt(
       '--clipformer <α,β>',
       'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1); β < 1 saves K/V bit slices in the cost',
       (v: string) => parseClipFormerFlag(v),
-    )
-    .addOption(flag('json'))
-    .action(async (o: EvalFlags) => {
-      const model = loadModel(o.model);
-      const data = openData(o.data, model, {
-        modelDir: o.model,
-        maxLength: o.maxLength,
-        ...(o.split ? { split: o.split } : {}),
-        ...(o.limit ? { limit: o.limit } : {}),
-      });
-      const params = model.params().reduce((s, p) => s + p.size, 0);
-      const head = [
-        ['model', `${o.model} (${model.config.modelType}, ${(params / 1e6).toFixed(2)} M parameters)`],
-        ['data', data.name],
-      ];
-      if (o.hw) {
-        const spec = loadSpec(o.hw, hardwareSets(o));
-        // opened only when a layer asks for calibrated ranges
-        const calib = () =>
-          openData(o.calibration ?? o.data, model, {
-            modelDir: o.model,
-            maxLength: o.maxLength,
-            split: 'train',
-          });
-        const note = (m: string) => {
-          if (!o.json) console.error(m);
-        };
-        // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
-        const learned = learnedRangesFor(o.model, model, spec);
-        const inputRanges = new Map([
-          ...learned.inputRanges,
-          ...(await calibrateInputRanges(model, calib, spec, note)),
-        ]);
-        const columnScales = new Map([
-          ...learned.columnScales,
-          ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
-        ]);
-        const attn = attentionCrossbar(spec);
-        if (o.clipformer) {
-          if (!attn)
-            throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
-          checkWindow(o.clipformer, attn, '--clipformer');
-        }
-        const bar = progress('instances', o.repeats, { quiet: !!o.json });
-        const r = await monteCarlo(model, data, spec, {
-          repeats: o.repeats,
-          seed: o.seed,
-          batch: o.batch,
-          inputRanges,
-          columnScales,
-          ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
-          onInstance: () => bar.tick(),
+    ),
+    flag('json'),
+  ).action(async (o: EvalFlags) => {
+    const model = loadModel(o.model);
+    const data = openData(o.data, model, {
+      modelDir: o.model,
+      maxLength: o.maxLength,
+      ...(o.split ? { split: o.split } : {}),
+      ...(o.limit ? { limit: o.limit } : {}),
+    });
+    const params = model.params().reduce((s, p) => s + p.size, 0);
+    const head = [
+      ['model', `${o.model} (${model.config.modelType}, ${(params / 1e6).toFixed(2)} M parameters)`],
+      ['data', data.name],
+    ];
+    if (o.hw) {
+      const spec = loadSpec(o.hw, hardwareSets(o));
+      // opened only when a layer asks for calibrated ranges
+      const calib = () =>
+        openData(o.calibration ?? o.data, model, {
+          modelDir: o.model,
+          maxLength: o.maxLength,
+          split: 'train',
         });
-        bar.stop();
-        // what the same model costs on this hardware (shapes only)
-        // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
-        const c = modelCost(
-          model.config,
-          spec,
-          o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
-        );
-        if (o.json) {
-          console.log(
-            JSON.stringify({
-              ...r,
-              ...(o.clipformer ? { clipformer: o.clipformer } : {}),
-              cost: costJson(c),
-            }),
-          );
-          return;
-        }
-        const f = (v: number) => v.toFixed(4);
-        console.log(
-          table([
-            ...head,
-            ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time?.text ?? `${spec.timeS} s`}` : ''}`],
-            ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
-            ['metric', r.metric],
-            ['ideal', f(r.ideal)],
-            [
-              'analog',
-              `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
-            ],
-            ...totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()]),
-            ['time', `${r.seconds.toFixed(1)} s`],
-          ]),
-        );
-        return;
+      const note = (m: string) => {
+        if (!o.json) console.error(m);
+      };
+      // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
+      const learned = learnedRangesFor(o.model, model, spec);
+      const inputRanges = new Map([
+        ...learned.inputRanges,
+        ...(await calibrateInputRanges(model, calib, spec, note)),
+      ]);
+      const columnScales = new Map([
+        ...learned.columnScales,
+        ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
+      ]);
+      const attn = attentionCrossbar(spec);
+      if (o.clipformer) {
+        if (!attn)
+          throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
+        checkWindow(o.clipformer, attn, '--clipformer');
       }
-      const r = await evaluate(model, data, { batch: o.batch, ...(o.json ? {} : { label: 'eval' }) });
+      const bar = progress('instances', o.repeats, { quiet: !!o.json });
+      const r = await monteCarlo(model, data, spec, {
+        repeats: o.repeats,
+        seed: o.seed,
+        batch: o.batch,
+        inputRanges,
+        columnScales,
+        ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
+        onInstance: () => bar.tick(),
+      });
+      bar.stop();
+      // what the same model costs on this hardware (shapes only)
+      // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
+      const c = modelCost(
+        model.config,
+        spec,
+        o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
+      );
       if (o.json) {
-        const { predictions: _, ...rest } = r;
-        console.log(JSON.stringify(rest));
+        console.log(
+          JSON.stringify({
+            ...r,
+            ...(o.clipformer ? { clipformer: o.clipformer } : {}),
+            cost: costJson(c),
+          }),
+        );
         return;
       }
+      const f = (v: number) => v.toFixed(4);
       console.log(
         table([
           ...head,
-          ...Object.entries(r.metrics).map(([k, v]) => [k, v!.toFixed(4)]),
-          ['time', `${r.seconds.toFixed(1)} s (${(r.n / r.seconds).toFixed(0)} examples/s)`],
+          ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time?.text ?? `${spec.timeS} s`}` : ''}`],
+          ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
+          ['metric', r.metric],
+          ['ideal', f(r.ideal)],
+          [
+            'analog',
+            `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
+          ],
+          ...totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()]),
+          ['time', `${r.seconds.toFixed(1)} s`],
         ]),
       );
-    });
+      return;
+    }
+    const r = await evaluate(model, data, { batch: o.batch, ...(o.json ? {} : { label: 'eval' }) });
+    if (o.json) {
+      const { predictions: _, ...rest } = r;
+      console.log(JSON.stringify(rest));
+      return;
+    }
+    console.log(
+      table([
+        ...head,
+        ...Object.entries(r.metrics).map(([k, v]) => [k, v!.toFixed(4)]),
+        ['time', `${r.seconds.toFixed(1)} s (${(r.n / r.seconds).toFixed(0)} examples/s)`],
+      ]),
+    );
+  });
 }

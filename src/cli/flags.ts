@@ -1,11 +1,11 @@
 /**
  * The command-line flags, each parsed and validated here once, with the same message wherever
  * it is used: the flag, the value and what is allowed ("--seed -1: expected a whole number ≥ 0").
- * Numbers must be finite. Flags common to several commands are defined in `FLAGS`; a command's
- * own flags use the parsers below.
+ * Numbers must be finite. Flags several commands take are defined once in `FLAGS` (`flag`); a
+ * command's own flags say what their values may be (`opt`).
  */
-import { Option } from 'commander';
-import { type DataSpec, parseDataSpec, type Split } from '../eval/data.js';
+import { type Command, Option } from 'commander';
+import { type DataSpec, parseDataSpec } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
 import { parseDuration } from '../util/validate.js';
 
@@ -23,14 +23,11 @@ export const wholeNumber =
     return n;
   };
 
-interface Range {
-  /** Exclusive lower bound. */
+/** Bounds of a number: `gt`/`lt` exclusive, `min`/`max` inclusive. */
+export interface Range {
   gt?: number;
-  /** Inclusive lower bound. */
   min?: number;
-  /** Exclusive upper bound. */
   lt?: number;
-  /** Inclusive upper bound. */
   max?: number;
 }
 
@@ -88,16 +85,56 @@ export interface Duration {
   seconds: number;
 }
 
-/** `--data`: KIND:PATH as given, and parsed. */
+/** `--data` and other data flags: KIND:PATH as given, and parsed. */
 export interface DataFlag extends DataSpec {
   text: string;
 }
 
-export const dataFlag = (v: string): DataFlag => ({ ...parseDataSpec(v), text: v });
-
 type Parser = (value: string, previous: never) => unknown;
 
-/** The flags several commands take: syntax, help, parser (none: the string as given). */
+/**
+ * What a flag's value may be: a number n for whole numbers ≥ n, a `Range` for finite numbers,
+ * a list for choices, a parser; none: any text.
+ */
+type Kind = number | Range | readonly string[] | Parser;
+
+const parserOf = (flag: string, kind: Kind | undefined): Parser | undefined =>
+  kind === undefined || typeof kind === 'function'
+    ? kind
+    : typeof kind === 'number'
+      ? wholeNumber(flag, kind)
+      : Array.isArray(kind)
+        ? oneOf(flag, kind as readonly string[])
+        : finiteNumber(flag, kind as Range);
+
+/** A command's own flag; `value` is its default, given as on the command line (it is parsed alike). */
+export function opt(syntax: string, help: string, kind?: Kind, value?: string | number): Option {
+  const name = syntax.split(/[ ,]/)[0]!;
+  const parse = parserOf(name, kind);
+  const option = new Option(syntax, help);
+  if (parse) option.argParser(parse as (v: string, p: unknown) => unknown);
+  if (value !== undefined)
+    option.default(
+      parse ? (parse as (v: string, p: unknown) => unknown)(String(value), undefined) : value,
+      String(value),
+    );
+  return option;
+}
+
+/** KIND:PATH. */
+export const dataFlag = (v: string): DataFlag => ({ ...parseDataSpec(v), text: v });
+
+const duration = (v: string): Duration => {
+  let seconds = Number.NaN;
+  try {
+    seconds = parseDuration(v, '--time');
+  } catch {}
+  if (!Number.isFinite(seconds))
+    fail('--time', v, 'expected a duration: a number with s, m, h, d, w or y, e.g. 1h, 1d, 1y');
+  return { text: v, seconds };
+};
+
+/** The flags several commands take: syntax, help, what the value may be. */
 const FLAGS = {
   model: ['--model <dir>', 'Hugging Face model folder (config.json + model.safetensors)'],
   data: [
@@ -105,55 +142,45 @@ const FLAGS = {
     'KIND:PATH, e.g. fashion-mnist:/usr/share/datasets/fashion-mnist, glue-sst2:DIR, imagefolder:DIR',
     dataFlag,
   ],
-  split: ['--split <split>', 'test | dev | train', oneOf<Split>('--split', ['test', 'dev', 'train'])],
+  split: ['--split <split>', 'test | dev | train', ['test', 'dev', 'train']],
   hw: ['--hw <spec>', 'a hardware preset (xbar hw list) or a YAML/JSON spec file'],
-  set: ['--set <field=value>', 'override a hardware field, e.g. adc.bits=6 (repeatable)', collect],
-  time: [
-    '--time <t>',
-    'time since programming (drift), e.g. 1s, 1h, 1d, 1y',
-    (v: string): Duration => {
-      let seconds = Number.NaN;
-      try {
-        seconds = parseDuration(v, '--time');
-      } catch {}
-      if (!Number.isFinite(seconds))
-        fail('--time', v, 'expected a duration: a number with s, m, h, d, w or y, e.g. 1h, 1d, 1y');
-      return { text: v, seconds };
-    },
-  ],
-  repeats: ['--repeats <n>', 'Monte Carlo instances (programmings of the weights)', wholeNumber('--repeats')],
-  seed: ['--seed <n>', 'base seed: instance i uses seed + i', wholeNumber('--seed', 0)],
-  batch: ['--batch <n>', 'batch size', wholeNumber('--batch')],
-  limit: ['--limit <n>', 'use the first n examples', wholeNumber('--limit')],
-  maxLength: ['--max-length <n>', 'token limit for text', wholeNumber('--max-length')],
-  epochs: ['--epochs <n>', 'epochs', wholeNumber('--epochs')],
-  lr: ['--lr <x>', 'peak learning rate', finiteNumber('--lr', { gt: 0 })],
+  time: ['--time <t>', 'time since programming (drift), e.g. 1s, 1h, 1d, 1y', duration],
+  repeats: ['--repeats <n>', 'Monte Carlo instances (programmings of the weights)', 1],
+  seed: ['--seed <n>', 'base seed: instance i uses seed + i', 0],
+  batch: ['--batch <n>', 'batch size', 1],
+  limit: ['--limit <n>', 'use the first n examples', 1],
+  maxLength: ['--max-length <n>', 'token limit for text', 1],
+  epochs: ['--epochs <n>', 'epochs', 1],
+  lr: ['--lr <x>', 'peak learning rate', { gt: 0 }],
   out: ['--out <dir>', 'output folder (one run at a time: it is locked while in use)'],
   output: ['--output <file>', 'write JSON here (default: standard output)'],
   json: ['--json', 'print JSON instead of a table'],
-} as const satisfies Record<string, readonly [string, string, Parser?]>;
-
-export type FlagName = keyof typeof FLAGS;
+} as const satisfies Record<string, readonly [string, string, Kind?]>;
 
 /**
- * One of the common flags as a commander option: `help` replaces the usual text, `value` is the
- * default (given as on the command line: it goes through the same parser), `required` makes it
- * mandatory.
+ * One of the common flags: `help` replaces the usual text, `value` is the default (parsed as
+ * a value on the command line is), `required` makes it mandatory.
  */
 export function flag(
-  name: FlagName,
+  name: keyof typeof FLAGS | 'set',
   o: { help?: string; value?: string | number; required?: boolean } = {},
 ): Option {
-  const [syntax, help, parse] = FLAGS[name] as readonly [string, string, Parser?];
-  const option = new Option(syntax, o.help ?? help);
-  if (parse) option.argParser(parse as (v: string, p: unknown) => unknown);
-  if (name === 'set') option.default([]);
-  if (o.value !== undefined) {
-    const text = String(o.value);
-    option.default(parse ? (parse as (v: string, p: unknown) => unknown)(text, undefined) : text, text);
-  }
-  if (o.required) option.makeOptionMandatory();
-  return option;
+  if (name === 'set')
+    return new Option(
+      '--set <field=value>',
+      o.help ?? 'override a hardware field, e.g. adc.bits=6 (repeatable)',
+    )
+      .argParser(collect)
+      .default([]);
+  const [syntax, help, kind] = FLAGS[name] as readonly [string, string, Kind?];
+  const option = opt(syntax, o.help ?? help, kind, o.value);
+  return o.required ? option.makeOptionMandatory() : option;
+}
+
+/** Adds `options` to `command`. */
+export function withOptions(command: Command, ...options: Option[]): Command {
+  for (const o of options) command.addOption(o);
+  return command;
 }
 
 /** The `--set`s of a command with `--time` as the spec field it sets. */

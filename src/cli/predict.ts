@@ -4,6 +4,7 @@ import { type ModelInputs, predictLogits } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { loadModel } from '../models/index.js';
 import { FileError, readJson, writeFileAtomic } from '../util/files.js';
+import { flag } from './flags.js';
 
 type Nested = number | Nested[];
 
@@ -54,12 +55,12 @@ export function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('logits of a model for inputs in a JSON file')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + model.safetensors)')
+    .addOption(flag('model', { required: true }))
     .requiredOption(
       '--inputs <file>',
       'JSON with pixel_values, or input_ids [+ attention_mask, token_type_ids]',
     )
-    .option('--output <file>', 'write {"logits": [...]} here (default: standard output)')
+    .addOption(flag('output', { help: 'write {"logits": [...]} here (default: standard output)' }))
     .action(async (o: { model: string; inputs: string; output?: string }) => {
       const model = loadModel(o.model);
       const json = readJson(o.inputs) as Record<string, Nested>;

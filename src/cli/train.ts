@@ -11,7 +11,7 @@ import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
 import { ensureDir, readJson } from '../util/files.js';
-import { collect, type DataFlag, finiteNumber, flag, oneOf, wholeNumber } from './flags.js';
+import { type DataFlag, flag, opt, withOptions } from './flags.js';
 
 interface TrainFlags {
   model: string;
@@ -37,135 +37,103 @@ interface TrainFlags {
 }
 
 export function registerTrain(program: Command): void {
-  program
-    .command('train')
-    .description('train a model (from an HF config.json) or fine-tune one (an HF folder); resumes from --out')
-    .addOption(
-      flag('model', { help: 'HF config.json (random init) or model folder (fine-tune)', required: true }),
-    )
-    .addOption(
-      flag('data', {
-        help: 'training data, KIND:PATH (its train split; evaluation on test/dev)',
-        required: true,
-      }),
-    )
-    .addOption(
-      flag('out', {
-        help: 'checkpoint folder (HF format + optimizer state); rerun to resume',
-        required: true,
-      }),
-    )
-    .addOption(flag('epochs', { value: 10 }))
-    .addOption(flag('batch', { value: 64 }))
-    .addOption(flag('lr', { value: 1e-3 }))
-    .option(
-      '--weight-decay <x>',
-      'AdamW decoupled weight decay',
-      finiteNumber('--weight-decay', { min: 0 }),
-      0.05,
-    )
-    .option(
-      '--label-smoothing <x>',
-      'label smoothing ε',
-      finiteNumber('--label-smoothing', { min: 0, lt: 1 }),
-      0,
-    )
-    .option(
+  withOptions(
+    program
+      .command('train')
+      .description(
+        'train a model (from an HF config.json) or fine-tune one (an HF folder); resumes from --out',
+      ),
+    flag('model', { help: 'HF config.json (random init) or model folder (fine-tune)', required: true }),
+    flag('data', {
+      help: 'training data, KIND:PATH (its train split; evaluation on test/dev)',
+      required: true,
+    }),
+    flag('out', { help: 'checkpoint folder (HF format + optimizer state); rerun to resume', required: true }),
+    flag('epochs', { value: 10 }),
+    flag('batch', { value: 64 }),
+    flag('lr', { value: 1e-3 }),
+    opt('--weight-decay <x>', 'AdamW decoupled weight decay', { min: 0 }, 0.05),
+    opt('--label-smoothing <x>', 'label smoothing ε', { min: 0, lt: 1 }, 0),
+    opt(
       '--schedule <kind>',
       'cosine | linear | constant (after 5 % warm-up)',
-      oneOf('--schedule', ['cosine', 'linear', 'constant']),
+      ['cosine', 'linear', 'constant'],
       'cosine',
-    )
-    .option('--augment', 'random shifts (±2 px) and flips of images')
-    .addOption(flag('limit', { help: 'use the first n training examples' }))
-    .option(
-      '--eval-limit <n>',
-      'evaluate on the first n test/dev examples each epoch',
-      wholeNumber('--eval-limit'),
-      2000,
-    )
-    .addOption(flag('seed', { help: 'seed of initialisation and shuffling', value: 0 }))
-    .option(
-      '--dropout <p>',
-      'hidden dropout probability while training',
-      finiteNumber('--dropout', { min: 0, lt: 1 }),
-      0,
-    )
-    .option(
+    ),
+    opt('--augment', 'random shifts (±2 px) and flips of images'),
+    flag('limit', { help: 'use the first n training examples' }),
+    opt('--eval-limit <n>', 'evaluate on the first n test/dev examples each epoch', 1, 2000),
+    flag('seed', { help: 'seed of initialisation and shuffling', value: 0 }),
+    opt('--dropout <p>', 'hidden dropout probability while training', { min: 0, lt: 1 }, 0),
+    opt(
       '--provider <name>',
-      'where training steps run: cpu or webgpu (ONNX Runtime execution provider)',
-      oneOf('--provider', ['cpu', 'webgpu']),
+      'where training steps run (ONNX Runtime execution provider)',
+      ['cpu', 'webgpu'],
       'cpu',
-    )
-    .option(
+    ),
+    opt(
       '--hwa <spec>',
-      "noise-aware training: the hardware preset or spec file whose noise the forward pass draws (ClipFormer's VAT)",
-    )
-    .option(
-      '--gamma <g>',
-      'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)',
-      finiteNumber('--gamma', { gt: 0 }),
-    )
-    .option(
-      '--range-lr <x>',
-      "with --hwa and a 'learned' dac.range or conductanceRange: the ranges' peak learning rate (default --lr)",
-      finiteNumber('--range-lr', { gt: 0 }),
-    )
-    .option('--set <field=value>', 'with --hwa: override a hardware field (repeatable)', collect, [])
-    .addOption(flag('maxLength', { value: 128 }))
-    .action(async (o: TrainFlags) => {
-      if (!o.hwa) {
-        // flags of noise-aware training mean nothing without it: say so instead of ignoring them
-        if (o.gamma !== undefined) throw new InputError('--gamma needs --hwa');
-        if (o.rangeLr !== undefined)
-          throw new InputError('--range-lr needs --hwa (the learning rate of learned ranges)');
-        if (o.set.length > 0)
-          throw new InputError(`--set ${o.set[0]}: needs --hwa (it overrides a hardware field)`);
-      }
-      // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
-      const fromCheckpoint = hasCheckpoint(o.out);
-      const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
-      // a folder with config.json (and tokenizer) but no weights starts from random weights
-      const hasWeights =
-        isDir &&
-        ['model.safetensors', 'model.safetensors.index.json'].some((f) => existsSync(join(o.model, f)));
-      const model = fromCheckpoint
-        ? loadModel(o.out)
-        : hasWeights
-          ? loadModel(o.model)
-          : randomModel(
-              isDir ? loadModelConfig(o.model) : parseModelConfig(readJson(o.model), o.model),
-              o.seed,
-              0.02,
-            );
-      const modelDir = isDir ? o.model : undefined;
-      if (isDir) copyProcessorFiles(o.model, o.out);
-      const spec = o.data;
-      const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
-      const data = openData(spec, model, {
-        ...common,
-        split: 'train',
-        ...(o.limit ? { limit: o.limit } : {}),
-      });
-      const evalData = openData(spec, model, { ...common, limit: o.evalLimit });
-      await train(model, data, {
-        epochs: o.epochs,
-        batch: o.batch,
-        lr: o.lr,
-        weightDecay: o.weightDecay,
-        labelSmoothing: o.labelSmoothing,
-        schedule: o.schedule,
-        dropout: o.dropout,
-        ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
-        ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
-        provider: o.provider,
-        seed: o.seed,
-        out: o.out,
-        evalData,
-        ...(o.augment ? { augment: { shift: 2, flip: true } } : {}),
-      });
-      console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
+      'noise-aware training: the hardware whose noise the forward pass draws (ClipFormer’s VAT)',
+    ),
+    opt('--gamma <g>', 'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)', { gt: 0 }),
+    opt('--range-lr <x>', 'with --hwa and learned ranges: their peak learning rate (default --lr)', {
+      gt: 0,
+    }),
+    flag('set', { help: 'with --hwa: override a hardware field (repeatable)' }),
+    flag('maxLength', { value: 128 }),
+  ).action(async (o: TrainFlags) => {
+    if (!o.hwa) {
+      // flags of noise-aware training mean nothing without it: say so instead of ignoring them
+      if (o.gamma !== undefined) throw new InputError('--gamma needs --hwa');
+      if (o.rangeLr !== undefined)
+        throw new InputError('--range-lr needs --hwa (the learning rate of learned ranges)');
+      if (o.set.length > 0)
+        throw new InputError(`--set ${o.set[0]}: needs --hwa (it overrides a hardware field)`);
+    }
+    // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
+    const fromCheckpoint = hasCheckpoint(o.out);
+    const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
+    // a folder with config.json (and tokenizer) but no weights starts from random weights
+    const hasWeights =
+      isDir &&
+      ['model.safetensors', 'model.safetensors.index.json'].some((f) => existsSync(join(o.model, f)));
+    const model = fromCheckpoint
+      ? loadModel(o.out)
+      : hasWeights
+        ? loadModel(o.model)
+        : randomModel(
+            isDir ? loadModelConfig(o.model) : parseModelConfig(readJson(o.model), o.model),
+            o.seed,
+            0.02,
+          );
+    const modelDir = isDir ? o.model : undefined;
+    if (isDir) copyProcessorFiles(o.model, o.out);
+    const spec = o.data;
+    const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
+    const data = openData(spec, model, {
+      ...common,
+      split: 'train',
+      ...(o.limit ? { limit: o.limit } : {}),
     });
+    const evalData = openData(spec, model, { ...common, limit: o.evalLimit });
+    await train(model, data, {
+      epochs: o.epochs,
+      batch: o.batch,
+      lr: o.lr,
+      weightDecay: o.weightDecay,
+      labelSmoothing: o.labelSmoothing,
+      schedule: o.schedule,
+      dropout: o.dropout,
+      ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
+      ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
+      provider: o.provider,
+      seed: o.seed,
+      out: o.out,
+      evalData,
+      ...(o.augment ? { augment: { shift: 2, flip: true } } : {}),
+    });
+    console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
+  });
 }
 
 /** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */

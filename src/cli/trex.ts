@@ -1,66 +1,38 @@
-/** `xbar trex search`: TReX's hardware-aware search for attention reuse (see methods/trex/search.ts). */
+/** `xbar trex search` and `xbar experiment trex`: TReX's search for attention reuse and its Table IV. */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
 import { InputError } from '../eval/predict.js';
 import { openTrexData } from '../methods/trex/data.js';
 import { trexExperiment } from '../methods/trex/experiment.js';
-import { FINETUNE_AVAILABLE } from '../methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, finiteNumber, flag, numberList, wholeNumber } from './flags.js';
+import { type DataFlag, flag, numberList, opt, withOptions } from './flags.js';
 
 /** Options of the brief training and fine-tuning, shared by `trex search` and `experiment trex`. */
-export function trainingOptions(c: Command, defaults: { fraction: number; heldOut: number }): Command {
-  return c
-    .option(
-      '--fraction <f>',
-      'fraction of the training set for the brief training',
-      finiteNumber('--fraction', { gt: 0, max: 1 }),
-      defaults.fraction,
-    )
-    .option(
-      '--held-out <n>',
-      'training examples held out to compare losses',
-      wholeNumber('--held-out'),
-      defaults.heldOut,
-    )
-    .addOption(flag('epochs', { help: 'epochs of brief training', value: BRIEF_DEFAULTS.epochs }))
-    .addOption(flag('batch', { value: BRIEF_DEFAULTS.batch }))
-    .addOption(flag('lr', { help: 'peak learning rate of the brief training', value: BRIEF_DEFAULTS.lr }))
-    .option(
-      '--ce-weight <w>',
-      'distillation: weight of the label cross-entropy',
-      finiteNumber('--ce-weight', { min: 0 }),
-      BRIEF_DEFAULTS.ceWeight,
-    )
-    .option(
-      '--kl-weight <w>',
-      'distillation: weight of the KL to the teacher',
-      finiteNumber('--kl-weight', { min: 0 }),
-      BRIEF_DEFAULTS.klWeight,
-    )
-    .option(
-      '--temperature <T>',
-      'distillation temperature',
-      finiteNumber('--temperature', { gt: 0 }),
-      BRIEF_DEFAULTS.temperature,
-    )
-    .addOption(flag('seed', { help: 'seed of shuffling', value: BRIEF_DEFAULTS.seed }))
-    .addOption(
-      flag('maxLength', { help: 'token limit for text (and the tokens the cost model assumes)', value: 128 }),
-    )
-    .option('--no-finetune', 'skip the noise-aware fine-tuning of the winner')
-    .option('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', wholeNumber('--finetune-epochs'), 1)
-    .option(
-      '--finetune-lr <x>',
-      'learning rate of noise-aware fine-tuning',
-      finiteNumber('--finetune-lr', { gt: 0 }),
-      1e-4,
-    );
-}
+const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BRIEF_DEFAULTS) => [
+  opt(
+    '--fraction <f>',
+    'fraction of the training set for the brief training',
+    { gt: 0, max: 1 },
+    defaults.fraction,
+  ),
+  opt('--held-out <n>', 'training examples held out to compare losses', 1, defaults.heldOut),
+  flag('epochs', { help: 'epochs of brief training', value: d.epochs }),
+  flag('batch', { value: d.batch }),
+  flag('lr', { help: 'peak learning rate of the brief training', value: d.lr }),
+  opt('--ce-weight <w>', 'distillation: weight of the label cross-entropy', { min: 0 }, d.ceWeight),
+  opt('--kl-weight <w>', 'distillation: weight of the KL to the teacher', { min: 0 }, d.klWeight),
+  opt('--temperature <T>', 'distillation temperature', { gt: 0 }, d.temperature),
+  flag('seed', { help: 'seed of shuffling', value: d.seed }),
+  flag('maxLength', { help: 'token limit for text (and the tokens the cost model assumes)', value: 128 }),
+  opt('--no-finetune', 'skip the noise-aware fine-tuning of the winner'),
+  opt('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', 1, 1),
+  opt('--finetune-lr <x>', 'learning rate of noise-aware fine-tuning', { gt: 0 }, 1e-4),
+];
 
-export interface TrainingFlags {
+interface TrainingFlags {
+  model: string;
   fraction: number;
   heldOut: number;
   epochs: number;
@@ -76,29 +48,24 @@ export interface TrainingFlags {
   finetuneLr: number;
 }
 
-export const briefFrom = (o: TrainingFlags) => ({
-  epochs: o.epochs,
-  batch: o.batch,
-  lr: o.lr,
-  seed: o.seed,
-  ceWeight: o.ceWeight,
-  klWeight: o.klWeight,
-  temperature: o.temperature,
+/** What both commands pass on: the brief training, fine-tuning (null: none) and text length. */
+const training = (o: TrainingFlags, model: Model) => ({
+  model,
+  modelDir: o.model,
+  brief: {
+    epochs: o.epochs,
+    batch: o.batch,
+    lr: o.lr,
+    seed: o.seed,
+    ceWeight: o.ceWeight,
+    klWeight: o.klWeight,
+    temperature: o.temperature,
+  },
+  finetune: o.finetune ? { epochs: o.finetuneEpochs, lr: o.finetuneLr, batch: o.batch } : null,
+  ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
 });
 
-/** Fine-tuning settings, or null with `--no-finetune`; a clear error while it is unavailable. */
-export function finetuneFrom(o: TrainingFlags) {
-  if (!o.finetune) return null;
-  if (!FINETUNE_AVAILABLE) {
-    throw new InputError(
-      'noise-aware fine-tuning is not in this build yet (noise-aware training is being merged); add --no-finetune',
-    );
-  }
-  return { epochs: o.finetuneEpochs, lr: o.finetuneLr, batch: o.batch };
-}
-
 interface SearchFlags extends TrainingFlags {
-  model: string;
   data: DataFlag;
   hw: string;
   set: string[];
@@ -108,69 +75,41 @@ interface SearchFlags extends TrainingFlags {
 
 export function registerTrex(program: Command): void {
   const trex = program.command('trex').description('TReX attention reuse (Moitra et al., TETC 2024)');
-  trainingOptions(
+  withOptions(
     trex
       .command('search')
       .description(
         'pick the reuse encoders for a target delay, train them, fine-tune the winner; rerun resumes',
-      )
-      .addOption(
-        flag('model', { help: 'the trained model (HF folder): teacher and initialisation', required: true }),
-      )
-      .addOption(flag('data', { help: 'KIND:PATH; its training split is used', required: true }))
-      .addOption(
-        flag('hw', {
-          help: 'hardware preset or spec file the delay is computed for (e.g. fefet-trex)',
-          required: true,
-        }),
-      )
-      .addOption(flag('set'))
-      .requiredOption(
-        '--target-delay <ms>',
-        'target delay of one inference, ms',
-        finiteNumber('--target-delay', { gt: 0 }),
-      )
-      .addOption(
-        flag('out', {
-          help: 'working folder (search.json, patterns/, finetuned/)',
-          value: 'runs/trex-search',
-        }),
       ),
-    { fraction: 0.2, heldOut: 2000 },
+    flag('model', { help: 'the trained model (HF folder): teacher and initialisation', required: true }),
+    flag('data', { help: 'KIND:PATH; its training split is used', required: true }),
+    flag('hw', { help: 'hardware the delay is computed for (e.g. fefet-trex)', required: true }),
+    flag('set'),
+    opt('--target-delay <ms>', 'target delay of one inference, ms', { gt: 0 }).makeOptionMandatory(),
+    flag('out', { help: 'working folder (search.json, patterns/, finetuned/)', value: 'runs/trex-search' }),
+    ...trainingOptions({ fraction: 0.2, heldOut: 2000 }),
   ).action(async (o: SearchFlags) => {
     const model = loadModel(o.model);
     const spec = loadSpec(o.hw, o.set);
-    const finetune = finetuneFrom(o);
     const data = openTrexData(model, o.model, o.data.text, {
       fraction: o.fraction,
       heldOut: o.heldOut,
       maxLength: o.maxLength,
     });
     const state = await trexSearch({
-      model,
-      modelDir: o.model,
+      ...training(o, model),
       train: data.train,
       heldOut: data.heldOut,
       spec,
       targetDelayMs: o.targetDelay,
-      ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
-      brief: briefFrom(o),
-      finetune,
       out: o.out,
     });
-    console.log(
-      JSON.stringify({
-        nReuse: state.choice.nReuse,
-        delayMs: state.choice.delayMs,
-        winner: state.winner ?? null,
-        model: state.result,
-      }),
-    );
+    const { nReuse, delayMs } = state.choice;
+    console.log(JSON.stringify({ nReuse, delayMs, winner: state.winner ?? null, model: state.result }));
   });
 }
 
 interface ExperimentFlags extends TrainingFlags {
-  model: string;
   data?: DataFlag;
   out: string;
   hw: string;
@@ -190,48 +129,34 @@ function defaultData(model: Model): string {
 }
 
 export function registerTrexExperiment(experiment: Command): void {
-  trainingOptions(
+  withOptions(
     experiment
       .command('trex')
       .description(
         'TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns; rerun resumes',
-      )
-      .addOption(flag('model', { help: 'the trained model (HF folder)', required: true }))
-      .addOption(flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }))
-      .addOption(
-        flag('out', {
-          help: 'results folder (results.json, results.md, pareto-*.svg/png)',
-          value: 'runs/trex',
-        }),
-      )
-      .option(
-        '--hw <list>',
-        'hardware, comma-separated; the first sets the target delays',
-        'fefet-trex,hybrid-trex',
-      )
-      .option(
-        '--targets <ms,…>',
-        'target delays in ms (default: the delay of each N_reuse 1..L−1 on the first --hw)',
-        numberList('--targets', { gt: 0 }),
-      )
-      .addOption(flag('repeats', { help: 'Monte Carlo instances per non-ideal evaluation', value: 2 }))
-      .option(
-        '--hw-limit <n>',
-        'evaluation examples on hardware (the first n)',
-        wholeNumber('--hw-limit'),
-        200,
-      )
-      .option(
-        '--eval-limit <n>',
-        'evaluation examples for the ideal accuracy (default all)',
-        wholeNumber('--eval-limit'),
       ),
-    { fraction: 0.1, heldOut: 1000 },
+    flag('model', { help: 'the trained model (HF folder)', required: true }),
+    flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }),
+    flag('out', { help: 'results folder (results.json, results.md, pareto-*.svg/png)', value: 'runs/trex' }),
+    opt(
+      '--hw <list>',
+      'hardware, comma-separated; the first sets the target delays',
+      undefined,
+      'fefet-trex,hybrid-trex',
+    ),
+    opt(
+      '--targets <ms,…>',
+      'target delays in ms (default: the delay of each N_reuse 1..L−1 on the first --hw)',
+      numberList('--targets', { gt: 0 }),
+    ),
+    opt('--repeats <n>', 'Monte Carlo instances per non-ideal evaluation', 1, 2),
+    opt('--hw-limit <n>', 'evaluation examples on hardware (the first n)', 1, 200),
+    opt('--eval-limit <n>', 'evaluation examples for the ideal accuracy (default all)', 1),
+    ...trainingOptions({ fraction: 0.1, heldOut: 1000 }),
   ).action(async (o: ExperimentFlags) => {
     const model = loadModel(o.model);
     const hardware = o.hw.split(',').map((h) => h.trim());
     for (const h of hardware) loadSpec(h); // a misspelt preset fails before any training
-    const finetune = finetuneFrom(o);
     const data = openTrexData(model, o.model, o.data?.text ?? defaultData(model), {
       fraction: o.fraction,
       heldOut: o.heldOut,
@@ -240,17 +165,13 @@ export function registerTrexExperiment(experiment: Command): void {
     });
     const t0 = performance.now();
     await trexExperiment({
-      model,
-      modelDir: o.model,
+      ...training(o, model),
       data,
       hardware,
       ...(o.targets ? { targets: o.targets } : {}),
-      brief: briefFrom(o),
-      finetune,
       repeats: o.repeats,
       hwLimit: o.hwLimit,
       seed: o.seed,
-      ...(model.config.family === 'bert' ? { seqLen: o.maxLength } : {}),
       out: portablePath(o.out),
     });
     process.stderr.write(

@@ -12,22 +12,8 @@ export class FileError extends Error {
   }
 }
 
-/** What a failed file system call means, in words ("read-only file system (EROFS)"). */
-export function whyNot(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    EROFS: 'read-only file system',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-    ENOSPC: 'no space left on the device',
-    EDQUOT: 'disk quota exceeded',
-    ENOTDIR: 'a file is in the way of a folder',
-    EEXIST: 'a file of that name exists',
-    EISDIR: 'it is a folder',
-    ENOENT: 'no such file or folder',
-  };
-  return code && words[code] ? `${words[code]} (${code})` : ((e as Error).message ?? String(e));
-}
+/** What a failed file system call says, without the path it was given ("EROFS: read-only file system"). */
+export const whyNot = (e: unknown): string => (e as Error).message.replace(/, \w+ '.*'$/, '');
 
 /**
  * Creates a folder and its parents. Node's `mkdirSync(…, { recursive: true })` spins forever

@@ -18,43 +18,33 @@ interface Holder {
   started: string;
 }
 
-export class FolderInUseError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FolderInUseError';
-  }
-}
-
-const alive = (h: Holder): boolean => {
-  if (h.host !== hostname()) return true; // another machine's process cannot be checked: assume it runs
+/** Whether the holder runs (another machine's process cannot be checked: it is taken to). */
+function alive(h: Holder | null): h is Holder {
+  if (!h || h.host !== hostname()) return !!h;
   try {
     process.kill(h.pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-};
+}
 
-const readHolder = (file: string): Holder | null => {
+function holderIn(file: string): Holder | null {
   try {
-    const h = JSON.parse(readFileSync(file, 'utf8')) as Holder;
-    return Number.isInteger(h.pid) ? h : null;
+    return JSON.parse(readFileSync(file, 'utf8')) as Holder;
   } catch {
     return null;
   }
-};
+}
 
 const describe = (h: Holder) =>
   `pid ${h.pid}${h.host === hostname() ? '' : ` on ${h.host}`}, \`${h.command}\`, started ${h.started}`;
 
-/** Folders this process holds, released when it exits. */
+/** The locks this process holds, removed when it exits. */
 const held = new Set<string>();
-let hooked = false;
 
 function releaseAll(): void {
-  for (const file of held) {
-    if (readHolder(file)?.pid === process.pid) rmSync(file, { force: true });
-  }
+  for (const file of held) if (holderIn(file)?.pid === process.pid) rmSync(file, { force: true });
   held.clear();
 }
 
@@ -63,10 +53,11 @@ function releaseAll(): void {
  * the process that holds it. `flag` names the folder in messages (e.g. '--out').
  */
 export function lockFolder(dir: string, flag: string, note: (line: string) => void = console.error): void {
+  const where = `${flag} ${dir}`;
   try {
     ensureDir(dir);
   } catch (e) {
-    throw e instanceof FileError ? new FileError(`${flag} ${dir}`, e.reason) : e;
+    throw e instanceof FileError ? new FileError(where, e.reason) : e;
   }
   const file = join(dir, LOCK_FILE);
   if (held.has(file)) return;
@@ -85,48 +76,38 @@ export function lockFolder(dir: string, flag: string, note: (line: string) => vo
     } catch (e) {
       rmSync(mine, { force: true });
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new FileError(`${flag} ${dir}`, `cannot write in this folder: ${whyNot(e)}`);
-      const other = readHolder(file);
-      if (other && alive(other)) {
-        throw new FolderInUseError(
-          `${flag} ${dir}: another xbar is writing there (${describe(other)}); wait for it to finish, use another ${flag}, or delete ${file} if that process is gone`,
+        throw new FileError(where, `cannot write in this folder: ${whyNot(e)}`);
+      const other = holderIn(file);
+      if (alive(other))
+        throw new FileError(
+          where,
+          `another xbar is writing there (${describe(other)}); wait for it to finish, use another ${flag}, or delete ${file} if that process is gone`,
         );
-      }
-      // a stale lock: move it aside under a name of our own, so that of two processes taking it
-      // over only one succeeds; a live lock moved by mistake (taken between read and rename) goes back
+      // stale: moved aside under a name of our own, so that of two processes taking it over one
+      // succeeds; a live lock moved by mistake (taken after we read it) is put back
       const aside = `${file}.stale-${process.pid}`;
       try {
         renameSync(file, aside);
-      } catch {
-        continue;
-      }
-      const moved = readHolder(aside);
-      if (moved && alive(moved)) {
-        try {
-          linkSync(aside, file);
-        } catch {}
-        rmSync(aside, { force: true });
-        continue;
-      }
+        if (alive(holderIn(aside))) linkSync(aside, file);
+        else
+          note(
+            `${where}: taking over the lock of a process that has ended (${other ? describe(other) : 'unreadable'})`,
+          );
+      } catch {}
       rmSync(aside, { force: true });
-      note(
-        `${flag} ${dir}: taking over the lock of a process that has ended (${other ? describe(other) : 'unreadable lock'})`,
-      );
       continue;
     }
     rmSync(mine, { force: true });
-    held.add(file);
-    if (!hooked) {
-      hooked = true;
+    if (held.size === 0) {
       process.once('exit', releaseAll);
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const)
         process.once(signal, () => {
           releaseAll();
           process.kill(process.pid, signal);
         });
-      }
     }
+    held.add(file);
     return;
   }
-  throw new FolderInUseError(`${flag} ${dir}: could not take the folder's lock (${file}); try again`);
+  throw new FileError(where, `could not take the folder's lock (${file}); try again`);
 }

@@ -1,0 +1,60 @@
+/** `npm run build` compiles beside dist/ and swaps the new tree in: dist/ is never missing meanwhile. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ROOT } from './helpers/models.js';
+
+describe('build', () => {
+  it('keeps a whole dist/ in place while it compiles, then swaps in the new one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xbar-build-'));
+    mkdirSync(join(dir, 'scripts'));
+    mkdirSync(join(dir, 'src'));
+    copyFileSync(join(ROOT, 'scripts/build.mjs'), join(dir, 'scripts/build.mjs'));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'NodeNext', outDir: 'dist', rootDir: '.', types: [] },
+        include: ['src'],
+      }),
+    );
+    const build = () =>
+      new Promise<number | null>((resolve) =>
+        spawn(process.execPath, [join(dir, 'scripts/build.mjs')], { stdio: 'inherit' }).once('exit', resolve),
+      );
+    const out = join(dir, 'dist/src/a.js');
+    writeFileSync(join(dir, 'src/a.ts'), 'export const version: number = 1;\n');
+    assert.equal(await build(), 0);
+    assert.match(readFileSync(out, 'utf8'), /version = 1/);
+
+    writeFileSync(join(dir, 'src/a.ts'), 'export const version: number = 2;\n');
+    let running = true;
+    let checks = 0;
+    let missing = 0;
+    const done = build().finally(() => {
+      running = false;
+    });
+    while (running) {
+      checks++;
+      if (!existsSync(out)) missing++;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(await done, 0);
+    assert.ok(checks > 10, `${checks} checks while it built`);
+    assert.equal(missing, 0, `dist/src/a.js was missing at ${missing} of ${checks} checks`);
+    assert.match(readFileSync(out, 'utf8'), /version = 2/);
+    assert.deepEqual(readdirSync(dir).sort(), ['dist', 'node_modules', 'scripts', 'src', 'tsconfig.json']);
+  });
+});

@@ -57,11 +57,7 @@ export function registerCost(program: Command): void {
     }),
     flag('hw', { required: true }),
     flag('set'),
-    opt(
-      '--reuse <n|list>',
-      'TReX attention reuse: a count (the last n encoders) or indices, e.g. 2,4,6',
-      parseReuse,
-    ),
+    opt('--reuse <n|list>', 'TReX attention reuse: the last n encoders, or indices, e.g. 2,4,6', parseReuse),
     opt('--no-tb', 'leave the transformation blocks of reuse encoders uncosted (TReX Table IV)'),
     opt('--beta <β>', "ClipFormer's K/V clip β: β = 0.25 saves one 2-bit K/V slice", { gt: 0, max: 1 }),
     opt('--tokens <n>', 'tokens per sequence (default: from image and patch size, or --seq-len)', 1),

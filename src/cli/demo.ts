@@ -12,8 +12,7 @@ import { openData, parseDataSpec } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { loadModel } from '../models/index.js';
 import { table } from '../util/table.js';
-import { parseDuration } from '../util/validate.js';
-import { flag } from './flags.js';
+import { duration, flag } from './flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -77,7 +76,7 @@ async function demo(d: (typeof DEMOS)[number], repeats: number): Promise<void> {
   ];
   for (const r of d.rows) {
     process.stderr.write(`${d.model}: running ${r.hw} (${repeats} instances on ${r.examples} examples)…\n`);
-    const hw = loadSpec(r.hw, r.time ? [`timeS=${parseDuration(r.time)}`] : []);
+    const hw = loadSpec(r.hw, r.time ? [`timeS=${duration(r.time).seconds}`] : []);
     const data = openData(spec, model, { modelDir: dir, limit: r.examples });
     const mc = await monteCarlo(model, data, hw, { repeats, seed: 0 });
     const c = cost(modelShape(model.config), hw).totals;

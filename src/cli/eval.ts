@@ -52,15 +52,9 @@ export function registerEval(program: Command): void {
     flag('repeats', { value: 10 }),
     flag('seed', { value: 0 }),
     flag('time'),
-    opt(
-      '--calibration <spec>',
-      'data for calibrated ranges, KIND:PATH (default: --data), its training split',
-      dataFlag,
-    ),
-    opt(
-      '--clipformer <α,β>',
-      'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1); β < 1 saves K/V bit slices in the cost',
-      (v: string) => parseClipFormerFlag(v),
+    opt('--calibration <spec>', 'KIND:PATH whose training split calibrates (default: --data)', dataFlag),
+    opt('--clipformer <α,β>', 'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, β in (0, 1])', (v: string) =>
+      parseClipFormerFlag(v),
     ),
     flag('json'),
   ).action(async (o: EvalFlags) => {
@@ -85,9 +79,7 @@ export function registerEval(program: Command): void {
           maxLength: o.maxLength,
           split: 'train',
         });
-      const note = (m: string) => {
-        if (!o.json) console.error(m);
-      };
+      const note = (m: string) => o.json || console.error(m);
       // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
       const learned = learnedRangesFor(o.model, model, spec);
       const inputRanges = new Map([
@@ -123,13 +115,8 @@ export function registerEval(program: Command): void {
         o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
       );
       if (o.json) {
-        console.log(
-          JSON.stringify({
-            ...r,
-            ...(o.clipformer ? { clipformer: o.clipformer } : {}),
-            cost: costJson(c),
-          }),
-        );
+        const clipformer = o.clipformer ? { clipformer: o.clipformer } : {};
+        console.log(JSON.stringify({ ...r, ...clipformer, cost: costJson(c) }));
         return;
       }
       const f = (v: number) => v.toFixed(4);

@@ -7,7 +7,6 @@
 import { type Command, Option } from 'commander';
 import { type DataSpec, parseDataSpec } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
-import { parseDuration } from '../util/validate.js';
 
 const fail = (flag: string, value: string, allowed: string): never => {
   throw new InputError(`${flag} ${value}: ${allowed}`);
@@ -124,15 +123,16 @@ export function opt(syntax: string, help: string, kind?: Kind, value?: string | 
 /** KIND:PATH. */
 export const dataFlag = (v: string): DataFlag => ({ ...parseDataSpec(v), text: v });
 
-const duration = (v: string): Duration => {
-  let seconds = Number.NaN;
-  try {
-    seconds = parseDuration(v, '--time');
-  } catch {}
+const SECONDS: Record<string, number> = { s: 1, m: 60, min: 60, h: 3600, d: 86400, w: 604800, y: 31557600 };
+
+/** '3600', '10s', '1h', '1d', '1y': the time since programming. */
+export function duration(v: string): Duration {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+  const seconds = Number(m?.[1]) * (SECONDS[m?.[2]?.toLowerCase() || 's'] ?? Number.NaN);
   if (!Number.isFinite(seconds))
     fail('--time', v, 'expected a duration: a number with s, m, h, d, w or y, e.g. 1h, 1d, 1y');
   return { text: v, seconds };
-};
+}
 
 /** The flags several commands take: syntax, help, what the value may be. */
 const FLAGS = {

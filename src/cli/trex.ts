@@ -13,7 +13,7 @@ import { type DataFlag, flag, numberList, opt, withOptions } from './flags.js';
 const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BRIEF_DEFAULTS) => [
   opt(
     '--fraction <f>',
-    'fraction of the training set for the brief training',
+    'fraction of the training set to train on briefly',
     { gt: 0, max: 1 },
     defaults.fraction,
   ),
@@ -140,13 +140,13 @@ export function registerTrexExperiment(experiment: Command): void {
     flag('out', { help: 'results folder (results.json, results.md, pareto-*.svg/png)', value: 'runs/trex' }),
     opt(
       '--hw <list>',
-      'hardware, comma-separated; the first sets the target delays',
+      'hardware, comma-separated; the first sets the delays',
       undefined,
       'fefet-trex,hybrid-trex',
     ),
     opt(
       '--targets <ms,…>',
-      'target delays in ms (default: the delay of each N_reuse 1..L−1 on the first --hw)',
+      'target delays, ms (default: each N_reuse’s on the first --hw)',
       numberList('--targets', { gt: 0 }),
     ),
     opt('--repeats <n>', 'Monte Carlo instances per non-ideal evaluation', 1, 2),

@@ -1,7 +1,5 @@
 /** Dtypes, shapes and the errors the graph raises when they do not fit. */
-
 export type DType = 'float32' | 'int32' | 'int64' | 'bool';
-export const DTYPES: readonly DType[] = ['float32', 'int32', 'int64', 'bool'];
 export type Shape = readonly number[];
 
 /** A misuse of the graph API: names the op and the shapes or values involved. */
@@ -40,15 +38,6 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     out[i] = da === 1 ? db : da;
   }
   return out;
-}
-
-/** Resolves a possibly negative axis against a rank. */
-export function normAxis(op: string, axis: number, rank: number): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) {
-    throw new GraphError(op, `axis ${axis} is out of range for rank ${rank}`);
-  }
-  return a;
 }
 
 export const sameShape = (a: Shape, b: Shape): boolean =>

@@ -188,10 +188,3 @@ export async function compileOnnx(
 
 /** How many sessions the cache holds (for tests and diagnostics). */
 export const sessionCount = (): number => sessions.size;
-
-/** Releases every cached session (their native memory). */
-export async function releaseSessions(): Promise<void> {
-  const all = [...sessions.values()];
-  sessions.clear();
-  await Promise.all(all.map(async (s) => (await s).session.release()));
-}

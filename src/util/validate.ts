@@ -120,26 +120,3 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
-
-const DURATION_UNITS: Record<string, number> = {
-  s: 1,
-  m: 60,
-  min: 60,
-  h: 3600,
-  d: 86400,
-  w: 604800,
-  y: 31557600,
-};
-
-/** '3600', '10s', '1h', '1d', '1y' → seconds; the error lists the units. */
-export function parseDuration(text: string, what = '--time'): number {
-  const m = /^\s*(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m?.[2]?.toLowerCase() || 's';
-  const scale = DURATION_UNITS[unit];
-  if (!m || scale === undefined) {
-    throw new ConfigError(what, [
-      `'${text}' is not a duration; use a number with s, m, h, d, w or y (e.g. 1h, 1d, 1y)`,
-    ]);
-  }
-  return Number(m[1]) * scale;
-}

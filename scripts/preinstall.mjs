@@ -7,8 +7,8 @@
  * libraries as present (placeholder files that say why), which is what the postinstall checks
  * before downloading. Nothing happens where the user chose for themselves
  * (ONNXRUNTIME_NODE_INSTALL, ONNXRUNTIME_NODE_INSTALL_CUDA or npm's
- * onnxruntime-node-install[-cuda] config), where onnxruntime-node is not found, or where its
- * platform needs no download. Failing here never fails the install.
+ * onnxruntime-node-install[-cuda] config), in xbar's own checkout, where onnxruntime-node is
+ * not found, or where its platform needs no download. Failing here never fails the install.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,9 +21,12 @@ const chosen = [
   'npm_config_onnxruntime_node_install',
   'npm_config_onnxruntime_node_install_cuda',
 ].some((k) => process.env[k]);
+// in xbar's own checkout its scripts run after its dependencies': package.json's allowScripts
+// denies onnxruntime-node's there
+const checkout = process.env.npm_config_local_prefix === process.cwd();
 
 try {
-  if (!chosen) {
+  if (!chosen && !checkout) {
     const require = createRequire(import.meta.url);
     const ort = dirname(require.resolve('onnxruntime-node/package.json'));
     const metadata = require(join(ort, 'script', 'install-metadata.js'));

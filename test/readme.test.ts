@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import {
+  copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -24,7 +25,7 @@ import { hostArray } from '../src/graph/ndarray.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { XBAR } from './helpers/cli.js';
 import { tinyFashionMnist } from './helpers/data.js';
-import { ROOT } from './helpers/models.js';
+import { ROOT, vitMnist } from './helpers/models.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -58,17 +59,17 @@ function shrink(args: readonly string[]): string[] {
   const brief = ['--fraction', '0.5', '--held-out', '8', '--epochs', '1', '--batch', '16'];
   switch (sub) {
     case 'eval':
-      return args.includes('--hw') ? ['--repeats', '2', '--limit', '16'] : ['--limit', '64'];
+      return args.includes('--hw') ? ['--repeats', '2', '--limit', '8'] : ['--limit', '64'];
     case 'mvm':
       return ['--repeats', '2'];
     case 'train':
-      return ['--epochs', '1', '--limit', '64', '--eval-limit', '32', '--batch', '16'];
+      return ['--epochs', '1', '--limit', '32', '--eval-limit', '16', '--batch', '16'];
     case 'trex search':
       return [...brief, '--finetune-epochs', '1'];
     case 'experiment trex':
       return [
         ...brief,
-        ...['--no-finetune', '--repeats', '1', '--hw-limit', '8', '--eval-limit', '16'],
+        ...['--no-finetune', '--repeats', '1', '--hw-limit', '4', '--eval-limit', '8'],
         ...['--hw', 'fefet-trex', '--targets', '0.5'],
       ];
     case 'vocab':
@@ -115,18 +116,7 @@ describe('README.md', () => {
       bias: hostArray('float32', [4], Float32Array.of(0.1, 0, -0.1, 0.2)),
     });
     writeFileSync(join(tmp, 'x.json'), JSON.stringify({ x: [Array(8).fill(0.5), Array(8).fill(-0.25)] }));
-    const config = {
-      model_type: 'vit',
-      hidden_size: 16,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      intermediate_size: 32,
-      image_size: 28,
-      patch_size: 7,
-      num_channels: 1,
-      num_labels: 10,
-    };
-    writeFileSync(join(tmp, 'config.json'), JSON.stringify(config));
+    copyFileSync(join(vitMnist().dir, 'config.json'), join(tmp, 'config.json')); // a 1-layer ViT for 28×28 gray images
     const ownFiles = new Set(['in.json', 'x.json', 'layer.safetensors', 'config.json']);
     const fashion = tinyFashionMnist(64);
     const arg = (a: string): string => {

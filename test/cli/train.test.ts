@@ -1,27 +1,17 @@
 /** `xbar train --model config.json`: a model from a Hugging Face config file, as the README writes it. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { xbarAsync } from '../helpers/cli.js';
 import { tinyFashionMnist } from '../helpers/data.js';
+import { vitMnist } from '../helpers/models.js';
 
 describe('xbar train', () => {
   it('starts from random weights of a config.json file', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'xbar-train-'));
-    const config = {
-      model_type: 'vit',
-      hidden_size: 16,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      intermediate_size: 32,
-      image_size: 28,
-      patch_size: 7,
-      num_channels: 1,
-      num_labels: 10,
-    };
-    writeFileSync(join(cwd, 'config.json'), JSON.stringify(config));
+    copyFileSync(join(vitMnist().dir, 'config.json'), join(cwd, 'config.json')); // a 1-layer ViT, 28×28 gray
     const data = `fashion-mnist:${tinyFashionMnist(32)}`;
     const args = [
       'train',

@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,7 +33,8 @@ if (!/__AVX512F__/.test(predefined.stdout ?? '')) {
   );
   process.exit(0);
 }
-const headers = join(root, 'node_modules', 'node-api-headers', 'include');
+// found where npm put it: in this checkout, or beside xbar in a project that installed it
+const headers = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
 const out = join(root, 'build', 'xbar_native.node');
 const partial = `${out}.${process.pid}.tmp`;
 mkdirSync(dirname(out), { recursive: true });
@@ -44,8 +46,8 @@ const args = [
   '-fno-math-errno',
   '-fno-trapping-math',
   // GCC's Intel tunings prefer 256-bit vectors for loops it vectorises (the element loops of the
-  // epilogue: square root, rounding, clip), which then went through the stack in halves: 1.5-1.65x
-  // slower on a 2-core Xeon (session 10); exact operations, so the same numbers
+  // epilogue: square root, rounding, clip), which then went through the stack in halves (1.5-1.65x
+  // slower on a 2-core Xeon); exact operations, so the same numbers
   '-mprefer-vector-width=512',
   '-std=c++17',
   '-shared',

@@ -10,6 +10,7 @@ import { resolveShape, SHAPE_NAMES } from '../cost/shape.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
+import { collect, flag, opt, wholeNumber, withOptions } from './flags.js';
 
 interface CostFlags {
   model: string;
@@ -26,29 +27,12 @@ interface CostFlags {
   layers?: boolean;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
-
-const whole = (flag: string, min: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new InputError(flag, [`'${v}': expected a whole number ≥ ${min}`]);
-  return n;
-};
-
 /** '5' (the last five encoders) or '2,4,6' (those encoders). */
 function parseReuse(v: string): number | number[] {
-  if (/^\d+$/.test(v.trim())) return Number(v);
-  const list = v.split(',').map((s) => Number(s.trim()));
-  if (list.some((n) => !Number.isInteger(n))) {
+  if (/^\d+$/.test(v.trim())) return wholeNumber('--reuse', 0)(v);
+  if (!/^\s*\d+\s*(,\s*\d+\s*)*$/.test(v))
     throw new InputError('--reuse', [`'${v}': expected a count (e.g. 5) or encoder indices (e.g. 2,4,6)`]);
-  }
-  return list;
-}
-
-function parseBeta(v: string): number {
-  const b = Number(v);
-  if (!(b > 0 && b <= 1)) throw new InputError('--beta', [`'${v}' is not allowed, use a number in (0, 1]`]);
-  return b;
+  return v.split(',').map((s) => Number(s.trim()));
 }
 
 /** `key=value` pairs into architecture fields (validated by the cost model's schema). */
@@ -63,64 +47,57 @@ function parseArch(pairs: readonly string[]): ArchitectureInput {
 }
 
 export function registerCost(program: Command): void {
-  program
-    .command('cost')
-    .description('energy, delay, area, EDAP, TOPS/W and TOPS/mm² of a model on crossbars (shapes only)')
-    .requiredOption('--model <name|dir>', `a model folder (config.json) or one of ${SHAPE_NAMES.join(', ')}`)
-    .requiredOption('--hw <spec>', 'a hardware preset (xbar hw list) or a YAML/JSON spec file')
-    .option('--set <field=value>', 'override a hardware field, e.g. adc.bits=4 (repeatable)', collect, [])
-    .option(
-      '--reuse <n|list>',
-      'TReX attention reuse: a count (the last n encoders) or indices, e.g. 2,4,6',
-      parseReuse,
-    )
-    .option('--no-tb', 'leave the transformation blocks of reuse encoders uncosted (TReX Table IV)')
-    .option('--beta <β>', "ClipFormer's K/V clip β in (0, 1]: β = 0.25 saves one 2-bit K/V slice", parseBeta)
-    .option(
-      '--tokens <n>',
-      'tokens per sequence (default: from image and patch size, or --seq-len)',
-      whole('--tokens', 1),
-    )
-    .option('--seq-len <n>', 'tokens of a text model (default 128)', whole('--seq-len', 1))
-    .option(
-      '--arch <field=value>',
-      'cost architecture, e.g. crossbarsPerPe=4, colsPerAdc=16 (repeatable)',
-      collect,
-      [],
-    )
-    .option('--layers', 'also print a table per encoder')
-    .option('--json', 'print JSON (energy_mJ, delay_ms, area_mm2, edap, tops_per_w, tops_per_mm2, macs, …)')
-    .option('--out <dir>', 'write cost.json, breakdown.svg and breakdown.png there')
-    .action((o: CostFlags) => {
-      const tokens = o.tokens ?? o.seqLen;
-      const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
-      if (o.seqLen !== undefined && o.tokens === undefined && shape.patchEmbedding) {
-        throw new InputError('--seq-len', [
-          `${o.model} is a vision model: its tokens come from image and patch size; use --tokens to override`,
-        ]);
-      }
-      const spec = loadSpec(o.hw, o.set);
-      const options: CostOptions = {
-        transformationBlocks: o.tb,
-        architecture: parseArch(o.arch),
-        ...(o.reuse === undefined ? {} : { reuse: o.reuse }),
-        ...(o.beta === undefined ? {} : { beta: o.beta }),
-      };
-      const report = cost(shape, spec, options);
-      const json = costJson(report);
-      if (o.out) {
-        const svg = breakdownSvg(report);
-        writeFileAtomic(join(o.out, 'cost.json'), `${JSON.stringify(json, null, 2)}\n`);
-        writeFileAtomic(join(o.out, 'breakdown.svg'), svg);
-        writeFileAtomic(join(o.out, 'breakdown.png'), toPng(svg));
-      }
-      if (o.json) console.log(JSON.stringify(json));
-      else {
-        console.log(formatCost(report, { layers: !!o.layers }));
-        if (o.out)
-          console.log(
-            `\nwrote ${['cost.json', 'breakdown.svg', 'breakdown.png'].map((f) => join(o.out!, f)).join(', ')}`,
-          );
-      }
-    });
+  withOptions(
+    program
+      .command('cost')
+      .description('energy, delay, area, EDAP, TOPS/W and TOPS/mm² of a model on crossbars (shapes only)'),
+    flag('model', {
+      help: `a model folder (config.json) or one of ${SHAPE_NAMES.join(', ')}`,
+      required: true,
+    }),
+    flag('hw', { required: true }),
+    flag('set'),
+    opt('--reuse <n|list>', 'TReX attention reuse: the last n encoders, or indices, e.g. 2,4,6', parseReuse),
+    opt('--no-tb', 'leave the transformation blocks of reuse encoders uncosted (TReX Table IV)'),
+    opt('--beta <β>', "ClipFormer's K/V clip β: β = 0.25 saves one 2-bit K/V slice", { gt: 0, max: 1 }),
+    opt('--tokens <n>', 'tokens per sequence (default: from image and patch size, or --seq-len)', 1),
+    opt('--seq-len <n>', 'tokens of a text model (default 128)', 1),
+    opt('--arch <field=value>', 'cost architecture, e.g. crossbarsPerPe=4 (repeatable)', collect).default([]),
+    opt('--layers', 'also print a table per encoder'),
+    flag('json', {
+      help: 'print JSON (energy_mJ, delay_ms, area_mm2, edap, tops_per_w, tops_per_mm2, macs, …)',
+    }),
+    flag('out', { help: 'write cost.json, breakdown.svg and breakdown.png there' }),
+  ).action((o: CostFlags) => {
+    const tokens = o.tokens ?? o.seqLen;
+    const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
+    if (o.seqLen !== undefined && o.tokens === undefined && shape.patchEmbedding) {
+      throw new InputError('--seq-len', [
+        `${o.model} is a vision model: its tokens come from image and patch size; use --tokens to override`,
+      ]);
+    }
+    const spec = loadSpec(o.hw, o.set);
+    const options: CostOptions = {
+      transformationBlocks: o.tb,
+      architecture: parseArch(o.arch),
+      ...(o.reuse === undefined ? {} : { reuse: o.reuse }),
+      ...(o.beta === undefined ? {} : { beta: o.beta }),
+    };
+    const report = cost(shape, spec, options);
+    const json = costJson(report);
+    if (o.out) {
+      const svg = breakdownSvg(report);
+      writeFileAtomic(join(o.out, 'cost.json'), `${JSON.stringify(json, null, 2)}\n`);
+      writeFileAtomic(join(o.out, 'breakdown.svg'), svg);
+      writeFileAtomic(join(o.out, 'breakdown.png'), toPng(svg));
+    }
+    if (o.json) console.log(JSON.stringify(json));
+    else {
+      console.log(formatCost(report, { layers: !!o.layers }));
+      if (o.out)
+        console.log(
+          `\nwrote ${['cost.json', 'breakdown.svg', 'breakdown.png'].map((f) => join(o.out!, f)).join(', ')}`,
+        );
+    }
+  });
 }

@@ -13,8 +13,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { monteCarlo } from '../eval/montecarlo.js';
 import { loadModel } from '../models/index.js';
 import { table } from '../util/table.js';
-import { parseDuration } from '../util/validate.js';
-import { positiveInt } from './eval.js';
+import { duration, flag } from './flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -53,7 +52,7 @@ export function registerDemo(program: Command): void {
     .description(
       'the shipped ViT and BERT on their shipped data slices: ideal, PCM and RRAM crossbars, with cost',
     )
-    .option('--repeats <n>', 'Monte Carlo instances per preset', positiveInt('--repeats'), 3)
+    .addOption(flag('repeats', { help: 'Monte Carlo instances per preset', value: 3 }))
     .action(async (o: { repeats: number }) => {
       for (const d of DEMOS) await demo(d, o.repeats);
     });
@@ -78,7 +77,7 @@ async function demo(d: (typeof DEMOS)[number], repeats: number): Promise<void> {
   ];
   for (const r of d.rows) {
     process.stderr.write(`${d.model}: running ${r.hw} (${repeats} instances on ${r.examples} examples)…\n`);
-    const hw = loadSpec(r.hw, r.time ? [`timeS=${parseDuration(r.time)}`] : []);
+    const hw = loadSpec(r.hw, r.time ? [`timeS=${duration(r.time).seconds}`] : []);
     const data = openData(spec, model, { modelDir: dir, limit: r.examples });
     const mc = await monteCarlo(model, data, analogInstances(model, hw), { repeats, seed: 0 });
     const c = cost(modelShape(model.config), hw).totals;

@@ -4,7 +4,7 @@ import { analogInstances } from '../analog/instances.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { attentionCrossbar, loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
-import { openData, parseDataSpec, type Split } from '../eval/data.js';
+import { openData, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { monteCarlo } from '../eval/montecarlo.js';
 import {
@@ -20,25 +20,17 @@ import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
-import { parseDuration } from '../util/validate.js';
-
-export const positiveInt =
-  (flag: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InputError(`${flag} ${v}: expected a whole number ≥ 1`);
-    return n;
-  };
+import { type DataFlag, type Duration, dataFlag, flag, hardwareSets, opt, withOptions } from './flags.js';
 
 interface EvalFlags {
   hw?: string;
-  calibration?: string;
+  calibration?: DataFlag;
   set: string[];
   repeats: number;
   seed: number;
-  time?: string;
+  time?: Duration;
   model: string;
-  data: string;
+  data: DataFlag;
   split?: Split;
   limit?: number;
   batch: number;
@@ -48,159 +40,120 @@ interface EvalFlags {
 }
 
 export function registerEval(program: Command): void {
-  program
-    .command('eval')
-    .description("a model's metric on a data set")
-    .requiredOption('--model <dir>', 'Hugging Face model folder')
-    .requiredOption(
-      '--data <spec>',
-      'KIND:PATH, e.g. fashion-mnist:/usr/share/datasets/fashion-mnist, glue-sst2:DIR, imagefolder:DIR',
-    )
-    .option('--split <split>', 'test | dev | train (default: test for images, dev for GLUE)', (v: string) => {
-      if (!['test', 'dev', 'train'].includes(v)) throw new InputError(`--split ${v}: use test, dev or train`);
-      return v;
-    })
-    .option('--limit <n>', 'evaluate the first n examples', positiveInt('--limit'))
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), 32)
-    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
-    .option('--hw <spec>', 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file')
-    .option(
-      '--set <field=value>',
-      'override a hardware field, e.g. adc.bits=6 (repeatable)',
-      (v: string, p: string[]) => [...p, v],
-      [],
-    )
-    .option(
-      '--repeats <n>',
-      'Monte Carlo instances (programmings of the weights)',
-      positiveInt('--repeats'),
-      10,
-    )
-    .option(
-      '--seed <n>',
-      'base seed: instance i uses seed + i',
-      (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0) throw new InputError(`--seed ${v}: expected a whole number ≥ 0`);
-        return n;
-      },
-      0,
-    )
-    .option('--time <t>', 'time since programming (drift), e.g. 1s, 1h, 1d, 1y')
-    .option(
-      '--calibration <spec>',
-      "data for calibrated ranges (dac.range.kind=calibrated), KIND:PATH; default: --data's training split",
-    )
-    .option(
-      '--clipformer <α,β>',
-      'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1); β < 1 saves K/V bit slices in the cost',
-      (v: string) => parseClipFormerFlag(v),
-    )
-    .option('--json', 'print a JSON object instead of a table')
-    .action(async (o: EvalFlags) => {
-      const model = loadModel(o.model);
-      const data = openData(parseDataSpec(o.data), model, {
-        modelDir: o.model,
-        maxLength: o.maxLength,
-        ...(o.split ? { split: o.split } : {}),
-        ...(o.limit ? { limit: o.limit } : {}),
+  withOptions(
+    program.command('eval').description("a model's metric on a data set"),
+    flag('model', { required: true }),
+    flag('data', { required: true }),
+    flag('split', { help: 'test | dev | train (default: test for images, dev for GLUE)' }),
+    flag('limit', { help: 'evaluate the first n examples' }),
+    flag('batch', { value: 32 }),
+    flag('maxLength', { value: 128 }),
+    flag('hw', { help: 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file' }),
+    flag('set'),
+    flag('repeats', { value: 10 }),
+    flag('seed', { value: 0 }),
+    flag('time'),
+    opt('--calibration <spec>', 'KIND:PATH whose training split calibrates (default: --data)', dataFlag),
+    opt('--clipformer <α,β>', 'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, β in (0, 1])', (v: string) =>
+      parseClipFormerFlag(v),
+    ),
+    flag('json'),
+  ).action(async (o: EvalFlags) => {
+    const model = loadModel(o.model);
+    const data = openData(o.data, model, {
+      modelDir: o.model,
+      maxLength: o.maxLength,
+      ...(o.split ? { split: o.split } : {}),
+      ...(o.limit ? { limit: o.limit } : {}),
+    });
+    const params = model.params().reduce((s, p) => s + p.size, 0);
+    const head = [
+      ['model', `${o.model} (${model.config.modelType}, ${(params / 1e6).toFixed(2)} M parameters)`],
+      ['data', data.name],
+    ];
+    if (o.hw) {
+      const spec = loadSpec(o.hw, hardwareSets(o));
+      // opened only when a layer asks for calibrated ranges
+      const calib = () =>
+        openData(o.calibration ?? o.data, model, {
+          modelDir: o.model,
+          maxLength: o.maxLength,
+          split: 'train',
+        });
+      const note = (m: string) => o.json || console.error(m);
+      // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
+      const learned = learnedRangesFor(o.model, model, spec);
+      const inputRanges = new Map([
+        ...learned.inputRanges,
+        ...(await calibrateInputRanges(model, calib, spec, note)),
+      ]);
+      const columnScales = new Map([
+        ...learned.columnScales,
+        ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
+      ]);
+      const attn = attentionCrossbar(spec);
+      if (o.clipformer) {
+        if (!attn)
+          throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
+        checkWindow(o.clipformer, attn, '--clipformer');
+      }
+      const bar = progress('instances', o.repeats, { quiet: !!o.json });
+      const instance = analogInstances(model, spec, {
+        inputRanges,
+        columnScales,
+        ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
       });
-      const params = model.params().reduce((s, p) => s + p.size, 0);
-      const head = [
-        ['model', `${o.model} (${model.config.modelType}, ${(params / 1e6).toFixed(2)} M parameters)`],
-        ['data', data.name],
-      ];
-      if (o.hw) {
-        const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
-        const spec = loadSpec(o.hw, sets);
-        // opened only when a layer asks for calibrated ranges
-        const calib = () =>
-          openData(parseDataSpec(o.calibration ?? o.data), model, {
-            modelDir: o.model,
-            maxLength: o.maxLength,
-            split: 'train',
-          });
-        const note = (m: string) => {
-          if (!o.json) console.error(m);
-        };
-        // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
-        const learned = learnedRangesFor(o.model, model, spec);
-        const inputRanges = new Map([
-          ...learned.inputRanges,
-          ...(await calibrateInputRanges(model, calib, spec, note)),
-        ]);
-        const columnScales = new Map([
-          ...learned.columnScales,
-          ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
-        ]);
-        const attn = attentionCrossbar(spec);
-        if (o.clipformer) {
-          if (!attn)
-            throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
-          checkWindow(o.clipformer, attn, '--clipformer');
-        }
-        const bar = progress('instances', o.repeats, { quiet: !!o.json });
-        const instance = analogInstances(model, spec, {
-          inputRanges,
-          columnScales,
-          ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
-        });
-        const r = await monteCarlo(model, data, instance, {
-          repeats: o.repeats,
-          seed: o.seed,
-          batch: o.batch,
-          onInstance: () => bar.tick(),
-        });
-        bar.stop();
-        // what the same model costs on this hardware (shapes only)
-        // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
-        const c = modelCost(
-          model.config,
-          spec,
-          o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
-        );
-        if (o.json) {
-          console.log(
-            JSON.stringify({
-              ...r,
-              hw: spec.name,
-              timeS: spec.timeS,
-              ...(o.clipformer ? { clipformer: o.clipformer } : {}),
-              cost: costJson(c),
-            }),
-          );
-          return;
-        }
-        const f = (v: number) => v.toFixed(4);
-        console.log(
-          table([
-            ...head,
-            ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time ?? `${spec.timeS} s`}` : ''}`],
-            ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
-            ['metric', r.metric],
-            ['ideal', f(r.ideal)],
-            [
-              'analog',
-              `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
-            ],
-            ...totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()]),
-            ['time', `${r.seconds.toFixed(1)} s`],
-          ]),
-        );
-        return;
-      }
-      const r = await evaluate(model, data, { batch: o.batch, ...(o.json ? {} : { label: 'eval' }) });
+      const r = await monteCarlo(model, data, instance, {
+        repeats: o.repeats,
+        seed: o.seed,
+        batch: o.batch,
+        onInstance: () => bar.tick(),
+      });
+      bar.stop();
+      // what the same model costs on this hardware (shapes only)
+      // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
+      const c = modelCost(
+        model.config,
+        spec,
+        o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
+      );
       if (o.json) {
-        const { predictions: _, ...rest } = r;
-        console.log(JSON.stringify(rest));
+        const clipformer = o.clipformer ? { clipformer: o.clipformer } : {};
+        console.log(
+          JSON.stringify({ ...r, hw: spec.name, timeS: spec.timeS, ...clipformer, cost: costJson(c) }),
+        );
         return;
       }
+      const f = (v: number) => v.toFixed(4);
       console.log(
         table([
           ...head,
-          ...Object.entries(r.metrics).map(([k, v]) => [k, v!.toFixed(4)]),
-          ['time', `${r.seconds.toFixed(1)} s (${(r.n / r.seconds).toFixed(0)} examples/s)`],
+          ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time?.text ?? `${spec.timeS} s`}` : ''}`],
+          ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
+          ['metric', r.metric],
+          ['ideal', f(r.ideal)],
+          [
+            'analog',
+            `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
+          ],
+          ...totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()]),
+          ['time', `${r.seconds.toFixed(1)} s`],
         ]),
       );
-    });
+      return;
+    }
+    const r = await evaluate(model, data, { batch: o.batch, ...(o.json ? {} : { label: 'eval' }) });
+    if (o.json) {
+      const { predictions: _, ...rest } = r;
+      console.log(JSON.stringify(rest));
+      return;
+    }
+    console.log(
+      table([
+        ...head,
+        ...Object.entries(r.metrics).map(([k, v]) => [k, v!.toFixed(4)]),
+        ['time', `${r.seconds.toFixed(1)} s (${(r.n / r.seconds).toFixed(0)} examples/s)`],
+      ]),
+    );
+  });
 }

@@ -1,195 +1,153 @@
 /** `xbar experiment`: the method experiments, each a grid of Monte Carlo cells with a report. */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { openData, parseDataSpec } from '../eval/data.js';
+import { type EvalData, openData } from '../eval/data.js';
 import { runClipFormerExperiment } from '../experiments/clipformer.js';
 import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
-import { positiveInt } from './eval.js';
+import { portablePath } from '../util/files.js';
+import { type DataFlag, flag, opt, withOptions } from './flags.js';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
+/** The shipped demo data, as a path from the working directory (results record it so). */
+const shipped = (kind: string, dir: string) =>
+  `${kind}:${portablePath(fileURLToPath(new URL(`../../../data/${dir}`, import.meta.url)))}`;
 
-interface ClipFormerFlags {
+interface CommonFlags {
   model: string;
-  vat?: string;
-  data: string;
+  data: DataFlag;
   hw: string;
   out: string;
   repeats: number;
   limit: number;
   calibration: number;
-  searchInstances: number;
-  searchObjective: 'accuracy' | 'snr';
   seed: number;
   batch: number;
   maxLength: number;
 }
 
-const seedFlag = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InputError(`--seed ${v}: expected a whole number ≥ 0`);
-  return n;
+/** What every experiment records and passes on: paths relative to the working directory. */
+const common = (o: CommonFlags, first: EvalData) => {
+  if (first.size < o.calibration + 1)
+    throw new InputError(`--calibration ${o.calibration}: ${first.name} has only ${first.size} examples`);
+  return {
+    dataSpec: `${o.data.kind}:${portablePath(o.data.path)}`,
+    hw: existsSync(o.hw) ? portablePath(o.hw) : o.hw,
+    out: portablePath(o.out),
+    repeats: o.repeats,
+    seed: o.seed,
+    calibration: o.calibration,
+    limit: Math.min(o.limit, first.size - o.calibration),
+    batch: o.batch,
+  };
 };
+
+const done = (out: string, files: string, t0: number) =>
+  console.log(`${out}/results.md, ${files} (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
+
+interface ClipFormerFlags extends CommonFlags {
+  vat?: string;
+  searchInstances: number;
+  searchObjective: 'accuracy' | 'snr';
+}
+
+interface PtoFlags extends CommonFlags {
+  hwa?: string;
+  learned?: string;
+  timeRepeats: number;
+  percentile: number;
+  sigmas: number;
+}
 
 export function registerExperiment(program: Command): Command {
   const exp = program
     .command('experiment')
     .description('method experiments with tables and plots (resumable)');
-  exp
-    .command('clipformer')
-    .description('ClipFormer Table II: standard/VAT × γ 3,4,5 × without/with (paper and automatic α, β)')
-    .requiredOption('--model <dir>', 'the standard model (Hugging Face folder)')
-    .option('--vat <dir>', 'the variation-aware-trained model, a second row block')
-    .option('--data <spec>', 'labelled data, KIND:PATH', `fashion-mnist:${ROOT}data/fashion-mnist-demo`)
-    .option(
-      '--hw <spec>',
-      'hardware with K/V on crossbars and writeSqrt noise (γ is set per cell)',
-      'rram-clipformer',
-    )
-    .option(
-      '--out <dir>',
-      'output folder (results.json, results.md, clipformer.svg/png)',
-      'results/clipformer',
-    )
-    .option('--repeats <n>', 'Monte Carlo instances per cell', positiveInt('--repeats'), 10)
-    .option('--limit <n>', 'examples evaluated per instance', positiveInt('--limit'), 20)
-    .option(
-      '--calibration <n>',
-      'examples held out (the last of the data) for the (α, β) search',
-      positiveInt('--calibration'),
-      25,
-    )
-    .option('--search-instances <n>', 'instances per search candidate', positiveInt('--search-instances'), 1)
-    .option(
-      '--search-objective <what>',
-      'what the automatic (α, β) maximises on the held-out part: accuracy, or the mean attention SNR (less noisy, but on the shipped ViT the SNR-best α costs accuracy)',
-      (v: string) => {
-        if (v !== 'snr' && v !== 'accuracy')
-          throw new InputError(`--search-objective ${v}: use snr or accuracy`);
-        return v;
-      },
-      'accuracy',
-    )
-    .option('--seed <n>', 'base seed: instance i uses seed + i', seedFlag, 0)
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), 50)
-    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
-    .action(async (o: ClipFormerFlags) => {
-      const t0 = performance.now();
-      const models = [
-        { name: 'standard' as const, dir: o.model },
-        ...(o.vat ? [{ name: 'vat' as const, dir: o.vat }] : []),
-      ].map((m) => ({ ...m, model: loadModel(m.dir) }));
-      const first = models[0]!;
-      // data are opened once for the first model; a VAT model shares its preprocessing
-      const data = openData(parseDataSpec(o.data), first.model, {
-        modelDir: first.dir,
-        maxLength: o.maxLength,
-      });
-      if (data.size < o.calibration + 1)
-        throw new InputError(`--calibration ${o.calibration}: ${data.name} has only ${data.size} examples`);
-      const e = await runClipFormerExperiment({
-        models,
-        data,
-        dataSpec: o.data,
-        hw: o.hw,
-        out: resolve(o.out),
-        repeats: o.repeats,
-        seed: o.seed,
-        limit: Math.min(o.limit, data.size - o.calibration),
-        calibration: o.calibration,
-        searchInstances: o.searchInstances,
-        searchObjective: o.searchObjective,
-        batch: o.batch,
-      });
-      console.log(
-        `${e.out}/results.md, clipformer.svg/png (${((performance.now() - t0) / 1e3).toFixed(0)} s)`,
-      );
+  withOptions(
+    exp
+      .command('clipformer')
+      .description('ClipFormer Table II: standard/VAT × γ 3,4,5 × without/with (paper and automatic α, β)'),
+    flag('model', { help: 'the standard model (Hugging Face folder)', required: true }),
+    opt('--vat <dir>', 'the variation-aware-trained model, a second row block'),
+    flag('data', { help: 'labelled data, KIND:PATH', value: shipped('fashion-mnist', 'fashion-mnist-demo') }),
+    flag('hw', {
+      help: 'hardware with K/V on crossbars, writeSqrt noise (γ set per cell)',
+      value: 'rram-clipformer',
+    }),
+    flag('out', {
+      help: 'output folder (results.json, results.md, clipformer.svg/png)',
+      value: 'runs/clipformer',
+    }),
+    flag('repeats', { help: 'Monte Carlo instances per cell', value: 10 }),
+    flag('limit', { help: 'examples evaluated per instance', value: 20 }),
+    opt('--calibration <n>', 'examples held out (the last of the data) for the (α, β) search', 1, 25),
+    opt('--search-instances <n>', 'instances per search candidate', 1, 1),
+    // the SNR is less noisy, but on the shipped ViT its best α costs accuracy
+    opt('--search-objective <what>', 'what the automatic (α, β) maximises', ['accuracy', 'snr'], 'accuracy'),
+    flag('seed', { value: 0 }),
+    flag('batch', { value: 50 }),
+    flag('maxLength', { value: 128 }),
+  ).action(async (o: ClipFormerFlags) => {
+    const t0 = performance.now();
+    const models = [
+      { name: 'standard' as const, dir: portablePath(o.model) },
+      ...(o.vat ? [{ name: 'vat' as const, dir: portablePath(o.vat) }] : []),
+    ].map((m) => ({ ...m, model: loadModel(m.dir) }));
+    // data are opened once for the first model; a VAT model shares its preprocessing
+    const first = models[0]!;
+    const data = openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength });
+    const e = await runClipFormerExperiment({
+      ...common(o, data),
+      models,
+      data,
+      searchInstances: o.searchInstances,
+      searchObjective: o.searchObjective,
     });
-  exp
-    .command('pto')
-    .description(
-      'post-training range optimisation (PTO Table II): models × input and conductance ranges as trained or optimised at 1 h, and accuracy against time with re-calibration',
-    )
-    .requiredOption('--model <dir>', 'the model as trained (Hugging Face folder)')
-    .option('--hwa <dir>', 'its hardware-aware-trained twin, a second row')
-    .option(
-      '--learned <dir>',
-      "a twin trained with learned input ranges and conductance scales (xbar train --hwa with 'learned' ranges), a third row",
-    )
-    .option('--data <spec>', 'labelled data, KIND:PATH', `glue-sst2:${ROOT}data/sst2-demo`)
-    .option('--hw <spec>', 'hardware preset or spec file', 'pcm-lammie')
-    .option('--out <dir>', 'output folder (results.json, results.md, pto.svg/png)', 'results/pto')
-    .option('--repeats <n>', 'instances per cell of the 1 h table', positiveInt('--repeats'), 10)
-    .option('--time-repeats <n>', 'instances per cell of the time sweep', positiveInt('--time-repeats'), 3)
-    .option(
-      '--calibration <n>',
-      'examples held out (the last of the data) to calibrate on',
-      positiveInt('--calibration'),
-      64,
-    )
-    .option('--percentile <k>', 'K: the percentile of |x| that sets a tile’s range', Number, 99.99)
-    .option(
-      '--sigmas <L>',
-      'L: a column shrinks where μ + L·σ of its current exceeds the ADC saturation',
-      Number,
-      3,
-    )
-    .option('--limit <n>', 'examples scored per instance', positiveInt('--limit'), 808)
-    .option('--seed <n>', 'base seed: instance i uses seed + i', seedFlag, 0)
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), 64)
-    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
-    .action(
-      async (o: {
-        model: string;
-        hwa?: string;
-        learned?: string;
-        data: string;
-        hw: string;
-        out: string;
-        repeats: number;
-        timeRepeats: number;
-        calibration: number;
-        percentile: number;
-        sigmas: number;
-        limit: number;
-        seed: number;
-        batch: number;
-        maxLength: number;
-      }) => {
-        if (!(o.percentile > 0 && o.percentile <= 100))
-          throw new InputError(`--percentile ${o.percentile}: use a number in (0, 100]`);
-        if (!(o.sigmas >= 0)) throw new InputError(`--sigmas ${o.sigmas}: use a number ≥ 0`);
-        const t0 = performance.now();
-        const models = [
-          { name: 'as trained', dir: o.model },
-          ...(o.hwa ? [{ name: 'HWA-trained', dir: o.hwa }] : []),
-          ...(o.learned ? [{ name: 'HWA-trained, ranges learned', dir: o.learned, learned: true }] : []),
-        ].map((m) => {
-          const model = loadModel(m.dir);
-          const data = openData(parseDataSpec(o.data), model, { modelDir: m.dir, maxLength: o.maxLength });
-          if (data.size < o.calibration + 1)
-            throw new InputError(
-              `--calibration ${o.calibration}: ${data.name} has only ${data.size} examples`,
-            );
-          return { ...m, model, data };
-        });
-        const e = await runPtoExperiment({
-          models,
-          dataSpec: o.data,
-          hw: o.hw,
-          out: resolve(o.out),
-          repeats: o.repeats,
-          timeRepeats: o.timeRepeats,
-          seed: o.seed,
-          calibration: o.calibration,
-          percentile: o.percentile,
-          sigmas: o.sigmas,
-          limit: Math.min(o.limit, models[0]!.data.size - o.calibration),
-          batch: o.batch,
-        });
-        console.log(`${e.out}/results.md, pto.svg/png (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
-      },
-    );
+    done(e.out, 'clipformer.svg/png', t0);
+  });
+  withOptions(
+    exp
+      .command('pto')
+      .description(
+        'post-training range optimisation (PTO Table II): models × input and conductance ranges as trained or optimised at 1 h, and accuracy against time with re-calibration',
+      ),
+    flag('model', { help: 'the model as trained (Hugging Face folder)', required: true }),
+    opt('--hwa <dir>', 'its hardware-aware-trained twin, a second row'),
+    opt('--learned <dir>', 'its twin trained with learned input ranges and column scales, a third row'),
+    flag('data', { help: 'labelled data, KIND:PATH', value: shipped('glue-sst2', 'sst2-demo') }),
+    flag('hw', { value: 'pcm-lammie' }),
+    flag('out', { help: 'output folder (results.json, results.md, pto.svg/png)', value: 'runs/pto' }),
+    flag('repeats', { help: 'instances per cell of the 1 h table', value: 10 }),
+    opt('--time-repeats <n>', 'instances per cell of the time sweep', 1, 3),
+    opt('--calibration <n>', 'examples held out (the last of the data) to calibrate on', 1, 64),
+    opt('--percentile <k>', 'K: the percentile of |x| that sets a tile’s range', { gt: 0, max: 100 }, 99.99),
+    opt('--sigmas <L>', 'L: columns shrink where μ + L·σ of their current exceeds the ADC', { min: 0 }, 3),
+    flag('limit', { help: 'examples scored per instance', value: 808 }),
+    flag('seed', { value: 0 }),
+    flag('batch', { value: 64 }),
+    flag('maxLength', { value: 128 }),
+  ).action(async (o: PtoFlags) => {
+    const t0 = performance.now();
+    const models = [
+      { name: 'as trained', dir: portablePath(o.model) },
+      ...(o.hwa ? [{ name: 'HWA-trained', dir: portablePath(o.hwa) }] : []),
+      ...(o.learned
+        ? [{ name: 'HWA-trained, ranges learned', dir: portablePath(o.learned), learned: true }]
+        : []),
+    ].map((m) => {
+      const model = loadModel(m.dir);
+      return { ...m, model, data: openData(o.data, model, { modelDir: m.dir, maxLength: o.maxLength }) };
+    });
+    for (const m of models.slice(1)) common(o, m.data);
+    const e = await runPtoExperiment({
+      ...common(o, models[0]!.data),
+      models,
+      timeRepeats: o.timeRepeats,
+      percentile: o.percentile,
+      sigmas: o.sigmas,
+    });
+    done(e.out, 'pto.svg/png', t0);
+  });
   return exp;
 }

@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { loadSpec, PRESET_NAMES, PRESETS, specDiff } from '../analog/presets.js';
-
-const collect = (v: string, prev: string[]) => [...prev, v];
+import { flag } from './flags.js';
 
 export function registerHw(program: Command): void {
   const hw = program.command('hw').description('hardware specs: presets and files');
@@ -17,7 +16,7 @@ export function registerHw(program: Command): void {
     .description(
       'a preset or YAML/JSON spec file, resolved (fields that differ from the defaults; --all for every field)',
     )
-    .option('--set <field=value>', 'override a field, e.g. --set adc.bits=6 (repeatable)', collect, [])
+    .addOption(flag('set'))
     .option('--all', 'print every field, defaults included')
     .option('--json', 'print JSON instead of YAML')
     .action((name: string, o: { set: string[]; all?: boolean; json?: boolean }) => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { GraphError } from '../graph/shape.js';
+import { lockFolder } from '../util/lock.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
@@ -32,6 +33,12 @@ program
       console.log(`${op.padEnd(14)} ${kind}`);
     }
   });
+
+// a command that writes an output folder holds it while it runs (see util/lock.ts)
+program.hook('preAction', (_, command) => {
+  const out = command.opts()['out'];
+  if (typeof out === 'string') lockFolder(out, '--out');
+});
 
 registerPredict(program);
 registerEval(program);

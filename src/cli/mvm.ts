@@ -12,9 +12,8 @@ import { transpose2d } from '../models/params.js';
 import { compile } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
-import { parseDuration } from '../util/validate.js';
-import { positiveInt } from './eval.js';
-import { nestedToArray } from './predict.js';
+import { type Duration, flag, hardwareSets } from './flags.js';
+import { finiteArray, nestedToArray } from './predict.js';
 
 interface MvmFlags {
   weights: string;
@@ -23,7 +22,7 @@ interface MvmFlags {
   set: string[];
   repeats: number;
   seed: number;
-  time?: string;
+  time?: Duration;
   output?: string;
 }
 
@@ -36,38 +35,38 @@ export function registerMvm(program: Command): void {
       "safetensors with 'weight' [out, in] (torch.nn.Linear layout) and optional 'bias' [out]",
     )
     .requiredOption('--inputs <file>', "safetensors or JSON with 'x' [n, in]")
-    .requiredOption('--hw <spec>', 'a preset or a YAML/JSON spec file')
-    .option(
-      '--set <field=value>',
-      'override a hardware field (repeatable)',
-      (v: string, p: string[]) => [...p, v],
-      [],
-    )
-    .option('--repeats <n>', 'Monte Carlo instances', positiveInt('--repeats'), 1)
-    .option('--seed <n>', 'base seed (instance i uses seed + i)', (v: string) => Number(v), 0)
-    .option('--time <t>', 'time since programming, e.g. 1h')
-    .option('--output <file>', 'write JSON here (default: standard output)')
+    .addOption(flag('hw', { required: true }))
+    .addOption(flag('set'))
+    .addOption(flag('repeats', { help: 'Monte Carlo instances', value: 1 }))
+    .addOption(flag('seed', { value: 0 }))
+    .addOption(flag('time'))
+    .addOption(flag('output'))
     .action(async (o: MvmFlags) => {
       const ck = readSafetensors(o.weights);
-      const wt = ck.tensors.get('weight');
+      const wt = ck.tensors.get('weight')?.toHost();
       if (wt?.shape.length !== 2)
         throw new InputError(`${o.weights}: needs a tensor 'weight' of shape [out, in]`);
       const [out, inp] = wt.shape as [number, number];
       const bias = ck.tensors.get('bias')?.toHost();
       if (bias && (bias.shape.length !== 1 || bias.shape[0] !== out))
         throw new InputError(`${o.weights}: 'bias' must be [${out}]`);
-      const x = o.inputs.endsWith('.json')
-        ? nestedToArray((readJson(o.inputs) as { x?: unknown }).x, 'float32', o.inputs, 'x')
+      const json = o.inputs.endsWith('.json') ? (readJson(o.inputs) as { x?: unknown }) : null;
+      if (json && json.x === undefined)
+        throw new InputError(`${o.inputs}: needs a field 'x', a nested array of shape [n, ${inp}]`);
+      const x = json
+        ? nestedToArray(json.x, 'float32', o.inputs, 'x')
         : readSafetensors(o.inputs).tensors.get('x')?.toHost();
       if (x?.shape.length !== 2 || x.shape[1] !== inp) {
         throw new InputError(
           `${o.inputs}: needs 'x' of shape [n, ${inp}], got ${x ? `[${x.shape}]` : 'nothing'}`,
         );
       }
-      const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
-      const spec = loadSpec(o.hw, sets);
+      finiteArray(wt, o.weights, 'weight');
+      if (bias) finiteArray(bias, o.weights, 'bias');
+      finiteArray(x, o.inputs, 'x');
+      const spec = loadSpec(o.hw, hardwareSets(o));
       const analog = new AnalogModel(spec, o.seed);
-      const w = param('weight', transpose2d(wt.toHost()));
+      const w = param('weight', transpose2d(wt));
       const b = bias ? param('bias', bias) : undefined;
       const xin = input('x', x.shape);
       const g = await compile(

@@ -6,6 +6,7 @@ import type { ModelInputs } from '../models/family.js';
 import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { readJson, writeFileAtomic } from '../util/files.js';
+import { flag } from './flags.js';
 
 type Nested = number | Nested[];
 
@@ -42,16 +43,26 @@ export function nestedToArray(
   return hostArray(dtype, shape, dtype === 'float32' ? Float32Array.from(out) : Int32Array.from(out));
 }
 
+/** Throws naming the file, the field and the index of a value that is not a finite number. */
+export function finiteArray(a: HostArray, file: string, field: string): void {
+  const at = (a.data as Float32Array).findIndex((v) => !Number.isFinite(v));
+  if (at < 0) return;
+  const index = a.shape.map(
+    (_, d) => Math.floor(at / a.shape.slice(d + 1).reduce((p, n) => p * n, 1)) % a.shape[d]!,
+  );
+  throw new InputError(file, `${field}[${index.join('][')}]: ${a.data[at]} is not a finite number`);
+}
+
 export function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('logits of a model for inputs in a JSON file')
-    .requiredOption('--model <dir>', 'Hugging Face model folder (config.json + model.safetensors)')
+    .addOption(flag('model', { required: true }))
     .requiredOption(
       '--inputs <file>',
       'JSON with pixel_values, or input_ids [+ attention_mask, token_type_ids]',
     )
-    .option('--output <file>', 'write {"logits": [...]} here (default: standard output)')
+    .addOption(flag('output', { help: 'write {"logits": [...]} here (default: standard output)' }))
     .action(async (o: { model: string; inputs: string; output?: string }) => {
       const model = loadModel(o.model);
       const json = readJson(o.inputs) as Record<string, Nested>;

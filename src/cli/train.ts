@@ -1,27 +1,20 @@
 /** `xbar train`: train or fine-tune a model on a data set, with checkpoints and resume. */
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { openData, parseDataSpec } from '../eval/data.js';
-import { loadModel, loadModelConfig, randomModel } from '../models/index.js';
+import { openData } from '../eval/data.js';
+import { loadModel, loadModelConfig, parseModelConfig, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
 import { InputError } from '../util/errors.js';
-import { positiveInt } from './eval.js';
-
-const positiveNumber =
-  (flag: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new InputError(`${flag} ${v}: expected a number > 0`);
-    return n;
-  };
+import { ensureDir, readJson } from '../util/files.js';
+import { type DataFlag, flag, opt, withOptions } from './flags.js';
 
 interface TrainFlags {
   model: string;
-  data: string;
+  data: DataFlag;
   out: string;
   epochs: number;
   batch: number;
@@ -43,123 +36,89 @@ interface TrainFlags {
 }
 
 export function registerTrain(program: Command): void {
-  program
-    .command('train')
-    .description('train a model (from an HF config.json) or fine-tune one (an HF folder); resumes from --out')
-    .requiredOption('--model <path>', 'HF config.json (random init) or model folder (fine-tune)')
-    .requiredOption('--data <spec>', 'training data, KIND:PATH (its train split; evaluation on test/dev)')
-    .requiredOption('--out <dir>', 'checkpoint folder (HF format + optimizer state); rerun to resume')
-    .option('--epochs <n>', 'epochs', positiveInt('--epochs'), 10)
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), 64)
-    .option('--lr <x>', 'peak learning rate', positiveNumber('--lr'), 1e-3)
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay', Number, 0.05)
-    .option('--label-smoothing <x>', 'label smoothing ε', Number, 0)
-    .option(
-      '--schedule <kind>',
-      'cosine | linear | constant (after 5 % warm-up)',
-      (v: string) => {
-        if (!['cosine', 'linear', 'constant'].includes(v))
-          throw new InputError(`--schedule ${v}: use cosine, linear or constant`);
-        return v;
-      },
-      'cosine',
-    )
-    .option('--augment', 'random shifts (±2 px) and flips of images')
-    .option('--limit <n>', 'use the first n training examples', positiveInt('--limit'))
-    .option(
-      '--eval-limit <n>',
-      'evaluate on the first n test/dev examples each epoch',
-      positiveInt('--eval-limit'),
-      2000,
-    )
-    .option('--seed <n>', 'seed of initialisation and shuffling', Number, 0)
-    .option(
-      '--dropout <p>',
-      'hidden dropout probability while training',
-      (v: string) => {
-        const p = Number(v);
-        if (!(p >= 0 && p < 1)) throw new InputError(`--dropout ${v}: use a probability in [0, 1)`);
-        return p;
-      },
-      0,
-    )
-    .option(
-      '--provider <name>',
-      'where training steps run: cpu or webgpu (ONNX Runtime execution provider)',
-      (v: string) => {
-        if (v !== 'cpu' && v !== 'webgpu') throw new InputError(`--provider ${v}: use cpu or webgpu`);
-        return v;
-      },
-      'cpu',
-    )
-    .option(
-      '--hwa <spec>',
-      "noise-aware training: the hardware preset or spec file whose noise the forward pass draws (ClipFormer's VAT)",
-    )
-    .option(
-      '--gamma <g>',
-      'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)',
-      positiveNumber('--gamma'),
-    )
-    .option(
-      '--range-lr <x>',
-      "with --hwa and a 'learned' dac.range or conductanceRange: the ranges' peak learning rate (default --lr)",
-      positiveNumber('--range-lr'),
-    )
-    .option('--set <field=value>', 'with --hwa: override a hardware field (repeatable)', collect, [])
-    .option('--max-length <n>', 'token limit for text', positiveInt('--max-length'), 128)
-    .action(async (o: TrainFlags) => {
-      if (!o.hwa) {
-        // flags of noise-aware training mean nothing without it: say so instead of ignoring them
-        if (o.gamma !== undefined) throw new InputError('--gamma needs --hwa');
-        if (o.rangeLr !== undefined)
-          throw new InputError('--range-lr needs --hwa (the learning rate of learned ranges)');
-        if (o.set.length > 0)
-          throw new InputError(`--set ${o.set[0]}: needs --hwa (it overrides a hardware field)`);
-      }
-      // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
-      const fromCheckpoint = hasCheckpoint(o.out);
-      const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
-      // a folder with config.json (and tokenizer) but no weights starts from random weights
-      const hasWeights =
-        isDir &&
-        ['model.safetensors', 'model.safetensors.index.json'].some((f) => existsSync(join(o.model, f)));
-      const model = fromCheckpoint
-        ? loadModel(o.out)
-        : hasWeights
-          ? loadModel(o.model)
-          : randomModel(loadModelConfig(o.model), o.seed, 0.02);
-      const modelDir = isDir ? o.model : undefined;
-      if (isDir) copyProcessorFiles(o.model, o.out);
-      const spec = parseDataSpec(o.data);
-      const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
-      const data = openData(spec, model, {
-        ...common,
-        split: 'train',
-        ...(o.limit ? { limit: o.limit } : {}),
-      });
-      const evalData = openData(spec, model, { ...common, limit: o.evalLimit });
-      await train(model, data, {
-        epochs: o.epochs,
-        batch: o.batch,
-        lr: o.lr,
-        weightDecay: o.weightDecay,
-        labelSmoothing: o.labelSmoothing,
-        schedule: o.schedule,
-        dropout: o.dropout,
-        ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
-        ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
-        provider: o.provider,
-        seed: o.seed,
-        out: o.out,
-        evalData,
-        ...(o.augment ? { augment: { shift: 2, flip: true } } : {}),
-      });
-      console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
+  withOptions(
+    program
+      .command('train')
+      .description(
+        'train a model (from an HF config.json) or fine-tune one (an HF folder); resumes from --out',
+      ),
+    flag('model', { help: 'HF config.json (random init) or model folder (fine-tune)', required: true }),
+    flag('data', {
+      help: 'training data, KIND:PATH (its train split; evaluation on test/dev)',
+      required: true,
+    }),
+    flag('out', { help: 'checkpoint folder (HF format + optimizer state); rerun to resume', required: true }),
+    flag('epochs', { value: 10 }),
+    flag('batch', { value: 64 }),
+    flag('lr', { value: 1e-3 }),
+    opt('--weight-decay <x>', 'AdamW decoupled weight decay', { min: 0 }, 0.05),
+    opt('--label-smoothing <x>', 'label smoothing ε', { min: 0, lt: 1 }, 0),
+    opt('--schedule <kind>', 'decay after 5 % warm-up', ['cosine', 'linear', 'constant'], 'cosine'),
+    opt('--augment', 'random shifts (±2 px) and flips of images'),
+    flag('limit', { help: 'use the first n training examples' }),
+    opt('--eval-limit <n>', 'evaluate on the first n test/dev examples each epoch', 1, 2000),
+    flag('seed', { help: 'seed of initialisation and shuffling', value: 0 }),
+    opt('--dropout <p>', 'hidden dropout probability while training', { min: 0, lt: 1 }, 0),
+    opt('--provider <name>', 'where training steps run (ONNX Runtime provider)', ['cpu', 'webgpu'], 'cpu'),
+    opt('--hwa <spec>', 'noise-aware training on this hardware’s noise (ClipFormer’s VAT)'),
+    opt('--gamma <g>', 'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)', { gt: 0 }),
+    opt('--range-lr <x>', 'with --hwa: peak learning rate of learned ranges (default --lr)', { gt: 0 }),
+    flag('set', { help: 'with --hwa: override a hardware field (repeatable)' }),
+    flag('maxLength', { value: 128 }),
+  ).action(async (o: TrainFlags) => {
+    if (!o.hwa) {
+      // flags of noise-aware training mean nothing without it: say so instead of ignoring them
+      if (o.gamma !== undefined) throw new InputError('--gamma needs --hwa');
+      if (o.rangeLr !== undefined)
+        throw new InputError('--range-lr needs --hwa (the learning rate of learned ranges)');
+      if (o.set.length > 0)
+        throw new InputError(`--set ${o.set[0]}: needs --hwa (it overrides a hardware field)`);
+    }
+    // resume: the checkpoint in --out has the weights; its optimizer state is read by train()
+    const fromCheckpoint = hasCheckpoint(o.out);
+    const isDir = existsSync(o.model) && statSync(o.model).isDirectory();
+    // a folder with config.json (and tokenizer) but no weights starts from random weights
+    const hasWeights =
+      isDir &&
+      ['model.safetensors', 'model.safetensors.index.json'].some((f) => existsSync(join(o.model, f)));
+    const model = fromCheckpoint
+      ? loadModel(o.out)
+      : hasWeights
+        ? loadModel(o.model)
+        : randomModel(
+            isDir ? loadModelConfig(o.model) : parseModelConfig(readJson(o.model), o.model),
+            o.seed,
+            0.02,
+          );
+    const modelDir = isDir ? o.model : undefined;
+    if (isDir) copyProcessorFiles(o.model, o.out);
+    const spec = o.data;
+    const common = { maxLength: o.maxLength, ...(modelDir ? { modelDir } : { modelDir: o.out }) };
+    const data = openData(spec, model, {
+      ...common,
+      split: 'train',
+      ...(o.limit ? { limit: o.limit } : {}),
     });
+    const evalData = openData(spec, model, { ...common, limit: o.evalLimit });
+    await train(model, data, {
+      epochs: o.epochs,
+      batch: o.batch,
+      lr: o.lr,
+      weightDecay: o.weightDecay,
+      labelSmoothing: o.labelSmoothing,
+      schedule: o.schedule,
+      dropout: o.dropout,
+      ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
+      ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
+      provider: o.provider,
+      seed: o.seed,
+      out: o.out,
+      evalData,
+      ...(o.augment ? { augment: { shift: 2, flip: true } } : {}),
+    });
+    console.log(`checkpoint: ${join(o.out, 'model.safetensors')}`);
+  });
 }
-
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */
 function trainingSpec(o: TrainFlags) {
@@ -184,7 +143,7 @@ const PROCESSOR_FILES = [
 ];
 
 function copyProcessorFiles(from: string, to: string): void {
-  mkdirSync(to, { recursive: true });
+  ensureDir(to);
   for (const f of PROCESSOR_FILES) {
     if (existsSync(join(from, f)) && !existsSync(join(to, f))) copyFileSync(join(from, f), join(to, f));
   }

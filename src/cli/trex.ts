@@ -1,4 +1,4 @@
-/** `xbar trex search`: TReX's hardware-aware search for attention reuse (see methods/trex/search.ts). */
+/** `xbar trex search` and `xbar experiment trex`: TReX's search for attention reuse and its Table IV. */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
 import { trexExperiment } from '../experiments/trex.js';
@@ -6,80 +6,33 @@ import { openTrexData } from '../methods/trex/data.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
-import { positiveInt } from './eval.js';
-
-export const positiveNumber =
-  (flag: string) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!(n > 0)) throw new InputError(`${flag} ${v}: expected a number > 0`);
-    return n;
-  };
-const fraction = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!(n > 0 && n <= 1)) throw new InputError(`${flag} ${v}: expected a number in (0, 1]`);
-  return n;
-};
-const nonNegative = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!(n >= 0)) throw new InputError(`${flag} ${v}: expected a number ≥ 0`);
-  return n;
-};
+import { portablePath } from '../util/files.js';
+import { type DataFlag, flag, numberList, opt, withOptions } from './flags.js';
 
 /** Options of the brief training and fine-tuning, shared by `trex search` and `experiment trex`. */
-export function trainingOptions(c: Command, defaults: { fraction: number; heldOut: number }): Command {
-  return c
-    .option(
-      '--fraction <f>',
-      'fraction of the training set for the brief training',
-      fraction('--fraction'),
-      defaults.fraction,
-    )
-    .option(
-      '--held-out <n>',
-      'training examples held out to compare losses',
-      positiveInt('--held-out'),
-      defaults.heldOut,
-    )
-    .option('--epochs <n>', 'epochs of brief training', positiveInt('--epochs'), BRIEF_DEFAULTS.epochs)
-    .option('--batch <n>', 'batch size', positiveInt('--batch'), BRIEF_DEFAULTS.batch)
-    .option('--lr <x>', 'peak learning rate of the brief training', positiveNumber('--lr'), BRIEF_DEFAULTS.lr)
-    .option(
-      '--ce-weight <w>',
-      'distillation: weight of the label cross-entropy',
-      nonNegative('--ce-weight'),
-      BRIEF_DEFAULTS.ceWeight,
-    )
-    .option(
-      '--kl-weight <w>',
-      'distillation: weight of the KL to the teacher',
-      nonNegative('--kl-weight'),
-      BRIEF_DEFAULTS.klWeight,
-    )
-    .option(
-      '--temperature <T>',
-      'distillation temperature',
-      positiveNumber('--temperature'),
-      BRIEF_DEFAULTS.temperature,
-    )
-    .option('--seed <n>', 'seed of shuffling', Number, BRIEF_DEFAULTS.seed)
-    .option(
-      '--max-length <n>',
-      'token limit for text (and the tokens the cost model assumes)',
-      positiveInt('--max-length'),
-      128,
-    )
-    .option('--no-finetune', 'skip the noise-aware fine-tuning of the winner')
-    .option('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', positiveInt('--finetune-epochs'), 1)
-    .option(
-      '--finetune-lr <x>',
-      'learning rate of noise-aware fine-tuning',
-      positiveNumber('--finetune-lr'),
-      1e-4,
-    );
-}
+const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BRIEF_DEFAULTS) => [
+  opt(
+    '--fraction <f>',
+    'fraction of the training set to train on briefly',
+    { gt: 0, max: 1 },
+    defaults.fraction,
+  ),
+  opt('--held-out <n>', 'training examples held out to compare losses', 1, defaults.heldOut),
+  flag('epochs', { help: 'epochs of brief training', value: d.epochs }),
+  flag('batch', { value: d.batch }),
+  flag('lr', { help: 'peak learning rate of the brief training', value: d.lr }),
+  opt('--ce-weight <w>', 'distillation: weight of the label cross-entropy', { min: 0 }, d.ceWeight),
+  opt('--kl-weight <w>', 'distillation: weight of the KL to the teacher', { min: 0 }, d.klWeight),
+  opt('--temperature <T>', 'distillation temperature', { gt: 0 }, d.temperature),
+  flag('seed', { help: 'seed of shuffling', value: d.seed }),
+  flag('maxLength', { help: 'token limit for text (and the tokens the cost model assumes)', value: 128 }),
+  opt('--no-finetune', 'skip the noise-aware fine-tuning of the winner'),
+  opt('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', 1, 1),
+  opt('--finetune-lr <x>', 'learning rate of noise-aware fine-tuning', { gt: 0 }, 1e-4),
+];
 
-export interface TrainingFlags {
+interface TrainingFlags {
+  model: string;
   fraction: number;
   heldOut: number;
   epochs: number;
@@ -95,25 +48,25 @@ export interface TrainingFlags {
   finetuneLr: number;
 }
 
-export const briefFrom = (o: TrainingFlags) => ({
-  epochs: o.epochs,
-  batch: o.batch,
-  lr: o.lr,
-  seed: o.seed,
-  ceWeight: o.ceWeight,
-  klWeight: o.klWeight,
-  temperature: o.temperature,
+/** What both commands pass on: the brief training, fine-tuning (null: none) and text length. */
+const training = (o: TrainingFlags, model: Model) => ({
+  model,
+  modelDir: o.model,
+  brief: {
+    epochs: o.epochs,
+    batch: o.batch,
+    lr: o.lr,
+    seed: o.seed,
+    ceWeight: o.ceWeight,
+    klWeight: o.klWeight,
+    temperature: o.temperature,
+  },
+  finetune: o.finetune ? { epochs: o.finetuneEpochs, lr: o.finetuneLr, batch: o.batch } : null,
+  ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
 });
 
-/** Fine-tuning settings, or null with `--no-finetune`. */
-export function finetuneFrom(o: TrainingFlags) {
-  if (!o.finetune) return null;
-  return { epochs: o.finetuneEpochs, lr: o.finetuneLr, batch: o.batch };
-}
-
 interface SearchFlags extends TrainingFlags {
-  model: string;
-  data: string;
+  data: DataFlag;
   hw: string;
   set: string[];
   targetDelay: number;
@@ -122,66 +75,42 @@ interface SearchFlags extends TrainingFlags {
 
 export function registerTrex(program: Command): void {
   const trex = program.command('trex').description('TReX attention reuse (Moitra et al., TETC 2024)');
-  trainingOptions(
+  withOptions(
     trex
       .command('search')
       .description(
         'pick the reuse encoders for a target delay, train them, fine-tune the winner; rerun resumes',
-      )
-      .requiredOption('--model <dir>', 'the trained model (HF folder): teacher and initialisation')
-      .requiredOption('--data <spec>', 'KIND:PATH; its training split is used')
-      .requiredOption(
-        '--hw <spec>',
-        'hardware preset or spec file the delay is computed for (e.g. fefet-trex)',
-      )
-      .option(
-        '--set <field=value>',
-        'override a hardware field (repeatable)',
-        (v: string, p: string[]) => [...p, v],
-        [],
-      )
-      .requiredOption(
-        '--target-delay <ms>',
-        'target delay of one inference, ms',
-        positiveNumber('--target-delay'),
-      )
-      .option('--out <dir>', 'working folder (search.json, patterns/, finetuned/)', 'runs/trex-search'),
-    { fraction: 0.2, heldOut: 2000 },
+      ),
+    flag('model', { help: 'the trained model (HF folder): teacher and initialisation', required: true }),
+    flag('data', { help: 'KIND:PATH; its training split is used', required: true }),
+    flag('hw', { help: 'hardware the delay is computed for (e.g. fefet-trex)', required: true }),
+    flag('set'),
+    opt('--target-delay <ms>', 'target delay of one inference, ms', { gt: 0 }).makeOptionMandatory(),
+    flag('out', { help: 'working folder (search.json, patterns/, finetuned/)', value: 'runs/trex-search' }),
+    ...trainingOptions({ fraction: 0.2, heldOut: 2000 }),
   ).action(async (o: SearchFlags) => {
     const model = loadModel(o.model);
     const spec = loadSpec(o.hw, o.set);
-    const finetune = finetuneFrom(o);
-    const data = openTrexData(model, o.model, o.data, {
+    const data = openTrexData(model, o.model, o.data.text, {
       fraction: o.fraction,
       heldOut: o.heldOut,
       maxLength: o.maxLength,
     });
     const state = await trexSearch({
-      model,
-      modelDir: o.model,
+      ...training(o, model),
       train: data.train,
       heldOut: data.heldOut,
       spec,
       targetDelayMs: o.targetDelay,
-      ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
-      brief: briefFrom(o),
-      finetune,
       out: o.out,
     });
-    console.log(
-      JSON.stringify({
-        nReuse: state.choice.nReuse,
-        delayMs: state.choice.delayMs,
-        winner: state.winner ?? null,
-        model: state.result,
-      }),
-    );
+    const { nReuse, delayMs } = state.choice;
+    console.log(JSON.stringify({ nReuse, delayMs, winner: state.winner ?? null, model: state.result }));
   });
 }
 
 interface ExperimentFlags extends TrainingFlags {
-  model: string;
-  data?: string;
+  data?: DataFlag;
   out: string;
   hw: string;
   targets?: number[];
@@ -201,49 +130,35 @@ function defaultData(model: Model): string {
 }
 
 export function registerTrexExperiment(experiment: Command): void {
-  trainingOptions(
+  withOptions(
     experiment
       .command('trex')
       .description(
         'TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns; rerun resumes',
-      )
-      .requiredOption('--model <dir>', 'the trained model (HF folder)')
-      .option('--data <spec>', 'KIND:PATH (default fashion-mnist for the shipped ViT)')
-      .option('--out <dir>', 'results folder (results.json, results.md, pareto-*.svg/png)', 'results/trex')
-      .option(
-        '--hw <list>',
-        'hardware, comma-separated; the first sets the target delays',
-        'fefet-trex,hybrid-trex',
-      )
-      .option(
-        '--targets <ms,…>',
-        'target delays in ms (default: the delay of each N_reuse 1..L−1 on the first --hw)',
-        (v: string) =>
-          v.split(',').map((x) => {
-            const n = Number(x);
-            if (!(n > 0)) throw new InputError(`--targets ${v}: expected delays in ms > 0, comma-separated`);
-            return n;
-          }),
-      )
-      .option('--repeats <n>', 'Monte Carlo instances per non-ideal evaluation', positiveInt('--repeats'), 2)
-      .option(
-        '--hw-limit <n>',
-        'evaluation examples on hardware (the first n)',
-        positiveInt('--hw-limit'),
-        200,
-      )
-      .option(
-        '--eval-limit <n>',
-        'evaluation examples for the ideal accuracy (default all)',
-        positiveInt('--eval-limit'),
       ),
-    { fraction: 0.1, heldOut: 1000 },
+    flag('model', { help: 'the trained model (HF folder)', required: true }),
+    flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }),
+    flag('out', { help: 'results folder (results.json, results.md, pareto-*.svg/png)', value: 'runs/trex' }),
+    opt(
+      '--hw <list>',
+      'hardware, comma-separated; the first sets the delays',
+      undefined,
+      'fefet-trex,hybrid-trex',
+    ),
+    opt(
+      '--targets <ms,…>',
+      'target delays, ms (default: each N_reuse’s on the first --hw)',
+      numberList('--targets', { gt: 0 }),
+    ),
+    opt('--repeats <n>', 'Monte Carlo instances per non-ideal evaluation', 1, 2),
+    opt('--hw-limit <n>', 'evaluation examples on hardware (the first n)', 1, 200),
+    opt('--eval-limit <n>', 'evaluation examples for the ideal accuracy (default all)', 1),
+    ...trainingOptions({ fraction: 0.1, heldOut: 1000 }),
   ).action(async (o: ExperimentFlags) => {
     const model = loadModel(o.model);
     const hardware = o.hw.split(',').map((h) => h.trim());
     for (const h of hardware) loadSpec(h); // a misspelt preset fails before any training
-    const finetune = finetuneFrom(o);
-    const data = openTrexData(model, o.model, o.data ?? defaultData(model), {
+    const data = openTrexData(model, o.model, o.data?.text ?? defaultData(model), {
       fraction: o.fraction,
       heldOut: o.heldOut,
       maxLength: o.maxLength,
@@ -251,18 +166,14 @@ export function registerTrexExperiment(experiment: Command): void {
     });
     const t0 = performance.now();
     await trexExperiment({
-      model,
-      modelDir: o.model,
+      ...training(o, model),
       data,
       hardware,
       ...(o.targets ? { targets: o.targets } : {}),
-      brief: briefFrom(o),
-      finetune,
       repeats: o.repeats,
       hwLimit: o.hwLimit,
       seed: o.seed,
-      ...(model.input().kind === 'text' ? { seqLen: o.maxLength } : {}),
-      out: o.out,
+      out: portablePath(o.out),
     });
     process.stderr.write(
       `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}\n`,

@@ -19,6 +19,7 @@ import { loadMnistLike } from '../io/idx.js';
 import { type Image, readImage, readImageFolder } from '../io/images.js';
 import {
   grayToTensor,
+  outputSize,
   type PreprocessorConfig,
   parsePreprocessorConfig,
   preprocess,
@@ -103,16 +104,17 @@ const limited = (n: number, limit?: number) => (limit === undefined ? n : Math.m
 
 type ImageInput = Extract<ModelInput, { kind: 'image' }>;
 
-function preprocessorFor(c: ImageInput, modelDir?: string): PreprocessorConfig {
+function preprocessorFor(c: ImageInput, modelDir?: string): { pp: PreprocessorConfig; source: string } {
   const file = modelDir ? join(modelDir, 'preprocessor_config.json') : '';
-  if (file && existsSync(file)) return readPreprocessorConfig(file);
+  if (file && existsSync(file)) return { pp: readPreprocessorConfig(file, c.channels), source: file };
   // no processor config: resize to the model's input, ViTImageProcessor's normalisation
   const size = { height: c.size, width: c.size };
-  return parsePreprocessorConfig({ size, crop_size: size }, '(default image processor)');
+  const source = '(default image processor)';
+  return { pp: parsePreprocessorConfig({ size, crop_size: size }, source), source };
 }
 
 function openImages(spec: DataSpec, c: ImageInput, opts: OpenOptions): EvalData {
-  const pp = preprocessorFor(c, opts.modelDir);
+  const { pp, source } = preprocessorFor(c, opts.modelDir);
   const hw = c.size;
   const pixels = (batch: Float32Array[]) => {
     const out = new Float32Array(batch.length * c.channels * hw * hw);
@@ -120,12 +122,13 @@ function openImages(spec: DataSpec, c: ImageInput, opts: OpenOptions): EvalData 
     return { pixel_values: hostArray('float32', [batch.length, c.channels, hw, hw], out) };
   };
   const rgbToModel = (img: Image, what: string): Float32Array => {
-    const x = preprocess(img, pp);
-    if (x.length !== 3 * hw * hw) {
+    const size = outputSize(pp, img.width, img.height);
+    if (size.width !== hw || size.height !== hw) {
       throw new InputError(
-        `${what}: the image processor gives ${Math.sqrt(x.length / 3)}² pixels, the model takes ${hw}²`,
+        `${what}: ${source} makes this ${img.width}×${img.height} image ${size.width}×${size.height} pixels (size, crop_size), the model takes ${hw}×${hw} (image_size in its config.json)`,
       );
     }
+    const x = preprocess(img, pp);
     if (c.channels === 3) return x;
     if (c.channels !== 1)
       throw new InputError(`${what}: models with ${c.channels} channels are not supported`);

@@ -184,7 +184,6 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       }
     }
   }
-  exp.save();
   report(exp, o);
   return exp;
 }

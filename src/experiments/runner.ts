@@ -5,14 +5,14 @@
  * rewritten atomically after every instance so a rerun skips what is done; the caller writes
  * `results.md` and plots from it. Instance i of a cell uses seed `seed + i`.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
 import { NOISE_STREAM } from '../graph/noise-table.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
-import { readJson, writeFileAtomic } from '../util/files.js';
+import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
 import { meanStd } from '../util/math.js';
 import { progress } from '../util/progress.js';
 
@@ -65,7 +65,7 @@ export class Experiment {
     settings: Record<string, unknown>,
     o: { quiet?: boolean; kernels?: Kernels } = {},
   ) {
-    mkdirSync(out, { recursive: true });
+    ensureDir(out);
     this.file = join(out, 'results.json');
     this.quiet = !!o.quiet;
     const now = new Date().toISOString();
@@ -82,7 +82,8 @@ export class Experiment {
     const cpu = cpus();
     this.record = previous ?? {
       experiment,
-      command: process.argv.slice(1).join(' '),
+      // as typed, without the machine's path to the program
+      command: ['xbar', ...process.argv.slice(2)].join(' '),
       settings,
       machine: {
         host: hostname(),

@@ -1,5 +1,4 @@
 /** Dtypes, shapes and the errors the graph raises when they do not fit. */
-
 export type DType = 'float32' | 'int32' | 'int64' | 'bool';
 export type Shape = readonly number[];
 

@@ -207,5 +207,10 @@ export function readGlue(task: GlueTask, file: string): GlueExample[] {
     if (b !== undefined) ex.textB = cells[b]!;
     out.push(ex);
   }
+  if (out.length === 0)
+    throw new InputError(
+      file,
+      `no examples: only a header row; a ${task} file needs at least one row after it`,
+    );
   return out;
 }

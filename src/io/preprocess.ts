@@ -5,6 +5,7 @@
  * values match what a model was evaluated with in Python.
  */
 import { z } from 'zod';
+import { InputError } from '../util/errors.js';
 import { readJson } from '../util/files.js';
 import { parseWith } from '../util/validate.js';
 import type { Image } from './images.js';
@@ -236,16 +237,15 @@ const Size = z.union([dim.transform(square), pair, HeightWidth, z.strictObject({
 const CropSize = z.union([dim.transform(square), pair, HeightWidth], {
   error: 'expected a positive integer (square), [height, width] or {height, width}',
 });
+/** One number for every channel, or one per channel (checked against the model's channels). */
 const perChannel = (x: z.ZodNumber) =>
-  z.union([x.transform((v): [number, number, number] => [v, v, v]), z.tuple([x, x, x])], {
-    error: 'expected a number or 3 numbers (R, G, B)',
-  });
+  z.union([x, z.array(x).min(1)], { error: 'expected a number or a list of one number per channel' });
 
 /**
  * The fields of a `preprocessor_config.json` that change pixel values; defaults are
  * ViTImageProcessor's (other keys are ignored). Integer sizes mean squares, as for ViT/DeiT.
  */
-export const PreprocessorConfig = z.object({
+const PreprocessorSchema = z.object({
   do_resize: z.boolean().default(true),
   size: Size.default({ height: 224, width: 224 }),
   resample: z.literal([0, 1, 2, 3, 4, 5]).default(RESAMPLE.bilinear),
@@ -257,10 +257,15 @@ export const PreprocessorConfig = z.object({
     .positive()
     .default(1 / 255),
   do_normalize: z.boolean().default(true),
-  image_mean: perChannel(z.number()).default([0.5, 0.5, 0.5]),
-  image_std: perChannel(z.number().positive()).default([0.5, 0.5, 0.5]),
+  image_mean: perChannel(z.number()).default(0.5),
+  image_std: perChannel(z.number().positive()).default(0.5),
 });
-export type PreprocessorConfig = z.output<typeof PreprocessorConfig>;
+type RGB = [number, number, number];
+/** The processor's settings, normalisation per R, G, B (images are read as RGB). */
+export type PreprocessorConfig = Omit<z.output<typeof PreprocessorSchema>, 'image_mean' | 'image_std'> & {
+  image_mean: RGB;
+  image_std: RGB;
+};
 
 /** DeiTImageProcessor's defaults where they differ from ViT's (ImageNet mean/std, 256 → crop 224). */
 const DEIT_DEFAULTS = {
@@ -272,17 +277,31 @@ const DEIT_DEFAULTS = {
   image_std: [0.229, 0.224, 0.225],
 };
 
-/** Validates a parsed `preprocessor_config.json`, filling the defaults of its processor class. */
-export function parsePreprocessorConfig(json: unknown, file: string): PreprocessorConfig {
+/**
+ * Validates a parsed `preprocessor_config.json` for a model of `channels` channels (its
+ * config.json's num_channels), filling the defaults of its processor class. As in transformers,
+ * `image_mean` and `image_std` are one number or a list of `channels` numbers.
+ */
+export function parsePreprocessorConfig(json: unknown, file: string, channels = 3): PreprocessorConfig {
   const j = json !== null && typeof json === 'object' ? (json as Record<string, unknown>) : {};
   const type = String(j.image_processor_type ?? j.feature_extractor_type ?? '');
   const defaults = type.startsWith('DeiT') ? DEIT_DEFAULTS : {};
-  return parseWith(PreprocessorConfig, json === j ? { ...defaults, ...j } : json, file);
+  const cfg = parseWith(PreprocessorSchema, json === j ? { ...defaults, ...j } : json, file);
+  const rgb = (field: 'image_mean' | 'image_std'): RGB => {
+    const v = cfg[field];
+    if (typeof v === 'number') return [v, v, v];
+    if (v.length !== channels)
+      throw new InputError(file, [
+        `${field}: ${v.length} value${v.length === 1 ? '' : 's'} for a model of ${channels} channel${channels === 1 ? '' : 's'} (num_channels in its config.json); use one number or a list of ${channels}`,
+      ]);
+    return v.length === 1 ? [v[0]!, v[0]!, v[0]!] : [v[0]!, v[1]!, v[2]!];
+  };
+  return { ...cfg, image_mean: rgb('image_mean'), image_std: rgb('image_std') };
 }
 
-/** Reads and validates a `preprocessor_config.json` file. */
-export function readPreprocessorConfig(path: string): PreprocessorConfig {
-  return parsePreprocessorConfig(readJson(path), path);
+/** Reads and validates a `preprocessor_config.json` file (for a model of `channels` channels). */
+export function readPreprocessorConfig(path: string, channels = 3): PreprocessorConfig {
+  return parsePreprocessorConfig(readJson(path), path, channels);
 }
 
 /** Size after the resize step (transformers' get_resize_output_image_size for shortest_edge). */

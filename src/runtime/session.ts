@@ -100,6 +100,12 @@ class CompiledGraph implements RunnableGraph {
         continue;
       }
       const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
+      if (!Array.isArray(v.shape) || !ArrayBuffer.isView(v.data)) {
+        throw new GraphError(
+          'run',
+          `input '${i.name}' is a ${(v as object).constructor?.name ?? typeof v}; feeds are host arrays { dtype, shape, data }, e.g. ${i.dtype === 'int32' ? 'i32' : 'f32'}(${fmtShape(i.shape)}, data)`,
+        );
+      }
       if (v.dtype !== i.dtype || !sameShape(v.shape, i.shape)) {
         throw new GraphError(
           'run',

@@ -8,8 +8,12 @@
 /** What is wrong with one field: a sentence, or the field, the value received and what is allowed. */
 export type Problem = string | { field: string; value: unknown; allowed: string };
 
+/** A received value as JSON, non-finite numbers by name (JSON would say null). */
+export const shown = (v: unknown): string =>
+  typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
+
 const render = (p: Problem): string =>
-  typeof p === 'string' ? p : `${p.field}: ${JSON.stringify(p.value)} is not allowed, ${p.allowed}`;
+  typeof p === 'string' ? p : `${p.field}: ${shown(p.value)} is not allowed, ${p.allowed}`;
 
 export class InputError extends Error {
   override readonly name = 'InputError';

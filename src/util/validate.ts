@@ -3,7 +3,7 @@
  * field path, the value received and what is allowed; unknown keys get a "did you mean".
  */
 import { z } from 'zod';
-import { InputError, type Problem } from './errors.js';
+import { InputError, type Problem, shown } from './errors.js';
 
 /** A whole number in [lo, hi] whose error reads "use lo..hi". */
 export const intIn = (lo: number, hi: number) => {
@@ -36,11 +36,11 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: 
     const received = valueAt(value, issue.path);
     if (issue.code === 'invalid_union' && 'discriminator' in issue) {
       const options = (issue as { options?: unknown[] }).options ?? [];
-      return `${path}: ${JSON.stringify(received)} is not allowed, use one of ${options.map((o) => `'${String(o)}'`).join(', ')}`;
+      return `${path}: ${shown(received)} is not allowed, use one of ${options.map((o) => `'${String(o)}'`).join(', ')}`;
     }
     if (received === undefined) return `${path}: missing, ${issue.message.replace(/^Invalid input: /, '')}`;
     if (issue.message.startsWith('use ')) return { field: path, value: received, allowed: issue.message };
-    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${JSON.stringify(received)}`;
+    return `${path}: ${issue.message.replace(/^Invalid input: /, '')}, received ${shown(received)}`;
   });
   throw new InputError(file, problems);
 }
@@ -105,27 +105,4 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length]!;
-}
-
-const DURATION_UNITS: Record<string, number> = {
-  s: 1,
-  m: 60,
-  min: 60,
-  h: 3600,
-  d: 86400,
-  w: 604800,
-  y: 31557600,
-};
-
-/** '3600', '10s', '1h', '1d', '1y' → seconds; the error lists the units. */
-export function parseDuration(text: string, what = '--time'): number {
-  const m = /^\s*(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m?.[2]?.toLowerCase() || 's';
-  const scale = DURATION_UNITS[unit];
-  if (!m || scale === undefined) {
-    throw new InputError(what, [
-      `'${text}' is not a duration; use a number with s, m, h, d, w or y (e.g. 1h, 1d, 1y)`,
-    ]);
-  }
-  return Number(m[1]) * scale;
 }

@@ -349,7 +349,25 @@ describe('preprocessor_config.json', () => {
     writeFileSync(path, JSON.stringify({ size: { shortest_edge: 224 }, image_mean: [1, 2] }));
     assert.throws(
       () => readPreprocessorConfig(path),
-      /image_mean: expected a number or 3 numbers \(R, G, B\), received \[1,2\]/,
+      /image_mean: 2 values for a model of 3 channels \(num_channels in its config.json\); use one number or a list of 3/,
+    );
+  });
+
+  it('takes one mean and std per channel, as transformers writes them for num_channels 1', () => {
+    // transformers' ViTImageProcessor.save_pretrained for a gray model
+    const gray = { image_mean: [0.5], image_std: [0.25] };
+    const cfg = parsePreprocessorConfig(gray, 'gray.json', 1);
+    assert.deepEqual(cfg.image_mean, [0.5, 0.5, 0.5]);
+    assert.deepEqual(cfg.image_std, [0.25, 0.25, 0.25]);
+    // the same values as one number each
+    assert.deepEqual(parsePreprocessorConfig({ image_mean: 0.5, image_std: 0.25 }, 'p.json', 1), cfg);
+    assert.throws(
+      () => parsePreprocessorConfig({ image_mean: [0.5, 0.5, 0.5], image_std: 0.5 }, 'gray.json', 1),
+      /gray\.json:\n {2}✖ image_mean: 3 values for a model of 1 channel \(num_channels in its config.json\); use one number or a list of 1/,
+    );
+    assert.throws(
+      () => parsePreprocessorConfig({ image_std: [0.5] }, 'rgb.json'),
+      /image_std: 1 value for a model of 3 channels/,
     );
   });
 });

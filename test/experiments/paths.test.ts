@@ -1,0 +1,60 @@
+/** Results record paths relative to the working directory, and the command as typed. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { Experiment } from '../../src/experiments/runner.js';
+import { portablePath } from '../../src/util/files.js';
+import { ROOT } from '../helpers/models.js';
+
+/** Every string in a JSON value. */
+const strings = (v: unknown): string[] =>
+  typeof v === 'string'
+    ? [v]
+    : v && typeof v === 'object'
+      ? Object.values(v as Record<string, unknown>).flatMap(strings)
+      : [];
+
+describe('paths in results', () => {
+  it('the committed results name no absolute path', () => {
+    for (const name of readdirSync(join(ROOT, 'results'))) {
+      const file = join(ROOT, 'results', name, 'results.json');
+      const record = JSON.parse(readFileSync(file, 'utf8'));
+      const absolute = strings(record).filter((s) => /(^|[\s:=`'"])\/[^\s/]/.test(s));
+      assert.deepEqual(absolute, [], file);
+      if (record.command !== undefined) assert.match(record.command, /^xbar experiment /, file);
+      const md = readFileSync(join(ROOT, 'results', name, 'results.md'), 'utf8');
+      assert.doesNotMatch(md, /(^|[\s:=`'"(])\/(work|home|root|tmp|Users)\//m, `${name}/results.md`);
+    }
+  });
+
+  it('a path inside the working directory is recorded relative to it, one outside as given', () => {
+    assert.equal(portablePath(join(process.cwd(), 'data', 'x')), join('data', 'x'));
+    assert.equal(portablePath('models/vit-fmnist'), join('models', 'vit-fmnist'));
+    assert.equal(portablePath(process.cwd()), '.');
+    assert.equal(portablePath('/usr/share/datasets/fashion-mnist'), '/usr/share/datasets/fashion-mnist');
+    assert.equal(
+      portablePath(resolve(process.cwd(), '..', 'elsewhere')),
+      resolve(process.cwd(), '..', 'elsewhere'),
+    );
+  });
+
+  it('a new experiment records the command as typed, without the path to the program', () => {
+    const argv = process.argv;
+    process.argv = [
+      '/usr/bin/node',
+      join(ROOT, 'bin/xbar.js'),
+      'experiment',
+      'clipformer',
+      '--out',
+      'runs/x',
+    ];
+    try {
+      const e = new Experiment(mkdtempSync(join(tmpdir(), 'xbar-exp-')), 'clipformer', {});
+      assert.equal(e.record.command, 'xbar experiment clipformer --out runs/x');
+    } finally {
+      process.argv = argv;
+    }
+  });
+});

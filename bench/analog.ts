@@ -17,10 +17,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AnalogModel } from '../src/analog/analog-model.js';
-import { isPerfect } from '../src/analog/mvm.js';
 import { attentionCrossbar, crossbarFor, loadSpec } from '../src/analog/presets.js';
 import { splitDim } from '../src/analog/program.js';
-import { type Crossbar, sliceCount } from '../src/analog/spec.js';
+import { type Crossbar, isPerfect, sliceCount } from '../src/analog/spec.js';
 import { Predictor } from '../src/eval/predict.js';
 import { type HostArray, hostArray } from '../src/graph/ndarray.js';
 import { NoiseStream } from '../src/graph/noise-table.js';

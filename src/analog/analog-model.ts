@@ -10,23 +10,17 @@ import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { nativeKernels } from '../runtime/native.js';
+import { adcStep } from './adc.js';
+import { CalibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import {
-  adcStep,
-  analogMvm,
-  applyGain,
-  CalibrationError,
-  fusedFor,
-  fusedMvm,
-  isPerfect,
-  operandScales,
-  seedFor,
-  weightedSum,
-} from './mvm.js';
+import { analogMvm } from './mvm.js';
+import { nativeApplies, nativeMvm } from './native-mvm.js';
+import { seedFor } from './noise.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
+import { applyGain, type Mvm, operandScales, weightedSum } from './products.js';
 import { type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
-import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
+import { type Crossbar, type HardwareSpec, isPerfect, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
 
 export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
@@ -57,7 +51,7 @@ export function kernelsFor(spec: HardwareSpec): Kernels {
   };
   const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);
   const crossbars = [...mapped.map((k) => crossbarFor(spec, kinds[k])), attentionCrossbar(spec)];
-  return crossbars.some((x) => x && !isPerfect(x) && fusedFor(x)) ? 'native' : 'onnx';
+  return crossbars.some((x) => x && !isPerfect(x) && nativeApplies(x)) ? 'native' : 'onnx';
 }
 
 export type Kernels = 'native' | 'onnx';
@@ -350,21 +344,21 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     l.scaleBlock === 1
       ? applyGain(codes, scale, 1).mul(range)
       : applyGain(codes, gainOf(range), l.scaleBlock); // [R, N, out]
-  const product = [
-    tiles,
-    l.xbar,
-    l.inputRange,
-    { weights: l.weights, squares: useSquares ? l.squares : null, inSteps: true },
-    p.sliceWeights,
-    p.rows,
+  const mvm: Mvm = {
+    x: tiles,
+    xbar: l.xbar,
+    tileRanges: l.inputRange,
+    operand: { weights: l.weights, squares: useSquares ? l.squares : null, inSteps: true },
+    sliceWeights: p.sliceWeights,
+    rows: p.rows,
     seed,
-  ] as const;
+  };
   // the native kernel, where it applies, takes the gain and sums the row tiles itself
   const blocks = p.outDim / l.scaleBlock;
-  const fused = fusedMvm(...product, scale.reshape([1, nR, blocks]), l.scaleBlock);
+  const fused = nativeMvm(mvm, { scale: scale.reshape([1, nR, blocks]), block: l.scaleBlock });
   if (fused) return fused.reshape([...lead, p.outDim]);
   const columnTiles = splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size);
-  const y = analogMvm(...product, columnTiles, gain);
+  const y = analogMvm(mvm, columnTiles, gain);
   return sumRowTiles(y).reshape([...lead, p.outDim]);
 }
 

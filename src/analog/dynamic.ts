@@ -7,16 +7,12 @@
 import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
+import { adcStep } from './adc.js';
 import { PCM_PROG_FIT } from './devices/pcm.js';
-import {
-  adcStep,
-  analogMvm,
-  applyGain,
-  fusedMvm,
-  gaussianNoise,
-  seedFor,
-  type WrittenOperand,
-} from './mvm.js';
+import { analogMvm } from './mvm.js';
+import { nativeMvm } from './native-mvm.js';
+import { gaussianNoise, seedFor } from './noise.js';
+import { applyGain, type Mvm, type WrittenOperand } from './products.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
 
@@ -258,21 +254,21 @@ export function dynamicProduct(
       ? applyGain(codes, gained, 1).mul(range)
       : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
   const written = writtenOperand(wn, sliceWeights.length, xbar, seed);
-  const operand = { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) };
-  const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
-  // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
-  // row tiles itself
-  const gainScale = gained.reshape([numel(lead), nR, cPad / block]);
-  const fused = fusedMvm(xt, xbar, undefined, operand, sliceWeights, rows, seed, gainScale, block);
-  if (fused) return fit(fused.reshape([...lead, n, cPad]));
-  const y = analogMvm(
-    xt,
+  const mvm: Mvm = {
+    x: xt,
     xbar,
-    undefined,
-    operand,
+    operand: { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) },
     sliceWeights,
     rows,
     seed,
+  };
+  const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
+  // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
+  // row tiles itself
+  const fused = nativeMvm(mvm, { scale: gained.reshape([numel(lead), nR, cPad / block]), block });
+  if (fused) return fit(fused.reshape([...lead, n, cPad]));
+  const y = analogMvm(
+    mvm,
     Array.from({ length: nC }, () => xbar.tile.cols),
     gain,
   );

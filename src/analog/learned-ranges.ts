@@ -11,10 +11,9 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from './analog-model.js';
-import { isPerfect } from './mvm.js';
 import { crossbarFor } from './presets.js';
 import { splitDim } from './program.js';
-import type { Crossbar, HardwareSpec } from './spec.js';
+import { type Crossbar, type HardwareSpec, isPerfect } from './spec.js';
 
 export const LEARNED_RANGES_FILE = 'analog_ranges.safetensors';
 

@@ -341,3 +341,20 @@ export type HardwareSpecInput = z.input<typeof HardwareSpec>;
 /** Bit slices of a weight (1 for analog cells). */
 export const sliceCount = (c: Crossbar['cells']): number =>
   c.kind === 'analog' ? 1 : Math.ceil(c.weightBits / c.bitsPerCell);
+
+/** Quantisation levels each side of zero of a signed `bits`-bit converter. */
+export const signedLevels = (bits: number): number => 2 ** (bits - 1) - 1;
+
+/** Whether a crossbar computes exactly what the floating-point matmul does. */
+export function isPerfect(x: Crossbar): boolean {
+  return (
+    x.cells.kind === 'analog' &&
+    x.program.kind === 'none' &&
+    x.readNoise.kind === 'none' &&
+    x.drift.kind === 'none' &&
+    x.outputNoise.kind === 'none' &&
+    x.dac.kind === 'ideal' &&
+    x.adc.kind === 'ideal' &&
+    x.mapping.clip.kind === 'none'
+  );
+}

@@ -13,10 +13,9 @@
  * `AnalogModel.setInputRanges` (or `monteCarlo`'s `inputRanges`) applies without reprogramming.
  */
 import { layerKind } from '../analog/analog-model.js';
-import { isPerfect } from '../analog/mvm.js';
 import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import { type Crossbar, type HardwareSpec, isPerfect } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { type ModelInputs, modelFeeds } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';

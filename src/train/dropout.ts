@@ -5,7 +5,7 @@
  * code untouched; inference graphs never see it.
  */
 
-import { seedFor } from '../analog/mvm.js';
+import { seedFor } from '../analog/noise.js';
 import { randomUniform, type Tensor } from '../graph/tensor.js';
 import type { Matmuls } from '../models/encoder.js';
 

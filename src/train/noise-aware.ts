@@ -31,6 +31,8 @@
  *   analog there too, because extracting bits with floor has a straight-through derivative of
  *   exactly zero (⌊v/2^i⌋ − 2⌊v/2^(i+1)⌋).
  */
+
+import { adcStep } from '../analog/adc.js';
 import { layerKind } from '../analog/analog-model.js';
 import { dynamicProduct } from '../analog/dynamic.js';
 import {
@@ -39,10 +41,10 @@ import {
   readLearnedRanges,
   writeLearnedRanges,
 } from '../analog/learned-ranges.js';
-import { adcStep, gaussianNoise, seedFor, signedLevels } from '../analog/mvm.js';
+import { gaussianNoise, seedFor } from '../analog/noise.js';
 import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import { type Span, splitDim, weightScales } from '../analog/program.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import { type Crossbar, type HardwareSpec, signedLevels } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
 import type { ModelInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
-import { seedFor } from '../../src/analog/mvm.js';
+import { seedFor } from '../../src/analog/noise.js';
 import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';

@@ -9,12 +9,11 @@ import { NOISE_STREAM } from '../graph/noise-table.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { nativeKernels } from '../runtime/native.js';
 import { adcStep } from './adc.js';
 import { CalibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
-import { nativeApplies, nativeMvm } from './native-mvm.js';
+import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
 import { seedFor } from './noise.js';
 import { attentionCrossbar, crossbarFor } from './presets.js';
 import { applyGain, type Mvm, operandScales, weightedSum } from './products.js';
@@ -41,7 +40,7 @@ export function layerKind(name: string): LayerKind {
  * samples to outputs differently, so results from one do not continue runs of the other.
  */
 export function kernelsFor(spec: HardwareSpec): Kernels {
-  if (!nativeKernels()) return 'onnx';
+  if (!currentKernels()) return 'onnx';
   const kinds: Record<LayerKind, string> = {
     qkv: 'layer.0.query',
     projection: 'layer.0.output',

@@ -8,13 +8,13 @@ import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
 import { adcStep } from './adc.js';
-import { PCM_PROG_FIT } from './devices/pcm.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
 import { gaussianNoise, seedFor } from './noise.js';
 import { applyGain, type Mvm, type WrittenOperand } from './products.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
+import { kernelWrite, tensorWrite } from './write-noise.js';
 
 /**
  * A hook between mapping and write noise (ClipFormer's transform acts here). It receives the
@@ -38,98 +38,41 @@ function padAxis(t: Tensor, axis: number, to: number): Tensor {
   return concat([t, zeros], axis).gather(constant(hostArray('int32', [to], idx)), axis);
 }
 
-/**
- * Write noise on conductances g (µS), fresh at every run. Its std is detached: a perturbation,
- * not a path for gradients in noise-aware training (√ at g = G_MIN has an infinite derivative).
- */
-function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
-  const p = x.program;
-  const { gMinUS, gMaxUS } = x.mapping;
-  const xi = () => gaussianNoise(g.shape, 1, seed, x);
-  switch (p.kind) {
-    case 'none':
-      return g;
-    case 'relative':
-      return g.mul(xi().mul(p.sigma).add(1)).maximum(0);
-    case 'writeSqrt':
-      return g
-        .add(
-          g
-            .sub(gMinUS)
-            .maximum(0)
-            .mul(gMaxUS - gMinUS)
-            .sqrt()
-            .detach()
-            .mul(xi())
-            .mul(p.gamma * p.sigma),
-        )
-        .maximum(0);
-    case 'additive':
-      return g.add(xi().mul(p.sigma * gMaxUS)).maximum(0);
-    case 'pcm': {
-      const f = PCM_PROG_FIT;
-      const gh = g.div(gMaxUS);
-      const sigma = gh
-        .mul(f.c2)
-        .add(f.c1)
-        .mul(gh)
-        .add(f.c0)
-        .maximum(0)
-        .mul((gMaxUS / f.gMaxRefUS) * p.scale)
-        .detach();
-      return g.add(sigma.mul(xi())).maximum(0);
-    }
-  }
-}
-
-/** How the native kernel numbers the programming-noise kinds (native/crossbar_products.cc). */
-const WRITE_KINDS = { none: 0, relative: 1, writeSqrt: 2, additive: 3, pcm: 4 } as const;
+/** Conductances g (µS) written with fresh noise at every run. */
+const writeCells = (g: Tensor, x: Crossbar, seed: number): Tensor =>
+  tensorWrite(x, g, () => gaussianNoise(g.shape, 1, seed, x));
 
 /**
  * What the native kernel writes a differential operand's cells from: the signed unit values,
- * the write noise `writeNoise` would draw (same seeds and shapes) and the constants of the
- * graph below, as float32. Null for the offset mapping (the graph computes it).
+ * the write noise `tensorWrite` draws (same seeds and shapes) and the constants of the graph below,
+ * as float32. Null for the offset mapping (the graph computes it).
  */
 function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number): WrittenOperand | null {
   if (xbar.mapping.kind === 'offset') return null;
   const f = Math.fround;
-  const p = xbar.program;
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
   const dG = gMax - gMin;
+  const { writeKind, writeNoiseScale } = kernelWrite(xbar);
   const shape = [slices, ...wn.shape];
   const cells = xbar.cells;
-  const scale =
-    p.kind === 'relative'
-      ? p.sigma
-      : p.kind === 'writeSqrt'
-        ? p.gamma * p.sigma
-        : p.kind === 'additive'
-          ? p.sigma * gMax
-          : p.kind === 'pcm'
-            ? (gMax / PCM_PROG_FIT.gMaxRefUS) * p.scale
-            : 0;
-  const pcm = p.kind === 'pcm' ? PCM_PROG_FIT : { c0: 0, c1: 0, c2: 0 };
   return {
     unit: wn,
     noise:
-      p.kind === 'none'
+      xbar.program.kind === 'none'
         ? null
         : [
             gaussianNoise(shape, 1, seedFor(seed, 'write+'), xbar),
             gaussianNoise(shape, 1, seedFor(seed, 'write-'), xbar),
           ],
     params: {
-      writeKind: WRITE_KINDS[p.kind],
-      writeNoiseScale: f(scale),
+      writeKind,
+      writeNoiseScale: f(writeNoiseScale),
       cellLevels: cells.kind === 'analog' ? 0 : 2 ** cells.weightBits - 1,
       cellBase: cells.kind === 'analog' ? 1 : 2 ** cells.bitsPerCell,
       gMin: f(gMin),
       gMax: f(gMax),
       dG: f(dG),
       dGSquared: f(dG * dG),
-      pcmC0: f(pcm.c0),
-      pcmC1: f(pcm.c1),
-      pcmC2: f(pcm.c2),
     },
   };
 }
@@ -222,7 +165,7 @@ export function dynamicProduct(
   let eff: Tensor;
   let squares: Tensor;
   if (xbar.mapping.kind === 'offset') {
-    const g = writeNoise(
+    const g = writeCells(
       signed
         .add(1)
         .mul(0.5 * dG)
@@ -236,8 +179,8 @@ export function dynamicProduct(
       .sub(1);
     squares = g.mul(g).mul(4 / (dG * dG));
   } else {
-    const gp = writeNoise(target(signed), xbar, seedFor(seed, 'write+'));
-    const gn = writeNoise(target(signed.neg()), xbar, seedFor(seed, 'write-'));
+    const gp = writeCells(target(signed), xbar, seedFor(seed, 'write+'));
+    const gn = writeCells(target(signed.neg()), xbar, seedFor(seed, 'write-'));
     eff = gp.sub(gn).div(dG);
     squares = gp
       .mul(gp)

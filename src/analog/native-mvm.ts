@@ -10,12 +10,37 @@
 import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel } from '../graph/shape.js';
 import { hostCall, type Tensor } from '../graph/tensor.js';
-import { type CrossbarProductsArgs, nativeKernels, nativeThreads } from '../runtime/native.js';
+import {
+  type CrossbarProductsArgs,
+  type NativeKernels,
+  nativeKernels,
+  nativeThreads,
+} from '../runtime/native.js';
 import { boundManagementRounds } from './adc.js';
 import { dac } from './dac.js';
 import { gaussianNoise, seedFor } from './noise.js';
 import { type Mvm, operandScales, outputSigma, scalesLeft } from './products.js';
 import { type Crossbar, signedLevels } from './spec.js';
+import { NATIVE_CONSTANTS } from './write-noise.js';
+
+const CONSTANTS = JSON.stringify(NATIVE_CONSTANTS);
+let warned = false;
+
+/**
+ * The native kernels, when built and compiled with this xbar's constants (a build from other
+ * programming-noise codes would write other noise); else null.
+ */
+export function currentKernels(): NativeKernels | null {
+  const kernels = nativeKernels();
+  if (!kernels || kernels.constants === CONSTANTS) return kernels;
+  if (!warned)
+    console.error(
+      'xbar: the native kernels were built with other constants than src/analog/write-noise.ts; ' +
+        'run `npm run build:native` (using ONNX graphs until then)',
+    );
+  warned = true;
+  return null;
+}
 
 /**
  * Whether the native kernel computes this crossbar's products (when built): bit-serial inputs,
@@ -61,7 +86,7 @@ function levelledCacheOf(weights: Float32Array): { handle?: unknown } {
  */
 export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tensor | null {
   const { x, xbar, tileRanges, operand: op, rows } = m;
-  const kernels = nativeKernels();
+  const kernels = currentKernels();
   if (!kernels || !nativeApplies(xbar)) return null;
   // DAC nodes nothing reads are never emitted
   const d = dac(x, xbar, tileRanges);

@@ -78,7 +78,7 @@ export interface ProgrammedCellsArgs {
  */
 export interface WrittenCellsArgs {
   unit: Float32Array;
-  /** Programming noise: 0 none, 1 relative, 2 writeSqrt, 3 additive, 4 pcm. */
+  /** Programming noise: its code in WRITE_KINDS (src/analog/write-noise.ts). */
   writeKind: number;
   /** N(0, 1) samples for the G+ and G− devices, [J, Bw, R, rows, C] each (as the graph reads them); null for kind 0. */
   writeNoise: [Float32Array, Float32Array] | null;
@@ -93,10 +93,6 @@ export interface WrittenCellsArgs {
   /** G_MAX − G_MIN, and its square, as float32 (the graph's constants). */
   dG: number;
   dGSquared: number;
-  /** The pcm kind's polynomial of the noise's std in G/G_MAX (else 0). */
-  pcmC0: number;
-  pcmC1: number;
-  pcmC2: number;
   /** Whether the products read squares (read noise). */
   writeSquares: boolean;
 }
@@ -106,6 +102,8 @@ export type CrossbarProductsArgs = ProductsArgs & (ProgrammedCellsArgs | Written
 export interface NativeKernels {
   /** → [B, R, N, C] recombined ADC codes (× gain, and summed over R, when asked). */
   crossbarProducts(args: CrossbarProductsArgs): Float32Array;
+  /** The constants the kernels were compiled with (src/analog/write-noise.ts's NATIVE_CONSTANTS, as JSON). */
+  constants: string;
 }
 
 const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));

@@ -11,6 +11,7 @@ import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
 import { seedFor } from '../../src/analog/noise.js';
 import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { NATIVE_CONSTANTS, WRITE_KINDS, type WriteKind } from '../../src/analog/write-noise.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';
 import { numel } from '../../src/graph/shape.js';
@@ -324,12 +325,53 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     // writeSqrt (rram-clipformer's) on K-like (64 rows) and V-like (3 row tiles, padded) operands
     assertSame(await compare(writtenCase([], 64, 100)));
     assertSame(await compare(writtenCase([], 150, 64)));
-    for (const program of [
-      '{kind: relative, sigma: 0.2}',
-      '{kind: additive, sigma: 0.03}',
-      '{kind: pcm, scale: 1}',
-    ])
+    // every kind the kernel knows (a kind it computed with another's formula differs by percents)
+    const programs = {
+      none: '{kind: none}',
+      relative: '{kind: relative, sigma: 0.2}',
+      writeSqrt: '{kind: writeSqrt, gamma: 2, sigma: 0.15}',
+      additive: '{kind: additive, sigma: 0.03}',
+      pcm: '{kind: pcm, scale: 1}',
+    } satisfies Record<WriteKind, string>;
+    assert.deepEqual(Object.keys(programs).sort(), Object.keys(WRITE_KINDS).sort());
+    for (const program of Object.values(programs))
       assertSame(await compare(writtenCase([`attention.device.program=${program}`], 64, 40)));
+  });
+
+  it('was compiled with the write-noise codes and pcm fit of src/analog/write-noise.ts', () => {
+    useNativeKernels(true);
+    assert.equal(nativeKernels()!.constants, JSON.stringify(NATIVE_CONSTANTS));
+    const k = nativeKernels()!;
+    const dims = { B: 1, Bw: 1, R: 1, N: 2, rows: 4, C: 3, J: 1, planes: 2, levels: 7, threads: 1 };
+    const written = {
+      ...dims,
+      codes: new Float32Array(8),
+      unit: new Float32Array(12),
+      writeNoise: null,
+      writeNoiseScale: 0,
+      cellLevels: 0,
+      cellBase: 1,
+      gMin: 0,
+      gMax: 1,
+      dG: 1,
+      dGSquared: 1,
+      writeSquares: false,
+      weightScale: 1,
+      squareScale: 0,
+      readNoise: null,
+      outNoise: null,
+      coef: new Float32Array(2),
+    };
+    assert.equal(k.crossbarProducts({ ...written, writeKind: WRITE_KINDS.none.code }).length, 6);
+    const unknown = Math.max(...Object.values(WRITE_KINDS).map((d) => d.code)) + 1;
+    assert.throws(
+      () => k.crossbarProducts({ ...written, writeKind: unknown }),
+      new RegExp(
+        `writeKind must be one of ${Object.entries(WRITE_KINDS)
+          .map(([n, d]) => `${d.code} ${n}`)
+          .join(', ')}`,
+      ),
+    );
   });
 
   it('written analog cells, and ClipFormer’s transform before the write: the graph’s outputs', async () => {

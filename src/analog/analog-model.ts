@@ -15,11 +15,11 @@ import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
 import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
 import { seedFor } from './noise.js';
-import { attentionCrossbar, crossbarFor } from './presets.js';
 import { applyGain, type Mvm, operandScales, weightedSum } from './products.js';
 import { type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
-import { type Crossbar, type HardwareSpec, isPerfect, sliceCount } from './spec.js';
+import type { ResolvedSpec } from './resolve.js';
+import { type Crossbar, isPerfect, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
 
 export type LayerKind = 'qkv' | 'projection' | 'ffn' | 'patchEmbedding' | 'classifier';
@@ -39,7 +39,7 @@ export function layerKind(name: string): LayerKind {
  * some mapped crossbar is one they compute (bit-serial), else 'onnx'. The two assign noise
  * samples to outputs differently, so results from one do not continue runs of the other.
  */
-export function kernelsFor(spec: HardwareSpec): Kernels {
+export function kernelsFor(hw: ResolvedSpec): Kernels {
   if (!currentKernels()) return 'onnx';
   const kinds: Record<LayerKind, string> = {
     qkv: 'layer.0.query',
@@ -48,8 +48,8 @@ export function kernelsFor(spec: HardwareSpec): Kernels {
     patchEmbedding: 'embeddings.patch',
     classifier: 'classifier',
   };
-  const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);
-  const crossbars = [...mapped.map((k) => crossbarFor(spec, kinds[k])), attentionCrossbar(spec)];
+  const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => hw.spec.mapped[k]);
+  const crossbars = [...mapped.map((k) => hw.crossbar(kinds[k])), hw.attention];
   return crossbars.some((x) => x && !isPerfect(x) && nativeApplies(x)) ? 'native' : 'onnx';
 }
 
@@ -141,7 +141,6 @@ function blockScale(p: ProgrammedWeights, block: number): Float32Array {
 
 export class AnalogModel {
   private readonly layers = new Map<string, StaticLayer>();
-  private readonly attention: Crossbar | null;
   /** Seed the static layers are programmed with (a stream per layer derives from it). */
   instance: number;
   /**
@@ -157,19 +156,18 @@ export class AnalogModel {
   readonly columnScales = new Map<string, Float32Array>();
 
   constructor(
-    readonly spec: HardwareSpec,
+    readonly hw: ResolvedSpec,
     /** Seed of the instance: the programming and the per-run noise streams of the graph. */
     readonly seed = 0,
     /** The transform of the K/V conductances of an attention product (by name), if any: ClipFormer. */
     readonly kvTransform?: (name: string) => ConductanceTransform | undefined,
   ) {
-    this.attention = attentionCrossbar(spec);
     this.instance = seed;
   }
 
   private mappedStatic(name: string): Crossbar | null {
-    if (!this.spec.mapped[layerKind(name)]) return null;
-    const xbar = crossbarFor(this.spec, name);
+    if (!this.hw.spec.mapped[layerKind(name)]) return null;
+    const xbar = this.hw.crossbar(name);
     return isPerfect(xbar) ? null : xbar;
   }
 
@@ -187,7 +185,7 @@ export class AnalogModel {
     return {
       weights: (w.attrs as { value: HostArray }).value,
       xbar,
-      timeS: this.spec.timeS,
+      timeS: this.hw.spec.timeS,
       seed: seedFor(this.instance, name),
       ...(range === 'full' || !eta ? {} : { columnScale: eta }),
     };
@@ -300,7 +298,7 @@ export class AnalogModel {
 
   /** x·W + b on the crossbars of layer `name`, whatever `mapped` says (unit checks, `xbar mvm`). */
   linear(name: string, x: Tensor, w: Tensor, b?: Tensor): Tensor {
-    const xbar = crossbarFor(this.spec, name);
+    const xbar = this.hw.crossbar(name);
     const y = isPerfect(xbar)
       ? x.matmul(w)
       : analogLinear(x, this.staticLayer(name, w, xbar), seedFor(seedFor(this.seed, 'run'), name));
@@ -314,12 +312,12 @@ export class AnalogModel {
       linear: (name, x, w, b) =>
         this.mappedStatic(name) ? this.linear(name, x, w, b) : digital.linear(name, x, w, b),
       scores: (name, q, kT) =>
-        this.attention
-          ? dynamicProduct(q, kT, this.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+        this.hw.attention
+          ? dynamicProduct(q, kT, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
           : digital.scores(name, q, kT),
       mix: (name, s, v) =>
-        this.attention
-          ? dynamicProduct(s, v, this.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+        this.hw.attention
+          ? dynamicProduct(s, v, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
           : digital.mix(name, s, v),
     };
   }

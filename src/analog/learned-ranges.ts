@@ -11,9 +11,9 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from './analog-model.js';
-import { crossbarFor } from './presets.js';
 import { splitDim } from './program.js';
-import { type Crossbar, type HardwareSpec, isPerfect } from './spec.js';
+import type { ResolvedSpec } from './resolve.js';
+import { type Crossbar, isPerfect } from './spec.js';
 
 export const LEARNED_RANGES_FILE = 'analog_ranges.safetensors';
 
@@ -114,21 +114,21 @@ export function checkLearnedFit(
 }
 
 /**
- * The learned ranges `spec` asks for (layers whose `dac.range` or `mapping.conductanceRange` is
+ * The learned ranges `hw` asks for (layers whose `dac.range` or `mapping.conductanceRange` is
  * 'learned'), read from the model folder `dir` and checked against the model's layers and the
  * spec's tiling. Empty maps when the spec learns nothing; the file is read only when it does.
  */
 export function learnedRangesFor(
   dir: string,
   model: Model,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
 ): { inputRanges: Map<string, Float32Array>; columnScales: Map<string, Float32Array> } {
   const inputRanges = new Map<string, Float32Array>();
   const columnScales = new Map<string, Float32Array>();
   let stored: LearnedRanges | null = null;
   for (const { name, weight } of model.linearLayers()) {
-    if (!spec.mapped[layerKind(name)]) continue;
-    const xbar = crossbarFor(spec, name);
+    if (!hw.spec.mapped[layerKind(name)]) continue;
+    const xbar = hw.crossbar(name);
     if (isPerfect(xbar)) continue;
     const want = {
       input: xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'learned',

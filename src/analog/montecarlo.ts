@@ -10,7 +10,7 @@ import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { AnalogModel } from './analog-model.js';
 import type { ConductanceTransform } from './dynamic.js';
-import type { HardwareSpec } from './spec.js';
+import type { ResolvedSpec } from './resolve.js';
 
 export interface MonteCarloOptions {
   repeats: number;
@@ -50,7 +50,7 @@ export const meanStd = (v: readonly number[]): { mean: number; std: number } => 
 export async function monteCarlo(
   model: Model,
   data: EvalData,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
   o: MonteCarloOptions,
 ): Promise<MonteCarloResult> {
   const t0 = performance.now();
@@ -62,7 +62,7 @@ export async function monteCarlo(
     // everything random about instance i (programming, and the streams of per-run noise in
     // its own session) follows from its seed, so any instance can be rerun alone
     const seed = o.seed + i;
-    const analog = new AnalogModel(spec, seed, o.kvTransform);
+    const analog = new AnalogModel(hw, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
     if (o.columnScales) analog.setColumnScales(o.columnScales);
     await analog.prepare(model);
@@ -80,8 +80,8 @@ export async function monteCarlo(
     seeds,
     repeats: o.repeats,
     n: data.size,
-    hw: spec.name,
-    timeS: spec.timeS,
+    hw: hw.spec.name,
+    timeS: hw.spec.timeS,
     seconds: (performance.now() - t0) / 1e3,
   };
 }

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { monteCarlo } from '../analog/montecarlo.js';
-import { attentionCrossbar, loadSpec } from '../analog/presets.js';
+import { loadSpec } from '../analog/presets.js';
+import { resolveSpec } from '../analog/resolve.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -111,7 +112,7 @@ export function registerEval(program: Command): void {
       ];
       if (o.hw) {
         const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
-        const spec = loadSpec(o.hw, sets);
+        const hw = resolveSpec(loadSpec(o.hw, sets), model);
         // opened only when a layer asks for calibrated ranges
         const calib = () =>
           openData(parseDataSpec(o.calibration ?? o.data), model, {
@@ -123,23 +124,25 @@ export function registerEval(program: Command): void {
           if (!o.json) console.error(m);
         };
         // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
-        const learned = learnedRangesFor(o.model, model, spec);
+        const learned = learnedRangesFor(o.model, model, hw);
         const inputRanges = new Map([
           ...learned.inputRanges,
-          ...(await calibrateInputRanges(model, calib, spec, note)),
+          ...(await calibrateInputRanges(model, calib, hw, note)),
         ]);
         const columnScales = new Map([
           ...learned.columnScales,
-          ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
+          ...(await calibrateConductanceRanges(model, calib, hw, inputRanges, note)),
         ]);
-        const attn = attentionCrossbar(spec);
+        const attn = hw.attention;
         if (o.clipformer) {
           if (!attn)
-            throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
+            throw new InputError(
+              `--clipformer: ${hw.spec.name} runs attention digitally; nothing to transform`,
+            );
           checkWindow(o.clipformer, attn, '--clipformer');
         }
         const bar = progress('instances', o.repeats, { quiet: !!o.json });
-        const r = await monteCarlo(model, data, spec, {
+        const r = await monteCarlo(model, data, hw, {
           repeats: o.repeats,
           seed: o.seed,
           batch: o.batch,
@@ -153,7 +156,7 @@ export function registerEval(program: Command): void {
         // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
         const c = modelCost(
           model.config,
-          spec,
+          hw,
           o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
         );
         if (o.json) {
@@ -170,7 +173,10 @@ export function registerEval(program: Command): void {
         console.log(
           table([
             ...head,
-            ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time ?? `${spec.timeS} s`}` : ''}`],
+            [
+              'hardware',
+              `${hw.spec.name}${hw.spec.timeS ? ` at t = ${o.time ?? `${hw.spec.timeS} s`}` : ''}`,
+            ],
             ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
             ['metric', r.metric],
             ['ideal', f(r.ideal)],

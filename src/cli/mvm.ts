@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { AnalogModel } from '../analog/analog-model.js';
 import { loadSpec } from '../analog/presets.js';
+import { resolveSpec } from '../analog/resolve.js';
 import { InputError } from '../eval/predict.js';
 import { hostArray } from '../graph/ndarray.js';
 import { input, param } from '../graph/tensor.js';
@@ -66,7 +67,7 @@ export function registerMvm(program: Command): void {
       }
       const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
       const spec = loadSpec(o.hw, sets);
-      const analog = new AnalogModel(spec, o.seed);
+      const analog = new AnalogModel(resolveSpec(spec), o.seed);
       const w = param('weight', transpose2d(wt.toHost()));
       const b = bias ? param('bias', bias) : undefined;
       const xin = input('x', x.shape);

@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
+import { resolveSpec } from '../analog/resolve.js';
 import { openData, parseDataSpec } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
 import { loadModelConfig } from '../models/config.js';
@@ -148,7 +149,7 @@ export function registerTrain(program: Command): void {
         labelSmoothing: o.labelSmoothing,
         schedule: o.schedule,
         dropout: o.dropout,
-        ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
+        ...(o.hwa ? { hardware: new NoiseAwareTraining(resolveSpec(trainingSpec(o), model), o.seed) } : {}),
         ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
         provider: o.provider,
         seed: o.seed,

@@ -6,8 +6,9 @@
  * calibration part of the same data (the last examples), never on the evaluated ones.
  */
 import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
-import { attentionCrossbar, loadSpec } from '../analog/presets.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import { loadSpec } from '../analog/presets.js';
+import { type ResolvedSpec, resolveSpec } from '../analog/resolve.js';
+import type { Crossbar } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
@@ -63,8 +64,8 @@ export interface ClipFormerExperimentOptions {
   quiet?: boolean;
 }
 
-const specAt = (hw: string, gamma: number): HardwareSpec =>
-  loadSpec(hw, [`attention.device.program.gamma=${gamma}`]);
+const specAt = (hw: string, gamma: number, model: Model): ResolvedSpec =>
+  resolveSpec(loadSpec(hw, [`attention.device.program.gamma=${gamma}`]), model);
 
 type Method = { id: string; label: string; config: ClipFormerConfig | null };
 
@@ -86,7 +87,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
     },
-    { kernels: kernelsFor(loadSpec(o.hw)), ...(o.quiet ? { quiet: true } : {}) },
+    { kernels: kernelsFor(resolveSpec(loadSpec(o.hw))), ...(o.quiet ? { quiet: true } : {}) },
   );
   for (const m of o.models) {
     await exp.once(
@@ -94,8 +95,8 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       async () => (await evaluate(m.model, evalData, o.batch ? { batch: o.batch } : {})).value,
     );
     for (const gamma of GAMMAS) {
-      const spec = specAt(o.hw, gamma);
-      if (!attentionCrossbar(spec))
+      const spec = specAt(o.hw, gamma, m.model);
+      if (!spec.attention)
         throw new Error(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
       const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
         searchClipFormer(
@@ -142,15 +143,15 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       }
     }
     // K/V conductances of one batch, before and after the paper's γ = 5 transform
-    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o.hw, 5)));
+    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o.hw, 5, m.model)));
   }
   writeReport(exp, o);
   return exp;
 }
 
 /** K and V of layer 0 for the first batch (exact model), mapped to conductances host-side. */
-async function kvConductances(model: Model, data: EvalData, spec: HardwareSpec) {
-  const xbar = attentionCrossbar(spec)!;
+async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec) {
+  const xbar = spec.attention!;
   let taps: Record<string, Tensor> = {};
   const m: Matmuls = {
     ...digital,

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { AnalogModel } from '../analog/analog-model.js';
 import { meanStd } from '../analog/montecarlo.js';
-import type { HardwareSpec } from '../analog/spec.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
 import { intIn, numIn, parseWith } from '../util/validate.js';
@@ -98,7 +98,7 @@ const meanOf = (v: readonly number[]) => meanStd(v).mean;
 export async function searchClipFormer(
   model: Model,
   calibration: EvalData,
-  spec: HardwareSpec,
+  spec: ResolvedSpec,
   cfg: SearchConfig,
   o: { batch?: number; onCandidate?: (c: Candidate) => void } = {},
 ): Promise<SearchResult> {

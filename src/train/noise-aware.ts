@@ -42,9 +42,9 @@ import {
   writeLearnedRanges,
 } from '../analog/learned-ranges.js';
 import { gaussianNoise, seedFor } from '../analog/noise.js';
-import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
 import { type Span, splitDim, weightScales } from '../analog/program.js';
-import { type Crossbar, type HardwareSpec, signedLevels } from '../analog/spec.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
+import { type Crossbar, signedLevels } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
 import type { ModelInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
@@ -129,15 +129,14 @@ export class NoiseAwareTraining {
   private readonly attention: Crossbar | null;
 
   constructor(
-    readonly spec: HardwareSpec,
+    readonly hw: ResolvedSpec,
     readonly seed: number,
   ) {
-    this.attention = attentionCrossbar(spec);
-    if (this.attention) this.attention = trainableAttention(this.attention);
+    this.attention = hw.attention && trainableAttention(hw.attention);
   }
 
   private mapped(name: string): Crossbar | null {
-    return this.spec.mapped[layerKind(name)] ? crossbarFor(this.spec, name) : null;
+    return this.hw.spec.mapped[layerKind(name)] ? this.hw.crossbar(name) : null;
   }
 
   /**
@@ -186,7 +185,7 @@ export class NoiseAwareTraining {
     xbar: Crossbar,
     from: { inputRange?: Float32Array; eta?: Float32Array; inputs?: HostArray },
   ): TrainedLayer {
-    const where = `${this.spec.name}: ${name}`;
+    const where = `${this.hw.spec.name}: ${name}`;
     const [inDim, outDim] = w.shape as [number, number];
     const tiles = splitDim(inDim, xbar.tile.rows, xbar.tile.split);
     const rows = Math.max(...tiles.map((t) => t.size));
@@ -303,7 +302,11 @@ export class NoiseAwareTraining {
     }
     let wt = tileWeights(l.weight, l.tiles, l.rows).div(l.norm); // [R, rows, C], |w| ≤ 1
     if (l.eta) wt = wt.mul(l.eta);
-    wt = noisyWeight(wt, weightNoise(xbar, `${this.spec.name}: ${name}`), seedFor(this.seed, `vat:${name}`));
+    wt = noisyWeight(
+      wt,
+      weightNoise(xbar, `${this.hw.spec.name}: ${name}`),
+      seedFor(this.seed, `vat:${name}`),
+    );
     let current = xn.matmul(wt); // [R, N, C]
     if (xbar.outputNoise.kind === 'gaussian' && xbar.outputNoise.sigma > 0) {
       current = current.add(
@@ -375,7 +378,7 @@ export class NoiseAwareTraining {
       outDims.set(name, l.outDim);
     }
     if (inputRanges.size + columnScales.size === 0) return;
-    writeLearnedRanges(dir, { inputRanges, columnScales, tile: this.spec.tile }, outDims);
+    writeLearnedRanges(dir, { inputRanges, columnScales, tile: this.hw.spec.tile }, outDims);
   }
 }
 
@@ -405,6 +408,6 @@ const learns = (x: Crossbar) => ({
 });
 
 /** Crossbar products with the spec's noise drawn in the graph (one graph; no learned ranges without `init`). */
-export function noiseAwareMatmuls(spec: HardwareSpec, seed: number): Matmuls {
-  return new NoiseAwareTraining(spec, seed).graph().matmuls;
+export function noiseAwareMatmuls(hw: ResolvedSpec, seed: number): Matmuls {
+  return new NoiseAwareTraining(hw, seed).graph().matmuls;
 }

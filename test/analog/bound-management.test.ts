@@ -12,6 +12,7 @@ import { boundManagementRounds, saturationThreshold, topCodeSaturates } from '..
 import * as analogModel from '../../src/analog/analog-model.js';
 import * as dynamic from '../../src/analog/dynamic.js';
 import * as presets from '../../src/analog/presets.js';
+import * as resolve from '../../src/analog/resolve.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import * as ndarray from '../../src/graph/ndarray.js';
 import * as tensor from '../../src/graph/tensor.js';
@@ -21,6 +22,7 @@ import * as math from '../../src/util/math.js';
 
 const { AnalogModel } = analogModel;
 const { loadSpec } = presets;
+const { resolveSpec } = resolve;
 const { hostArray } = ndarray;
 const { input, param } = tensor;
 const { compile } = session;
@@ -31,7 +33,7 @@ async function mvm(sets: string[], x: number[][], w: number[][], seed = 0): Prom
   const [n, inD, outD] = [x.length, w.length, w[0]!.length];
   const wa = hostArray('float32', [inD, outD], Float32Array.from(w.flat()));
   const xa = hostArray('float32', [n, inD], Float32Array.from(x.flat()));
-  const y = new AnalogModel(loadSpec('ideal', sets), seed).linear(
+  const y = new AnalogModel(resolveSpec(loadSpec('ideal', sets)), seed).linear(
     'layer.0.ffnIn',
     input('x', [n, inD]),
     param('w', wa),
@@ -99,8 +101,8 @@ describe('iterative bound management, no noise', () => {
   });
 
   it('counts rounds as aihwkit does: divisors up to the first above min(maxFactor, levels/minInputLevels)', () => {
-    const xbar = (sets: string[]) => presets.crossbarFor(loadSpec('ideal', sets), 'layer.0.ffnIn');
-    assert.equal(boundManagementRounds(presets.crossbarFor(loadSpec('pcm-aihwkit'), 'x')), 5); // 1..16
+    const xbar = (sets: string[]) => resolveSpec(loadSpec('ideal', sets)).crossbar('layer.0.ffnIn');
+    assert.equal(boundManagementRounds(resolveSpec(loadSpec('pcm-aihwkit')).crossbar('x')), 5); // 1..16
     assert.equal(boundManagementRounds(xbar(base('{kind: none}'))), 1);
     assert.equal(boundManagementRounds(xbar(base('{kind: iterative, maxFactor: 2}'))), 3);
     // an ideal DAC has no resolution limit: 1, 2, …, 1024 for maxFactor 1000
@@ -183,7 +185,16 @@ describe('bound management with noise', () => {
     const { CASES } = (await import(
       new URL('../../../scripts/reference/bm-none-cases.mjs', import.meta.url).href
     )) as { CASES: { name: string; run: (lib: object, sets: string[]) => Promise<Float32Array> }[] };
-    const lib = { ...analogModel, ...dynamic, ...presets, ...ndarray, ...tensor, ...session, ...math };
+    const lib = {
+      ...analogModel,
+      ...dynamic,
+      ...presets,
+      ...resolve,
+      ...ndarray,
+      ...tensor,
+      ...session,
+      ...math,
+    };
     const none = ['adc.boundManagement.kind=none'];
     // the fixture holds the ONNX graphs' numbers (the native kernel assigns noise samples in its own order)
     const native = useNativeKernels(false);

@@ -10,7 +10,6 @@ import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
 import { seedFor } from '../../src/analog/noise.js';
-import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
 import { NATIVE_CONSTANTS, WRITE_KINDS, type WriteKind } from '../../src/analog/write-noise.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';
@@ -20,6 +19,7 @@ import { clipformerTransform, parseClipFormer } from '../../src/methods/clipform
 import { kernelNoiseIndex, nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
+import { resolved } from '../helpers/hw.js';
 
 const wasOn = useNativeKernels(true);
 const built = nativeKernels() !== null;
@@ -85,8 +85,8 @@ async function compare(c: Case): Promise<{ differ: number; maxDiff: number; scal
 
 /** x·W of a static layer `name` on a preset with `sets` overrides, x [n, inDim]. */
 function staticCase(preset: string, sets: string[], inDim: number, outDim: number, n: number): Case {
-  const spec = loadSpec(preset, sets);
-  const xbar = crossbarFor(spec, 'layer.0.ffnIn');
+  const spec = resolved(preset, sets);
+  const xbar = spec.crossbar('layer.0.ffnIn');
   const rng = new Rng(17);
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
   const x = hostArray('float32', [n, inDim], rng.fillNormal(new Float32Array(n * inDim)));
@@ -145,7 +145,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
       'readNoise.sigma=0.4',
       'mapping.conductanceRange={kind: calibrated}',
     ];
-    const spec = loadSpec('rram-clipformer', sets);
+    const spec = resolved('rram-clipformer', sets);
     const [inDim, outDim, n] = [100, 40, 9];
     const rng = new Rng(21);
     const w = param(
@@ -293,7 +293,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     cols: number,
     transform?: ConductanceTransform,
   ): Case => {
-    const xbar = attentionCrossbar(loadSpec('rram-clipformer', sets))!;
+    const xbar = resolved('rram-clipformer', sets).attention!;
     const [b, h, n] = [2, 3, 11];
     const rng = new Rng(3);
     const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadSpec } from '../../src/analog/presets.js';
 import {
   COMPONENT_LIBRARY,
   type CostOptions,
@@ -15,6 +14,7 @@ import {
   technologyCost,
 } from '../../src/cost/index.js';
 import { encoderLayerMacs } from '../../src/models/encoder.js';
+import { resolved } from '../helpers/hw.js';
 
 const close = (a: number, b: number, rel = 1e-9, what = '') =>
   assert.ok(Math.abs(a - b) <= rel * Math.max(1, Math.abs(b)), `${what}: ${a} ≠ ${b}`);
@@ -64,7 +64,7 @@ const options = (extra: CostOptions = {}): CostOptions => ({
 });
 
 describe('equations on a synthetic encoder', () => {
-  const spec = loadSpec('fefet-trex'); // 64×64, 2-bit cells, 8-bit weights: 4 slices; 8-bit bit-serial
+  const spec = resolved('fefet-trex'); // 64×64, 2-bit cells, 8-bit weights: 4 slices; 8-bit bit-serial
 
   it('every stage by hand', () => {
     const r = cost(tiny(), spec, options());

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { assertSameNoise, type Kernels, kernelsFor } from '../../analog/analog-model.js';
 import { monteCarlo } from '../../analog/montecarlo.js';
 import { loadSpec } from '../../analog/presets.js';
+import { type ResolvedSpec, resolveSpec } from '../../analog/resolve.js';
 import type { CostTotals } from '../../cost/cost.js';
 import { sliceData } from '../../eval/data.js';
 import { evaluate } from '../../eval/evaluate.js';
@@ -96,7 +97,7 @@ export function defaultBaselines(layers: number): Baseline[] {
 
 /** The target delays that make Algorithm 1 pick N_reuse = 1..L−1 on `hw` (a hair above each delay). */
 export function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
-  return reuseDelays({ ...o, spec: loadSpec(hw) })
+  return reuseDelays({ ...o, hw: resolveSpec(loadSpec(hw)) })
     .slice(1)
     .map((d) => {
       const unit = 10 ** (Math.floor(Math.log10(d)) - 3); // 4 significant digits, rounded up
@@ -110,7 +111,9 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const file = join(o.out, 'results.json');
   // the kernels give other noise samples: a resume must use the ones the results were made with
-  const kernels: Kernels = o.hardware.some((hw) => kernelsFor(loadSpec(hw)) === 'native') ? 'native' : 'onnx';
+  const specs = new Map<string, ResolvedSpec>(o.hardware.map((hw) => [hw, resolveSpec(loadSpec(hw))]));
+  const specOf = (hw: string) => specs.get(hw)!;
+  const kernels: Kernels = o.hardware.some((hw) => kernelsFor(specOf(hw)) === 'native') ? 'native' : 'onnx';
   const results: Results = existsSync(file)
     ? (readJson(file) as Results)
     : { cells: {}, kernels, noiseStream: NOISE_STREAM };
@@ -140,7 +143,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
         modelDir: o.modelDir,
         train: o.data.train,
         heldOut: o.data.heldOut,
-        spec: loadSpec(hw0),
+        hw: specOf(hw0),
         targetDelayMs: target,
         ...(o.seqLen === undefined ? {} : { seqLen: o.seqLen }),
         brief: o.brief,
@@ -185,7 +188,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
       await cell(`finetune|${m.name}`, async () => {
         log(`— noise-aware fine-tuning of ${m.name} on ${hw0}`);
         const model = m.dir === o.modelDir ? loadModel(o.modelDir) : loadModel(m.dir);
-        await noiseAwareFinetune(model, o.data.train, loadSpec(hw0), { ...o.finetune!, out: dir, log });
+        await noiseAwareFinetune(model, o.data.train, specOf(hw0), { ...o.finetune!, out: dir, log });
         copySideFiles(o.modelDir, dir);
         return { dir };
       });
@@ -211,7 +214,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
     const costs = Object.fromEntries(
       o.hardware.map((hw) => [
         hw,
-        modelCost(config, loadSpec(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
+        modelCost(config, specOf(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
       ]),
     );
     const ideal = await cell(
@@ -222,7 +225,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
     for (const hw of o.hardware) {
       nonIdeal[hw] = await cell(`nonideal|${m.name}|${hw}`, async () => {
         log(`— ${m.name} on ${hw}: ${o.repeats} instance(s) × ${hwEval.size} examples`);
-        const r = await monteCarlo(model(), hwEval, loadSpec(hw), { repeats: o.repeats, seed: o.seed });
+        const r = await monteCarlo(model(), hwEval, specOf(hw), { repeats: o.repeats, seed: o.seed });
         return { mean: r.mean, std: r.std, values: r.values, seeds: r.seeds, n: r.n };
       });
     }

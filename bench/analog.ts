@@ -19,7 +19,6 @@ import { fileURLToPath } from 'node:url';
 import { AnalogModel } from '../src/analog/analog-model.js';
 import { loadSpec } from '../src/analog/presets.js';
 import { splitDim } from '../src/analog/program.js';
-import { resolveSpec } from '../src/analog/resolve.js';
 import { type Crossbar, isPerfect, sliceCount } from '../src/analog/spec.js';
 import { Predictor } from '../src/eval/predict.js';
 import { type HostArray, hostArray } from '../src/graph/ndarray.js';
@@ -51,7 +50,7 @@ const T = (cfg.imageSize / cfg.patchSize) ** 2 + 2;
 
 /** MACs the crossbars actually perform: padded tiles × input planes × weight slices. */
 function expandedMacs(hw: string, batch: number): number {
-  const spec = resolveSpec(loadSpec(hw));
+  const spec = loadSpec(hw);
   const planes = (x: Crossbar) =>
     x.dac.kind === 'uniform' && x.dac.mode === 'bitSerial' ? x.dac.bits - 1 : 1;
   const product = (x: Crossbar, n: number, inDim: number, out: number) => {
@@ -101,7 +100,7 @@ function modelOn(hw: string): { predictor: Predictor; x: Record<string, HostArra
       ? new Predictor(model)
       : // as `xbar eval` runs an instance: private sessions, the programmed weights embedded
         new Predictor(model, {
-          matmuls: new AnalogModel(resolveSpec(loadSpec(hw, args.set), model), 0).matmuls(),
+          matmuls: new AnalogModel(loadSpec(hw, args.set, model), 0).matmuls(),
           fresh: true,
         });
   return { predictor, x };
@@ -227,12 +226,12 @@ async function programmingTimes(): Promise<void> {
   for (const hw of ['pcm-aihwkit', 'rram-clipformer']) {
     const times = { built: [] as number[], prepared: [] as number[] };
     for (let r = 0; r < reps; r++) {
-      const prepared = new AnalogModel(resolveSpec(loadSpec(hw), model), r);
+      const prepared = new AnalogModel(loadSpec(hw, [], model), r);
       let t0 = performance.now();
       await prepared.prepare(model);
       times.prepared.push((performance.now() - t0) / 1e3);
       t0 = performance.now();
-      model.graph({ batch: 1 }, new AnalogModel(resolveSpec(loadSpec(hw), model), r).matmuls());
+      model.graph({ batch: 1 }, new AnalogModel(loadSpec(hw, [], model), r).matmuls());
       times.built.push((performance.now() - t0) / 1e3);
     }
     const [b, p] = [median(times.built), median(times.prepared)];

@@ -6,13 +6,13 @@ const randn = (lib, shape, seed, std = 1) =>
 async function linear(lib, hw, sets, [n, inD, outD], wStd) {
   const w = randn(lib, [inD, outD], 11, wStd);
   const x = randn(lib, [n, inD], 12);
-  const y = new lib.AnalogModel(lib.resolveSpec(lib.loadSpec(hw, sets)), 3).linear('layer.0.ffnIn', lib.input('x', [n, inD]), lib.param('w', w));
+  const y = new lib.AnalogModel(lib.loadSpec(hw, sets), 3).linear('layer.0.ffnIn', lib.input('x', [n, inD]), lib.param('w', w));
   const g = await lib.compile({ y }, { cache: false });
   return (await g.run({ x }))['y'].data;
 }
 
 async function dynamic(lib, hw, sets) {
-  const xbar = lib.resolveSpec(lib.loadSpec(hw, sets)).attention;
+  const xbar = lib.loadSpec(hw, sets).attention;
   const x = randn(lib, [1, 2, 3, 70], 13);
   const w = randn(lib, [1, 2, 70, 5], 14);
   const y = lib.dynamicProduct(lib.input('x', [1, 2, 3, 70]), lib.input('w', [1, 2, 70, 5]), xbar, 5);

@@ -9,13 +9,12 @@ import { NOISE_STREAM } from '../graph/noise-table.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { adcStep } from './adc.js';
 import { CalibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
 import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
 import { seedFor } from './noise.js';
-import { applyGain, type Mvm, operandScales, weightedSum } from './products.js';
+import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
 import { type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
 import type { ResolvedSpec } from './resolve.js';
@@ -191,11 +190,6 @@ export class AnalogModel {
     };
   }
 
-  /** The layer's weights programmed for the current instance. */
-  private programmedFor(name: string, w: Tensor, xbar: Crossbar): ProgrammedWeights {
-    return runProgramJob(this.programJob(name, w, xbar));
-  }
-
   /**
    * Programs every static layer of `model` that the spec maps, several at once in worker
    * threads (`programInWorkers`), before its graphs are built: the same cells as programming
@@ -238,7 +232,7 @@ export class AnalogModel {
   }
 
   private programLayer(name: string, l: StaticLayer): void {
-    const p = this.programmedFor(name, l.weight, l.xbar);
+    const p = runProgramJob(this.programJob(name, l.weight, l.xbar));
     l.programmed = p;
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
     // new cell arrays, not the old ones overwritten: what the native kernel keeps about a layer's
@@ -258,7 +252,7 @@ export class AnalogModel {
   private staticLayer(name: string, w: Tensor, xbar: Crossbar, programmed?: ProgrammedWeights): StaticLayer {
     const known = this.layers.get(name);
     if (known && known.weight === w) return known;
-    const p = programmed ?? this.programmedFor(name, w, xbar);
+    const p = programmed ?? runProgramJob(this.programJob(name, w, xbar));
     const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
     const block = scaleBlock(xbar, p.outDim);
     const nR = p.rowTiles.length;
@@ -331,16 +325,7 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const nR = p.rowTiles.length;
   const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
   const useSquares = l.xbar.readNoise.kind !== 'none';
-  // digital gain: ADC step × scale × DAC range of each input vector
-  const step = adcStep(l.xbar, p.rows);
-  const scale = step === 1 ? l.scale : l.scale.mul(step);
-  // per (tile, vector, column block) [R, N, C/block, 1], or per (tile, vector, column) [R, N, C]
-  const gainOf = (range: Tensor) =>
-    l.scaleBlock === 1 ? scale.mul(range) : scale.mul(range.reshape([nR, n, 1, 1]));
-  const gain = (codes: Tensor, range: Tensor) =>
-    l.scaleBlock === 1
-      ? applyGain(codes, scale, 1).mul(range)
-      : applyGain(codes, gainOf(range), l.scaleBlock); // [R, N, out]
+  const gain = digitalGain(l.scale, l.scaleBlock, l.xbar, p.rows);
   const mvm: Mvm = {
     x: tiles,
     xbar: l.xbar,
@@ -352,10 +337,10 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   };
   // the native kernel, where it applies, takes the gain and sums the row tiles itself
   const blocks = p.outDim / l.scaleBlock;
-  const fused = nativeMvm(mvm, { scale: scale.reshape([1, nR, blocks]), block: l.scaleBlock });
+  const fused = nativeMvm(mvm, { scale: gain.scaled.reshape([1, nR, blocks]), block: l.scaleBlock });
   if (fused) return fused.reshape([...lead, p.outDim]);
   const columnTiles = splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size);
-  const y = analogMvm(mvm, columnTiles, gain);
+  const y = analogMvm(mvm, columnTiles, gain.apply);
   return sumRowTiles(y).reshape([...lead, p.outDim]);
 }
 

@@ -84,29 +84,35 @@ export function dac(x: Tensor, xbar: Crossbar, tileRanges?: Tensor, divisor = 1,
     const codes = scaled.quantize(levels, !clips);
     return { planes: plane(codes), codes, planeScale: planeScale(xbar), planeWeights: [1], range };
   }
-  // bit-serial: signed planes sign(x)·bit_k(|x|·L), bit_k = ⌊v/2^k⌋ − 2⌊v/2^(k+1)⌋
+  // bit-serial: signed planes sign(x)·bit_k(|x|·L)
   const k = d.bits - 1;
   const mag = scaled.abs().quantize(levels, !clips);
-  const pow = constant(
-    hostArray(
-      'float32',
-      [k + 1, ...x.shape.map(() => 1)],
-      Float32Array.from({ length: k + 1 }, (_, i) => 2 ** -i),
-    ),
-  );
-  const floors = mag
-    .reshape([1, ...mag.shape])
-    .mul(pow)
-    .floor();
-  const bits = floors.slice(0, 0, k).sub(floors.slice(0, 1, k + 1).mul(2));
-  const planes = bits.mul(x.sign());
   return {
-    planes,
+    planes: digits(mag, 2, k).mul(x.sign()),
     codes: mag.mul(x.sign()),
     planeScale: 1,
     planeWeights: Array.from({ length: k }, (_, i) => 2 ** i / levels),
     range,
   };
+}
+
+/**
+ * The `count` lowest base-`base` digits of whole numbers v ≥ 0: [count, …v's shape], digit j =
+ * ⌊v·b^−j⌋ − b·⌊v·b^−(j+1)⌋ (each b^−j an exact float32 constant).
+ */
+export function digits(v: Tensor, base: number, count: number): Tensor {
+  const pow = constant(
+    hostArray(
+      'float32',
+      [count + 1, ...v.shape.map(() => 1)],
+      Float32Array.from({ length: count + 1 }, (_, i) => base ** -i),
+    ),
+  );
+  const floors = v
+    .reshape([1, ...v.shape])
+    .mul(pow)
+    .floor();
+  return floors.slice(0, 0, count).sub(floors.slice(0, 1, count + 1).mul(base));
 }
 
 /** Normalised input units per DAC plane unit: 1/levels for PWM codes, else 1. */

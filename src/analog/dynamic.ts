@@ -7,14 +7,14 @@
 import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
-import { adcStep } from './adc.js';
+import { digits } from './dac.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
 import { gaussianNoise, seedFor } from './noise.js';
-import { applyGain, type Mvm, type WrittenOperand } from './products.js';
+import { digitalGain, type Mvm, type WrittenOperand } from './products.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
-import { kernelWrite, tensorWrite } from './write-noise.js';
+import { writeKindOf } from './write-noise.js';
 
 /**
  * A hook between mapping and write noise (ClipFormer's transform acts here). It receives the
@@ -40,11 +40,13 @@ function padAxis(t: Tensor, axis: number, to: number): Tensor {
 
 /** Conductances g (µS) written with fresh noise at every run. */
 const writeCells = (g: Tensor, x: Crossbar, seed: number): Tensor =>
-  tensorWrite(x, g, () => gaussianNoise(g.shape, 1, seed, x));
+  x.program.kind === 'none'
+    ? g
+    : writeKindOf(x).tensor(x.program, x.mapping)(g, gaussianNoise(g.shape, 1, seed, x));
 
 /**
  * What the native kernel writes a differential operand's cells from: the signed unit values,
- * the write noise `tensorWrite` draws (same seeds and shapes) and the constants of the graph below,
+ * the write noise `writeCells` draws (same seeds and shapes) and the constants of the graph below,
  * as float32. Null for the offset mapping (the graph computes it).
  */
 function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number): WrittenOperand | null {
@@ -52,7 +54,7 @@ function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number
   const f = Math.fround;
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
   const dG = gMax - gMin;
-  const { writeKind, writeNoiseScale } = kernelWrite(xbar);
+  const write = writeKindOf(xbar);
   const shape = [slices, ...wn.shape];
   const cells = xbar.cells;
   return {
@@ -65,8 +67,8 @@ function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number
             gaussianNoise(shape, 1, seedFor(seed, 'write-'), xbar),
           ],
     params: {
-      writeKind,
-      writeNoiseScale: f(writeNoiseScale),
+      writeKind: write.code,
+      writeNoiseScale: f(write.scale(xbar.program, xbar.mapping)),
       cellLevels: cells.kind === 'analog' ? 0 : 2 ** cells.weightBits - 1,
       cellBase: cells.kind === 'analog' ? 1 : 2 ** cells.bitsPerCell,
       gMin: f(gMin),
@@ -145,19 +147,9 @@ export function dynamicProduct(
     const per = 2 ** cells.bitsPerCell;
     const j = sliceCount(cells);
     const mag = wn.abs().mul(levels).round();
-    const pow = constant(
-      hostArray(
-        'float32',
-        [j + 1, ...wn.shape.map(() => 1)],
-        Float32Array.from({ length: j + 1 }, (_, i) => per ** -i),
-      ),
-    );
-    const floors = mag
-      .reshape([1, ...mag.shape])
-      .mul(pow)
-      .floor();
-    const digits = floors.slice(0, 0, j).sub(floors.slice(0, 1, j + 1).mul(per));
-    signed = digits.div(per - 1).mul(wn.sign());
+    signed = digits(mag, per, j)
+      .div(per - 1)
+      .mul(wn.sign());
     sliceWeights = Array.from({ length: j }, (_, i) => ((per - 1) * per ** i) / levels);
   }
 
@@ -189,13 +181,7 @@ export function dynamicProduct(
   }
 
   const useSquares = xbar.readNoise.kind !== 'none';
-  // digital gain: ADC step × scale × DAC range of each input vector
-  const step = adcStep(xbar, rows);
-  const gained = step === 1 ? scale : scale.mul(step);
-  const gain = (codes: Tensor, range: Tensor) =>
-    block === 1
-      ? applyGain(codes, gained, 1).mul(range)
-      : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+  const gain = digitalGain(scale, block, xbar, rows);
   const written = writtenOperand(wn, sliceWeights.length, xbar, seed);
   const mvm: Mvm = {
     x: xt,
@@ -208,12 +194,12 @@ export function dynamicProduct(
   const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
   // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
   // row tiles itself
-  const fused = nativeMvm(mvm, { scale: gained.reshape([numel(lead), nR, cPad / block]), block });
+  const fused = nativeMvm(mvm, { scale: gain.scaled.reshape([numel(lead), nR, cPad / block]), block });
   if (fused) return fit(fused.reshape([...lead, n, cPad]));
   const y = analogMvm(
     mvm,
     Array.from({ length: nC }, () => xbar.tile.cols),
-    gain,
+    gain.apply,
   );
   return fit(nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length));
 }

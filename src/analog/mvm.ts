@@ -53,8 +53,8 @@ export function analogMvm(
     const merged = tileSelect(saturated, r.codes(false).mul(divisor), prev, columnTiles);
     if (k === n) return merged;
     const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);
-    // round 2 settles most vectors: rounds 3… run together, behind one more test, since every
-    // cond costs ONNX Runtime two subgraphs to create (~5 ms each)
+    // round 2 settles most vectors: rounds 3… run together, behind one more test, since ONNX
+    // Runtime creates two subgraphs for every cond
     const next = refine(k + 1, merged, still);
     return k === 2 ? cond(still.max().greater(threshold), next, merged) : next;
   };

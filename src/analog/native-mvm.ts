@@ -1,11 +1,8 @@
 /**
- * The analog MVM in the native kernel (native/crossbar_products.cc), where it is built and
- * applies: DAC → products → noise → ADC → shift-add → digital gain → sum over row tiles in one
- * call per product, for bit-serial inputs (the case where the ONNX graph spends ~8 passes over
- * K× expanded values; a PWM product is one plain Gemm there, which ONNX Runtime does best).
- * The kernel reads the graph's noise windows, assigning their samples to outputs in its own
- * order (`kernelNoiseIndex`), so a seed gives other numbers than the ONNX graph, from the same
- * distribution.
+ * The analog MVM in one call of the native kernel (native/crossbar_products.cc), for bit-serial
+ * inputs, where the ONNX graph makes ~8 passes over K× expanded values (a PWM product is one
+ * Gemm, which ONNX Runtime does best). The kernel reads the graph's noise windows in its own
+ * order, so a seed gives other numbers than the ONNX graph, from the same distribution.
  */
 import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel } from '../graph/shape.js';
@@ -24,21 +21,15 @@ import { type Crossbar, signedLevels } from './spec.js';
 import { NATIVE_CONSTANTS } from './write-noise.js';
 
 const CONSTANTS = JSON.stringify(NATIVE_CONSTANTS);
-let warned = false;
+let stale = false;
 
-/**
- * The native kernels, when built and compiled with this xbar's constants (a build from other
- * programming-noise codes would write other noise); else null.
- */
+/** The native kernels, when built with this xbar's write-noise constants (another build would write other noise). */
 export function currentKernels(): NativeKernels | null {
   const kernels = nativeKernels();
   if (!kernels || kernels.constants === CONSTANTS) return kernels;
-  if (!warned)
-    console.error(
-      'xbar: the native kernels were built with other constants than src/analog/write-noise.ts; ' +
-        'run `npm run build:native` (using ONNX graphs until then)',
-    );
-  warned = true;
+  if (!stale)
+    console.error('xbar: the native kernels were built from other constants; run `npm run build:native`');
+  stale = true;
   return null;
 }
 
@@ -66,14 +57,8 @@ const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
 const levelledCaches = new WeakMap<Float32Array, { handle?: unknown }>();
 
 /** The entry of `levelledCaches` for a cell array (made empty: the kernel fills it). */
-function levelledCacheOf(weights: Float32Array): { handle?: unknown } {
-  let c = levelledCaches.get(weights);
-  if (!c) {
-    c = {};
-    levelledCaches.set(weights, c);
-  }
-  return c;
-}
+const levelledCacheOf = (weights: Float32Array) =>
+  levelledCaches.get(weights) ?? levelledCaches.set(weights, {}).get(weights)!;
 
 /**
  * `m` in the native kernel, gain and sum over row tiles included: → [(…), N, C], or null where
@@ -81,8 +66,8 @@ function levelledCacheOf(weights: Float32Array): { handle?: unknown } {
  * `gain.scale`: the gain's per-column part (tile scale × ADC step) per (batch, row tile, block
  * of `gain.block` columns), [1 or B, R, C/block]; the gain is that × each vector's DAC range.
  * ONNX Runtime's broadcast multiply by a gain per 64 columns and its ReduceSum over a leading
- * axis take ~15 % of a bit-serial model's time; in the kernel they are a multiply-add per output.
- * Operands are shared by every input batch or one per batch.
+ * axis are passes over the outputs; in the kernel they are a multiply-add per output. Operands
+ * are shared by every input batch or one per batch.
  */
 export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tensor | null {
   const { x, xbar, tileRanges, operand: op, rows } = m;

@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import YAML from 'yaml';
+import type { Model } from '../models/index.js';
 import { ConfigError, closest, parseWith } from '../util/validate.js';
-import { isObject, mergeSpec, resolveSpec } from './resolve.js';
+import { isObject, mergeSpec, type ResolvedSpec, resolveSpec } from './resolve.js';
 import { HardwareSpec, type HardwareSpecInput } from './spec.js';
 
 interface Preset {
@@ -16,33 +17,34 @@ interface Preset {
   spec: HardwareSpecInput;
 }
 
+/** The 32 nm crossbars of the ClipFormer and TReX papers: 64×64, 2-bit cells for 8-bit weights, 8-bit bit-serial inputs, 6-bit ADC. */
+const crossbar32nm = {
+  tile: { rows: 64, cols: 64, split: 'fixed' },
+  mapping: { gMinUS: 0.1, gMaxUS: 10 },
+  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
+  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
+  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
+} as const;
+
 const rramClipformer: HardwareSpecInput = {
+  ...crossbar32nm,
   name: 'rram-clipformer',
   description: 'RRAM 32 nm crossbars with K and V written per input (ClipFormer)',
   source: 'ClipFormer, Bhattacharjee et al., TCAD 2024 (arXiv 2402.02586), §IV-A',
   technology: 'rram',
-  tile: { rows: 64, cols: 64, split: 'fixed' },
-  mapping: { gMinUS: 0.1, gMaxUS: 10 },
-  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
   readNoise: { kind: 'relative', sigma: 0.05 },
-  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
-  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
   attention: { kind: 'crossbar', device: { program: { kind: 'writeSqrt', gamma: 3, sigma: 0.1 } } },
 };
 
 const fefetTrex: HardwareSpecInput = {
+  ...crossbar32nm,
   name: 'fefet-trex',
   description: 'FeFET crossbars for every matrix, K and V written per input (TReX baseline)',
   source:
     'TReX, Moitra et al., TETC 2024 (arXiv 2408.12742), §V: 32 nm, 64×64, 2 bits/cell, R_on/R_off 100 kΩ/10 MΩ',
   technology: 'fefet',
-  tile: { rows: 64, cols: 64, split: 'fixed' },
-  mapping: { gMinUS: 0.1, gMaxUS: 10 },
-  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
   program: { kind: 'relative', sigma: 0.2 },
   readNoise: { kind: 'relative', sigma: 0.1 },
-  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
-  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
   attention: { kind: 'crossbar', device: {} },
 };
 
@@ -184,11 +186,16 @@ function presetOrThrow(name: string, where: string): Json {
 }
 
 /**
- * Reads a spec: a preset name or a .yaml/.yml/.json file, then `--set` overrides, validated
- * (crossbars included: see `resolveSpec`). A file's spec is named after the file unless it
- * names itself, not after the preset it `extends`.
+ * Reads a spec: a preset name or a .yaml/.yml/.json file, then `--set` overrides, validated and
+ * resolved into crossbars (`resolveSpec`, checking the overrides against the `layers` of a
+ * model, when given). A file's spec is named after the file unless it names itself, not after
+ * the preset it `extends`.
  */
-export function loadSpec(nameOrFile: string, sets: readonly string[] = []): HardwareSpec {
+export function loadSpec(
+  nameOrFile: string,
+  sets: readonly string[] = [],
+  layers?: Model | readonly string[],
+): ResolvedSpec {
   let raw: Json;
   let where = nameOrFile;
   if (/\.(ya?ml|json)$/i.test(nameOrFile)) {
@@ -218,9 +225,7 @@ export function loadSpec(nameOrFile: string, sets: readonly string[] = []): Hard
     raw = mergeSpec(raw, combineSets(sets));
     where += ` with --set ${sets.join(' ')}`;
   }
-  const spec = parseWith(HardwareSpec, raw, where);
-  resolveSpec(spec, undefined, where);
-  return spec;
+  return resolveSpec(parseWith(HardwareSpec, raw, where), layers, where);
 }
 
 /** The fields of `spec` that differ from the defaults (what `xbar hw show` prints). */

@@ -182,17 +182,23 @@ export function weightedSum(y: Tensor, coef: readonly number[]): Tensor {
 }
 
 /**
- * The digital gain of crossbar outputs in one pass: codes [(…), R, N, C] × gain, where gain is
- * [(…), R, N|1, C] (per column) or, when `block` > 1, one value per block of `block` columns,
- * [(…), R, N|1, C/block, 1] (per column tile: a small tensor, so the range of each input vector
- * and the tile scale multiply into it before they touch the outputs).
+ * The digital gain of an MVM's codes: ADC step × `scale` × each vector's DAC range, one pass over
+ * the codes. `scale` is per column, [(…), R, 1, C], or per block of `block` columns (a column
+ * tile), [(…), R, 1, C/block, 1]: small, so the range multiplies into it first. → `scaled`, the
+ * scale × ADC step (what `nativeMvm` takes), and `apply`: codes [(…), R, N, C] with their DAC
+ * range [(…), R, N, 1] → outputs [(…), R, N, C].
  */
-export function applyGain(codes: Tensor, gain: Tensor, block: number): Tensor {
-  if (block === 1) return codes.mul(gain);
-  const shape = codes.shape;
-  const c = shape.at(-1)!;
-  return codes
-    .reshape([...shape.slice(0, -1), c / block, block])
-    .mul(gain)
-    .reshape(shape);
+export function digitalGain(scale: Tensor, block: number, xbar: Crossbar, rows: number) {
+  const step = adcStep(xbar, rows);
+  const scaled = step === 1 ? scale : scale.mul(step);
+  const apply = (codes: Tensor, range: Tensor): Tensor => {
+    if (block === 1) return codes.mul(scaled).mul(range);
+    const gain = scaled.mul(range.reshape([...range.shape.slice(0, -1), 1, 1]));
+    const shape = codes.shape;
+    return codes
+      .reshape([...shape.slice(0, -1), shape.at(-1)! / block, block])
+      .mul(gain)
+      .reshape(shape);
+  };
+  return { scaled, apply };
 }

@@ -9,7 +9,7 @@ import type { HostArray } from '../graph/ndarray.js';
 import type { Rng } from '../util/math.js';
 import { pcmAtTime, pcmDriftNu } from './devices/pcm.js';
 import { type Crossbar, sliceCount } from './spec.js';
-import { deviceWrite } from './write-noise.js';
+import { writeKindOf } from './write-noise.js';
 
 export interface Span {
   start: number;
@@ -148,7 +148,7 @@ export function programWeights(
   // per device: target → programmed (the drift compensation's reference) → at time t; no
   // allocation per device (~22M weights in DeiT-S: a double written to a captured variable
   // would be boxed at every device)
-  const program = deviceWrite(x);
+  const program = writeKindOf(x).device(x.program, x.mapping);
   const atTime = atTimeOf(x, timeS);
   const quantized = x.cells.kind === 'quantized';
   const bitsPerCell = x.cells.kind === 'quantized' ? x.cells.bitsPerCell : 0;

@@ -1,7 +1,6 @@
 /**
- * From a hardware spec to the crossbars of a model's layers: the base crossbar fields with every
- * override whose glob matches the layer, and the crossbars K and V are written into. A spec is
- * resolved once; the simulator, training and the cost model read crossbars from the result.
+ * A hardware spec resolved once into crossbars, which the simulator, training and the cost model
+ * read: each layer's (the base fields with every override whose glob matches it) and K/V's.
  */
 import type { Model } from '../models/index.js';
 import { ConfigError, parseWith } from '../util/validate.js';
@@ -24,12 +23,8 @@ export function mergeSpec(base: Json, over: Json): Json {
   return out;
 }
 
-/** '*' matches any run of characters (dots included). */
-export function globMatch(pattern: string, name: string): boolean {
-  return globRegExp(pattern).test(name);
-}
-
-const globRegExp = (pattern: string) =>
+/** A layer-name glob: '*' matches any run of characters (dots included). */
+export const globRegExp = (pattern: string) =>
   new RegExp(
     `^${pattern
       .split('*')
@@ -59,16 +54,10 @@ export function resolveSpec(
   layers?: Model | readonly string[],
   where = spec.name,
 ): ResolvedSpec {
-  const {
-    name: _n,
-    description: _d,
-    source: _s,
-    timeS: _t,
-    mapped: _m,
-    attention: _a,
-    overrides,
-    ...base
-  } = spec;
+  const { overrides } = spec;
+  const base: Json = Object.fromEntries(
+    Object.keys(Crossbar.shape).map((k) => [k, spec[k as keyof Crossbar]]),
+  );
   const attention =
     spec.attention.kind === 'digital'
       ? null
@@ -77,19 +66,18 @@ export function resolveSpec(
     parseWith(Crossbar, mergeSpec(base, o.set), `${where}: overrides[${i}].set`);
   const globs = overrides.map((o) => globRegExp(o.layers));
   const byOverrides = new Map<string, Crossbar>();
-  const byLayer = new Map<string, Crossbar>();
   const crossbar = (name: string): Crossbar => {
-    let x = byLayer.get(name);
-    if (x) return x;
     const matching = overrides.filter((_, i) => globs[i]!.test(name));
-    const key = matching.map((o) => overrides.indexOf(o)).join(',');
-    x = byOverrides.get(key);
+    const key = matching.map((o) => overrides.indexOf(o)).join();
+    let x = byOverrides.get(key);
     if (!x) {
-      const fields = matching.reduce((f, o) => mergeSpec(f, o.set), base as Json);
-      x = parseWith(Crossbar, fields, `${where}: crossbar of ${name}`);
+      x = parseWith(
+        Crossbar,
+        matching.reduce((f, o) => mergeSpec(f, o.set), base),
+        `${where}: crossbar of ${name}`,
+      );
       byOverrides.set(key, x);
     }
-    byLayer.set(name, x);
     return x;
   };
   const names =
@@ -101,7 +89,7 @@ export function resolveSpec(
 /** Throws unless every override of `spec` matches one of `layers` (the static layers of a model). */
 export function checkOverrides(spec: HardwareSpec, layers: readonly string[], where = spec.name): void {
   const unmatched = spec.overrides.flatMap((o, i) =>
-    layers.some((l) => globMatch(o.layers, l))
+    layers.some((l) => globRegExp(o.layers).test(l))
       ? []
       : [`overrides[${i}].layers: '${o.layers}' matches no layer; the layers are ${layers.join(', ')}`],
   );

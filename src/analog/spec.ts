@@ -7,12 +7,7 @@
  * ADC range of 10 saturates when ten such devices add up.
  */
 import { z } from 'zod';
-import { intIn, numIn } from '../util/validate.js';
-
-const nonNeg = (what: string) =>
-  z.number({ error: `use a number ≥ 0 (${what})` }).min(0, { error: `use a number ≥ 0 (${what})` });
-const positive = (what: string) =>
-  z.number({ error: `use a number > 0 (${what})` }).gt(0, { error: `use a number > 0 (${what})` });
+import { intIn, nonNeg, numIn, positive } from '../util/validate.js';
 
 /** Technologies the cost model has component numbers for. */
 export const TECHNOLOGIES = ['rram', 'fefet', 'sram', 'pcm', 'ideal'] as const;

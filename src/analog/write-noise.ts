@@ -1,11 +1,9 @@
 /**
- * Programming (write) noise, each kind in one record: the number the native kernel knows it by,
- * the one constant that scales its noise, and the conductance a device takes when it is written
- * to g µS with a N(0, 1) draw ξ, on one device (float64: static weights, program.ts) and on
- * tensors (float32: K and V written per input, dynamic.ts; the native kernel computes these
- * float32 operations in the same order). The two forms of a kind are the same formula; each keeps
- * the order of operations its numbers were made with, and test/analog/write-noise.test.ts holds
- * them equal. scripts/build-native.mjs generates the kernel's constants from `NATIVE_CONSTANTS`.
+ * Programming (write) noise, each kind in one record: its native kernel code, the constant that
+ * scales its noise, and the conductance a device written to g µS with a N(0, 1) draw ξ takes, on
+ * one device (float64: static weights) and on tensors (float32: K/V writes, which the native
+ * kernel computes in the same order). The two forms keep the order of operations their numbers
+ * were made with; test/analog/write-noise.test.ts holds them equal.
  */
 import type { Tensor } from '../graph/tensor.js';
 import type { Rng } from '../util/math.js';
@@ -57,19 +55,15 @@ export const WRITE_KINDS: { [K in WriteKind]: WriteKindDef<Extract<Programming, 
         ),
     tensor:
       (p, { gMinUS, gMaxUS }) =>
-      (g, xi) =>
-        g
-          .add(
-            g
-              .sub(gMinUS)
-              .maximum(0)
-              .mul(gMaxUS - gMinUS)
-              .sqrt()
-              .detach()
-              .mul(xi)
-              .mul(p.gamma * p.sigma),
-          )
-          .maximum(0),
+      (g, xi) => {
+        const spread = g
+          .sub(gMinUS)
+          .maximum(0)
+          .mul(gMaxUS - gMinUS)
+          .sqrt()
+          .detach();
+        return g.add(spread.mul(xi).mul(p.gamma * p.sigma)).maximum(0);
+      },
   },
   /** G + σ·G_MAX·ξ */
   additive: {
@@ -102,26 +96,8 @@ export const WRITE_KINDS: { [K in WriteKind]: WriteKindDef<Extract<Programming, 
   },
 };
 
-/** A kind's record with its own parameters' type (TypeScript cannot relate the two through `kind`). */
-function defOf(p: Programming): WriteKindDef<Programming> {
-  return WRITE_KINDS[p.kind] as WriteKindDef<Programming>;
-}
-
-/** The conductance (µS) of one device of crossbar `x` written to g, drawing from `rng`. */
-export function deviceWrite(x: Crossbar): (g: number, rng: Rng) => number {
-  return defOf(x.program).device(x.program, x.mapping);
-}
-
-/** The programming noise of crossbar `x` on conductances g (µS) with draws ξ (a thunk: 'none' draws nothing). */
-export function tensorWrite(x: Crossbar, g: Tensor, xi: () => Tensor): Tensor {
-  return x.program.kind === 'none' ? g : defOf(x.program).tensor(x.program, x.mapping)(g, xi());
-}
-
-/** What the native kernel is told about crossbar `x`'s programming noise. */
-export function kernelWrite(x: Crossbar): { writeKind: number; writeNoiseScale: number } {
-  const d = defOf(x.program);
-  return { writeKind: d.code, writeNoiseScale: d.scale(x.program, x.mapping) };
-}
+/** The record of a crossbar's kind, typed for its parameters (TypeScript cannot relate the two through `kind`). */
+export const writeKindOf = (x: Crossbar) => WRITE_KINDS[x.program.kind] as WriteKindDef<Programming>;
 
 /**
  * What the native kernel is compiled with from this module: scripts/build-native.mjs writes it

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { loadSpec } from '../analog/presets.js';
-import { resolveSpec } from '../analog/resolve.js';
 import type { ArchitectureInput } from '../cost/components.js';
 import { type CostOptions, cost } from '../cost/cost.js';
 import { breakdownSvg, costJson, formatCost } from '../cost/report.js';
@@ -107,7 +106,7 @@ export function registerCost(program: Command): void {
         ...(o.reuse === undefined ? {} : { reuse: o.reuse }),
         ...(o.beta === undefined ? {} : { beta: o.beta }),
       };
-      const report = cost(shape, resolveSpec(spec), options);
+      const report = cost(shape, spec, options);
       const json = costJson(report);
       if (o.out) {
         const svg = breakdownSvg(report);

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { loadSpec } from '../analog/presets.js';
-import { resolveSpec } from '../analog/resolve.js';
 import { cost } from '../cost/cost.js';
 import { modelShape } from '../cost/shape.js';
 import { openData, parseDataSpec } from '../eval/data.js';
@@ -78,7 +77,7 @@ async function demo(d: (typeof DEMOS)[number], repeats: number): Promise<void> {
   ];
   for (const r of d.rows) {
     process.stderr.write(`${d.model}: running ${r.hw} (${repeats} instances on ${r.examples} examples)…\n`);
-    const hw = resolveSpec(loadSpec(r.hw, r.time ? [`timeS=${parseDuration(r.time)}`] : []), model);
+    const hw = loadSpec(r.hw, r.time ? [`timeS=${parseDuration(r.time)}`] : [], model);
     const data = openData(spec, model, { modelDir: dir, limit: r.examples });
     const mc = await monteCarlo(model, data, hw, { repeats, seed: 0 });
     const c = cost(modelShape(model.config), hw).totals;

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { monteCarlo } from '../analog/montecarlo.js';
 import { loadSpec } from '../analog/presets.js';
-import { resolveSpec } from '../analog/resolve.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -112,7 +111,7 @@ export function registerEval(program: Command): void {
       ];
       if (o.hw) {
         const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
-        const hw = resolveSpec(loadSpec(o.hw, sets), model);
+        const hw = loadSpec(o.hw, sets, model);
         // opened only when a layer asks for calibrated ranges
         const calib = () =>
           openData(parseDataSpec(o.calibration ?? o.data), model, {

@@ -5,7 +5,6 @@
 import type { Command } from 'commander';
 import { AnalogModel } from '../analog/analog-model.js';
 import { loadSpec } from '../analog/presets.js';
-import { resolveSpec } from '../analog/resolve.js';
 import { InputError } from '../eval/predict.js';
 import { hostArray } from '../graph/ndarray.js';
 import { input, param } from '../graph/tensor.js';
@@ -67,7 +66,7 @@ export function registerMvm(program: Command): void {
       }
       const sets = o.time === undefined ? o.set : [...o.set, `timeS=${parseDuration(o.time)}`];
       const spec = loadSpec(o.hw, sets);
-      const analog = new AnalogModel(resolveSpec(spec), o.seed);
+      const analog = new AnalogModel(spec, o.seed);
       const w = param('weight', transpose2d(wt.toHost()));
       const b = bias ? param('bias', bias) : undefined;
       const xin = input('x', x.shape);
@@ -85,7 +84,7 @@ export function registerMvm(program: Command): void {
         instances.push(rows(r['y']!.data as Float32Array));
         ideal = rows(r['ideal']!.data as Float32Array);
       }
-      const text = `${JSON.stringify({ hw: spec.name, timeS: spec.timeS, seeds: instances.map((_, i) => o.seed + i), ideal, y: instances })}\n`;
+      const text = `${JSON.stringify({ hw: spec.spec.name, timeS: spec.spec.timeS, seeds: instances.map((_, i) => o.seed + i), ideal, y: instances })}\n`;
       if (o.output) writeFileAtomic(o.output, text);
       else process.stdout.write(text);
     });

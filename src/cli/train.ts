@@ -3,11 +3,10 @@ import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { resolveSpec } from '../analog/resolve.js';
 import { openData, parseDataSpec } from '../eval/data.js';
 import { InputError } from '../eval/predict.js';
 import { loadModelConfig } from '../models/config.js';
-import { loadModel, randomModel } from '../models/index.js';
+import { loadModel, type Model, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
@@ -149,7 +148,7 @@ export function registerTrain(program: Command): void {
         labelSmoothing: o.labelSmoothing,
         schedule: o.schedule,
         dropout: o.dropout,
-        ...(o.hwa ? { hardware: new NoiseAwareTraining(resolveSpec(trainingSpec(o), model), o.seed) } : {}),
+        ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o, model), o.seed) } : {}),
         ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
         provider: o.provider,
         seed: o.seed,
@@ -164,14 +163,14 @@ export function registerTrain(program: Command): void {
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */
-function trainingSpec(o: TrainFlags) {
+function trainingSpec(o: TrainFlags, model: Model) {
   const sets = [...o.set, ...(o.gamma === undefined ? [] : [`attention.device.program.gamma=${o.gamma}`])];
-  const spec = loadSpec(o.hwa!, sets);
-  if (o.gamma !== undefined && spec.attention.kind !== 'crossbar')
+  const hw = loadSpec(o.hwa!, sets, model);
+  if (o.gamma !== undefined && !hw.attention)
     throw new InputError(
-      `--gamma ${o.gamma}: ${spec.name} keeps attention digital, so K/V have no write noise`,
+      `--gamma ${o.gamma}: ${hw.spec.name} keeps attention digital, so K/V have no write noise`,
     );
-  return spec;
+  return hw;
 }
 
 /** Tokenizer and preprocessor files a checkpoint needs beside its weights to be a usable model folder. */

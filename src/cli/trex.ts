@@ -1,7 +1,6 @@
 /** `xbar trex search`: TReX's hardware-aware search for attention reuse (see methods/trex/search.ts). */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { resolveSpec } from '../analog/resolve.js';
 import { InputError } from '../eval/predict.js';
 import { openTrexData } from '../methods/trex/data.js';
 import { trexExperiment } from '../methods/trex/experiment.js';
@@ -156,7 +155,7 @@ export function registerTrex(program: Command): void {
     { fraction: 0.2, heldOut: 2000 },
   ).action(async (o: SearchFlags) => {
     const model = loadModel(o.model);
-    const hw = resolveSpec(loadSpec(o.hw, o.set), model);
+    const hw = loadSpec(o.hw, o.set, model);
     const finetune = finetuneFrom(o);
     const data = openTrexData(model, o.model, o.data, {
       fraction: o.fraction,

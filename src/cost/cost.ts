@@ -7,7 +7,7 @@
  * Legend: t tokens, d hidden, h heads, e = d/h head size, f ffn.
  */
 import { checkOverrides, type ResolvedSpec } from '../analog/resolve.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import { type Crossbar, type HardwareSpec, sliceCount } from '../analog/spec.js';
 import { ConfigError } from '../util/validate.js';
 import {
   type Architecture,
@@ -25,7 +25,6 @@ import {
   type MappedCrossbar,
   type MappedKind,
   mapCrossbar,
-  weightSlices,
 } from './mapping.js';
 import type { ExtraLayer, ModelShape } from './shape.js';
 
@@ -157,7 +156,6 @@ interface Ctx {
   layers: Set<string>;
   shape: ModelShape;
   arch: Architecture;
-  overrides: LibraryOverrides;
   digital: DigitalComponents;
   attention: MappedCrossbar | null;
   kvSlices: number;
@@ -267,7 +265,7 @@ function staticLayer(ctx: Ctx, name: string, kind: MappedKind, inp: number, out:
   if (!ctx.spec.mapped[kind]) return digitalMatmul(ctx, macs);
   const x = ctx.hw.crossbar(name);
   const m = ctx.mapped(x);
-  const n = crossbarCount(inp, out, m.config.rows, m.config.cols, weightSlices(x.cells));
+  const n = crossbarCount(inp, out, m.config.rows, m.config.cols, sliceCount(x.cells));
   return crossbarRead(ctx, m, n, 1, tokens, macs);
 }
 
@@ -378,10 +376,7 @@ function sharedList(list: readonly number[] | undefined, layers: number, reuse: 
   return [...list].sort((a, b) => a - b);
 }
 
-/**
- * Energy, delay and area of one inference of `shape` on `hw`. An override of a spec resolved
- * without the model's layers must match a layer the cost model costs.
- */
+/** Energy, delay and area of one inference of `shape` on `hw` (whose overrides must match its layers). */
 export function cost(shape: ModelShape, hw: ResolvedSpec, o: CostOptions = {}): CostReport {
   const spec = hw.spec;
   const overrides = o.library ?? {};
@@ -403,7 +398,6 @@ export function cost(shape: ModelShape, hw: ResolvedSpec, o: CostOptions = {}): 
     layers: new Set(),
     shape,
     arch,
-    overrides,
     digital: base.digital,
     attention: attnX ? mapCrossbar(attnX, arch, overrides, notes) : null,
     kvSlices: attnX ? kvSlices(attnX.cells, beta) : 0,
@@ -467,7 +461,7 @@ export function cost(shape: ModelShape, hw: ResolvedSpec, o: CostOptions = {}): 
       name: spec.name,
       technology: spec.technology,
       attention: attnX ? attnX.technology : 'digital',
-      weightSlices: weightSlices(spec.cells),
+      weightSlices: sliceCount(spec.cells),
       kvSlices: attnX ? ctx.kvSlices : null,
     },
     architecture: arch,

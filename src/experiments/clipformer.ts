@@ -7,7 +7,7 @@
  */
 import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
 import { loadSpec } from '../analog/presets.js';
-import { type ResolvedSpec, resolveSpec } from '../analog/resolve.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -65,7 +65,7 @@ export interface ClipFormerExperimentOptions {
 }
 
 const specAt = (hw: string, gamma: number, model: Model): ResolvedSpec =>
-  resolveSpec(loadSpec(hw, [`attention.device.program.gamma=${gamma}`]), model);
+  loadSpec(hw, [`attention.device.program.gamma=${gamma}`], model);
 
 type Method = { id: string; label: string; config: ClipFormerConfig | null };
 
@@ -87,7 +87,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
     },
-    { kernels: kernelsFor(resolveSpec(loadSpec(o.hw))), ...(o.quiet ? { quiet: true } : {}) },
+    { kernels: kernelsFor(loadSpec(o.hw)), ...(o.quiet ? { quiet: true } : {}) },
   );
   for (const m of o.models) {
     await exp.once(

@@ -10,7 +10,7 @@
 import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
-import { type ResolvedSpec, resolveSpec } from '../analog/resolve.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { holdOut, subset } from '../methods/clipformer-search.js';
@@ -72,7 +72,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       calibration: o.calibration,
       limit: o.limit,
     },
-    { kernels: kernelsFor(resolveSpec(loadSpec(o.hw))) },
+    { kernels: kernelsFor(loadSpec(o.hw)) },
   );
   const specAt = (
     range: 'dynamic' | 'learned' | 'calibrated',
@@ -80,8 +80,9 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     conductance: Conductance,
     layers: readonly string[],
   ): ResolvedSpec =>
-    resolveSpec(
-      loadSpec(o.hw, [
+    loadSpec(
+      o.hw,
+      [
         `timeS=${timeS}`,
         ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
         ...(conductance === 'calibrated'
@@ -98,7 +99,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
               `dac.range.samples=${o.calibration}`,
             ]
           : [`dac.range.kind=${range}`]),
-      ]),
+      ],
       layers,
     );
   for (const m of o.models) {

@@ -9,7 +9,7 @@
  * instance and one calibration serves them all. Calibration inputs come from a split the
  * evaluation never scores (the training split by default).
  *
- * API: `calibrateInputRanges(model, () => calibrationData, resolveSpec(spec, model))` → Map(layer → per-tile ranges), which
+ * API: `calibrateInputRanges(model, () => calibrationData, loadSpec(hw, sets, model))` → Map(layer → per-tile ranges), which
  * `AnalogModel.setInputRanges` (or `monteCarlo`'s `inputRanges`) applies without reprogramming.
  */
 import { layerKind } from '../analog/analog-model.js';

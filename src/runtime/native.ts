@@ -152,25 +152,3 @@ export function nativeThreads(): number {
   const v = Number(process.env['XBAR_THREADS']);
   return Number.isInteger(v) && v >= 1 ? v : availableParallelism();
 }
-
-/**
- * Where the kernel reads the noise of output (b, r, n, column c) of slice j in a plane's window
- * of J·B·R·N·C samples: the window laid out [B][R][column chunk][N][J][chunk width], in the order
- * the kernel visits outputs, so that it streams from memory. Chunks are 16 columns when the
- * kernel reads squares (read noise), else 64; the last may be narrower. (The ONNX graph reads
- * the same window as [J][B][R][N][C]: the same samples, given to other outputs.)
- */
-export function kernelNoiseIndex(
-  dims: { B: number; R: number; N: number; C: number; J: number; squares: boolean },
-  b: number,
-  r: number,
-  n: number,
-  j: number,
-  c: number,
-): number {
-  const { R, N, C, J } = dims;
-  const chunk = dims.squares ? 16 : 64;
-  const c0 = Math.floor(c / chunk) * chunk;
-  const width = Math.min(chunk, C - c0);
-  return (b * R + r) * N * J * C + c0 * N * J + (n * J + j) * width + (c - c0);
-}

@@ -166,9 +166,7 @@ export class NoiseAwareTraining {
         : new Map<string, HostArray>();
     for (const { name, w, xbar } of found) {
       const [inDim, outDim] = w.shape as [number, number];
-      if (stored) {
-        checkLearnedFit(resumeFrom!, stored, name, xbar, inDim, outDim, learns(xbar));
-      }
+      if (stored) checkLearnedFit(resumeFrom!, stored, name, xbar, inDim, outDim);
       this.addLayer(name, w, xbar, {
         ...(stored?.inputRanges.get(name) ? { inputRange: stored.inputRanges.get(name)! } : {}),
         ...(stored?.columnScales.get(name) ? { eta: stored.columnScales.get(name)! } : {}),
@@ -400,12 +398,6 @@ export function initialRanges(x: HostArray, tiles: readonly Span[], sigmas: numb
     return Math.max(sigmas * Math.sqrt(Math.max(s2 / count - (s / count) ** 2, 0)), 1e-6);
   });
 }
-
-/** What a spec's crossbar learns in training. */
-const learns = (x: Crossbar) => ({
-  input: x.dac.kind === 'uniform' && x.dac.range.kind === 'learned',
-  conductance: x.mapping.conductanceRange.kind === 'learned',
-});
 
 /** Crossbar products with the spec's noise drawn in the graph (one graph; no learned ranges without `init`). */
 export function noiseAwareMatmuls(hw: ResolvedSpec, seed: number): Matmuls {

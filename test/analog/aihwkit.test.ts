@@ -8,13 +8,13 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { programWeights } from '../../src/analog/program.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { input, param } from '../../src/graph/tensor.js';
 import { transpose2d } from '../../src/models/params.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
-import { resolved } from '../helpers/hw.js';
 
 const REF = JSON.parse(
   readFileSync(
@@ -35,7 +35,7 @@ function operands(sec: { W: number[][]; X: number[][] }) {
 
 async function forward(sets: string[], sec: { W: number[][]; X: number[][] }): Promise<Float32Array> {
   const { w, x, inp } = operands(sec);
-  const spec = resolved('ideal', ['tile={rows: 512, cols: 512, split: even}', ...sets]);
+  const spec = loadSpec('ideal', ['tile={rows: 512, cols: 512, split: even}', ...sets]);
   const y = new AnalogModel(spec, 0).linear('layer', input('x', [x.shape[0]!, inp]), param('w', w));
   const g = await compile({ y }, { cache: false });
   return (await g.run({ x }))['y']!.data as Float32Array;
@@ -82,7 +82,7 @@ describe('PCM statistics match aihwkit within sampling error', () => {
   const noisy = REF.noisy;
   const n = noisy.n_instances as number;
   const { w } = operands(noisy);
-  const spec = resolved('pcm-aihwkit', ['tile={rows: 512, cols: 512, split: even}']);
+  const spec = loadSpec('pcm-aihwkit', ['tile={rows: 512, cols: 512, split: even}']);
 
   /** Per-weight mean and std of α·W at time t over n instances of our model. */
   function ours(timeS: number) {

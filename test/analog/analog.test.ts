@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { dac } from '../../src/analog/dac.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { products } from '../../src/analog/products.js';
 import { programWeights, splitDim } from '../../src/analog/program.js';
 import { Crossbar } from '../../src/analog/spec.js';
@@ -20,7 +21,6 @@ import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
 import { maxRelErr } from '../helpers/check.js';
-import { resolved } from '../helpers/hw.js';
 import { FIXTURES } from '../models/parity.test.js';
 
 const Z = 5;
@@ -65,7 +65,7 @@ async function logitsOf(name: string, specName: string, sets: string[] = []) {
           ),
         };
   const exact = await new Predictor(model).logits(inputs);
-  const am = new AnalogModel(resolved(specName, sets), 1);
+  const am = new AnalogModel(loadSpec(specName, sets), 1);
   const analog = await new Predictor(model, { matmuls: am.matmuls() }).logits(inputs);
   return { exact, analog, am, model, inputs };
 }
@@ -190,7 +190,7 @@ describe('converters', () => {
   });
 
   it('bit-serial inputs × bit-sliced weights with an ideal ADC equal the quantised matmul', async () => {
-    const spec = resolved('ideal', [
+    const spec = loadSpec('ideal', [
       'cells={kind: quantized, bitsPerCell: 2, weightBits: 6}',
       'dac={kind: uniform, bits: 5, mode: bitSerial}',
       'tile.rows=8',

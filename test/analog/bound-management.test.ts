@@ -12,7 +12,6 @@ import { boundManagementRounds, saturationThreshold, topCodeSaturates } from '..
 import * as analogModel from '../../src/analog/analog-model.js';
 import * as dynamic from '../../src/analog/dynamic.js';
 import * as presets from '../../src/analog/presets.js';
-import * as resolve from '../../src/analog/resolve.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import * as ndarray from '../../src/graph/ndarray.js';
 import * as tensor from '../../src/graph/tensor.js';
@@ -22,7 +21,6 @@ import * as math from '../../src/util/math.js';
 
 const { AnalogModel } = analogModel;
 const { loadSpec } = presets;
-const { resolveSpec } = resolve;
 const { hostArray } = ndarray;
 const { input, param } = tensor;
 const { compile } = session;
@@ -33,7 +31,7 @@ async function mvm(sets: string[], x: number[][], w: number[][], seed = 0): Prom
   const [n, inD, outD] = [x.length, w.length, w[0]!.length];
   const wa = hostArray('float32', [inD, outD], Float32Array.from(w.flat()));
   const xa = hostArray('float32', [n, inD], Float32Array.from(x.flat()));
-  const y = new AnalogModel(resolveSpec(loadSpec('ideal', sets)), seed).linear(
+  const y = new AnalogModel(loadSpec('ideal', sets), seed).linear(
     'layer.0.ffnIn',
     input('x', [n, inD]),
     param('w', wa),
@@ -101,8 +99,8 @@ describe('iterative bound management, no noise', () => {
   });
 
   it('counts rounds as aihwkit does: divisors up to the first above min(maxFactor, levels/minInputLevels)', () => {
-    const xbar = (sets: string[]) => resolveSpec(loadSpec('ideal', sets)).crossbar('layer.0.ffnIn');
-    assert.equal(boundManagementRounds(resolveSpec(loadSpec('pcm-aihwkit')).crossbar('x')), 5); // 1..16
+    const xbar = (sets: string[]) => loadSpec('ideal', sets).crossbar('layer.0.ffnIn');
+    assert.equal(boundManagementRounds(loadSpec('pcm-aihwkit').crossbar('x')), 5); // 1..16
     assert.equal(boundManagementRounds(xbar(base('{kind: none}'))), 1);
     assert.equal(boundManagementRounds(xbar(base('{kind: iterative, maxFactor: 2}'))), 3);
     // an ideal DAC has no resolution limit: 1, 2, …, 1024 for maxFactor 1000
@@ -189,7 +187,6 @@ describe('bound management with noise', () => {
       ...analogModel,
       ...dynamic,
       ...presets,
-      ...resolve,
       ...ndarray,
       ...tensor,
       ...session,
@@ -255,7 +252,7 @@ describe('bound management with noise', () => {
 describe('spec', () => {
   it('pcm-aihwkit sets aihwkit’s defaults; other presets keep none', () => {
     for (const name of presets.PRESET_NAMES) {
-      const adc = loadSpec(name).adc;
+      const adc = loadSpec(name).spec.adc;
       const bm = adc.kind === 'uniform' ? adc.boundManagement : { kind: 'none' };
       assert.deepEqual(
         bm,
@@ -263,7 +260,7 @@ describe('spec', () => {
         name,
       );
     }
-    assert.ok(JSON.stringify(presets.specDiff(loadSpec('pcm-aihwkit'))).includes('"boundManagement"'));
+    assert.ok(JSON.stringify(presets.specDiff(loadSpec('pcm-aihwkit').spec)).includes('"boundManagement"'));
   });
 
   it('rejects bad limits with the field and what is allowed', () => {

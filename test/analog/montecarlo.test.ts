@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { monteCarlo } from '../../src/analog/montecarlo.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
-import { resolved } from '../helpers/hw.js';
 import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
 
 const MNIST = join(SHARED_DATA, 'mnist');
@@ -15,7 +15,7 @@ describe('monteCarlo', () => {
   it('reports ideal, instances and seeds; the same seed repeats the numbers, another does not', async () => {
     const { model, dir } = mnistModel();
     const data = openData(parseDataSpec(`mnist:${MNIST}`), model, { modelDir: dir, limit: 40 });
-    const spec = resolved('fefet-trex', ['program.sigma=0.5']);
+    const spec = loadSpec('fefet-trex', ['program.sigma=0.5']);
     const a = await monteCarlo(model, data, spec, { repeats: 3, seed: 11, batch: 20 });
     const b = await monteCarlo(model, data, spec, { repeats: 3, seed: 11, batch: 20 });
     const c = await monteCarlo(model, data, spec, { repeats: 3, seed: 12, batch: 20 });

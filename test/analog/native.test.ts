@@ -10,20 +10,42 @@ import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
 import { seedFor } from '../../src/analog/noise.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { NATIVE_CONSTANTS, WRITE_KINDS, type WriteKind } from '../../src/analog/write-noise.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';
 import { numel } from '../../src/graph/shape.js';
 import { input, param, type Tensor } from '../../src/graph/tensor.js';
 import { clipformerTransform, parseClipFormer } from '../../src/methods/clipformer.js';
-import { kernelNoiseIndex, nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
+import { nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
-import { resolved } from '../helpers/hw.js';
 
 const wasOn = useNativeKernels(true);
 const built = nativeKernels() !== null;
 after(() => useNativeKernels(wasOn));
+
+/**
+ * Where the kernel reads the noise of output (b, r, n, column c) of slice j in a plane's window
+ * of J·B·R·N·C samples: the window laid out [B][R][column chunk][N][J][chunk width], in the order
+ * the kernel visits outputs, so that it streams from memory. Chunks are 16 columns when the
+ * kernel reads squares (read noise), else 64; the last may be narrower. (The ONNX graph reads
+ * the same window as [J][B][R][N][C]: the same samples, given to other outputs.)
+ */
+function kernelNoiseIndex(
+  dims: { B: number; R: number; N: number; C: number; J: number; squares: boolean },
+  b: number,
+  r: number,
+  n: number,
+  j: number,
+  c: number,
+): number {
+  const { R, N, C, J } = dims;
+  const chunk = dims.squares ? 16 : 64;
+  const c0 = Math.floor(c / chunk) * chunk;
+  const width = Math.min(chunk, C - c0);
+  return (b * R + r) * N * J * C + c0 * N * J + (n * J + j) * width + (c - c0);
+}
 
 interface Case {
   /** The crossbar product's noise seed and dims (as `products` sees them). */
@@ -85,7 +107,7 @@ async function compare(c: Case): Promise<{ differ: number; maxDiff: number; scal
 
 /** x·W of a static layer `name` on a preset with `sets` overrides, x [n, inDim]. */
 function staticCase(preset: string, sets: string[], inDim: number, outDim: number, n: number): Case {
-  const spec = resolved(preset, sets);
+  const spec = loadSpec(preset, sets);
   const xbar = spec.crossbar('layer.0.ffnIn');
   const rng = new Rng(17);
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
@@ -145,7 +167,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
       'readNoise.sigma=0.4',
       'mapping.conductanceRange={kind: calibrated}',
     ];
-    const spec = resolved('rram-clipformer', sets);
+    const spec = loadSpec('rram-clipformer', sets);
     const [inDim, outDim, n] = [100, 40, 9];
     const rng = new Rng(21);
     const w = param(
@@ -293,7 +315,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     cols: number,
     transform?: ConductanceTransform,
   ): Case => {
-    const xbar = resolved('rram-clipformer', sets).attention!;
+    const xbar = loadSpec('rram-clipformer', sets).attention!;
     const [b, h, n] = [2, 3, 11];
     const rng = new Rng(3);
     const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { programWeights } from '../../src/analog/program.js';
 import { programInWorkers } from '../../src/analog/program-workers.js';
 import type { HostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
-import { resolved } from '../helpers/hw.js';
 import { vitMnist } from '../helpers/models.js';
 
 /** Each static layer's cell arrays (weights, squares, scale), by name. */
@@ -18,7 +18,7 @@ const cellsOf = (m: AnalogModel) => arraysOf(m).map(([name, a]) => [name, ...a.m
 
 describe('programming in worker threads', () => {
   it('gives each layer the cells programming it alone gives, in the order of the jobs', async () => {
-    const spec = resolved('pcm-aihwkit');
+    const spec = loadSpec('pcm-aihwkit');
     const xbar = spec.crossbar('layer.0.ffnIn');
     const jobs = [
       [40, 24],
@@ -47,9 +47,9 @@ describe('programming in worker threads', () => {
   it('AnalogModel.prepare programs every mapped layer as building the graph would', async () => {
     const { model } = vitMnist();
     for (const hw of ['pcm-aihwkit', 'rram-clipformer']) {
-      const prepared = new AnalogModel(resolved(hw), 5);
+      const prepared = new AnalogModel(loadSpec(hw), 5);
       await prepared.prepare(model);
-      const built = new AnalogModel(resolved(hw), 5);
+      const built = new AnalogModel(loadSpec(hw), 5);
       model.graph({ batch: 1 }, built.matmuls());
       const cells = cellsOf(prepared);
       assert.ok(cells.length >= 6, `${hw}: ${cells.length} layers prepared`);

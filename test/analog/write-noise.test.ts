@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Crossbar } from '../../src/analog/spec.js';
-import { deviceWrite, tensorWrite, WRITE_KINDS, type WriteKind } from '../../src/analog/write-noise.js';
+import { WRITE_KINDS, type WriteKind, writeKindOf } from '../../src/analog/write-noise.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { input } from '../../src/graph/tensor.js';
 import { compile } from '../../src/runtime/session.js';
@@ -32,12 +32,15 @@ describe('programming noise', () => {
         const x = Crossbar.parse({ mapping, program });
         const targets = Float32Array.from({ length: n }, (_, i) => mapping.gMinUS + (i / n) * mapping.gMaxUS);
         const rng = new Rng(7);
-        const write = deviceWrite(x);
+        const write = writeKindOf(x).device(x.program, x.mapping);
         const device = Float64Array.from(targets, (g) => write(g, rng));
         const draws = new Rng(7).fillNormal(new Float32Array(n));
         const g = input('g', [n]);
         const xi = input('xi', [n]);
-        const graph = await compile({ y: tensorWrite(x, g, () => xi) }, { cache: false });
+        const graph = await compile(
+          { y: writeKindOf(x).tensor(x.program, x.mapping)(g, xi) },
+          { cache: false },
+        );
         const feeds = { g: hostArray('float32', [n], targets), xi: hostArray('float32', [n], draws) };
         const out = await graph.run(
           Object.fromEntries(graph.inputs.map((i) => [i.name, feeds[i.name as keyof typeof feeds]])),

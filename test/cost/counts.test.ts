@@ -1,8 +1,9 @@
 /** Crossbar counts, bit slices and the K/V slices ClipFormer's β saves, on hand-computed cases. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cost, crossbarCount, kvSlices, resolveShape, weightSlices } from '../../src/cost/index.js';
-import { resolved } from '../helpers/hw.js';
+import { loadSpec } from '../../src/analog/presets.js';
+import { sliceCount } from '../../src/analog/spec.js';
+import { cost, crossbarCount, kvSlices, resolveShape } from '../../src/cost/index.js';
 
 const q = (bitsPerCell: number, weightBits: number) => ({
   kind: 'quantized' as const,
@@ -22,10 +23,10 @@ describe('crossbar counts', () => {
   });
 
   it('bit slices: ⌈weightBits/bitsPerCell⌉, one for analog cells', () => {
-    assert.equal(weightSlices(q(2, 8)), 4);
-    assert.equal(weightSlices(q(1, 8)), 8);
-    assert.equal(weightSlices(q(2, 7)), 4);
-    assert.equal(weightSlices({ kind: 'analog' }), 1);
+    assert.equal(sliceCount(q(2, 8)), 4);
+    assert.equal(sliceCount(q(1, 8)), 8);
+    assert.equal(sliceCount(q(2, 7)), 4);
+    assert.equal(sliceCount({ kind: 'analog' }), 1);
   });
 
   it("ClipFormer's β removes ⌊log2(1/β)⌋ K/V bits", () => {
@@ -39,7 +40,7 @@ describe('crossbar counts', () => {
 
 describe('a model mapped onto crossbars', () => {
   const counts = (model: string, hw: string) => {
-    const r = cost(resolveShape(model), resolved(hw));
+    const r = cost(resolveShape(model), loadSpec(hw));
     const by = new Map<string, number>();
     for (const s of r.stages.filter((s) => s.layer === 0)) by.set(s.stage, s.crossbars);
     return { by, total: r.totals.crossbars };
@@ -79,8 +80,8 @@ describe('a model mapped onto crossbars', () => {
 
   it('patch embedding and heads count only when the spec maps them', () => {
     const shape = resolveShape('deit-s');
-    const off = cost(shape, resolved('fefet-trex'));
-    const on = cost(shape, resolved('fefet-trex', ['mapped.patchEmbedding=true', 'mapped.classifier=true']));
+    const off = cost(shape, loadSpec('fefet-trex'));
+    const on = cost(shape, loadSpec('fefet-trex', ['mapped.patchEmbedding=true', 'mapped.classifier=true']));
     // patch 768→384: 12·6·4; two heads 384→1000: 6·16·4 each
     assert.equal(on.totals.crossbars - off.totals.crossbars, 288 + 2 * 384);
     assert.equal(off.totals.uncostedMacs, 196 * 768 * 384 + 2 * 384 * 1000);

@@ -1,11 +1,11 @@
 /** Directions the cost must move in: more reuse is cheaper, more ADC bits cost more energy, … */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { loadSpec } from '../../src/analog/presets.js';
 import { cost, resolveShape } from '../../src/cost/index.js';
-import { resolved } from '../helpers/hw.js';
 
 const deit = resolveShape('deit-s');
-const fefet = resolved('fefet-trex');
+const fefet = loadSpec('fefet-trex');
 
 function strictlyDown(xs: number[], what: string): void {
   for (let i = 1; i < xs.length; i++)
@@ -40,7 +40,7 @@ describe('monotonicity', () => {
 
   it('more ADC bits → more energy and area, on FeFET and PCM', () => {
     for (const hw of ['fefet-trex', 'pcm-lammie']) {
-      const rs = [4, 5, 6, 7, 8, 9, 10].map((b) => cost(deit, resolved(hw, [`adc.bits=${b}`])).totals);
+      const rs = [4, 5, 6, 7, 8, 9, 10].map((b) => cost(deit, loadSpec(hw, [`adc.bits=${b}`])).totals);
       strictlyDown(rs.map((t) => t.energyMJ).reverse(), `${hw} energy`);
       strictlyDown(rs.map((t) => t.areaMm2).reverse(), `${hw} area`);
     }
@@ -57,7 +57,7 @@ describe('monotonicity', () => {
 
   it('more input bits, tokens or weight bits → more energy', () => {
     const e = (hw: string, sets: string[], tokens?: number) =>
-      cost(tokens ? resolveShape('deit-s', { tokens }) : deit, resolved(hw, sets)).totals.energyMJ;
+      cost(tokens ? resolveShape('deit-s', { tokens }) : deit, loadSpec(hw, sets)).totals.energyMJ;
     strictlyDown(
       [8, 6, 4].map((b) => e('fefet-trex', [`dac.bits=${b}`])),
       'input bits',
@@ -77,7 +77,7 @@ describe('monotonicity', () => {
   });
 
   it("ClipFormer's β = 0.25 saves ~7–8% of the crossbar attention's area and energy", () => {
-    const spec = resolved('rram-clipformer');
+    const spec = loadSpec('rram-clipformer');
     const shape = resolveShape('deit-s', { tokens: 197 });
     const stages = new Set(['qkv', 'kvWrite', 'scores', 'mix']);
     const sum = (r: ReturnType<typeof cost>, f: 'energyPJ' | 'areaMm2') =>
@@ -95,6 +95,6 @@ describe('monotonicity', () => {
   });
 
   it('hybrid FeFET/SRAM has a lower EDAP than all-FeFET (TReX §VI)', () => {
-    assert.ok(cost(deit, resolved('hybrid-trex')).totals.edap < cost(deit, fefet).totals.edap);
+    assert.ok(cost(deit, loadSpec('hybrid-trex')).totals.edap < cost(deit, fefet).totals.edap);
   });
 });

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { loadSpec } from '../../src/analog/presets.js';
 import { cost, resolveShape } from '../../src/cost/index.js';
-import { resolved } from '../helpers/hw.js';
 
 /** TReX's DeiT-S is the non-distilled model: class token + 196 patches. */
 const shape = resolveShape('deit-s', { tokens: 197 });
-const spec = resolved('fefet-trex');
+const spec = loadSpec('fefet-trex');
 const run = (reuse: number) => cost(shape, spec, { reuse, transformationBlocks: false }).totals;
 
 /**

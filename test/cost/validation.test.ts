@@ -1,8 +1,8 @@
 /** Invalid architectures, libraries and options are rejected with errors that name field and value. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { loadSpec } from '../../src/analog/presets.js';
 import { cost, crossbarCount, resolveShape } from '../../src/cost/index.js';
-import { resolved } from '../helpers/hw.js';
 
 const msg = (f: () => unknown): string => {
   try {
@@ -14,7 +14,7 @@ const msg = (f: () => unknown): string => {
 };
 
 const deit = resolveShape('deit-s');
-const fefet = resolved('fefet-trex');
+const fefet = loadSpec('fefet-trex');
 
 describe('invalid architectures and libraries', () => {
   it('zero crossbars per PE', () => {
@@ -47,7 +47,7 @@ describe('invalid architectures and libraries', () => {
 
   it('a technology without cost numbers', () => {
     assert.match(
-      msg(() => cost(deit, resolved('ideal'))),
+      msg(() => cost(deit, loadSpec('ideal'))),
       /'ideal' has no cost numbers; use a spec whose technology/,
     );
   });
@@ -79,18 +79,18 @@ describe('invalid options', () => {
       /beta:\n {2}✖ 0 is not allowed, use a number in \(0, 1\]/,
     );
     assert.match(
-      msg(() => cost(deit, resolved('pcm-lammie'), { beta: 2 })),
+      msg(() => cost(deit, loadSpec('pcm-lammie'), { beta: 2 })),
       /2 is not allowed/,
     );
   });
 
   it('an override that matches no layer the cost model costs', () => {
-    const typo = resolved('fefet-trex', ['overrides=[{layers: "layr.9.*", set: {adc: {bits: 4}}}]']);
+    const typo = loadSpec('fefet-trex', ['overrides=[{layers: "layr.9.*", set: {adc: {bits: 4}}}]']);
     assert.match(
       msg(() => cost(deit, typo)),
       /overrides\[0\]\.layers: 'layr\.9\.\*' matches no layer; the layers are embeddings\.patch, layer\.0\.query, .*, distillation_classifier$/,
     );
-    const four = resolved('fefet-trex', ['overrides=[{layers: "layer.9.*", set: {adc: {bits: 4}}}]']);
+    const four = loadSpec('fefet-trex', ['overrides=[{layers: "layer.9.*", set: {adc: {bits: 4}}}]']);
     assert.ok(cost(deit, four).totals.energyMJ < cost(deit, fefet).totals.energyMJ, 'the override applies');
   });
 

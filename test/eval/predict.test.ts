@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { Predictor } from '../../src/eval/predict.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
-import { resolved } from '../helpers/hw.js';
 import { vitMnist } from '../helpers/models.js';
 
 /** A small random ViT and n Gaussian images for it. */
@@ -42,7 +42,7 @@ describe('Predictor params', () => {
   it('a fresh analog predictor embeds the params: the fed logits, later changes unseen until release()', async () => {
     const { model, x } = withImages(5, 3, 2);
     // crossbar products with nothing random per run: both predictors compute the same function
-    const matmuls = new AnalogModel(resolved('ideal'), 0).matmuls();
+    const matmuls = new AnalogModel(loadSpec('ideal'), 0).matmuls();
     const fed = new Predictor(model, { matmuls, fresh: true, bakeParams: false });
     const baked = new Predictor(model, { matmuls, fresh: true });
     const before = await fed.logits(x);

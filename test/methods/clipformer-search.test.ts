@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { type EvalData, openData, parseDataSpec } from '../../src/eval/data.js';
 import { kvTransformFor, parseClipFormer } from '../../src/methods/clipformer.js';
 import { holdOut, parseSearch, searchClipFormer, subset } from '../../src/methods/clipformer-search.js';
 import { measureSnr } from '../../src/methods/snr.js';
-import { resolved } from '../helpers/hw.js';
 import { SHARED_DATA, vitMnist } from '../helpers/models.js';
 
 const MNIST = join(SHARED_DATA, 'mnist');
 // write noise only (no read noise, ideal converters), so the K/V transform is what differs
 const spec = (gamma: number) =>
-  resolved('rram-clipformer', [
+  loadSpec('rram-clipformer', [
     'dac.mode=pwm',
     'adc.kind=ideal',
     'readNoise.kind=none',

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import { cost } from '../../src/cost/cost.js';
 import { modelShape } from '../../src/cost/shape.js';
@@ -19,7 +20,6 @@ import {
 import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { ConfigError } from '../../src/util/validate.js';
-import { resolved } from '../helpers/hw.js';
 import { ROOT } from '../helpers/models.js';
 
 const xbar = Crossbar.parse({
@@ -55,7 +55,7 @@ describe('ClipFormer config', () => {
 
   it('β = 0.25 lowers the rram-clipformer cost of the shipped ViT by one K/V slice', () => {
     const shape = modelShape(loadModel(join(ROOT, 'models/vit-fmnist')).config);
-    const hw = resolved('rram-clipformer');
+    const hw = loadSpec('rram-clipformer');
     const off = cost(shape, hw);
     const on = cost(shape, hw, { beta: costBeta(parseClipFormer({ beta: 0.25 })) });
     assert.equal(on.hardware.kvSlices, off.hardware.kvSlices! - 1);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { columnSpan, programWeights } from '../../src/analog/program.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { hostArray } from '../../src/graph/ndarray.js';
@@ -15,7 +16,6 @@ import {
 } from '../../src/methods/pto.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
-import { resolved } from '../helpers/hw.js';
 import { SHARED_DATA, vitMnist } from '../helpers/models.js';
 
 describe('percentile', () => {
@@ -56,7 +56,7 @@ describe('percentile', () => {
 describe('calibrateInputRanges', () => {
   it('calibrates every mapped layer on the training split, and the DAC clips at the calibrated ranges', async () => {
     const { model } = vitMnist(5);
-    const spec = resolved('pcm-lammie', [
+    const spec = loadSpec('pcm-lammie', [
       'dac.range.kind=calibrated',
       'dac.range.percentile=90',
       'dac.range.samples=4',
@@ -81,7 +81,7 @@ describe('calibrateInputRanges', () => {
 
     // a single analog layer with ranges set: inputs beyond a tile's range clip there
     const analog = new AnalogModel(
-      resolved('ideal', [
+      loadSpec('ideal', [
         'dac.kind=uniform',
         'dac.bits=16',
         'dac.range.kind=calibrated',
@@ -113,7 +113,7 @@ describe('conductance-range optimisation', () => {
 
   it('programming with η shrinks the column’s devices and restores the product digitally', () => {
     const w = hostArray('float32', [2, 2], Float32Array.from([1, -0.5, 0.25, 1]));
-    const xbar = resolved('ideal', ['mapping.scale=column']).crossbar('probe');
+    const xbar = loadSpec('ideal', ['mapping.scale=column']).crossbar('probe');
     const full = programWeights(w, xbar, 0, new Rng(0));
     const shrunk = programWeights(w, xbar, 0, new Rng(0), Float32Array.from([0.5, 1]));
     for (let i = 0; i < 4; i++) {
@@ -134,7 +134,7 @@ describe('conductance-range optimisation', () => {
     const { model } = vitMnist(5);
     const calib = () => openData(parseDataSpec(`mnist:${SHARED_DATA}/mnist`), model, { split: 'train' });
     const at = (max: number, kind = 'fixed') =>
-      resolved('pcm-lammie', [
+      loadSpec('pcm-lammie', [
         'mapping.conductanceRange.kind=calibrated',
         'mapping.conductanceRange.sigmas=0',
         'mapping.conductanceRange.samples=4',
@@ -180,7 +180,7 @@ describe('conductance-range optimisation', () => {
 
   it('an analog model with a calibrated conductance range asks for its scales', () => {
     const { model } = vitMnist(5);
-    const analog = new AnalogModel(resolved('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']), 0);
+    const analog = new AnalogModel(loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']), 0);
     assert.throws(
       () => model.graph({ batch: 1 }, analog.matmuls()),
       /mapping\.conductanceRange: range kind 'calibrated' needs calibration/,

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { learnedRangesFor } from '../../src/analog/learned-ranges.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { loadModel } from '../../src/models/index.js';
-import { resolved } from '../helpers/hw.js';
 import { ROOT } from '../helpers/models.js';
 
 /** A shipped BERT's accuracy on the 872 SST-2 dev sentences of the shipped slice. */
@@ -46,7 +46,7 @@ describe('shipped models', () => {
   it('bert-sst2-hwa-learned scores its card’s 74.89 % and carries a learned range for every tile it maps', async () => {
     const { dir, model, value } = await sst2Accuracy('bert-sst2-hwa-learned');
     assert.ok(Math.abs(value - 653 / 872) <= 2 / 872, `accuracy ${value}`);
-    const spec = resolved(join(ROOT, 'results/pto-saturating/hw.yaml'), [
+    const spec = loadSpec(join(ROOT, 'results/pto-saturating/hw.yaml'), [
       'dac.range.kind=learned',
       'mapping.conductanceRange.kind=learned',
     ]);

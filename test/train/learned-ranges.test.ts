@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { LEARNED_RANGES_FILE, learnedRangesFor, readLearnedRanges } from '../../src/analog/learned-ranges.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { grad } from '../../src/graph/autodiff.js';
@@ -21,7 +22,6 @@ import { loadModel } from '../../src/models/index.js';
 import { compile } from '../../src/runtime/session.js';
 import { train } from '../../src/train/loop.js';
 import { NoiseAwareTraining } from '../../src/train/noise-aware.js';
-import { resolved } from '../helpers/hw.js';
 import { ROOT, SHARED_DATA, vitMnist } from '../helpers/models.js';
 
 const MNIST = `mnist:${join(SHARED_DATA, 'mnist')}`;
@@ -30,7 +30,7 @@ const QUIET_PCM = ['program.kind=none', 'drift.kind=none', 'outputNoise.kind=non
 
 /** Loss (y − target)² of one layer W [4, 1] = 1 on x = [1, 1, 1, 1], its gradients and extra outputs. */
 async function oneColumn(sets: string[], target: number) {
-  const t = new NoiseAwareTraining(resolved('pcm-lammie', [...QUIET_PCM, ...sets]), 1);
+  const t = new NoiseAwareTraining(loadSpec('pcm-lammie', [...QUIET_PCM, ...sets]), 1);
   const { matmuls, outputs } = t.graph();
   const w = param('w', hostArray('float32', [4, 1], new Float32Array(4).fill(1)));
   const y = matmuls.linear('layer.0.query', input('x', [1, 4]), w);
@@ -141,7 +141,7 @@ describe('learned ranges in hardware-aware training', () => {
       'mapping.conductanceRange.kind=learned',
       'adc.range.max=2',
     ];
-    const spec = resolved('pcm-lammie', sets);
+    const spec = loadSpec('pcm-lammie', sets);
     const data = openData(parseDataSpec(MNIST), model, { split: 'train', limit: 96 });
     const out = mkdtempSync(join(tmpdir(), 'xbar-hwa-'));
     const paramData = (t: { attrs: unknown }) => (t.attrs as { value: HostArray }).value.data as Float32Array;
@@ -182,9 +182,9 @@ describe('learned ranges in hardware-aware training', () => {
     }
     // evaluation reads the same ranges from the saved folder and runs the analog model with them
     const saved = loadModel(out);
-    const learned = learnedRangesFor(out, saved, resolved('pcm-lammie', sets));
+    const learned = learnedRangesFor(out, saved, loadSpec('pcm-lammie', sets));
     assert.deepEqual([...learned.inputRanges.keys()].sort(), layers.map((l) => l.name).sort());
-    const analog = new AnalogModel(resolved('pcm-lammie', sets), 0);
+    const analog = new AnalogModel(loadSpec('pcm-lammie', sets), 0);
     analog.setInputRanges(learned.inputRanges);
     analog.setColumnScales(learned.columnScales);
     const test = openData(parseDataSpec(MNIST), saved, { limit: 64 });
@@ -196,7 +196,7 @@ describe('learned ranges in hardware-aware training', () => {
         learnedRangesFor(
           out,
           saved,
-          resolved(
+          loadSpec(
             'pcm-lammie',
             sets.map((s) => (s === 'tile.rows=16' ? 'tile.rows=8' : s)),
           ),
@@ -214,7 +214,7 @@ describe('learned ranges in hardware-aware training', () => {
       batch: 32,
       lr: 5e-3,
       out,
-      hardware: new NoiseAwareTraining(resolved('pcm-lammie', sets), 3),
+      hardware: new NoiseAwareTraining(loadSpec('pcm-lammie', sets), 3),
       ...quiet,
     });
     assert.equal(resumed.history.length, 2);

@@ -1,6 +1,7 @@
 /** Variation-aware training: noise of the configured size in the graph, gradients that reach every weight, clear errors. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { loadSpec } from '../../src/analog/presets.js';
 import { grad } from '../../src/graph/autodiff.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { crossEntropy } from '../../src/graph/nn.js';
@@ -9,7 +10,6 @@ import { digital } from '../../src/models/encoder.js';
 import { compile } from '../../src/runtime/session.js';
 import { noiseAwareMatmuls, noisyWeight, weightNoise } from '../../src/train/noise-aware.js';
 import { Rng } from '../../src/util/math.js';
-import { resolved } from '../helpers/hw.js';
 import { vitMnist } from '../helpers/models.js';
 
 describe('noise-aware training', () => {
@@ -28,16 +28,16 @@ describe('noise-aware training', () => {
   });
 
   it('adds relative programming and read noise in quadrature; rejects kinds it cannot train with', () => {
-    const x = resolved('fefet-trex').crossbar('layer.0.query');
+    const x = loadSpec('fefet-trex').crossbar('layer.0.query');
     assert.ok(Math.abs(weightNoise(x, 'fefet-trex').relative - Math.hypot(0.2, 0.1)) < 1e-12);
     assert.throws(
-      () => weightNoise(resolved('pcm-aihwkit').crossbar('layer.0.query'), 'pcm-aihwkit'),
+      () => weightNoise(loadSpec('pcm-aihwkit').crossbar('layer.0.query'), 'pcm-aihwkit'),
       /program.kind: 'pcm' is not supported by noise-aware training/,
     );
   });
 
   it('adds output noise σ per tile in normalised units: σ·s·range per tile in weight and input units (HWA recipe)', async () => {
-    const spec = resolved('pcm-lammie', [
+    const spec = loadSpec('pcm-lammie', [
       'program.kind=none',
       'drift.kind=none',
       'outputNoise.sigma=0.1',
@@ -62,7 +62,7 @@ describe('noise-aware training', () => {
   });
 
   it('draws additive weight noise σ in units of the tile scale (unit weights)', async () => {
-    const spec = resolved('pcm-lammie', [
+    const spec = loadSpec('pcm-lammie', [
       'program.kind=additive',
       'program.sigma=0.06',
       'drift.kind=none',
@@ -92,7 +92,7 @@ describe('noise-aware training', () => {
 
   it('equals the exact model when the spec has no noise, and its gradients then equal the exact ones', async () => {
     const { model } = vitMnist(4);
-    const quiet = resolved('fefet-trex', [
+    const quiet = loadSpec('fefet-trex', [
       'program.kind=none',
       'readNoise.kind=none',
       'attention.kind=digital',
@@ -131,7 +131,7 @@ describe('noise-aware training', () => {
 
   it('passes gradients to the key and value weights through the K/V crossbars (ClipFormer γ = 2)', async () => {
     const { model } = vitMnist(4);
-    const spec = resolved('rram-clipformer', ['attention.device.program.gamma=2']);
+    const spec = loadSpec('rram-clipformer', ['attention.device.program.gamma=2']);
     const mg = model.graph({ batch: 2 }, noiseAwareMatmuls(spec, 3));
     const labels = input('labels', [2], 'int32');
     const loss = crossEntropy(mg.logits, labels);

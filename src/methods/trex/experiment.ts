@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { assertSameNoise, type Kernels, kernelsFor } from '../../analog/analog-model.js';
 import { monteCarlo } from '../../analog/montecarlo.js';
 import { loadSpec } from '../../analog/presets.js';
-import { type ResolvedSpec, resolveSpec } from '../../analog/resolve.js';
+import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { CostTotals } from '../../cost/cost.js';
 import { sliceData } from '../../eval/data.js';
 import { evaluate } from '../../eval/evaluate.js';
@@ -97,7 +97,7 @@ export function defaultBaselines(layers: number): Baseline[] {
 
 /** The target delays that make Algorithm 1 pick N_reuse = 1..L−1 on `hw` (a hair above each delay). */
 export function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
-  return reuseDelays({ ...o, hw: resolveSpec(loadSpec(hw)) })
+  return reuseDelays({ ...o, hw: loadSpec(hw) })
     .slice(1)
     .map((d) => {
       const unit = 10 ** (Math.floor(Math.log10(d)) - 3); // 4 significant digits, rounded up
@@ -111,7 +111,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Results> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const file = join(o.out, 'results.json');
   // the kernels give other noise samples: a resume must use the ones the results were made with
-  const specs = new Map<string, ResolvedSpec>(o.hardware.map((hw) => [hw, resolveSpec(loadSpec(hw))]));
+  const specs = new Map<string, ResolvedSpec>(o.hardware.map((hw) => [hw, loadSpec(hw)]));
   const specOf = (hw: string) => specs.get(hw)!;
   const kernels: Kernels = o.hardware.some((hw) => kernelsFor(specOf(hw)) === 'native') ? 'native' : 'onnx';
   const results: Results = existsSync(file)

@@ -4,11 +4,11 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { loadSpec } from '../../../src/analog/presets.js';
 import { openTrexData } from '../../../src/methods/trex/data.js';
 import { BRIEF_DEFAULTS, reuseDelays, trexSearch } from '../../../src/methods/trex/search.js';
 import { loadModel } from '../../../src/models/index.js';
 import { readJson } from '../../../src/util/files.js';
-import { resolved } from '../../helpers/hw.js';
 import { SHARED_DATA, savedModel } from '../../helpers/models.js';
 
 describe('xbar trex search (tiny BERT, SST-2)', () => {
@@ -25,7 +25,7 @@ describe('xbar trex search (tiny BERT, SST-2)', () => {
     { 'vocab.txt': join(SHARED_DATA, 'vocab/bert-base-uncased/vocab.txt') },
   );
   const model = loadModel(dir);
-  const hw = resolved('fefet-trex');
+  const hw = loadSpec('fefet-trex');
   const data = openTrexData(model, dir, `glue-sst2:${join(SHARED_DATA, 'glue/SST-2')}`, {
     fraction: 0.003, // 202 sentences
     heldOut: 64,

@@ -1,6 +1,7 @@
 /** TReX patterns, Algorithm 1, the distillation loss, token pruning and the cost of the variants. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { loadSpec } from '../../../src/analog/presets.js';
 import { cost } from '../../../src/cost/cost.js';
 import { resolveShape } from '../../../src/cost/shape.js';
 import { hostArray } from '../../../src/graph/ndarray.js';
@@ -18,7 +19,6 @@ import { pruneTokens } from '../../../src/models/encoder.js';
 import { MODEL_SIZES } from '../../../src/models/index.js';
 import { compile } from '../../../src/runtime/session.js';
 import { distillationLoss } from '../../../src/train/distill.js';
-import { resolved } from '../../helpers/hw.js';
 
 describe('reuse patterns', () => {
   it('counts for 12 encoders, N_reuse = 4 (derived by hand)', () => {
@@ -88,7 +88,7 @@ describe('Algorithm 1', () => {
   });
   it('on the cost model: DeiT-S at TReX-D-7 reuses 5 encoders', () => {
     const model = { config: MODEL_SIZES['deit-s']! } as Parameters<typeof reuseCountFor>[0]['model'];
-    const hw = resolved('fefet-trex');
+    const hw = loadSpec('fefet-trex');
     // deit-s (198 tokens): ~10.9 ms; each reuse encoder saves ~0.8 ms (TBs costed)
     const baseline = reuseCountFor({ model, hw, targetDelayMs: 100 });
     assert.equal(baseline.nReuse, 0);
@@ -160,7 +160,7 @@ describe('token pruning', () => {
 });
 
 describe('cost of the variants', () => {
-  const spec = resolved('fefet-trex');
+  const spec = loadSpec('fefet-trex');
   const shape = resolveShape('deit-s', { tokens: 197 });
   const base = cost(shape, spec).totals;
   it('weight sharing keeps energy and delay and removes the sharing encoders’ static crossbars', () => {

@@ -5,8 +5,9 @@
  * x86-64-v4 for a build another machine will load). Without a compiler, or for a target without
  * AVX-512, it says so and exits 0: xbar then runs the same computations as ONNX graphs (slower
  * for bit-serial crossbars). The kernel's constants (the programming-noise kinds' codes, the
- * pcm fit) come from the compiled TypeScript (dist/src/analog/write-noise.js): this writes them
- * into build/generated/native_constants.h first, so run it after `tsc` (`npm run build` does).
+ * pcm fit) come from the compiled TypeScript (dist/src/analog/write-noise.js, or under the
+ * folder given as the argument): this writes them into build/generated/native_constants.h
+ * first, so run it after `tsc` (`npm run build` does).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -34,7 +35,8 @@ if (!/__AVX512F__/.test(predefined.stdout ?? '')) {
   );
   process.exit(0);
 }
-const constantsModule = join(root, 'dist', 'src', 'analog', 'write-noise.js');
+// the compiled TypeScript: dist/, or the folder given (a build made beside dist/)
+const constantsModule = join(process.argv[2] ?? join(root, 'dist'), 'src', 'analog', 'write-noise.js');
 if (!existsSync(constantsModule)) {
   console.error(`native kernels: ${constantsModule} not found; compile the TypeScript first (npm run build)`);
   process.exit(1);

@@ -17,10 +17,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AnalogModel } from '../src/analog/analog-model.js';
-import { isPerfect } from '../src/analog/mvm.js';
-import { attentionCrossbar, crossbarFor, loadSpec } from '../src/analog/presets.js';
+import { loadSpec } from '../src/analog/presets.js';
 import { splitDim } from '../src/analog/program.js';
-import { type Crossbar, sliceCount } from '../src/analog/spec.js';
+import { type Crossbar, isPerfect, sliceCount } from '../src/analog/spec.js';
 import { Predictor } from '../src/eval/predict.js';
 import { type HostArray, hostArray } from '../src/graph/ndarray.js';
 import { NoiseStream } from '../src/graph/noise-table.js';
@@ -70,10 +69,10 @@ function expandedMacs(hw: string, batch: number): number {
     ['ffnIn', d, cfg.ffn],
     ['ffnOut', cfg.ffn, d],
   ] as const) {
-    const x = crossbarFor(spec, `layer.0.${name}`);
+    const x = spec.crossbar(`layer.0.${name}`);
     macs += cfg.layers * (isPerfect(x) ? n * inDim * out : product(x, n, inDim, out));
   }
-  const a = attentionCrossbar(spec);
+  const a = spec.attention;
   const e = d / cfg.heads;
   const heads = batch * cfg.heads;
   const tPad = (x: Crossbar) => Math.ceil(T / x.tile.cols) * x.tile.cols;
@@ -100,7 +99,10 @@ function modelOn(hw: string): { predictor: Predictor; x: Record<string, HostArra
     hw === 'ideal-fp'
       ? new Predictor(model)
       : // as `xbar eval` runs an instance: private sessions, the programmed weights embedded
-        new Predictor(model, { matmuls: new AnalogModel(loadSpec(hw, args.set), 0).matmuls(), fresh: true });
+        new Predictor(model, {
+          matmuls: new AnalogModel(loadSpec(hw, args.set, model), 0).matmuls(),
+          fresh: true,
+        });
   return { predictor, x };
 }
 
@@ -224,12 +226,12 @@ async function programmingTimes(): Promise<void> {
   for (const hw of ['pcm-aihwkit', 'rram-clipformer']) {
     const times = { built: [] as number[], prepared: [] as number[] };
     for (let r = 0; r < reps; r++) {
-      const prepared = new AnalogModel(loadSpec(hw), r);
+      const prepared = new AnalogModel(loadSpec(hw, [], model), r);
       let t0 = performance.now();
       await prepared.prepare(model);
       times.prepared.push((performance.now() - t0) / 1e3);
       t0 = performance.now();
-      model.graph({ batch: 1 }, new AnalogModel(loadSpec(hw), r).matmuls());
+      model.graph({ batch: 1 }, new AnalogModel(loadSpec(hw, [], model), r).matmuls());
       times.built.push((performance.now() - t0) / 1e3);
     }
     const [b, p] = [median(times.built), median(times.prepared)];

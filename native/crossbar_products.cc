@@ -2,11 +2,15 @@
 // input plane and weight slice, the 64..512-row product, its exact read noise
 // σ·sqrt(Σx²G²)·ξ, output noise, the ADC's round-and-clip and the shift-add, in one pass over
 // each tile; with a dynamic DAC range also the DAC before and the digital gain and row-tile
-// sum after, and for K and V the writing of their cells (write noise) as each tile is copied. ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here
-// they never leave registers. The arithmetic is the graph version's (src/analog/mvm.ts, which
-// test/analog/native.test.ts compares against); the noise windows are the graph's too, read in
-// this kernel's own order (noiseAt).
+// sum after, and for K and V the writing of their cells (write noise) as each tile is copied.
+// ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here they never
+// leave registers. The arithmetic is the graph version's (src/analog/mvm.ts and products.ts,
+// which test/analog/native.test.ts compares against); the noise windows are the graph's too,
+// read in this kernel's own order (noiseAt).
 #include <node_api.h>
+
+// WriteKind and the pcm fit, generated from src/analog/write-noise.ts by scripts/build-native.mjs
+#include "native_constants.h"
 
 #include <algorithm>
 #include <atomic>
@@ -70,13 +74,13 @@ struct Problem {
   // operand). Null: `weights` (and `squares`) hold programmed cells.
   const float* unit;   // [Bw, R, rows, C] in [−1, 1]
   struct Write {
-    int kind;          // programming noise: 0 none, 1 relative, 2 writeSqrt, 3 additive, 4 pcm
+    WriteKind kind;    // programming noise
     float levels;      // 2^weightBits − 1 for bit-sliced cells, 0 for analog cells (J = 1)
     float base;        // 2^bitsPerCell, the base of the slices' digits
     float gMin, gMax, dG, dGSquared;  // µS; ΔG = G_MAX − G_MIN and its square (float32 as the graph's)
     float noise;       // relative: σ; writeSqrt: γσ; additive: σ·G_MAX; pcm: G_MAX/G_ref·scale
-    float c0, c1, c2;  // pcm: the polynomial of the programming noise's std in G/G_MAX
-    const float* xi[2];  // [J, Bw, R, rows, C] N(0, 1) for the G+ and G− devices (kind 0: none)
+    float c0, c1, c2;  // pcm: the polynomial of the programming noise's std in G/G_MAX (kPcmProg*)
+    const float* xi[2];  // [J, Bw, R, rows, C] N(0, 1) for the G+ and G− devices (none: null)
     float power[9];    // base^−j for j = 0..J, float32 (the graph's constants)
     bool squares;      // whether the squares are needed (read noise)
   } write;
@@ -209,29 +213,29 @@ inline void scaledCopy(float* dst, const float* src, int width, int padded, floa
   for (; e < padded; e++) dst[e] = 0;
 }
 
-// One device written to conductance g (µS) with write noise ξ, as dynamic.ts's writeNoise: the
-// same float32 operations in the same order.
+// One device written to conductance g (µS) with write noise ξ, as the tensor forms of WRITE_KINDS
+// (src/analog/write-noise.ts): the same float32 operations in the same order.
 inline v16 writeDevice(const Problem::Write& wr, v16 g, v16 xi) {
   // one kind per loop, so that each loop is vectorised
   v16 r;
   switch (wr.kind) {
-    case 1:
+    case WriteKind::relative:
       for (int e = 0; e < kVec; e++) r[e] = g[e] * (xi[e] * wr.noise + 1.0f);
       break;
-    case 2:
+    case WriteKind::writeSqrt:
       for (int e = 0; e < kVec; e++)
         r[e] = g[e] + __builtin_sqrtf(std::max(g[e] - wr.gMin, 0.0f) * wr.dG) * xi[e] * wr.noise;
       break;
-    case 3:
+    case WriteKind::additive:
       for (int e = 0; e < kVec; e++) r[e] = g[e] + xi[e] * wr.noise;
       break;
-    case 4:
+    case WriteKind::pcm:
       for (int e = 0; e < kVec; e++) {
         const float gh = g[e] / wr.gMax;
         r[e] = g[e] + std::max((gh * wr.c2 + wr.c1) * gh + wr.c0, 0.0f) * wr.noise * xi[e];
       }
       break;
-    default:
+    case WriteKind::none:
       return g;
   }
   for (int e = 0; e < kVec; e++) r[e] = std::max(r[e], 0.0f);
@@ -277,8 +281,8 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
       tp[e] = std::max(signedCell[e], 0.0f) * wr.dG + wr.gMin;
       tn[e] = std::max(-signedCell[e], 0.0f) * wr.dG + wr.gMin;
     }
-    const v16 xp = wr.kind ? load(wr.xi[0] + j * sliceStride + at) : v16{};
-    const v16 xn = wr.kind ? load(wr.xi[1] + j * sliceStride + at) : v16{};
+    const v16 xp = wr.kind != WriteKind::none ? load(wr.xi[0] + j * sliceStride + at) : v16{};
+    const v16 xn = wr.kind != WriteKind::none ? load(wr.xi[1] + j * sliceStride + at) : v16{};
     const v16 gp = writeDevice(wr, tp, xp), gn = writeDevice(wr, tn, xn);
     v16 eff = (gp - gn) / splat(wr.dG) * splat(p.weightScale);
     v16 sq = (gp * gp + gn * gn) / splat(wr.dGSquared) * splat(p.squareScale);
@@ -784,11 +788,12 @@ napi_value Products(napi_env env, napi_callback_info info) {
   if (p.unit) {
     // the written operand's cells (see Problem::Write)
     Problem::Write& w = p.write;
-    w.kind = integer("writeKind");
-    if (w.kind < 0 || w.kind > 4) {
-      napi_throw_range_error(env, nullptr, "xbar native: writeKind must be 0..4 (none, relative, writeSqrt, additive, pcm)");
+    const int32_t kind = integer("writeKind");
+    if (!isWriteKind(kind)) {
+      napi_throw_range_error(env, nullptr, (std::string("xbar native: writeKind must be one of ") + kWriteKinds).c_str());
       return nullptr;
     }
+    w.kind = static_cast<WriteKind>(kind);
     w.levels = number("cellLevels"), w.base = number("cellBase");
     for (int j = 0; j <= p.J; j++) w.power[j] = static_cast<float>(std::pow(static_cast<double>(w.base), -j));
     if (w.levels == 0 && p.J != 1) {
@@ -797,11 +802,11 @@ napi_value Products(napi_env env, napi_callback_info info) {
     }
     w.gMin = number("gMin"), w.gMax = number("gMax"), w.dG = number("dG"), w.dGSquared = number("dGSquared");
     w.noise = number("writeNoiseScale");
-    w.c0 = number("pcmC0"), w.c1 = number("pcmC1"), w.c2 = number("pcmC2");
+    w.c0 = kPcmProgC0, w.c1 = kPcmProgC1, w.c2 = kPcmProgC2;
     bool squares = false;
     napi_get_value_bool(env, get("writeSquares"), &squares);
     w.squares = squares;
-    if (w.kind != 0) {
+    if (w.kind != WriteKind::none) {
       napi_value list = get("writeNoise");
       bool isArray = false;
       uint32_t len = 0;
@@ -918,6 +923,9 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "crossbarProducts", NAPI_AUTO_LENGTH, Products, nullptr, &fn);
   napi_set_named_property(env, exports, "crossbarProducts", fn);
+  napi_value constants;
+  napi_create_string_utf8(env, kNativeConstants, NAPI_AUTO_LENGTH, &constants);
+  napi_set_named_property(env, exports, "constants", constants);
   return exports;
 }
 

@@ -22,7 +22,7 @@ const lib = (p) => import(join(ROOT, 'dist/src', p));
 const { AnalogModel } = await lib('analog/analog-model.js');
 const { monteCarlo } = await lib('eval/montecarlo.js');
 const { analogInstances } = await lib('analog/instances.js');
-const { loadSpec, PRESET_NAMES } = await lib('analog/presets.js');
+const { loadSpec: load, PRESET_NAMES } = await lib('analog/presets.js');
 const { openData, parseDataSpec, sliceData } = await lib('eval/data.js');
 const { Predictor } = await lib('eval/predict.js');
 const { loadModel } = await lib('models/index.js');
@@ -54,6 +54,7 @@ async function logits(model, data, spec, seed, opts = {}) {
 for (const m of MODELS) {
   const dir = join(ROOT, 'models', m.name);
   const model = loadModel(dir);
+  const loadSpec = (hw, sets = []) => load(hw, sets, model);
   const spec = parseDataSpec(m.data.replace(':', `:${ROOT}`));
   const data = openData(spec, model, { modelDir: dir, limit: 64 });
   const first = sliceData(data, 0, N);
@@ -92,7 +93,7 @@ for (const m of MODELS) {
   const dir = join(ROOT, 'models', 'bert-sst2-hwa-learned');
   const model = loadModel(dir);
   const data = openData(parseDataSpec(`glue-sst2:${ROOT}data/sst2-demo`), model, { modelDir: dir, limit: N });
-  const spec = loadSpec('pcm-lammie', ['dac.range.kind=learned']);
+  const spec = load('pcm-lammie', ['dac.range.kind=learned'], model);
   const learned = learnedRangesFor(dir, model, spec);
   out['bert-sst2-hwa-learned pcm-lammie learned logits'] = await logits(model, data, spec, 3, learned);
 }

@@ -12,8 +12,7 @@ async function linear(lib, hw, sets, [n, inD, outD], wStd) {
 }
 
 async function dynamic(lib, hw, sets) {
-  const spec = lib.loadSpec(hw, sets);
-  const xbar = lib.attentionCrossbar(spec);
+  const xbar = lib.loadSpec(hw, sets).attention;
   const x = randn(lib, [1, 2, 3, 70], 13);
   const w = randn(lib, [1, 2, 70, 5], 14);
   const y = lib.dynamicProduct(lib.input('x', [1, 2, 3, 70]), lib.input('w', [1, 2, 70, 5]), xbar, 5);

@@ -10,24 +10,16 @@ import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
-import { nativeKernels } from '../runtime/native.js';
 import { seedFor } from '../util/math.js';
+import { calibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
-import {
-  adcStep,
-  analogMvm,
-  applyGain,
-  calibrationError,
-  fusedFor,
-  fusedMvm,
-  isPerfect,
-  operandScales,
-  weightedSum,
-} from './mvm.js';
-import { attentionCrossbar, crossbarFor } from './presets.js';
+import { analogMvm } from './mvm.js';
+import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
+import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
 import { type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
-import { type Crossbar, type HardwareSpec, sliceCount } from './spec.js';
+import type { ResolvedSpec } from './resolve.js';
+import { type Crossbar, isPerfect, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
 
 /**
@@ -35,8 +27,8 @@ import { tileInputs } from './tiling.js';
  * some mapped crossbar is one they compute (bit-serial), else 'onnx'. The two assign noise
  * samples to outputs differently, so results from one do not continue runs of the other.
  */
-export function kernelsFor(spec: HardwareSpec): Kernels {
-  if (!nativeKernels()) return 'onnx';
+export function kernelsFor(hw: ResolvedSpec): Kernels {
+  if (!currentKernels()) return 'onnx';
   const kinds: Record<LayerKind, string> = {
     qkv: layerName(0, 'query'),
     projection: layerName(0, 'output'),
@@ -44,9 +36,9 @@ export function kernelsFor(spec: HardwareSpec): Kernels {
     patchEmbedding: PATCH_EMBEDDING,
     classifier: 'classifier',
   };
-  const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => spec.mapped[k]);
-  const crossbars = [...mapped.map((k) => crossbarFor(spec, kinds[k])), attentionCrossbar(spec)];
-  return crossbars.some((x) => x && !isPerfect(x) && fusedFor(x)) ? 'native' : 'onnx';
+  const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => hw.spec.mapped[k]);
+  const crossbars = [...mapped.map((k) => hw.crossbar(kinds[k])), hw.attention];
+  return crossbars.some((x) => x && !isPerfect(x) && nativeApplies(x)) ? 'native' : 'onnx';
 }
 
 export type Kernels = 'native' | 'onnx';
@@ -137,7 +129,6 @@ function blockScale(p: ProgrammedWeights, block: number): Float32Array {
 
 export class AnalogModel {
   private readonly layers = new Map<string, StaticLayer>();
-  private readonly attention: Crossbar | null;
   /** Seed the static layers are programmed with (a stream per layer derives from it). */
   instance: number;
   /**
@@ -153,19 +144,18 @@ export class AnalogModel {
   readonly columnScales = new Map<string, Float32Array>();
 
   constructor(
-    readonly spec: HardwareSpec,
+    readonly hw: ResolvedSpec,
     /** Seed of the instance: the programming and the per-run noise streams of the graph. */
     readonly seed = 0,
     /** The transform of the K/V conductances of an attention product (by name), if any: ClipFormer. */
     readonly kvTransform?: (name: string) => ConductanceTransform | undefined,
   ) {
-    this.attention = attentionCrossbar(spec);
     this.instance = seed;
   }
 
   private mappedStatic(name: string): Crossbar | null {
-    if (!this.spec.mapped[layerKind(name)]) return null;
-    const xbar = crossbarFor(this.spec, name);
+    if (!this.hw.spec.mapped[layerKind(name)]) return null;
+    const xbar = this.hw.crossbar(name);
     return isPerfect(xbar) ? null : xbar;
   }
 
@@ -183,15 +173,10 @@ export class AnalogModel {
     return {
       weights: (w.attrs as { value: HostArray }).value,
       xbar,
-      timeS: this.spec.timeS,
+      timeS: this.hw.spec.timeS,
       seed: seedFor(this.instance, name),
       ...(range === 'full' || !eta ? {} : { columnScale: eta }),
     };
-  }
-
-  /** The layer's weights programmed for the current instance. */
-  private programmedFor(name: string, w: Tensor, xbar: Crossbar): ProgrammedWeights {
-    return runProgramJob(this.programJob(name, w, xbar));
   }
 
   /**
@@ -236,7 +221,7 @@ export class AnalogModel {
   }
 
   private programLayer(name: string, l: StaticLayer): void {
-    const p = this.programmedFor(name, l.weight, l.xbar);
+    const p = runProgramJob(this.programJob(name, l.weight, l.xbar));
     l.programmed = p;
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
     // new cell arrays, not the old ones overwritten: what the native kernel keeps about a layer's
@@ -256,7 +241,7 @@ export class AnalogModel {
   private staticLayer(name: string, w: Tensor, xbar: Crossbar, programmed?: ProgrammedWeights): StaticLayer {
     const known = this.layers.get(name);
     if (known && known.weight === w) return known;
-    const p = programmed ?? this.programmedFor(name, w, xbar);
+    const p = programmed ?? runProgramJob(this.programJob(name, w, xbar));
     const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
     const block = scaleBlock(xbar, p.outDim);
     const nR = p.rowTiles.length;
@@ -296,7 +281,7 @@ export class AnalogModel {
 
   /** x·W + b on the crossbars of layer `name`, whatever `mapped` says (unit checks, `xbar mvm`). */
   linear(name: string, x: Tensor, w: Tensor, b?: Tensor): Tensor {
-    const xbar = crossbarFor(this.spec, name);
+    const xbar = this.hw.crossbar(name);
     const y = isPerfect(xbar)
       ? x.matmul(w)
       : analogLinear(x, this.staticLayer(name, w, xbar), seedFor(seedFor(this.seed, 'run'), name));
@@ -310,12 +295,12 @@ export class AnalogModel {
       linear: (name, x, w, b) =>
         this.mappedStatic(name) ? this.linear(name, x, w, b) : digital.linear(name, x, w, b),
       scores: (name, q, kT) =>
-        this.attention
-          ? dynamicProduct(q, kT, this.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+        this.hw.attention
+          ? dynamicProduct(q, kT, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
           : digital.scores(name, q, kT),
       mix: (name, s, v) =>
-        this.attention
-          ? dynamicProduct(s, v, this.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+        this.hw.attention
+          ? dynamicProduct(s, v, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
           : digital.mix(name, s, v),
     };
   }
@@ -329,31 +314,22 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
   const nR = p.rowTiles.length;
   const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
   const useSquares = l.xbar.readNoise.kind !== 'none';
-  // digital gain: ADC step × scale × DAC range of each input vector
-  const step = adcStep(l.xbar, p.rows);
-  const scale = step === 1 ? l.scale : l.scale.mul(step);
-  // per (tile, vector, column block) [R, N, C/block, 1], or per (tile, vector, column) [R, N, C]
-  const gainOf = (range: Tensor) =>
-    l.scaleBlock === 1 ? scale.mul(range) : scale.mul(range.reshape([nR, n, 1, 1]));
-  const gain = (codes: Tensor, range: Tensor) =>
-    l.scaleBlock === 1
-      ? applyGain(codes, scale, 1).mul(range)
-      : applyGain(codes, gainOf(range), l.scaleBlock); // [R, N, out]
-  const product = [
-    tiles,
-    l.xbar,
-    l.inputRange,
-    { weights: l.weights, squares: useSquares ? l.squares : null, inSteps: true },
-    p.sliceWeights,
-    p.rows,
+  const gain = digitalGain(l.scale, l.scaleBlock, l.xbar, p.rows);
+  const mvm: Mvm = {
+    x: tiles,
+    xbar: l.xbar,
+    tileRanges: l.inputRange,
+    operand: { weights: l.weights, squares: useSquares ? l.squares : null, inSteps: true },
+    sliceWeights: p.sliceWeights,
+    rows: p.rows,
     seed,
-  ] as const;
+  };
   // the native kernel, where it applies, takes the gain and sums the row tiles itself
   const blocks = p.outDim / l.scaleBlock;
-  const fused = fusedMvm(...product, scale.reshape([1, nR, blocks]), l.scaleBlock);
+  const fused = nativeMvm(mvm, { scale: gain.scaled.reshape([1, nR, blocks]), block: l.scaleBlock });
   if (fused) return fused.reshape([...lead, p.outDim]);
   const columnTiles = splitDim(p.outDim, l.xbar.tile.cols, l.xbar.tile.split).map((t) => t.size);
-  const y = analogMvm(...product, columnTiles, gain);
+  const y = analogMvm(mvm, columnTiles, gain.apply);
   return sumRowTiles(y).reshape([...lead, p.outDim]);
 }
 

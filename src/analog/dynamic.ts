@@ -8,10 +8,14 @@ import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
 import { seedFor } from '../util/math.js';
-import { PCM_PROG_FIT } from './devices/pcm.js';
-import { adcStep, analogMvm, applyGain, fusedMvm, gaussianNoise, type WrittenOperand } from './mvm.js';
+import { digits } from './dac.js';
+import { analogMvm } from './mvm.js';
+import { nativeMvm } from './native-mvm.js';
+import { gaussianNoise } from './noise.js';
+import { digitalGain, type Mvm, type WrittenOperand } from './products.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
+import { writeKindOf } from './write-noise.js';
 
 /**
  * A hook between mapping and write noise (ClipFormer's transform acts here). It receives the
@@ -35,98 +39,43 @@ function padAxis(t: Tensor, axis: number, to: number): Tensor {
   return concat([t, zeros], axis).gather(constant(hostArray('int32', [to], idx)), axis);
 }
 
-/**
- * Write noise on conductances g (µS), fresh at every run. Its std is detached: a perturbation,
- * not a path for gradients in noise-aware training (√ at g = G_MIN has an infinite derivative).
- */
-function writeNoise(g: Tensor, x: Crossbar, seed: number): Tensor {
-  const p = x.program;
-  const { gMinUS, gMaxUS } = x.mapping;
-  const xi = () => gaussianNoise(g.shape, 1, seed, x);
-  switch (p.kind) {
-    case 'none':
-      return g;
-    case 'relative':
-      return g.mul(xi().mul(p.sigma).add(1)).maximum(0);
-    case 'writeSqrt':
-      return g
-        .add(
-          g
-            .sub(gMinUS)
-            .maximum(0)
-            .mul(gMaxUS - gMinUS)
-            .sqrt()
-            .detach()
-            .mul(xi())
-            .mul(p.gamma * p.sigma),
-        )
-        .maximum(0);
-    case 'additive':
-      return g.add(xi().mul(p.sigma * gMaxUS)).maximum(0);
-    case 'pcm': {
-      const f = PCM_PROG_FIT;
-      const gh = g.div(gMaxUS);
-      const sigma = gh
-        .mul(f.c2)
-        .add(f.c1)
-        .mul(gh)
-        .add(f.c0)
-        .maximum(0)
-        .mul((gMaxUS / f.gMaxRefUS) * p.scale)
-        .detach();
-      return g.add(sigma.mul(xi())).maximum(0);
-    }
-  }
-}
-
-/** How the native kernel numbers the programming-noise kinds (native/crossbar_products.cc). */
-const WRITE_KINDS = { none: 0, relative: 1, writeSqrt: 2, additive: 3, pcm: 4 } as const;
+/** Conductances g (µS) written with fresh noise at every run. */
+const writeCells = (g: Tensor, x: Crossbar, seed: number): Tensor =>
+  x.program.kind === 'none'
+    ? g
+    : writeKindOf(x).tensor(x.program, x.mapping)(g, gaussianNoise(g.shape, 1, seed, x));
 
 /**
  * What the native kernel writes a differential operand's cells from: the signed unit values,
- * the write noise `writeNoise` would draw (same seeds and shapes) and the constants of the
- * graph below, as float32. Null for the offset mapping (the graph computes it).
+ * the write noise `writeCells` draws (same seeds and shapes) and the constants of the graph below,
+ * as float32. Null for the offset mapping (the graph computes it).
  */
 function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number): WrittenOperand | null {
   if (xbar.mapping.kind === 'offset') return null;
   const f = Math.fround;
-  const p = xbar.program;
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
   const dG = gMax - gMin;
+  const write = writeKindOf(xbar);
   const shape = [slices, ...wn.shape];
   const cells = xbar.cells;
-  const scale =
-    p.kind === 'relative'
-      ? p.sigma
-      : p.kind === 'writeSqrt'
-        ? p.gamma * p.sigma
-        : p.kind === 'additive'
-          ? p.sigma * gMax
-          : p.kind === 'pcm'
-            ? (gMax / PCM_PROG_FIT.gMaxRefUS) * p.scale
-            : 0;
-  const pcm = p.kind === 'pcm' ? PCM_PROG_FIT : { c0: 0, c1: 0, c2: 0 };
   return {
     unit: wn,
     noise:
-      p.kind === 'none'
+      xbar.program.kind === 'none'
         ? null
         : [
             gaussianNoise(shape, 1, seedFor(seed, 'write+'), xbar),
             gaussianNoise(shape, 1, seedFor(seed, 'write-'), xbar),
           ],
     params: {
-      writeKind: WRITE_KINDS[p.kind],
-      writeNoiseScale: f(scale),
+      writeKind: write.code,
+      writeNoiseScale: f(write.scale(xbar.program, xbar.mapping)),
       cellLevels: cells.kind === 'analog' ? 0 : 2 ** cells.weightBits - 1,
       cellBase: cells.kind === 'analog' ? 1 : 2 ** cells.bitsPerCell,
       gMin: f(gMin),
       gMax: f(gMax),
       dG: f(dG),
       dGSquared: f(dG * dG),
-      pcmC0: f(pcm.c0),
-      pcmC1: f(pcm.c1),
-      pcmC2: f(pcm.c2),
     },
   };
 }
@@ -199,19 +148,9 @@ export function dynamicProduct(
     const per = 2 ** cells.bitsPerCell;
     const j = sliceCount(cells);
     const mag = wn.abs().mul(levels).round();
-    const pow = constant(
-      hostArray(
-        'float32',
-        [j + 1, ...wn.shape.map(() => 1)],
-        Float32Array.from({ length: j + 1 }, (_, i) => per ** -i),
-      ),
-    );
-    const floors = mag
-      .reshape([1, ...mag.shape])
-      .mul(pow)
-      .floor();
-    const digits = floors.slice(0, 0, j).sub(floors.slice(0, 1, j + 1).mul(per));
-    signed = digits.div(per - 1).mul(wn.sign());
+    signed = digits(mag, per, j)
+      .div(per - 1)
+      .mul(wn.sign());
     sliceWeights = Array.from({ length: j }, (_, i) => ((per - 1) * per ** i) / levels);
   }
 
@@ -219,7 +158,7 @@ export function dynamicProduct(
   let eff: Tensor;
   let squares: Tensor;
   if (xbar.mapping.kind === 'offset') {
-    const g = writeNoise(
+    const g = writeCells(
       signed
         .add(1)
         .mul(0.5 * dG)
@@ -233,8 +172,8 @@ export function dynamicProduct(
       .sub(1);
     squares = g.mul(g).mul(4 / (dG * dG));
   } else {
-    const gp = writeNoise(target(signed), xbar, seedFor(seed, 'write+'));
-    const gn = writeNoise(target(signed.neg()), xbar, seedFor(seed, 'write-'));
+    const gp = writeCells(target(signed), xbar, seedFor(seed, 'write+'));
+    const gn = writeCells(target(signed.neg()), xbar, seedFor(seed, 'write-'));
     eff = gp.sub(gn).div(dG);
     squares = gp
       .mul(gp)
@@ -243,31 +182,25 @@ export function dynamicProduct(
   }
 
   const useSquares = xbar.readNoise.kind !== 'none';
-  // digital gain: ADC step × scale × DAC range of each input vector
-  const step = adcStep(xbar, rows);
-  const gained = step === 1 ? scale : scale.mul(step);
-  const gain = (codes: Tensor, range: Tensor) =>
-    block === 1
-      ? applyGain(codes, gained, 1).mul(range)
-      : applyGain(codes, gained.mul(range.reshape([...lead, nR, n, 1, 1])), block); // [..., R, N, cPad]
+  const gain = digitalGain(scale, block, xbar, rows);
   const written = writtenOperand(wn, sliceWeights.length, xbar, seed);
-  const operand = { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) };
-  const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
-  // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
-  // row tiles itself
-  const gainScale = gained.reshape([numel(lead), nR, cPad / block]);
-  const fused = fusedMvm(xt, xbar, undefined, operand, sliceWeights, rows, seed, gainScale, block);
-  if (fused) return fit(fused.reshape([...lead, n, cPad]));
-  const y = analogMvm(
-    xt,
+  const mvm: Mvm = {
+    x: xt,
     xbar,
-    undefined,
-    operand,
+    operand: { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) },
     sliceWeights,
     rows,
     seed,
+  };
+  const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
+  // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
+  // row tiles itself
+  const fused = nativeMvm(mvm, { scale: gain.scaled.reshape([numel(lead), nR, cPad / block]), block });
+  if (fused) return fit(fused.reshape([...lead, n, cPad]));
+  const y = analogMvm(
+    mvm,
     Array.from({ length: nC }, () => xbar.tile.cols),
-    gain,
+    gain.apply,
   );
   return fit(nR === 1 ? y.reshape([...lead, n, cPad]) : y.sum(lead.length));
 }

@@ -3,7 +3,7 @@ import type { Instance } from '../eval/montecarlo.js';
 import type { Model } from '../models/index.js';
 import { AnalogModel } from './analog-model.js';
 import type { ConductanceTransform } from './dynamic.js';
-import type { HardwareSpec } from './spec.js';
+import type { ResolvedSpec } from './resolve.js';
 
 export interface InstanceOptions {
   /** Per-tile input ranges of the static layers (calibrated or learned; see AnalogModel.inputRanges). */
@@ -14,10 +14,10 @@ export interface InstanceOptions {
   kvTransform?: (name: string) => ConductanceTransform | undefined;
 }
 
-/** Instance `seed` of `model` on `spec`: programmed, with its ranges, ready to evaluate. */
-export function analogInstances(model: Model, spec: HardwareSpec, o: InstanceOptions = {}): Instance {
+/** Instance `seed` of `model` on `hw`: programmed, with its ranges, ready to evaluate. */
+export function analogInstances(model: Model, hw: ResolvedSpec, o: InstanceOptions = {}): Instance {
   return async (seed) => {
-    const analog = new AnalogModel(spec, seed, o.kvTransform);
+    const analog = new AnalogModel(hw, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
     if (o.columnScales) analog.setColumnScales(o.columnScales);
     await analog.prepare(model);

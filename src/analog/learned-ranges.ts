@@ -11,10 +11,9 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
-import { isPerfect } from './mvm.js';
-import { crossbarFor } from './presets.js';
 import { splitDim } from './program.js';
-import type { Crossbar, HardwareSpec } from './spec.js';
+import type { ResolvedSpec } from './resolve.js';
+import { type Crossbar, isPerfect } from './spec.js';
 
 export const LEARNED_RANGES_FILE = 'analog_ranges.safetensors';
 
@@ -78,7 +77,8 @@ export function readLearnedRanges(dir: string): LearnedRanges {
 
 /**
  * Checks that learned ranges fit a layer as the spec tiles it: one input range per row tile,
- * one η per (row tile, column). Throws, naming the file, layer and counts, when they do not.
+ * one η per (row tile, column), for what its crossbar learns. Throws, naming the file, layer
+ * and counts, when they do not.
  */
 export function checkLearnedFit(
   dir: string,
@@ -87,58 +87,53 @@ export function checkLearnedFit(
   xbar: Crossbar,
   inDim: number,
   outDim: number,
-  want: { input: boolean; conductance: boolean },
 ): void {
+  const want = learns(xbar);
   const file = join(dir, LEARNED_RANGES_FILE);
   const tiles = splitDim(inDim, xbar.tile.rows, xbar.tile.split).length;
   const hint = `it was learned for tiles of ${r.tile.rows}×${r.tile.cols} (${r.tile.split}); this spec has ${xbar.tile.rows}×${xbar.tile.cols} (${xbar.tile.split})`;
-  if (want.input) {
-    const v = r.inputRanges.get(name);
+  for (const [wanted, v, what, field, per] of [
+    [want.input, r.inputRanges.get(name), 'input ranges', 'dac.range', 1],
+    [want.conductance, r.columnScales.get(name), 'conductance scales', 'mapping.conductanceRange', outDim],
+  ] as const) {
+    if (!wanted) continue;
     if (!v)
+      throw new Error(`${file}: no ${what} for layer '${name}' (trained without ${field}.kind 'learned'?)`);
+    if (v.length !== tiles * per)
       throw new Error(
-        `${file}: no input range for layer '${name}' (trained without dac.range.kind 'learned'?)`,
-      );
-    if (v.length !== tiles)
-      throw new Error(`${file}: '${name}' has ${v.length} input ranges for ${tiles} row tiles; ${hint}`);
-  }
-  if (want.conductance) {
-    const v = r.columnScales.get(name);
-    if (!v)
-      throw new Error(
-        `${file}: no conductance scales for layer '${name}' (trained without mapping.conductanceRange.kind 'learned'?)`,
-      );
-    if (v.length !== tiles * outDim)
-      throw new Error(
-        `${file}: '${name}' has ${v.length} conductance scales for ${tiles} row tiles × ${outDim} columns; ${hint}`,
+        `${file}: '${name}' has ${v.length} ${what} for ${tiles} row tiles${per > 1 ? ` × ${per} columns` : ''}; ${hint}`,
       );
   }
 }
 
+/** What a crossbar learns in training: its input ranges, its conductance ranges. */
+export const learns = (x: Crossbar) => ({
+  input: x.dac.kind === 'uniform' && x.dac.range.kind === 'learned',
+  conductance: x.mapping.conductanceRange.kind === 'learned',
+});
+
 /**
- * The learned ranges `spec` asks for (layers whose `dac.range` or `mapping.conductanceRange` is
+ * The learned ranges `hw` asks for (layers whose `dac.range` or `mapping.conductanceRange` is
  * 'learned'), read from the model folder `dir` and checked against the model's layers and the
  * spec's tiling. Empty maps when the spec learns nothing; the file is read only when it does.
  */
 export function learnedRangesFor(
   dir: string,
   model: Model,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
 ): { inputRanges: Map<string, Float32Array>; columnScales: Map<string, Float32Array> } {
   const inputRanges = new Map<string, Float32Array>();
   const columnScales = new Map<string, Float32Array>();
   let stored: LearnedRanges | null = null;
   for (const { name, weight } of model.linearLayers()) {
-    if (!spec.mapped[layerKind(name)]) continue;
-    const xbar = crossbarFor(spec, name);
+    if (!hw.spec.mapped[layerKind(name)]) continue;
+    const xbar = hw.crossbar(name);
     if (isPerfect(xbar)) continue;
-    const want = {
-      input: xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'learned',
-      conductance: xbar.mapping.conductanceRange.kind === 'learned',
-    };
+    const want = learns(xbar);
     if (!want.input && !want.conductance) continue;
     stored ??= readLearnedRanges(dir);
     const [inDim, outDim] = weight.shape as [number, number];
-    checkLearnedFit(dir, stored, name, xbar, inDim, outDim, want);
+    checkLearnedFit(dir, stored, name, xbar, inDim, outDim);
     if (want.input) inputRanges.set(name, stored.inputRanges.get(name)!);
     if (want.conductance) columnScales.set(name, stored.columnScales.get(name)!);
   }

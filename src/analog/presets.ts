@@ -1,12 +1,16 @@
 /**
  * Named hardware specs, each a cited diff from the defaults, and loading of user specs:
  * a preset name, or a YAML/JSON file (which may `extends` a preset), plus `--set` overrides.
+ * resolve.ts turns a loaded spec into crossbars.
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import YAML from 'yaml';
+import type { Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { closest, parseWith } from '../util/validate.js';
-import { Crossbar, HardwareSpec, type HardwareSpecInput } from './spec.js';
+import { isObject, mergeSpec, type ResolvedSpec, resolveSpec } from './resolve.js';
+import { HardwareSpec, type HardwareSpecInput } from './spec.js';
 
 interface Preset {
   /** One line for `xbar hw list`. */
@@ -14,33 +18,34 @@ interface Preset {
   spec: HardwareSpecInput;
 }
 
+/** The 32 nm crossbars of the ClipFormer and TReX papers: 64×64, 2-bit cells for 8-bit weights, 8-bit bit-serial inputs, 6-bit ADC. */
+const crossbar32nm = {
+  tile: { rows: 64, cols: 64, split: 'fixed' },
+  mapping: { gMinUS: 0.1, gMaxUS: 10 },
+  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
+  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
+  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
+} as const;
+
 const rramClipformer: HardwareSpecInput = {
+  ...crossbar32nm,
   name: 'rram-clipformer',
   description: 'RRAM 32 nm crossbars with K and V written per input (ClipFormer)',
   source: 'ClipFormer, Bhattacharjee et al., TCAD 2024 (arXiv 2402.02586), §IV-A',
   technology: 'rram',
-  tile: { rows: 64, cols: 64, split: 'fixed' },
-  mapping: { gMinUS: 0.1, gMaxUS: 10 },
-  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
   readNoise: { kind: 'relative', sigma: 0.05 },
-  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
-  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
   attention: { kind: 'crossbar', device: { program: { kind: 'writeSqrt', gamma: 3, sigma: 0.1 } } },
 };
 
 const fefetTrex: HardwareSpecInput = {
+  ...crossbar32nm,
   name: 'fefet-trex',
   description: 'FeFET crossbars for every matrix, K and V written per input (TReX baseline)',
   source:
     'TReX, Moitra et al., TETC 2024 (arXiv 2408.12742), §V: 32 nm, 64×64, 2 bits/cell, R_on/R_off 100 kΩ/10 MΩ',
   technology: 'fefet',
-  tile: { rows: 64, cols: 64, split: 'fixed' },
-  mapping: { gMinUS: 0.1, gMaxUS: 10 },
-  cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
   program: { kind: 'relative', sigma: 0.2 },
   readNoise: { kind: 'relative', sigma: 0.1 },
-  dac: { kind: 'uniform', bits: 8, mode: 'bitSerial', range: { kind: 'dynamic' } },
-  adc: { kind: 'uniform', bits: 6, range: { kind: 'full' } },
   attention: { kind: 'crossbar', device: {} },
 };
 
@@ -136,30 +141,37 @@ export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * Deep merge of `over` onto `base`. Arrays are replaced; an object whose `kind` differs from
- * the base's replaces it whole (its fields belong to another variant).
- */
-export function mergeSpec(base: Json, over: Json): Json {
-  const out: Json = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    const sameKind = !isObject(v) || !('kind' in v) || !isObject(b) || b['kind'] === v['kind'];
-    out[k] = isObject(v) && isObject(b) && sameKind ? mergeSpec(b, v) : v;
-  }
-  return out;
-}
 
 /** `path=value` with value read as YAML (numbers, booleans, strings, inline objects). */
-export function parseSet(assignment: string): Json {
+function parseSet(assignment: string): Json {
   const at = assignment.indexOf('=');
   if (at <= 0) throw new InputError('--set', [`'${assignment}': expected field.path=value, e.g. adc.bits=6`]);
   const path = assignment.slice(0, at).trim().split('.');
   let value: unknown = YAML.parse(assignment.slice(at + 1));
   for (const key of path.reverse()) value = { [key]: value };
   return value as Json;
+}
+
+/**
+ * The `--set` assignments as one object, applied to the spec together: their order does not
+ * matter (`dac.range.percentile=99` may come before `dac.range.kind=calibrated`), so a field set
+ * twice to different values is an error.
+ */
+function combineSets(sets: readonly string[]): Json {
+  const combine = (into: Json, add: Json, path: string): void => {
+    for (const [k, v] of Object.entries(add)) {
+      const was = into[k];
+      if (isObject(was) && isObject(v)) combine(was, v, `${path}${k}.`);
+      else if (was === undefined || JSON.stringify(was) === JSON.stringify(v)) into[k] = v;
+      else
+        throw new InputError('--set', [
+          `${path}${k}: set to ${JSON.stringify(was)} and to ${JSON.stringify(v)}; set each field once`,
+        ]);
+    }
+  };
+  const out: Json = {};
+  for (const s of sets) combine(out, parseSet(s), '');
+  return out;
 }
 
 function presetOrThrow(name: string, where: string): Json {
@@ -173,8 +185,17 @@ function presetOrThrow(name: string, where: string): Json {
   return p.spec as Json;
 }
 
-/** Reads a spec: a preset name or a .yaml/.yml/.json file, then `--set` overrides, validated. */
-export function loadSpec(nameOrFile: string, sets: readonly string[] = []): HardwareSpec {
+/**
+ * Reads a spec: a preset name or a .yaml/.yml/.json file, then `--set` overrides, validated and
+ * resolved into crossbars (`resolveSpec`, checking the overrides against the `layers` of a
+ * model, when given). A file's spec is named after the file unless it names itself, not after
+ * the preset it `extends`.
+ */
+export function loadSpec(
+  nameOrFile: string,
+  sets: readonly string[] = [],
+  layers?: Model | readonly string[],
+): ResolvedSpec {
   let raw: Json;
   let where = nameOrFile;
   if (/\.(ya?ml|json)$/i.test(nameOrFile)) {
@@ -195,62 +216,16 @@ export function loadSpec(nameOrFile: string, sets: readonly string[] = []): Hard
     if (!isObject(parsed)) throw new InputError(nameOrFile, ['expected a mapping of spec fields']);
     const { extends: base, ...rest } = parsed;
     raw = base === undefined ? rest : mergeSpec(presetOrThrow(String(base), `${nameOrFile}: extends`), rest);
+    raw['name'] = rest['name'] ?? basename(nameOrFile);
   } else {
     raw = presetOrThrow(nameOrFile, '--hw');
     where = `preset ${nameOrFile}`;
   }
-  for (const s of sets) raw = mergeSpec(raw, parseSet(s));
-  if (sets.length) where += ` with --set ${sets.join(' ')}`;
-  const spec = parseWith(HardwareSpec, raw, where);
-  // the nested crossbar descriptions are validated now, so a run never fails half-way
-  attentionCrossbar(spec, where);
-  for (const [i, o] of spec.overrides.entries()) {
-    parseWith(Crossbar, mergeSpec(baseCrossbar(spec), o.set), `${where}: overrides[${i}].set`);
+  if (sets.length) {
+    raw = mergeSpec(raw, combineSets(sets));
+    where += ` with --set ${sets.join(' ')}`;
   }
-  return spec;
-}
-
-/** The crossbar fields of the spec's static crossbars. */
-export function baseCrossbar(spec: HardwareSpec): Json {
-  const {
-    name: _n,
-    description: _d,
-    source: _s,
-    timeS: _t,
-    mapped: _m,
-    attention: _a,
-    overrides: _o,
-    ...xbar
-  } = spec;
-  return xbar as Json;
-}
-
-/** The static crossbar a layer uses: the base fields with every matching override applied. */
-export function crossbarFor(spec: HardwareSpec, layer: string): Crossbar {
-  let fields = baseCrossbar(spec);
-  for (const o of spec.overrides) if (globMatch(o.layers, layer)) fields = mergeSpec(fields, o.set);
-  return parseWith(Crossbar, fields, `${spec.name}: crossbar of ${layer}`);
-}
-
-/** The crossbars K and V are written into, or null when attention is digital. */
-export function attentionCrossbar(spec: HardwareSpec, where = spec.name): Crossbar | null {
-  if (spec.attention.kind === 'digital') return null;
-  return parseWith(
-    Crossbar,
-    mergeSpec(baseCrossbar(spec), spec.attention.device),
-    `${where}: attention.device`,
-  );
-}
-
-/** '*' matches any run of characters (dots included). */
-export function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(
-    `^${pattern
-      .split('*')
-      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-      .join('.*')}$`,
-  );
-  return re.test(name);
+  return resolveSpec(parseWith(HardwareSpec, raw, where), layers, where);
 }
 
 /** The fields of `spec` that differ from the defaults (what `xbar hw show` prints). */

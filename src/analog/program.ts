@@ -7,8 +7,9 @@
  */
 import type { HostArray } from '../graph/ndarray.js';
 import type { Rng } from '../util/math.js';
-import { pcmAtTimeOf, pcmDriftNu, pcmProgram } from './devices/pcm.js';
+import { pcmAtTime, pcmDriftNu } from './devices/pcm.js';
 import { type Crossbar, sliceCount } from './spec.js';
+import { writeKindOf } from './write-noise.js';
 
 export interface Span {
   start: number;
@@ -45,34 +46,12 @@ export interface ProgrammedWeights {
   outDim: number;
 }
 
-/** Conductance of one device after programming noise, in µS, for one crossbar's model. */
-function programOf(x: Crossbar): (gT: number, rng: Rng) => number {
-  const p = x.program;
-  const { gMinUS, gMaxUS } = x.mapping;
-  switch (p.kind) {
-    case 'none':
-      return (gT) => gT;
-    case 'relative':
-      return (gT, rng) => Math.max(0, gT * (1 + p.sigma * rng.normal()));
-    case 'writeSqrt':
-      return (gT, rng) =>
-        Math.max(
-          0,
-          gT + p.gamma * p.sigma * Math.sqrt(Math.max(gT - gMinUS, 0) * (gMaxUS - gMinUS)) * rng.normal(),
-        );
-    case 'pcm':
-      return (gT, rng) => pcmProgram(gT, gMaxUS, p.scale, rng);
-    case 'additive':
-      return (gT, rng) => Math.max(0, gT + p.sigma * gMaxUS * rng.normal());
-  }
-}
-
 /** Conductance at the evaluation time (drift and accumulated read noise), in µS, for one crossbar and time. */
 function atTimeOf(x: Crossbar, timeS: number): (gProg: number, rng: Rng) => number {
   const drift = x.drift;
   if (drift.kind === 'none') return (gProg) => gProg;
   const gMaxUS = x.mapping.gMaxUS;
-  const at = pcmAtTimeOf(timeS, { gMaxUS, ...drift });
+  const at = pcmAtTime(timeS, { gMaxUS, ...drift });
   return (gProg, rng) => at(gProg, pcmDriftNu(gProg, gMaxUS, rng), rng);
 }
 
@@ -169,7 +148,7 @@ export function programWeights(
   // per device: target → programmed (the drift compensation's reference) → at time t; no
   // allocation per device (~22M weights in DeiT-S: a double written to a captured variable
   // would be boxed at every device)
-  const program = programOf(x);
+  const program = writeKindOf(x).device(x.program, x.mapping);
   const atTime = atTimeOf(x, timeS);
   const quantized = x.cells.kind === 'quantized';
   const bitsPerCell = x.cells.kind === 'quantized' ? x.cells.bitsPerCell : 0;

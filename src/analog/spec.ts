@@ -7,12 +7,7 @@
  * ADC range of 10 saturates when ten such devices add up.
  */
 import { z } from 'zod';
-import { intIn, numIn } from '../util/validate.js';
-
-const nonNeg = (what: string) =>
-  z.number({ error: `use a number ≥ 0 (${what})` }).min(0, { error: `use a number ≥ 0 (${what})` });
-const positive = (what: string) =>
-  z.number({ error: `use a number > 0 (${what})` }).gt(0, { error: `use a number > 0 (${what})` });
+import { intIn, nonNeg, numIn, positive } from '../util/validate.js';
 
 /** Technologies the cost model has component numbers for. */
 export const TECHNOLOGIES = ['rram', 'fefet', 'sram', 'pcm', 'ideal'] as const;
@@ -341,3 +336,20 @@ export type HardwareSpecInput = z.input<typeof HardwareSpec>;
 /** Bit slices of a weight (1 for analog cells). */
 export const sliceCount = (c: Crossbar['cells']): number =>
   c.kind === 'analog' ? 1 : Math.ceil(c.weightBits / c.bitsPerCell);
+
+/** Quantisation levels each side of zero of a signed `bits`-bit converter. */
+export const signedLevels = (bits: number): number => 2 ** (bits - 1) - 1;
+
+/** Whether a crossbar computes exactly what the floating-point matmul does. */
+export function isPerfect(x: Crossbar): boolean {
+  return (
+    x.cells.kind === 'analog' &&
+    x.program.kind === 'none' &&
+    x.readNoise.kind === 'none' &&
+    x.drift.kind === 'none' &&
+    x.outputNoise.kind === 'none' &&
+    x.dac.kind === 'ideal' &&
+    x.adc.kind === 'ideal' &&
+    x.mapping.clip.kind === 'none'
+  );
+}

@@ -77,7 +77,7 @@ async function demo(d: (typeof DEMOS)[number], repeats: number): Promise<void> {
   ];
   for (const r of d.rows) {
     process.stderr.write(`${d.model}: running ${r.hw} (${repeats} instances on ${r.examples} examples)…\n`);
-    const hw = loadSpec(r.hw, r.time ? [`timeS=${duration(r.time).seconds}`] : []);
+    const hw = loadSpec(r.hw, r.time ? [`timeS=${duration(r.time).seconds}`] : [], model);
     const data = openData(spec, model, { modelDir: dir, limit: r.examples });
     const mc = await monteCarlo(model, data, analogInstances(model, hw), { repeats, seed: 0 });
     const c = cost(modelShape(model.config), hw).totals;

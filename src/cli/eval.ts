@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { analogInstances } from '../analog/instances.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
-import { attentionCrossbar, loadSpec } from '../analog/presets.js';
+import { loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -72,7 +72,7 @@ export function registerEval(program: Command): void {
       ['data', data.name],
     ];
     if (o.hw) {
-      const spec = loadSpec(o.hw, hardwareSets(o));
+      const hw = loadSpec(o.hw, hardwareSets(o), model);
       // opened only when a layer asks for calibrated ranges
       const calib = () =>
         openData(o.calibration ?? o.data, model, {
@@ -82,23 +82,25 @@ export function registerEval(program: Command): void {
         });
       const note = (m: string) => o.json || console.error(m);
       // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
-      const learned = learnedRangesFor(o.model, model, spec);
+      const learned = learnedRangesFor(o.model, model, hw);
       const inputRanges = new Map([
         ...learned.inputRanges,
-        ...(await calibrateInputRanges(model, calib, spec, note)),
+        ...(await calibrateInputRanges(model, calib, hw, note)),
       ]);
       const columnScales = new Map([
         ...learned.columnScales,
-        ...(await calibrateConductanceRanges(model, calib, spec, inputRanges, note)),
+        ...(await calibrateConductanceRanges(model, calib, hw, inputRanges, note)),
       ]);
-      const attn = attentionCrossbar(spec);
+      const attn = hw.attention;
       if (o.clipformer) {
         if (!attn)
-          throw new InputError(`--clipformer: ${spec.name} runs attention digitally; nothing to transform`);
+          throw new InputError(
+            `--clipformer: ${hw.spec.name} runs attention digitally; nothing to transform`,
+          );
         checkWindow(o.clipformer, attn, '--clipformer');
       }
       const bar = progress('instances', o.repeats, { quiet: !!o.json });
-      const instance = analogInstances(model, spec, {
+      const instance = analogInstances(model, hw, {
         inputRanges,
         columnScales,
         ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
@@ -112,23 +114,18 @@ export function registerEval(program: Command): void {
       bar.stop();
       // what the same model costs on this hardware (shapes only)
       // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
-      const c = modelCost(
-        model.config,
-        spec,
-        o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {},
-      );
+      const c = modelCost(model.config, hw, o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {});
+      const { name, timeS } = hw.spec;
       if (o.json) {
         const clipformer = o.clipformer ? { clipformer: o.clipformer } : {};
-        console.log(
-          JSON.stringify({ ...r, hw: spec.name, timeS: spec.timeS, ...clipformer, cost: costJson(c) }),
-        );
+        console.log(JSON.stringify({ ...r, hw: name, timeS, ...clipformer, cost: costJson(c) }));
         return;
       }
       const f = (v: number) => v.toFixed(4);
       console.log(
         table([
           ...head,
-          ['hardware', `${spec.name}${spec.timeS ? ` at t = ${o.time?.text ?? `${spec.timeS} s`}` : ''}`],
+          ['hardware', `${name}${timeS ? ` at t = ${o.time?.text ?? `${timeS} s`}` : ''}`],
           ...(o.clipformer ? [['ClipFormer', `α ${o.clipformer.alpha}, β ${o.clipformer.beta}`]] : []),
           ['metric', r.metric],
           ['ideal', f(r.ideal)],

@@ -20,7 +20,7 @@ export function registerHw(program: Command): void {
     .option('--all', 'print every field, defaults included')
     .option('--json', 'print JSON instead of YAML')
     .action((name: string, o: { set: string[]; all?: boolean; json?: boolean }) => {
-      const spec = loadSpec(name, o.set);
+      const { spec } = loadSpec(name, o.set);
       const shown = o.all ? spec : specDiff(spec);
       console.log(o.json ? JSON.stringify(shown, null, 2) : YAML.stringify(shown).trimEnd());
     });

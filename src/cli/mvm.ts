@@ -83,7 +83,7 @@ export function registerMvm(program: Command): void {
         instances.push(rows(r['y']!.data as Float32Array));
         ideal = rows(r['ideal']!.data as Float32Array);
       }
-      const text = `${JSON.stringify({ hw: spec.name, timeS: spec.timeS, seeds: instances.map((_, i) => o.seed + i), ideal, y: instances })}\n`;
+      const text = `${JSON.stringify({ hw: spec.spec.name, timeS: spec.spec.timeS, seeds: instances.map((_, i) => o.seed + i), ideal, y: instances })}\n`;
       if (o.output) writeFileAtomic(o.output, text);
       else process.stdout.write(text);
     });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
 import { openData } from '../eval/data.js';
-import { loadModel, loadModelConfig, parseModelConfig, randomModel } from '../models/index.js';
+import { loadModel, loadModelConfig, type Model, parseModelConfig, randomModel } from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
@@ -108,7 +108,7 @@ export function registerTrain(program: Command): void {
       labelSmoothing: o.labelSmoothing,
       schedule: o.schedule,
       dropout: o.dropout,
-      ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o), o.seed) } : {}),
+      ...(o.hwa ? { hardware: new NoiseAwareTraining(trainingSpec(o, model), o.seed) } : {}),
       ...(o.rangeLr ? { rangeLr: o.rangeLr } : {}),
       provider: o.provider,
       seed: o.seed,
@@ -121,14 +121,14 @@ export function registerTrain(program: Command): void {
 }
 
 /** The spec noise-aware training draws from: --hwa with --set and --gamma applied. */
-function trainingSpec(o: TrainFlags) {
+function trainingSpec(o: TrainFlags, model: Model) {
   const sets = [...o.set, ...(o.gamma === undefined ? [] : [`attention.device.program.gamma=${o.gamma}`])];
-  const spec = loadSpec(o.hwa!, sets);
-  if (o.gamma !== undefined && spec.attention.kind !== 'crossbar')
+  const hw = loadSpec(o.hwa!, sets, model);
+  if (o.gamma !== undefined && !hw.attention)
     throw new InputError(
-      `--gamma ${o.gamma}: ${spec.name} keeps attention digital, so K/V have no write noise`,
+      `--gamma ${o.gamma}: ${hw.spec.name} keeps attention digital, so K/V have no write noise`,
     );
-  return spec;
+  return hw;
 }
 
 /** Tokenizer and preprocessor files a checkpoint needs beside its weights to be a usable model folder. */

@@ -90,7 +90,7 @@ export function registerTrex(program: Command): void {
     ...trainingOptions({ fraction: 0.2, heldOut: 2000 }),
   ).action(async (o: SearchFlags) => {
     const model = loadModel(o.model);
-    const spec = loadSpec(o.hw, o.set);
+    const hw = loadSpec(o.hw, o.set, model);
     const data = openTrexData(model, o.model, o.data.text, {
       fraction: o.fraction,
       heldOut: o.heldOut,
@@ -100,7 +100,7 @@ export function registerTrex(program: Command): void {
       ...training(o, model),
       train: data.train,
       heldOut: data.heldOut,
-      spec,
+      hw,
       targetDelayMs: o.targetDelay,
       out: o.out,
     });

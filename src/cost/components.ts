@@ -8,12 +8,7 @@
  * One unit per field, in its name: energyPJ, delayNs, areaMm2.
  */
 import { z } from 'zod';
-import { intIn, parseWith } from '../util/validate.js';
-
-const nonNeg = (what: string) =>
-  z.number({ error: `use a number ≥ 0 (${what})` }).min(0, { error: `use a number ≥ 0 (${what})` });
-const positive = (what: string) =>
-  z.number({ error: `use a number > 0 (${what})` }).gt(0, { error: `use a number > 0 (${what})` });
+import { intIn, nonNeg, positive } from '../util/validate.js';
 
 /** How an ADC's energy, area and conversion time grow with its bits b. */
 export const ADC_KINDS = ['flash', 'sar', 'cco'] as const;
@@ -294,11 +289,6 @@ export const COMPONENT_LIBRARY = {
 export type CostTechnology = keyof typeof COMPONENT_LIBRARY;
 export const COST_TECHNOLOGIES = Object.keys(COMPONENT_LIBRARY) as CostTechnology[];
 
-/** A library entry validated (for entries built or edited by a user: `where` names them in errors). */
-export function technologyCost(input: unknown, where: string): TechnologyCost {
-  return parseWith(TechnologyCost, input, where);
-}
-
 /** The crossbar configuration a cost is computed for (what the spec and architecture say). */
 export interface CrossbarConfig {
   rows: number;
@@ -362,14 +352,5 @@ export function crossbarCost(x: CrossbarComponents, c: CrossbarConfig): Crossbar
       adcMm2: x.adcAreaMm2 * adcs * (aAdc / aAdc0),
       shiftAddMm2: x.shiftAddAreaMm2 * (c.cols / r.cols),
     },
-  };
-}
-
-/** Totals of a CrossbarCost: E_R,X (pJ), D_R,X (ns), A_X (mm²). */
-export function crossbarTotals(c: CrossbarCost): { readPJ: number; readNs: number; areaMm2: number } {
-  return {
-    readPJ: c.read.arrayPJ + c.read.dacPJ + c.read.adcPJ + c.read.shiftAddPJ,
-    readNs: c.readDelay.arrayNs + c.readDelay.adcNs,
-    areaMm2: c.area.arrayMm2 + c.area.dacMm2 + c.area.adcMm2 + c.area.shiftAddMm2,
   };
 }

@@ -6,8 +6,8 @@
  * and every layer owns its crossbars (weights stay put).
  * Legend: t tokens, d hidden, h heads, e = d/h head size, f ffn.
  */
-import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
-import type { HardwareSpec } from '../analog/spec.js';
+import { checkOverrides, type ResolvedSpec } from '../analog/resolve.js';
+import { type Crossbar, type HardwareSpec, sliceCount } from '../analog/spec.js';
 import type { ExtraLayer } from '../models/family.js';
 import { type EncoderProduct, layerName } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
@@ -27,7 +27,6 @@ import {
   type MappedCrossbar,
   type MappedKind,
   mapCrossbar,
-  weightSlices,
 } from './mapping.js';
 import type { ModelShape } from './shape.js';
 
@@ -152,9 +151,13 @@ export interface CostOptions {
 
 interface Ctx {
   spec: HardwareSpec;
+  hw: ResolvedSpec;
+  /** A crossbar as the cost model sees it, mapped once per crossbar. */
+  mapped: (x: Crossbar) => MappedCrossbar;
+  /** The static layers costed, by name. */
+  layers: Set<string>;
   shape: ModelShape;
   arch: Architecture;
-  overrides: LibraryOverrides;
   digital: DigitalComponents;
   attention: MappedCrossbar | null;
   kvSlices: number;
@@ -260,10 +263,11 @@ const digitalMatmul = (ctx: Ctx, macs: number, owned = true): Part => ({
 /** A static matrix in:×out read by `tokens` vectors, on crossbars if the spec maps its kind. */
 function staticLayer(ctx: Ctx, name: string, kind: MappedKind, inp: number, out: number, tokens: number) {
   const macs = tokens * inp * out;
+  ctx.layers.add(name);
   if (!ctx.spec.mapped[kind]) return digitalMatmul(ctx, macs);
-  const x = crossbarFor(ctx.spec, name);
-  const m = mapCrossbar(x, ctx.arch, ctx.overrides, ctx.notes);
-  const n = crossbarCount(inp, out, m.config.rows, m.config.cols, weightSlices(x.cells));
+  const x = ctx.hw.crossbar(name);
+  const m = ctx.mapped(x);
+  const n = crossbarCount(inp, out, m.config.rows, m.config.cols, sliceCount(x.cells));
   return crossbarRead(ctx, m, n, 1, tokens, macs);
 }
 
@@ -374,20 +378,28 @@ function sharedList(list: readonly number[] | undefined, layers: number, reuse: 
   return [...list].sort((a, b) => a - b);
 }
 
-/** Energy, delay and area of one inference of `shape` on `spec`. */
-export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {}): CostReport {
+/** Energy, delay and area of one inference of `shape` on `hw` (whose overrides must match its layers). */
+export function cost(shape: ModelShape, hw: ResolvedSpec, o: CostOptions = {}): CostReport {
+  const spec = hw.spec;
   const overrides = o.library ?? {};
   const base = libraryEntry(spec.technology, overrides);
   const arch = architectureFor(base, o.architecture);
   const beta = o.beta ?? 1;
   checkBeta(beta);
-  const attnX = attentionCrossbar(spec);
+  const attnX = hw.attention;
   const notes = new Set<string>();
+  const mappedOnce = new Map<Crossbar, MappedCrossbar>();
   const ctx: Ctx = {
     spec,
+    hw,
+    mapped: (x) => {
+      const m = mappedOnce.get(x) ?? mapCrossbar(x, arch, overrides, notes);
+      mappedOnce.set(x, m);
+      return m;
+    },
+    layers: new Set(),
     shape,
     arch,
-    overrides,
     digital: base.digital,
     attention: attnX ? mapCrossbar(attnX, arch, overrides, notes) : null,
     kvSlices: attnX ? kvSlices(attnX.cells, beta) : 0,
@@ -402,6 +414,7 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
   const push = (layer: number | null, stage: Stage, p: Part) => stages.push({ layer, stage, ...p });
   let uncostedMacs = 0;
   const extra = (kind: 'patchEmbedding' | 'classifier', l: ExtraLayer) => {
+    ctx.layers.add(l.name);
     if (spec.mapped[kind]) push(null, kind, staticLayer(ctx, l.name, kind, l.in, l.out, l.tokens));
     else uncostedMacs += l.tokens * l.in * l.out;
   };
@@ -442,6 +455,7 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
     if (!shape.preNorm) push(i, 'norm2', norm());
   }
   for (const c of shape.classifier) extra('classifier', c);
+  if (!hw.layers) checkOverrides(spec, [...ctx.layers]);
 
   return {
     model: shape,
@@ -449,7 +463,7 @@ export function cost(shape: ModelShape, spec: HardwareSpec, o: CostOptions = {})
       name: spec.name,
       technology: spec.technology,
       attention: attnX ? attnX.technology : 'digital',
-      weightSlices: weightSlices(spec.cells),
+      weightSlices: sliceCount(spec.cells),
       kvSlices: attnX ? ctx.kvSlices : null,
     },
     architecture: arch,

@@ -3,6 +3,7 @@
  * included), the crossbar configuration of each layer, and the cost-only architecture.
  * Fields the spec has (tile rows/cols, cells, DAC, ADC, technology) are read from it.
  */
+import { mergeSpec } from '../analog/resolve.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
@@ -27,10 +28,6 @@ export function crossbarCount(inp: number, out: number, rows: number, cols: numb
   return Math.ceil(inp / rows) * Math.ceil(out / cols) * slices;
 }
 
-/** Bit slices of a static weight: ⌈weightBits/bitsPerCell⌉, 1 for analog cells. */
-export const weightSlices = (cells: Crossbar['cells']): number =>
-  cells.kind === 'analog' ? 1 : Math.ceil(cells.weightBits / cells.bitsPerCell);
-
 /** Throws unless 0 < β ≤ 1. */
 export function checkBeta(beta: number): void {
   if (!(beta > 0 && beta <= 1))
@@ -51,14 +48,6 @@ export function kvSlices(cells: Crossbar['cells'], beta = 1): number {
 /** User overrides of library entries, per technology (deep-merged, then validated). */
 export type LibraryOverrides = Partial<Record<CostTechnology, Record<string, unknown>>>;
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-function merge(base: Json, over: Json): Json {
-  const out: Json = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(out[k]) ? merge(out[k], v) : v;
-  return out;
-}
-
 /** The validated library entry of a technology, with a user's overrides. */
 export function libraryEntry(tech: string, overrides: LibraryOverrides = {}): TechnologyCost {
   if (!(COST_TECHNOLOGIES as readonly string[]).includes(tech)) {
@@ -68,9 +57,9 @@ export function libraryEntry(tech: string, overrides: LibraryOverrides = {}): Te
     ]);
   }
   const t = tech as CostTechnology;
-  const base = COMPONENT_LIBRARY[t] as TechnologyCostInput as Json;
+  const base = COMPONENT_LIBRARY[t] as TechnologyCostInput as Record<string, unknown>;
   const over = overrides[t];
-  return parseWith(TechnologyCostSchema, over ? merge(base, over) : base, `cost library: ${t}`);
+  return parseWith(TechnologyCostSchema, over ? mergeSpec(base, over) : base, `cost library: ${t}`);
 }
 
 /** The architecture: defaults, then the technology's, then the caller's. */

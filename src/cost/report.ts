@@ -55,18 +55,21 @@ export interface Share {
 const zero = (): Share => ({ energyPJ: 0, delayNs: 0, areaMm2: 0, crossbars: 0, macs: 0 });
 const GROUPS = [...new Set(STAGES.map((s) => STAGE_LABELS[s]))];
 
+/** g with stage s's totals added. */
+function addStage(g: Share, s: StageCost): Share {
+  g.energyPJ += total(s.energyPJ);
+  g.delayNs += total(s.delayNs);
+  g.areaMm2 += total(s.areaMm2);
+  g.crossbars += s.crossbars;
+  g.macs += s.macs;
+  return g;
+}
+
 /** Totals per stage group (summed over encoders), in execution order. */
 export function byStage(r: CostReport): Map<string, Share> {
   const out = new Map<string, Share>();
   for (const g of GROUPS) out.set(g, zero());
-  for (const s of r.stages) {
-    const g = out.get(STAGE_LABELS[s.stage])!;
-    g.energyPJ += total(s.energyPJ);
-    g.delayNs += total(s.delayNs);
-    g.areaMm2 += total(s.areaMm2);
-    g.crossbars += s.crossbars;
-    g.macs += s.macs;
-  }
+  for (const s of r.stages) addStage(out.get(STAGE_LABELS[s.stage])!, s);
   for (const [k, v] of out) if (!v.energyPJ && !v.delayNs && !v.areaMm2 && !v.macs) out.delete(k);
   return out;
 }
@@ -90,15 +93,7 @@ export function byComponent(r: CostReport): Map<Component, Share> {
 /** Totals per encoder (null: patch embedding and heads). */
 export function byLayer(r: CostReport): Map<number | null, Share> {
   const out = new Map<number | null, Share>();
-  for (const s of r.stages) {
-    const g = out.get(s.layer) ?? zero();
-    g.energyPJ += total(s.energyPJ);
-    g.delayNs += total(s.delayNs);
-    g.areaMm2 += total(s.areaMm2);
-    g.crossbars += s.crossbars;
-    g.macs += s.macs;
-    out.set(s.layer, g);
-  }
+  for (const s of r.stages) out.set(s.layer, addStage(out.get(s.layer) ?? zero(), s));
   return out;
 }
 

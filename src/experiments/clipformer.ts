@@ -7,8 +7,9 @@
  */
 import { kernelsFor } from '../analog/analog-model.js';
 import { analogInstances } from '../analog/instances.js';
-import { attentionCrossbar, loadSpec } from '../analog/presets.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import { loadSpec } from '../analog/presets.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
+import type { Crossbar } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
@@ -66,8 +67,8 @@ export interface ClipFormerExperimentOptions {
   quiet?: boolean;
 }
 
-const specAt = (hw: string, gamma: number): HardwareSpec =>
-  loadSpec(hw, [`attention.device.program.gamma=${gamma}`]);
+const specAt = (hw: string, gamma: number, model: Model): ResolvedSpec =>
+  loadSpec(hw, [`attention.device.program.gamma=${gamma}`], model);
 
 type Method = { id: string; label: string; config: ClipFormerConfig | null };
 
@@ -97,8 +98,8 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       async () => (await evaluate(m.model, evalData, o.batch ? { batch: o.batch } : {})).value,
     );
     for (const gamma of GAMMAS) {
-      const spec = specAt(o.hw, gamma);
-      if (!attentionCrossbar(spec))
+      const spec = specAt(o.hw, gamma, m.model);
+      if (!spec.attention)
         throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
       const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
         searchClipFormer(
@@ -136,15 +137,15 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       }
     }
     // K/V conductances of one batch, before and after the paper's γ = 5 transform
-    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o.hw, 5)));
+    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o.hw, 5, m.model)));
   }
   writeReport(exp, o);
   return exp;
 }
 
 /** K and V of layer 0 for the first batch (exact model), mapped to conductances host-side. */
-async function kvConductances(model: Model, data: EvalData, spec: HardwareSpec) {
-  const xbar = attentionCrossbar(spec)!;
+async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec) {
+  const xbar = spec.attention!;
   let taps: Record<string, Tensor> = {};
   const m: Matmuls = {
     ...digital,

@@ -10,7 +10,7 @@
 import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
-import type { HardwareSpec } from '../analog/spec.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { holdOut, subset } from '../methods/clipformer-search.js';
@@ -78,44 +78,50 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     range: 'dynamic' | 'learned' | 'calibrated',
     timeS: number,
     conductance: Conductance,
-  ): HardwareSpec =>
-    loadSpec(o.hw, [
-      `timeS=${timeS}`,
-      ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
-      ...(conductance === 'calibrated'
-        ? [
-            'mapping.conductanceRange.kind=calibrated',
-            `mapping.conductanceRange.sigmas=${o.sigmas}`,
-            `mapping.conductanceRange.samples=${o.calibration}`,
-          ]
-        : []),
-      ...(range === 'calibrated'
-        ? [
-            'dac.range.kind=calibrated',
-            `dac.range.percentile=${o.percentile}`,
-            `dac.range.samples=${o.calibration}`,
-          ]
-        : [`dac.range.kind=${range}`]),
-    ]);
+    layers: readonly string[],
+  ): ResolvedSpec =>
+    loadSpec(
+      o.hw,
+      [
+        `timeS=${timeS}`,
+        ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
+        ...(conductance === 'calibrated'
+          ? [
+              'mapping.conductanceRange.kind=calibrated',
+              `mapping.conductanceRange.sigmas=${o.sigmas}`,
+              `mapping.conductanceRange.samples=${o.calibration}`,
+            ]
+          : []),
+        ...(range === 'calibrated'
+          ? [
+              'dac.range.kind=calibrated',
+              `dac.range.percentile=${o.percentile}`,
+              `dac.range.samples=${o.calibration}`,
+            ]
+          : [`dac.range.kind=${range}`]),
+      ],
+      layers,
+    );
   for (const m of o.models) {
     const split = holdOut(m.data, o.calibration);
     const calib = subset(m.data, split.calibration, `${m.data.name} calibration`);
     const evalData = subset(m.data, split.evaluation.slice(0, o.limit), `${m.data.name} evaluation`);
     await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData)).value);
+    const layers = m.model.linearLayers().map((l) => l.name);
     // a learned model's own ranges, read once (and checked against the spec's tiling)
     const learned = m.learned
-      ? learnedRangesFor(m.dir, m.model, specAt('learned', 3600, 'learned'))
+      ? learnedRangesFor(m.dir, m.model, specAt('learned', 3600, 'learned', layers))
       : { inputRanges: new Map<string, Float32Array>(), columnScales: new Map<string, Float32Array>() };
     const asTrained = m.learned ? 'learned' : 'dynamic';
     /** One instance at time t: programmed by `seed`, ranges as `range` and `conductance` say. */
     const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance) => {
-      const spec = specAt(range === 'recalibrated' ? 'calibrated' : range, timeS, conductance);
+      const spec = specAt(range === 'recalibrated' ? 'calibrated' : range, timeS, conductance, layers);
       const analog = new AnalogModel(spec, seed);
       if (range === 'learned') analog.setInputRanges(learned.inputRanges);
       if (range === 'calibrated' || range === 'recalibrated') {
         // calibrated: on the chip right after programming (t = 1 s); re-calibrated: as it is at t
         const at = range === 'calibrated' ? 1 : timeS;
-        const probe = new AnalogModel(specAt(asTrained, at, m.learned ? 'learned' : 'full'), seed);
+        const probe = new AnalogModel(specAt(asTrained, at, m.learned ? 'learned' : 'full', layers), seed);
         if (m.learned) {
           probe.setInputRanges(learned.inputRanges);
           probe.setColumnScales(learned.columnScales);

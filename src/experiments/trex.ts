@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { type Kernels, kernelsFor } from '../analog/analog-model.js';
 import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
 import type { CostTotals } from '../cost/cost.js';
 import { sliceData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -102,7 +103,7 @@ function defaultBaselines(layers: number): Baseline[] {
 
 /** The target delays that make Algorithm 1 pick N_reuse = 1..L−1 on `hw` (a hair above each delay). */
 function defaultTargets(o: Pick<ExperimentOptions, 'model' | 'seqLen'>, hw: string): number[] {
-  return reuseDelays({ ...o, spec: loadSpec(hw) })
+  return reuseDelays({ ...o, hw: loadSpec(hw) })
     .slice(1)
     .map((d) => {
       const unit = 10 ** (Math.floor(Math.log10(d)) - 3); // 4 significant digits, rounded up
@@ -115,7 +116,9 @@ const pct = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFi
 export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // the kernels give other noise samples: a resume must use the ones the results were made with
-  const kernels: Kernels = o.hardware.some((hw) => kernelsFor(loadSpec(hw)) === 'native') ? 'native' : 'onnx';
+  const specs = new Map<string, ResolvedSpec>(o.hardware.map((hw) => [hw, loadSpec(hw)]));
+  const specOf = (hw: string) => specs.get(hw)!;
+  const kernels: Kernels = o.hardware.some((hw) => kernelsFor(specOf(hw)) === 'native') ? 'native' : 'onnx';
   // what the results depend on; hardware, targets, baselines and instances are cells of their own
   const settings = {
     model: o.modelDir,
@@ -143,7 +146,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
         modelDir: o.modelDir,
         train: o.data.train,
         heldOut: o.data.heldOut,
-        spec: loadSpec(hw0),
+        hw: specOf(hw0),
         targetDelayMs: target,
         ...(o.seqLen === undefined ? {} : { seqLen: o.seqLen }),
         brief: o.brief,
@@ -188,7 +191,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
       await exp.once(`finetune|${m.name}`, async () => {
         log(`— noise-aware fine-tuning of ${m.name} on ${hw0}`);
         const model = m.dir === o.modelDir ? loadModel(o.modelDir) : loadModel(m.dir);
-        await noiseAwareFinetune(model, o.data.train, loadSpec(hw0), { ...o.finetune!, out: dir, log });
+        await noiseAwareFinetune(model, o.data.train, specOf(hw0), { ...o.finetune!, out: dir, log });
         copySideFiles(o.modelDir, dir);
         return { dir };
       });
@@ -207,7 +210,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
     const costs = Object.fromEntries(
       o.hardware.map((hw) => [
         hw,
-        modelCost(config, loadSpec(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
+        modelCost(config, specOf(hw), o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals,
       ]),
     );
     const ideal = await exp.once(
@@ -216,14 +219,13 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
     );
     const nonIdeal: Record<string, { mean: number; std: number }> = {};
     for (const hw of o.hardware) {
-      const spec = loadSpec(hw);
       nonIdeal[hw] = await exp.cell(
         `nonideal|${m.name}|${hw}`,
         { model: m.name, hw },
         o.repeats,
         o.seed,
         async (seed) => {
-          const matmuls = await analogInstances(model(), spec)(seed);
+          const matmuls = await analogInstances(model(), specOf(hw))(seed);
           return { value: (await evaluate(model(), hwEval, { matmuls, fresh: true })).value };
         },
       );

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { analogInstances } from '../analog/instances.js';
-import type { HardwareSpec } from '../analog/spec.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
@@ -99,7 +99,7 @@ const meanOf = (v: readonly number[]) => meanStd(v).mean;
 export async function searchClipFormer(
   model: Model,
   calibration: EvalData,
-  spec: HardwareSpec,
+  spec: ResolvedSpec,
   cfg: SearchConfig,
   o: { batch?: number; onCandidate?: (c: Candidate) => void } = {},
 ): Promise<SearchResult> {

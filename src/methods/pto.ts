@@ -9,13 +9,12 @@
  * instance and one calibration serves them all. Calibration inputs come from a split the
  * evaluation never scores (the training split by default).
  *
- * API: `calibrateInputRanges(model, () => calibrationData, spec)` → Map(layer → per-tile ranges), which
+ * API: `calibrateInputRanges(model, () => calibrationData, loadSpec(hw, sets, model))` → Map(layer → per-tile ranges), which
  * `AnalogModel.setInputRanges` (or `monteCarlo`'s `inputRanges`) applies without reprogramming.
  */
-import { isPerfect } from '../analog/mvm.js';
-import { crossbarFor } from '../analog/presets.js';
 import { programWeights, splitDim } from '../analog/program.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
+import { type Crossbar, isPerfect } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
 import { recordLayerInputs, tapLayers } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
@@ -38,10 +37,10 @@ export function percentile(v: Float32Array, q: number): number {
 }
 
 /** Static layers whose DAC range is 'calibrated', with their crossbars. */
-function calibratedLayers(spec: HardwareSpec, names: readonly string[]) {
+function calibratedLayers(hw: ResolvedSpec, names: readonly string[]) {
   return names.flatMap((name) => {
-    if (!spec.mapped[layerKind(name)]) return [];
-    const xbar = crossbarFor(spec, name);
+    if (!hw.spec.mapped[layerKind(name)]) return [];
+    const xbar = hw.crossbar(name);
     if (isPerfect(xbar) || xbar.dac.kind !== 'uniform' || xbar.dac.range.kind !== 'calibrated') return [];
     return [{ name, xbar, percentile: xbar.dac.range.percentile, samples: xbar.dac.range.samples }];
   });
@@ -73,7 +72,7 @@ export function tilePercentiles(
 export async function calibrateInputRanges(
   model: Model,
   openCalibration: () => EvalData,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
   log: (line: string) => void = () => {},
   /**
    * The products the calibration inputs flow through: floating point by default; an
@@ -83,7 +82,7 @@ export async function calibrateInputRanges(
   through: Matmuls = digital,
 ): Promise<Map<string, Float32Array>> {
   const probe = calibratedLayers(
-    spec,
+    hw,
     model.linearLayers().map((l) => l.name),
   );
   const ranges = new Map<string, Float32Array>();
@@ -123,10 +122,10 @@ export function columnEta(mean: number, std: number, sigmas: number, saturation:
 }
 
 /** Static layers whose conductance range is 'calibrated', with their crossbars. */
-function conductanceLayers(spec: HardwareSpec, names: readonly string[]) {
+function conductanceLayers(hw: ResolvedSpec, names: readonly string[]) {
   return names.flatMap((name) => {
-    if (!spec.mapped[layerKind(name)]) return [];
-    const xbar = crossbarFor(spec, name);
+    if (!hw.spec.mapped[layerKind(name)]) return [];
+    const xbar = hw.crossbar(name);
     const r = xbar.mapping.conductanceRange;
     if (isPerfect(xbar) || r.kind !== 'calibrated') return [];
     if (xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial') {
@@ -151,7 +150,7 @@ function conductanceLayers(spec: HardwareSpec, names: readonly string[]) {
 export async function calibrateConductanceRanges(
   model: Model,
   openCalibration: () => EvalData,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
   inputRanges: ReadonlyMap<string, Float32Array> = new Map(),
   log: (line: string) => void = () => {},
   /**
@@ -161,7 +160,7 @@ export async function calibrateConductanceRanges(
   startScales: ReadonlyMap<string, Float32Array> = new Map(),
 ): Promise<Map<string, Float32Array>> {
   const layers = conductanceLayers(
-    spec,
+    hw,
     model.linearLayers().map((l) => l.name),
   );
   const scales = new Map<string, Float32Array>();

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-/** The fused bit-serial × bit-sliced crossbar product (native/crossbar_products.cc). */
-export interface CrossbarProductsArgs {
+/** What every call of the fused bit-serial × bit-sliced crossbar product takes (native/crossbar_products.cc). */
+interface ProductsArgs {
   /** Signed integer DAC codes [B, R, N, rows], or null when `inputs` are given. */
   codes: Float32Array | null;
   /**
@@ -21,11 +21,9 @@ export interface CrossbarProductsArgs {
   dacLevels?: number;
   /** Magnitude bit planes of the bit-serial inputs, 1..31. */
   planes: number;
-  /** Weights [J, Bw, R, rows, C] (Bw = 1 or B); × `weightScale` they are in ADC steps per plane unit. */
-  weights: Float32Array;
+  /** × `weightScale` the weights are in ADC steps per plane unit. */
   weightScale: number;
-  /** Squared conductances, same layout, or null (no read noise); × `squareScale` = (σ_R·scale)². */
-  squares: Float32Array | null;
+  /** × `squareScale` the squares are (σ_R·scale)². */
   squareScale: number;
   /** Per plane, N(0, 1) samples for the read noise, J·B·R·N·C each (the kernel's own layout). */
   readNoise: Float32Array[] | null;
@@ -57,22 +55,30 @@ export interface CrossbarProductsArgs {
   sumTiles?: boolean;
   /** Where to write the result (e.g. the buffer of an earlier run); else a new one. */
   out?: Float32Array;
+}
+
+/** Cells programmed once (static layers). */
+export interface ProgrammedCellsArgs {
+  /** Weights [J, Bw, R, rows, C] (Bw = 1 or B). */
+  weights: Float32Array;
+  /** Squared conductances, same layout, or null (no read noise). */
+  squares: Float32Array | null;
   /**
-   * For static cells: an object kept with the weights array, where the kernel leaves the
-   * levelled form it found (`handle`) and reads it at the next call with the same cells. The
-   * weights must not change in place while it is kept.
+   * An object kept with the weights array, where the kernel leaves the levelled form it found
+   * (`handle`) and reads it at the next call with the same cells. The weights must not change
+   * in place while it is kept.
    */
   levelledCache?: { handle?: unknown };
 }
 
 /**
- * An operand written into the crossbars per input (K, V): in place of `weights` and `squares`,
- * its signed unit values [Bw, R, rows, C] and how its cells are written (src/analog/dynamic.ts);
- * the kernel writes each tile's cells as it copies the tile.
+ * An operand written into the crossbars per input (K, V): its signed unit values [Bw, R, rows, C]
+ * and how its cells are written (src/analog/dynamic.ts); the kernel writes each tile's cells as
+ * it copies the tile.
  */
-export interface WrittenOperandArgs {
+export interface WrittenCellsArgs {
   unit: Float32Array;
-  /** Programming noise: 0 none, 1 relative, 2 writeSqrt, 3 additive, 4 pcm. */
+  /** Programming noise: its code in WRITE_KINDS (src/analog/write-noise.ts). */
   writeKind: number;
   /** N(0, 1) samples for the G+ and G− devices, [J, Bw, R, rows, C] each (as the graph reads them); null for kind 0. */
   writeNoise: [Float32Array, Float32Array] | null;
@@ -87,19 +93,17 @@ export interface WrittenOperandArgs {
   /** G_MAX − G_MIN, and its square, as float32 (the graph's constants). */
   dG: number;
   dGSquared: number;
-  /** The pcm kind's polynomial of the noise's std in G/G_MAX (else 0). */
-  pcmC0: number;
-  pcmC1: number;
-  pcmC2: number;
   /** Whether the products read squares (read noise). */
   writeSquares: boolean;
 }
 
+export type CrossbarProductsArgs = ProductsArgs & (ProgrammedCellsArgs | WrittenCellsArgs);
+
 export interface NativeKernels {
   /** → [B, R, N, C] recombined ADC codes (× gain, and summed over R, when asked). */
-  crossbarProducts(
-    args: CrossbarProductsArgs | (Omit<CrossbarProductsArgs, 'weights' | 'squares'> & WrittenOperandArgs),
-  ): Float32Array;
+  crossbarProducts(args: CrossbarProductsArgs): Float32Array;
+  /** The constants the kernels were compiled with (src/analog/write-noise.ts's NATIVE_CONSTANTS, as JSON). */
+  constants: string;
 }
 
 const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));
@@ -147,26 +151,4 @@ export function useNativeKernels(on: boolean): boolean {
 export function nativeThreads(): number {
   const v = Number(process.env['XBAR_THREADS']);
   return Number.isInteger(v) && v >= 1 ? v : availableParallelism();
-}
-
-/**
- * Where the kernel reads the noise of output (b, r, n, column c) of slice j in a plane's window
- * of J·B·R·N·C samples: the window laid out [B][R][column chunk][N][J][chunk width], in the order
- * the kernel visits outputs, so that it streams from memory. Chunks are 16 columns when the
- * kernel reads squares (read noise), else 64; the last may be narrower. (The ONNX graph reads
- * the same window as [J][B][R][N][C]: the same samples, given to other outputs.)
- */
-export function kernelNoiseIndex(
-  dims: { B: number; R: number; N: number; C: number; J: number; squares: boolean },
-  b: number,
-  r: number,
-  n: number,
-  j: number,
-  c: number,
-): number {
-  const { R, N, C, J } = dims;
-  const chunk = dims.squares ? 16 : 64;
-  const c0 = Math.floor(c / chunk) * chunk;
-  const width = Math.min(chunk, C - c0);
-  return (b * R + r) * N * J * C + c0 * N * J + (n * J + j) * width + (c - c0);
 }

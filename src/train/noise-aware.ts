@@ -31,6 +31,7 @@
  *   analog there too, because extracting bits with floor has a straight-through derivative of
  *   exactly zero (⌊v/2^i⌋ − 2⌊v/2^(i+1)⌋).
  */
+import { adcStep } from '../analog/adc.js';
 import { dynamicProduct } from '../analog/dynamic.js';
 import {
   checkLearnedFit,
@@ -38,10 +39,10 @@ import {
   readLearnedRanges,
   writeLearnedRanges,
 } from '../analog/learned-ranges.js';
-import { adcStep, gaussianNoise, signedLevels } from '../analog/mvm.js';
-import { attentionCrossbar, crossbarFor } from '../analog/presets.js';
+import { gaussianNoise } from '../analog/noise.js';
 import { type Span, splitDim, weightScales } from '../analog/program.js';
-import type { Crossbar, HardwareSpec } from '../analog/spec.js';
+import type { ResolvedSpec } from '../analog/resolve.js';
+import { type Crossbar, signedLevels } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
 import { recordLayerInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
@@ -128,15 +129,14 @@ export class NoiseAwareTraining {
   private readonly attention: Crossbar | null;
 
   constructor(
-    readonly spec: HardwareSpec,
+    readonly hw: ResolvedSpec,
     readonly seed: number,
   ) {
-    this.attention = attentionCrossbar(spec);
-    if (this.attention) this.attention = trainableAttention(this.attention);
+    this.attention = hw.attention && trainableAttention(hw.attention);
   }
 
   private mapped(name: string): Crossbar | null {
-    return this.spec.mapped[layerKind(name)] ? crossbarFor(this.spec, name) : null;
+    return this.hw.spec.mapped[layerKind(name)] ? this.hw.crossbar(name) : null;
   }
 
   /**
@@ -166,9 +166,7 @@ export class NoiseAwareTraining {
         : new Map<string, HostArray>();
     for (const { name, w, xbar } of found) {
       const [inDim, outDim] = w.shape as [number, number];
-      if (stored) {
-        checkLearnedFit(resumeFrom!, stored, name, xbar, inDim, outDim, learns(xbar));
-      }
+      if (stored) checkLearnedFit(resumeFrom!, stored, name, xbar, inDim, outDim);
       this.addLayer(name, w, xbar, {
         ...(stored?.inputRanges.get(name) ? { inputRange: stored.inputRanges.get(name)! } : {}),
         ...(stored?.columnScales.get(name) ? { eta: stored.columnScales.get(name)! } : {}),
@@ -185,7 +183,7 @@ export class NoiseAwareTraining {
     xbar: Crossbar,
     from: { inputRange?: Float32Array; eta?: Float32Array; inputs?: HostArray },
   ): TrainedLayer {
-    const where = `${this.spec.name}: ${name}`;
+    const where = `${this.hw.spec.name}: ${name}`;
     const [inDim, outDim] = w.shape as [number, number];
     const tiles = splitDim(inDim, xbar.tile.rows, xbar.tile.split);
     const rows = Math.max(...tiles.map((t) => t.size));
@@ -302,7 +300,11 @@ export class NoiseAwareTraining {
     }
     let wt = tileWeights(l.weight, l.tiles, l.rows).div(l.norm); // [R, rows, C], |w| ≤ 1
     if (l.eta) wt = wt.mul(l.eta);
-    wt = noisyWeight(wt, weightNoise(xbar, `${this.spec.name}: ${name}`), seedFor(this.seed, `vat:${name}`));
+    wt = noisyWeight(
+      wt,
+      weightNoise(xbar, `${this.hw.spec.name}: ${name}`),
+      seedFor(this.seed, `vat:${name}`),
+    );
     let current = xn.matmul(wt); // [R, N, C]
     if (xbar.outputNoise.kind === 'gaussian' && xbar.outputNoise.sigma > 0) {
       current = current.add(
@@ -374,7 +376,7 @@ export class NoiseAwareTraining {
       outDims.set(name, l.outDim);
     }
     if (inputRanges.size + columnScales.size === 0) return;
-    writeLearnedRanges(dir, { inputRanges, columnScales, tile: this.spec.tile }, outDims);
+    writeLearnedRanges(dir, { inputRanges, columnScales, tile: this.hw.spec.tile }, outDims);
   }
 }
 
@@ -396,9 +398,3 @@ function initialRanges(x: HostArray, tiles: readonly Span[], sigmas: number): Fl
     return Math.max(sigmas * Math.sqrt(Math.max(s2 / count - (s / count) ** 2, 0)), 1e-6);
   });
 }
-
-/** What a spec's crossbar learns in training. */
-const learns = (x: Crossbar) => ({
-  input: x.dac.kind === 'uniform' && x.dac.range.kind === 'learned',
-  conductance: x.mapping.conductanceRange.kind === 'learned',
-});

@@ -18,6 +18,12 @@ export const numIn = (lo: number, hi: number, openLow = false) => {
   return (openLow ? base.gt(lo, { error }) : base.min(lo, { error })).max(hi, { error });
 };
 
+/** A number ≥ 0 (or > 0) whose error says so and what it measures. */
+export const nonNeg = (what: string) =>
+  z.number({ error: `use a number ≥ 0 (${what})` }).min(0, { error: `use a number ≥ 0 (${what})` });
+export const positive = (what: string) =>
+  z.number({ error: `use a number > 0 (${what})` }).gt(0, { error: `use a number > 0 (${what})` });
+
 /** Parses `value` with `schema`, or throws an InputError listing every problem. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, file: string): z.output<S> {
   const r = schema.safeParse(value);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AnalogModel } from '../../src/analog/analog-model.js';
-import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { programWeights } from '../../src/analog/program.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { input, param } from '../../src/graph/tensor.js';
@@ -86,7 +86,7 @@ describe('PCM statistics match aihwkit within sampling error', () => {
 
   /** Per-weight mean and std of α·W at time t over n instances of our model. */
   function ours(timeS: number) {
-    const xbar = crossbarFor(spec, 'layer');
+    const xbar = spec.crossbar('layer');
     const m = new Float64Array(w.data.length);
     const m2 = new Float64Array(w.data.length);
     for (let i = 0; i < n; i++) {

@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { dac } from '../../src/analog/dac.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
-import { batchBalance, crossbarProducts, dac, tiledMatmul } from '../../src/analog/mvm.js';
-import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { loadSpec } from '../../src/analog/presets.js';
+import { products } from '../../src/analog/products.js';
 import { programWeights, splitDim } from '../../src/analog/program.js';
 import { Crossbar } from '../../src/analog/spec.js';
+import { batchBalance, tiledMatmul } from '../../src/analog/tiling.js';
 import { Predictor } from '../../src/eval/predict.js';
 import { type HostArray, hostArray, toNumbers } from '../../src/graph/ndarray.js';
 import { input, param } from '../../src/graph/tensor.js';
@@ -170,21 +172,15 @@ describe('converters', () => {
     const xbar = xbarOf({ adc: { kind: 'uniform', bits: 3, range: { kind: 'fixed', max: 3 } } });
     const x = input('x', [1, 1, 1, 1]);
     const w = input('w', [1, 1, 1, 5]);
-    const y = crossbarProducts(
-      {
-        planes: x.reshape([1, 1, 1, 1]),
-        codes: x.reshape([1, 1, 1]),
-        planeScale: 1,
-        planeWeights: [1],
-        range: x,
-      },
-      w,
-      null,
-      [1],
-      xbar,
-      1,
-      0,
-    );
+    const d = {
+      planes: x.reshape([1, 1, 1, 1]),
+      codes: x.reshape([1, 1, 1]),
+      planeScale: 1,
+      planeWeights: [1],
+      range: x,
+    };
+    const operand = { weights: w, squares: null };
+    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 1, seed: 0 }).codes(false);
     const g = await compile({ y }, { cache: false });
     const out = await g.run({
       x: hostArray('float32', [1, 1, 1, 1], Float32Array.of(1)),
@@ -200,7 +196,7 @@ describe('converters', () => {
       'tile.rows=8',
       'tile.split=fixed',
     ]);
-    const xbar = crossbarFor(spec, 'layer.0.query');
+    const xbar = spec.crossbar('layer.0.query');
     const w = randn([20, 6], 2);
     const p = programWeights(w, xbar, 0, new Rng(0));
     const x = randn([3, 20], 3);
@@ -307,15 +303,9 @@ describe('noise statistics', () => {
     const x = input('x', [1, n, 4]);
     const w = input('w', [1, 1, 4, 1]);
     const sq = input('sq', [1, 1, 4, 1]);
-    const y = crossbarProducts(
-      { planes: x.reshape([1, 1, n, 4]), codes: x, planeScale: 1, planeWeights: [1], range: x },
-      w,
-      sq,
-      [1],
-      xbar,
-      4,
-      3,
-    );
+    const d = { planes: x.reshape([1, 1, n, 4]), codes: x, planeScale: 1, planeWeights: [1], range: x };
+    const operand = { weights: w, squares: sq };
+    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 4, seed: 3 }).codes(false);
     const g = await compile({ y }, { cache: false });
     const xs = Float32Array.from({ length: 4 * n }, (_, i) => [1, -0.5, 0.25, 0][i % 4]!);
     const ws = Float32Array.of(0.5, -1, 0.25, 1);

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { boundManagementRounds, saturationThreshold, topCodeSaturates } from '../../src/analog/adc.js';
 import * as analogModel from '../../src/analog/analog-model.js';
 import * as dynamic from '../../src/analog/dynamic.js';
-import { boundManagementRounds, saturationThreshold, topCodeSaturates } from '../../src/analog/mvm.js';
 import * as presets from '../../src/analog/presets.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import * as ndarray from '../../src/graph/ndarray.js';
@@ -99,8 +99,8 @@ describe('iterative bound management, no noise', () => {
   });
 
   it('counts rounds as aihwkit does: divisors up to the first above min(maxFactor, levels/minInputLevels)', () => {
-    const xbar = (sets: string[]) => presets.crossbarFor(loadSpec('ideal', sets), 'layer.0.ffnIn');
-    assert.equal(boundManagementRounds(presets.crossbarFor(loadSpec('pcm-aihwkit'), 'x')), 5); // 1..16
+    const xbar = (sets: string[]) => loadSpec('ideal', sets).crossbar('layer.0.ffnIn');
+    assert.equal(boundManagementRounds(loadSpec('pcm-aihwkit').crossbar('x')), 5); // 1..16
     assert.equal(boundManagementRounds(xbar(base('{kind: none}'))), 1);
     assert.equal(boundManagementRounds(xbar(base('{kind: iterative, maxFactor: 2}'))), 3);
     // an ideal DAC has no resolution limit: 1, 2, …, 1024 for maxFactor 1000
@@ -183,7 +183,15 @@ describe('bound management with noise', () => {
     const { CASES } = (await import(
       new URL('../../../scripts/reference/bm-none-cases.mjs', import.meta.url).href
     )) as { CASES: { name: string; run: (lib: object, sets: string[]) => Promise<Float32Array> }[] };
-    const lib = { ...analogModel, ...dynamic, ...presets, ...ndarray, ...tensor, ...session, ...math };
+    const lib = {
+      ...analogModel,
+      ...dynamic,
+      ...presets,
+      ...ndarray,
+      ...tensor,
+      ...session,
+      ...math,
+    };
     const none = ['adc.boundManagement.kind=none'];
     // the fixture holds the ONNX graphs' numbers (the native kernel assigns noise samples in its own order)
     const native = useNativeKernels(false);
@@ -244,7 +252,7 @@ describe('bound management with noise', () => {
 describe('spec', () => {
   it('pcm-aihwkit sets aihwkit’s defaults; other presets keep none', () => {
     for (const name of presets.PRESET_NAMES) {
-      const adc = loadSpec(name).adc;
+      const adc = loadSpec(name).spec.adc;
       const bm = adc.kind === 'uniform' ? adc.boundManagement : { kind: 'none' };
       assert.deepEqual(
         bm,
@@ -252,7 +260,7 @@ describe('spec', () => {
         name,
       );
     }
-    assert.ok(JSON.stringify(presets.specDiff(loadSpec('pcm-aihwkit'))).includes('"boundManagement"'));
+    assert.ok(JSON.stringify(presets.specDiff(loadSpec('pcm-aihwkit').spec)).includes('"boundManagement"'));
   });
 
   it('rejects bad limits with the field and what is allowed', () => {

@@ -9,19 +9,42 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
-import { attentionCrossbar, crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { loadSpec } from '../../src/analog/presets.js';
+import { NATIVE_CONSTANTS, WRITE_KINDS, type WriteKind } from '../../src/analog/write-noise.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { NoiseStream } from '../../src/graph/noise-table.js';
 import { numel } from '../../src/graph/shape.js';
 import { input, param, type Tensor } from '../../src/graph/tensor.js';
 import { clipformerTransform, parseClipFormer } from '../../src/methods/clipformer.js';
-import { kernelNoiseIndex, nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
+import { nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng, seedFor } from '../../src/util/math.js';
 
 const wasOn = useNativeKernels(true);
 const built = nativeKernels() !== null;
 after(() => useNativeKernels(wasOn));
+
+/**
+ * Where the kernel reads the noise of output (b, r, n, column c) of slice j in a plane's window
+ * of J·B·R·N·C samples: the window laid out [B][R][column chunk][N][J][chunk width], in the order
+ * the kernel visits outputs, so that it streams from memory. Chunks are 16 columns when the
+ * kernel reads squares (read noise), else 64; the last may be narrower. (The ONNX graph reads
+ * the same window as [J][B][R][N][C]: the same samples, given to other outputs.)
+ */
+function kernelNoiseIndex(
+  dims: { B: number; R: number; N: number; C: number; J: number; squares: boolean },
+  b: number,
+  r: number,
+  n: number,
+  j: number,
+  c: number,
+): number {
+  const { R, N, C, J } = dims;
+  const chunk = dims.squares ? 16 : 64;
+  const c0 = Math.floor(c / chunk) * chunk;
+  const width = Math.min(chunk, C - c0);
+  return (b * R + r) * N * J * C + c0 * N * J + (n * J + j) * width + (c - c0);
+}
 
 interface Case {
   /** The crossbar product's noise seed and dims (as `products` sees them). */
@@ -84,7 +107,7 @@ async function compare(c: Case): Promise<{ differ: number; maxDiff: number; scal
 /** x·W of a static layer `name` on a preset with `sets` overrides, x [n, inDim]. */
 function staticCase(preset: string, sets: string[], inDim: number, outDim: number, n: number): Case {
   const spec = loadSpec(preset, sets);
-  const xbar = crossbarFor(spec, 'layer.0.ffnIn');
+  const xbar = spec.crossbar('layer.0.ffnIn');
   const rng = new Rng(17);
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
   const x = hostArray('float32', [n, inDim], rng.fillNormal(new Float32Array(n * inDim)));
@@ -291,7 +314,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     cols: number,
     transform?: ConductanceTransform,
   ): Case => {
-    const xbar = attentionCrossbar(loadSpec('rram-clipformer', sets))!;
+    const xbar = loadSpec('rram-clipformer', sets).attention!;
     const [b, h, n] = [2, 3, 11];
     const rng = new Rng(3);
     const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
@@ -323,12 +346,53 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     // writeSqrt (rram-clipformer's) on K-like (64 rows) and V-like (3 row tiles, padded) operands
     assertSame(await compare(writtenCase([], 64, 100)));
     assertSame(await compare(writtenCase([], 150, 64)));
-    for (const program of [
-      '{kind: relative, sigma: 0.2}',
-      '{kind: additive, sigma: 0.03}',
-      '{kind: pcm, scale: 1}',
-    ])
+    // every kind the kernel knows (a kind it computed with another's formula differs by percents)
+    const programs = {
+      none: '{kind: none}',
+      relative: '{kind: relative, sigma: 0.2}',
+      writeSqrt: '{kind: writeSqrt, gamma: 2, sigma: 0.15}',
+      additive: '{kind: additive, sigma: 0.03}',
+      pcm: '{kind: pcm, scale: 1}',
+    } satisfies Record<WriteKind, string>;
+    assert.deepEqual(Object.keys(programs).sort(), Object.keys(WRITE_KINDS).sort());
+    for (const program of Object.values(programs))
       assertSame(await compare(writtenCase([`attention.device.program=${program}`], 64, 40)));
+  });
+
+  it('was compiled with the write-noise codes and pcm fit of src/analog/write-noise.ts', () => {
+    useNativeKernels(true);
+    assert.equal(nativeKernels()!.constants, JSON.stringify(NATIVE_CONSTANTS));
+    const k = nativeKernels()!;
+    const dims = { B: 1, Bw: 1, R: 1, N: 2, rows: 4, C: 3, J: 1, planes: 2, levels: 7, threads: 1 };
+    const written = {
+      ...dims,
+      codes: new Float32Array(8),
+      unit: new Float32Array(12),
+      writeNoise: null,
+      writeNoiseScale: 0,
+      cellLevels: 0,
+      cellBase: 1,
+      gMin: 0,
+      gMax: 1,
+      dG: 1,
+      dGSquared: 1,
+      writeSquares: false,
+      weightScale: 1,
+      squareScale: 0,
+      readNoise: null,
+      outNoise: null,
+      coef: new Float32Array(2),
+    };
+    assert.equal(k.crossbarProducts({ ...written, writeKind: WRITE_KINDS.none.code }).length, 6);
+    const unknown = Math.max(...Object.values(WRITE_KINDS).map((d) => d.code)) + 1;
+    assert.throws(
+      () => k.crossbarProducts({ ...written, writeKind: unknown }),
+      new RegExp(
+        `writeKind must be one of ${Object.entries(WRITE_KINDS)
+          .map(([n, d]) => `${d.code} ${n}`)
+          .join(', ')}`,
+      ),
+    );
   });
 
   it('written analog cells, and ClipFormer’s transform before the write: the graph’s outputs', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
-import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { programWeights } from '../../src/analog/program.js';
 import { programInWorkers } from '../../src/analog/program-workers.js';
 import type { HostArray } from '../../src/graph/ndarray.js';
@@ -19,7 +19,7 @@ const cellsOf = (m: AnalogModel) => arraysOf(m).map(([name, a]) => [name, ...a.m
 describe('programming in worker threads', () => {
   it('gives each layer the cells programming it alone gives, in the order of the jobs', async () => {
     const spec = loadSpec('pcm-aihwkit');
-    const xbar = crossbarFor(spec, 'layer.0.ffnIn');
+    const xbar = spec.crossbar('layer.0.ffnIn');
     const jobs = [
       [40, 24],
       [600, 30],

@@ -4,15 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  attentionCrossbar,
-  crossbarFor,
-  globMatch,
-  loadSpec,
-  mergeSpec,
-  PRESET_NAMES,
-  specDiff,
-} from '../../src/analog/presets.js';
+import { loadSpec, PRESET_NAMES, specDiff } from '../../src/analog/presets.js';
+import { globRegExp, mergeSpec } from '../../src/analog/resolve.js';
 import { sliceCount } from '../../src/analog/spec.js';
 
 const file = (name: string, text: string) => {
@@ -24,27 +17,26 @@ const file = (name: string, text: string) => {
 describe('presets', () => {
   it('every preset resolves, with its attention crossbars', () => {
     for (const n of PRESET_NAMES) {
-      const s = loadSpec(n);
-      assert.equal(s.name, n);
-      attentionCrossbar(s);
+      assert.equal(loadSpec(n).spec.name, n);
     }
   });
 
   it('ideal differs from the defaults only in its labels', () => {
-    assert.deepEqual(Object.keys(specDiff(loadSpec('ideal'))).sort(), ['description', 'name', 'source']);
+    assert.deepEqual(Object.keys(specDiff(loadSpec('ideal').spec)).sort(), ['description', 'name', 'source']);
   });
 
   it('encode the papers’ settings', () => {
-    const r = loadSpec('rram-clipformer');
+    const rram = loadSpec('rram-clipformer');
+    const r = rram.spec;
     assert.deepEqual([r.tile.rows, r.tile.cols, r.tile.split], [64, 64, 'fixed']);
     assert.equal(sliceCount(r.cells), 4); // 8-bit weights over 2-bit cells
-    assert.deepEqual(attentionCrossbar(r)!.program, { kind: 'writeSqrt', gamma: 3, sigma: 0.1 });
+    assert.deepEqual(rram.attention!.program, { kind: 'writeSqrt', gamma: 3, sigma: 0.1 });
     assert.deepEqual(r.program, { kind: 'none' }); // static weights carry read noise only
-    const h = attentionCrossbar(loadSpec('hybrid-trex'))!;
+    const h = loadSpec('hybrid-trex').attention!;
     assert.equal(h.technology, 'sram');
     assert.equal(sliceCount(h.cells), 8);
     assert.deepEqual(h.readNoise, { kind: 'none' });
-    assert.equal(attentionCrossbar(loadSpec('pcm-aihwkit')), null); // aihwkit has no K/V crossbars
+    assert.equal(loadSpec('pcm-aihwkit').attention, null); // aihwkit has no K/V crossbars
   });
 });
 
@@ -54,11 +46,54 @@ describe('files, --set and overrides', () => {
       'chip.yaml',
       'extends: fefet-trex\nadc: { kind: uniform, bits: 4 }\noverrides:\n  - layers: "*.ffnOut"\n    set: { readNoise: { kind: none } }\n',
     );
-    const s = loadSpec(p, ['attention.device.program.sigma=0.05']);
-    assert.equal(s.adc.kind === 'uniform' && s.adc.bits, 4);
-    assert.deepEqual(crossbarFor(s, 'layer.3.ffnOut').readNoise, { kind: 'none' });
-    assert.deepEqual(crossbarFor(s, 'layer.3.ffnIn').readNoise, { kind: 'relative', sigma: 0.1 });
-    assert.deepEqual(attentionCrossbar(s)!.program, { kind: 'relative', sigma: 0.05 });
+    const hw = loadSpec(p, ['attention.device.program.sigma=0.05']);
+    assert.equal(hw.spec.adc.kind === 'uniform' && hw.spec.adc.bits, 4);
+    assert.deepEqual(hw.crossbar('layer.3.ffnOut').readNoise, { kind: 'none' });
+    assert.deepEqual(hw.crossbar('layer.3.ffnIn').readNoise, { kind: 'relative', sigma: 0.1 });
+    assert.deepEqual(hw.attention!.program, { kind: 'relative', sigma: 0.05 });
+    // resolved once: layers with the same overrides share one validated crossbar
+    assert.equal(hw.crossbar('layer.7.ffnOut'), hw.crossbar('layer.3.ffnOut'));
+    assert.equal(hw.crossbar('layer.7.query'), hw.crossbar('layer.3.ffnIn'));
+  });
+
+  it('a file is labelled with its own name, not the preset it extends', () => {
+    const p = file('my-chip.yaml', 'extends: rram-clipformer\nadc: { kind: uniform, bits: 5 }\n');
+    assert.equal(loadSpec(p).spec.name, 'my-chip.yaml');
+    assert.equal(
+      loadSpec(file('named.json', '{"extends": "fefet-trex", "name": "chip B"}')).spec.name,
+      'chip B',
+    );
+    assert.equal(loadSpec('rram-clipformer').spec.name, 'rram-clipformer');
+  });
+
+  it('--set assignments apply together, in any order; a field set twice to two values is an error', () => {
+    const sets = ['dac.range.percentile=99', 'dac.range.kind=calibrated', 'dac.range.samples=4'];
+    const want = { kind: 'calibrated', percentile: 99, samples: 4 };
+    for (const order of [sets, [...sets].reverse(), [sets[1]!, sets[0]!, sets[2]!]]) {
+      const s = loadSpec('pcm-lammie', order).spec;
+      assert.deepEqual(s.dac.kind === 'uniform' && s.dac.range, want, order.join(' '));
+    }
+    assert.equal(loadSpec('pcm-lammie', ['adc.bits=6', 'adc.bits=6']).spec.adc.kind, 'uniform');
+    assert.throws(
+      () => loadSpec('pcm-lammie', ['adc.bits=6', 'adc.bits=7']),
+      /--set:\n {2}✖ adc\.bits: set to 6 and to 7; set each field once/,
+    );
+  });
+
+  it('an override that matches none of the model’s layers is an error naming it and the layers', () => {
+    const p = file(
+      'typo.yaml',
+      'extends: fefet-trex\noverrides:\n  - { layers: "layr.9.*", set: { adc: { bits: 4 } } }\n',
+    );
+    const layers = ['layer.0.query', 'layer.0.ffnIn', 'classifier'];
+    assert.throws(
+      () => loadSpec(p, [], layers),
+      (e: Error) =>
+        e.message ===
+        `${p}:\n  ✖ overrides[0].layers: 'layr.9.*' matches no layer; the layers are layer.0.query, layer.0.ffnIn, classifier`,
+    );
+    loadSpec(p, ['overrides=[{layers: "layer.0.*", set: {adc: {bits: 4}}}]'], layers);
+    loadSpec(p); // without the model's layers, unchecked
   });
 
   it('a new kind replaces the old variant instead of merging into it', () => {
@@ -67,9 +102,9 @@ describe('files, --set and overrides', () => {
   });
 
   it('globs match across dots', () => {
-    assert.ok(globMatch('layer.*.ffnIn', 'layer.11.ffnIn'));
-    assert.ok(globMatch('*', 'embeddings.patch'));
-    assert.ok(!globMatch('layer.1.*', 'layer.11.query'));
+    assert.ok(globRegExp('layer.*.ffnIn').test('layer.11.ffnIn'));
+    assert.ok(globRegExp('*').test('embeddings.patch'));
+    assert.ok(!globRegExp('layer.1.*').test('layer.11.query'));
   });
 });
 

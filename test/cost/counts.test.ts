@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSpec } from '../../src/analog/presets.js';
-import { cost, crossbarCount, kvSlices, resolveShape, weightSlices } from '../../src/cost/index.js';
+import { sliceCount } from '../../src/analog/spec.js';
+import { cost, crossbarCount, kvSlices, resolveShape } from '../../src/cost/index.js';
 
 const q = (bitsPerCell: number, weightBits: number) => ({
   kind: 'quantized' as const,
@@ -22,10 +23,10 @@ describe('crossbar counts', () => {
   });
 
   it('bit slices: ⌈weightBits/bitsPerCell⌉, one for analog cells', () => {
-    assert.equal(weightSlices(q(2, 8)), 4);
-    assert.equal(weightSlices(q(1, 8)), 8);
-    assert.equal(weightSlices(q(2, 7)), 4);
-    assert.equal(weightSlices({ kind: 'analog' }), 1);
+    assert.equal(sliceCount(q(2, 8)), 4);
+    assert.equal(sliceCount(q(1, 8)), 8);
+    assert.equal(sliceCount(q(2, 7)), 4);
+    assert.equal(sliceCount({ kind: 'analog' }), 1);
   });
 
   it("ClipFormer's β removes ⌊log2(1/β)⌋ K/V bits", () => {

@@ -6,15 +6,21 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSpec } from '../../src/analog/presets.js';
 import {
-  COMPONENT_LIBRARY,
   type CostOptions,
+  type CrossbarCost,
   cost,
   crossbarCost,
-  crossbarTotals,
+  libraryEntry,
   type ModelShape,
-  technologyCost,
 } from '../../src/cost/index.js';
 import { encoderLayerMacs } from '../../src/models/encoder.js';
+
+/** Totals of a CrossbarCost: E_R,X (pJ), D_R,X (ns), A_X (mm²). */
+const crossbarTotals = (c: CrossbarCost) => ({
+  readPJ: c.read.arrayPJ + c.read.dacPJ + c.read.adcPJ + c.read.shiftAddPJ,
+  readNs: c.readDelay.arrayNs + c.readDelay.adcNs,
+  areaMm2: c.area.arrayMm2 + c.area.dacMm2 + c.area.adcMm2 + c.area.shiftAddMm2,
+});
 
 const close = (a: number, b: number, rel = 1e-9, what = '') =>
   assert.ok(Math.abs(a - b) <= rel * Math.max(1, Math.abs(b)), `${what}: ${a} ≠ ${b}`);
@@ -142,7 +148,7 @@ describe('component library', () => {
       ['pcm', 13_400, 133, 0.62],
     ] as const;
     for (const [tech, pj, ns, mm2] of cases) {
-      const lib = technologyCost(COMPONENT_LIBRARY[tech], tech);
+      const lib = libraryEntry(tech);
       const t = crossbarTotals(crossbarCost(lib.crossbar, lib.crossbar.reference));
       close(t.readPJ, pj, 1e-12, `${tech} E_R,X`);
       close(t.readNs, ns, 1e-12, `${tech} D_R,X`);
@@ -151,7 +157,7 @@ describe('component library', () => {
   });
 
   it('scaling laws: flash ADC energy doubles per bit, array energy follows cells', () => {
-    const x = technologyCost(COMPONENT_LIBRARY.fefet, 'fefet').crossbar;
+    const x = libraryEntry('fefet').crossbar;
     const at = (over: Partial<typeof x.reference>) => crossbarCost(x, { ...x.reference, ...over });
     const ref = at({});
     close(at({ adcBits: 7 }).read.adcPJ, 2 * ref.read.adcPJ);

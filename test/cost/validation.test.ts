@@ -84,6 +84,16 @@ describe('invalid options', () => {
     );
   });
 
+  it('an override that matches no layer the cost model costs', () => {
+    const typo = loadSpec('fefet-trex', ['overrides=[{layers: "layr.9.*", set: {adc: {bits: 4}}}]']);
+    assert.match(
+      msg(() => cost(deit, typo)),
+      /overrides\[0\]\.layers: 'layr\.9\.\*' matches no layer; the layers are embeddings\.patch, layer\.0\.query, .*, distillation_classifier$/,
+    );
+    const four = loadSpec('fefet-trex', ['overrides=[{layers: "layer.9.*", set: {adc: {bits: 4}}}]']);
+    assert.ok(cost(deit, four).totals.energyMJ < cost(deit, fefet).totals.energyMJ, 'the override applies');
+  });
+
   it('an unknown model name, with a suggestion', () => {
     assert.match(
       msg(() => resolveShape('deit-z')),

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
-import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { columnSpan, programWeights } from '../../src/analog/program.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { hostArray } from '../../src/graph/ndarray.js';
@@ -113,7 +113,7 @@ describe('conductance-range optimisation', () => {
 
   it('programming with η shrinks the column’s devices and restores the product digitally', () => {
     const w = hostArray('float32', [2, 2], Float32Array.from([1, -0.5, 0.25, 1]));
-    const xbar = crossbarFor(loadSpec('ideal', ['mapping.scale=column']), 'probe');
+    const xbar = loadSpec('ideal', ['mapping.scale=column']).crossbar('probe');
     const full = programWeights(w, xbar, 0, new Rng(0));
     const shrunk = programWeights(w, xbar, 0, new Rng(0), Float32Array.from([0.5, 1]));
     for (let i = 0; i < 4; i++) {

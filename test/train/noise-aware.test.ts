@@ -1,8 +1,8 @@
 /** Variation-aware training: noise of the configured size in the graph, gradients that reach every weight, clear errors. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { crossbarFor, loadSpec } from '../../src/analog/presets.js';
-import type { HardwareSpec } from '../../src/analog/spec.js';
+import { loadSpec } from '../../src/analog/presets.js';
+import type { ResolvedSpec } from '../../src/analog/resolve.js';
 import { grad } from '../../src/graph/autodiff.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { crossEntropy } from '../../src/graph/nn.js';
@@ -14,7 +14,7 @@ import { Rng } from '../../src/util/math.js';
 import { vitMnist } from '../helpers/models.js';
 
 /** Crossbar products with the spec's noise drawn in the graph (no learned ranges). */
-const noiseAwareMatmuls = (spec: HardwareSpec, seed: number) =>
+const noiseAwareMatmuls = (spec: ResolvedSpec, seed: number) =>
   new NoiseAwareTraining(spec, seed).graph().matmuls;
 
 describe('noise-aware training', () => {
@@ -33,10 +33,10 @@ describe('noise-aware training', () => {
   });
 
   it('adds relative programming and read noise in quadrature; rejects kinds it cannot train with', () => {
-    const x = crossbarFor(loadSpec('fefet-trex'), 'layer.0.query');
+    const x = loadSpec('fefet-trex').crossbar('layer.0.query');
     assert.ok(Math.abs(weightNoise(x, 'fefet-trex').relative - Math.hypot(0.2, 0.1)) < 1e-12);
     assert.throws(
-      () => weightNoise(crossbarFor(loadSpec('pcm-aihwkit'), 'layer.0.query'), 'pcm-aihwkit'),
+      () => weightNoise(loadSpec('pcm-aihwkit').crossbar('layer.0.query'), 'pcm-aihwkit'),
       /program.kind: 'pcm' is not supported by noise-aware training/,
     );
   });

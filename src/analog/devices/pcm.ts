@@ -1,6 +1,7 @@
 /**
  * The PCM statistical model of aihwkit's PCMLikeNoiseModel (fitted on a 1-million-device array):
- * programming noise, drift exponents and accumulated 1/f read noise. Conductances in µS.
+ * programming noise (its formula: the pcm kind of write-noise.ts), drift exponents and
+ * accumulated 1/f read noise. Conductances in µS.
  * @see Nandakumar et al., ICECS 2019; IBM aihwkit, inference/noise/pcm.py
  */
 import type { Rng } from '../../util/math.js';
@@ -19,14 +20,6 @@ export const PCM_READ_FIT = Object.freeze({ c: 0.0088, e: 0.65, max: 0.2 });
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
 
-/** Programmed conductance: max(0, g_T + σ_prog(g_T)·scale·ξ). */
-export function pcmProgram(gT: number, gMaxUS: number, scale: number, rng: Rng): number {
-  const g = gT / gMaxUS;
-  const f = PCM_PROG_FIT;
-  const sigma = Math.max(f.c0 + f.c1 * g + f.c2 * g * g, 0) * (gMaxUS / f.gMaxRefUS) * scale;
-  return Math.max(0, gT + sigma * rng.normal());
-}
-
 /** Drift exponent ν of a device programmed to g_T. */
 export function pcmDriftNu(gT: number, gMaxUS: number, rng: Rng): number {
   const ln = Math.log(Math.max(gT / gMaxUS, 1e-12));
@@ -38,23 +31,10 @@ export function pcmDriftNu(gT: number, gMaxUS: number, rng: Rng): number {
 
 /**
  * Conductance at `tS` seconds after programming: drift g·((t + t0)/t0)^−ν, then accumulated
- * 1/f read noise g + |g|·Q_s·sqrt(ln((t + t0 + t_read)/(2 t_read)))·ξ.
+ * 1/f read noise g + |g|·Q_s·sqrt(ln((t + t0 + t_read)/(2 t_read)))·ξ. What depends only on the
+ * time and the device model is computed once: programming a layer calls the result per device.
  */
 export function pcmAtTime(
-  gProg: number,
-  nu: number,
-  tS: number,
-  o: { gMaxUS: number; t0S: number; readNoise: boolean; tReadS: number },
-  rng: Rng,
-): number {
-  return pcmAtTimeOf(tS, o)(gProg, nu, rng);
-}
-
-/**
- * `pcmAtTime` for one evaluation time and device model: what depends only on them is computed
- * once (the same numbers; programming a layer calls this per device).
- */
-export function pcmAtTimeOf(
   tS: number,
   o: { gMaxUS: number; t0S: number; readNoise: boolean; tReadS: number },
 ): (gProg: number, nu: number, rng: Rng) => number {

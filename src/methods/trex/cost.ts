@@ -1,5 +1,5 @@
 /** The cost model's view of a model variant: reuse encoders, shared weights, tokens per encoder. */
-import type { HardwareSpec } from '../../analog/spec.js';
+import type { ResolvedSpec } from '../../analog/resolve.js';
 import { type CostOptions, type CostReport, cost } from '../../cost/cost.js';
 import { modelShape } from '../../cost/shape.js';
 import type { ModelConfig } from '../../models/index.js';
@@ -15,12 +15,12 @@ export function variantCostOptions(v: Variants, layers: number, tokens: number):
   };
 }
 
-/** Energy, delay and area of a model (with its variants) on `spec`; text models at `seqLen` tokens. */
+/** Energy, delay and area of a model (with its variants) on `hw`; text models at `seqLen` tokens. */
 export function modelCost(
   c: ModelConfig,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
   o: { seqLen?: number; extra?: CostOptions } = {},
 ): CostReport {
   const shape = modelShape(c, o.seqLen === undefined ? {} : { tokens: o.seqLen });
-  return cost(shape, spec, { ...o.extra, ...variantCostOptions(c.variants ?? {}, c.layers, shape.tokens) });
+  return cost(shape, hw, { ...o.extra, ...variantCostOptions(c.variants ?? {}, c.layers, shape.tokens) });
 }

@@ -2,7 +2,7 @@
  * Step 4 of the TReX search: fine-tune the winning pattern with the target hardware's noise in
  * the forward pass (src/train/noise-aware.ts), through the ordinary training loop.
  */
-import type { HardwareSpec } from '../../analog/spec.js';
+import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
 import { train } from '../../train/loop.js';
@@ -17,11 +17,11 @@ export interface FinetuneOptions {
   log?: (line: string) => void;
 }
 
-/** Fine-tunes `model` in place with `spec`'s noise, checkpointing into `o.out` (resumes from it). */
+/** Fine-tunes `model` in place with `hw`'s noise, checkpointing into `o.out` (resumes from it). */
 export async function noiseAwareFinetune(
   model: Model,
   data: EvalData,
-  spec: HardwareSpec,
+  hw: ResolvedSpec,
   o: FinetuneOptions,
 ): Promise<void> {
   await train(model, data, {
@@ -29,7 +29,7 @@ export async function noiseAwareFinetune(
     lr: o.lr,
     batch: o.batch,
     out: o.out,
-    hardware: new NoiseAwareTraining(spec, 0),
+    hardware: new NoiseAwareTraining(hw, 0),
     quiet: true,
     ...(o.log ? { log: o.log } : {}),
   });

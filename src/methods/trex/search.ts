@@ -8,7 +8,7 @@
  */
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HardwareSpec } from '../../analog/spec.js';
+import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
 import { loadModel } from '../../models/index.js';
@@ -57,7 +57,7 @@ export interface SearchOptions {
   train: EvalData;
   /** Held-out training examples the candidates' losses are compared on. */
   heldOut: EvalData;
-  spec: HardwareSpec;
+  hw: ResolvedSpec;
   targetDelayMs: number;
   /** Text models: tokens the cost model assumes. */
   seqLen?: number;
@@ -115,19 +115,19 @@ export const slug = (label: string): string =>
     .replace(/^-+|-+$/g, '');
 
 /** Delay (ms) with N_reuse = 0..L−1, the last N encoders reusing (encoders are identical). */
-export function reuseDelays(o: Pick<SearchOptions, 'model' | 'spec' | 'seqLen'>): number[] {
+export function reuseDelays(o: Pick<SearchOptions, 'model' | 'hw' | 'seqLen'>): number[] {
   const c = o.model.config;
   return Array.from({ length: c.layers }, (_, n) => {
     const reuse = Object.fromEntries(
       Array.from({ length: n }, (_, i) => [c.layers - n + i, c.layers - n + i - 1]),
     );
     const variant = { ...c, variants: n ? { reuse } : {} };
-    return modelCost(variant, o.spec, o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals.delayMs;
+    return modelCost(variant, o.hw, o.seqLen === undefined ? {} : { seqLen: o.seqLen }).totals.delayMs;
   });
 }
 
 /** Step 1: Algorithm 1 on the cost model. */
-export function reuseCountFor(o: Pick<SearchOptions, 'model' | 'spec' | 'targetDelayMs' | 'seqLen'>) {
+export function reuseCountFor(o: Pick<SearchOptions, 'model' | 'hw' | 'targetDelayMs' | 'seqLen'>) {
   const delays = reuseDelays(o);
   return chooseReuseCount((n) => delays[n]!, o.model.config.layers, o.targetDelayMs);
 }
@@ -178,7 +178,7 @@ export async function trexSearch(o: SearchOptions): Promise<SearchState> {
   const choice = reuseCountFor(o);
   let state: SearchState = {
     targetDelayMs: o.targetDelayMs,
-    hardware: o.spec.name,
+    hardware: o.hw.spec.name,
     choice,
     candidates: uniformPatterns(o.model.config.layers, choice.nReuse).map((p: ReusePattern) => ({
       label: p.label,
@@ -190,7 +190,7 @@ export async function trexSearch(o: SearchOptions): Promise<SearchState> {
   };
   if (existsSync(file)) {
     const old = readJson(file) as SearchState;
-    if (old.targetDelayMs === o.targetDelayMs && old.hardware === o.spec.name)
+    if (old.targetDelayMs === o.targetDelayMs && old.hardware === o.hw.spec.name)
       state = { ...state, ...old, choice };
     else log(`${file} belongs to another target or hardware; starting over`);
   }
@@ -217,8 +217,8 @@ export async function trexSearch(o: SearchOptions): Promise<SearchState> {
   state.winner = winner.label;
   if (o.finetune && !state.finetuned) {
     const dir = join(o.out, 'finetuned');
-    log(`noise-aware fine-tuning of ${winner.label} on ${o.spec.name}`);
-    await noiseAwareFinetune(loadModel(winner.dir), o.train, o.spec, { ...o.finetune, out: dir, log });
+    log(`noise-aware fine-tuning of ${winner.label} on ${o.hw.spec.name}`);
+    await noiseAwareFinetune(loadModel(winner.dir), o.train, o.hw, { ...o.finetune, out: dir, log });
     copySideFiles(o.modelDir, dir);
     state.result = dir;
     state.finetuned = true;

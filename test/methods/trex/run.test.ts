@@ -25,20 +25,20 @@ describe('xbar trex search (tiny BERT, SST-2)', () => {
     { 'vocab.txt': join(FIXTURES, 'vocab/bert-base-uncased/vocab.txt') },
   );
   const model = loadModel(dir);
-  const spec = loadSpec('fefet-trex');
+  const hw = loadSpec('fefet-trex');
   const data = openTrexData(model, dir, `glue-sst2:${join(FIXTURES, 'glue/SST-2')}`, {
     fraction: 0.5, // 200 of the fixture's 400 training sentences; the last 64 are held out
     heldOut: 64,
     maxLength: 16,
   });
   // a target between the delays of N_reuse = 1 and 0 makes Algorithm 1 pick 1
-  const all = reuseDelays({ model, spec, seqLen: 16 });
+  const all = reuseDelays({ model, hw, seqLen: 16 });
   const o = {
     model,
     modelDir: dir,
     train: data.train,
     heldOut: data.heldOut,
-    spec,
+    hw,
     seqLen: 16,
     brief: { ...BRIEF_DEFAULTS, batch: 32 },
     finetune: null,

@@ -89,12 +89,12 @@ describe('Algorithm 1', () => {
   });
   it('on the cost model: DeiT-S at TReX-D-7 reuses 5 encoders', () => {
     const model = { config: MODEL_SIZES['deit-s']! } as Parameters<typeof reuseCountFor>[0]['model'];
-    const spec = loadSpec('fefet-trex');
+    const hw = loadSpec('fefet-trex');
     // deit-s (198 tokens): ~10.9 ms; each reuse encoder saves ~0.8 ms (TBs costed)
-    const baseline = reuseCountFor({ model, spec, targetDelayMs: 100 });
+    const baseline = reuseCountFor({ model, hw, targetDelayMs: 100 });
     assert.equal(baseline.nReuse, 0);
     assert.ok(baseline.delayMs > 10 && baseline.delayMs < 12);
-    const pick = reuseCountFor({ model, spec, targetDelayMs: 7.3 });
+    const pick = reuseCountFor({ model, hw, targetDelayMs: 7.3 });
     assert.equal(pick.nReuse, 5);
     for (let i = 1; i < pick.tried.length; i++)
       assert.ok(pick.tried[i]!.delayMs < pick.tried[i - 1]!.delayMs);

@@ -1,0 +1,156 @@
+/**
+ * The analog MVM in one call of the native kernel (native/crossbar_products.cc), for bit-serial
+ * inputs, where the ONNX graph makes ~8 passes over K× expanded values (a PWM product is one
+ * Gemm, which ONNX Runtime does best). The kernel reads the graph's noise windows in its own
+ * order, so a seed gives other numbers than the ONNX graph, from the same distribution.
+ */
+import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
+import { numel } from '../graph/shape.js';
+import { hostCall, type Tensor } from '../graph/tensor.js';
+import {
+  type CrossbarProductsArgs,
+  type NativeKernels,
+  nativeKernels,
+  nativeThreads,
+} from '../runtime/native.js';
+import { seedFor } from '../util/math.js';
+import { boundManagementRounds } from './adc.js';
+import { dac } from './dac.js';
+import { gaussianNoise } from './noise.js';
+import { type Mvm, operandScales, outputSigma, scalesLeft } from './products.js';
+import { type Crossbar, signedLevels } from './spec.js';
+import { NATIVE_CONSTANTS } from './write-noise.js';
+
+const CONSTANTS = JSON.stringify(NATIVE_CONSTANTS);
+let stale = false;
+
+/** The native kernels, when built with this xbar's write-noise constants (another build would write other noise). */
+export function currentKernels(): NativeKernels | null {
+  const kernels = nativeKernels();
+  if (!kernels || kernels.constants === CONSTANTS) return kernels;
+  if (!stale)
+    console.error('xbar: the native kernels were built from other constants; run `npm run build:native`');
+  stale = true;
+  return null;
+}
+
+/**
+ * Whether the native kernel computes this crossbar's products (when built): bit-serial inputs,
+ * table noise, no bound management (which needs the values before the ADC).
+ */
+export function nativeApplies(xbar: Crossbar): boolean {
+  return (
+    xbar.dac.kind === 'uniform' &&
+    xbar.dac.mode === 'bitSerial' &&
+    xbar.noiseSampler === 'table' &&
+    boundManagementRounds(xbar) === 1
+  );
+}
+
+/** Slice counts the native kernel is compiled for. */
+const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
+
+/**
+ * The kernel's levelled form of static cells, per cell array (the `weights` it was found in):
+ * kept between runs, so that a tile is classified once per programming instead of at every run.
+ * Reprogramming gives a layer new arrays (AnalogModel), so an entry never outlives its cells.
+ */
+const levelledCaches = new WeakMap<Float32Array, { handle?: unknown }>();
+
+/** The entry of `levelledCaches` for a cell array (made empty: the kernel fills it). */
+const levelledCacheOf = (weights: Float32Array) =>
+  levelledCaches.get(weights) ?? levelledCaches.set(weights, {}).get(weights)!;
+
+/**
+ * `m` in the native kernel, gain and sum over row tiles included: → [(…), N, C], or null where
+ * the kernel does not apply (then `analogMvm` and the caller's gain and sum compute the same).
+ * `gain.scale`: the gain's per-column part (tile scale × ADC step) per (batch, row tile, block
+ * of `gain.block` columns), [1 or B, R, C/block]; the gain is that × each vector's DAC range.
+ * ONNX Runtime's broadcast multiply by a gain per 64 columns and its ReduceSum over a leading
+ * axis are passes over the outputs; in the kernel they are a multiply-add per output. Operands
+ * are shared by every input batch or one per batch.
+ */
+export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tensor | null {
+  const { x, xbar, tileRanges, operand: op, rows } = m;
+  const kernels = currentKernels();
+  if (!kernels || !nativeApplies(xbar)) return null;
+  // DAC nodes nothing reads are never emitted
+  const d = dac(x, xbar, tileRanges);
+  const J = op.weights.shape[0]!;
+  const lead = x.shape.slice(0, -3);
+  const wLead = op.weights.shape.slice(1, -3);
+  const [R, N, tileRows] = x.shape.slice(-3) as [number, number, number];
+  const C = op.weights.shape.at(-1)!;
+  const B = numel(lead);
+  const sameLead = wLead.length === lead.length && wLead.every((v, i) => v === lead[i]);
+  const k = d.planeWeights.length;
+  const noiseSize = J * B * R * N * C;
+  if (!NATIVE_SLICES.has(J) || (numel(wLead) !== 1 && !sameLead) || noiseSize > NOISE_TABLE_SAMPLES || k > 31)
+    return null;
+  const scales = operandScales(xbar, rows);
+  const { weightScale, squareScale } = scalesLeft(op, scales);
+  const sq = scales.squareScale > 0 ? op.squares : null;
+  // a dynamic DAC range is computed in the kernel, with the codes and the gain from it (one pass
+  // over the inputs instead of ~12 ONNX ops); a given range (fixed, calibrated, learned) in the graph
+  const dynamic = xbar.dac.kind === 'uniform' && xbar.dac.range.kind === 'dynamic' && !tileRanges;
+  const [gainBatches, , blocks] = gain.scale.shape as [number, number, number];
+  const gainValues = dynamic
+    ? gain.scale
+    : gain.scale.reshape([gainBatches, R, 1, blocks]).mul(d.range.reshape([B, R, N, 1]));
+  const planeSeeds = d.planeWeights.map((_, p) => seedFor(m.seed, `plane${p}`));
+  const read = sq ? planeSeeds.map((s) => gaussianNoise([noiseSize], 1, seedFor(s, 'read'), xbar)) : [];
+  const outSigma = outputSigma(xbar, rows);
+  const out =
+    outSigma > 0 ? planeSeeds.map((s) => gaussianNoise([noiseSize], outSigma, seedFor(s, 'out'), xbar)) : [];
+  const coef = Float32Array.from(
+    { length: k * J },
+    (_, i) => m.sliceWeights[i % J]! * d.planeWeights[Math.floor(i / J)]!,
+  );
+  const shape = [...lead, N, C];
+  const dims = {
+    B,
+    Bw: numel(wLead),
+    R,
+    N,
+    rows: tileRows,
+    C,
+    J,
+    planes: k,
+    levels: xbar.adc.kind === 'uniform' ? signedLevels(xbar.adc.bits) : 0,
+    weightScale: Math.fround(weightScale),
+    squareScale: Math.fround(squareScale),
+    gainBlock: gain.block,
+    gainBatches,
+    sumTiles: true,
+    dacLevels: dynamic && xbar.dac.kind === 'uniform' ? signedLevels(xbar.dac.bits) : 0,
+  };
+  const written = op.written;
+  const writes = written ? { ...written.params, writeSquares: sq !== null } : null;
+  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}] ${JSON.stringify(writes)}`;
+  // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
+  const operand = written ? [written.unit, ...(written.noise ?? [])] : [op.weights, ...(sq ? [sq] : [])];
+  const inputs = [dynamic ? x : d.codes, ...operand, ...read, ...out, gainValues];
+  return hostCall(key, inputs, shape, (ins, reuse) => {
+    const data = (i: number) => ins[i]!.data as Float32Array;
+    const first = 1 + operand.length;
+    const cells = writes
+      ? {
+          ...writes,
+          unit: data(1),
+          writeNoise: written!.noise ? ([data(2), data(3)] as [Float32Array, Float32Array]) : null,
+        }
+      : { weights: data(1), squares: sq ? data(2) : null, levelledCache: levelledCacheOf(data(1)) };
+    const args: CrossbarProductsArgs = {
+      ...dims,
+      ...(dynamic ? { inputs: data(0), codes: null } : { codes: data(0) }),
+      ...cells,
+      readNoise: sq ? read.map((_, p) => data(first + p)) : null,
+      outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
+      coef,
+      ...(dynamic ? { gainScale: data(ins.length - 1) } : { gain: data(ins.length - 1) }),
+      threads: nativeThreads(),
+      ...(reuse instanceof Float32Array ? { out: reuse } : {}),
+    };
+    return { dtype: 'float32', shape, data: kernels.crossbarProducts(args) };
+  });
+}

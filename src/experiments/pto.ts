@@ -163,7 +163,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     const ownConductance: Conductance = m.learned ? 'learned' : 'full';
     for (const conductance of [ownConductance, 'calibrated'] as const) {
       for (const range of [asTrained, 'calibrated'] as const) {
-        // the first table's cells keep their names, so older results resume
+        // named as the committed results name them (the time included), so those resume
         const key = `${m.name}.${range}${conductance === 'calibrated' ? '.conductance' : ''}.t3600`;
         await exp.cell(
           key,

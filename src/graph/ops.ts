@@ -140,9 +140,9 @@ const unary = (
 /**
  * The names of a broadcasting op's inputs, with each constant of lower rank than the output
  * given the output's rank (leading 1s, the same values) when the output's last axis is 1.
- * ONNX Runtime broadcasts a scalar against such a tensor element by element: ~15 µs for 792
- * values, against ~1 µs at equal ranks. The analog graphs hold many of these small per-vector
- * tensors (DAC ranges, gains, saturation tests), ~20 per encoder layer.
+ * ONNX Runtime broadcasts a lower-rank constant against such a tensor element by element, which
+ * is slow for the many small per-vector tensors of the analog graphs (DAC ranges, gains,
+ * saturation tests; see docs/analog-model.md).
  */
 function sameRankConstants(o: Lowering, ins: readonly string[], t: Tensor): string[] {
   const rank = t.shape.length;

@@ -42,8 +42,8 @@ export function roundHalfEven(x: number): number {
  */
 export class Rng {
   // the xoshiro128** state as four int32 fields (the same bits as uint32: only xor, shifts and
-  // imul touch them), and the polar method's second value with a flag: a Uint32Array and a
-  // `number | null` had made each normal ~1.6× slower (programming draws ~3 per device)
+  // imul touch them), and the polar method's second value with a flag: plain number fields are
+  // much faster than a Uint32Array and a `number | null` (programming draws ~3 per device)
   private s0: number;
   private s1: number;
   private s2: number;

@@ -116,7 +116,7 @@ const squash = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
 /** The task named `name`, ignoring case, '-' and '_' (so 'sst2' and 'STS_B' work). */
 export function glueTask(name: string): GlueTask {
   const task = TASK_NAMES.find((t) => squash(t) === squash(name));
-  if (!task) throw new Error(`unknown GLUE task '${name}'; supported: ${TASK_NAMES.join(', ')}`);
+  if (!task) throw new InputError(`unknown GLUE task '${name}'; supported: ${TASK_NAMES.join(', ')}`);
   return task;
 }
 

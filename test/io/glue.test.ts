@@ -133,10 +133,10 @@ describe('GLUE task table', () => {
     assert.equal(glueTask('sst2'), 'SST-2');
     assert.equal(glueTask('STS_B'), 'STS-B');
     assert.equal(glueTask('cola'), 'CoLA');
-    assert.throws(
-      () => glueTask('mnli'),
-      /unknown GLUE task 'mnli'; supported: CoLA, SST-2, MRPC, STS-B, QNLI, RTE/,
-    );
+    assert.throws(() => glueTask('mnli'), {
+      name: 'InputError',
+      message: /unknown GLUE task 'mnli'; supported: CoLA, SST-2, MRPC, STS-B, QNLI, RTE/,
+    });
   });
 });
 

@@ -116,7 +116,6 @@ export interface CostReport {
   reuse: number[];
   /** Encoders whose static weights are shared with an earlier encoder. */
   sharedWeights: number[];
-  /** Tokens each encoder sees. */
   tokensPerLayer: number[];
   transformationBlocks: boolean;
   beta: number;

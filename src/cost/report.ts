@@ -74,7 +74,6 @@ export function byStage(r: CostReport): Map<string, Share> {
   return out;
 }
 
-/** Totals per component. */
 export function byComponent(r: CostReport): Map<Component, Share> {
   const out = new Map<Component, Share>(COMPONENTS.map((c) => [c, zero()]));
   for (const s of r.stages)

@@ -78,7 +78,6 @@ export interface OpenOptions {
   maxLength?: number;
 }
 
-/** Opens a data spec for `model`. */
 export function openData(spec: DataSpec, model: Model, opts: OpenOptions = {}): EvalData {
   const c = model.config;
   const input = model.input();

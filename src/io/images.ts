@@ -64,7 +64,6 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
   throw new InputError(name, `not a JPEG (ff d8 ff) or PNG (89 50 4e 47) file: it starts with '${head}'`);
 }
 
-/** Reads and decodes an image file. */
 export function readImage(path: string): Image {
   return decodeImage(readBytes(path), path);
 }

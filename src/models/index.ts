@@ -41,7 +41,6 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
   return family.parse({ ...family.modelTypes[type as string], ...(json as object) }, file);
 }
 
-/** Reads and normalises `dir/config.json`. */
 export function loadModelConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
   if (!existsSync(file))

@@ -37,7 +37,6 @@ export const PATCH_EMBEDDING = 'embeddings.patch';
 /** The prefix of encoder `i`'s products, `layer.<i>` (an attention block in SNR reports). */
 export const encoderPrefix = (i: number): string => `layer.${i}`;
 
-/** The name of a product of encoder `i`. */
 export const layerName = (i: number, product: EncoderProduct): string => `${encoderPrefix(i)}.${product}`;
 
 const ENCODER = /^layer\.(0|[1-9]\d*)\.([A-Za-z]+)$/;

@@ -75,7 +75,6 @@ export interface CandidateRecord {
   kind: string;
   encoders: number[];
   reuse: Record<number, number>;
-  /** Folder of the trained candidate. */
   dir: string;
   /** Held-out distillation loss after brief training. */
   loss?: number;

@@ -20,6 +20,7 @@ import {
   zipRef,
 } from './ndarray.js';
 import { NOISE_TABLE_SAMPLES, NoiseStream } from './noise-table.js';
+import { ONNX_DTYPE } from './onnx-schema.js';
 import {
   broadcastShapes,
   checkShape,
@@ -128,10 +129,7 @@ const unary = (
 ): OpDef<object> =>
   def<object>({
     arity: 1,
-    infer: ([x]) => {
-      needFloat(name, x!);
-      return { shape: x!.shape, dtype: x!.dtype };
-    },
+    infer: ([x]) => sameAsFloat(name, x!),
     ref: ([x]) => mapRef(x!, f),
     vjp,
     lower: (o, ins) => o.node(onnx, ins),
@@ -237,7 +235,15 @@ const sampleRef = (shape: Shape, seed: number, draw: (r: Rng) => number): RefArr
   return out;
 };
 
-const ONNX_TO: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9 };
+/** A leaf that holds its value (params and constants). */
+const valueLeaf: OpDef<{ value: HostArray }> = {
+  arity: 0,
+  leaf: true,
+  infer: (_, a) => ({ shape: a.value.shape, dtype: a.value.dtype }),
+  ref: (_, a) => toRef(a.value),
+  vjp: null,
+  lower: () => '',
+};
 
 // ---- the table ----------------------------------------------------------------------
 
@@ -253,22 +259,8 @@ export const OPS = {
     vjp: null,
     lower: () => '',
   }),
-  param: def<{ name: string; value: HostArray }>({
-    arity: 0,
-    leaf: true,
-    infer: (_, a) => ({ shape: a.value.shape, dtype: a.value.dtype }),
-    ref: (_, a) => toRef(a.value),
-    vjp: null,
-    lower: () => '',
-  }),
-  constant: def<{ value: HostArray }>({
-    arity: 0,
-    leaf: true,
-    infer: (_, a) => ({ shape: a.value.shape, dtype: a.value.dtype }),
-    ref: (_, a) => toRef(a.value),
-    vjp: null,
-    lower: () => '',
-  }),
+  param: def<{ name: string; value: HostArray }>(valueLeaf),
+  constant: def<{ value: HostArray }>(valueLeaf),
 
   // elementwise unary
   neg: unary(
@@ -413,7 +405,7 @@ export const OPS = {
           ? mapRef(x!, Math.fround)
           : mapRef(x!, Math.trunc),
     vjp: (g, [x], _, a): Grads => [a.to === 'float32' && x!.dtype === 'float32' ? g : null],
-    lower: (o, ins, a) => o.node('Cast', ins, { to: { i: ONNX_TO[a.to] } }),
+    lower: (o, ins, a) => o.node('Cast', ins, { to: { i: ONNX_DTYPE[a.to] } }),
   }),
 
   // elementwise binary

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
 import { type DType, fmtShape, numel } from '../graph/shape.js';
 import { InputError } from '../util/errors.js';
-import { readBytes, readJson, writeFileAtomic } from '../util/files.js';
+import { errorCode, readBytes, readJson, writeFileAtomic } from '../util/files.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
 /** The dtypes a float32 tensor may be written as. */
@@ -461,10 +461,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   try {
     names = readdirSync(dir);
   } catch (e) {
-    throw new InputError(
-      dir,
-      `cannot read the model folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new InputError(dir, `cannot read the model folder: ${errorCode(e)}`);
   }
   const torch = names.filter((n) => /^pytorch_model.*\.bin$|\.pth?$/.test(n)).sort();
   if (torch.length > 0) {

@@ -10,18 +10,12 @@ import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
-import type { EvalData } from '../eval/data.js';
+import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../methods/clipformer.js';
-import {
-  holdOut,
-  parseSearch,
-  type SearchResult,
-  searchClipFormer,
-  subset,
-} from '../methods/clipformer-search.js';
+import { parseSearch, type SearchResult, searchClipFormer } from '../methods/clipformer-search.js';
 import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';

@@ -12,6 +12,7 @@ import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
 import { copyProcessorFiles, loadModel } from '../../models/index.js';
+import { completedEpochs, hasCheckpoint } from '../../train/checkpoint.js';
 import { type DistillOptions, distillationLossOn } from '../../train/distill.js';
 import { train } from '../../train/loop.js';
 import { readJson, writeFileAtomic } from '../../util/files.js';
@@ -134,13 +135,8 @@ export async function trainCandidate(
     klWeight: b.klWeight,
     temperature: b.temperature,
   };
-  const done = existsSync(join(dir, 'trainer_state.json'))
-    ? (readJson(join(dir, 'trainer_state.json')) as { epoch: number }).epoch >= b.epochs
-    : false;
-  const model = existsSync(join(dir, 'trainer_state.json'))
-    ? loadModel(dir)
-    : deriveVariant(teacher, variant);
-  if (!done) {
+  const model = hasCheckpoint(dir) ? loadModel(dir) : deriveVariant(teacher, variant);
+  if (completedEpochs(dir) < b.epochs) {
     await train(model, o.train, {
       epochs: b.epochs,
       batch: b.batch,

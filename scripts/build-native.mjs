@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Builds the optional native kernels (native/*.cc → build/xbar_native.node) with the system's
- * C++ compiler for this machine's CPU (-march=native; XBAR_NATIVE_MARCH overrides, e.g.
+ * C++ compiler for the CPU that builds them (-march=native; XBAR_NATIVE_MARCH overrides, e.g.
  * x86-64-v4 for a build another machine will load). Without a compiler, or for a target without
  * AVX-512, it says so and exits 0: xbar then runs the same computations as ONNX graphs (slower
  * for bit-serial crossbars). The kernel's constants (the programming-noise kinds' codes, the

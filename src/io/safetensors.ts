@@ -173,11 +173,7 @@ function checkEntry(name: string, entry: unknown, bufferLength: number, fail: (m
   return { dtype: d, shape: [...(shape as number[])], begin, end };
 }
 
-interface Span {
-  name: string;
-  begin: number;
-  end: number;
-}
+type Span = Pick<Entry, 'begin' | 'end'> & { name: string };
 
 /** Tensors must tile the data buffer exactly: no overlaps, no holes, nothing after the last. */
 function checkCoverage(spans: Span[], bufferLength: number, fail: (m: string) => never): void {

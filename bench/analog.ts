@@ -6,8 +6,8 @@
  *    effective GFLOP/s on the expanded work against one large MatMul measured in the same
  *    process just before and after (target ≥ 50 %);
  *  - peak memory of each (target < 3 GB), each measured in its own process.
- * Both ratios are taken within one process because this VM's speed drifts by tens of % over
- * minutes, and a baseline from another moment skews them.
+ * Both ratios are taken within one process because a machine's speed can drift by tens of %
+ * over minutes, and a baseline from another moment skews them.
  *   node dist/bench/analog.js [--batch 32] [--reps 2]
  *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
  *   node dist/bench/analog.js --pair pcm-aihwkit   (ideal and the preset alternating, JSON)
@@ -108,8 +108,8 @@ function modelOn(hw: string): { predictor: Predictor; x: Record<string, HostArra
 
 /**
  * One preset in its own process (its peak memory is its own): the forward's median time, and
- * the MatMul baseline measured in this process just before and after it (this VM's speed drifts
- * by tens of % over minutes; a baseline from another moment skews the ratio).
+ * the MatMul baseline measured in this process just before and after it (a machine's speed can
+ * drift by tens of % over minutes; a baseline from another moment skews the ratio).
  */
 async function runOne(hw: string): Promise<void> {
   const before = await matmulBaseline('cpu');
@@ -156,7 +156,7 @@ async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: numbe
 /**
  * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
  * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells)
- * against one large MatMul, both measured now.
+ * against one large MatMul, both measured in this run.
  */
 async function kernelAlone(): Promise<void> {
   const k = nativeKernels();
@@ -306,7 +306,7 @@ if (args.kernel) {
     ),
   );
   if (args.aihwkit) {
-    // the same layer stack through aihwkit's C++ and torch tiles, measured now on this machine
+    // the same layer stack through aihwkit's C++ and torch tiles, measured in this run
     const script = fileURLToPath(new URL('../../scripts/reference/aihwkit_bench.py', import.meta.url));
     const out = execFileSync(
       args.aihwkit,
@@ -348,8 +348,8 @@ if (args.kernel) {
     return rram.seconds;
   };
   const fused = nativeKernels() ? rramLine('rram-clipformer forward (native kernel)', {}, rb) : null;
-  // at the batch of the figures too (its peak memory is the target's); one timed
-  // forward after the first, which builds the sessions (~50 s each on two cores)
+  // at --batch too (the peak-memory target is for that batch); one timed forward after the
+  // first, which builds the sessions (slowly)
   if (nativeKernels() && batch !== rb) rramLine('rram-clipformer forward (native kernel)', {}, batch, 1);
   const graphs = rramLine('rram-clipformer forward (ONNX graphs)', { XBAR_NATIVE: '0' }, rb);
   if (fused === null) console.log('  (native kernel not built: npm run build:native)');

@@ -89,11 +89,11 @@ struct Problem {
   LevelledCache* filling;
 };
 
-// Threads kept between calls: a model's forward makes ~150 parallel regions, and starting and
-// joining a thread for each cost ~4 % of the forward on 16 cores. `run(n, f)` runs f on n
-// threads, the caller's among them, and returns when all are done; callers on two threads
-// (two worker_threads loading the addon) take turns. The pool is never destroyed: its threads
-// wait on a condition variable and end with the process.
+// Threads kept between calls: a model's forward makes ~150 parallel regions, too many to start
+// and join threads for each. `run(n, f)` runs f on n threads, the caller's among them, and
+// returns when all are done; callers on two threads (two worker_threads loading the addon) take
+// turns. The pool is never destroyed: its threads wait on a condition variable and end with the
+// process.
 class Pool {
  public:
   void run(int n, const std::function<void()>& f) {
@@ -316,8 +316,8 @@ inline int64_t noiseAt(const Problem& p, int b, int r, int c0, int width, int n,
 
 // Adds (sign +1) or subtracts (−1) the weights of the rows set in `mask` (rows base..base+63)
 // into y and their squares into v. The set bits are visited straight from the mask: a list of
-// them built first cost a third more (its loops' exits are mispredicted too). J and the vectors
-// per slice are unrolled, so the accumulators stay in registers.
+// them built first costs more (its loops' exits are mispredicted too). J and the vectors per
+// slice are unrolled, so the accumulators stay in registers.
 template <int J, int H, bool Squares>
 inline void accumulateRows(uint64_t mask, int base, float sign, const float* w, const float* s,
                            v16 (&y)[J][H], v16 (&v)[J][H]) {
@@ -342,8 +342,8 @@ inline void accumulateRows(uint64_t mask, int base, float sign, const float* w, 
 // (cells programmed without noise), a plane's sums are counts: Σ_on w = Σ_k v_k·(#rows where x
 // and w have the same sign − # where they differ) and Σ_on s = Σ_k s_k·#rows, over the
 // magnitude classes k. Counted with AND and popcount over the 64 rows at once, 8 columns per
-// instruction, they take ~90 cycles per vector, plane and 16-column chunk of 4 slices, where
-// adding the on-rows' weights takes ~165 (at 43 % of inputs on) and is bound by L1 bandwidth.
+// instruction, they take fewer cycles than adding the on-rows' weights, which is bound by L1
+// bandwidth (docs/analog-model.md).
 constexpr int kMaxPairs = 8 * 16;  // (slice, column) pairs of a chunk: J·16
 struct Levelled {
   bool ok;
@@ -356,8 +356,9 @@ struct Levelled {
 
 // The levelled form of a programmed layer, kept between calls (JavaScript holds it for the cell
 // array it was made from; reprogramming makes new arrays): one entry per (row tile, 16-column
-// chunk), found once instead of at every call, where copying and classifying a tile took ~14 %
-// of a one-image product. Only for static cells (one weight set) counted on 64-row tiles.
+// chunk), found once instead of at every call, where copying and classifying the tiles would be
+// a large part of a one-image product. Only for static cells (one weight set) counted on 64-row
+// tiles.
 struct LevelledCache {
   int R, rows, C, J;
   float weightScale, squareScale;
@@ -566,8 +567,8 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
       const int lo = h * kVec;
       const int at = c0 + lo;
       if (lo + kVec <= width && (!g || p.gainBlock == 1 || (p.gainBlock % kVec == 0 && at % kVec == 0))) {
-        // 16 whole columns under one gain block or one gain each: vector arithmetic, where a
-        // division per column to find its block had cost ~5 % of the kernel
+        // 16 whole columns under one gain block or one gain each: vector arithmetic, not a
+        // division per column to find its block
         if (g && p.gainScale) sum *= p.gainBlock == 1 ? vload(g + at) * splat(ranged) : splat(g[at / p.gainBlock] * ranged);
         else if (g) sum *= p.gainBlock == 1 ? vload(g + at) : splat(g[at / p.gainBlock]);
         vstore(o + lo, add ? vload(o + lo) + sum : sum);
@@ -587,10 +588,9 @@ void run(const Problem& p, int threads) {
   const int chunks = (p.C + (16 * H) - 1) / (16 * H);
   // An item is a group of up to 4 neighbouring column chunks of a tile (batch, row tile) with
   // all its vectors: the group's weights are copied at once, so each weight row (rows lie C
-  // floats apart) is read as 4·16 floats in a row rather than 16 (1.06× on the kernel alone,
-  // within noise in the model). Vectors are split into blocks only when there
-  // are too few tiles to share; when row tiles are summed, an item holds every row tile of its
-  // chunks (in order).
+  // floats apart) is read as 4·16 floats in a row rather than 16. Vectors are split into blocks
+  // only when there are too few tiles to share; when row tiles are summed, an item holds every
+  // row tile of its chunks (in order).
   constexpr int kGroup = 4;
   const int groups = (chunks + kGroup - 1) / kGroup;
   const int perItem = p.sumTiles ? p.R : 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Builds the optional native kernels (native/*.cc → build/xbar_native.node) with the system's
- * C++ compiler for this machine's CPU (-march=native; XBAR_NATIVE_MARCH overrides, e.g.
+ * C++ compiler for the CPU that builds them (-march=native; XBAR_NATIVE_MARCH overrides, e.g.
  * x86-64-v4 for a build another machine will load). Without a compiler, or for a target without
  * AVX-512, it says so and exits 0: xbar then runs the same computations as ONNX graphs (slower
  * for bit-serial crossbars). The kernel's constants (the programming-noise kinds' codes, the
@@ -24,10 +24,8 @@ if (spawnSync(cxx, ['--version']).status !== 0) {
 }
 const march = `-march=${process.env.XBAR_NATIVE_MARCH ?? 'native'}`;
 // The kernel's 16-float vectors are one AVX-512 register. Built for AVX2 (x86-64-v3) the same
-// source ran 6× slower on the same CPU (27 against 190 GFLOP/s on two Zen 5 cores), below the
-// ~60 GFLOP/s the ONNX graphs reach in the model there (with AVX-512; on an AVX2-only CPU both
-// would be slower, untested): without AVX-512 the kernels are not built, and any earlier build
-// is removed.
+// source runs slower than the ONNX graphs (docs/analog-model.md): without AVX-512 the kernels are
+// not built, and any earlier build is removed.
 const predefined = spawnSync(cxx, [march, '-dM', '-E', '-x', 'c++', '-'], { input: '', encoding: 'utf8' });
 if (!/__AVX512F__/.test(predefined.stdout ?? '')) {
   rmSync(join(root, 'build', 'xbar_native.node'), { force: true });
@@ -59,8 +57,8 @@ const args = [
   '-fno-math-errno',
   '-fno-trapping-math',
   // GCC's Intel tunings prefer 256-bit vectors for loops it vectorises (the element loops of the
-  // epilogue: square root, rounding, clip), which then went through the stack in halves (1.5-1.65x
-  // slower on a 2-core Xeon); exact operations, so the same numbers
+  // epilogue: square root, rounding, clip), which then go through the stack in halves, slower
+  // (docs/analog-model.md); exact operations, so the same numbers
   '-mprefer-vector-width=512',
   '-std=c++17',
   '-shared',

@@ -1,9 +1,9 @@
 // Outputs of the analog MVM for a few small seeded cases (noise on), from a built xbar tree:
 //   node scripts/reference/bm_none_fixture.mjs DIST_DIR [OUT.json]
-// test/fixtures/analog/bm-none.json was made from commit 3f9080b (before bound management),
-// so test/analog/bound-management.test.ts can check that boundManagement 'none' keeps those
-// outputs bit for bit; remade when noise windows began at multiples of 16 samples
-// (NoiseStream.next), from 3f9080b with that one line changed, with XBAR_NATIVE=0. The cases are defined in bm-none-cases.mjs, which the test imports too.
+// test/fixtures/analog/bm-none.json holds the outputs of the analog MVM before bound management
+// existed (noise stream 2: windows at multiples of 16 samples; XBAR_NATIVE=0), so
+// test/analog/bound-management.test.ts can check that boundManagement 'none' keeps them bit for
+// bit. The cases are defined in bm-none-cases.mjs, which the test imports too.
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,6 @@ const lib = {
 };
 const out = {};
 for (const c of CASES) out[c.name] = Array.from(await c.run(lib, []));
-const text = `${JSON.stringify({ note: 'analog MVM outputs before bound management (commit 3f9080b; noise windows at multiples of 16 samples)', cases: out })}\n`;
+const text = `${JSON.stringify({ note: 'analog MVM outputs before bound management existed (noise stream 2: windows at multiples of 16 samples)', cases: out })}\n`;
 if (process.argv[3]) writeFileSync(process.argv[3], text);
 else process.stdout.write(text);

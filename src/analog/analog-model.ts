@@ -10,6 +10,7 @@ import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 import { calibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
@@ -45,9 +46,8 @@ export type Kernels = 'native' | 'onnx';
 
 /**
  * Refuses to continue results whose noise samples a seed would not give again: made with another
- * noise stream (`noiseStream` absent: stream 1, from before it was recorded) or other kernels than
- * this run's (`kernels` absent: from before the native kernel, so the ONNX graphs). Names the
- * file and how to continue.
+ * noise stream (`noiseStream` absent: stream 1) or other kernels than this run's (`kernels`
+ * absent: the ONNX graphs). Names the file and how to continue.
  */
 export function assertSameNoise(
   file: string,
@@ -56,17 +56,22 @@ export function assertSameNoise(
 ): void {
   const stream = recorded.noiseStream ?? 1;
   if (stream !== NOISE_STREAM)
-    throw new Error(
-      `${file} was computed with noise stream ${stream} and this xbar draws stream ${NOISE_STREAM} ` +
-        '(noise windows at multiples of 16 samples since 2026-12-02), so a seed gives other numbers: ' +
-        'continue it with the xbar that made it, or use another --out',
-    );
+    throw new InputError(file, {
+      field: 'noiseStream',
+      value: stream,
+      allowed:
+        `this xbar draws stream ${NOISE_STREAM} (noise windows at multiples of 16 samples; stream 1 starts ` +
+        `them at any sample), so a seed would give other numbers: continue it with an xbar that draws stream ${stream}, or use another --out`,
+    });
   const was = recorded.kernels ?? 'onnx';
   if (was === current) return;
-  throw new Error(
-    `${file} was computed with the ${was} kernels and this run would use the ${current} ones, which give other ` +
-      `noise samples: ${current === 'native' ? 'set XBAR_NATIVE=0' : 'build them (npm run build:native)'} to continue it, or use another --out`,
-  );
+  throw new InputError(file, {
+    field: 'kernels',
+    value: was,
+    allowed:
+      `this run would use the ${current} kernels, which give other noise samples: ` +
+      `${current === 'native' ? 'set XBAR_NATIVE=0' : 'build them (npm run build:native)'} to continue it, or use another --out`,
+  });
 }
 
 interface StaticLayer {
@@ -100,7 +105,7 @@ function scaleBlock(xbar: Crossbar, outDim: number): number {
 /**
  * The programmed cells in the units the products are computed in (`operandScales`): the graph
  * then multiplies by them as they are, where a scale applied in it is a pass over every weight at
- * every run (~3 % of pcm-aihwkit's forward). Float32 products, as the graph's Mul gives them.
+ * every run. Float32 products, as the graph's Mul gives them.
  */
 function cellsInSteps(
   p: ProgrammedWeights,
@@ -113,7 +118,7 @@ function cellsInSteps(
   return { weights: scaled(p.weights, ws), squares: scaled(p.squares, ss) };
 }
 
-/** a × s as float32, into a new array (a loop: `Float32Array.map` took ~a third of programming). */
+/** a × s as float32, into a new array (a loop: `Float32Array.map` is far slower). */
 function scaled(a: Float32Array, s: number): Float32Array {
   if (s === 1) return a.slice();
   const out = new Float32Array(a.length);
@@ -182,8 +187,7 @@ export class AnalogModel {
   /**
    * Programs every static layer of `model` that the spec maps, several at once in worker
    * threads (`programInWorkers`), before its graphs are built: the same cells as programming
-   * each as the graph reaches it, in a fraction of the time on several cores (DeiT-S on
-   * `pcm-aihwkit`: ~8.6 s on one core).
+   * each as the graph reaches it, in a fraction of the time on several cores (BENCHMARKS.md).
    */
   async prepare(model: Model): Promise<void> {
     const unprogrammed = model
@@ -336,8 +340,8 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
 /**
  * The digital sum of the row tiles' partial sums y [R, N, C]. Up to three tiles as a product of
  * ones (`weightedSum`: one read of y, where ONNX Runtime's ReduceSum over a leading axis makes
- * three passes), which adds in the same order; for more tiles the two round differently, and
- * ReduceSum keeps the numbers as they were.
+ * three passes), which adds in the same order; more tiles would round differently, so they keep
+ * ReduceSum's numbers.
  */
 function sumRowTiles(y: Tensor): Tensor {
   const nR = y.shape[0]!;

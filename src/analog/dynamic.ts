@@ -7,6 +7,7 @@
 import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { concat, constant, type Tensor } from '../graph/tensor.js';
+import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 import { digits } from './dac.js';
 import { analogMvm } from './mvm.js';
@@ -96,8 +97,9 @@ export function dynamicProduct(
   const rows = Math.max(...rowTiles.map((t) => t.size));
   if (xbar.tile.split === 'even' && rowTiles.some((t) => t.size !== rows)) {
     // uneven tiles would need per-tile padding; fixed-size blocks keep the graph simple
-    throw new RangeError(
-      `dynamic crossbars: ${d} rows do not split evenly into ${nR} tiles of ${rows}; use tile.split 'fixed'`,
+    throw new InputError(
+      'attention.device',
+      `tile.split 'even': ${d} rows do not split evenly into ${nR} tiles of ${rows}; use 'fixed'`,
     );
   }
   const nC = Math.ceil(c / xbar.tile.cols);
@@ -112,7 +114,7 @@ export function dynamicProduct(
   // scale: max|w| per tile (or column), the digital gain back to operand units
   const absT = wt.abs();
   if (xbar.mapping.scale === 'none')
-    throw new RangeError("dynamic crossbars: mapping.scale 'none' is not supported; use 'tile' or 'column'");
+    throw new InputError('attention.device', "mapping.scale 'none' is not supported; use 'tile' or 'column'");
   // per column [..., R, 1, cPad], or per tile [..., R, 1, nC, 1] (one value per block of cols)
   const block = xbar.mapping.scale === 'column' ? 1 : xbar.tile.cols;
   const scale = (

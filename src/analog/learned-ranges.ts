@@ -11,6 +11,7 @@ import { type HostArray, hostArray } from '../graph/ndarray.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
+import { InputError } from '../util/errors.js';
 import { splitDim } from './program.js';
 import type { ResolvedSpec } from './resolve.js';
 import { type Crossbar, isPerfect } from './spec.js';
@@ -50,8 +51,9 @@ export function writeLearnedRanges(
 export function readLearnedRanges(dir: string): LearnedRanges {
   const file = join(dir, LEARNED_RANGES_FILE);
   if (!existsSync(file)) {
-    throw new Error(
-      `${file}: not found. Learned ranges (dac.range.kind or mapping.conductanceRange.kind 'learned') come from hardware-aware training: xbar train --hwa SPEC with a 'learned' range writes this file`,
+    throw new InputError(
+      file,
+      "not found. Learned ranges (dac.range.kind or mapping.conductanceRange.kind 'learned') come from hardware-aware training: xbar train --hwa SPEC with a 'learned' range writes this file",
     );
   }
   const ck = readSafetensors(file);
@@ -59,15 +61,16 @@ export function readLearnedRanges(dir: string): LearnedRanges {
   try {
     tile = JSON.parse(ck.metadata['tile'] ?? '') as Crossbar['tile'];
   } catch {
-    throw new Error(`${file}: metadata 'tile' is missing or not JSON; was it written by xbar train?`);
+    throw new InputError(file, "metadata 'tile' is missing or not JSON; was it written by xbar train?");
   }
   const inputRanges = new Map<string, Float32Array>();
   const columnScales = new Map<string, Float32Array>();
   for (const [key, t] of ck.tensors) {
     const m = /^(.*)\.(input_range|conductance_scale)$/.exec(key);
     if (!m)
-      throw new Error(
-        `${file}: unexpected tensor '${key}' (expected LAYER.input_range or LAYER.conductance_scale)`,
+      throw new InputError(
+        file,
+        `unexpected tensor '${key}' (expected LAYER.input_range or LAYER.conductance_scale)`,
       );
     const data = Float32Array.from(t.toHost().data as Float32Array);
     (m[2] === 'input_range' ? inputRanges : columnScales).set(m[1]!, data);
@@ -98,10 +101,11 @@ export function checkLearnedFit(
   ] as const) {
     if (!wanted) continue;
     if (!v)
-      throw new Error(`${file}: no ${what} for layer '${name}' (trained without ${field}.kind 'learned'?)`);
+      throw new InputError(file, `no ${what} for layer '${name}' (trained without ${field}.kind 'learned'?)`);
     if (v.length !== tiles * per)
-      throw new Error(
-        `${file}: '${name}' has ${v.length} ${what} for ${tiles} row tiles${per > 1 ? ` × ${per} columns` : ''}; ${hint}`,
+      throw new InputError(
+        file,
+        `'${name}' has ${v.length} ${what} for ${tiles} row tiles${per > 1 ? ` × ${per} columns` : ''}; ${hint}`,
       );
   }
 }

@@ -3,13 +3,13 @@
  * a preset name, or a YAML/JSON file (which may `extends` a preset), plus `--set` overrides.
  * resolve.ts turns a loaded spec into crossbars.
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import YAML from 'yaml';
 import type { Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
+import { readBytes } from '../util/files.js';
 import { closest, parseWith } from '../util/validate.js';
-import { isObject, mergeSpec, type ResolvedSpec, resolveSpec } from './resolve.js';
+import { isObject, type Json, mergeSpec, type ResolvedSpec, resolveSpec } from './resolve.js';
 import { HardwareSpec, type HardwareSpecInput } from './spec.js';
 
 interface Preset {
@@ -140,8 +140,6 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
-type Json = Record<string, unknown>;
-
 /** `path=value` with value read as YAML (numbers, booleans, strings, inline objects). */
 function parseSet(assignment: string): Json {
   const at = assignment.indexOf('=');
@@ -199,14 +197,7 @@ export function loadSpec(
   let raw: Json;
   let where = nameOrFile;
   if (/\.(ya?ml|json)$/i.test(nameOrFile)) {
-    let text: string;
-    try {
-      text = readFileSync(nameOrFile, 'utf8');
-    } catch (e) {
-      throw new InputError(nameOrFile, [
-        `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      ]);
-    }
+    const text = readBytes(nameOrFile).toString('utf8');
     let parsed: unknown;
     try {
       parsed = YAML.parse(text);

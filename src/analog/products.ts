@@ -54,7 +54,6 @@ export interface Mvm {
   operand: Operand;
   /** Recombination weight of each weight slice, length J. */
   sliceWeights: readonly number[];
-  /** Rows per tile. */
   rows: number;
   seed: number;
 }

@@ -2,7 +2,7 @@
  * Programming several layers at once, in worker threads: each layer draws from its own stream
  * (a seed per instance and layer), so programming them in parallel gives the cells one by one
  * would. Programming is O(devices) JavaScript (~3 Gaussian draws, a log and two powers per PCM
- * device, 42M devices in DeiT-S) and had run on one core while the others waited.
+ * device, 42M devices in DeiT-S), which on one core leaves the others idle.
  *
  * This module is also the workers' entry: loaded as a worker, it programs what it is sent.
  */

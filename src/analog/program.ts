@@ -6,6 +6,7 @@
  * squared conductances for read noise, and the digital scale that brings outputs back.
  */
 import type { HostArray } from '../graph/ndarray.js';
+import { InputError } from '../util/errors.js';
 import type { Rng } from '../util/math.js';
 import { pcmAtTime, pcmDriftNu } from './devices/pcm.js';
 import { type Crossbar, sliceCount } from './spec.js';
@@ -140,7 +141,7 @@ export function programWeights(
   );
   const offset = x.mapping.kind === 'offset';
   if (columnScale && offset) {
-    throw new RangeError("mapping.conductanceRange: a per-column range needs mapping.kind 'differential'");
+    throw new InputError('mapping.conductanceRange', "a per-column range needs mapping.kind 'differential'");
   }
   if (columnScale && columnScale.length !== nR * outDim) {
     throw new RangeError(`${columnScale.length} column scales for ${nR} row tiles × ${outDim} columns`);

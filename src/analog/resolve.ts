@@ -7,7 +7,7 @@ import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
 import { Crossbar, type HardwareSpec } from './spec.js';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**

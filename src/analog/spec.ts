@@ -290,7 +290,7 @@ const crossbarFields = {
       "per-run Gaussian noise (read, output, K/V write): 'table' takes each draw as a window of a " +
         'fixed table of 2^24 N(0,1) samples at an offset drawn uniformly at every run (exact ' +
         'marginals; two windows share values only where they overlap, shifted), at the cost of one ' +
-        "copy; 'direct' draws every sample with RandomNormal (independent, ~7 ns per sample on one thread)",
+        "copy; 'direct' draws every sample with RandomNormal (independent, but slower: one thread)",
     ),
 };
 export const Crossbar = z.object(crossbarFields).strict();

@@ -56,11 +56,10 @@ export function batchBalance(products: number, threads: number): number {
 /**
  * a [(…), N, K] · b [(…), K, C] for tiles, as a batched matmul whose GEMMs share out evenly: ONNX
  * Runtime gives each GEMM of a batch its own threads, so the 3 row tiles of a 1536-input layer
- * ran on 2 threads in 2 rounds, the second half idle (a one-image ffnOut product 1.55× slower
- * than split in two). The N rows are split into s blocks, [(…), s, N/s, K]·[(…), 1, K, C]: s is
- * the divisor of N (blocks of at least MIN_SPLIT_ROWS rows) that keeps most threads busy
- * (`batchBalance`), the smallest such. Each output is computed as before (the same K-long sum),
- * so the numbers are the same whatever s is.
+ * would run on 2 threads in 2 rounds, the second half idle. The N rows are split into s blocks,
+ * [(…), s, N/s, K]·[(…), 1, K, C]: s is the divisor of N (blocks of at least MIN_SPLIT_ROWS rows)
+ * that keeps most threads busy (`batchBalance`), the smallest such. Each output is the same
+ * K-long sum whatever s is, so the numbers are too.
  */
 export function tiledMatmul(a: Tensor, b: Tensor, threads = nativeThreads()): Tensor {
   if (a.rank < 3 || b.rank < 3) return a.matmul(b);

@@ -66,7 +66,6 @@ export const numberList =
     }
   };
 
-/** One of `allowed`. */
 export const oneOf =
   <T extends string>(flag: string, allowed: readonly T[]) =>
   (v: string): T => {
@@ -177,7 +176,6 @@ export function flag(
   return o.required ? option.makeOptionMandatory() : option;
 }
 
-/** Adds `options` to `command`. */
 export function withOptions(command: Command, ...options: Option[]): Command {
   for (const o of options) command.addOption(o);
   return command;

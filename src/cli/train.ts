@@ -1,15 +1,22 @@
 /** `xbar train`: train or fine-tune a model on a data set, with checkpoints and resume. */
-import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
 import { openData } from '../eval/data.js';
-import { loadModel, loadModelConfig, type Model, parseModelConfig, randomModel } from '../models/index.js';
+import {
+  copyProcessorFiles,
+  loadModel,
+  loadModelConfig,
+  type Model,
+  parseModelConfig,
+  randomModel,
+} from '../models/index.js';
 import { hasCheckpoint } from '../train/checkpoint.js';
 import { train } from '../train/loop.js';
 import { NoiseAwareTraining } from '../train/noise-aware.js';
 import { InputError } from '../util/errors.js';
-import { ensureDir, readJson } from '../util/files.js';
+import { readJson } from '../util/files.js';
 import { type DataFlag, flag, opt, withOptions } from './flags.js';
 
 interface TrainFlags {
@@ -129,22 +136,4 @@ function trainingSpec(o: TrainFlags, model: Model) {
       `--gamma ${o.gamma}: ${hw.spec.name} keeps attention digital, so K/V have no write noise`,
     );
   return hw;
-}
-
-/** Tokenizer and preprocessor files a checkpoint needs beside its weights to be a usable model folder. */
-const PROCESSOR_FILES = [
-  'vocab.txt',
-  'vocab.json',
-  'merges.txt',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'preprocessor_config.json',
-];
-
-function copyProcessorFiles(from: string, to: string): void {
-  ensureDir(to);
-  for (const f of PROCESSOR_FILES) {
-    if (existsSync(join(from, f)) && !existsSync(join(to, f))) copyFileSync(join(from, f), join(to, f));
-  }
 }

@@ -116,7 +116,6 @@ export interface CostReport {
   reuse: number[];
   /** Encoders whose static weights are shared with an earlier encoder. */
   sharedWeights: number[];
-  /** Tokens each encoder sees. */
   tokensPerLayer: number[];
   transformationBlocks: boolean;
   beta: number;
@@ -479,22 +478,11 @@ export function cost(shape: ModelShape, hw: ResolvedSpec, o: CostOptions = {}): 
 }
 
 function totals(stages: StageCost[], uncostedMacs: number): CostTotals {
-  let e = 0;
-  let dl = 0;
-  let a = 0;
-  let macs = 0;
-  let crossbars = 0;
-  let pes = 0;
-  let tiles = 0;
-  for (const s of stages) {
-    e += total(s.energyPJ);
-    dl += total(s.delayNs);
-    a += total(s.areaMm2);
-    macs += s.macs;
-    crossbars += s.crossbars;
-    pes += s.pes;
-    tiles += s.tiles;
-  }
+  const sum = (f: (s: StageCost) => number) => stages.reduce((to, s) => to + f(s), 0);
+  const e = sum((s) => total(s.energyPJ));
+  const dl = sum((s) => total(s.delayNs));
+  const a = sum((s) => total(s.areaMm2));
+  const macs = sum((s) => s.macs);
   const energyMJ = e * 1e-9;
   const delayMs = dl * 1e-6;
   return {
@@ -506,8 +494,8 @@ function totals(stages: StageCost[], uncostedMacs: number): CostTotals {
     topsPerMm2: macs / (dl * 1e3) / a,
     macs,
     uncostedMacs,
-    crossbars,
-    pes,
-    tiles,
+    crossbars: sum((s) => s.crossbars),
+    pes: sum((s) => s.pes),
+    tiles: sum((s) => s.tiles),
   };
 }

@@ -74,18 +74,11 @@ export function byStage(r: CostReport): Map<string, Share> {
   return out;
 }
 
-/** Totals per component. */
 export function byComponent(r: CostReport): Map<Component, Share> {
   const out = new Map<Component, Share>(COMPONENTS.map((c) => [c, zero()]));
-  for (const s of r.stages) {
-    for (const [field, key] of [
-      ['energyPJ', 'energyPJ'],
-      ['delayNs', 'delayNs'],
-      ['areaMm2', 'areaMm2'],
-    ] as const) {
-      for (const [c, v] of Object.entries(s[field]) as [Component, number][]) out.get(c)![key] += v;
-    }
-  }
+  for (const s of r.stages)
+    for (const key of ['energyPJ', 'delayNs', 'areaMm2'] as const)
+      for (const [c, v] of Object.entries(s[key]) as [Component, number][]) out.get(c)![key] += v;
   for (const [k, v] of out) if (!v.energyPJ && !v.delayNs && !v.areaMm2) out.delete(k);
   return out;
 }
@@ -247,51 +240,28 @@ export function breakdownSvg(r: CostReport): string {
   const weight = (s: Share) =>
     s.energyPJ / (t.energyMJ * 1e9) + s.delayNs / (t.delayMs * 1e6) + s.areaMm2 / t.areaMm2;
   const colors = colorMap([...stages].sort((a, b) => weight(b[1]) - weight(a[1])).map(([k]) => k));
-  const pie = (title: string, pick: (s: Share) => number, format: (v: number) => string) =>
-    pieChart({ title, data: [...stages].map(([label, s]) => ({ label, value: pick(s) })), format, colors });
+  type Measure = [what: string, pick: (s: Share) => number, unit: string];
+  const energy: Measure = ['Energy', (s) => s.energyPJ * 1e-6, 'µJ'];
+  const delay: Measure = ['Delay', (s) => s.delayNs * 1e-3, 'µs'];
+  const area: Measure = ['Area', (s) => s.areaMm2, 'mm²'];
+  const format = (unit: string) => (v: number) => `${sig(v, 3)} ${unit}`;
+  const pie = ([what, pick, unit]: Measure) =>
+    pieChart({
+      title: `${what} by stage`,
+      data: [...stages].map(([label, s]) => ({ label, value: pick(s) })),
+      format: format(unit),
+      colors,
+    });
   const comps = byComponent(r);
-  const bars = (title: string, pick: (s: Share) => number, format: (v: number) => string) =>
+  const bars = ([what, pick, unit]: Measure) =>
     barChart({
-      title,
+      title: `${what} by component`,
       data: [...comps].map(([c, s]) => ({ label: COMPONENT_LABELS[c], value: pick(s) })),
-      format,
+      format: format(unit),
       colors: colorMap(COMPONENTS.map((c) => COMPONENT_LABELS[c])),
     });
   const title =
     `${r.model.name} on ${r.hardware.name}${r.reuse.length ? `, ${r.reuse.length} encoders reuse attention` : ''}: ` +
     `${sig(t.energyMJ, 3)} mJ, ${sig(t.delayMs, 3)} ms, ${sig(t.areaMm2, 4)} mm², EDAP ${sig(t.edap, 4)}`;
-  return svgDocument(
-    [
-      [
-        pie(
-          'Energy by stage',
-          (s) => s.energyPJ * 1e-6,
-          (v) => `${sig(v, 3)} µJ`,
-        ),
-        pie(
-          'Delay by stage',
-          (s) => s.delayNs * 1e-3,
-          (v) => `${sig(v, 3)} µs`,
-        ),
-        pie(
-          'Area by stage',
-          (s) => s.areaMm2,
-          (v) => `${sig(v, 3)} mm²`,
-        ),
-      ],
-      [
-        bars(
-          'Energy by component',
-          (s) => s.energyPJ * 1e-6,
-          (v) => `${sig(v, 3)} µJ`,
-        ),
-        bars(
-          'Area by component',
-          (s) => s.areaMm2,
-          (v) => `${sig(v, 3)} mm²`,
-        ),
-      ],
-    ],
-    { title },
-  );
+  return svgDocument([[energy, delay, area].map(pie), [energy, area].map(bars)], { title });
 }

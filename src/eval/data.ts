@@ -78,7 +78,6 @@ export interface OpenOptions {
   maxLength?: number;
 }
 
-/** Opens a data spec for `model`. */
 export function openData(spec: DataSpec, model: Model, opts: OpenOptions = {}): EvalData {
   const c = model.config;
   const input = model.input();
@@ -228,16 +227,38 @@ function openGlue(
   }
 }
 
+/** The examples at `indices` of `data` as data of their own, named `name (count)`. */
+export function subset(data: EvalData, indices: readonly number[], name: string): EvalData {
+  const idx = [...indices];
+  return {
+    name: `${name} (${idx.length})`,
+    size: idx.length,
+    metrics: data.metrics,
+    regression: data.regression,
+    targets: Float64Array.from(idx, (i) => data.targets[i]!),
+    inputs: (s, e) => data.inputsAt(idx.slice(s, e)),
+    inputsAt: (ii) => data.inputsAt(ii.map((i) => idx[i]!)),
+  };
+}
+
 /** Examples [start, end) of `data` as data of their own (a training fraction, a held-out slice). */
 export function sliceData(data: EvalData, start: number, end: number): EvalData {
   const s = Math.max(0, Math.min(start, data.size));
   const e = Math.max(s, Math.min(end, data.size));
+  const range = Array.from({ length: e - s }, (_, i) => s + i);
+  return { ...subset(data, range, data.name), name: `${data.name} [${s}, ${e})` };
+}
+
+/**
+ * Splits one labelled set into a held-out calibration part (the last `n` examples) and an
+ * evaluation part (the rest): the two never share an example.
+ */
+export function holdOut(data: EvalData, n: number): { calibration: number[]; evaluation: number[] } {
+  if (!(n >= 1 && n < data.size))
+    throw new InputError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
+  const cut = data.size - n;
   return {
-    ...data,
-    name: `${data.name} [${s}, ${e})`,
-    size: e - s,
-    targets: data.targets.subarray(s, e),
-    inputs: (a, b) => data.inputs(s + a, s + b),
-    inputsAt: (idx) => data.inputsAt(idx.map((i) => s + i)),
+    calibration: Array.from({ length: n }, (_, i) => cut + i),
+    evaluation: Array.from({ length: cut }, (_, i) => i),
   };
 }

@@ -28,7 +28,6 @@ export interface EvalResult {
   metric: MetricName;
   value: number;
   n: number;
-  /** Every metric of the task. */
   metrics: Partial<Record<MetricName, number>>;
   /** Predicted class (or score) per example. */
   predictions: Float64Array;

@@ -30,7 +30,6 @@ function checkPair(metric: string, pred: Values, label: Values, min = 1): number
   return pred.length;
 }
 
-/** Fraction of predictions equal to their label. */
 export function accuracy(pred: Values, label: Values): number {
   const n = checkPair('accuracy', pred, label);
   let hits = 0;

@@ -20,11 +20,10 @@ export interface PredictOptions {
   fresh?: boolean;
   /**
    * Embed the params' values in the graph as constants, so that ONNX Runtime pre-packs the
-   * weights (5–12 % faster forwards, measured on DeiT-S), for a predictor whose params keep
-   * their values while it lives: later changes to a param are not seen. Default: without
-   * crossbar products, and with them when `fresh` (a programmed Monte Carlo instance) and the
-   * params take at most 256 MiB; shared analog sessions feed the weights, so one session serves
-   * every instance.
+   * weights (faster forwards), for a predictor whose params keep their values while it lives:
+   * later changes to a param are not seen. Default: without crossbar products, and with them
+   * when `fresh` (a programmed Monte Carlo instance) and the params take at most 256 MiB; shared
+   * analog sessions feed the weights, so one session serves every instance.
    */
   bakeParams?: boolean;
   /** How crossbar products are computed (default: exact). */
@@ -32,9 +31,10 @@ export interface PredictOptions {
   /** Extra graph outputs, asked for right after each graph is built (e.g. AttentionSnr taps). */
   outputs?: () => Record<string, Tensor>;
   /**
-   * Bytes the largest tensor of a run may take (default 8 MiB: smaller pieces also run faster, in cache). A batch whose graph would
-   * exceed it runs in equal pieces and its logits are joined, so memory stays bounded however
-   * much a crossbar model expands the products (bit slices × tiles). Not with extra outputs.
+   * Bytes the largest tensor of a run may take (default 8 MiB: smaller pieces also run faster,
+   * in cache). A batch whose graph would exceed it runs in equal pieces and its logits are
+   * joined, so memory stays bounded however much a crossbar model expands the products (bit
+   * slices × tiles). Not with extra outputs.
    */
   maxTensorBytes?: number;
 }
@@ -44,7 +44,7 @@ const DEFAULT_MAX_TENSOR_BYTES = 8 * 2 ** 20;
 /**
  * Analog params embedded by default up to this many bytes. Embedding holds another copy or two
  * while the session is made; bit-sliced cells (0.7 GB for DeiT-S on 4 slices, with squares)
- * gained nothing measurable from it and took 1 GB more at peak (3.6 against 2.6 GB).
+ * gained nothing measurable from it and raised the peak memory (docs/analog-model.md).
  */
 const BAKE_ANALOG_BYTES = 256 * 2 ** 20;
 

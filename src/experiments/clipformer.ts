@@ -10,18 +10,12 @@ import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
-import type { EvalData } from '../eval/data.js';
+import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../methods/clipformer.js';
-import {
-  holdOut,
-  parseSearch,
-  type SearchResult,
-  searchClipFormer,
-  subset,
-} from '../methods/clipformer-search.js';
+import { parseSearch, type SearchResult, searchClipFormer } from '../methods/clipformer-search.js';
 import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
@@ -248,31 +242,23 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
 
   // accuracy vs γ per model and method; SNR of block 0 vs γ; K/V histograms
   const charts = o.models.flatMap((m) => {
-    const series = ['none', 'paper', 'auto'].map((k) => ({
-      label: k,
-      points: GAMMAS.flatMap((g) => {
-        const c = cell(m.name, g, k);
-        return c ? [{ x: g, y: c.mean * 100, err: c.std * 100 }] : [];
-      }),
-    }));
-    const snr = ['none', 'paper', 'auto'].map((k) => ({
-      label: k,
-      points: GAMMAS.flatMap((g) => {
-        const c = cell(m.name, g, k);
-        if (!c || !blocks) return [];
-        const mean =
-          Array.from({ length: blocks }, (_, b) => snrMean(c, b)).reduce((a, b) => a + b, 0) / blocks;
-        return [{ x: g, y: mean }];
-      }),
-    }));
-    const h = r.extra[`histograms.${m.name}`] as
-      | {
-          k: { before: number[]; after: number[] };
-          v: { before: number[]; after: number[] };
-          alpha: number;
-          beta: number;
-        }
-      | undefined;
+    // one series per method: a point per γ whose cell exists
+    const byMethod = (point: (c: CellRecord) => { y: number; err?: number } | null) =>
+      ['none', 'paper', 'auto'].map((k) => ({
+        label: k,
+        points: GAMMAS.flatMap((g) => {
+          const p = cell(m.name, g, k);
+          const at = p && point(p);
+          return at ? [{ x: g, ...at }] : [];
+        }),
+      }));
+    const series = byMethod((c) => ({ y: c.mean * 100, err: c.std * 100 }));
+    const snr = byMethod((c) =>
+      blocks
+        ? { y: Array.from({ length: blocks }, (_, b) => snrMean(c, b)).reduce((a, b) => a + b, 0) / blocks }
+        : null,
+    );
+    const h = r.extra[`histograms.${m.name}`] as Awaited<ReturnType<typeof kvConductances>> | undefined;
     return [
       [
         lineChart({ title: `${m.name}: accuracy`, xLabel: 'γ', yLabel: 'accuracy (%)', series }),

@@ -11,9 +11,8 @@ import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
-import type { EvalData } from '../eval/data.js';
+import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { holdOut, subset } from '../methods/clipformer-search.js';
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
 import { lineChart, svgDocument } from '../report/svg.js';
@@ -163,7 +162,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     const ownConductance: Conductance = m.learned ? 'learned' : 'full';
     for (const conductance of [ownConductance, 'calibrated'] as const) {
       for (const range of [asTrained, 'calibrated'] as const) {
-        // the first table's cells keep their names, so older results resume
+        // named as the committed results name them (the time included), so those resume
         const key = `${m.name}.${range}${conductance === 'calibrated' ? '.conductance' : ''}.t3600`;
         await exp.cell(
           key,

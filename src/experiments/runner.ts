@@ -42,8 +42,8 @@ export interface ExperimentRecord {
   /** Absent, as `started` and `updated`, where not recorded (the committed TReX results). */
   machine?: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
   /**
-   * The kernels the crossbar products ran on ('onnx' when absent: results from before the native
-   * kernels); a resume must use the same, as the two assign noise samples differently.
+   * The kernels the crossbar products ran on ('onnx' when absent); a resume must use the same,
+   * as the two assign noise samples differently.
    */
   kernels?: Kernels;
   /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */

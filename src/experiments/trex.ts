@@ -20,7 +20,6 @@ import { variantConfig } from '../methods/trex/derive.js';
 import { noiseAwareFinetune } from '../methods/trex/finetune.js';
 import {
   type BriefTraining,
-  copySideFiles,
   type FinetuneSettings,
   reuseDelays,
   type SearchState,
@@ -28,7 +27,7 @@ import {
   trainCandidate,
   trexSearch,
 } from '../methods/trex/search.js';
-import { loadModel, type Model } from '../models/index.js';
+import { copyProcessorFiles, loadModel, type Model } from '../models/index.js';
 import type { Variants } from '../models/variants.js';
 import { scatterChart } from '../report/scatter.js';
 import { svgDocument } from '../report/svg.js';
@@ -192,7 +191,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
         log(`— noise-aware fine-tuning of ${m.name} on ${hw0}`);
         const model = m.dir === o.modelDir ? loadModel(o.modelDir) : loadModel(m.dir);
         await noiseAwareFinetune(model, o.data.train, specOf(hw0), { ...o.finetune!, out: dir, log });
-        copySideFiles(o.modelDir, dir);
+        copyProcessorFiles(o.modelDir, dir);
         return { dir };
       });
       m.dir = dir;

@@ -53,5 +53,4 @@ export function crossEntropy(logits: Tensor, labels: Tensor, smoothing = 0): Ten
   return target.mul(logits.logSoftmax(-1)).sum().div(-n);
 }
 
-/** Mean squared error. */
 export const mse = (a: Tensor, b: Tensor): Tensor => a.sub(b).pow(2).mean();

@@ -1,6 +1,6 @@
 /**
  * Per-run Gaussian noise without a random-number generator in the graph. ONNX Runtime's
- * RandomNormal draws ~7 ns per sample on one thread, more than the matmul it perturbs costs
+ * RandomNormal runs on one thread and takes longer per sample than the matmul it perturbs takes
  * per output; a `noise` leaf is instead fed, at every run, a view of a fixed table of N(0, σ²)
  * samples at an offset drawn uniformly from [0, L): no copy, no extra pass over the outputs.
  *
@@ -17,7 +17,7 @@ const TABLE_SEED = 0x7ab1e;
 /** Window starts are multiples of this many samples (see NoiseStream.next). */
 const WINDOW_ALIGN = 16;
 /**
- * Which windows a seed draws: 1, at any sample (xbar before 2026-12-02); 2, at multiples of 16.
+ * Which windows a seed draws: 1, at any sample; 2, at multiples of 16.
  * Results record it, so that a resume never mixes the two streams (analog-model.ts).
  */
 export const NOISE_STREAM = 2;
@@ -25,8 +25,8 @@ export const NOISE_STREAM = 2;
 const tables = new Map<number, Float32Array>();
 
 /**
- * The process's table of N(0, std²) samples [2L], built once per std from a fixed seed
- * (~0.6 s), so a graph seed gives the same numbers in every process.
+ * The process's table of N(0, std²) samples [2L], built once per std from a fixed seed, so a
+ * graph seed gives the same numbers in every process.
  */
 export function noiseTable(std: number): Float32Array {
   let t = tables.get(std);
@@ -54,9 +54,9 @@ export class NoiseStream {
 
   /**
    * The next window: `size` consecutive table samples, starting at a multiple of 16 (64 bytes,
-   * one cache line or AVX-512 vector from the table's start): ONNX Runtime's kernels read such
-   * windows ~2.5 % faster in pcm-aihwkit's forward than ones at any float (measured in one
-   * process, both alternating). 2^20 possible starts are as good as 2^24 for independence.
+   * one cache line or AVX-512 vector from the table's start), which ONNX Runtime's kernels read
+   * faster than windows at any float (docs/analog-model.md). 2^20 possible starts are as good as
+   * 2^24 for independence.
    */
   next(): Float32Array {
     const start = Math.floor((this.rng.uniform() * NOISE_TABLE_SAMPLES) / WINDOW_ALIGN) * WINDOW_ALIGN;

@@ -20,6 +20,7 @@ import {
   zipRef,
 } from './ndarray.js';
 import { NOISE_TABLE_SAMPLES, NoiseStream } from './noise-table.js';
+import { ONNX_DTYPE } from './onnx-schema.js';
 import {
   broadcastShapes,
   checkShape,
@@ -128,10 +129,7 @@ const unary = (
 ): OpDef<object> =>
   def<object>({
     arity: 1,
-    infer: ([x]) => {
-      needFloat(name, x!);
-      return { shape: x!.shape, dtype: x!.dtype };
-    },
+    infer: ([x]) => sameAsFloat(name, x!),
     ref: ([x]) => mapRef(x!, f),
     vjp,
     lower: (o, ins) => o.node(onnx, ins),
@@ -140,9 +138,9 @@ const unary = (
 /**
  * The names of a broadcasting op's inputs, with each constant of lower rank than the output
  * given the output's rank (leading 1s, the same values) when the output's last axis is 1.
- * ONNX Runtime broadcasts a scalar against such a tensor element by element: ~15 µs for 792
- * values, against ~1 µs at equal ranks. The analog graphs hold many of these small per-vector
- * tensors (DAC ranges, gains, saturation tests), ~20 per encoder layer.
+ * ONNX Runtime broadcasts a lower-rank constant against such a tensor element by element, which
+ * is slow for the many small per-vector tensors of the analog graphs (DAC ranges, gains,
+ * saturation tests; see docs/analog-model.md).
  */
 function sameRankConstants(o: Lowering, ins: readonly string[], t: Tensor): string[] {
   const rank = t.shape.length;
@@ -237,7 +235,15 @@ const sampleRef = (shape: Shape, seed: number, draw: (r: Rng) => number): RefArr
   return out;
 };
 
-const ONNX_TO: Record<DType, number> = { float32: 1, int32: 6, int64: 7, bool: 9 };
+/** A leaf that holds its value (params and constants). */
+const valueLeaf: OpDef<{ value: HostArray }> = {
+  arity: 0,
+  leaf: true,
+  infer: (_, a) => ({ shape: a.value.shape, dtype: a.value.dtype }),
+  ref: (_, a) => toRef(a.value),
+  vjp: null,
+  lower: () => '',
+};
 
 // ---- the table ----------------------------------------------------------------------
 
@@ -253,22 +259,8 @@ export const OPS = {
     vjp: null,
     lower: () => '',
   }),
-  param: def<{ name: string; value: HostArray }>({
-    arity: 0,
-    leaf: true,
-    infer: (_, a) => ({ shape: a.value.shape, dtype: a.value.dtype }),
-    ref: (_, a) => toRef(a.value),
-    vjp: null,
-    lower: () => '',
-  }),
-  constant: def<{ value: HostArray }>({
-    arity: 0,
-    leaf: true,
-    infer: (_, a) => ({ shape: a.value.shape, dtype: a.value.dtype }),
-    ref: (_, a) => toRef(a.value),
-    vjp: null,
-    lower: () => '',
-  }),
+  param: def<{ name: string; value: HostArray }>(valueLeaf),
+  constant: def<{ value: HostArray }>(valueLeaf),
 
   // elementwise unary
   neg: unary(
@@ -413,7 +405,7 @@ export const OPS = {
           ? mapRef(x!, Math.fround)
           : mapRef(x!, Math.trunc),
     vjp: (g, [x], _, a): Grads => [a.to === 'float32' && x!.dtype === 'float32' ? g : null],
-    lower: (o, ins, a) => o.node('Cast', ins, { to: { i: ONNX_TO[a.to] } }),
+    lower: (o, ins, a) => o.node('Cast', ins, { to: { i: ONNX_DTYPE[a.to] } }),
   }),
 
   // elementwise binary

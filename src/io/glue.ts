@@ -22,12 +22,9 @@ export interface GlueExample {
 }
 
 export interface GlueTaskInfo {
-  name: GlueTask;
   /** Number of classes; 1 for regression (STS-B). */
   numLabels: number;
-  /** Class names in index order (the order of Hugging Face's `glue` data set); empty for regression. */
-  labelNames: readonly string[];
-  /** How each class is written in the label column, in the same order. */
+  /** How each class is written in the label column, in index order (Hugging Face's `glue` data set's). */
   labelValues: readonly string[];
   /** Range of a regression score. */
   scoreRange?: readonly [number, number];
@@ -37,20 +34,17 @@ export interface GlueTaskInfo {
   columns: { textA: string; textB?: string; label: string };
   /** Column names of files written without a header row (CoLA's train/dev). */
   headerless?: readonly string[];
-  /** File names of each split in the GLUE release layout, tried in order. */
-  files: Readonly<Record<GlueSplit, readonly string[]>>;
+  /** File names of each split in the GLUE release layout, tried in order (default `<split>.tsv`). */
+  files?: Readonly<Record<GlueSplit, readonly string[]>>;
 }
 
-const standardFiles = { train: ['train.tsv'], dev: ['dev.tsv'], test: ['test.tsv'] } as const;
 const binary = ['0', '1'] as const;
 const entailment = ['entailment', 'not_entailment'] as const;
 
 /** Every supported task, keyed by its folder name in the GLUE release. */
 export const GLUE_TASKS: Readonly<Record<GlueTask, GlueTaskInfo>> = {
   CoLA: {
-    name: 'CoLA',
     numLabels: 2,
-    labelNames: ['unacceptable', 'acceptable'],
     labelValues: binary,
     metrics: ['mcc'],
     columns: { textA: 'sentence', label: 'label' },
@@ -63,50 +57,35 @@ export const GLUE_TASKS: Readonly<Record<GlueTask, GlueTaskInfo>> = {
     },
   },
   'SST-2': {
-    name: 'SST-2',
     numLabels: 2,
-    labelNames: ['negative', 'positive'],
     labelValues: binary,
     metrics: ['accuracy'],
     columns: { textA: 'sentence', label: 'label' },
-    files: standardFiles,
   },
   MRPC: {
-    name: 'MRPC',
     numLabels: 2,
-    labelNames: ['not_equivalent', 'equivalent'],
     labelValues: binary,
     metrics: ['f1', 'accuracy'],
     columns: { textA: '#1 String', textB: '#2 String', label: 'Quality' },
-    files: standardFiles,
   },
   'STS-B': {
-    name: 'STS-B',
     numLabels: 1,
-    labelNames: [],
     labelValues: [],
     scoreRange: [0, 5],
     metrics: ['pearson', 'spearman'],
     columns: { textA: 'sentence1', textB: 'sentence2', label: 'score' },
-    files: standardFiles,
   },
   QNLI: {
-    name: 'QNLI',
     numLabels: 2,
-    labelNames: entailment,
     labelValues: entailment,
     metrics: ['accuracy'],
     columns: { textA: 'question', textB: 'sentence', label: 'label' },
-    files: standardFiles,
   },
   RTE: {
-    name: 'RTE',
     numLabels: 2,
-    labelNames: entailment,
     labelValues: entailment,
     metrics: ['accuracy'],
     columns: { textA: 'sentence1', textB: 'sentence2', label: 'label' },
-    files: standardFiles,
   },
 };
 
@@ -116,7 +95,7 @@ const squash = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
 /** The task named `name`, ignoring case, '-' and '_' (so 'sst2' and 'STS_B' work). */
 export function glueTask(name: string): GlueTask {
   const task = TASK_NAMES.find((t) => squash(t) === squash(name));
-  if (!task) throw new Error(`unknown GLUE task '${name}'; supported: ${TASK_NAMES.join(', ')}`);
+  if (!task) throw new InputError(`unknown GLUE task '${name}'; supported: ${TASK_NAMES.join(', ')}`);
   return task;
 }
 
@@ -124,7 +103,7 @@ export function glueTask(name: string): GlueTask {
 export function findGlueFile(dir: string, task: GlueTask, split: GlueSplit): string {
   const tried: string[] = [];
   for (const base of [dir, join(dir, task)]) {
-    for (const name of GLUE_TASKS[task].files[split]) {
+    for (const name of GLUE_TASKS[task].files?.[split] ?? [`${split}.tsv`]) {
       const path = join(base, name);
       if (existsSync(path)) return path;
       tried.push(path);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { InputError } from '../util/errors.js';
-import { readBytes } from '../util/files.js';
+import { errorCode, readBytes } from '../util/files.js';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC). */
 export interface Image {
@@ -64,7 +64,6 @@ export function decodeImage(bytes: Uint8Array, name: string): Image {
   throw new InputError(name, `not a JPEG (ff d8 ff) or PNG (89 50 4e 47) file: it starts with '${head}'`);
 }
 
-/** Reads and decodes an image file. */
 export function readImage(path: string): Image {
   return decodeImage(readBytes(path), path);
 }
@@ -91,10 +90,7 @@ function listDir(dir: string): Entry[] {
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    throw new InputError(
-      dir,
-      `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new InputError(dir, `cannot read folder: ${errorCode(e)}`);
   }
   return entries.map((e) => {
     const s = e.isSymbolicLink() ? statSync(join(dir, e.name), { throwIfNoEntry: false }) : e;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
 import { type DType, fmtShape, numel } from '../graph/shape.js';
 import { InputError } from '../util/errors.js';
-import { readBytes, readJson, writeFileAtomic } from '../util/files.js';
+import { errorCode, readBytes, readJson, writeFileAtomic } from '../util/files.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
 /** The dtypes a float32 tensor may be written as. */
@@ -173,11 +173,7 @@ function checkEntry(name: string, entry: unknown, bufferLength: number, fail: (m
   return { dtype: d, shape: [...(shape as number[])], begin, end };
 }
 
-interface Span {
-  name: string;
-  begin: number;
-  end: number;
-}
+type Span = Pick<Entry, 'begin' | 'end'> & { name: string };
 
 /** Tensors must tile the data buffer exactly: no overlaps, no holes, nothing after the last. */
 function checkCoverage(spans: Span[], bufferLength: number, fail: (m: string) => never): void {
@@ -461,10 +457,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   try {
     names = readdirSync(dir);
   } catch (e) {
-    throw new InputError(
-      dir,
-      `cannot read the model folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new InputError(dir, `cannot read the model folder: ${errorCode(e)}`);
   }
   const torch = names.filter((n) => /^pytorch_model.*\.bin$|\.pth?$/.test(n)).sort();
   if (torch.length > 0) {

@@ -87,7 +87,8 @@ interface AddedTokenJson {
   special: boolean;
 }
 
-const FILES = {
+/** The files a tokenizer may come from in a model folder. */
+export const TOKENIZER_FILES = {
   tokenizer: 'tokenizer.json',
   config: 'tokenizer_config.json',
   specialMap: 'special_tokens_map.json',
@@ -97,8 +98,8 @@ const FILES = {
 } as const;
 
 const LOOKED_FOR =
-  `${FILES.tokenizer}, ${FILES.wordpieceVocab} (BERT WordPiece), ` +
-  `${FILES.bpeVocab} + ${FILES.bpeMerges} (RoBERTa byte-level BPE)`;
+  `${TOKENIZER_FILES.tokenizer}, ${TOKENIZER_FILES.wordpieceVocab} (BERT WordPiece), ` +
+  `${TOKENIZER_FILES.bpeVocab} + ${TOKENIZER_FILES.bpeMerges} (RoBERTa byte-level BPE)`;
 
 /** transformers tokenizer classes whose legacy files we can read. */
 const LEGACY_CLASSES: Record<string, TokenizerKind> = {
@@ -158,7 +159,7 @@ const BpeVocabJson = z.record(z.string(), z.number().int().min(0));
 export function loadTokenizer(dir: string): TextTokenizer {
   const config = readTokenizerConfig(dir);
   const names = readSpecialTokens(dir);
-  const jsonFile = join(dir, FILES.tokenizer);
+  const jsonFile = join(dir, TOKENIZER_FILES.tokenizer);
   if (existsSync(jsonFile)) {
     const json = parseWith(TokenizerJsonShape, readJson(jsonFile), jsonFile) as unknown as TokenizerJson;
     return new TextTokenizer(json, config, jsonFile, names.pad);
@@ -172,15 +173,15 @@ export function legacyTokenizerJson(dir: string): TokenizerJson {
   const names = readSpecialTokens(dir);
   const kind = legacyKind(dir, config);
   if (kind === 'wordpiece') {
-    const file = join(dir, FILES.wordpieceVocab);
+    const file = join(dir, TOKENIZER_FILES.wordpieceVocab);
     return wordPieceJson(file, readWordPieceVocab(file), names, {
       lowercase: config.do_lower_case ?? true,
       stripAccents: config.strip_accents ?? null,
       chineseChars: config.tokenize_chinese_chars ?? true,
     });
   }
-  const vocabFile = join(dir, FILES.bpeVocab);
-  const mergesFile = join(dir, FILES.bpeMerges);
+  const vocabFile = join(dir, TOKENIZER_FILES.bpeVocab);
+  const mergesFile = join(dir, TOKENIZER_FILES.bpeMerges);
   const vocab = parseWith(BpeVocabJson, readJson(vocabFile), vocabFile);
   return byteLevelBpeJson(vocabFile, vocab, readMerges(mergesFile), names, config.add_prefix_space ?? false);
 }
@@ -238,7 +239,7 @@ export class TextTokenizer {
     if (padId === undefined) {
       throw new InputError(
         source,
-        `pad token '${pad}' is not in the vocabulary; set pad_token in ${FILES.config}`,
+        `pad token '${pad}' is not in the vocabulary; set pad_token in ${TOKENIZER_FILES.config}`,
       );
     }
     this.padId = padId;
@@ -376,13 +377,13 @@ function hasRobertaProcessing(post: object | null): boolean {
 }
 
 function readTokenizerConfig(dir: string): TokenizerConfig {
-  const file = join(dir, FILES.config);
+  const file = join(dir, TOKENIZER_FILES.config);
   return existsSync(file) ? parseWith(TokenizerConfigJson, readJson(file), file) : {};
 }
 
 /** Special-token names from tokenizer_config.json, overridden by special_tokens_map.json (as transformers does). */
 function readSpecialTokens(dir: string): SpecialTokens {
-  const mapFile = join(dir, FILES.specialMap);
+  const mapFile = join(dir, TOKENIZER_FILES.specialMap);
   const fromMap = existsSync(mapFile) ? parseWith(SpecialTokensMapJson, readJson(mapFile), mapFile) : {};
   const fromConfig = readTokenizerConfig(dir);
   const names: SpecialTokens = {};
@@ -398,20 +399,23 @@ function readSpecialTokens(dir: string): SpecialTokens {
 
 function legacyKind(dir: string, config: TokenizerConfig): TokenizerKind {
   const has = (f: string) => existsSync(join(dir, f));
-  const wordpiece = has(FILES.wordpieceVocab);
-  const bpe = has(FILES.bpeVocab) && has(FILES.bpeMerges);
+  const wordpiece = has(TOKENIZER_FILES.wordpieceVocab);
+  const bpe = has(TOKENIZER_FILES.bpeVocab) && has(TOKENIZER_FILES.bpeMerges);
   const cls = config.tokenizer_class;
   if (cls) {
     const kind = LEGACY_CLASSES[cls];
     if (!kind) {
       throw new InputError(
-        join(dir, FILES.config),
+        join(dir, TOKENIZER_FILES.config),
         `tokenizer_class: '${cls}' has no loader for legacy files; allowed: ${Object.keys(LEGACY_CLASSES).join(', ')} ` +
-          `(or provide ${FILES.tokenizer})`,
+          `(or provide ${TOKENIZER_FILES.tokenizer})`,
       );
     }
     if (kind === 'wordpiece' ? !wordpiece : !bpe) {
-      const needs = kind === 'wordpiece' ? FILES.wordpieceVocab : `${FILES.bpeVocab} + ${FILES.bpeMerges}`;
+      const needs =
+        kind === 'wordpiece'
+          ? TOKENIZER_FILES.wordpieceVocab
+          : `${TOKENIZER_FILES.bpeVocab} + ${TOKENIZER_FILES.bpeMerges}`;
       throw new InputError(
         dir,
         `tokenizer_class '${cls}' needs ${needs}, not found; looked for ${LOOKED_FOR}`,
@@ -422,7 +426,7 @@ function legacyKind(dir: string, config: TokenizerConfig): TokenizerKind {
   if (wordpiece && bpe) {
     throw new InputError(
       dir,
-      `both ${FILES.wordpieceVocab} and ${FILES.bpeVocab} + ${FILES.bpeMerges} are present; set tokenizer_class in ${FILES.config}`,
+      `both ${TOKENIZER_FILES.wordpieceVocab} and ${TOKENIZER_FILES.bpeVocab} + ${TOKENIZER_FILES.bpeMerges} are present; set tokenizer_class in ${TOKENIZER_FILES.config}`,
     );
   }
   if (wordpiece) return 'wordpiece';
@@ -474,7 +478,7 @@ function specialIds(
     else if (required.includes(n)) {
       throw new InputError(
         file,
-        `${n}_token '${token}' is not in the vocabulary; set ${n}_token in ${FILES.config} to one that is`,
+        `${n}_token '${token}' is not in the vocabulary; set ${n}_token in ${TOKENIZER_FILES.config} to one that is`,
       );
     }
   }

@@ -11,7 +11,6 @@ import { analogInstances } from '../analog/instances.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
 import type { Model } from '../models/index.js';
-import { InputError } from '../util/errors.js';
 import { meanStd } from '../util/math.js';
 import { intIn, numIn, parseWith } from '../util/validate.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
@@ -43,34 +42,6 @@ const SearchConfig = z
 export type SearchConfig = z.output<typeof SearchConfig>;
 export const parseSearch = (v: unknown, where = 'clipformer search'): SearchConfig =>
   parseWith(SearchConfig, v, where);
-
-/** A view of `data` restricted to `indices` (calibration or evaluation part of one set). */
-export function subset(data: EvalData, indices: readonly number[], name: string): EvalData {
-  const idx = [...indices];
-  return {
-    name: `${name} (${idx.length})`,
-    size: idx.length,
-    metrics: data.metrics,
-    regression: data.regression,
-    targets: Float64Array.from(idx, (i) => data.targets[i]!),
-    inputs: (s, e) => data.inputsAt(idx.slice(s, e)),
-    inputsAt: (ii) => data.inputsAt(ii.map((i) => idx[i]!)),
-  };
-}
-
-/**
- * Splits one labelled set into a held-out calibration part (the last `n` examples) and an
- * evaluation part (the rest): the two never share an example.
- */
-export function holdOut(data: EvalData, n: number): { calibration: number[]; evaluation: number[] } {
-  if (!(n >= 1 && n < data.size))
-    throw new InputError(`calibration size ${n}: use 1..${data.size - 1} for ${data.name}`);
-  const cut = data.size - n;
-  return {
-    calibration: Array.from({ length: n }, (_, i) => cut + i),
-    evaluation: Array.from({ length: cut }, (_, i) => i),
-  };
-}
 
 export interface Candidate {
   /** The transform; for `off` (no transform) α = β = 1 only fill the fields. */

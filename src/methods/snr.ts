@@ -33,7 +33,6 @@ const blockOf = (name: string): number => encoderProduct(name)!.encoder;
 export class AttentionSnr {
   private readonly pending = new Map<number, { exact: Tensor; analog: Tensor }>();
   private taps: Record<string, Tensor> = {};
-  /** Sums per encoder. */
   private readonly sums = new Map<number, { signal: number; noise: number }>();
 
   constructor(private readonly inner: Matmuls) {}

@@ -140,11 +140,12 @@ export const bert: ModelFamily<BertConfig> = {
   },
   shape(c) {
     const head = (name: string, out: number): ExtraLayer => ({ name, in: c.hidden, out, tokens: 1 });
+    const [pooler, classifier] = headNames(c);
     return {
       tokens: 128,
       preNorm: false,
       patchEmbedding: null,
-      classifier: [head('pooler', c.hidden), head('classifier', c.labels.length)],
+      classifier: [head(pooler, c.hidden), head(classifier, c.labels.length)],
     };
   },
   sizes: {
@@ -158,6 +159,12 @@ export const bert: ModelFamily<BertConfig> = {
     }),
   },
 };
+
+/** The heads' products by checkpoint name (the graph's and the cost model's): pooler, classifier. */
+const headNames = (c: BertConfig): [string, string] =>
+  c.modelType === 'roberta'
+    ? ['classifier.dense', 'classifier.out_proj']
+    : ['bert.pooler.dense', 'classifier'];
 
 /** Where the checkpoint keeps a layer's tensors. */
 const LAYER_TENSORS: LayerTensorNames = {
@@ -207,11 +214,8 @@ function buildBert(c: BertConfig, s: ParamStore, m: Matmuls, batch: number, seqL
   const labels = c.labels.length;
   const dense = (name: string, x: Tensor, out: number) =>
     m.linear(name, x, s.linear(`${name}.weight`, out, d), s.tensor(`${name}.bias`, [out], 'zeros'));
-  const logits =
-    c.modelType === 'roberta'
-      ? dense('classifier.out_proj', dense('classifier.dense', first, d).tanh(), labels)
-      : dense('classifier', dense(`${root}.pooler.dense`, first, d).tanh(), labels);
-  return { inputs, logits };
+  const [pooler, classifier] = headNames(c);
+  return { inputs, logits: dense(classifier, dense(pooler, first, d).tanh(), labels) };
 }
 
 /**

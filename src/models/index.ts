@@ -4,13 +4,14 @@
  * graph for a batch shape, with crossbar products computed by `m` (exact by default, the
  * analog model's when it rewrites them).
  */
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { readCheckpoint } from '../io/safetensors.js';
+import { TOKENIZER_FILES } from '../io/tokenizer.js';
 import { InputError } from '../util/errors.js';
-import { readJson } from '../util/files.js';
+import { ensureDir, readJson } from '../util/files.js';
 import { Rng } from '../util/math.js';
 import { type BertConfig, bert } from './bert.js';
 import { baseConfigToHf } from './config.js';
@@ -41,7 +42,6 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
   return family.parse({ ...family.modelTypes[type as string], ...(json as object) }, file);
 }
 
-/** Reads and normalises `dir/config.json`. */
 export function loadModelConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
   if (!existsSync(file))
@@ -118,6 +118,16 @@ export function loadModel(dir: string): Model {
   const model = new Model(config, new ParamStore(source));
   model.store.check(familyOf(config).unused);
   return model;
+}
+
+/** Tokenizer and preprocessor files a model folder holds beside its config and weights. */
+const PROCESSOR_FILES = [...Object.values(TOKENIZER_FILES), 'preprocessor_config.json'];
+
+/** Copies the tokenizer and preprocessor files of model folder `from` that folder `to` lacks. */
+export function copyProcessorFiles(from: string, to: string): void {
+  ensureDir(to);
+  for (const f of PROCESSOR_FILES)
+    if (existsSync(join(from, f)) && !existsSync(join(to, f))) copyFileSync(join(from, f), join(to, f));
 }
 
 /** A model of a config with random weights (N(0, std²) matrices), for cost and speed work; std 0 gives zeros fast. */

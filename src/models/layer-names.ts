@@ -5,6 +5,7 @@
  * (`classifier`, `bert.pooler.dense`, `distillation_classifier`). Hardware overrides glob over
  * these names, and learned ranges are stored under them.
  */
+import { InputError } from '../util/errors.js';
 
 /** What each product of an encoder layer is, as a hardware spec maps it. */
 const PRODUCT_KINDS = {
@@ -36,7 +37,6 @@ export const PATCH_EMBEDDING = 'embeddings.patch';
 /** The prefix of encoder `i`'s products, `layer.<i>` (an attention block in SNR reports). */
 export const encoderPrefix = (i: number): string => `layer.${i}`;
 
-/** The name of a product of encoder `i`. */
 export const layerName = (i: number, product: EncoderProduct): string => `${encoderPrefix(i)}.${product}`;
 
 const ENCODER = /^layer\.(0|[1-9]\d*)\.([A-Za-z]+)$/;
@@ -51,7 +51,7 @@ export function parseLayerName(name: string): LayerName {
   }
   if (name === PATCH_EMBEDDING) return { kind: 'patchEmbedding' };
   if (HEAD.test(name) && !/^(layer|embeddings)\./.test(name)) return { kind: 'classifier', head: name };
-  throw new Error(
+  throw new InputError(
     `'${name}' is not a layer name; use layer.<i>.<product> (products ${ENCODER_PRODUCTS.join(', ')}), ` +
       `${PATCH_EMBEDDING}, or a classifier head's checkpoint name`,
   );
@@ -60,7 +60,7 @@ export function parseLayerName(name: string): LayerName {
 /** The kind of a product with static weights; throws for attention's QKᵀ and S·V. */
 export function layerKind(name: string): LayerKind {
   const { kind } = parseLayerName(name);
-  if (kind === 'attention') throw new Error(`'${name}' is an attention product, not a static layer`);
+  if (kind === 'attention') throw new InputError(`'${name}' is an attention product, not a static layer`);
   return kind;
 }
 

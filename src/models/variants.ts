@@ -107,7 +107,6 @@ function weightOwner(v: Variants, i: number): number {
   return j;
 }
 
-/** Reuse encoders in order. */
 export const reuseEncoders = (v: Variants): number[] =>
   entries(v.reuse)
     .map(([k]) => k)

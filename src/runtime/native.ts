@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { InputError } from '../util/errors.js';
 
 /** What every call of the fused bit-serial × bit-sliced crossbar product takes (native/crossbar_products.cc). */
 interface ProductsArgs {
@@ -147,8 +148,14 @@ export function useNativeKernels(on: boolean): boolean {
   return was;
 }
 
-/** Threads the native kernels use: $XBAR_THREADS, else every core. */
-export function nativeThreads(): number {
-  const v = Number(process.env['XBAR_THREADS']);
-  return Number.isInteger(v) && v >= 1 ? v : availableParallelism();
+/** $XBAR_THREADS when set (a whole number ≥ 1), else undefined. */
+export function envThreads(): number | undefined {
+  const v = process.env['XBAR_THREADS'];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`XBAR_THREADS=${v}: use a whole number ≥ 1`);
+  return n;
 }
+
+/** Threads the native kernels use: $XBAR_THREADS, else every core. */
+export const nativeThreads = (): number => envThreads() ?? availableParallelism();

@@ -9,7 +9,7 @@ import { NoiseStream } from '../graph/noise-table.js';
 import { type GraphInput, type GraphOutput, type LowerOptions, lowerToOnnx } from '../graph/onnx.js';
 import { type DType, fmtShape, GraphError, numel, sameShape } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
-import { InputError } from '../util/errors.js';
+import { envThreads } from './native.js';
 import { compileSegmented, hasHostOps } from './segments.js';
 
 export type Provider = 'cpu' | 'webgpu';
@@ -136,15 +136,6 @@ class CompiledGraph implements RunnableGraph {
   }
 }
 
-/** $XBAR_THREADS when set (a whole number ≥ 1), else undefined (ONNX Runtime decides). */
-function defaultThreads(): number | undefined {
-  const v = process.env['XBAR_THREADS'];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(`XBAR_THREADS=${v}: use a whole number ≥ 1`);
-  return n;
-}
-
 /**
  * Lowers `outputs` to ONNX and returns a runnable graph; sessions are cached by structure.
  * A graph with host kernels runs as a chain of sessions around them (runtime/segments.ts).
@@ -165,7 +156,7 @@ export async function compileOnnx(
 ): Promise<CompiledGraph> {
   const lowered = lowerToOnnx(outputs, opts);
   const provider = opts.provider ?? 'cpu';
-  const threads = opts.threads ?? defaultThreads();
+  const threads = opts.threads ?? envThreads();
   const spinning = opts.spinning ?? true;
   const key = `${lowered.key}|${provider}|${threads ?? 0}|${spinning}`;
   let session = opts.cache === false ? undefined : sessions.get(key);

@@ -47,6 +47,10 @@ export function saveCheckpoint(
 
 export const hasCheckpoint = (dir: string): boolean => existsSync(join(dir, 'trainer_state.json'));
 
+/** Epochs the checkpoint in `dir` completed (0: none there). */
+export const completedEpochs = (dir: string): number =>
+  hasCheckpoint(dir) ? (readJson(join(dir, 'trainer_state.json')) as TrainerState).epoch : 0;
+
 /** Reads the trainer state and optimizer moments; throws if they belong to another model. */
 export function loadTrainerState(dir: string, model: Model, opt: AdamW): TrainerState {
   const file = join(dir, 'trainer_state.json');

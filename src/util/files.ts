@@ -3,14 +3,17 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { InputError } from './errors.js';
 
-/** A file's bytes; the error names the file and the system's reason (ENOENT, EACCES, …). */
+/** A file's bytes; the error names the file and the system's reason. */
 export function readBytes(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new InputError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new InputError(path, `cannot read: ${errorCode(e)}`);
   }
 }
+
+/** The system's code of a failed file system call (ENOENT, EACCES, …), else its message. */
+export const errorCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
 /** What a failed file system call says, without the path it was given ("EROFS: read-only file system"). */
 export const whyNot = (e: unknown): string => (e as Error).message.replace(/, \w+ '.*'$/, '');

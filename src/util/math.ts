@@ -42,8 +42,8 @@ export function roundHalfEven(x: number): number {
  */
 export class Rng {
   // the xoshiro128** state as four int32 fields (the same bits as uint32: only xor, shifts and
-  // imul touch them), and the polar method's second value with a flag: a Uint32Array and a
-  // `number | null` had made each normal ~1.6× slower (programming draws ~3 per device)
+  // imul touch them), and the polar method's second value with a flag: plain number fields are
+  // much faster than a Uint32Array and a `number | null` (programming draws ~3 per device)
   private s0: number;
   private s1: number;
   private s2: number;
@@ -64,7 +64,6 @@ export class Rng {
     [this.s0, this.s1, this.s2, this.s3] = words as [number, number, number, number];
   }
 
-  /** Next 32-bit unsigned integer. */
   nextU32(): number {
     const s1 = this.s1;
     const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
@@ -102,7 +101,6 @@ export class Rng {
     }
   }
 
-  /** Fills `out` with N(mean, std²). */
   fillNormal<T extends Float32Array | Float64Array>(out: T, mean = 0, std = 1): T {
     for (let i = 0; i < out.length; i++) out[i] = mean + std * this.normal();
     return out;

@@ -5,7 +5,6 @@
 import cliProgress from 'cli-progress';
 
 export interface Progress {
-  /** Advance by `n` items. */
   tick(n?: number): void;
   stop(): void;
 }

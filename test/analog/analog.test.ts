@@ -351,4 +351,21 @@ describe('noise statistics', () => {
     assert.notDeepEqual(a1, a2); // two runs
     assert.deepEqual(await stream(), [a1, a2]); // same seed, same stream
   });
+
+  it('refuses specs it cannot map, naming the field (input errors, not internal ones)', () => {
+    const q = input('q', [1, 1, 3, 7]);
+    const k = input('k', [1, 1, 7, 3]);
+    const kv = (fields: Record<string, unknown>) => () => dynamicProduct(q, k, xbarOf(fields), 7);
+    const error = (message: RegExp) => ({ name: 'InputError', message });
+    assert.throws(kv({ mapping: { scale: 'none' } }), error(/attention\.device: mapping\.scale 'none'/));
+    assert.throws(
+      kv({ tile: { rows: 4, split: 'even' } }),
+      error(/tile\.split 'even': 7 rows do not split evenly/),
+    );
+    const offset = xbarOf({ mapping: { kind: 'offset' } });
+    assert.throws(
+      () => programWeights(randn([4, 2], 1), offset, 0, new Rng(1), new Float32Array(2).fill(0.5)),
+      error(/mapping\.conductanceRange: a per-column range needs mapping\.kind 'differential'/),
+    );
+  });
 });

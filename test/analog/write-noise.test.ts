@@ -1,7 +1,7 @@
 /**
  * Programming noise: each kind's two forms (one device in float64 for static weights, tensors in
  * float32 for K/V writes) compute the same conductances from the same draws, and the device form
- * draws once per device (none for 'none'), which keeps every programming stream where it was.
+ * draws once per device (none for 'none'), which fixes where each device's draw sits in its stream.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

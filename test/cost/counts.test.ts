@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSpec } from '../../src/analog/presets.js';
 import { sliceCount } from '../../src/analog/spec.js';
-import { cost, crossbarCount, kvSlices, resolveShape } from '../../src/cost/index.js';
+import { cost, crossbarCount, kvSlices, modelShape, resolveShape } from '../../src/cost/index.js';
+import { MODEL_SIZES, randomModel } from '../../src/models/index.js';
 
 const q = (bitsPerCell: number, weightBits: number) => ({
   kind: 'quantized' as const,
@@ -87,5 +88,26 @@ describe('a model mapped onto crossbars', () => {
     assert.equal(off.totals.uncostedMacs, 196 * 768 * 384 + 2 * 384 * 1000);
     assert.equal(on.totals.uncostedMacs, 0);
     assert.equal(on.totals.macs - off.totals.macs, off.totals.uncostedMacs);
+  });
+
+  it("names the patch embedding and heads as the model's graph does, so one override reaches both", () => {
+    for (const size of ['bert-base', 'roberta-base', 'deit-s']) {
+      const model = randomModel({ ...MODEL_SIZES[size]!, layers: 1 }, 0, 0);
+      const shape = modelShape(model.config);
+      const outside = model
+        .linearLayers()
+        .map((l) => l.name)
+        .filter((n) => !n.startsWith('layer.'));
+      const named = [shape.patchEmbedding, ...shape.classifier].flatMap((l) => (l ? [l.name] : []));
+      assert.deepEqual(named, outside, size);
+    }
+    const heads = ['mapped.classifier=true'];
+    const pooler = [...heads, 'overrides=[{layers: bert.pooler.dense, set: {tile: {rows: 128, cols: 128}}}]'];
+    const model = randomModel({ ...MODEL_SIZES['bert-base']!, layers: 1 }, 0, 0);
+    assert.doesNotThrow(() => loadSpec('fefet-trex', pooler, model));
+    const shape = resolveShape('bert-base');
+    const before = cost(shape, loadSpec('fefet-trex', heads)).totals.crossbars;
+    // the 768×768 pooler on 128×128 tiles instead of 64×64: 36 crossbars per slice, not 144
+    assert.equal(before - cost(shape, loadSpec('fefet-trex', pooler)).totals.crossbars, (144 - 36) * 4);
   });
 });

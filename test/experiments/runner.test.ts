@@ -18,12 +18,12 @@ describe('Experiment', () => {
     assert.equal((await native.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
     await assert.rejects(
       native.cell('c', {}, 2, 0, async () => ({ value: 99 })),
-      /computed with the onnx kernels and this run would use the native ones.*set XBAR_NATIVE=0 to continue it/,
+      /results\.json: kernels: "onnx" is not allowed, this run would use the native kernels.*set XBAR_NATIVE=0 to continue it/,
     );
     // results outside the grid too
     await assert.rejects(
       native.once('x', async () => 1),
-      /computed with the onnx kernels/,
+      /kernels: "onnx" is not allowed/,
     );
     // the same kernels resume
     const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'onnx' });
@@ -37,14 +37,14 @@ describe('Experiment', () => {
     const file = join(out, 'results.json');
     const record = JSON.parse(readFileSync(file, 'utf8'));
     assert.equal(record.noiseStream, NOISE_STREAM);
-    // results from before the stream was recorded
+    // results that do not record their stream
     delete record.noiseStream;
     writeFileSync(file, JSON.stringify(record));
     const again = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
     assert.equal((await again.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
     await assert.rejects(
       again.cell('c', {}, 2, 0, async () => ({ value: 99 })),
-      /results\.json was computed with noise stream 1 and this xbar draws stream 2 .*use another --out/,
+      /results\.json: noiseStream: 1 is not allowed, this xbar draws stream 2 .*use another --out/,
     );
   });
 

@@ -132,8 +132,8 @@ describe('Rng (the JavaScript stream for O(parameters) noise)', () => {
     assert.deepEqual(take(9), take(9));
     assert.notDeepEqual(take(9), take(10));
   });
-  it('gives the stream it always gave (programmed weights and results depend on it)', () => {
-    // values from the Uint32Array implementation before session 8's faster one
+  it('gives a fixed stream (programmed weights and results depend on it)', () => {
+    // xoshiro128**'s values, from a plain Uint32Array implementation of it
     const r = new Rng(2026);
     assert.deepEqual([r.nextU32(), r.nextU32(), r.nextU32()], [1436751614, 742089593, 1736781944]);
     assert.equal(r.uniform(), 0.3056706077492153);

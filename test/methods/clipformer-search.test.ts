@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { loadSpec } from '../../src/analog/presets.js';
-import { type EvalData, openData, parseDataSpec } from '../../src/eval/data.js';
+import { type EvalData, holdOut, openData, parseDataSpec, subset } from '../../src/eval/data.js';
 import { kvTransformFor, parseClipFormer } from '../../src/methods/clipformer.js';
-import { holdOut, parseSearch, searchClipFormer, subset } from '../../src/methods/clipformer-search.js';
+import { parseSearch, searchClipFormer } from '../../src/methods/clipformer-search.js';
 import { measureSnr } from '../../src/methods/snr.js';
 import { FIXTURES, vitMnist } from '../helpers/models.js';
 

@@ -46,7 +46,8 @@ describe('layer names', () => {
       'a b',
       'layer.*.query',
     ]) {
-      assert.throws(() => parseLayerName(bad), /is not a layer name; use layer\.<i>\.<product>/, bad);
+      const message = /is not a layer name; use layer\.<i>\.<product>/;
+      assert.throws(() => parseLayerName(bad), { name: 'InputError', message }, bad);
     }
   });
 

@@ -204,12 +204,12 @@ describe('learned ranges in hardware-aware training', () => {
             sets.map((s) => (s === 'tile.rows=16' ? 'tile.rows=8' : s)),
           ),
         ),
-      /input ranges for \d+ row tiles; it was learned for tiles of 16/,
+      { name: 'InputError', message: /input ranges for \d+ row tiles; it was learned for tiles of 16/ },
     );
-    assert.throws(
-      () => learnedRangesFor(mkdtempSync(join(tmpdir(), 'xbar-none-')), saved, spec),
-      /analog_ranges.safetensors: not found.*xbar train --hwa/,
-    );
+    assert.throws(() => learnedRangesFor(mkdtempSync(join(tmpdir(), 'xbar-none-')), saved, spec), {
+      name: 'InputError',
+      message: /analog_ranges.safetensors: not found.*xbar train --hwa/,
+    });
     // a second run resumes from the checkpoint with the ranges it learned
     const again = loadModel(out);
     const resumed = await train(again, openData(parseDataSpec(MNIST), again, { split: 'train', limit: 96 }), {

@@ -6,12 +6,13 @@
  * the hardware's noise (`finetune`, optional). Every step is recorded in `out/search.json`
  * (atomically) and patterns train into `out/patterns/<name>/`, so a rerun resumes.
  */
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
-import { loadModel } from '../../models/index.js';
+import { copyProcessorFiles, loadModel } from '../../models/index.js';
+import { completedEpochs, hasCheckpoint } from '../../train/checkpoint.js';
 import { type DistillOptions, distillationLossOn } from '../../train/distill.js';
 import { train } from '../../train/loop.js';
 import { readJson, writeFileAtomic } from '../../util/files.js';
@@ -75,7 +76,6 @@ export interface CandidateRecord {
   kind: string;
   encoders: number[];
   reuse: Record<number, number>;
-  /** Folder of the trained candidate. */
   dir: string;
   /** Held-out distillation loss after brief training. */
   loss?: number;
@@ -90,21 +90,6 @@ export interface SearchState {
   /** The final model's folder (fine-tuned winner, or the winner when fine-tuning is off). */
   result?: string;
   finetuned?: boolean;
-}
-
-/** Files of a model folder besides its weights that a derived model needs (tokenizer, preprocessing). */
-const SIDE_FILES = [
-  'preprocessor_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'vocab.txt',
-  'vocab.json',
-  'merges.txt',
-];
-
-export function copySideFiles(from: string, to: string): void {
-  for (const f of SIDE_FILES) if (existsSync(join(from, f))) copyFileSync(join(from, f), join(to, f));
 }
 
 /** A folder name for a label ('strided SL=2 {1,3}' → 'strided-SL2-1-3'). */
@@ -150,13 +135,8 @@ export async function trainCandidate(
     klWeight: b.klWeight,
     temperature: b.temperature,
   };
-  const done = existsSync(join(dir, 'trainer_state.json'))
-    ? (readJson(join(dir, 'trainer_state.json')) as { epoch: number }).epoch >= b.epochs
-    : false;
-  const model = existsSync(join(dir, 'trainer_state.json'))
-    ? loadModel(dir)
-    : deriveVariant(teacher, variant);
-  if (!done) {
+  const model = hasCheckpoint(dir) ? loadModel(dir) : deriveVariant(teacher, variant);
+  if (completedEpochs(dir) < b.epochs) {
     await train(model, o.train, {
       epochs: b.epochs,
       batch: b.batch,
@@ -166,7 +146,7 @@ export async function trainCandidate(
       teacher: distill,
       ...(o.log ? { log: o.log } : {}),
     });
-    copySideFiles(modelDir, dir);
+    copyProcessorFiles(modelDir, dir);
   }
   return { model, loss: await distillationLossOn(model, o.heldOut, distill) };
 }
@@ -219,7 +199,7 @@ export async function trexSearch(o: SearchOptions): Promise<SearchState> {
     const dir = join(o.out, 'finetuned');
     log(`noise-aware fine-tuning of ${winner.label} on ${o.hw.spec.name}`);
     await noiseAwareFinetune(loadModel(winner.dir), o.train, o.hw, { ...o.finetune, out: dir, log });
-    copySideFiles(o.modelDir, dir);
+    copyProcessorFiles(o.modelDir, dir);
     state.result = dir;
     state.finetuned = true;
   } else if (!o.finetune) {

@@ -85,7 +85,11 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Checkpoint {
   }
   const headerLength = new DataView(all.buffer, all.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(all.length - 8)) {
-    fail(`truncated: the header length field says ${headerLength} bytes, only ${all.length - 8} follow it`);
+    // a text file read as safetensors (JSON weights, a config) starts with '{' or '['
+    const text = all[0] === 0x7b || all[0] === 0x5b ? '; it reads as JSON text, not safetensors' : '';
+    fail(
+      `truncated: the header length field says ${headerLength} bytes, only ${all.length - 8} follow it${text}`,
+    );
   }
   const dataStart = 8 + Number(headerLength);
   const header = parseHeader(all.subarray(8, dataStart), fail);

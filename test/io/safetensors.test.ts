@@ -374,6 +374,9 @@ describe('safetensors errors', () => {
     writeFileSync(file, bytes.subarray(0, 20));
     rejects(() => readSafetensors(file), /cut\.safetensors: truncated/);
     rejects(() => readSafetensors(`${file}.absent`), /absent: cannot read: ENOENT/);
+    // JSON weights given where safetensors are read
+    const json = new TextEncoder().encode('{"weight": [[1, 2], [3, 4]]}');
+    rejects(() => parse(json), /truncated: .*; it reads as JSON text, not safetensors$/);
   });
 
   it('rejects a header that is not UTF-8, not JSON, or not an object', () => {

@@ -4,8 +4,8 @@
  * checked bit for bit: logits of both shipped models on every preset (and with drift,
  * calibrated and learned ranges, ClipFormer), Monte Carlo results, single-layer MVMs and cost
  * reports. Run on the built tree (`npm run build` first), before and after the change, on the
- * same machine, with the same kernels (XBAR_NATIVE=0 for the ONNX graphs); XBAR_HASH_TRAIN_DATA=KIND:PATH
- * adds a few steps of noise-aware training on that data's train split:
+ * same machine, with the same kernels (XBAR_NATIVE=0 for the ONNX graphs). A few steps of
+ * noise-aware training run on the MNIST fixture's training split, or on XBAR_HASH_TRAIN_DATA=KIND:PATH:
  *
  *   node scripts/number-hashes.mjs > before.json   # … change, rebuild …
  *   node scripts/number-hashes.mjs > after.json && diff before.json after.json
@@ -123,9 +123,9 @@ try {
   out['cost deit-s rram-clipformer beta 0.25'] = sha(
     xbar('cost', '--model', 'deit-s', '--hw', 'rram-clipformer', '--beta', '0.25', '--layers', '--json'),
   );
-  // noise-aware training (a few steps), where training data is given: KIND:PATH with a train split
-  const train = process.env.XBAR_HASH_TRAIN_DATA;
-  if (train) {
+  // noise-aware training (a few steps) on a data set with a train split
+  {
+    const train = process.env.XBAR_HASH_TRAIN_DATA ?? `mnist:${join(ROOT, 'test/fixtures/mnist')}`;
     const run = (model, out, ...extra) =>
       xbar('train', '--model', model, '--data', train, '--out', join(tmp, out), '--epochs', '1', '--limit', '64',
         '--eval-limit', '16', '--batch', '16', ...extra);

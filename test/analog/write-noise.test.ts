@@ -9,7 +9,7 @@ import { Crossbar } from '../../src/analog/spec.js';
 import { WRITE_KINDS, type WriteKind, writeKindOf } from '../../src/analog/write-noise.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { input } from '../../src/graph/tensor.js';
-import { compile } from '../../src/runtime/session.js';
+import { compile, feedsFor } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
 
 const PROGRAMS = {
@@ -42,9 +42,7 @@ describe('programming noise', () => {
           { cache: false },
         );
         const feeds = { g: hostArray('float32', [n], targets), xi: hostArray('float32', [n], draws) };
-        const out = await graph.run(
-          Object.fromEntries(graph.inputs.map((i) => [i.name, feeds[i.name as keyof typeof feeds]])),
-        );
+        const out = await graph.run(feedsFor(graph, feeds));
         const y = out['y']!.data as Float32Array;
         let worst = 0;
         for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(y[i]! - device[i]!));

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LOCK_FILE } from '../../src/util/lock.js';
-import { xbar, xbarAsync } from '../helpers/cli.js';
+import { XBAR, xbar, xbarAsync } from '../helpers/cli.js';
 import { tinyFashionMnist } from '../helpers/data.js';
 import { ROOT, vitMnist } from '../helpers/models.js';
 
@@ -116,7 +116,7 @@ describe('output folder lock', () => {
     const config = join(vitMnist().dir, 'config.json');
     const data = `fashion-mnist:${tinyFashionMnist(64)}`;
     const args = ['train', '--model', config, '--data', data, '--out', dir, '--epochs', '2', '--batch', '16'];
-    const first = spawn(process.execPath, [join(ROOT, 'bin/xbar.js'), ...args], { stdio: 'ignore' });
+    const first = spawn(process.execPath, [XBAR, ...args], { stdio: 'ignore' });
     const done = ended(first);
     // the second starts once the first holds the folder; the first is paused meanwhile, so that
     // it cannot finish before the second looks

@@ -12,6 +12,9 @@
  *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
  *   node dist/bench/analog.js --pair pcm-aihwkit   (ideal and the preset alternating, JSON)
  *   node dist/bench/analog.js --kernel   (the native kernel alone on one ffnIn-sized product)
+ *   node dist/bench/analog.js --rram-only --targets x86-64-v4,x86-64-v3   (the rram-clipformer
+ *     lines only; --targets: the native targets to run, each as XBAR_KERNEL picks it; default:
+ *     the one the loader picks)
  *   node dist/bench/analog.js --programming   (programming DeiT-S: in worker threads vs as the graph is built)
  */
 import { execFileSync } from 'node:child_process';
@@ -25,7 +28,7 @@ import { type HostArray, hostArray } from '../src/graph/ndarray.js';
 import { NoiseStream } from '../src/graph/noise-table.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
-import { nativeKernels, nativeThreads } from '../src/runtime/native.js';
+import { kernelInfo, nativeKernels, nativeThreads, useNativeKernels } from '../src/runtime/native.js';
 import { Rng } from '../src/util/math.js';
 import { benchArgs, fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
@@ -39,6 +42,10 @@ const args = benchArgs(import.meta.url, {
   /** The ideal model and this preset alternating in one process (JSON). */
   pair: { type: 'string' },
   kernel: { type: 'boolean', default: false },
+  /** Native targets to measure (comma-separated, as XBAR_KERNEL names them); default: the one loaded. */
+  targets: { type: 'string' },
+  /** Only the rram-clipformer lines (native kernel and ONNX graphs). */
+  'rram-only': { type: 'boolean', default: false },
   programming: { type: 'boolean', default: false },
   /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
   set: { type: 'string', multiple: true, default: [] },
@@ -47,6 +54,12 @@ const batch = Number(args.batch);
 const reps = Number(args.reps);
 const cfg = MODEL_SIZES['deit-s'] as VitConfig;
 const T = (cfg.imageSize / cfg.patchSize) ** 2 + 2;
+/** The native targets to measure: --targets, else the one the loader picks (none: []). */
+const targets = (): string[] => {
+  if (args.targets) return args.targets.split(',');
+  const k = kernelInfo();
+  return k.kind === 'native' ? [k.target] : [];
+};
 
 /** MACs the crossbars actually perform: padded tiles × input planes × weight slices. */
 function expandedMacs(hw: string, batch: number): number {
@@ -118,7 +131,11 @@ async function runOne(hw: string): Promise<void> {
   const t = median(await timeIt(() => predictor.logits(x), reps, 0));
   const rssGB = process.resourceUsage().maxRSS / 1024 ** 2;
   const after = await matmulBaseline('cpu');
-  console.log(JSON.stringify({ hw, seconds: t, rssGB, matmulGflops: (before.gflops + after.gflops) / 2 }));
+  const k = kernelInfo();
+  const kernel = k.kind === 'native' ? k.target : 'onnx';
+  console.log(
+    JSON.stringify({ hw, kernel, seconds: t, rssGB, matmulGflops: (before.gflops + after.gflops) / 2 }),
+  );
 }
 
 /**
@@ -155,13 +172,18 @@ async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: numbe
 
 /**
  * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
- * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells)
- * against one large MatMul, both measured in this run.
+ * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells),
+ * for each target of --targets (their calls alternating), against one large MatMul, all
+ * measured in this run.
  */
 async function kernelAlone(): Promise<void> {
-  const k = nativeKernels();
-  if (!k) {
-    console.log('native kernel not built: npm run build:native');
+  const kernels = targets().map((target) => {
+    process.env['XBAR_KERNEL'] = target;
+    useNativeKernels(true);
+    return { target, k: nativeKernels() };
+  });
+  if (kernels.length === 0 || kernels.some((k) => k.k === null)) {
+    console.log(`native kernel not loaded: ${JSON.stringify(kernelInfo())}`);
     return;
   }
   const [R, N, rows, C, J, K] = [6, T, 64, 1536, 4, 7];
@@ -169,8 +191,8 @@ async function kernelAlone(): Promise<void> {
   const codes = rng
     .fillNormal(new Float32Array(R * N * rows))
     .map((v) => Math.max(-127, Math.min(127, Math.round(40 * v))));
-  // conductances with programming noise (summed row by row), and cells holding one of 7 levels
-  // (2-bit digits ±0..3 on a differential pair, G_MIN/ΔG = 0.01: counted)
+  // conductances with programming noise, and cells holding one of 7 levels (2-bit digits ±0..3
+  // on a differential pair, G_MIN/ΔG = 0.01)
   const noisy = Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() - 0.5);
   const digits = Int8Array.from({ length: noisy.length }, () => Math.floor(rng.uniform() * 7) - 3);
   const cells = {
@@ -203,16 +225,26 @@ async function kernelAlone(): Promise<void> {
   const mm = await printedMatmulBaseline();
   for (const [kind, w] of Object.entries(cells))
     for (const threads of [1, nativeThreads()]) {
-      const t = median(await timeIt(async () => k.crossbarProducts({ ...args, ...w, threads }), 7, 1));
-      const g = flops / t / 1e9;
-      console.log(
-        fmtRow(
-          `native kernel, ffnIn product, ${kind}`,
-          `${threads} thread(s)`,
-          `${(t * 1e3).toFixed(1)} ms`,
-          `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
-        ),
-      );
+      const times = kernels.map(() => [] as number[]);
+      for (let r = 0; r < 7; r++)
+        for (const [i, { k }] of kernels.entries())
+          times[i]!.push(
+            median(
+              await timeIt(async () => k!.crossbarProducts({ ...args, ...w, threads }), 1, r === 0 ? 1 : 0),
+            ),
+          );
+      for (const [i, { target }] of kernels.entries()) {
+        const t = median(times[i]!);
+        const g = flops / t / 1e9;
+        console.log(
+          fmtRow(
+            `native kernel ${target}, ffnIn product, ${kind}`,
+            `${threads} thread(s)`,
+            `${(t * 1e3).toFixed(1)} ms`,
+            `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
+          ),
+        );
+      }
     }
 }
 
@@ -255,27 +287,45 @@ if (args.kernel) {
 } else if (args.pair) {
   await runPair(args.pair);
 } else {
-  const self = fileURLToPath(import.meta.url);
-  const child = <T>(
-    mode: '--one' | '--pair',
-    hw: string,
-    b = batch,
-    env: Record<string, string> = {},
-    r = reps,
-  ) =>
-    JSON.parse(
-      execFileSync(process.execPath, [self, mode, hw, '--batch', String(b), '--reps', String(r)], {
-        encoding: 'utf8',
-        env: { ...process.env, ...env },
-      })
-        .trim()
-        .split('\n')
-        .pop()!,
-    ) as T;
-  const run = (hw: string, b = batch, env: Record<string, string> = {}, r = reps) =>
-    child<{ seconds: number; rssGB: number; matmulGflops: number }>('--one', hw, b, env, r);
   console.log(`# analog benchmark: DeiT-S (random weights), batch ${batch}, ${T} tokens`);
   await printedMatmulBaseline();
+  if (!args['rram-only']) pcmLines();
+  rramLines();
+}
+
+/** This benchmark in a child process (`--one` or `--pair`), its last line of JSON. */
+function child<T>(
+  mode: '--one' | '--pair',
+  hw: string,
+  b = batch,
+  env: Record<string, string> = {},
+  r = reps,
+): T {
+  const self = fileURLToPath(import.meta.url);
+  return JSON.parse(
+    execFileSync(process.execPath, [self, mode, hw, '--batch', String(b), '--reps', String(r)], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    })
+      .trim()
+      .split('\n')
+      .pop()!,
+  ) as T;
+}
+
+/** One preset forward in its own process: seconds, peak memory, the MatMul rate around it, the kernel. */
+function run(hw: string, b = batch, env: Record<string, string> = {}, r = reps) {
+  return child<{ seconds: number; rssGB: number; matmulGflops: number; kernel: string }>(
+    '--one',
+    hw,
+    b,
+    env,
+    r,
+  );
+}
+
+/** pcm-aihwkit against the ideal model (own processes, and alternating), and aihwkit's tiles. */
+function pcmLines(): void {
   const ideal = run('ideal-fp');
   console.log(
     fmtRow(
@@ -328,12 +378,17 @@ if (args.kernel) {
       );
     }
   }
+}
+
+/** rram-clipformer with the native kernel (each target) and with the ONNX graphs, against the MatMul. */
+function rramLines(): void {
   const rb = Number(args['rram-batch']);
   if (!(Number.isInteger(rb) && rb >= 1))
     throw new RangeError(`--rram-batch ${args['rram-batch']}: use a whole number ≥ 1`);
   // with the native kernel where it is built (npm run build:native), and with ONNX graphs only
   const rramLine = (label: string, env: Record<string, string>, rb: number, r = reps) => {
     const rram = run('rram-clipformer', rb, env, r);
+    if ((env['XBAR_KERNEL'] ?? rram.kernel) !== rram.kernel) throw new Error(`${label}: ran ${rram.kernel}`);
     const gflops = (2 * expandedMacs('rram-clipformer', rb)) / rram.seconds / 1e9;
     // against the MatMul measured in the same process, just before and after
     const e = gflops / rram.matmulGflops;
@@ -347,11 +402,18 @@ if (args.kernel) {
     );
     return rram.seconds;
   };
-  const fused = nativeKernels() ? rramLine('rram-clipformer forward (native kernel)', {}, rb) : null;
-  // at --batch too (the peak-memory target is for that batch); one timed forward after the
-  // first, which builds the sessions (slowly)
-  if (nativeKernels() && batch !== rb) rramLine('rram-clipformer forward (native kernel)', {}, batch, 1);
+  const fused = targets().map((target) => {
+    const env = { XBAR_KERNEL: target };
+    const seconds = rramLine(`rram-clipformer forward (native ${target})`, env, rb);
+    // at --batch too (the peak-memory target is for that batch); one timed forward after the
+    // first, which builds the sessions (slowly)
+    if (batch !== rb) rramLine(`rram-clipformer forward (native ${target})`, env, batch, 1);
+    return { target, seconds };
+  });
   const graphs = rramLine('rram-clipformer forward (ONNX graphs)', { XBAR_NATIVE: '0' }, rb);
-  if (fused === null) console.log('  (native kernel not built: npm run build:native)');
-  else console.log(fmtRow('native kernel vs ONNX graphs', '', '', `${(graphs / fused).toFixed(2)}× faster`));
+  if (fused.length === 0) console.log(`  (no native kernel: ${JSON.stringify(kernelInfo())})`);
+  for (const f of fused)
+    console.log(
+      fmtRow(`native ${f.target} vs ONNX graphs`, '', '', `${(graphs / f.seconds).toFixed(2)}× faster`),
+    );
 }

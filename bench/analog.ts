@@ -15,6 +15,8 @@
  *   node dist/bench/analog.js --rram-only --targets x86-64-v4,x86-64-v3   (the rram-clipformer
  *     lines only; --targets: the native targets to run, each as XBAR_KERNEL picks it; default:
  *     the one the loader picks)
+ *   node dist/bench/analog.js --alternate --batch 1 --targets x86-64-v4,x86-64-v3   (their
+ *     rram-clipformer forwards alternating in one process)
  *   node dist/bench/analog.js --programming   (programming DeiT-S: in worker threads vs as the graph is built)
  */
 import { execFileSync } from 'node:child_process';
@@ -44,6 +46,8 @@ const args = benchArgs(import.meta.url, {
   kernel: { type: 'boolean', default: false },
   /** Native targets to measure (comma-separated, as XBAR_KERNEL names them); default: the one loaded. */
   targets: { type: 'string' },
+  /** rram-clipformer with each of --targets, forwards alternating in one process. */
+  alternate: { type: 'boolean', default: false },
   /** Only the rram-clipformer lines (native kernel and ONNX graphs). */
   'rram-only': { type: 'boolean', default: false },
   programming: { type: 'boolean', default: false },
@@ -154,6 +158,44 @@ async function runPair(hw: string): Promise<void> {
     ta.push(...(await timeIt(() => analog.predictor.logits(analog.x), 1, 0)));
   }
   console.log(JSON.stringify({ hw, ideal: median(ti), seconds: median(ta), ratio: median(ta) / median(ti) }));
+}
+
+/**
+ * rram-clipformer at --batch with each native target of --targets, their forwards alternating
+ * in one process with a MatMul between rounds: all see the machine at the same moments (a
+ * loaded machine drifts by more than the targets differ). Prints each target's median and its
+ * ratio to the median MatMul.
+ */
+async function alternateTargets(): Promise<void> {
+  const models = [];
+  for (const target of targets()) {
+    process.env['XBAR_KERNEL'] = target;
+    useNativeKernels(true);
+    const m = modelOn('rram-clipformer');
+    // the first forward builds the graphs, which take the kernel loaded now
+    await m.predictor.logits(m.x);
+    models.push({ target, ...m, times: [] as number[] });
+  }
+  const mm: number[] = [];
+  for (let r = 0; r < Math.max(reps, 3); r++) {
+    mm.push((await matmulBaseline('cpu')).gflops);
+    for (const m of models) m.times.push(...(await timeIt(() => m.predictor.logits(m.x), 1, 0)));
+  }
+  mm.push((await matmulBaseline('cpu')).gflops);
+  const matmul = median(mm);
+  console.log(fmtRow('single MatMul', '2048³', '', `${matmul.toFixed(1)} GFLOP/s (median of ${mm.length})`));
+  for (const m of models) {
+    const t = median(m.times);
+    const g = (2 * expandedMacs('rram-clipformer', batch)) / t / 1e9;
+    console.log(
+      fmtRow(
+        `rram-clipformer forward (native ${m.target})`,
+        `batch ${batch}`,
+        `${t.toFixed(2)} s`,
+        `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / matmul).toFixed(0)}% of MatMul ${g >= 0.5 * matmul ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}; ${(median(models[0]!.times) / t).toFixed(2)}× the speed of ${models[0]!.target}`,
+      ),
+    );
+  }
 }
 
 /** The same-run baseline: one 2048³ MatMul, printed as a row. */
@@ -286,6 +328,8 @@ if (args.kernel) {
   await runOne(args.one);
 } else if (args.pair) {
   await runPair(args.pair);
+} else if (args.alternate) {
+  await alternateTargets();
 } else {
   console.log(`# analog benchmark: DeiT-S (random weights), batch ${batch}, ${T} tokens`);
   await printedMatmulBaseline();

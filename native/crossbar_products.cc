@@ -7,24 +7,30 @@
 // leave registers. The arithmetic is the graph version's (src/analog/mvm.ts and products.ts,
 // which test/analog/native.test.ts compares against); the noise windows are the graph's too,
 // read in this kernel's own order (noiseAt).
+#ifndef __wasm__
 #include <node_api.h>
+#endif
 
 // WriteKind and the pcm fit, generated from src/analog/write-noise.ts by scripts/build-native.mjs
 #include "native_constants.h"
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+// WebAssembly has no system threads or N-API: native/crossbar_products_wasm.cc gives it its
+// own Pool (threads on shared memory) and exports
+#ifndef __wasm__
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
+#endif
 
 namespace {
 
@@ -89,6 +95,7 @@ struct Problem {
   LevelledCache* filling;
 };
 
+#ifndef __wasm__
 // Threads kept between calls: a model's forward makes ~150 parallel regions, too many to start
 // and join threads for each. `run(n, f)` runs f on n threads, the caller's among them, and
 // returns when all are done; callers on two threads (two worker_threads loading the addon) take
@@ -148,6 +155,7 @@ Pool& pool() {
   static Pool* p = new Pool();  // never destroyed (see Pool)
   return *p;
 }
+#endif
 
 // Runs f(0..count−1) on `threads` threads (the caller's among them), in blocks of indices.
 template <class F>
@@ -698,6 +706,7 @@ void dispatch(Problem& p, int threads) {
 }
 
 // ---- N-API glue ----
+#ifndef __wasm__
 
 #define CHECK(call)                                                      \
   do {                                                                   \
@@ -928,7 +937,10 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "constants", constants);
   return exports;
 }
+#endif
 
 }  // namespace
 
+#ifndef __wasm__
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+#endif

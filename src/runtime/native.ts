@@ -1,7 +1,8 @@
 /**
  * Optional native kernels (native/, built by `npm run build:native` into build/): fused loops
- * that ONNX Runtime's stock kernels cannot express in one pass. Without the build, or with
- * XBAR_NATIVE=0, xbar runs the same computations as ONNX graphs.
+ * that ONNX Runtime's stock kernels cannot express in one pass. Without the build, their
+ * WebAssembly build (src/runtime/wasm.ts; XBAR_KERNEL=wasm chooses it); with XBAR_NATIVE=0,
+ * xbar runs the same computations as ONNX graphs.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../util/errors.js';
+import { wasmKernels } from './wasm.js';
 
 /** What every call of the fused bit-serial × bit-sliced crossbar product takes (native/crossbar_products.cc). */
 interface ProductsArgs {
@@ -132,19 +134,23 @@ function load(): NativeKernels | null {
   return createRequire(import.meta.url)(BUILT) as NativeKernels;
 }
 
-/** The native kernels, or null when they are not built or XBAR_NATIVE=0. */
+/** The native build, else the WebAssembly one; `wasm` (or XBAR_KERNEL=wasm): the WebAssembly one. */
+const pick = (wasm = process.env['XBAR_KERNEL'] === 'wasm') => (wasm ? null : load()) ?? wasmKernels(wasm);
+
+/** The native kernels (or their WebAssembly build), or null when neither loads or XBAR_NATIVE=0. */
 export function nativeKernels(): NativeKernels | null {
-  if (loaded === undefined) loaded = process.env['XBAR_NATIVE'] === '0' ? null : load();
+  if (loaded === undefined) loaded = process.env['XBAR_NATIVE'] === '0' ? null : pick();
   return loaded;
 }
 
 /**
  * Turns the native kernels off (graphs built afterwards are ONNX graphs only) or back on, where
- * built; returns whether they were on, to restore. For comparisons of the two in one process.
+ * built (`wasm`: their WebAssembly build); returns whether they were on, to restore. For
+ * comparisons in one process.
  */
-export function useNativeKernels(on: boolean): boolean {
+export function useNativeKernels(on: boolean | 'wasm'): boolean {
   const was = nativeKernels() !== null;
-  loaded = on ? load() : null;
+  loaded = on ? pick(on === 'wasm') : null;
   return was;
 }
 

@@ -26,22 +26,37 @@
 // own Pool (threads on shared memory) and exports
 #ifndef __wasm__
 #include <condition_variable>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #endif
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
+
 namespace {
 
-// 16 floats: GCC lowers these to one AVX-512 register or two AVX2 ones; the same source (and
-// the same order of operations) either way, so every build gives the same numbers.
-typedef float v16 __attribute__((vector_size(64), aligned(64)));
-constexpr int kVec = 16;
-// A work item covers H vectors (16·H columns) of every slice: H = 1 when squares are read too
-// (weights and squares of a 64-row tile then fit the 48 KB L1 together), else 4.
-
-struct LevelledCache;
+// One vector of kLanes floats: an AVX-512 register, else 8 (an AVX2 register; two 128-bit
+// registers on arm64 or WebAssembly). Every lane runs the same operations in the same order, so
+// every width gives the same numbers. kRegisters: how many such vectors the registers hold.
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+constexpr int kRegisters = 32;
+#elif defined(__wasm__)
+// one 128-bit register: V8 gives WebAssembly the 16 SSE/AVX registers of x86-64
+constexpr int kLanes = 4;
+constexpr int kRegisters = 16;
+#else
+constexpr int kLanes = 8;
+constexpr int kRegisters = 16;
+#endif
+typedef float vf __attribute__((vector_size(4 * kLanes)));
+// A work item covers a chunk of 16·H columns of every slice (the noise layout's chunk, the same
+// on every width): H = 1 when squares are read too (weights and squares of a 64-row tile then
+// fit the L1 together), else 4.
 
 struct Problem {
   const float* codes;     // [B, R, N, rows] signed integer DAC codes, or null: `inputs` instead
@@ -90,9 +105,6 @@ struct Problem {
     float power[9];    // base^−j for j = 0..J, float32 (the graph's constants)
     bool squares;      // whether the squares are needed (read noise)
   } write;
-  // static levelled cells: `cached` from an earlier call (read), or `filling` (written here)
-  const LevelledCache* cached;
-  LevelledCache* filling;
 };
 
 #ifndef __wasm__
@@ -205,52 +217,88 @@ void buildMasks(Problem& p, int threads) {
   });
 }
 
-inline v16 vload(const float* p) {
-  v16 v;
+inline vf vload(const float* p) {
+  vf v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void vstore(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
-inline v16 splat(float x) { return v16{} + x; }
+inline void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+inline vf splat(float x) { return vf{} + x; }
+
+// Lane-wise operations. GCC vectorises element loops of rounding, square roots and floors with
+// AVX-512 but leaves them scalar with AVX2, so there they are the CPU's vector instructions; the
+// same results lane by lane (round half to even, correctly rounded square roots).
+typedef int32_t vi __attribute__((vector_size(4 * kLanes)));
+inline vf select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+// std::max and std::min: a NaN in `a` comes through
+inline vf vmax(vf a, vf b) { return select(a < b, b, a); }
+inline vf vmin(vf a, vf b) { return select(b < a, b, a); }
+inline vf vabs(vf x) { return (vf)((vi)x & (vi{} + 0x7fffffff)); }
+#if defined(__AVX512F__)
+inline vf vrint(vf x) { return (vf)_mm512_roundscale_ps((__m512)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline vf vfloor(vf x) { return (vf)_mm512_roundscale_ps((__m512)x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+inline vf vsqrt(vf x) { return (vf)_mm512_sqrt_ps((__m512)x); }
+#elif defined(__AVX__)
+inline vf vrint(vf x) { return (vf)_mm256_round_ps((__m256)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline vf vfloor(vf x) { return (vf)_mm256_round_ps((__m256)x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+inline vf vsqrt(vf x) { return (vf)_mm256_sqrt_ps((__m256)x); }
+#elif defined(__wasm_simd128__)
+// clang leaves these lane by lane in WebAssembly, through memory
+inline vf vrint(vf x) { return (vf)wasm_f32x4_nearest((v128_t)x); }
+inline vf vfloor(vf x) { return (vf)wasm_f32x4_floor((v128_t)x); }
+inline vf vsqrt(vf x) { return (vf)wasm_f32x4_sqrt((v128_t)x); }
+#else
+inline vf vrint(vf x) {
+  vf r;
+  for (int e = 0; e < kLanes; e++) r[e] = __builtin_rintf(x[e]);
+  return r;
+}
+inline vf vfloor(vf x) {
+  vf r;
+  for (int e = 0; e < kLanes; e++) r[e] = __builtin_floorf(x[e]);
+  return r;
+}
+inline vf vsqrt(vf x) {
+  vf r;
+  for (int e = 0; e < kLanes; e++) r[e] = __builtin_sqrtf(x[e]);
+  return r;
+}
+#endif
 
 // dst[0..padded) = src[0..width) × scale, zero-padded
 inline void scaledCopy(float* dst, const float* src, int width, int padded, float scale) {
   int e = 0;
-  for (; e + kVec <= width; e += kVec) vstore(dst + e, vload(src + e) * splat(scale));
+  for (; e + kLanes <= width; e += kLanes) vstore(dst + e, vload(src + e) * splat(scale));
   for (; e < width; e++) dst[e] = src[e] * scale;
   for (; e < padded; e++) dst[e] = 0;
 }
 
 // One device written to conductance g (µS) with write noise ξ, as the tensor forms of WRITE_KINDS
 // (src/analog/write-noise.ts): the same float32 operations in the same order.
-inline v16 writeDevice(const Problem::Write& wr, v16 g, v16 xi) {
-  // one kind per loop, so that each loop is vectorised
-  v16 r;
+inline vf writeDevice(const Problem::Write& wr, vf g, vf xi) {
+  vf r;
   switch (wr.kind) {
     case WriteKind::relative:
-      for (int e = 0; e < kVec; e++) r[e] = g[e] * (xi[e] * wr.noise + 1.0f);
+      r = g * (xi * splat(wr.noise) + splat(1.0f));
       break;
     case WriteKind::writeSqrt:
-      for (int e = 0; e < kVec; e++)
-        r[e] = g[e] + __builtin_sqrtf(std::max(g[e] - wr.gMin, 0.0f) * wr.dG) * xi[e] * wr.noise;
+      r = g + vsqrt(vmax(g - splat(wr.gMin), vf{}) * splat(wr.dG)) * xi * splat(wr.noise);
       break;
     case WriteKind::additive:
-      for (int e = 0; e < kVec; e++) r[e] = g[e] + xi[e] * wr.noise;
+      r = g + xi * splat(wr.noise);
       break;
-    case WriteKind::pcm:
-      for (int e = 0; e < kVec; e++) {
-        const float gh = g[e] / wr.gMax;
-        r[e] = g[e] + std::max((gh * wr.c2 + wr.c1) * gh + wr.c0, 0.0f) * wr.noise * xi[e];
-      }
+    case WriteKind::pcm: {
+      const vf gh = g / splat(wr.gMax);
+      r = g + vmax((gh * splat(wr.c2) + splat(wr.c1)) * gh + splat(wr.c0), vf{}) * splat(wr.noise) * xi;
       break;
+    }
     case WriteKind::none:
       return g;
   }
-  for (int e = 0; e < kVec; e++) r[e] = std::max(r[e], 0.0f);
-  return r;
+  return vmax(r, vf{});
 }
 
-// Writes the cells of one row of a written operand: unit values u (16 columns, `width` of them
+// Writes the cells of one row of a written operand: unit values u (kLanes columns, `width` of them
 // real) → for each slice j, the pair's (G+ − G−)/ΔG × weightScale into w[j·16H..] and
 // (G+² + G−²)/ΔG² × squareScale into s (zero past `width`). `at`: the row's index in a
 // [Bw, R, rows, C] operand; slice j's noise sits at j·(Bw·R·rows·C) + at.
@@ -259,58 +307,43 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
                      float* s, int stride) {
   const Problem::Write& wr = p.write;
   // a partial load only at the operand's last columns
-  const bool whole = width == kVec;
+  const bool whole = width == kLanes;
   auto load = [&](const float* src) {
     if (whole) return vload(src);
-    v16 t{};
+    vf t{};
     for (int e = 0; e < width; e++) t[e] = src[e];
     return t;
   };
-  const v16 x = load(u);
-  v16 sg, mag;
-  for (int e = 0; e < kVec; e++) {
-    sg[e] = x[e] > 0 ? 1.0f : x[e] < 0 ? -1.0f : 0.0f;
-    mag[e] = __builtin_rintf(__builtin_fabsf(x[e]) * wr.levels);  // round half to even, as ONNX Round
-  }
+  const vf x = load(u);
+  const vf sg = select(x > 0, splat(1.0f), select(x < 0, splat(-1.0f), vf{}));
+  const vf mag = vrint(vabs(x) * splat(wr.levels));  // round half to even, as ONNX Round
   // the digits of the magnitude: ⌊m·b^−j⌋ − b·⌊m·b^−(j+1)⌋, each b^−j a float32 constant
-  v16 floors[J + 1];
+  vf floors[J + 1];
   for (int j = 0; j <= J; j++)
-    for (int e = 0; e < kVec; e++) floors[j][e] = __builtin_floorf(mag[e] * wr.power[j]);
+    floors[j] = vfloor(mag * splat(wr.power[j]));
   for (int j = 0; j < J; j++) {
-    v16 signedCell;
+    vf signedCell;
     if (wr.levels == 0) {
       signedCell = x;  // analog cells: the unit value itself
     } else {
-      const v16 digit = floors[j] - floors[j + 1] * splat(wr.base);
+      const vf digit = floors[j] - floors[j + 1] * splat(wr.base);
       signedCell = digit / splat(wr.base - 1.0f) * sg;
     }
-    v16 tp, tn;
-    for (int e = 0; e < kVec; e++) {
-      tp[e] = std::max(signedCell[e], 0.0f) * wr.dG + wr.gMin;
-      tn[e] = std::max(-signedCell[e], 0.0f) * wr.dG + wr.gMin;
-    }
-    const v16 xp = wr.kind != WriteKind::none ? load(wr.xi[0] + j * sliceStride + at) : v16{};
-    const v16 xn = wr.kind != WriteKind::none ? load(wr.xi[1] + j * sliceStride + at) : v16{};
-    const v16 gp = writeDevice(wr, tp, xp), gn = writeDevice(wr, tn, xn);
-    v16 eff = (gp - gn) / splat(wr.dG) * splat(p.weightScale);
-    v16 sq = (gp * gp + gn * gn) / splat(wr.dGSquared) * splat(p.squareScale);
-    for (int e = width; e < kVec; e++) eff[e] = sq[e] = 0;
+    const vf tp = vmax(signedCell, vf{}) * splat(wr.dG) + splat(wr.gMin);
+    const vf tn = vmax(-signedCell, vf{}) * splat(wr.dG) + splat(wr.gMin);
+    const vf xp = wr.kind != WriteKind::none ? load(wr.xi[0] + j * sliceStride + at) : vf{};
+    const vf xn = wr.kind != WriteKind::none ? load(wr.xi[1] + j * sliceStride + at) : vf{};
+    const vf gp = writeDevice(wr, tp, xp), gn = writeDevice(wr, tn, xn);
+    vf eff = (gp - gn) / splat(wr.dG) * splat(p.weightScale);
+    vf sq = (gp * gp + gn * gn) / splat(wr.dGSquared) * splat(p.squareScale);
+    for (int e = width; e < kLanes; e++) eff[e] = sq[e] = 0;
     vstore(w + j * stride, eff);
     if (s) vstore(s + j * stride, sq);
   }
 }
 
 // round half to even, then clip: the ADC code (std::nearbyint under the default rounding mode)
-inline v16 adc(v16 x, float levels) {
-  v16 r;
-  for (int k = 0; k < kVec; k++) r[k] = std::min(std::max(__builtin_rintf(x[k]), -levels), levels);
-  return r;
-}
-inline v16 vsqrt(v16 x) {
-  v16 r;
-  for (int k = 0; k < kVec; k++) r[k] = __builtin_sqrtf(x[k]);
-  return r;
-}
+inline vf adc(vf x, float levels) { return vmin(vmax(vrint(x), splat(-levels)), splat(levels)); }
 
 // Where the noise of output (b, r, n, column c0 + e, slice j) sits in a plane's noise window of
 // J·B·R·N·C samples: laid out [B][R][column chunk][N][J][chunk width], the order the kernel
@@ -322,193 +355,48 @@ inline int64_t noiseAt(const Problem& p, int b, int r, int c0, int width, int n,
   return tile + static_cast<int64_t>(c0) * p.N * p.J + (static_cast<int64_t>(n) * p.J + j) * width;
 }
 
-// Adds (sign +1) or subtracts (−1) the weights of the rows set in `mask` (rows base..base+63)
-// into y and their squares into v. The set bits are visited straight from the mask: a list of
-// them built first costs more (its loops' exits are mispredicted too). J and the vectors per
-// slice are unrolled, so the accumulators stay in registers.
-template <int J, int H, bool Squares>
-inline void accumulateRows(uint64_t mask, int base, float sign, const float* w, const float* s,
-                           v16 (&y)[J][H], v16 (&v)[J][H]) {
+// Adds (Negative: subtracts) the weights of the rows set in `mask` (rows base..base+63) into y
+// and their squares into v, for V vectors of every slice from column `lo` of a chunk of CW
+// columns (w and s: [rows][J][CW]). The set bits are visited straight from the mask: a list of
+// them built first costs more (its loops' exits are mispredicted too). J and V are unrolled, so
+// the accumulators stay in registers.
+template <int J, int CW, int V, bool Squares, bool Negative>
+inline void accumulateRows(uint64_t mask, int base, int lo, const float* w, const float* s, vf (&y)[J][V],
+                           vf (&v)[J][V]) {
   for (; mask; mask &= mask - 1) {
-    const int64_t row = base + __builtin_ctzll(mask);
-    const float* wr = w + row * J * (16 * H);
-    const float* sr = s + row * J * (16 * H);
+    const int64_t at = (base + __builtin_ctzll(mask)) * static_cast<int64_t>(J * CW) + lo;
 #pragma GCC unroll 16
     for (int j = 0; j < J; j++) {
-#pragma GCC unroll 4
-      for (int h = 0; h < H; h++) {
-        const v16 wv = vload(wr + j * (16 * H) + h * kVec);
-        y[j][h] = sign > 0 ? y[j][h] + wv : y[j][h] - wv;
-        if (Squares) v[j][h] += vload(sr + j * (16 * H) + h * kVec);
+#pragma GCC unroll 16
+      for (int h = 0; h < V; h++) {
+        const vf wv = vload(w + at + j * CW + h * kLanes);
+        y[j][h] = Negative ? y[j][h] - wv : y[j][h] + wv;
+        if (Squares) v[j][h] += vload(s + at + j * CW + h * kLanes);
       }
     }
   }
 }
 
-// Exactly levelled tiles: when every cell of a (slice, column) holds one of at most three
-// nonzero magnitudes, or zero, and its square is the same for every cell of the same magnitude
-// (cells programmed without noise), a plane's sums are counts: Σ_on w = Σ_k v_k·(#rows where x
-// and w have the same sign − # where they differ) and Σ_on s = Σ_k s_k·#rows, over the
-// magnitude classes k. Counted with AND and popcount over the 64 rows at once, 8 columns per
-// instruction, they take fewer cycles than adding the on-rows' weights, which is bound by L1
-// bandwidth (docs/analog-model.md).
-constexpr int kMaxPairs = 8 * 16;  // (slice, column) pairs of a chunk: J·16
-struct Levelled {
-  bool ok;
-  uint64_t sign[kMaxPairs];      // rows whose weight is negative
-  uint64_t zero[kMaxPairs];      // rows of weight 0 (zero-padded rows, with no square, are in no class)
-  uint64_t cls[3][kMaxPairs];    // rows whose |weight| is class k's magnitude
-  float value[3][kMaxPairs];     // class k's |weight|
-  float square[4][kMaxPairs];    // class k's square (0: the zero weights')
-};
-
-// The levelled form of a programmed layer, kept between calls (JavaScript holds it for the cell
-// array it was made from; reprogramming makes new arrays): one entry per (row tile, 16-column
-// chunk), found once instead of at every call, where copying and classifying the tiles would be
-// a large part of a one-image product. Only for static cells (one weight set) counted on 64-row
-// tiles.
-struct LevelledCache {
-  int R, rows, C, J;
-  float weightScale, squareScale;
-  std::vector<Levelled> chunks;  // [R][⌈C/16⌉]
-  bool matches(int R_, int rows_, int C_, int J_, float ws, float ss) const {
-    return R == R_ && rows == rows_ && C == C_ && J == J_ && weightScale == ws && squareScale == ss;
-  }
-};
-
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef uint32_t v16u __attribute__((vector_size(64)));
-
-inline bool anyLane(v16i m) {
-  v16i t = m;
-  for (int half = 8; half >= 1; half /= 2)
-    for (int e = 0; e < half; e++) t[e] |= t[e + half];
-  return t[0] != 0;
+// The vectors of a chunk one pass over the on-rows sums: as many as keep its accumulators (J·V,
+// twice with squares) in about three quarters of the registers, a power of two dividing the
+// chunk's vectors.
+constexpr int passVectors(int J, int chunkVectors, bool squares) {
+  int v = 1;
+  while (2 * v <= chunkVectors && 2 * v * J * (squares ? 2 : 1) <= kRegisters * 3 / 4) v *= 2;
+  return v;
 }
 
-// Finds the classes of a copied tile chunk w, s [rows][J][16] (rows ≤ 64), 16 columns at a time;
-// lv.ok is false where the tile is not levelled (then it is summed row by row).
-template <int J>
-void levelTile(const float* w, const float* s, int rows, Levelled& lv) {
-  lv.ok = true;
-  for (int j = 0; j < J; j++) {
-    v16 cv[3] = {}, cs[4] = {};
-    v16i seen[4] = {};  // class k's magnitude (and square) known
-    v16u lo[5] = {}, hi[5] = {};  // [0]: sign, [1..3]: classes, [4]: zeros; rows 0..31, 32..63
-    v16i bad = {};
-    for (int i = 0; i < rows; i++) {
-      const v16 wv = vload(w + (static_cast<int64_t>(i) * J + j) * 16);
-      const v16 sv = vload(s + (static_cast<int64_t>(i) * J + j) * 16);
-      v16 a;
-      for (int e = 0; e < kVec; e++) a[e] = __builtin_fabsf(wv[e]);
-      // a weight of 0 with a square of 0 is a padding row: it adds nothing to either sum
-      const v16i zero = (a == 0) & (sv != 0);
-      const v16i empty = (a == 0) & (sv == 0);
-      v16i m[3] = {(a == cv[0]) & ~zero, (a == cv[1]) & ~zero, (a == cv[2]) & ~zero};
-      const v16i unmatched = ~zero & ~empty & ~(m[0] | m[1] | m[2]);
-      // a magnitude not met before in its column: the next free class (rare: 3 per column)
-      if (anyLane(unmatched))
-        for (int e = 0; e < kVec; e++) {
-          if (!unmatched[e]) continue;
-          int k = 0;
-          while (k < 3 && seen[k + 1][e]) k++;
-          if (k == 3) {
-            lv.ok = false;
-            return;
-          }
-          cv[k][e] = a[e];
-          cs[k + 1][e] = sv[e];
-          seen[k + 1][e] = -1;
-          m[k][e] = -1;
-        }
-      const v16i firstZero = zero & ~seen[0];
-      if (anyLane(firstZero))
-        for (int e = 0; e < kVec; e++)
-          if (firstZero[e]) cs[0][e] = sv[e], seen[0][e] = -1;
-      // every cell of a class has its class's square
-      const v16 expected = zero ? cs[0] : m[0] ? cs[1] : m[1] ? cs[2] : cs[3];
-      bad |= ~empty & (expected != sv);
-      const v16u bit = v16u{} + (1u << (i & 31));
-      v16u* half = i < 32 ? lo : hi;
-      half[0] |= (v16u)(wv < 0) & bit;
-      for (int k = 0; k < 3; k++) half[k + 1] |= (v16u)m[k] & bit;
-      half[4] |= (v16u)zero & bit;
-    }
-    if (anyLane(bad)) {
-      lv.ok = false;
-      return;
-    }
-    for (int e = 0; e < kVec; e++) {
-      const int pair = j * 16 + e;
-      lv.sign[pair] = lo[0][e] | static_cast<uint64_t>(hi[0][e]) << 32;
-      lv.zero[pair] = lo[4][e] | static_cast<uint64_t>(hi[4][e]) << 32;
-      for (int k = 0; k < 3; k++) {
-        lv.cls[k][pair] = lo[k + 1][e] | static_cast<uint64_t>(hi[k + 1][e]) << 32;
-        lv.value[k][pair] = cv[k][e];
-      }
-      for (int k = 0; k < 4; k++) lv.square[k][pair] = cs[k][e];
-    }
-  }
-}
-
-typedef uint64_t v8u64 __attribute__((vector_size(64)));
-typedef int64_t v8i64 __attribute__((vector_size(64)));
-typedef float v8 __attribute__((vector_size(32)));
-
-inline v8i64 popcounts(v8u64 x) {
-#ifdef __AVX512VPOPCNTDQ__
-  typedef long long v8ll __attribute__((vector_size(64)));
-  return (v8i64)__builtin_ia32_vpopcountq_v8di((v8ll)x);
-#else
-  v8i64 r;
-  for (int e = 0; e < 8; e++) r[e] = __builtin_popcountll(x[e]);
-  return r;
-#endif
-}
-
-// A plane's sums over the rows set in pos (inputs > 0) and neg (< 0) of a levelled chunk:
-// y[j] = Σ_on sign(x)·w, v[j] = Σ_on s, as `accumulateRows` gives them (in another order);
-// items of one 16-column vector (H = 1) only.
-template <int J, int H>
-inline void levelledSums(const Levelled& lv, uint64_t pos, uint64_t neg, v16 (&y)[J][H], v16 (&v)[J][H]) {
-  for (int j = 0; j < J; j++)
-    for (int half = 0; half < 2; half++) {
-      const int g = j * 16 + half * 8;
-      v8u64 sg;
-      std::memcpy(&sg, lv.sign + g, sizeof sg);
-      // rows where x and w have the same sign, and where they differ
-      const v8u64 same = (pos & ~sg) | (neg & sg), differ = (pos & sg) | (neg & ~sg);
-      v8u64 z;
-      std::memcpy(&z, lv.zero + g, sizeof z);
-      v8 ws = {}, ss = {};
-      for (int k = 0; k < 3; k++) {
-        v8u64 c;
-        std::memcpy(&c, lv.cls[k] + g, sizeof c);
-        const v8i64 a = popcounts(same & c), d = popcounts(differ & c);
-        const v8 count = __builtin_convertvector(a + d, v8);
-        v8 value, square;
-        std::memcpy(&value, lv.value[k] + g, sizeof value);
-        std::memcpy(&square, lv.square[k + 1] + g, sizeof square);
-        ws += value * __builtin_convertvector(a - d, v8);
-        ss += square * count;
-      }
-      v8 square0;
-      std::memcpy(&square0, lv.square[0] + g, sizeof square0);
-      ss += square0 * __builtin_convertvector(popcounts((pos | neg) & z), v8);
-      std::memcpy(reinterpret_cast<float*>(&y[j][0]) + half * 8, &ws, sizeof ws);
-      std::memcpy(reinterpret_cast<float*>(&v[j][0]) + half * 8, &ss, sizeof ss);
-    }
-}
-
-// One work item: batch b, row tile r, columns [c0, c0 + (16 * H)), vectors [n0, n1).
-// w and s: the item's weights and squares copied to [rows][J][(16 * H)] (zero-padded columns).
+// One work item: batch b, row tile r, columns [c0, c0 + 16H), vectors [n0, n1).
+// w and s: the item's weights and squares copied to [rows][J][16H] (zero-padded columns).
 template <int J, int H, bool Squares>
-void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w, const float* s,
-          const Levelled* lv) {
-  const int width = std::min((16 * H), p.C - c0);
+void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w, const float* s) {
+  constexpr int CW = 16 * H;
+  constexpr int V = passVectors(J, CW / kLanes, Squares);
+  const int width = std::min(CW, p.C - c0);
   const int planes = p.planes;
   const float levels = static_cast<float>(p.levels);
   const int words = p.words;
+  const int blocks = (p.C + p.gainBlock - 1) / p.gainBlock;
   for (int n = n0; n < n1; n++) {
     const int64_t vec = (static_cast<int64_t>(b) * p.R + r) * p.N + n;
     const uint64_t* posMask = p.posMask.data() + vec * planes * words;
@@ -520,72 +408,73 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
         const float* ahead = p.readNoise[k] + noiseAt(p, b, r, c0, width, n + 2, 0);
         for (int e = 0; e < J * width; e += 16) __builtin_prefetch(ahead + e);
       }
-    v16 total[J][H];
-    for (int j = 0; j < J; j++) for (int h = 0; h < H; h++) total[j][h] = v16{};
-    for (int k = 0; k < planes; k++) {
-      v16 y[J][H], v[J][H];
-#pragma GCC unroll 16
-      for (int j = 0; j < J; j++) for (int h = 0; h < H; h++) y[j][h] = v[j][h] = v16{};
-      // the rows whose input is on in this plane, split by sign: only those add anything, and
-      // a bit plane is mostly zeros
-      if (lv) {
-        levelledSums<J, H>(*lv, posMask[k], negMask[k], y, v);
-      } else {
-        for (int word = 0; word < words; word++)
-          accumulateRows<J, H, Squares>(posMask[k * words + word], word * 64, 1.0f, w, s, y, v);
-        for (int word = 0; word < words; word++)
-          accumulateRows<J, H, Squares>(negMask[k * words + word], word * 64, -1.0f, w, s, y, v);
-      }
-      // read noise, output noise and the ADC of every slice's outputs; shift-add
-#pragma GCC unroll 16
-      for (int j = 0; j < J; j++) {
-        const int64_t at = noiseAt(p, b, r, c0, width, n, j);
-        const float cf = p.coef[k * J + j];
-#pragma GCC unroll 4
-        for (int h = 0; h < H; h++) {
-          const int lo = h * kVec;
-          if (lo >= width) break;
-          v16 val = y[j][h];
-          auto noise = [&](const float* src) {
-            if (lo + kVec <= width) return vload(src + at + lo);
-            v16 t{};
-            for (int e = 0; lo + e < width; e++) t[e] = src[at + lo + e];
-            return t;
-          };
-          if (Squares && !p.readNoise.empty()) val += vsqrt(v[j][h]) * noise(p.readNoise[k]);
-          if (!p.outNoise.empty()) val += noise(p.outNoise[k]);
-          if (p.levels) val = adc(val, levels);
-          total[j][h] += splat(cf) * val;
-        }
-      }
-    }
-    // the digital gain, and the sum over row tiles (row tile 0 writes, the others add: one
+    // the digital gain and the sum over row tiles (row tile 0 writes, the others add: one
     // thread does every row tile of a chunk, in order)
-    float* o = p.out + ((p.sumTiles ? static_cast<int64_t>(b) * p.N : (static_cast<int64_t>(b) * p.R + r) * p.N) + n) * p.C + c0;
-    const int blocks = (p.C + p.gainBlock - 1) / p.gainBlock;
+    float* o = p.out + (p.sumTiles ? static_cast<int64_t>(b) * p.N + n : vec) * p.C + c0;
     // the gain row of this vector: given, or the column part × this vector's DAC range (the
     // graph's product, float32)
     const int64_t bg = p.gainBatches == 1 ? 0 : b;
     const float* g = p.gain ? p.gain + vec * blocks : p.gainScale ? p.gainScale + (bg * p.R + r) * blocks : nullptr;
     const float ranged = p.gainScale ? p.range[vec] : 1.0f;
     const bool add = p.sumTiles && r > 0;
-    for (int h = 0; h < H; h++) {
-      v16 sum = v16{};
-      for (int j = 0; j < J; j++) sum += total[j][h];
-      const int lo = h * kVec;
-      const int at = c0 + lo;
-      if (lo + kVec <= width && (!g || p.gainBlock == 1 || (p.gainBlock % kVec == 0 && at % kVec == 0))) {
-        // 16 whole columns under one gain block or one gain each: vector arithmetic, not a
-        // division per column to find its block
-        if (g && p.gainScale) sum *= p.gainBlock == 1 ? vload(g + at) * splat(ranged) : splat(g[at / p.gainBlock] * ranged);
-        else if (g) sum *= p.gainBlock == 1 ? vload(g + at) : splat(g[at / p.gainBlock]);
-        vstore(o + lo, add ? vload(o + lo) + sum : sum);
-        continue;
+    // passes over V vectors of the chunk's columns each
+    for (int lo0 = 0; lo0 < width; lo0 += V * kLanes) {
+      vf total[J][V];
+      for (int j = 0; j < J; j++)
+        for (int h = 0; h < V; h++) total[j][h] = vf{};
+      for (int k = 0; k < planes; k++) {
+        vf y[J][V], v[J][V];
+#pragma GCC unroll 16
+        for (int j = 0; j < J; j++)
+          for (int h = 0; h < V; h++) y[j][h] = v[j][h] = vf{};
+        // the rows whose input is on in this plane, split by sign: only those add anything, and
+        // a bit plane is mostly zeros
+        for (int word = 0; word < words; word++)
+          accumulateRows<J, CW, V, Squares, false>(posMask[k * words + word], word * 64, lo0, w, s, y, v);
+        for (int word = 0; word < words; word++)
+          accumulateRows<J, CW, V, Squares, true>(negMask[k * words + word], word * 64, lo0, w, s, y, v);
+        // read noise, output noise and the ADC of every slice's outputs; shift-add
+#pragma GCC unroll 16
+        for (int j = 0; j < J; j++) {
+          const int64_t at = noiseAt(p, b, r, c0, width, n, j);
+          const float cf = p.coef[k * J + j];
+#pragma GCC unroll 16
+          for (int h = 0; h < V; h++) {
+            const int lo = lo0 + h * kLanes;
+            if (lo >= width) break;
+            vf val = y[j][h];
+            auto noise = [&](const float* src) {
+              if (lo + kLanes <= width) return vload(src + at + lo);
+              vf t{};
+              for (int e = 0; lo + e < width; e++) t[e] = src[at + lo + e];
+              return t;
+            };
+            if (Squares && !p.readNoise.empty()) val += vsqrt(v[j][h]) * noise(p.readNoise[k]);
+            if (!p.outNoise.empty()) val += noise(p.outNoise[k]);
+            if (p.levels) val = adc(val, levels);
+            total[j][h] += splat(cf) * val;
+          }
+        }
       }
-      for (int e = 0; e < kVec && lo + e < width; e++) {
-        const float gain = g ? (p.gainScale ? g[(at + e) / p.gainBlock] * ranged : g[(at + e) / p.gainBlock]) : 1.0f;
-        const float v = g ? sum[e] * gain : sum[e];
-        o[lo + e] = add ? o[lo + e] + v : v;
+      for (int h = 0; h < V; h++) {
+        const int lo = lo0 + h * kLanes;
+        if (lo >= width) break;
+        vf sum = vf{};
+        for (int j = 0; j < J; j++) sum += total[j][h];
+        const int at = c0 + lo;
+        if (lo + kLanes <= width && (!g || p.gainBlock == 1 || (p.gainBlock % kLanes == 0 && at % kLanes == 0))) {
+          // whole columns under one gain block or one gain each: vector arithmetic, not a
+          // division per column to find its block
+          if (g && p.gainScale) sum *= p.gainBlock == 1 ? vload(g + at) * splat(ranged) : splat(g[at / p.gainBlock] * ranged);
+          else if (g) sum *= p.gainBlock == 1 ? vload(g + at) : splat(g[at / p.gainBlock]);
+          vstore(o + lo, add ? vload(o + lo) + sum : sum);
+          continue;
+        }
+        for (int e = 0; e < kLanes && lo + e < width; e++) {
+          const float gain = g ? (p.gainScale ? g[(at + e) / p.gainBlock] * ranged : g[(at + e) / p.gainBlock]) : 1.0f;
+          const float v = g ? sum[e] * gain : sum[e];
+          o[lo + e] = add ? o[lo + e] + v : v;
+        }
       }
     }
   }
@@ -593,7 +482,8 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
 
 template <int J, int H, bool Squares>
 void run(const Problem& p, int threads) {
-  const int chunks = (p.C + (16 * H) - 1) / (16 * H);
+  constexpr int CW = 16 * H;
+  const int chunks = (p.C + CW - 1) / CW;
   // An item is a group of up to 4 neighbouring column chunks of a tile (batch, row tile) with
   // all its vectors: the group's weights are copied at once, so each weight row (rows lie C
   // floats apart) is read as 4·16 floats in a row rather than 16. Vectors are split into blocks
@@ -606,13 +496,10 @@ void run(const Problem& p, int threads) {
   const int nBlocks = static_cast<int>(std::min<int64_t>(p.N, (2 * threads + tiles - 1) / tiles));
   const int nBlock = (p.N + nBlocks - 1) / nBlocks;
   const int64_t items = tiles * nBlocks;
-  // one 64-row word of inputs per plane: levelled tiles are counted, not summed
-  const bool countable = Squares && H == 1 && p.rows <= 64;
   std::atomic<int64_t> next{0};
   const std::function<void()> worker = [&]() {
-    const size_t chunkSize = static_cast<size_t>(p.rows) * J * (16 * H);
+    const size_t chunkSize = static_cast<size_t>(p.rows) * J * CW;
     std::vector<float> w(kGroup * chunkSize), s(Squares ? w.size() : 0);
-    std::vector<Levelled> levelled(countable ? kGroup : 0);
     int64_t last = -1;  // (b, r, group) of the buffers
     for (int64_t it; (it = next.fetch_add(1)) < items;) {
       // vector blocks vary fastest: a thread's next item often keeps its copy of the weights
@@ -622,19 +509,9 @@ void run(const Problem& p, int threads) {
       const int r0 = static_cast<int>((at / groups) % (p.R / perItem)) * perItem;
       const int b = static_cast<int>(at / groups / (p.R / perItem));
       const int first = group * kGroup, count = std::min(kGroup, chunks - first);
-      const int c0 = first * (16 * H), span = std::min(count * 16 * H, p.C - c0);
+      const int c0 = first * CW, span = std::min(count * CW, p.C - c0);
       for (int r = r0; r < r0 + perItem; r++) {
         const int64_t tile = (static_cast<int64_t>(b) * p.R + r) * groups + group;
-        // every chunk of this group levelled in the cache: nothing to copy or classify
-        const LevelledCache* cache = countable ? p.cached : nullptr;
-        bool fromCache = cache != nullptr;
-        for (int c = 0; fromCache && c < count; c++) fromCache = cache->chunks[static_cast<size_t>(r) * chunks + first + c].ok;
-        if (fromCache) {
-          for (int c = 0; c < count; c++)
-            item<J, H, Squares>(p, b, r, c0 + c * 16 * H, nb * nBlock, std::min(p.N, (nb + 1) * nBlock), w.data(),
-                                s.data(), &cache->chunks[static_cast<size_t>(r) * chunks + first + c]);
-          continue;
-        }
         if (tile != last) {
           const int bw = p.Bw == 1 ? 0 : b;
           auto source = [&](int i, int j) {
@@ -652,37 +529,29 @@ void run(const Problem& p, int threads) {
             const int64_t sliceStride = static_cast<int64_t>(p.Bw) * p.R * p.rows * p.C;
             for (int i = 0; i < p.rows; i++)
               for (int c = 0; c < count; c++)
-                for (int h = 0; h < H; h++) {
+                for (int h = 0; h < CW / kLanes; h++) {
                   // columns past the operand's are zero-filled (width 0 writes only zeros)
-                  const int lo = c * 16 * H + h * kVec;
+                  const int lo = c * CW + h * kLanes;
                   const int64_t at = ((static_cast<int64_t>(bw) * p.R + r) * p.rows + i) * p.C + c0 + lo;
-                  const size_t to = c * chunkSize + static_cast<size_t>(i) * J * (16 * H) + h * kVec;
-                  writeRow<J>(p, p.unit + at, at, sliceStride, std::max(0, std::min(kVec, span - lo)), w.data() + to,
-                              Squares ? s.data() + to : nullptr, 16 * H);
+                  const size_t to = c * chunkSize + static_cast<size_t>(i) * J * CW + h * kLanes;
+                  writeRow<J>(p, p.unit + at, at, sliceStride, std::max(0, std::min(kLanes, span - lo)), w.data() + to,
+                              Squares ? s.data() + to : nullptr, CW);
                 }
           }
           for (int i = 0; i < p.rows && !p.unit; i++)
             for (int j = 0; j < J; j++)
               for (int c = 0; c < count; c++) {
-                const int lo = c * 16 * H, width = std::min(16 * H, span - lo);
-                const size_t to = c * chunkSize + (static_cast<size_t>(i) * J + j) * (16 * H);
+                const int lo = c * CW, width = std::min(CW, span - lo);
+                const size_t to = c * chunkSize + (static_cast<size_t>(i) * J + j) * CW;
                 // float32 products, as the graph version's Mul computes them
-                scaledCopy(w.data() + to, p.weights + source(i, j) + lo, width, 16 * H, p.weightScale);
-                if (p.squares)
-                  scaledCopy(s.data() + to, p.squares + source(i, j) + lo, width, 16 * H, p.squareScale);
+                scaledCopy(w.data() + to, p.weights + source(i, j) + lo, width, CW, p.weightScale);
+                if (p.squares) scaledCopy(s.data() + to, p.squares + source(i, j) + lo, width, CW, p.squareScale);
               }
-          if (countable)
-            for (int c = 0; c < count; c++) {
-              levelTile<J>(w.data() + c * chunkSize, s.data() + c * chunkSize, p.rows, levelled[c]);
-              // one thread per tile fills the cache (the first vector block's)
-              if (p.filling && nb == 0) p.filling->chunks[static_cast<size_t>(r) * chunks + first + c] = levelled[c];
-            }
           last = tile;
         }
         for (int c = 0; c < count; c++)
-          item<J, H, Squares>(p, b, r, c0 + c * 16 * H, nb * nBlock, std::min(p.N, (nb + 1) * nBlock),
-                              w.data() + c * chunkSize, Squares ? s.data() + c * chunkSize : w.data(),
-                              countable && levelled[c].ok ? &levelled[c] : nullptr);
+          item<J, H, Squares>(p, b, r, c0 + c * CW, nb * nBlock, std::min(p.N, (nb + 1) * nBlock),
+                              w.data() + c * chunkSize, Squares ? s.data() + c * chunkSize : w.data());
       }
     }
   };
@@ -886,45 +755,7 @@ napi_value Products(napi_env env, napi_callback_info info) {
     p.out = floatsOf(env, result, "'out'", outN);
     if (!p.out) return nullptr;
   }
-  // the levelled form of static cells, kept in `levelledCache.handle` (an object JavaScript
-  // keeps per cell array): read when it matches this product, else made by this call
-  napi_value cacheObject = get("levelledCache");
-  napi_valuetype cacheType;
-  napi_typeof(env, cacheObject, &cacheType);
-  std::unique_ptr<LevelledCache> made;
-  if (cacheType == napi_object && !p.unit && p.squares && p.rows <= 64 && p.Bw == 1) {
-    napi_value handle;
-    napi_get_named_property(env, cacheObject, "handle", &handle);
-    napi_valuetype handleType;
-    napi_typeof(env, handle, &handleType);
-    void* raw = nullptr;
-    if (handleType == napi_external) napi_get_value_external(env, handle, &raw);
-    const auto* known = static_cast<const LevelledCache*>(raw);
-    if (known && known->matches(p.R, p.rows, p.C, p.J, p.weightScale, p.squareScale)) {
-      p.cached = known;
-    } else {
-      made.reset(new LevelledCache{p.R, p.rows, p.C, p.J, p.weightScale, p.squareScale, {}});
-      made->chunks.resize(static_cast<size_t>(p.R) * ((p.C + 15) / 16));
-      p.filling = made.get();
-    }
-  }
   dispatch(p, threads);
-  if (made) {
-    const int64_t bytes = static_cast<int64_t>(made->chunks.size() * sizeof(Levelled));
-    napi_value handle;
-    LevelledCache* owned = made.release();
-    CHECK(napi_create_external(
-        env, owned,
-        [](napi_env e, void* data, void* hint) {
-          int64_t adjusted;
-          napi_adjust_external_memory(e, -reinterpret_cast<int64_t>(hint), &adjusted);
-          delete static_cast<LevelledCache*>(data);
-        },
-        reinterpret_cast<void*>(bytes), &handle));
-    int64_t adjusted;
-    napi_adjust_external_memory(env, bytes, &adjusted);
-    CHECK(napi_set_named_property(env, cacheObject, "handle", handle));
-  }
   return result;
 }
 

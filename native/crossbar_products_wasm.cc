@@ -185,13 +185,8 @@ struct Args {
   float cellLevels, cellBase, gMin, gMax, dG, dGSquared, writeNoiseScale;
   int32_t writeSquares;
   const float *writeNoise0, *writeNoise1;
-  // static cells: whether the caller keeps a levelled form, the one it kept (or null); on
-  // return, a new one this call made (the caller frees it with xbar_free_levelled)
-  int32_t keepLevelled;
-  LevelledCache* levelled;
-  LevelledCache* madeLevelled;
 };
-static_assert(sizeof(Args) == 41 * 4, "Args is laid out word by word by src/runtime/wasm.ts");
+static_assert(sizeof(Args) == 38 * 4, "Args is laid out word by word by src/runtime/wasm.ts");
 
 // "xbar wasm: writeKind must be one of " + kWriteKinds
 const char* writeKindsError() {
@@ -214,7 +209,6 @@ __attribute__((export_name("xbar_free"))) void xbarFree(void* p) { heap::release
 __attribute__((export_name("xbar_constants"))) const char* xbarConstants() { return kNativeConstants; }
 __attribute__((export_name("xbar_worker"))) void xbarWorker() { pool().serve(); }
 __attribute__((export_name("xbar_worker_abandon"))) void xbarWorkerAbandon() { pool().abandon(); }
-__attribute__((export_name("xbar_free_levelled"))) void xbarFreeLevelled(LevelledCache* c) { delete c; }
 
 // The product; → null, or an error message (the sizes of the arrays the loader checked).
 __attribute__((export_name("xbar_products"))) const char* xbarProducts(Args* a) {
@@ -254,18 +248,6 @@ __attribute__((export_name("xbar_products"))) const char* xbarProducts(Args* a) 
   p.gainScale = p.inputs ? a->gainScale : nullptr;
   if (p.gainScale && p.gain) return "xbar wasm: pass 'gain' or 'gainScale', not both";
   p.out = a->out;
-  // the levelled form of static cells, as the N-API glue keeps it
-  a->madeLevelled = nullptr;
-  if (a->keepLevelled && !p.unit && p.squares && p.rows <= 64 && p.Bw == 1) {
-    const LevelledCache* known = a->levelled;
-    if (known && known->matches(p.R, p.rows, p.C, p.J, p.weightScale, p.squareScale)) {
-      p.cached = known;
-    } else {
-      a->madeLevelled = new LevelledCache{p.R, p.rows, p.C, p.J, p.weightScale, p.squareScale, {}};
-      a->madeLevelled->chunks.resize(static_cast<size_t>(p.R) * ((p.C + 15) / 16));
-      p.filling = a->madeLevelled;
-    }
-  }
   dispatch(p, std::max(1, a->threads));
   if (pool().failed()) return "xbar wasm: a worker thread failed during the product";
   return nullptr;

@@ -228,8 +228,6 @@ export class AnalogModel {
     const p = runProgramJob(this.programJob(name, l.weight, l.xbar));
     l.programmed = p;
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
-    // new cell arrays, not the old ones overwritten: what the native kernel keeps about a layer's
-    // cells (their levelled form) is kept per array
     const cells = cellsInSteps(p, l.xbar);
     for (const [t, values] of [
       [l.weights, cells.weights],

@@ -51,17 +51,6 @@ export function nativeApplies(xbar: Crossbar): boolean {
 const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
 
 /**
- * The kernel's levelled form of static cells, per cell array (the `weights` it was found in):
- * kept between runs, so that a tile is classified once per programming instead of at every run.
- * Reprogramming gives a layer new arrays (AnalogModel), so an entry never outlives its cells.
- */
-const levelledCaches = new WeakMap<Float32Array, { handle?: unknown }>();
-
-/** The entry of `levelledCaches` for a cell array (made empty: the kernel fills it). */
-const levelledCacheOf = (weights: Float32Array) =>
-  levelledCaches.get(weights) ?? levelledCaches.set(weights, {}).get(weights)!;
-
-/**
  * `m` in the native kernel, gain and sum over row tiles included: → [(…), N, C], or null where
  * the kernel does not apply (then `analogMvm` and the caller's gain and sum compute the same).
  * `gain.scale`: the gain's per-column part (tile scale × ADC step) per (batch, row tile, block
@@ -139,7 +128,7 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
           unit: data(1),
           writeNoise: written!.noise ? ([data(2), data(3)] as [Float32Array, Float32Array]) : null,
         }
-      : { weights: data(1), squares: sq ? data(2) : null, levelledCache: levelledCacheOf(data(1)) };
+      : { weights: data(1), squares: sq ? data(2) : null };
     const args: CrossbarProductsArgs = {
       ...dims,
       ...(dynamic ? { inputs: data(0), codes: null } : { codes: data(0) }),

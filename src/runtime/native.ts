@@ -66,12 +66,6 @@ export interface ProgrammedCellsArgs {
   weights: Float32Array;
   /** Squared conductances, same layout, or null (no read noise). */
   squares: Float32Array | null;
-  /**
-   * An object kept with the weights array, where the kernel leaves the levelled form it found
-   * (`handle`) and reads it at the next call with the same cells. The weights must not change
-   * in place while it is kept.
-   */
-  levelledCache?: { handle?: unknown };
 }
 
 /**

@@ -26,7 +26,7 @@ interface Stamp {
 
 /**
  * Bytes of one call's arrays the loader accepts: wasm32's 4 GiB less room for the kernel's own
- * buffers (bit masks, levelled forms of the layers, the threads' stacks and tile copies).
+ * buffers (bit masks, the threads’ stacks and tile copies).
  */
 export const MEMORY_LIMIT = 3 * 2 ** 30;
 const STACK = 1 << 20;
@@ -65,12 +65,6 @@ interface Exports {
   xbar_free(at: number): void;
   xbar_constants(): number;
   xbar_products(args: number): number;
-  xbar_free_levelled(at: number): void;
-}
-
-/** The levelled form of static cells the kernel made, kept by the caller (`levelledCache.handle`). */
-class Levelled {
-  constructor(readonly at: number) {}
 }
 
 /**
@@ -80,8 +74,8 @@ class Levelled {
  */
 const WORKER = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, stackTop } = workerData;
-const x = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const { wasmModule, memory, stackTop } = workerData;
+const x = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports;
 x.__stack_pointer.value = stackTop;
 try {
   x.xbar_worker();
@@ -98,7 +92,7 @@ const FIELDS = [
   ...['codes', 'inputs', 'weights', 'squares', 'unit', 'coef', 'gain', 'gainScale'],
   ...['gainBatches', 'gainBlock', 'sumTiles', 'out', 'readNoise', 'outNoise', 'writeKind'],
   ...['cellLevels', 'cellBase', 'gMin', 'gMax', 'dG', 'dGSquared', 'writeNoiseScale', 'writeSquares'],
-  ...['writeNoise0', 'writeNoise1', 'keepLevelled', 'levelled', 'madeLevelled'],
+  ...['writeNoise0', 'writeNoise1'],
 ] as const;
 type Field = (typeof FIELDS)[number];
 const FLOATS = new Set<Field>([
@@ -126,15 +120,15 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     while (b[end] !== 0) end++;
     return new TextDecoder().decode(b.slice(at, end));
   };
-  const forget = new FinalizationRegistry<number>((at) => x.xbar_free_levelled(at));
   const workers: Worker[] = [];
   const ensureThreads = (threads: number) => {
     const want = Math.min(threads, availableParallelism()) - 1;
     while (workers.length < want) {
       const stack = x.xbar_malloc(STACK);
       if (stack === 0) throw new Error('xbar wasm: no memory for a worker thread’s stack');
-      const w = new Worker(WORKER, { eval: true, workerData: { module, memory, stackTop: stack + STACK } });
+      const w = new Worker(WORKER, { eval: true, workerData: { wasmModule: module, memory, stackTop: stack + STACK } });
       w.unref();
+      w.on('error', (e) => console.error(`xbar wasm: a worker thread did not start: ${e.message}`));
       workers.push(w);
     }
   };
@@ -257,19 +251,8 @@ function instantiate(bytes: Uint8Array): NativeKernels {
       set('writeNoiseScale', written.writeNoiseScale);
       set('writeSquares', written.writeSquares ? 1 : 0);
     }
-    const cache = programmed?.levelledCache;
-    if (cache) {
-      set('keepLevelled', 1);
-      if (cache.handle instanceof Levelled) set('levelled', cache.handle.at);
-    }
     const error = x.xbar_products(args);
     if (error !== 0) throw new RangeError(text(error));
-    const made = new Int32Array(memory.buffer)[args / 4 + WORD.get('madeLevelled')!]!;
-    if (cache && made !== 0) {
-      const handle = new Levelled(made);
-      forget.register(handle, made);
-      cache.handle = handle;
-    }
     const result = a.out ?? new Float32Array(outSize);
     result.set(new Float32Array(memory.buffer, out, outSize));
     return result;

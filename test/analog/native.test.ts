@@ -145,50 +145,15 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     assertSame(r);
   });
 
-  it('levelled tiles counted, and the same tiles summed row by row, give the graph’s outputs', async () => {
-    // cells without programming noise hold one of 7 levels: the kernel counts on-rows per level.
-    // Strong read noise makes every variance term matter at the ADC; with programming noise the
-    // cells are not levelled and the kernel sums their rows
+  it('cells programmed without and with noise give the graph’s outputs under strong read noise', async () => {
+    // without programming noise the cells hold one of 7 levels; strong read noise makes every
+    // variance term matter at the ADC
     for (const program of ['{kind: none}', '{kind: relative, sigma: 0.02}'])
       assertSame(
         await compare(
           staticCase('rram-clipformer', ['readNoise.sigma=0.4', `program=${program}`], 100, 40, 37),
         ),
       );
-  });
-
-  it('keeps a layer’s levelled form between runs, and not past a reprogramming', async () => {
-    // levelled cells (no programming noise) with a calibrated conductance range, so that new
-    // column scales reprogram the layer; every graph compiled fresh draws the same noise
-    useNativeKernels(true);
-    const sets = [
-      'program={kind: none}',
-      'readNoise.sigma=0.4',
-      'mapping.conductanceRange={kind: calibrated}',
-    ];
-    const spec = loadSpec('rram-clipformer', sets);
-    const [inDim, outDim, n] = [100, 40, 9];
-    const rng = new Rng(21);
-    const w = param(
-      'w',
-      hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05)),
-    );
-    const x = hostArray('float32', [n, inDim], rng.fillNormal(new Float32Array(n * inDim)));
-    const eta = (v: number) => new Map([['layer.0.ffnIn', new Float32Array(2 * outDim).fill(v)]]);
-    const run = async (m: AnalogModel) => {
-      const g = await compile({ y: m.linear('layer.0.ffnIn', input('x', [n, inDim]), w) }, { cache: false });
-      return Array.from((await g.run({ x })).y!.data as Float32Array);
-    };
-    const model = new AnalogModel(spec, 5);
-    model.setColumnScales(eta(1));
-    const first = await run(model); // finds the levelled form
-    assert.deepEqual(await run(model), first, 'the kept form gives the numbers of a fresh one');
-    model.setColumnScales(eta(0.5)); // reprograms: devices at half their range
-    const fresh = new AnalogModel(spec, 5);
-    fresh.setColumnScales(eta(0.5));
-    const expected = await run(fresh);
-    assert.notDeepEqual(expected, first);
-    assert.deepEqual(await run(model), expected, 'after reprogramming, the new cells’ form');
   });
 
   it('analog cells with output noise on 512-row tiles (eight 64-bit row masks): the graph’s outputs', async () => {
@@ -260,48 +225,6 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
       () => k.crossbarProducts({ ...ok, out: new Float32Array(5) }),
       /'out' must be a Float32Array of 6 values/,
     );
-  });
-
-  it('fills a levelled cache for static cells, reads it at the next call, and rebuilds it for other dims', () => {
-    useNativeKernels(true);
-    const k = nativeKernels()!;
-    const [R, N, rows, C, J, planes] = [2, 5, 64, 32, 4, 3];
-    const rng = new Rng(8);
-    const digits = Int8Array.from({ length: J * R * rows * C }, () => Math.floor(rng.uniform() * 7) - 3);
-    const args = {
-      B: 1,
-      Bw: 1,
-      R,
-      N,
-      rows,
-      C,
-      J,
-      planes,
-      levels: 31,
-      threads: 2,
-      codes: Float32Array.from({ length: R * N * rows }, () => Math.floor(rng.uniform() * 15) - 7),
-      weights: Float32Array.from(digits, (d) => d / 3),
-      weightScale: 1,
-      squares: Float32Array.from(digits, (d) => (0.01 + Math.abs(d) / 3) ** 2),
-      squareScale: 0.01,
-      readNoise: Array.from({ length: planes }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next()),
-      outNoise: null,
-      coef: Float32Array.from({ length: planes * J }, (_, i) => 2 ** -i),
-    };
-    const cache: { handle?: unknown } = {};
-    const first = k.crossbarProducts({ ...args, levelledCache: cache });
-    assert.equal(typeof cache.handle, 'object', 'the kernel left its levelled form');
-    const handle = cache.handle;
-    assert.deepEqual(k.crossbarProducts({ ...args, levelledCache: cache }), first);
-    assert.equal(cache.handle, handle, 'the same form was read, not rebuilt');
-    // the form is what is read: cells changed in place (which xbar never does) keep their old
-    // levelled form, while a fresh cache sees the new cells
-    const weights = args.weights.map((w) => -w);
-    assert.deepEqual(k.crossbarProducts({ ...args, weights, levelledCache: cache }), first);
-    assert.notDeepEqual(k.crossbarProducts({ ...args, weights, levelledCache: {} }), first);
-    // another square scale does not match the kept form: rebuilt
-    k.crossbarProducts({ ...args, squareScale: 0.02, levelledCache: cache });
-    assert.notEqual(cache.handle, handle);
   });
 
   /**

@@ -133,6 +133,8 @@ class Pool {
 
   bool failed() { return failed_.exchange(0) != 0; }
 
+  int workers() { return workers_.load(); }
+
  private:
   void finish() {
     done_.fetch_add(1);
@@ -208,6 +210,7 @@ __attribute__((export_name("xbar_malloc"))) void* xbarMalloc(size_t n) { return 
 __attribute__((export_name("xbar_free"))) void xbarFree(void* p) { heap::release(p); }
 __attribute__((export_name("xbar_constants"))) const char* xbarConstants() { return kNativeConstants; }
 __attribute__((export_name("xbar_worker"))) void xbarWorker() { pool().serve(); }
+__attribute__((export_name("xbar_workers"))) int xbarWorkers() { return pool().workers(); }
 __attribute__((export_name("xbar_worker_abandon"))) void xbarWorkerAbandon() { pool().abandon(); }
 
 // The product; → null, or an error message (the sizes of the arrays the loader checked).

@@ -16,6 +16,7 @@ files="$(grep -c . <<<"$listing")"
 echo "$(basename "$tgz"): $(du -k "$tgz" | cut -f1) KiB, $files files"
 for want in package/dist/src/index.js package/dist/src/index.d.ts package/dist/src/cli/main.js \
   package/bin/xbar.js package/native/crossbar_products.cc package/scripts/build-native.mjs \
+  package/prebuilds/wasm/xbar.wasm package/prebuilds/wasm/xbar.wasm.json package/scripts/native-constants.mjs \
   package/models/vit-fmnist/model.safetensors package/models/bert-sst2/vocab.txt \
   package/data/fashion-mnist-demo/t10k-images-idx3-ubyte.gz package/data/sst2-demo/dev.tsv \
   package/LICENSE package/README.md; do

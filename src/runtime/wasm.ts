@@ -30,24 +30,29 @@ interface Stamp {
  */
 export const MEMORY_LIMIT = 3 * 2 ** 30;
 const STACK = 1 << 20;
+/** How long a call waits for new worker threads to start. */
+const STARTUP_MS = 5000;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /**
- * The committed binary, checked against its stamp: → its bytes, or why it may not be used (an
- * altered binary, or one built from other sources than the checkout's).
+ * The committed binary (or another with its stamp beside it), checked against its stamp: → its
+ * bytes, or why it may not be used (an altered binary, or one built from other sources than the
+ * checkout's).
  */
-export function wasmBinary(): { bytes: Uint8Array } | { refused: string } {
-  if (!existsSync(WASM) || !existsSync(`${WASM}.json`)) return { refused: `${WASM} is missing` };
-  const bytes = readFileSync(WASM);
-  const stamp = JSON.parse(readFileSync(`${WASM}.json`, 'utf8')) as Stamp;
+export function wasmBinary(wasm = WASM): { bytes: Uint8Array } | { refused: string } {
+  if (!existsSync(wasm) || !existsSync(`${wasm}.json`)) return { refused: `${wasm} is missing` };
+  const bytes = readFileSync(wasm);
+  const stamp = JSON.parse(readFileSync(`${wasm}.json`, 'utf8')) as Stamp;
   if (sha256(bytes) !== stamp.wasm)
-    return { refused: `${WASM} does not match the SHA-256 in ${WASM}.json (altered); run \`npm run build:wasm\`` };
+    return {
+      refused: `${wasm} does not match the SHA-256 in ${wasm}.json (altered); run \`npm run build:wasm\``,
+    };
   for (const [source, hash] of Object.entries(stamp.sources)) {
     const path = `${ROOT}${source}`;
     // sources are absent only where someone removed them: the stamp is then all there is
     if (existsSync(path) && sha256(readFileSync(path)) !== hash)
-      return { refused: `${WASM} was built from another version of ${source}; run \`npm run build:wasm\`` };
+      return { refused: `${wasm} was built from another version of ${source}; run \`npm run build:wasm\`` };
   }
   return { bytes };
 }
@@ -65,6 +70,7 @@ interface Exports {
   xbar_free(at: number): void;
   xbar_constants(): number;
   xbar_products(args: number): number;
+  xbar_workers(): number;
 }
 
 /**
@@ -121,16 +127,28 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     return new TextDecoder().decode(b.slice(at, end));
   };
   const workers: Worker[] = [];
+  // the threads a call asks for, up to one per core: started, and waited for (the first product
+  // with them would otherwise run before they join)
   const ensureThreads = (threads: number) => {
     const want = Math.min(threads, availableParallelism()) - 1;
+    if (workers.length >= want) return;
     while (workers.length < want) {
       const stack = x.xbar_malloc(STACK);
       if (stack === 0) throw new Error('xbar wasm: no memory for a worker thread’s stack');
-      const w = new Worker(WORKER, { eval: true, workerData: { wasmModule: module, memory, stackTop: stack + STACK } });
+      const w = new Worker(WORKER, {
+        eval: true,
+        workerData: { wasmModule: module, memory, stackTop: stack + STACK },
+      });
       w.unref();
       w.on('error', (e) => console.error(`xbar wasm: a worker thread did not start: ${e.message}`));
       workers.push(w);
     }
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let t = 0; x.xbar_workers() < want && t < STARTUP_MS; t++) Atomics.wait(pause, 0, 0, 1);
+    if (x.xbar_workers() < want)
+      console.error(
+        `xbar wasm: ${want - x.xbar_workers()} worker thread(s) not started after ${STARTUP_MS} ms; going on without them`,
+      );
   };
   let arena = { at: 0, bytes: 0 };
 
@@ -153,7 +171,8 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     else if (a.codes) take('codes', "'codes'", a.codes, inSize);
     else throw new RangeError(`xbar wasm: 'codes' must be a Float32Array of ${inSize} values`);
     const written = 'unit' in a && a.unit ? a : null;
-    const programmed = 'unit' in a && a.unit ? null : (a as Extract<CrossbarProductsArgs, { weights: Float32Array }>);
+    const programmed =
+      'unit' in a && a.unit ? null : (a as Extract<CrossbarProductsArgs, { weights: Float32Array }>);
     if (written) {
       take('unit', "'unit'", written.unit, wSize / J);
       if (written.writeNoise) {
@@ -184,7 +203,10 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     // 64-byte aligned
     const align = (n: number) => Math.ceil(n / 64) * 64;
     const need =
-      arrays.reduce((s, [, , n]) => s + align(4 * n), 0) + align(4 * outSize) + align(8 * planes) + align(4 * FIELDS.length);
+      arrays.reduce((s, [, , n]) => s + align(4 * n), 0) +
+      align(4 * outSize) +
+      align(8 * planes) +
+      align(4 * FIELDS.length);
     if (need > MEMORY_LIMIT)
       throw new InputError(
         `xbar wasm: this product needs ${(need / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than the ` +
@@ -195,7 +217,10 @@ function instantiate(bytes: Uint8Array): NativeKernels {
       x.xbar_free(arena.at);
       const bytes = Math.min(MEMORY_LIMIT, Math.max(need, Math.ceil(arena.bytes * 1.5)));
       const at = x.xbar_malloc(bytes);
-      if (at === 0) throw new InputError(`xbar wasm: no ${(bytes / 2 ** 20).toFixed(0)} MiB left in WebAssembly memory for this product`);
+      if (at === 0)
+        throw new InputError(
+          `xbar wasm: no ${(bytes / 2 ** 20).toFixed(0)} MiB left in WebAssembly memory for this product`,
+        );
       arena = { at, bytes };
     }
     ensureThreads(a.threads);
@@ -224,11 +249,13 @@ function instantiate(bytes: Uint8Array): NativeKernels {
       else words[i] = value;
     };
     words.fill(0, args / 4, args / 4 + FIELDS.length);
-    for (const f of ['B', 'Bw', 'R', 'N', 'rows', 'C', 'J', 'planes', 'levels', 'threads'] as const) set(f, a[f]);
+    for (const f of ['B', 'Bw', 'R', 'N', 'rows', 'C', 'J', 'planes', 'levels', 'threads'] as const)
+      set(f, a[f]);
     set('weightScale', a.weightScale);
     set('squareScale', a.squareScale);
     set('dacLevels', a.dacLevels ?? 0);
-    for (const [field, v] of arrays) if (field !== 'readNoise' && field !== 'outNoise') set(field, at.get(v)!);
+    for (const [field, v] of arrays)
+      if (field !== 'readNoise' && field !== 'outNoise') set(field, at.get(v)!);
     for (const [field, list] of lists) {
       const table = place(4 * planes);
       list.forEach((v, k) => {

@@ -1,12 +1,13 @@
 /**
- * The native fused crossbar kernel (native/crossbar_products.cc) against the ONNX graph it
- * replaces. The kernel reads the same noise windows in its own order (kernelNoiseIndex); fed
+ * The fused crossbar kernel (native/crossbar_products.cc), native and WebAssembly builds, against
+ * the ONNX graph it replaces. The kernel reads the same noise windows in its own order (kernelNoiseIndex); fed
  * that window in the graph's order, the graph must give the same outputs, up to sums that land
  * on an ADC rounding edge in one summation order and not the other.
- * Skipped when the kernels are not built (`npm run build:native`; CI builds them).
+ * The native cases are skipped when the native kernels are not built (`npm run build:native`;
+ * CI builds them); the WebAssembly build is committed (prebuilds/wasm).
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { type ConductanceTransform, dynamicProduct } from '../../src/analog/dynamic.js';
 import { loadSpec } from '../../src/analog/presets.js';
@@ -18,11 +19,13 @@ import { input, param, type Tensor } from '../../src/graph/tensor.js';
 import { clipformerTransform, parseClipFormer } from '../../src/methods/clipformer.js';
 import { nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
 import { compile } from '../../src/runtime/session.js';
+import { wasmKernels } from '../../src/runtime/wasm.js';
 import { Rng, seedFor } from '../../src/util/math.js';
 
 const wasOn = useNativeKernels(true);
-const built = nativeKernels() !== null;
 after(() => useNativeKernels(wasOn));
+/** The kernel the cases run: the native build (true) or the WebAssembly one. */
+let kernel: true | 'wasm' = true;
 
 /**
  * Where the kernel reads the noise of output (b, r, n, column c) of slice j in a plane's window
@@ -64,7 +67,7 @@ interface Case {
  * difference, and the outputs' scale.
  */
 async function compare(c: Case): Promise<{ differ: number; maxDiff: number; scale: number; n: number }> {
-  useNativeKernels(true);
+  useNativeKernels(kernel);
   const fused = await compile({ y: c.build() }, { cache: false });
   const yFused = (await fused.run(c.feeds)).y!.data as Float32Array;
   useNativeKernels(false);
@@ -138,7 +141,8 @@ function assertSame(r: Awaited<ReturnType<typeof compare>>): void {
   assert.ok(r.maxDiff <= 0.05 * r.scale, `largest difference ${r.maxDiff} at scale ${r.scale}`);
 }
 
-describe('the native crossbar kernel', { skip: built ? false : 'native kernels not built' }, () => {
+/** Every case, run for each build of the kernel (below). */
+const cases = () => {
   it('bit-serial inputs × 2-bit slices with read noise and a 6-bit ADC (rram-clipformer): the graph’s outputs', async () => {
     // 100 inputs: a full and a zero-padded row tile; 40 columns: two 16-column chunks and a tail
     const r = await compare(staticCase('rram-clipformer', [], 100, 40, 37));
@@ -194,7 +198,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
   });
 
   it('names the argument, the size it needs and the type on bad input', () => {
-    useNativeKernels(true); // the comparisons above leave them off
+    useNativeKernels(kernel); // the comparisons above leave them off
     const k = nativeKernels()!;
     const dims = { B: 1, Bw: 1, R: 1, N: 2, rows: 4, C: 3, J: 1, planes: 2, levels: 7, threads: 1 };
     const ok = {
@@ -283,7 +287,7 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
   });
 
   it('was compiled with the write-noise codes and pcm fit of src/analog/write-noise.ts', () => {
-    useNativeKernels(true);
+    useNativeKernels(kernel);
     assert.equal(nativeKernels()!.constants, JSON.stringify(NATIVE_CONSTANTS));
     const k = nativeKernels()!;
     const dims = { B: 1, Bw: 1, R: 1, N: 2, rows: 4, C: 3, J: 1, planes: 2, levels: 7, threads: 1 };
@@ -323,4 +327,50 @@ describe('the native crossbar kernel', { skip: built ? false : 'native kernels n
     const clip = clipformerTransform(parseClipFormer({ alpha: 2, beta: 0.5 }));
     assertSame(await compare(writtenCase([], 64, 40, clip)));
   });
-});
+
+  it('gives the same outputs on 1 and 2 threads', () => {
+    useNativeKernels(kernel);
+    const k = nativeKernels()!;
+    // 3 row tiles × 5 column chunks × 37 vectors: work items for both threads
+    const [R, N, rows, C, J, planes] = [3, 37, 64, 80, 4, 7];
+    const rng = new Rng(9);
+    const args = {
+      B: 1,
+      Bw: 1,
+      R,
+      N,
+      rows,
+      C,
+      J,
+      planes,
+      levels: 31,
+      codes: Float32Array.from({ length: R * N * rows }, () => Math.floor(rng.uniform() * 255) - 127),
+      weights: rng.fillNormal(new Float32Array(J * R * rows * C), 0, 0.3),
+      weightScale: 1,
+      squares: Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() * 0.1),
+      squareScale: 0.01,
+      readNoise: Array.from({ length: planes }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next()),
+      outNoise: null,
+      coef: Float32Array.from({ length: planes * J }, (_, i) => 2 ** -i),
+      sumTiles: true,
+    };
+    const one = k.crossbarProducts({ ...args, threads: 1 });
+    assert.ok(one.some((v) => v !== 0));
+    assert.deepEqual(k.crossbarProducts({ ...args, threads: 2 }), one);
+  });
+};
+
+for (const [name, build] of [
+  ['native', true],
+  ['WebAssembly', 'wasm'],
+] as const) {
+  useNativeKernels(build);
+  // without a native build, useNativeKernels(true) loads the WebAssembly one
+  const missing = nativeKernels() === null || (build === true && nativeKernels() === wasmKernels());
+  describe(`the ${name} crossbar kernel`, { skip: missing ? `${name} kernels not built` : false }, () => {
+    before(() => {
+      kernel = build;
+    });
+    cases();
+  });
+}

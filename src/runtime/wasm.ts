@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { tableOf } from '../graph/noise-table.js';
 import { InputError } from '../util/errors.js';
 import type { CrossbarProductsArgs, NativeKernels } from './native.js';
 
@@ -151,6 +152,18 @@ function instantiate(bytes: Uint8Array): NativeKernels {
       );
   };
   let arena = { at: 0, bytes: 0 };
+  // noise tables (src/graph/noise-table.ts) copied into the module's memory, where they stay
+  const tables = new Map<Float32Array, number>();
+  const resident = (table: Float32Array) => {
+    let p = tables.get(table);
+    if (p === undefined) {
+      p = x.xbar_malloc(table.byteLength);
+      if (p === 0) throw new InputError('xbar wasm: no memory left for a noise table');
+      new Float32Array(memory.buffer, p, table.length).set(table);
+      tables.set(table, p);
+    }
+    return p;
+  };
 
   function crossbarProducts(a: CrossbarProductsArgs): Float32Array {
     const { B, Bw, R, N, rows, C, J, planes } = a;
@@ -199,13 +212,19 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     if (a.out !== undefined && (!(a.out instanceof Float32Array) || a.out.length !== outSize))
       throw new RangeError(`xbar wasm: 'out' must be a Float32Array of ${outSize} values`);
 
-    // one arena: the arrays, the out array, the noise lists' pointers and the Args struct, each
-    // 64-byte aligned
+    // windows of a noise table are read where the table was copied once; everything else goes
+    // into one arena: the arrays, the out array, the noise lists' pointers and the Args struct,
+    // each 64-byte aligned
+    const at = new Map<Float32Array, number>();
+    for (const [, v] of arrays) {
+      const table = tableOf(v);
+      if (table) at.set(v, resident(table) + v.byteOffset - table.byteOffset);
+    }
     const align = (n: number) => Math.ceil(n / 64) * 64;
     const need =
-      arrays.reduce((s, [, , n]) => s + align(4 * n), 0) +
+      arrays.reduce((s, [, v, n]) => s + (at.has(v) ? 0 : align(4 * n)), 0) +
       align(4 * outSize) +
-      align(8 * planes) +
+      2 * align(4 * planes) +
       align(4 * FIELDS.length);
     if (need > MEMORY_LIMIT)
       throw new InputError(
@@ -216,12 +235,12 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     if (need > arena.bytes) {
       x.xbar_free(arena.at);
       const bytes = Math.min(MEMORY_LIMIT, Math.max(need, Math.ceil(arena.bytes * 1.5)));
-      const at = x.xbar_malloc(bytes);
-      if (at === 0)
+      const base = x.xbar_malloc(bytes);
+      if (base === 0)
         throw new InputError(
           `xbar wasm: no ${(bytes / 2 ** 20).toFixed(0)} MiB left in WebAssembly memory for this product`,
         );
-      arena = { at, bytes };
+      arena = { at: base, bytes };
     }
     ensureThreads(a.threads);
     // views after every allocation: memory.buffer grows
@@ -229,12 +248,12 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     const floats = new Float32Array(memory.buffer);
     let next = arena.at;
     const place = (n: number) => {
-      const at = next;
+      const start = next;
       next += align(n);
-      return at;
+      return start;
     };
-    const at = new Map<Float32Array, number>();
     for (const [, v] of arrays) {
+      if (at.has(v)) continue;
       const p = place(4 * v.length);
       floats.set(v, p / 4);
       at.set(v, p);

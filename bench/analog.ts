@@ -11,8 +11,12 @@
  *   node dist/bench/analog.js [--batch 32] [--reps 2]
  *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
  *   node dist/bench/analog.js --pair pcm-aihwkit   (ideal and the preset alternating, JSON)
- *   node dist/bench/analog.js --kernel   (the native kernel alone on one ffnIn-sized product;
- *     XBAR_KERNEL=wasm: the WebAssembly build)
+ *   node dist/bench/analog.js --kernel   (the native kernel alone on one ffnIn-sized product)
+ *   node dist/bench/analog.js --rram-only --targets x86-64-v4,x86-64-v3   (the rram-clipformer
+ *     lines only; --targets: the native targets to run, each as XBAR_KERNEL picks it; default:
+ *     the one the loader picks)
+ *   node dist/bench/analog.js --alternate --batch 1 --targets x86-64-v4,x86-64-v3   (their
+ *     rram-clipformer forwards alternating in one process)
  *   node dist/bench/analog.js --programming   (programming DeiT-S: in worker threads vs as the graph is built)
  */
 import { execFileSync } from 'node:child_process';
@@ -26,8 +30,7 @@ import { type HostArray, hostArray } from '../src/graph/ndarray.js';
 import { NoiseStream } from '../src/graph/noise-table.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
-import { nativeKernels, nativeThreads } from '../src/runtime/native.js';
-import { wasmKernels } from '../src/runtime/wasm.js';
+import { kernelInfo, nativeKernels, nativeThreads, useNativeKernels } from '../src/runtime/native.js';
 import { Rng } from '../src/util/math.js';
 import { benchArgs, fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
@@ -41,6 +44,12 @@ const args = benchArgs(import.meta.url, {
   /** The ideal model and this preset alternating in one process (JSON). */
   pair: { type: 'string' },
   kernel: { type: 'boolean', default: false },
+  /** Kernels to measure (comma-separated, as XBAR_KERNEL names them: native targets, wasm); default: the native one loaded. */
+  targets: { type: 'string' },
+  /** rram-clipformer with each of --targets, forwards alternating in one process. */
+  alternate: { type: 'boolean', default: false },
+  /** Only the rram-clipformer lines (native kernel and ONNX graphs). */
+  'rram-only': { type: 'boolean', default: false },
   programming: { type: 'boolean', default: false },
   /** Spec overrides for --one, e.g. --set adc.boundManagement.kind=none. */
   set: { type: 'string', multiple: true, default: [] },
@@ -49,6 +58,12 @@ const batch = Number(args.batch);
 const reps = Number(args.reps);
 const cfg = MODEL_SIZES['deit-s'] as VitConfig;
 const T = (cfg.imageSize / cfg.patchSize) ** 2 + 2;
+/** The native targets to measure: --targets, else the one the loader picks (none: []). */
+const targets = (): string[] => {
+  if (args.targets) return args.targets.split(',');
+  const k = kernelInfo();
+  return k.kind === 'native' ? [k.target] : k.kind === 'wasm' ? ['wasm'] : [];
+};
 
 /** MACs the crossbars actually perform: padded tiles × input planes × weight slices. */
 function expandedMacs(hw: string, batch: number): number {
@@ -120,7 +135,11 @@ async function runOne(hw: string): Promise<void> {
   const t = median(await timeIt(() => predictor.logits(x), reps, 0));
   const rssGB = process.resourceUsage().maxRSS / 1024 ** 2;
   const after = await matmulBaseline('cpu');
-  console.log(JSON.stringify({ hw, seconds: t, rssGB, matmulGflops: (before.gflops + after.gflops) / 2 }));
+  const k = kernelInfo();
+  const kernel = k.kind === 'native' ? k.target : k.kind;
+  console.log(
+    JSON.stringify({ hw, kernel, seconds: t, rssGB, matmulGflops: (before.gflops + after.gflops) / 2 }),
+  );
 }
 
 /**
@@ -141,6 +160,44 @@ async function runPair(hw: string): Promise<void> {
   console.log(JSON.stringify({ hw, ideal: median(ti), seconds: median(ta), ratio: median(ta) / median(ti) }));
 }
 
+/**
+ * rram-clipformer at --batch with each native target of --targets, their forwards alternating
+ * in one process with a MatMul between rounds: all see the machine at the same moments (a
+ * loaded machine drifts by more than the targets differ). Prints each target's median and its
+ * ratio to the median MatMul.
+ */
+async function alternateTargets(): Promise<void> {
+  const models = [];
+  for (const target of targets()) {
+    process.env['XBAR_KERNEL'] = target;
+    useNativeKernels(true);
+    const m = modelOn('rram-clipformer');
+    // the first forward builds the graphs, which take the kernel loaded now
+    await m.predictor.logits(m.x);
+    models.push({ target, ...m, times: [] as number[] });
+  }
+  const mm: number[] = [];
+  for (let r = 0; r < Math.max(reps, 3); r++) {
+    mm.push((await matmulBaseline('cpu')).gflops);
+    for (const m of models) m.times.push(...(await timeIt(() => m.predictor.logits(m.x), 1, 0)));
+  }
+  mm.push((await matmulBaseline('cpu')).gflops);
+  const matmul = median(mm);
+  console.log(fmtRow('single MatMul', '2048³', '', `${matmul.toFixed(1)} GFLOP/s (median of ${mm.length})`));
+  for (const m of models) {
+    const t = median(m.times);
+    const g = (2 * expandedMacs('rram-clipformer', batch)) / t / 1e9;
+    console.log(
+      fmtRow(
+        `rram-clipformer forward (native ${m.target})`,
+        `batch ${batch}`,
+        `${t.toFixed(2)} s`,
+        `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / matmul).toFixed(0)}% of MatMul ${g >= 0.5 * matmul ? 'ok (≥ 50%)' : 'LOW (target ≥ 50%)'}; ${(median(models[0]!.times) / t).toFixed(2)}× the speed of ${models[0]!.target}`,
+      ),
+    );
+  }
+}
+
 /** The same-run baseline: one 2048³ MatMul, printed as a row. */
 async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: number }> {
   const mm = await matmulBaseline('cpu');
@@ -157,13 +214,18 @@ async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: numbe
 
 /**
  * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
- * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells)
- * against one large MatMul, both measured in this run.
+ * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells),
+ * for each target of --targets (their calls alternating), against one large MatMul, all
+ * measured in this run.
  */
 async function kernelAlone(): Promise<void> {
-  const k = nativeKernels();
-  if (!k) {
-    console.log('native kernel not built: npm run build:native');
+  const kernels = targets().map((target) => {
+    process.env['XBAR_KERNEL'] = target;
+    useNativeKernels(true);
+    return { target, k: nativeKernels() };
+  });
+  if (kernels.length === 0 || kernels.some((k) => k.k === null)) {
+    console.log(`native kernel not loaded: ${JSON.stringify(kernelInfo())}`);
     return;
   }
   const [R, N, rows, C, J, K] = [6, T, 64, 1536, 4, 7];
@@ -171,8 +233,8 @@ async function kernelAlone(): Promise<void> {
   const codes = rng
     .fillNormal(new Float32Array(R * N * rows))
     .map((v) => Math.max(-127, Math.min(127, Math.round(40 * v))));
-  // conductances with programming noise (summed row by row), and cells holding one of 7 levels
-  // (2-bit digits ±0..3 on a differential pair, G_MIN/ΔG = 0.01: counted)
+  // conductances with programming noise, and cells holding one of 7 levels (2-bit digits ±0..3
+  // on a differential pair, G_MIN/ΔG = 0.01)
   const noisy = Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() - 0.5);
   const digits = Int8Array.from({ length: noisy.length }, () => Math.floor(rng.uniform() * 7) - 3);
   const cells = {
@@ -205,16 +267,26 @@ async function kernelAlone(): Promise<void> {
   const mm = await printedMatmulBaseline();
   for (const [kind, w] of Object.entries(cells))
     for (const threads of [1, nativeThreads()]) {
-      const t = median(await timeIt(async () => k.crossbarProducts({ ...args, ...w, threads }), 7, 1));
-      const g = flops / t / 1e9;
-      console.log(
-        fmtRow(
-          `native kernel, ffnIn product, ${kind}`,
-          `${threads} thread(s)`,
-          `${(t * 1e3).toFixed(1)} ms`,
-          `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
-        ),
-      );
+      const times = kernels.map(() => [] as number[]);
+      for (let r = 0; r < 7; r++)
+        for (const [i, { k }] of kernels.entries())
+          times[i]!.push(
+            median(
+              await timeIt(async () => k!.crossbarProducts({ ...args, ...w, threads }), 1, r === 0 ? 1 : 0),
+            ),
+          );
+      for (const [i, { target }] of kernels.entries()) {
+        const t = median(times[i]!);
+        const g = flops / t / 1e9;
+        console.log(
+          fmtRow(
+            `native kernel ${target}, ffnIn product, ${kind}`,
+            `${threads} thread(s)`,
+            `${(t * 1e3).toFixed(1)} ms`,
+            `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,
+          ),
+        );
+      }
     }
 }
 
@@ -256,28 +328,48 @@ if (args.kernel) {
   await runOne(args.one);
 } else if (args.pair) {
   await runPair(args.pair);
+} else if (args.alternate) {
+  await alternateTargets();
 } else {
-  const self = fileURLToPath(import.meta.url);
-  const child = <T>(
-    mode: '--one' | '--pair',
-    hw: string,
-    b = batch,
-    env: Record<string, string> = {},
-    r = reps,
-  ) =>
-    JSON.parse(
-      execFileSync(process.execPath, [self, mode, hw, '--batch', String(b), '--reps', String(r)], {
-        encoding: 'utf8',
-        env: { ...process.env, ...env },
-      })
-        .trim()
-        .split('\n')
-        .pop()!,
-    ) as T;
-  const run = (hw: string, b = batch, env: Record<string, string> = {}, r = reps) =>
-    child<{ seconds: number; rssGB: number; matmulGflops: number }>('--one', hw, b, env, r);
   console.log(`# analog benchmark: DeiT-S (random weights), batch ${batch}, ${T} tokens`);
   await printedMatmulBaseline();
+  if (!args['rram-only']) pcmLines();
+  rramLines();
+}
+
+/** This benchmark in a child process (`--one` or `--pair`), its last line of JSON. */
+function child<T>(
+  mode: '--one' | '--pair',
+  hw: string,
+  b = batch,
+  env: Record<string, string> = {},
+  r = reps,
+): T {
+  const self = fileURLToPath(import.meta.url);
+  return JSON.parse(
+    execFileSync(process.execPath, [self, mode, hw, '--batch', String(b), '--reps', String(r)], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    })
+      .trim()
+      .split('\n')
+      .pop()!,
+  ) as T;
+}
+
+/** One preset forward in its own process: seconds, peak memory, the MatMul rate around it, the kernel. */
+function run(hw: string, b = batch, env: Record<string, string> = {}, r = reps) {
+  return child<{ seconds: number; rssGB: number; matmulGflops: number; kernel: string }>(
+    '--one',
+    hw,
+    b,
+    env,
+    r,
+  );
+}
+
+/** pcm-aihwkit against the ideal model (own processes, and alternating), and aihwkit's tiles. */
+function pcmLines(): void {
   const ideal = run('ideal-fp');
   console.log(
     fmtRow(
@@ -330,12 +422,17 @@ if (args.kernel) {
       );
     }
   }
+}
+
+/** rram-clipformer with the native kernel (each target) and with the ONNX graphs, against the MatMul. */
+function rramLines(): void {
   const rb = Number(args['rram-batch']);
   if (!(Number.isInteger(rb) && rb >= 1))
     throw new RangeError(`--rram-batch ${args['rram-batch']}: use a whole number ≥ 1`);
   // with the native kernel where it is built (npm run build:native), and with ONNX graphs only
   const rramLine = (label: string, env: Record<string, string>, rb: number, r = reps, target = 0.5) => {
     const rram = run('rram-clipformer', rb, env, r);
+    if ((env['XBAR_KERNEL'] ?? rram.kernel) !== rram.kernel) throw new Error(`${label}: ran ${rram.kernel}`);
     const gflops = (2 * expandedMacs('rram-clipformer', rb)) / rram.seconds / 1e9;
     // against the MatMul measured in the same process, just before and after
     const e = gflops / rram.matmulGflops;
@@ -349,22 +446,21 @@ if (args.kernel) {
     );
     return rram.seconds;
   };
-  // (without a native build, nativeKernels() is the WebAssembly one)
-  const native = nativeKernels() !== null && nativeKernels() !== wasmKernels();
-  const fused = native ? rramLine('rram-clipformer forward (native kernel)', {}, rb) : null;
-  // at --batch too (the peak-memory target is for that batch); one timed forward after the
-  // first, which builds the sessions (slowly)
-  if (native && batch !== rb) rramLine('rram-clipformer forward (native kernel)', {}, batch, 1);
-  // the fallback where no native build loads (target ≥ 25 %)
-  const wasm = rramLine(
-    'rram-clipformer forward (WebAssembly kernel)',
-    { XBAR_KERNEL: 'wasm' },
-    rb,
-    reps,
-    0.25,
-  );
+  const fused = targets().map((target) => {
+    const env = { XBAR_KERNEL: target };
+    const seconds = rramLine(`rram-clipformer forward (native ${target})`, env, rb);
+    // at --batch too (the peak-memory target is for that batch); one timed forward after the
+    // first, which builds the sessions (slowly)
+    if (batch !== rb) rramLine(`rram-clipformer forward (native ${target})`, env, batch, 1);
+    return { target, seconds };
+  });
+  // the fallback where no native kernel runs (target ≥ 25 %)
+  const wasm = rramLine('rram-clipformer forward (WebAssembly)', { XBAR_KERNEL: 'wasm' }, rb, reps, 0.25);
   const graphs = rramLine('rram-clipformer forward (ONNX graphs)', { XBAR_NATIVE: '0' }, rb);
-  if (fused === null) console.log('  (native kernel not built: npm run build:native)');
-  else console.log(fmtRow('native kernel vs ONNX graphs', '', '', `${(graphs / fused).toFixed(2)}× faster`));
-  console.log(fmtRow('WebAssembly kernel vs ONNX graphs', '', '', `${(graphs / wasm).toFixed(2)}× faster`));
+  if (fused.length === 0) console.log(`  (no native kernel: ${JSON.stringify(kernelInfo())})`);
+  console.log(fmtRow('WebAssembly vs ONNX graphs', '', '', `${(graphs / wasm).toFixed(2)}× faster`));
+  for (const f of fused)
+    console.log(
+      fmtRow(`native ${f.target} vs ONNX graphs`, '', '', `${(graphs / f.seconds).toFixed(2)}× faster`),
+    );
 }

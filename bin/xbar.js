@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `xbar` command. In a source checkout it compiles the TypeScript on first use, and the
-// optional native kernels with the system's C++ compiler where there is one.
+// The `xbar` command. In a source checkout it compiles the TypeScript on first use (the native
+// kernels come prebuilt).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,5 @@ if (!existsSync(main)) {
   console.error('xbar: compiling (first run)…');
   const r = spawnSync(process.execPath, [`${root}scripts/build.mjs`], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
-  // without them (no compiler, or a failed build) xbar runs the same computations as ONNX graphs
-  spawnSync(process.execPath, [`${root}scripts/build-native.mjs`], { stdio: 'inherit' });
 }
 await import(main);

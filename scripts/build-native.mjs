@@ -1,79 +1,130 @@
 #!/usr/bin/env node
 /**
- * Builds the optional native kernels (native/*.cc → build/xbar_native.node) with the system's
- * C++ compiler for the CPU that builds them (-march=native; XBAR_NATIVE_MARCH overrides, e.g.
- * x86-64-v4 for a build another machine will load). Without a compiler, or for a target without
- * AVX-512, it says so and exits 0: xbar then runs the same computations as ONNX graphs (slower
- * for bit-serial crossbars). The kernel's constants (the programming-noise kinds' codes, the
- * pcm fit) come from the compiled TypeScript (dist/src/analog/write-noise.js, or under the
- * folder given as the argument): this writes them into build/generated/native_constants.h
- * first, so run it after `tsc` (`npm run build` does).
+ * Builds the native kernel's prebuilt binaries (`npm run build:native`, a developer command:
+ * users get them committed, with nothing to compile). With Debian's g++ and
+ * g++-aarch64-linux-gnu, native/crossbar_products.cc becomes, named as node-gyp-build names
+ * prebuilds (prebuilds/<platform>-<arch>/<name>.<tags>.node; the CPU target is a tag of its own):
+ *
+ *   prebuilds/linux-x64/xbar_native.x86-64-v4.napi.glibc.node     AVX-512
+ *   prebuilds/linux-x64/xbar_native.x86-64-v3.napi.glibc.node     AVX2 and FMA
+ *   prebuilds/linux-arm64/xbar_native.arm64.armv8.napi.glibc.node  armv8-a (NEON)
+ *
+ * and the kernel harness (native/harness.cc: the kernel without Node, for checking the arm64
+ * build under qemu-aarch64), static, for linux-x64 and linux-arm64 under prebuilds/harness/.
+ * prebuilds/checksums.json records the SHA-256 of each file and of the source and generated
+ * constants they were built from: src/runtime/native.ts refuses a binary that does not match,
+ * and test/runtime/prebuilds.test.ts fails when the committed ones are stale.
+ *
+ * The kernel's constants (the programming-noise kinds' codes, the pcm fit) come from the
+ * compiled TypeScript (dist/src/analog/write-noise.js): run it after `npm run build`.
+ * `--check` only says whether the committed binaries match the source (exit 1 if not).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeConstantsHeader } from './native-constants.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cxx = process.env.CXX ?? 'g++';
-if (spawnSync(cxx, ['--version']).status !== 0) {
-  console.log(`native kernels not built: no C++ compiler '${cxx}' (set CXX); xbar runs them as ONNX graphs`);
-  process.exit(0);
-}
-const march = `-march=${process.env.XBAR_NATIVE_MARCH ?? 'native'}`;
-// The kernel's 16-float vectors are one AVX-512 register. Built for AVX2 (x86-64-v3) the same
-// source runs slower than the ONNX graphs (docs/analog-model.md): without AVX-512 the kernels are
-// not built, and any earlier build is removed.
-const predefined = spawnSync(cxx, [march, '-dM', '-E', '-x', 'c++', '-'], { input: '', encoding: 'utf8' });
-if (!/__AVX512F__/.test(predefined.stdout ?? '')) {
-  rmSync(join(root, 'build', 'xbar_native.node'), { force: true });
-  console.log(
-    `native kernels not built: the target (${march}) has no AVX-512, where they run slower than the ONNX graphs; xbar runs them as ONNX graphs`,
-  );
-  process.exit(0);
-}
-// the constants header, from the compiled TypeScript: dist/, or the folder given (a build made beside dist/)
-const generated = await writeConstantsHeader(process.argv[2]);
-// found where npm put it: in this checkout, or beside xbar in a project that installed it
-const headers = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
-const out = join(root, 'build', 'xbar_native.node');
-const partial = `${out}.${process.pid}.tmp`;
-mkdirSync(dirname(out), { recursive: true });
-const args = [
-  '-O3',
-  march,
-  // the same float arithmetic on every machine: no fused multiply-adds the source does not write
-  '-ffp-contract=off',
-  '-fno-math-errno',
-  '-fno-trapping-math',
-  // GCC's Intel tunings prefer 256-bit vectors for loops it vectorises (the element loops of the
-  // epilogue: square root, rounding, clip), which then go through the stack in halves, slower
-  // (docs/analog-model.md); exact operations, so the same numbers
-  '-mprefer-vector-width=512',
-  '-std=c++17',
-  '-shared',
-  '-fPIC',
-  '-pthread',
-  `-I${headers}`,
-  `-I${generated}`,
-  // a programming-noise kind the kernel has no case for fails the build
-  '-Werror=switch',
-  '-DNODE_GYP_MODULE_NAME=xbar_native',
-  join(root, 'native', 'crossbar_products.cc'),
-  '-o',
-  partial,
-];
-const r = spawnSync(cxx, args, { stdio: 'inherit' });
-if (r.status !== 0) {
-  console.error(`native kernels: ${cxx} failed (status ${r.status}); xbar runs them as ONNX graphs`);
-  process.exit(1);
-}
-renameSync(partial, out);
-// what it was built from: the loader refuses a build whose source has changed since
-const source = createHash('sha256').update(readFileSync(join(root, 'native', 'crossbar_products.cc'))).digest('hex');
-writeFileSync(`${out}.json`, `${JSON.stringify({ source, flags: args.slice(0, args.indexOf('-std=c++17')) }, null, 1)}\n`);
-console.log(`native kernels built: ${out}`);
+const prebuilds = join(root, 'prebuilds');
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
+// the compiled TypeScript's constants
+const { generated, header } = await writeConstantsHeader('build-native');
+const kernelSource = readFileSync(join(root, 'native', 'crossbar_products.cc'));
+const harnessSource = readFileSync(join(root, 'native', 'harness.cc'));
+const stamp = {
+  source: sha256(kernelSource),
+  harnessSource: sha256(harnessSource),
+  constants: sha256(header),
+};
+
+if (process.argv.includes('--check')) {
+  const file = join(prebuilds, 'checksums.json');
+  const committed = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const stale = Object.keys(stamp).filter((k) => committed[k] !== stamp[k]);
+  if (stale.length > 0) {
+    console.error(`prebuilds/checksums.json: ${stale.join(', ')} differ from the source; run \`npm run build:native\``);
+    process.exit(1);
+  }
+  console.log('prebuilds match the source');
+  process.exit(0);
+}
+
+// the same float arithmetic on every target: no fused multiply-adds the source does not write
+const common = ['-O3', '-ffp-contract=off', '-fno-math-errno', '-fno-trapping-math', '-std=c++17', '-pthread'];
+// the system's C++ runtime (GCC 12's or later, as on Debian 12 and Ubuntu 22.04): linked in, it
+// would bring a need for glibc 2.36 (std::random_device's arc4random, pulled in with exceptions)
+const portable = ['-s'];
+const x64 = 'g++';
+const arm64 = 'aarch64-linux-gnu-g++';
+const kernels = [
+  // GCC's Intel tunings prefer 256-bit vectors for the loops it vectorises itself, which then go
+  // through the stack in halves, slower (docs/analog-model.md); the same numbers either way
+  { target: 'x86-64-v4', dir: 'linux-x64', cxx: x64, flags: ['-march=x86-64-v4', '-mprefer-vector-width=512'] },
+  { target: 'x86-64-v3', dir: 'linux-x64', cxx: x64, flags: ['-march=x86-64-v3'] },
+  { target: 'arm64', dir: 'linux-arm64', cxx: arm64, flags: ['-march=armv8-a'], tags: 'armv8.' },
+];
+const harnesses = [
+  { dir: 'linux-x64', cxx: x64, flags: ['-march=x86-64-v3'] },
+  { dir: 'linux-arm64', cxx: arm64, flags: ['-march=armv8-a'] },
+];
+for (const cxx of [x64, arm64])
+  if (spawnSync(cxx, ['--version']).status !== 0) {
+    console.error(`build-native: no C++ compiler '${cxx}' (Debian: apt-get install g++ g++-aarch64-linux-gnu)`);
+    process.exit(1);
+  }
+
+// found where npm put it
+const napiHeaders = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
+const includes = [`-I${napiHeaders}`, `-I${generated}`, '-Werror=switch'];
+
+/** Compiles into `out` (through a temporary file, so a failed build leaves the old one). */
+async function compile(cxx, args, out) {
+  mkdirSync(dirname(out), { recursive: true });
+  const partial = `${out}.${process.pid}.tmp`;
+  const status = await new Promise((resolve) =>
+    spawn(cxx, [...args, '-o', partial], { stdio: 'inherit' }).once('exit', resolve),
+  );
+  if (status !== 0) {
+    rmSync(partial, { force: true });
+    console.error(`build-native: ${cxx} failed (status ${status}) for ${relative(root, out)}`);
+    process.exit(1);
+  }
+  renameSync(partial, out);
+  return { sha256: sha256(readFileSync(out)) };
+}
+
+const files = {};
+const builds = [
+  ...kernels.map((k) => {
+    const file = `${k.dir}/xbar_native.${k.target}.${k.tags ?? ''}napi.glibc.node`;
+    const flags = [...common, ...k.flags];
+    const args = [...flags, ...portable, '-shared', '-fPIC', ...includes, '-DNODE_GYP_MODULE_NAME=xbar_native'];
+    return { file, entry: { target: k.target, flags }, cxx: k.cxx, args: [...args, join(root, 'native', 'crossbar_products.cc')] };
+  }),
+  ...harnesses.map((h) => {
+    const file = `harness/${h.dir}/xbar_kernel_harness`;
+    const flags = [...common, ...h.flags];
+    return { file, entry: { flags }, cxx: h.cxx, args: [...flags, '-static', '-s', ...includes, join(root, 'native', 'harness.cc')] };
+  }),
+];
+// two at a time: the compilers take a while each
+const pending = [...builds];
+await Promise.all(
+  [0, 1].map(async () => {
+    for (let b; (b = pending.shift()); ) {
+      files[b.file] = { ...b.entry, ...(await compile(b.cxx, b.args, join(prebuilds, b.file))) };
+      console.log(`built prebuilds/${b.file}`);
+    }
+  }),
+);
+const version = spawnSync(x64, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0];
+const ordered = Object.fromEntries(builds.map((b) => [b.file, files[b.file]]));
+writeFileSync(
+  join(prebuilds, 'checksums.json'),
+  `${JSON.stringify({ ...stamp, compiler: version, files: ordered }, null, 1)}\n`,
+);
+console.log('wrote prebuilds/checksums.json');

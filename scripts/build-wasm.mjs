@@ -24,7 +24,7 @@ for (const tool of [clang, wasmLd])
     console.error(`build-wasm: '${tool}' not found (set CLANG and WASM_LD: clang and wasm-ld 14 or later)`);
     process.exit(1);
   }
-const generated = await writeConstantsHeader(process.argv[2]);
+const { generated, header } = await writeConstantsHeader('build-wasm');
 const sources = ['native/crossbar_products.cc', 'native/crossbar_products_wasm.cc'];
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
@@ -101,7 +101,7 @@ const version = spawnSync(clang, ['--version'], { encoding: 'utf8' }).stdout.spl
 const stamp = {
   wasm: sha256(readFileSync(out)),
   sources: Object.fromEntries(sources.map((s) => [s, sha256(readFileSync(join(root, s)))])),
-  constants: sha256(readFileSync(join(generated, 'native_constants.h'))),
+  constants: sha256(header),
   compiler: version,
   compile,
   link,

@@ -15,14 +15,17 @@ listing="$(tar -tzf "$tgz")"
 files="$(grep -c . <<<"$listing")"
 echo "$(basename "$tgz"): $(du -k "$tgz" | cut -f1) KiB, $files files"
 for want in package/dist/src/index.js package/dist/src/index.d.ts package/dist/src/cli/main.js \
-  package/bin/xbar.js package/native/crossbar_products.cc package/scripts/build-native.mjs \
-  package/prebuilds/wasm/xbar.wasm package/prebuilds/wasm/xbar.wasm.json package/scripts/native-constants.mjs \
+  package/bin/xbar.js package/native/crossbar_products.cc package/prebuilds/checksums.json \
+  package/prebuilds/linux-x64/xbar_native.x86-64-v4.napi.glibc.node \
+  package/prebuilds/linux-x64/xbar_native.x86-64-v3.napi.glibc.node \
+  package/prebuilds/linux-arm64/xbar_native.arm64.armv8.napi.glibc.node \
+  package/prebuilds/wasm/xbar.wasm package/prebuilds/wasm/xbar.wasm.json \
   package/models/vit-fmnist/model.safetensors package/models/bert-sst2/vocab.txt \
   package/data/fashion-mnist-demo/t10k-images-idx3-ubyte.gz package/data/sst2-demo/dev.tsv \
   package/LICENSE package/README.md; do
   grep -qx "$want" <<<"$listing" || { echo "missing from the package: $want"; exit 1; }
 done
-if grep -E '^package/(dist/(test|bench)/|.*\.map$|src/|test/|results/|build/)' <<<"$listing"; then
+if grep -E '^package/(dist/(test|bench)/|.*\.map$|src/|test/|results/|build/|prebuilds/harness/)' <<<"$listing"; then
   echo "the package holds files a user does not need (above)"
   exit 1
 fi
@@ -62,6 +65,10 @@ for js in example-*.js; do
 done
 
 echo "== npx xbar demo"
-npx xbar --version
+npx xbar --version | tee version.txt
+# the installed package runs its prebuilt kernel wherever one is built for the CPU
+if { [ "$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo; } || [ "$(uname -m)" = aarch64 ]; then
+  grep -q '^crossbar kernel: native ' version.txt || { echo "the installed package does not load its native kernel"; exit 1; }
+fi
 npx xbar demo --repeats 1
 echo "package check passed"

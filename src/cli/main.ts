@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { GraphError } from '../graph/shape.js';
+import { kernelInfo } from '../runtime/native.js';
 import { lockFolder } from '../util/lock.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
@@ -21,7 +22,19 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
 
 export const program = new Command('xbar')
   .description('Transformers on analog in-memory-computing crossbars: accuracy, cost, and remedies')
-  .version(pkg.version);
+  // the version, and which kernel runs the crossbar products here (looked up only when asked)
+  .option('-V, --version', 'output the version number and the crossbar kernel')
+  .on('option:version', () => {
+    const k = kernelInfo();
+    const kernel =
+      k.kind === 'native'
+        ? `native ${k.target} (${k.file})`
+        : k.kind === 'wasm'
+          ? `WebAssembly (${k.file})`
+          : `ONNX graphs (${k.reason})`;
+    console.log(`${pkg.version}\ncrossbar kernel: ${kernel}`);
+    process.exit(0);
+  });
 
 program
   .command('ops')

@@ -1,13 +1,14 @@
 /**
- * Optional native kernels (native/, built by `npm run build:native` into build/): fused loops
- * that ONNX Runtime's stock kernels cannot express in one pass. Without the build, their
- * WebAssembly build (src/runtime/wasm.ts; XBAR_KERNEL=wasm chooses it); with XBAR_NATIVE=0,
- * xbar runs the same computations as ONNX graphs.
+ * The native kernels (native/, prebuilt per CPU target under prebuilds/ by `npm run
+ * build:native`): fused loops that ONNX Runtime's stock kernels cannot express in one pass.
+ * Where none runs (another platform, a CPU without the target's features), their WebAssembly
+ * build (src/runtime/wasm.ts; XBAR_KERNEL=wasm chooses it); with XBAR_NATIVE=0, xbar runs the
+ * same computations as ONNX graphs.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { arch, availableParallelism, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../util/errors.js';
 import { wasmKernels } from './wasm.js';
@@ -103,48 +104,186 @@ export interface NativeKernels {
   constants: string;
 }
 
-const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));
-const SOURCE = fileURLToPath(new URL('../../../native/crossbar_products.cc', import.meta.url));
-let loaded: NativeKernels | null | undefined;
-let warned = false;
+/** A CPU target the native kernel is prebuilt for (scripts/build-native.mjs). */
+export type NativeTarget = 'x86-64-v4' | 'x86-64-v3' | 'arm64';
 
-/** The build, if there is one and it was built from the source as it is now. */
-function load(): NativeKernels | null {
-  if (!existsSync(BUILT)) return null;
-  const stamp = `${BUILT}.json`;
-  const built = existsSync(stamp)
-    ? (JSON.parse(readFileSync(stamp, 'utf8')) as { source?: string }).source
-    : undefined;
-  const now = existsSync(SOURCE) ? createHash('sha256').update(readFileSync(SOURCE)).digest('hex') : built;
-  if (built !== now) {
-    if (!warned)
-      console.error(
-        `xbar: ${BUILT} was built from another version of native/crossbar_products.cc; ` +
-          'run `npm run build:native` (using ONNX graphs until then)',
-      );
-    warned = true;
-    return null;
-  }
-  return createRequire(import.meta.url)(BUILT) as NativeKernels;
+/** What runs the crossbar products: a native kernel (its target and file), or the ONNX graphs and why. */
+export type KernelInfo =
+  | { kind: 'native'; target: NativeTarget; file: string }
+  | { kind: 'wasm'; file: string }
+  | { kind: 'onnx'; reason: string };
+
+/**
+ * The CPU features (Linux /proc/cpuinfo flags) each target's code uses, per <platform>-<arch>,
+ * best first: x86-64-v4 is AVX-512 (F, BW, CD, DQ, VL) on x86-64-v3 (AVX2, FMA, BMI, F16C,
+ * LZCNT, MOVBE); every arm64 CPU has NEON.
+ */
+const V3 = ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'];
+const TARGETS: Record<string, { target: NativeTarget; needs: string[] }[]> = {
+  'linux-x64': [
+    { target: 'x86-64-v4', needs: [...V3, 'avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl'] },
+    { target: 'x86-64-v3', needs: V3 },
+  ],
+  'linux-arm64': [{ target: 'arm64', needs: ['asimd'] }],
+};
+
+const ROOT = new URL('../../../', import.meta.url);
+const SOURCE = fileURLToPath(new URL('native/crossbar_products.cc', ROOT));
+/** The prebuilds' record: the SHA-256 of the source and of each binary (scripts/build-native.mjs). */
+const CHECKSUMS = fileURLToPath(new URL('prebuilds/checksums.json', ROOT));
+
+interface Checksums {
+  source: string;
+  files: Record<string, { target?: NativeTarget; sha256: string }>;
 }
 
-/** The native build, else the WebAssembly one; `wasm` (or XBAR_KERNEL=wasm): the WebAssembly one. */
-const pick = (wasm = process.env['XBAR_KERNEL'] === 'wasm') => (wasm ? null : load()) ?? wasmKernels(wasm);
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-/** The native kernels (or their WebAssembly build), or null when neither loads or XBAR_NATIVE=0. */
+/** The CPU's feature flags (Linux: /proc/cpuinfo's flags, or Features on arm64); empty where unknown. */
+function cpuFlags(): Set<string> {
+  try {
+    const m = /^(?:flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return new Set(m ? m[1]!.trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}
+
+/** The native targets this machine can run, best first. */
+export function nativeTargets(): NativeTarget[] {
+  const flags = cpuFlags();
+  return (TARGETS[`${platform()}-${arch()}`] ?? [])
+    .filter((t) => t.needs.every((f) => flags.has(f)))
+    .map((t) => t.target);
+}
+
+/** $XBAR_KERNEL: the native target asked for, checked against this platform's and this CPU's. */
+function forcedTarget(): NativeTarget | undefined {
+  const v = process.env['XBAR_KERNEL'];
+  if (v === undefined || v === '') return undefined;
+  const known = TARGETS[`${platform()}-${arch()}`] ?? [];
+  const t = known.find((k) => k.target === v);
+  if (!t)
+    throw new InputError(
+      known.length > 0
+        ? `XBAR_KERNEL=${v}: use one of ${known.map((k) => k.target).join(', ')} (the native kernels for ${platform()}-${arch()}), wasm, or XBAR_NATIVE=0 for the ONNX graphs`
+        : `XBAR_KERNEL=${v}: no native kernel is prebuilt for ${platform()}-${arch()}; use wasm, or unset it`,
+    );
+  const lacking = t.needs.filter((f) => !cpuFlags().has(f));
+  if (lacking.length > 0)
+    throw new InputError(
+      `XBAR_KERNEL=${v}: this CPU lacks ${lacking.join(', ')}; it runs ${nativeTargets().join(', ') || 'no native kernel'}`,
+    );
+  return t.target;
+}
+
+interface Loaded {
+  kernels: NativeKernels | null;
+  info: KernelInfo;
+  /** A fault the user should hear of (a stale or damaged prebuild), not a machine without one. */
+  fault?: boolean;
+}
+
+/** The best prebuilt kernel this CPU runs (or $XBAR_KERNEL's), checked against its checksums. */
+function loadNative(): Loaded {
+  const onnx = (reason: string, fault = false): Loaded => ({
+    kernels: null,
+    info: { kind: 'onnx', reason },
+    fault,
+  });
+  const forced = forcedTarget();
+  const target = forced ?? nativeTargets()[0];
+  if (!target) return onnx(`no native kernel for this CPU (${platform()}-${arch()})`);
+  if (!existsSync(CHECKSUMS)) return onnx(`${CHECKSUMS} is missing`);
+  const sums = JSON.parse(readFileSync(CHECKSUMS, 'utf8')) as Checksums;
+  const entry = Object.entries(sums.files).find(
+    ([f, e]) => e.target === target && f.startsWith(`${platform()}-${arch()}/`),
+  );
+  if (!entry) return onnx(`${CHECKSUMS} lists no ${target} kernel for ${platform()}-${arch()}`);
+  const file = fileURLToPath(new URL(`prebuilds/${entry[0]}`, ROOT));
+  // a prebuild from another version of the source would compute something else
+  if (existsSync(SOURCE) && sha256(SOURCE) !== sums.source)
+    return onnx(
+      `the prebuilt kernels were built from another version of native/crossbar_products.cc; run \`npm run build:native\``,
+      true,
+    );
+  if (!existsSync(file) || sha256(file) !== entry[1].sha256)
+    return onnx(
+      `${file} is missing or not the file prebuilds/checksums.json lists (its SHA-256 differs)`,
+      true,
+    );
+  try {
+    return {
+      kernels: createRequire(import.meta.url)(file) as NativeKernels,
+      info: { kind: 'native', target, file },
+    };
+  } catch (e) {
+    return onnx(`${file} does not load here: ${(e as Error).message.split('\n')[0]}`, true);
+  }
+}
+
+let loaded: Loaded | undefined;
+let warned = false;
+let warnedWasm = false;
+
+/** The WebAssembly kernel, else the ONNX graphs; `forced` (XBAR_KERNEL=wasm): a refused binary is an error. */
+function loadWasm(forced: boolean): Loaded {
+  const w = wasmKernels();
+  if ('kernels' in w) return { kernels: w.kernels, info: { kind: 'wasm', file: w.file } };
+  if (forced) throw new InputError(`XBAR_KERNEL=wasm: ${w.refused}`);
+  return { kernels: null, info: { kind: 'onnx', reason: w.refused }, fault: true };
+}
+
+/**
+ * The kernel for crossbar products: native (the best prebuild this CPU runs), else the
+ * WebAssembly kernel, else the ONNX graphs. XBAR_KERNEL=wasm: the WebAssembly kernel;
+ * XBAR_NATIVE=0: the ONNX graphs.
+ */
+function load(): Loaded {
+  if (process.env['XBAR_NATIVE'] === '0')
+    return { kernels: null, info: { kind: 'onnx', reason: 'XBAR_NATIVE=0' } };
+  const wasm = process.env['XBAR_KERNEL'] === 'wasm';
+  const native = wasm ? null : loadNative();
+  if (native?.fault && !warned && native.info.kind === 'onnx') {
+    console.error(`xbar: ${native.info.reason} (using the WebAssembly kernel or ONNX graphs until then)`);
+    warned = true;
+  }
+  if (native?.kernels) return native;
+  const fallback = loadWasm(wasm);
+  if (fallback.kernels) return fallback;
+  // the ONNX graphs: why neither kernel runs
+  const reason = (l: Loaded) => (l.info.kind === 'onnx' ? l.info.reason : '');
+  if (!warnedWasm) console.error(`xbar: ${reason(fallback)} (using ONNX graphs until then)`);
+  warnedWasm = true;
+  return native
+    ? { ...native, info: { kind: 'onnx', reason: `${reason(native)}; ${reason(fallback)}` } }
+    : fallback;
+}
+
+const current = (): Loaded => (loaded ??= load());
+
+/** The native kernels, or null when none runs here or XBAR_NATIVE=0. */
 export function nativeKernels(): NativeKernels | null {
-  if (loaded === undefined) loaded = process.env['XBAR_NATIVE'] === '0' ? null : pick();
-  return loaded;
+  return current().kernels;
+}
+
+/** Which kernel runs the crossbar products, and from which file (or why the ONNX graphs do). */
+export function kernelInfo(): KernelInfo {
+  return current().info;
 }
 
 /**
  * Turns the native kernels off (graphs built afterwards are ONNX graphs only) or back on, where
- * built (`wasm`: their WebAssembly build); returns whether they were on, to restore. For
- * comparisons in one process.
+ * they load (the target $XBAR_KERNEL names, as it is now: wasm, the WebAssembly kernel);
+ * returns whether they were on, to restore. For comparisons of kernels in one process.
  */
-export function useNativeKernels(on: boolean | 'wasm'): boolean {
+export function useNativeKernels(on: boolean): boolean {
   const was = nativeKernels() !== null;
-  loaded = on ? pick(on === 'wasm') : null;
+  loaded = !on
+    ? { kernels: null, info: { kind: 'onnx', reason: 'turned off' } }
+    : process.env['XBAR_KERNEL'] === 'wasm'
+      ? loadWasm(true)
+      : loadNative();
   return was;
 }
 

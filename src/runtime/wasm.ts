@@ -307,22 +307,13 @@ function instantiate(bytes: Uint8Array): NativeKernels {
   return { crossbarProducts, constants: text(x.xbar_constants()) };
 }
 
-let loaded: NativeKernels | null | undefined;
-let warned = false;
+let loaded: { kernels: NativeKernels; file: string } | { refused: string } | undefined;
 
-/**
- * The WebAssembly kernels, or null (with a message, once) where the committed binary is refused;
- * `forced` (XBAR_KERNEL=wasm): a refusal is an error.
- */
-export function wasmKernels(forced = false): NativeKernels | null {
-  if (loaded !== undefined) return loaded;
-  const binary = wasmBinary();
-  if ('refused' in binary) {
-    if (forced) throw new InputError(`XBAR_KERNEL=wasm: ${binary.refused}`);
-    if (!warned) console.error(`xbar: ${binary.refused} (using ONNX graphs until then)`);
-    warned = true;
-    return null;
+/** The WebAssembly kernels (instantiated once), or why the committed binary is refused. */
+export function wasmKernels(): { kernels: NativeKernels; file: string } | { refused: string } {
+  if (loaded === undefined) {
+    const binary = wasmBinary();
+    loaded = 'refused' in binary ? binary : { kernels: instantiate(binary.bytes), file: WASM };
   }
-  loaded = instantiate(binary.bytes);
   return loaded;
 }

@@ -1,10 +1,11 @@
 /**
  * The WebAssembly build of the native kernels (native/crossbar_products.cc, compiled with SIMD128
  * and threads by scripts/build-wasm.mjs into prebuilds/wasm/xbar.wasm): the same products where
- * no native build is loaded. Each call copies its arrays into the module's memory and the
- * result out. Threads are worker_threads running instances of the same module on its shared
- * memory; the calling thread waits for them (Atomics.wait, which Node allows on its main thread).
- * wasm32 addresses 4 GiB: a product whose arrays need more is refused (see MEMORY_LIMIT).
+ * no native prebuild loads. Each call copies its arrays into the module's memory (noise windows
+ * excepted: their tables are copied once) and the result out. Threads are worker_threads
+ * running instances of the same module on its shared memory; the calling thread waits for them
+ * (memory.atomic.wait32, which Node allows on its main thread). wasm32 addresses 4 GiB: a
+ * product whose arrays need more is refused (see MEMORY_LIMIT).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

@@ -280,7 +280,7 @@ async function kernelAlone(): Promise<void> {
         const g = flops / t / 1e9;
         console.log(
           fmtRow(
-            `native kernel ${target}, ffnIn product, ${kind}`,
+            `${target === 'wasm' ? 'WebAssembly kernel' : `native kernel ${target}`}, ffnIn product, ${kind}`,
             `${threads} thread(s)`,
             `${(t * 1e3).toFixed(1)} ms`,
             `${g.toFixed(1)} GFLOP/s expanded = ${((100 * g) / mm.gflops).toFixed(0)}% of MatMul`,

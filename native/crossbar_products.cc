@@ -7,26 +7,34 @@
 // leave registers. The arithmetic is the graph version's (src/analog/mvm.ts and products.ts,
 // which test/analog/native.test.ts compares against); the noise windows are the graph's too,
 // read in this kernel's own order (noiseAt).
+#ifndef __wasm__
 #include <node_api.h>
+#endif
 
 // WriteKind and the pcm fit, generated from src/analog/write-noise.ts by scripts/build-native.mjs
 #include "native_constants.h"
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+// WebAssembly has no system threads or N-API: native/crossbar_products_wasm.cc gives it its
+// own Pool (threads on shared memory) and exports
+#ifndef __wasm__
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
+#endif
 
 #if defined(__AVX__)
 #include <immintrin.h>
+#elif defined(__wasm_simd128__)
+#include <wasm_simd128.h>
 #endif
 
 namespace {
@@ -37,6 +45,10 @@ namespace {
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;
 constexpr int kRegisters = 32;
+#elif defined(__wasm__)
+// one 128-bit register: V8 gives WebAssembly the 16 SSE/AVX registers of x86-64
+constexpr int kLanes = 4;
+constexpr int kRegisters = 16;
 #else
 constexpr int kLanes = 8;
 constexpr int kRegisters = 16;
@@ -95,6 +107,7 @@ struct Problem {
   } write;
 };
 
+#ifndef __wasm__
 // Threads kept between calls: a model's forward makes ~150 parallel regions, too many to start
 // and join threads for each. `run(n, f)` runs f on n threads, the caller's among them, and
 // returns when all are done; callers on two threads (two worker_threads loading the addon) take
@@ -154,6 +167,7 @@ Pool& pool() {
   static Pool* p = new Pool();  // never destroyed (see Pool)
   return *p;
 }
+#endif
 
 // Runs f(0..count−1) on `threads` threads (the caller's among them), in blocks of indices.
 template <class F>
@@ -228,6 +242,11 @@ inline vf vsqrt(vf x) { return (vf)_mm512_sqrt_ps((__m512)x); }
 inline vf vrint(vf x) { return (vf)_mm256_round_ps((__m256)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline vf vfloor(vf x) { return (vf)_mm256_round_ps((__m256)x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
 inline vf vsqrt(vf x) { return (vf)_mm256_sqrt_ps((__m256)x); }
+#elif defined(__wasm_simd128__)
+// clang leaves these lane by lane in WebAssembly, through memory
+inline vf vrint(vf x) { return (vf)wasm_f32x4_nearest((v128_t)x); }
+inline vf vfloor(vf x) { return (vf)wasm_f32x4_floor((v128_t)x); }
+inline vf vsqrt(vf x) { return (vf)wasm_f32x4_sqrt((v128_t)x); }
 #else
 inline vf vrint(vf x) {
   vf r;
@@ -556,6 +575,7 @@ void dispatch(Problem& p, int threads) {
 }
 
 // ---- N-API glue ----
+#ifndef __wasm__
 
 #define CHECK(call)                                                      \
   do {                                                                   \
@@ -748,7 +768,10 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "constants", constants);
   return exports;
 }
+#endif
 
 }  // namespace
 
+#ifndef __wasm__
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+#endif

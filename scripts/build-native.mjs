@@ -24,21 +24,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { constantsHeader } from './native-constants.mjs';
+import { fileURLToPath } from 'node:url';
+import { writeConstantsHeader } from './native-constants.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const prebuilds = join(root, 'prebuilds');
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
 // the compiled TypeScript's constants
-const constantsModule = join(root, 'dist', 'src', 'analog', 'write-noise.js');
-if (!existsSync(constantsModule)) {
-  console.error(`build-native: ${constantsModule} not found; compile the TypeScript first (npm run build)`);
-  process.exit(1);
-}
-const { NATIVE_CONSTANTS } = await import(pathToFileURL(constantsModule).href);
-const header = constantsHeader(NATIVE_CONSTANTS);
+const { generated, header } = await writeConstantsHeader('build-native');
 const kernelSource = readFileSync(join(root, 'native', 'crossbar_products.cc'));
 const harnessSource = readFileSync(join(root, 'native', 'harness.cc'));
 const stamp = {
@@ -83,9 +77,6 @@ for (const cxx of [x64, arm64])
     process.exit(1);
   }
 
-const generated = join(root, 'build', 'generated');
-mkdirSync(generated, { recursive: true });
-writeFileSync(join(generated, 'native_constants.h'), header);
 // found where npm put it
 const napiHeaders = join(dirname(createRequire(import.meta.url).resolve('node-api-headers/package.json')), 'include');
 const includes = [`-I${napiHeaders}`, `-I${generated}`, '-Werror=switch'];

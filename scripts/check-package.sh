@@ -19,6 +19,7 @@ for want in package/dist/src/index.js package/dist/src/index.d.ts package/dist/s
   package/prebuilds/linux-x64/xbar_native.x86-64-v4.napi.glibc.node \
   package/prebuilds/linux-x64/xbar_native.x86-64-v3.napi.glibc.node \
   package/prebuilds/linux-arm64/xbar_native.arm64.armv8.napi.glibc.node \
+  package/prebuilds/wasm/xbar.wasm package/prebuilds/wasm/xbar.wasm.json \
   package/models/vit-fmnist/model.safetensors package/models/bert-sst2/vocab.txt \
   package/data/fashion-mnist-demo/t10k-images-idx3-ubyte.gz package/data/sst2-demo/dev.tsv \
   package/LICENSE package/README.md; do

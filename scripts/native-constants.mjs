@@ -1,7 +1,33 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The header from the compiled TypeScript (dist/src/analog/write-noise.js), written to
+ * build/generated/native_constants.h → that folder and the header; exits with a message (as
+ * `tool`) where the TypeScript is not compiled. For scripts/build-native.mjs and build-wasm.mjs.
+ */
+export async function writeConstantsHeader(tool) {
+  const constantsModule = join(root, 'dist', 'src', 'analog', 'write-noise.js');
+  if (!existsSync(constantsModule)) {
+    console.error(`${tool}: ${constantsModule} not found; compile the TypeScript first (npm run build)`);
+    process.exit(1);
+  }
+  const { NATIVE_CONSTANTS } = await import(pathToFileURL(constantsModule).href);
+  const header = constantsHeader(NATIVE_CONSTANTS);
+  const generated = join(root, 'build', 'generated');
+  mkdirSync(generated, { recursive: true });
+  writeFileSync(join(generated, 'native_constants.h'), header);
+  return { generated, header };
+}
+
 /**
  * The C++ header of the native kernel's constants (build/generated/native_constants.h), from
- * src/analog/write-noise.ts's NATIVE_CONSTANTS: written by scripts/build-native.mjs, and hashed
- * by the prebuilds' test, which fails when the committed binaries were built from others.
+ * src/analog/write-noise.ts's NATIVE_CONSTANTS: written by scripts/build-native.mjs and
+ * build-wasm.mjs, and hashed by the prebuilds' tests, which fail when the committed binaries
+ * were built from others.
  */
 export function constantsHeader(c) {
   const kinds = Object.entries(c.writeKinds);

@@ -53,6 +53,8 @@ const ELSEWHERE: Record<string, string> = {
   'scripts/check-package.sh': 'CI (.ci/run)',
   'npm run build:native':
     'by hand after editing native/; test/runtime/prebuilds.test.ts checks its output is committed',
+  'npm run build:wasm':
+    'by hand after editing native/; test/runtime/wasm.test.ts checks its output is committed',
 };
 
 /** Flags appended to a command (by its subcommand) that only make its work smaller. */

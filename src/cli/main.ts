@@ -26,7 +26,12 @@ export const program = new Command('xbar')
   .option('-V, --version', 'output the version number and the crossbar kernel')
   .on('option:version', () => {
     const k = kernelInfo();
-    const kernel = k.kind === 'native' ? `native ${k.target} (${k.file})` : `ONNX graphs (${k.reason})`;
+    const kernel =
+      k.kind === 'native'
+        ? `native ${k.target} (${k.file})`
+        : k.kind === 'wasm'
+          ? `WebAssembly (${k.file})`
+          : `ONNX graphs (${k.reason})`;
     console.log(`${pkg.version}\ncrossbar kernel: ${kernel}`);
     process.exit(0);
   });

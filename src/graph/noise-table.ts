@@ -41,6 +41,12 @@ export function noiseTable(std: number): Float32Array {
   return t;
 }
 
+/** The table `view` is a window of, if it is one (a table's samples never change). */
+export function tableOf(view: Float32Array): Float32Array | undefined {
+  for (const t of tables.values()) if (t.buffer === view.buffer) return t;
+  return undefined;
+}
+
 /** The stream of window offsets of one noise leaf: a new offset in [0, L) per run. */
 export class NoiseStream {
   private readonly rng: Rng;

@@ -1,8 +1,9 @@
 /**
  * The native kernels (native/, prebuilt per CPU target under prebuilds/ by `npm run
  * build:native`): fused loops that ONNX Runtime's stock kernels cannot express in one pass.
- * Where none runs (another platform, a CPU without the target's features), or with
- * XBAR_NATIVE=0, xbar runs the same computations as ONNX graphs.
+ * Where none runs (another platform, a CPU without the target's features), their WebAssembly
+ * build (src/runtime/wasm.ts; XBAR_KERNEL=wasm chooses it); with XBAR_NATIVE=0, xbar runs the
+ * same computations as ONNX graphs.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { createRequire } from 'node:module';
 import { arch, availableParallelism, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../util/errors.js';
+import { wasmKernels } from './wasm.js';
 
 /** What every call of the fused bit-serial × bit-sliced crossbar product takes (native/crossbar_products.cc). */
 interface ProductsArgs {
@@ -108,6 +110,7 @@ export type NativeTarget = 'x86-64-v4' | 'x86-64-v3' | 'arm64';
 /** What runs the crossbar products: a native kernel (its target and file), or the ONNX graphs and why. */
 export type KernelInfo =
   | { kind: 'native'; target: NativeTarget; file: string }
+  | { kind: 'wasm'; file: string }
   | { kind: 'onnx'; reason: string };
 
 /**
@@ -163,8 +166,8 @@ function forcedTarget(): NativeTarget | undefined {
   if (!t)
     throw new InputError(
       known.length > 0
-        ? `XBAR_KERNEL=${v}: use one of ${known.map((k) => k.target).join(', ')} (the native kernels for ${platform()}-${arch()}), or XBAR_NATIVE=0 for the ONNX graphs`
-        : `XBAR_KERNEL=${v}: no native kernel is prebuilt for ${platform()}-${arch()}; unset it`,
+        ? `XBAR_KERNEL=${v}: use one of ${known.map((k) => k.target).join(', ')} (the native kernels for ${platform()}-${arch()}), wasm, or XBAR_NATIVE=0 for the ONNX graphs`
+        : `XBAR_KERNEL=${v}: no native kernel is prebuilt for ${platform()}-${arch()}; use wasm, or unset it`,
     );
   const lacking = t.needs.filter((f) => !cpuFlags().has(f));
   if (lacking.length > 0)
@@ -221,21 +224,40 @@ function loadNative(): Loaded {
 
 let loaded: Loaded | undefined;
 let warned = false;
+let warnedWasm = false;
+
+/** The WebAssembly kernel, else the ONNX graphs; `forced` (XBAR_KERNEL=wasm): a refused binary is an error. */
+function loadWasm(forced: boolean): Loaded {
+  const w = wasmKernels();
+  if ('kernels' in w) return { kernels: w.kernels, info: { kind: 'wasm', file: w.file } };
+  if (forced) throw new InputError(`XBAR_KERNEL=wasm: ${w.refused}`);
+  return { kernels: null, info: { kind: 'onnx', reason: w.refused }, fault: true };
+}
 
 /**
- * The kernel for crossbar products: native (the best prebuild this CPU runs), else — the place
- * for the WebAssembly kernel (src/runtime/wasm.ts), after native and before the graphs — the
- * ONNX graphs. XBAR_NATIVE=0: the ONNX graphs.
+ * The kernel for crossbar products: native (the best prebuild this CPU runs), else the
+ * WebAssembly kernel, else the ONNX graphs. XBAR_KERNEL=wasm: the WebAssembly kernel;
+ * XBAR_NATIVE=0: the ONNX graphs.
  */
 function load(): Loaded {
   if (process.env['XBAR_NATIVE'] === '0')
     return { kernels: null, info: { kind: 'onnx', reason: 'XBAR_NATIVE=0' } };
-  const native = loadNative();
-  if (native.fault && !warned && native.info.kind === 'onnx') {
-    console.error(`xbar: ${native.info.reason} (using ONNX graphs until then)`);
+  const wasm = process.env['XBAR_KERNEL'] === 'wasm';
+  const native = wasm ? null : loadNative();
+  if (native?.fault && !warned && native.info.kind === 'onnx') {
+    console.error(`xbar: ${native.info.reason} (using the WebAssembly kernel or ONNX graphs until then)`);
     warned = true;
   }
-  return native;
+  if (native?.kernels) return native;
+  const fallback = loadWasm(wasm);
+  if (fallback.kernels) return fallback;
+  // the ONNX graphs: why neither kernel runs
+  const reason = (l: Loaded) => (l.info.kind === 'onnx' ? l.info.reason : '');
+  if (!warnedWasm) console.error(`xbar: ${reason(fallback)} (using ONNX graphs until then)`);
+  warnedWasm = true;
+  return native
+    ? { ...native, info: { kind: 'onnx', reason: `${reason(native)}; ${reason(fallback)}` } }
+    : fallback;
 }
 
 const current = (): Loaded => (loaded ??= load());
@@ -252,12 +274,16 @@ export function kernelInfo(): KernelInfo {
 
 /**
  * Turns the native kernels off (graphs built afterwards are ONNX graphs only) or back on, where
- * they load (the target $XBAR_KERNEL names, as it is now); returns whether they were on, to
- * restore. For comparisons of kernels in one process.
+ * they load (the target $XBAR_KERNEL names, as it is now: wasm, the WebAssembly kernel);
+ * returns whether they were on, to restore. For comparisons of kernels in one process.
  */
 export function useNativeKernels(on: boolean): boolean {
   const was = nativeKernels() !== null;
-  loaded = on ? loadNative() : { kernels: null, info: { kind: 'onnx', reason: 'turned off' } };
+  loaded = !on
+    ? { kernels: null, info: { kind: 'onnx', reason: 'turned off' } }
+    : process.env['XBAR_KERNEL'] === 'wasm'
+      ? loadWasm(true)
+      : loadNative();
   return was;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The native fused crossbar kernel (native/crossbar_products.cc) against the ONNX graph it
- * replaces, for every prebuilt target this CPU runs (XBAR_KERNEL picks each), and its arm64
+ * replaces, for every prebuilt target this CPU runs (XBAR_KERNEL picks each) and the
+ * WebAssembly build (XBAR_KERNEL=wasm), and its arm64
  * build (through the kernel harness under qemu-aarch64) against the x64 kernel. The kernel
  * reads the same noise windows in its own order (kernelNoiseIndex); fed that window in the
  * graph's order, the graph must give the same outputs, up to sums that land on an ADC rounding
@@ -154,8 +155,10 @@ function assertSame(r: Awaited<ReturnType<typeof compare>>): void {
   assert.ok(r.maxDiff <= 0.05 * r.scale, `largest difference ${r.maxDiff} at scale ${r.scale}`);
 }
 
-for (const target of targets.length > 0 ? targets : [undefined])
-  describe(`the native crossbar kernel, ${target ?? 'no target'}`, {
+for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
+  describe(target === 'wasm'
+    ? 'the WebAssembly crossbar kernel'
+    : `the native crossbar kernel, ${target ?? 'no target'}`, {
     skip: target ? false : 'no native kernel runs on this CPU',
   }, () => {
     before(() => {
@@ -364,6 +367,37 @@ for (const target of targets.length > 0 ? targets : [undefined])
       assertSame(await compare(writtenCase(['attention.device.cells.kind=analog'], 64, 40)));
       const clip = clipformerTransform(parseClipFormer({ alpha: 2, beta: 0.5 }));
       assertSame(await compare(writtenCase([], 64, 40, clip)));
+    });
+
+    it('gives the same outputs on 1 and 2 threads', () => {
+      useNativeKernels(true);
+      const k = nativeKernels()!;
+      // 3 row tiles × 5 column chunks × 37 vectors: work items for both threads
+      const [R, N, rows, C, J, planes] = [3, 37, 64, 80, 4, 7];
+      const rng = new Rng(9);
+      const args = {
+        B: 1,
+        Bw: 1,
+        R,
+        N,
+        rows,
+        C,
+        J,
+        planes,
+        levels: 31,
+        codes: Float32Array.from({ length: R * N * rows }, () => Math.floor(rng.uniform() * 255) - 127),
+        weights: rng.fillNormal(new Float32Array(J * R * rows * C), 0, 0.3),
+        weightScale: 1,
+        squares: Float32Array.from({ length: J * R * rows * C }, () => rng.uniform() * 0.1),
+        squareScale: 0.01,
+        readNoise: Array.from({ length: planes }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next()),
+        outNoise: null,
+        coef: Float32Array.from({ length: planes * J }, (_, i) => 2 ** -i),
+        sumTiles: true,
+      };
+      const one = k.crossbarProducts({ ...args, threads: 1 });
+      assert.ok(one.some((v) => v !== 0));
+      assert.deepEqual(k.crossbarProducts({ ...args, threads: 2 }), one);
     });
 
     it('the arm64 build under qemu-aarch64, and the x64 harness, give this kernel’s outputs bit for bit', {

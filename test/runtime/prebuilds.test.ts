@@ -71,6 +71,9 @@ describe('the prebuilt native kernels', () => {
       const best = Object.entries(checksums.files).find(([, e]) => e.target === targets[0])![0];
       for (const f of [
         'dist/src/runtime/native.js',
+        'dist/src/runtime/wasm.js',
+        'dist/src/graph/noise-table.js',
+        'dist/src/util/math.js',
         'dist/src/util/errors.js',
         'native/crossbar_products.cc',
         'prebuilds/checksums.json',

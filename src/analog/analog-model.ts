@@ -17,7 +17,7 @@ import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
 import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
-import { type ProgrammedWeights, splitDim } from './program.js';
+import { type CellArrays, type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
 import type { ResolvedSpec } from './resolve.js';
 import { type Crossbar, isPerfect, sliceCount } from './spec.js';
@@ -194,8 +194,9 @@ export class AnalogModel {
    * Programs every static layer of `model` that the spec maps, several at once in worker
    * threads (`programInWorkers`), before its graphs are built: the same cells as programming
    * each as the graph reaches it, in a fraction of the time on several cores (BENCHMARKS.md).
+   * `reuse`: cell arrays by layer (an earlier instance's `takeCells`) to program into.
    */
-  async prepare(model: Model): Promise<void> {
+  async prepare(model: Model, reuse: ReadonlyMap<string, CellArrays> = new Map()): Promise<void> {
     const unprogrammed = model
       .linearLayers()
       .filter(({ name, weight }) => this.layers.get(name)?.weight !== weight)
@@ -204,9 +205,27 @@ export class AnalogModel {
         return xbar ? [{ name, weight, xbar }] : [];
       });
     const programmed = await programInWorkers(
-      unprogrammed.map((l) => this.programJob(l.name, l.weight, l.xbar)),
+      unprogrammed.map((l) => {
+        const into = reuse.get(l.name);
+        return { ...this.programJob(l.name, l.weight, l.xbar), ...(into ? { into } : {}) };
+      }),
     );
     for (const [i, l] of unprogrammed.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
+  }
+
+  /**
+   * Hands this instance's cell arrays, by layer, to the programming of another (`prepare`), so
+   * that instances one after another take the memory of one, whenever the garbage collector
+   * runs. Graphs built from this instance before cannot run afterwards (one built later
+   * programs its layers again).
+   */
+  takeCells(): Map<string, CellArrays> {
+    const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
+    const cells = new Map(
+      [...this.layers].map(([name, l]) => [name, { weights: data(l.weights), squares: data(l.squares) }]),
+    );
+    this.layers.clear();
+    return cells;
   }
 
   /**

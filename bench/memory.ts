@@ -2,9 +2,10 @@
  * Peak memory (RSS) and time of real-size models with random weights, loaded from Hugging Face
  * folders as `xbar eval` loads them, each configuration in its own process so that its peak is
  * its own: BERT-large on SST-2 sentences, ideal and `pcm-aihwkit` (1 and 3 Monte Carlo
- * instances); RoBERTa-large and DeiT-B (Fashion-MNIST images at 224²) on `pcm-aihwkit`, and
- * `rram-clipformer` where asked. The folders are written once into --dir (1.3–1.4 GB each for
- * the large models) and reused.
+ * instances); RoBERTa-large and DeiT-B (Fashion-MNIST images at 224²) ideal and on
+ * `pcm-aihwkit`; with --rram, DeiT-B on `rram-clipformer` with the native kernel and the ONNX
+ * graphs (bit-serial: minutes per image on two cores). The folders are written once into --dir
+ * (1.3–1.4 GB each for the large models) and reused.
  *   node dist/bench/memory.js [--examples 8] [--dir DIR] [--rram]
  *   node dist/bench/memory.js --one MODEL [--hw PRESET] [--repeats 1]   (one configuration, JSON)
  */
@@ -29,7 +30,7 @@ const args = benchArgs(import.meta.url, {
   make: { type: 'string' },
   hw: { type: 'string' },
   repeats: { type: 'string', default: '1' },
-  /** Also rram-clipformer (bit-serial: hours on a real-size model without the native kernel). */
+  /** Also DeiT-B on rram-clipformer, native and ONNX (2 images). */
   rram: { type: 'boolean', default: false },
 });
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -74,7 +75,8 @@ async function runOne(name: string, hw: string | undefined, repeats: number): Pr
   } else {
     // the ideal evaluation ends where the first instance starts
     const starts: number[] = [];
-    const instance = analogInstances(model, loadSpec(hw, [], model));
+    // as `xbar eval` makes them
+    const instance = analogInstances(model, loadSpec(hw, [], model), { releaseWeights: true });
     await monteCarlo(
       model,
       data,
@@ -120,12 +122,15 @@ if (args.make) {
   await runOne(args.one, args.hw, Number(args.repeats));
 } else {
   const self = fileURLToPath(import.meta.url);
-  const child = (extra: string[]) =>
-    execFileSync(process.execPath, [self, '--dir', args.dir, '--examples', String(examples), ...extra], {
+  const child = (extra: string[], env: Record<string, string> = {}, n = examples) =>
+    execFileSync(process.execPath, [self, '--dir', args.dir, '--examples', String(n), ...extra], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
     });
-  const configs: [string, string | undefined, number][] = [
+  /** model, preset (none: ideal), instances, XBAR_NATIVE, examples */
+  type Config = [string, string | undefined, number, string?, number?];
+  const configs: Config[] = [
     ['bert-large', undefined, 0],
     ['bert-large', 'pcm-aihwkit', 1],
     ['bert-large', 'pcm-aihwkit', 3],
@@ -135,17 +140,21 @@ if (args.make) {
     ['deit-b', 'pcm-aihwkit', 1],
     ...(args.rram
       ? ([
-          ['deit-b', 'rram-clipformer', 1],
-          ['bert-large', 'rram-clipformer', 1],
-        ] as [string, string, number][])
+          ['deit-b', 'rram-clipformer', 1, '1', 2],
+          ['deit-b', 'rram-clipformer', 1, '0', 2],
+        ] as Config[])
       : []),
   ];
   console.log(`# peak memory: random real-size models from HF folders in ${args.dir}, ${examples} examples`);
   console.log(fmtRow('model', 'hardware', 'peak RSS', 'times (load; ideal; per instance) vs weights'));
-  for (const [name, hw, repeats] of configs) {
+  for (const [name, hw, repeats, native, n] of configs) {
     if (!existsSync(join(args.dir, name, 'model.safetensors'))) child(['--make', name]);
     const r = JSON.parse(
-      child(['--one', name, ...(hw ? ['--hw', hw, '--repeats', String(repeats)] : [])])
+      child(
+        ['--one', name, ...(hw ? ['--hw', hw, '--repeats', String(repeats)] : [])],
+        native ? { XBAR_NATIVE: native } : {},
+        n,
+      )
         .trim()
         .split('\n')
         .pop()!,
@@ -154,7 +163,7 @@ if (args.make) {
     console.log(
       fmtRow(
         name,
-        hw ? `${hw} ×${repeats}` : 'ideal',
+        hw ? `${hw} ×${repeats}${native ? (native === '0' ? ' ONNX' : ' native') : ''}` : 'ideal',
         `${r.peakGB.toFixed(2)} GB`,
         `load ${r.loadSeconds.toFixed(1)} s; ideal ${r.idealSeconds.toFixed(1)} s${instances ? `; instances ${instances}` : ''}; ` +
           `peak ${(r.peakGB / r.weightGB).toFixed(2)}× the ${r.weightGB.toFixed(2)} GB of weights ${r.peakGB < 4 ? 'ok (< 4 GB)' : 'HIGH (target < 4 GB)'}`,

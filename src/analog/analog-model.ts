@@ -182,7 +182,11 @@ export class AnalogModel {
     const eta = this.columnScales.get(name);
     if (range !== 'full' && !eta) throw calibrationError(`${name}: mapping.conductanceRange`, range);
     return {
-      weights: (w.attrs as { value: HostArray }).value,
+      // read when the job is sent or run: a released weight is read from its checkpoint then
+      get weights() {
+        return (w.attrs as { value: HostArray }).value;
+      },
+      size: w.size,
       xbar,
       timeS: this.hw.spec.timeS,
       seed: seedFor(this.instance, name),
@@ -211,6 +215,11 @@ export class AnalogModel {
       }),
     );
     for (const [i, l] of unprogrammed.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
+  }
+
+  /** The weights of the layers programmed so far (what a `ParamStore.release` may drop). */
+  programmedWeights(): Tensor[] {
+    return [...this.layers.values()].map((l) => l.weight);
   }
 
   /**

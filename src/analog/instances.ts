@@ -12,6 +12,12 @@ export interface InstanceOptions {
   columnScales?: ReadonlyMap<string, Float32Array>;
   /** The K/V conductance transform per attention product name (ClipFormer), if any. */
   kvTransform?: (name: string) => ConductanceTransform | undefined;
+  /**
+   * Once the first instance is programmed, drop the programmed layers' weights from memory and
+   * read them from the checkpoint to program each later one (`ParamStore.release`): for a model
+   * loaded and not changed since, in a process that does nothing else with it (`xbar eval`).
+   */
+  releaseWeights?: boolean;
 }
 
 /**
@@ -29,6 +35,8 @@ export function analogInstances(model: Model, hw: ResolvedSpec, o: InstanceOptio
     const reuse = previous?.takeCells();
     previous = undefined;
     await analog.prepare(model, reuse);
+    if (o.releaseWeights && !previous)
+      model.store.release(analog.programmedWeights().map((w) => (w.attrs as { name: string }).name));
     previous = analog;
     return analog.matmuls();
   };

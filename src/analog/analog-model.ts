@@ -201,13 +201,9 @@ export class AnalogModel {
    * `reuse`: cell arrays by layer (an earlier instance's `takeCells`) to program into.
    */
   async prepare(model: Model, reuse: ReadonlyMap<string, CellArrays> = new Map()): Promise<void> {
-    const unprogrammed = model
-      .linearLayers()
-      .filter(({ name, weight }) => this.layers.get(name)?.weight !== weight)
-      .flatMap(({ name, weight }) => {
-        const xbar = this.mappedStatic(name);
-        return xbar ? [{ name, weight, xbar }] : [];
-      });
+    const unprogrammed = this.staticLayers(model).filter(
+      ({ name, weight }) => this.layers.get(name)?.weight !== weight,
+    );
     const programmed = await programInWorkers(
       unprogrammed.map((l) => {
         const into = reuse.get(l.name);
@@ -217,9 +213,12 @@ export class AnalogModel {
     for (const [i, l] of unprogrammed.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
   }
 
-  /** The weights of the layers programmed so far (what a `ParamStore.release` may drop). */
-  programmedWeights(): Tensor[] {
-    return [...this.layers.values()].map((l) => l.weight);
+  /** The layers of `model` the spec maps to crossbars, with their weights (what programming reads). */
+  staticLayers(model: Model): { name: string; weight: Tensor; xbar: Crossbar }[] {
+    return model.linearLayers().flatMap(({ name, weight }) => {
+      const xbar = this.mappedStatic(name);
+      return xbar ? [{ name, weight, xbar }] : [];
+    });
   }
 
   /**

@@ -75,8 +75,7 @@ async function runOne(name: string, hw: string | undefined, repeats: number): Pr
   } else {
     // the ideal evaluation ends where the first instance starts
     const starts: number[] = [];
-    // as `xbar eval` makes them
-    const instance = analogInstances(model, loadSpec(hw, [], model), { releaseWeights: true });
+    const instance = analogInstances(model, loadSpec(hw, [], model));
     await monteCarlo(
       model,
       data,

@@ -182,11 +182,7 @@ export class AnalogModel {
     const eta = this.columnScales.get(name);
     if (range !== 'full' && !eta) throw calibrationError(`${name}: mapping.conductanceRange`, range);
     return {
-      // read when the job is sent or run: a released weight is read from its checkpoint then
-      get weights() {
-        return (w.attrs as { value: HostArray }).value;
-      },
-      size: w.size,
+      weights: (w.attrs as { value: HostArray }).value,
       xbar,
       timeS: this.hw.spec.timeS,
       seed: seedFor(this.instance, name),

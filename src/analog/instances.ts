@@ -12,13 +12,6 @@ export interface InstanceOptions {
   columnScales?: ReadonlyMap<string, Float32Array>;
   /** The K/V conductance transform per attention product name (ClipFormer), if any. */
   kvTransform?: (name: string) => ConductanceTransform | undefined;
-  /**
-   * Drop the weights of the layers on crossbars from memory and read each from the checkpoint
-   * when an instance programs it (`ParamStore.release`), so that an instance's cells are held
-   * beside the rest of the model only: for a model loaded and not changed since, in a process
-   * that does nothing else with it (`xbar eval`).
-   */
-  releaseWeights?: boolean;
 }
 
 /**
@@ -35,8 +28,6 @@ export function analogInstances(model: Model, hw: ResolvedSpec, o: InstanceOptio
     if (o.columnScales) analog.setColumnScales(o.columnScales);
     const reuse = previous?.takeCells();
     previous = undefined;
-    if (o.releaseWeights && !previous)
-      model.store.release(analog.staticLayers(model).map((l) => (l.weight.attrs as { name: string }).name));
     await analog.prepare(model, reuse);
     previous = analog;
     return analog.matmuls();

@@ -16,8 +16,6 @@ import type { Crossbar } from './spec.js';
 /** One layer to program: what `programWeights` takes, with the seed of its stream. */
 export interface ProgramJob {
   weights: HostArray;
-  /** Elements of `weights` (the largest layers go first). */
-  size: number;
   xbar: Crossbar;
   timeS: number;
   seed: number;
@@ -61,7 +59,9 @@ export async function programInWorkers(
   const count = Math.min(threads, jobs.length);
   if (count <= 1) return jobs.map(runProgramJob);
   const results = new Array<ProgrammedWeights>(jobs.length);
-  const order = jobs.map((_, i) => i).sort((a, b) => jobs[b]!.size - jobs[a]!.size);
+  const order = jobs
+    .map((_, i) => i)
+    .sort((a, b) => jobs[b]!.weights.data.length - jobs[a]!.weights.data.length);
   let next = 0;
   const workers = Array.from(
     { length: count },

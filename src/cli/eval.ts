@@ -103,7 +103,6 @@ export function registerEval(program: Command): void {
       const instance = analogInstances(model, hw, {
         inputRanges,
         columnScales,
-        releaseWeights: true,
         ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
       });
       const r = await monteCarlo(model, data, instance, {

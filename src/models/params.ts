@@ -77,39 +77,10 @@ export class ParamStore {
       this.entries.set(name, { tensor });
       return tensor;
     }
-    const tensor = param(name, asLinear(value, hfShape));
+    const rows = hfShape[0]!;
+    const tensor = param(name, transpose2d({ ...value, shape: [rows, numel(hfShape) / rows] }));
     this.entries.set(name, { tensor, hfShape });
     return tensor;
-  }
-
-  /**
-   * Drops the values of params `names` (Linear weights of a checkpoint) from memory: each read
-   * of one reads it from the checkpoint again, and assigning a value keeps that one. For a
-   * model whose weights are read seldom once it runs on crossbars (a Monte Carlo run programs
-   * each layer once per instance), so that it does not hold them beside the cells. The values
-   * must still be the checkpoint's (not trained or changed in place): the names it drops.
-   */
-  release(names: readonly string[]): string[] {
-    const source = this.source;
-    if ('rng' in source) return [];
-    const released: string[] = [];
-    for (const name of names) {
-      const e = this.entries.get(name);
-      const stored = source.get(name);
-      if (!e?.hfShape || !stored) continue;
-      const attrs = e.tensor.attrs as { value: HostArray };
-      if (!sameValues(attrs.value, asLinear(stored, e.hfShape))) continue;
-      const hfShape = e.hfShape;
-      Object.defineProperty(attrs, 'value', {
-        configurable: true,
-        enumerable: true,
-        get: () => asLinear(source.get(name)!, hfShape),
-        set: (value: HostArray) =>
-          Object.defineProperty(attrs, 'value', { value, writable: true, enumerable: true }),
-      });
-      released.push(name);
-    }
-    return released;
   }
 
   /**
@@ -155,17 +126,6 @@ function initValues(n: number, init: Init, rng: Rng, std: number): Float32Array 
   if (init === 'zeros' || std === 0) return out;
   return rng.fillNormal(out, 0, std);
 }
-
-/** A Linear weight as the graph takes it: HF's [out, in…] read as [out, in] and transposed. */
-function asLinear(value: HostArray, hfShape: Shape): HostArray {
-  const rows = hfShape[0]!;
-  return transpose2d({ ...value, shape: [rows, numel(hfShape) / rows] });
-}
-
-const sameValues = (a: HostArray, b: HostArray): boolean =>
-  Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(
-    Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength),
-  );
 
 /** [r, c] → [c, r]; O(parameters), done once at load. */
 export function transpose2d(a: HostArray): HostArray {

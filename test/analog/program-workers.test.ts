@@ -30,7 +30,6 @@ describe('programming in worker threads', () => {
         shape: [i!, o!],
         data: new Rng(k).fillNormal(new Float32Array(i! * o!)),
       } as HostArray,
-      size: i! * o!,
       xbar,
       timeS: 3600,
       seed: 100 + k,

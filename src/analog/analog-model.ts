@@ -17,7 +17,7 @@ import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
 import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
-import { type ProgrammedWeights, splitDim } from './program.js';
+import { type CellArrays, type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
 import type { ResolvedSpec } from './resolve.js';
 import { type Crossbar, isPerfect, sliceCount } from './spec.js';
@@ -85,8 +85,15 @@ interface StaticLayer {
   scale: Tensor;
   /** Columns that share one scale value (1: per column). */
   scaleBlock: number;
-  programmed: ProgrammedWeights;
+  /** How the cells are laid out; their values live in the params `weights`, `squares` and `scale` only. */
+  layout: CellLayout;
 }
+
+/** A programming's shape without its values (the params hold those, once). */
+type CellLayout = Omit<ProgrammedWeights, 'weights' | 'squares' | 'scale'>;
+
+const layoutOf = ({ weights: _w, squares: _s, scale: _c, ...layout }: ProgrammedWeights): CellLayout =>
+  layout;
 
 /**
  * Columns sharing one output scale: a whole column tile unless the mapping or the drift
@@ -105,7 +112,8 @@ function scaleBlock(xbar: Crossbar, outDim: number): number {
 /**
  * The programmed cells in the units the products are computed in (`operandScales`): the graph
  * then multiplies by them as they are, where a scale applied in it is a pass over every weight at
- * every run. Float32 products, as the graph's Mul gives them.
+ * every run. Float32 products, as the graph's Mul gives them, in place: a programming's arrays
+ * become the params' values, so the cells are held once (they are the bulk of an instance).
  */
 function cellsInSteps(
   p: ProgrammedWeights,
@@ -115,15 +123,13 @@ function cellsInSteps(
   const ws = Math.fround(weightScale);
   // without read noise the squares are never read: left as they are
   const ss = squareScale > 0 ? Math.fround(squareScale) : 1;
-  return { weights: scaled(p.weights, ws), squares: scaled(p.squares, ss) };
+  return { weights: scaleInPlace(p.weights, ws), squares: scaleInPlace(p.squares, ss) };
 }
 
-/** a × s as float32, into a new array (a loop: `Float32Array.map` is far slower). */
-function scaled(a: Float32Array, s: number): Float32Array {
-  if (s === 1) return a.slice();
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! * s;
-  return out;
+/** a × s as float32, in place (a loop: `Float32Array.map` is far slower and copies). */
+function scaleInPlace(a: Float32Array, s: number): Float32Array {
+  if (s !== 1) for (let i = 0; i < a.length; i++) a[i] = a[i]! * s;
+  return a;
 }
 
 /** The programmed scale [R·C], one value per block of columns. */
@@ -188,19 +194,42 @@ export class AnalogModel {
    * Programs every static layer of `model` that the spec maps, several at once in worker
    * threads (`programInWorkers`), before its graphs are built: the same cells as programming
    * each as the graph reaches it, in a fraction of the time on several cores (BENCHMARKS.md).
+   * `reuse`: cell arrays by layer (an earlier instance's `takeCells`) to program into.
    */
-  async prepare(model: Model): Promise<void> {
-    const unprogrammed = model
-      .linearLayers()
-      .filter(({ name, weight }) => this.layers.get(name)?.weight !== weight)
-      .flatMap(({ name, weight }) => {
-        const xbar = this.mappedStatic(name);
-        return xbar ? [{ name, weight, xbar }] : [];
-      });
+  async prepare(model: Model, reuse: ReadonlyMap<string, CellArrays> = new Map()): Promise<void> {
+    const unprogrammed = this.staticLayers(model).filter(
+      ({ name, weight }) => this.layers.get(name)?.weight !== weight,
+    );
     const programmed = await programInWorkers(
-      unprogrammed.map((l) => this.programJob(l.name, l.weight, l.xbar)),
+      unprogrammed.map((l) => {
+        const into = reuse.get(l.name);
+        return { ...this.programJob(l.name, l.weight, l.xbar), ...(into ? { into } : {}) };
+      }),
     );
     for (const [i, l] of unprogrammed.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
+  }
+
+  /** The layers of `model` the spec maps to crossbars, with their weights (what programming reads). */
+  staticLayers(model: Model): { name: string; weight: Tensor; xbar: Crossbar }[] {
+    return model.linearLayers().flatMap(({ name, weight }) => {
+      const xbar = this.mappedStatic(name);
+      return xbar ? [{ name, weight, xbar }] : [];
+    });
+  }
+
+  /**
+   * Hands this instance's cell arrays, by layer, to the programming of another (`prepare`), so
+   * that instances one after another take the memory of one, whenever the garbage collector
+   * runs. Graphs built from this instance before cannot run afterwards (one built later
+   * programs its layers again).
+   */
+  takeCells(): Map<string, CellArrays> {
+    const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
+    const cells = new Map(
+      [...this.layers].map(([name, l]) => [name, { weights: data(l.weights), squares: data(l.squares) }]),
+    );
+    this.layers.clear();
+    return cells;
   }
 
   /**
@@ -226,7 +255,7 @@ export class AnalogModel {
 
   private programLayer(name: string, l: StaticLayer): void {
     const p = runProgramJob(this.programJob(name, l.weight, l.xbar));
-    l.programmed = p;
+    l.layout = layoutOf(p);
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
     const cells = cellsInSteps(p, l.xbar);
     for (const [t, values] of [
@@ -247,7 +276,6 @@ export class AnalogModel {
     const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
     const block = scaleBlock(xbar, p.outDim);
     const nR = p.rowTiles.length;
-    // the params own copies, so reprogramming never aliases a ProgrammedWeights
     const cells = cellsInSteps(p, xbar);
     const l: StaticLayer = {
       xbar,
@@ -263,7 +291,7 @@ export class AnalogModel {
         ),
       ),
       scaleBlock: block,
-      programmed: p,
+      layout: layoutOf(p),
     };
     const ranges = this.inputRanges.get(name);
     if (ranges) {
@@ -310,7 +338,7 @@ export class AnalogModel {
 
 /** x·W on crossbars for a programmed static layer. x: (…, in) → (…, out) */
 function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
-  const p = l.programmed;
+  const p = l.layout;
   const lead = x.shape.slice(0, -1);
   const n = lead.reduce((a, b) => a * b, 1);
   const nR = p.rowTiles.length;

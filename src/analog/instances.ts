@@ -14,13 +14,22 @@ export interface InstanceOptions {
   kvTransform?: (name: string) => ConductanceTransform | undefined;
 }
 
-/** Instance `seed` of `model` on `hw`: programmed, with its ranges, ready to evaluate. */
+/**
+ * Instance `seed` of `model` on `hw`: programmed, with its ranges, ready to evaluate. Each
+ * instance is programmed into the cell arrays of the one before (a real-size model's cells are
+ * gigabytes, which the garbage collector may not have freed yet), so an instance is valid until
+ * the next is made: evaluate them one at a time, as `monteCarlo` does.
+ */
 export function analogInstances(model: Model, hw: ResolvedSpec, o: InstanceOptions = {}): Instance {
+  let previous: AnalogModel | undefined;
   return async (seed) => {
     const analog = new AnalogModel(hw, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
     if (o.columnScales) analog.setColumnScales(o.columnScales);
-    await analog.prepare(model);
+    const reuse = previous?.takeCells();
+    previous = undefined;
+    await analog.prepare(model, reuse);
+    previous = analog;
     return analog.matmuls();
   };
 }

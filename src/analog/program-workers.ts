@@ -10,7 +10,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { HostArray } from '../graph/ndarray.js';
 import { nativeThreads } from '../runtime/native.js';
 import { Rng } from '../util/math.js';
-import { type ProgrammedWeights, programWeights } from './program.js';
+import { type CellArrays, type ProgrammedWeights, programWeights } from './program.js';
 import type { Crossbar } from './spec.js';
 
 /** One layer to program: what `programWeights` takes, with the seed of its stream. */
@@ -20,16 +20,26 @@ export interface ProgramJob {
   timeS: number;
   seed: number;
   columnScale?: Float32Array;
+  /** Cell arrays to program into (moved to the worker and back, so they leave the caller). */
+  into?: CellArrays;
 }
 
-/** Programs one job here, on this thread. */
-export const runProgramJob = (j: ProgramJob): ProgrammedWeights =>
-  programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale);
+/**
+ * Programs one job here, on this thread. Cells programmed `into` given arrays come back in new
+ * views of their buffers: what is kept per cell array (the native kernel's levelled form) is
+ * kept per view, so it never describes cells that were programmed over.
+ */
+export function runProgramJob(j: ProgramJob): ProgrammedWeights {
+  const p = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into);
+  const view = (a: Float32Array) =>
+    a === j.into?.weights || a === j.into?.squares ? new Float32Array(a.buffer) : a;
+  return { ...p, weights: view(p.weights), squares: view(p.squares) };
+}
 
 const ROLE = 'xbar-program';
 
-const buffersOf = (p: ProgrammedWeights) =>
-  [p.weights.buffer, p.squares.buffer, p.scale.buffer] as ArrayBuffer[];
+const buffersOf = (p: CellArrays & { scale?: Float32Array }) =>
+  [p.weights.buffer, p.squares.buffer, ...(p.scale ? [p.scale.buffer] : [])] as ArrayBuffer[];
 
 if (!isMainThread && workerData === ROLE) {
   parentPort!.on('message', ({ id, job }: { id: number; job: ProgramJob }) => {
@@ -65,7 +75,8 @@ export async function programInWorkers(
             const send = () => {
               if (next >= order.length) return resolve();
               const id = order[next++]!;
-              w.postMessage({ id, job: jobs[id] });
+              const job = jobs[id]!;
+              w.postMessage({ id, job }, job.into ? buffersOf(job.into) : []);
             };
             w.on('message', ({ id, p }: { id: number; p: ProgrammedWeights }) => {
               results[id] = p;

@@ -31,6 +31,12 @@ export function splitDim(n: number, max: number, split: 'fixed' | 'even'): Span[
   return spans;
 }
 
+/** The cell arrays of one programmed layer. */
+export interface CellArrays {
+  weights: Float32Array;
+  squares: Float32Array;
+}
+
 export interface ProgrammedWeights {
   /** Effective normalised weights per slice, [slices, rowTiles, rows, out] (rows zero-padded). */
   weights: Float32Array;
@@ -121,6 +127,8 @@ export function programWeights(
   rng: Rng,
   /** η per (row tile, column), [R·C], for a calibrated or learned conductance range. */
   columnScale?: Float32Array,
+  /** Arrays of the layout's size to program into (an earlier instance's cells), else new ones. */
+  into?: CellArrays,
 ): ProgrammedWeights {
   const [inDim, outDim] = w.shape as [number, number];
   const src = w.data as Float32Array;
@@ -129,8 +137,11 @@ export function programWeights(
   const rows = Math.max(...rowTiles.map((t) => t.size));
   const nR = rowTiles.length;
   const slices = sliceCount(x.cells);
-  const weights = new Float32Array(slices * nR * rows * outDim);
-  const squares = new Float32Array(weights.length);
+  const size = slices * nR * rows * outDim;
+  // padded rows stay zero
+  const reused = into?.weights.length === size && into.squares.length === size;
+  const weights = reused ? into.weights.fill(0) : new Float32Array(size);
+  const squares = reused ? into.squares.fill(0) : new Float32Array(size);
   const scale = new Float32Array(nR * outDim);
   const { gMinUS: gMin, gMaxUS: gMax } = x.mapping;
   const dG = gMax - gMin;

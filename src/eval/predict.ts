@@ -21,9 +21,10 @@ export interface PredictOptions {
   /**
    * Embed the params' values in the graph as constants, so that ONNX Runtime pre-packs the
    * weights (faster forwards), for a predictor whose params keep their values while it lives:
-   * later changes to a param are not seen. Default: without crossbar products, and with them
-   * when `fresh` (a programmed Monte Carlo instance) and the params take at most 256 MiB; shared
-   * analog sessions feed the weights, so one session serves every instance.
+   * later changes to a param are not seen. Default: without crossbar products when the params
+   * take at most 512 MiB, and with them when `fresh` (a programmed Monte Carlo instance) and the
+   * params take at most 256 MiB; shared analog sessions feed the weights, so one session serves
+   * every instance.
    */
   bakeParams?: boolean;
   /** How crossbar products are computed (default: exact). */
@@ -47,6 +48,14 @@ const DEFAULT_MAX_TENSOR_BYTES = 8 * 2 ** 20;
  * gained nothing measurable from it and raised the peak memory (docs/analog-model.md).
  */
 const BAKE_ANALOG_BYTES = 256 * 2 ** 20;
+
+/**
+ * Floating-point params embedded by default up to this many bytes (BERT-base's 0.44 GB is
+ * under it). Embedding holds the weights three more times while the session is made (the
+ * serialised model, ONNX Runtime's parse of it and its initialisers) and once more after it
+ * (pre-packed), where fed weights are the model's own arrays: above it, a large model is fed.
+ */
+const BAKE_IDEAL_BYTES = 512 * 2 ** 20;
 
 /** Bytes of the param values a graph reads. */
 const paramBytes = (root: Tensor): number =>
@@ -79,9 +88,9 @@ function joinRows(parts: readonly HostArray[]): HostArray {
 
 /**
  * Runs a model batch after batch, building and compiling its graph once per batch shape.
- * Weights are baked for the exact model and for a `fresh` predictor whose params take at most
- * 256 MiB; otherwise, with analog products, they are fed, so reprogrammed crossbar weights take
- * effect without recompiling.
+ * Weights are baked for the exact model up to 512 MiB and for a `fresh` analog predictor up to
+ * 256 MiB; otherwise they are fed, so reprogrammed crossbar weights take effect without
+ * recompiling and a large model is not held twice.
  */
 export class Predictor {
   private readonly graphs = new Map<string, Promise<RunnableGraph>>();
@@ -147,8 +156,9 @@ export class Predictor {
         {
           bakeParams:
             this.opts.bakeParams ??
-            (!this.opts.matmuls ||
-              (this.opts.fresh === true && paramBytes(graph.logits) <= BAKE_ANALOG_BYTES)),
+            (this.opts.matmuls
+              ? this.opts.fresh === true && paramBytes(graph.logits) <= BAKE_ANALOG_BYTES
+              : paramBytes(graph.logits) <= BAKE_IDEAL_BYTES),
           ...(this.opts.fresh ? { cache: false } : {}),
           ...(this.opts.provider ? { provider: this.opts.provider } : {}),
         },

@@ -4,12 +4,12 @@
  * then the data buffer the offsets point into. Reading checks every rule of the format and
  * decodes tensors only when asked; writing is deterministic and lays tensors out aligned.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HostArray, type HostData, hostArray } from '../graph/ndarray.js';
 import { type DType, fmtShape, numel } from '../graph/shape.js';
 import { InputError } from '../util/errors.js';
-import { errorCode, readBytes, readJson, writeFileAtomic } from '../util/files.js';
+import { errorCode, readJson, writeFileAtomic } from '../util/files.js';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
 /** The dtypes a float32 tensor may be written as. */
@@ -48,7 +48,7 @@ export interface StoredTensor {
   readonly name: string;
   readonly dtype: SafetensorsDType;
   readonly shape: number[];
-  /** Decodes the values at each call; aligned F32/I32/I64 data is a view of the file's bytes, not a copy. */
+  /** Decodes the values at each call (read from the file again, when read from a file). */
   toHost(): HostArray;
 }
 
@@ -68,32 +68,88 @@ const SINGLE_FILE = 'model.safetensors';
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/** Reads a .safetensors file (the whole file is held in memory; tensors decode on demand). */
+/**
+ * Reads a .safetensors file's header now, and a tensor's bytes from the file each time it is
+ * decoded: a checkpoint never sits in memory whole beside the weights decoded from it.
+ */
 export function readSafetensors(path: string): Checkpoint {
-  return parseSafetensors(readBytes(path), path);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new InputError(path, `cannot read: ${errorCode(e)}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const lengthField = readAt(path, fd, 0, Math.min(8, size));
+    const headerLength = lengthField.length === 8 ? readUint64(lengthField) : 0n;
+    const prefix =
+      headerLength <= BigInt(size - 8) ? readAt(path, fd, 0, 8 + Number(headerLength)) : lengthField;
+    return parseLayout(prefix, size, path, (begin, end) => {
+      const at = openSync(path, 'r');
+      try {
+        return readAt(path, at, begin, end - begin);
+      } finally {
+        closeSync(at);
+      }
+    });
+  } finally {
+    closeSync(fd);
+  }
 }
+
+/** `length` bytes of an open file from `position`, into their own buffer (aligned for any element type). */
+function readAt(path: string, fd: number, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  try {
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, position + done);
+      if (n === 0)
+        throw new InputError(path, `truncated: ended at byte ${position + done} of ${position + length}`);
+      done += n;
+    }
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(path, `cannot read: ${errorCode(e)}`);
+  }
+  return out;
+}
+
+const readUint64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
 
 /** Parses the bytes of a .safetensors file; `file` names it in errors. */
 export function parseSafetensors(bytes: Uint8Array, file: string): Checkpoint {
+  // a plain view: Buffer.slice would not copy
+  const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return parseLayout(all, all.length, file, (begin, end) => all.subarray(begin, end));
+}
+
+/**
+ * The checkpoint of a file of `size` bytes from its first bytes (at least the length field and
+ * the header, where the file has them); `bytes(begin, end)` gives a range of the file.
+ */
+function parseLayout(
+  prefix: Uint8Array,
+  size: number,
+  file: string,
+  bytes: (begin: number, end: number) => Uint8Array,
+): Checkpoint {
   const fail = (message: string): never => {
     throw new InputError(file, message);
   };
-  // a plain view: Buffer.slice would not copy
-  const all = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (all.length < 8) {
-    fail(`${all.length} bytes is too short for safetensors, which starts with an 8-byte header length`);
+  if (size < 8) {
+    fail(`${size} bytes is too short for safetensors, which starts with an 8-byte header length`);
   }
-  const headerLength = new DataView(all.buffer, all.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(all.length - 8)) {
+  const headerLength = readUint64(prefix);
+  if (headerLength > BigInt(size - 8)) {
     // a text file read as safetensors (JSON weights, a config) starts with '{' or '['
-    const text = all[0] === 0x7b || all[0] === 0x5b ? '; it reads as JSON text, not safetensors' : '';
-    fail(
-      `truncated: the header length field says ${headerLength} bytes, only ${all.length - 8} follow it${text}`,
-    );
+    const text = prefix[0] === 0x7b || prefix[0] === 0x5b ? '; it reads as JSON text, not safetensors' : '';
+    fail(`truncated: the header length field says ${headerLength} bytes, only ${size - 8} follow it${text}`);
   }
   const dataStart = 8 + Number(headerLength);
-  const header = parseHeader(all.subarray(8, dataStart), fail);
-  const buffer = all.subarray(dataStart);
+  const header = parseHeader(prefix.subarray(8, dataStart), fail);
+  const dataLength = size - dataStart;
   const tensors = new Map<string, StoredTensor>();
   const spans: Span[] = [];
   let metadata: Record<string, string> = {};
@@ -102,12 +158,12 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Checkpoint {
       metadata = checkMetadata(entry, fail);
       continue;
     }
-    const { dtype, shape, begin, end } = checkEntry(name, entry, buffer.length, fail);
-    const raw = buffer.subarray(begin, end);
-    tensors.set(name, { name, dtype, shape, toHost: () => decode(dtype, shape, raw) });
+    const { dtype, shape, begin, end } = checkEntry(name, entry, dataLength, fail);
+    const toHost = () => decode(dtype, shape, bytes(dataStart + begin, dataStart + end));
+    tensors.set(name, { name, dtype, shape, toHost });
     spans.push({ name, begin, end });
   }
-  checkCoverage(spans, buffer.length, fail);
+  checkCoverage(spans, dataLength, fail);
   return { tensors, metadata, file };
 }
 

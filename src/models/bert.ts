@@ -69,6 +69,18 @@ const size = (type: 'bert' | 'roberta', extra: Record<string, unknown>) => ({
   ...extra,
 });
 
+/** RoBERTa's vocabulary, positions and token types, as HF configures roberta-base and -large. */
+const ROBERTA = {
+  vocab_size: 50265,
+  max_position_embeddings: 514,
+  type_vocab_size: 1,
+  pad_token_id: 1,
+  layer_norm_eps: 1e-5,
+};
+
+/** The large sizes' encoder (bert-large-uncased, roberta-large). */
+const LARGE = { hidden_size: 1024, num_attention_heads: 16, intermediate_size: 4096, num_hidden_layers: 24 };
+
 export const bert: ModelFamily<BertConfig> = {
   modelTypes: { bert: defaults(0), roberta: defaults(1) },
   parse(json, file) {
@@ -150,13 +162,9 @@ export const bert: ModelFamily<BertConfig> = {
   },
   sizes: {
     'bert-base': size('bert', { vocab_size: 30522 }),
-    'roberta-base': size('roberta', {
-      vocab_size: 50265,
-      max_position_embeddings: 514,
-      type_vocab_size: 1,
-      pad_token_id: 1,
-      layer_norm_eps: 1e-5,
-    }),
+    'roberta-base': size('roberta', ROBERTA),
+    'bert-large': size('bert', { vocab_size: 30522, ...LARGE }),
+    'roberta-large': size('roberta', { ...ROBERTA, ...LARGE }),
   },
 };
 

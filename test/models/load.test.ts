@@ -31,12 +31,15 @@ const editTensors = (
 
 describe('model configs', () => {
   it('standard sizes have the published parameter counts', () => {
-    // DeiT-S 22.4M (with distillation head), ViT-B/16 86.6M, BERT-base 109.5M, RoBERTa-base 124.6M (with heads)
+    // DeiT-S 22.4M (with distillation head), ViT-B/16 86.6M, BERT-base 109.5M, RoBERTa-base 124.6M,
+    // BERT-large 335.1M, RoBERTa-large 355.4M (with heads)
     const published: Record<string, number> = {
       'deit-s': 22.4e6,
       'vit-b': 86.6e6,
       'bert-base': 109.5e6,
       'roberta-base': 124.6e6,
+      'bert-large': 335.1e6,
+      'roberta-large': 355.4e6,
     };
     for (const [name, want] of Object.entries(published)) {
       const got = randomModel(MODEL_SIZES[name]!, 0, 0)

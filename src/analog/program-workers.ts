@@ -24,16 +24,9 @@ export interface ProgramJob {
   into?: CellArrays;
 }
 
-/**
- * Programs one job here, on this thread. Cells programmed `into` given arrays come back in new
- * views of their buffers: what is kept per cell array (the native kernel's levelled form) is
- * kept per view, so it never describes cells that were programmed over.
- */
+/** Programs one job here, on this thread (into `j.into`'s arrays where given). */
 export function runProgramJob(j: ProgramJob): ProgrammedWeights {
-  const p = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into);
-  const view = (a: Float32Array) =>
-    a === j.into?.weights || a === j.into?.squares ? new Float32Array(a.buffer) : a;
-  return { ...p, weights: view(p.weights), squares: view(p.squares) };
+  return programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into);
 }
 
 const ROLE = 'xbar-program';

@@ -5,9 +5,11 @@
 // sum after, and for K and V the writing of their cells (write noise) as each tile is copied.
 // ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here they never
 // leave registers. The arithmetic is the graph version's (src/analog/mvm.ts and products.ts,
-// which test/analog/native.test.ts compares against); the noise windows are the graph's too,
-// read in this kernel's own order (noiseAt).
+// which test/analog/native.test.ts compares against), and so is the noise: drawn here from the
+// counter-based generator of native/philox.h, keyed as the graph's noise leaves are (noiseAt).
 #include <node_api.h>
+
+#include "philox.h"
 
 // WriteKind and the pcm fit, generated from src/analog/write-noise.ts by scripts/build-native.mjs
 #include "native_constants.h"
@@ -49,8 +51,14 @@ struct Problem {
   const float* weights;   // [J, Bw, R, rows, C]; × weightScale: ADC steps per plane unit
   const float* squares;   // same layout, or null; × squareScale: (σ_R·scale)²
   float weightScale, squareScale;
-  std::vector<const float*> readNoise;  // per plane, J·B·R·N·C samples N(0, 1) (noiseAt), or empty
-  std::vector<const float*> outNoise;   // per plane, the same of N(0, σ_out²), or empty
+  // the read and output noise: per plane the seed of its noise (noiseAt), or empty (none); the
+  // samples of the batch (along B or along N) and the index of the first; σ_out in ADC steps and
+  // its square (with squares, read and output noise are one draw: sqrt(v + σ_out²)·ξ)
+  std::vector<uint32_t> noiseSeeds;
+  int samples;
+  bool samplesAlongB;
+  int64_t firstSample;
+  float outSigma, outVar;
   const float* coef;      // [K, J]: slice weight × plane weight
   int levels;             // ADC levels each side of zero, 0: ideal ADC
   int B, Bw, R, N, rows, C, J;
@@ -304,14 +312,24 @@ inline v16 vsqrt(v16 x) {
   return r;
 }
 
-// Where the noise of output (b, r, n, column c0 + e, slice j) sits in a plane's noise window of
-// J·B·R·N·C samples: laid out [B][R][column chunk][N][J][chunk width], the order the kernel
-// visits outputs in, so the noise streams from memory sequentially. Any bijection onto the
-// window gives every output a distinct sample of it; this one is the kernel's own (the graph
-// version reads the window as [J][B][R][N][C]).
-inline int64_t noiseAt(const Problem& p, int b, int r, int c0, int width, int n, int j) {
-  const int64_t tile = (static_cast<int64_t>(b) * p.R + r) * p.N * p.J * p.C;
-  return tile + static_cast<int64_t>(c0) * p.N * p.J + (static_cast<int64_t>(n) * p.J + j) * width;
+// The N(0, 1) noise of outputs (plane k, slice j, b, r, n, columns col..col + 15), col a multiple
+// of 16: the elements (j, b, r, n, col..) of the graph's noise leaf [J, B, R, N, C] of plane k's
+// seed, whose batch axis is B or N (src/util/philox.ts fillNoise, native/philox.h).
+inline v16 noiseAt(const Problem& p, int k, int j, int b, int r, int n, int col) {
+  uint32_t sample, q;
+  if (p.samplesAlongB) {
+    const int per = p.B / p.samples;
+    sample = static_cast<uint32_t>(b / per);
+    q = static_cast<uint32_t>(((static_cast<int64_t>(j) * per + b % per) * p.R + r) * p.N + n);
+  } else {
+    const int per = p.N / p.samples;
+    sample = static_cast<uint32_t>(n / per);
+    q = static_cast<uint32_t>(((static_cast<int64_t>(j) * p.B + b) * p.R + r) * per + n % per);
+  }
+  v16 xi;
+  philox::gaussians16(static_cast<uint32_t>(col >> 2), q, static_cast<uint32_t>(p.firstSample + sample), 0,
+                      p.noiseSeeds[k], 0, reinterpret_cast<float*>(&xi));
+  return xi;
 }
 
 // Adds (sign +1) or subtracts (−1) the weights of the rows set in `mask` (rows base..base+63)
@@ -505,13 +523,6 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
     const int64_t vec = (static_cast<int64_t>(b) * p.R + r) * p.N + n;
     const uint64_t* posMask = p.posMask.data() + vec * planes * words;
     const uint64_t* negMask = p.negMask.data() + vec * planes * words;
-    // the noise vector n + 2 will read, fetched ahead (its J·width samples per plane are
-    // contiguous): the kernel would otherwise wait on memory at every plane's ADC
-    if (Squares && !p.readNoise.empty() && n + 2 < n1)
-      for (int k = 0; k < planes; k++) {
-        const float* ahead = p.readNoise[k] + noiseAt(p, b, r, c0, width, n + 2, 0);
-        for (int e = 0; e < J * width; e += 16) __builtin_prefetch(ahead + e);
-      }
     v16 total[J][H];
     for (int j = 0; j < J; j++) for (int h = 0; h < H; h++) total[j][h] = v16{};
     for (int k = 0; k < planes; k++) {
@@ -531,21 +542,14 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
       // read noise, output noise and the ADC of every slice's outputs; shift-add
 #pragma GCC unroll 16
       for (int j = 0; j < J; j++) {
-        const int64_t at = noiseAt(p, b, r, c0, width, n, j);
         const float cf = p.coef[k * J + j];
 #pragma GCC unroll 4
         for (int h = 0; h < H; h++) {
           const int lo = h * kVec;
           if (lo >= width) break;
           v16 val = y[j][h];
-          auto noise = [&](const float* src) {
-            if (lo + kVec <= width) return vload(src + at + lo);
-            v16 t{};
-            for (int e = 0; lo + e < width; e++) t[e] = src[at + lo + e];
-            return t;
-          };
-          if (Squares && !p.readNoise.empty()) val += vsqrt(v[j][h]) * noise(p.readNoise[k]);
-          if (!p.outNoise.empty()) val += noise(p.outNoise[k]);
+          if (!p.noiseSeeds.empty())
+            val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) * noiseAt(p, k, j, b, r, n, c0 + lo);
           if (p.levels) val = adc(val, levels);
           total[j][h] += splat(cf) * val;
         }
@@ -826,24 +830,38 @@ napi_value Products(napi_env env, napi_callback_info info) {
   }
   p.coef = array("coef", static_cast<size_t>(planes) * p.J, false);
   if (pending()) return nullptr;
-  for (const char* name : {"readNoise", "outNoise"}) {
-    napi_value list = get(name);
-    bool isArray = false;
-    napi_is_array(env, list, &isArray);
-    if (!isArray) continue;
-    uint32_t len = 0;
-    napi_get_array_length(env, list, &len);
-    if (static_cast<int>(len) != planes) {
-      napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' needs one array per plane").c_str());
-      return nullptr;
+  {
+    // the noise's seeds per plane (a Uint32Array), or null: no read or output noise
+    napi_value seeds = get("noiseSeeds");
+    bool is = false;
+    napi_typedarray_type type;
+    void* raw = nullptr;
+    napi_value buffer;
+    size_t length = 0, offset;
+    napi_valuetype t;
+    napi_typeof(env, seeds, &t);
+    if (t != napi_null && t != napi_undefined) {
+      if (!(napi_is_typedarray(env, seeds, &is) == napi_ok && is &&
+            napi_get_typedarray_info(env, seeds, &type, &length, &raw, &buffer, &offset) == napi_ok &&
+            type == napi_uint32_array && static_cast<int>(length) == planes)) {
+        napi_throw_range_error(env, nullptr, "xbar native: 'noiseSeeds' must be a Uint32Array of one seed per plane, or null");
+        return nullptr;
+      }
+      const uint32_t* s = static_cast<const uint32_t*>(raw);
+      p.noiseSeeds.assign(s, s + length);
     }
-    auto& dst = std::string(name) == "readNoise" ? p.readNoise : p.outNoise;
-    for (uint32_t k = 0; k < len; k++) {
-      napi_value e;
-      napi_get_element(env, list, k, &e);
-      const float* d = floatsOf(env, e, std::string("each of '") + name + "'", yn);
-      if (!d) return nullptr;
-      dst.push_back(d);
+    p.samples = std::max(1, integer("samples"));
+    bool along = false;
+    napi_get_value_bool(env, get("samplesAlongB"), &along);
+    p.samplesAlongB = along;
+    double first = 0;
+    napi_get_value_double(env, get("firstSample"), &first);
+    p.firstSample = static_cast<int64_t>(first);
+    p.outSigma = number("outSigma");
+    p.outVar = p.outSigma * p.outSigma;
+    if ((p.samplesAlongB ? p.B : p.N) % p.samples != 0) {
+      napi_throw_range_error(env, nullptr, "xbar native: 'samples' must divide B (samplesAlongB) or N");
+      return nullptr;
     }
   }
   p.gainBlock = std::max(1, integer("gainBlock"));
@@ -919,10 +937,56 @@ napi_value Products(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// fillNoise({ out, outer, along, perSample, inner, columns, seed, std, firstSample, threads }):
+// src/util/philox.ts fillNoise, rows shared among the threads.
+napi_value FillNoise(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  auto number = [&](const char* name) {
+    napi_value v = nullptr;
+    double d = 0;
+    napi_get_named_property(env, argv[0], name, &v);
+    napi_get_value_double(env, v, &d);
+    return d;
+  };
+  const philox::Layout l{static_cast<int64_t>(number("outer")), static_cast<int64_t>(number("along")),
+                         static_cast<int64_t>(number("perSample")), static_cast<int64_t>(number("inner")),
+                         static_cast<int64_t>(number("columns"))};
+  if (l.perSample < 1 || l.along % l.perSample != 0 || l.outer < 0 || l.inner < 0 || l.columns < 0) {
+    napi_throw_range_error(env, nullptr, "xbar native: fillNoise: 'along' must be a multiple of 'perSample' ≥ 1");
+    return nullptr;
+  }
+  napi_value outValue = nullptr;
+  napi_get_named_property(env, argv[0], "out", &outValue);
+  float* out = floatsOf(env, outValue, "fillNoise's 'out'", static_cast<size_t>(l.outer * l.along * l.inner * l.columns));
+  if (!out) return nullptr;
+  const uint32_t seed = static_cast<uint32_t>(number("seed"));
+  const float std = static_cast<float>(number("std"));
+  const int64_t first = static_cast<int64_t>(number("firstSample"));
+  const int64_t rows = l.outer * l.along * l.inner;
+  // rows in blocks of at least 64k values, so that a small leaf runs on the caller's thread alone
+  const int64_t block = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, l.columns));
+  const int64_t blocks = (rows + block - 1) / block;
+  std::atomic<int64_t> next{0};
+  const std::function<void()> worker = [&]() {
+    for (int64_t b; (b = next.fetch_add(1)) < blocks;)
+      for (int64_t row = b * block; row < std::min(rows, (b + 1) * block); row++) {
+        const int64_t i = row % l.inner, a = (row / l.inner) % l.along, o = row / l.inner / l.along;
+        philox::fillRow(l, o, a, i, seed, std, first, out + row * l.columns);
+      }
+  };
+  const int threads = static_cast<int>(std::max<double>(1, number("threads")));
+  pool().run(static_cast<int>(std::min<int64_t>(threads, blocks)), worker);
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "crossbarProducts", NAPI_AUTO_LENGTH, Products, nullptr, &fn);
   napi_set_named_property(env, exports, "crossbarProducts", fn);
+  napi_create_function(env, "fillNoise", NAPI_AUTO_LENGTH, FillNoise, nullptr, &fn);
+  napi_set_named_property(env, exports, "fillNoise", fn);
   napi_value constants;
   napi_create_string_utf8(env, kNativeConstants, NAPI_AUTO_LENGTH, &constants);
   napi_set_named_property(env, exports, "constants", constants);

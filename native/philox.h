@@ -23,18 +23,22 @@ constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
 // Philox4x32-10 of four counters at once: block b is (x0[b], x1[b], x2[b], x3[b]) under key
 // (k0, k1), replaced by its output.
 inline void philox4(u32x4& x0, u32x4& x1, u32x4& x2, u32x4& x3, uint32_t k0, uint32_t k1) {
+  // lane by lane: compilers vectorise the 32×32→64 products as widening multiplies
+  uint32_t a[4], b[4], c[4], d[4];
+  std::memcpy(a, &x0, sizeof a), std::memcpy(b, &x1, sizeof b), std::memcpy(c, &x2, sizeof c), std::memcpy(d, &x3, sizeof d);
   for (int round = 0; round < 10; round++) {
-    const u64x4 p0 = __builtin_convertvector(x0, u64x4) * static_cast<uint64_t>(kM0);
-    const u64x4 p1 = __builtin_convertvector(x2, u64x4) * static_cast<uint64_t>(kM1);
-    const u32x4 hi0 = __builtin_convertvector(p0 >> 32, u32x4), lo0 = __builtin_convertvector(p0, u32x4);
-    const u32x4 hi1 = __builtin_convertvector(p1 >> 32, u32x4), lo1 = __builtin_convertvector(p1, u32x4);
-    x0 = hi1 ^ x1 ^ k0;
-    x1 = lo1;
-    x2 = hi0 ^ x3 ^ k1;
-    x3 = lo0;
+    for (int e = 0; e < 4; e++) {
+      const uint64_t p0 = static_cast<uint64_t>(a[e]) * kM0, p1 = static_cast<uint64_t>(c[e]) * kM1;
+      const uint32_t na = static_cast<uint32_t>(p1 >> 32) ^ b[e] ^ k0, nc = static_cast<uint32_t>(p0 >> 32) ^ d[e] ^ k1;
+      b[e] = static_cast<uint32_t>(p1);
+      d[e] = static_cast<uint32_t>(p0);
+      a[e] = na;
+      c[e] = nc;
+    }
     k0 += kW0;
     k1 += kW1;
   }
+  std::memcpy(&x0, a, sizeof a), std::memcpy(&x1, b, sizeof b), std::memcpy(&x2, c, sizeof c), std::memcpy(&x3, d, sizeof d);
 }
 
 // a where the mask is set (all ones), else b
@@ -43,28 +47,31 @@ inline f32x8 select(i32x8 mask, f32x8 a, f32x8 b) {
 }
 inline f32x8 splat8(float x) { return f32x8{x, x, x, x, x, x, x, x}; }
 
-// The Box–Muller radius sqrt(−2·ln u) of u = (w + 1)·2^−32 ∈ (0, 1] (src/util/philox.ts
-// boxMullerRadius): u normalised with integer operations, ln of its mantissa m ∈ [√½, √2) as
-// 2·atanh((m−1)/(m+1)) to s⁹.
+// The Box–Muller radius sqrt(−2·ln u) of u = t·2^−32, t = w + 1 ∈ [1, 2^32] rounded to float32
+// (src/util/philox.ts boxMullerRadius): t's exponent and mantissa m from its bits, ln of m ∈
+// [√½, √2) as 2·atanh((m−1)/(m+1)) to s⁹.
 inline f32x8 radius(u32x8 w) {
-  const u32x8 v = w + 1u;
-  u32x8 lz;
-  for (int e = 0; e < 8; e++) lz[e] = v[e] ? static_cast<uint32_t>(__builtin_clz(v[e])) : 0u;
-  const f32x8 ulp24 = splat8(0x1p-24f);
-  f32x8 m = __builtin_convertvector(reinterpret_cast<i32x8>((v << lz) >> 8u), f32x8) * ulp24;
+  // t = hi·65536 + (lo + 1): both terms exact, one rounding
+  const f32x8 t = __builtin_convertvector(reinterpret_cast<i32x8>(w >> 16u), f32x8) * splat8(65536.0f) +
+                  __builtin_convertvector(reinterpret_cast<i32x8>((w & 0xffffu) + 1u), f32x8);
+  const i32x8 bits = reinterpret_cast<i32x8>(t);
+  // t = m·2^e, m ∈ [0.5, 1)
+  f32x8 m = reinterpret_cast<f32x8>((bits & 0x007fffff) | 0x3f000000);
+  i32x8 e = (bits >> 23) - 126 - 32;
   const i32x8 small = m < splat8(static_cast<float>(0.7071067811865476));
   m = select(small, m * splat8(2.0f), m);
-  const f32x8 e = __builtin_convertvector(-reinterpret_cast<i32x8>(lz) + small, f32x8);
+  e += small;
   const f32x8 one = splat8(1.0f);
   const f32x8 s = (m - one) / (m + one);
   const f32x8 z = s * s;
   const f32x8 series =
       one + z * (splat8(1.0f / 3) + z * (splat8(1.0f / 5) + z * (splat8(1.0f / 7) + z * splat8(1.0f / 9))));
-  const f32x8 lnU = splat8(2.0f) * s * series + e * splat8(static_cast<float>(0.6931471805599453));
-  f32x8 r;
+  const f32x8 lnU = splat8(2.0f) * s * series +
+                    __builtin_convertvector(e, f32x8) * splat8(static_cast<float>(0.6931471805599453));
   const f32x8 x = splat8(-2.0f) * lnU;
+  f32x8 r;
   for (int k = 0; k < 8; k++) r[k] = __builtin_sqrtf(x[k]);
-  return select(reinterpret_cast<i32x8>(v == 0u), splat8(0.0f), r);
+  return r;
 }
 
 // cos and sin of the angle 2π·w/2^32 (src/util/philox.ts boxMullerAngle): octant from the top 3
@@ -100,16 +107,15 @@ inline void gaussians16(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint
         x3 = u32x4{c3, c3, c3, c3};
   philox4(x0, x1, x2, x3, k0, k1);
   // pair 2b + h of block b: radius word 2h, angle word 2h + 1
-  const u32x8 rw = u32x8{x0[0], x2[0], x0[1], x2[1], x0[2], x2[2], x0[3], x2[3]};
-  const u32x8 aw = u32x8{x1[0], x3[0], x1[1], x3[1], x1[2], x3[2], x1[3], x3[3]};
+  const u32x8 rw = __builtin_shufflevector(x0, x2, 0, 4, 1, 5, 2, 6, 3, 7);
+  const u32x8 aw = __builtin_shufflevector(x1, x3, 0, 4, 1, 5, 2, 6, 3, 7);
   const f32x8 r = radius(rw);
   f32x8 c, s;
   angle(aw, c, s);
   const f32x8 zc = r * c, zs = r * s;
-  for (int k = 0; k < 8; k++) {
-    out[2 * k] = zc[k];
-    out[2 * k + 1] = zs[k];
-  }
+  typedef float f32x16 __attribute__((vector_size(64)));
+  const f32x16 z = __builtin_shufflevector(zc, zs, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  std::memcpy(out, &z, sizeof z);
 }
 
 // Where a noise tensor's elements sit (src/util/philox.ts NoiseLayout): [outer, along, inner,

@@ -80,7 +80,9 @@ if (r.status !== 0) {
 }
 renameSync(partial, out);
 // what it was built from: the loader refuses a build whose source has changed since
-const source = createHash('sha256').update(readFileSync(join(root, 'native', 'crossbar_products.cc'))).digest('hex');
+const sourceHash = createHash('sha256');
+for (const f of ['crossbar_products.cc', 'philox.h']) sourceHash.update(readFileSync(join(root, 'native', f)));
+const source = sourceHash.digest('hex');
 writeFileSync(`${out}.json`, `${JSON.stringify({ source, flags: args.slice(0, args.indexOf('-std=c++17')) }, null, 1)}\n`);
 console.log(`native kernels built: ${out}`);
 

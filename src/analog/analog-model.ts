@@ -5,7 +5,7 @@
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { NOISE_STREAM } from '../graph/noise-table.js';
+import { NOISE_STREAM } from '../util/philox.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
@@ -60,8 +60,8 @@ export function assertSameNoise(
       field: 'noiseStream',
       value: stream,
       allowed:
-        `this xbar draws stream ${NOISE_STREAM} (noise windows at multiples of 16 samples; stream 1 starts ` +
-        `them at any sample), so a seed would give other numbers: continue it with an xbar that draws stream ${stream}, or use another --out`,
+        `this xbar draws stream ${NOISE_STREAM} (Philox keyed by sample; streams 1 and 2 took windows of a ` +
+        `noise table), so a seed would give other numbers: continue it with an xbar that draws stream ${stream}, or use another --out`,
     });
   const was = recorded.kernels ?? 'onnx';
   if (was === current) return;
@@ -327,6 +327,8 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     sliceWeights: p.sliceWeights,
     rows: p.rows,
     seed,
+    // x is (batch, …, in): its first dim counts the samples
+    batch: lead[0] ?? 1,
   };
   // the native kernel, where it applies, takes the gain and sums the row tiles itself
   const blocks = p.outDim / l.scaleBlock;

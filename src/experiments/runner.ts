@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
-import { NOISE_STREAM } from '../graph/noise-table.js';
+import { NOISE_STREAM } from '../util/philox.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
@@ -46,7 +46,7 @@ export interface ExperimentRecord {
    * as the two assign noise samples differently.
    */
   kernels?: Kernels;
-  /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
+  /** The noise stream the results were drawn from (util/philox.ts NOISE_STREAM; absent: 1). */
   noiseStream?: number;
   started?: string;
   updated?: string;

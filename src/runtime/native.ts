@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../util/errors.js';
+import { fillNoise, type NoiseLayout } from '../util/philox.js';
 
 /** What every call of the fused bit-serial × bit-sliced crossbar product takes (native/crossbar_products.cc). */
 interface ProductsArgs {
@@ -26,10 +27,23 @@ interface ProductsArgs {
   weightScale: number;
   /** × `squareScale` the squares are (σ_R·scale)². */
   squareScale: number;
-  /** Per plane, N(0, 1) samples for the read noise, J·B·R·N·C each (the kernel's own layout). */
-  readNoise: Float32Array[] | null;
-  /** Per plane, N(0, σ_out²) samples for the output noise, or null. */
-  outNoise: Float32Array[] | null;
+  /**
+   * The key of each plane's noise (util/philox.ts), or null: no read or output noise. The noise
+   * of output (plane, slice j, b, r, n, c) is the element (j, b, r, n, c) of a [J, B, R, N, C]
+   * noise leaf of that seed whose batch axis is B (`samplesAlongB`) or N and holds `samples`
+   * samples from `firstSample` on: the graph's noise for the same output.
+   */
+  noiseSeeds?: Uint32Array | null;
+  /** Default 1. */
+  samples?: number;
+  samplesAlongB?: boolean;
+  /** Default 0. */
+  firstSample?: number;
+  /**
+   * The output noise's σ in ADC steps (0: none): with squares, read and output noise are one
+   * draw, sqrt(v + σ_out²)·ξ (v: the read noise's variance); without, σ_out·ξ.
+   */
+  outSigma?: number;
   /** Recombination weight of each (plane, slice), [planes, J]. */
   coef: Float32Array;
   /** ADC levels each side of zero (0: ideal ADC). */
@@ -100,15 +114,28 @@ export interface WrittenCellsArgs {
 
 export type CrossbarProductsArgs = ProductsArgs & (ProgrammedCellsArgs | WrittenCellsArgs);
 
+/** What `fillNoise` takes: util/philox.ts fillNoise's arguments, and threads. */
+export interface FillNoiseArgs extends NoiseLayout {
+  out: Float32Array;
+  seed: number;
+  std: number;
+  firstSample: number;
+  threads: number;
+}
+
 export interface NativeKernels {
   /** → [B, R, N, C] recombined ADC codes (× gain, and summed over R, when asked). */
   crossbarProducts(args: CrossbarProductsArgs): Float32Array;
+  /** util/philox.ts fillNoise on `threads` threads, vectorised (native/philox.h). */
+  fillNoise(args: FillNoiseArgs): void;
   /** The constants the kernels were compiled with (src/analog/write-noise.ts's NATIVE_CONSTANTS, as JSON). */
   constants: string;
 }
 
 const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.meta.url));
-const SOURCE = fileURLToPath(new URL('../../../native/crossbar_products.cc', import.meta.url));
+const SOURCES = ['crossbar_products.cc', 'philox.h'].map((f) =>
+  fileURLToPath(new URL(`../../../native/${f}`, import.meta.url)),
+);
 let loaded: NativeKernels | null | undefined;
 let warned = false;
 
@@ -119,11 +146,11 @@ function load(): NativeKernels | null {
   const built = existsSync(stamp)
     ? (JSON.parse(readFileSync(stamp, 'utf8')) as { source?: string }).source
     : undefined;
-  const now = existsSync(SOURCE) ? createHash('sha256').update(readFileSync(SOURCE)).digest('hex') : built;
+  const now = SOURCES.every((f) => existsSync(f)) ? sourceHash(SOURCES.map((f) => readFileSync(f))) : built;
   if (built !== now) {
     if (!warned)
       console.error(
-        `xbar: ${BUILT} was built from another version of native/crossbar_products.cc; ` +
+        `xbar: ${BUILT} was built from another version of native/; ` +
           'run `npm run build:native` (using ONNX graphs until then)',
       );
     warned = true;
@@ -159,3 +186,26 @@ export function envThreads(): number | undefined {
 
 /** Threads the native kernels use: $XBAR_THREADS, else every core. */
 export const nativeThreads = (): number => envThreads() ?? availableParallelism();
+
+/** The hash of the kernel's sources (scripts/build-native.mjs records it with a build). */
+function sourceHash(files: readonly Buffer[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(f);
+  return h.digest('hex');
+}
+
+/**
+ * Fills `out` with the sample-keyed noise of a noise leaf (util/philox.ts fillNoise): in the
+ * native kernels where they are built, on every thread; else in TypeScript (the same bits).
+ */
+export function drawNoise(
+  out: Float32Array,
+  layout: NoiseLayout,
+  seed: number,
+  std: number,
+  firstSample: number,
+): void {
+  const kernels = nativeKernels();
+  if (kernels) kernels.fillNoise({ out, ...layout, seed, std, firstSample, threads: nativeThreads() });
+  else fillNoise(out, layout, seed, std, firstSample);
+}

@@ -6,6 +6,13 @@
  * float32 is the correctly rounded float32 result for these operations.
  */
 
+/**
+ * Which noise a seed draws, recorded with results so that a resume never mixes two: 1 and 2,
+ * windows of a fixed table of samples (at any sample; at multiples of 16); 3, this generator
+ * keyed by sample.
+ */
+export const NOISE_STREAM = 3;
+
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
@@ -78,19 +85,22 @@ const C6 = f(-1 / 720);
 const C8 = f(1 / 40320);
 const C10 = f(-1 / 3628800);
 
+/** 2^−k for k = 0..33. */
+const INV_POW2 = Float64Array.from({ length: 34 }, (_, k) => 2 ** -k);
+
 /**
- * The Box–Muller radius sqrt(−2·ln u) of u = (w + 1)·2^−32 ∈ (0, 1] from a uint32 w. u is
- * normalised with integer operations (leading zeros), so its 24-bit mantissa keeps full precision
- * down to 2^−32 (radius at most 6.66); ln of the mantissa m ∈ [√½, √2) is 2·atanh((m−1)/(m+1))
- * as its series to s⁹ (truncation < 1e-9).
+ * The Box–Muller radius sqrt(−2·ln u) of u = t·2^−32, t = w + 1 ∈ [1, 2^32] rounded to float32
+ * (so u > 0; radius at most 6.66), from a uint32 w: t's exponent and mantissa m from its bits
+ * (an exact frexp), ln of m ∈ [√½, √2) as 2·atanh((m−1)/(m+1)), its series to s⁹ (truncation
+ * < 1e-9).
  */
 export function boxMullerRadius(w: number): number {
-  const v = (w + 1) >>> 0; // 0 only for w = 2^32 − 1, i.e. u = 1
-  if (v === 0) return 0;
-  const lz = Math.clz32(v);
-  // the top 24 bits of v, normalised: m ∈ [0.5, 1), u = m·2^−lz
-  let m = ((v << lz) >>> 8) * ULP24;
-  let e = -lz;
+  // hi·65536 + (lo + 1): both terms exact, one rounding; an integer in [1, 2^32]
+  const t = f((w >>> 16) * 65536 + ((w & 0xffff) + 1));
+  // t = m·2^k, m ∈ [0.5, 1) (division by a power of two: exact)
+  const k = t >= 2 ** 32 ? 33 : 32 - Math.clz32(t);
+  let m = t * INV_POW2[k]!;
+  let e = k - 32;
   if (m < SQRT_HALF) {
     m = m * 2;
     e -= 1;

@@ -180,7 +180,7 @@ describe('converters', () => {
       range: x,
     };
     const operand = { weights: w, squares: null };
-    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 1, seed: 0 }).codes(false);
+    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 1, seed: 0, batch: 1 }).codes(false);
     const g = await compile({ y }, { cache: false });
     const out = await g.run({
       x: hostArray('float32', [1, 1, 1, 1], Float32Array.of(1)),
@@ -305,7 +305,7 @@ describe('noise statistics', () => {
     const sq = input('sq', [1, 1, 4, 1]);
     const d = { planes: x.reshape([1, 1, n, 4]), codes: x, planeScale: 1, planeWeights: [1], range: x };
     const operand = { weights: w, squares: sq };
-    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 4, seed: 3 }).codes(false);
+    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 4, seed: 3, batch: 1 }).codes(false);
     const g = await compile({ y }, { cache: false });
     const xs = Float32Array.from({ length: 4 * n }, (_, i) => [1, -0.5, 0.25, 0][i % 4]!);
     const ws = Float32Array.of(0.5, -1, 0.25, 1);

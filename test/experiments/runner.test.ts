@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Experiment } from '../../src/experiments/runner.js';
-import { NOISE_STREAM } from '../../src/graph/noise-table.js';
+import { NOISE_STREAM } from '../../src/util/philox.js';
 
 describe('Experiment', () => {
   it('continues results only on the kernels they were computed with (absent: the ONNX graphs)', async () => {

@@ -5,13 +5,13 @@
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { NOISE_STREAM } from '../util/philox.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
+import { NOISE_STREAM } from '../util/philox.js';
 import { calibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';

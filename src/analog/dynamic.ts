@@ -65,10 +65,7 @@ function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number
     noise:
       xbar.program.kind === 'none'
         ? null
-        : [
-            cellNoise(shape, seedFor(seed, 'write+')),
-            cellNoise(shape, seedFor(seed, 'write-')),
-          ],
+        : [cellNoise(shape, seedFor(seed, 'write+')), cellNoise(shape, seedFor(seed, 'write-'))],
     params: {
       writeKind: write.code,
       writeNoiseScale: f(write.scale(xbar.program, xbar.mapping)),

@@ -9,11 +9,11 @@ import { existsSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
-import { NOISE_STREAM } from '../util/philox.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
 import { meanStd } from '../util/math.js';
+import { NOISE_STREAM } from '../util/philox.js';
 import { progress } from '../util/progress.js';
 
 export interface InstanceRecord {

@@ -15,9 +15,9 @@ import type { HostArray } from '../graph/ndarray.js';
 import type { GraphInput, GraphOutput } from '../graph/onnx.js';
 import { type HostKernel, OPS } from '../graph/ops.js';
 import { GraphError, numel } from '../graph/shape.js';
+import { input, Tensor } from '../graph/tensor.js';
 import { type NoiseLayout, noiseLayout } from '../util/philox.js';
 import { drawNoise } from './native.js';
-import { input, Tensor } from '../graph/tensor.js';
 import { type CompileOptions, compileOnnx, type RunnableGraph } from './session.js';
 
 type Step =
@@ -115,7 +115,13 @@ export async function compileSegmented(
     .digest('hex');
   const noise = drawn.map((t): DrawnNoise => {
     const a = t.attrs as { seed: number; std: number; batchAxis: number; batch: number };
-    return { name: cutName(t), seed: a.seed, std: a.std, layout: noiseLayout(t.shape, a.batchAxis, a.batch), shape: t.shape };
+    return {
+      name: cutName(t),
+      seed: a.seed,
+      std: a.std,
+      layout: noiseLayout(t.shape, a.batchAxis, a.batch),
+      shape: t.shape,
+    };
   });
   return new SegmentedGraph(steps, noise, outputs, cutName, key);
 }

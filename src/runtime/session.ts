@@ -78,7 +78,10 @@ class CompiledGraph implements RunnableGraph {
   /** The noise inputs' buffers, for the next run to fill again. */
   private readonly noiseBuffers = new Map<string, Float32Array>();
 
-  async run(feeds: Readonly<Record<string, HostArray>> = {}, firstSample = 0): Promise<Record<string, HostArray>> {
+  async run(
+    feeds: Readonly<Record<string, HostArray>> = {},
+    firstSample = 0,
+  ): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
     if (unknown.length) {

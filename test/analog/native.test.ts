@@ -55,13 +55,21 @@ async function compare(c: Case): Promise<{ differ: number; maxDiff: number; scal
 }
 
 /** x·W of a static layer `name` on a preset with `sets` overrides, x [samples, tokens, inDim]. */
-function staticCase(preset: string, sets: string[], inDim: number, outDim: number, n: number, tokens = 1): Case {
+function staticCase(
+  preset: string,
+  sets: string[],
+  inDim: number,
+  outDim: number,
+  n: number,
+  tokens = 1,
+): Case {
   const spec = loadSpec(preset, sets);
   const rng = new Rng(17);
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
   const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
   return {
-    build: () => new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w)),
+    build: () =>
+      new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w)),
     feeds: { x },
   };
 }

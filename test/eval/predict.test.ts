@@ -77,9 +77,19 @@ describe('Predictor noise', () => {
       const batch = await predictor.logits(x, 100);
       const labels = batch.shape[1]!;
       for (const i of [0, 3, 7]) {
-        const one = { pixel_values: hostArray('float32', [1, ...x.pixel_values.shape.slice(1)], data.slice(i * per, (i + 1) * per)) };
+        const one = {
+          pixel_values: hostArray(
+            'float32',
+            [1, ...x.pixel_values.shape.slice(1)],
+            data.slice(i * per, (i + 1) * per),
+          ),
+        };
         const alone = await predictor.logits(one, 100 + i);
-        const row = { ...batch, shape: [1, labels], data: (batch.data as Float32Array).slice(i * labels, (i + 1) * labels) };
+        const row = {
+          ...batch,
+          shape: [1, labels],
+          data: (batch.data as Float32Array).slice(i * labels, (i + 1) * labels),
+        };
         assertLogits(row, alone, 0, `${preset}: sample ${100 + i}`);
       }
       // the noise is drawn: another first sample gives other logits

@@ -68,7 +68,10 @@ describe('randomNormal and randomUniform in ONNX Runtime', () => {
 
 describe('noise leaves (sample-keyed, filled by the runtime at every run)', () => {
   it('has the requested std and mean (tolerances from the sample size)', async () => {
-    const g = await compile({ r: noise([4, N / 4], { seed: 3, std: 0.5, batchAxis: 0, batch: 4 }) }, { cache: false });
+    const g = await compile(
+      { r: noise([4, N / 4], { seed: 3, std: 0.5, batchAxis: 0, batch: 4 }) },
+      { cache: false },
+    );
     assertNormal((await g.run()).r!.data as Float32Array, 0, 0.5);
   });
 
@@ -90,7 +93,10 @@ describe('noise leaves (sample-keyed, filled by the runtime at every run)', () =
   });
 
   it('refuses a batch axis that is the last or does not hold the batch', () => {
-    assert.throws(() => noise([4, 6], { seed: 1, batchAxis: 1, batch: 2 }), /batch axis 1 of \[4, 6\] cannot hold 2 samples/);
+    assert.throws(
+      () => noise([4, 6], { seed: 1, batchAxis: 1, batch: 2 }),
+      /batch axis 1 of \[4, 6\] cannot hold 2 samples/,
+    );
     assert.throws(() => noise([4, 6], { seed: 1, batchAxis: 0, batch: 3 }), /cannot hold 3 samples/);
   });
 });

@@ -54,7 +54,10 @@ describe('graphs with host kernels', () => {
     const second = await g.run({}, 2);
     assert.deepEqual(toNumbers(second.viaKernel!), toNumbers(second.direct!));
     assert.notDeepEqual(toNumbers(second.direct!), toNumbers(first.direct!));
-    assert.deepEqual(toNumbers((await g.run({}, 1)).direct!).slice(0, 64), toNumbers(first.direct!).slice(64));
+    assert.deepEqual(
+      toNumbers((await g.run({}, 1)).direct!).slice(0, 64),
+      toNumbers(first.direct!).slice(64),
+    );
   });
 
   it('reuse the sessions of an earlier compile of the same structure, with the same noise', async () => {

@@ -111,7 +111,8 @@ describe('the Gaussian transform', () => {
     const bound = Z / Math.sqrt(m);
     // 1: cos and sin of one radius and angle (lanes 0 and 1); 2: the other pair of words; 4: the
     // next counter
-    for (const shift of [1, 2, 3, 4]) assert.ok(Math.abs(pairs(shift)) < bound, `lanes ${shift} apart: ${pairs(shift)}`);
+    for (const shift of [1, 2, 3, 4])
+      assert.ok(Math.abs(pairs(shift)) < bound, `lanes ${shift} apart: ${pairs(shift)}`);
     const half = rows / 2;
     const rowsApart = correlation(a.subarray(0, half * columns), a.subarray(half * columns));
     assert.ok(Math.abs(rowsApart) < Z / Math.sqrt(half * columns), `rows: ${rowsApart}`);
@@ -134,7 +135,9 @@ describe('the Gaussian transform', () => {
   });
 });
 
-describe('the agreement rule', { skip: nativeKernels() === null ? 'native kernels not built' : false }, () => {
+describe('the agreement rule', {
+  skip: nativeKernels() === null ? 'native kernels not built' : false,
+}, () => {
   it('fills the same bits in TypeScript and in the native kernels on 1, 2 and 3 threads', () => {
     const kernels = nativeKernels()!;
     // [2, 3 samples × 5, 4, 37 columns]: a tail of 5 columns after 2 vectors of 16

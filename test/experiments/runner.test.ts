@@ -44,7 +44,7 @@ describe('Experiment', () => {
     assert.equal((await again.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
     await assert.rejects(
       again.cell('c', {}, 2, 0, async () => ({ value: 99 })),
-      /results\.json: noiseStream: 1 is not allowed, this xbar draws stream 2 .*use another --out/,
+      /results\.json: noiseStream: 1 is not allowed, this xbar draws stream 3 .*use another --out/,
     );
   });
 

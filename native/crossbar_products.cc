@@ -312,24 +312,38 @@ inline v16 vsqrt(v16 x) {
   return r;
 }
 
-// The N(0, 1) noise of outputs (plane k, slice j, b, r, n, columns col..col + 15), col a multiple
-// of 16: the elements (j, b, r, n, col..) of the graph's noise leaf [J, B, R, N, C] of plane k's
-// seed, whose batch axis is B or N (src/util/philox.ts fillNoise, native/philox.h).
-inline v16 noiseAt(const Problem& p, int k, int j, int b, int r, int n, int col) {
-  uint32_t sample, q;
+// The N(0, 1) noise of outputs (plane k, every slice j, b, r, n, columns c0..c0 + 16·H), c0 a
+// multiple of 16, into xi[j][column − c0]: the elements (j, b, r, n, column) of the graph's
+// noise leaf [J, B, R, N, C] of plane k's seed, whose batch axis is B or N (src/util/philox.ts
+// fillNoise, native/philox.h). Every slice at once: the generator's vectors take 8 blocks.
+template <int J, int H>
+inline void noiseAt(const Problem& p, int k, int b, int r, int n, int c0, float (&xi)[J][16 * H]) {
+  // row q of slice j is q0 + j·stride within its sample
+  int64_t sample, q0, stride;
   if (p.samplesAlongB) {
     const int per = p.B / p.samples;
-    sample = static_cast<uint32_t>(b / per);
-    q = static_cast<uint32_t>(((static_cast<int64_t>(j) * per + b % per) * p.R + r) * p.N + n);
+    sample = b / per;
+    q0 = (static_cast<int64_t>(b % per) * p.R + r) * p.N + n;
+    stride = static_cast<int64_t>(per) * p.R * p.N;
   } else {
     const int per = p.N / p.samples;
-    sample = static_cast<uint32_t>(n / per);
-    q = static_cast<uint32_t>(((static_cast<int64_t>(j) * p.B + b) * p.R + r) * per + n % per);
+    sample = n / per;
+    q0 = (static_cast<int64_t>(b) * p.R + r) * per + n % per;
+    stride = static_cast<int64_t>(p.B) * p.R * per;
   }
-  v16 xi;
-  philox::gaussians16(static_cast<uint32_t>(col >> 2), q, static_cast<uint32_t>(p.firstSample + sample), 0,
-                      p.noiseSeeds[k], 0, reinterpret_cast<float*>(&xi));
-  return xi;
+  constexpr int perSlice = 4 * H, total = J * perSlice;  // blocks of 4 columns
+  float g[4 * philox::kBlocks];
+  float* flat = &xi[0][0];
+  for (int first = 0; first < total; first += philox::kBlocks) {
+    philox::u32x8 cols, rows;
+    for (int e = 0; e < philox::kBlocks; e++) {
+      const int block = std::min(first + e, total - 1);  // past the end: a spare draw
+      cols[e] = static_cast<uint32_t>(c0 / 4 + block % perSlice);
+      rows[e] = static_cast<uint32_t>(q0 + (block / perSlice) * stride);
+    }
+    philox::gaussians(cols, rows, static_cast<uint32_t>(p.firstSample + sample), 0, p.noiseSeeds[k], 0, g);
+    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * std::min(philox::kBlocks, total - first));
+  }
 }
 
 // Adds (sign +1) or subtracts (−1) the weights of the rows set in `mask` (rows base..base+63)
@@ -540,6 +554,8 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
           accumulateRows<J, H, Squares>(negMask[k * words + word], word * 64, -1.0f, w, s, y, v);
       }
       // read noise, output noise and the ADC of every slice's outputs; shift-add
+      alignas(64) float xi[J][16 * H];
+      if (!p.noiseSeeds.empty()) noiseAt<J, H>(p, k, b, r, n, c0, xi);
 #pragma GCC unroll 16
       for (int j = 0; j < J; j++) {
         const float cf = p.coef[k * J + j];
@@ -549,7 +565,7 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
           if (lo >= width) break;
           v16 val = y[j][h];
           if (!p.noiseSeeds.empty())
-            val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) * noiseAt(p, k, j, b, r, n, c0 + lo);
+            val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) * vload(xi[j] + lo);
           if (p.levels) val = adc(val, levels);
           total[j][h] += splat(cf) * val;
         }

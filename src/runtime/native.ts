@@ -136,11 +136,18 @@ const BUILT = fileURLToPath(new URL('../../../build/xbar_native.node', import.me
 const SOURCES = ['crossbar_products.cc', 'philox.h'].map((f) =>
   fileURLToPath(new URL(`../../../native/${f}`, import.meta.url)),
 );
+/** The build (null: none usable), and the kernels in use (null: off). */
+let build: NativeKernels | null | undefined;
 let loaded: NativeKernels | null | undefined;
 let warned = false;
 
-/** The build, if there is one and it was built from the source as it is now. */
+/** The build, if there is one and it was built from the source as it is now (loaded once). */
 function load(): NativeKernels | null {
+  if (build === undefined) build = loadBuild();
+  return build;
+}
+
+function loadBuild(): NativeKernels | null {
   if (!existsSync(BUILT)) return null;
   const stamp = `${BUILT}.json`;
   const built = existsSync(stamp)
@@ -196,7 +203,7 @@ function sourceHash(files: readonly Buffer[]): string {
 
 /**
  * Fills `out` with the sample-keyed noise of a noise leaf (util/philox.ts fillNoise): in the
- * native kernels where they are built, on every thread; else in TypeScript (the same bits).
+ * native build where there is one, on every thread; else in TypeScript (the same bits).
  */
 export function drawNoise(
   out: Float32Array,
@@ -205,7 +212,9 @@ export function drawNoise(
   std: number,
   firstSample: number,
 ): void {
-  const kernels = nativeKernels();
+  // the build's fill even with XBAR_NATIVE=0, which sends the products to the ONNX graphs: its
+  // bits are TypeScript's
+  const kernels = load();
   if (kernels) kernels.fillNoise({ out, ...layout, seed, std, firstSample, threads: nativeThreads() });
   else fillNoise(out, layout, seed, std, firstSample);
 }

@@ -195,6 +195,7 @@ export function lowerToOnnx(
     },
   };
 
+  const noiseNames = new Map<string, string>();
   const declareLeaf = (name: string, t: Tensor): void => {
     const prev = leafNames.get(name);
     if (prev && prev !== t) {
@@ -249,8 +250,16 @@ export function lowerToOnnx(
       }
       names.set(t.id, name);
     } else if (t.op === 'noise') {
+      // two leaves of the same attributes hold the same values: one input
+      const same = `${a['seed']} ${a['std']} [${t.shape}] ${a['batchAxis']} ${a['batch']}`;
+      const known = noiseNames.get(same);
+      if (known) {
+        names.set(t.id, known);
+        continue;
+      }
       // named by order of appearance, so a rebuilt graph keeps its session cache key
       const name = `noise${inputs.filter((i) => i.noise).length}`;
+      noiseNames.set(same, name);
       const noise = {
         seed: a['seed'] as number,
         std: a['std'] as number,

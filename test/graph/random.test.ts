@@ -92,6 +92,15 @@ describe('noise leaves (sample-keyed, filled by the runtime at every run)', () =
     assert.notDeepEqual(rowsOf(other, 4, 0), rowsOf(four, 4, 0));
   });
 
+  it('lowers two leaves of the same attributes to one input (they hold the same values)', async () => {
+    const leaf = (seed: number) => noise([2, 3], { seed, batchAxis: 0, batch: 2 });
+    const g = await compile({ a: leaf(5), b: leaf(5), c: leaf(6) }, { cache: false });
+    assert.equal(g.inputs.filter((i) => i.noise).length, 2);
+    const r = await g.run({}, 4);
+    assert.deepEqual(toNumbers(r.a!), toNumbers(r.b!));
+    assert.notDeepEqual(toNumbers(r.a!), toNumbers(r.c!));
+  });
+
   it('refuses a batch axis that is the last or does not hold the batch', () => {
     assert.throws(
       () => noise([4, 6], { seed: 1, batchAxis: 1, batch: 2 }),

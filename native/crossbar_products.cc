@@ -331,18 +331,17 @@ inline void noiseAt(const Problem& p, int k, int b, int r, int n, int c0, float 
     q0 = (static_cast<int64_t>(b) * p.R + r) * per + n % per;
     stride = static_cast<int64_t>(p.B) * p.R * per;
   }
-  constexpr int perSlice = 4 * H, total = J * perSlice;  // blocks of 4 columns
+  constexpr uint32_t perSlice = 4 * H, total = J * perSlice;  // blocks of 4 columns (a power of 2 per slice)
   float g[4 * philox::kBlocks];
   float* flat = &xi[0][0];
-  for (int first = 0; first < total; first += philox::kBlocks) {
-    philox::u32x8 cols, rows;
-    for (int e = 0; e < philox::kBlocks; e++) {
-      const int block = std::min(first + e, total - 1);  // past the end: a spare draw
-      cols[e] = static_cast<uint32_t>(c0 / 4 + block % perSlice);
-      rows[e] = static_cast<uint32_t>(q0 + (block / perSlice) * stride);
-    }
+  const philox::u32x8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (uint32_t first = 0; first < total; first += philox::kBlocks) {
+    // block b: columns c0 + 4·(b mod perSlice) of slice ⌊b/perSlice⌋ (past the end: spare draws)
+    const philox::u32x8 block = first + lanes;
+    const philox::u32x8 cols = static_cast<uint32_t>(c0 / 4) + block % perSlice;
+    const philox::u32x8 rows = static_cast<uint32_t>(q0) + block / perSlice * static_cast<uint32_t>(stride);
     philox::gaussians(cols, rows, static_cast<uint32_t>(p.firstSample + sample), 0, p.noiseSeeds[k], 0, g);
-    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * std::min(philox::kBlocks, total - first));
+    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * std::min<uint32_t>(philox::kBlocks, total - first));
   }
 }
 

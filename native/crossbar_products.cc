@@ -382,9 +382,14 @@ inline void noiseAt(const Problem& p, int k, int b, int r, int n, int c0, float 
     const philox::u32x8 block = first + lanes;
     const philox::u32x8 cols = static_cast<uint32_t>(c0 / 4) + block % perSlice;
     const philox::u32x8 rows = static_cast<uint32_t>(q0) + block / perSlice * static_cast<uint32_t>(stride);
-    alignas(64) float g[4 * philox::kBlocks];
-    philox::gaussians(cols, rows, static_cast<uint32_t>(p.firstSample + sample), 0, p.noiseSeeds[k], 0, g);
-    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * std::min<uint32_t>(philox::kBlocks, total - first));
+    const uint32_t key = p.noiseSeeds[k], counter = static_cast<uint32_t>(p.firstSample + sample);
+    if (total - first >= philox::kBlocks) {
+      philox::gaussians(cols, rows, counter, 0, key, 0, flat + 4 * first);
+      continue;
+    }
+    float g[4 * philox::kBlocks];
+    philox::gaussians(cols, rows, counter, 0, key, 0, g);
+    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * (total - first));
   }
 }
 

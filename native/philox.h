@@ -177,12 +177,27 @@ inline void gaussians(u32x8 c0, u32x8 c1, uint32_t c2, uint32_t c3, uint32_t k0,
     std::memcpy(zc + at, &zcv, sizeof zcv);
     std::memcpy(zs + at, &zsv, sizeof zsv);
   }
-  for (int b = 0; b < kBlocks; b++) {
-    out[4 * b] = zc[b];
-    out[4 * b + 1] = zs[b];
-    out[4 * b + 2] = zc[8 + b];
-    out[4 * b + 3] = zs[8 + b];
-  }
+  // out[4b + lane]: lanes 0..3 from zc[b], zs[b], zc[8 + b], zs[8 + b] (a 4 × 8 transpose)
+#if defined(__AVX512F__)
+  f32xW c, s;
+  std::memcpy(&c, zc, 64), std::memcpy(&s, zs, 64);
+  const f32xW first = __builtin_shufflevector(c, s, 0, 16, 8, 24, 1, 17, 9, 25, 2, 18, 10, 26, 3, 19, 11, 27);
+  const f32xW second = __builtin_shufflevector(c, s, 4, 20, 12, 28, 5, 21, 13, 29, 6, 22, 14, 30, 7, 23, 15, 31);
+  std::memcpy(out, &first, 64), std::memcpy(out + 16, &second, 64);
+#else
+  typedef float f32x8 __attribute__((vector_size(32)));
+  f32x8 a, b, c, d;
+  std::memcpy(&a, zc, 32), std::memcpy(&b, zs, 32), std::memcpy(&c, zc + 8, 32), std::memcpy(&d, zs + 8, 32);
+  const f32x8 abLo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+  const f32x8 abHi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+  const f32x8 cdLo = __builtin_shufflevector(c, d, 0, 8, 1, 9, 2, 10, 3, 11);
+  const f32x8 cdHi = __builtin_shufflevector(c, d, 4, 12, 5, 13, 6, 14, 7, 15);
+  const f32x8 o0 = __builtin_shufflevector(abLo, cdLo, 0, 1, 8, 9, 2, 3, 10, 11);
+  const f32x8 o1 = __builtin_shufflevector(abLo, cdLo, 4, 5, 12, 13, 6, 7, 14, 15);
+  const f32x8 o2 = __builtin_shufflevector(abHi, cdHi, 0, 1, 8, 9, 2, 3, 10, 11);
+  const f32x8 o3 = __builtin_shufflevector(abHi, cdHi, 4, 5, 12, 13, 6, 7, 14, 15);
+  std::memcpy(out, &o0, 32), std::memcpy(out + 8, &o1, 32), std::memcpy(out + 16, &o2, 32), std::memcpy(out + 24, &o3, 32);
+#endif
 }
 
 // Where a noise tensor's elements sit (src/util/philox.ts NoiseLayout): [outer, along, inner,

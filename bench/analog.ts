@@ -27,7 +27,6 @@ import { splitDim } from '../src/analog/program.js';
 import { type Crossbar, isPerfect, sliceCount } from '../src/analog/spec.js';
 import { Predictor } from '../src/eval/predict.js';
 import { type HostArray, hostArray } from '../src/graph/ndarray.js';
-import { NoiseStream } from '../src/graph/noise-table.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
 import { kernelInfo, nativeKernels, nativeThreads, useNativeKernels } from '../src/runtime/native.js';
@@ -244,15 +243,13 @@ async function kernelAlone(): Promise<void> {
       squares: Float32Array.from(digits, (d) => (0.01 + Math.abs(d) / 3) ** 2 + 0.01 ** 2),
     },
   };
-  // per-plane windows of the noise table, as in the model
-  const windows = Array.from({ length: K }, (_, p) => new NoiseStream(p + 1, 1, J * R * N * C).next());
   const args = {
     codes,
     planes: K,
     weightScale: 0.48,
     squareScale: 6e-4,
-    readNoise: windows,
-    outNoise: null,
+    // read noise drawn in the kernel, one seed per plane, as in the model
+    noiseSeeds: Uint32Array.from({ length: K }, (_, p) => p + 1),
     coef: Float32Array.from({ length: K * J }, (_, i) => 2 ** -i),
     levels: 31,
     B: 1,

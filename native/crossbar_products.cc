@@ -5,11 +5,13 @@
 // sum after, and for K and V the writing of their cells (write noise) as each tile is copied.
 // ONNX Runtime needs ~8 passes over the 28× expanded pre-ADC values for this; here they never
 // leave registers. The arithmetic is the graph version's (src/analog/mvm.ts and products.ts,
-// which test/analog/native.test.ts compares against); the noise windows are the graph's too,
-// read in this kernel's own order (noiseAt).
+// which test/analog/native.test.ts compares against), and so is the noise: drawn here from the
+// counter-based generator of native/philox.h, keyed as the graph's noise leaves are (noiseAt).
 #ifndef __wasm__
 #include <node_api.h>
 #endif
+
+#include "philox.h"
 
 // WriteKind and the pcm fit, generated from src/analog/write-noise.ts by scripts/build-native.mjs
 #include "native_constants.h"
@@ -70,8 +72,14 @@ struct Problem {
   const float* weights;   // [J, Bw, R, rows, C]; × weightScale: ADC steps per plane unit
   const float* squares;   // same layout, or null; × squareScale: (σ_R·scale)²
   float weightScale, squareScale;
-  std::vector<const float*> readNoise;  // per plane, J·B·R·N·C samples N(0, 1) (noiseAt), or empty
-  std::vector<const float*> outNoise;   // per plane, the same of N(0, σ_out²), or empty
+  // the read and output noise: per plane the seed of its noise (noiseAt), or empty (none); the
+  // samples of the batch (along B or along N) and the index of the first; σ_out in ADC steps and
+  // its square (with squares, read and output noise are one draw: sqrt(v + σ_out²)·ξ)
+  std::vector<uint32_t> noiseSeeds;
+  int samples;
+  bool samplesAlongB;
+  int64_t firstSample;
+  float outSigma, outVar;
   const float* coef;      // [K, J]: slice weight × plane weight
   int levels;             // ADC levels each side of zero, 0: ideal ADC
   int B, Bw, R, N, rows, C, J;
@@ -345,14 +353,44 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
 // round half to even, then clip: the ADC code (std::nearbyint under the default rounding mode)
 inline vf adc(vf x, float levels) { return vmin(vmax(vrint(x), splat(-levels)), splat(levels)); }
 
-// Where the noise of output (b, r, n, column c0 + e, slice j) sits in a plane's noise window of
-// J·B·R·N·C samples: laid out [B][R][column chunk][N][J][chunk width], the order the kernel
-// visits outputs in, so the noise streams from memory sequentially. Any bijection onto the
-// window gives every output a distinct sample of it; this one is the kernel's own (the graph
-// version reads the window as [J][B][R][N][C]).
-inline int64_t noiseAt(const Problem& p, int b, int r, int c0, int width, int n, int j) {
-  const int64_t tile = (static_cast<int64_t>(b) * p.R + r) * p.N * p.J * p.C;
-  return tile + static_cast<int64_t>(c0) * p.N * p.J + (static_cast<int64_t>(n) * p.J + j) * width;
+// The N(0, 1) noise of outputs (plane k, every slice j, b, r, n, columns c0..c0 + W), c0 a
+// multiple of 4 and W a power of two ≥ 4, into xi[j][column − c0]: the elements (j, b, r, n,
+// column) of the graph's noise leaf [J, B, R, N, C] of plane k's seed, whose batch axis is B or
+// N (src/util/philox.ts fillNoise, native/philox.h). Every slice at once: the generator's
+// vectors take kBlocks blocks.
+template <int J, int W>
+inline void noiseAt(const Problem& p, int k, int b, int r, int n, int c0, float (&xi)[J][W]) {
+  // row q of slice j is q0 + j·stride within its sample
+  int64_t sample, q0, stride;
+  if (p.samplesAlongB) {
+    const int per = p.B / p.samples;
+    sample = b / per;
+    q0 = (static_cast<int64_t>(b % per) * p.R + r) * p.N + n;
+    stride = static_cast<int64_t>(per) * p.R * p.N;
+  } else {
+    const int per = p.N / p.samples;
+    sample = n / per;
+    q0 = (static_cast<int64_t>(b) * p.R + r) * per + n % per;
+    stride = static_cast<int64_t>(p.B) * p.R * per;
+  }
+  static_assert(W >= 4 && (W & (W - 1)) == 0, "W: a power of two of at least one block");
+  constexpr uint32_t perSlice = W / 4, total = J * perSlice;
+  float* flat = &xi[0][0];
+  const philox::u32x8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (uint32_t first = 0; first < total; first += philox::kBlocks) {
+    // block i: columns c0 + 4·(i mod perSlice) of slice ⌊i/perSlice⌋ (past the end: spare draws)
+    const philox::u32x8 block = first + lanes;
+    const philox::u32x8 cols = static_cast<uint32_t>(c0 / 4) + block % perSlice;
+    const philox::u32x8 rows = static_cast<uint32_t>(q0) + block / perSlice * static_cast<uint32_t>(stride);
+    const uint32_t key = p.noiseSeeds[k], counter = static_cast<uint32_t>(p.firstSample + sample);
+    if (total - first >= philox::kBlocks) {
+      philox::gaussians(cols, rows, counter, 0, key, 0, flat + 4 * first);
+      continue;
+    }
+    float g[4 * philox::kBlocks];
+    philox::gaussians(cols, rows, counter, 0, key, 0, g);
+    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * (total - first));
+  }
 }
 
 // Adds (Negative: subtracts) the weights of the rows set in `mask` (rows base..base+63) into y
@@ -401,13 +439,6 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
     const int64_t vec = (static_cast<int64_t>(b) * p.R + r) * p.N + n;
     const uint64_t* posMask = p.posMask.data() + vec * planes * words;
     const uint64_t* negMask = p.negMask.data() + vec * planes * words;
-    // the noise vector n + 2 will read, fetched ahead (its J·width samples per plane are
-    // contiguous): the kernel would otherwise wait on memory at every plane's ADC
-    if (Squares && !p.readNoise.empty() && n + 2 < n1)
-      for (int k = 0; k < planes; k++) {
-        const float* ahead = p.readNoise[k] + noiseAt(p, b, r, c0, width, n + 2, 0);
-        for (int e = 0; e < J * width; e += 16) __builtin_prefetch(ahead + e);
-      }
     // the digital gain and the sum over row tiles (row tile 0 writes, the others add: one
     // thread does every row tile of a chunk, in order)
     float* o = p.out + (p.sumTiles ? static_cast<int64_t>(b) * p.N + n : vec) * p.C + c0;
@@ -434,23 +465,18 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
         for (int word = 0; word < words; word++)
           accumulateRows<J, CW, V, Squares, true>(negMask[k * words + word], word * 64, lo0, w, s, y, v);
         // read noise, output noise and the ADC of every slice's outputs; shift-add
+        alignas(64) float xi[J][V * kLanes];
+        if (!p.noiseSeeds.empty()) noiseAt<J, V * kLanes>(p, k, b, r, n, c0 + lo0, xi);
 #pragma GCC unroll 16
         for (int j = 0; j < J; j++) {
-          const int64_t at = noiseAt(p, b, r, c0, width, n, j);
           const float cf = p.coef[k * J + j];
 #pragma GCC unroll 16
           for (int h = 0; h < V; h++) {
             const int lo = lo0 + h * kLanes;
             if (lo >= width) break;
             vf val = y[j][h];
-            auto noise = [&](const float* src) {
-              if (lo + kLanes <= width) return vload(src + at + lo);
-              vf t{};
-              for (int e = 0; lo + e < width; e++) t[e] = src[at + lo + e];
-              return t;
-            };
-            if (Squares && !p.readNoise.empty()) val += vsqrt(v[j][h]) * noise(p.readNoise[k]);
-            if (!p.outNoise.empty()) val += noise(p.outNoise[k]);
+            if (!p.noiseSeeds.empty())
+              val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) * vload(xi[j] + h * kLanes);
             if (p.levels) val = adc(val, levels);
             total[j][h] += splat(cf) * val;
           }
@@ -574,6 +600,27 @@ void dispatch(Problem& p, int threads) {
 #undef XBAR_SLICES
 }
 
+inline bool layoutValid(const philox::Layout& l) {
+  return l.perSample >= 1 && l.along % l.perSample == 0 && l.outer >= 0 && l.inner >= 0 && l.columns >= 0;
+}
+
+// src/util/philox.ts fillNoise of a valid layout into out, rows shared among the threads.
+void fillNoise(const philox::Layout& l, uint32_t seed, float std, int64_t firstSample, float* out, int threads) {
+  const int64_t rows = l.outer * l.along * l.inner;
+  // rows in blocks of at least 64k values, so that a small leaf runs on the caller's thread alone
+  const int64_t block = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, l.columns));
+  const int64_t blocks = (rows + block - 1) / block;
+  std::atomic<int64_t> next{0};
+  const std::function<void()> worker = [&]() {
+    for (int64_t b; (b = next.fetch_add(1)) < blocks;)
+      for (int64_t row = b * block; row < std::min(rows, (b + 1) * block); row++) {
+        const int64_t i = row % l.inner, a = (row / l.inner) % l.along, o = row / l.inner / l.along;
+        philox::fillRow(l, o, a, i, seed, std, firstSample, out + row * l.columns);
+      }
+  };
+  pool().run(static_cast<int>(std::min<int64_t>(std::max(1, threads), blocks)), worker);
+}
+
 // ---- N-API glue ----
 #ifndef __wasm__
 
@@ -655,7 +702,6 @@ napi_value Products(napi_env env, napi_callback_info info) {
   }
   const size_t in = static_cast<size_t>(p.B) * p.R * p.N * p.rows;
   const size_t wn = static_cast<size_t>(p.J) * p.Bw * p.R * p.rows * p.C;
-  const size_t yn = static_cast<size_t>(p.J) * p.B * p.R * p.N * p.C;
   const int planes = p.planes;
   p.inputs = array("inputs", in, true);
   p.codes = array("codes", in, p.inputs != nullptr);
@@ -704,24 +750,38 @@ napi_value Products(napi_env env, napi_callback_info info) {
   }
   p.coef = array("coef", static_cast<size_t>(planes) * p.J, false);
   if (pending()) return nullptr;
-  for (const char* name : {"readNoise", "outNoise"}) {
-    napi_value list = get(name);
-    bool isArray = false;
-    napi_is_array(env, list, &isArray);
-    if (!isArray) continue;
-    uint32_t len = 0;
-    napi_get_array_length(env, list, &len);
-    if (static_cast<int>(len) != planes) {
-      napi_throw_range_error(env, nullptr, (std::string("xbar native: '") + name + "' needs one array per plane").c_str());
-      return nullptr;
+  {
+    // the noise's seeds per plane (a Uint32Array), or null: no read or output noise
+    napi_value seeds = get("noiseSeeds");
+    bool is = false;
+    napi_typedarray_type type;
+    void* raw = nullptr;
+    napi_value buffer;
+    size_t length = 0, offset;
+    napi_valuetype t;
+    napi_typeof(env, seeds, &t);
+    if (t != napi_null && t != napi_undefined) {
+      if (!(napi_is_typedarray(env, seeds, &is) == napi_ok && is &&
+            napi_get_typedarray_info(env, seeds, &type, &length, &raw, &buffer, &offset) == napi_ok &&
+            type == napi_uint32_array && static_cast<int>(length) == planes)) {
+        napi_throw_range_error(env, nullptr, "xbar native: 'noiseSeeds' must be a Uint32Array of one seed per plane, or null");
+        return nullptr;
+      }
+      const uint32_t* s = static_cast<const uint32_t*>(raw);
+      p.noiseSeeds.assign(s, s + length);
     }
-    auto& dst = std::string(name) == "readNoise" ? p.readNoise : p.outNoise;
-    for (uint32_t k = 0; k < len; k++) {
-      napi_value e;
-      napi_get_element(env, list, k, &e);
-      const float* d = floatsOf(env, e, std::string("each of '") + name + "'", yn);
-      if (!d) return nullptr;
-      dst.push_back(d);
+    p.samples = std::max(1, integer("samples"));
+    bool along = false;
+    napi_get_value_bool(env, get("samplesAlongB"), &along);
+    p.samplesAlongB = along;
+    double first = 0;
+    napi_get_value_double(env, get("firstSample"), &first);
+    p.firstSample = static_cast<int64_t>(first);
+    p.outSigma = number("outSigma");
+    p.outVar = p.outSigma * p.outSigma;
+    if ((p.samplesAlongB ? p.B : p.N) % p.samples != 0) {
+      napi_throw_range_error(env, nullptr, "xbar native: 'samples' must divide B (samplesAlongB) or N");
+      return nullptr;
     }
   }
   p.gainBlock = std::max(1, integer("gainBlock"));
@@ -759,10 +819,41 @@ napi_value Products(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// fillNoise({ out, outer, along, perSample, inner, columns, seed, std, firstSample, threads }):
+// src/util/philox.ts fillNoise (fillNoise above).
+napi_value FillNoise(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  auto number = [&](const char* name) {
+    napi_value v = nullptr;
+    double d = 0;
+    napi_get_named_property(env, argv[0], name, &v);
+    napi_get_value_double(env, v, &d);
+    return d;
+  };
+  const philox::Layout l{static_cast<int64_t>(number("outer")), static_cast<int64_t>(number("along")),
+                         static_cast<int64_t>(number("perSample")), static_cast<int64_t>(number("inner")),
+                         static_cast<int64_t>(number("columns"))};
+  if (!layoutValid(l)) {
+    napi_throw_range_error(env, nullptr, "xbar native: fillNoise: 'along' must be a multiple of 'perSample' ≥ 1");
+    return nullptr;
+  }
+  napi_value outValue = nullptr;
+  napi_get_named_property(env, argv[0], "out", &outValue);
+  float* out = floatsOf(env, outValue, "fillNoise's 'out'", static_cast<size_t>(l.outer * l.along * l.inner * l.columns));
+  if (!out) return nullptr;
+  fillNoise(l, static_cast<uint32_t>(number("seed")), static_cast<float>(number("std")),
+            static_cast<int64_t>(number("firstSample")), out, static_cast<int>(std::max<double>(1, number("threads"))));
+  return nullptr;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "crossbarProducts", NAPI_AUTO_LENGTH, Products, nullptr, &fn);
   napi_set_named_property(env, exports, "crossbarProducts", fn);
+  napi_create_function(env, "fillNoise", NAPI_AUTO_LENGTH, FillNoise, nullptr, &fn);
+  napi_set_named_property(env, exports, "fillNoise", fn);
   napi_value constants;
   napi_create_string_utf8(env, kNativeConstants, NAPI_AUTO_LENGTH, &constants);
   napi_set_named_property(env, exports, "constants", constants);

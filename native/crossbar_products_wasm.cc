@@ -180,15 +180,17 @@ struct Args {
   const float *codes, *inputs, *weights, *squares, *unit, *coef, *gain, *gainScale;
   int32_t gainBatches, gainBlock, sumTiles;
   float* out;
-  const float* const* readNoise;  // planes pointers, or null
-  const float* const* outNoise;
+  const uint32_t* noiseSeeds;  // planes seeds, or null: no read or output noise
+  int32_t samples, samplesAlongB;
+  uint32_t firstSample;
+  float outSigma;
   // a written operand (unit ≠ null)
   int32_t writeKind;
   float cellLevels, cellBase, gMin, gMax, dG, dGSquared, writeNoiseScale;
   int32_t writeSquares;
   const float *writeNoise0, *writeNoise1;
 };
-static_assert(sizeof(Args) == 38 * 4, "Args is laid out word by word by src/runtime/wasm.ts");
+static_assert(sizeof(Args) == 41 * 4, "Args is laid out word by word by src/runtime/wasm.ts");
 
 // "xbar wasm: writeKind must be one of " + kWriteKinds
 const char* writeKindsError() {
@@ -241,8 +243,13 @@ __attribute__((export_name("xbar_products"))) const char* xbarProducts(Args* a) 
     if (w.kind != WriteKind::none && (!w.xi[0] || !w.xi[1]))
       return "xbar wasm: 'writeNoise' needs two arrays (the G+ and the G- devices)";
   }
-  for (int k = 0; a->readNoise && k < p.planes; k++) p.readNoise.push_back(a->readNoise[k]);
-  for (int k = 0; a->outNoise && k < p.planes; k++) p.outNoise.push_back(a->outNoise[k]);
+  if (a->noiseSeeds) p.noiseSeeds.assign(a->noiseSeeds, a->noiseSeeds + p.planes);
+  p.samples = std::max(1, a->samples);
+  p.samplesAlongB = a->samplesAlongB != 0;
+  p.firstSample = a->firstSample;
+  p.outSigma = a->outSigma;
+  p.outVar = p.outSigma * p.outSigma;
+  if ((p.samplesAlongB ? p.B : p.N) % p.samples != 0) return "xbar wasm: 'samples' must divide B (samplesAlongB) or N";
   p.gainBlock = std::max(1, a->gainBlock);
   p.sumTiles = a->sumTiles != 0;
   p.gain = a->gain;
@@ -253,6 +260,19 @@ __attribute__((export_name("xbar_products"))) const char* xbarProducts(Args* a) 
   p.out = a->out;
   dispatch(p, std::max(1, a->threads));
   if (pool().failed()) return "xbar wasm: a worker thread failed during the product";
+  return nullptr;
+}
+
+// src/util/philox.ts fillNoise into out (outer·along·inner·columns floats), rows shared among
+// the threads; → null, or an error message.
+__attribute__((export_name("xbar_fill_noise"))) const char* xbarFillNoise(float* out, int32_t outer, int32_t along,
+                                                                          int32_t perSample, int32_t inner,
+                                                                          int32_t columns, uint32_t seed, float std,
+                                                                          uint32_t firstSample, int32_t threads) {
+  const philox::Layout l{outer, along, perSample, inner, columns};
+  if (!layoutValid(l)) return "xbar wasm: fillNoise: 'along' must be a multiple of 'perSample' ≥ 1";
+  fillNoise(l, seed, std, firstSample, out, threads);
+  if (pool().failed()) return "xbar wasm: a worker thread failed while filling noise";
   return nullptr;
 }
 

@@ -7,7 +7,7 @@
 //
 // ARGS: "XBK1", then fields until the end, each: u32 name length, the name, u32 kind, and
 // kind 0: a number (f64); 1: a Float32Array (u32 length, the floats); 2: a list of them (u32
-// count, then each as kind 1). Names and meanings are crossbarProducts' (src/runtime/native.ts);
+// count, then each as kind 1); 3: a Uint32Array (u32 length, the words). Names and meanings are crossbarProducts' (src/runtime/native.ts);
 // a field left out is null, 0 or false. OUT: the float32 outputs, little-endian.
 
 // The kernel's own declarations of N-API are not needed here: the addon's entry point is left out.
@@ -26,6 +26,7 @@ struct Field {
   double number = 0;
   std::vector<std::vector<float>> arrays;  // kind 1: one; kind 2: the list
   bool isList = false;
+  std::vector<uint32_t> words;  // kind 3
 };
 
 bool readAll(const char* path, std::vector<char>& data) {
@@ -74,6 +75,12 @@ bool parse(const std::vector<char>& data, std::map<std::string, Field>& fields) 
       f.arrays.resize(count);
       for (auto& a : f.arrays)
         if (!floats(a)) return false;
+    } else if (kind == 3) {
+      uint32_t n;
+      if (!u32(n) || at + 4ull * n > data.size()) return false;
+      f.words.resize(n);
+      std::memcpy(f.words.data(), data.data() + at, 4ull * n);
+      at += 4ull * n;
     } else {
       return false;
     }
@@ -125,7 +132,12 @@ int main(int argc, char** argv) {
     if (xi.size() == 2) w.xi[0] = xi[0], w.xi[1] = xi[1];
   }
   p.coef = array("coef");
-  p.readNoise = list("readNoise"), p.outNoise = list("outNoise");
+  if (fields.count("noiseSeeds")) p.noiseSeeds = fields["noiseSeeds"].words;
+  p.samples = std::max(1, static_cast<int>(number("samples")));
+  p.samplesAlongB = number("samplesAlongB") != 0;
+  p.firstSample = static_cast<int64_t>(number("firstSample"));
+  p.outSigma = number("outSigma");
+  p.outVar = p.outSigma * p.outSigma;
   p.gainBlock = std::max(1, static_cast<int>(number("gainBlock")));
   p.sumTiles = number("sumTiles") != 0;
   p.gain = array("gain"), p.gainScale = array("gainScale");

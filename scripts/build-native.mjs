@@ -33,7 +33,8 @@ const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
 // the compiled TypeScript's constants
 const { generated, header } = await writeConstantsHeader('build-native');
-const kernelSource = readFileSync(join(root, 'native', 'crossbar_products.cc'));
+// the kernel and the generator it includes, in this order (src/runtime/native.ts hashes the same)
+const kernelSource = Buffer.concat(['crossbar_products.cc', 'philox.h'].map((f) => readFileSync(join(root, 'native', f))));
 const harnessSource = readFileSync(join(root, 'native', 'harness.cc'));
 const stamp = {
   source: sha256(kernelSource),

@@ -25,7 +25,7 @@ for (const tool of [clang, wasmLd])
     process.exit(1);
   }
 const { generated, header } = await writeConstantsHeader('build-wasm');
-const sources = ['native/crossbar_products.cc', 'native/crossbar_products_wasm.cc'];
+const sources = ['native/crossbar_products.cc', 'native/philox.h', 'native/crossbar_products_wasm.cc'];
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 // The standard library's headers (vector, atomic, function: templates only, nothing linked)

@@ -5,17 +5,17 @@
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { NOISE_STREAM } from '../graph/noise-table.js';
 import { param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
-import { type LayerKind, layerKind, layerName, PATCH_EMBEDDING } from '../models/layer-names.js';
+import { layerKind } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
+import { NOISE_STREAM } from '../util/philox.js';
 import { calibrationError } from './dac.js';
 import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
-import { currentKernels, nativeApplies, nativeMvm } from './native-mvm.js';
+import { nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
 import { type CellArrays, type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
@@ -24,54 +24,20 @@ import { type Crossbar, isPerfect, sliceCount } from './spec.js';
 import { tileInputs } from './tiling.js';
 
 /**
- * Which kernels a spec's products run on here: 'native' when the native kernels are built and
- * some mapped crossbar is one they compute (bit-serial), else 'onnx'. The two assign noise
- * samples to outputs differently, so results from one do not continue runs of the other.
+ * Refuses to continue results whose noise samples a seed would not give again: drawn from
+ * another noise stream (`noiseStream` absent: stream 1). Names the file and how to continue.
+ * (The native kernels and the ONNX graphs draw the same noise: results of either continue.)
  */
-export function kernelsFor(hw: ResolvedSpec): Kernels {
-  if (!currentKernels()) return 'onnx';
-  const kinds: Record<LayerKind, string> = {
-    qkv: layerName(0, 'query'),
-    projection: layerName(0, 'output'),
-    ffn: layerName(0, 'ffnIn'),
-    patchEmbedding: PATCH_EMBEDDING,
-    classifier: 'classifier',
-  };
-  const mapped = (Object.keys(kinds) as LayerKind[]).filter((k) => hw.spec.mapped[k]);
-  const crossbars = [...mapped.map((k) => hw.crossbar(kinds[k])), hw.attention];
-  return crossbars.some((x) => x && !isPerfect(x) && nativeApplies(x)) ? 'native' : 'onnx';
-}
-
-export type Kernels = 'native' | 'onnx';
-
-/**
- * Refuses to continue results whose noise samples a seed would not give again: made with another
- * noise stream (`noiseStream` absent: stream 1) or other kernels than this run's (`kernels`
- * absent: the ONNX graphs). Names the file and how to continue.
- */
-export function assertSameNoise(
-  file: string,
-  recorded: { kernels?: Kernels; noiseStream?: number },
-  current: Kernels,
-): void {
+export function assertSameNoise(file: string, recorded: { noiseStream?: number }): void {
   const stream = recorded.noiseStream ?? 1;
   if (stream !== NOISE_STREAM)
     throw new InputError(file, {
       field: 'noiseStream',
       value: stream,
       allowed:
-        `this xbar draws stream ${NOISE_STREAM} (noise windows at multiples of 16 samples; stream 1 starts ` +
-        `them at any sample), so a seed would give other numbers: continue it with an xbar that draws stream ${stream}, or use another --out`,
+        `this xbar draws stream ${NOISE_STREAM} (Philox keyed by sample; streams 1 and 2 took windows of a ` +
+        `noise table), so a seed would give other numbers: continue it with an xbar that draws stream ${stream}, or use another --out`,
     });
-  const was = recorded.kernels ?? 'onnx';
-  if (was === current) return;
-  throw new InputError(file, {
-    field: 'kernels',
-    value: was,
-    allowed:
-      `this run would use the ${current} kernels, which give other noise samples: ` +
-      `${current === 'native' ? 'set XBAR_NATIVE=0' : 'build them (npm run build:native)'} to continue it, or use another --out`,
-  });
 }
 
 interface StaticLayer {
@@ -353,6 +319,8 @@ function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
     sliceWeights: p.sliceWeights,
     rows: p.rows,
     seed,
+    // x is (batch, …, in): its first dim counts the samples
+    batch: lead[0] ?? 1,
   };
   // the native kernel, where it applies, takes the gain and sums the row tiles itself
   const blocks = p.outDim / l.scaleBlock;

@@ -6,13 +6,12 @@
  */
 import { hostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
-import { concat, constant, type Tensor } from '../graph/tensor.js';
+import { concat, constant, noise, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 import { digits } from './dac.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
-import { gaussianNoise } from './noise.js';
 import { digitalGain, type Mvm, type WrittenOperand } from './products.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
@@ -40,11 +39,13 @@ function padAxis(t: Tensor, axis: number, to: number): Tensor {
   return concat([t, zeros], axis).gather(constant(hostArray('int32', [to], idx)), axis);
 }
 
-/** Conductances g (µS) written with fresh noise at every run. */
+/** N(0, 1) noise per written cell [J, B, …]: keyed by the sample, along axis 1. */
+const cellNoise = (shape: readonly number[], seed: number): Tensor =>
+  noise(shape, { seed, batchAxis: 1, batch: shape[1]! });
+
+/** Conductances g (µS) [J, B, …] written with fresh noise at every run. */
 const writeCells = (g: Tensor, x: Crossbar, seed: number): Tensor =>
-  x.program.kind === 'none'
-    ? g
-    : writeKindOf(x).tensor(x.program, x.mapping)(g, gaussianNoise(g.shape, 1, seed, x));
+  x.program.kind === 'none' ? g : writeKindOf(x).tensor(x.program, x.mapping)(g, cellNoise(g.shape, seed));
 
 /**
  * What the native kernel writes a differential operand's cells from: the signed unit values,
@@ -64,10 +65,7 @@ function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number
     noise:
       xbar.program.kind === 'none'
         ? null
-        : [
-            gaussianNoise(shape, 1, seedFor(seed, 'write+'), xbar),
-            gaussianNoise(shape, 1, seedFor(seed, 'write-'), xbar),
-          ],
+        : [cellNoise(shape, seedFor(seed, 'write+')), cellNoise(shape, seedFor(seed, 'write-'))],
     params: {
       writeKind: write.code,
       writeNoiseScale: f(write.scale(xbar.program, xbar.mapping)),
@@ -193,6 +191,7 @@ export function dynamicProduct(
     sliceWeights,
     rows,
     seed,
+    batch: lead[0] ?? 1,
   };
   const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
   // the native kernel, where it applies, quantises the inputs, applies the gain and sums the

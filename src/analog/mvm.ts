@@ -30,7 +30,9 @@ import { signedLevels } from './spec.js';
  * round 2 runs only when some vector saturated in round 1, the rest only when some vector still
  * saturated in round 2; each vector takes the first round in which its column tile did not
  * saturate, or the last. With no saturation the cost is two reductions (max and min) that read
- * the outputs once each.
+ * the outputs once each. The later rounds share one noise draw, independent of round 1's: an
+ * output takes one round's value, and every noise input is drawn at every run, whether its
+ * round runs or not (one draw for rounds 2… instead of one each).
  */
 export function analogMvm(
   m: Mvm,
@@ -49,7 +51,7 @@ export function analogMvm(
   const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {
     const divisor = 2 ** (k - 1);
     const saturated = peak.greater(threshold);
-    const r = products(dac(x, xbar, tileRanges, divisor, d.range), m, seedFor(seed, `bm${divisor}`));
+    const r = products(dac(x, xbar, tileRanges, divisor, d.range), m, seedFor(seed, 'bm'));
     const merged = tileSelect(saturated, r.codes(false).mul(divisor), prev, columnTiles);
     if (k === n) return merged;
     const still = where(saturated, tilePeaks(r.pre, columnTiles), 0);

@@ -1,10 +1,9 @@
 /**
  * The analog MVM in one call of the native kernel (native/crossbar_products.cc), for bit-serial
  * inputs, where the ONNX graph makes ~8 passes over K× expanded values (a PWM product is one
- * Gemm, which ONNX Runtime does best). The kernel reads the graph's noise windows in its own
- * order, so a seed gives other numbers than the ONNX graph, from the same distribution.
+ * Gemm, which ONNX Runtime does best). The kernel draws the read and output noise itself, keyed
+ * as the graph's noise leaves are (util/philox.ts), so both give the same noise to an output.
  */
-import { NOISE_TABLE_SAMPLES } from '../graph/noise-table.js';
 import { numel } from '../graph/shape.js';
 import { hostCall, type Tensor } from '../graph/tensor.js';
 import {
@@ -16,7 +15,6 @@ import {
 import { seedFor } from '../util/math.js';
 import { boundManagementRounds } from './adc.js';
 import { dac } from './dac.js';
-import { gaussianNoise } from './noise.js';
 import { type Mvm, operandScales, outputSigma, scalesLeft } from './products.js';
 import { type Crossbar, signedLevels } from './spec.js';
 import { NATIVE_CONSTANTS } from './write-noise.js';
@@ -36,15 +34,10 @@ export function currentKernels(): NativeKernels | null {
 
 /**
  * Whether the native kernel computes this crossbar's products (when built): bit-serial inputs,
- * table noise, no bound management (which needs the values before the ADC).
+ * no bound management (which needs the values before the ADC).
  */
 export function nativeApplies(xbar: Crossbar): boolean {
-  return (
-    xbar.dac.kind === 'uniform' &&
-    xbar.dac.mode === 'bitSerial' &&
-    xbar.noiseSampler === 'table' &&
-    boundManagementRounds(xbar) === 1
-  );
+  return xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial' && boundManagementRounds(xbar) === 1;
 }
 
 /** Slice counts the native kernel is compiled for. */
@@ -73,9 +66,7 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
   const B = numel(lead);
   const sameLead = wLead.length === lead.length && wLead.every((v, i) => v === lead[i]);
   const k = d.planeWeights.length;
-  const noiseSize = J * B * R * N * C;
-  if (!NATIVE_SLICES.has(J) || (numel(wLead) !== 1 && !sameLead) || noiseSize > NOISE_TABLE_SAMPLES || k > 31)
-    return null;
+  if (!NATIVE_SLICES.has(J) || (numel(wLead) !== 1 && !sameLead) || k > 31) return null;
   const scales = operandScales(xbar, rows);
   const { weightScale, squareScale } = scalesLeft(op, scales);
   const sq = scales.squareScale > 0 ? op.squares : null;
@@ -86,11 +77,12 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
   const gainValues = dynamic
     ? gain.scale
     : gain.scale.reshape([gainBatches, R, 1, blocks]).mul(d.range.reshape([B, R, N, 1]));
-  const planeSeeds = d.planeWeights.map((_, p) => seedFor(m.seed, `plane${p}`));
-  const read = sq ? planeSeeds.map((s) => gaussianNoise([noiseSize], 1, seedFor(s, 'read'), xbar)) : [];
-  const outSigma = outputSigma(xbar, rows);
-  const out =
-    outSigma > 0 ? planeSeeds.map((s) => gaussianNoise([noiseSize], outSigma, seedFor(s, 'out'), xbar)) : [];
+  // the seeds of the graph's noise leaves (products.ts sliceProducts)
+  const outSigma = Math.fround(outputSigma(xbar, rows));
+  const noiseSeeds =
+    sq || outSigma > 0
+      ? Uint32Array.from(d.planeWeights, (_, p) => seedFor(seedFor(m.seed, `plane${p}`), 'noise'))
+      : null;
   const coef = Float32Array.from(
     { length: k * J },
     (_, i) => m.sliceWeights[i % J]! * d.planeWeights[Math.floor(i / J)]!,
@@ -112,16 +104,18 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
     gainBatches,
     sumTiles: true,
     dacLevels: dynamic && xbar.dac.kind === 'uniform' ? signedLevels(xbar.dac.bits) : 0,
+    outSigma,
+    samples: m.batch,
+    samplesAlongB: lead.length > 0,
   };
   const written = op.written;
   const writes = written ? { ...written.params, writeSquares: sq !== null } : null;
-  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} ${out.length} [${coef.join(',')}] ${JSON.stringify(writes)}`;
+  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} [${noiseSeeds?.join(',') ?? ''}] [${coef.join(',')}] ${JSON.stringify(writes)}`;
   // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
   const operand = written ? [written.unit, ...(written.noise ?? [])] : [op.weights, ...(sq ? [sq] : [])];
-  const inputs = [dynamic ? x : d.codes, ...operand, ...read, ...out, gainValues];
-  return hostCall(key, inputs, shape, (ins, reuse) => {
+  const inputs = [dynamic ? x : d.codes, ...operand, gainValues];
+  return hostCall(key, inputs, shape, (ins, reuse, firstSample = 0) => {
     const data = (i: number) => ins[i]!.data as Float32Array;
-    const first = 1 + operand.length;
     const cells = writes
       ? {
           ...writes,
@@ -133,8 +127,8 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
       ...dims,
       ...(dynamic ? { inputs: data(0), codes: null } : { codes: data(0) }),
       ...cells,
-      readNoise: sq ? read.map((_, p) => data(first + p)) : null,
-      outNoise: out.length ? out.map((_, p) => data(first + read.length + p)) : null,
+      noiseSeeds,
+      firstSample,
       coef,
       ...(dynamic ? { gainScale: data(ins.length - 1) } : { gain: data(ins.length - 1) }),
       threads: nativeThreads(),

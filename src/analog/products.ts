@@ -6,12 +6,11 @@
  * `rows` rows, N input vectors, C outputs, J weight slices, K input planes.
  */
 import { hostArray } from '../graph/ndarray.js';
-import { constant, type Tensor } from '../graph/tensor.js';
+import { constant, noise, type Tensor } from '../graph/tensor.js';
 import type { WrittenCellsArgs } from '../runtime/native.js';
 import { seedFor } from '../util/math.js';
 import { adcCodes, adcStep } from './adc.js';
 import { type DacOut, planeScale } from './dac.js';
-import { gaussianNoise } from './noise.js';
 import type { Crossbar } from './spec.js';
 import { tiledMatmul } from './tiling.js';
 
@@ -56,6 +55,11 @@ export interface Mvm {
   sliceWeights: readonly number[];
   rows: number;
   seed: number;
+  /**
+   * Samples in the batch: the first of the batch dims (…) when there are any, else N holds them
+   * one after another (the noise of each is keyed by its sample, `noise` in graph/tensor.ts).
+   */
+  batch: number;
 }
 
 /**
@@ -113,7 +117,7 @@ export function products(d: DacOut, m: Mvm, seed = m.seed): Products {
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    return sliceProducts(plane, w, sq, outputSigma(xbar, rows), xbar, seedFor(seed, `plane${p}`)); // [J, …]
+    return sliceProducts(plane, w, sq, outputSigma(xbar, rows), m.batch, seedFor(seed, `plane${p}`)); // [J, …]
   });
   const shape = pre[0]!.shape.slice(1);
   const codes = (inRange: boolean) => {
@@ -135,20 +139,22 @@ export function products(d: DacOut, m: Mvm, seed = m.seed): Products {
 /**
  * One input plane [(…), R, N, rows] times every weight slice [J, …, R, rows, C] (weights in ADC
  * steps, squares pre-multiplied by (σ_R/step)²), with read and output noise: the values the
- * ADC converts, [J, …, R, N, C] in ADC steps.
+ * ADC converts, [J, …, R, N, C] in ADC steps. The read noise σ·sqrt(Σx²G²)·ξ₁ and the output
+ * noise σ_out·ξ₂ of an output are independent Gaussians: their sum is drawn as one,
+ * sqrt(σ²Σx²G² + σ_out²)·ξ, exactly in distribution (native/crossbar_products.cc does the same).
  */
 function sliceProducts(
   x: Tensor,
   weights: Tensor,
   squares: Tensor | null,
   outSigma: number,
-  xbar: Crossbar,
+  batch: number,
   seed: number,
 ): Tensor {
   // a single tile and slice runs as 2-D products: ONNX Runtime then fuses the output noise into
   // its Gemm (C input), which costs nothing next to a separate pass over the outputs
-  const batch = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
-  const flat = batch.every((d) => d === 1);
+  const batchDims = [...x.shape.slice(0, -2), ...weights.shape.slice(0, -2)];
+  const flat = batchDims.every((d) => d === 1);
   const outShape = [
     ...(x.rank > weights.rank ? x.shape : weights.shape).slice(0, -2),
     x.shape.at(-2)!,
@@ -157,15 +163,19 @@ function sliceProducts(
   const as2d = (t: Tensor) => (flat ? t.reshape(t.shape.slice(-2)) : t);
   const xs = as2d(x);
   let y = tiledMatmul(xs, as2d(weights));
-  if (squares) {
-    // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output
-    y = y.add(
-      tiledMatmul(xs.mul(xs), as2d(squares))
-        .sqrt()
-        .mul(gaussianNoise(y.shape, 1, seedFor(seed, 'read'), xbar)),
-    );
+  if (squares || outSigma > 0) {
+    // the samples lie along N ([(J, R,) N, C]) or along the first batch dim ([J, B, …, N, C])
+    const batchAxis = flat ? 0 : x.rank === 3 ? y.rank - 2 : 1;
+    const sigma = Math.fround(outSigma);
+    const xi = (std: number) => noise(y.shape, { seed: seedFor(seed, 'noise'), std, batchAxis, batch });
+    if (squares) {
+      // G(1 + σξ) per device, exactly in distribution: σ·sqrt(Σ x²·G²)·ξ per output
+      const variance = tiledMatmul(xs.mul(xs), as2d(squares));
+      y = y.add((sigma > 0 ? variance.add(Math.fround(sigma * sigma)) : variance).sqrt().mul(xi(1)));
+    } else {
+      y = y.add(xi(sigma));
+    }
   }
-  if (outSigma > 0) y = y.add(gaussianNoise(y.shape, outSigma, seedFor(seed, 'out'), xbar));
   return flat ? y.reshape(outShape) : y;
 }
 

@@ -283,15 +283,6 @@ const crossbarFields = {
   outputNoise: OutputNoise.default({ kind: 'none' }),
   dac: Dac.default({ kind: 'ideal' }),
   adc: Adc.default({ kind: 'ideal' }),
-  noiseSampler: z
-    .enum(['table', 'direct'])
-    .default('table')
-    .describe(
-      "per-run Gaussian noise (read, output, K/V write): 'table' takes each draw as a window of a " +
-        'fixed table of 2^24 N(0,1) samples at an offset drawn uniformly at every run (exact ' +
-        'marginals; two windows share values only where they overlap, shifted), at the cost of one ' +
-        "copy; 'direct' draws every sample with RandomNormal (independent, but slower: one thread)",
-    ),
 };
 export const Crossbar = z.object(crossbarFields).strict();
 export type Crossbar = z.output<typeof Crossbar>;

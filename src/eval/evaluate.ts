@@ -60,7 +60,7 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
   try {
     for (let s = 0; s < data.size; s += batch) {
       const e = Math.min(s + batch, data.size);
-      const outs = await predictor.run(data.inputs(s, e));
+      const outs = await predictor.run(data.inputs(s, e), s);
       opts.onOutputs?.(outs);
       const logits = outs['logits']!;
       predictions.set(decide(logits, data.regression), s);

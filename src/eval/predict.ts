@@ -108,12 +108,16 @@ export class Predictor {
     if (this.opts.fresh) for (const g of graphs) await (await g).release();
   }
 
-  async logits(x: ModelInputs): Promise<HostArray> {
-    return (await this.run(x))['logits']!;
+  async logits(x: ModelInputs, firstSample = 0): Promise<HostArray> {
+    return (await this.run(x, firstSample))['logits']!;
   }
 
-  /** Every output of the graph for a batch: logits and any extra outputs. */
-  async run(x: ModelInputs): Promise<Record<string, HostArray>> {
+  /**
+   * Every output of the graph for a batch: logits and any extra outputs. `firstSample`: the
+   * index of the batch's first sample in its data set, which keys each sample's noise (so a
+   * sample gets the same noise in any batch).
+   */
+  async run(x: ModelInputs, firstSample = 0): Promise<Record<string, HostArray>> {
     const { feeds, shape } = this.model.feeds(x);
     const { batch } = shape;
     const pieces = this.opts.outputs ? 1 : this.piecesFor(shape);
@@ -123,11 +127,11 @@ export class Predictor {
       for (let s = 0; s < batch; s += size) {
         const e = Math.min(s + size, batch);
         const part = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, rows(v, s, e)]));
-        parts.push((await this.runWhole(part, { ...shape, batch: e - s }))['logits']!);
+        parts.push((await this.runWhole(part, { ...shape, batch: e - s }, firstSample + s))['logits']!);
       }
       return { logits: joinRows(parts) };
     }
-    return this.runWhole(feeds, shape);
+    return this.runWhole(feeds, shape, firstSample);
   }
 
   /** How many pieces a batch runs in, so that no tensor of its graph exceeds the budget. */
@@ -146,6 +150,7 @@ export class Predictor {
   private async runWhole(
     feeds: Record<string, HostArray>,
     shape: GraphShape,
+    firstSample: number,
   ): Promise<Record<string, HostArray>> {
     const key = `${shape.batch}x${shape.seqLen ?? 0}`;
     let g = this.graphs.get(key);
@@ -166,7 +171,7 @@ export class Predictor {
       this.graphs.set(key, g);
     }
     const session = await g;
-    return session.run(feedsFor(session, feeds));
+    return session.run(feedsFor(session, feeds), firstSample);
   }
 }
 

@@ -5,7 +5,6 @@
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
  */
-import { kernelsFor } from '../analog/analog-model.js';
 import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
@@ -84,7 +83,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
     },
-    { kernels: kernelsFor(loadSpec(o.hw)), ...(o.quiet ? { quiet: true } : {}) },
+    o.quiet ? { quiet: true } : {},
   );
   for (const m of o.models) {
     await exp.once(

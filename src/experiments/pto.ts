@@ -7,7 +7,7 @@
  * re-calibrated at each t on the same programmed instance, and dynamic ranges. Calibration
  * uses the last examples of the data (held out), never the evaluated ones.
  */
-import { AnalogModel, kernelsFor } from '../analog/analog-model.js';
+import { AnalogModel } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
@@ -59,20 +59,15 @@ type Range = 'dynamic' | 'learned' | 'calibrated' | 'recalibrated';
 type Conductance = 'full' | 'learned' | 'calibrated';
 
 export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experiment> {
-  const exp = new Experiment(
-    o.out,
-    'pto',
-    {
-      models: o.models.map((m) => m.dir),
-      data: o.dataSpec,
-      hw: o.hw,
-      percentile: o.percentile,
-      sigmas: o.sigmas,
-      calibration: o.calibration,
-      limit: o.limit,
-    },
-    { kernels: kernelsFor(loadSpec(o.hw)) },
-  );
+  const exp = new Experiment(o.out, 'pto', {
+    models: o.models.map((m) => m.dir),
+    data: o.dataSpec,
+    hw: o.hw,
+    percentile: o.percentile,
+    sigmas: o.sigmas,
+    calibration: o.calibration,
+    limit: o.limit,
+  });
   const specAt = (
     range: 'dynamic' | 'learned' | 'calibrated',
     timeS: number,

@@ -8,12 +8,12 @@
 import { existsSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { assertSameNoise, type Kernels } from '../analog/analog-model.js';
-import { NOISE_STREAM } from '../graph/noise-table.js';
+import { assertSameNoise } from '../analog/analog-model.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
 import { meanStd } from '../util/math.js';
+import { NOISE_STREAM } from '../util/philox.js';
 import { progress } from '../util/progress.js';
 
 export interface InstanceRecord {
@@ -41,12 +41,7 @@ export interface ExperimentRecord {
   settings: Record<string, unknown>;
   /** Absent, as `started` and `updated`, where not recorded (the committed TReX results). */
   machine?: { host: string; cpus: string; cores: number; memoryGiB: number; node: string };
-  /**
-   * The kernels the crossbar products ran on ('onnx' when absent); a resume must use the same,
-   * as the two assign noise samples differently.
-   */
-  kernels?: Kernels;
-  /** The noise stream the results were drawn from (graph/noise-table.ts NOISE_STREAM; absent: 1). */
+  /** The noise stream the results were drawn from (util/philox.ts NOISE_STREAM; absent: 1). */
   noiseStream?: number;
   started?: string;
   updated?: string;
@@ -63,7 +58,7 @@ export class Experiment {
     readonly out: string,
     experiment: string,
     settings: Record<string, unknown>,
-    o: { quiet?: boolean; kernels?: Kernels } = {},
+    o: { quiet?: boolean } = {},
   ) {
     ensureDir(out);
     this.file = join(out, 'results.json');
@@ -77,8 +72,6 @@ export class Experiment {
       throw new InputError(
         `${this.file} holds results of other settings (${JSON.stringify(previous.settings)}); use another --out or delete it`,
       );
-    this.kernels = o.kernels ?? 'onnx';
-    const kernels = this.kernels;
     const cpu = cpus();
     this.record = previous ?? {
       experiment,
@@ -92,7 +85,6 @@ export class Experiment {
         memoryGiB: Math.round(totalmem() / 2 ** 30),
         node: process.version,
       },
-      kernels,
       noiseStream: NOISE_STREAM,
       started: now,
       updated: now,
@@ -102,7 +94,6 @@ export class Experiment {
   }
 
   private readonly quiet: boolean;
-  private readonly kernels: Kernels;
 
   save(): void {
     this.record.updated = new Date().toISOString();
@@ -121,7 +112,7 @@ export class Experiment {
     this.record.cells[id] = c;
     const missing = repeats - c.instances.length;
     // new instances must draw what the recorded ones drew (finished results still report)
-    if (missing > 0) assertSameNoise(this.file, this.record, this.kernels);
+    if (missing > 0) assertSameNoise(this.file, this.record);
     const bar = progress(id, Math.max(0, missing), { quiet: this.quiet });
     for (let i = c.instances.length; i < repeats; i++) {
       const t0 = performance.now();
@@ -138,7 +129,7 @@ export class Experiment {
   /** A result outside the grid, computed once and kept for reruns. */
   async once<T>(key: string, compute: () => Promise<T>): Promise<T> {
     if (key in this.record.extra) return this.record.extra[key] as T;
-    assertSameNoise(this.file, this.record, this.kernels);
+    assertSameNoise(this.file, this.record);
     const v = await compute();
     this.record.extra[key] = v;
     this.save();

@@ -7,7 +7,6 @@
  * A rerun skips what `results.json` has, and a finished one renders alone.
  */
 import { join } from 'node:path';
-import { type Kernels, kernelsFor } from '../analog/analog-model.js';
 import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
@@ -114,10 +113,8 @@ const pct = (v: number | undefined) => (v === undefined ? '—' : (100 * v).toFi
 
 export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  // the kernels give other noise samples: a resume must use the ones the results were made with
   const specs = new Map<string, ResolvedSpec>(o.hardware.map((hw) => [hw, loadSpec(hw)]));
   const specOf = (hw: string) => specs.get(hw)!;
-  const kernels: Kernels = o.hardware.some((hw) => kernelsFor(specOf(hw)) === 'native') ? 'native' : 'onnx';
   // what the results depend on; hardware, targets, baselines and instances are cells of their own
   const settings = {
     model: o.modelDir,
@@ -128,7 +125,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
     seed: o.seed,
     ...(o.seqLen === undefined ? {} : { seqLen: o.seqLen }),
   };
-  const exp = new Experiment(o.out, 'trex', settings, { kernels });
+  const exp = new Experiment(o.out, 'trex', settings);
   const hw0 = o.hardware[0]!;
   const targets = o.targets ?? defaultTargets(o, hw0);
   const patternsDir = join(o.out, 'patterns');

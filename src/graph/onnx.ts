@@ -2,9 +2,10 @@
  * Lowers a graph to an ONNX model in memory. Inputs become graph inputs; params become graph
  * inputs (fed at every run, so new weights need no recompilation) or, when baked,
  * initialisers (which lets ONNX Runtime pre-pack them); noise leaves become graph inputs the
- * runtime feeds from the noise table; constants become initialisers.
+ * runtime fills at every run (util/philox.ts); constants become initialisers.
  */
 import { createHash } from 'node:crypto';
+import { type NoiseLayout, noiseLayout } from '../util/philox.js';
 import { topoSort } from './autodiff.js';
 import { type HostArray, scalarArray } from './ndarray.js';
 import { ModelProto, ONNX_ATTR, ONNX_DTYPE } from './onnx-schema.js';
@@ -21,8 +22,8 @@ export interface GraphInput {
   readonly dtype: DType;
   /** Set when the input is a param: its current value is fed unless the caller overrides it. */
   readonly param?: Tensor;
-  /** Set when the input is noise: a window of the noise table is fed at every run. */
-  readonly noise?: { readonly seed: number; readonly std: number };
+  /** Set when the input is noise: the runtime fills it from the seed and the run's samples at every run. */
+  readonly noise?: { readonly seed: number; readonly std: number; readonly layout: NoiseLayout };
 }
 export interface GraphOutput {
   readonly name: string;
@@ -194,6 +195,7 @@ export function lowerToOnnx(
     },
   };
 
+  const noiseNames = new Map<string, string>();
   const declareLeaf = (name: string, t: Tensor): void => {
     const prev = leafNames.get(name);
     if (prev && prev !== t) {
@@ -248,13 +250,25 @@ export function lowerToOnnx(
       }
       names.set(t.id, name);
     } else if (t.op === 'noise') {
+      // two leaves of the same attributes hold the same values: one input
+      const same = `${a['seed']} ${a['std']} [${t.shape}] ${a['batchAxis']} ${a['batch']}`;
+      const known = noiseNames.get(same);
+      if (known) {
+        names.set(t.id, known);
+        continue;
+      }
       // named by order of appearance, so a rebuilt graph keeps its session cache key
       const name = `noise${inputs.filter((i) => i.noise).length}`;
-      const noise = { seed: a['seed'] as number, std: a['std'] as number };
+      noiseNames.set(same, name);
+      const noise = {
+        seed: a['seed'] as number,
+        std: a['std'] as number,
+        layout: noiseLayout(t.shape, a['batchAxis'] as number, a['batch'] as number),
+      };
       declareLeaf(name, t);
       inputs.push({ name, shape: t.shape, dtype: t.dtype, noise });
       inputProtos.push(valueInfo(name, t.shape, t.dtype));
-      keyParts.push(`z ${name} [${t.shape}] ${noise.seed} ${noise.std}`);
+      keyParts.push(`z ${name} [${t.shape}] ${noise.seed} ${noise.std} ${a['batchAxis']} ${a['batch']}`);
       names.set(t.id, name);
     } else if (t.op === 'constant') {
       names.set(t.id, constant(a['value'] as HostArray));

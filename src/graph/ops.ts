@@ -5,6 +5,7 @@
  * output shape where an input was broadcast; the autodiff driver reduces them.
  */
 import { erf, Rng, roundHalfEven } from '../util/math.js';
+import { fillNoise, noiseLayout } from '../util/philox.js';
 import {
   addBlockRef,
   fromRef,
@@ -19,7 +20,6 @@ import {
   transposeRef,
   zipRef,
 } from './ndarray.js';
-import { NOISE_TABLE_SAMPLES, NoiseStream } from './noise-table.js';
 import { ONNX_DTYPE } from './onnx-schema.js';
 import {
   broadcastShapes,
@@ -66,8 +66,13 @@ type Grads = readonly (Tensor | null)[];
  * A host kernel: input values in, the output value out (float32 unless its op says otherwise).
  * `reuse`: the data of this kernel's output in an earlier run of the same graph, which nothing
  * reads any more; the kernel may write its new output there instead of allocating.
+ * `firstSample`: the index in the data set of the run's first sample (for sample-keyed noise).
  */
-export type HostKernel = (inputs: readonly HostArray[], reuse?: HostArray['data']) => HostArray;
+export type HostKernel = (
+  inputs: readonly HostArray[],
+  reuse?: HostArray['data'],
+  firstSample?: number,
+) => HostArray;
 interface Info {
   shape: Shape;
   dtype: DType;
@@ -825,21 +830,32 @@ export const OPS = {
   }),
 
   // random sources: a new draw at every run of a compiled graph
-  /** N(0, std²) noise fed at every run as a window of the noise table (graph/noise-table.ts). */
-  noise: def<{ shape: Shape; seed: number; std: number }>({
+  /** N(0, std²) noise keyed by sample (tensor.ts `noise`), fed by the runtime at every run. */
+  noise: def<{ shape: Shape; seed: number; std: number; batchAxis: number; batch: number }>({
     arity: 0,
     leaf: true,
     infer: (_, a) => {
       const shape = checkShape('noise', a.shape);
-      if (numel(shape) > NOISE_TABLE_SAMPLES) {
+      const along = shape[a.batchAxis];
+      if (
+        !Number.isInteger(a.batchAxis) ||
+        a.batchAxis < 0 ||
+        a.batchAxis >= shape.length - 1 ||
+        !(a.batch >= 1) ||
+        along! % a.batch !== 0
+      ) {
         throw new GraphError(
           'noise',
-          `${numel(shape)} samples exceed the noise table's ${NOISE_TABLE_SAMPLES}`,
+          `batch axis ${a.batchAxis} of ${fmtShape(shape)} cannot hold ${a.batch} samples: it must be an axis before the last whose size is a multiple of the batch`,
         );
       }
       return { shape, dtype: 'float32' };
     },
-    ref: (_, a) => ref(a.shape, new NoiseStream(a.seed, a.std, numel(a.shape)).next()),
+    ref: (_, a) => {
+      const data = new Float32Array(numel(a.shape));
+      fillNoise(data, noiseLayout(a.shape, a.batchAxis, a.batch), a.seed, a.std, 0);
+      return ref(a.shape, data);
+    },
     vjp: null,
     lower: () => '',
   }),

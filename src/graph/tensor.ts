@@ -255,9 +255,23 @@ export const pad = (x: Tensor, before: readonly number[], after: readonly number
 export const randomNormal = (shape: Shape, opts: { seed: number; mean?: number; std?: number }) =>
   apply('randomNormal', [], { shape: [...shape], seed: opts.seed, mean: opts.mean ?? 0, std: opts.std ?? 1 });
 
-/** Fresh N(0, std²) values at every run from the noise table (graph/noise-table.ts). */
-export const noise = (shape: Shape, opts: { seed: number; std?: number }): Tensor =>
-  apply('noise', [], { shape: [...shape], seed: opts.seed, std: opts.std ?? 1 });
+/**
+ * N(0, std²) values keyed by the sample (util/philox.ts): axis `batchAxis` (not the last) holds
+ * the run's `batch` samples one after another, and each element's value depends on the seed, its
+ * sample's index in the data set (the run's first sample + its place in the batch) and its place
+ * within the sample only.
+ */
+export const noise = (
+  shape: Shape,
+  opts: { seed: number; std?: number; batchAxis: number; batch: number },
+): Tensor =>
+  apply('noise', [], {
+    shape: [...shape],
+    seed: opts.seed,
+    std: opts.std ?? 1,
+    batchAxis: opts.batchAxis,
+    batch: opts.batch,
+  });
 
 /** Fresh U[low, high) values at every run; the same `seed` gives the same stream. */
 export const randomUniform = (shape: Shape, opts: { seed: number; low?: number; high?: number }) =>

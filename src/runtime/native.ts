@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { arch, availableParallelism, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InputError } from '../util/errors.js';
+import { fillNoise, type NoiseLayout } from '../util/philox.js';
 import { wasmKernels } from './wasm.js';
 
 /** What every call of the fused bit-serial × bit-sliced crossbar product takes (native/crossbar_products.cc). */
@@ -29,10 +30,23 @@ interface ProductsArgs {
   weightScale: number;
   /** × `squareScale` the squares are (σ_R·scale)². */
   squareScale: number;
-  /** Per plane, N(0, 1) samples for the read noise, J·B·R·N·C each (the kernel's own layout). */
-  readNoise: Float32Array[] | null;
-  /** Per plane, N(0, σ_out²) samples for the output noise, or null. */
-  outNoise: Float32Array[] | null;
+  /**
+   * The key of each plane's noise (util/philox.ts), or null: no read or output noise. The noise
+   * of output (plane, slice j, b, r, n, c) is the element (j, b, r, n, c) of a [J, B, R, N, C]
+   * noise leaf of that seed whose batch axis is B (`samplesAlongB`) or N and holds `samples`
+   * samples from `firstSample` on: the graph's noise for the same output.
+   */
+  noiseSeeds?: Uint32Array | null;
+  /** Default 1. */
+  samples?: number;
+  samplesAlongB?: boolean;
+  /** Default 0. */
+  firstSample?: number;
+  /**
+   * The output noise's σ in ADC steps (0: none): with squares, read and output noise are one
+   * draw, sqrt(v + σ_out²)·ξ (v: the read noise's variance); without, σ_out·ξ.
+   */
+  outSigma?: number;
   /** Recombination weight of each (plane, slice), [planes, J]. */
   coef: Float32Array;
   /** ADC levels each side of zero (0: ideal ADC). */
@@ -97,9 +111,20 @@ export interface WrittenCellsArgs {
 
 export type CrossbarProductsArgs = ProductsArgs & (ProgrammedCellsArgs | WrittenCellsArgs);
 
+/** What `fillNoise` takes: util/philox.ts fillNoise's arguments, and threads. */
+export interface FillNoiseArgs extends NoiseLayout {
+  out: Float32Array;
+  seed: number;
+  std: number;
+  firstSample: number;
+  threads: number;
+}
+
 export interface NativeKernels {
   /** → [B, R, N, C] recombined ADC codes (× gain, and summed over R, when asked). */
   crossbarProducts(args: CrossbarProductsArgs): Float32Array;
+  /** util/philox.ts fillNoise on `threads` threads, vectorised (native/philox.h). */
+  fillNoise(args: FillNoiseArgs): void;
   /** The constants the kernels were compiled with (src/analog/write-noise.ts's NATIVE_CONSTANTS, as JSON). */
   constants: string;
 }
@@ -128,7 +153,8 @@ const TARGETS: Record<string, { target: NativeTarget; needs: string[] }[]> = {
 };
 
 const ROOT = new URL('../../../', import.meta.url);
-const SOURCE = fileURLToPath(new URL('native/crossbar_products.cc', ROOT));
+/** The kernel's sources, hashed together in this order (scripts/build-native.mjs). */
+const SOURCES = ['crossbar_products.cc', 'philox.h'].map((f) => fileURLToPath(new URL(`native/${f}`, ROOT)));
 /** The prebuilds' record: the SHA-256 of the source and of each binary (scripts/build-native.mjs). */
 const CHECKSUMS = fileURLToPath(new URL('prebuilds/checksums.json', ROOT));
 
@@ -202,9 +228,9 @@ function loadNative(): Loaded {
   if (!entry) return onnx(`${CHECKSUMS} lists no ${target} kernel for ${platform()}-${arch()}`);
   const file = fileURLToPath(new URL(`prebuilds/${entry[0]}`, ROOT));
   // a prebuild from another version of the source would compute something else
-  if (existsSync(SOURCE) && sha256(SOURCE) !== sums.source)
+  if (SOURCES.every((f) => existsSync(f)) && sourceHash(SOURCES.map((f) => readFileSync(f))) !== sums.source)
     return onnx(
-      `the prebuilt kernels were built from another version of native/crossbar_products.cc; run \`npm run build:native\``,
+      `the prebuilt kernels were built from another version of native/crossbar_products.cc or native/philox.h; run \`npm run build:native\``,
       true,
     );
   if (!existsSync(file) || sha256(file) !== entry[1].sha256)
@@ -287,6 +313,18 @@ export function useNativeKernels(on: boolean): boolean {
   return was;
 }
 
+let noise: NativeKernels | null | undefined;
+
+/** The kernel that fills noise leaves: the one in use, else (XBAR_NATIVE=0 too) the one that would be. */
+function noiseKernels(): NativeKernels | null {
+  if (noise === undefined)
+    noise =
+      nativeKernels() ??
+      (process.env['XBAR_KERNEL'] === 'wasm' ? null : loadNative().kernels) ??
+      loadWasm(false).kernels;
+  return noise;
+}
+
 /** $XBAR_THREADS when set (a whole number ≥ 1), else undefined. */
 export function envThreads(): number | undefined {
   const v = process.env['XBAR_THREADS'];
@@ -298,3 +336,28 @@ export function envThreads(): number | undefined {
 
 /** Threads the native kernels use: $XBAR_THREADS, else every core. */
 export const nativeThreads = (): number => envThreads() ?? availableParallelism();
+
+/** The hash of the kernel's sources (scripts/build-native.mjs records it with a build). */
+function sourceHash(files: readonly Buffer[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(f);
+  return h.digest('hex');
+}
+
+/**
+ * Fills `out` with the sample-keyed noise of a noise leaf (util/philox.ts fillNoise): in the
+ * native build where there is one, on every thread; else in TypeScript (the same bits).
+ */
+export function drawNoise(
+  out: Float32Array,
+  layout: NoiseLayout,
+  seed: number,
+  std: number,
+  firstSample: number,
+): void {
+  // a kernel's fill even with XBAR_NATIVE=0, which sends the products to the ONNX graphs: its
+  // bits are TypeScript's
+  const kernels = noiseKernels();
+  if (kernels) kernels.fillNoise({ out, ...layout, seed, std, firstSample, threads: nativeThreads() });
+  else fillNoise(out, layout, seed, std, firstSample);
+}

@@ -7,16 +7,17 @@
  * above. Level L runs its host kernels, then one ONNX graph of all its other ops. A value used
  * at another level (or by a kernel) crosses as an output of its graph and an input of the next,
  * named `cut<id>`. Noise read by a kernel, or by graphs of two levels, is drawn here once per run
- * (so every reader sees the same window) and fed by name.
+ * (every reader sees the same values) and fed by name.
  */
 import { createHash } from 'node:crypto';
 import { topoSort } from '../graph/autodiff.js';
 import type { HostArray } from '../graph/ndarray.js';
-import { NoiseStream } from '../graph/noise-table.js';
 import type { GraphInput, GraphOutput } from '../graph/onnx.js';
 import { type HostKernel, OPS } from '../graph/ops.js';
 import { GraphError, numel } from '../graph/shape.js';
 import { input, Tensor } from '../graph/tensor.js';
+import { type NoiseLayout, noiseLayout } from '../util/philox.js';
+import { drawNoise } from './native.js';
 import { type CompileOptions, compileOnnx, type RunnableGraph } from './session.js';
 
 type Step =
@@ -25,12 +26,11 @@ type Step =
 
 interface DrawnNoise {
   name: string;
-  stream: NoiseStream;
+  seed: number;
+  std: number;
+  layout: NoiseLayout;
   shape: readonly number[];
 }
-
-/** Noise streams of segmented graphs by structure, so a recompiled graph continues them (as sessions do). */
-const streams = new Map<string, DrawnNoise[]>();
 
 export const hasHostOps = (outputs: readonly Tensor[]): boolean =>
   topoSort(outputs).some((t) => t.op === 'host');
@@ -110,18 +110,19 @@ export async function compileSegmented(
     keyParts.push(`G ${l} ${graph.key}`);
   }
 
-  // one noise stream per drawn leaf, continued across compiles of the same structure
   const key = createHash('sha1')
     .update([...keyParts, ...drawn.map((t) => `${pos.get(t.id)} ${JSON.stringify(t.attrs)}`)].join('\n'))
     .digest('hex');
-  let noise = opts.cache === false ? undefined : streams.get(key);
-  if (!noise) {
-    noise = drawn.map((t) => {
-      const a = t.attrs as { seed: number; std: number };
-      return { name: cutName(t), stream: new NoiseStream(a.seed, a.std, numel(t.shape)), shape: t.shape };
-    });
-    if (opts.cache !== false) streams.set(key, noise);
-  }
+  const noise = drawn.map((t): DrawnNoise => {
+    const a = t.attrs as { seed: number; std: number; batchAxis: number; batch: number };
+    return {
+      name: cutName(t),
+      seed: a.seed,
+      std: a.std,
+      layout: noiseLayout(t.shape, a.batchAxis, a.batch),
+      shape: t.shape,
+    };
+  });
   return new SegmentedGraph(steps, noise, outputs, cutName, key);
 }
 
@@ -169,20 +170,26 @@ class SegmentedGraph implements RunnableGraph {
     for (const s of this.steps) if (s.kind === 'graph') await s.graph.release();
   }
 
-  run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
-    const next = this.queue.then(() => this.runNow(feeds));
+  run(feeds: Readonly<Record<string, HostArray>> = {}, firstSample = 0): Promise<Record<string, HostArray>> {
+    const next = this.queue.then(() => this.runNow(feeds, firstSample));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async runNow(feeds: Readonly<Record<string, HostArray>>): Promise<Record<string, HostArray>> {
+  private async runNow(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+  ): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
     if (unknown.length)
       throw new GraphError('run', `unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}`);
     const values = new Map<string, HostArray>();
-    for (const d of this.noise)
-      values.set(d.name, { dtype: 'float32', shape: d.shape, data: d.stream.next() });
+    for (const d of this.noise) {
+      const data = new Float32Array(numel(d.shape));
+      drawNoise(data, d.layout, d.seed, d.std, firstSample);
+      values.set(d.name, { dtype: 'float32', shape: d.shape, data });
+    }
     const current = (t: Tensor): HostArray => {
       const v = values.get(this.cutName(t));
       if (v) return v;
@@ -198,7 +205,7 @@ class SegmentedGraph implements RunnableGraph {
     for (const [k, s] of this.steps.entries()) {
       if (s.kind === 'host') {
         const a = s.op.attrs as { run: HostKernel };
-        const out = a.run(s.op.inputs.map(current), this.buffers.get(k));
+        const out = a.run(s.op.inputs.map(current), this.buffers.get(k), firstSample);
         // a result leaves the graph: its buffer is the caller's, never reused
         if (this.lastRead.get(s.name) !== Infinity) this.buffers.set(k, out.data);
         values.set(s.name, out);
@@ -208,7 +215,7 @@ class SegmentedGraph implements RunnableGraph {
           const v = i.name.startsWith('cut') ? values.get(i.name) : feeds[i.name];
           if (v) own[i.name] = v;
         }
-        const out = await s.graph.run(own);
+        const out = await s.graph.run(own, firstSample);
         for (const [name] of s.outputs) values.set(name, out[name]!);
       }
       // drop what no later step reads: a run holds only the values still ahead of it

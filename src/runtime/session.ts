@@ -5,11 +5,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { HostArray, HostData } from '../graph/ndarray.js';
-import { NoiseStream } from '../graph/noise-table.js';
 import { type GraphInput, type GraphOutput, type LowerOptions, lowerToOnnx } from '../graph/onnx.js';
 import { type DType, fmtShape, GraphError, numel, sameShape } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
-import { envThreads } from './native.js';
+import { drawNoise, envThreads } from './native.js';
 import { compileSegmented, hasHostOps } from './segments.js';
 
 export type Provider = 'cpu' | 'webgpu';
@@ -24,7 +23,8 @@ export interface CompileOptions extends LowerOptions {
   threads?: number;
   /**
    * Share a cached session with earlier compiles of the same graph (default true). A session's
-   * random ops continue their stream across runs; pass false to restart it from the seeds.
+   * random ops (RandomNormal, RandomUniform) continue their stream across runs; pass false to
+   * restart it from the seeds.
    */
   cache?: boolean;
   /**
@@ -41,12 +41,7 @@ export const feedsFor = (
 ): Record<string, HostArray> =>
   Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, all[i.name]!]));
 
-/** A session and the offset streams of its noise inputs (which continue across runs, like its random ops). */
-interface Loaded {
-  session: ort.InferenceSession;
-  noise: Map<string, NoiseStream>;
-}
-const sessions = new Map<string, Promise<Loaded>>();
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
 const describe = (i: { name: string; dtype: DType; shape: readonly number[] }) =>
   `${i.name}: ${i.dtype} ${fmtShape(i.shape)}`;
@@ -59,9 +54,10 @@ export interface RunnableGraph {
   readonly key: string;
   /**
    * Runs the graph. `feeds` holds every named input, and may override params by name;
-   * params not in `feeds` are read from their current value.
+   * params not in `feeds` are read from their current value. `firstSample`: the index in the
+   * data set of the batch's first sample (default 0), which keys the noise of every sample.
    */
-  run(feeds?: Readonly<Record<string, HostArray>>): Promise<Record<string, HostArray>>;
+  run(feeds?: Readonly<Record<string, HostArray>>, firstSample?: number): Promise<Record<string, HostArray>>;
   /**
    * Frees the native memory of its sessions (weights embedded as constants, buffers) now rather
    * than at some later garbage collection. Only for graphs compiled with `cache: false`: cached
@@ -74,13 +70,18 @@ export interface RunnableGraph {
 class CompiledGraph implements RunnableGraph {
   constructor(
     private readonly session: ort.InferenceSession,
-    private readonly noise: ReadonlyMap<string, NoiseStream>,
     readonly inputs: readonly GraphInput[],
     readonly outputs: readonly GraphOutput[],
     readonly key: string,
   ) {}
 
-  async run(feeds: Readonly<Record<string, HostArray>> = {}): Promise<Record<string, HostArray>> {
+  /** The noise inputs' buffers, for the next run to fill again. */
+  private readonly noiseBuffers = new Map<string, Float32Array>();
+
+  async run(
+    feeds: Readonly<Record<string, HostArray>> = {},
+    firstSample = 0,
+  ): Promise<Record<string, HostArray>> {
     const known = new Set(this.inputs.map((i) => i.name));
     const unknown = Object.keys(feeds).filter((k) => !known.has(k));
     if (unknown.length) {
@@ -94,9 +95,15 @@ class CompiledGraph implements RunnableGraph {
       throw new GraphError('run', `missing input(s):\n  ${missing.map(describe).join('\n  ')}`);
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
+    const drawn = new Map<string, Float32Array>();
     for (const i of this.inputs) {
       if (i.noise && !feeds[i.name]) {
-        ortFeeds[i.name] = new ort.Tensor('float32', this.noise.get(i.name)!.next(), i.shape);
+        // a buffer of an earlier run, free again (runs may overlap: each takes its own)
+        const data = this.noiseBuffers.get(i.name) ?? new Float32Array(numel(i.shape));
+        this.noiseBuffers.delete(i.name);
+        drawn.set(i.name, data);
+        drawNoise(data, i.noise.layout, i.noise.seed, i.noise.std, firstSample);
+        ortFeeds[i.name] = new ort.Tensor('float32', data, i.shape);
         continue;
       }
       const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
@@ -122,6 +129,8 @@ class CompiledGraph implements RunnableGraph {
         'run',
         `ONNX Runtime failed: ${(e as Error).message}\n  inputs:\n  ${this.inputs.map(describe).join('\n  ')}`,
       );
+    } finally {
+      for (const [name, data] of drawn) this.noiseBuffers.set(name, data);
     }
     const out: Record<string, HostArray> = {};
     for (const o of this.outputs) {
@@ -167,19 +176,13 @@ export async function compileOnnx(
       ...(threads ? { intraOpNumThreads: threads } : {}),
       ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     };
-    const noise = new Map(
-      lowered.inputs.flatMap((i) =>
-        i.noise ? [[i.name, new NoiseStream(i.noise.seed, i.noise.std, numel(i.shape))] as const] : [],
-      ),
-    );
-    session = ort.InferenceSession.create(lowered.model, options).then((s) => ({ session: s, noise }));
+    session = ort.InferenceSession.create(lowered.model, options);
     if (opts.cache !== false) {
       sessions.set(key, session);
       session.catch(() => sessions.delete(key));
     }
   }
-  const loaded = await session;
-  return new CompiledGraph(loaded.session, loaded.noise, lowered.inputs, lowered.outputs, key);
+  return new CompiledGraph(await session, lowered.inputs, lowered.outputs, key);
 }
 
 /** How many sessions the cache holds (for tests and diagnostics). */

@@ -1,8 +1,8 @@
 /**
  * The WebAssembly build of the native kernels (native/crossbar_products.cc, compiled with SIMD128
  * and threads by scripts/build-wasm.mjs into prebuilds/wasm/xbar.wasm): the same products where
- * no native prebuild loads. Each call copies its arrays into the module's memory (noise windows
- * excepted: their tables are copied once) and the result out. Threads are worker_threads
+ * no native prebuild loads. Each call copies its arrays into the module's memory and the result
+ * out; the read and output noise are drawn inside (native/philox.h). Threads are worker_threads
  * running instances of the same module on its shared memory; the calling thread waits for them
  * (memory.atomic.wait32, which Node allows on its main thread). wasm32 addresses 4 GiB: a
  * product whose arrays need more is refused (see MEMORY_LIMIT).
@@ -12,9 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { tableOf } from '../graph/noise-table.js';
 import { InputError } from '../util/errors.js';
-import type { CrossbarProductsArgs, NativeKernels } from './native.js';
+import type { CrossbarProductsArgs, FillNoiseArgs, NativeKernels } from './native.js';
 
 const WASM = fileURLToPath(new URL('../../../prebuilds/wasm/xbar.wasm', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -72,6 +71,18 @@ interface Exports {
   xbar_free(at: number): void;
   xbar_constants(): number;
   xbar_products(args: number): number;
+  xbar_fill_noise(
+    out: number,
+    outer: number,
+    along: number,
+    perSample: number,
+    inner: number,
+    columns: number,
+    seed: number,
+    std: number,
+    firstSample: number,
+    threads: number,
+  ): number;
   xbar_workers(): number;
 }
 
@@ -98,7 +109,8 @@ const FIELDS = [
   ...['B', 'Bw', 'R', 'N', 'rows', 'C', 'J', 'planes', 'levels', 'threads'],
   ...['weightScale', 'squareScale', 'dacLevels'],
   ...['codes', 'inputs', 'weights', 'squares', 'unit', 'coef', 'gain', 'gainScale'],
-  ...['gainBatches', 'gainBlock', 'sumTiles', 'out', 'readNoise', 'outNoise', 'writeKind'],
+  ...['gainBatches', 'gainBlock', 'sumTiles', 'out'],
+  ...['noiseSeeds', 'samples', 'samplesAlongB', 'firstSample', 'outSigma', 'writeKind'],
   ...['cellLevels', 'cellBase', 'gMin', 'gMax', 'dG', 'dGSquared', 'writeNoiseScale', 'writeSquares'],
   ...['writeNoise0', 'writeNoise1'],
 ] as const;
@@ -107,6 +119,7 @@ const FLOATS = new Set<Field>([
   'weightScale',
   'squareScale',
   'dacLevels',
+  'outSigma',
   'cellLevels',
   'cellBase',
   'gMin',
@@ -153,25 +166,28 @@ function instantiate(bytes: Uint8Array): NativeKernels {
       );
   };
   let arena = { at: 0, bytes: 0 };
-  // noise tables (src/graph/noise-table.ts) copied into the module's memory, where they stay
-  const tables = new Map<Float32Array, number>();
-  const resident = (table: Float32Array) => {
-    let p = tables.get(table);
-    if (p === undefined) {
-      p = x.xbar_malloc(table.byteLength);
-      if (p === 0) throw new InputError('xbar wasm: no memory left for a noise table');
-      new Float32Array(memory.buffer, p, table.length).set(table);
-      tables.set(table, p);
-    }
-    return p;
+  // the arena holds at least `need` bytes (`what`: for the error)
+  const reserve = (need: number, what: string) => {
+    if (need > MEMORY_LIMIT)
+      throw new InputError(
+        `xbar wasm: ${what} needs ${(need / 2 ** 30).toFixed(2)} GiB of WebAssembly memory, more than the ` +
+          `${MEMORY_LIMIT / 2 ** 30} GiB wasm32 allows here; use a smaller batch, or the native kernels`,
+      );
+    if (need <= arena.bytes) return;
+    x.xbar_free(arena.at);
+    const bytes = Math.min(MEMORY_LIMIT, Math.max(need, Math.ceil(arena.bytes * 1.5)));
+    const base = x.xbar_malloc(bytes);
+    if (base === 0)
+      throw new InputError(
+        `xbar wasm: no ${(bytes / 2 ** 20).toFixed(0)} MiB left in WebAssembly memory for ${what}`,
+      );
+    arena = { at: base, bytes };
   };
-
   function crossbarProducts(a: CrossbarProductsArgs): Float32Array {
     const { B, Bw, R, N, rows, C, J, planes } = a;
     const blocks = Math.ceil(C / Math.max(1, a.gainBlock ?? 1));
     const inSize = B * R * N * rows;
     const wSize = J * Bw * R * rows * C;
-    const ySize = J * B * R * N * C;
     const outSize = B * (a.sumTiles ? 1 : R) * N * C;
     // every array the call reads, with its name for errors and the size it must have
     const arrays: [Field, Float32Array, number][] = [];
@@ -200,32 +216,19 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     take('coef', "'coef'", a.coef, planes * J);
     take('gain', "'gain'", a.gain, B * R * N * blocks);
     if (a.inputs) take('gainScale', "'gainScale'", a.gainScale, (a.gainBatches ?? 1) * R * blocks);
-    const lists: [Field, Float32Array[]][] = [];
-    for (const [field, list] of [
-      ['readNoise', a.readNoise],
-      ['outNoise', a.outNoise],
-    ] as const) {
-      if (!list) continue;
-      if (list.length !== planes) throw new RangeError(`xbar wasm: '${field}' needs one array per plane`);
-      for (const v of list) take(field, `each of '${field}'`, v, ySize);
-      lists.push([field, list]);
-    }
+    const seeds = a.noiseSeeds ?? null;
+    if (seeds !== null && (!(seeds instanceof Uint32Array) || seeds.length !== planes))
+      throw new RangeError("xbar wasm: 'noiseSeeds' must be a Uint32Array of one seed per plane, or null");
     if (a.out !== undefined && (!(a.out instanceof Float32Array) || a.out.length !== outSize))
       throw new RangeError(`xbar wasm: 'out' must be a Float32Array of ${outSize} values`);
 
-    // windows of a noise table are read where the table was copied once; everything else goes
-    // into one arena: the arrays, the out array, the noise lists' pointers and the Args struct,
-    // each 64-byte aligned
+    // one arena: the arrays, the out array, the noise seeds and the Args struct, each 64-byte aligned
     const at = new Map<Float32Array, number>();
-    for (const [, v] of arrays) {
-      const table = tableOf(v);
-      if (table) at.set(v, resident(table) + v.byteOffset - table.byteOffset);
-    }
     const align = (n: number) => Math.ceil(n / 64) * 64;
     const need =
-      arrays.reduce((s, [, v, n]) => s + (at.has(v) ? 0 : align(4 * n)), 0) +
+      arrays.reduce((s, [, , n]) => s + align(4 * n), 0) +
       align(4 * outSize) +
-      2 * align(4 * planes) +
+      align(4 * planes) +
       align(4 * FIELDS.length);
     if (need > MEMORY_LIMIT)
       throw new InputError(
@@ -233,16 +236,7 @@ function instantiate(bytes: Uint8Array): NativeKernels {
           `${MEMORY_LIMIT / 2 ** 30} GiB wasm32 allows here (B ${B}, R ${R}, N ${N}, C ${C}, J ${J}, ${planes} planes); ` +
           'use a smaller batch, or the native kernels',
       );
-    if (need > arena.bytes) {
-      x.xbar_free(arena.at);
-      const bytes = Math.min(MEMORY_LIMIT, Math.max(need, Math.ceil(arena.bytes * 1.5)));
-      const base = x.xbar_malloc(bytes);
-      if (base === 0)
-        throw new InputError(
-          `xbar wasm: no ${(bytes / 2 ** 20).toFixed(0)} MiB left in WebAssembly memory for this product`,
-        );
-      arena = { at: base, bytes };
-    }
+    reserve(need, 'this product');
     ensureThreads(a.threads);
     // views after every allocation: memory.buffer grows
     const words = new Int32Array(memory.buffer);
@@ -254,7 +248,6 @@ function instantiate(bytes: Uint8Array): NativeKernels {
       return start;
     };
     for (const [, v] of arrays) {
-      if (at.has(v)) continue;
       const p = place(4 * v.length);
       floats.set(v, p / 4);
       at.set(v, p);
@@ -274,15 +267,16 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     set('weightScale', a.weightScale);
     set('squareScale', a.squareScale);
     set('dacLevels', a.dacLevels ?? 0);
-    for (const [field, v] of arrays)
-      if (field !== 'readNoise' && field !== 'outNoise') set(field, at.get(v)!);
-    for (const [field, list] of lists) {
-      const table = place(4 * planes);
-      list.forEach((v, k) => {
-        words[table / 4 + k] = at.get(v)!;
-      });
-      set(field, table);
+    for (const [field, v] of arrays) set(field, at.get(v)!);
+    if (seeds) {
+      const p = place(4 * planes);
+      new Uint32Array(memory.buffer, p, planes).set(seeds);
+      set('noiseSeeds', p);
     }
+    set('samples', a.samples ?? 1);
+    set('samplesAlongB', a.samplesAlongB ? 1 : 0);
+    set('firstSample', a.firstSample ?? 0);
+    set('outSigma', a.outSigma ?? 0);
     set('gainBatches', a.gainBatches ?? 1);
     set('gainBlock', a.gainBlock ?? 1);
     set('sumTiles', a.sumTiles ? 1 : 0);
@@ -305,7 +299,29 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     return result;
   }
 
-  return { crossbarProducts, constants: text(x.xbar_constants()) };
+  function fillNoise(a: FillNoiseArgs): void {
+    const n = a.outer * a.along * a.inner * a.columns;
+    if (!(a.out instanceof Float32Array) || a.out.length !== n)
+      throw new RangeError(`xbar wasm: fillNoise's 'out' must be a Float32Array of ${n} values`);
+    reserve(4 * n, 'this noise leaf');
+    ensureThreads(a.threads);
+    const error = x.xbar_fill_noise(
+      arena.at,
+      a.outer,
+      a.along,
+      a.perSample,
+      a.inner,
+      a.columns,
+      a.seed,
+      a.std,
+      a.firstSample,
+      a.threads,
+    );
+    if (error !== 0) throw new RangeError(text(error));
+    a.out.set(new Float32Array(memory.buffer, arena.at, n));
+  }
+
+  return { crossbarProducts, fillNoise, constants: text(x.xbar_constants()) };
 }
 
 let loaded: { kernels: NativeKernels; file: string } | { refused: string } | undefined;

@@ -174,7 +174,8 @@ export async function train(model: Model, data: EvalData, o: TrainOptions): Prom
       feeds['labels'] = labelFeed(data, idx);
       if (teacher) feeds['teacher_logits'] = await teacher.logits(x);
       const g = await stepGraph(shape);
-      const out = await g.run(feedsFor(g, feeds));
+      // the noise of step s is keyed by the samples drawn before it, so every step draws afresh
+      const out = await g.run(feedsFor(g, feeds), (epoch * stepsPerEpoch + s) * o.batch);
       const loss = (out['loss']!.data as Float32Array)[0]!;
       if (!Number.isFinite(loss)) {
         throw new InputError(

@@ -39,14 +39,13 @@ import {
   readLearnedRanges,
   writeLearnedRanges,
 } from '../analog/learned-ranges.js';
-import { gaussianNoise } from '../analog/noise.js';
 import { type Span, splitDim, weightScales } from '../analog/program.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type Crossbar, signedLevels } from '../analog/spec.js';
 import { tileInputs, tileWeights } from '../analog/tiling.js';
 import { recordLayerInputs } from '../eval/predict.js';
 import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { constant, param, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
+import { constant, noise, param, randomNormal, scalar, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { ModelInputs } from '../models/family.js';
 import type { Model } from '../models/index.js';
@@ -308,7 +307,12 @@ export class NoiseAwareTraining {
     let current = xn.matmul(wt); // [R, N, C]
     if (xbar.outputNoise.kind === 'gaussian' && xbar.outputNoise.sigma > 0) {
       current = current.add(
-        gaussianNoise(current.shape, xbar.outputNoise.sigma, seedFor(this.seed, `vat-out:${name}`), xbar),
+        noise(current.shape, {
+          seed: seedFor(this.seed, `vat-out:${name}`),
+          std: xbar.outputNoise.sigma,
+          batchAxis: 1,
+          batch: lead[0] ?? 1,
+        }),
       );
     }
     if (modelsAdc(xbar) && xbar.adc.kind === 'uniform') {

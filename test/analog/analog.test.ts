@@ -180,7 +180,7 @@ describe('converters', () => {
       range: x,
     };
     const operand = { weights: w, squares: null };
-    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 1, seed: 0 }).codes(false);
+    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 1, seed: 0, batch: 1 }).codes(false);
     const g = await compile({ y }, { cache: false });
     const out = await g.run({
       x: hostArray('float32', [1, 1, 1, 1], Float32Array.of(1)),
@@ -305,7 +305,7 @@ describe('noise statistics', () => {
     const sq = input('sq', [1, 1, 4, 1]);
     const d = { planes: x.reshape([1, 1, n, 4]), codes: x, planeScale: 1, planeWeights: [1], range: x };
     const operand = { weights: w, squares: sq };
-    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 4, seed: 3 }).codes(false);
+    const y = products(d, { x, xbar, operand, sliceWeights: [1], rows: 4, seed: 3, batch: 1 }).codes(false);
     const g = await compile({ y }, { cache: false });
     const xs = Float32Array.from({ length: 4 * n }, (_, i) => [1, -0.5, 0.25, 0][i % 4]!);
     const ws = Float32Array.of(0.5, -1, 0.25, 1);
@@ -324,7 +324,7 @@ describe('noise statistics', () => {
     assertNormal(out['y']!.data as Float32Array, mean, std, 'read');
   });
 
-  it('K/V write noise is fresh for every input and every run; the same seed repeats it', async () => {
+  it('K/V write noise is fresh for every input (sample); the same seed and sample repeat it', async () => {
     const xbar = xbarOf({
       mapping: { gMinUS: 0.1, gMaxUS: 10 },
       tile: { rows: 4, cols: 4, split: 'fixed' },
@@ -344,12 +344,13 @@ describe('noise statistics', () => {
     const feeds = { q: twice(qv), k: twice(kv) };
     const stream = async () => {
       const g = await compile({ y }, { cache: false });
-      return [toNumbers((await g.run(feeds))['y']!), toNumbers((await g.run(feeds))['y']!)];
+      // samples 0, 1, then samples 2, 3
+      return [toNumbers((await g.run(feeds))['y']!), toNumbers((await g.run(feeds, 2))['y']!)];
     };
     const [a1, a2] = await stream();
     assert.notDeepEqual(a1!.slice(0, 9), a1!.slice(9, 18)); // the same K written for two inputs
-    assert.notDeepEqual(a1, a2); // two runs
-    assert.deepEqual(await stream(), [a1, a2]); // same seed, same stream
+    assert.notDeepEqual(a1, a2); // two other samples
+    assert.deepEqual(await stream(), [a1, a2]); // same seed and samples, same noise
   });
 
   it('refuses specs it cannot map, naming the field (input errors, not internal ones)', () => {

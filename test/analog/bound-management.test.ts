@@ -193,7 +193,7 @@ describe('bound management with noise', () => {
       ...math,
     };
     const none = ['adc.boundManagement.kind=none'];
-    // the fixture holds the ONNX graphs' numbers (the native kernel assigns noise samples in its own order)
+    // the fixture holds the ONNX graphs' numbers (the native kernel may round an output on an ADC edge otherwise)
     const native = useNativeKernels(false);
     try {
       for (const c of CASES) {

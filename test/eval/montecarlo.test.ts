@@ -24,8 +24,9 @@ describe('monteCarlo', () => {
     assert.deepEqual(a.seeds, [11, 12, 13]);
     assert.deepEqual(b.values, a.values);
     assert.deepEqual(c.values.slice(0, 2), a.values.slice(1)); // instance seeds 12, 13 again
-    // seeds 11 and 12 program different weights (σ = 0.5), so their accuracies differ
-    assert.notEqual(a.values[0], a.values[1], `instances: ${a.values}`);
+    // seeds 11, 12, 13 program different weights (σ = 0.5): their accuracies (in steps of 1/40)
+    // are not all the same
+    assert.ok(new Set(a.values).size > 1, `instances: ${a.values}`);
     assert.notDeepEqual(c.values, a.values);
     assert.equal(a.values.length, 3);
     assert.ok(Math.abs(a.mean - a.values.reduce((s, v) => s + v, 0) / 3) < 1e-12);

@@ -66,3 +66,35 @@ describe('Predictor params', () => {
     }
   });
 });
+
+describe('Predictor noise', () => {
+  it('gives sample i of a batch of 8 the logits it gets alone at batch 1 (noise keyed by sample)', async () => {
+    const { model, x } = withImages(6, 8, 3);
+    const data = x.pixel_values.data as Float32Array;
+    const per = data.length / 8;
+    for (const preset of ['rram-clipformer', 'pcm-aihwkit']) {
+      const predictor = new Predictor(model, { matmuls: new AnalogModel(loadSpec(preset), 1).matmuls() });
+      const batch = await predictor.logits(x, 100);
+      const labels = batch.shape[1]!;
+      for (const i of [0, 3, 7]) {
+        const one = {
+          pixel_values: hostArray(
+            'float32',
+            [1, ...x.pixel_values.shape.slice(1)],
+            data.slice(i * per, (i + 1) * per),
+          ),
+        };
+        const alone = await predictor.logits(one, 100 + i);
+        const row = {
+          ...batch,
+          shape: [1, labels],
+          data: (batch.data as Float32Array).slice(i * labels, (i + 1) * labels),
+        };
+        assertLogits(row, alone, 0, `${preset}: sample ${100 + i}`);
+      }
+      // the noise is drawn: another first sample gives other logits
+      const moved = await predictor.logits(x, 0);
+      assert.notDeepEqual(moved.data, batch.data, `${preset}: noise follows the sample index`);
+    }
+  });
+});

@@ -5,31 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Experiment } from '../../src/experiments/runner.js';
-import { NOISE_STREAM } from '../../src/graph/noise-table.js';
+import { NOISE_STREAM } from '../../src/util/philox.js';
 
 describe('Experiment', () => {
-  it('continues results only on the kernels they were computed with (absent: the ONNX graphs)', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'xbar-exp-'));
-    const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
-    await a.cell('c', {}, 1, 0, async (seed) => ({ value: seed }));
-    assert.equal(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).kernels, 'onnx');
-    const native = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'native' });
-    // finished cells still report; a new instance is refused
-    assert.equal((await native.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
-    await assert.rejects(
-      native.cell('c', {}, 2, 0, async () => ({ value: 99 })),
-      /results\.json: kernels: "onnx" is not allowed, this run would use the native kernels.*set XBAR_NATIVE=0 to continue it/,
-    );
-    // results outside the grid too
-    await assert.rejects(
-      native.once('x', async () => 1),
-      /kernels: "onnx" is not allowed/,
-    );
-    // the same kernels resume
-    const b = new Experiment(out, 'demo', { k: 1 }, { quiet: true, kernels: 'onnx' });
-    assert.equal((await b.cell('c', {}, 2, 0, async (seed) => ({ value: seed }))).instances.length, 2);
-  });
-
   it('refuses to continue results drawn from another noise stream (absent: stream 1)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'xbar-exp-'));
     const a = new Experiment(out, 'demo', { k: 1 }, { quiet: true });
@@ -44,7 +22,7 @@ describe('Experiment', () => {
     assert.equal((await again.cell('c', {}, 1, 0, async () => ({ value: 99 }))).mean, 0);
     await assert.rejects(
       again.cell('c', {}, 2, 0, async () => ({ value: 99 })),
-      /results\.json: noiseStream: 1 is not allowed, this xbar draws stream 2 .*use another --out/,
+      /results\.json: noiseStream: 1 is not allowed, this xbar draws stream 3 .*use another --out/,
     );
   });
 

@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toNumbers } from '../../src/graph/ndarray.js';
-import { NOISE_TABLE_SAMPLES, noiseTable } from '../../src/graph/noise-table.js';
 import { noise, randomNormal, randomUniform } from '../../src/graph/tensor.js';
 import { compile } from '../../src/runtime/session.js';
 import { Rng } from '../../src/util/math.js';
@@ -67,59 +66,47 @@ describe('randomNormal and randomUniform in ONNX Runtime', () => {
   });
 });
 
-describe('noise leaves (windows of the noise table, fed at every run)', () => {
+describe('noise leaves (sample-keyed, filled by the runtime at every run)', () => {
   it('has the requested std and mean (tolerances from the sample size)', async () => {
-    const g = await compile({ r: noise([N], { seed: 3, std: 0.5 }) }, { cache: false });
+    const g = await compile(
+      { r: noise([4, N / 4], { seed: 3, std: 0.5, batchAxis: 0, batch: 4 }) },
+      { cache: false },
+    );
     assertNormal((await g.run()).r!.data as Float32Array, 0, 0.5);
   });
 
-  it('is a contiguous run of the table at a new, uniformly drawn offset every run', async () => {
-    const g = await compile({ w: noise([4, 25], { seed: 11 }) }, { cache: false });
-    const table = noiseTable(1);
-    const offsets: number[] = [];
-    for (let run = 0; run < 400; run++) {
-      const w = (await g.run()).w!.data as Float32Array;
-      // locate the window by its first value (float32 values repeat in a table of 2^24 samples)
-      let start = table.indexOf(w[0]!);
-      while (start >= 0 && (table[start + 1] !== w[1] || table[start + 2] !== w[2]))
-        start = table.indexOf(w[0]!, start + 1);
-      assert.ok(start >= 0 && start < NOISE_TABLE_SAMPLES, `window not found (${start})`);
-      assert.deepEqual(w, table.subarray(start, start + 100));
-      offsets.push(start);
+  it('gives a sample the same values in any batch, and other samples and seeds other values', async () => {
+    // [slices 2, rows 3 × tokens 5, columns 7]: samples lie along axis 1, 5 entries each
+    const leaf = (batch: number, seed = 11) =>
+      compile({ z: noise([2, 5 * batch, 7], { seed, batchAxis: 1, batch }) }, { cache: false });
+    const rowsOf = (z: Float32Array, batch: number, b: number) =>
+      [0, 1].flatMap((j) => [...z.subarray((j * 5 * batch + 5 * b) * 7, (j * 5 * batch + 5 * b + 5) * 7)]);
+    const four = (await (await leaf(4)).run({}, 10)).z!.data as Float32Array;
+    const one = await leaf(1);
+    for (let b = 0; b < 4; b++) {
+      const alone = (await one.run({}, 10 + b)).z!.data as Float32Array;
+      assert.deepEqual(rowsOf(alone, 1, 0), rowsOf(four, 4, b), `sample ${10 + b}`);
     }
-    assert.equal(new Set(offsets).size, offsets.length, 'two runs drew the same offset');
-    // uniform on [0, L): χ² over 8 bins, 7 degrees of freedom, P(χ² > 24.3) ≈ 1e-3
-    const bins = new Array<number>(8).fill(0);
-    for (const o of offsets) bins[Math.floor((o / NOISE_TABLE_SAMPLES) * 8)]!++;
-    const e = offsets.length / 8;
-    const chi2 = bins.reduce((s, b) => s + (b - e) ** 2 / e, 0);
-    assert.ok(chi2 < 24.3, `χ² = ${chi2.toFixed(1)}, bins ${bins}`);
+    assert.notDeepEqual(rowsOf(four, 4, 0), rowsOf(four, 4, 1));
+    const other = (await (await leaf(4, 12)).run({}, 10)).z!.data as Float32Array;
+    assert.notDeepEqual(rowsOf(other, 4, 0), rowsOf(four, 4, 0));
   });
 
-  it('repeats its stream for the same seed, changes it with the seed, and two leaves differ', async () => {
-    const stream = async (seed: number) => {
-      const g = await compile(
-        { a: noise([8], { seed }), b: noise([8], { seed: seed + 1 }) },
-        { cache: false },
-      );
-      const r1 = await g.run();
-      const r2 = await g.run();
-      assert.notDeepEqual(toNumbers(r1.a!), toNumbers(r1.b!));
-      return [...toNumbers(r1.a!), ...toNumbers(r2.a!)];
-    };
-    assert.deepEqual(await stream(7), await stream(7));
-    assert.notDeepEqual(await stream(7), await stream(9));
+  it('lowers two leaves of the same attributes to one input (they hold the same values)', async () => {
+    const leaf = (seed: number) => noise([2, 3], { seed, batchAxis: 0, batch: 2 });
+    const g = await compile({ a: leaf(5), b: leaf(5), c: leaf(6) }, { cache: false });
+    assert.equal(g.inputs.filter((i) => i.noise).length, 2);
+    const r = await g.run({}, 4);
+    assert.deepEqual(toNumbers(r.a!), toNumbers(r.b!));
+    assert.notDeepEqual(toNumbers(r.a!), toNumbers(r.c!));
   });
 
-  it('a cached session continues the stream across compiles, like RandomNormal', async () => {
-    const leaf = () => ({ z: noise([5], { seed: 21 }) });
-    const a = toNumbers((await (await compile(leaf())).run()).z!);
-    const b = toNumbers((await (await compile(leaf())).run()).z!);
-    assert.notDeepEqual(a, b);
-  });
-
-  it('refuses more samples than the table holds', () => {
-    assert.throws(() => noise([NOISE_TABLE_SAMPLES + 1], { seed: 1 }), /exceed the noise table/);
+  it('refuses a batch axis that is the last or does not hold the batch', () => {
+    assert.throws(
+      () => noise([4, 6], { seed: 1, batchAxis: 1, batch: 2 }),
+      /batch axis 1 of \[4, 6\] cannot hold 2 samples/,
+    );
+    assert.throws(() => noise([4, 6], { seed: 1, batchAxis: 0, batch: 3 }), /cannot hold 3 samples/);
   });
 });
 

@@ -43,7 +43,8 @@ describe('the prebuilt native kernels', () => {
       constantsHeader: (c: unknown) => string;
     };
     const stale = 'prebuilds/checksums.json is stale: run `npm run build:native` and commit prebuilds/';
-    assert.equal(checksums.source, sha256(readFileSync(join(ROOT, 'native', 'crossbar_products.cc'))), stale);
+    const kernel = ['crossbar_products.cc', 'philox.h'].map((f) => readFileSync(join(ROOT, 'native', f)));
+    assert.equal(checksums.source, sha256(Buffer.concat(kernel)), stale);
     assert.equal(checksums.harnessSource, sha256(readFileSync(join(ROOT, 'native', 'harness.cc'))), stale);
     assert.equal(checksums.constants, sha256(constantsHeader(NATIVE_CONSTANTS)), stale);
     const files = Object.keys(checksums.files).sort();
@@ -72,10 +73,11 @@ describe('the prebuilt native kernels', () => {
       for (const f of [
         'dist/src/runtime/native.js',
         'dist/src/runtime/wasm.js',
-        'dist/src/graph/noise-table.js',
+        'dist/src/util/philox.js',
         'dist/src/util/math.js',
         'dist/src/util/errors.js',
         'native/crossbar_products.cc',
+        'native/philox.h',
         'prebuilds/checksums.json',
         `prebuilds/${best}`,
       ]) {
@@ -100,7 +102,8 @@ describe('the prebuilt native kernels', () => {
       appendFileSync(join(dir, 'native/crossbar_products.cc'), '// an edit\n');
       const stale = info();
       assert.equal(stale.info.kind, 'onnx');
-      const why = /built from another version of native\/crossbar_products\.cc; run `npm run build:native`/;
+      const why =
+        /built from another version of native\/crossbar_products\.cc or native\/philox\.h; run `npm run build:native`/;
       assert.match((stale.info as { reason: string }).reason, why);
       assert.match(stale.stderr, why, 'said on stderr');
       copyFileSync(join(ROOT, 'native/crossbar_products.cc'), join(dir, 'native/crossbar_products.cc'));

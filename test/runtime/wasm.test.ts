@@ -30,6 +30,7 @@ describe('the committed WebAssembly kernels', () => {
     assert.deepEqual(Object.keys(s.sources).sort(), [
       'native/crossbar_products.cc',
       'native/crossbar_products_wasm.cc',
+      'native/philox.h',
     ]);
     for (const [source, hash] of Object.entries(s.sources))
       assert.equal(sha256(readFileSync(join(ROOT, source))), hash, `${source} changed since the build`);

@@ -1,4 +1,5 @@
 /** The `xbar` command line. Each command lives in its own module and registers here. */
+import { basename } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
@@ -28,9 +29,9 @@ export const program = new Command('xbar')
     const k = kernelInfo();
     const kernel =
       k.kind === 'native'
-        ? `native ${k.target} (${k.file})`
+        ? `native ${k.target} (${basename(k.file)})`
         : k.kind === 'wasm'
-          ? `WebAssembly (${k.file})`
+          ? `WebAssembly (${basename(k.file)})`
           : `ONNX graphs (${k.reason})`;
     console.log(`${pkg.version}\ncrossbar kernel: ${kernel}`);
     process.exit(0);

@@ -1,6 +1,7 @@
 /** The `xbar` command line. Each command lives in its own module and registers here. */
-import { basename } from 'node:path';
+
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { GraphError } from '../graph/shape.js';

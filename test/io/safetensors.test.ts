@@ -262,6 +262,14 @@ describe('safetensors round trip', () => {
     assert.equal(ck.tensors.get('w')!.dtype, 'BF16');
     assert.deepEqual(ck.tensors.get('w')!.toHost(), f32([2], [1, 2]));
   });
+
+  it('reads each tensor from the file into a buffer of its own size, never the whole file', () => {
+    const path = join(tempDir(), 'two.safetensors');
+    writeSafetensors(path, { a: f32([1000], new Array(1000).fill(1)), b: f32([3], [1, 2, 3]) });
+    const ck = readSafetensors(path);
+    assert.equal(ck.tensors.get('a')!.toHost().data.buffer.byteLength, 4000);
+    assert.equal(ck.tensors.get('b')!.toHost().data.buffer.byteLength, 12);
+  });
 });
 
 describe('Hugging Face model folders', () => {

@@ -247,7 +247,10 @@ export class AnalogModel {
       xbar,
       weight: w,
       weights: param(`analog.${name}.weights`, hostArray('float32', shape, cells.weights)),
-      squares: param(`analog.${name}.squares`, hostArray('float32', shape, cells.squares)),
+      squares: param(
+        `analog.${name}.squares`,
+        hostArray('float32', cells.squares.length > 0 ? shape : [0], cells.squares),
+      ),
       scale: param(
         `analog.${name}.scale`,
         hostArray(

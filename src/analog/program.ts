@@ -40,7 +40,10 @@ export interface CellArrays {
 export interface ProgrammedWeights {
   /** Effective normalised weights per slice, [slices, rowTiles, rows, out] (rows zero-padded). */
   weights: Float32Array;
-  /** (G+² + G−²)/ΔG² per device pair, same layout: the variance factor of relative read noise. */
+  /**
+   * (G+² + G−²)/ΔG² per device pair, same layout: the variance factor of relative read noise;
+   * empty where the crossbar has no read noise (nothing reads it, and it is as large as the weights).
+   */
   squares: Float32Array;
   /** Output scale per (row tile, column): weight units per normalised unit, drift compensation included. */
   scale: Float32Array;
@@ -138,10 +141,12 @@ export function programWeights(
   const nR = rowTiles.length;
   const slices = sliceCount(x.cells);
   const size = slices * nR * rows * outDim;
+  const readNoise = x.readNoise.kind !== 'none';
+  const squaresSize = readNoise ? size : 0;
   // padded rows stay zero
-  const reused = into?.weights.length === size && into.squares.length === size;
+  const reused = into?.weights.length === size && into.squares.length === squaresSize;
   const weights = reused ? into.weights.fill(0) : new Float32Array(size);
-  const squares = reused ? into.squares.fill(0) : new Float32Array(size);
+  const squares = reused ? into.squares.fill(0) : new Float32Array(squaresSize);
   const scale = new Float32Array(nR * outDim);
   const { gMinUS: gMin, gMaxUS: gMax } = x.mapping;
   const dG = gMax - gMin;
@@ -197,7 +202,7 @@ export function programWeights(
               const g = atTime(g0, rng);
               eff = (2 * (g - gMin)) / dG - 1;
               before = (2 * (g0 - gMin)) / dG - 1;
-              squares[at] = (4 * g * g) / (dG * dG);
+              if (readNoise) squares[at] = (4 * g * g) / (dG * dG);
             } else {
               const gp0 = program(gMin + Math.max(signed, 0) * rho * dG, rng);
               const gp = atTime(gp0, rng);
@@ -205,7 +210,7 @@ export function programWeights(
               const gn = atTime(gn0, rng);
               eff = (gp - gn) / dG;
               before = (gp0 - gn0) / dG;
-              squares[at] = (gp * gp + gn * gn) / (dG * dG);
+              if (readNoise) squares[at] = (gp * gp + gn * gn) / (dG * dG);
             }
             weights[at] = eff * unscale;
             const sw = sliceWeights[j]!;

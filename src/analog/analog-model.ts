@@ -5,7 +5,7 @@
  * weights are params fed at every run, so a new instance needs no recompilation.
  */
 import { type HostArray, hostArray } from '../graph/ndarray.js';
-import { param, type Tensor } from '../graph/tensor.js';
+import { hostCall, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
@@ -45,13 +45,18 @@ interface StaticLayer {
   /** Per-tile DAC ranges [R, 1, 1] (calibrated or learned input ranges), fed as a param. */
   inputRange?: Tensor;
   weight: Tensor;
-  weights: Tensor;
-  squares: Tensor;
+  /**
+   * The programmed cells as params, held for every run; null where they are programmed again at
+   * every run as the graph reaches the layer (`AnalogModel.prepare`: an instance over the budget).
+   */
+  cells: { weights: Tensor; squares: Tensor } | null;
+  /** The cells' shape, [slices, row tiles, rows, out]. */
+  shape: number[];
   /** Digital output scale: [R, 1, C] per column, or [R, 1, C/block, 1] per column tile. */
   scale: Tensor;
   /** Columns that share one scale value (1: per column). */
   scaleBlock: number;
-  /** How the cells are laid out; their values live in the params `weights`, `squares` and `scale` only. */
+  /** How the cells are laid out; their values live in the params `cells` and `scale` only. */
   layout: CellLayout;
 }
 
@@ -96,6 +101,28 @@ function cellsInSteps(
 function scaleInPlace(a: Float32Array, s: number): Float32Array {
   if (s !== 1) for (let i = 0; i < a.length; i++) a[i] = a[i]! * s;
   return a;
+}
+
+/** Bytes of a layer's cells held for every run: weights and, with read noise, squares per slice. */
+function cellBytes(w: Tensor, xbar: Crossbar): number {
+  const [inDim, outDim] = w.shape as [number, number];
+  const tiles = splitDim(inDim, xbar.tile.rows, xbar.tile.split);
+  const rows = tiles.length * Math.max(...tiles.map((t) => t.size));
+  return 4 * sliceCount(xbar.cells) * rows * outDim * (xbar.readNoise.kind === 'none' ? 1 : 2);
+}
+
+/**
+ * The most an instance's cells may take held for every run: $XBAR_CELLS_GB (10^9 bytes), else
+ * 2 GB. Over it they are programmed again at every run, layer by layer (the same numbers, a
+ * programming per batch): bit-sliced cells of a large model are several times its weights.
+ */
+export function cellsBudgetBytes(): number {
+  const v = process.env['XBAR_CELLS_GB'];
+  if (v === undefined || v === '') return 2e9;
+  const gb = Number(v);
+  if (!Number.isFinite(gb) || gb < 0)
+    throw new InputError(`XBAR_CELLS_GB=${v}: use a number of GB ≥ 0 (10^9 bytes; 0: program every run)`);
+  return gb * 1e9;
 }
 
 /** The programmed scale [R·C], one value per block of columns. */
@@ -163,16 +190,19 @@ export class AnalogModel {
    * `reuse`: cell arrays by layer (an earlier instance's `takeCells`) to program into.
    */
   async prepare(model: Model, reuse: ReadonlyMap<string, CellArrays> = new Map()): Promise<void> {
-    const unprogrammed = this.staticLayers(model).filter(
-      ({ name, weight }) => this.layers.get(name)?.weight !== weight,
-    );
+    const layers = this.staticLayers(model);
+    // over the budget, no cells are held: each run programs a layer as it reaches it (the
+    // output scales, which the graphs embed, are programmed now)
+    const perRun = layers.reduce((s, l) => s + cellBytes(l.weight, l.xbar), 0) > cellsBudgetBytes();
+    const unprogrammed = layers.filter(({ name, weight }) => this.layers.get(name)?.weight !== weight);
     const programmed = await programInWorkers(
       unprogrammed.map((l) => {
-        const into = reuse.get(l.name);
-        return { ...this.programJob(l.name, l.weight, l.xbar), ...(into ? { into } : {}) };
+        const into = perRun ? undefined : reuse.get(l.name);
+        return { ...this.programJob(l.name, l.weight, l.xbar), ...(into ? { into } : {}), scaleOnly: perRun };
       }),
     );
-    for (const [i, l] of unprogrammed.entries()) this.staticLayer(l.name, l.weight, l.xbar, programmed[i]);
+    for (const [i, l] of unprogrammed.entries())
+      this.staticLayer(l.name, l.weight, l.xbar, programmed[i], perRun);
   }
 
   /** The layers of `model` the spec maps to crossbars, with their weights (what programming reads). */
@@ -192,7 +222,9 @@ export class AnalogModel {
   takeCells(): Map<string, CellArrays> {
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
     const cells = new Map(
-      [...this.layers].map(([name, l]) => [name, { weights: data(l.weights), squares: data(l.squares) }]),
+      [...this.layers].flatMap(([name, { cells: c }]) =>
+        c ? [[name, { weights: data(c.weights), squares: data(c.squares) }] as const] : [],
+      ),
     );
     this.layers.clear();
     return cells;
@@ -220,37 +252,93 @@ export class AnalogModel {
   }
 
   private programLayer(name: string, l: StaticLayer): void {
-    const p = runProgramJob(this.programJob(name, l.weight, l.xbar));
+    const p = runProgramJob({ ...this.programJob(name, l.weight, l.xbar), scaleOnly: !l.cells });
     l.layout = layoutOf(p);
     const data = (t: Tensor) => (t.attrs as { value: HostArray }).value.data as Float32Array;
-    const cells = cellsInSteps(p, l.xbar);
-    for (const [t, values] of [
-      [l.weights, cells.weights],
-      [l.squares, cells.squares],
-    ] as const) {
-      const a = t.attrs as { value: HostArray };
-      a.value = { ...a.value, data: values };
+    if (l.cells) {
+      const cells = cellsInSteps(p, l.xbar);
+      for (const [t, values] of [
+        [l.cells.weights, cells.weights],
+        [l.cells.squares, cells.squares],
+      ] as const) {
+        const a = t.attrs as { value: HostArray };
+        a.value = { ...a.value, data: values };
+      }
     }
     data(l.scale).set(blockScale(p, l.scaleBlock));
   }
 
+  /**
+   * Layer `name`'s cells for a graph: its params, or where they are programmed per run, a host
+   * kernel that programs them when the run reaches the layer (after `anchor`, its input, is
+   * computed), which the run frees once the product has read them. Programming is deterministic
+   * per instance and layer, so both give the same cells. Squares: null without read noise.
+   */
+  private cellTensors(
+    name: string,
+    l: StaticLayer,
+    anchor: Tensor,
+  ): { weights: Tensor; squares: Tensor | null } {
+    const useSquares = l.xbar.readNoise.kind !== 'none';
+    if (l.cells) return { weights: l.cells.weights, squares: useSquares ? l.cells.squares : null };
+    const shape = l.shape;
+    // the programming's squares, from the weights' kernel to the squares' (which reads its output)
+    let squares: Float32Array | null = null;
+    const weights = hostCall(
+      `program ${name}`,
+      [l.weight, anchor],
+      shape,
+      () => {
+        const cells = cellsInSteps(runProgramJob(this.programJob(name, l.weight, l.xbar)), l.xbar);
+        squares = cells.squares;
+        return { dtype: 'float32', shape, data: cells.weights };
+      },
+      'float32',
+      true,
+    );
+    if (!useSquares) return { weights, squares: null };
+    const squaresOut = hostCall(
+      `program ${name} squares`,
+      [weights],
+      shape,
+      () => {
+        const data = squares!;
+        squares = null;
+        return { dtype: 'float32', shape, data };
+      },
+      'float32',
+      true,
+    );
+    return { weights, squares: squaresOut };
+  }
+
   /** Layer `name` on its crossbars: as built before, or programmed now (`programmed`: already). */
-  private staticLayer(name: string, w: Tensor, xbar: Crossbar, programmed?: ProgrammedWeights): StaticLayer {
+  private staticLayer(
+    name: string,
+    w: Tensor,
+    xbar: Crossbar,
+    programmed?: ProgrammedWeights,
+    /** The cells are programmed at every run (`programmed` holds the scale only). */
+    perRun = false,
+  ): StaticLayer {
     const known = this.layers.get(name);
     if (known && known.weight === w) return known;
     const p = programmed ?? runProgramJob(this.programJob(name, w, xbar));
     const shape = [sliceCount(xbar.cells), p.rowTiles.length, p.rows, p.outDim];
     const block = scaleBlock(xbar, p.outDim);
     const nR = p.rowTiles.length;
-    const cells = cellsInSteps(p, xbar);
+    const cells = perRun ? null : cellsInSteps(p, xbar);
     const l: StaticLayer = {
       xbar,
       weight: w,
-      weights: param(`analog.${name}.weights`, hostArray('float32', shape, cells.weights)),
-      squares: param(
-        `analog.${name}.squares`,
-        hostArray('float32', cells.squares.length > 0 ? shape : [0], cells.squares),
-      ),
+      cells: cells && {
+        weights: param(`analog.${name}.weights`, hostArray('float32', shape, cells.weights)),
+        squares: param(
+          `analog.${name}.squares`,
+          hostArray('float32', cells.squares.length > 0 ? shape : [0], cells.squares),
+        ),
+      },
+      shape,
       scale: param(
         `analog.${name}.scale`,
         hostArray(
@@ -283,7 +371,9 @@ export class AnalogModel {
     const xbar = this.hw.crossbar(name);
     const y = isPerfect(xbar)
       ? x.matmul(w)
-      : analogLinear(x, this.staticLayer(name, w, xbar), seedFor(seedFor(this.seed, 'run'), name));
+      : analogLinear(x, this.staticLayer(name, w, xbar), seedFor(seedFor(this.seed, 'run'), name), (anchor) =>
+          this.cellTensors(name, this.layers.get(name)!, anchor),
+        );
     return b ? y.add(b) : y;
   }
 
@@ -305,20 +395,27 @@ export class AnalogModel {
   }
 }
 
-/** x·W on crossbars for a programmed static layer. x: (…, in) → (…, out) */
-function analogLinear(x: Tensor, l: StaticLayer, seed: number): Tensor {
+/**
+ * x·W on crossbars for a programmed static layer, its cells from `cells` (given the tiled
+ * input). x: (…, in) → (…, out)
+ */
+function analogLinear(
+  x: Tensor,
+  l: StaticLayer,
+  seed: number,
+  cells: (tiles: Tensor) => { weights: Tensor; squares: Tensor | null },
+): Tensor {
   const p = l.layout;
   const lead = x.shape.slice(0, -1);
   const n = lead.reduce((a, b) => a * b, 1);
   const nR = p.rowTiles.length;
   const tiles = tileInputs(x.reshape([n, p.inDim]), p.rowTiles, p.rows); // [R, N, rows]
-  const useSquares = l.xbar.readNoise.kind !== 'none';
   const gain = digitalGain(l.scale, l.scaleBlock, l.xbar, p.rows);
   const mvm: Mvm = {
     x: tiles,
     xbar: l.xbar,
     tileRanges: l.inputRange,
-    operand: { weights: l.weights, squares: useSquares ? l.squares : null, inSteps: true },
+    operand: { ...cells(tiles), inSteps: true },
     sliceWeights: p.sliceWeights,
     rows: p.rows,
     seed,

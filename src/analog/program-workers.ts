@@ -22,11 +22,14 @@ export interface ProgramJob {
   columnScale?: Float32Array;
   /** Cell arrays to program into (moved to the worker and back, so they leave the caller). */
   into?: CellArrays;
+  /** Only the output scale is wanted (cells programmed again at every run): the cells come back empty. */
+  scaleOnly?: boolean;
 }
 
 /** Programs one job here, on this thread (into `j.into`'s arrays where given). */
 export function runProgramJob(j: ProgramJob): ProgrammedWeights {
-  return programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into);
+  const p = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into);
+  return j.scaleOnly ? { ...p, weights: new Float32Array(0), squares: new Float32Array(0) } : p;
 }
 
 const ROLE = 'xbar-program';

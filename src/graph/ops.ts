@@ -812,9 +812,10 @@ export const OPS = {
   /**
    * A kernel that runs outside ONNX Runtime on host arrays (runtime/segments.ts splits the
    * graph around it): `run` maps the inputs' values to the output's, `key` names the kernel
-   * and everything it was built with (the graph's cache key). Inference only.
+   * and everything it was built with (the graph's cache key); `transient`: its output buffer is
+   * not kept between runs. Inference only.
    */
-  host: def<{ key: string; shape: Shape; dtype: DType; run: HostKernel }>({
+  host: def<{ key: string; shape: Shape; dtype: DType; run: HostKernel; transient: boolean }>({
     arity: 'variadic',
     infer: (_, a) => ({ shape: checkShape(`host '${a.key}'`, a.shape), dtype: a.dtype }),
     ref: (ins, a) => toRef(a.run(ins.map((r) => fromRef(r, 'float32')))),

@@ -285,6 +285,8 @@ export const randomUniform = (shape: Shape, opts: { seed: number; low?: number; 
 /**
  * The output of a kernel run on the host between ONNX graphs (runtime/segments.ts): `key`
  * identifies the kernel and its configuration, `run` computes the output from the inputs' values.
+ * `transient`: the output's buffer is not kept for the next run to reuse (a large value made
+ * afresh at every run, such as cells programmed per run, is then freed once read).
  */
 export const hostCall = (
   key: string,
@@ -292,4 +294,5 @@ export const hostCall = (
   shape: Shape,
   run: HostKernel,
   dtype: DType = 'float32',
-): Tensor => apply('host', inputs, { key, shape: [...shape], dtype, run });
+  transient = false,
+): Tensor => apply('host', inputs, { key, shape: [...shape], dtype, run, transient });

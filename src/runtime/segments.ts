@@ -204,10 +204,10 @@ class SegmentedGraph implements RunnableGraph {
     };
     for (const [k, s] of this.steps.entries()) {
       if (s.kind === 'host') {
-        const a = s.op.attrs as { run: HostKernel };
+        const a = s.op.attrs as { run: HostKernel; transient: boolean };
         const out = a.run(s.op.inputs.map(current), this.buffers.get(k), firstSample);
         // a result leaves the graph: its buffer is the caller's, never reused
-        if (this.lastRead.get(s.name) !== Infinity) this.buffers.set(k, out.data);
+        if (this.lastRead.get(s.name) !== Infinity && !a.transient) this.buffers.set(k, out.data);
         values.set(s.name, out);
       } else {
         const own: Record<string, HostArray> = {};

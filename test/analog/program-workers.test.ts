@@ -4,15 +4,22 @@ import { AnalogModel } from '../../src/analog/analog-model.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { programWeights } from '../../src/analog/program.js';
 import { programInWorkers } from '../../src/analog/program-workers.js';
-import type { HostArray } from '../../src/graph/ndarray.js';
+import { Predictor } from '../../src/eval/predict.js';
+import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
 import { vitMnist } from '../helpers/models.js';
 
 /** Each static layer's cell arrays (weights, squares, scale), by name. */
+type Param = { attrs: { value: HostArray } };
 const arraysOf = (m: AnalogModel): [string, Float32Array[]][] =>
   // biome-ignore lint/suspicious/noExplicitAny: the layers are private; the test reads their params
-  [...((m as any).layers as Map<string, Record<string, { attrs: { value: HostArray } }>>)].map(
-    ([name, l]) => [name, ['weights', 'squares', 'scale'].map((k) => l[k]!.attrs.value.data as Float32Array)],
+  [...((m as any).layers as Map<string, { cells: Record<string, Param> | null; scale: Param }>)].map(
+    ([name, l]) => [
+      name,
+      [...(l.cells ? [l.cells['weights']!, l.cells['squares']!] : []), l.scale].map(
+        (t) => t.attrs.value.data as Float32Array,
+      ),
+    ],
   );
 const cellsOf = (m: AnalogModel) => arraysOf(m).map(([name, a]) => [name, ...a.map((v) => Array.from(v))]);
 
@@ -61,6 +68,46 @@ describe('programming in worker threads', () => {
         for (const [i, v] of a.entries())
           assert.equal(v, before[k]![1][i], `${hw} ${name}: the prepared array`);
       }
+    }
+  });
+
+  it('over the cells budget, holds no cells and programs each layer per run: the same logits', async () => {
+    const { model } = vitMnist();
+    // two 28×28 single-channel images
+    const pixels = hostArray('float32', [2, 1, 28, 28], new Rng(9).fillNormal(new Float32Array(2 * 28 * 28)));
+    const logits = async (hw: string, budgetGB: string) => {
+      const before = process.env['XBAR_CELLS_GB'];
+      process.env['XBAR_CELLS_GB'] = budgetGB;
+      try {
+        const m = new AnalogModel(loadSpec(hw), 7);
+        await m.prepare(model);
+        const p = new Predictor(model, { matmuls: m.matmuls() });
+        // two runs: the second programs the cells again, as every batch does
+        const runs = [await p.logits({ pixel_values: pixels }), await p.logits({ pixel_values: pixels })];
+        return { runs, arrays: arraysOf(m) };
+      } finally {
+        if (before === undefined) delete process.env['XBAR_CELLS_GB'];
+        else process.env['XBAR_CELLS_GB'] = before;
+      }
+    };
+    for (const hw of ['pcm-aihwkit', 'rram-clipformer']) {
+      const held = await logits(hw, '');
+      const perRun = await logits(hw, '0');
+      // held: weights, squares and scale per layer; per run: the scale alone, programmed alike
+      assert.ok(
+        held.arrays.every(([, a]) => a.length === 3),
+        hw,
+      );
+      assert.ok(
+        perRun.arrays.every(([, a]) => a.length === 1),
+        hw,
+      );
+      assert.deepEqual(
+        perRun.arrays.map(([n, a]) => [n, Array.from(a[0]!)]),
+        held.arrays.map(([n, a]) => [n, Array.from(a[2]!)]),
+        hw,
+      );
+      for (const r of [0, 1]) assert.deepEqual(perRun.runs[r]!.data, held.runs[r]!.data, `${hw} run ${r}`);
     }
   });
 });

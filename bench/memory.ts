@@ -3,8 +3,9 @@
  * folders as `xbar eval` loads them, each configuration in its own process so that its peak is
  * its own: BERT-large on SST-2 sentences, ideal and `pcm-aihwkit` (1 and 3 Monte Carlo
  * instances); RoBERTa-large and DeiT-B (Fashion-MNIST images at 224²) ideal and on
- * `pcm-aihwkit`; with --rram, DeiT-B on `rram-clipformer` with the native kernel and the ONNX
- * graphs (bit-serial: minutes per image on two cores). The folders are written once into --dir
+ * `pcm-aihwkit`; with --rram, `rram-clipformer` on DeiT-B (2 images, the native kernel and the
+ * ONNX graphs), BERT-large and RoBERTa-large (1 sentence, the native kernel), whose cells are
+ * programmed per run (bit-serial: minutes per example on two cores). The folders are written once into --dir
  * (1.3–1.4 GB each for the large models) and reused.
  *   node dist/bench/memory.js [--examples 8] [--dir DIR] [--rram]
  *   node dist/bench/memory.js --one MODEL [--hw PRESET] [--repeats 1]   (one configuration, JSON)
@@ -141,6 +142,8 @@ if (args.make) {
       ? ([
           ['deit-b', 'rram-clipformer', 1, '1', 2],
           ['deit-b', 'rram-clipformer', 1, '0', 2],
+          ['bert-large', 'rram-clipformer', 1, '1', 1],
+          ['roberta-large', 'rram-clipformer', 1, '1', 1],
         ] as Config[])
       : []),
   ];

@@ -183,6 +183,42 @@ export function formatCost(r: CostReport, o: { layers?: boolean } = {}): string 
   return parts.join('\n');
 }
 
+/**
+ * One row per report in the layout of TReX's Table IV (its rows differ in how many encoders reuse
+ * attention), with EDAP, TOPS/W and TOPS/mm² also as ratios to the first row.
+ */
+export function reuseTable(reports: readonly CostReport[]): string {
+  const base = reports[0]!.totals;
+  const ratio = (v: number, of: number, digits: number) => `${(v / of).toFixed(digits)}×`;
+  const rows = reports.map(({ reuse, totals: t }) => [
+    String(reuse.length),
+    sig(t.energyMJ),
+    sig(t.delayMs),
+    sig(t.areaMm2),
+    sig(t.edap),
+    ratio(base.edap, t.edap, 2),
+    sig(t.topsPerW),
+    ratio(t.topsPerW, base.topsPerW, 3),
+    sig(t.topsPerMm2),
+    ratio(t.topsPerMm2, base.topsPerMm2, 2),
+  ]);
+  const head = [
+    'N_reuse',
+    'energy mJ',
+    'delay ms',
+    'area mm²',
+    'EDAP',
+    'EDAP ↓',
+    'TOPS/W',
+    '↑',
+    'TOPS/mm²',
+    '↑',
+  ];
+  const r0 = reports[0]!;
+  const tb = ['transformation blocks', r0.transformationBlocks ? 'costed' : 'not costed'];
+  return [table([...headerRows(r0).slice(0, 3), tb]), '', table(rows, head)].join('\n');
+}
+
 /** JSON for `--json` and cost.json: totals with units in the key names, then the breakdowns. */
 export function costJson(r: CostReport): Record<string, unknown> {
   const t = r.totals;

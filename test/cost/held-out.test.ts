@@ -34,25 +34,25 @@ describe('TReX Table IV: an encoder outside its attention, where no fitted const
     areaMm2: TABLE_IV.baseline.areaMm2 / 12 - TABLE_IV.areaSavedPerReuseMm2,
   };
 
-  it('energy 6.52 µJ against 6.42 µJ: within 2% (rounding of the table: ±0.3%)', () => {
+  it('energy 6.52 µJ against 6.42 µJ: within 2% (rounding of the table: ±0.4%)', () => {
     // the crossbar reads alone are 6.38 µJ; xbar's LayerNorm and GELU estimates add 0.14 µJ
     // where the table leaves 0.03 µJ
     within(rest('energyPJ'), paper.energyPJ, 0.02, 'energy');
     assert.ok(rest('energyPJ') > paper.energyPJ);
   });
 
-  it('area 38.98 mm² against 39.9 mm²: within 3% (rounding: ±0.2%)', () => {
+  it('area 38.98 mm² against 39.9 mm²: within 3% (rounding: ±0.15%)', () => {
     // 1296 crossbars × 0.03 mm² = 38.88 mm²: the table has about 1 mm² per encoder more
     within(rest('areaMm2'), paper.areaMm2, 0.03, 'area');
     assert.ok(rest('areaMm2') < paper.areaMm2);
   });
 
-  it('delay 100.5 µs against 90 ± 2.4 µs: 12% over, and no CMOS estimate could close it', () => {
+  it('delay 100.5 µs against 90 ± 1.6 µs: 12% over, and no CMOS estimate could close it', () => {
     within(rest('delayNs'), paper.delayNs, 0.12, 'delay');
     // its three read stages alone (projection, MLP in, MLP out: t·8·D_R,X each) exceed 90 µs
     const reads = sum(r, 'delayNs', ['projection', 'ffnIn', 'ffnOut']) / shape.layers;
     within(reads, 3 * 197 * 8 * 20, 1e-9, 'three read stages');
-    assert.ok(reads > paper.delayNs + 2400);
+    assert.ok(reads > paper.delayNs + 1600);
   });
 });
 
@@ -87,8 +87,7 @@ describe("ClipFormer's β = 0.25: one 2-bit K/V slice fewer, ~7–8% less attent
 describe('TReX weight sharing: two encoders share, 2× lower EDAP in the paper', () => {
   it('xbar: 1.69× (16% short), since only static crossbars are shared', () => {
     // encoders 1, 3, …, 11 read the crossbars of 0, 2, …, 10: their static area (51.8 mm² each)
-    // goes; their K/V crossbars, softmax units and score buffers (11.8 mm²) stay, and energy and
-    // delay do not change. Halving the EDAP would need the whole area of the sharing encoders gone.
+    // goes; the rest of their area (11.8 mm²), their energy and their delay stay. Halving the EDAP would need the whole area of the sharing encoders gone.
     const base = cost(shape, fefet).totals.edap;
     const shared = cost(shape, fefet, { sharedWeights: [1, 3, 5, 7, 9, 11] }).totals.edap;
     within(base / shared, 1.69, 0.01, 'EDAP reduction');

@@ -87,7 +87,8 @@ describe("ClipFormer's β = 0.25: one 2-bit K/V slice fewer, ~7–8% less attent
 describe('TReX weight sharing: two encoders share, 2× lower EDAP in the paper', () => {
   it('xbar: 1.69× (16% short), since only static crossbars are shared', () => {
     // encoders 1, 3, …, 11 read the crossbars of 0, 2, …, 10: their static area (51.8 mm² each)
-    // goes; the rest of their area (11.8 mm²), their energy and their delay stay. Halving the EDAP would need the whole area of the sharing encoders gone.
+    // goes; the rest of their area (11.8 mm²), their energy and their delay stay. Halving the EDAP
+    // would need the whole area of the sharing encoders gone.
     const base = cost(shape, fefet).totals.edap;
     const shared = cost(shape, fefet, { sharedWeights: [1, 3, 5, 7, 9, 11] }).totals.edap;
     within(base / shared, 1.69, 0.01, 'EDAP reduction');

@@ -93,6 +93,20 @@ export function byLayer(r: CostReport): Map<number | null, Share> {
 const sig = (v: number, n = 4) => (v === 0 ? '0' : Math.abs(v) >= 10 ** n ? v.toFixed(0) : v.toPrecision(n));
 const share = (v: number, of: number) => (of > 0 ? ((100 * v) / of).toFixed(1) : '0.0');
 
+/**
+ * The shares of the totals that rest on the FITTED constants: the softmax units' energy and delay
+ * and the score buffers' area (their other parts are estimates).
+ */
+export function fittedShare(r: CostReport): { energy: number; delay: number; area: number } {
+  const c = byComponent(r);
+  const t = r.totals;
+  return {
+    energy: (c.get('softmax')?.energyPJ ?? 0) / (t.energyMJ * 1e9),
+    delay: (c.get('softmax')?.delayNs ?? 0) / (t.delayMs * 1e6),
+    area: (c.get('buffer')?.areaMm2 ?? 0) / t.areaMm2,
+  };
+}
+
 /** The header lines: model, hardware, architecture, reuse. */
 export function headerRows(r: CostReport): string[][] {
   const m = r.model;
@@ -179,6 +193,12 @@ export function formatCost(r: CostReport, o: { layers?: boolean } = {}): string 
     parts.push('', table(layerRows, ['encoder', 'energy µJ', 'delay µs', 'area mm²', 'crossbars']));
   }
   parts.push('', table(totalsRows(r)));
+  const f = fittedShare(r);
+  parts.push(
+    '',
+    `fitted: ${share(f.energy, 1)}% of the energy, ${share(f.delay, 1)}% of the delay and ${share(f.area, 1)}% of ` +
+      'the area rest on constants solved from TReX Table IV (docs/cost-model.md §3)',
+  );
   if (r.notes.length) parts.push('', ...r.notes.map((n) => `note: ${n}`));
   return parts.join('\n');
 }

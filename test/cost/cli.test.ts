@@ -75,6 +75,7 @@ describe('xbar cost', () => {
     assert.match(out, /^component +energy µJ/m);
     assert.match(out, /^encoder +energy µJ/m);
     assert.match(out, /^EDAP +[\d.]+ +mJ·ms·mm²/m);
+    assert.match(out, /^fitted: [\d.]+% of the energy, [\d.]+% of the delay and [\d.]+% of the area/m);
     for (const f of ['cost.json', 'breakdown.svg', 'breakdown.png']) assert.ok(existsSync(join(dir, f)), f);
     assert.match(readFileSync(join(dir, 'breakdown.svg'), 'utf8'), /Energy by stage/);
   });

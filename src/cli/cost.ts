@@ -5,18 +5,19 @@ import YAML from 'yaml';
 import { loadSpec } from '../analog/presets.js';
 import type { ArchitectureInput } from '../cost/components.js';
 import { type CostOptions, cost } from '../cost/cost.js';
-import { breakdownSvg, costJson, formatCost } from '../cost/report.js';
+import { breakdownSvg, costJson, formatCost, reuseTable } from '../cost/report.js';
 import { resolveShape, SHAPE_NAMES } from '../cost/shape.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
-import { collect, flag, opt, wholeNumber, withOptions } from './flags.js';
+import { collect, flag, numberList, opt, wholeNumber, withOptions } from './flags.js';
 
 interface CostFlags {
   model: string;
   hw: string;
   set: string[];
   reuse?: number | number[];
+  reuseCounts?: number[];
   tb: boolean;
   beta?: number;
   tokens?: number;
@@ -58,6 +59,11 @@ export function registerCost(program: Command): void {
     flag('hw', { required: true }),
     flag('set'),
     opt('--reuse <n|list>', 'TReX attention reuse: the last n encoders, or indices, e.g. 2,4,6', parseReuse),
+    opt(
+      '--reuse-counts <list>',
+      "one row per count of reusing encoders, in TReX Table IV's layout, e.g. 0,3,5,7,9",
+      numberList('--reuse-counts', { min: 0 }),
+    ),
     opt('--no-tb', 'leave the transformation blocks of reuse encoders uncosted (TReX Table IV)'),
     opt('--beta <β>', "ClipFormer's K/V clip β: β = 0.25 saves one 2-bit K/V slice", { gt: 0, max: 1 }),
     opt('--tokens <n>', 'tokens per sequence (default: from image and patch size, or --seq-len)', 1),
@@ -83,6 +89,13 @@ export function registerCost(program: Command): void {
       ...(o.reuse === undefined ? {} : { reuse: o.reuse }),
       ...(o.beta === undefined ? {} : { beta: o.beta }),
     };
+    if (o.reuseCounts) {
+      const clash = (['reuse', 'out', 'layers'] as const).find((k) => o[k] !== undefined);
+      if (clash) throw new InputError('--reuse-counts', [`prints one row per count; leave out --${clash}`]);
+      const reports = o.reuseCounts.map((reuse) => cost(shape, spec, { ...options, reuse }));
+      console.log(o.json ? JSON.stringify(reports.map(costJson)) : reuseTable(reports));
+      return;
+    }
     const report = cost(shape, spec, options);
     const json = costJson(report);
     if (o.out) {

@@ -116,13 +116,56 @@ export const TechnologyCost = z
 export type TechnologyCost = z.output<typeof TechnologyCost>;
 export type TechnologyCostInput = z.input<typeof TechnologyCost>;
 
+/** A constant solved from a published table rather than derived from device or circuit parameters. */
+export interface Fitted {
+  value: number;
+  unit: string;
+  /** The table it was solved from: that table cannot confirm it. */
+  table: string;
+  /** The figure of the table it reproduces, and how it was solved. */
+  solvedFrom: string;
+}
+
 /**
- * CMOS units at 32 nm. softmax energy/delay and the score buffer's area per bit are solved from
- * TReX Table IV (docs/cost-model.md §3); the rest are physical estimates (§4).
+ * The cost model's fitted constants (docs/cost-model.md §3). Each sits only in an attention block,
+ * so the parts of an encoder outside attention are costed without any of them; that is what
+ * test/cost/held-out.test.ts compares with figures the fit did not use.
+ */
+export const FITTED = {
+  softmaxEnergyPJPerScore: {
+    value: 5.3,
+    unit: 'pJ per score',
+    table: 'TReX Table IV (DeiT-S, 64×64 FeFET)',
+    solvedFrom:
+      'energy saved per removed attention block, (baseline − TReX-D-7)/5 with E = EDAP/(D·A), less the ' +
+      'crossbars, LayerNorm and score buffer of the block, over h·t² scores',
+  },
+  softmaxDelayNsPerScore: {
+    value: 2.07,
+    unit: 'ns per score',
+    table: 'TReX Table IV (DeiT-S, 64×64 FeFET)',
+    solvedFrom: "baseline delay 10.92 ms less every other stage's, over 12·t² scores",
+  },
+  scoreBufferAreaUm2PerBit: {
+    value: 3.1,
+    unit: 'µm² per bit',
+    table: 'TReX Table IV (DeiT-S, 64×64 FeFET) and its text: 24.7 mm² per removed attention block',
+    solvedFrom:
+      'area saved per removed attention block less its crossbars, softmax units and LayerNorm, over h·t²·8 bits',
+  },
+} as const satisfies Record<string, Fitted>;
+
+/**
+ * CMOS units at 32 nm: the FITTED constants, and estimates for the rest (docs/cost-model.md §4
+ * gives the basis of each).
  */
 const CMOS_32NM: z.input<typeof DigitalComponents> = {
-  softmax: { energyPJPerElement: 5.3, delayNsPerElement: 2.07, areaMm2: 0.02 },
-  scoreBuffer: { energyPJPerBit: 0.05, areaUm2PerBit: 3.1 },
+  softmax: {
+    energyPJPerElement: FITTED.softmaxEnergyPJPerScore.value,
+    delayNsPerElement: FITTED.softmaxDelayNsPerScore.value,
+    areaMm2: 0.02,
+  },
+  scoreBuffer: { energyPJPerBit: 0.05, areaUm2PerBit: FITTED.scoreBufferAreaUm2PerBit.value },
   layerNorm: { energyPJPerElement: 0.6, lanes: 64, cycleNs: 1, areaMm2: 0.08 },
   activation: { energyPJPerElement: 0.3, lanes: 64, cycleNs: 1, areaMm2: 0.02 },
   mac: { energyPJPerElement: 0.3, lanes: 256, cycleNs: 1, areaMm2: 0.1 },
@@ -220,7 +263,7 @@ export const COMPONENT_LIBRARY = {
   fefet: {
     source:
       'TReX, Moitra et al., TETC 2024 (arXiv 2408.12742), §V: 32 nm, 64×64 FeFET, E_R 25 pJ, E_W 118 pJ, ' +
-      'D_R 0.02 µs, D_W 3.3 µs, A_X 0.03 mm²; 8 crossbars/PE, 8 PEs/tile; CMOS units solved from Table IV',
+      'D_R 0.02 µs, D_W 3.3 µs, A_X 0.03 mm²; 8 crossbars/PE, 8 PEs/tile; softmax and score-buffer constants FITTED to Table IV',
     nodeNm: 32,
     crossbar: FEFET_CROSSBAR,
     digital: CMOS_32NM,

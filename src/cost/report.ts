@@ -93,6 +93,20 @@ export function byLayer(r: CostReport): Map<number | null, Share> {
 const sig = (v: number, n = 4) => (v === 0 ? '0' : Math.abs(v) >= 10 ** n ? v.toFixed(0) : v.toPrecision(n));
 const share = (v: number, of: number) => (of > 0 ? ((100 * v) / of).toFixed(1) : '0.0');
 
+/**
+ * The shares of the totals that rest on the FITTED constants: the softmax units' energy and delay
+ * and the score buffers' area (their other parts are estimates).
+ */
+export function fittedShare(r: CostReport): { energy: number; delay: number; area: number } {
+  const c = byComponent(r);
+  const t = r.totals;
+  return {
+    energy: (c.get('softmax')?.energyPJ ?? 0) / (t.energyMJ * 1e9),
+    delay: (c.get('softmax')?.delayNs ?? 0) / (t.delayMs * 1e6),
+    area: (c.get('buffer')?.areaMm2 ?? 0) / t.areaMm2,
+  };
+}
+
 /** The header lines: model, hardware, architecture, reuse. */
 export function headerRows(r: CostReport): string[][] {
   const m = r.model;
@@ -179,8 +193,50 @@ export function formatCost(r: CostReport, o: { layers?: boolean } = {}): string 
     parts.push('', table(layerRows, ['encoder', 'energy µJ', 'delay µs', 'area mm²', 'crossbars']));
   }
   parts.push('', table(totalsRows(r)));
+  const f = fittedShare(r);
+  parts.push(
+    '',
+    `fitted: ${share(f.energy, 1)}% of the energy, ${share(f.delay, 1)}% of the delay and ${share(f.area, 1)}% of ` +
+      'the area rest on constants solved from TReX Table IV (docs/cost-model.md §3)',
+  );
   if (r.notes.length) parts.push('', ...r.notes.map((n) => `note: ${n}`));
   return parts.join('\n');
+}
+
+/**
+ * One row per report in the layout of TReX's Table IV (its rows differ in how many encoders reuse
+ * attention), with EDAP, TOPS/W and TOPS/mm² also as ratios to the first row.
+ */
+export function reuseTable(reports: readonly CostReport[]): string {
+  const base = reports[0]!.totals;
+  const ratio = (v: number, of: number, digits: number) => `${(v / of).toFixed(digits)}×`;
+  const rows = reports.map(({ reuse, totals: t }) => [
+    String(reuse.length),
+    sig(t.energyMJ),
+    sig(t.delayMs),
+    sig(t.areaMm2),
+    sig(t.edap),
+    ratio(base.edap, t.edap, 2),
+    sig(t.topsPerW),
+    ratio(t.topsPerW, base.topsPerW, 3),
+    sig(t.topsPerMm2),
+    ratio(t.topsPerMm2, base.topsPerMm2, 2),
+  ]);
+  const head = [
+    'N_reuse',
+    'energy mJ',
+    'delay ms',
+    'area mm²',
+    'EDAP',
+    'EDAP ↓',
+    'TOPS/W',
+    '↑',
+    'TOPS/mm²',
+    '↑',
+  ];
+  const r0 = reports[0]!;
+  const tb = ['transformation blocks', r0.transformationBlocks ? 'costed' : 'not costed'];
+  return [table([...headerRows(r0).slice(0, 3), tb]), '', table(rows, head)].join('\n');
 }
 
 /** JSON for `--json` and cost.json: totals with units in the key names, then the breakdowns. */

@@ -75,8 +75,34 @@ describe('xbar cost', () => {
     assert.match(out, /^component +energy µJ/m);
     assert.match(out, /^encoder +energy µJ/m);
     assert.match(out, /^EDAP +[\d.]+ +mJ·ms·mm²/m);
+    assert.match(out, /^fitted: [\d.]+% of the energy, [\d.]+% of the delay and [\d.]+% of the area/m);
     for (const f of ['cost.json', 'breakdown.svg', 'breakdown.png']) assert.ok(existsSync(join(dir, f)), f);
     assert.match(readFileSync(join(dir, 'breakdown.svg'), 'utf8'), /Energy by stage/);
+  });
+
+  it('--reuse-counts: one row per count in Table IV’s layout; --json: one report per count', async () => {
+    const args = [
+      '--model',
+      'deit-s',
+      '--tokens',
+      '197',
+      '--hw',
+      'fefet-trex',
+      '--no-tb',
+      '--reuse-counts',
+      '0,5',
+    ];
+    const text = await xbar(...args);
+    const rows = text.split('\n').filter((l) => /^\s+\d+\s/.test(l));
+    assert.deepEqual(
+      rows.map((l) => l.trim().split(/\s+/)[0]),
+      ['0', '5'],
+    );
+    assert.match(text, /transformation blocks\s+not costed/);
+    const [a, b] = JSON.parse(await xbar(...args, '--json'));
+    assert.deepEqual([a.reuse.length, b.reuse.length], [0, 5]);
+    assert.ok(rows[1]!.includes(`${(a.edap / b.edap).toFixed(2)}×`));
+    await assert.rejects(xbar(...args, '--reuse', '3'), /--reuse-counts.*leave out --reuse/s);
   });
 
   it('an HF folder is read for its shapes only', async () => {

@@ -10,9 +10,11 @@ import {
   type CrossbarCost,
   cost,
   crossbarCost,
+  fittedShare,
   libraryEntry,
   type ModelShape,
 } from '../../src/cost/index.js';
+import { resolveShape } from '../../src/cost/shape.js';
 import { encoderLayerMacs } from '../../src/models/encoder.js';
 
 /** Totals of a CrossbarCost: E_R,X (pJ), D_R,X (ns), A_X (mm²). */
@@ -167,5 +169,25 @@ describe('component library', () => {
     close(at({ colsPerAdc: 16 }).area.adcMm2, ref.area.adcMm2 / 2); // half the ADCs
     close(at({ colsPerAdc: 16 }).readDelay.adcNs, 2 * ref.readDelay.adcNs); // twice the conversions each
     close(at({ inputBits: 5 }).readDelay.arrayNs, (4 / 7) * ref.readDelay.arrayNs); // 4 magnitude bits
+  });
+
+  it('fittedShare: what each total loses when the FITTED constants are 0', () => {
+    const zero = {
+      softmax: { energyPJPerElement: 0, delayNsPerElement: 0 },
+      scoreBuffer: { areaUm2PerBit: 0 },
+    };
+    for (const [hw, tech] of [
+      ['fefet-trex', 'fefet'],
+      ['pcm-lammie', 'pcm'],
+    ] as const) {
+      const shape = resolveShape('deit-s');
+      const a = cost(shape, loadSpec(hw));
+      const b = cost(shape, loadSpec(hw), { library: { [tech]: { digital: zero } } }).totals;
+      const f = fittedShare(a);
+      close(f.energy, 1 - b.energyMJ / a.totals.energyMJ, 1e-9, `${hw} energy`);
+      close(f.delay, 1 - b.delayMs / a.totals.delayMs, 1e-9, `${hw} delay`);
+      close(f.area, 1 - b.areaMm2 / a.totals.areaMm2, 1e-9, `${hw} area`);
+      assert.ok(f.energy > 0 && f.delay > 0 && f.area > 0);
+    }
   });
 });

@@ -366,6 +366,15 @@ export function histogram(o: {
   return { width: f.width, height: f.height, body: f.parts.join('') };
 }
 
+/** At most about `n` round ticks (1, 2 or 5 × 10^k apart) inside [lo, hi]. */
+export const ticks = (lo: number, hi: number, n: number): number[] => {
+  const step = 10 ** Math.floor(Math.log10((hi - lo) / n || 1));
+  const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= n) ?? 10 * step;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12; v += nice) out.push(Number(v.toPrecision(12)));
+  return out;
+};
+
 /**
  * Estimates with intervals by row (a forest plot): per row and series, a dot at the estimate and
  * a whisker over its interval, with a line at zero; rows top to bottom in the order given.
@@ -393,10 +402,11 @@ export function intervalChart(o: {
     `<path d="M${labelW + 8} ${bottom}H${labelW + 8 + w}" stroke="#333"/>`,
     text(labelW + 8 + w / 2, bottom + 34, o.xLabel, `font-size="${TEXT_PX}" text-anchor="middle"`),
   ];
-  for (let i = 0; i <= 4; i++) {
-    const v = x0 + ((x1 - x0) * i) / 4;
-    parts.push(text(sx(v), bottom + 16, v.toPrecision(3), `font-size="11" text-anchor="middle"`));
-  }
+  for (const v of ticks(x0, x1, 6))
+    parts.push(
+      `<path d="M${sx(v).toFixed(1)} ${bottom}v4" stroke="#333"/>`,
+      text(sx(v), bottom + 16, String(v), `font-size="11" text-anchor="middle"`),
+    );
   o.rows.forEach((r, i) => {
     const y = top + i * rowH;
     parts.push(text(labelW, y + rowH / 2 + 4, r.label, `font-size="${TEXT_PX}" text-anchor="end"`));

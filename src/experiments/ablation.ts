@@ -101,7 +101,7 @@ const SWITCHES: Record<
 /** Bound management reruns conversions the ADC saturated: without the ADC it does nothing. */
 const REQUIRES: Partial<Record<NonIdeality, NonIdeality>> = { 'bound-management': 'adc' };
 
-export const labelOf = (n: NonIdeality): string => SWITCHES[n].label;
+const labelOf = (n: NonIdeality): string => SWITCHES[n].label;
 
 /** The static crossbars' fields of a spec (its base: the ablation refuses per-layer overrides of them). */
 const staticCrossbar = (hw: ResolvedSpec): Crossbar => hw.spec;
@@ -201,6 +201,8 @@ export interface AblationOptions {
 interface Row {
   label: string;
   off: Set<NonIdeality>;
+  /** The non-ideality an "only" or "all but" row is about. */
+  about?: { n: NonIdeality; only: boolean };
 }
 
 const cellId = (off: ReadonlySet<NonIdeality>) =>
@@ -230,7 +232,7 @@ function chosen(
   return present.filter((n) => ablate.includes(n));
 }
 
-export function ablationRows(present: readonly NonIdeality[], ablate: readonly NonIdeality[]): Row[] {
+function ablationRows(present: readonly NonIdeality[], ablate: readonly NonIdeality[]): Row[] {
   const needs = (n: NonIdeality) => [n, ...(REQUIRES[n] ? [REQUIRES[n]] : [])];
   const dependents = (n: NonIdeality) => present.filter((m) => REQUIRES[m] === n);
   return [
@@ -238,8 +240,13 @@ export function ablationRows(present: readonly NonIdeality[], ablate: readonly N
     ...ablate.map((n) => ({
       label: `only ${labelOf(n)}${REQUIRES[n] ? ` (with the ${labelOf(REQUIRES[n])})` : ''}`,
       off: new Set(present.filter((m) => !needs(n).includes(m))),
+      about: { n, only: true },
     })),
-    ...ablate.map((n) => ({ label: `all but ${labelOf(n)}`, off: new Set([n, ...dependents(n)]) })),
+    ...ablate.map((n) => ({
+      label: `all but ${labelOf(n)}`,
+      off: new Set([n, ...dependents(n)]),
+      about: { n, only: false },
+    })),
   ];
 }
 
@@ -269,14 +276,14 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
   for (const row of rows) {
     const id = cellId(row.off);
     const spec = specWithout(o.hw, o.sets, row.off, o.model);
-    exp.record.extra[`sets.${id}`] = switchOff(full, row.off);
+    // what the row ran with, kept with its results
+    await exp.once(`sets.${id}`, async () => switchOff(full, row.off));
     const instance = analogInstances(o.model, spec);
     await exp.cell(id, { off: [...row.off].join(',') }, o.repeats, o.seed, async (seed) => {
       const r = await evaluate(o.model, data, { ...batch, matmuls: await instance(seed), fresh: true });
       return { value: r.value };
     });
   }
-  exp.save();
   writeReport(exp, o, full, present, rows);
   return exp;
 }
@@ -348,18 +355,17 @@ function writeReport(
     const { mean, half } = interval95(d);
     return { mid: 100 * mean, lo: 100 * (mean - half), hi: 100 * (mean + half) };
   };
-  const ablated = rows.filter((row) => row.label.startsWith('only '));
+  const rowOf = (n: NonIdeality, only: boolean) =>
+    rows.find((row) => row.about?.n === n && row.about.only === only)!;
+  const ablated = [...new Set(rows.flatMap((row) => (row.about ? [row.about.n] : [])))];
   const chart = intervalChart({
     title: `${o.hw}: accuracy each non-ideality costs`,
     xLabel: 'accuracy points (95 % CI)',
     series: ['alone: ideal − only it', 'removed: all but it − full'],
-    rows: ablated.map((only, i) => {
-      const allBut = rows[1 + ablated.length + i]!;
-      return {
-        label: only.label.slice('only '.length),
-        values: [point(vsIdeal(cellOf(only)).map((v) => -v)), point(vsFull(cellOf(allBut)))],
-      };
-    }),
+    rows: ablated.map((n) => ({
+      label: rowOf(n, true).label.slice('only '.length),
+      values: [point(vsIdeal(cellOf(rowOf(n, true))).map((v) => -v)), point(vsFull(cellOf(rowOf(n, false))))],
+    })),
   });
   exp.figure('ablation', svgDocument([[chart]]));
 }

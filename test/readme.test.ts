@@ -89,6 +89,7 @@ const WRITES_BY_DEFAULT = new Set([
   'experiment clipformer',
   'experiment pto',
   'experiment trex',
+  'experiment ablation',
 ]);
 
 /** The checkout's top-level entries and those of its runs/ folder: the test must not add any. */
@@ -170,7 +171,7 @@ describe('README.md', () => {
       assert.equal(r.status, 0, `${r.command}\n  ran as xbar ${r.args.join(' ')}\n${r.stderr}`);
 
     // the experiment commands that made the committed results find every cell done and write the same tables
-    for (const name of ['clipformer', 'pto']) {
+    for (const name of ['clipformer', 'pto', 'ablation-rram-clipformer']) {
       const committed = join(ROOT, 'results', name, 'results.md');
       assert.equal(
         readFileSync(join(tmp, 'out/results', name, 'results.md'), 'utf8'),

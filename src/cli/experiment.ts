@@ -3,16 +3,19 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type EvalData, openData } from '../eval/data.js';
+import { NONIDEALITIES, runAblation } from '../experiments/ablation.js';
 import { runClipFormerExperiment } from '../experiments/clipformer.js';
 import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, flag, opt, withOptions } from './flags.js';
+import { type DataFlag, type Duration, flag, hardwareSets, opt, withOptions } from './flags.js';
 
-/** The shipped demo data, as a path from the working directory (results record it so). */
-const shipped = (kind: string, dir: string) =>
-  `${kind}:${portablePath(fileURLToPath(new URL(`../../../data/${dir}`, import.meta.url)))}`;
+/** The shipped demo data (or a shipped model), as a path from the working directory (results record it so). */
+const shipped = (kind: string, dir: string, folder = 'data') => {
+  const path = portablePath(fileURLToPath(new URL(`../../../${folder}/${dir}`, import.meta.url)));
+  return kind ? `${kind}:${path}` : path;
+};
 
 interface CommonFlags {
   model: string;
@@ -58,6 +61,13 @@ interface PtoFlags extends CommonFlags {
   timeRepeats: number;
   percentile: number;
   sigmas: number;
+}
+
+interface AblationFlags extends Omit<CommonFlags, 'calibration' | 'maxLength'> {
+  set: string[];
+  time?: Duration;
+  ablate?: string[];
+  maxLength: number;
 }
 
 export function registerExperiment(program: Command): Command {
@@ -148,6 +158,53 @@ export function registerExperiment(program: Command): Command {
       sigmas: o.sigmas,
     });
     done(e.out, 'pto.svg/png', t0);
+  });
+  withOptions(
+    exp
+      .command('ablation')
+      .description(
+        "a spec's non-idealities one by one: accuracy with each alone and with all but one, ideal and full, paired over the same instances",
+      ),
+    flag('model', { help: 'the model (Hugging Face folder)', value: shipped('', 'vit-fmnist', 'models') }),
+    flag('data', { help: 'labelled data, KIND:PATH', value: shipped('fashion-mnist', 'fashion-mnist-demo') }),
+    flag('hw', { value: 'rram-clipformer' }),
+    flag('set', { help: 'override a hardware field of every row, e.g. adc.bits=8 (repeatable)' }),
+    flag('time'),
+    opt(
+      '--ablate <list>',
+      `non-idealities to ablate, comma-separated (default: all the spec has): ${NONIDEALITIES.join(', ')}`,
+      (v: string) => v.split(',').map((x) => x.trim()),
+    ),
+    flag('out', {
+      help: 'output folder (results.json, results.md, ablation.svg/png)',
+      value: 'runs/ablation',
+    }),
+    flag('repeats', { help: 'Monte Carlo instances per row', value: 3 }),
+    flag('limit', { help: 'examples evaluated (the first of the data)', value: 50 }),
+    flag('seed', { value: 0 }),
+    flag('batch', { value: 50 }),
+    flag('maxLength', { value: 128 }),
+  ).action(async (o: AblationFlags) => {
+    const t0 = performance.now();
+    const modelDir = portablePath(o.model);
+    const model = loadModel(modelDir);
+    const data = openData(o.data, model, { modelDir, maxLength: o.maxLength });
+    const { dataSpec, hw, out, repeats, seed, limit, batch } = common({ ...o, calibration: 0 }, data);
+    const e = await runAblation({
+      model,
+      modelDir,
+      data,
+      dataSpec,
+      hw,
+      sets: hardwareSets(o),
+      ...(o.ablate ? { ablate: o.ablate } : {}),
+      out,
+      repeats,
+      seed,
+      limit,
+      batch,
+    });
+    done(e.out, 'ablation.svg/png', t0);
   });
   return exp;
 }

@@ -12,7 +12,7 @@ import { assertSameNoise } from '../analog/analog-model.js';
 import { toPng } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
-import { meanStd } from '../util/math.js';
+import { meanStd, t975 } from '../util/math.js';
 import { NOISE_STREAM } from '../util/philox.js';
 import { progress } from '../util/progress.js';
 
@@ -148,23 +148,34 @@ export class Experiment {
   }
 }
 
-/** "74.64 ± 0.31" in percent for fractions, or plain numbers. */
+/** The differences a − b over the instances two cells share by seed (the same programming and noise streams). */
+export function pairedDifferences(a: CellRecord, b: CellRecord): number[] {
+  const bySeed = new Map(b.instances.map((i) => [i.seed, i.value]));
+  return a.instances.flatMap((i) => (bySeed.has(i.seed) ? [i.value - bySeed.get(i.seed)!] : []));
+}
+
+/** Mean, standard error and the half width of its two-sided 95 % interval (Student's t; NaN below 2 values). */
+export function interval95(v: readonly number[]): { mean: number; se: number; half: number; n: number } {
+  const { mean, std } = meanStd(v);
+  const se = v.length > 1 ? std / Math.sqrt(v.length) : Number.NaN;
+  return { mean, se, half: se * t975(v.length - 1), n: v.length };
+}
+
 /**
- * The paired difference a − b over the instances two cells share by seed (the same programming
- * and noise streams), as "mean ± standard error" in points: far tighter than comparing the
- * cells' spreads when the instances, not the methods, make most of the variation.
+ * The paired difference a − b over the instances two cells share by seed, as "mean ± standard
+ * error" in points: far tighter than comparing the cells' spreads when the instances, not the
+ * methods, make most of the variation.
  */
 export function pairedDiff(a: CellRecord | undefined, b: CellRecord | undefined, percent = true): string {
   if (!a || !b) return '—';
-  const bySeed = new Map(b.instances.map((i) => [i.seed, i.value]));
-  const d = a.instances.flatMap((i) => (bySeed.has(i.seed) ? [i.value - bySeed.get(i.seed)!] : []));
+  const d = pairedDifferences(a, b);
   if (d.length < 2) return '—';
   const k = percent ? 100 : 1;
-  const mean = d.reduce((x, y) => x + y, 0) / d.length;
-  const se = Math.sqrt(d.reduce((x, y) => x + (y - mean) ** 2, 0) / (d.length - 1) / d.length);
+  const { mean, se } = interval95(d);
   return `${mean * k >= 0 ? '+' : ''}${(mean * k).toFixed(2)} ± ${(se * k).toFixed(2)}`;
 }
 
+/** "74.64 ± 0.31" in percent for fractions, or plain numbers. */
 export const pm = (c: { mean: number; std: number } | undefined, percent = true, digits = 2): string =>
   c
     ? `${(c.mean * (percent ? 100 : 1)).toFixed(digits)} ± ${(c.std * (percent ? 100 : 1)).toFixed(digits)}`

@@ -2,7 +2,7 @@
  * A scatter chart as SVG (same look as svg.ts): points by series in the Okabe–Ito palette,
  * optional log x axis, a label beside each point, a legend of series.
  */
-import { type Chart, escapeXml, PALETTE } from './svg.js';
+import { type Chart, escapeXml, PALETTE, ticks } from './svg.js';
 
 export interface ScatterPoint {
   series: string;
@@ -20,14 +20,6 @@ export interface ScatterOptions {
   width?: number;
   height?: number;
 }
-
-const ticks = (lo: number, hi: number, n: number): number[] => {
-  const step = 10 ** Math.floor(Math.log10((hi - lo) / n || 1));
-  const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= n) ?? 10 * step;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12; v += nice) out.push(Number(v.toPrecision(12)));
-  return out;
-};
 
 /** 1, 2, 5 × 10^k inside [lo, hi] (only 1 × 10^k when the range spans many decades). */
 function logTicks(lo: number, hi: number): number[] {

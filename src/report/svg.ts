@@ -365,3 +365,68 @@ export function histogram(o: {
   });
   return { width: f.width, height: f.height, body: f.parts.join('') };
 }
+
+/** At most about `n` round ticks (1, 2 or 5 × 10^k apart) inside [lo, hi]. */
+export const ticks = (lo: number, hi: number, n: number): number[] => {
+  const step = 10 ** Math.floor(Math.log10((hi - lo) / n || 1));
+  const nice = [1, 2, 5, 10].map((m) => m * step).find((s) => (hi - lo) / s <= n) ?? 10 * step;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12; v += nice) out.push(Number(v.toPrecision(12)));
+  return out;
+};
+
+/**
+ * Estimates with intervals by row (a forest plot): per row and series, a dot at the estimate and
+ * a whisker over its interval, with a line at zero; rows top to bottom in the order given.
+ */
+export function intervalChart(o: {
+  title: string;
+  xLabel: string;
+  series: readonly string[];
+  rows: readonly { label: string; values: readonly ({ mid: number; lo: number; hi: number } | null)[] }[];
+}): Chart {
+  const colors = o.series.map((_, i) => PALETTE[i % (PALETTE.length - 1)]!);
+  const labelW = Math.max(60, ...o.rows.map((r) => r.label.length * TEXT_PX * 0.6)) + 10;
+  const w = 360;
+  const top = 44;
+  const step = 10;
+  const rowH = Math.max(24, o.series.length * step + 10);
+  const all = o.rows.flatMap((r) => r.values.flatMap((v) => (v ? [v.lo, v.hi, v.mid] : [])));
+  const finite = [0, ...all.filter(Number.isFinite)];
+  const [x0, x1] = [Math.min(...finite), Math.max(...finite)];
+  const sx = (v: number) => labelW + 8 + ((v - x0) / (x1 - x0 || 1)) * w;
+  const bottom = top + o.rows.length * rowH;
+  const parts = [
+    text(10, 24, o.title, `font-size="${TITLE_PX}" font-weight="bold"`),
+    `<path d="M${sx(0).toFixed(1)} ${top}V${bottom}" stroke="#999" stroke-dasharray="4 3"/>`,
+    `<path d="M${labelW + 8} ${bottom}H${labelW + 8 + w}" stroke="#333"/>`,
+    text(labelW + 8 + w / 2, bottom + 34, o.xLabel, `font-size="${TEXT_PX}" text-anchor="middle"`),
+  ];
+  for (const v of ticks(x0, x1, 6))
+    parts.push(
+      `<path d="M${sx(v).toFixed(1)} ${bottom}v4" stroke="#333"/>`,
+      text(sx(v), bottom + 16, String(v), `font-size="11" text-anchor="middle"`),
+    );
+  o.rows.forEach((r, i) => {
+    const y = top + i * rowH;
+    parts.push(text(labelW, y + rowH / 2 + 4, r.label, `font-size="${TEXT_PX}" text-anchor="end"`));
+    r.values.forEach((v, j) => {
+      if (!v) return;
+      const yy = (y + rowH / 2 + (j - (o.series.length - 1) / 2) * step).toFixed(1);
+      if (Number.isFinite(v.lo) && Number.isFinite(v.hi))
+        parts.push(
+          `<path d="M${sx(v.lo).toFixed(1)} ${yy}H${sx(v.hi).toFixed(1)}" stroke="${colors[j]}" stroke-width="2"/>`,
+        );
+      parts.push(`<circle cx="${sx(v.mid).toFixed(1)}" cy="${yy}" r="3.5" fill="${colors[j]}"/>`);
+    });
+  });
+  const lx = labelW + 8 + w + 20;
+  o.series.forEach((s, j) => {
+    parts.push(
+      `<rect x="${lx}" y="${top + j * 20}" width="12" height="12" fill="${colors[j]}"/>`,
+      text(lx + 18, top + j * 20 + 11, s, `font-size="${TEXT_PX}"`),
+    );
+  });
+  const legendW = Math.max(0, ...o.series.map((s) => s.length * TEXT_PX * 0.6));
+  return { width: Math.ceil(lx + 18 + legendW + 10), height: bottom + 46, body: parts.join('') };
+}

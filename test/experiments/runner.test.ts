@@ -4,7 +4,8 @@ import { linkSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Experiment } from '../../src/experiments/runner.js';
+import { Experiment, interval95, pairedDifferences } from '../../src/experiments/runner.js';
+import { t975 } from '../../src/util/math.js';
 import { NOISE_STREAM } from '../../src/util/philox.js';
 
 describe('Experiment', () => {
@@ -59,5 +60,42 @@ describe('Experiment', () => {
     await new Experiment(out, 'demo', { k: 1 }, { quiet: true }).once('x', async () => ++n);
     assert.equal(n, 1);
     assert.throws(() => new Experiment(out, 'demo', { k: 2 }, { quiet: true }), /other settings/);
+  });
+
+  it('gives 95 % intervals with Student’s t and pairs instances by seed', () => {
+    // t(0.975; ν) from the table (ν ≤ 30) and the expansion beyond: R's qt(0.975, c(1, 4, 30, 40, 120))
+    for (const [df, t] of [
+      [1, 12.7062],
+      [4, 2.7764],
+      [30, 2.0423],
+      [40, 2.0211],
+      [120, 1.9799],
+    ] as const)
+      assert.ok(Math.abs(t975(df) - t) < 1e-4, `ν ${df}: ${t975(df)}`);
+    const i = interval95([1, 2, 3, 4, 5]);
+    assert.equal(i.mean, 3);
+    assert.ok(Math.abs(i.half - 2.7764 * Math.sqrt(2.5 / 5)) < 1e-4);
+    assert.ok(Number.isNaN(interval95([1]).half));
+    const cell = (values: [number, number][]) => ({
+      id: '',
+      labels: {},
+      mean: 0,
+      std: 0,
+      instances: values.map(([seed, value]) => ({ seed, value })),
+    });
+    assert.deepEqual(
+      pairedDifferences(
+        cell([
+          [1, 5],
+          [2, 7],
+          [3, 9],
+        ]),
+        cell([
+          [3, 1],
+          [1, 2],
+        ]),
+      ),
+      [3, 8],
+    );
   });
 });

@@ -290,7 +290,8 @@ inline vf writeDevice(const Problem::Write& wr, vf g, vf xi) {
       r = g * (xi * splat(wr.noise) + splat(1.0f));
       break;
     case WriteKind::writeSqrt:
-      r = g + vsqrt(vmax(g - splat(wr.gMin), vf{}) * splat(wr.dG)) * xi * splat(wr.noise);
+      // floored at G_MIN, where the law's noise vanishes
+      r = vmax(g + vsqrt(vmax(g - splat(wr.gMin), vf{}) * splat(wr.dG)) * xi * splat(wr.noise), splat(wr.gMin));
       break;
     case WriteKind::additive:
       r = g + xi * splat(wr.noise);

@@ -15,7 +15,7 @@ import { nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, type WrittenOperand } from './products.js';
 import { splitDim } from './program.js';
 import { type Crossbar, sliceCount } from './spec.js';
-import { writeKindOf } from './write-noise.js';
+import { VALUE_WRITE, writeKindOf, writesPerValue } from './write-noise.js';
 
 /**
  * A hook between mapping and write noise (ClipFormer's transform acts here). It receives the
@@ -46,6 +46,21 @@ const cellNoise = (shape: readonly number[], seed: number): Tensor =>
 /** Conductances g (µS) [J, B, …] written with fresh noise at every run. */
 const writeCells = (g: Tensor, x: Crossbar, seed: number): Tensor =>
   x.program.kind === 'none' ? g : writeKindOf(x).tensor(x.program, x.mapping)(g, cellNoise(g.shape, seed));
+
+/**
+ * The signed unit values w [B, …] written with the law once per value (`per: 'value'`): each
+ * value's magnitude, quantised to the weight bits, sets its device's conductance (the pair's
+ * other device stays at G_MIN, where the law's noise vanishes; with the offset mapping, the one
+ * device holds (w + 1)/2), and one draw per value and sample writes it.
+ */
+function writeValues(w: Tensor, x: Crossbar, seed: number): Tensor {
+  const levels = x.cells.kind === 'analog' ? 0 : 2 ** x.cells.weightBits - 1;
+  const mag = levels ? w.abs().mul(levels).round().div(levels) : w.abs();
+  const write = VALUE_WRITE.tensor(x);
+  const xi = cellNoise([1, ...w.shape], seed).reshape(w.shape);
+  if (x.mapping.kind === 'offset') return write(mag.mul(w.sign()).add(1).mul(0.5), xi).mul(2).sub(1);
+  return write(mag, xi).mul(w.sign());
+}
 
 /**
  * What the native kernel writes a differential operand's cells from: the signed unit values,
@@ -132,9 +147,13 @@ export function dynamicProduct(
   // empties the top bit slices instead of distorting every slice's cells
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
   const dG = gMax - gMin;
-  const wn = transform
+  const transformed = transform
     ? transform(unit.abs().mul(dG).add(gMin), xbar).sub(gMin).div(dG).clip(0, 1).mul(unit.sign())
     : unit;
+  // written per value: the noisy values' cells are then written exactly
+  const perValue = writesPerValue(xbar);
+  const wn = perValue ? writeValues(transformed, xbar, seedFor(seed, 'write value')) : transformed;
+  const cellXbar: Crossbar = perValue ? { ...xbar, program: { kind: 'none' } } : xbar;
 
   // magnitudes per bit slice in [0, 1], signed: [J, ..., R, rows, cPad]
   const cells = xbar.cells;
@@ -163,7 +182,7 @@ export function dynamicProduct(
         .add(1)
         .mul(0.5 * dG)
         .add(gMin),
-      xbar,
+      cellXbar,
       seedFor(seed, 'write'),
     );
     eff = g
@@ -172,8 +191,8 @@ export function dynamicProduct(
       .sub(1);
     squares = g.mul(g).mul(4 / (dG * dG));
   } else {
-    const gp = writeCells(target(signed), xbar, seedFor(seed, 'write+'));
-    const gn = writeCells(target(signed.neg()), xbar, seedFor(seed, 'write-'));
+    const gp = writeCells(target(signed), cellXbar, seedFor(seed, 'write+'));
+    const gn = writeCells(target(signed.neg()), cellXbar, seedFor(seed, 'write-'));
     eff = gp.sub(gn).div(dG);
     squares = gp
       .mul(gp)
@@ -183,7 +202,7 @@ export function dynamicProduct(
 
   const useSquares = xbar.readNoise.kind !== 'none';
   const gain = digitalGain(scale, block, xbar, rows);
-  const written = writtenOperand(wn, sliceWeights.length, xbar, seed);
+  const written = writtenOperand(wn, sliceWeights.length, cellXbar, seed);
   const mvm: Mvm = {
     x: xt,
     xbar,

@@ -10,7 +10,7 @@ import { InputError } from '../util/errors.js';
 import type { Rng } from '../util/math.js';
 import { pcmAtTime, pcmDriftNu } from './devices/pcm.js';
 import { type Crossbar, sliceCount } from './spec.js';
-import { writeKindOf } from './write-noise.js';
+import { VALUE_WRITE, writeKindOf, writesPerValue } from './write-noise.js';
 
 export interface Span {
   start: number;
@@ -165,7 +165,10 @@ export function programWeights(
   // per device: target → programmed (the drift compensation's reference) → at time t; no
   // allocation per device (~22M weights in DeiT-S: a double written to a captured variable
   // would be boxed at every device)
-  const program = writeKindOf(x).device(x.program, x.mapping);
+  // written per value (writeSqrt's `per: 'value'`): the law once on the value's device, whose
+  // slices are then programmed exactly
+  const writeValue = writesPerValue(x) ? VALUE_WRITE.device(x) : null;
+  const program = writeValue ? (g: number) => g : writeKindOf(x).device(x.program, x.mapping);
   const atTime = atTimeOf(x, timeS);
   const quantized = x.cells.kind === 'quantized';
   const bitsPerCell = x.cells.kind === 'quantized' ? x.cells.bitsPerCell : 0;
@@ -188,7 +191,13 @@ export function programWeights(
         const rho = columnScale ? columnSpan(columnScale[t * outDim + col]!, gMin, gMax) : 1;
         scale[t * outDim + col] = s / unscale / rho;
         for (let i = 0; i < rt.size; i++) {
-          const wn = Math.max(-1, Math.min(1, src[(rt.start + i) * outDim + col]! / s));
+          let wn = Math.max(-1, Math.min(1, src[(rt.start + i) * outDim + col]! / s));
+          if (writeValue) {
+            const q = quantized ? Math.round(Math.abs(wn) * levels) / levels : Math.abs(wn);
+            wn = offset
+              ? 2 * writeValue((Math.sign(wn) * q + 1) / 2, rng) - 1
+              : Math.sign(wn) * Math.min(writeValue(q * rho, rng) / rho, 1);
+          }
           const mag = quantized ? Math.round(Math.abs(wn) * levels) : Math.abs(wn);
           for (let j = 0; j < slices; j++) {
             // the slice's share of the magnitude in [0, 1] (the whole magnitude for analog cells)

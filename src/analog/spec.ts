@@ -107,9 +107,19 @@ export const Programming = z.discriminatedUnion('kind', [
     .strict()
     .describe('G·(1 + σξ)'),
   z
-    .object({ kind: z.literal('writeSqrt'), gamma: nonNeg('γ'), sigma: nonNeg('σ_W') })
+    .object({
+      kind: z.literal('writeSqrt'),
+      gamma: nonNeg('γ'),
+      sigma: nonNeg('σ_W'),
+      per: z
+        .enum(['value', 'cell'])
+        .default('value')
+        .describe(
+          "value: once on the conductance of the value's device, G_MIN + |w|·ΔG, whose slices are then written exactly (the paper's equation); cell: on every bit-slice cell, each a device of its own",
+        ),
+    })
     .strict()
-    .describe('ClipFormer: G + γσ_W·sqrt((G − G_MIN)(G_MAX − G_MIN))·ξ'),
+    .describe('ClipFormer: G + γσ_W·sqrt((G − G_MIN)(G_MAX − G_MIN))·ξ, floored at G_MIN'),
   z
     .object({ kind: z.literal('pcm'), scale: nonNeg('multiplier').default(1) })
     .strict()

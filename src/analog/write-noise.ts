@@ -42,7 +42,10 @@ export const WRITE_KINDS: { [K in WriteKind]: WriteKindDef<Extract<Programming, 
     device: (p) => (g, rng) => Math.max(0, g * (1 + p.sigma * rng.normal())),
     tensor: (p) => (g, xi) => g.mul(xi.mul(p.sigma).add(1)).maximum(0),
   },
-  /** G + γσ·sqrt((G − G_MIN)(G_MAX − G_MIN))·ξ (ClipFormer); the std is detached (√ at G_MIN has no derivative) */
+  /**
+   * G + γσ·sqrt((G − G_MIN)(G_MAX − G_MIN))·ξ (ClipFormer), floored at G_MIN: the law's noise
+   * vanishes there, and no device goes below it. The std is detached (√ at G_MIN has no derivative).
+   */
   writeSqrt: {
     code: 2,
     scale: (p) => p.gamma * p.sigma,
@@ -50,7 +53,7 @@ export const WRITE_KINDS: { [K in WriteKind]: WriteKindDef<Extract<Programming, 
       (p, { gMinUS, gMaxUS }) =>
       (g, rng) =>
         Math.max(
-          0,
+          gMinUS,
           g + p.gamma * p.sigma * Math.sqrt(Math.max(g - gMinUS, 0) * (gMaxUS - gMinUS)) * rng.normal(),
         ),
     tensor:
@@ -62,7 +65,7 @@ export const WRITE_KINDS: { [K in WriteKind]: WriteKindDef<Extract<Programming, 
           .mul(gMaxUS - gMinUS)
           .sqrt()
           .detach();
-        return g.add(spread.mul(xi).mul(p.gamma * p.sigma)).maximum(0);
+        return g.add(spread.mul(xi).mul(p.gamma * p.sigma)).maximum(gMinUS);
       },
   },
   /** G + σ·G_MAX·ξ */
@@ -98,6 +101,34 @@ export const WRITE_KINDS: { [K in WriteKind]: WriteKindDef<Extract<Programming, 
 
 /** The record of a crossbar's kind, typed for its parameters (TypeScript cannot relate the two through `kind`). */
 export const writeKindOf = (x: Crossbar) => WRITE_KINDS[x.program.kind] as WriteKindDef<Programming>;
+
+/** The writeSqrt law applied once per written value (`per: 'value'`) rather than per bit-slice cell. */
+export const writesPerValue = (x: Crossbar): boolean =>
+  x.program.kind === 'writeSqrt' && x.program.per === 'value';
+
+/**
+ * One written value under `per: 'value'`: the device that holds it sits at G = G_MIN + f·ΔG, f ∈
+ * [0, 1] its fraction of the range, and is written by the law (floored at G_MIN) and capped at
+ * G_MAX, as its bit slices hold no more; → the fraction it then holds, which its cells are
+ * written to without noise of their own. On one device (float64) and on tensors (float32).
+ */
+export const VALUE_WRITE = {
+  device: (x: Crossbar) => {
+    const law = writeKindOf(x).device(x.program, x.mapping);
+    const { gMinUS: gMin, gMaxUS: gMax } = x.mapping;
+    return (f: number, rng: Rng) =>
+      (Math.min(law(gMin + f * (gMax - gMin), rng), gMax) - gMin) / (gMax - gMin);
+  },
+  tensor: (x: Crossbar) => {
+    const law = writeKindOf(x).tensor(x.program, x.mapping);
+    const { gMinUS: gMin, gMaxUS: gMax } = x.mapping;
+    return (f: Tensor, xi: Tensor) =>
+      law(f.mul(gMax - gMin).add(gMin), xi)
+        .minimum(gMax)
+        .sub(gMin)
+        .div(gMax - gMin);
+  },
+};
 
 /**
  * What the native kernel is compiled with from this module: scripts/build-native.mjs writes it

@@ -3,6 +3,7 @@ import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import type { MetricName } from '../io/glue.js';
 import type { Matmuls } from '../models/encoder.js';
+import type { GraphShape } from '../models/family.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { progress } from '../util/progress.js';
@@ -17,7 +18,7 @@ export interface EvalOptions {
   provider?: Provider;
   matmuls?: Matmuls;
   /** Extra graph outputs and their consumer per batch (e.g. AttentionSnr). */
-  outputs?: () => Record<string, Tensor>;
+  outputs?: (shape: GraphShape) => Record<string, Tensor>;
   onOutputs?: (outs: Record<string, HostArray>) => void;
   /** Progress label; none hides the bar. */
   label?: string;

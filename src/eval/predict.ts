@@ -30,7 +30,7 @@ export interface PredictOptions {
   /** How crossbar products are computed (default: exact). */
   matmuls?: Matmuls;
   /** Extra graph outputs, asked for right after each graph is built (e.g. AttentionSnr taps). */
-  outputs?: () => Record<string, Tensor>;
+  outputs?: (shape: GraphShape) => Record<string, Tensor>;
   /**
    * Bytes the largest tensor of a run may take (default 8 MiB: smaller pieces also run faster,
    * in cache). A batch whose graph would exceed it runs in equal pieces and its logits are
@@ -157,7 +157,7 @@ export class Predictor {
     if (!g) {
       const graph = this.model.graph(shape, this.opts.matmuls ?? digital);
       g = compile(
-        { logits: graph.logits, ...this.opts.outputs?.() },
+        { logits: graph.logits, ...this.opts.outputs?.(shape) },
         {
           bakeParams:
             this.opts.bakeParams ??

@@ -1,10 +1,11 @@
 /**
- * ClipFormer's SNR of an attention block: 10·log10(‖X‖² / ‖X − X̃‖²), X = softmax(QKᵀ)V exact,
- * X̃ the same product with QKᵀ and S·V on the (analog) products under test. Both are built
- * from the same Q, K, V (the block's own inputs), so the SNR isolates the attention
- * crossbars from the error of the layers before them. ‖·‖² sums over every element of every
- * evaluated example; the sums per batch are extra outputs of the model's graph (computed
- * in ONNX Runtime), accumulated here.
+ * ClipFormer's SNR of an attention block: 10·log10(‖X‖² / ‖X − X̃‖²), X = softmax(QKᵀ)V of the
+ * ideal (floating-point) network, X̃ the block's output in the network under test, each from its
+ * own network's Q, K, V (the paper's definition: the SNR counts the error of every layer up to the
+ * block, not only that of its attention crossbars). The ideal network is built into the same
+ * graph, from the same inputs and weights. ‖·‖² sums over every element of every evaluated
+ * example; the sums per batch are extra outputs of the model's graph (computed in ONNX Runtime),
+ * accumulated here.
  */
 import type { EvalData } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -31,45 +32,45 @@ export const snrDb = (signal: number, noise: number): number => 10 * Math.log10(
 const blockOf = (name: string): number => encoderProduct(name)!.encoder;
 
 export class AttentionSnr {
-  private readonly pending = new Map<number, { exact: Tensor; analog: Tensor }>();
-  private taps: Record<string, Tensor> = {};
+  /** X̃ of each block of the graph built last. */
+  private readonly tested = new Map<number, Tensor>();
   private readonly sums = new Map<number, { signal: number; noise: number }>();
 
   constructor(private readonly inner: Matmuls) {}
 
-  /** The products to build the model with: `inner`'s, with taps on every attention block. */
+  /** The products to build the model with: `inner`'s, with a tap on every attention block's output. */
   matmuls(): Matmuls {
     return {
-      linear: this.inner.linear,
-      scores: (name, q, kT) => {
-        const analog = this.inner.scores(name, q, kT);
-        this.pending.set(blockOf(name), { exact: digital.scores(name, q, kT), analog });
-        return analog;
-      },
+      ...this.inner,
       mix: (name, p, v) => {
-        const analog = this.inner.mix(name, p, v);
-        const block = blockOf(name);
-        const s = this.pending.get(block);
-        if (!s) throw new Error(`attention SNR: ${name} has no scores product before it`);
-        // p = softmax(S̃ + mask); the exact probabilities softmax(S + mask) are p·exp(S − S̃),
-        // renormalised, so a mask added between the products needs no special case
-        const d = s.exact.sub(s.analog);
-        const w = p.mul(d.sub(d.max(-1, true)).exp());
-        const exactP = w.div(w.sum(-1, true).maximum(1e-30));
-        const x = digital.mix(name, exactP, v);
-        const e = x.sub(analog);
-        this.taps[`snr.${block}.signal`] = x.mul(x).sum();
-        this.taps[`snr.${block}.noise`] = e.mul(e).sum();
-        return analog;
+        const x = this.inner.mix(name, p, v);
+        this.tested.set(blockOf(name), x);
+        return x;
       },
     };
   }
 
-  /** The graph outputs of the model built last (call after building it). */
-  outputs(): Record<string, Tensor> {
-    const t = this.taps;
-    this.taps = {};
-    return t;
+  /**
+   * The graph outputs of the model built last (call after building it): `ideal` builds the same
+   * forward pass again with the products it is given, which are floating point.
+   */
+  outputs(ideal: (m: Matmuls) => void): Record<string, Tensor> {
+    const taps: Record<string, Tensor> = {};
+    ideal({
+      ...digital,
+      mix: (name, p, v) => {
+        const x = digital.mix(name, p, v);
+        const block = blockOf(name);
+        const tested = this.tested.get(block);
+        if (!tested) throw new Error(`attention SNR: ${name} is not in the network under test`);
+        const e = x.sub(tested);
+        taps[`snr.${block}.signal`] = x.mul(x).sum();
+        taps[`snr.${block}.noise`] = e.mul(e).sum();
+        return x;
+      },
+    });
+    this.tested.clear();
+    return taps;
   }
 
   /** Adds one batch's outputs (the `snr.*` entries of a run). */
@@ -111,7 +112,7 @@ export async function measureSnr(
     ...o,
     matmuls: snr.matmuls(),
     fresh: true,
-    outputs: () => snr.outputs(),
+    outputs: (shape) => snr.outputs((m) => model.graph(shape, m)),
     onOutputs: (outs) => snr.add(outs),
   });
   return { metric: r.metric, value: r.value, blocks: snr.result(), seconds: r.seconds };

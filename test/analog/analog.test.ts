@@ -260,6 +260,52 @@ describe('noise statistics', () => {
     assertNormal(eff, 0.25, (0.1 * Math.sqrt((g - 0.1) * dG)) / dG, 'writeSqrt'); // G− at G_MIN gets none
   });
 
+  // a value of 141 of 255 levels: base-4 digits 1, 3, 0, 2 (from the lowest slice up)
+  const level = 141;
+  const digitsOf141 = [1, 3, 0, 2];
+  const sliceWeight = (j: number) => (3 * 4 ** j) / 255;
+  const clipformerCells = (per: string) => ({
+    mapping: { gMinUS: 0.1, gMaxUS: 10 },
+    cells: { kind: 'quantized', bitsPerCell: 2, weightBits: 8 },
+    program: { kind: 'writeSqrt', gamma: 1, sigma: 0.1, per },
+  });
+  // per value: the law on G = G_MIN + (141/255)·ΔG, then re-quantised to 8 bits (uniform error);
+  // per cell: the law on each slice's cell, G = G_MIN + (d/3)·ΔG, weighted by its slice
+  const perValueStd = Math.sqrt(0.01 * (level / 255) + 1 / (12 * 255 * 255));
+  const perCellStd = Math.sqrt(digitsOf141.reduce((a, d, j) => a + 0.01 * (d / 3) * sliceWeight(j) ** 2, 0));
+
+  it('ClipFormer write noise on K/V per value follows the law on the value’s conductance, per cell on each cell’s', async () => {
+    // x = I: the product reads back the written operand, one value per (sample, row, column)
+    const [b, d] = [48, 64];
+    const x = hostArray(
+      'float32',
+      [b, 1, d, d],
+      new Float32Array(b * d * d).map((_, i) => (i % d === Math.floor(i / d) % d ? 1 : 0)),
+    );
+    const wv = new Float32Array(b * d * d).fill(level / 255);
+    for (let s = 0; s < b; s++) wv[s * d * d] = 1; // each sample's tile scale is 1
+    const w = hostArray('float32', [b, 1, d, d], wv);
+    const written = async (per: string) => {
+      const xbar = xbarOf({ ...clipformerCells(per), tile: { rows: d, cols: d, split: 'fixed' } });
+      const y = dynamicProduct(input('x', x.shape), input('w', w.shape), xbar, 17);
+      const out = (await (await compile({ y }, { cache: false })).run({ x, w }))['y']!.data as Float32Array;
+      return out.filter((_, i) => i % (d * d) !== 0);
+    };
+    assertNormal(await written('value'), level / 255, perValueStd, 'per value');
+    assertNormal(await written('cell'), level / 255, perCellStd, 'per cell');
+    assert.ok(perValueStd > 1.2 * perCellStd); // the two options differ by far more than the tolerance
+  });
+
+  it('ClipFormer write noise on static weights per value follows the law on the value’s conductance', () => {
+    const { eff, p } = pairStats(clipformerCells('value'), level / 255);
+    // the slices recombined: Σ_j sliceWeight_j · eff_j
+    const n = eff.length;
+    const values = Float64Array.from({ length: n }, (_, i) =>
+      digitsOf141.reduce((a, _d, j) => a + sliceWeight(j) * p.weights[j * (n + 1) + i + 1]!, 0),
+    );
+    assertNormal(values, level / 255, perValueStd, 'static, per value');
+  });
+
   it('PCM programming noise follows the polynomial (scaled to G_MAX)', () => {
     const { eff } = pairStats({ mapping: { gMinUS: 0, gMaxUS: 25 }, program: { kind: 'pcm' } }, 0.5);
     const sp = 0.26348 + 1.965 * 0.5 - 1.1731 * 0.25; // σ of G+ (target 12.5 µS), µS

@@ -246,9 +246,13 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
     });
 
     it('K and V written per input with each kind of write noise: the graph’s outputs, from the same noise', async () => {
-      // writeSqrt (rram-clipformer's) on K-like (64 rows) and V-like (3 row tiles, padded) operands
-      assertSame(await compare(writtenCase([], 64, 100)));
-      assertSame(await compare(writtenCase([], 150, 64)));
+      // writeSqrt (rram-clipformer's) on K-like (64 rows) and V-like (3 row tiles, padded) operands,
+      // per value (the graph writes the values, the kernel their cells) and per cell (the kernel
+      // writes each cell with its noise)
+      for (const per of ['value', 'cell']) {
+        assertSame(await compare(writtenCase([`attention.device.program.per=${per}`], 64, 100)));
+        assertSame(await compare(writtenCase([`attention.device.program.per=${per}`], 150, 64)));
+      }
       // every kind the kernel knows (a kind it computed with another's formula differs by percents)
       const programs = {
         none: '{kind: none}',

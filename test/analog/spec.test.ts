@@ -30,7 +30,7 @@ describe('presets', () => {
     const r = rram.spec;
     assert.deepEqual([r.tile.rows, r.tile.cols, r.tile.split], [64, 64, 'fixed']);
     assert.equal(sliceCount(r.cells), 4); // 8-bit weights over 2-bit cells
-    assert.deepEqual(rram.attention!.program, { kind: 'writeSqrt', gamma: 3, sigma: 0.1 });
+    assert.deepEqual(rram.attention!.program, { kind: 'writeSqrt', gamma: 3, sigma: 0.1, per: 'value' });
     assert.deepEqual(r.program, { kind: 'none' }); // static weights carry read noise only
     const h = loadSpec('hybrid-trex').attention!;
     assert.equal(h.technology, 'sram');

@@ -93,8 +93,15 @@ describe('errors name the op, the input and the shapes', () => {
   });
   it('two different leaves with one name', async () => {
     await assert.rejects(
-      compile({ y: input('a', [2]).add(input('a', [2])) }),
+      compile({ y: input('a', [2]).add(input('a', [1])) }),
       /two different leaves are named 'a'/,
     );
+    await assert.rejects(
+      compile({ y: input('a', [2]).add(param('a', f32([2]))) }),
+      /two different leaves are named 'a'/,
+    );
+    // inputs declared alike are one input (a feed has one value per name): a forward pass built twice
+    const g = await compile({ y: input('a', [2]).add(input('a', [2]).mul(2)) }, { cache: false });
+    assert.deepEqual(toNumbers((await g.run({ a: f32([2], [1, 2]) }))['y']!), [3, 6]);
   });
 });

@@ -14,7 +14,14 @@ import { evaluate } from '../eval/evaluate.js';
 import type { Model } from '../models/index.js';
 import { intervalChart, svgDocument } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
-import { type CellRecord, Experiment, interval95, pairedDifferences, signedInterval, withInterval } from './runner.js';
+import {
+  type CellRecord,
+  Experiment,
+  interval95,
+  pairedDifferences,
+  signedInterval,
+  withInterval,
+} from './runner.js';
 
 export const NONIDEALITIES = [
   'dac',

@@ -191,7 +191,8 @@ export async function calibrateConductanceRanges(
     const ideal: Crossbar = { ...l.xbar, program: { kind: 'none' }, drift: { kind: 'none' } };
     const p = programWeights(value, ideal, 0, new Rng(0), startScales.get(l.name));
     const adc = l.xbar.adc;
-    const saturation = adc.kind === 'uniform' ? (adc.range.kind === 'fixed' ? adc.range.max : p.rows) : Infinity;
+    const saturation =
+      adc.kind === 'uniform' ? (adc.range.kind === 'fixed' ? adc.range.max : p.rows) : Infinity;
     const rowsPerExample = x.shape[0]! / n;
     const xs = x.slice(0, 0, l.samples * rowsPerExample);
     const ranges = inputRanges.get(l.name);

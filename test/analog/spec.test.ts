@@ -48,7 +48,8 @@ describe('presets', () => {
     assert.match(lammie.source, /no σ for inference/);
     assert.match(lammie.source, /out_noise 0\.06/);
     // a calibrated conductance range follows the paper: N = 2 inputs, statistics over the signed I
-    const r = loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']).spec.mapping.conductanceRange;
+    const r = loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']).spec.mapping
+      .conductanceRange;
     assert.deepEqual(r, { kind: 'calibrated', sigmas: 3, samples: 2, current: 'signed' });
   });
 });

@@ -128,8 +128,11 @@ export const PRESETS = {
       ...pcmBase,
       name: 'pcm-lammie',
       description: 'the post-training optimisation paper’s PCM setting (IR drop not modelled)',
-      source: 'Lammie et al., ISCAS 2024 (arXiv 2401.09859), §III',
-      outputNoise: { kind: 'gaussian', sigma: 0.04 },
+      source:
+        'Lammie et al., ISCAS 2024 (arXiv 2401.09859), §III. The paper names output noise but gives no σ for inference, ' +
+        'nor input noise (its Eq. 1 has σ_inp); assumed here: aihwkit’s InferenceRPUConfig defaults, the simulator of its ' +
+        'PCM model, out_noise 0.06 in units of one device at G_MAX at full input (its tile max maps to G_MAX) and inp_noise 0',
+      outputNoise: { kind: 'gaussian', sigma: 0.06 },
       dac: { kind: 'uniform', bits: 8, mode: 'pwm', range: { kind: 'dynamic' } },
       adc: { kind: 'uniform', bits: 8, range: { kind: 'fixed', max: 10 } },
       timeS: 3600,

@@ -47,10 +47,16 @@ export const ConductanceRange = z.discriminatedUnion('kind', [
       kind: z.literal('calibrated'),
       sigmas: nonNeg('L: multiples of the std').default(3),
       samples: intIn(1, 1_000_000).default(2),
+      current: z
+        .enum(['signed', 'magnitude'])
+        .default('signed')
+        .describe(
+          "the statistics' variable: 'signed' I as the paper's μ + L·σ; 'magnitude' |I|, which also catches columns that saturate at −I_S",
+        ),
     })
     .strict()
     .describe(
-      'per column: where μ + L·σ of |column current| over N calibration inputs exceeds the ADC saturation, the column’s G_MAX shrinks by their ratio (post-training optimisation; needs reprogramming)',
+      'per column: where μ + L·σ of the column current over N calibration inputs exceeds the ADC saturation, the column’s G_MAX shrinks by their ratio (post-training optimisation; needs reprogramming)',
     ),
   z
     .object({

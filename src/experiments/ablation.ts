@@ -14,7 +14,14 @@ import { evaluate } from '../eval/evaluate.js';
 import type { Model } from '../models/index.js';
 import { intervalChart, svgDocument } from '../report/svg.js';
 import { InputError } from '../util/errors.js';
-import { type CellRecord, Experiment, interval95, pairedDifferences } from './runner.js';
+import {
+  type CellRecord,
+  Experiment,
+  interval95,
+  pairedDifferences,
+  signedInterval,
+  withInterval,
+} from './runner.js';
 
 export const NONIDEALITIES = [
   'dac',
@@ -288,19 +295,6 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
   return exp;
 }
 
-/** "61.70 [57.94, 65.46]" in points: a mean and its 95 % interval. */
-function withInterval(v: readonly number[]): string {
-  if (!v.length) return '—';
-  const { mean, half } = interval95(v);
-  const f = (x: number) => `${x >= 0 ? '' : '−'}${Math.abs(100 * x).toFixed(2)}`;
-  return Number.isFinite(half) ? `${f(mean)} [${f(mean - half)}, ${f(mean + half)}]` : f(mean);
-}
-
-const signed = (v: readonly number[]) => {
-  const s = withInterval(v);
-  return v.length && interval95(v).mean >= 0 ? `+${s}` : s;
-};
-
 function writeReport(
   exp: Experiment,
   o: AblationOptions,
@@ -327,11 +321,11 @@ function writeReport(
     '',
     '| configuration | accuracy [95 % CI] | Δ vs full [95 % CI] | Δ vs ideal [95 % CI] |',
     '|---|---|---|---|',
-    `| ideal (floating point) | ${(100 * ideal).toFixed(2)} | ${signed(values(fullCell).map((v) => ideal - v))} | 0 |`,
+    `| ideal (floating point) | ${(100 * ideal).toFixed(2)} | ${signedInterval(values(fullCell).map((v) => ideal - v))} | 0 |`,
     ...rows.map((row) => {
       const c = cellOf(row);
-      const dFull = row.off.size ? signed(vsFull(c)) : '0';
-      return `| ${row.label} | ${withInterval(values(c))} | ${dFull} | ${signed(vsIdeal(c))} |`;
+      const dFull = row.off.size ? signedInterval(vsFull(c)) : '0';
+      return `| ${row.label} | ${withInterval(values(c))} | ${dFull} | ${signedInterval(vsIdeal(c))} |`;
     }),
     '',
     `Non-idealities of ${o.hw}: ${present.map(labelOf).join(', ') || 'none'}; not in it: ${absent.map(labelOf).join(', ') || 'none'}.`,

@@ -4,8 +4,11 @@
  * from the K-th percentile of calibration inputs) × conductance range (full, or per column
  * shrunk where μ + L·σ of the column current exceeds the ADC saturation) at t = 1 h; then accuracy
  * against time since programming (1 s … 1 year) for ranges calibrated once at t = 1 s, ranges
- * re-calibrated at each t on the same programmed instance, and dynamic ranges. Calibration
- * uses the last examples of the data (held out), never the evaluated ones.
+ * re-calibrated at each t on the same programmed instance, and dynamic ranges, each PTO policy
+ * as a paired difference from the as-trained ranges. Calibration uses the last examples of the
+ * data (held out), never the evaluated ones. Before any instance, the share of column currents
+ * beyond the ADC's saturation on the calibration inputs, at the chip's I_S and at lower ones:
+ * the condition under which the conductance rule has anything to do.
  */
 import { AnalogModel } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
@@ -13,10 +16,10 @@ import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
-import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
+import { calibrateConductanceRanges, calibrateInputRanges, type SaturationCounts } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
 import { lineChart, svgDocument } from '../report/svg.js';
-import { Experiment, pm } from './runner.js';
+import { type CellRecord, Experiment, pairedDifferences, pm, signedInterval } from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
 const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;
@@ -27,6 +30,17 @@ const TIME_LABEL: Record<number, string> = {
   2592000: '30 d',
   31536000: '1 y',
 };
+
+/** ADC saturations I_S (devices at G_MAX driven at full input) at which the currents are counted. */
+const SATURATIONS = [10, 5, 3, 2, 1] as const;
+
+/** One model's conductance rule at one I_S: columns shrunk of all, share of currents beyond ±I_S (mean and largest over layers). */
+interface Saturation {
+  shrunk: number;
+  columns: number;
+  beyondMean: number;
+  beyondMax: number;
+}
 
 /** Where the paper's RoBERTa-base GLUE figures are stated (docs/methods.md §3). */
 const PAPER_NOTE = 'see docs/methods.md §3 for the paper’s RoBERTa-base GLUE figures';
@@ -44,11 +58,13 @@ export interface PtoExperimentOptions {
   repeats: number;
   timeRepeats: number;
   seed: number;
-  /** Examples held out (the last of the data) for calibration. */
+  /** Examples held out (the last of the data) for calibration: N of Algorithm 1 (the paper's 2). */
   calibration: number;
   percentile: number;
   /** L of the conductance-range rule μ + L·σ. */
   sigmas: number;
+  /** The variable of μ + L·σ: the paper's signed column current, or its magnitude. */
+  current: 'signed' | 'magnitude';
   limit: number;
   batch?: number;
 }
@@ -65,6 +81,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     hw: o.hw,
     percentile: o.percentile,
     sigmas: o.sigmas,
+    current: o.current,
     calibration: o.calibration,
     limit: o.limit,
   });
@@ -73,10 +90,12 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     timeS: number,
     conductance: Conductance,
     layers: readonly string[],
+    more: readonly string[] = [],
   ): ResolvedSpec =>
     loadSpec(
       o.hw,
       [
+        ...more,
         `timeS=${timeS}`,
         ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
         ...(conductance === 'calibrated'
@@ -84,6 +103,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
               'mapping.conductanceRange.kind=calibrated',
               `mapping.conductanceRange.sigmas=${o.sigmas}`,
               `mapping.conductanceRange.samples=${o.calibration}`,
+              `mapping.conductanceRange.current=${o.current}`,
             ]
           : []),
         ...(range === 'calibrated'
@@ -107,6 +127,26 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       ? learnedRangesFor(m.dir, m.model, specAt('learned', 3600, 'learned', layers))
       : { inputRanges: new Map<string, Float32Array>(), columnScales: new Map<string, Float32Array>() };
     const asTrained = m.learned ? 'learned' : 'dynamic';
+    // the conductance rule on the noise-free currents of the as-trained input ranges, at I_S
+    for (const saturation of SATURATIONS) {
+      await exp.once(`saturation.${m.name}.${saturation}`, async (): Promise<Saturation> => {
+        const counts: SaturationCounts[] = [];
+        await calibrateConductanceRanges(
+          m.model,
+          () => calib,
+          specAt(asTrained, 3600, 'calibrated', layers, [`adc.range.max=${saturation}`]),
+          learned.inputRanges,
+          (_, c) => counts.push(c),
+          learned.columnScales,
+        );
+        return {
+          shrunk: counts.reduce((a, c) => a + c.shrunk, 0),
+          columns: counts.reduce((a, c) => a + c.columns, 0),
+          beyondMean: counts.reduce((a, c) => a + c.beyond, 0) / counts.length,
+          beyondMax: Math.max(...counts.map((c) => c.beyond)),
+        };
+      });
+    }
     /** One instance at time t: programmed by `seed`, ranges as `range` and `conductance` say. */
     const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance) => {
       const spec = specAt(range === 'recalibrated' ? 'calibrated' : range, timeS, conductance, layers);
@@ -188,6 +228,10 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
   return exp;
 }
 
+/** a − b paired by seed, in points with its 95 % interval. */
+const difference = (a: CellRecord | undefined, b: CellRecord | undefined): string =>
+  a && b ? signedInterval(pairedDifferences(a, b)) : '—';
+
 /** How the time sweep names an input-range policy. */
 const rangeLabel = (k: Range): string =>
   k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k;
@@ -222,6 +266,33 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       });
     }),
     '',
+    `Paired differences (points, mean [95 % interval] over the ${o.repeats} instances; a PTO cell minus the same instances as trained):`,
+    '',
+    '| model | input PTO | conductance PTO | both |',
+    '|---|---|---|---|',
+    ...o.models.map((m) => {
+      const own = m.learned ? 'learned' : 'dynamic';
+      const base = r.cells[`${m.name}.${own}.t3600`];
+      const d = (key: string) => difference(r.cells[key], base);
+      return `| ${m.name} | ${d(`${m.name}.calibrated.t3600`)} | ${d(`${m.name}.${own}.conductance.t3600`)} | ${d(`${m.name}.calibrated.conductance.t3600`)} |`;
+    }),
+    '',
+    `## How often the columns saturate`,
+    '',
+    `The conductance rule acts only on columns whose μ + ${o.sigmas}σ of ${o.current === 'signed' ? 'I' : '|I|'} exceeds I_S. Noise-free column currents over the ${o.calibration} calibration inputs (input ranges as trained), at the chip's I_S and at lower ones (the ADC's range in devices at G_MAX driven at full input): columns the rule shrinks, and the share of currents beyond ±I_S (mean over layers; largest layer).`,
+    '',
+    `| model | ${SATURATIONS.map((v) => `I_S = ${v}`).join(' | ')} |`,
+    `|---|${SATURATIONS.map(() => '---').join('|')}|`,
+    ...o.models.map((m) => {
+      const at = (v: number) => {
+        const c = r.extra[`saturation.${m.name}.${v}`] as Saturation | undefined;
+        if (!c) return '—';
+        const pct = (x: number) => `${(100 * x).toFixed(x < 0.001 ? 3 : 2)} %`;
+        return `${c.shrunk}/${c.columns}; ${pct(c.beyondMean)} (${pct(c.beyondMax)})`;
+      };
+      return `| ${m.name} | ${SATURATIONS.map(at).join(' | ')} |`;
+    }),
+    '',
     `## Accuracy (%) against time since programming, ${o.timeRepeats} instances`,
     '',
     `| model | input range | ${TIMES.map((t) => TIME_LABEL[t]).join(' | ')} |`,
@@ -233,7 +304,18 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       ),
     ),
     '',
-    `Percentile K = ${o.percentile}; conductance rule L = ${o.sigmas}; ${PAPER_NOTE}.`,
+    `Paired differences from the as-trained input range (points, mean [95 % interval] over ${o.timeRepeats} instances):`,
+    '',
+    `| model | input range | ${TIMES.map((t) => TIME_LABEL[t]).join(' | ')} |`,
+    `|---|---|${TIMES.map(() => '---').join('|')}|`,
+    ...o.models.flatMap((m) =>
+      (['calibrated', 'recalibrated'] as const).map(
+        (k) =>
+          `| ${m.name} | ${rangeLabel(k)} | ${TIMES.map((t) => difference(r.cells[`${m.name}.${k}.time${t}`], r.cells[`${m.name}.${m.learned ? 'learned' : 'dynamic'}.time${t}`])).join(' | ')} |`,
+      ),
+    ),
+    '',
+    `Percentile K = ${o.percentile}; conductance rule L = ${o.sigmas} over ${o.current === 'signed' ? 'the signed current I' : '|I|'}; N = ${o.calibration} calibration inputs; ${PAPER_NOTE}.`,
     '',
   ];
   exp.write('results.md', lines.join('\n'));

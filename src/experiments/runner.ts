@@ -175,6 +175,20 @@ export function pairedDiff(a: CellRecord | undefined, b: CellRecord | undefined,
   return `${mean * k >= 0 ? '+' : ''}${(mean * k).toFixed(2)} ± ${(se * k).toFixed(2)}`;
 }
 
+/** "61.70 [57.94, 65.46]" in points: a mean and its 95 % interval. */
+export function withInterval(v: readonly number[]): string {
+  if (!v.length) return '—';
+  const { mean, half } = interval95(v);
+  const f = (x: number) => `${x >= 0 ? '' : '−'}${Math.abs(100 * x).toFixed(2)}`;
+  return Number.isFinite(half) ? `${f(mean)} [${f(mean - half)}, ${f(mean + half)}]` : f(mean);
+}
+
+/** `withInterval` with a '+' on a non-negative mean: for differences. */
+export const signedInterval = (v: readonly number[]): string => {
+  const s = withInterval(v);
+  return v.length && interval95(v).mean >= 0 ? `+${s}` : s;
+};
+
 /** "74.64 ± 0.31" in percent for fractions, or plain numbers. */
 export const pm = (c: { mean: number; std: number } | undefined, percent = true, digits = 2): string =>
   c

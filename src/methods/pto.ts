@@ -121,6 +121,13 @@ export function columnEta(mean: number, std: number, sigmas: number, saturation:
   return peak > saturation ? saturation / peak : 1;
 }
 
+/** How much of one layer the conductance rule touched: columns shrunk, and the share of calibration currents beyond ±I_S. */
+export interface SaturationCounts {
+  shrunk: number;
+  columns: number;
+  beyond: number;
+}
+
 /** Static layers whose conductance range is 'calibrated', with their crossbars. */
 function conductanceLayers(hw: ResolvedSpec, names: readonly string[]) {
   return names.flatMap((name) => {
@@ -133,7 +140,7 @@ function conductanceLayers(hw: ResolvedSpec, names: readonly string[]) {
         `${name}: mapping.conductanceRange 'calibrated' models the PWM crossbars of the post-training paper; with dac.mode 'bitSerial' use 'full'`,
       );
     }
-    return [{ name, xbar, sigmas: r.sigmas, samples: r.samples }];
+    return [{ name, xbar, sigmas: r.sigmas, samples: r.samples, current: r.current }];
   });
 }
 
@@ -141,18 +148,21 @@ function conductanceLayers(hw: ResolvedSpec, names: readonly string[]) {
  * Conductance-range optimisation (Algorithm 1 of the post-training paper): for every static
  * layer whose spec says `mapping.conductanceRange.kind: calibrated`, the current of every column
  * of every row tile — the noise-free x_n·W the ADC converts, in its units — over the rows of N
- * calibration inputs; where μ + L·σ of |I| exceeds the ADC saturation I_S, the column's G_MAX
+ * calibration inputs; where μ + L·σ of I exceeds the ADC saturation I_S, the column's G_MAX
  * shrinks by I_S / (μ + L·σ) and the digital gain grows by as much (applied by
- * `AnalogModel.setColumnScales`, which reprograms). |I|, not I: a differential column saturates
- * either way. Inputs are normalised as the DAC does: by max|x| per vector (dynamic), or by the
- * per-tile `inputRanges` of a previous input-range calibration, clipped.
+ * `AnalogModel.setColumnScales`, which reprograms). I is signed, as the paper's statistics are;
+ * `current: 'magnitude'` takes them over |I| instead, which also sees a column that saturates
+ * at −I_S. Inputs are normalised as the DAC does: by max|x| per vector (dynamic), or by the
+ * per-tile `inputRanges` of a previous input-range calibration, clipped. The log line of each
+ * layer says how many columns shrank and what share of the calibration currents lay beyond ±I_S.
  */
 export async function calibrateConductanceRanges(
   model: Model,
   openCalibration: () => EvalData,
   hw: ResolvedSpec,
   inputRanges: ReadonlyMap<string, Float32Array> = new Map(),
-  log: (line: string) => void = () => {},
+  /** Called once per layer with its line and its counts (for a saturation summary). */
+  log: (line: string, counts: SaturationCounts) => void = () => {},
   /**
    * η the columns already have (learned in training): the currents are those of the columns
    * at these ranges, and the result multiplies them (the paper's PTO after learned ranges).
@@ -180,6 +190,9 @@ export async function calibrateConductanceRanges(
     // the devices' targets without noise or drift: what the ADC would see from a perfect chip
     const ideal: Crossbar = { ...l.xbar, program: { kind: 'none' }, drift: { kind: 'none' } };
     const p = programWeights(value, ideal, 0, new Rng(0), startScales.get(l.name));
+    const adc = l.xbar.adc;
+    const saturation =
+      adc.kind === 'uniform' ? (adc.range.kind === 'fixed' ? adc.range.max : p.rows) : Infinity;
     const rowsPerExample = x.shape[0]! / n;
     const xs = x.slice(0, 0, l.samples * rowsPerExample);
     const ranges = inputRanges.get(l.name);
@@ -190,21 +203,22 @@ export async function calibrateConductanceRanges(
         : part.div(part.abs().max(-1, true).maximum(1e-30));
       // slice 0 of the programmed weights: analog cells (PWM crossbars) have one slice
       const rowsOfTile = p.weights.subarray(r * p.rows * p.outDim, (r * p.rows + t.size) * p.outDim);
-      const current = xn.matmul(constant(hostArray('float32', [t.size, p.outDim], rowsOfTile.slice()))).abs();
+      const signed = xn.matmul(constant(hostArray('float32', [t.size, p.outDim], rowsOfTile.slice())));
+      const current = l.current === 'magnitude' ? signed.abs() : signed;
       outputs[`${l.name}#${r}.mean`] = current.mean(0);
       outputs[`${l.name}#${r}.square`] = current.mul(current).mean(0);
+      outputs[`${l.name}#${r}.beyond`] = signed.abs().greater(saturation).cast('float32').mean();
     });
-    return { ...l, p };
+    return { ...l, p, saturation };
   });
   const g = await compile(outputs, { cache: false });
   const out = await g.run(feedsFor(g, feeds));
-  for (const l of plans) {
-    const adc = l.xbar.adc;
-    const saturation =
-      adc.kind === 'uniform' ? (adc.range.kind === 'fixed' ? adc.range.max : l.p.rows) : Infinity;
+  for (const { saturation, ...l } of plans) {
     const eta = new Float32Array(l.p.rowTiles.length * l.p.outDim).fill(1);
     let shrunk = 0;
+    let beyond = 0;
     l.p.rowTiles.forEach((_, r) => {
+      beyond += (out[`${l.name}#${r}.beyond`]!.data as Float32Array)[0]! / l.p.rowTiles.length;
       const mean = out[`${l.name}#${r}.mean`]!.data as Float32Array;
       const square = out[`${l.name}#${r}.square`]!.data as Float32Array;
       for (let c = 0; c < l.p.outDim; c++) {
@@ -215,7 +229,10 @@ export async function calibrateConductanceRanges(
       }
     });
     scales.set(l.name, eta);
-    log(`${l.name}: ${shrunk} of ${eta.length} columns shrunk (μ + ${l.sigmas}σ of |I| above ${saturation})`);
+    log(
+      `${l.name}: ${shrunk} of ${eta.length} columns shrunk (μ + ${l.sigmas}σ of ${l.current === 'magnitude' ? '|I|' : 'I'} above ${saturation}); ${(100 * beyond).toFixed(3)} % of calibration currents beyond ±${saturation}`,
+      { shrunk, columns: eta.length, beyond },
+    );
   }
   return scales;
 }

@@ -38,6 +38,20 @@ describe('presets', () => {
     assert.deepEqual(h.readNoise, { kind: 'none' });
     assert.equal(loadSpec('pcm-aihwkit').attention, null); // aihwkit has no K/V crossbars
   });
+
+  it('pcm-lammie: the paper gives no output σ, so it takes aihwkit’s default, in the same units, and says so', () => {
+    const lammie = loadSpec('pcm-lammie').spec;
+    const aihwkit = loadSpec('pcm-aihwkit').spec;
+    assert.deepEqual(lammie.outputNoise, aihwkit.outputNoise);
+    // the same units: pcm-lammie maps the tile's max |W| to G_MAX (aihwkit with weight scaling)
+    assert.equal(lammie.mapping.scale, 'tile');
+    assert.match(lammie.source, /no σ for inference/);
+    assert.match(lammie.source, /out_noise 0\.06/);
+    // a calibrated conductance range follows the paper: N = 2 inputs, statistics over the signed I
+    const r = loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']).spec.mapping
+      .conductanceRange;
+    assert.deepEqual(r, { kind: 'calibrated', sigmas: 3, samples: 2, current: 'signed' });
+  });
 });
 
 describe('files, --set and overrides', () => {

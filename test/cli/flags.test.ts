@@ -86,6 +86,7 @@ describe('every command refuses non-finite numbers, naming the flag', () => {
       ['experiment', 'pto', '--model', 'm', '--percentile', 'NaN'],
       /--percentile NaN: expected a number in \(0, 100\]/,
     ],
+    [['experiment', 'pto', '--model', 'm', '--current', 'abs'], /--current abs: .*signed.*magnitude/],
     [['experiment', 'trex', '--model', 'm', '--targets', '0.3,Infinity'], /--targets 0.3,Infinity/],
     [
       ['trex', 'search', '--model', 'm', '--data', 'mnist:d', '--hw', 'fefet-trex', '--target-delay', 'NaN'],
@@ -103,5 +104,14 @@ describe('every command refuses non-finite numbers, naming the flag', () => {
       assert.equal(r.status, 1, cases[i]![0].join(' '));
       assert.match(r.stderr, cases[i]![1], cases[i]![0].join(' '));
     }
+  });
+});
+
+describe('experiment pto', () => {
+  it('calibrates on the paper’s N = 2 inputs and the signed column current unless told otherwise', async () => {
+    const r = await xbarAsync(['experiment', 'pto', '--help']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /--calibration <n>(?:(?!--)[\s\S])*\(default: 2\)/);
+    assert.match(r.stdout, /--current <what>(?:(?!--)[\s\S])*\(default: signed\)/);
   });
 });

@@ -4,7 +4,13 @@ import { linkSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Experiment, interval95, pairedDifferences } from '../../src/experiments/runner.js';
+import {
+  Experiment,
+  interval95,
+  pairedDifferences,
+  signedInterval,
+  withInterval,
+} from '../../src/experiments/runner.js';
 import { t975 } from '../../src/util/math.js';
 import { NOISE_STREAM } from '../../src/util/philox.js';
 
@@ -97,5 +103,10 @@ describe('Experiment', () => {
       ),
       [3, 8],
     );
+    // 0.1, 0.2, 0.3: mean 0.2, se 0.1/√3, half 4.3027·se = 0.2484 → in points
+    assert.equal(withInterval([0.1, 0.2, 0.3]), '20.00 [−4.84, 44.84]');
+    assert.equal(signedInterval([0.1, 0.2, 0.3]), '+20.00 [−4.84, 44.84]');
+    assert.equal(signedInterval([-0.1, -0.2, -0.3]), '−20.00 [−44.84, 4.84]');
+    assert.equal(withInterval([0.5]), '50.00');
   });
 });

@@ -178,6 +178,64 @@ describe('conductance-range optimisation', () => {
     assert.ok(checked > 5, `${checked} columns still saturating at η₀ = 0.5`);
   });
 
+  it('takes μ + L·σ over the signed column current, as the paper does; over |I| only when asked', async () => {
+    const { model } = vitMnist(5);
+    const calib = () => openData(parseDataSpec(`mnist:${FIXTURES}/mnist`), model, { split: 'train' });
+    const at = (current?: string) =>
+      loadSpec('pcm-lammie', [
+        'mapping.conductanceRange.kind=calibrated',
+        'mapping.conductanceRange.sigmas=0',
+        'mapping.conductanceRange.samples=4',
+        'adc.range.max=0.02',
+        ...(current ? [`mapping.conductanceRange.current=${current}`] : []),
+      ]);
+    assert.equal(at().crossbar('layer.0.query').mapping.conductanceRange.kind, 'calibrated');
+    const r = at().crossbar('layer.0.query').mapping.conductanceRange;
+    assert.equal(r.kind === 'calibrated' && r.current, 'signed');
+    const signed = await calibrateConductanceRanges(model, calib, at());
+    const magnitude = await calibrateConductanceRanges(model, calib, at('magnitude'));
+    // with L = 0, η = min(1, I_S/μ): mean |I| ≥ mean I, so |I| shrinks every column at least as
+    // much; columns whose currents cancel in sign shrink under |I| only
+    let looser = 0;
+    for (const [name, es] of signed) {
+      const em = magnitude.get(name)!;
+      for (let i = 0; i < es.length; i++) {
+        assert.ok(es[i]! >= em[i]! - 1e-6, `${name}[${i}]: signed ${es[i]} < magnitude ${em[i]}`);
+        if (es[i]! > em[i]! * 1.01) looser++;
+      }
+    }
+    assert.ok(looser > 10, `${looser} columns shrink less over I than over |I|`);
+  });
+
+  it('counts the shrunk columns and the calibration currents beyond ±I_S', async () => {
+    const { model } = vitMnist(5);
+    const calib = () => openData(parseDataSpec(`mnist:${FIXTURES}/mnist`), model, { split: 'train' });
+    const counted = async (sets: string[]) => {
+      const counts: { shrunk: number; columns: number; beyond: number }[] = [];
+      const eta = await calibrateConductanceRanges(
+        model,
+        calib,
+        loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated', ...sets]),
+        new Map(),
+        (_, c) => counts.push(c),
+      );
+      return { eta, counts };
+    };
+    const tight = await counted(['adc.range.max=0.01']);
+    const loose = await counted(['adc.range.max=0.05']);
+    const full = await counted(['adc.range.kind=full']);
+    assert.equal(tight.counts.length, 6);
+    for (const [i, [, eta]] of [...tight.eta].entries()) {
+      assert.equal(tight.counts[i]!.shrunk, eta.filter((v) => v < 1).length);
+      assert.equal(tight.counts[i]!.columns, eta.length);
+    }
+    const beyond = (r: typeof tight) => r.counts.reduce((a, c) => a + c.beyond, 0);
+    // a 512-row ADC range never saturates; a lower I_S leaves more currents beyond it
+    assert.equal(beyond(full), 0);
+    assert.ok(beyond(tight) > beyond(loose) && beyond(loose) > 0, `${beyond(tight)} vs ${beyond(loose)}`);
+    for (const c of tight.counts) assert.ok(c.beyond >= 0 && c.beyond <= 1);
+  });
+
   it('an analog model with a calibrated conductance range asks for its scales', () => {
     const { model } = vitMnist(5);
     const analog = new AnalogModel(loadSpec('pcm-lammie', ['mapping.conductanceRange.kind=calibrated']), 0);

@@ -354,12 +354,12 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
 inline vf adc(vf x, float levels) { return vmin(vmax(vrint(x), splat(-levels)), splat(levels)); }
 
 // The generator's blocks for one vector's noise (noiseAt): every plane's, slice's and column's of
-// a chunk of CW columns, in the order [plane][slice][column / 4], kWords blocks a set (the last
+// a chunk of CW columns, in the order [plane][slice][column / 4], kSetBlocks blocks a set (the last
 // padded with spare blocks). Per set, lane by lane: the block's column (counter word 0) less the
 // chunk's first, its slice's row offset (word 1) from the vector's row, and its plane's seed.
 struct NoiseSets {
   int64_t sets = 0;
-  std::vector<uint64_t> column, row, seed;
+  std::vector<philox::Lanes> column, row, seed;
 };
 
 // The noise's row stride between slices and the sets of noiseAt; see NoiseSets
@@ -367,24 +367,24 @@ template <int J, int CW>
 NoiseSets noiseSets(const Problem& p) {
   NoiseSets n;
   const int64_t blocks = static_cast<int64_t>(p.planes) * J * (CW / 4);
-  n.sets = (blocks + philox::kWords - 1) / philox::kWords;
+  n.sets = (blocks + philox::kSetBlocks - 1) / philox::kSetBlocks;
   const uint32_t stride = static_cast<uint32_t>(
       p.samplesAlongB ? static_cast<int64_t>(p.B / p.samples) * p.R * p.N : static_cast<int64_t>(p.B) * p.R * (p.N / p.samples));
-  n.column.assign(n.sets * philox::kWords, 0);
-  n.row.assign(n.column.size(), 0);
-  n.seed.assign(n.column.size(), 0);
+  n.column.assign(n.sets, philox::Lanes{});
+  n.row.assign(n.sets, philox::Lanes{});
+  n.seed.assign(n.sets, philox::Lanes{});
   for (int64_t i = 0; i < blocks; i++) {
-    const int64_t row = i / (CW / 4);  // plane · J + slice
-    n.column[i] = i % (CW / 4);
-    n.row[i] = static_cast<uint32_t>(row % J) * stride;
-    n.seed[i] = p.noiseSeeds[row / J];
+    const int64_t row = i / (CW / 4), s = i / philox::kSetBlocks, lane = i % philox::kSetBlocks;  // row: plane · J + slice
+    n.column[s][lane] = i % (CW / 4);
+    n.row[s][lane] = static_cast<uint32_t>(row % J) * stride;
+    n.seed[s][lane] = p.noiseSeeds[row / J];
   }
   return n;
 }
 
 // The N(0, 1) noise of vector (b, r, n)'s outputs, every plane k and slice j, columns c0..c0 + CW
 // (c0 a multiple of 4), into xi[(k·J + j)·CW + column − c0] (and spare values past them, up to
-// 4·kWords·sets): the elements (j, b, r, n, column) of the graph's noise leaf [J, B, R, N, C] of
+// 4·kSetBlocks·sets): the elements (j, b, r, n, column) of the graph's noise leaf [J, B, R, N, C] of
 // plane k's seed, whose batch axis is B or N (src/util/philox.ts fillNoise, native/philox.h).
 // All at once, so that the generator has many blocks to advance side by side.
 inline void noiseAt(const Problem& p, const NoiseSets& sets, int b, int r, int n, int c0, float* xi) {
@@ -398,13 +398,9 @@ inline void noiseAt(const Problem& p, const NoiseSets& sets, int b, int r, int n
     sample = n / per;
     q0 = (static_cast<int64_t>(b) * p.R + r) * per + n % per;
   }
-  const uint64_t column = static_cast<uint32_t>(c0 / 4), row = static_cast<uint32_t>(q0);
-  auto counters = [&](int64_t s, philox::u64xQ& c0v, philox::u64xQ& c1v, philox::u64xQ& key) {
-    std::memcpy(&c0v, sets.column.data() + s * philox::kWords, sizeof c0v);
-    std::memcpy(&c1v, sets.row.data() + s * philox::kWords, sizeof c1v);
-    std::memcpy(&key, sets.seed.data() + s * philox::kWords, sizeof key);
-    c0v += column;
-    c1v += row;
+  const uint32_t column = c0 / 4, row = static_cast<uint32_t>(q0);
+  auto counters = [&](int64_t s) {
+    return philox::Counters{sets.column[s] + column, sets.row[s] + row, sets.seed[s]};
   };
   philox::gaussians(sets.sets, counters, static_cast<uint32_t>(p.firstSample + sample), xi);
 }
@@ -544,7 +540,7 @@ void run(const Problem& p, int threads) {
   std::atomic<int64_t> next{0};
   const std::function<void()> worker = [&]() {
     const size_t chunkSize = static_cast<size_t>(p.rows) * J * CW;
-    std::vector<float> w(kGroup * chunkSize), s(Squares ? w.size() : 0), xi(sets.sets * 4 * philox::kWords);
+    std::vector<float> w(kGroup * chunkSize), s(Squares ? w.size() : 0), xi(sets.sets * 4 * philox::kSetBlocks);
     int64_t last = -1;  // (b, r, group) of the buffers
     for (int64_t it; (it = next.fetch_add(1)) < items;) {
       // vector blocks vary fastest: a thread's next item often keeps its copy of the weights

@@ -13,55 +13,14 @@
 #include <immintrin.h>
 #elif defined(__wasm_simd128__)
 #include <wasm_simd128.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
 #endif
 
 namespace philox {
 
 constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
 constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
-
-// Philox runs on one register of 64-bit lanes at a time: 8 with AVX-512, 4 with AVX2, else 2.
-#if defined(__AVX512F__)
-constexpr int kWords = 8;
-#elif defined(__AVX2__)
-constexpr int kWords = 4;
-#else
-constexpr int kWords = 2;
-#endif
-typedef uint64_t u64xQ __attribute__((vector_size(8 * kWords)));
-typedef uint32_t u32xQ __attribute__((vector_size(4 * kWords)));
-
-// x's low halves × m, 32×32→64 bits (vpmuludq; GCC emits a 64×64 multiply for x * m)
-inline u64xQ mul32(u64xQ x, uint32_t m) {
-#if defined(__AVX512F__)
-  return reinterpret_cast<u64xQ>(_mm512_mul_epu32(reinterpret_cast<__m512i>(x), _mm512_set1_epi64(m)));
-#elif defined(__AVX2__)
-  return reinterpret_cast<u64xQ>(_mm256_mul_epu32(reinterpret_cast<__m256i>(x), _mm256_set1_epi64x(m)));
-#elif defined(__wasm_simd128__)
-  // the low halves side by side, then one extending multiply (i64x2.mul is ~7 instructions in V8)
-  const v128_t v = reinterpret_cast<v128_t>(x);
-  return reinterpret_cast<u64xQ>(wasm_u64x2_extmul_low_u32x4(wasm_i32x4_shuffle(v, v, 0, 2, 0, 2), wasm_i32x4_splat(m)));
-#else
-  return (x & 0xffffffffu) * m;
-#endif
-}
-
-// Philox4x32-10 of kWords counters at once: block b is (x0[b], x1[b], x2[b], x3[b]) under key
-// (k0, k1), replaced by its output in the low halves; 32-bit words held in 64-bit lanes, so that
-// the 32×32→64 products are lane-wise multiplies. The high halves of x1 and x3 carry the
-// products' and of x0 and x2 garbage, which the multiplies ignore and the caller drops.
-inline void philox(u64xQ& x0, u64xQ& x1, u64xQ& x2, u64xQ& x3, uint32_t k0, uint32_t k1) {
-  for (int round = 0; round < 10; round++) {
-    const u64xQ p0 = mul32(x0, kM0), p1 = mul32(x2, kM1);
-    const u64xQ a = (p1 >> 32) ^ x1 ^ k0, c = (p0 >> 32) ^ x3 ^ k1;
-    x1 = p1;
-    x3 = p0;
-    x0 = a;
-    x2 = c;
-    k0 += kW0;
-    k1 += kW1;
-  }
-}
 
 // The Box–Muller transform runs on vectors of one register (GCC splits wider vectors' compares
 // and selects into single lanes): 16 floats with AVX-512, 8 with AVX2, else 4 (NEON, SIMD128).
@@ -176,96 +135,175 @@ inline void angle(const u32xW (&w)[G], f32xW (&cosOut)[G], f32xW (&sinOut)[G]) {
   });
 }
 
-// The low halves of a's and then b's 64-bit lanes, as one register of 32-bit lanes
-inline u32xW lows(u64xQ a, u64xQ b) {
-  typedef uint32_t u32x2Q __attribute__((vector_size(8 * kWords)));
-  const u32x2Q x = reinterpret_cast<u32x2Q>(a), y = reinterpret_cast<u32x2Q>(b);
+// Philox's rounds on sets of blocks: kSets sets at a time, each step of all of them before the
+// next, independent dependency chains (each round is multiply → shift → xor on the one before)
+// that the CPU overlaps where one set alone would wait on each multiply.
+constexpr int kSets = 4;
+
+#if defined(__AVX2__)
+// x86: a set is one register of 64-bit lanes, 8 blocks with AVX-512, 4 with AVX2, each 32-bit
+// word in the low half of a lane, so that the 32×32→64 products are lane-wise multiplies
+// (vpmuludq). The high halves of x1 and x3 carry the products' and of x0 and x2 garbage, which
+// the multiplies ignore and the outputs drop.
+constexpr int kSetBlocks = kWidth / 2;
+typedef uint64_t Lanes __attribute__((vector_size(4 * kWidth)));
+
+// x's low halves × m's, 32×32→64 bits (GCC emits a 64×64 multiply for x * m)
+inline Lanes mul32(Lanes x, Lanes m) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<Lanes>(_mm512_mul_epu32(reinterpret_cast<__m512i>(x), reinterpret_cast<__m512i>(m)));
+#else
+  return reinterpret_cast<Lanes>(_mm256_mul_epu32(reinterpret_cast<__m256i>(x), reinterpret_cast<__m256i>(m)));
+#endif
+}
+
+// The low halves of a's and then b's lanes, as one register of 32-bit lanes
+inline u32xW lows(Lanes a, Lanes b) {
+  const u32xW x = reinterpret_cast<u32xW>(a), y = reinterpret_cast<u32xW>(b);
 #if defined(__AVX512F__)
   return __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-#elif defined(__AVX2__)
+#else
   return __builtin_shufflevector(x, y, 0, 2, 4, 6, 8, 10, 12, 14);
-#else
-  return __builtin_shufflevector(x, y, 0, 2, 4, 6);
 #endif
 }
-
-// out[4b + lane] of the kWords blocks whose lanes 0..3 are c[b], s[b], c[kWords + b], s[kWords + b]
-inline void interleave(f32xW c, f32xW s, float* out) {
-#if defined(__AVX512F__)
-  const f32xW first = __builtin_shufflevector(c, s, 0, 16, 8, 24, 1, 17, 9, 25, 2, 18, 10, 26, 3, 19, 11, 27);
-  const f32xW second = __builtin_shufflevector(c, s, 4, 20, 12, 28, 5, 21, 13, 29, 6, 22, 14, 30, 7, 23, 15, 31);
-#elif defined(__AVX2__)
-  const f32xW first = __builtin_shufflevector(c, s, 0, 8, 4, 12, 1, 9, 5, 13);
-  const f32xW second = __builtin_shufflevector(c, s, 2, 10, 6, 14, 3, 11, 7, 15);
 #else
-  const f32xW first = __builtin_shufflevector(c, s, 0, 4, 2, 6);
-  const f32xW second = __builtin_shufflevector(c, s, 1, 5, 3, 7);
+// NEON, SIMD128: a set is one register of 32-bit lanes, 4 blocks, the products of its words as
+// two extending multiplies (half the operations of 64-bit lanes, two blocks a register).
+constexpr int kSetBlocks = 4;
+typedef u32xW Lanes;
+
+// x·m, 32×32→64 bits lane by lane: the high and low halves
+inline void mul32(Lanes x, Lanes m, Lanes& hi, Lanes& lo) {
+#if defined(__wasm_simd128__)
+  const v128_t v = reinterpret_cast<v128_t>(x), mm = reinterpret_cast<v128_t>(m);
+  const u32xW a = reinterpret_cast<u32xW>(wasm_u64x2_extmul_low_u32x4(v, mm));
+  const u32xW b = reinterpret_cast<u32xW>(wasm_u64x2_extmul_high_u32x4(v, mm));
+#elif defined(__ARM_NEON)
+  const uint32x4_t v = reinterpret_cast<uint32x4_t>(x), mm = reinterpret_cast<uint32x4_t>(m);
+  const u32xW a = reinterpret_cast<u32xW>(vmull_u32(vget_low_u32(v), vget_low_u32(mm)));
+  const u32xW b = reinterpret_cast<u32xW>(vmull_high_u32(v, mm));
+#else
+  typedef uint64_t u64x2 __attribute__((vector_size(16)));
+  typedef uint32_t u32x2 __attribute__((vector_size(8)));
+  const u32x2 xl = {x[0], x[1]}, xh = {x[2], x[3]}, ml = {m[0], m[1]};
+  const u32xW a = reinterpret_cast<u32xW>(__builtin_convertvector(xl, u64x2) * __builtin_convertvector(ml, u64x2));
+  const u32xW b = reinterpret_cast<u32xW>(__builtin_convertvector(xh, u64x2) * __builtin_convertvector(ml, u64x2));
 #endif
-  std::memcpy(out, &first, sizeof first);
-  std::memcpy(out + kWidth, &second, sizeof second);
+  lo = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+  hi = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+}
+#endif
+
+// m in every lane, for mul32
+inline Lanes multiplier(uint32_t m) {
+  Lanes v = Lanes{} + m;
+#if defined(__wasm_simd128__)
+  // opaque to clang, which otherwise folds the extension of a constant and emits i64x2.mul
+  // (about 7 instructions in V8) for extmul (one)
+  __asm__("" : "+r"(v));
+#endif
+  return v;
 }
 
-// Sets of kWords blocks, one register of 64-bit lanes each, whose Philox rounds run together:
-// independent dependency chains (each round is multiply → shift → xor on the one before) that the
-// CPU overlaps, where one set alone would wait on each multiply.
-#if defined(PHILOX_SETS)
-constexpr int kSets = PHILOX_SETS;
-#else
-constexpr int kSets = 4;
-#endif
+// A set's counter words 0 and 1 and key word 0, lane b for its block b
+struct Counters {
+  Lanes c0, c1, k0;
+};
 
-// Set s's counter words 0 and 1 and key word 0, in the low halves of 64-bit lanes (the high
-// halves are ignored): `counters(s, c0, c1, k0)`.
-//
-// The 4·kWords·sets N(0, 1) values of `sets` sets of blocks at counters (c0, c1, c2, 0) under
-// key (k0, 0), written to out[4·(kWords·s + b) + lane] for block b of set s: lanes 0 and 1 are
-// r·cos θ and r·sin θ of words 0 (radius) and 1 (angle), lanes 2 and 3 the same of words 2 and 3.
-template <int G, class Counters>
-inline void gaussianSets(int64_t s0, Counters& counters, uint32_t c2, float* out) {
-  u64xQ x0[G], x1[G], x2[G], x3[G], k0[G];
+// The 4·kSetBlocks·G N(0, 1) values of sets s0..s0 + G − 1, set s being kSetBlocks blocks at
+// counters (c0, c1, c2, 0) under key (k0, 0) with (c0, c1, k0) = counters(s), written to
+// out[4·(kSetBlocks·(s − s0) + b) + lane] for block b of set s: lanes 0 and 1 are r·cos θ and
+// r·sin θ of words 0 (radius) and 1 (angle), lanes 2 and 3 the same of words 2 and 3.
+template <int G, class CountersOf>
+inline void gaussianSets(int64_t s0, const CountersOf& counters, uint32_t c2, float* out) {
+  const Lanes m0 = multiplier(kM0), m1 = multiplier(kM1);
+  Lanes x0[G], x1[G], x2[G], x3[G], k0[G];
   for (int g = 0; g < G; g++) {
-    counters(s0 + g, x0[g], x1[g], k0[g]);
-    x2[g] = u64xQ{} + c2;
-    x3[g] = u64xQ{};
+    const Counters c = counters(s0 + g);
+    x0[g] = c.c0;
+    x1[g] = c.c1;
+    k0[g] = c.k0;
+    x2[g] = Lanes{} + c2;
+    x3[g] = Lanes{};
   }
 #pragma GCC unroll 10
   for (int round = 0; round < 10; round++) {
-    const uint64_t k1 = static_cast<uint32_t>(round * kW1);
+    const uint32_t k1 = round * kW1;
 #pragma GCC unroll 8
     for (int g = 0; g < G; g++) {
-      const u64xQ p0 = mul32(x0[g], kM0), p1 = mul32(x2[g], kM1);
-      const u64xQ a = (p1 >> 32) ^ x1[g] ^ k0[g], c = (p0 >> 32) ^ x3[g] ^ k1;
+#if defined(__AVX2__)
+      const Lanes p0 = mul32(x0[g], m0), p1 = mul32(x2[g], m1);
+      const Lanes a = (p1 >> 32) ^ x1[g] ^ k0[g], c = (p0 >> 32) ^ x3[g] ^ k1;
       x1[g] = p1;
       x3[g] = p0;
+#else
+      Lanes hi0, lo0, hi1, lo1;
+      mul32(x0[g], m0, hi0, lo0);
+      mul32(x2[g], m1, hi1, lo1);
+      const Lanes a = hi1 ^ x1[g] ^ k0[g], c = hi0 ^ x3[g] ^ k1;
+      x1[g] = lo1;
+      x3[g] = lo0;
+#endif
       x0[g] = a;
       x2[g] = c;
       k0[g] += kW0;
     }
   }
-  // radius words (0 of each block, then 2) and angle words (1, then 3): the low halves
+#if defined(__AVX2__)
+  // radius words (0 of each block, then 2) and angle words (1, then 3) of each set
   u32xW r[G], w[G];
   f32xW rad[G], c[G], s[G];
   PHILOX_EACH(r[g] = lows(x0[g], x2[g]), w[g] = lows(x1[g], x3[g]));
   radius<G>(r, rad);
   angle<G>(w, c, s);
-  PHILOX_EACH(interleave(rad[g] * c[g], rad[g] * s[g], out + 4 * kWords * g));
+  PHILOX_EACH({
+    // out[4b + lane] = c[b], s[b], c[kSetBlocks + b], s[kSetBlocks + b]
+    const f32xW zc = rad[g] * c[g], zs = rad[g] * s[g];
+#if defined(__AVX512F__)
+    const f32xW first = __builtin_shufflevector(zc, zs, 0, 16, 8, 24, 1, 17, 9, 25, 2, 18, 10, 26, 3, 19, 11, 27);
+    const f32xW second = __builtin_shufflevector(zc, zs, 4, 20, 12, 28, 5, 21, 13, 29, 6, 22, 14, 30, 7, 23, 15, 31);
+#else
+    const f32xW first = __builtin_shufflevector(zc, zs, 0, 8, 4, 12, 1, 9, 5, 13);
+    const f32xW second = __builtin_shufflevector(zc, zs, 2, 10, 6, 14, 3, 11, 7, 15);
+#endif
+    std::memcpy(out + 2 * kWidth * g, &first, sizeof first);
+    std::memcpy(out + 2 * kWidth * g + kWidth, &second, sizeof second);
+  });
+#else
+  // radius words 0 and 2, angle words 1 and 3 of each set: registers 2g and 2g + 1
+  u32xW r[2 * G], w[2 * G];
+  f32xW rad[2 * G], c[2 * G], s[2 * G];
+  PHILOX_EACH(r[2 * g] = x0[g], r[2 * g + 1] = x2[g], w[2 * g] = x1[g], w[2 * g + 1] = x3[g]);
+  radius<2 * G>(r, rad);
+  angle<2 * G>(w, c, s);
+  PHILOX_EACH({
+    // out[4b + lane]: block b's lanes are a 4 × 4 transpose's rows
+    const f32xW zc0 = rad[2 * g] * c[2 * g], zs0 = rad[2 * g] * s[2 * g];
+    const f32xW zc2 = rad[2 * g + 1] * c[2 * g + 1], zs2 = rad[2 * g + 1] * s[2 * g + 1];
+    const f32xW t0 = __builtin_shufflevector(zc0, zs0, 0, 4, 1, 5), t1 = __builtin_shufflevector(zc0, zs0, 2, 6, 3, 7);
+    const f32xW t2 = __builtin_shufflevector(zc2, zs2, 0, 4, 1, 5), t3 = __builtin_shufflevector(zc2, zs2, 2, 6, 3, 7);
+    const f32xW rows[4] = {__builtin_shufflevector(t0, t2, 0, 1, 4, 5), __builtin_shufflevector(t0, t2, 2, 3, 6, 7),
+                           __builtin_shufflevector(t1, t3, 0, 1, 4, 5), __builtin_shufflevector(t1, t3, 2, 3, 6, 7)};
+    std::memcpy(out + 16 * g, rows, sizeof rows);
+  });
+#endif
 }
 
 // The rest of `gaussians`: fewer than 2G sets, in groups of G, G/2, .., 1
-template <int G, class Counters>
-inline void gaussianRest(int64_t s, int64_t sets, Counters& counters, uint32_t c2, float* out) {
+template <int G, class CountersOf>
+inline void gaussianRest(int64_t s, int64_t sets, const CountersOf& counters, uint32_t c2, float* out) {
   if (sets - s >= G) {
-    gaussianSets<G>(s, counters, c2, out + 4 * kWords * s);
+    gaussianSets<G>(s, counters, c2, out + 4 * kSetBlocks * s);
     s += G;
   }
   if constexpr (G > 1) gaussianRest<G / 2>(s, sets, counters, c2, out);
 }
 
 // `sets` sets (see gaussianSets), kSets at a time
-template <class Counters>
-inline void gaussians(int64_t sets, Counters counters, uint32_t c2, float* out) {
+template <class CountersOf>
+inline void gaussians(int64_t sets, const CountersOf& counters, uint32_t c2, float* out) {
   int64_t s = 0;
-  for (; s + kSets <= sets; s += kSets) gaussianSets<kSets>(s, counters, c2, out + 4 * kWords * s);
+  for (; s + kSets <= sets; s += kSets) gaussianSets<kSets>(s, counters, c2, out + 4 * kSetBlocks * s);
   gaussianRest<kSets / 2>(s, sets, counters, c2, out);
 }
 
@@ -281,14 +319,12 @@ inline void fillRow(const Layout& l, int64_t o, int64_t a, int64_t i, uint32_t s
                     int64_t firstSample, float* out) {
   const uint32_t sample = static_cast<uint32_t>(firstSample + a / l.perSample);
   const uint32_t q = static_cast<uint32_t>((o * l.perSample + a % l.perSample) * l.inner + i);
-  u64xQ lanes;
-  for (int b = 0; b < kWords; b++) lanes[b] = b;
-  auto counters = [&](int64_t s, u64xQ& c0, u64xQ& c1, u64xQ& k0) {
-    c0 = lanes + static_cast<uint64_t>(s * kWords);
-    c1 = u64xQ{} + q;
-    k0 = u64xQ{} + seed;
+  Lanes lanes{};
+  for (int b = 0; b < kSetBlocks; b++) lanes[b] = b;
+  auto counters = [&](int64_t s) {
+    return Counters{lanes + static_cast<uint32_t>(s * kSetBlocks), Lanes{} + q, Lanes{} + seed};
   };
-  constexpr int kValues = 4 * kWords;
+  constexpr int kValues = 4 * kSetBlocks;
   const int64_t whole = l.columns / kValues;
   gaussians(whole, counters, sample, out);
   if (l.columns > whole * kValues) {

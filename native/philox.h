@@ -175,7 +175,11 @@ typedef u32xW Lanes;
 // x·m, 32×32→64 bits lane by lane: the high and low halves
 inline void mul32(Lanes x, Lanes m, Lanes& hi, Lanes& lo) {
 #if defined(__wasm_simd128__)
-  const v128_t v = reinterpret_cast<v128_t>(x), mm = reinterpret_cast<v128_t>(m);
+  const v128_t v = reinterpret_cast<v128_t>(x);
+  v128_t mm = reinterpret_cast<v128_t>(m);
+  // opaque to clang at each use: else it folds or hoists the extension of the constant and emits
+  // i64x2.mul (about 7 instructions in V8) for extmul (one)
+  __asm__ volatile("" : "+r"(mm));
   const u32xW a = reinterpret_cast<u32xW>(wasm_u64x2_extmul_low_u32x4(v, mm));
   const u32xW b = reinterpret_cast<u32xW>(wasm_u64x2_extmul_high_u32x4(v, mm));
 #elif defined(__ARM_NEON)
@@ -195,15 +199,7 @@ inline void mul32(Lanes x, Lanes m, Lanes& hi, Lanes& lo) {
 #endif
 
 // m in every lane, for mul32
-inline Lanes multiplier(uint32_t m) {
-  Lanes v = Lanes{} + m;
-#if defined(__wasm_simd128__)
-  // opaque to clang, which otherwise folds the extension of a constant and emits i64x2.mul
-  // (about 7 instructions in V8) for extmul (one)
-  __asm__("" : "+r"(v));
-#endif
-  return v;
-}
+inline Lanes multiplier(uint32_t m) { return Lanes{} + m; }
 
 // A set's counter words 0 and 1 and key word 0, lane b for its block b
 struct Counters {

@@ -198,9 +198,6 @@ inline void mul32(Lanes x, Lanes m, Lanes& hi, Lanes& lo) {
 }
 #endif
 
-// m in every lane, for mul32
-inline Lanes multiplier(uint32_t m) { return Lanes{} + m; }
-
 // A set's counter words 0 and 1 and key word 0, lane b for its block b
 struct Counters {
   Lanes c0, c1, k0;
@@ -212,7 +209,7 @@ struct Counters {
 // r·sin θ of words 0 (radius) and 1 (angle), lanes 2 and 3 the same of words 2 and 3.
 template <int G, class CountersOf>
 inline void gaussianSets(int64_t s0, const CountersOf& counters, uint32_t c2, float* out) {
-  const Lanes m0 = multiplier(kM0), m1 = multiplier(kM1);
+  const Lanes m0 = Lanes{} + kM0, m1 = Lanes{} + kM1;
   Lanes x0[G], x1[G], x2[G], x3[G], k0[G];
   for (int g = 0; g < G; g++) {
     const Counters c = counters(s0 + g);

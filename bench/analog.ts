@@ -12,6 +12,8 @@
  *   node dist/bench/analog.js --one pcm-aihwkit [--set field=value ...]   (one preset, JSON)
  *   node dist/bench/analog.js --pair pcm-aihwkit   (ideal and the preset alternating, JSON)
  *   node dist/bench/analog.js --kernel   (the native kernel alone on one ffnIn-sized product)
+ *   node dist/bench/analog.js --noise --targets x86-64-v4,x86-64-v3,wasm   (the kernels' noise
+ *     generator alone, one thread)
  *   node dist/bench/analog.js --rram-only --targets x86-64-v4,x86-64-v3   (the rram-clipformer
  *     lines only; --targets: the native targets to run, each as XBAR_KERNEL picks it; default:
  *     the one the loader picks)
@@ -29,7 +31,13 @@ import { Predictor } from '../src/eval/predict.js';
 import { type HostArray, hostArray } from '../src/graph/ndarray.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
-import { kernelInfo, nativeKernels, nativeThreads, useNativeKernels } from '../src/runtime/native.js';
+import {
+  kernelInfo,
+  type NativeKernels,
+  nativeKernels,
+  nativeThreads,
+  useNativeKernels,
+} from '../src/runtime/native.js';
 import { Rng } from '../src/util/math.js';
 import { benchArgs, fmtRow, matmulBaseline, median, timeIt } from './util.js';
 
@@ -43,6 +51,8 @@ const args = benchArgs(import.meta.url, {
   /** The ideal model and this preset alternating in one process (JSON). */
   pair: { type: 'string' },
   kernel: { type: 'boolean', default: false },
+  /** The kernels' noise generator alone (fillNoise), one thread. */
+  noise: { type: 'boolean', default: false },
   /** Kernels to measure (comma-separated, as XBAR_KERNEL names them: native targets, wasm); default: the native one loaded. */
   targets: { type: 'string' },
   /** rram-clipformer with each of --targets, forwards alternating in one process. */
@@ -211,13 +221,8 @@ async function printedMatmulBaseline(): Promise<{ seconds: number; gflops: numbe
   return mm;
 }
 
-/**
- * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
- * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells),
- * for each target of --targets (their calls alternating), against one large MatMul, all
- * measured in this run.
- */
-async function kernelAlone(): Promise<void> {
+/** Each of --targets' kernels (null, said, where one does not load). */
+function targetKernels(): { target: string; k: NativeKernels }[] | null {
   const kernels = targets().map((target) => {
     process.env['XBAR_KERNEL'] = target;
     useNativeKernels(true);
@@ -225,8 +230,60 @@ async function kernelAlone(): Promise<void> {
   });
   if (kernels.length === 0 || kernels.some((k) => k.k === null)) {
     console.log(`native kernel not loaded: ${JSON.stringify(kernelInfo())}`);
-    return;
+    return null;
   }
+  return kernels as { target: string; k: NativeKernels }[];
+}
+
+/**
+ * The kernels' noise generator alone (native/philox.h): each target's fillNoise of 2000 rows ×
+ * 1536 values on one thread, their calls alternating; the CPU time of the fastest of 15, so that
+ * other jobs on the machine count less.
+ */
+function noiseAlone(): void {
+  const kernels = targetKernels();
+  if (!kernels) return;
+  const [rows, columns] = [2000, 1536];
+  const out = new Float32Array(rows * columns);
+  const best = kernels.map(() => Infinity);
+  for (let r = 0; r < 15; r++)
+    for (const [i, { k }] of kernels.entries()) {
+      const start = process.cpuUsage();
+      k.fillNoise({
+        out,
+        outer: 1,
+        along: rows,
+        perSample: rows,
+        inner: 1,
+        columns,
+        seed: 42,
+        std: 1,
+        firstSample: 0,
+        threads: 1,
+      });
+      const used = process.cpuUsage(start);
+      best[i] = Math.min(best[i]!, (used.user + used.system) / 1e6);
+    }
+  for (const [i, { target }] of kernels.entries())
+    console.log(
+      fmtRow(
+        `noise generator ${target}`,
+        '1 thread, CPU time',
+        `${((best[i]! / (rows * columns)) * 1e9).toFixed(2)} ns/value`,
+        `${((rows * columns) / best[i]! / 1e6).toFixed(0)} M values/s`,
+      ),
+    );
+}
+
+/**
+ * The native kernel alone on the ffnIn product of one DeiT-S image (384 → 1536 on 64×64 tiles,
+ * 7 input planes × 4 slices, read noise, 6-bit ADC; Gaussian inputs; noisy and levelled cells),
+ * for each target of --targets (their calls alternating), against one large MatMul, all
+ * measured in this run.
+ */
+async function kernelAlone(): Promise<void> {
+  const kernels = targetKernels();
+  if (!kernels) return;
   const [R, N, rows, C, J, K] = [6, T, 64, 1536, 4, 7];
   const rng = new Rng(5);
   const codes = rng
@@ -319,6 +376,8 @@ async function programmingTimes(): Promise<void> {
 
 if (args.kernel) {
   await kernelAlone();
+} else if (args.noise) {
+  noiseAlone();
 } else if (args.programming) {
   await programmingTimes();
 } else if (args.one) {

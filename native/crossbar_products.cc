@@ -354,44 +354,56 @@ inline void writeRow(const Problem& p, const float* u, int64_t at, int64_t slice
 // round half to even, then clip: the ADC code (std::nearbyint under the default rounding mode)
 inline vf adc(vf x, float levels) { return vmin(vmax(vrint(x), splat(-levels)), splat(levels)); }
 
-// The N(0, 1) noise of outputs (plane k, every slice j, b, r, n, columns c0..c0 + W), c0 a
-// multiple of 4 and W a power of two ≥ 4, into xi[j][column − c0]: the elements (j, b, r, n,
-// column) of the graph's noise leaf [J, B, R, N, C] of plane k's seed, whose batch axis is B or
-// N (src/util/philox.ts fillNoise, native/philox.h). Every slice at once: the generator's
-// vectors take kBlocks blocks.
-template <int J, int W>
-inline void noiseAt(const Problem& p, int k, int b, int r, int n, int c0, float (&xi)[J][W]) {
-  // row q of slice j is q0 + j·stride within its sample
-  int64_t sample, q0, stride;
+// The generator's blocks for one vector's noise (noiseAt): every plane's, slice's and column's of
+// a chunk of CW columns, in the order [plane][slice][column / 4], kSetBlocks blocks a set (the last
+// padded with spare blocks). Per set, lane by lane: the block's column (counter word 0) less the
+// chunk's first, its slice's row offset (word 1) from the vector's row, and its plane's seed.
+struct NoiseSets {
+  int64_t sets = 0;
+  std::vector<philox::Lanes> column, row, seed;
+};
+
+// The noise's row stride between slices and the sets of noiseAt; see NoiseSets
+template <int J, int CW>
+NoiseSets noiseSets(const Problem& p) {
+  NoiseSets n;
+  const int64_t blocks = static_cast<int64_t>(p.planes) * J * (CW / 4);
+  n.sets = (blocks + philox::kSetBlocks - 1) / philox::kSetBlocks;
+  const uint32_t stride = static_cast<uint32_t>(
+      p.samplesAlongB ? static_cast<int64_t>(p.B / p.samples) * p.R * p.N : static_cast<int64_t>(p.B) * p.R * (p.N / p.samples));
+  n.column.assign(n.sets, philox::Lanes{});
+  n.row.assign(n.sets, philox::Lanes{});
+  n.seed.assign(n.sets, philox::Lanes{});
+  for (int64_t i = 0; i < blocks; i++) {
+    const int64_t row = i / (CW / 4), s = i / philox::kSetBlocks, lane = i % philox::kSetBlocks;  // row: plane · J + slice
+    n.column[s][lane] = i % (CW / 4);
+    n.row[s][lane] = static_cast<uint32_t>(row % J) * stride;
+    n.seed[s][lane] = p.noiseSeeds[row / J];
+  }
+  return n;
+}
+
+// The N(0, 1) noise of vector (b, r, n)'s outputs, every plane k and slice j, columns c0..c0 + CW
+// (c0 a multiple of 4), into xi[(k·J + j)·CW + column − c0] (and spare values past them, up to
+// 4·kSetBlocks·sets): the elements (j, b, r, n, column) of the graph's noise leaf [J, B, R, N, C] of
+// plane k's seed, whose batch axis is B or N (src/util/philox.ts fillNoise, native/philox.h).
+// All at once, so that the generator has many blocks to advance side by side.
+inline void noiseAt(const Problem& p, const NoiseSets& sets, int b, int r, int n, int c0, float* xi) {
+  int64_t sample, q0;
   if (p.samplesAlongB) {
     const int per = p.B / p.samples;
     sample = b / per;
     q0 = (static_cast<int64_t>(b % per) * p.R + r) * p.N + n;
-    stride = static_cast<int64_t>(per) * p.R * p.N;
   } else {
     const int per = p.N / p.samples;
     sample = n / per;
     q0 = (static_cast<int64_t>(b) * p.R + r) * per + n % per;
-    stride = static_cast<int64_t>(p.B) * p.R * per;
   }
-  static_assert(W >= 4 && (W & (W - 1)) == 0, "W: a power of two of at least one block");
-  constexpr uint32_t perSlice = W / 4, total = J * perSlice;
-  float* flat = &xi[0][0];
-  const philox::u32x8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
-  for (uint32_t first = 0; first < total; first += philox::kBlocks) {
-    // block i: columns c0 + 4·(i mod perSlice) of slice ⌊i/perSlice⌋ (past the end: spare draws)
-    const philox::u32x8 block = first + lanes;
-    const philox::u32x8 cols = static_cast<uint32_t>(c0 / 4) + block % perSlice;
-    const philox::u32x8 rows = static_cast<uint32_t>(q0) + block / perSlice * static_cast<uint32_t>(stride);
-    const uint32_t key = p.noiseSeeds[k], counter = static_cast<uint32_t>(p.firstSample + sample);
-    if (total - first >= philox::kBlocks) {
-      philox::gaussians(cols, rows, counter, 0, key, 0, flat + 4 * first);
-      continue;
-    }
-    float g[4 * philox::kBlocks];
-    philox::gaussians(cols, rows, counter, 0, key, 0, g);
-    std::memcpy(flat + 4 * first, g, sizeof(float) * 4 * (total - first));
-  }
+  const uint32_t column = c0 / 4, row = static_cast<uint32_t>(q0);
+  auto counters = [&](int64_t s) {
+    return philox::Counters{sets.column[s] + column, sets.row[s] + row, sets.seed[s]};
+  };
+  philox::gaussians(sets.sets, counters, static_cast<uint32_t>(p.firstSample + sample), xi);
 }
 
 // Adds (Negative: subtracts) the weights of the rows set in `mask` (rows base..base+63) into y
@@ -426,9 +438,11 @@ constexpr int passVectors(int J, int chunkVectors, bool squares) {
 }
 
 // One work item: batch b, row tile r, columns [c0, c0 + 16H), vectors [n0, n1).
-// w and s: the item's weights and squares copied to [rows][J][16H] (zero-padded columns).
+// w and s: the item's weights and squares copied to [rows][J][16H] (zero-padded columns); xi:
+// room for a vector's noise (noiseAt).
 template <int J, int H, bool Squares>
-void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w, const float* s) {
+void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w, const float* s,
+          const NoiseSets& sets, float* xi) {
   constexpr int CW = 16 * H;
   constexpr int V = passVectors(J, CW / kLanes, Squares);
   const int width = std::min(CW, p.C - c0);
@@ -449,6 +463,7 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
     const float* g = p.gain ? p.gain + vec * blocks : p.gainScale ? p.gainScale + (bg * p.R + r) * blocks : nullptr;
     const float ranged = p.gainScale ? p.range[vec] : 1.0f;
     const bool add = p.sumTiles && r > 0;
+    if (!p.noiseSeeds.empty()) noiseAt(p, sets, b, r, n, c0, xi);
     // passes over V vectors of the chunk's columns each
     for (int lo0 = 0; lo0 < width; lo0 += V * kLanes) {
       vf total[J][V];
@@ -466,8 +481,6 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
         for (int word = 0; word < words; word++)
           accumulateRows<J, CW, V, Squares, true>(negMask[k * words + word], word * 64, lo0, w, s, y, v);
         // read noise, output noise and the ADC of every slice's outputs; shift-add
-        alignas(64) float xi[J][V * kLanes];
-        if (!p.noiseSeeds.empty()) noiseAt<J, V * kLanes>(p, k, b, r, n, c0 + lo0, xi);
 #pragma GCC unroll 16
         for (int j = 0; j < J; j++) {
           const float cf = p.coef[k * J + j];
@@ -477,7 +490,8 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
             if (lo >= width) break;
             vf val = y[j][h];
             if (!p.noiseSeeds.empty())
-              val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) * vload(xi[j] + h * kLanes);
+              val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) *
+                     vload(xi + (k * J + j) * CW + lo);
             if (p.levels) val = adc(val, levels);
             total[j][h] += splat(cf) * val;
           }
@@ -523,10 +537,11 @@ void run(const Problem& p, int threads) {
   const int nBlocks = static_cast<int>(std::min<int64_t>(p.N, (2 * threads + tiles - 1) / tiles));
   const int nBlock = (p.N + nBlocks - 1) / nBlocks;
   const int64_t items = tiles * nBlocks;
+  const NoiseSets sets = p.noiseSeeds.empty() ? NoiseSets{} : noiseSets<J, CW>(p);
   std::atomic<int64_t> next{0};
   const std::function<void()> worker = [&]() {
     const size_t chunkSize = static_cast<size_t>(p.rows) * J * CW;
-    std::vector<float> w(kGroup * chunkSize), s(Squares ? w.size() : 0);
+    std::vector<float> w(kGroup * chunkSize), s(Squares ? w.size() : 0), xi(sets.sets * 4 * philox::kSetBlocks);
     int64_t last = -1;  // (b, r, group) of the buffers
     for (int64_t it; (it = next.fetch_add(1)) < items;) {
       // vector blocks vary fastest: a thread's next item often keeps its copy of the weights
@@ -578,7 +593,7 @@ void run(const Problem& p, int threads) {
         }
         for (int c = 0; c < count; c++)
           item<J, H, Squares>(p, b, r, c0 + c * CW, nb * nBlock, std::min(p.N, (nb + 1) * nBlock),
-                              w.data() + c * chunkSize, Squares ? s.data() + c * chunkSize : w.data());
+                              w.data() + c * chunkSize, Squares ? s.data() + c * chunkSize : w.data(), sets, xi.data());
       }
     }
   };

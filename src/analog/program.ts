@@ -174,23 +174,12 @@ export function programWeights(
   const bitsPerCell = x.cells.kind === 'quantized' ? x.cells.bitsPerCell : 0;
   const digitBase = Array.from({ length: slices }, (_, j) => 2 ** (bitsPerCell * j));
   const compensation = compensationOf(x);
+  const layout = { sliceWeights, rowTiles: nR, rows, outDim };
   // a periphery readout reads the programmed cells too: they are kept in cells of the same layout
   const reference: CellView | null =
     compensation?.readout === 'periphery'
-      ? {
-          weights: new Float32Array(size),
-          squares: new Float32Array(squaresSize),
-          sliceWeights,
-          rowTiles: nR,
-          rows,
-          outDim,
-        }
+      ? { ...layout, weights: new Float32Array(size), squares: new Float32Array(squaresSize) }
       : null;
-  const current: CellView = {
-    ...(reference ?? { sliceWeights, rowTiles: nR, rows, outDim }),
-    weights,
-    squares,
-  };
 
   // scale: max|W| over the tile, or over each column of it
   const maxima = weightScales(src, outDim, x, rowTiles);
@@ -250,7 +239,7 @@ export function programWeights(
       if (reference) {
         const gains = compensationGains(
           readTile(reference, x, t, rt, ct, readoutRng),
-          readTile(current, x, t, rt, ct, readoutRng),
+          readTile({ ...layout, weights, squares }, x, t, rt, ct, readoutRng),
           rt.size,
           compensation!.perColumn,
         );

@@ -90,7 +90,8 @@ describe('drift compensation through the periphery', () => {
     const mean = gains.reduce((s, g) => s + g, 0) / n;
     const sd = Math.sqrt(gains.reduce((s, g) => s + (g - mean) ** 2, 0) / (n - 1));
     // 4 standard errors: of the mean sd/√n, of the sd sd/√(2(n − 1))
-    if (process.env.XBAR_VERBOSE) console.log({ mean, wantMean, sd, wantSd, ratio, noiseFree: meanAbs(WD) / meanAbs(cells) });
+    if (process.env.XBAR_VERBOSE)
+      console.log({ mean, wantMean, sd, wantSd, ratio, noiseFree: meanAbs(WD) / meanAbs(cells) });
     assert.ok(Math.abs(mean - wantMean) < (4 * wantSd) / Math.sqrt(n), `mean ${mean}, predicted ${wantMean}`);
     assert.ok(Math.abs(sd - wantSd) < (4 * wantSd) / Math.sqrt(2 * (n - 1)), `sd ${sd}, predicted ${wantSd}`);
     // and it is not the noise-free ratio: the noise floor of |output| pulls the gain towards 1

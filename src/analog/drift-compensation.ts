@@ -6,8 +6,7 @@
  * the two mean |outputs|, each clamped at 1e-4. The `-ideal` kinds take the noise-free ratio of
  * the cells instead, which isolates drift from readout noise.
  */
-import type { Rng } from '../util/math.js';
-import { roundHalfEven } from '../util/math.js';
+import { type Rng, roundHalfEven } from '../util/math.js';
 import { adcStep, boundManagementRounds, saturationThreshold, topCodeSaturates } from './adc.js';
 import type { Span } from './program.js';
 import { type Crossbar, signedLevels } from './spec.js';

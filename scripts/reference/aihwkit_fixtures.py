@@ -354,15 +354,69 @@ noisy = {
                 "std uses ddof=1", "stats": devices},
 }
 
+# ---------------------------------------------------------------- part c: drift compensation
+# read through the default (non-perfect) forward: out_noise 0.06, 7-bit DAC, 9-bit ADC over
+# +-12, ITERATIVE bound management, weight_scaling_omega 0 (the tile holds W as is). W is small,
+# as a trained layer's weights are, so that the readout's output noise matters.
+
+rng_c = np.random.default_rng(11)
+Wd = dyadic(rng_c, (16, 128), 0.05, 1024)
+Wd[0, 0] = 0.5                          # max|W|: where the conductance range maps
+T_DRIFT = [0.0, 3600.0, 86400.0]
+N_DRIFT = 500
+
+
+def readout_config(perfect):
+    cfg = InferenceRPUConfig()
+    cfg.forward.is_perfect = perfect
+    cfg.noise_model = PCMLikeNoiseModel(g_max=G_MAX)
+    cfg.drift_compensation = GlobalDriftCompensation()
+    return cfg
+
+
+drift_readout = {
+    "description": "GlobalDriftCompensation with the default forward (is_perfect=False) and, for the "
+                   "same seeds, with is_perfect=True. One tile; each instance: "
+                   "torch.manual_seed(3000+i); program_analog_weights(); for each t: "
+                   "drift_analog_weights(t); alpha = tile.alpha; alpha_ideal = mean|programmed "
+                   "weights| / mean|tile weights at t| (the noise-free ratio). std uses ddof=1.",
+    "W": f32(Wd), "n_instances": N_DRIFT, "t_inference": T_DRIFT, "forward": {},
+}
+for perfect in (False, True):
+    cfg_d = readout_config(perfect)
+    layer_d = make_layer(cfg_d, Wd)
+    _, (tile_d,) = tiles_of(layer_d)
+    alphas = {t: [] for t in T_DRIFT}
+    ideals = {t: [] for t in T_DRIFT}
+    with torch.no_grad():
+        for inst in range(N_DRIFT):
+            torch.manual_seed(3000 + inst)
+            layer_d.program_analog_weights()
+            w_prog = tile_d.programmed_weights.double()
+            for t in T_DRIFT:
+                layer_d.drift_analog_weights(t)
+                alphas[t].append(float(tile_d.alpha.view(-1)[0]))
+                w_now, _ = tile_d.get_weights(apply_weight_scaling=False)
+                ideals[t].append(float(w_prog.abs().mean() / w_now.double().abs().mean()))
+    drift_readout["forward"]["perfect" if perfect else "default"] = {
+        "config": config_record(cfg_d),
+        "per_t": [{"t_inference": t,
+                   "alpha_mean": float(np.mean(alphas[t])), "alpha_std": float(np.std(alphas[t], ddof=1)),
+                   "alpha_ideal_mean": float(np.mean(ideals[t])),
+                   "alpha_ideal_std": float(np.std(ideals[t], ddof=1))} for t in T_DRIFT],
+    }
+
 result = {
     "aihwkit_version": aihwkit.__version__,
     "torch_version": torch.__version__,
     "numpy_version": np.__version__,
     "generated_by": "python3 scripts/reference/aihwkit_fixtures.py",
     "seeds": {"deterministic_numpy": 20240611, "noisy_numpy": 7,
-              "noisy_torch_per_instance": "1000 + i", "devices_torch_per_target": "50000 + k"},
+              "noisy_torch_per_instance": "1000 + i",
+              "drift_readout_numpy": 11, "drift_readout_torch_per_instance": "3000 + i", "devices_torch_per_target": "50000 + k"},
     "deterministic": deterministic,
     "noisy": noisy,
+    "drift_readout": drift_readout,
 }
 os.makedirs(os.path.dirname(os.path.abspath(OUT)), exist_ok=True)
 with open(OUT, "w") as f:

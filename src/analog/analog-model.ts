@@ -73,7 +73,7 @@ const layoutOf = ({ weights: _w, squares: _s, scale: _c, ...layout }: Programmed
 function scaleBlock(xbar: Crossbar, outDim: number): number {
   const perColumn =
     xbar.mapping.scale === 'column' ||
-    xbar.driftCompensation === 'column' ||
+    xbar.driftCompensation.startsWith('column') ||
     xbar.mapping.conductanceRange.kind !== 'full';
   if (perColumn) return 1;
   const widths = new Set(splitDim(outDim, xbar.tile.cols, xbar.tile.split).map((t) => t.size));

@@ -9,7 +9,7 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { HostArray } from '../graph/ndarray.js';
 import { nativeThreads } from '../runtime/native.js';
-import { Rng } from '../util/math.js';
+import { Rng, seedFor } from '../util/math.js';
 import { type CellArrays, type ProgrammedWeights, programWeights } from './program.js';
 import type { Crossbar } from './spec.js';
 
@@ -28,7 +28,9 @@ export interface ProgramJob {
 
 /** Programs one job here, on this thread (into `j.into`'s arrays where given). */
 export function runProgramJob(j: ProgramJob): ProgrammedWeights {
-  const p = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into);
+  // drift compensation's readouts draw from a stream of their own: the cells do not depend on whether they read the periphery
+  const readout = new Rng(seedFor(j.seed, 'drift readout'));
+  const p = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into, readout);
   return j.scaleOnly ? { ...p, weights: new Float32Array(0), squares: new Float32Array(0) } : p;
 }
 

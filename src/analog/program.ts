@@ -9,6 +9,7 @@ import type { HostArray } from '../graph/ndarray.js';
 import { InputError } from '../util/errors.js';
 import type { Rng } from '../util/math.js';
 import { pcmAtTime, pcmDriftNu } from './devices/pcm.js';
+import { type CellView, compensationGains, compensationOf, readTile } from './drift-compensation.js';
 import { type Crossbar, sliceCount } from './spec.js';
 import { VALUE_WRITE, writeKindOf, writesPerValue } from './write-noise.js';
 
@@ -132,6 +133,8 @@ export function programWeights(
   columnScale?: Float32Array,
   /** Arrays of the layout's size to program into (an earlier instance's cells), else new ones. */
   into?: CellArrays,
+  /** The noise of drift compensation's periphery readouts (`runProgramJob` gives each layer its own stream), else `rng`. */
+  readoutRng: Rng = rng,
 ): ProgrammedWeights {
   const [inDim, outDim] = w.shape as [number, number];
   const src = w.data as Float32Array;
@@ -173,6 +176,13 @@ export function programWeights(
   const quantized = x.cells.kind === 'quantized';
   const bitsPerCell = x.cells.kind === 'quantized' ? x.cells.bitsPerCell : 0;
   const digitBase = Array.from({ length: slices }, (_, j) => 2 ** (bitsPerCell * j));
+  const compensation = compensationOf(x);
+  const layout = { sliceWeights, rowTiles: nR, rows, outDim };
+  // a periphery readout reads the programmed cells too: they are kept in cells of the same layout
+  const reference: CellView | null =
+    compensation?.readout === 'periphery'
+      ? { ...layout, weights: new Float32Array(size), squares: new Float32Array(squaresSize) }
+      : null;
 
   // scale: max|W| over the tile, or over each column of it
   const maxima = weightScales(src, outDim, x, rowTiles);
@@ -212,6 +222,7 @@ export function programWeights(
               eff = (2 * (g - gMin)) / dG - 1;
               before = (2 * (g0 - gMin)) / dG - 1;
               if (readNoise) squares[at] = (4 * g * g) / (dG * dG);
+              if (readNoise && reference) reference.squares[at] = (4 * g0 * g0) / (dG * dG);
             } else {
               const gp0 = program(gMin + Math.max(signed, 0) * rho * dG, rng);
               const gp = atTime(gp0, rng);
@@ -220,8 +231,10 @@ export function programWeights(
               eff = (gp - gn) / dG;
               before = (gp0 - gn0) / dG;
               if (readNoise) squares[at] = (gp * gp + gn * gn) / (dG * dG);
+              if (readNoise && reference) reference.squares[at] = (gp0 * gp0 + gn0 * gn0) / (dG * dG);
             }
             weights[at] = eff * unscale;
+            if (reference) reference.weights[at] = before * unscale;
             const sw = sliceWeights[j]!;
             ideal += Math.abs(before) * sw;
             real += Math.abs(eff) * sw;
@@ -230,11 +243,19 @@ export function programWeights(
           }
         }
       }
-      // drift compensation: the digital gain that restores the mean |output| of the programmed state
-      if (x.driftCompensation !== 'none' && x.drift.kind !== 'none') {
+      // drift compensation: the digital gain that restores the mean |output| of the programmed state,
+      // as the periphery reads it right after programming and now, or from the ideal cells
+      if (reference) {
+        const gains = compensationGains(
+          readTile(reference, x, t, rt, ct, readoutRng),
+          readTile({ ...layout, weights, squares }, x, t, rt, ct, readoutRng),
+          rt.size,
+          compensation!.perColumn,
+        );
+        for (let c = 0; c < ct.size; c++) scale[t * outDim + ct.start + c]! *= gains[c]!;
+      } else if (compensation) {
         for (let c = 0; c < ct.size; c++) {
-          const gain =
-            x.driftCompensation === 'global' ? ideal / (real || 1) : colIdeal[c]! / (colReal[c]! || 1);
+          const gain = compensation.perColumn ? colIdeal[c]! / (colReal[c]! || 1) : ideal / (real || 1);
           scale[t * outDim + ct.start + c]! *= gain;
         }
       }

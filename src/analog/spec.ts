@@ -295,7 +295,12 @@ const crossbarFields = {
   program: Programming.default({ kind: 'none' }),
   readNoise: ReadNoise.default({ kind: 'none' }),
   drift: Drift.default({ kind: 'none' }),
-  driftCompensation: z.enum(['none', 'global', 'column']).default('none'),
+  driftCompensation: z
+    .enum(['none', 'global', 'column', 'global-ideal', 'column-ideal'])
+    .default('none')
+    .describe(
+      "digital gain per tile ('global') or per column after drift: the ratio of mean |output| of one-hot readouts through the periphery right after programming and at the evaluation time (aihwkit's GlobalDriftCompensation); '-ideal': the noise-free ratio mean |W_programmed| / mean |W_t|, which isolates drift from readout noise",
+    ),
   outputNoise: OutputNoise.default({ kind: 'none' }),
   dac: Dac.default({ kind: 'ideal' }),
   adc: Adc.default({ kind: 'ideal' }),

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { programWeights } from '../../src/analog/program.js';
+import { runProgramJob } from '../../src/analog/program-workers.js';
 import { hostArray } from '../../src/graph/ndarray.js';
 import { input, param } from '../../src/graph/tensor.js';
 import { transpose2d } from '../../src/models/params.js';
@@ -82,7 +83,14 @@ describe('PCM statistics match aihwkit within sampling error', () => {
   const noisy = REF.noisy;
   const n = noisy.n_instances as number;
   const { w } = operands(noisy);
-  const spec = loadSpec('pcm-aihwkit', ['tile={rows: 512, cols: 512, split: even}']);
+  // forward.is_perfect: no DAC, ADC or output noise, so the drift compensation's readouts are exact too
+  const spec = loadSpec('pcm-aihwkit', [
+    'tile={rows: 512, cols: 512, split: even}',
+    'mapping.scale=tile',
+    'outputNoise={kind: none}',
+    'dac={kind: ideal}',
+    'adc={kind: ideal}',
+  ]);
 
   /** Per-weight mean and std of α·W at time t over n instances of our model. */
   function ours(timeS: number) {
@@ -127,5 +135,47 @@ describe('PCM statistics match aihwkit within sampling error', () => {
       // sd is ≈ 0.002, so 5 SE is 0.01; doubled because the weights of a tile share α
       assert.ok(Math.abs(ratio - 1) < 0.02, `mean std ratio ours/aihwkit ${ratio.toFixed(4)}`);
     });
+  }
+});
+
+describe('global drift compensation read through the default forward matches aihwkit', () => {
+  const sec = REF.drift_readout;
+  // scripts/reference/aihwkit_fixtures.py makes this section; a reference.json made before it has none
+  const skip = sec
+    ? false
+    : 'test/fixtures/aihwkit/reference.json has no drift_readout section: regenerate it';
+  const n = (sec?.n_instances as number) ?? 0;
+  for (const [forward, sets] of [
+    ['default', []],
+    ['perfect', ['outputNoise={kind: none}', 'dac={kind: ideal}', 'adc={kind: ideal}']],
+  ] as const) {
+    for (const [k, t] of ((sec?.t_inference as number[]) ?? [0]).entries()) {
+      it(`${forward} forward, t = ${t} s: the gain's mean within 5 standard errors, its std within 5`, {
+        skip,
+      }, () => {
+        const W = sec.W as number[][];
+        const [out, inp] = [W.length, W[0]!.length];
+        const w = transpose2d(hostArray('float32', [out, inp], Float32Array.from(flat(W))));
+        const xbar = loadSpec('pcm-aihwkit', [...sets]).crossbar('layer');
+        const gains = Array.from(
+          { length: n },
+          (_, i) => runProgramJob({ weights: w, xbar, timeS: t, seed: 3000 + i }).scale[0]!,
+        );
+        const mean = gains.reduce((s, g) => s + g, 0) / n;
+        const sd = Math.sqrt(gains.reduce((s, g) => s + (g - mean) ** 2, 0) / (n - 1));
+        const ref = sec.forward[forward].per_t[k];
+        const se = Math.sqrt((sd ** 2 + ref.alpha_std ** 2) / n);
+        assert.ok(
+          Math.abs(mean - ref.alpha_mean) < Z * se,
+          `mean ${mean}, aihwkit ${ref.alpha_mean} (SE ${se})`,
+        );
+        // the std of a std estimate is σ/√(2(n − 1)), for each of the two
+        const seSd = Math.sqrt((sd ** 2 + ref.alpha_std ** 2) / (2 * (n - 1)));
+        assert.ok(
+          Math.abs(sd - ref.alpha_std) < Z * seSd,
+          `std ${sd}, aihwkit ${ref.alpha_std} (SE ${seSd})`,
+        );
+      });
+    }
   }
 });

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { loadSpec } from '../../src/analog/presets.js';
-import { programWeights } from '../../src/analog/program.js';
-import { programInWorkers } from '../../src/analog/program-workers.js';
+import { programInWorkers, runProgramJob } from '../../src/analog/program-workers.js';
 import { Predictor } from '../../src/eval/predict.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
@@ -43,7 +42,7 @@ describe('programming in worker threads', () => {
     }));
     const parallel = await programInWorkers(jobs, 2);
     jobs.forEach((j, k) => {
-      const alone = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed));
+      const alone = runProgramJob(j);
       assert.deepEqual(parallel[k]!.weights, alone.weights, `job ${k}: weights`);
       assert.deepEqual(parallel[k]!.squares, alone.squares, `job ${k}: squares`);
       assert.deepEqual(parallel[k]!.scale, alone.scale, `job ${k}: scale`);

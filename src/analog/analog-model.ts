@@ -289,7 +289,8 @@ export class AnalogModel {
       [l.weight, anchor],
       shape,
       () => {
-        const cells = cellsInSteps(runProgramJob(this.programJob(name, l.weight, l.xbar)), l.xbar);
+        const job = { ...this.programJob(name, l.weight, l.xbar), cellsOnly: true };
+        const cells = cellsInSteps(runProgramJob(job), l.xbar);
         squares = cells.squares;
         return { dtype: 'float32', shape, data: cells.weights };
       },

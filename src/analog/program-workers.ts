@@ -24,13 +24,19 @@ export interface ProgramJob {
   into?: CellArrays;
   /** Only the output scale is wanted (cells programmed again at every run): the cells come back empty. */
   scaleOnly?: boolean;
+  /**
+   * Only the cells are wanted (their scale is known): drift compensation, whose readouts draw
+   * from a stream of their own and change only the scale, is skipped.
+   */
+  cellsOnly?: boolean;
 }
 
 /** Programs one job here, on this thread (into `j.into`'s arrays where given). */
 export function runProgramJob(j: ProgramJob): ProgrammedWeights {
   // drift compensation's readouts draw from a stream of their own: the cells do not depend on whether they read the periphery
   const readout = new Rng(seedFor(j.seed, 'drift readout'));
-  const p = programWeights(j.weights, j.xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into, readout);
+  const xbar: Crossbar = j.cellsOnly ? { ...j.xbar, driftCompensation: 'none' } : j.xbar;
+  const p = programWeights(j.weights, xbar, j.timeS, new Rng(j.seed), j.columnScale, j.into, readout);
   return j.scaleOnly ? { ...p, weights: new Float32Array(0), squares: new Float32Array(0) } : p;
 }
 

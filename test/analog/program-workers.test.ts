@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
+import { currentKernels, nativeApplies } from '../../src/analog/native-mvm.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { programInWorkers, runProgramJob } from '../../src/analog/program-workers.js';
 import { Predictor } from '../../src/eval/predict.js';
 import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { Rng } from '../../src/util/math.js';
+import { maxRelErr } from '../helpers/check.js';
 import { vitMnist } from '../helpers/models.js';
 
 /** Each static layer's cell arrays (weights, squares, scale), by name. */
@@ -106,7 +108,14 @@ describe('programming in worker threads', () => {
         held.arrays.map(([n, a]) => [n, Array.from(a[2]!)]),
         hw,
       );
-      for (const r of [0, 1]) assert.deepEqual(perRun.runs[r]!.data, held.runs[r]!.data, `${hw} run ${r}`);
+      // the same cells: bit for bit where the kernel computes the products; through the ONNX
+      // graphs, cut where the cells enter, ONNX Runtime may round the last bits otherwise
+      const kernel = currentKernels() !== null && nativeApplies(loadSpec(hw).crossbar('layer.0.ffnIn'));
+      for (const r of [0, 1]) {
+        const [got, want] = [perRun.runs[r]!.data as Float32Array, held.runs[r]!.data as Float32Array];
+        if (kernel) assert.deepEqual(got, want, `${hw} run ${r}`);
+        else assert.ok(maxRelErr(got, want) <= 1e-5, `${hw} run ${r}: ${maxRelErr(got, want)}`);
+      }
     }
   });
 });

@@ -6,6 +6,7 @@
  */
 import { erf, Rng, roundHalfEven } from '../util/math.js';
 import { fillNoise, noiseLayout } from '../util/philox.js';
+import type { KernelSpec } from './gpu-kernel.js';
 import {
   addBlockRef,
   fromRef,
@@ -73,6 +74,8 @@ export type HostKernel = (
   reuse?: HostArray['data'],
   firstSample?: number,
 ) => HostArray;
+/** A host kernel's WebGPU equivalent: its dispatch, given the shapes of its inputs. */
+export type GpuKernel = (inputs: readonly Shape[]) => KernelSpec;
 interface Info {
   shape: Shape;
   dtype: DType;
@@ -813,9 +816,18 @@ export const OPS = {
    * A kernel that runs outside ONNX Runtime on host arrays (runtime/segments.ts splits the
    * graph around it): `run` maps the inputs' values to the output's, `key` names the kernel
    * and everything it was built with (the graph's cache key); `transient`: its output buffer is
-   * not kept between runs. Inference only.
+   * not kept between runs; `gpu`: the same kernel for the WebGPU runtime, given the inputs'
+   * shapes (without it, that runtime runs `run` on values copied to the host and back).
+   * Inference only.
    */
-  host: def<{ key: string; shape: Shape; dtype: DType; run: HostKernel; transient: boolean }>({
+  host: def<{
+    key: string;
+    shape: Shape;
+    dtype: DType;
+    run: HostKernel;
+    transient: boolean;
+    gpu?: GpuKernel;
+  }>({
     arity: 'variadic',
     infer: (_, a) => ({ shape: checkShape(`host '${a.key}'`, a.shape), dtype: a.dtype }),
     ref: (ins, a) => toRef(a.run(ins.map((r) => fromRef(r, 'float32')))),

@@ -5,7 +5,7 @@
  * fed or baked in at compile time) and constants.
  */
 import { type HostArray, scalarArray } from './ndarray.js';
-import { type AttrsOf, type HostKernel, OPS, type OpName } from './ops.js';
+import { type AttrsOf, type GpuKernel, type HostKernel, OPS, type OpName } from './ops.js';
 import { type DType, fmtShape, GraphError, numel, type Shape } from './shape.js';
 
 let nextId = 0;
@@ -295,4 +295,6 @@ export const hostCall = (
   run: HostKernel,
   dtype: DType = 'float32',
   transient = false,
-): Tensor => apply('host', inputs, { key, shape: [...shape], dtype, run, transient });
+  gpu?: GpuKernel,
+): Tensor =>
+  apply('host', inputs, { key, shape: [...shape], dtype, run, transient, ...(gpu ? { gpu } : {}) });

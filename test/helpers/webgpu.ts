@@ -15,13 +15,20 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
  */
 let instance: GPU | null = null;
 
-/** The first adapter's device with the adapter's own limits, or why there is none. */
-export async function gpuDevice(): Promise<{ device: GPUDevice; name: string } | { skip: string }> {
+/**
+ * The first adapter's device with the adapter's own limits, or why there is none. `backend`:
+ * Dawn's backend (e.g. `opengles`, for hosts without Vulkan: compatibility mode).
+ */
+export async function gpuDevice(
+  backend?: string,
+): Promise<{ device: GPUDevice; name: string } | { skip: string }> {
   if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD))
     process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
   Object.assign(globalThis, globals);
-  instance ??= create([]);
-  const adapter = await instance.requestAdapter();
+  instance ??= create(backend ? [`backend=${backend}`] : []);
+  const adapter = await instance.requestAdapter(
+    backend === 'opengles' ? { featureLevel: 'compatibility' } : {},
+  );
   if (!adapter)
     return {
       skip: `no WebGPU adapter (install chromium and libvulkan1 for SwiftShader, or set VK_ICD_FILENAMES)`,

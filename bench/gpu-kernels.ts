@@ -206,6 +206,15 @@ if (args.tiles) {
   const tiles = [...MATMUL_TILES.map((t) => t.tile), ...args.tile.map(parseTile)];
   const W = [20, 30, 16, -9, -9, 6];
   console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'picked'], W));
+  const lim = device.limits;
+  for (const t of tiles) {
+    const bytes = (t.m + t.n) * t.k * 4;
+    const threads = (t.m / t.rm) * (t.n / t.rn);
+    if (bytes > lim.maxComputeWorkgroupStorageSize || threads > lim.maxComputeInvocationsPerWorkgroup)
+      throw new RangeError(
+        `--tile ${tileName(t)}: needs ${bytes} bytes of workgroup memory and ${threads} invocations; the device allows ${lim.maxComputeWorkgroupStorageSize} and ${lim.maxComputeInvocationsPerWorkgroup}`,
+      );
+  }
   for (const p of products) {
     const bufs = buffers(p);
     const picked = matmulKernel(p.a, p.b, outShape(p)).code.match(/tile (\S+)/)![1];

@@ -150,55 +150,82 @@ function source(p: Problem, t: MatmulTile, gx: number, overshoot: boolean): stri
   const kCheck = k % t.k !== 0;
   const tilesN = Math.ceil(n / t.n);
   const tilesM = Math.ceil(m / t.m);
-  const L: string[] = [];
   const cond = (...cs: (string | false)[]) => cs.filter(Boolean).join(' && ');
 
-  // A tile: m rows × k, read as quads along K, stored transposed (K-major) as quads of rows
-  const aChunks = t.m * kq;
-  for (let c = 0; c < Math.ceil(aChunks / threads); c++) {
-    const partial = (c + 1) * threads > aChunks;
-    L.push(`{ let ch = tid + ${c * threads}u;`);
-    if (partial) L.push(`if (ch < ${aChunks}u) {`);
-    L.push(`let r = ch / ${kq}u; let q = ch % ${kq}u; let gr = m0 + r; let gk = k0 + q * 4u;`);
-    L.push('var v = vec4<f32>();');
-    if (vecA) {
-      const g = cond(rowCheck && 'gr < M', kCheck && 'gk < K');
-      const load = 'v = a[(aOff + gr * K + gk) / 4u];';
-      L.push(g ? `if (${g}) { ${load} }` : load);
-    } else {
-      for (let e = 0; e < 4; e++) {
-        const g = cond(rowCheck && 'gr < M', `gk + ${e}u < K`);
-        L.push(`if (${g}) { v[${e}] = a[aOff + gr * K + gk + ${e}u]; }`);
-      }
+  // The next K step's tiles are read from storage into registers while this step's are
+  // multiplied (prefetch), then stored to workgroup memory after the barrier. Each thread moves
+  // the same chunks at every step, so their coordinates are computed once.
+  // A tile: m rows × k, read as quads along K, stored transposed (K-major) as quads of rows.
+  // B tile: k rows × n, quads along N.
+  const setup: string[] = [];
+  const fetch: string[] = [];
+  const stage: string[] = [];
+  const chunks = (
+    name: string,
+    count: number,
+    perRow: number,
+    load: (c: string) => string[],
+    store: (c: string) => string[],
+  ) => {
+    for (let c = 0; c < Math.ceil(count / threads); c++) {
+      const id = `${name}${c}`;
+      const partial = (c + 1) * threads > count;
+      setup.push(
+        `let ${id}r = (tid + ${c * threads}u) / ${perRow}u;`,
+        `let ${id}q = (tid + ${c * threads}u) % ${perRow}u;`,
+        `var ${id} = vec4<f32>();`,
+      );
+      const guard = (lines: string[]) =>
+        partial ? [`if (tid + ${c * threads}u < ${count}u) {`, ...lines, '}'] : lines;
+      fetch.push(...guard(load(id)));
+      stage.push(...guard(store(id)));
     }
-    L.push(`let s = q * ${4 * mq}u + r / 4u; let e = r % 4u;`);
-    for (let e = 0; e < 4; e++) L.push(`As[s + ${e * mq}u][e] = v[${e}];`);
-    if (partial) L.push('}');
-    L.push('}');
-  }
-  // B tile: k rows × n, quads along N
-  const bChunks = t.k * nq;
-  for (let c = 0; c < Math.ceil(bChunks / threads); c++) {
-    const partial = (c + 1) * threads > bChunks;
-    L.push(`{ let ch = tid + ${c * threads}u;`);
-    if (partial) L.push(`if (ch < ${bChunks}u) {`);
-    L.push(`let r = ch / ${nq}u; let q = ch % ${nq}u; let gk = k0 + r; let gc = n0 + q * 4u;`);
-    L.push('var v = vec4<f32>();');
-    if (vecB) {
-      const g = cond(kCheck && 'gk < K', colCheck && 'gc < N');
-      const load = 'v = b[(bOff + gk * N + gc) / 4u];';
-      L.push(g ? `if (${g}) { ${load} }` : load);
-    } else {
-      for (let e = 0; e < 4; e++) {
-        const g = cond(kCheck && 'gk < K', `gc + ${e}u < N`);
-        L.push(`if (${g}) { v[${e}] = b[bOff + gk * N + gc + ${e}u]; }`);
+  };
+  chunks(
+    'pa',
+    t.m * kq,
+    kq,
+    (c) => {
+      const at = `{ let gr = m0 + ${c}r; let gk = k0 + ${c}q * 4u; ${c} = vec4<f32>();`;
+      if (vecA) {
+        const g = cond(rowCheck && 'gr < M', kCheck && 'gk < K');
+        const load = `${c} = a[(aOff + gr * K + gk) / 4u];`;
+        return [at, g ? `if (${g}) { ${load} }` : load, '}'];
       }
-    }
-    L.push(`Bs[r * ${nq}u + q] = v;`);
-    if (partial) L.push('}');
-    L.push('}');
-  }
-  const loads = L.join('\n    ');
+      return [
+        at,
+        ...[0, 1, 2, 3].map(
+          (e) =>
+            `if (${cond(rowCheck && 'gr < M', `gk + ${e}u < K`)}) { ${c}[${e}] = a[aOff + gr * K + gk + ${e}u]; }`,
+        ),
+        '}',
+      ];
+    },
+    (c) =>
+      [0, 1, 2, 3].map((e) => `As[${c}q * ${4 * mq}u + ${c}r / 4u + ${e * mq}u][${c}r % 4u] = ${c}[${e}];`),
+  );
+  chunks(
+    'pb',
+    t.k * nq,
+    nq,
+    (c) => {
+      const at = `{ let gk = k0 + ${c}r; let gc = n0 + ${c}q * 4u; ${c} = vec4<f32>();`;
+      if (vecB) {
+        const g = cond(kCheck && 'gk < K', colCheck && 'gc < N');
+        const load = `${c} = b[(bOff + gk * N + gc) / 4u];`;
+        return [at, g ? `if (${g}) { ${load} }` : load, '}'];
+      }
+      return [
+        at,
+        ...[0, 1, 2, 3].map(
+          (e) =>
+            `if (${cond(kCheck && 'gk < K', `gc + ${e}u < N`)}) { ${c}[${e}] = b[bOff + gk * N + gc + ${e}u]; }`,
+        ),
+        '}',
+      ];
+    },
+    (c) => [`Bs[${c}r * ${nq}u + ${c}q] = ${c};`],
+  );
 
   // thread (x, y) owns row quads y + i·ty and column quads x + j·tx: neighbouring threads read
   // neighbouring quads of workgroup memory, and write neighbouring quads of the output
@@ -264,9 +291,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let ly = lid.y;
   let tid = ly * ${tx}u + lx;
   ${decl.join('\n  ')}
+  ${setup.join('\n  ')}
+  {
+    let k0 = 0u;
+    ${fetch.join('\n    ')}
+  }
   for (var k0 = 0u; k0 < K; k0 += ${t.k}u) {
-    ${loads}
+    ${stage.join('\n    ')}
     workgroupBarrier();
+    ${
+      k > t.k
+        ? `if (k0 + ${t.k}u < K) {
+      let k0 = k0 + ${t.k}u;
+      ${fetch.join('\n      ')}
+    }`
+        : ''
+    }
     ${fmas.join('\n    ')}
     workgroupBarrier();
   }

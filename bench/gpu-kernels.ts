@@ -115,11 +115,14 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 
 function parseTile(s: string): MatmulTile {
   const m = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(s);
-  if (!m) throw new RangeError(`--tile ${s}: use m x n x k / rm x rn, e.g. 128x128x16/8x8`);
-  const [tm, tn, tk, rm, rn] = m.slice(1).map(Number) as [number, number, number, number, number];
-  if (tm % rm || tn % rn || rm % 4 || rn % 4 || tk % 4)
-    throw new RangeError(`--tile ${s}: rm divides m, rn divides n, and rm, rn, k are multiples of 4`);
-  return { m: tm, n: tn, k: tk, rm, rn };
+  const [tm, tn, tk, rm, rn] = (m?.slice(1).map(Number) ?? []) as number[];
+  if (!m || tm! % rm! || tn! % rn! || rm! % 4 || rn! % 4 || tk! % 4) {
+    console.error(
+      `--tile ${s}: use m x n x k / rm x rn, e.g. 128x128x16/8x8, where rm divides m, rn divides n, and rm, rn, k are multiples of 4`,
+    );
+    process.exit(2);
+  }
+  return { m: tm!, n: tn!, k: tk!, rm: rm!, rn: rn! };
 }
 
 const gpu = await gpuDevice(args.backend);
@@ -210,10 +213,12 @@ if (args.tiles) {
   for (const t of tiles) {
     const bytes = (t.m + t.n) * t.k * 4;
     const threads = (t.m / t.rm) * (t.n / t.rn);
-    if (bytes > lim.maxComputeWorkgroupStorageSize || threads > lim.maxComputeInvocationsPerWorkgroup)
-      throw new RangeError(
+    if (bytes > lim.maxComputeWorkgroupStorageSize || threads > lim.maxComputeInvocationsPerWorkgroup) {
+      console.error(
         `--tile ${tileName(t)}: needs ${bytes} bytes of workgroup memory and ${threads} invocations; the device allows ${lim.maxComputeWorkgroupStorageSize} and ${lim.maxComputeInvocationsPerWorkgroup}`,
       );
+      process.exit(2);
+    }
   }
   for (const p of products) {
     const bufs = buffers(p);

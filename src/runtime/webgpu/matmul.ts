@@ -181,26 +181,39 @@ function source(p: Problem, t: MatmulTile, gx: number, overshoot: boolean): stri
       stage.push(...guard(store(id)));
     }
   };
+  /**
+   * Reads into `reg` the 4 values of `buf` at `row + at`, along a row of `len` (vec4 where rows
+   * are whole quads); `inRow`: whether `at` needs its check, `other`: the other axis's check.
+   */
+  const quad = (
+    reg: string,
+    buf: string,
+    vec: boolean,
+    row: string,
+    at: string,
+    len: string,
+    inRow: boolean,
+    other: string | false,
+  ) => {
+    if (vec) {
+      const g = cond(other, inRow && `${at} < ${len}`);
+      const load = `${reg} = ${buf}[(${row} + ${at}) / 4u];`;
+      return [g ? `if (${g}) { ${load} }` : load];
+    }
+    return [0, 1, 2, 3].map(
+      (e) =>
+        `if (${cond(other, `${at} + ${e}u < ${len}`)}) { ${reg}[${e}] = ${buf}[${row} + ${at} + ${e}u]; }`,
+    );
+  };
   chunks(
     'pa',
     t.m * kq,
     kq,
-    (c) => {
-      const at = `{ let gr = m0 + ${c}r; let gk = k0 + ${c}q * 4u; ${c} = vec4<f32>();`;
-      if (vecA) {
-        const g = cond(rowCheck && 'gr < M', kCheck && 'gk < K');
-        const load = `${c} = a[(aOff + gr * K + gk) / 4u];`;
-        return [at, g ? `if (${g}) { ${load} }` : load, '}'];
-      }
-      return [
-        at,
-        ...[0, 1, 2, 3].map(
-          (e) =>
-            `if (${cond(rowCheck && 'gr < M', `gk + ${e}u < K`)}) { ${c}[${e}] = a[aOff + gr * K + gk + ${e}u]; }`,
-        ),
-        '}',
-      ];
-    },
+    (c) => [
+      `{ let gr = m0 + ${c}r; let gk = k0 + ${c}q * 4u; ${c} = vec4<f32>();`,
+      ...quad(c, 'a', vecA, 'aOff + gr * K', 'gk', 'K', kCheck, rowCheck && 'gr < M'),
+      '}',
+    ],
     (c) =>
       [0, 1, 2, 3].map((e) => `As[${c}q * ${4 * mq}u + ${c}r / 4u + ${e * mq}u][${c}r % 4u] = ${c}[${e}];`),
   );
@@ -208,22 +221,11 @@ function source(p: Problem, t: MatmulTile, gx: number, overshoot: boolean): stri
     'pb',
     t.k * nq,
     nq,
-    (c) => {
-      const at = `{ let gk = k0 + ${c}r; let gc = n0 + ${c}q * 4u; ${c} = vec4<f32>();`;
-      if (vecB) {
-        const g = cond(kCheck && 'gk < K', colCheck && 'gc < N');
-        const load = `${c} = b[(bOff + gk * N + gc) / 4u];`;
-        return [at, g ? `if (${g}) { ${load} }` : load, '}'];
-      }
-      return [
-        at,
-        ...[0, 1, 2, 3].map(
-          (e) =>
-            `if (${cond(kCheck && 'gk < K', `gc + ${e}u < N`)}) { ${c}[${e}] = b[bOff + gk * N + gc + ${e}u]; }`,
-        ),
-        '}',
-      ];
-    },
+    (c) => [
+      `{ let gk = k0 + ${c}r; let gc = n0 + ${c}q * 4u; ${c} = vec4<f32>();`,
+      ...quad(c, 'b', vecB, 'bOff + gk * N', 'gc', 'N', colCheck, kCheck && 'gk < K'),
+      '}',
+    ],
     (c) => [`Bs[${c}r * ${nq}u + ${c}q] = ${c};`],
   );
 

@@ -4,7 +4,7 @@
  * scores and weighted values) and on small and odd shapes, against a naive kernel (one output
  * per thread, no shared memory) measured in the same run. Kernel time from timestamp queries
  * where the adapter has them (else wall time of one submit), per dispatch: the median of
- * --trials runs of --reps back-to-back dispatches.
+ * --trials runs of back-to-back dispatches (at least --reps, and 10 ms of work).
  *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20]
  *   node dist/bench/gpu-kernels.js --tiles [--shapes deit-s] [--tile 128x128x16/8x8 ...]   (every
  *     tile configuration on each product: the rate of each, and which one matmulKernel picks)
@@ -147,7 +147,9 @@ function buffers(p: Product): GPUBuffer[] {
   ];
 }
 
-/** Seconds per dispatch of `spec`: the median over trials of `reps` dispatches in one pass. */
+const MIN_TRIAL_SECONDS = 0.01;
+
+/** Seconds per dispatch of `spec`: the median over trials of at least `reps` dispatches in one pass. */
 async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise<number> {
   const { pipeline, group } = prepare(device, spec, bufs);
   const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
@@ -156,8 +158,11 @@ async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise
     usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
   });
   const times: number[] = [];
+  // the first: a warm-up, untimed, whose wall time sets the dispatches per trial (at least
+  // MIN_TRIAL_SECONDS of work, so that timestamp quantisation and submit costs stay small)
+  let perTrial = 1;
   for (let trial = 0; trial <= trials; trial++) {
-    const n = trial === 0 ? 1 : reps; // the first: warm-up, untimed
+    const n = perTrial;
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass(
       querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
@@ -181,6 +186,7 @@ async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise
       times.push(Number(end! - begin!) / 1e9 / n);
       read.unmap();
     } else if (trial > 0) times.push(wall / n);
+    else perTrial = Math.min(1000, Math.max(reps, Math.ceil(MIN_TRIAL_SECONDS / wall)));
     read.destroy();
   }
   querySet?.destroy();
@@ -198,7 +204,7 @@ const rate = (flop: number, s: number) => {
 };
 
 console.log(
-  `# GPU kernels on ${gpu.name}${args.backend ? ` (backend ${args.backend})` : ''}; time: ${timestamps ? 'timestamp queries' : 'wall clock, one submit'}, median of ${trials} × ${reps} dispatches`,
+  `# GPU kernels on ${gpu.name}${args.backend ? ` (backend ${args.backend})` : ''}; time: ${timestamps ? 'timestamp queries' : 'wall clock, one submit'}, median of ${trials} trials of ≥ ${reps} dispatches and ≥ ${MIN_TRIAL_SECONDS * 1e3} ms`,
 );
 const products = [
   ...args.models.split(',').filter(Boolean).flatMap(modelProducts),

@@ -37,7 +37,7 @@ const ERF = `fn xerf(x: f32) -> f32 {
 const POW = `fn xpow(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
   if (x >= 0.0) { return pow(x, y); }
-  if (y != floor(y)) { return bitcast<f32>(0x7fc00000u); }
+  if (y != floor(y)) { return sqrt(x); } // NaN, as a negative base to a fractional power
   let m = pow(-x, y);
   return select(m, -m, fract(y * 0.5) != 0.0);
 }`;

@@ -19,7 +19,10 @@ describe('the shipped models on the WebGPU runtime', { skip: webgpuSkip }, () =>
     it(`${name}: the CPU's logits`, async () => {
       const dir = join(ROOT, 'models', name);
       const model = loadModel(dir);
-      const data = openData(parseDataSpec(slice.replace(':', `:${ROOT}`)), model, { modelDir: dir, maxLength: 32 });
+      const data = openData(parseDataSpec(slice.replace(':', `:${ROOT}`)), model, {
+        modelDir: dir,
+        maxLength: 32,
+      });
       const inputs = data.inputs(0, 4);
       const want = toNumbers(await predictLogits(model, inputs));
       const got = toNumbers(await predictLogits(model, inputs, { provider: 'webgpu' }));

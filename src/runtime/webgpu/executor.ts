@@ -100,11 +100,8 @@ function layoutFor(device: GPUDevice, inputs: number, run: boolean): GPUPipeline
   return l;
 }
 
-/**
- * Pipelines are cached by WGSL source (and binding layout) for the life of the process. Made
- * synchronously: Dawn's createComputePipelineAsync crashed the process at random on SwiftShader.
- */
-async function pipelineFor(
+/** Pipelines are cached by WGSL source (and binding layout) for the life of the process. */
+function pipelineFor(
   device: GPUDevice,
   code: string,
   inputs: number,
@@ -113,16 +110,15 @@ async function pipelineFor(
   const key = `${inputs}${run ? 'r' : ''}\n${code}`;
   let p = pipelines.get(key);
   if (!p) {
-    device.pushErrorScope('validation');
-    const pipeline = device.createComputePipeline({
-      layout: layoutFor(device, inputs, run),
-      compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
-    });
-    p = device.popErrorScope().then((e) => {
-      if (!e) return pipeline;
-      pipelines.delete(key);
-      throw new GraphError('webgpu', `kernel does not compile: ${e.message}\n${code}`);
-    });
+    p = device
+      .createComputePipelineAsync({
+        layout: layoutFor(device, inputs, run),
+        compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+      })
+      .catch((e: Error) => {
+        pipelines.delete(key);
+        throw new GraphError('webgpu', `kernel does not compile: ${e.message}\n${code}`);
+      });
     pipelines.set(key, p);
   }
   return p;
@@ -321,8 +317,11 @@ class WebGpuGraph implements RunnableGraph {
         return { kind: 'dispatch', pipeline, groups, grid: s.spec.grid };
       }),
     );
-    for (const f of this.fixed) d.queue.writeBuffer(this.bufferOf(f.storage), 0, toWords(f.value));
     for (const f of this.fed) this.bufferOf(f.storage);
+    for (const t of Object.values(this.results)) this.bufferOf(this.storageOf(t));
+    // constants only kernels read as literals need no buffer
+    for (const f of this.fixed)
+      if (f.storage.buffer) d.queue.writeBuffer(f.storage.buffer, 0, toWords(f.value));
     this.readback = this.outputs.map((o) =>
       d.createBuffer({
         size: Math.ceil(wordBytes(o) / 16) * 16,

@@ -176,6 +176,24 @@ describe('WebGPU runtime: elementwise ops against the reference', { skip }, () =
     assert.ok(err! <= 4e-6, `error ${err}`);
   });
 
+  it('computes a chain inside the reduction, softmax, transpose or slice that reads it', async () => {
+    const specs: Spec[] = [{ shape: [4, 6] }, { shape: [6] }];
+    const sinks: ((h: Tensor) => Tensor)[] = [
+      (h) => h.abs().max(-1),
+      (h) => h.mul(0.3).softmax(-1),
+      (h) => h.reshape([4, 2, 3]).transpose([1, 2, 0]),
+      (h) => h.slice(1, 2, 5),
+      (h) => h.sum(0),
+    ];
+    for (const sink of sinks) {
+      const build = (x: Tensor, b: Tensor) => sink(x.add(b).tanh());
+      const xs = specs.map((s, k) => input(`x${k}`, s.shape));
+      assert.equal(planGraph([build(xs[0]!, xs[1]!)], 7).steps.length, 1, `one kernel: ${sink}`);
+      const [err] = await errors(specs, (x, b) => build(x!, b!));
+      assert.ok(err! <= 4e-6, `${sink}: error ${err}`);
+    }
+  });
+
   it('keeps a value read by two kernels, or that is an output, in a buffer of its own', async () => {
     const specs: Spec[] = [{ shape: [5, 3] }];
     const errs = await errors(specs, (x) => {

@@ -15,9 +15,11 @@ import {
   isLiteral,
   literal,
   load,
+  type Operand,
   perElement,
   storageType,
   store,
+  valueType,
 } from './wgsl.js';
 
 /** erf to ~1e-7: its series near 0 (where 1 − erfc would lose the digits), erfc's fit beyond. */
@@ -114,21 +116,20 @@ export function inlineScalar(t: Tensor): string | undefined {
 }
 
 /**
- * One kernel computing `members` (in topological order; the last is the group's output) for
- * every element of the output. Values the group reads but does not compute are `inputs`, bound
- * in that order; a member may read them broadcast. `source` follows views to what they show.
+ * The value of `members` (in topological order; the last is the chain's result) at a flat
+ * index of the result, as a WGSL function `value(i)`. Values the chain reads but does not
+ * compute are `inputs`, bound in that order; a member may read them broadcast. `source`
+ * follows views to what they show.
  */
-export function fusedKernel(
+export function fusedOperand(
   members: readonly Tensor[],
   inputs: readonly Tensor[],
   source: (t: Tensor) => Tensor,
-): KernelSpec {
-  const root = members[members.length - 1]!;
-  const n = numel(root.shape);
+): Operand {
+  const last = members[members.length - 1]!;
   const vars = new Map<number, string>(members.map((m, k) => [m.id, `v${k}`]));
   const slot = new Map<number, number>(inputs.map((t, k) => [t.id, k]));
-  const lines: string[] = [];
-  members.forEach((m, k) => {
+  const lines = members.map((m, k) => {
     const args = m.inputs.map((u) => {
       const own = vars.get(source(u).id);
       if (own) return own;
@@ -136,17 +137,29 @@ export function fusedKernel(
       if (lit) return lit;
       return load(u.dtype, `in${slot.get(u.id)!}[${broadcastOffset(m.shape, u.shape, 'i')}]`);
     });
-    lines.push(`  let v${k} = ${EXPRS[m.op]!(args, m)};`);
+    return `  let v${k} = ${EXPRS[m.op]!(args, m)};`;
   });
-  lines.push(`  out[i] = ${store(root.dtype, `v${members.length - 1}`)};`);
   const body = lines.join('\n');
   const helpers = [body.includes('xerf(') ? ERF : '', body.includes('xpow(') ? POW : ''].filter(Boolean);
-  const head = [
-    bindings(
-      inputs.map((t) => storageType(t.dtype)),
-      storageType(root.dtype),
-    ),
-    ...helpers,
-  ].join('\n');
-  return { ...perElement(n, head, body), inputs: inputs.length };
+  const fn = `fn value(i: u32) -> ${valueType(last.dtype)} {\n${body}\n  return v${members.length - 1};\n}`;
+  return {
+    inputs: inputs.map((t) => storageType(t.dtype)),
+    code: [...helpers, fn].join('\n'),
+    at: (i) => `value(${i})`,
+  };
+}
+
+/** One kernel computing a fused chain (`fusedOperand`) for every element of its result. */
+export function fusedKernel(
+  members: readonly Tensor[],
+  inputs: readonly Tensor[],
+  source: (t: Tensor) => Tensor,
+): KernelSpec {
+  const root = members[members.length - 1]!;
+  const op = fusedOperand(members, inputs, source);
+  const head = `${bindings(op.inputs, storageType(root.dtype))}\n${op.code}`;
+  return {
+    ...perElement(numel(root.shape), head, `  out[i] = ${store(root.dtype, op.at('i'))};`),
+    inputs: inputs.length,
+  };
 }

@@ -6,12 +6,19 @@
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { type DType, numel, type Shape, strides } from '../../graph/shape.js';
-import { bindings, offsetOf, perElement, storageType } from './wgsl.js';
+import { bindings, bufferOperand, type Operand, offsetOf, perElement, storageType, store } from './wgsl.js';
+
+const operandHead = (x: Operand, d: DType) => `${bindings(x.inputs, storageType(d))}\n${x.code}`;
 
 const copyHead = (d: DType, inputs = 1) =>
   bindings(Array<string>(inputs).fill(storageType(d)), storageType(d));
 
-export function transposeKernel(shape: Shape, perm: readonly number[], d: DType): KernelSpec {
+export function transposeKernel(
+  shape: Shape,
+  perm: readonly number[],
+  d: DType,
+  x: Operand = bufferOperand(d),
+): KernelSpec {
   const st = strides(shape);
   const outShape = perm.map((p) => shape[p]!);
   const body = `  ${offsetOf(
@@ -20,16 +27,22 @@ export function transposeKernel(shape: Shape, perm: readonly number[], d: DType)
     outShape,
     perm.map((p) => st[p]!),
   )}
-  out[i] = in0[src];`;
-  return { ...perElement(numel(outShape), copyHead(d), body), inputs: 1 };
+  out[i] = ${store(d, x.at('src'))};`;
+  return { ...perElement(numel(outShape), operandHead(x, d), body), inputs: x.inputs.length };
 }
 
-export function sliceKernel(shape: Shape, starts: readonly number[], outShape: Shape, d: DType): KernelSpec {
+export function sliceKernel(
+  shape: Shape,
+  starts: readonly number[],
+  outShape: Shape,
+  d: DType,
+  x: Operand = bufferOperand(d),
+): KernelSpec {
   const st = strides(shape);
   const first = starts.reduce((s, v, k) => s + v * st[k]!, 0);
   const body = `  ${offsetOf('src', 'i', outShape, st)}
-  out[i] = in0[src + ${first}u];`;
-  return { ...perElement(numel(outShape), copyHead(d), body), inputs: 1 };
+  out[i] = ${store(d, x.at(`src + ${first}u`))};`;
+  return { ...perElement(numel(outShape), operandHead(x, d), body), inputs: x.inputs.length };
 }
 
 /** Zero padding: each output element reads its input element, or 0 outside it. */

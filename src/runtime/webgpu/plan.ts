@@ -8,7 +8,7 @@ import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { GpuKernel } from '../../graph/ops.js';
 import { GraphError, numel, strides } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
-import { fusedKernel, inlineScalar, isElementwise } from './elementwise.js';
+import { fusedKernel, fusedOperand, inlineScalar, isElementwise } from './elementwise.js';
 import { matmulKernel } from './matmul.js';
 import {
   concatPieceKernel,
@@ -21,6 +21,7 @@ import {
 } from './movement.js';
 import { randomKernel } from './random.js';
 import { layerNormKernel, type ReduceKind, reduceKernel, softmaxKernel } from './reduce.js';
+import { bufferOperand, type Operand } from './wgsl.js';
 
 /** One dispatch: `spec` reads `inputs` and writes `output`'s buffer. */
 export interface Dispatch {
@@ -37,6 +38,10 @@ export interface HostStep {
 export type Step = Dispatch | HostStep;
 
 const VIEWS = new Set(['reshape', 'stopGradient']);
+/** Ops that read their one input through a fused elementwise chain, when one feeds it. */
+const SINKS = new Set(['sum', 'mean', 'max', 'min', 'softmax', 'logSoftmax', 'transpose', 'slice']);
+/** The elements a group's kernel computes its chain for: a sink's input's, else its result's. */
+const span = (g: Tensor): number => (SINKS.has(g.op) ? g.inputs[0]!.size : g.size);
 export const isView = (t: Tensor): boolean => VIEWS.has(t.op);
 const isLeaf = (t: Tensor): boolean =>
   t.op === 'input' || t.op === 'param' || t.op === 'constant' || t.op === 'noise';
@@ -80,10 +85,15 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
   const external = (t: Tensor): number[] => t.inputs.filter((u) => !inlineScalar(u)).map((u) => u.id);
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k]!;
+    if (SINKS.has(t.op)) {
+      group.set(t.id, t);
+      groupInputs.set(t.id, new Set([t.inputs[0]!.id]));
+      continue;
+    }
     if (isLeaf(t) || isView(t) || !isElementwise(t)) continue;
     const rs = outputs.has(t.id) ? undefined : readers(t);
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
-    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === numel(g.shape)) {
+    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g)) {
       const ins = groupInputs.get(g.id)!;
       const shown = viewsOf(t, consumers);
       const next = new Set([...ins].filter((id) => !shown.has(id)));
@@ -109,14 +119,22 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     const g = group.get(t.id);
     if (g) {
       if (g !== t) continue;
-      const ms = members.get(t.id)!;
+      const all = members.get(t.id)!;
+      const sink = SINKS.has(t.op);
+      const ms = sink ? all.slice(0, -1) : all;
+      if (!ms.length) {
+        steps.push(...opSteps(t));
+        continue;
+      }
       const own = new Set(ms.map((m) => m.id));
       const ins = new Map<number, Tensor>();
       for (const m of ms)
         for (const u of m.inputs) if (!own.has(source(u).id) && !inlineScalar(u)) ins.set(u.id, u);
       steps.push({
         kind: 'dispatch',
-        spec: fusedKernel(ms, [...ins.values()], source),
+        spec: sink
+          ? sinkKernel(t, fusedOperand(ms, [...ins.values()], source))
+          : fusedKernel(ms, [...ins.values()], source),
         inputs: [...ins.values()],
         output: t,
       });
@@ -142,6 +160,18 @@ function viewsOf(t: Tensor, consumers: ReadonlyMap<number, Tensor[]>): Set<numbe
   return ids;
 }
 
+/** A reduction, softmax, transpose or slice of `t`'s input, read through `x` (a buffer or a fused chain). */
+function sinkKernel(t: Tensor, x: Operand): KernelSpec {
+  const input = t.inputs[0]!;
+  if (t.op === 'transpose')
+    return transposeKernel(input.shape, (t.attrs as { perm: number[] }).perm, t.dtype, x);
+  if (t.op === 'slice')
+    return sliceKernel(input.shape, (t.attrs as { starts: number[] }).starts, t.shape, t.dtype, x);
+  if (t.op === 'softmax' || t.op === 'logSoftmax')
+    return softmaxKernel(input.shape, (t.attrs as { axis: number }).axis, t.op === 'logSoftmax', x);
+  return reduceKernel(t.op as ReduceKind, input.shape, (t.attrs as { axes: number[] }).axes, t.dtype, x);
+}
+
 /** The kernels of one op that is neither elementwise nor a view. */
 function opSteps(t: Tensor): Step[] {
   const one = (spec: KernelSpec, inputs: readonly Tensor[]): Step => ({
@@ -157,18 +187,15 @@ function opSteps(t: Tensor): Step[] {
     case 'mean':
     case 'max':
     case 'min':
-      return [one(reduceKernel(t.op as ReduceKind, x.shape, a['axes'] as number[], t.dtype), [x])];
     case 'softmax':
     case 'logSoftmax':
-      return [one(softmaxKernel(x.shape, a['axis'] as number, t.op === 'logSoftmax'), [x])];
+    case 'transpose':
+    case 'slice':
+      return [one(sinkKernel(t, bufferOperand(x.dtype)), [x])];
     case 'layerNorm':
       return [one(layerNormKernel(x.shape, a['eps'] as number), t.inputs)];
     case 'matmul':
       return [one(matmulKernel(x.shape, t.inputs[1]!.shape, t.shape), t.inputs)];
-    case 'transpose':
-      return [one(transposeKernel(x.shape, a['perm'] as number[], t.dtype), [x])];
-    case 'slice':
-      return [one(sliceKernel(x.shape, a['starts'] as number[], t.shape, t.dtype), [x])];
     case 'pad':
       return [one(padKernel(x.shape, a['before'] as number[], t.shape, t.dtype), [x])];
     case 'concat': {

@@ -5,7 +5,18 @@
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { type DType, numel, type Shape, strides } from '../../graph/shape.js';
-import { bindings, F32_MAX, grid, groupIndex, literal, offsetOf, perElement, storageType } from './wgsl.js';
+import {
+  bindings,
+  bufferOperand,
+  F32_MAX,
+  grid,
+  groupIndex,
+  literal,
+  type Operand,
+  offsetOf,
+  perElement,
+  storageType,
+} from './wgsl.js';
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'min';
 
@@ -61,6 +72,7 @@ export function reduceKernel(
   shape: Shape,
   axes: readonly number[],
   dtype: DType,
+  x: Operand = bufferOperand(dtype),
 ): KernelSpec {
   const st = strides(shape);
   const keptShape = shape.filter((_, k) => !axes.includes(k));
@@ -70,7 +82,7 @@ export function reduceKernel(
   const outs = numel(keptShape);
   const count = numel(redShape);
   const t = storageType(dtype);
-  const head = bindings([t], t);
+  const head = `${bindings(x.inputs, t)}\n${x.code}`;
   const finish = (v: string) => (kind === 'mean' ? `${v} / ${literal(count, dtype)}` : v);
   const op = (a: string, b: string) => combine(kind, a, b);
   if (count >= LONG) {
@@ -79,20 +91,23 @@ export function reduceKernel(
   var acc = ${initial(kind, dtype)};
   for (var r = lid; r < ${count}u; r += ${size}u) {
     ${offsetOf('off', 'r', redShape, redMul)}
-    acc = ${op('acc', 'in0[base + off]')};
+    acc = ${op('acc', x.at('base + off'))};
   }
 ${treeReduce(size, 'acc', op)}
   if (lid == 0u) { out[row] = ${finish('sh[0]')}; }`;
-    return { ...perRow(outs, size, `${head}\nvar<workgroup> sh: array<${t}, ${size}>;`, body), inputs: 1 };
+    return {
+      ...perRow(outs, size, `${head}\nvar<workgroup> sh: array<${t}, ${size}>;`, body),
+      inputs: x.inputs.length,
+    };
   }
   const body = `  ${offsetOf('base', 'i', keptShape, keptMul)}
   var acc = ${initial(kind, dtype)};
   for (var r = 0u; r < ${count}u; r++) {
     ${offsetOf('off', 'r', redShape, redMul)}
-    acc = ${op('acc', 'in0[base + off]')};
+    acc = ${op('acc', x.at('base + off'))};
   }
   out[i] = ${finish('acc')};`;
-  return { ...perElement(outs, head, body, 64), inputs: 1 };
+  return { ...perElement(outs, head, body, 64), inputs: x.inputs.length };
 }
 
 /** Threads per row for rows of `len` elements. */
@@ -112,24 +127,29 @@ function rowsAlong(shape: Shape, axis: number) {
 }
 
 /** softmax (or logSoftmax) along `axis`: max, then Σ exp, then the values. */
-export function softmaxKernel(shape: Shape, axis: number, log: boolean): KernelSpec {
+export function softmaxKernel(
+  shape: Shape,
+  axis: number,
+  log: boolean,
+  x: Operand = bufferOperand('float32'),
+): KernelSpec {
   const { rows, len, stride, base } = rowsAlong(shape, axis);
   const size = rowThreads(len);
   const at = (k: string) => `base + ${k} * ${stride}u`;
-  const write = log ? `in0[${at('k')}] - m - log(s)` : `exp(in0[${at('k')}] - m) / s`;
+  const write = log ? `${x.at(at('k'))} - m - log(s)` : `exp(${x.at(at('k'))} - m) / s`;
   const body = `  ${base}
   var mx = ${literal(-F32_MAX, 'float32')};
-  for (var k = lid; k < ${len}u; k += ${size}u) { mx = max(mx, in0[${at('k')}]); }
+  for (var k = lid; k < ${len}u; k += ${size}u) { mx = max(mx, ${x.at(at('k'))}); }
 ${treeReduce(size, 'mx', (a, b) => `max(${a}, ${b})`)}
   let m = sh[0];
   workgroupBarrier();
   var acc = 0.0;
-  for (var k = lid; k < ${len}u; k += ${size}u) { acc += exp(in0[${at('k')}] - m); }
+  for (var k = lid; k < ${len}u; k += ${size}u) { acc += exp(${x.at(at('k'))} - m); }
 ${treeReduce(size, 'acc', (a, b) => `${a} + ${b}`)}
   let s = sh[0];
   for (var k = lid; k < ${len}u; k += ${size}u) { out[${at('k')}] = ${write}; }`;
-  const head = `${bindings(['f32'], 'f32')}\nvar<workgroup> sh: array<f32, ${size}>;`;
-  return { ...perRow(rows, size, head, body), inputs: 1 };
+  const head = `${bindings(x.inputs, 'f32')}\n${x.code}\nvar<workgroup> sh: array<f32, ${size}>;`;
+  return { ...perRow(rows, size, head, body), inputs: x.inputs.length };
 }
 
 /** layerNorm over the last axis: mean, then variance about it (two passes, as the reference). */

@@ -38,6 +38,24 @@ export function literal(v: number, d: DType): string {
 
 export const isLiteral = (v: number): boolean => Number.isFinite(Math.fround(v));
 
+/**
+ * How a kernel reads its operand: from one bound buffer, or by computing a fused elementwise
+ * chain from several (elementwise.ts `fusedOperand`). `inputs`: the storage types it binds
+ * first; `code`: declarations it needs; `at(i)`: the WGSL value at flat index `i`.
+ */
+export interface Operand {
+  inputs: readonly string[];
+  code: string;
+  at(i: string): string;
+}
+
+/** The operand of a kernel that reads one bound buffer of `d`. */
+export const bufferOperand = (d: DType): Operand => ({
+  inputs: [storageType(d)],
+  code: '',
+  at: (i) => load(d, `in0[${i}]`),
+});
+
 /** Storage bindings: inputs read-only at 0..n-1, the output read_write at n. */
 export function bindings(inputs: readonly string[], output: string): string {
   const ins = inputs.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${t}>;`);

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import type { KernelSpec } from '../../src/graph/gpu-kernel.js';
+import { gpuDevice as runtimeDevice } from '../../src/runtime/webgpu/device.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -118,3 +119,15 @@ export async function runKernel(
   for (const b of buffers) b.destroy();
   return out;
 }
+
+/** false when the runtime's shared device was found (tests run), else why they skip. */
+export const webgpuSkip: false | string = await (async () => {
+  if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD))
+    process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
+  try {
+    await runtimeDevice();
+    return false;
+  } catch (e) {
+    return `no WebGPU adapter: ${(e as Error).message}`;
+  }
+})();

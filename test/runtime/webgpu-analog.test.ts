@@ -9,10 +9,17 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { NATIVE_CONSTANTS } from '../../src/analog/write-noise.js';
 import type { KernelSpec } from '../../src/graph/gpu-kernel.js';
+import { type CrossbarProductsArgs, nativeKernels } from '../../src/runtime/native.js';
+import { wasmKernels } from '../../src/runtime/wasm.js';
+import { type CrossbarKernelArgs, crossbarKernel, type WriteLaw } from '../../src/runtime/webgpu/crossbar.js';
 import { noiseKernel, PHILOX_WGSL } from '../../src/runtime/webgpu/philox.js';
+import { Rng } from '../../src/util/math.js';
 import { fillNoise, gaussianBlock, noiseLayout, philox4x32 } from '../../src/util/philox.js';
 
+/** The batch's first sample in the data set: not 0, so that the sample keys are tested. */
+const FIRST = 5;
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 /**
@@ -241,4 +248,255 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         );
     }
   });
+});
+
+interface ProductsCase {
+  name: string;
+  B?: number;
+  Bw?: number;
+  R?: number;
+  N?: number;
+  rows?: number;
+  C?: number;
+  J?: number;
+  planes?: number;
+  levels?: number;
+  squares?: boolean;
+  outSigma?: number;
+  dynamic?: boolean;
+  write?: WriteLaw;
+  cellLevels?: number;
+  gainBlock?: number;
+  sumTiles?: boolean;
+  samplesAlongB?: boolean;
+}
+
+const LAW_CODES = NATIVE_CONSTANTS.writeKinds;
+
+/** One product's arguments for the CPU kernels and the GPU kernel, and its inputs in the GPU kernel's order. */
+function productsCase(c: ProductsCase) {
+  const { B = 2, R = 2, N = 13, rows = 64, C = 22, J = 2, planes = 8, levels = 31 } = c;
+  const Bw = c.Bw ?? 1;
+  const rng = new Rng(C * 131 + N * 7 + J);
+  const top = 2 ** planes - 1;
+  const inSize = B * R * N * rows;
+  const wSize = J * Bw * R * rows * C;
+  const gainBlock = c.gainBlock ?? 4;
+  const blocks = Math.ceil(C / gainBlock);
+  const dynamic = c.dynamic ?? false;
+  // codes with zeros, both signs and every magnitude bit; or inputs for a dynamic range
+  const x = Float32Array.from({ length: inSize }, () =>
+    dynamic ? rng.normal() * 0.7 : rng.uniform() < 0.2 ? 0 : Math.round((rng.uniform() * 2 - 1) * top),
+  );
+  const planeWeights = Array.from({ length: planes }, (_, k) => 2 ** k);
+  const coef = Float32Array.from(
+    { length: planes * J },
+    (_, i) => (4 ** (i % J) * planeWeights[Math.floor(i / J)]!) / 64,
+  );
+  const noiseSeeds =
+    c.squares || c.outSigma ? Uint32Array.from({ length: planes }, (_, k) => 1000 + 17 * k) : null;
+  const samplesAlongB = c.samplesAlongB ?? true;
+  const samples = samplesAlongB ? B : 1;
+  // operand scale: sums of ~half the rows land across the ADC's range
+  const weightScale = Math.fround(((1.6 / Math.sqrt(rows)) * (levels || 8)) / 8 / Math.max(1, top / 8));
+  const squareScale = Math.fround(0.25 * weightScale) ** 2;
+  const gain = Float32Array.from(
+    { length: dynamic ? (c.B ? B : 1) * R * blocks : B * R * N * blocks },
+    () => 0.5 + rng.uniform(),
+  );
+  const gainBatches = dynamic && c.B ? B : 1;
+  const common = {
+    B,
+    Bw,
+    R,
+    N,
+    rows,
+    C,
+    J,
+    planes,
+    levels,
+    coef,
+    noiseSeeds,
+    samples,
+    samplesAlongB,
+    outSigma: Math.fround(c.outSigma ?? 0),
+    gainBlock,
+    gainBatches,
+    sumTiles: c.sumTiles ?? true,
+    dacLevels: dynamic ? 127 : 0,
+  };
+  let cpu: CrossbarProductsArgs;
+  let gpuArgs: CrossbarKernelArgs;
+  let operand: Float32Array[];
+  if (c.write) {
+    const law = c.write;
+    const cellLevels = c.cellLevels ?? 255;
+    const written = {
+      writeNoiseScale: Math.fround(law === 'pcm' ? 0.8 : law === 'additive' ? 0.5 : 0.1),
+      cellLevels,
+      cellBase: cellLevels === 0 ? 1 : 4,
+      gMin: Math.fround(1),
+      gMax: Math.fround(40),
+      dG: Math.fround(39),
+      dGSquared: Math.fround(39 * 39),
+    };
+    const unit = Float32Array.from({ length: wSize / J }, () =>
+      Math.max(-1, Math.min(1, rng.normal() * 0.5)),
+    );
+    const noise =
+      law === 'none'
+        ? null
+        : ([0, 1].map(() => rng.fillNormal(new Float32Array(wSize))) as [Float32Array, Float32Array]);
+    const scale = Math.fround(weightScale * 8);
+    cpu = {
+      ...common,
+      codes: dynamic ? null : x,
+      ...(dynamic ? { inputs: x } : {}),
+      threads: 2,
+      weightScale: scale,
+      squareScale: Math.fround(0.25 * scale) ** 2,
+      unit,
+      writeNoise: noise,
+      writeKind: LAW_CODES[law],
+      writeSquares: c.squares ?? false,
+      ...written,
+      ...(dynamic ? { gainScale: gain } : { gain }),
+    };
+    gpuArgs = {
+      ...common,
+      weightScale: scale,
+      squareScale: Math.fround(0.25 * scale) ** 2,
+      squares: c.squares ?? false,
+      written: { law, ...written, pcmFit: NATIVE_CONSTANTS.pcmProgFit },
+    };
+    operand = [unit, ...(noise ?? [])];
+  } else {
+    const weights = rng.fillNormal(new Float32Array(wSize));
+    const squares = c.squares ? Float32Array.from(weights, (w) => w * w + 0.1) : null;
+    cpu = {
+      ...common,
+      codes: dynamic ? null : x,
+      ...(dynamic ? { inputs: x } : {}),
+      threads: 2,
+      weightScale,
+      squareScale,
+      weights,
+      squares,
+      ...(dynamic ? { gainScale: gain } : { gain }),
+    };
+    gpuArgs = { ...common, weightScale, squareScale, squares: squares !== null, written: null };
+    operand = [weights, ...(squares ? [squares] : [])];
+  }
+  return { cpu, gpu: gpuArgs, inputs: [x, ...operand, gain], size: B * (common.sumTiles ? 1 : R) * N * C };
+}
+
+const CASES: ProductsCase[] = [
+  { name: '1 slice, 1 plane, ideal ADC, no noise', J: 1, planes: 1, levels: 0 },
+  {
+    name: '2 slices, 8 planes, read and output noise, C not a multiple of 4',
+    J: 2,
+    squares: true,
+    outSigma: 0.7,
+  },
+  {
+    name: '4 slices, output noise only, per-column gain, row tiles kept',
+    J: 4,
+    outSigma: 0.5,
+    gainBlock: 1,
+    sumTiles: false,
+  },
+  {
+    name: '4 slices, read noise, dynamic range, batched gain, samples along N',
+    J: 4,
+    squares: true,
+    dynamic: true,
+    samplesAlongB: false,
+    C: 24,
+  },
+  {
+    name: 'a batched operand (Bw = B), read noise',
+    Bw: 2,
+    J: 2,
+    squares: true,
+    outSigma: 0.3,
+    C: 40,
+    gainBlock: 8,
+  },
+  {
+    name: 'written K/V, writeSqrt noise, read noise',
+    Bw: 2,
+    J: 4,
+    write: 'writeSqrt',
+    squares: true,
+    outSigma: 0.2,
+    C: 24,
+  },
+  {
+    name: 'written K/V, relative noise, no read noise',
+    Bw: 2,
+    J: 2,
+    write: 'relative',
+    outSigma: 0.4,
+    C: 13,
+  },
+  {
+    name: 'written analog cells, pcm noise, dynamic range',
+    Bw: 2,
+    J: 1,
+    write: 'pcm',
+    cellLevels: 0,
+    squares: true,
+    dynamic: true,
+  },
+  {
+    name: 'written cells without noise, shared operand',
+    J: 2,
+    write: 'none',
+    squares: true,
+    outSigma: 0.1,
+    rows: 40,
+    R: 3,
+  },
+];
+
+/** Outputs further apart than 1e-4 relative (ADC-boundary flips), and the largest relative difference among the rest. */
+function agreement(got: Float32Array, want: Float32Array) {
+  let flips = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!));
+    if (Math.abs(got[i]! - want[i]!) > 1e-4 * Math.abs(want[i]!) + 1e-6) flips++;
+  }
+  return { flips, scale };
+}
+
+describe('the crossbar products in WGSL', () => {
+  const kernels = [
+    ['native', nativeKernels()] as const,
+    [
+      'WebAssembly',
+      (() => {
+        const w = wasmKernels();
+        return 'kernels' in w ? w.kernels : null;
+      })(),
+    ] as const,
+  ];
+  for (const c of CASES)
+    it(`${c.name}: the native and WebAssembly kernels' outputs`, { skip: skip() }, async () => {
+      const p = productsCase(c);
+      const got = new Float32Array(await dispatch(gpu(), crossbarKernel(p.gpu), p.inputs, 4 * p.size, FIRST));
+      let compared = 0;
+      for (const [name, k] of kernels) {
+        if (!k) continue;
+        const want = k.crossbarProducts({ ...p.cpu, firstSample: FIRST });
+        const { flips, scale } = agreement(got, want);
+        assert.ok(scale > 0, `${name}: the outputs are not all zero`);
+        assert.ok(
+          flips <= Math.max(2, 1e-4 * want.length),
+          `${name}: ${flips} of ${want.length} outputs differ`,
+        );
+        compared++;
+      }
+      assert.ok(compared > 0, 'a CPU kernel to compare with');
+    });
 });

@@ -9,9 +9,16 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { AnalogModel } from '../../src/analog/analog-model.js';
+import { dynamicProduct } from '../../src/analog/dynamic.js';
+import { loadSpec } from '../../src/analog/presets.js';
 import { NATIVE_CONSTANTS } from '../../src/analog/write-noise.js';
 import type { KernelSpec } from '../../src/graph/gpu-kernel.js';
+import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
+import type { GpuKernel, HostKernel } from '../../src/graph/ops.js';
+import { input, param, type Tensor } from '../../src/graph/tensor.js';
 import { type CrossbarProductsArgs, nativeKernels } from '../../src/runtime/native.js';
+import { compile } from '../../src/runtime/session.js';
 import { wasmKernels } from '../../src/runtime/wasm.js';
 import { type CrossbarKernelArgs, crossbarKernel, type WriteLaw } from '../../src/runtime/webgpu/crossbar.js';
 import { noiseKernel, PHILOX_WGSL } from '../../src/runtime/webgpu/philox.js';
@@ -499,4 +506,78 @@ describe('the crossbar products in WGSL', () => {
       }
       assert.ok(compared > 0, 'a CPU kernel to compare with');
     });
+});
+
+/** The host ops (`hostCall`) a graph computes `y` with. */
+function hostOps(y: Tensor): Tensor[] {
+  const seen = new Set<Tensor>();
+  const found: Tensor[] = [];
+  const visit = (t: Tensor) => {
+    if (seen.has(t)) return;
+    seen.add(t);
+    if (t.op === 'host') found.push(t);
+    for (const i of t.inputs) visit(i);
+  };
+  visit(y);
+  return found;
+}
+
+type HostAttrs = { run: HostKernel; gpu?: GpuKernel };
+
+describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
+  /** Runs `y` on the CPU, capturing each host op's inputs and output, then its `gpu` kernel on them. */
+  async function hostAgainstGpu(y: Tensor, feeds: Record<string, HostArray>): Promise<number> {
+    const ops = hostOps(y);
+    assert.ok(ops.length > 0, 'the product is a host op');
+    const calls: { ins: HostArray[]; out: Float32Array; gpu: GpuKernel }[] = [];
+    for (const op of ops) {
+      const a = op.attrs as HostAttrs;
+      assert.ok(a.gpu, 'the host op carries its GPU kernel');
+      const run = a.run;
+      a.run = (ins, reuse, first) => {
+        const r = run(ins, reuse, first);
+        calls.push({ ins: [...ins], out: (r.data as Float32Array).slice(), gpu: a.gpu! });
+        return r;
+      };
+    }
+    await (await compile({ y }, { cache: false })).run(feeds, FIRST);
+    assert.equal(calls.length, ops.length);
+    for (const call of calls) {
+      const spec = call.gpu(call.ins.map((i) => i.shape));
+      const inputs = call.ins.map((i) => i.data as Float32Array);
+      const got = new Float32Array(await dispatch(gpu(), spec, inputs, call.out.byteLength, FIRST));
+      const { flips, scale } = agreement(got, call.out);
+      assert.ok(scale > 0, 'the outputs are not all zero');
+      assert.ok(flips <= Math.max(2, 1e-4 * got.length), `${flips} of ${got.length} outputs differ`);
+    }
+    return calls.length;
+  }
+
+  it('a static layer of rram-clipformer (dynamic DAC range, read noise, gain per tile): the host kernel’s outputs', {
+    skip: skip() || (nativeKernels() ? false : 'no CPU kernel loads'),
+  }, async () => {
+    const spec = loadSpec('rram-clipformer', []);
+    const rng = new Rng(17);
+    const [n, tokens, inDim, outDim] = [3, 5, 100, 40];
+    const w = hostArray(
+      'float32',
+      [inDim, outDim],
+      rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05),
+    );
+    const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
+    const y = new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
+    assert.equal(await hostAgainstGpu(y, { x }), 1);
+  });
+
+  it('K written per input with writeSqrt noise (rram-clipformer’s attention): the host kernel’s outputs', {
+    skip: skip() || (nativeKernels() ? false : 'no CPU kernel loads'),
+  }, async () => {
+    const xbar = loadSpec('rram-clipformer', []).attention!;
+    const [b, h, n, rows, cols] = [2, 3, 11, 64, 40];
+    const rng = new Rng(3);
+    const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
+    const w = hostArray('float32', [b, h, rows, cols], rng.fillNormal(new Float32Array(b * h * rows * cols)));
+    const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99);
+    assert.equal(await hostAgainstGpu(y, { x, w }), 1);
+  });
 });

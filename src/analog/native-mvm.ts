@@ -1,17 +1,24 @@
 /**
  * The analog MVM in one call of the native kernel (native/crossbar_products.cc), for bit-serial
  * inputs, where the ONNX graph makes ~8 passes over K× expanded values (a PWM product is one
- * Gemm, which ONNX Runtime does best). The kernel draws the read and output noise itself, keyed
- * as the graph's noise leaves are (util/philox.ts), so both give the same noise to an output.
+ * Gemm, which ONNX Runtime does best), and on the GPU in its WGSL equivalent
+ * (runtime/webgpu/crossbar.ts). The kernels draw the read and output noise themselves, keyed
+ * as the graph's noise leaves are (util/philox.ts), so all give the same noise to an output.
  */
+
+import type { HostArray } from '../graph/ndarray.js';
 import { numel } from '../graph/shape.js';
 import { hostCall, type Tensor } from '../graph/tensor.js';
 import {
   type CrossbarProductsArgs,
+  kernelInfo,
   type NativeKernels,
   nativeKernels,
+  nativeKernelsOff,
   nativeThreads,
 } from '../runtime/native.js';
+import { crossbarKernel, type WriteLaw } from '../runtime/webgpu/crossbar.js';
+import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 import { boundManagementRounds } from './adc.js';
 import { dac } from './dac.js';
@@ -43,9 +50,15 @@ export function nativeApplies(xbar: Crossbar): boolean {
 /** Slice counts the native kernel is compiled for. */
 const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
 
+/** The write-noise laws by the native kernel's codes. */
+const LAWS = new Map(
+  Object.entries(NATIVE_CONSTANTS.writeKinds).map(([law, code]) => [code, law as WriteLaw]),
+);
+
 /**
- * `m` in the native kernel, gain and sum over row tiles included: → [(…), N, C], or null where
- * the kernel does not apply (then `analogMvm` and the caller's gain and sum compute the same).
+ * `m` in the native kernel (on the GPU: its WGSL equivalent), gain and sum over row tiles
+ * included: → [(…), N, C], or null where the kernel does not apply or the kernels are turned off
+ * (XBAR_NATIVE=0; then `analogMvm` and the caller's gain and sum compute the same).
  * `gain.scale`: the gain's per-column part (tile scale × ADC step) per (batch, row tile, block
  * of `gain.block` columns), [1 or B, R, C/block]; the gain is that × each vector's DAC range.
  * ONNX Runtime's broadcast multiply by a gain per 64 columns and its ReduceSum over a leading
@@ -54,8 +67,7 @@ const NATIVE_SLICES = new Set([1, 2, 3, 4, 8]);
  */
 export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tensor | null {
   const { x, xbar, tileRanges, operand: op, rows } = m;
-  const kernels = currentKernels();
-  if (!kernels || !nativeApplies(xbar)) return null;
+  if (nativeKernelsOff() || !nativeApplies(xbar)) return null;
   // DAC nodes nothing reads are never emitted
   const d = dac(x, xbar, tileRanges);
   const J = op.weights.shape[0]!;
@@ -114,7 +126,24 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
   // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
   const operand = written ? [written.unit, ...(written.noise ?? [])] : [op.weights, ...(sq ? [sq] : [])];
   const inputs = [dynamic ? x : d.codes, ...operand, gainValues];
-  return hostCall(key, inputs, shape, (ins, reuse, firstSample = 0) => {
+  const gpu = () =>
+    crossbarKernel({
+      ...dims,
+      squares: sq !== null,
+      noiseSeeds,
+      coef,
+      written: written
+        ? { ...written.params, law: LAWS.get(written.params.writeKind)!, pcmFit: NATIVE_CONSTANTS.pcmProgFit }
+        : null,
+    });
+  const run = (ins: readonly HostArray[], reuse?: HostArray['data'], firstSample = 0): HostArray => {
+    const kernels = currentKernels();
+    if (!kernels) {
+      const info = kernelInfo();
+      throw new InputError(
+        `xbar: the crossbar products need the native or WebAssembly kernel, and none runs here (${info.kind === 'onnx' ? info.reason : 'built from other write-noise constants'}); rebuild them (npm run build:native, npm run build:wasm), or set XBAR_NATIVE=0 for the ONNX graphs`,
+      );
+    }
     const data = (i: number) => ins[i]!.data as Float32Array;
     const cells = writes
       ? {
@@ -135,5 +164,6 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
       ...(reuse instanceof Float32Array ? { out: reuse } : {}),
     };
     return { dtype: 'float32', shape, data: kernels.crossbarProducts(args) };
-  });
+  };
+  return hostCall(key, inputs, shape, run, 'float32', false, gpu);
 }

@@ -208,6 +208,8 @@ interface Loaded {
   info: KernelInfo;
   /** A fault the user should hear of (a stale or damaged prebuild), not a machine without one. */
   fault?: boolean;
+  /** Turned off (XBAR_NATIVE=0, `useNativeKernels(false)`): the ONNX graphs are asked for. */
+  off?: boolean;
 }
 
 /** The best prebuilt kernel this CPU runs (or $XBAR_KERNEL's), checked against its checksums. */
@@ -267,7 +269,7 @@ function loadWasm(forced: boolean): Loaded {
  */
 function load(): Loaded {
   if (process.env['XBAR_NATIVE'] === '0')
-    return { kernels: null, info: { kind: 'onnx', reason: 'XBAR_NATIVE=0' } };
+    return { kernels: null, info: { kind: 'onnx', reason: 'XBAR_NATIVE=0' }, off: true };
   const wasm = process.env['XBAR_KERNEL'] === 'wasm';
   const native = wasm ? null : loadNative();
   if (native?.fault && !warned && native.info.kind === 'onnx') {
@@ -293,6 +295,9 @@ export function nativeKernels(): NativeKernels | null {
   return current().kernels;
 }
 
+/** Whether the kernels are turned off (XBAR_NATIVE=0, `useNativeKernels(false)`) rather than missing. */
+export const nativeKernelsOff = (): boolean => current().off === true;
+
 /** Which kernel runs the crossbar products, and from which file (or why the ONNX graphs do). */
 export function kernelInfo(): KernelInfo {
   return current().info;
@@ -306,7 +311,7 @@ export function kernelInfo(): KernelInfo {
 export function useNativeKernels(on: boolean): boolean {
   const was = nativeKernels() !== null;
   loaded = !on
-    ? { kernels: null, info: { kind: 'onnx', reason: 'turned off' } }
+    ? { kernels: null, info: { kind: 'onnx', reason: 'turned off' }, off: true }
     : process.env['XBAR_KERNEL'] === 'wasm'
       ? loadWasm(true)
       : loadNative();

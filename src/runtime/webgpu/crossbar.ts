@@ -1,0 +1,329 @@
+/**
+ * The fused bit-serial × bit-sliced crossbar product (native/crossbar_products.cc) in WGSL: per
+ * input plane and weight slice the tile's product, its read noise σ·sqrt(Σx²G²)·ξ and output
+ * noise (drawn here from the generator of philox.ts, keyed as the native kernel keys them), the
+ * ADC's round-and-clip, the recombination with `coef`, the digital gain per column block and the
+ * sum over row tiles; with a dynamic DAC range the codes are made here, and an operand written
+ * per input (K, V) has its cells written here from its unit values and write noise.
+ *
+ * One thread per (batch, vector, 4 columns: one generator block), 64 per workgroup: WV vectors ×
+ * WQ column quads. Per row tile, one thread per vector lists its on-rows (nonzero codes) in
+ * workgroup memory, positive ones first, each in row order: the order in which the native
+ * kernel adds them, so the sums before the ADC are the CPU's bit for bit, and rows whose code is
+ * zero cost nothing. The vector's threads walk the list together (one row at a time, their
+ * columns side by side: coalesced loads), every plane's sums in registers.
+ */
+import type { KernelSpec } from '../../graph/gpu-kernel.js';
+import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
+import { f32, linearGrid, PHILOX_WGSL } from './philox.js';
+
+/** The programming-noise laws of analog/write-noise.ts WRITE_KINDS, by name. */
+export type WriteLaw = 'none' | 'relative' | 'writeSqrt' | 'additive' | 'pcm';
+
+/** An operand whose cells are written per input (runtime/native.ts WrittenCellsArgs, the law by name). */
+export interface WrittenCells {
+  law: WriteLaw;
+  /** relative: σ; writeSqrt: γσ; additive: σ·G_MAX; pcm: G_MAX/G_ref·scale. */
+  writeNoiseScale: number;
+  /** 2^weightBits − 1 for bit-sliced cells, 0 for analog cells (J = 1). */
+  cellLevels: number;
+  cellBase: number;
+  gMin: number;
+  gMax: number;
+  dG: number;
+  dGSquared: number;
+  /** pcm: the polynomial of the programming noise's std in G/G_MAX. */
+  pcmFit: { c0: number; c1: number; c2: number };
+}
+
+/**
+ * What fixes a crossbar-products kernel (runtime/native.ts CrossbarProductsArgs without its
+ * arrays). Its inputs, in order: the codes [B, R, N, rows] (or with `dacLevels` > 0 the DAC's
+ * inputs, quantised here with a dynamic range); the operand: weights [J, Bw, R, rows, C] and,
+ * with `squares`, their squares, or when `written`, its unit values [Bw, R, rows, C] and, unless
+ * its law is 'none', the N(0, 1) write noise of the G+ and G− devices [J, Bw, R, rows, C] each;
+ * last the gain [B, R, N, ⌈C/gainBlock⌉] (or with `dacLevels`, its per-column part
+ * [gainBatches, R, ⌈C/gainBlock⌉], × each vector's range). The output: [B, N, C] summed over row
+ * tiles (`sumTiles`), else [B, R, N, C].
+ */
+export interface CrossbarKernelArgs {
+  B: number;
+  Bw: number;
+  R: number;
+  N: number;
+  rows: number;
+  C: number;
+  J: number;
+  planes: number;
+  levels: number;
+  weightScale: number;
+  squareScale: number;
+  dacLevels: number;
+  squares: boolean;
+  written: WrittenCells | null;
+  noiseSeeds: Uint32Array | null;
+  samples: number;
+  samplesAlongB: boolean;
+  outSigma: number;
+  coef: Float32Array;
+  gainBlock: number;
+  gainBatches: number;
+  sumTiles: boolean;
+}
+
+/** Threads per workgroup. */
+const GROUP = 64;
+/** Planes whose sums one pass over a vector's rows keeps in registers. */
+const PLANE_GROUP = 8;
+/** Workgroup memory for the row lists, in 32-bit words (two per row and vector), within WebGPU's 16 KiB default. */
+const LIST_WORDS = 3584;
+
+const pow2Above = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/** g written with noise xi, as native/crossbar_products.cc writeDevice: the same float32 operations in the same order. */
+function writeDevice(w: WrittenCells): string {
+  const noise = f32(w.writeNoiseScale);
+  switch (w.law) {
+    case 'none':
+      return 'return g;';
+    case 'relative':
+      return `return max(g * (xi * ${noise} + 1.0f), vec4<f32>(0.0f));`;
+    case 'writeSqrt':
+      return `return max(max(g + sqrt(max(g - ${f32(w.gMin)}, vec4<f32>(0.0f)) * ${f32(w.dG)}) * xi * ${noise}, vec4<f32>(${f32(w.gMin)})), vec4<f32>(0.0f));`;
+    case 'additive':
+      return `return max(g + xi * ${noise}, vec4<f32>(0.0f));`;
+    case 'pcm': {
+      const { c0, c1, c2 } = w.pcmFit;
+      return `let gh = g / ${f32(w.gMax)};
+  return max(g + max((gh * ${f32(c2)} + ${f32(c1)}) * gh + ${f32(c0)}, vec4<f32>(0.0f)) * ${noise} * xi, vec4<f32>(0.0f));`;
+    }
+  }
+}
+
+/** The crossbar products of `a` as one dispatch (see CrossbarKernelArgs for its inputs and output). */
+export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
+  const { B, Bw, R, N, rows, C, J, planes, written } = a;
+  if (Bw !== 1 && Bw !== B)
+    throw new RangeError(`crossbar kernel: the operand's batch Bw = ${Bw} must be 1 or B = ${B}`);
+  if (planes < 1 || planes > 31)
+    throw new RangeError(`crossbar kernel: planes = ${planes}; 1..31 bit-serial planes`);
+  if (a.coef.length !== planes * J)
+    throw new RangeError(`crossbar kernel: coef has ${a.coef.length} values, not planes × J = ${planes * J}`);
+  if (a.noiseSeeds && a.noiseSeeds.length !== planes)
+    throw new RangeError(`crossbar kernel: ${a.noiseSeeds.length} noise seeds for ${planes} planes`);
+  if (2 * rows > LIST_WORDS)
+    throw new RangeError(`crossbar kernel: tiles of ${rows} rows exceed the ${LIST_WORDS / 2} it lists`);
+  const dynamic = a.dacLevels > 0;
+  const noisy = a.noiseSeeds !== null;
+  // sums of squares only where read noise is drawn (a bound array is read either way: 'auto' layouts keep it)
+  const squares = noisy && a.squares;
+  const quads = Math.ceil(C / 4);
+  // vectors per workgroup: as many as their row lists fit, columns filling the rest
+  const maxVectors = 2 ** Math.floor(Math.log2(LIST_WORDS / (2 * rows)));
+  const WQ = Math.max(Math.min(GROUP, pow2Above(quads)), GROUP / maxVectors);
+  const WV = GROUP / WQ;
+  const vectorGroups = Math.ceil(N / WV);
+  const quadGroups = Math.ceil(quads / WQ);
+  const { grid, index } = linearGrid(vectorGroups * quadGroups * B);
+  const blocks = Math.ceil(C / a.gainBlock);
+  const aligned = C % 4 === 0;
+
+  // bindings, in the host closure's order
+  const bindings: string[] = [];
+  const bind = (name: string, type: string) =>
+    bindings.push(`@group(0) @binding(${bindings.length}) var<storage, read> ${name}: array<${type}>;`);
+  bind('x', 'f32');
+  const wType = aligned ? 'vec4<f32>' : 'f32';
+  if (written) {
+    bind('unit', wType);
+    if (written.law !== 'none') {
+      bind('xiP', wType);
+      bind('xiN', wType);
+    }
+  } else {
+    bind('weights', wType);
+    if (a.squares) bind('sq', wType);
+  }
+  bind('gain', 'f32');
+  const inputs = bindings.length;
+  bindings.push(`@group(0) @binding(${inputs}) var<storage, read_write> out: array<f32>;`);
+
+  // a quad of columns of a [.., C] array at row offset `at` (columns past C read as 0)
+  const quad = (array: string, at: string) =>
+    aligned
+      ? `${array}[(${at}) / 4u + cq]`
+      : `vec4<f32>(${[0, 1, 2, 3].map((l) => `select(0.0f, ${array}[min(${at} + c0 + ${l}u, ${array === 'unit' ? Bw * R * rows * C : J * Bw * R * rows * C}u - 1u)], c0 + ${l}u < ${C}u)`).join(', ')})`;
+
+  // the cells of row `row`, slice j: effective weight and square, in ADC steps
+  let cells: string;
+  if (written) {
+    const w = written;
+    const analog = w.cellLevels === 0;
+    const powers = Array.from({ length: J + 1 }, (_, j) => f32(w.cellBase ** -j));
+    const noise = w.law !== 'none';
+    cells = `
+var<private> POWERS: array<f32, ${J + 1}> = array<f32, ${J + 1}>(${powers.join(', ')});
+fn writeDevice(g: vec4<f32>, xi: vec4<f32>) -> vec4<f32> {
+  ${writeDevice(w)}
+}
+// native/crossbar_products.cc writeRow: the pair's (G+ − G−)/ΔG and (G+² + G−²)/ΔG², scaled
+fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 2> {
+  let at = ((${Bw === 1 ? '0u' : 'b'} * ${R}u + r) * ${rows}u + row) * ${C}u;
+  let x = ${quad('unit', 'at')};
+  ${
+    analog
+      ? 'let signedCell = x;'
+      : `let sg = select(select(vec4<f32>(0.0f), vec4<f32>(-1.0f), x < vec4<f32>(0.0f)), vec4<f32>(1.0f), x > vec4<f32>(0.0f));
+  let mag = round(abs(x) * ${f32(w.cellLevels)});
+  let digit = floor(mag * POWERS[j]) - floor(mag * POWERS[j + 1u]) * ${f32(w.cellBase)};
+  let signedCell = digit / ${f32(w.cellBase - 1)} * sg;`
+  }
+  let tp = max(signedCell, vec4<f32>(0.0f)) * ${f32(w.dG)} + ${f32(w.gMin)};
+  let tn = max(-signedCell, vec4<f32>(0.0f)) * ${f32(w.dG)} + ${f32(w.gMin)};
+  let sliceAt = j * ${Bw * R * rows * C}u + at;
+  let gp = writeDevice(tp, ${noise ? quad('xiP', 'sliceAt') : 'vec4<f32>(0.0f)'});
+  let gn = writeDevice(tn, ${noise ? quad('xiN', 'sliceAt') : 'vec4<f32>(0.0f)'});
+  let live = vec4<f32>(${[0, 1, 2, 3].map((l) => `select(0.0f, 1.0f, c0 + ${l}u < ${C}u)`).join(', ')});
+  let eff = (gp - gn) / ${f32(w.dG)} * ${f32(a.weightScale)};
+  let sq = (gp * gp + gn * gn) / ${f32(w.dGSquared)} * ${f32(a.squareScale)};
+  return array<vec4<f32>, 2>(select(vec4<f32>(0.0f), eff, live > vec4<f32>(0.0f)), select(vec4<f32>(0.0f), sq, live > vec4<f32>(0.0f)));
+}`;
+  } else {
+    const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32(s)}`);
+    cells = `
+fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 2> {
+  let at = (((j * ${Bw}u + ${Bw === 1 ? '0u' : 'b'}) * ${R}u + r) * ${rows}u + row) * ${C}u;
+  return array<vec4<f32>, 2>(${scaled(quad('weights', 'at'), a.weightScale)}, ${a.squares ? scaled(quad('sq', 'at'), a.squareScale) : 'vec4<f32>(0.0f)'});
+}`;
+  }
+
+  // the noise's keys (native/crossbar_products.cc noiseAt)
+  const perB = a.samplesAlongB ? B / a.samples : 0;
+  const perN = a.samplesAlongB ? 0 : N / a.samples;
+  const stride = a.samplesAlongB ? perB * R * N : B * R * perN;
+  const sampleOf = a.samplesAlongB ? `b / ${perB}u` : `n / ${perN}u`;
+  const rowOf = a.samplesAlongB
+    ? `((b % ${perB}u) * ${R}u + r) * ${N}u + n`
+    : `(b * ${R}u + r) * ${perN}u + n % ${perN}u`;
+
+  // one pass over the vector's rows for planes k0..k1 − 1 of slice j, then their noise, ADC and recombination
+  const pass = (k0: number, k1: number) => {
+    const ks = Array.from({ length: k1 - k0 }, (_, i) => k0 + i);
+    return `
+      {
+        ${ks.map((k) => `var y${k} = vec4<f32>(0.0f);${squares ? ` var v${k} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
+        for (var t = 0u; t < count; t++) {
+          let e = listRow[base + t];
+          let m = listCode[base + t];
+          let w = cell(b, r, e & 0x7fffffffu, j, cq, c0);
+          let sw = select(w[0], -w[0], e >= 0x80000000u);
+          ${ks
+            .map(
+              (k) =>
+                `let b${k} = f32((m >> ${k}u) & 1u); y${k} += b${k} * sw;${squares ? ` v${k} += b${k} * w[1];` : ''}`,
+            )
+            .join('\n          ')}
+        }
+        ${ks
+          .map((k) => {
+            const noise = noisy
+              ? `val += ${squares ? `sqrt(v${k} + ${f32(Math.fround(a.outSigma) ** 2)})` : f32(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(${a.noiseSeeds![k]}u, 0u));`
+              : '';
+            const adc =
+              a.levels > 0
+                ? `val = clamp(round(val), vec4<f32>(${f32(-a.levels)}), vec4<f32>(${f32(a.levels)}));`
+                : '';
+            return `{ var val = y${k}; ${noise} ${adc} total += COEF[${k * J}u + j] * val; }`;
+          })
+          .join('\n        ')}
+      }`;
+  };
+  const passes: string[] = [];
+  for (let k0 = 0; k0 < planes; k0 += PLANE_GROUP) passes.push(pass(k0, Math.min(planes, k0 + PLANE_GROUP)));
+
+  // the gain of (b, r, n)'s column c
+  const gainOf = (c: string) =>
+    dynamic
+      ? `gain[(${a.gainBatches === 1 ? '0u' : 'b'} * ${R}u + r) * ${blocks}u + ${c} / ${a.gainBlock}u] * range`
+      : `gain[((b * ${R}u + r) * ${N}u + n) * ${blocks}u + ${c} / ${a.gainBlock}u]`;
+
+  const code = /* wgsl */ `
+${noisy ? RUN_STRUCT : ''}
+${bindings.join('\n')}
+${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
+var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32(c)).join(', ')});
+${cells}
+
+// per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31) and codes
+var<workgroup> listRow: array<u32, ${WV * rows}>;
+var<workgroup> listCode: array<u32, ${WV * rows}>;
+var<workgroup> listCount: array<u32, ${WV}>;
+var<workgroup> listRange: array<f32, ${WV}>;
+
+@compute @workgroup_size(${GROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let wgIndex = ${index};
+  let vg = wgIndex % ${vectorGroups}u;
+  let qg = (wgIndex / ${vectorGroups}u) % ${quadGroups}u;
+  let b = wgIndex / ${vectorGroups * quadGroups}u;
+  let v = lane / ${WQ}u;
+  let n = vg * ${WV}u + v;
+  let cq = qg * ${WQ}u + lane % ${WQ}u;
+  let c0 = cq * 4u;
+  let live = n < ${N}u && cq < ${quads}u;
+  let base = v * ${rows}u;
+  var acc = vec4<f32>(0.0f);
+  for (var r = 0u; r < ${R}u; r++) {
+    workgroupBarrier();
+    if (lane < ${WV}u && vg * ${WV}u + lane < ${N}u) {
+      // the on-rows of vector (b, r, n'), n' = this workgroup's lane-th
+      let at = ((b * ${R}u + r) * ${N}u + vg * ${WV}u + lane) * ${rows}u;
+      let listed = lane * ${rows}u;
+      ${
+        dynamic
+          ? `var hi = f32(-3.4028234663852886e38);
+      var lo = f32(3.4028234663852886e38);
+      for (var i = 0u; i < ${rows}u; i++) { hi = max(hi, x[at + i]); lo = min(lo, x[at + i]); }
+      let range = max(max(hi, -lo), ${f32(1e-30)});
+      listRange[lane] = range;
+      let scale = ${f32(a.dacLevels)} / range;`
+          : ''
+      }
+      var count = 0u;
+      for (var negative = 0u; negative < 2u; negative++) {
+        for (var i = 0u; i < ${rows}u; i++) {
+          let q = x[at + i];
+          let m = ${dynamic ? 'u32(round(abs(q * scale)))' : 'u32(abs(q))'};
+          if (m != 0u && (q < 0.0f) == (negative == 1u)) {
+            listRow[listed + count] = i | (negative << 31u);
+            listCode[listed + count] = m;
+            count++;
+          }
+        }
+      }
+      listCount[lane] = count;
+    }
+    workgroupBarrier();
+    let count = select(0u, listCount[v], live);
+    ${dynamic ? 'let range = listRange[v];' : ''}
+    ${noisy ? `let sampleIndex = run.firstSample + ${sampleOf};\n    let q0 = ${rowOf};` : ''}
+    var sum = vec4<f32>(0.0f);
+    for (var j = 0u; j < ${J}u; j++) {
+      var total = vec4<f32>(0.0f);
+      ${passes.join('')}
+      sum += total;
+    }
+    let g = vec4<f32>(${[0, 1, 2, 3].map((l) => gainOf(`min(c0 + ${l}u, ${C - 1}u)`)).join(', ')});
+    ${a.sumTiles ? 'acc = select(acc + sum * g, sum * g, r == 0u);' : `if (live) { store((b * ${R}u + r) * ${N}u + n, c0, sum * g); }`}
+  }
+  ${a.sumTiles ? `if (live) { store(b * ${N}u + n, c0, acc); }` : ''}
+}
+
+fn store(row: u32, c0: u32, value: vec4<f32>) {
+  for (var l = 0u; l < 4u; l++) {
+    if (c0 + l < ${C}u) { out[row * ${C}u + c0 + l] = value[l]; }
+  }
+}
+`;
+  return { code, inputs, grid, run: noisy };
+}

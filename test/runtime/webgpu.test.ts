@@ -266,6 +266,12 @@ describe('WebGPU runtime: reductions, normalisation, movement, matmul', { skip }
     checkAll([
       ['[2,1,5,7] × [3,7,9]', [{ shape: [2, 1, 5, 7] }, { shape: [3, 7, 9] }], (a, b) => a.matmul(b!), 4e-6],
       ['[33,17] × [17,19]', [{ shape: [33, 17] }, { shape: [17, 19] }], (a, b) => a.matmul(b!), 4e-6],
+      [
+        '[2,3,5,7] × [1,7,9] (one matrix for the batch)',
+        [{ shape: [2, 3, 5, 7] }, { shape: [1, 7, 9] }],
+        (a, b) => a.matmul(b!),
+        4e-6,
+      ],
       ['[4,3] × [2,3,5]', [{ shape: [4, 3] }, { shape: [2, 3, 5] }], (a, b) => a.matmul(b!), 4e-6],
     ]));
 

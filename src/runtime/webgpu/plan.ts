@@ -194,8 +194,17 @@ function opSteps(t: Tensor): Step[] {
       return [one(sinkKernel(t, bufferOperand(x.dtype)), [x])];
     case 'layerNorm':
       return [one(layerNormKernel(x.shape, a['eps'] as number), t.inputs)];
-    case 'matmul':
-      return [one(matmulKernel(x.shape, t.inputs[1]!.shape, t.shape), t.inputs)];
+    case 'matmul': {
+      const b = t.inputs[1]!;
+      const [k, n] = b.shape.slice(-2) as [number, number];
+      // one matrix for the whole batch: the batch's rows are one [rows, K] matrix (no partial
+      // tiles per batch entry)
+      if (numel(b.shape.slice(0, -2)) === 1 && x.rank > 2) {
+        const rows = x.size / k;
+        return [one(matmulKernel([rows, k], [k, n], [rows, n]), t.inputs)];
+      }
+      return [one(matmulKernel(x.shape, b.shape, t.shape), t.inputs)];
+    }
     case 'pad':
       return [one(padKernel(x.shape, a['before'] as number[], t.shape, t.dtype), [x])];
     case 'concat': {

@@ -197,7 +197,7 @@ class WebGpuGraph implements RunnableGraph {
     for (const t of this.order) {
       const a = t.attrs as { name?: string; value?: HostArray };
       if (t.op === 'constant' || (t.op === 'param' && bake)) {
-        const storage = { bytes: wordBytes(t) };
+        const storage = { bytes: this.bytesOf(t) };
         this.storage.set(t.id, storage);
         this.fixed.push({ storage, value: a.value! });
         continue;
@@ -230,7 +230,7 @@ class WebGpuGraph implements RunnableGraph {
         this.storage.set(t.id, prev.storage);
         continue;
       }
-      const f: Fed = { input, storage: { bytes: wordBytes(t) } };
+      const f: Fed = { input, storage: { bytes: this.bytesOf(t) } };
       if (input.noise) f.noise = new Float32Array(numel(t.shape));
       byName.set(name, f);
       this.fed.push(f);
@@ -254,7 +254,7 @@ class WebGpuGraph implements RunnableGraph {
     this.steps.forEach((s, k) => {
       const t = s.kind === 'dispatch' ? s.output : s.op;
       if (!this.storage.has(t.id)) {
-        const need = wordBytes(t);
+        const need = this.bytesOf(t);
         const fit = free
           .filter((f) => f.bytes >= need && f.bytes <= 2 * need)
           .sort((x, y) => x.bytes - y.bytes)[0];
@@ -266,6 +266,18 @@ class WebGpuGraph implements RunnableGraph {
         if (!dedicated.has(st)) free.push(st);
       }
     });
+  }
+
+  /** A value's bytes, checked against the largest buffer a kernel may bind. */
+  private bytesOf(t: Tensor): number {
+    const bytes = wordBytes(t);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > limit)
+      throw new GraphError(
+        t.op,
+        `[${t.shape}] takes ${bytes} bytes, over the ${limit} bytes a WebGPU kernel may bind on this GPU: run smaller batches`,
+      );
+    return bytes;
   }
 
   private bufferOf(st: Storage): GPUBuffer {

@@ -14,6 +14,7 @@ import {
   literal,
   type Operand,
   offsetOf,
+  operandHead,
   perElement,
   storageType,
 } from './wgsl.js';
@@ -82,7 +83,7 @@ export function reduceKernel(
   const outs = numel(keptShape);
   const count = numel(redShape);
   const t = storageType(dtype);
-  const head = `${bindings(x.inputs, t)}\n${x.code}`;
+  const head = operandHead(x, dtype);
   const finish = (v: string) => (kind === 'mean' ? `${v} / ${literal(count, dtype)}` : v);
   const op = (a: string, b: string) => combine(kind, a, b);
   if (count >= LONG) {
@@ -148,7 +149,7 @@ ${treeReduce(size, 'mx', (a, b) => `max(${a}, ${b})`)}
 ${treeReduce(size, 'acc', (a, b) => `${a} + ${b}`)}
   let s = sh[0];
   for (var k = lid; k < ${len}u; k += ${size}u) { out[${at('k')}] = ${write}; }`;
-  const head = `${bindings(x.inputs, 'f32')}\n${x.code}\nvar<workgroup> sh: array<f32, ${size}>;`;
+  const head = `${operandHead(x, 'float32')}\nvar<workgroup> sh: array<f32, ${size}>;`;
   return { ...perRow(rows, size, head, body), inputs: x.inputs.length };
 }
 

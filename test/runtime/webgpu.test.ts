@@ -383,6 +383,18 @@ describe('WebGPU runtime: random sources, host kernels, params, gradients', { sk
     );
   });
 
+  it('compiles of one structure share a compiled graph, each running with its own params', async () => {
+    const build = (v: number) => input('x', [1, 2]).matmul(param('w', f32([2, 2], [v, 0, 0, v])));
+    const feeds = { x: f32([1, 2], [3, 4]) };
+    const [a, b] = [await compile({ y: build(1) }, gpu), await compile({ y: build(2) }, gpu)];
+    assert.equal(a.key, b.key);
+    assert.deepEqual(toNumbers((await b.run(feeds)).y!), [6, 8]);
+    assert.deepEqual(toNumbers((await a.run(feeds)).y!), [3, 4]);
+    const own = await compile({ y: build(3) }, { ...gpu, cache: false });
+    assert.deepEqual(toNumbers((await own.run(feeds)).y!), [9, 12]);
+    await own.release();
+  });
+
   it('gradients of a small network (gather, layerNorm, matmul, gelu, logSoftmax) as the reference', async () => {
     const r = new Rng(5);
     const rnd = (shape: number[]) =>

@@ -25,6 +25,7 @@ import {
   where,
 } from '../../src/graph/tensor.js';
 import { compile } from '../../src/runtime/session.js';
+import { parseAdapters } from '../../src/runtime/webgpu/device.js';
 import { planGraph } from '../../src/runtime/webgpu/plan.js';
 import { Rng } from '../../src/util/math.js';
 import { fillNoise, noiseLayout } from '../../src/util/philox.js';
@@ -419,5 +420,18 @@ describe('WebGPU runtime: random sources, host kernels, params, gradients', { sk
       const err = maxRelErr(toNumbers(got[name]!), want[k]!.data);
       assert.ok(err <= 1e-5, `${name}: error ${err}`);
     });
+  });
+});
+
+describe('WebGPU adapters', () => {
+  it("reads Dawn's list of adapters (what --gpu picks from)", () => {
+    const message = `no suitable backends found
+Available adapters:
+ * backend: 'vulkan', name: 'NVIDIA H100 80GB HBM3'
+ * backend: 'opengles', name: 'OpenGL ES 3.2 NVIDIA 580.159.04'`;
+    assert.deepEqual(parseAdapters(message), [
+      { backend: 'vulkan', name: 'NVIDIA H100 80GB HBM3' },
+      { backend: 'opengles', name: 'OpenGL ES 3.2 NVIDIA 580.159.04' },
+    ]);
   });
 });

@@ -138,6 +138,7 @@ export async function compile(
     const { compileWebGpu } = await import('./webgpu/executor.js');
     return compileWebGpu(outputs, {
       ...(opts.bakeParams ? { bakeParams: true } : {}),
+      ...(opts.cache === false ? { cache: false } : {}),
       ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
     });
   }

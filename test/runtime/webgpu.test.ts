@@ -25,6 +25,7 @@ import {
   where,
 } from '../../src/graph/tensor.js';
 import { compile } from '../../src/runtime/session.js';
+import { parseAdapters } from '../../src/runtime/webgpu/device.js';
 import { planGraph } from '../../src/runtime/webgpu/plan.js';
 import { Rng } from '../../src/util/math.js';
 import { fillNoise, noiseLayout } from '../../src/util/philox.js';
@@ -266,6 +267,12 @@ describe('WebGPU runtime: reductions, normalisation, movement, matmul', { skip }
     checkAll([
       ['[2,1,5,7] × [3,7,9]', [{ shape: [2, 1, 5, 7] }, { shape: [3, 7, 9] }], (a, b) => a.matmul(b!), 4e-6],
       ['[33,17] × [17,19]', [{ shape: [33, 17] }, { shape: [17, 19] }], (a, b) => a.matmul(b!), 4e-6],
+      [
+        '[2,3,5,7] × [1,7,9] (one matrix for the batch)',
+        [{ shape: [2, 3, 5, 7] }, { shape: [1, 7, 9] }],
+        (a, b) => a.matmul(b!),
+        4e-6,
+      ],
       ['[4,3] × [2,3,5]', [{ shape: [4, 3] }, { shape: [2, 3, 5] }], (a, b) => a.matmul(b!), 4e-6],
     ]));
 
@@ -377,6 +384,18 @@ describe('WebGPU runtime: random sources, host kernels, params, gradients', { sk
     );
   });
 
+  it('compiles of one structure share a compiled graph, each running with its own params', async () => {
+    const build = (v: number) => input('x', [1, 2]).matmul(param('w', f32([2, 2], [v, 0, 0, v])));
+    const feeds = { x: f32([1, 2], [3, 4]) };
+    const [a, b] = [await compile({ y: build(1) }, gpu), await compile({ y: build(2) }, gpu)];
+    assert.equal(a.key, b.key);
+    assert.deepEqual(toNumbers((await b.run(feeds)).y!), [6, 8]);
+    assert.deepEqual(toNumbers((await a.run(feeds)).y!), [3, 4]);
+    const own = await compile({ y: build(3) }, { ...gpu, cache: false });
+    assert.deepEqual(toNumbers((await own.run(feeds)).y!), [9, 12]);
+    await own.release();
+  });
+
   it('gradients of a small network (gather, layerNorm, matmul, gelu, logSoftmax) as the reference', async () => {
     const r = new Rng(5);
     const rnd = (shape: number[]) =>
@@ -401,5 +420,18 @@ describe('WebGPU runtime: random sources, host kernels, params, gradients', { sk
       const err = maxRelErr(toNumbers(got[name]!), want[k]!.data);
       assert.ok(err <= 1e-5, `${name}: error ${err}`);
     });
+  });
+});
+
+describe('WebGPU adapters', () => {
+  it("reads Dawn's list of adapters (what --gpu picks from)", () => {
+    const message = `no suitable backends found
+Available adapters:
+ * backend: 'vulkan', name: 'NVIDIA H100 80GB HBM3'
+ * backend: 'opengles', name: 'OpenGL ES 3.2 NVIDIA 580.159.04'`;
+    assert.deepEqual(parseAdapters(message), [
+      { backend: 'vulkan', name: 'NVIDIA H100 80GB HBM3' },
+      { backend: 'opengles', name: 'OpenGL ES 3.2 NVIDIA 580.159.04' },
+    ]);
   });
 });

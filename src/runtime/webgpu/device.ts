@@ -144,9 +144,11 @@ function pick(gpu: number | string | undefined, available: readonly Listed[]): s
   return a.name;
 }
 
+/** The backend of the adapter Dawn chose: the listed one of its name, else the first listed. */
 function backendOf(adapter: GPUAdapter, available: readonly Listed[]): string {
-  const d = adapter.info.description;
-  return available.find((a) => a.name === d)?.backend ?? available[0]?.backend ?? 'unknown';
+  const { description, device } = adapter.info;
+  const named = available.find((a) => a.name === description || a.name === device);
+  return named?.backend ?? available[0]?.backend ?? 'unknown';
 }
 
 async function finish(adapter: GPUAdapter, backend: string): Promise<Gpu> {

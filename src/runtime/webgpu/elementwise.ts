@@ -10,12 +10,12 @@ import type { OpName } from '../../graph/ops.js';
 import { type DType, numel } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
 import {
-  bindings,
   broadcastOffset,
   isLiteral,
   literal,
   load,
   type Operand,
+  operandHead,
   perElement,
   storageType,
   store,
@@ -157,7 +157,7 @@ export function fusedKernel(
 ): KernelSpec {
   const root = members[members.length - 1]!;
   const op = fusedOperand(members, inputs, source);
-  const head = `${bindings(op.inputs, storageType(root.dtype))}\n${op.code}`;
+  const head = operandHead(op, root.dtype);
   return {
     ...perElement(numel(root.shape), head, `  out[i] = ${store(root.dtype, op.at('i'))};`),
     inputs: inputs.length,

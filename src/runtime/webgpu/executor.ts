@@ -17,6 +17,11 @@ import { planGraph, type Step, source } from './plan.js';
 export interface WebGpuOptions extends DeviceOptions {
   /** Params are uploaded once, now, and are no inputs (later changes to their values unseen). */
   bakeParams?: boolean;
+  /**
+   * Share the compiled graph (its GPU buffers) with earlier compiles of the same graph
+   * (default true); a shared graph's random streams continue across its users' runs.
+   */
+  cache?: boolean;
 }
 
 /** A GPU buffer holding one value, or several whose lifetimes do not meet. */
@@ -28,6 +33,8 @@ interface Storage {
 /** A leaf fed at every run: an input, a param or noise (by name; leaves of one name share it). */
 interface Fed {
   input: GraphInput;
+  /** The leaf's place in the topological order (where a later compile's param is found). */
+  position: number;
   storage: Storage;
   /** A fed param value already in the buffer (uploads are cached by the array's identity). */
   uploaded?: HostArray;
@@ -59,18 +66,55 @@ function fromWords(
 }
 
 /** A short stable hash (FNV-1a, two lanes) of text or bytes. */
-function hash(parts: readonly (string | Uint8Array)[]): string {
+function hash(parts: readonly (string | HostData)[]): string {
   let a = 0x811c9dc5;
   let b = 0x01000193;
   for (const p of parts) {
-    const bytes = typeof p === 'string' ? new TextEncoder().encode(p) : p;
-    for (const x of bytes) {
-      a = Math.imul(a ^ x, 0x01000193) >>> 0;
-      b = Math.imul(b ^ x, 0x5bd1e995) >>> 0;
+    const bytes =
+      typeof p === 'string'
+        ? new TextEncoder().encode(p)
+        : new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+    // four bytes at a time where they are aligned (weights are large)
+    const words =
+      bytes.byteOffset % 4 === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : [];
+    for (const x of words) {
+      a = Math.imul(a ^ x, 0x01000193);
+      b = Math.imul(b ^ x, 0x5bd1e995);
+    }
+    for (let k = words.length * 4; k < bytes.length; k++) {
+      a = Math.imul(a ^ bytes[k]!, 0x01000193);
+      b = Math.imul(b ^ bytes[k]!, 0x5bd1e995);
     }
   }
-  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
+
+/** A graph's structure, shapes, leaf names and fixed values (constants; params when baked). */
+function graphKey(
+  order: readonly Tensor[],
+  results: Readonly<Record<string, Tensor>>,
+  bake: boolean,
+): string {
+  const pos = new Map(order.map((t, k) => [t.id, k]));
+  const fixed = (t: Tensor) => t.op === 'constant' || (bake && t.op === 'param');
+  return hash([
+    bake ? 'baked\n' : 'fed\n',
+    ...order.map((t) => {
+      const a =
+        t.op === 'constant'
+          ? ''
+          : t.op === 'param'
+            ? (t.attrs as { name: string }).name
+            : JSON.stringify(t.attrs);
+      return `${t.op} ${t.dtype}[${t.shape}] ${a} ${t.inputs.map((i) => pos.get(i.id))}\n`;
+    }),
+    ...order.filter(fixed).map((t) => (t.attrs as { value: HostArray }).value.data),
+    ...Object.entries(results).map(([n, t]) => `O ${n} ${pos.get(t.id)}\n`),
+  ]);
+}
+
+/** Compiled graphs shared by later compiles of the same key (as ONNX Runtime sessions are). */
+const graphs = new Map<string, Promise<WebGpuGraph>>();
 
 const pipelines = new Map<string, Promise<GPUComputePipeline>>();
 const layouts = new Map<string, GPUPipelineLayout>();
@@ -130,11 +174,47 @@ export async function compileWebGpu(
   opts: WebGpuOptions = {},
 ): Promise<RunnableGraph> {
   const gpu = await gpuDevice(opts);
-  const roots = Object.values(outputs);
-  const plan = planGraph(roots, gpu.device.limits.maxStorageBuffersPerShaderStage - 1);
-  const graph = new WebGpuGraph(gpu, plan.order, plan.steps, outputs, opts.bakeParams === true);
-  await graph.prepare();
-  return graph;
+  const bake = opts.bakeParams === true;
+  const plan = planGraph(Object.values(outputs), gpu.device.limits.maxStorageBuffersPerShaderStage - 1);
+  const key = graphKey(plan.order, outputs, bake);
+  const known = opts.cache === false ? undefined : graphs.get(key);
+  if (known) return new GraphHandle(await known, plan.order);
+  const made = (async () => {
+    const graph = new WebGpuGraph(gpu, plan.order, plan.steps, outputs, bake, key);
+    await graph.prepare();
+    return graph;
+  })();
+  if (opts.cache !== false) {
+    graphs.set(key, made);
+    made.catch(() => graphs.delete(key));
+  }
+  return new GraphHandle(await made, plan.order);
+}
+
+/**
+ * One compile's view of a compiled graph, which compiles of the same key share: its own params'
+ * current values and its own host kernels are what its runs read.
+ */
+class GraphHandle implements RunnableGraph {
+  readonly inputs: readonly GraphInput[];
+  readonly outputs: readonly GraphOutput[];
+  readonly key: string;
+  constructor(
+    private readonly graph: WebGpuGraph,
+    private readonly order: readonly Tensor[],
+  ) {
+    this.inputs = graph.inputsOf(order);
+    this.outputs = graph.outputs;
+    this.key = graph.key;
+  }
+
+  run(feeds: Readonly<Record<string, HostArray>> = {}, firstSample = 0): Promise<Record<string, HostArray>> {
+    return this.graph.run(feeds, firstSample, this.order, this.inputs);
+  }
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
 }
 
 type Encoded =
@@ -144,12 +224,11 @@ type Encoded =
       groups: GPUBindGroup[];
       grid: readonly [number, number, number];
     }
-  | { kind: 'host'; op: Tensor; inputs: Storage[]; output: Storage };
+  | { kind: 'host'; position: number; inputs: Storage[]; output: Storage };
 
-class WebGpuGraph implements RunnableGraph {
-  readonly inputs: GraphInput[] = [];
+/** A compiled graph: its buffers, pipelines and bind groups, run for one compile's tensors. */
+class WebGpuGraph {
   readonly outputs: GraphOutput[];
-  readonly key: string;
   private readonly device: GPUDevice;
   private readonly fed: Fed[] = [];
   /** Storage by the id of the tensor whose buffer it is (views share their source's). */
@@ -159,6 +238,7 @@ class WebGpuGraph implements RunnableGraph {
   private readonly runBuffer: GPUBuffer;
   private encoded: Encoded[] = [];
   private readback: GPUBuffer[] = [];
+  private resultStorage: Storage[] = [];
   private draws = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -168,6 +248,7 @@ class WebGpuGraph implements RunnableGraph {
     private readonly steps: readonly Step[],
     private readonly results: Readonly<Record<string, Tensor>>,
     bake: boolean,
+    readonly key: string,
   ) {
     this.device = gpu.device;
     this.outputs = Object.entries(results).map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
@@ -177,27 +258,16 @@ class WebGpuGraph implements RunnableGraph {
     });
     this.leaves(bake);
     this.allocate();
-    const pos = new Map(order.map((t, k) => [t.id, k]));
-    this.key = hash([
-      ...order.map((t) => {
-        const a = t.op === 'constant' || t.op === 'param' ? '' : JSON.stringify(t.attrs ?? {});
-        return `${t.op} ${t.dtype}[${t.shape}] ${a} ${t.inputs.map((i) => pos.get(i.id))}\n`;
-      }),
-      ...this.fixed.map(
-        (f) => new Uint8Array(f.value.data.buffer, f.value.data.byteOffset, f.value.data.byteLength),
-      ),
-      ...Object.entries(results).map(([n, t]) => `O ${n} ${pos.get(t.id)}`),
-    ]);
   }
 
   /** Names the inputs as the ONNX lowering does (noise by order of appearance, shared by attributes). */
   private leaves(bake: boolean): void {
     const byName = new Map<string, Fed>();
     const noiseNames = new Map<string, string>();
-    for (const t of this.order) {
+    for (const [position, t] of this.order.entries()) {
       const a = t.attrs as { name?: string; value?: HostArray };
       if (t.op === 'constant' || (t.op === 'param' && bake)) {
-        const storage = { bytes: wordBytes(t) };
+        const storage = { bytes: this.bytesOf(t) };
         this.storage.set(t.id, storage);
         this.fixed.push({ storage, value: a.value! });
         continue;
@@ -230,11 +300,10 @@ class WebGpuGraph implements RunnableGraph {
         this.storage.set(t.id, prev.storage);
         continue;
       }
-      const f: Fed = { input, storage: { bytes: wordBytes(t) } };
+      const f: Fed = { input, position, storage: { bytes: this.bytesOf(t) } };
       if (input.noise) f.noise = new Float32Array(numel(t.shape));
       byName.set(name, f);
       this.fed.push(f);
-      this.inputs.push(input);
       this.storage.set(t.id, f.storage);
     }
   }
@@ -254,7 +323,7 @@ class WebGpuGraph implements RunnableGraph {
     this.steps.forEach((s, k) => {
       const t = s.kind === 'dispatch' ? s.output : s.op;
       if (!this.storage.has(t.id)) {
-        const need = wordBytes(t);
+        const need = this.bytesOf(t);
         const fit = free
           .filter((f) => f.bytes >= need && f.bytes <= 2 * need)
           .sort((x, y) => x.bytes - y.bytes)[0];
@@ -266,6 +335,18 @@ class WebGpuGraph implements RunnableGraph {
         if (!dedicated.has(st)) free.push(st);
       }
     });
+  }
+
+  /** A value's bytes, checked against the largest buffer a kernel may bind. */
+  private bytesOf(t: Tensor): number {
+    const bytes = wordBytes(t);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > limit)
+      throw new GraphError(
+        t.op,
+        `[${t.shape}] takes ${bytes} bytes, over the ${limit} bytes a WebGPU kernel may bind on this GPU: run smaller batches`,
+      );
+    return bytes;
   }
 
   private bufferOf(st: Storage): GPUBuffer {
@@ -296,7 +377,7 @@ class WebGpuGraph implements RunnableGraph {
         if (s.kind === 'host')
           return {
             kind: 'host',
-            op: s.op,
+            position: this.order.indexOf(s.op),
             inputs: s.op.inputs.map((u) => this.storageOf(u)),
             output: this.storageOf(s.op),
           };
@@ -318,7 +399,8 @@ class WebGpuGraph implements RunnableGraph {
       }),
     );
     for (const f of this.fed) this.bufferOf(f.storage);
-    for (const t of Object.values(this.results)) this.bufferOf(this.storageOf(t));
+    this.resultStorage = this.outputs.map((o) => this.storageOf(this.results[o.name]!));
+    for (const st of this.resultStorage) this.bufferOf(st);
     // constants only kernels read as literals need no buffer
     for (const f of this.fixed)
       if (f.storage.buffer) d.queue.writeBuffer(f.storage.buffer, 0, toWords(f.value));
@@ -330,21 +412,38 @@ class WebGpuGraph implements RunnableGraph {
     );
   }
 
-  run(feeds: Readonly<Record<string, HostArray>> = {}, firstSample = 0): Promise<Record<string, HostArray>> {
-    const next = this.queue.then(() => this.runNow(feeds, firstSample));
+  /** The inputs of a compile whose tensors are `order` (its own params). */
+  inputsOf(order: readonly Tensor[]): GraphInput[] {
+    return this.fed.map((f) => (f.input.param ? { ...f.input, param: order[f.position]! } : f.input));
+  }
+
+  /** Runs with the param values and host kernels of the compile whose tensors are `order`. */
+  run(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+    order: readonly Tensor[],
+    inputs: readonly GraphInput[],
+  ): Promise<Record<string, HostArray>> {
+    const next = this.queue.then(() => this.runNow(feeds, firstSample, order, inputs));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
   async release(): Promise<void> {
     await this.queue;
+    const shared = graphs.get(this.key);
+    if (shared && (await shared) === this) graphs.delete(this.key);
     const all = new Set([...this.storage.values()].map((s) => s.buffer));
     for (const b of all) b?.destroy();
     for (const b of this.readback) b.destroy();
     this.runBuffer.destroy();
   }
 
-  private upload(feeds: Readonly<Record<string, HostArray>>, firstSample: number): void {
+  private upload(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+    order: readonly Tensor[],
+  ): void {
     const q = this.device.queue;
     for (const f of this.fed) {
       const fed = feeds[f.input.name];
@@ -358,7 +457,7 @@ class WebGpuGraph implements RunnableGraph {
         // a fed value is uploaded once; a param's own value at every run (optimisers and
         // Monte Carlo programming change it in place)
         if (fed && f.uploaded === fed) continue;
-        q.writeBuffer(buffer, 0, toWords(fed ?? (f.input.param.attrs as { value: HostArray }).value));
+        q.writeBuffer(buffer, 0, toWords(fed ?? (order[f.position]!.attrs as { value: HostArray }).value));
         f.uploaded = fed;
       } else q.writeBuffer(buffer, 0, toWords(fed!));
     }
@@ -368,11 +467,13 @@ class WebGpuGraph implements RunnableGraph {
   private async runNow(
     feeds: Readonly<Record<string, HostArray>>,
     firstSample: number,
+    order: readonly Tensor[],
+    inputs: readonly GraphInput[],
   ): Promise<Record<string, HostArray>> {
-    checkFeeds(this.inputs, feeds);
+    checkFeeds(inputs, feeds);
     const d = this.device;
     d.pushErrorScope('validation');
-    this.upload(feeds, firstSample);
+    this.upload(feeds, firstSample, order);
     let encoder = d.createCommandEncoder();
     let pass = encoder.beginComputePass();
     for (const e of this.encoded) {
@@ -384,14 +485,19 @@ class WebGpuGraph implements RunnableGraph {
       }
       pass.end();
       d.queue.submit([encoder.finish()]);
-      await this.hostKernel(e, firstSample);
+      await this.hostKernel(order[e.position]!, e, firstSample);
       encoder = d.createCommandEncoder();
       pass = encoder.beginComputePass();
     }
     pass.end();
     this.outputs.forEach((o, k) => {
-      const st = this.storageOf(this.results[o.name]!);
-      encoder.copyBufferToBuffer(this.bufferOf(st), 0, this.readback[k]!, 0, wordBytes(o));
+      encoder.copyBufferToBuffer(
+        this.bufferOf(this.resultStorage[k]!),
+        0,
+        this.readback[k]!,
+        0,
+        wordBytes(o),
+      );
     });
     d.queue.submit([encoder.finish()]);
     const error = await d.popErrorScope();
@@ -410,22 +516,26 @@ class WebGpuGraph implements RunnableGraph {
    * A host kernel without a WebGPU dispatch: its inputs copied to the host, `run` there, its
    * output uploaded. Correct and slow (a round trip through the host per kernel per run).
    */
-  private async hostKernel(e: Extract<Encoded, { kind: 'host' }>, firstSample: number): Promise<void> {
+  private async hostKernel(
+    op: Tensor,
+    e: Extract<Encoded, { kind: 'host' }>,
+    firstSample: number,
+  ): Promise<void> {
     const d = this.device;
-    const staging = e.op.inputs.map((u) =>
+    const staging = op.inputs.map((u) =>
       d.createBuffer({
         size: Math.ceil(wordBytes(u) / 16) * 16,
         usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       }),
     );
     const enc = d.createCommandEncoder();
-    for (const [k, u] of e.op.inputs.entries())
+    for (const [k, u] of op.inputs.entries())
       enc.copyBufferToBuffer(this.bufferOf(e.inputs[k]!), 0, staging[k]!, 0, wordBytes(u));
     d.queue.submit([enc.finish()]);
     await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
-    const values = e.op.inputs.map((u, k) => fromWords(staging[k]!.getMappedRange(), u));
+    const values = op.inputs.map((u, k) => fromWords(staging[k]!.getMappedRange(), u));
     for (const b of staging) b.destroy();
-    const out = (e.op.attrs as { run: HostKernel }).run(values, undefined, firstSample);
+    const out = (op.attrs as { run: HostKernel }).run(values, undefined, firstSample);
     d.queue.writeBuffer(this.bufferOf(e.output), 0, toWords(out));
   }
 }

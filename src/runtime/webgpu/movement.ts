@@ -6,9 +6,16 @@
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { type DType, numel, type Shape, strides } from '../../graph/shape.js';
-import { bindings, bufferOperand, type Operand, offsetOf, perElement, storageType, store } from './wgsl.js';
-
-const operandHead = (x: Operand, d: DType) => `${bindings(x.inputs, storageType(d))}\n${x.code}`;
+import {
+  bindings,
+  bufferOperand,
+  type Operand,
+  offsetOf,
+  operandHead,
+  perElement,
+  storageType,
+  store,
+} from './wgsl.js';
 
 const copyHead = (d: DType, inputs = 1) =>
   bindings(Array<string>(inputs).fill(storageType(d)), storageType(d));

@@ -53,6 +53,12 @@ export function source(t: Tensor): Tensor {
   return s;
 }
 
+function append<V>(m: Map<number, V[]>, k: number, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
 export interface Plan {
   order: readonly Tensor[];
   steps: readonly Step[];
@@ -63,7 +69,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
   const order = topoSort(roots);
   const outputs = new Set(roots.map((t) => t.id));
   const consumers = new Map<number, Tensor[]>();
-  for (const t of order) for (const i of t.inputs) consumers.set(i.id, [...(consumers.get(i.id) ?? []), t]);
+  for (const t of order) for (const i of t.inputs) append(consumers, i.id, t);
 
   // fusion, consumers first: a value joins its consumers' group when only that group reads it
   // (through views too), it is no output, and it has as many elements as the group's result
@@ -111,7 +117,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
   const members = new Map<number, Tensor[]>();
   for (const t of order) {
     const g = group.get(t.id);
-    if (g) members.set(g.id, [...(members.get(g.id) ?? []), t]);
+    if (g) append(members, g.id, t);
   }
   const steps: Step[] = [];
   for (const t of order) {
@@ -194,8 +200,17 @@ function opSteps(t: Tensor): Step[] {
       return [one(sinkKernel(t, bufferOperand(x.dtype)), [x])];
     case 'layerNorm':
       return [one(layerNormKernel(x.shape, a['eps'] as number), t.inputs)];
-    case 'matmul':
-      return [one(matmulKernel(x.shape, t.inputs[1]!.shape, t.shape), t.inputs)];
+    case 'matmul': {
+      const b = t.inputs[1]!;
+      const [k, n] = b.shape.slice(-2) as [number, number];
+      // one matrix for the whole batch: the batch's rows are one [rows, K] matrix (no partial
+      // tiles per batch entry)
+      if (numel(b.shape.slice(0, -2)) === 1 && x.rank > 2) {
+        const rows = x.size / k;
+        return [one(matmulKernel([rows, k], [k, n], [rows, n]), t.inputs)];
+      }
+      return [one(matmulKernel(x.shape, b.shape, t.shape), t.inputs)];
+    }
     case 'pad':
       return [one(padKernel(x.shape, a['before'] as number[], t.shape, t.dtype), [x])];
     case 'concat': {

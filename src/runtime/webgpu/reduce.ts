@@ -1,7 +1,8 @@
 /**
  * Reductions over any axes (sum, mean, max, min) and the row-wise ops softmax, logSoftmax and
  * layerNorm. Long reductions take one workgroup per output value (a strided loop per thread,
- * then a tree in workgroup memory); short ones one thread per output value.
+ * then a tree in workgroup memory); short ones one thread per output value. The row-wise ops
+ * take a workgroup per row, which holds the row in its threads' registers between passes.
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { type DType, numel, type Shape, strides } from '../../graph/shape.js';
@@ -14,6 +15,7 @@ import {
   literal,
   type Operand,
   offsetOf,
+  operandHead,
   perElement,
   storageType,
 } from './wgsl.js';
@@ -82,7 +84,7 @@ export function reduceKernel(
   const outs = numel(keptShape);
   const count = numel(redShape);
   const t = storageType(dtype);
-  const head = `${bindings(x.inputs, t)}\n${x.code}`;
+  const head = operandHead(x, dtype);
   const finish = (v: string) => (kind === 'mean' ? `${v} / ${literal(count, dtype)}` : v);
   const op = (a: string, b: string) => combine(kind, a, b);
   if (count >= LONG) {
@@ -126,6 +128,16 @@ function rowsAlong(shape: Shape, axis: number) {
   return { rows: numel(outer), len: shape[axis]!, stride: st[axis]!, base };
 }
 
+/**
+ * WGSL running `body` for each element `k` of a row of `len` that thread `lid` of `size` holds
+ * (k = lid, lid + size, …), as `v[r]` of its registers `v`: rows are read from memory once.
+ */
+const own = (len: number, size: number, body: string): string =>
+  `  for (var r = 0u; r < ${Math.ceil(len / size)}u; r++) {
+    let k = lid + r * ${size}u;
+    if (k < ${len}u) { ${body} }
+  }`;
+
 /** softmax (or logSoftmax) along `axis`: max, then Σ exp, then the values. */
 export function softmaxKernel(
   shape: Shape,
@@ -135,20 +147,20 @@ export function softmaxKernel(
 ): KernelSpec {
   const { rows, len, stride, base } = rowsAlong(shape, axis);
   const size = rowThreads(len);
-  const at = (k: string) => `base + ${k} * ${stride}u`;
-  const write = log ? `${x.at(at('k'))} - m - log(s)` : `exp(${x.at(at('k'))} - m) / s`;
+  const at = `base + k * ${stride}u`;
   const body = `  ${base}
+  var v: array<f32, ${Math.ceil(len / size)}>;
   var mx = ${literal(-F32_MAX, 'float32')};
-  for (var k = lid; k < ${len}u; k += ${size}u) { mx = max(mx, ${x.at(at('k'))}); }
+${own(len, size, `v[r] = ${x.at(at)}; mx = max(mx, v[r]);`)}
 ${treeReduce(size, 'mx', (a, b) => `max(${a}, ${b})`)}
   let m = sh[0];
   workgroupBarrier();
   var acc = 0.0;
-  for (var k = lid; k < ${len}u; k += ${size}u) { acc += exp(${x.at(at('k'))} - m); }
+${own(len, size, 'v[r] = v[r] - m; acc += exp(v[r]);')}
 ${treeReduce(size, 'acc', (a, b) => `${a} + ${b}`)}
   let s = sh[0];
-  for (var k = lid; k < ${len}u; k += ${size}u) { out[${at('k')}] = ${write}; }`;
-  const head = `${bindings(x.inputs, 'f32')}\n${x.code}\nvar<workgroup> sh: array<f32, ${size}>;`;
+${own(len, size, `out[${at}] = ${log ? 'v[r] - log(s)' : 'exp(v[r]) / s'};`)}`;
+  const head = `${operandHead(x, 'float32')}\nvar<workgroup> sh: array<f32, ${size}>;`;
   return { ...perRow(rows, size, head, body), inputs: x.inputs.length };
 }
 
@@ -158,18 +170,17 @@ export function layerNormKernel(shape: Shape, eps: number): KernelSpec {
   const rows = numel(shape) / d;
   const size = rowThreads(d);
   const body = `  let base = row * ${d}u;
+  var v: array<f32, ${Math.ceil(d / size)}>;
   var acc = 0.0;
-  for (var k = lid; k < ${d}u; k += ${size}u) { acc += in0[base + k]; }
+${own(d, size, 'v[r] = in0[base + k]; acc += v[r];')}
 ${treeReduce(size, 'acc', (a, b) => `${a} + ${b}`)}
   let mu = sh[0] / ${d}.0;
   workgroupBarrier();
   var sq = 0.0;
-  for (var k = lid; k < ${d}u; k += ${size}u) { let c = in0[base + k] - mu; sq += c * c; }
+${own(d, size, 'let c = v[r] - mu; sq += c * c;')}
 ${treeReduce(size, 'sq', (a, b) => `${a} + ${b}`)}
   let rstd = 1.0 / sqrt(sh[0] / ${d}.0 + ${literal(eps, 'float32')});
-  for (var k = lid; k < ${d}u; k += ${size}u) {
-    out[base + k] = (in0[base + k] - mu) * rstd * in1[k] + in2[k];
-  }`;
+${own(d, size, 'out[base + k] = (v[r] - mu) * rstd * in1[k] + in2[k];')}`;
   const head = `${bindings(['f32', 'f32', 'f32'], 'f32')}\nvar<workgroup> sh: array<f32, ${size}>;`;
   return { ...perRow(rows, size, head, body), inputs: 3 };
 }

@@ -56,6 +56,10 @@ export const bufferOperand = (d: DType): Operand => ({
   at: (i) => load(d, `in0[${i}]`),
 });
 
+/** The bindings and declarations of a kernel that reads `x` and writes a `d` output. */
+export const operandHead = (x: Operand, d: DType): string =>
+  `${bindings(x.inputs, storageType(d))}\n${x.code}`;
+
 /** Storage bindings: inputs read-only at 0..n-1, the output read_write at n. */
 export function bindings(inputs: readonly string[], output: string): string {
   const ins = inputs.map((t, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${t}>;`);

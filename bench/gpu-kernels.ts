@@ -22,7 +22,7 @@ import {
   tileName,
 } from '../src/runtime/webgpu/matmul.js';
 import { Rng } from '../src/util/math.js';
-import { gpuDevice, prepare, releaseGpu, upload } from '../test/helpers/webgpu.js';
+import { download, gpuDevice, prepare, releaseGpu, upload } from '../test/helpers/webgpu.js';
 import { benchArgs, median } from './util.js';
 
 const args = benchArgs(import.meta.url, {
@@ -239,16 +239,35 @@ if (args.tiles) {
     for (const b of bufs) b.destroy();
   }
 } else {
-  const W = [20, 30, 16, -9, -9, -9, -8];
-  console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'naive', '× naive'], W));
+  const W = [20, 30, 16, -9, -9, -9, -8, -9];
+  console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'naive', '× naive', 'max |Δ|'], W));
+  const naiveToo = !args['no-naive'];
+  const times = (a: number, b: number) => `${(a / b).toPrecision(2)}×`;
   let [total, totalNaive] = [0, 0];
   for (const p of products) {
     const bufs = buffers(p);
     const spec = matmulKernel(p.a, p.b, outShape(p));
+    const size = numel(outShape(p));
     const s = await timeKernel(spec, bufs);
-    const naive = args['no-naive'] ? NaN : await timeKernel(naiveKernel(p), bufs);
+    const got = naiveToo ? await download(device, bufs[2]!, size) : null;
+    // cleared, so that a naive kernel that wrote nothing shows
+    const clear = device.createCommandEncoder();
+    clear.clearBuffer(bufs[2]!);
+    device.queue.submit([clear.finish()]);
+    const naive = naiveToo ? await timeKernel(naiveKernel(p), bufs) : NaN;
     total += s;
     totalNaive += naive;
+    // the two kernels' outputs, as a share of the largest output
+    let delta = '-';
+    if (got) {
+      const want = await download(device, bufs[2]!, size);
+      let [d, scale] = [0, 0];
+      for (let i = 0; i < size; i++) {
+        d = Math.max(d, Math.abs(got[i]! - want[i]!));
+        scale = Math.max(scale, Math.abs(want[i]!));
+      }
+      delta = (d / scale).toExponential(1);
+    }
     const g = (t: number) => rate(flops(p), t);
     console.log(
       row(
@@ -258,8 +277,9 @@ if (args.tiles) {
           spec.code.match(/tile (\S+)/)![1]!,
           (s * 1e3).toFixed(3),
           g(s),
-          args['no-naive'] ? '-' : g(naive),
-          args['no-naive'] ? '-' : `${(naive / s).toFixed(1)}×`,
+          naiveToo ? g(naive) : '-',
+          naiveToo ? times(naive, s) : '-',
+          delta,
         ],
         W,
       ),
@@ -275,11 +295,13 @@ if (args.tiles) {
         '',
         (total * 1e3).toFixed(3),
         rate(all, total),
-        args['no-naive'] ? '-' : rate(all, totalNaive),
-        args['no-naive'] ? '-' : `${(totalNaive / total).toFixed(1)}×`,
+        naiveToo ? rate(all, totalNaive) : '-',
+        naiveToo ? times(totalNaive, total) : '-',
+        '',
       ],
       W,
     ),
   );
+  console.log("max |Δ|: between the two kernels' outputs, as a share of the largest output");
 }
 releaseGpu(device);

@@ -5,11 +5,12 @@
  * per thread, no shared memory) measured in the same run. Kernel time from timestamp queries
  * where the adapter has them (else wall time of one submit), per dispatch: the median of
  * --trials runs of back-to-back dispatches (at least --reps, and 10 ms of work).
- *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20]
- *   node dist/bench/gpu-kernels.js --tiles [--shapes deit-s] [--tile 128x128x16/8x8 ...]   (every
- *     tile configuration on each product: the rate of each, and which one matmulKernel picks)
- *   node dist/bench/gpu-kernels.js --backend opengles   (Dawn's OpenGL ES backend, compatibility
- *     mode: for hosts without Vulkan)
+ * --tiles: every tile configuration (and those of --tile) on each product of --models: the rate
+ * of each, and which one matmulKernel picks. --backend opengles: Dawn's OpenGL ES backend in
+ * compatibility mode, for hosts without Vulkan.
+ *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20] [--trials 5] [--no-naive]
+ *   node dist/bench/gpu-kernels.js --tiles [--models deit-s] [--tile 128x128x16/8x8 ...]
+ *   node dist/bench/gpu-kernels.js --backend opengles
  */
 import type { KernelSpec } from '../src/graph/gpu-kernel.js';
 import { numel, type Shape } from '../src/graph/shape.js';

@@ -7,8 +7,7 @@
  * DeiT-S (9 cells × 10 instances × 50,000 images = 4.5 M image-forwards, 90 instances
  * programmed) from the measured `rram-clipformer` rate. Each preset runs in its own process, so
  * that its GPU memory is its own.
- *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5]
- *     [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
+ *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
  *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
  */
 import { execFileSync } from 'node:child_process';

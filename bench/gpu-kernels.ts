@@ -227,18 +227,31 @@ if (args.tiles) {
       process.exit(2);
     }
   }
+  // the products' time with the picked tiles and with the best of each
+  let [picks, bests] = [0, 0];
   for (const p of products) {
     const bufs = buffers(p);
     const picked = matmulKernel(p.a, p.b, outShape(p)).code.match(/tile (\S+)/)![1];
+    const times = new Map<string, number>();
     for (const t of tiles) {
       const s = await timeKernel(matmulKernelWith(p.a, p.b, outShape(p), t), bufs);
       const name = tileName(t);
+      times.set(name, s);
       console.log(
         row([p.name, dims(p), name, (s * 1e3).toFixed(3), rate(flops(p), s), name === picked ? '*' : ''], W),
       );
     }
+    const [best, bestTime] = [...times].reduce((x, y) => (y[1] < x[1] ? y : x));
+    const pickedTime = times.get(picked!) ?? NaN;
+    [picks, bests] = [picks + pickedTime, bests + bestTime];
+    console.log(
+      `  fastest: ${best}; the picked tile runs at ${((100 * bestTime) / pickedTime).toFixed(0)} % of its rate`,
+    );
     for (const b of bufs) b.destroy();
   }
+  console.log(
+    `all products: the picked tiles take ${(picks * 1e3).toFixed(3)} ms, the fastest of each ${(bests * 1e3).toFixed(3)} ms (${((100 * bests) / picks).toFixed(0)} %)`,
+  );
 } else {
   const W = [20, 30, 16, -9, -9, -9, -8, -9];
   console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'naive', '× naive', 'max |Δ|'], W));

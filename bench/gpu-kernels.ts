@@ -5,11 +5,12 @@
  * per thread, no shared memory) measured in the same run. Kernel time from timestamp queries
  * where the adapter has them (else wall time of one submit), per dispatch: the median of
  * --trials runs of back-to-back dispatches (at least --reps, and 10 ms of work).
- *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20]
- *   node dist/bench/gpu-kernels.js --tiles [--shapes deit-s] [--tile 128x128x16/8x8 ...]   (every
- *     tile configuration on each product: the rate of each, and which one matmulKernel picks)
- *   node dist/bench/gpu-kernels.js --backend opengles   (Dawn's OpenGL ES backend, compatibility
- *     mode: for hosts without Vulkan)
+ * --tiles: every tile configuration (and those of --tile) on each product of --models: the rate
+ * of each, and which one matmulKernel picks. --backend opengles: Dawn's OpenGL ES backend in
+ * compatibility mode, for hosts without Vulkan.
+ *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20] [--trials 5] [--no-naive]
+ *   node dist/bench/gpu-kernels.js --tiles [--models deit-s] [--tile 128x128x16/8x8 ...]
+ *   node dist/bench/gpu-kernels.js --backend opengles
  */
 import type { KernelSpec } from '../src/graph/gpu-kernel.js';
 import { numel, type Shape } from '../src/graph/shape.js';
@@ -22,7 +23,7 @@ import {
   tileName,
 } from '../src/runtime/webgpu/matmul.js';
 import { Rng } from '../src/util/math.js';
-import { gpuDevice, prepare, releaseGpu, upload } from '../test/helpers/webgpu.js';
+import { download, gpuDevice, prepare, releaseGpu, upload } from '../test/helpers/webgpu.js';
 import { benchArgs, median } from './util.js';
 
 const args = benchArgs(import.meta.url, {
@@ -226,29 +227,61 @@ if (args.tiles) {
       process.exit(2);
     }
   }
+  // the products' time with the picked tiles and with the best of each
+  let [picks, bests] = [0, 0];
   for (const p of products) {
     const bufs = buffers(p);
     const picked = matmulKernel(p.a, p.b, outShape(p)).code.match(/tile (\S+)/)![1];
+    const times = new Map<string, number>();
     for (const t of tiles) {
       const s = await timeKernel(matmulKernelWith(p.a, p.b, outShape(p), t), bufs);
       const name = tileName(t);
+      times.set(name, s);
       console.log(
         row([p.name, dims(p), name, (s * 1e3).toFixed(3), rate(flops(p), s), name === picked ? '*' : ''], W),
       );
     }
+    const [best, bestTime] = [...times].reduce((x, y) => (y[1] < x[1] ? y : x));
+    const pickedTime = times.get(picked!) ?? NaN;
+    [picks, bests] = [picks + pickedTime, bests + bestTime];
+    console.log(
+      `  fastest: ${best}; the picked tile runs at ${((100 * bestTime) / pickedTime).toFixed(0)} % of its rate`,
+    );
     for (const b of bufs) b.destroy();
   }
+  console.log(
+    `all products: the picked tiles take ${(picks * 1e3).toFixed(3)} ms, the fastest of each ${(bests * 1e3).toFixed(3)} ms (${((100 * bests) / picks).toFixed(0)} %)`,
+  );
 } else {
-  const W = [20, 30, 16, -9, -9, -9, -8];
-  console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'naive', '× naive'], W));
+  const W = [20, 30, 16, -9, -9, -9, -8, -9];
+  console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'naive', '× naive', 'max |Δ|'], W));
+  const naiveToo = !args['no-naive'];
+  const times = (a: number, b: number) => `${(a / b).toPrecision(2)}×`;
   let [total, totalNaive] = [0, 0];
   for (const p of products) {
     const bufs = buffers(p);
     const spec = matmulKernel(p.a, p.b, outShape(p));
+    const size = numel(outShape(p));
     const s = await timeKernel(spec, bufs);
-    const naive = args['no-naive'] ? NaN : await timeKernel(naiveKernel(p), bufs);
+    const got = naiveToo ? await download(device, bufs[2]!, size) : null;
+    // cleared, so that a naive kernel that wrote nothing shows
+    const clear = device.createCommandEncoder();
+    clear.clearBuffer(bufs[2]!);
+    device.queue.submit([clear.finish()]);
+    const naive = naiveToo ? await timeKernel(naiveKernel(p), bufs) : NaN;
     total += s;
     totalNaive += naive;
+    // the two kernels' outputs, as a share of the largest output
+    let delta = '-';
+    if (got) {
+      const want = await download(device, bufs[2]!, size);
+      let [d, scale] = [0, 0];
+      for (let i = 0; i < size; i++) {
+        d = Math.max(d, Math.abs(got[i]! - want[i]!));
+        scale = Math.max(scale, Math.abs(want[i]!));
+      }
+      delta = (d / scale).toExponential(1);
+    }
     const g = (t: number) => rate(flops(p), t);
     console.log(
       row(
@@ -258,8 +291,9 @@ if (args.tiles) {
           spec.code.match(/tile (\S+)/)![1]!,
           (s * 1e3).toFixed(3),
           g(s),
-          args['no-naive'] ? '-' : g(naive),
-          args['no-naive'] ? '-' : `${(naive / s).toFixed(1)}×`,
+          naiveToo ? g(naive) : '-',
+          naiveToo ? times(naive, s) : '-',
+          delta,
         ],
         W,
       ),
@@ -275,11 +309,13 @@ if (args.tiles) {
         '',
         (total * 1e3).toFixed(3),
         rate(all, total),
-        args['no-naive'] ? '-' : rate(all, totalNaive),
-        args['no-naive'] ? '-' : `${(totalNaive / total).toFixed(1)}×`,
+        naiveToo ? rate(all, totalNaive) : '-',
+        naiveToo ? times(totalNaive, total) : '-',
+        '',
       ],
       W,
     ),
   );
+  console.log("max |Δ|: between the two kernels' outputs, as a share of the largest output");
 }
 releaseGpu(device);

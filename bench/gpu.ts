@@ -7,8 +7,7 @@
  * DeiT-S (9 cells × 10 instances × 50,000 images = 4.5 M image-forwards, 90 instances
  * programmed) from the measured `rram-clipformer` rate. Each preset runs in its own process, so
  * that its GPU memory is its own.
- *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5]
- *     [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
+ *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
  *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
  */
 import { execFileSync } from 'node:child_process';
@@ -169,6 +168,8 @@ function child(hw: string): One | { hw: string; error: string } {
   }
 }
 
+/** 3 significant digits, whole numbers from 100. */
+const num = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 const gb = (b: number | null) => (b === null ? '-' : `${(b / 1e9).toFixed(2)} GB`);
 const cell = (s: string, w: number) => (w < 0 ? s.padStart(-w) : s.padEnd(w));
 const W = [24, -10, -10, -11, 22, -10, 14];
@@ -194,7 +195,7 @@ if (args.one) {
     console.log(
       row(
         'PyTorch (ideal)',
-        torch.imagesPerSecond.toFixed(1),
+        num(torch.imagesPerSecond),
         ((batch / torch.imagesPerSecond) * 1e3).toFixed(1),
         '100%',
         '',
@@ -224,9 +225,9 @@ if (args.one) {
     console.log(
       row(
         `xbar ${hw}`,
-        ips.toFixed(1),
+        num(ips),
         (r.seconds * 1e3).toFixed(1),
-        share === null ? '-' : `${(100 * share).toFixed(1)}%`,
+        share === null ? '-' : `${num(100 * share)}%`,
         target,
         gb(r.gpuBytes),
         `${r.setupSeconds.toFixed(1)} s`,
@@ -238,7 +239,7 @@ if (args.one) {
     const setups = (TABLE_II.instances * rram.setupSeconds) / 3600;
     const total = forwards + setups;
     console.log(
-      `ClipFormer Table II on DeiT-S (${TABLE_II.forwards / 1e6} M image-forwards at ${(batch / rram.seconds).toFixed(1)} images/s, ${TABLE_II.instances} instances set up in ${rram.setupSeconds.toFixed(1)} s each): ${total.toFixed(1)} h (${forwards.toFixed(1)} h forwards + ${setups.toFixed(1)} h setup) ${verdict(total <= TARGETS.tableHours, `≤ ${TARGETS.tableHours} h, goal 8 h`)}`,
+      `ClipFormer Table II on DeiT-S (${TABLE_II.forwards / 1e6} M image-forwards at ${num(batch / rram.seconds)} images/s, ${TABLE_II.instances} instances set up in ${rram.setupSeconds.toFixed(1)} s each): ${total.toFixed(1)} h (${forwards.toFixed(1)} h forwards + ${setups.toFixed(1)} h setup) ${verdict(total <= TARGETS.tableHours, `≤ ${TARGETS.tableHours} h, goal 8 h`)}`,
     );
   }
   console.log(

@@ -17,7 +17,7 @@ export function benchArgs<O extends NonNullable<ParseArgsConfig['options']>>(
   options: O,
 ): ReturnType<typeof parseArgs<{ options: O }>>['values'] {
   const usage = () => {
-    const source = fileURLToPath(moduleUrl).replace(/\/dist\/bench\/(\w+)\.js$/, '/bench/$1.ts');
+    const source = fileURLToPath(moduleUrl).replace(/\/dist\/bench\/([\w-]+)\.js$/, '/bench/$1.ts');
     let lines: string[] = [];
     try {
       lines = readFileSync(source, 'utf8')

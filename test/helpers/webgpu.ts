@@ -1,7 +1,8 @@
 /**
  * A WebGPU device for kernel tests and benchmarks (Dawn's `webgpu` package), and one
- * KernelSpec dispatched on it. Without a GPU, SwiftShader's Vulkan ICD (Debian's `chromium`)
- * is used when VK_ICD_FILENAMES is unset and the ICD is installed, as on CI.
+ * KernelSpec dispatched on it. Where no adapter is found (no GPU), SwiftShader's Vulkan ICD
+ * (Debian's `chromium`) is tried when VK_ICD_FILENAMES is unset and the ICD is installed, as on
+ * CI; child processes inherit the setting.
  */
 import { existsSync } from 'node:fs';
 import { create, globals } from 'webgpu';
@@ -16,6 +17,13 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
  */
 let instance: GPU | null = null;
 
+/** The first adapter of Dawn's `backend` (all where unset), or null. */
+async function firstAdapter(backend?: string): Promise<GPUAdapter | null> {
+  Object.assign(globalThis, globals);
+  instance ??= create(backend ? [`backend=${backend}`] : []);
+  return instance.requestAdapter(backend === 'opengles' ? { featureLevel: 'compatibility' } : {});
+}
+
 /**
  * The first adapter's device with the adapter's own limits, or why there is none. `backend`:
  * Dawn's backend (e.g. `opengles`, for hosts without Vulkan: compatibility mode).
@@ -23,13 +31,13 @@ let instance: GPU | null = null;
 export async function gpuDevice(
   backend?: string,
 ): Promise<{ device: GPUDevice; name: string } | { skip: string }> {
-  if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD))
+  let adapter = await firstAdapter(backend);
+  if (!adapter && !process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD)) {
+    // a new instance reads the variable again
     process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
-  Object.assign(globalThis, globals);
-  instance ??= create(backend ? [`backend=${backend}`] : []);
-  const adapter = await instance.requestAdapter(
-    backend === 'opengles' ? { featureLevel: 'compatibility' } : {},
-  );
+    instance = null;
+    adapter = await firstAdapter(backend);
+  }
   if (!adapter)
     return {
       skip: `no WebGPU adapter (install chromium and libvulkan1 for SwiftShader, or set VK_ICD_FILENAMES)`,

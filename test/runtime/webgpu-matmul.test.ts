@@ -110,6 +110,12 @@ describe('the WebGPU matmul source', () => {
     assert.ok(MATMUL_TILES.some(({ tile }) => spec.code.includes(`tile ${tileName(tile)}`)));
   });
 
+  it('takes large tiles for large products and small ones where large ones leave the GPU idle', () => {
+    const tileOf = (a: Shape, b: Shape) => matmulKernel(a, b, outShape(a, b)).code.match(/tile (\S+)/)![1];
+    assert.equal(tileOf([64, 198, 384], [384, 1536]), tileName(MATMUL_TILES[0]!.tile));
+    assert.equal(tileOf([64, 64], [64, 64]), tileName(MATMUL_TILES[MATMUL_TILES.length - 1]!.tile));
+  });
+
   it('rejects shapes that do not multiply, naming them', () => {
     assert.throws(() => matmulKernel([2, 3], [4, 5], [2, 5]), /\[2, 3\] × \[4, 5\]/);
   });

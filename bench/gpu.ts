@@ -18,6 +18,7 @@ import { Predictor } from '../src/eval/predict.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
+import { gpuProfile } from '../src/runtime/webgpu/executor.js';
 import { Rng } from '../src/util/math.js';
 import { gpuDevice, releaseGpu } from '../test/helpers/webgpu.js';
 import { benchArgs, median, timeIt } from './util.js';
@@ -32,6 +33,8 @@ const args = benchArgs(import.meta.url, {
   /** The Predictor's largest tensor per run (a batch whose graph needs more runs in pieces). */
   'max-tensor-mb': { type: 'string', default: '1024' },
   one: { type: 'string' },
+  /** Time each kernel (timestamp queries) and print where a forward's GPU time goes, per preset. */
+  profile: { type: 'boolean', default: false },
 });
 const batch = Number(args.batch);
 const reps = Number(args.reps);
@@ -110,6 +113,18 @@ async function runOne(hw: string): Promise<void> {
   // each forward a new batch of the data set (its samples' noise is their own)
   let next = 1;
   const seconds = median(await timeIt(() => predictor.logits(x, batch * next++), reps, 0));
+  if (args.profile) {
+    // the timed forwards ran with their dispatches in passes of their own (XBAR_GPU_PROFILE)
+    const rows = gpuProfile();
+    const total = rows.reduce((t, r) => t + r.ms, 0);
+    console.log(
+      `# ${hw}: GPU time per forward by kernel (op, output shape), of ${(total / (reps + 1)).toFixed(2)} ms`,
+    );
+    for (const r of rows.slice(0, 25))
+      console.log(
+        `${r.label.padEnd(48)} ${String(r.count / (reps + 1)).padStart(5)}×  ${(r.ms / (reps + 1)).toFixed(3).padStart(8)} ms  ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`,
+      );
+  }
   const peak = await runtimePeakBytes();
   const usedAfter = nvidiaSmiUsedBytes();
   const one: One = {
@@ -158,15 +173,25 @@ function child(hw: string): One | { hw: string; error: string } {
         '--max-tensor-mb',
         args['max-tensor-mb'],
       ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 },
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        maxBuffer: 1 << 26,
+        env: { ...process.env, ...(args.profile ? { XBAR_GPU_PROFILE: '1' } : {}) },
+      },
     );
-    return JSON.parse(out.trim().split('\n').pop()!);
+    const lines = out.trim().split('\n');
+    for (const l of lines.slice(0, -1)) if (l.startsWith('#') || args.profile) profileLines.push(l);
+    return JSON.parse(lines.pop()!);
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     const lines = (err.stderr || err.message).trim().split('\n');
     return { hw, error: lines.find((l) => /Error|error:/.test(l)) ?? lines.pop() ?? 'failed' };
   }
 }
+
+/** What the children printed before their figures (their kernel profiles). */
+const profileLines: string[] = [];
 
 /** 3 significant digits, whole numbers from 100. */
 const num = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
@@ -246,3 +271,4 @@ if (args.one) {
     `GPU memory: xbar ${[...sources].join(', ') || '-'}; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward.`,
   );
 }
+for (const l of profileLines) console.log(l);

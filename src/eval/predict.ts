@@ -163,11 +163,13 @@ export class Predictor {
       g = compile(
         { logits: graph.logits, ...this.opts.outputs?.(shape) },
         {
+          // on the GPU, baked params are uploaded once (no host copies, unlike ONNX Runtime's)
           bakeParams:
             this.opts.bakeParams ??
-            (this.opts.matmuls
-              ? this.opts.fresh === true && paramBytes(graph.logits) <= BAKE_ANALOG_BYTES
-              : paramBytes(graph.logits) <= BAKE_IDEAL_BYTES),
+            (this.opts.provider === 'webgpu' ||
+              (this.opts.matmuls
+                ? this.opts.fresh === true && paramBytes(graph.logits) <= BAKE_ANALOG_BYTES
+                : paramBytes(graph.logits) <= BAKE_IDEAL_BYTES)),
           ...(this.opts.fresh ? { cache: false } : {}),
           ...(this.opts.provider ? { provider: this.opts.provider } : {}),
         },

@@ -6,7 +6,7 @@
 import type { HostArray, HostData } from '../../graph/ndarray.js';
 import type { GraphInput, GraphOutput } from '../../graph/onnx.js';
 import type { HostKernel } from '../../graph/ops.js';
-import { GraphError, numel } from '../../graph/shape.js';
+import { fmtShape, GraphError, numel } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { fillNoise, noiseLayout } from '../../util/philox.js';
 import { checkFeeds } from '../feeds.js';
@@ -223,6 +223,8 @@ type Encoded =
       pipeline: GPUComputePipeline;
       groups: GPUBindGroup[];
       grid: readonly [number, number, number];
+      /** The op it computes and its output shape (profiles are kept per label). */
+      label: string;
     }
   | { kind: 'host'; position: number; inputs: Storage[]; output: Storage };
 
@@ -243,7 +245,7 @@ class WebGpuGraph {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    gpu: Gpu,
+    private readonly gpu: Gpu,
     private readonly order: readonly Tensor[],
     private readonly steps: readonly Step[],
     private readonly results: Readonly<Record<string, Tensor>>,
@@ -395,7 +397,15 @@ class WebGpuGraph {
           }),
         ];
         if (s.spec.run) groups.push(runGroup(pipeline));
-        return { kind: 'dispatch', pipeline, groups, grid: s.spec.grid };
+        const op =
+          s.output.op === 'host' ? (s.output.attrs as { key: string }).key.split(' ')[0] : s.output.op;
+        return {
+          kind: 'dispatch',
+          pipeline,
+          groups,
+          grid: s.spec.grid,
+          label: `${op} ${fmtShape(s.output.shape)}`,
+        };
       }),
     );
     for (const f of this.fed) this.bufferOf(f.storage);
@@ -475,11 +485,16 @@ class WebGpuGraph {
     d.pushErrorScope('validation');
     this.upload(feeds, firstSample, order);
     let encoder = d.createCommandEncoder();
+    const timing = profiling(this.gpu) ? new KernelTimes(d, this.encoded.length) : null;
     let pass = encoder.beginComputePass();
-    for (const e of this.encoded) {
+    for (const [k, e] of this.encoded.entries()) {
       if (e.kind === 'dispatch') {
+        if (timing) {
+          pass.end();
+          pass = encoder.beginComputePass({ timestampWrites: timing.writes(k) });
+        }
         pass.setPipeline(e.pipeline);
-        for (const [k, g] of e.groups.entries()) pass.setBindGroup(k, g);
+        for (const [n, g] of e.groups.entries()) pass.setBindGroup(n, g);
         pass.dispatchWorkgroups(...e.grid);
         continue;
       }
@@ -490,6 +505,7 @@ class WebGpuGraph {
       pass = encoder.beginComputePass();
     }
     pass.end();
+    timing?.resolve(encoder);
     this.outputs.forEach((o, k) => {
       encoder.copyBufferToBuffer(
         this.bufferOf(this.resultStorage[k]!),
@@ -503,6 +519,7 @@ class WebGpuGraph {
     const error = await d.popErrorScope();
     if (error) throw new GraphError('run', `WebGPU: ${error.message}`);
     await Promise.all(this.readback.map((b) => b.mapAsync(GPUMapMode.READ)));
+    if (timing) await timing.record(this.encoded);
     const out: Record<string, HostArray> = {};
     this.outputs.forEach((o, k) => {
       const b = this.readback[k]!;
@@ -537,5 +554,64 @@ class WebGpuGraph {
     for (const b of staging) b.destroy();
     const out = (op.attrs as { run: HostKernel }).run(values, undefined, firstSample);
     d.queue.writeBuffer(this.bufferOf(e.output), 0, toWords(out));
+  }
+}
+
+/** Whether runs time each dispatch ($XBAR_GPU_PROFILE=1, on adapters with timestamp queries). */
+const profiling = (gpu: Gpu): boolean => gpu.timestamps && process.env['XBAR_GPU_PROFILE'] === '1';
+
+const profile = new Map<string, { count: number; ns: number }>();
+
+/**
+ * GPU time per kernel label (op and output shape) summed over the runs so far, largest first,
+ * when $XBAR_GPU_PROFILE=1: each dispatch then runs in a compute pass of its own, timed by
+ * timestamp queries (slower, so a profiled run's total is not its speed).
+ */
+export function gpuProfile(): { label: string; count: number; ms: number }[] {
+  return [...profile.entries()]
+    .map(([label, v]) => ({ label, count: v.count, ms: v.ns / 1e6 }))
+    .sort((a, b) => b.ms - a.ms);
+}
+
+/** The timestamp queries of one profiled run: a begin and an end per step. */
+class KernelTimes {
+  private readonly set: GPUQuerySet;
+  private readonly resolved: GPUBuffer;
+  private readonly read: GPUBuffer;
+  constructor(
+    device: GPUDevice,
+    private readonly steps: number,
+  ) {
+    this.set = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
+    this.resolved = device.createBuffer({
+      size: 16 * steps,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    this.read = device.createBuffer({
+      size: 16 * steps,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+  writes(k: number): GPUComputePassTimestampWrites {
+    return { querySet: this.set, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 };
+  }
+  resolve(encoder: GPUCommandEncoder): void {
+    encoder.resolveQuerySet(this.set, 0, 2 * this.steps, this.resolved, 0);
+    encoder.copyBufferToBuffer(this.resolved, 0, this.read, 0, 16 * this.steps);
+  }
+  async record(encoded: readonly Encoded[]): Promise<void> {
+    await this.read.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(this.read.getMappedRange());
+    encoded.forEach((e, k) => {
+      if (e.kind !== 'dispatch') return;
+      const p = profile.get(e.label) ?? { count: 0, ns: 0 };
+      p.count++;
+      p.ns += Number(t[2 * k + 1]! - t[2 * k]!);
+      profile.set(e.label, p);
+    });
+    this.read.unmap();
+    this.set.destroy();
+    this.resolved.destroy();
+    this.read.destroy();
   }
 }

@@ -206,40 +206,43 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
     ? `((b % ${perB}u) * ${R}u + r) * ${N}u + n`
     : `(b * ${R}u + r) * ${perN}u + n % ${perN}u`;
 
-  // one pass over the vector's rows for planes k0..k1 − 1 of slice j, then their noise, ADC and recombination
-  const pass = (k0: number, k1: number) => {
-    const ks = Array.from({ length: k1 - k0 }, (_, i) => k0 + i);
-    return `
-      {
-        ${ks.map((k) => `var y${k} = vec4<f32>(0.0f);${squares ? ` var v${k} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
+  // passes over the vector's rows for groups of PG planes (k0 + i, i < PG) of slice j: their sums
+  // in registers (the loop body unrolled over i), then each plane's noise, ADC and recombination
+  // in a loop (the generator's code once)
+  const groups = Math.ceil(planes / PLANE_GROUP);
+  const PG = Math.ceil(planes / groups);
+  const lanes = Array.from({ length: PG }, (_, i) => i);
+  const vec4s = (name: string) => `array<vec4<f32>, ${PG}>(${lanes.map((i) => `${name}${i}`).join(', ')})`;
+  const noise = noisy
+    ? `val += ${squares ? `sqrt(vs[i] + ${f32(Math.fround(a.outSigma) ** 2)})` : f32(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(SEEDS[k], 0u));`
+    : '';
+  const adc =
+    a.levels > 0 ? `val = clamp(round(val), vec4<f32>(${f32(-a.levels)}), vec4<f32>(${f32(a.levels)}));` : '';
+  const pass = `
+      for (var k0 = 0u; k0 < ${planes}u; k0 += ${PG}u) {
+        ${lanes.map((i) => `var y${i} = vec4<f32>(0.0f);${squares ? ` var v${i} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
         for (var t = 0u; t < count; t++) {
           let e = listRow[base + t];
-          let m = listCode[base + t];
+          let m = listCode[base + t] >> k0;
           let w = cell(b, r, e & 0x7fffffffu, j, cq, c0);
           let sw = select(w[0], -w[0], e >= 0x80000000u);
-          ${ks
+          ${lanes
             .map(
-              (k) =>
-                `let b${k} = f32((m >> ${k}u) & 1u); y${k} += b${k} * sw;${squares ? ` v${k} += b${k} * w[1];` : ''}`,
+              (i) =>
+                `let b${i} = f32((m >> ${i}u) & 1u); y${i} += b${i} * sw;${squares ? ` v${i} += b${i} * w[1];` : ''}`,
             )
             .join('\n          ')}
         }
-        ${ks
-          .map((k) => {
-            const noise = noisy
-              ? `val += ${squares ? `sqrt(v${k} + ${f32(Math.fround(a.outSigma) ** 2)})` : f32(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(${a.noiseSeeds![k]}u, 0u));`
-              : '';
-            const adc =
-              a.levels > 0
-                ? `val = clamp(round(val), vec4<f32>(${f32(-a.levels)}), vec4<f32>(${f32(a.levels)}));`
-                : '';
-            return `{ var val = y${k}; ${noise} ${adc} total += COEF[${k * J}u + j] * val; }`;
-          })
-          .join('\n        ')}
+        var ys = ${vec4s('y')};
+        ${squares ? `var vs = ${vec4s('v')};` : ''}
+        for (var i = 0u; i < min(${PG}u, ${planes}u - k0); i++) {
+          let k = k0 + i;
+          var val = ys[i];
+          ${noise}
+          ${adc}
+          total += COEF[k * ${J}u + j] * val;
+        }
       }`;
-  };
-  const passes: string[] = [];
-  for (let k0 = 0; k0 < planes; k0 += PLANE_GROUP) passes.push(pass(k0, Math.min(planes, k0 + PLANE_GROUP)));
 
   // the gain of (b, r, n)'s column c
   const gainOf = (c: string) =>
@@ -251,6 +254,7 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
 ${noisy ? RUN_STRUCT : ''}
 ${bindings.join('\n')}
 ${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
+${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${Array.from(a.noiseSeeds!, (k) => `${k}u`).join(', ')});` : ''}
 var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32(c)).join(', ')});
 ${cells}
 
@@ -310,7 +314,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var sum = vec4<f32>(0.0f);
     for (var j = 0u; j < ${J}u; j++) {
       var total = vec4<f32>(0.0f);
-      ${passes.join('')}
+      ${pass}
       sum += total;
     }
     let g = vec4<f32>(${[0, 1, 2, 3].map((l) => gainOf(`min(c0 + ${l}u, ${C - 1}u)`)).join(', ')});

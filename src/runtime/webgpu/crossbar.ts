@@ -7,10 +7,10 @@
  * per input (K, V) has its cells written here from its unit values and write noise.
  *
  * One thread per (batch, vector, 4 columns: one generator block), 64 per workgroup: WV vectors ×
- * WQ column quads. Per row tile, one thread per vector lists its on-rows (nonzero codes) in
- * workgroup memory, positive ones first, each in row order: the order in which the native
- * kernel adds them, so the sums before the ADC are the CPU's bit for bit, and rows whose code is
- * zero cost nothing. The vector's threads walk the list together (one row at a time, their
+ * WQ column quads. Per row tile, the workgroup lists each vector's on-rows (nonzero codes) in
+ * workgroup memory, positive ones first, each in row order (a row's place counted from bit masks
+ * of the rows before it): the order in which the native kernel adds them, so the sums before
+ * the ADC are the CPU's bit for bit, and rows whose code is zero cost nothing. The vector's threads walk the list together (one row at a time, their
  * columns side by side: coalesced loads), every plane's sums in registers.
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
@@ -127,6 +127,7 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
   const { grid, index } = linearGrid(vectorGroups * quadGroups * B);
   const blocks = Math.ceil(C / a.gainBlock);
   const aligned = C % 4 === 0;
+  const words = Math.ceil(rows / 32);
 
   // bindings, in the host closure's order
   const bindings: string[] = [];
@@ -261,8 +262,9 @@ ${cells}
 // per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31) and codes
 var<workgroup> listRow: array<u32, ${WV * rows}>;
 var<workgroup> listCode: array<u32, ${WV * rows}>;
-var<workgroup> listCount: array<u32, ${WV}>;
-var<workgroup> listRange: array<f32, ${WV}>;
+// per vector and sign, bit i: row i's code is nonzero
+var<workgroup> listMask: array<atomic<u32>, ${2 * WV * words}>;
+${dynamic ? `var<workgroup> listRange: array<atomic<u32>, ${WV}>;` : ''}
 
 @compute @workgroup_size(${GROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
@@ -278,38 +280,58 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let base = v * ${rows}u;
   var acc = vec4<f32>(0.0f);
   for (var r = 0u; r < ${R}u; r++) {
+    // the on-rows of the workgroup's vectors (b, r, vg·WV + u), all threads on their rows: the
+    // range of each (a dynamic one), the rows with a nonzero code as bits by sign, and each
+    // such row's place in its list from the bits before it
     workgroupBarrier();
-    if (lane < ${WV}u && vg * ${WV}u + lane < ${N}u) {
-      // the on-rows of vector (b, r, n'), n' = this workgroup's lane-th
-      let at = ((b * ${R}u + r) * ${N}u + vg * ${WV}u + lane) * ${rows}u;
-      let listed = lane * ${rows}u;
-      ${
-        dynamic
-          ? `var hi = f32(-3.4028234663852886e38);
-      var lo = f32(3.4028234663852886e38);
-      for (var i = 0u; i < ${rows}u; i++) { hi = max(hi, x[at + i]); lo = min(lo, x[at + i]); }
-      let range = max(max(hi, -lo), ${f32(1e-30)});
-      listRange[lane] = range;
-      let scale = ${f32(a.dacLevels)} / range;`
-          : ''
+    for (var e = lane; e < ${2 * WV * words}u; e += ${GROUP}u) { atomicStore(&listMask[e], 0u); }
+    ${dynamic ? `if (lane < ${WV}u) { atomicStore(&listRange[lane], 0u); }` : ''}
+    workgroupBarrier();
+    ${
+      dynamic
+        ? `for (var e = lane; e < ${WV * rows}u; e += ${GROUP}u) {
+      let u = e / ${rows}u;
+      if (vg * ${WV}u + u < ${N}u) {
+        // max |x| as the order of its bits (non-negative floats order as their bits)
+        atomicMax(&listRange[u], bitcast<u32>(abs(x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e])));
       }
-      var count = 0u;
-      for (var negative = 0u; negative < 2u; negative++) {
-        for (var i = 0u; i < ${rows}u; i++) {
-          let q = x[at + i];
-          let m = ${dynamic ? 'u32(round(abs(q * scale)))' : 'u32(abs(q))'};
-          if (m != 0u && (q < 0.0f) == (negative == 1u)) {
-            listRow[listed + count] = i | (negative << 31u);
-            listCode[listed + count] = m;
-            count++;
+    }
+    workgroupBarrier();`
+        : ''
+    }
+    for (var phase = 0u; phase < 2u; phase++) {
+      for (var e = lane; e < ${WV * rows}u; e += ${GROUP}u) {
+        let u = e / ${rows}u;
+        let i = e % ${rows}u;
+        if (vg * ${WV}u + u >= ${N}u) { continue; }
+        let q = x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e];
+        ${
+          dynamic
+            ? `// the graph's DAC: fl(x·fl(levels/range)), |·| rounded half to even
+        let m = u32(round(abs(q * (${f32(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&listRange[u])), ${f32(1e-30)})))));`
+            : 'let m = u32(abs(q));'
+        }
+        if (m == 0u) { continue; }
+        let negative = select(0u, 1u, q < 0.0f);
+        let masks = (u * 2u + negative) * ${words}u;
+        if (phase == 0u) {
+          atomicOr(&listMask[masks + i / 32u], 1u << (i % 32u));
+        } else {
+          var place = countOneBits(atomicLoad(&listMask[masks + i / 32u]) & ((1u << (i % 32u)) - 1u));
+          for (var w = 0u; w < i / 32u; w++) { place += countOneBits(atomicLoad(&listMask[masks + w])); }
+          if (negative == 1u) {
+            for (var w = 0u; w < ${words}u; w++) { place += countOneBits(atomicLoad(&listMask[u * ${2 * words}u + w])); }
           }
+          listRow[u * ${rows}u + place] = i | (negative << 31u);
+          listCode[u * ${rows}u + place] = m;
         }
       }
-      listCount[lane] = count;
+      workgroupBarrier();
     }
-    workgroupBarrier();
-    let count = select(0u, listCount[v], live);
-    ${dynamic ? 'let range = listRange[v];' : ''}
+    var count = 0u;
+    for (var w = 0u; w < ${2 * words}u; w++) { count += countOneBits(atomicLoad(&listMask[v * ${2 * words}u + w])); }
+    count = select(0u, count, live);
+    ${dynamic ? `let range = max(bitcast<f32>(atomicLoad(&listRange[v])), ${f32(1e-30)});` : ''}
     ${noisy ? `let sampleIndex = run.firstSample + ${sampleOf};\n    let q0 = ${rowOf};` : ''}
     var sum = vec4<f32>(0.0f);
     for (var j = 0u; j < ${J}u; j++) {

@@ -19,15 +19,16 @@ export const f32 = (x: number): string => `f32(${Math.fround(x)})`;
  * util/philox.ts gaussianBlock).
  */
 export const PHILOX_WGSL = /* wgsl */ `
+// a·b = ah·bh·2^32 + (ah·bl + al·bh)·2^16 + al·bl in 16-bit halves; t = ah·bl + (al·bh mod 2^16)
+// + ⌊al·bl / 2^16⌋ ≤ (2^16 − 1)² + 2·(2^16 − 1) < 2^32 carries the middle terms without overflow
 fn mulhi32(a: u32, b: u32) -> u32 {
   let al = a & 0xffffu;
   let ah = a >> 16u;
   let bl = b & 0xffffu;
   let bh = b >> 16u;
   let lh = al * bh;
-  let hl = ah * bl;
-  let mid = ((al * bl) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-  return ah * bh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+  let t = ah * bl + (lh & 0xffffu) + ((al * bl) >> 16u);
+  return ah * bh + (lh >> 16u) + (t >> 16u);
 }
 
 fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {

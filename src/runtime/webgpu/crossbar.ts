@@ -15,7 +15,7 @@
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
-import { f32, linearGrid, PHILOX_WGSL } from './philox.js';
+import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
 
 /** The programming-noise laws of analog/write-noise.ts WRITE_KINDS, by name. */
 export type WriteLaw = 'none' | 'relative' | 'writeSqrt' | 'additive' | 'pcm';
@@ -82,20 +82,20 @@ const pow2Above = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 /** g written with noise xi, as native/crossbar_products.cc writeDevice: the same float32 operations in the same order. */
 function writeDevice(w: WrittenCells): string {
-  const noise = f32(w.writeNoiseScale);
+  const noise = f32Literal(w.writeNoiseScale);
   switch (w.law) {
     case 'none':
       return 'return g;';
     case 'relative':
       return `return max(g * (xi * ${noise} + 1.0f), vec4<f32>(0.0f));`;
     case 'writeSqrt':
-      return `return max(max(g + sqrt(max(g - ${f32(w.gMin)}, vec4<f32>(0.0f)) * ${f32(w.dG)}) * xi * ${noise}, vec4<f32>(${f32(w.gMin)})), vec4<f32>(0.0f));`;
+      return `return max(max(g + sqrt(max(g - ${f32Literal(w.gMin)}, vec4<f32>(0.0f)) * ${f32Literal(w.dG)}) * xi * ${noise}, vec4<f32>(${f32Literal(w.gMin)})), vec4<f32>(0.0f));`;
     case 'additive':
       return `return max(g + xi * ${noise}, vec4<f32>(0.0f));`;
     case 'pcm': {
       const { c0, c1, c2 } = w.pcmFit;
-      return `let gh = g / ${f32(w.gMax)};
-  return max(g + max((gh * ${f32(c2)} + ${f32(c1)}) * gh + ${f32(c0)}, vec4<f32>(0.0f)) * ${noise} * xi, vec4<f32>(0.0f));`;
+      return `let gh = g / ${f32Literal(w.gMax)};
+  return max(g + max((gh * ${f32Literal(c2)} + ${f32Literal(c1)}) * gh + ${f32Literal(c0)}, vec4<f32>(0.0f)) * ${noise} * xi, vec4<f32>(0.0f));`;
     }
   }
 }
@@ -160,7 +160,7 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
   if (written) {
     const w = written;
     const analog = w.cellLevels === 0;
-    const powers = Array.from({ length: J + 1 }, (_, j) => f32(w.cellBase ** -j));
+    const powers = Array.from({ length: J + 1 }, (_, j) => f32Literal(w.cellBase ** -j));
     const noise = w.law !== 'none';
     cells = `
 var<private> POWERS: array<f32, ${J + 1}> = array<f32, ${J + 1}>(${powers.join(', ')});
@@ -175,22 +175,22 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
     analog
       ? 'let signedCell = x;'
       : `let sg = select(select(vec4<f32>(0.0f), vec4<f32>(-1.0f), x < vec4<f32>(0.0f)), vec4<f32>(1.0f), x > vec4<f32>(0.0f));
-  let mag = round(abs(x) * ${f32(w.cellLevels)});
-  let digit = floor(mag * POWERS[j]) - floor(mag * POWERS[j + 1u]) * ${f32(w.cellBase)};
-  let signedCell = digit / ${f32(w.cellBase - 1)} * sg;`
+  let mag = round(abs(x) * ${f32Literal(w.cellLevels)});
+  let digit = floor(mag * POWERS[j]) - floor(mag * POWERS[j + 1u]) * ${f32Literal(w.cellBase)};
+  let signedCell = digit / ${f32Literal(w.cellBase - 1)} * sg;`
   }
-  let tp = max(signedCell, vec4<f32>(0.0f)) * ${f32(w.dG)} + ${f32(w.gMin)};
-  let tn = max(-signedCell, vec4<f32>(0.0f)) * ${f32(w.dG)} + ${f32(w.gMin)};
+  let tp = max(signedCell, vec4<f32>(0.0f)) * ${f32Literal(w.dG)} + ${f32Literal(w.gMin)};
+  let tn = max(-signedCell, vec4<f32>(0.0f)) * ${f32Literal(w.dG)} + ${f32Literal(w.gMin)};
   let sliceAt = j * ${Bw * R * rows * C}u + at;
   let gp = writeDevice(tp, ${noise ? quad('xiP', 'sliceAt') : 'vec4<f32>(0.0f)'});
   let gn = writeDevice(tn, ${noise ? quad('xiN', 'sliceAt') : 'vec4<f32>(0.0f)'});
   let live = vec4<f32>(${[0, 1, 2, 3].map((l) => `select(0.0f, 1.0f, c0 + ${l}u < ${C}u)`).join(', ')});
-  let eff = (gp - gn) / ${f32(w.dG)} * ${f32(a.weightScale)};
-  let sq = (gp * gp + gn * gn) / ${f32(w.dGSquared)} * ${f32(a.squareScale)};
+  let eff = (gp - gn) / ${f32Literal(w.dG)} * ${f32Literal(a.weightScale)};
+  let sq = (gp * gp + gn * gn) / ${f32Literal(w.dGSquared)} * ${f32Literal(a.squareScale)};
   return array<vec4<f32>, 2>(select(vec4<f32>(0.0f), eff, live > vec4<f32>(0.0f)), select(vec4<f32>(0.0f), sq, live > vec4<f32>(0.0f)));
 }`;
   } else {
-    const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32(s)}`);
+    const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32Literal(s)}`);
     cells = `
 fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 2> {
   let at = (((j * ${Bw}u + ${Bw === 1 ? '0u' : 'b'}) * ${R}u + r) * ${rows}u + row) * ${C}u;
@@ -215,10 +215,12 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
   const lanes = Array.from({ length: PG }, (_, i) => i);
   const vec4s = (name: string) => `array<vec4<f32>, ${PG}>(${lanes.map((i) => `${name}${i}`).join(', ')})`;
   const noise = noisy
-    ? `val += ${squares ? `sqrt(vs[i] + ${f32(Math.fround(a.outSigma) ** 2)})` : f32(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(SEEDS[k], 0u));`
+    ? `val += ${squares ? `sqrt(vs[i] + ${f32Literal(Math.fround(a.outSigma) ** 2)})` : f32Literal(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(SEEDS[k], 0u));`
     : '';
   const adc =
-    a.levels > 0 ? `val = clamp(round(val), vec4<f32>(${f32(-a.levels)}), vec4<f32>(${f32(a.levels)}));` : '';
+    a.levels > 0
+      ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));`
+      : '';
   const pass = `
       for (var k0 = 0u; k0 < ${planes}u; k0 += ${PG}u) {
         ${lanes.map((i) => `var y${i} = vec4<f32>(0.0f);${squares ? ` var v${i} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
@@ -256,7 +258,7 @@ ${noisy ? RUN_STRUCT : ''}
 ${bindings.join('\n')}
 ${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
 ${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${Array.from(a.noiseSeeds!, (k) => `${k}u`).join(', ')});` : ''}
-var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32(c)).join(', ')});
+var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32Literal(c)).join(', ')});
 ${cells}
 
 // per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31) and codes
@@ -308,7 +310,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         ${
           dynamic
             ? `// the graph's DAC: fl(x·fl(levels/range)), |·| rounded half to even
-        let m = u32(round(abs(q * (${f32(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&listRange[u])), ${f32(1e-30)})))));`
+        let m = u32(round(abs(q * (${f32Literal(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&listRange[u])), ${f32Literal(1e-30)})))));`
             : 'let m = u32(abs(q));'
         }
         if (m == 0u) { continue; }
@@ -331,7 +333,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var count = 0u;
     for (var w = 0u; w < ${2 * words}u; w++) { count += countOneBits(atomicLoad(&listMask[v * ${2 * words}u + w])); }
     count = select(0u, count, live);
-    ${dynamic ? `let range = max(bitcast<f32>(atomicLoad(&listRange[v])), ${f32(1e-30)});` : ''}
+    ${dynamic ? `let range = max(bitcast<f32>(atomicLoad(&listRange[v])), ${f32Literal(1e-30)});` : ''}
     ${noisy ? `let sampleIndex = run.firstSample + ${sampleOf};\n    let q0 = ${rowOf};` : ''}
     var sum = vec4<f32>(0.0f);
     for (var j = 0u; j < ${J}u; j++) {

@@ -20,6 +20,7 @@ export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export type { ModelInputs } from './models/family.js';
 export { loadModel, MODEL_SIZES, Model, type ModelConfig, randomModel } from './models/index.js';
 export { type CompileOptions, compile, type Provider, type RunnableGraph } from './runtime/session.js';
+export { type AdapterInfo, describeAdapter } from './runtime/webgpu/device.js';
 
 /** The absolute path of a file the package ships, e.g. `shippedPath('models/vit-fmnist')`. */
 export const shippedPath = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));

@@ -20,7 +20,16 @@ import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
-import { type DataFlag, type Duration, dataFlag, flag, hardwareSets, opt, withOptions } from './flags.js';
+import {
+  type DataFlag,
+  type Duration,
+  dataFlag,
+  flag,
+  hardwareSets,
+  opt,
+  providerOf,
+  withOptions,
+} from './flags.js';
 
 interface EvalFlags {
   hw?: string;
@@ -37,6 +46,8 @@ interface EvalFlags {
   maxLength: number;
   json?: boolean;
   clipformer?: ClipFormerConfig;
+  provider: 'cpu' | 'webgpu' | 'auto';
+  gpu?: string;
 }
 
 export function registerEval(program: Command): void {
@@ -57,8 +68,11 @@ export function registerEval(program: Command): void {
     opt('--clipformer <α,β>', 'ClipFormer on K/V crossbars, e.g. 2,0.25 (α ≥ 1, β in (0, 1])', (v: string) =>
       parseClipFormerFlag(v),
     ),
+    flag('provider', { value: 'cpu' }),
+    flag('gpu'),
     flag('json'),
   ).action(async (o: EvalFlags) => {
+    const provider = await providerOf(o);
     const model = loadModel(o.model);
     const data = openData(o.data, model, {
       modelDir: o.model,
@@ -109,6 +123,7 @@ export function registerEval(program: Command): void {
         repeats: o.repeats,
         seed: o.seed,
         batch: o.batch,
+        provider,
         onInstance: () => bar.tick(),
       });
       bar.stop();
@@ -139,7 +154,7 @@ export function registerEval(program: Command): void {
       );
       return;
     }
-    const r = await evaluate(model, data, { batch: o.batch, ...(o.json ? {} : { label: 'eval' }) });
+    const r = await evaluate(model, data, { batch: o.batch, provider, ...(o.json ? {} : { label: 'eval' }) });
     if (o.json) {
       const { predictions: _, ...rest } = r;
       console.log(JSON.stringify(rest));

@@ -9,7 +9,7 @@ import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, type Duration, flag, hardwareSets, opt, withOptions } from './flags.js';
+import { type DataFlag, type Duration, flag, hardwareSets, opt, providerOf, withOptions } from './flags.js';
 
 /** The shipped demo data (or a shipped model), as a path from the working directory (results record it so). */
 const shipped = (kind: string, dir: string, folder = 'data') => {
@@ -28,6 +28,8 @@ interface CommonFlags {
   seed: number;
   batch: number;
   maxLength: number;
+  provider: 'cpu' | 'webgpu' | 'auto';
+  gpu?: string;
 }
 
 /** What every experiment records and passes on: paths relative to the working directory. */
@@ -99,8 +101,11 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 50 }),
     flag('maxLength', { value: 128 }),
+    flag('provider', { value: 'cpu' }),
+    flag('gpu'),
   ).action(async (o: ClipFormerFlags) => {
     const t0 = performance.now();
+    const provider = await providerOf(o);
     const models = [
       { name: 'standard' as const, dir: portablePath(o.model) },
       ...(o.vat ? [{ name: 'vat' as const, dir: portablePath(o.vat) }] : []),
@@ -110,6 +115,7 @@ export function registerExperiment(program: Command): Command {
     const data = openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength });
     const e = await runClipFormerExperiment({
       ...common(o, data),
+      provider,
       models,
       data,
       searchInstances: o.searchInstances,
@@ -145,6 +151,8 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 64 }),
     flag('maxLength', { value: 128 }),
+    flag('provider', { value: 'cpu' }),
+    flag('gpu'),
   ).action(async (o: PtoFlags) => {
     const t0 = performance.now();
     const models = [
@@ -160,6 +168,7 @@ export function registerExperiment(program: Command): Command {
     for (const m of models.slice(1)) common(o, m.data);
     const e = await runPtoExperiment({
       ...common(o, models[0]!.data),
+      provider: await providerOf(o),
       models,
       timeRepeats: o.timeRepeats,
       percentile: o.percentile,
@@ -193,8 +202,11 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 50 }),
     flag('maxLength', { value: 128 }),
+    flag('provider', { value: 'cpu' }),
+    flag('gpu'),
   ).action(async (o: AblationFlags) => {
     const t0 = performance.now();
+    const provider = await providerOf(o);
     const modelDir = portablePath(o.model);
     const model = loadModel(modelDir);
     const data = openData(o.data, model, { modelDir, maxLength: o.maxLength });
@@ -212,6 +224,7 @@ export function registerExperiment(program: Command): Command {
       seed,
       limit,
       batch,
+      provider,
     });
     done(e.out, 'ablation.svg/png', t0);
   });

@@ -6,6 +6,8 @@
  */
 import { type Command, Option } from 'commander';
 import { type DataSpec, parseDataSpec } from '../eval/data.js';
+import type { Provider } from '../runtime/session.js';
+import { gpuDevice } from '../runtime/webgpu/device.js';
 import { InputError } from '../util/errors.js';
 
 const fail = (flag: string, value: string, allowed: string): never => {
@@ -154,6 +156,15 @@ const FLAGS = {
   out: ['--out <dir>', 'output folder (one run at a time: it is locked while in use)'],
   output: ['--output <file>', 'write JSON here (default: standard output)'],
   json: ['--json', 'print JSON instead of a table'],
+  provider: [
+    '--provider <where>',
+    'where the forwards run: cpu, webgpu (a GPU through WebGPU) or auto (the GPU when one is found, else the CPU)',
+    ['cpu', 'webgpu', 'auto'],
+  ],
+  gpu: [
+    '--gpu <adapter>',
+    'which GPU runs them (with --provider webgpu or auto): its index, or part of its name',
+  ],
 } as const satisfies Record<string, readonly [string, string, Kind?]>;
 
 /**
@@ -179,6 +190,30 @@ export function flag(
 export function withOptions(command: Command, ...options: Option[]): Command {
   for (const o of options) command.addOption(o);
   return command;
+}
+
+/**
+ * Where `--provider` and `--gpu` say the forwards run: `auto` is the GPU when an adapter is found
+ * (the one `--gpu` names), else the CPU.
+ */
+export async function providerOf(o: {
+  provider?: 'cpu' | 'webgpu' | 'auto';
+  gpu?: string;
+}): Promise<Provider> {
+  const where = o.provider ?? 'cpu';
+  if (o.gpu !== undefined && where === 'cpu')
+    throw new InputError(`--gpu ${o.gpu}: choose a GPU with --provider webgpu or auto`);
+  if (where === 'cpu') return 'cpu';
+  const gpu = o.gpu === undefined ? {} : { gpu: /^\d+$/.test(o.gpu) ? Number(o.gpu) : o.gpu };
+  try {
+    await gpuDevice(gpu);
+    return 'webgpu';
+  } catch (e) {
+    if (where === 'auto' && o.gpu === undefined) return 'cpu';
+    throw new InputError(
+      `--provider ${where}${o.gpu === undefined ? '' : ` --gpu ${o.gpu}`}: ${(e as Error).message}`,
+    );
+  }
 }
 
 /** The `--set`s of a command with `--time` as the spec field it sets. */

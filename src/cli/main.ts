@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
 import { GraphError } from '../graph/shape.js';
 import { kernelInfo } from '../runtime/native.js';
+import { describeAdapter } from '../runtime/webgpu/device.js';
 import { lockFolder } from '../util/lock.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
@@ -24,19 +25,25 @@ const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta
 
 export const program = new Command('xbar')
   .description('Transformers on analog in-memory-computing crossbars: accuracy, cost, and remedies')
-  // the version, and which kernel runs the crossbar products here (looked up only when asked)
-  .option('-V, --version', 'output the version number and the crossbar kernel')
-  .on('option:version', () => {
-    const k = kernelInfo();
-    const kernel =
-      k.kind === 'native'
-        ? `native ${k.target} (${basename(k.file)})`
-        : k.kind === 'wasm'
-          ? `WebAssembly (${basename(k.file)})`
-          : `ONNX graphs (${k.reason})`;
-    console.log(`${pkg.version}\ncrossbar kernel: ${kernel}`);
-    process.exit(0);
-  });
+  // printed before parsing (printVersion): finding the GPU takes a moment, and parsing goes on
+  .option('-V, --version', 'output the version number, the crossbar kernel and the GPU');
+
+/** The version, which kernel runs the crossbar products here and which GPU `--provider webgpu` would use. */
+async function printVersion(): Promise<void> {
+  const k = kernelInfo();
+  const kernel =
+    k.kind === 'native'
+      ? `native ${k.target} (${basename(k.file)})`
+      : k.kind === 'wasm'
+        ? `WebAssembly (${basename(k.file)})`
+        : `ONNX graphs (${k.reason})`;
+  const gpu = await describeAdapter().then(
+    (a) =>
+      `${[a.vendor, a.device || a.architecture, a.description].filter(Boolean).join(' ')} (${a.backend})`,
+    (e: Error) => `none (${e.message})`,
+  );
+  console.log(`${pkg.version}\ncrossbar kernel: ${kernel}\ngpu: ${gpu}`);
+}
 
 program
   .command('ops')
@@ -67,6 +74,11 @@ registerTrexExperiment(registerExperiment(program));
 registerTrex(program);
 
 try {
+  const [first] = process.argv.slice(2);
+  if (first === '-V' || first === '--version') {
+    await printVersion();
+    process.exit(0);
+  }
   await program.parseAsync(process.argv);
 } catch (e) {
   // a user's mistake gets its message, not a stack trace (XBAR_DEBUG=1 shows it); a misused

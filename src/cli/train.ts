@@ -66,7 +66,12 @@ export function registerTrain(program: Command): void {
     opt('--eval-limit <n>', 'evaluate on the first n test/dev examples each epoch', 1, 2000),
     flag('seed', { help: 'seed of initialisation and shuffling', value: 0 }),
     opt('--dropout <p>', 'hidden dropout probability while training', { min: 0, lt: 1 }, 0),
-    opt('--provider <name>', 'where training steps run (ONNX Runtime provider)', ['cpu', 'webgpu'], 'cpu'),
+    opt(
+      '--provider <name>',
+      'where training steps run: the CPU (ONNX Runtime) or a GPU (xbar’s WebGPU runtime)',
+      ['cpu', 'webgpu'],
+      'cpu',
+    ),
     opt('--hwa <spec>', 'noise-aware training on this hardware’s noise (ClipFormer’s VAT)'),
     opt('--gamma <g>', 'with --hwa: the K/V write-noise γ (ClipFormer trains with 2)', { gt: 0 }),
     opt('--range-lr <x>', 'with --hwa: peak learning rate of learned ranges (default --lr)', { gt: 0 }),

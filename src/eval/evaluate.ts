@@ -35,6 +35,12 @@ export interface EvalResult {
   seconds: number;
 }
 
+/** The batch and provider of `o`, where set: the options every evaluation of a run shares. */
+export const runOn = (o: { batch?: number | undefined; provider?: Provider | undefined }) => ({
+  ...(o.batch ? { batch: o.batch } : {}),
+  ...(o.provider ? { provider: o.provider } : {}),
+});
+
 /** Argmax per row, or the score of a one-output regression head. */
 export function decide(logits: HostArray, regression: boolean): Float64Array {
   const [b, k] = logits.shape as [number, number];

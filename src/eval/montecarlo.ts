@@ -10,7 +10,7 @@ import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { meanStd } from '../util/math.js';
 import type { EvalData } from './data.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, runOn } from './evaluate.js';
 
 /** The products of the instance of seed `seed`: everything random about it follows from the seed. */
 export type Instance = (seed: number) => Promise<Matmuls>;
@@ -43,7 +43,7 @@ export async function monteCarlo(
   o: MonteCarloOptions,
 ): Promise<MonteCarloResult> {
   const t0 = performance.now();
-  const common = { ...(o.batch ? { batch: o.batch } : {}), ...(o.provider ? { provider: o.provider } : {}) };
+  const common = runOn(o);
   const ideal = await evaluate(model, data, common);
   const values: number[] = [];
   const seeds: number[] = [];

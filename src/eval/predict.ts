@@ -32,8 +32,8 @@ export interface PredictOptions {
   /** Extra graph outputs, asked for right after each graph is built (e.g. AttentionSnr taps). */
   outputs?: (shape: GraphShape) => Record<string, Tensor>;
   /**
-   * Bytes the largest tensor of a run may take (default 8 MiB: smaller pieces also run faster,
-   * in cache). A batch whose graph would exceed it runs in equal pieces and its logits are
+   * Bytes the largest tensor of a run may take (default 8 MiB on the CPU: smaller pieces also
+   * run faster, in cache; 512 MiB on a GPU). A batch whose graph would exceed it runs in equal pieces and its logits are
    * joined, so memory stays bounded however much a crossbar model expands the products (bit
    * slices × tiles). Not with extra outputs.
    */
@@ -41,6 +41,8 @@ export interface PredictOptions {
 }
 
 const DEFAULT_MAX_TENSOR_BYTES = 8 * 2 ** 20;
+/** On a GPU: pieces as large as the batch allows, up to a tensor of this many bytes. */
+const GPU_MAX_TENSOR_BYTES = 512 * 2 ** 20;
 
 /**
  * Analog params embedded by default up to this many bytes. Embedding holds another copy or two
@@ -137,7 +139,9 @@ export class Predictor {
   /** How many pieces a batch runs in, so that no tensor of its graph exceeds the budget. */
   private piecesFor(shape: GraphShape): number {
     if (shape.batch === 1) return 1;
-    const budget = this.opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES;
+    const budget =
+      this.opts.maxTensorBytes ??
+      (this.opts.provider === 'webgpu' ? GPU_MAX_TENSOR_BYTES : DEFAULT_MAX_TENSOR_BYTES);
     let perExample = this.perExample.get(shape.seqLen ?? 0);
     if (perExample === undefined) {
       const graph = this.model.graph({ ...shape, batch: 1 }, this.opts.matmuls ?? digital);

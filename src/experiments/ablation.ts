@@ -10,9 +10,10 @@ import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
 import { type EvalData, subset } from '../eval/data.js';
-import { evaluate } from '../eval/evaluate.js';
+import { evaluate, runOn } from '../eval/evaluate.js';
 import type { Model } from '../models/index.js';
 import { intervalChart, svgDocument } from '../report/svg.js';
+import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import {
   type CellRecord,
@@ -201,6 +202,8 @@ export interface AblationOptions {
   /** Examples evaluated (the first of the data). */
   limit: number;
   batch?: number;
+  /** Where the forwards run (default: the CPU). */
+  provider?: Provider;
   quiet?: boolean;
 }
 
@@ -277,7 +280,7 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
     },
     o.quiet ? { quiet: true } : {},
   );
-  const batch = o.batch ? { batch: o.batch } : {};
+  const batch = runOn(o);
   await exp.once('ideal', async () => (await evaluate(o.model, data, batch)).value);
   const rows = ablationRows(present, ablate);
   for (const row of rows) {

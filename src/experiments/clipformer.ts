@@ -10,7 +10,7 @@ import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
-import { evaluate } from '../eval/evaluate.js';
+import { evaluate, runOn } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../methods/clipformer.js';
@@ -20,6 +20,7 @@ import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
 import { histogram, lineChart, svgDocument } from '../report/svg.js';
+import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
@@ -57,6 +58,8 @@ export interface ClipFormerExperimentOptions {
   /** What the automatic (α, β) maximises on the calibration part. */
   searchObjective: 'accuracy' | 'snr';
   batch?: number;
+  /** Where the forwards run (default: the CPU). */
+  provider?: Provider;
   quiet?: boolean;
 }
 
@@ -67,6 +70,7 @@ type Method = { id: string; label: string; config: ClipFormerConfig | null };
 
 export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): Promise<Experiment> {
   const { calibration, evaluation } = holdOut(o.data, o.calibration);
+  const on = runOn(o);
   const evalIdx = evaluation.slice(0, o.limit);
   const evalData = subset(o.data, evalIdx, `${o.data.name} evaluation part`);
   const calData = subset(o.data, calibration, `${o.data.name} calibration part`);
@@ -86,10 +90,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
     o.quiet ? { quiet: true } : {},
   );
   for (const m of o.models) {
-    await exp.once(
-      `ideal.${m.name}`,
-      async () => (await evaluate(m.model, evalData, o.batch ? { batch: o.batch } : {})).value,
-    );
+    await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData, on)).value);
     for (const gamma of GAMMAS) {
       const spec = specAt(o.hw, gamma, m.model);
       if (!spec.attention)
@@ -106,7 +107,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
             objective: o.searchObjective,
             seed: o.seed + 10000,
           }),
-          o.batch ? { batch: o.batch } : {},
+          on,
         ),
       );
       const methods: Method[] = [
@@ -123,7 +124,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
           async (seed) => {
             const kv = method.config ? { kvTransform: kvTransformFor(method.config) } : {};
             const matmuls = await analogInstances(m.model, spec, kv)(seed);
-            const r = await measureSnr(m.model, evalData, matmuls, o.batch ? { batch: o.batch } : {});
+            const r = await measureSnr(m.model, evalData, matmuls, on);
             return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
           },
         );

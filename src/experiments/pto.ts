@@ -15,10 +15,11 @@ import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
-import { evaluate } from '../eval/evaluate.js';
+import { evaluate, runOn } from '../eval/evaluate.js';
 import { calibrateConductanceRanges, calibrateInputRanges, type SaturationCounts } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
 import { lineChart, svgDocument } from '../report/svg.js';
+import type { Provider } from '../runtime/session.js';
 import { type CellRecord, Experiment, pairedDifferences, pm, signedInterval } from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
@@ -67,6 +68,8 @@ export interface PtoExperimentOptions {
   current: 'signed' | 'magnitude';
   limit: number;
   batch?: number;
+  /** Where the forwards run (default: the CPU). */
+  provider?: Provider;
 }
 
 /** dynamic or learned: as the model was trained; calibrated: PTO at t = 1 s; recalibrated: PTO at t. */
@@ -120,7 +123,10 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     const split = holdOut(m.data, o.calibration);
     const calib = subset(m.data, split.calibration, `${m.data.name} calibration`);
     const evalData = subset(m.data, split.evaluation.slice(0, o.limit), `${m.data.name} evaluation`);
-    await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData)).value);
+    await exp.once(
+      `ideal.${m.name}`,
+      async () => (await evaluate(m.model, evalData, runOn({ provider: o.provider }))).value,
+    );
     const layers = m.model.linearLayers().map((l) => l.name);
     // a learned model's own ranges, read once (and checked against the spec's tiling)
     const learned = m.learned
@@ -190,7 +196,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         await evaluate(m.model, evalData, {
           matmuls: analog.matmuls(),
           fresh: true,
-          ...(o.batch ? { batch: o.batch } : {}),
+          ...runOn(o),
         })
       ).value;
     };

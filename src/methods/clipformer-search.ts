@@ -10,7 +10,9 @@ import { z } from 'zod';
 import { analogInstances } from '../analog/instances.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
+import { runOn } from '../eval/evaluate.js';
 import type { Model } from '../models/index.js';
+import type { Provider } from '../runtime/session.js';
 import { meanStd } from '../util/math.js';
 import { intIn, numIn, parseWith } from '../util/validate.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from './clipformer.js';
@@ -72,7 +74,7 @@ export async function searchClipFormer(
   calibration: EvalData,
   spec: ResolvedSpec,
   cfg: SearchConfig,
-  o: { batch?: number; onCandidate?: (c: Candidate) => void } = {},
+  o: { batch?: number; provider?: Provider; onCandidate?: (c: Candidate) => void } = {},
 ): Promise<SearchResult> {
   const t0 = performance.now();
   const run = async (c: ClipFormerConfig | null | (ClipFormerConfig | null)[]) => {
@@ -81,12 +83,7 @@ export async function searchClipFormer(
     const instance = analogInstances(model, spec, c ? { kvTransform: kvTransformFor(c) } : {});
     for (let i = 0; i < cfg.instances; i++) {
       // the same instance seeds for every candidate: comparisons are paired
-      const r = await measureSnr(
-        model,
-        calibration,
-        await instance(cfg.seed + i),
-        o.batch ? { batch: o.batch } : {},
-      );
+      const r = await measureSnr(model, calibration, await instance(cfg.seed + i), runOn(o));
       metric.push(r.value);
       snr.push(r.blocks.map((b) => b.snrDb));
     }

@@ -6,16 +6,22 @@
 import * as ort from 'onnxruntime-node';
 import type { HostArray, HostData } from '../graph/ndarray.js';
 import { type GraphInput, type GraphOutput, type LowerOptions, lowerToOnnx } from '../graph/onnx.js';
-import { type DType, fmtShape, GraphError, numel, sameShape } from '../graph/shape.js';
+import { GraphError, numel } from '../graph/shape.js';
 import type { Tensor } from '../graph/tensor.js';
+import { checkFeeds, describeInput } from './feeds.js';
 import { drawNoise, envThreads } from './native.js';
 import { compileSegmented, hasHostOps } from './segments.js';
 
 export type Provider = 'cpu' | 'webgpu';
 
 export interface CompileOptions extends LowerOptions {
-  /** Execution provider: 'cpu' (default) or 'webgpu' (Dawn; Vulkan/Metal/D3D12). */
+  /**
+   * Where the graph runs: 'cpu' (default: ONNX Runtime) or 'webgpu' (xbar's WebGPU runtime,
+   * runtime/webgpu/: Dawn in Node, navigator.gpu in a browser).
+   */
   provider?: Provider;
+  /** The WebGPU adapter: its index or a substring of its name (runtime/webgpu/device.ts). */
+  gpu?: number | string;
   /**
    * Intra-op threads on the CPU; default: $XBAR_THREADS, else ONNX Runtime's choice (one per
    * physical core — too many when several jobs share a machine, as ORT's threads spin).
@@ -42,9 +48,6 @@ export const feedsFor = (
   Object.fromEntries(g.inputs.filter((i) => !i.param && !i.noise).map((i) => [i.name, all[i.name]!]));
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
-
-const describe = (i: { name: string; dtype: DType; shape: readonly number[] }) =>
-  `${i.name}: ${i.dtype} ${fmtShape(i.shape)}`;
 
 /** A compiled graph: one ONNX Runtime session, or a chain of them around host kernels. */
 export interface RunnableGraph {
@@ -82,18 +85,7 @@ class CompiledGraph implements RunnableGraph {
     feeds: Readonly<Record<string, HostArray>> = {},
     firstSample = 0,
   ): Promise<Record<string, HostArray>> {
-    const known = new Set(this.inputs.map((i) => i.name));
-    const unknown = Object.keys(feeds).filter((k) => !known.has(k));
-    if (unknown.length) {
-      throw new GraphError(
-        'run',
-        `unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}; the graph takes:\n  ${this.inputs.map(describe).join('\n  ')}`,
-      );
-    }
-    const missing = this.inputs.filter((i) => !feeds[i.name] && !i.param && !i.noise);
-    if (missing.length) {
-      throw new GraphError('run', `missing input(s):\n  ${missing.map(describe).join('\n  ')}`);
-    }
+    checkFeeds(this.inputs, feeds);
     const ortFeeds: Record<string, ort.Tensor> = {};
     const drawn = new Map<string, Float32Array>();
     for (const i of this.inputs) {
@@ -107,18 +99,6 @@ class CompiledGraph implements RunnableGraph {
         continue;
       }
       const v = feeds[i.name] ?? (i.param!.attrs as { value: HostArray }).value;
-      if (!Array.isArray(v.shape) || !ArrayBuffer.isView(v.data)) {
-        throw new GraphError(
-          'run',
-          `input '${i.name}' is a ${(v as object).constructor?.name ?? typeof v}; feeds are host arrays { dtype, shape, data }, e.g. ${i.dtype === 'int32' ? 'i32' : 'f32'}(${fmtShape(i.shape)}, data)`,
-        );
-      }
-      if (v.dtype !== i.dtype || !sameShape(v.shape, i.shape)) {
-        throw new GraphError(
-          'run',
-          `input '${i.name}' is ${v.dtype} ${fmtShape(v.shape)}, the graph needs ${i.dtype} ${fmtShape(i.shape)}`,
-        );
-      }
       ortFeeds[i.name] = new ort.Tensor(i.dtype, v.data, v.shape);
     }
     let result: ort.InferenceSession.OnnxValueMapType;
@@ -127,7 +107,7 @@ class CompiledGraph implements RunnableGraph {
     } catch (e) {
       throw new GraphError(
         'run',
-        `ONNX Runtime failed: ${(e as Error).message}\n  inputs:\n  ${this.inputs.map(describe).join('\n  ')}`,
+        `ONNX Runtime failed: ${(e as Error).message}\n  inputs:\n  ${this.inputs.map(describeInput).join('\n  ')}`,
       );
     } finally {
       for (const [name, data] of drawn) this.noiseBuffers.set(name, data);
@@ -153,6 +133,15 @@ export async function compile(
   outputs: Readonly<Record<string, Tensor>>,
   opts: CompileOptions = {},
 ): Promise<RunnableGraph> {
+  if (opts.provider === 'webgpu') {
+    // loaded on first use: Dawn's native module only where a GPU is asked for
+    const { compileWebGpu } = await import('./webgpu/executor.js');
+    return compileWebGpu(outputs, {
+      ...(opts.bakeParams ? { bakeParams: true } : {}),
+      ...(opts.cache === false ? { cache: false } : {}),
+      ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
+    });
+  }
   if (!hasHostOps(Object.values(outputs))) return compileOnnx(outputs, opts);
   // between the sessions the host kernels use the cores: sessions must not spin-wait on them
   return compileSegmented(outputs, { ...opts, spinning: false });

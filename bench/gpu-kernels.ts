@@ -1,0 +1,285 @@
+/**
+ * GPU kernel benchmark: the matmul kernel (runtime/webgpu/matmul.ts) on the products of DeiT-S,
+ * DeiT-B and BERT-base (linear layers with the weight shared over batch and tokens, attention's
+ * scores and weighted values) and on small and odd shapes, against a naive kernel (one output
+ * per thread, no shared memory) measured in the same run. Kernel time from timestamp queries
+ * where the adapter has them (else wall time of one submit), per dispatch: the median of
+ * --trials runs of back-to-back dispatches (at least --reps, and 10 ms of work).
+ *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20]
+ *   node dist/bench/gpu-kernels.js --tiles [--shapes deit-s] [--tile 128x128x16/8x8 ...]   (every
+ *     tile configuration on each product: the rate of each, and which one matmulKernel picks)
+ *   node dist/bench/gpu-kernels.js --backend opengles   (Dawn's OpenGL ES backend, compatibility
+ *     mode: for hosts without Vulkan)
+ */
+import type { KernelSpec } from '../src/graph/gpu-kernel.js';
+import { numel, type Shape } from '../src/graph/shape.js';
+import { MODEL_SIZES } from '../src/models/index.js';
+import {
+  MATMUL_TILES,
+  type MatmulTile,
+  matmulKernel,
+  matmulKernelWith,
+  tileName,
+} from '../src/runtime/webgpu/matmul.js';
+import { Rng } from '../src/util/math.js';
+import { gpuDevice, prepare, releaseGpu, upload } from '../test/helpers/webgpu.js';
+import { benchArgs, median } from './util.js';
+
+const args = benchArgs(import.meta.url, {
+  batch: { type: 'string', default: '64' },
+  models: { type: 'string', default: 'deit-s,deit-b,bert-base' },
+  reps: { type: 'string', default: '20' },
+  trials: { type: 'string', default: '5' },
+  backend: { type: 'string' },
+  /** Every tile configuration (and --tile ones) on each product of --models. */
+  tiles: { type: 'boolean', default: false },
+  /** Extra tile configurations for --tiles, as m x n x k / rm x rn. */
+  tile: { type: 'string', multiple: true, default: [] },
+  /** Skip the naive kernel (its products take long on slow adapters). */
+  'no-naive': { type: 'boolean', default: false },
+});
+const batch = Number(args.batch);
+const reps = Number(args.reps);
+const trials = Number(args.trials);
+
+interface Product {
+  name: string;
+  a: Shape;
+  b: Shape;
+}
+
+/** The matmuls of a model's forward at `batch` (the patch embedding and classifier aside). */
+function modelProducts(model: string): Product[] {
+  const cfg = MODEL_SIZES[model];
+  if (!cfg) throw new RangeError(`--models: unknown model '${model}'; known: ${Object.keys(MODEL_SIZES)}`);
+  const t = cfg.family === 'vit' ? (cfg.imageSize / cfg.patchSize) ** 2 + 2 : 128;
+  const [d, h, f] = [cfg.hidden, cfg.heads, cfg.ffn];
+  const e = d / h;
+  return [
+    { name: `${model} q,k,v`, a: [batch, t, d], b: [d, 3 * d] },
+    { name: `${model} out`, a: [batch, t, d], b: [d, d] },
+    { name: `${model} ffn in`, a: [batch, t, d], b: [d, f] },
+    { name: `${model} ffn out`, a: [batch, t, f], b: [f, d] },
+    { name: `${model} scores`, a: [batch, h, t, e], b: [batch, h, e, t] },
+    { name: `${model} values`, a: [batch, h, t, t], b: [batch, h, t, e] },
+  ];
+}
+
+/** Small and odd shapes: one row, K = 1, sizes no tile divides, a broadcast left side. */
+const ODD: Product[] = [
+  { name: 'one row', a: [1, 384], b: [384, 1152] },
+  { name: 'K = 1', a: [4096, 1], b: [1, 4096] },
+  { name: 'odd sizes', a: [1001, 999], b: [999, 1003] },
+  { name: 'broadcast left', a: [197, 64], b: [256, 64, 197] },
+];
+
+const outShape = (p: Product): number[] => [
+  ...(p.a.length > p.b.length ? p.a : p.b).slice(0, -2),
+  p.a[p.a.length - 2]!,
+  p.b[p.b.length - 1]!,
+];
+const flops = (p: Product) => {
+  const out = outShape(p);
+  return 2 * numel(out) * p.a[p.a.length - 1]!;
+};
+
+/**
+ * One output per thread, reading A and B straight from storage: the baseline the tiled kernel
+ * is measured against (for products whose B is shared or has A's batch dims).
+ */
+function naiveKernel(p: Product): KernelSpec {
+  const [m, k] = p.a.slice(-2) as [number, number];
+  const n = p.b[p.b.length - 1]!;
+  const batch = numel(outShape(p).slice(0, -2));
+  const bShared = p.b.length === 2;
+  const aShared = p.a.length === 2;
+  return {
+    code: `@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let col = g.x;
+  let row = g.y;
+  if (row >= ${m}u || col >= ${n}u) { return; }
+  let aOff = ${aShared ? '0u' : `g.z * ${m * k}u`} + row * ${k}u;
+  let bOff = ${bShared ? '0u' : `g.z * ${k * n}u`} + col;
+  var s = 0.0;
+  for (var i = 0u; i < ${k}u; i++) { s = fma(a[aOff + i], b[bOff + i * ${n}u], s); }
+  c[g.z * ${m * n}u + row * ${n}u + col] = s;
+}`,
+    inputs: 2,
+    grid: [Math.ceil(n / 16), Math.ceil(m / 16), batch],
+  };
+}
+
+function parseTile(s: string): MatmulTile {
+  const m = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(s);
+  const [tm, tn, tk, rm, rn] = (m?.slice(1).map(Number) ?? []) as number[];
+  if (!m || tm! % rm! || tn! % rn! || rm! % 4 || rn! % 4 || tk! % 4) {
+    console.error(
+      `--tile ${s}: use m x n x k / rm x rn, e.g. 128x128x16/8x8, where rm divides m, rn divides n, and rm, rn, k are multiples of 4`,
+    );
+    process.exit(2);
+  }
+  return { m: tm!, n: tn!, k: tk!, rm: rm!, rn: rn! };
+}
+
+const gpu = await gpuDevice(args.backend);
+if ('skip' in gpu) {
+  console.log(gpu.skip);
+  process.exit(0);
+}
+const { device } = gpu;
+const timestamps = device.features.has('timestamp-query');
+device.onuncapturederror = (e) => {
+  console.error(`WebGPU error: ${e.error.message}`);
+  process.exit(1);
+};
+
+/** The product's input buffers (random values) and its output buffer. */
+function buffers(p: Product): GPUBuffer[] {
+  const rng = new Rng(1);
+  return [
+    upload(device, rng.fillNormal(new Float32Array(numel(p.a)))),
+    upload(device, rng.fillNormal(new Float32Array(numel(p.b)))),
+    upload(device, new Float32Array(numel(outShape(p)))),
+  ];
+}
+
+const MIN_TRIAL_SECONDS = 0.01;
+
+/** Seconds per dispatch of `spec`: the median over trials of at least `reps` dispatches in one pass. */
+async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise<number> {
+  const { pipeline, group } = prepare(device, spec, bufs);
+  const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolved = device.createBuffer({
+    size: 16,
+    usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+  });
+  const times: number[] = [];
+  // the first: a warm-up, untimed, whose wall time sets the dispatches per trial (at least
+  // MIN_TRIAL_SECONDS of work, so that timestamp quantisation and submit costs stay small)
+  let perTrial = 1;
+  for (let trial = 0; trial <= trials; trial++) {
+    const n = perTrial;
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass(
+      querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {},
+    );
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    for (let i = 0; i < n; i++) pass.dispatchWorkgroups(...spec.grid);
+    pass.end();
+    const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    if (querySet) {
+      enc.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      enc.copyBufferToBuffer(resolved, 0, read, 0, 16);
+    }
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    const wall = (performance.now() - t0) / 1e3;
+    if (trial > 0 && querySet) {
+      await read.mapAsync(GPUMapMode.READ);
+      const [begin, end] = new BigInt64Array(read.getMappedRange());
+      times.push(Number(end! - begin!) / 1e9 / n);
+      read.unmap();
+    } else if (trial > 0) times.push(wall / n);
+    else perTrial = Math.min(1000, Math.max(reps, Math.ceil(MIN_TRIAL_SECONDS / wall)));
+    read.destroy();
+  }
+  querySet?.destroy();
+  resolved.destroy();
+  return median(times);
+}
+
+const cell = (s: string, w: number) => (w < 0 ? s.padStart(-w) : s.padEnd(w));
+const row = (cells: string[], widths: number[]) => cells.map((c, i) => cell(c, widths[i]!)).join('  ');
+const dims = (p: Product) => `[${p.a}]×[${p.b}]`;
+/** GFLOP/s, with 3 significant digits below 100 (slow adapters). */
+const rate = (flop: number, s: number) => {
+  const g = flop / s / 1e9;
+  return g >= 100 ? g.toFixed(0) : g.toPrecision(3);
+};
+
+console.log(
+  `# GPU kernels on ${gpu.name}${args.backend ? ` (backend ${args.backend})` : ''}; time: ${timestamps ? 'timestamp queries' : 'wall clock, one submit'}, median of ${trials} trials of ≥ ${reps} dispatches and ≥ ${MIN_TRIAL_SECONDS * 1e3} ms`,
+);
+const products = [
+  ...args.models.split(',').filter(Boolean).flatMap(modelProducts),
+  ...(args.tiles ? [] : ODD),
+];
+
+if (args.tiles) {
+  const tiles = [...MATMUL_TILES.map((t) => t.tile), ...args.tile.map(parseTile)];
+  const W = [20, 30, 16, -9, -9, 6];
+  console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'picked'], W));
+  const lim = device.limits;
+  for (const t of tiles) {
+    const bytes = (t.m + t.n) * t.k * 4;
+    const threads = (t.m / t.rm) * (t.n / t.rn);
+    if (bytes > lim.maxComputeWorkgroupStorageSize || threads > lim.maxComputeInvocationsPerWorkgroup) {
+      console.error(
+        `--tile ${tileName(t)}: needs ${bytes} bytes of workgroup memory and ${threads} invocations; the device allows ${lim.maxComputeWorkgroupStorageSize} and ${lim.maxComputeInvocationsPerWorkgroup}`,
+      );
+      process.exit(2);
+    }
+  }
+  for (const p of products) {
+    const bufs = buffers(p);
+    const picked = matmulKernel(p.a, p.b, outShape(p)).code.match(/tile (\S+)/)![1];
+    for (const t of tiles) {
+      const s = await timeKernel(matmulKernelWith(p.a, p.b, outShape(p), t), bufs);
+      const name = tileName(t);
+      console.log(
+        row([p.name, dims(p), name, (s * 1e3).toFixed(3), rate(flops(p), s), name === picked ? '*' : ''], W),
+      );
+    }
+    for (const b of bufs) b.destroy();
+  }
+} else {
+  const W = [20, 30, 16, -9, -9, -9, -8];
+  console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'naive', '× naive'], W));
+  let [total, totalNaive] = [0, 0];
+  for (const p of products) {
+    const bufs = buffers(p);
+    const spec = matmulKernel(p.a, p.b, outShape(p));
+    const s = await timeKernel(spec, bufs);
+    const naive = args['no-naive'] ? NaN : await timeKernel(naiveKernel(p), bufs);
+    total += s;
+    totalNaive += naive;
+    const g = (t: number) => rate(flops(p), t);
+    console.log(
+      row(
+        [
+          p.name,
+          dims(p),
+          spec.code.match(/tile (\S+)/)![1]!,
+          (s * 1e3).toFixed(3),
+          g(s),
+          args['no-naive'] ? '-' : g(naive),
+          args['no-naive'] ? '-' : `${(naive / s).toFixed(1)}×`,
+        ],
+        W,
+      ),
+    );
+    for (const b of bufs) b.destroy();
+  }
+  const all = products.reduce((n, p) => n + flops(p), 0);
+  console.log(
+    row(
+      [
+        'all of the above',
+        '',
+        '',
+        (total * 1e3).toFixed(3),
+        rate(all, total),
+        args['no-naive'] ? '-' : rate(all, totalNaive),
+        args['no-naive'] ? '-' : `${(totalNaive / total).toFixed(1)}×`,
+      ],
+      W,
+    ),
+  );
+}
+releaseGpu(device);

@@ -1,0 +1,247 @@
+/**
+ * The GPU figures: DeiT-S (random weights) at --batch, fp32, through the WebGPU runtime —
+ * images/s of the ideal model, `pcm-aihwkit` and `rram-clipformer` (one Monte Carlo instance
+ * each, programmed once; images uploaded and logits read back in every forward) — against
+ * PyTorch's DeiT-S (bench/torch_encoder.py --model deit-s, fp32, TF32 off, tensors on the GPU)
+ * on the same GPU, measured in the same run; and the projected time of a ClipFormer Table II on
+ * DeiT-S (9 cells × 10 instances × 50,000 images = 4.5 M image-forwards, 90 instances
+ * programmed) from the measured `rram-clipformer` rate. Each preset runs in its own process, so
+ * that its GPU memory is its own.
+ *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5]
+ *     [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
+ *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { AnalogModel } from '../src/analog/analog-model.js';
+import { loadSpec } from '../src/analog/presets.js';
+import { Predictor } from '../src/eval/predict.js';
+import { hostArray } from '../src/graph/ndarray.js';
+import { MODEL_SIZES, randomModel } from '../src/models/index.js';
+import type { VitConfig } from '../src/models/vit.js';
+import { Rng } from '../src/util/math.js';
+import { gpuDevice, releaseGpu } from '../test/helpers/webgpu.js';
+import { benchArgs, median, timeIt } from './util.js';
+
+const args = benchArgs(import.meta.url, {
+  batch: { type: 'string', default: '64' },
+  presets: { type: 'string', default: 'ideal,pcm-aihwkit,rram-clipformer' },
+  reps: { type: 'string', default: '5' },
+  'no-torch': { type: 'boolean', default: false },
+  python: { type: 'string', default: 'python3' },
+  'torch-reps': { type: 'string', default: '50' },
+  /** The Predictor's largest tensor per run (a batch whose graph needs more runs in pieces). */
+  'max-tensor-mb': { type: 'string', default: '1024' },
+  one: { type: 'string' },
+});
+const batch = Number(args.batch);
+const reps = Number(args.reps);
+if (!(Number.isInteger(batch) && batch >= 1 && Number.isInteger(reps) && reps >= 1))
+  throw new RangeError(`--batch ${args.batch}, --reps ${args.reps}: use whole numbers ≥ 1`);
+const cfg = MODEL_SIZES['deit-s'] as VitConfig;
+/** A ClipFormer Table II on DeiT-S: 9 cells × 10 instances, each over the 50,000 ImageNet validation images. */
+const TABLE_II = { instances: 90, forwards: 90 * 50_000 };
+const TARGETS = { ideal: 0.4, 'pcm-aihwkit': 0.3, rramImagesPerSecond: 50, tableHours: 24 };
+
+interface One {
+  hw: string;
+  /** Programming, graph building, compiling and the first forward. */
+  setupSeconds: number;
+  /** Median forward of a batch. */
+  seconds: number;
+  /** The runtime's peak GPU bytes where it counts them, else nvidia-smi's used memory grown over the run. */
+  gpuBytes: number | null;
+  gpuBytesFrom: string;
+}
+
+/** GPU memory in use now, by nvidia-smi (null where there is none): all processes, first GPU. */
+function nvidiaSmiUsedBytes(): number | null {
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return Number(out.trim().split('\n')[0]) * 2 ** 20;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The WebGPU runtime's peak of allocated bytes, where its device module exports
+ * `gpuMemory(): { bytes, peakBytes }` (looked up at run time: optional).
+ */
+async function runtimePeakBytes(): Promise<number | null> {
+  const path = '../src/runtime/webgpu/device.js';
+  try {
+    const m = (await import(path)) as { gpuMemory?: () => { peakBytes: number } };
+    return m.gpuMemory ? m.gpuMemory().peakBytes : null;
+  } catch {
+    return null;
+  }
+}
+
+/** One preset (`ideal`: no crossbars) in this process: setup, forward time and GPU memory, as JSON. */
+async function runOne(hw: string): Promise<void> {
+  const usedBefore = nvidiaSmiUsedBytes();
+  const model = randomModel(cfg, 1);
+  const rng = new Rng(2);
+  const size = batch * cfg.channels * cfg.imageSize ** 2;
+  const x = {
+    pixel_values: hostArray(
+      'float32',
+      [batch, cfg.channels, cfg.imageSize, cfg.imageSize],
+      rng.fillNormal(new Float32Array(size)),
+    ),
+  };
+  const maxTensorBytes = Number(args['max-tensor-mb']) * 2 ** 20;
+  const t0 = performance.now();
+  const predictor =
+    hw === 'ideal'
+      ? new Predictor(model, { provider: 'webgpu', maxTensorBytes })
+      : // as `xbar eval` runs an instance: private sessions, programmed once
+        new Predictor(model, {
+          provider: 'webgpu',
+          matmuls: new AnalogModel(loadSpec(hw, [], model), 0).matmuls(),
+          fresh: true,
+          maxTensorBytes,
+        });
+  await predictor.logits(x, 0);
+  const setupSeconds = (performance.now() - t0) / 1e3;
+  // each forward a new batch of the data set (its samples' noise is their own)
+  let next = 1;
+  const seconds = median(await timeIt(() => predictor.logits(x, batch * next++), reps, 0));
+  const peak = await runtimePeakBytes();
+  const usedAfter = nvidiaSmiUsedBytes();
+  const one: One = {
+    hw,
+    setupSeconds,
+    seconds,
+    gpuBytes: peak ?? (usedBefore !== null && usedAfter !== null ? usedAfter - usedBefore : null),
+    gpuBytesFrom:
+      peak !== null ? 'runtime peak' : usedAfter !== null ? 'nvidia-smi, in use after' : 'unknown',
+  };
+  console.log(JSON.stringify(one));
+}
+
+/** PyTorch's DeiT-S on this GPU (null, with the reason printed, where it does not run). */
+function torchFigure(): { device: string; imagesPerSecond: number; peakBytes: number; torch: string } | null {
+  const script = fileURLToPath(new URL('../../bench/torch_encoder.py', import.meta.url));
+  try {
+    const out = execFileSync(
+      args.python,
+      [script, '--model', 'deit-s', '--batch', String(batch), '--reps', args['torch-reps'], '--json'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return JSON.parse(out.trim().split('\n').pop()!);
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    const why = (err.stderr || err.message).trim().split('\n').pop();
+    console.log(`PyTorch not measured (${args.python} bench/torch_encoder.py: ${why})`);
+    return null;
+  }
+}
+
+/** One preset in a child process (its memory, GPU memory included, is its own); null where it fails. */
+function child(hw: string): One | { hw: string; error: string } {
+  const self = fileURLToPath(import.meta.url);
+  try {
+    const out = execFileSync(
+      process.execPath,
+      [
+        self,
+        '--one',
+        hw,
+        '--batch',
+        String(batch),
+        '--reps',
+        String(reps),
+        '--max-tensor-mb',
+        args['max-tensor-mb'],
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 },
+    );
+    return JSON.parse(out.trim().split('\n').pop()!);
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    const lines = (err.stderr || err.message).trim().split('\n');
+    return { hw, error: lines.find((l) => /Error|error:/.test(l)) ?? lines.pop() ?? 'failed' };
+  }
+}
+
+const gb = (b: number | null) => (b === null ? '-' : `${(b / 1e9).toFixed(2)} GB`);
+const cell = (s: string, w: number) => (w < 0 ? s.padStart(-w) : s.padEnd(w));
+const W = [24, -10, -10, -11, 22, -10, 14];
+const row = (...cells: string[]) => cells.map((c, i) => cell(c, W[i]!)).join('  ');
+const verdict = (ok: boolean, target: string) => `${ok ? 'ok' : 'LOW'} (${target})`;
+
+if (args.one) {
+  await runOne(args.one);
+} else {
+  const gpu = await gpuDevice();
+  const adapter = 'skip' in gpu ? gpu.skip : gpu.name;
+  if (!('skip' in gpu)) releaseGpu(gpu.device);
+  console.log(
+    `# GPU figures: DeiT-S (random weights), batch ${batch}, fp32; xbar through WebGPU on ${adapter}`,
+  );
+  const torch = args['no-torch'] ? null : torchFigure();
+  if (torch)
+    console.log(
+      `# PyTorch ${torch.torch} on ${torch.device}, fp32 (TF32 off), the same model from pixels on the GPU`,
+    );
+  console.log(row('forward', 'images/s', 'ms/batch', 'of PyTorch', 'target', 'GPU memory', 'setup'));
+  if (torch)
+    console.log(
+      row(
+        'PyTorch (ideal)',
+        torch.imagesPerSecond.toFixed(1),
+        ((batch / torch.imagesPerSecond) * 1e3).toFixed(1),
+        '100%',
+        '',
+        gb(torch.peakBytes),
+        '',
+      ),
+    );
+  let rram: One | null = null;
+  const sources = new Set<string>();
+  for (const hw of args.presets.split(',').filter(Boolean)) {
+    const r = child(hw);
+    if ('error' in r) {
+      console.log(row(`xbar ${hw}`, '-', '-', '-', '', '', '') + `  failed: ${r.error}`);
+      continue;
+    }
+    const ips = batch / r.seconds;
+    sources.add(r.gpuBytesFrom);
+    const share = torch ? ips / torch.imagesPerSecond : null;
+    let target = '';
+    if (hw === 'ideal' || hw === 'pcm-aihwkit') {
+      const t = TARGETS[hw];
+      target = share === null ? `≥ ${100 * t}% of PyTorch` : verdict(share >= t, `≥ ${100 * t}%`);
+    } else if (hw === 'rram-clipformer') {
+      target = verdict(ips >= TARGETS.rramImagesPerSecond, `≥ ${TARGETS.rramImagesPerSecond} images/s`);
+      rram = r;
+    }
+    console.log(
+      row(
+        `xbar ${hw}`,
+        ips.toFixed(1),
+        (r.seconds * 1e3).toFixed(1),
+        share === null ? '-' : `${(100 * share).toFixed(1)}%`,
+        target,
+        gb(r.gpuBytes),
+        `${r.setupSeconds.toFixed(1)} s`,
+      ),
+    );
+  }
+  if (rram) {
+    const forwards = TABLE_II.forwards / (batch / rram.seconds) / 3600;
+    const setups = (TABLE_II.instances * rram.setupSeconds) / 3600;
+    const total = forwards + setups;
+    console.log(
+      `ClipFormer Table II on DeiT-S (${TABLE_II.forwards / 1e6} M image-forwards at ${(batch / rram.seconds).toFixed(1)} images/s, ${TABLE_II.instances} instances set up in ${rram.setupSeconds.toFixed(1)} s each): ${total.toFixed(1)} h (${forwards.toFixed(1)} h forwards + ${setups.toFixed(1)} h setup) ${verdict(total <= TARGETS.tableHours, `≤ ${TARGETS.tableHours} h, goal 8 h`)}`,
+    );
+  }
+  console.log(
+    `GPU memory: xbar ${[...sources].join(', ') || '-'}; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward.`,
+  );
+}

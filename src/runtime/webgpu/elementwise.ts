@@ -1,0 +1,165 @@
+/**
+ * Elementwise ops and their fusion: a chain of per-element ops (with broadcast inputs, views
+ * and `cond`) becomes one kernel that reads each external input once per element and writes
+ * only the chain's last value. Each op's WGSL is the expression beside it.
+ */
+
+import type { KernelSpec } from '../../graph/gpu-kernel.js';
+import type { HostArray } from '../../graph/ndarray.js';
+import type { OpName } from '../../graph/ops.js';
+import { type DType, numel } from '../../graph/shape.js';
+import type { Tensor } from '../../graph/tensor.js';
+import {
+  broadcastOffset,
+  isLiteral,
+  literal,
+  load,
+  type Operand,
+  operandHead,
+  perElement,
+  storageType,
+  store,
+  valueType,
+} from './wgsl.js';
+
+/** erf to ~1e-7: its series near 0 (where 1 − erfc would lose the digits), erfc's fit beyond. */
+const ERF = `fn xerf(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.5) {
+    let z = x * x;
+    return x * (1.1283791671 + z * (-0.3761263890 + z * (0.1128379167 + z * (-0.0268661706 + z * (0.0052239776 + z * -0.0008548327)))));
+  }
+  let t = 1.0 / (1.0 + 0.5 * a);
+  let e = t * exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return sign(x) * (1.0 - e);
+}`;
+
+/** x^y as ONNX Pow: negative bases with whole exponents keep their sign. */
+const POW = `fn xpow(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x >= 0.0) { return pow(x, y); }
+  if (y != floor(y)) { return sqrt(x); } // NaN, as a negative base to a fractional power
+  let m = pow(-x, y);
+  return select(m, -m, fract(y * 0.5) != 0.0);
+}`;
+
+/** tanh saturates to ±1 well before 10; clamping keeps exp-based tanh finite. */
+const TANH = (x: string) => `tanh(clamp(${x}, -10.0, 10.0))`;
+
+type Expr = (args: readonly string[], t: Tensor) => string;
+
+const inDtype = (t: Tensor, k = 0): DType => t.inputs[k]!.dtype;
+
+/** Float comparisons and arithmetic as WGSL operators; bool registers for the tests. */
+const EXPRS: Partial<Record<OpName, Expr>> = {
+  neg: ([x]) => `-(${x})`,
+  exp: ([x]) => `exp(${x})`,
+  log: ([x]) => `log(${x})`,
+  sqrt: ([x]) => `sqrt(${x})`,
+  abs: ([x]) => `abs(${x})`,
+  sign: ([x]) => `sign(${x})`,
+  tanh: ([x]) => TANH(x!),
+  erf: ([x]) => `xerf(${x})`,
+  round: ([x]) => `round(${x})`,
+  floor: ([x]) => `floor(${x})`,
+  stopGradient: ([x]) => x!,
+  gelu: ([x], t) =>
+    (t.attrs as { approximate: string }).approximate === 'tanh'
+      ? `(0.5 * (${x}) * (1.0 + ${TANH(`0.7978845608 * ((${x}) + 0.044715 * (${x}) * (${x}) * (${x}))`)}))`
+      : `(0.5 * (${x}) * (1.0 + xerf((${x}) * 0.7071067812)))`,
+  clip: ([x], t) => {
+    const { min, max } = t.attrs as { min: number; max: number };
+    let e = x!;
+    if (isLiteral(min)) e = `max(${e}, ${literal(min, t.dtype)})`;
+    if (isLiteral(max)) e = `min(${e}, ${literal(max, t.dtype)})`;
+    return e;
+  },
+  rangeClip: ([x, r]) => `min(max(${x}, -(${r})), ${r})`,
+  quantize: ([x], t) => {
+    const { levels, inRange } = t.attrs as { levels: number; inRange: boolean };
+    return inRange ? `round(${x})` : `clamp(round(${x}), ${-levels}.0, ${levels}.0)`;
+  },
+  cast: ([x], t) => {
+    const from = inDtype(t);
+    const to = t.dtype;
+    if (to === 'bool') return from === 'bool' ? x! : `(${x} != ${literal(0, from)})`;
+    if (from === 'bool') return `select(${literal(0, to)}, ${literal(1, to)}, ${x})`;
+    if (to === 'float32') return `f32(${x})`;
+    if (from === 'float32') return `i32(${x})`;
+    return x!;
+  },
+  add: ([a, b]) => `(${a} + ${b})`,
+  sub: ([a, b]) => `(${a} - ${b})`,
+  mul: ([a, b]) => `(${a} * ${b})`,
+  div: ([a, b]) => `(${a} / ${b})`,
+  pow: ([a, b], t) => (t.dtype === 'float32' ? `xpow(${a}, ${b})` : `i32(xpow(f32(${a}), f32(${b})))`),
+  maximum: ([a, b]) => `max(${a}, ${b})`,
+  minimum: ([a, b]) => `min(${a}, ${b})`,
+  less: ([a, b]) => `(${a} < ${b})`,
+  greater: ([a, b]) => `(${a} > ${b})`,
+  equal: ([a, b]) => `(${a} == ${b})`,
+  where: ([c, a, b]) => `select(${b}, ${a}, ${c})`,
+  /** Both branches are computed (they are inputs), then one is selected. */
+  cond: ([c, a, b]) => `select(${b}, ${a}, ${c})`,
+  expand: ([x]) => x!,
+};
+
+/** Ops a fused kernel computes per element. */
+export const isElementwise = (t: Tensor): boolean => t.op in EXPRS;
+
+/** A constant of one element, written into the kernel as a literal instead of bound. */
+export function inlineScalar(t: Tensor): string | undefined {
+  if (t.op !== 'constant' || t.size !== 1 || t.dtype === 'int64') return undefined;
+  const v = Number((t.attrs as { value: HostArray }).value.data[0]!);
+  return isLiteral(v) ? literal(v, t.dtype) : undefined;
+}
+
+/**
+ * The value of `members` (in topological order; the last is the chain's result) at a flat
+ * index of the result, as a WGSL function `value(i)`. Values the chain reads but does not
+ * compute are `inputs`, bound in that order; a member may read them broadcast. `source`
+ * follows views to what they show.
+ */
+export function fusedOperand(
+  members: readonly Tensor[],
+  inputs: readonly Tensor[],
+  source: (t: Tensor) => Tensor,
+): Operand {
+  const last = members[members.length - 1]!;
+  const vars = new Map<number, string>(members.map((m, k) => [m.id, `v${k}`]));
+  const slot = new Map<number, number>(inputs.map((t, k) => [t.id, k]));
+  const lines = members.map((m, k) => {
+    const args = m.inputs.map((u) => {
+      const own = vars.get(source(u).id);
+      if (own) return own;
+      const lit = inlineScalar(u);
+      if (lit) return lit;
+      return load(u.dtype, `in${slot.get(u.id)!}[${broadcastOffset(m.shape, u.shape, 'i')}]`);
+    });
+    return `  let v${k} = ${EXPRS[m.op]!(args, m)};`;
+  });
+  const body = lines.join('\n');
+  const helpers = [body.includes('xerf(') ? ERF : '', body.includes('xpow(') ? POW : ''].filter(Boolean);
+  const fn = `fn value(i: u32) -> ${valueType(last.dtype)} {\n${body}\n  return v${members.length - 1};\n}`;
+  return {
+    inputs: inputs.map((t) => storageType(t.dtype)),
+    code: [...helpers, fn].join('\n'),
+    at: (i) => `value(${i})`,
+  };
+}
+
+/** One kernel computing a fused chain (`fusedOperand`) for every element of its result. */
+export function fusedKernel(
+  members: readonly Tensor[],
+  inputs: readonly Tensor[],
+  source: (t: Tensor) => Tensor,
+): KernelSpec {
+  const root = members[members.length - 1]!;
+  const op = fusedOperand(members, inputs, source);
+  const head = operandHead(op, root.dtype);
+  return {
+    ...perElement(numel(root.shape), head, `  out[i] = ${store(root.dtype, op.at('i'))};`),
+    inputs: inputs.length,
+  };
+}

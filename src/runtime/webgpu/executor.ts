@@ -1,0 +1,541 @@
+/**
+ * Runs a graph on the GPU through WebGPU: the steps of plan.ts in one command encoder and one
+ * submit per run (host kernels without a WebGPU dispatch split it), values in GPU buffers from
+ * the feeds to the outputs, intermediate buffers shared by values whose lifetimes do not meet.
+ */
+import type { HostArray, HostData } from '../../graph/ndarray.js';
+import type { GraphInput, GraphOutput } from '../../graph/onnx.js';
+import type { HostKernel } from '../../graph/ops.js';
+import { GraphError, numel } from '../../graph/shape.js';
+import type { Tensor } from '../../graph/tensor.js';
+import { fillNoise, noiseLayout } from '../../util/philox.js';
+import { checkFeeds } from '../feeds.js';
+import type { RunnableGraph } from '../session.js';
+import { type DeviceOptions, type Gpu, gpuDevice } from './device.js';
+import { planGraph, type Step, source } from './plan.js';
+
+export interface WebGpuOptions extends DeviceOptions {
+  /** Params are uploaded once, now, and are no inputs (later changes to their values unseen). */
+  bakeParams?: boolean;
+  /**
+   * Share the compiled graph (its GPU buffers) with earlier compiles of the same graph
+   * (default true); a shared graph's random streams continue across its users' runs.
+   */
+  cache?: boolean;
+}
+
+/** A GPU buffer holding one value, or several whose lifetimes do not meet. */
+interface Storage {
+  bytes: number;
+  buffer?: GPUBuffer;
+}
+
+/** A leaf fed at every run: an input, a param or noise (by name; leaves of one name share it). */
+interface Fed {
+  input: GraphInput;
+  /** The leaf's place in the topological order (where a later compile's param is found). */
+  position: number;
+  storage: Storage;
+  /** A fed param value already in the buffer (uploads are cached by the array's identity). */
+  uploaded?: HostArray;
+  /** Noise drawn on the host, uploaded at every run. */
+  noise?: Float32Array;
+}
+
+const wordBytes = (t: { shape: readonly number[] }): number => Math.max(4, numel(t.shape) * 4);
+
+/** A host array as 4-byte words (int64 truncated to int32, bools widened to u32). */
+function toWords(v: HostArray): Float32Array | Int32Array | Uint32Array {
+  const d = v.data;
+  if (d instanceof BigInt64Array) return Int32Array.from(d, (x) => Number(BigInt.asIntN(32, x)));
+  if (d instanceof Uint8Array) return Uint32Array.from(d);
+  return d;
+}
+
+function fromWords(
+  words: ArrayBuffer,
+  t: { shape: readonly number[]; dtype: GraphOutput['dtype'] },
+): HostArray {
+  const n = numel(t.shape);
+  let data: HostData;
+  if (t.dtype === 'float32') data = new Float32Array(words, 0, n).slice();
+  else if (t.dtype === 'int32') data = new Int32Array(words, 0, n).slice();
+  else if (t.dtype === 'int64') data = BigInt64Array.from(new Int32Array(words, 0, n), (x) => BigInt(x));
+  else data = Uint8Array.from(new Uint32Array(words, 0, n));
+  return { dtype: t.dtype, shape: [...t.shape], data };
+}
+
+/** A short stable hash (FNV-1a, two lanes) of text or bytes. */
+function hash(parts: readonly (string | HostData)[]): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (const p of parts) {
+    const bytes =
+      typeof p === 'string'
+        ? new TextEncoder().encode(p)
+        : new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+    // four bytes at a time where they are aligned (weights are large)
+    const words =
+      bytes.byteOffset % 4 === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : [];
+    for (const x of words) {
+      a = Math.imul(a ^ x, 0x01000193);
+      b = Math.imul(b ^ x, 0x5bd1e995);
+    }
+    for (let k = words.length * 4; k < bytes.length; k++) {
+      a = Math.imul(a ^ bytes[k]!, 0x01000193);
+      b = Math.imul(b ^ bytes[k]!, 0x5bd1e995);
+    }
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+/** A graph's structure, shapes, leaf names and fixed values (constants; params when baked). */
+function graphKey(
+  order: readonly Tensor[],
+  results: Readonly<Record<string, Tensor>>,
+  bake: boolean,
+): string {
+  const pos = new Map(order.map((t, k) => [t.id, k]));
+  const fixed = (t: Tensor) => t.op === 'constant' || (bake && t.op === 'param');
+  return hash([
+    bake ? 'baked\n' : 'fed\n',
+    ...order.map((t) => {
+      const a =
+        t.op === 'constant'
+          ? ''
+          : t.op === 'param'
+            ? (t.attrs as { name: string }).name
+            : JSON.stringify(t.attrs);
+      return `${t.op} ${t.dtype}[${t.shape}] ${a} ${t.inputs.map((i) => pos.get(i.id))}\n`;
+    }),
+    ...order.filter(fixed).map((t) => (t.attrs as { value: HostArray }).value.data),
+    ...Object.entries(results).map(([n, t]) => `O ${n} ${pos.get(t.id)}\n`),
+  ]);
+}
+
+/** Compiled graphs shared by later compiles of the same key (as ONNX Runtime sessions are). */
+const graphs = new Map<string, Promise<WebGpuGraph>>();
+
+const pipelines = new Map<string, Promise<GPUComputePipeline>>();
+const layouts = new Map<string, GPUPipelineLayout>();
+
+/** The bind group layouts of a kernel with `inputs` storage inputs and maybe the run uniform. */
+function layoutFor(device: GPUDevice, inputs: number, run: boolean): GPUPipelineLayout {
+  const key = `${inputs}${run ? 'r' : ''}`;
+  let l = layouts.get(key);
+  if (!l) {
+    const storage = device.createBindGroupLayout({
+      entries: [...Array(inputs + 1).keys()].map((k) => ({
+        binding: k,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: k < inputs ? ('read-only-storage' as const) : ('storage' as const) },
+      })),
+    });
+    const groups = [storage];
+    if (run)
+      groups.push(
+        device.createBindGroupLayout({
+          entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } }],
+        }),
+      );
+    l = device.createPipelineLayout({ bindGroupLayouts: groups });
+    layouts.set(key, l);
+  }
+  return l;
+}
+
+/** Pipelines are cached by WGSL source (and binding layout) for the life of the process. */
+function pipelineFor(
+  device: GPUDevice,
+  code: string,
+  inputs: number,
+  run: boolean,
+): Promise<GPUComputePipeline> {
+  const key = `${inputs}${run ? 'r' : ''}\n${code}`;
+  let p = pipelines.get(key);
+  if (!p) {
+    p = device
+      .createComputePipelineAsync({
+        layout: layoutFor(device, inputs, run),
+        compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+      })
+      .catch((e: Error) => {
+        pipelines.delete(key);
+        throw new GraphError('webgpu', `kernel does not compile: ${e.message}\n${code}`);
+      });
+    pipelines.set(key, p);
+  }
+  return p;
+}
+
+/** Compiles `outputs` for the WebGPU runtime (runtime/webgpu/device.ts picks the GPU). */
+export async function compileWebGpu(
+  outputs: Readonly<Record<string, Tensor>>,
+  opts: WebGpuOptions = {},
+): Promise<RunnableGraph> {
+  const gpu = await gpuDevice(opts);
+  const bake = opts.bakeParams === true;
+  const plan = planGraph(Object.values(outputs), gpu.device.limits.maxStorageBuffersPerShaderStage - 1);
+  const key = graphKey(plan.order, outputs, bake);
+  const known = opts.cache === false ? undefined : graphs.get(key);
+  if (known) return new GraphHandle(await known, plan.order);
+  const made = (async () => {
+    const graph = new WebGpuGraph(gpu, plan.order, plan.steps, outputs, bake, key);
+    await graph.prepare();
+    return graph;
+  })();
+  if (opts.cache !== false) {
+    graphs.set(key, made);
+    made.catch(() => graphs.delete(key));
+  }
+  return new GraphHandle(await made, plan.order);
+}
+
+/**
+ * One compile's view of a compiled graph, which compiles of the same key share: its own params'
+ * current values and its own host kernels are what its runs read.
+ */
+class GraphHandle implements RunnableGraph {
+  readonly inputs: readonly GraphInput[];
+  readonly outputs: readonly GraphOutput[];
+  readonly key: string;
+  constructor(
+    private readonly graph: WebGpuGraph,
+    private readonly order: readonly Tensor[],
+  ) {
+    this.inputs = graph.inputsOf(order);
+    this.outputs = graph.outputs;
+    this.key = graph.key;
+  }
+
+  run(feeds: Readonly<Record<string, HostArray>> = {}, firstSample = 0): Promise<Record<string, HostArray>> {
+    return this.graph.run(feeds, firstSample, this.order, this.inputs);
+  }
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
+}
+
+type Encoded =
+  | {
+      kind: 'dispatch';
+      pipeline: GPUComputePipeline;
+      groups: GPUBindGroup[];
+      grid: readonly [number, number, number];
+    }
+  | { kind: 'host'; position: number; inputs: Storage[]; output: Storage };
+
+/** A compiled graph: its buffers, pipelines and bind groups, run for one compile's tensors. */
+class WebGpuGraph {
+  readonly outputs: GraphOutput[];
+  private readonly device: GPUDevice;
+  private readonly fed: Fed[] = [];
+  /** Storage by the id of the tensor whose buffer it is (views share their source's). */
+  private readonly storage = new Map<number, Storage>();
+  /** Constants and baked params: uploaded once. */
+  private readonly fixed: { storage: Storage; value: HostArray }[] = [];
+  private readonly runBuffer: GPUBuffer;
+  private encoded: Encoded[] = [];
+  private readback: GPUBuffer[] = [];
+  private resultStorage: Storage[] = [];
+  private draws = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    gpu: Gpu,
+    private readonly order: readonly Tensor[],
+    private readonly steps: readonly Step[],
+    private readonly results: Readonly<Record<string, Tensor>>,
+    bake: boolean,
+    readonly key: string,
+  ) {
+    this.device = gpu.device;
+    this.outputs = Object.entries(results).map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
+    this.runBuffer = this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.leaves(bake);
+    this.allocate();
+  }
+
+  /** Names the inputs as the ONNX lowering does (noise by order of appearance, shared by attributes). */
+  private leaves(bake: boolean): void {
+    const byName = new Map<string, Fed>();
+    const noiseNames = new Map<string, string>();
+    for (const [position, t] of this.order.entries()) {
+      const a = t.attrs as { name?: string; value?: HostArray };
+      if (t.op === 'constant' || (t.op === 'param' && bake)) {
+        const storage = { bytes: this.bytesOf(t) };
+        this.storage.set(t.id, storage);
+        this.fixed.push({ storage, value: a.value! });
+        continue;
+      }
+      let name: string;
+      let input: GraphInput;
+      if (t.op === 'input' || t.op === 'param') {
+        name = a.name!;
+        input = { name, shape: t.shape, dtype: t.dtype, ...(t.op === 'param' ? { param: t } : {}) };
+      } else if (t.op === 'noise') {
+        const n = t.attrs as { seed: number; std: number; batchAxis: number; batch: number };
+        const same = `${n.seed} ${n.std} [${t.shape}] ${n.batchAxis} ${n.batch}`;
+        name = noiseNames.get(same) ?? `noise${noiseNames.size}`;
+        noiseNames.set(same, name);
+        input = {
+          name,
+          shape: t.shape,
+          dtype: t.dtype,
+          noise: { seed: n.seed, std: n.std, layout: noiseLayout(t.shape, n.batchAxis, n.batch) },
+        };
+      } else continue;
+      const prev = byName.get(name);
+      if (prev) {
+        const p = prev.input;
+        if (p.dtype !== t.dtype || String(p.shape) !== String(t.shape) || (t.op === 'param') !== !!p.param)
+          throw new GraphError(
+            'compile',
+            `two different leaves are named '${name}' ([${p.shape}] and [${t.shape}])`,
+          );
+        this.storage.set(t.id, prev.storage);
+        continue;
+      }
+      const f: Fed = { input, position, storage: { bytes: this.bytesOf(t) } };
+      if (input.noise) f.noise = new Float32Array(numel(t.shape));
+      byName.set(name, f);
+      this.fed.push(f);
+      this.storage.set(t.id, f.storage);
+    }
+  }
+
+  /** Gives every computed value a buffer, reusing the buffers of values read no more. */
+  private allocate(): void {
+    const dedicated = new Set(this.storage.values());
+    const results = new Set(Object.values(this.results).map((t) => source(t).id));
+    // the step after which each value is read no more
+    const dies = new Map<number, number[]>();
+    const lastRead = new Map<number, number>();
+    this.steps.forEach((s, k) => {
+      for (const u of s.kind === 'dispatch' ? s.inputs : s.op.inputs) lastRead.set(source(u).id, k);
+    });
+    for (const [id, k] of lastRead) if (!results.has(id)) dies.set(k, [...(dies.get(k) ?? []), id]);
+    const free: Storage[] = [];
+    this.steps.forEach((s, k) => {
+      const t = s.kind === 'dispatch' ? s.output : s.op;
+      if (!this.storage.has(t.id)) {
+        const need = this.bytesOf(t);
+        const fit = free
+          .filter((f) => f.bytes >= need && f.bytes <= 2 * need)
+          .sort((x, y) => x.bytes - y.bytes)[0];
+        if (fit) free.splice(free.indexOf(fit), 1);
+        this.storage.set(t.id, fit ?? { bytes: need });
+      }
+      for (const id of dies.get(k) ?? []) {
+        const st = this.storage.get(id)!;
+        if (!dedicated.has(st)) free.push(st);
+      }
+    });
+  }
+
+  /** A value's bytes, checked against the largest buffer a kernel may bind. */
+  private bytesOf(t: Tensor): number {
+    const bytes = wordBytes(t);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > limit)
+      throw new GraphError(
+        t.op,
+        `[${t.shape}] takes ${bytes} bytes, over the ${limit} bytes a WebGPU kernel may bind on this GPU: run smaller batches`,
+      );
+    return bytes;
+  }
+
+  private bufferOf(st: Storage): GPUBuffer {
+    if (!st.buffer)
+      st.buffer = this.device.createBuffer({
+        size: Math.ceil(st.bytes / 16) * 16,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+    return st.buffer;
+  }
+
+  private storageOf(t: Tensor): Storage {
+    const st = this.storage.get(source(t).id);
+    if (!st) throw new GraphError('webgpu', `internal: ${t} has no buffer`);
+    return st;
+  }
+
+  /** Compiles the pipelines, makes the buffers and bind groups, uploads the fixed values. */
+  async prepare(): Promise<void> {
+    const d = this.device;
+    const runGroup = (p: GPUComputePipeline) =>
+      d.createBindGroup({
+        layout: p.getBindGroupLayout(1),
+        entries: [{ binding: 0, resource: { buffer: this.runBuffer } }],
+      });
+    this.encoded = await Promise.all(
+      this.steps.map(async (s): Promise<Encoded> => {
+        if (s.kind === 'host')
+          return {
+            kind: 'host',
+            position: this.order.indexOf(s.op),
+            inputs: s.op.inputs.map((u) => this.storageOf(u)),
+            output: this.storageOf(s.op),
+          };
+        if (s.spec.inputs !== s.inputs.length)
+          throw new GraphError(
+            s.output.op,
+            `kernel binds ${s.spec.inputs} inputs, the op has ${s.inputs.length}`,
+          );
+        const pipeline = await pipelineFor(d, s.spec.code, s.spec.inputs, !!s.spec.run);
+        const buffers = [...s.inputs, s.output].map((u) => this.bufferOf(this.storageOf(u)));
+        const groups = [
+          d.createBindGroup({
+            layout: pipeline.getBindGroupLayout(0),
+            entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+          }),
+        ];
+        if (s.spec.run) groups.push(runGroup(pipeline));
+        return { kind: 'dispatch', pipeline, groups, grid: s.spec.grid };
+      }),
+    );
+    for (const f of this.fed) this.bufferOf(f.storage);
+    this.resultStorage = this.outputs.map((o) => this.storageOf(this.results[o.name]!));
+    for (const st of this.resultStorage) this.bufferOf(st);
+    // constants only kernels read as literals need no buffer
+    for (const f of this.fixed)
+      if (f.storage.buffer) d.queue.writeBuffer(f.storage.buffer, 0, toWords(f.value));
+    this.readback = this.outputs.map((o) =>
+      d.createBuffer({
+        size: Math.ceil(wordBytes(o) / 16) * 16,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
+    );
+  }
+
+  /** The inputs of a compile whose tensors are `order` (its own params). */
+  inputsOf(order: readonly Tensor[]): GraphInput[] {
+    return this.fed.map((f) => (f.input.param ? { ...f.input, param: order[f.position]! } : f.input));
+  }
+
+  /** Runs with the param values and host kernels of the compile whose tensors are `order`. */
+  run(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+    order: readonly Tensor[],
+    inputs: readonly GraphInput[],
+  ): Promise<Record<string, HostArray>> {
+    const next = this.queue.then(() => this.runNow(feeds, firstSample, order, inputs));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async release(): Promise<void> {
+    await this.queue;
+    const shared = graphs.get(this.key);
+    if (shared && (await shared) === this) graphs.delete(this.key);
+    const all = new Set([...this.storage.values()].map((s) => s.buffer));
+    for (const b of all) b?.destroy();
+    for (const b of this.readback) b.destroy();
+    this.runBuffer.destroy();
+  }
+
+  private upload(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+    order: readonly Tensor[],
+  ): void {
+    const q = this.device.queue;
+    for (const f of this.fed) {
+      const fed = feeds[f.input.name];
+      const buffer = this.bufferOf(f.storage);
+      if (f.noise && !fed) {
+        // drawn on the host until the WebGPU runtime has the generator as a kernel
+        const n = f.input.noise!;
+        fillNoise(f.noise, n.layout, n.seed, n.std, firstSample);
+        q.writeBuffer(buffer, 0, f.noise);
+      } else if (f.input.param) {
+        // a fed value is uploaded once; a param's own value at every run (optimisers and
+        // Monte Carlo programming change it in place)
+        if (fed && f.uploaded === fed) continue;
+        q.writeBuffer(buffer, 0, toWords(fed ?? (order[f.position]!.attrs as { value: HostArray }).value));
+        f.uploaded = fed;
+      } else q.writeBuffer(buffer, 0, toWords(fed!));
+    }
+    q.writeBuffer(this.runBuffer, 0, Uint32Array.of(firstSample >>> 0, this.draws++ >>> 0, 0, 0));
+  }
+
+  private async runNow(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+    order: readonly Tensor[],
+    inputs: readonly GraphInput[],
+  ): Promise<Record<string, HostArray>> {
+    checkFeeds(inputs, feeds);
+    const d = this.device;
+    d.pushErrorScope('validation');
+    this.upload(feeds, firstSample, order);
+    let encoder = d.createCommandEncoder();
+    let pass = encoder.beginComputePass();
+    for (const e of this.encoded) {
+      if (e.kind === 'dispatch') {
+        pass.setPipeline(e.pipeline);
+        for (const [k, g] of e.groups.entries()) pass.setBindGroup(k, g);
+        pass.dispatchWorkgroups(...e.grid);
+        continue;
+      }
+      pass.end();
+      d.queue.submit([encoder.finish()]);
+      await this.hostKernel(order[e.position]!, e, firstSample);
+      encoder = d.createCommandEncoder();
+      pass = encoder.beginComputePass();
+    }
+    pass.end();
+    this.outputs.forEach((o, k) => {
+      encoder.copyBufferToBuffer(
+        this.bufferOf(this.resultStorage[k]!),
+        0,
+        this.readback[k]!,
+        0,
+        wordBytes(o),
+      );
+    });
+    d.queue.submit([encoder.finish()]);
+    const error = await d.popErrorScope();
+    if (error) throw new GraphError('run', `WebGPU: ${error.message}`);
+    await Promise.all(this.readback.map((b) => b.mapAsync(GPUMapMode.READ)));
+    const out: Record<string, HostArray> = {};
+    this.outputs.forEach((o, k) => {
+      const b = this.readback[k]!;
+      out[o.name] = fromWords(b.getMappedRange(), o);
+      b.unmap();
+    });
+    return out;
+  }
+
+  /**
+   * A host kernel without a WebGPU dispatch: its inputs copied to the host, `run` there, its
+   * output uploaded. Correct and slow (a round trip through the host per kernel per run).
+   */
+  private async hostKernel(
+    op: Tensor,
+    e: Extract<Encoded, { kind: 'host' }>,
+    firstSample: number,
+  ): Promise<void> {
+    const d = this.device;
+    const staging = op.inputs.map((u) =>
+      d.createBuffer({
+        size: Math.ceil(wordBytes(u) / 16) * 16,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
+    );
+    const enc = d.createCommandEncoder();
+    for (const [k, u] of op.inputs.entries())
+      enc.copyBufferToBuffer(this.bufferOf(e.inputs[k]!), 0, staging[k]!, 0, wordBytes(u));
+    d.queue.submit([enc.finish()]);
+    await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
+    const values = op.inputs.map((u, k) => fromWords(staging[k]!.getMappedRange(), u));
+    for (const b of staging) b.destroy();
+    const out = (op.attrs as { run: HostKernel }).run(values, undefined, firstSample);
+    d.queue.writeBuffer(this.bufferOf(e.output), 0, toWords(out));
+  }
+}

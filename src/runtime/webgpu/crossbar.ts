@@ -119,7 +119,12 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
   const squares = noisy && a.squares;
   const quads = Math.ceil(C / 4);
   // vectors per workgroup: as many as their row lists fit, columns filling the rest
-  const maxVectors = 2 ** Math.floor(Math.log2(LIST_WORDS / (2 * rows)));
+  // up to 8 planes on tiles of up to 256 rows: each listed row's signed plane bits as floats
+  // (two vec4, read by all the vector's threads at once), so that the sums are multiply-adds
+  // alone; else its code, whose bits each thread extracts (integer work that bounds the loop)
+  const bitFloats = planes <= 8 && rows <= 256;
+  const wordsPerRow = bitFloats ? 9 : 2;
+  const maxVectors = 2 ** Math.floor(Math.log2(LIST_WORDS / (wordsPerRow * rows)));
   const WQ = Math.max(Math.min(GROUP, pow2Above(quads)), GROUP / maxVectors);
   const WV = GROUP / WQ;
   const vectorGroups = Math.ceil(N / WV);
@@ -221,11 +226,18 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
     a.levels > 0
       ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));`
       : '';
-  const pass = `
-      for (var k0 = 0u; k0 < ${planes}u; k0 += ${PG}u) {
-        ${lanes.map((i) => `var y${i} = vec4<f32>(0.0f);${squares ? ` var v${i} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
-        for (var t = 0u; t < count; t++) {
-          let e = listRow[base + t];
+  // row t's plane i: ±1 or 0 (a product with it is exact, so the sums are the native kernel's)
+  const rowSums = bitFloats
+    ? `let e = listRow[base + t];
+          let w = cell(b, r, e & 0x7fffffffu, j, cq, c0);
+          let bits = array<vec4<f32>, 2>(listBits[2u * (base + t)], listBits[2u * (base + t) + 1u]);
+          ${lanes
+            .map((i) => {
+              const bit = `bits[${i >> 2}].${'xyzw'[i & 3]}`;
+              return `y${i} += ${bit} * w[0];${squares ? ` v${i} += abs(${bit}) * w[1];` : ''}`;
+            })
+            .join('\n          ')}`
+    : `let e = listRow[base + t];
           let m = listCode[base + t] >> k0;
           let w = cell(b, r, e & 0x7fffffffu, j, cq, c0);
           let sw = select(w[0], -w[0], e >= 0x80000000u);
@@ -234,7 +246,12 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
               (i) =>
                 `let b${i} = f32((m >> ${i}u) & 1u); y${i} += b${i} * sw;${squares ? ` v${i} += b${i} * w[1];` : ''}`,
             )
-            .join('\n          ')}
+            .join('\n          ')}`;
+  const pass = `
+      for (var k0 = 0u; k0 < ${planes}u; k0 += ${PG}u) {
+        ${lanes.map((i) => `var y${i} = vec4<f32>(0.0f);${squares ? ` var v${i} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
+        for (var t = 0u; t < count; t++) {
+          ${rowSums}
         }
         var ys = ${vec4s('y')};
         ${squares ? `var vs = ${vec4s('v')};` : ''}
@@ -261,9 +278,15 @@ ${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${A
 var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32Literal(c)).join(', ')});
 ${cells}
 
-// per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31) and codes
+// per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31)
 var<workgroup> listRow: array<u32, ${WV * rows}>;
-var<workgroup> listCode: array<u32, ${WV * rows}>;
+${
+  bitFloats
+    ? `// and their planes' bits × sign (planes 0..3, 4..7)
+var<workgroup> listBits: array<vec4<f32>, ${2 * WV * rows}>;`
+    : `// and their codes
+var<workgroup> listCode: array<u32, ${WV * rows}>;`
+}
 // per vector and sign, bit i: row i's code is nonzero
 var<workgroup> listMask: array<atomic<u32>, ${2 * WV * words}>;
 ${dynamic ? `var<workgroup> listRange: array<atomic<u32>, ${WV}>;` : ''}
@@ -325,7 +348,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             for (var w = 0u; w < ${words}u; w++) { place += countOneBits(atomicLoad(&listMask[u * ${2 * words}u + w])); }
           }
           listRow[u * ${rows}u + place] = i | (negative << 31u);
-          listCode[u * ${rows}u + place] = m;
+          ${
+            bitFloats
+              ? `let sgn = select(1.0f, -1.0f, negative == 1u);
+          for (var h = 0u; h < 2u; h++) {
+            let bits = vec4<u32>(m >> (4u * h), m >> (4u * h + 1u), m >> (4u * h + 2u), m >> (4u * h + 3u)) & vec4<u32>(1u);
+            listBits[2u * (u * ${rows}u + place) + h] = vec4<f32>(bits) * sgn;
+          }`
+              : `listCode[u * ${rows}u + place] = m;`
+          }
         }
       }
       workgroupBarrier();

@@ -281,7 +281,10 @@ function load(): Loaded {
   if (fallback.kernels) return fallback;
   // the ONNX graphs: why neither kernel runs
   const reason = (l: Loaded) => (l.info.kind === 'onnx' ? l.info.reason : '');
-  if (!warnedWasm) console.error(`xbar: ${reason(fallback)} (using ONNX graphs until then)`);
+  if (!warnedWasm)
+    console.error(
+      `xbar: ${reason(fallback)} (until then, bit-serial crossbar products run only as ONNX graphs, with XBAR_NATIVE=0)`,
+    );
   warnedWasm = true;
   return native
     ? { ...native, info: { kind: 'onnx', reason: `${reason(native)}; ${reason(fallback)}` } }

@@ -1,13 +1,12 @@
-/// <reference types="@webgpu/types" />
 /**
  * The analog kernels in WGSL (src/runtime/webgpu/philox.ts, crossbar.ts) against the CPU's: the
  * generator's integer words bit for bit, its Gaussians within a few float32 ulps, the `noise` op
  * as util/philox.ts fillNoise fills it, and the crossbar products as the native and WebAssembly
- * kernels compute them (the agreement rule). On a WebGPU adapter: SwiftShader's (a CPU Vulkan)
- * where no GPU is, found through VK_ICD_FILENAMES; skipped, saying why, where none is found.
+ * kernels compute them (the agreement rule), alone and in the WebGPU runtime. On a WebGPU
+ * adapter (test/helpers/webgpu.ts: SwiftShader's where no GPU is); skipped, saying why, where
+ * none is found.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
@@ -24,44 +23,14 @@ import { type CrossbarKernelArgs, crossbarKernel, type WriteLaw } from '../../sr
 import { noiseKernel, PHILOX_WGSL } from '../../src/runtime/webgpu/philox.js';
 import { Rng } from '../../src/util/math.js';
 import { fillNoise, gaussianBlock, noiseLayout, philox4x32 } from '../../src/util/philox.js';
+import { gpuDevice, releaseGpu } from '../helpers/webgpu.js';
 
 /** The batch's first sample in the data set: not 0, so that the sample keys are tested. */
 const FIRST = 5;
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-
 /**
- * A device of the first adapter with its own limits, or why there is none. (A stand-in for the
- * WebGPU runtime's device: one dispatch of a KernelSpec on given inputs.)
+ * Runs one kernel on `inputs` (float32 or uint32 words) with the run's first sample in its `Run`
+ * uniform, → its output's `bytes` bytes.
  */
-let instance: GPU | undefined;
-async function openDevice(): Promise<GPUDevice | string> {
-  if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER))
-    process.env['VK_ICD_FILENAMES'] = SWIFTSHADER;
-  let webgpu: typeof import('webgpu');
-  try {
-    webgpu = await import('webgpu');
-  } catch (e) {
-    return `the webgpu package does not load: ${(e as Error).message}`;
-  }
-  Object.assign(globalThis, webgpu.globals);
-  // the instance must outlive its devices (Dawn frees them with it)
-  instance = webgpu.create([]);
-  const adapter = await instance.requestAdapter();
-  if (!adapter) return 'no WebGPU adapter (install chromium for SwiftShader, or run on a GPU)';
-  const l = adapter.limits;
-  return adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
-}
-
-/** Runs one kernel on `inputs`, → its output's `bytes` bytes. */
 async function dispatch(
   device: GPUDevice,
   spec: KernelSpec,
@@ -121,12 +90,12 @@ async function dispatch(
   return result;
 }
 
-const device = await openDevice();
+const opened = await gpuDevice();
 after(() => {
-  if (typeof device !== 'string') device.destroy();
+  if ('device' in opened) releaseGpu(opened.device);
 });
-const skip = () => (typeof device === 'string' ? device : false);
-const gpu = () => device as GPUDevice;
+const skip = () => ('skip' in opened ? opened.skip : false);
+const gpu = () => (opened as { device: GPUDevice }).device;
 
 /** float32 ulps between a and b (same sign assumed near zero: the distance of their bit patterns as ordered integers). */
 function ulps(a: number, b: number): number {
@@ -455,6 +424,25 @@ const CASES: ProductsCase[] = [
     squares: true,
     dynamic: true,
   },
+  { name: '8 slices (1-bit cells), 7 planes, no noise', J: 8, planes: 7, levels: 15, C: 20 },
+  {
+    name: '12 planes (two passes over the rows), 150-row tiles, output noise',
+    J: 1,
+    planes: 12,
+    rows: 150,
+    outSigma: 0.6,
+    C: 9,
+  },
+  {
+    name: '512-row tiles, read noise, one column group of vectors',
+    J: 1,
+    planes: 4,
+    rows: 512,
+    R: 1,
+    squares: true,
+    C: 300,
+    N: 5,
+  },
   {
     name: 'written cells without noise, shared operand',
     J: 2,
@@ -553,31 +541,54 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
     return calls.length;
   }
 
+  const cpuKernel = () => skip() || (nativeKernels() ? false : 'no CPU kernel loads');
+
   it('a static layer of rram-clipformer (dynamic DAC range, read noise, gain per tile): the host kernel’s outputs', {
-    skip: skip() || (nativeKernels() ? false : 'no CPU kernel loads'),
+    skip: cpuKernel(),
   }, async () => {
-    const spec = loadSpec('rram-clipformer', []);
-    const rng = new Rng(17);
-    const [n, tokens, inDim, outDim] = [3, 5, 100, 40];
-    const w = hostArray(
-      'float32',
-      [inDim, outDim],
-      rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05),
-    );
-    const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
-    const y = new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
-    assert.equal(await hostAgainstGpu(y, { x }), 1);
+    const { y, feeds } = staticLayer();
+    assert.equal(await hostAgainstGpu(y, feeds), 1);
   });
 
   it('K written per input with writeSqrt noise (rram-clipformer’s attention): the host kernel’s outputs', {
-    skip: skip() || (nativeKernels() ? false : 'no CPU kernel loads'),
+    skip: cpuKernel(),
   }, async () => {
-    const xbar = loadSpec('rram-clipformer', []).attention!;
-    const [b, h, n, rows, cols] = [2, 3, 11, 64, 40];
-    const rng = new Rng(3);
-    const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
-    const w = hostArray('float32', [b, h, rows, cols], rng.fillNormal(new Float32Array(b * h * rows * cols)));
-    const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99);
-    assert.equal(await hostAgainstGpu(y, { x, w }), 1);
+    const { y, feeds } = writtenProduct();
+    assert.equal(await hostAgainstGpu(y, feeds), 1);
+  });
+
+  it('both in the WebGPU runtime (write noise fed, products’ noise drawn on the GPU): the CPU’s outputs', {
+    skip: cpuKernel(),
+  }, async () => {
+    for (const { y, feeds } of [staticLayer(), writtenProduct()]) {
+      const run = async (o: { provider?: 'webgpu' }) =>
+        (await (await compile({ y }, { cache: false, ...o })).run(feeds, FIRST)).y!.data as Float32Array;
+      const want = await run({});
+      const { flips, scale } = agreement(await run({ provider: 'webgpu' }), want);
+      assert.ok(scale > 0, 'the outputs are not all zero');
+      assert.ok(flips <= Math.max(2, 1e-4 * want.length), `${flips} of ${want.length} outputs differ`);
+    }
   });
 });
+
+/** x·W of a static layer on rram-clipformer, x [3 samples, 5 tokens, 100]: two row tiles, the second padded. */
+function staticLayer(): { y: Tensor; feeds: Record<string, HostArray> } {
+  const spec = loadSpec('rram-clipformer', []);
+  const rng = new Rng(17);
+  const [n, tokens, inDim, outDim] = [3, 5, 100, 40];
+  const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
+  const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
+  const y = new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
+  return { y, feeds: { x } };
+}
+
+/** x·w with w written per input on rram-clipformer's attention crossbars, [2, 3 heads, 11, 64]·[2, 3, 64, 40]. */
+function writtenProduct(): { y: Tensor; feeds: Record<string, HostArray> } {
+  const xbar = loadSpec('rram-clipformer', []).attention!;
+  const [b, h, n, rows, cols] = [2, 3, 11, 64, 40];
+  const rng = new Rng(3);
+  const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
+  const w = hostArray('float32', [b, h, rows, cols], rng.fillNormal(new Float32Array(b * h * rows * cols)));
+  const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99);
+  return { y, feeds: { x, w } };
+}

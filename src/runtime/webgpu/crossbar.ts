@@ -7,15 +7,15 @@
  * per input (K, V) has its cells written here from its unit values and write noise.
  *
  * One thread per (batch, vector, 4 columns: one generator block), 64 per workgroup: WV vectors ×
- * WQ column quads. Per row tile, one thread per vector lists its on-rows (nonzero codes) in
- * workgroup memory, positive ones first, each in row order: the order in which the native
- * kernel adds them, so the sums before the ADC are the CPU's bit for bit, and rows whose code is
- * zero cost nothing. The vector's threads walk the list together (one row at a time, their
+ * WQ column quads. Per row tile, the workgroup lists each vector's on-rows (nonzero codes) in
+ * workgroup memory, positive ones first, each in row order (a row's place counted from bit masks
+ * of the rows before it): the order in which the native kernel adds them, so the sums before
+ * the ADC are the CPU's bit for bit, and rows whose code is zero cost nothing. The vector's threads walk the list together (one row at a time, their
  * columns side by side: coalesced loads), every plane's sums in registers.
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
-import { f32, linearGrid, PHILOX_WGSL } from './philox.js';
+import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
 
 /** The programming-noise laws of analog/write-noise.ts WRITE_KINDS, by name. */
 export type WriteLaw = 'none' | 'relative' | 'writeSqrt' | 'additive' | 'pcm';
@@ -82,20 +82,20 @@ const pow2Above = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 /** g written with noise xi, as native/crossbar_products.cc writeDevice: the same float32 operations in the same order. */
 function writeDevice(w: WrittenCells): string {
-  const noise = f32(w.writeNoiseScale);
+  const noise = f32Literal(w.writeNoiseScale);
   switch (w.law) {
     case 'none':
       return 'return g;';
     case 'relative':
       return `return max(g * (xi * ${noise} + 1.0f), vec4<f32>(0.0f));`;
     case 'writeSqrt':
-      return `return max(max(g + sqrt(max(g - ${f32(w.gMin)}, vec4<f32>(0.0f)) * ${f32(w.dG)}) * xi * ${noise}, vec4<f32>(${f32(w.gMin)})), vec4<f32>(0.0f));`;
+      return `return max(max(g + sqrt(max(g - ${f32Literal(w.gMin)}, vec4<f32>(0.0f)) * ${f32Literal(w.dG)}) * xi * ${noise}, vec4<f32>(${f32Literal(w.gMin)})), vec4<f32>(0.0f));`;
     case 'additive':
       return `return max(g + xi * ${noise}, vec4<f32>(0.0f));`;
     case 'pcm': {
       const { c0, c1, c2 } = w.pcmFit;
-      return `let gh = g / ${f32(w.gMax)};
-  return max(g + max((gh * ${f32(c2)} + ${f32(c1)}) * gh + ${f32(c0)}, vec4<f32>(0.0f)) * ${noise} * xi, vec4<f32>(0.0f));`;
+      return `let gh = g / ${f32Literal(w.gMax)};
+  return max(g + max((gh * ${f32Literal(c2)} + ${f32Literal(c1)}) * gh + ${f32Literal(c0)}, vec4<f32>(0.0f)) * ${noise} * xi, vec4<f32>(0.0f));`;
     }
   }
 }
@@ -119,7 +119,12 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
   const squares = noisy && a.squares;
   const quads = Math.ceil(C / 4);
   // vectors per workgroup: as many as their row lists fit, columns filling the rest
-  const maxVectors = 2 ** Math.floor(Math.log2(LIST_WORDS / (2 * rows)));
+  // up to 8 planes on tiles of up to 256 rows: each listed row's signed plane bits as floats
+  // (two vec4, read by all the vector's threads at once), so that the sums are multiply-adds
+  // alone; else its code, whose bits each thread extracts (integer work that bounds the loop)
+  const bitFloats = planes <= 8 && rows <= 256;
+  const wordsPerRow = bitFloats ? 9 : 2;
+  const maxVectors = 2 ** Math.floor(Math.log2(LIST_WORDS / (wordsPerRow * rows)));
   const WQ = Math.max(Math.min(GROUP, pow2Above(quads)), GROUP / maxVectors);
   const WV = GROUP / WQ;
   const vectorGroups = Math.ceil(N / WV);
@@ -127,6 +132,7 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
   const { grid, index } = linearGrid(vectorGroups * quadGroups * B);
   const blocks = Math.ceil(C / a.gainBlock);
   const aligned = C % 4 === 0;
+  const words = Math.ceil(rows / 32);
 
   // bindings, in the host closure's order
   const bindings: string[] = [];
@@ -159,7 +165,7 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
   if (written) {
     const w = written;
     const analog = w.cellLevels === 0;
-    const powers = Array.from({ length: J + 1 }, (_, j) => f32(w.cellBase ** -j));
+    const powers = Array.from({ length: J + 1 }, (_, j) => f32Literal(w.cellBase ** -j));
     const noise = w.law !== 'none';
     cells = `
 var<private> POWERS: array<f32, ${J + 1}> = array<f32, ${J + 1}>(${powers.join(', ')});
@@ -174,22 +180,22 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
     analog
       ? 'let signedCell = x;'
       : `let sg = select(select(vec4<f32>(0.0f), vec4<f32>(-1.0f), x < vec4<f32>(0.0f)), vec4<f32>(1.0f), x > vec4<f32>(0.0f));
-  let mag = round(abs(x) * ${f32(w.cellLevels)});
-  let digit = floor(mag * POWERS[j]) - floor(mag * POWERS[j + 1u]) * ${f32(w.cellBase)};
-  let signedCell = digit / ${f32(w.cellBase - 1)} * sg;`
+  let mag = round(abs(x) * ${f32Literal(w.cellLevels)});
+  let digit = floor(mag * POWERS[j]) - floor(mag * POWERS[j + 1u]) * ${f32Literal(w.cellBase)};
+  let signedCell = digit / ${f32Literal(w.cellBase - 1)} * sg;`
   }
-  let tp = max(signedCell, vec4<f32>(0.0f)) * ${f32(w.dG)} + ${f32(w.gMin)};
-  let tn = max(-signedCell, vec4<f32>(0.0f)) * ${f32(w.dG)} + ${f32(w.gMin)};
+  let tp = max(signedCell, vec4<f32>(0.0f)) * ${f32Literal(w.dG)} + ${f32Literal(w.gMin)};
+  let tn = max(-signedCell, vec4<f32>(0.0f)) * ${f32Literal(w.dG)} + ${f32Literal(w.gMin)};
   let sliceAt = j * ${Bw * R * rows * C}u + at;
   let gp = writeDevice(tp, ${noise ? quad('xiP', 'sliceAt') : 'vec4<f32>(0.0f)'});
   let gn = writeDevice(tn, ${noise ? quad('xiN', 'sliceAt') : 'vec4<f32>(0.0f)'});
   let live = vec4<f32>(${[0, 1, 2, 3].map((l) => `select(0.0f, 1.0f, c0 + ${l}u < ${C}u)`).join(', ')});
-  let eff = (gp - gn) / ${f32(w.dG)} * ${f32(a.weightScale)};
-  let sq = (gp * gp + gn * gn) / ${f32(w.dGSquared)} * ${f32(a.squareScale)};
+  let eff = (gp - gn) / ${f32Literal(w.dG)} * ${f32Literal(a.weightScale)};
+  let sq = (gp * gp + gn * gn) / ${f32Literal(w.dGSquared)} * ${f32Literal(a.squareScale)};
   return array<vec4<f32>, 2>(select(vec4<f32>(0.0f), eff, live > vec4<f32>(0.0f)), select(vec4<f32>(0.0f), sq, live > vec4<f32>(0.0f)));
 }`;
   } else {
-    const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32(s)}`);
+    const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32Literal(s)}`);
     cells = `
 fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 2> {
   let at = (((j * ${Bw}u + ${Bw === 1 ? '0u' : 'b'}) * ${R}u + r) * ${rows}u + row) * ${C}u;
@@ -206,40 +212,57 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
     ? `((b % ${perB}u) * ${R}u + r) * ${N}u + n`
     : `(b * ${R}u + r) * ${perN}u + n % ${perN}u`;
 
-  // one pass over the vector's rows for planes k0..k1 − 1 of slice j, then their noise, ADC and recombination
-  const pass = (k0: number, k1: number) => {
-    const ks = Array.from({ length: k1 - k0 }, (_, i) => k0 + i);
-    return `
-      {
-        ${ks.map((k) => `var y${k} = vec4<f32>(0.0f);${squares ? ` var v${k} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
-        for (var t = 0u; t < count; t++) {
-          let e = listRow[base + t];
-          let m = listCode[base + t];
+  // passes over the vector's rows for groups of PG planes (k0 + i, i < PG) of slice j: their sums
+  // in registers (the loop body unrolled over i), then each plane's noise, ADC and recombination
+  // in a loop (the generator's code once)
+  const groups = Math.ceil(planes / PLANE_GROUP);
+  const PG = Math.ceil(planes / groups);
+  const lanes = Array.from({ length: PG }, (_, i) => i);
+  const vec4s = (name: string) => `array<vec4<f32>, ${PG}>(${lanes.map((i) => `${name}${i}`).join(', ')})`;
+  const noise = noisy
+    ? `val += ${squares ? `sqrt(vs[i] + ${f32Literal(Math.fround(a.outSigma) ** 2)})` : f32Literal(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(SEEDS[k], 0u));`
+    : '';
+  const adc =
+    a.levels > 0
+      ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));`
+      : '';
+  // row t's plane i: ±1 or 0 (a product with it is exact, so the sums are the native kernel's)
+  const rowSums = bitFloats
+    ? `let e = listRow[base + t];
+          let w = cell(b, r, e & 0x7fffffffu, j, cq, c0);
+          let bits = array<vec4<f32>, 2>(listBits[2u * (base + t)], listBits[2u * (base + t) + 1u]);
+          ${lanes
+            .map((i) => {
+              const bit = `bits[${i >> 2}].${'xyzw'[i & 3]}`;
+              return `y${i} += ${bit} * w[0];${squares ? ` v${i} += abs(${bit}) * w[1];` : ''}`;
+            })
+            .join('\n          ')}`
+    : `let e = listRow[base + t];
+          let m = listCode[base + t] >> k0;
           let w = cell(b, r, e & 0x7fffffffu, j, cq, c0);
           let sw = select(w[0], -w[0], e >= 0x80000000u);
-          ${ks
+          ${lanes
             .map(
-              (k) =>
-                `let b${k} = f32((m >> ${k}u) & 1u); y${k} += b${k} * sw;${squares ? ` v${k} += b${k} * w[1];` : ''}`,
+              (i) =>
+                `let b${i} = f32((m >> ${i}u) & 1u); y${i} += b${i} * sw;${squares ? ` v${i} += b${i} * w[1];` : ''}`,
             )
-            .join('\n          ')}
+            .join('\n          ')}`;
+  const pass = `
+      for (var k0 = 0u; k0 < ${planes}u; k0 += ${PG}u) {
+        ${lanes.map((i) => `var y${i} = vec4<f32>(0.0f);${squares ? ` var v${i} = vec4<f32>(0.0f);` : ''}`).join('\n        ')}
+        for (var t = 0u; t < count; t++) {
+          ${rowSums}
         }
-        ${ks
-          .map((k) => {
-            const noise = noisy
-              ? `val += ${squares ? `sqrt(v${k} + ${f32(Math.fround(a.outSigma) ** 2)})` : f32(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(${a.noiseSeeds![k]}u, 0u));`
-              : '';
-            const adc =
-              a.levels > 0
-                ? `val = clamp(round(val), vec4<f32>(${f32(-a.levels)}), vec4<f32>(${f32(a.levels)}));`
-                : '';
-            return `{ var val = y${k}; ${noise} ${adc} total += COEF[${k * J}u + j] * val; }`;
-          })
-          .join('\n        ')}
+        var ys = ${vec4s('y')};
+        ${squares ? `var vs = ${vec4s('v')};` : ''}
+        for (var i = 0u; i < min(${PG}u, ${planes}u - k0); i++) {
+          let k = k0 + i;
+          var val = ys[i];
+          ${noise}
+          ${adc}
+          total += COEF[k * ${J}u + j] * val;
+        }
       }`;
-  };
-  const passes: string[] = [];
-  for (let k0 = 0; k0 < planes; k0 += PLANE_GROUP) passes.push(pass(k0, Math.min(planes, k0 + PLANE_GROUP)));
 
   // the gain of (b, r, n)'s column c
   const gainOf = (c: string) =>
@@ -251,14 +274,22 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
 ${noisy ? RUN_STRUCT : ''}
 ${bindings.join('\n')}
 ${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
-var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32(c)).join(', ')});
+${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${Array.from(a.noiseSeeds!, (k) => `${k}u`).join(', ')});` : ''}
+var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32Literal(c)).join(', ')});
 ${cells}
 
-// per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31) and codes
+// per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31)
 var<workgroup> listRow: array<u32, ${WV * rows}>;
-var<workgroup> listCode: array<u32, ${WV * rows}>;
-var<workgroup> listCount: array<u32, ${WV}>;
-var<workgroup> listRange: array<f32, ${WV}>;
+${
+  bitFloats
+    ? `// and their planes' bits × sign (planes 0..3, 4..7)
+var<workgroup> listBits: array<vec4<f32>, ${2 * WV * rows}>;`
+    : `// and their codes
+var<workgroup> listCode: array<u32, ${WV * rows}>;`
+}
+// per vector and sign, bit i: row i's code is nonzero
+var<workgroup> listMask: array<atomic<u32>, ${2 * WV * words}>;
+${dynamic ? `var<workgroup> listRange: array<atomic<u32>, ${WV}>;` : ''}
 
 @compute @workgroup_size(${GROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
@@ -274,43 +305,71 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let base = v * ${rows}u;
   var acc = vec4<f32>(0.0f);
   for (var r = 0u; r < ${R}u; r++) {
+    // the on-rows of the workgroup's vectors (b, r, vg·WV + u), all threads on their rows: the
+    // range of each (a dynamic one), the rows with a nonzero code as bits by sign, and each
+    // such row's place in its list from the bits before it
     workgroupBarrier();
-    if (lane < ${WV}u && vg * ${WV}u + lane < ${N}u) {
-      // the on-rows of vector (b, r, n'), n' = this workgroup's lane-th
-      let at = ((b * ${R}u + r) * ${N}u + vg * ${WV}u + lane) * ${rows}u;
-      let listed = lane * ${rows}u;
-      ${
-        dynamic
-          ? `var hi = f32(-3.4028234663852886e38);
-      var lo = f32(3.4028234663852886e38);
-      for (var i = 0u; i < ${rows}u; i++) { hi = max(hi, x[at + i]); lo = min(lo, x[at + i]); }
-      let range = max(max(hi, -lo), ${f32(1e-30)});
-      listRange[lane] = range;
-      let scale = ${f32(a.dacLevels)} / range;`
-          : ''
+    for (var e = lane; e < ${2 * WV * words}u; e += ${GROUP}u) { atomicStore(&listMask[e], 0u); }
+    ${dynamic ? `if (lane < ${WV}u) { atomicStore(&listRange[lane], 0u); }` : ''}
+    workgroupBarrier();
+    ${
+      dynamic
+        ? `for (var e = lane; e < ${WV * rows}u; e += ${GROUP}u) {
+      let u = e / ${rows}u;
+      if (vg * ${WV}u + u < ${N}u) {
+        // max |x| as the order of its bits (non-negative floats order as their bits)
+        atomicMax(&listRange[u], bitcast<u32>(abs(x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e])));
       }
-      var count = 0u;
-      for (var negative = 0u; negative < 2u; negative++) {
-        for (var i = 0u; i < ${rows}u; i++) {
-          let q = x[at + i];
-          let m = ${dynamic ? 'u32(round(abs(q * scale)))' : 'u32(abs(q))'};
-          if (m != 0u && (q < 0.0f) == (negative == 1u)) {
-            listRow[listed + count] = i | (negative << 31u);
-            listCode[listed + count] = m;
-            count++;
+    }
+    workgroupBarrier();`
+        : ''
+    }
+    for (var phase = 0u; phase < 2u; phase++) {
+      for (var e = lane; e < ${WV * rows}u; e += ${GROUP}u) {
+        let u = e / ${rows}u;
+        let i = e % ${rows}u;
+        if (vg * ${WV}u + u >= ${N}u) { continue; }
+        let q = x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e];
+        ${
+          dynamic
+            ? `// the graph's DAC: fl(x·fl(levels/range)), |·| rounded half to even
+        let m = u32(round(abs(q * (${f32Literal(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&listRange[u])), ${f32Literal(1e-30)})))));`
+            : 'let m = u32(abs(q));'
+        }
+        if (m == 0u) { continue; }
+        let negative = select(0u, 1u, q < 0.0f);
+        let masks = (u * 2u + negative) * ${words}u;
+        if (phase == 0u) {
+          atomicOr(&listMask[masks + i / 32u], 1u << (i % 32u));
+        } else {
+          var place = countOneBits(atomicLoad(&listMask[masks + i / 32u]) & ((1u << (i % 32u)) - 1u));
+          for (var w = 0u; w < i / 32u; w++) { place += countOneBits(atomicLoad(&listMask[masks + w])); }
+          if (negative == 1u) {
+            for (var w = 0u; w < ${words}u; w++) { place += countOneBits(atomicLoad(&listMask[u * ${2 * words}u + w])); }
+          }
+          listRow[u * ${rows}u + place] = i | (negative << 31u);
+          ${
+            bitFloats
+              ? `let sgn = select(1.0f, -1.0f, negative == 1u);
+          for (var h = 0u; h < 2u; h++) {
+            let bits = vec4<u32>(m >> (4u * h), m >> (4u * h + 1u), m >> (4u * h + 2u), m >> (4u * h + 3u)) & vec4<u32>(1u);
+            listBits[2u * (u * ${rows}u + place) + h] = vec4<f32>(bits) * sgn;
+          }`
+              : `listCode[u * ${rows}u + place] = m;`
           }
         }
       }
-      listCount[lane] = count;
+      workgroupBarrier();
     }
-    workgroupBarrier();
-    let count = select(0u, listCount[v], live);
-    ${dynamic ? 'let range = listRange[v];' : ''}
+    var count = 0u;
+    for (var w = 0u; w < ${2 * words}u; w++) { count += countOneBits(atomicLoad(&listMask[v * ${2 * words}u + w])); }
+    count = select(0u, count, live);
+    ${dynamic ? `let range = max(bitcast<f32>(atomicLoad(&listRange[v])), ${f32Literal(1e-30)});` : ''}
     ${noisy ? `let sampleIndex = run.firstSample + ${sampleOf};\n    let q0 = ${rowOf};` : ''}
     var sum = vec4<f32>(0.0f);
     for (var j = 0u; j < ${J}u; j++) {
       var total = vec4<f32>(0.0f);
-      ${passes.join('')}
+      ${pass}
       sum += total;
     }
     let g = vec4<f32>(${[0, 1, 2, 3].map((l) => gainOf(`min(c0 + ${l}u, ${C - 1}u)`)).join(', ')});

@@ -11,7 +11,7 @@ import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
 import type { NoiseLayout } from '../../util/philox.js';
 
 /** A float32 constant as a WGSL literal that converts to exactly that float32. */
-export const f32 = (x: number): string => `f32(${Math.fround(x)})`;
+export const f32Literal = (x: number): string => `f32(${Math.fround(x)})`;
 
 /**
  * WGSL functions: `philox(counter, key) -> vec4<u32>` (Philox4x32-10) and
@@ -19,15 +19,16 @@ export const f32 = (x: number): string => `f32(${Math.fround(x)})`;
  * util/philox.ts gaussianBlock).
  */
 export const PHILOX_WGSL = /* wgsl */ `
+// a·b = ah·bh·2^32 + (ah·bl + al·bh)·2^16 + al·bl in 16-bit halves; t = ah·bl + (al·bh mod 2^16)
+// + ⌊al·bl / 2^16⌋ ≤ (2^16 − 1)² + 2·(2^16 − 1) < 2^32 carries the middle terms without overflow
 fn mulhi32(a: u32, b: u32) -> u32 {
   let al = a & 0xffffu;
   let ah = a >> 16u;
   let bl = b & 0xffffu;
   let bh = b >> 16u;
   let lh = al * bh;
-  let hl = ah * bl;
-  let mid = ((al * bl) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-  return ah * bh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
+  let t = ah * bl + (lh & 0xffffu) + ((al * bl) >> 16u);
+  return ah * bh + (lh >> 16u) + (t >> 16u);
 }
 
 fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
@@ -50,24 +51,24 @@ fn boxMullerRadius(w: u32) -> f32 {
   let bits = bitcast<i32>(t);
   var m = bitcast<f32>((bits & 0x007fffff) | 0x3f000000);
   var e = (bits >> 23u) - 158;
-  if (m < ${f32(Math.SQRT1_2)}) {
+  if (m < ${f32Literal(Math.SQRT1_2)}) {
     m = m * 2.0f;
     e -= 1;
   }
   let s = (m - 1.0f) / (m + 1.0f);
   let z = s * s;
-  let series = 1.0f + z * (${f32(1 / 3)} + z * (${f32(1 / 5)} + z * (${f32(1 / 7)} + z * ${f32(1 / 9)})));
-  let lnU = (2.0f * s) * series + f32(e) * ${f32(Math.LN2)};
+  let series = 1.0f + z * (${f32Literal(1 / 3)} + z * (${f32Literal(1 / 5)} + z * (${f32Literal(1 / 7)} + z * ${f32Literal(1 / 9)})));
+  let lnU = (2.0f * s) * series + f32(e) * ${f32Literal(Math.LN2)};
   return sqrt(-2.0f * lnU);
 }
 
 // (cos, sin) of 2π·w/2^32 (util/philox.ts boxMullerAngle)
 fn boxMullerAngle(w: u32) -> vec2<f32> {
   let octant = w >> 29u;
-  let phi = f32((w >> 5u) & 0xffffffu) * ${f32(2 ** -24)} * ${f32(Math.PI / 4)};
+  let phi = f32((w >> 5u) & 0xffffffu) * ${f32Literal(2 ** -24)} * ${f32Literal(Math.PI / 4)};
   let z = phi * phi;
-  let sn = phi * (1.0f + z * (${f32(-1 / 6)} + z * (${f32(1 / 120)} + z * (${f32(-1 / 5040)} + z * ${f32(1 / 362880)}))));
-  let cs = 1.0f + z * (${f32(-1 / 2)} + z * (${f32(1 / 24)} + z * (${f32(-1 / 720)} + z * (${f32(1 / 40320)} + z * ${f32(-1 / 3628800)}))));
+  let sn = phi * (1.0f + z * (${f32Literal(-1 / 6)} + z * (${f32Literal(1 / 120)} + z * (${f32Literal(-1 / 5040)} + z * ${f32Literal(1 / 362880)}))));
+  let cs = 1.0f + z * (${f32Literal(-1 / 2)} + z * (${f32Literal(1 / 24)} + z * (${f32Literal(-1 / 720)} + z * (${f32Literal(1 / 40320)} + z * ${f32Literal(-1 / 3628800)}))));
   let swap = ((octant + 1u) >> 1u) & 1u;
   let c = select(cs, sn, swap == 1u);
   let s = select(sn, cs, swap == 1u);
@@ -132,7 +133,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let a = (row / ${inner}u) % ${along}u;
   let o = row / ${inner * along}u;
   let q = (o * ${perSample}u + a % ${perSample}u) * ${inner}u + i;
-  let g = gaussianBlock(vec4<u32>(quad, q, run.firstSample + a / ${perSample}u, 0u), vec2<u32>(${seed >>> 0}u, 0u))${sd === 1 ? '' : ` * ${f32(sd)}`};
+  let g = gaussianBlock(vec4<u32>(quad, q, run.firstSample + a / ${perSample}u, 0u), vec2<u32>(${seed >>> 0}u, 0u))${sd === 1 ? '' : ` * ${f32Literal(sd)}`};
   let at = row * ${columns}u + quad * 4u;
   for (var l = 0u; l < min(4u, ${columns}u - quad * 4u); l++) { out[at + l] = g[l]; }
 }

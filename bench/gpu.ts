@@ -18,7 +18,7 @@ import { Predictor } from '../src/eval/predict.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
-import { gpuProfile } from '../src/runtime/webgpu/executor.js';
+import { gpuMemory, gpuProfile } from '../src/runtime/webgpu/executor.js';
 import { Rng } from '../src/util/math.js';
 import { gpuDevice, releaseGpu } from '../test/helpers/webgpu.js';
 import { benchArgs, median, timeIt } from './util.js';
@@ -51,9 +51,10 @@ interface One {
   setupSeconds: number;
   /** Median forward of a batch. */
   seconds: number;
-  /** The runtime's peak GPU bytes where it counts them, else nvidia-smi's used memory grown over the run. */
-  gpuBytes: number | null;
-  gpuBytesFrom: string;
+  /** The runtime's peak GPU bytes (its buffers for values; gpuMemory). */
+  gpuBytes: number;
+  /** nvidia-smi's memory in use grown over the run (Dawn's context and staging too), where it runs. */
+  smiBytes: number | null;
 }
 
 /** GPU memory in use now, by nvidia-smi (null where there is none): all processes, first GPU. */
@@ -64,20 +65,6 @@ function nvidiaSmiUsedBytes(): number | null {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     return Number(out.trim().split('\n')[0]) * 2 ** 20;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The WebGPU runtime's peak of allocated bytes, where its device module exports
- * `gpuMemory(): { bytes, peakBytes }` (looked up at run time: optional).
- */
-async function runtimePeakBytes(): Promise<number | null> {
-  const path = '../src/runtime/webgpu/device.js';
-  try {
-    const m = (await import(path)) as { gpuMemory?: () => { peakBytes: number } };
-    return m.gpuMemory ? m.gpuMemory().peakBytes : null;
   } catch {
     return null;
   }
@@ -125,15 +112,14 @@ async function runOne(hw: string): Promise<void> {
         `${r.label.padEnd(48)} ${String(r.count / (reps + 1)).padStart(5)}×  ${(r.ms / (reps + 1)).toFixed(3).padStart(8)} ms  ${((100 * r.ms) / total).toFixed(1).padStart(5)} %`,
       );
   }
-  const peak = await runtimePeakBytes();
+  const peak = gpuMemory().peakBytes;
   const usedAfter = nvidiaSmiUsedBytes();
   const one: One = {
     hw,
     setupSeconds,
     seconds,
-    gpuBytes: peak ?? (usedBefore !== null && usedAfter !== null ? usedAfter - usedBefore : null),
-    gpuBytesFrom:
-      peak !== null ? 'runtime peak' : usedAfter !== null ? 'nvidia-smi, in use after' : 'unknown',
+    gpuBytes: peak,
+    smiBytes: usedBefore !== null && usedAfter !== null ? usedAfter - usedBefore : null,
   };
   console.log(JSON.stringify(one));
 }
@@ -197,7 +183,7 @@ const profileLines: string[] = [];
 const num = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 const gb = (b: number | null) => (b === null ? '-' : `${(b / 1e9).toFixed(2)} GB`);
 const cell = (s: string, w: number) => (w < 0 ? s.padStart(-w) : s.padEnd(w));
-const W = [24, -10, -10, -11, 22, -10, 14];
+const W = [24, -10, -10, -11, 22, -20, 14];
 const row = (...cells: string[]) => cells.map((c, i) => cell(c, W[i]!)).join('  ');
 const verdict = (ok: boolean, target: string) => `${ok ? 'ok' : 'LOW'} (${target})`;
 
@@ -229,7 +215,6 @@ if (args.one) {
       ),
     );
   let rram: One | null = null;
-  const sources = new Set<string>();
   for (const hw of args.presets.split(',').filter(Boolean)) {
     const r = child(hw);
     if ('error' in r) {
@@ -237,7 +222,6 @@ if (args.one) {
       continue;
     }
     const ips = batch / r.seconds;
-    sources.add(r.gpuBytesFrom);
     const share = torch ? ips / torch.imagesPerSecond : null;
     let target = '';
     if (hw === 'ideal' || hw === 'pcm-aihwkit') {
@@ -254,7 +238,7 @@ if (args.one) {
         (r.seconds * 1e3).toFixed(1),
         share === null ? '-' : `${num(100 * share)}%`,
         target,
-        gb(r.gpuBytes),
+        `${gb(r.gpuBytes)}${r.smiBytes === null ? '' : ` (${gb(r.smiBytes)})`}`,
         `${r.setupSeconds.toFixed(1)} s`,
       ),
     );
@@ -268,7 +252,7 @@ if (args.one) {
     );
   }
   console.log(
-    `GPU memory: xbar ${[...sources].join(', ') || '-'}; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward.`,
+    `GPU memory: xbar's buffers for values at their peak (gpuMemory), in brackets nvidia-smi's memory in use grown over the run; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward.`,
   );
 }
 for (const l of profileLines) console.log(l);

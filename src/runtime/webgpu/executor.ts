@@ -352,11 +352,15 @@ class WebGpuGraph {
   }
 
   private bufferOf(st: Storage): GPUBuffer {
-    if (!st.buffer)
+    if (!st.buffer) {
+      const size = Math.ceil(st.bytes / 16) * 16;
       st.buffer = this.device.createBuffer({
-        size: Math.ceil(st.bytes / 16) * 16,
+        size,
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
+      memory.bytes += size;
+      memory.peakBytes = Math.max(memory.peakBytes, memory.bytes);
+    }
     return st.buffer;
   }
 
@@ -444,7 +448,11 @@ class WebGpuGraph {
     const shared = graphs.get(this.key);
     if (shared && (await shared) === this) graphs.delete(this.key);
     const all = new Set([...this.storage.values()].map((s) => s.buffer));
-    for (const b of all) b?.destroy();
+    for (const b of all) {
+      if (!b) continue;
+      memory.bytes -= b.size;
+      b.destroy();
+    }
     for (const b of this.readback) b.destroy();
     this.runBuffer.destroy();
   }
@@ -556,6 +564,14 @@ class WebGpuGraph {
     d.queue.writeBuffer(this.bufferOf(e.output), 0, toWords(out));
   }
 }
+
+const memory = { bytes: 0, peakBytes: 0 };
+
+/**
+ * Bytes of the values' buffers that compiled graphs hold on the GPU now, and the most they held
+ * at once (the runtime's own count: the driver's overhead and Dawn's staging are not in it).
+ */
+export const gpuMemory = (): { bytes: number; peakBytes: number } => ({ ...memory });
 
 /** Whether runs time each dispatch ($XBAR_GPU_PROFILE=1, on adapters with timestamp queries). */
 const profiling = (gpu: Gpu): boolean => gpu.timestamps && process.env['XBAR_GPU_PROFILE'] === '1';

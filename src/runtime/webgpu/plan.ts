@@ -1,13 +1,15 @@
 /**
  * A graph as a list of GPU steps: elementwise chains fused into one kernel each, views (reshape,
- * stopGradient) free, every other op its own kernel(s), host kernels without a WebGPU
- * dispatch run on values read back to the host.
+ * stopGradient) free, noise drawn on the GPU (in the one chain that reads it, else into a
+ * buffer), every other op its own kernel(s), host kernels without a WebGPU dispatch run on
+ * values read back to the host.
  */
 import { topoSort } from '../../graph/autodiff.js';
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { GpuKernel } from '../../graph/ops.js';
 import { GraphError, numel, strides } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
+import { noiseLayout } from '../../util/philox.js';
 import { fusedKernel, fusedOperand, inlineScalar, isElementwise } from './elementwise.js';
 import { matmulKernel } from './matmul.js';
 import {
@@ -19,6 +21,7 @@ import {
   transposeKernel,
   zerosKernel,
 } from './movement.js';
+import { noiseKernel } from './philox.js';
 import { randomKernel } from './random.js';
 import { layerNormKernel, type ReduceKind, reduceKernel, softmaxKernel } from './reduce.js';
 import { bufferOperand, type Operand } from './wgsl.js';
@@ -114,6 +117,16 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     groupInputs.set(t.id, new Set(external(t)));
   }
 
+  // noise read by one fused chain only is drawn in its kernel; other noise is drawn into a
+  // buffer once per run (noiseKernel) before its readers
+  const drawnIn = new Set<number>();
+  for (const t of order) {
+    if (t.op !== 'noise' || outputs.has(t.id)) continue;
+    const rs = readers(t);
+    const g = rs?.length ? group.get(rs[0]!.id) : undefined;
+    if (g && rs!.every((r) => group.get(r.id) === g && !(r === g && SINKS.has(g.op)))) drawnIn.add(t.id);
+  }
+
   const members = new Map<number, Tensor[]>();
   for (const t of order) {
     const g = group.get(t.id);
@@ -121,6 +134,16 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
   }
   const steps: Step[] = [];
   for (const t of order) {
+    if (t.op === 'noise' && !drawnIn.has(t.id)) {
+      const a = t.attrs as { seed: number; std: number; batchAxis: number; batch: number };
+      const layout = noiseLayout(t.shape, a.batchAxis, a.batch);
+      steps.push({
+        kind: 'dispatch',
+        spec: noiseKernel(t.shape, layout, a.seed, a.std),
+        inputs: [],
+        output: t,
+      });
+    }
     if (isLeaf(t) || isView(t)) continue;
     const g = group.get(t.id);
     if (g) {
@@ -135,11 +158,13 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
       const own = new Set(ms.map((m) => m.id));
       const ins = new Map<number, Tensor>();
       for (const m of ms)
-        for (const u of m.inputs) if (!own.has(source(u).id) && !inlineScalar(u)) ins.set(u.id, u);
+        for (const u of m.inputs)
+          if (!own.has(source(u).id) && !inlineScalar(u) && !drawnIn.has(source(u).id)) ins.set(u.id, u);
+      const chain = sink ? fusedOperand(ms, [...ins.values()], source) : undefined;
       steps.push({
         kind: 'dispatch',
-        spec: sink
-          ? sinkKernel(t, fusedOperand(ms, [...ins.values()], source))
+        spec: chain
+          ? { ...sinkKernel(t, chain), ...(chain.run ? { run: true } : {}) }
           : fusedKernel(ms, [...ins.values()], source),
         inputs: [...ins.values()],
         output: t,

@@ -95,11 +95,21 @@ describe('noise drawn on the GPU', { skip: webgpuSkip }, () => {
     assert.ok(drawsNoise(steps[0]!) && !steps[0]!.spec.code.includes('Block(e)'), 'a thread per element');
   });
 
-  it('under a reduction: drawn in the reduction’s kernel', async () => {
-    const n = { shape: [3, 4, 6], seed: 9, std: 2, batchAxis: 1, batch: 4 };
-    const steps = await agrees(n, [3, 4, 6], (x, z) => ({ s: x.mul(z).sum([1, 2]) }));
-    assert.equal(steps.length, 1, 'one kernel');
-    assert.ok(steps[0]!.spec.run && drawsNoise(steps[0]!), 'the reduction draws the noise');
+  it('under a reduction or a transpose: drawn by block in the chain’s kernel, which they read', async () => {
+    const n = { shape: [3, 4, 8], seed: 9, std: 2, batchAxis: 1, batch: 4 };
+    for (const [op, sink] of [
+      ['sum', (y: Tensor) => y.sum([1, 2])],
+      ['transpose', (y: Tensor) => y.transpose([2, 0, 1])],
+    ] as const) {
+      const steps = await agrees(n, [3, 4, 8], (x, z) => ({ y: sink(z.add(1).mul(x)) }));
+      assert.equal(steps.length, 2, `${op}: two kernels`);
+      const [chain, last] = steps as [Dispatch, Dispatch];
+      assert.ok(chain.spec.code.includes('noise0Block(e)'), `${op}: the chain draws by block`);
+      assert.ok(
+        last.output.op === op && !drawsNoise(last) && last.inputs.includes(chain.output),
+        `${op} reads it`,
+      );
+    }
   });
 
   it('read by several kernels, a matmul, or as an output: drawn once per run into a buffer', async () => {

@@ -180,7 +180,6 @@ export function fusedOperand(
     code: [...helpers, fn].join('\n'),
     at: (i) =>
       `value(${[i, ...draws.map((d) => `${noiseOf(d)}(${broadcastOffset(d.at, d.as, i)})`)].join(', ')})`,
-    ...(draws.length ? { run: true } : {}),
     draws,
     block: (e) => draws.map((d) => `${noiseOf(d)}Block(${e})`),
   };
@@ -207,7 +206,7 @@ export function fusedKernel(
     return {
       ...perElement(n, head, `  out[i] = ${store(root.dtype, op.at('i'))};`),
       inputs: inputs.length,
-      ...(op.run ? { run: true } : {}),
+      ...(op.draws.length ? { run: true } : {}),
     };
   const blocks = op.block('e');
   const body = `  let e = 4u * i;

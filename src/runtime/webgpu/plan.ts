@@ -102,7 +102,10 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     if (isLeaf(t) || isView(t) || !isElementwise(t)) continue;
     const rs = outputs.has(t.id) ? undefined : readers(t);
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
-    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g)) {
+    // noise is drawn in elementwise kernels only, where a thread draws a whole Philox block: in
+    // a sink's kernel each element would run a Philox, which costs more than a buffer between
+    const drawsNoise = SINKS.has(g?.op ?? '') && t.inputs.some((u) => source(u).op === 'noise');
+    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g) && !drawsNoise) {
       const ins = groupInputs.get(g.id)!;
       const shown = viewsOf(t, consumers);
       const next = new Set([...ins].filter((id) => !shown.has(id)));
@@ -117,14 +120,14 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     groupInputs.set(t.id, new Set(external(t)));
   }
 
-  // noise read by one fused chain only is drawn in its kernel; other noise is drawn into a
-  // buffer once per run (noiseKernel) before its readers
+  // noise read by one elementwise chain only is drawn in its kernel; other noise is drawn into
+  // a buffer once per run (noiseKernel) before its readers
   const drawnIn = new Set<number>();
   for (const t of order) {
     if (t.op !== 'noise' || outputs.has(t.id)) continue;
     const rs = readers(t);
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
-    if (g && rs!.every((r) => group.get(r.id) === g && !(r === g && SINKS.has(g.op)))) drawnIn.add(t.id);
+    if (g && !SINKS.has(g.op) && rs!.every((r) => group.get(r.id) === g)) drawnIn.add(t.id);
   }
 
   const members = new Map<number, Tensor[]>();
@@ -160,11 +163,10 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
       for (const m of ms)
         for (const u of m.inputs)
           if (!own.has(source(u).id) && !inlineScalar(u) && !drawnIn.has(source(u).id)) ins.set(u.id, u);
-      const chain = sink ? fusedOperand(ms, [...ins.values()], source) : undefined;
       steps.push({
         kind: 'dispatch',
-        spec: chain
-          ? { ...sinkKernel(t, chain), ...(chain.run ? { run: true } : {}) }
+        spec: sink
+          ? sinkKernel(t, fusedOperand(ms, [...ins.values()], source))
           : fusedKernel(ms, [...ins.values()], source),
         inputs: [...ins.values()],
         output: t,

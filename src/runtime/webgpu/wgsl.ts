@@ -47,8 +47,6 @@ export interface Operand {
   inputs: readonly string[];
   code: string;
   at(i: string): string;
-  /** Whether `code` reads the per-run uniform (it declares it: noise drawn in the kernel). */
-  run?: boolean;
 }
 
 /** The operand of a kernel that reads one bound buffer of `d`. */

@@ -142,7 +142,8 @@ export function fusedOperand(
   const slot = new Map<number, number>(inputs.map((t, k) => [t.id, k]));
   const draws: Draw[] = [];
   const drawn = new Map<string, string>();
-  const leaves = new Map<number, string>();
+  /** WGSL function names of the noise leaves drawn, by leaf. */
+  const leaves = new Map<Tensor, string>();
   const lines = members.map((m, k) => {
     const args = m.inputs.map((u) => {
       const own = vars.get(source(u).id);
@@ -152,7 +153,7 @@ export function fusedOperand(
       const s = slot.get(u.id);
       if (s === undefined && source(u).op === 'noise') {
         const leaf = source(u);
-        if (!leaves.has(leaf.id)) leaves.set(leaf.id, `noise${leaves.size}`);
+        if (!leaves.has(leaf)) leaves.set(leaf, `noise${leaves.size}`);
         const key = `${leaf.id} ${broadcastOffset(m.shape, u.shape, 'i')}`;
         if (!drawn.has(key)) {
           drawn.set(key, `z${draws.length}`);
@@ -167,14 +168,10 @@ export function fusedOperand(
   const body = lines.join('\n');
   const helpers = [body.includes('xerf(') ? ERF : '', body.includes('xpow(') ? POW : ''].filter(Boolean);
   if (draws.length)
-    helpers.push(
-      RUN_UNIFORM,
-      PHILOX_WGSL,
-      ...[...leaves].map(([id, name]) => noiseFunctions(draws.find((d) => d.leaf.id === id)!.leaf, name)),
-    );
+    helpers.push(RUN_UNIFORM, PHILOX_WGSL, ...[...leaves].map(([leaf, name]) => noiseFunctions(leaf, name)));
   const params = ['i: u32', ...draws.map((_, k) => `z${k}: f32`)].join(', ');
   const fn = `fn value(${params}) -> ${valueType(last.dtype)} {\n${body}\n  return v${members.length - 1};\n}`;
-  const noiseOf = (d: Draw) => leaves.get(d.leaf.id)!;
+  const noiseOf = (d: Draw) => leaves.get(d.leaf)!;
   return {
     inputs: inputs.map((t) => storageType(t.dtype)),
     code: [...helpers, fn].join('\n'),

@@ -3,10 +3,10 @@
  * flat index that finds its Philox counter and lane as util/philox.ts fillNoise does and runs
  * philox.ts's generator, so no noise tensor is filled on the host, uploaded or stored.
  */
-import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
+import { type KernelSpec, RUN_STRUCT } from '../../graph/gpu-kernel.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { noiseLayout } from '../../util/philox.js';
-import { f32 } from './philox.js';
+import { f32, noiseKernel } from './philox.js';
 
 /** The per-run uniform, as a kernel that draws noise declares it. */
 export const RUN_UNIFORM = `${RUN_STRUCT}\n@group(1) @binding(0) var<uniform> run: Run;`;
@@ -16,6 +16,12 @@ interface NoiseAttrs {
   std: number;
   batchAxis: number;
   batch: number;
+}
+
+/** A kernel drawing a `noise` leaf into its buffer, for readers that do not draw it themselves. */
+export function noiseBuffer(leaf: Tensor): KernelSpec {
+  const a = leaf.attrs as NoiseAttrs;
+  return noiseKernel(leaf.shape, noiseLayout(leaf.shape, a.batchAxis, a.batch), a.seed, a.std);
 }
 
 /**

@@ -9,7 +9,6 @@ import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { GpuKernel } from '../../graph/ops.js';
 import { GraphError, numel, strides } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
-import { noiseLayout } from '../../util/philox.js';
 import { fusedKernel, fusedOperand, inlineScalar, isElementwise } from './elementwise.js';
 import { matmulKernel } from './matmul.js';
 import {
@@ -21,7 +20,7 @@ import {
   transposeKernel,
   zerosKernel,
 } from './movement.js';
-import { noiseKernel } from './philox.js';
+import { noiseBuffer } from './noise.js';
 import { randomKernel } from './random.js';
 import { layerNormKernel, type ReduceKind, reduceKernel, softmaxKernel } from './reduce.js';
 import { bufferOperand, type Operand } from './wgsl.js';
@@ -138,14 +137,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
   const steps: Step[] = [];
   for (const t of order) {
     if (t.op === 'noise' && !drawnIn.has(t.id)) {
-      const a = t.attrs as { seed: number; std: number; batchAxis: number; batch: number };
-      const layout = noiseLayout(t.shape, a.batchAxis, a.batch);
-      steps.push({
-        kind: 'dispatch',
-        spec: noiseKernel(t.shape, layout, a.seed, a.std),
-        inputs: [],
-        output: t,
-      });
+      steps.push({ kind: 'dispatch', spec: noiseBuffer(t), inputs: [], output: t });
     }
     if (isLeaf(t) || isView(t)) continue;
     const g = group.get(t.id);

@@ -7,8 +7,10 @@
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { HostArray } from '../../graph/ndarray.js';
 import type { OpName } from '../../graph/ops.js';
-import { type DType, numel } from '../../graph/shape.js';
+import { type DType, numel, type Shape } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
+import { noiseFunctions, RUN_UNIFORM } from './noise.js';
+import { PHILOX_WGSL } from './philox.js';
 import {
   broadcastOffset,
   isLiteral,
@@ -115,41 +117,77 @@ export function inlineScalar(t: Tensor): string | undefined {
   return isLiteral(v) ? literal(v, t.dtype) : undefined;
 }
 
+/** A noise value a fused chain draws: its leaf and how the chain's shape reads it. */
+interface Draw {
+  leaf: Tensor;
+  /** The shape of the member that reads it, and the shape it is read as (a view's). */
+  at: Shape;
+  as: Shape;
+}
+
 /**
  * The value of `members` (in topological order; the last is the chain's result) at a flat
- * index of the result, as a WGSL function `value(i)`. Values the chain reads but does not
- * compute are `inputs`, bound in that order; a member may read them broadcast. `source`
- * follows views to what they show.
+ * index of the result, as a WGSL function `value(i, z…)`. Values the chain reads but does not
+ * compute are `inputs`, bound in that order; a member may read them broadcast. `noise` leaves
+ * it reads that are not among `inputs` are drawn per element in the kernel (noise.ts): their
+ * values are the `z` arguments. `source` follows views to what they show.
  */
 export function fusedOperand(
   members: readonly Tensor[],
   inputs: readonly Tensor[],
   source: (t: Tensor) => Tensor,
-): Operand {
+): Operand & { draws: readonly Draw[]; block(e: string): string[] } {
   const last = members[members.length - 1]!;
   const vars = new Map<number, string>(members.map((m, k) => [m.id, `v${k}`]));
   const slot = new Map<number, number>(inputs.map((t, k) => [t.id, k]));
+  const draws: Draw[] = [];
+  const drawn = new Map<string, string>();
+  /** WGSL function names of the noise leaves drawn, by leaf. */
+  const leaves = new Map<Tensor, string>();
   const lines = members.map((m, k) => {
     const args = m.inputs.map((u) => {
       const own = vars.get(source(u).id);
       if (own) return own;
       const lit = inlineScalar(u);
       if (lit) return lit;
-      return load(u.dtype, `in${slot.get(u.id)!}[${broadcastOffset(m.shape, u.shape, 'i')}]`);
+      const s = slot.get(u.id);
+      if (s === undefined && source(u).op === 'noise') {
+        const leaf = source(u);
+        if (!leaves.has(leaf)) leaves.set(leaf, `noise${leaves.size}`);
+        const key = `${leaf.id} ${broadcastOffset(m.shape, u.shape, 'i')}`;
+        if (!drawn.has(key)) {
+          drawn.set(key, `z${draws.length}`);
+          draws.push({ leaf, at: m.shape, as: u.shape });
+        }
+        return drawn.get(key)!;
+      }
+      return load(u.dtype, `in${s!}[${broadcastOffset(m.shape, u.shape, 'i')}]`);
     });
     return `  let v${k} = ${EXPRS[m.op]!(args, m)};`;
   });
   const body = lines.join('\n');
   const helpers = [body.includes('xerf(') ? ERF : '', body.includes('xpow(') ? POW : ''].filter(Boolean);
-  const fn = `fn value(i: u32) -> ${valueType(last.dtype)} {\n${body}\n  return v${members.length - 1};\n}`;
+  if (draws.length)
+    helpers.push(RUN_UNIFORM, PHILOX_WGSL, ...[...leaves].map(([leaf, name]) => noiseFunctions(leaf, name)));
+  const params = ['i: u32', ...draws.map((_, k) => `z${k}: f32`)].join(', ');
+  const fn = `fn value(${params}) -> ${valueType(last.dtype)} {\n${body}\n  return v${members.length - 1};\n}`;
+  const noiseOf = (d: Draw) => leaves.get(d.leaf)!;
   return {
     inputs: inputs.map((t) => storageType(t.dtype)),
     code: [...helpers, fn].join('\n'),
-    at: (i) => `value(${i})`,
+    at: (i) =>
+      `value(${[i, ...draws.map((d) => `${noiseOf(d)}(${broadcastOffset(d.at, d.as, i)})`)].join(', ')})`,
+    draws,
+    block: (e) => draws.map((d) => `${noiseOf(d)}Block(${e})`),
   };
 }
 
-/** One kernel computing a fused chain (`fusedOperand`) for every element of its result. */
+/**
+ * One kernel computing a fused chain (`fusedOperand`) for every element of its result. Where
+ * the chain draws noise, each read whole with its columns in blocks of 4, a thread computes the
+ * four elements of a Philox block: one Philox and two Box–Muller pairs for four values, where a
+ * thread per element would run a Philox for each.
+ */
 export function fusedKernel(
   members: readonly Tensor[],
   inputs: readonly Tensor[],
@@ -158,8 +196,20 @@ export function fusedKernel(
   const root = members[members.length - 1]!;
   const op = fusedOperand(members, inputs, source);
   const head = operandHead(op, root.dtype);
-  return {
-    ...perElement(numel(root.shape), head, `  out[i] = ${store(root.dtype, op.at('i'))};`),
-    inputs: inputs.length,
-  };
+  const n = numel(root.shape);
+  const byBlock =
+    op.draws.length > 0 && op.draws.every((d) => numel(d.as) === n && d.leaf.shape.at(-1)! % 4 === 0);
+  if (!byBlock)
+    return {
+      ...perElement(n, head, `  out[i] = ${store(root.dtype, op.at('i'))};`),
+      inputs: inputs.length,
+      ...(op.draws.length ? { run: true } : {}),
+    };
+  const blocks = op.block('e');
+  const body = `  let e = 4u * i;
+${blocks.map((b, k) => `  let b${k} = ${b};`).join('\n')}
+  for (var l = 0u; l < 4u; l++) {
+    out[e + l] = ${store(root.dtype, `value(${['e + l', ...blocks.map((_, k) => `b${k}[l]`)].join(', ')})`)};
+  }`;
+  return { ...perElement(n / 4, head, body), inputs: inputs.length, run: true };
 }

@@ -8,7 +8,6 @@ import type { GraphInput, GraphOutput } from '../../graph/onnx.js';
 import type { HostKernel } from '../../graph/ops.js';
 import { fmtShape, GraphError, numel } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
-import { fillNoise, noiseLayout } from '../../util/philox.js';
 import { checkFeeds } from '../feeds.js';
 import type { RunnableGraph } from '../session.js';
 import { type DeviceOptions, type Gpu, gpuDevice } from './device.js';
@@ -30,7 +29,7 @@ interface Storage {
   buffer?: GPUBuffer;
 }
 
-/** A leaf fed at every run: an input, a param or noise (by name; leaves of one name share it). */
+/** A leaf fed at every run: an input or a param (by name; leaves of one name share it). */
 interface Fed {
   input: GraphInput;
   /** The leaf's place in the topological order (where a later compile's param is found). */
@@ -38,8 +37,6 @@ interface Fed {
   storage: Storage;
   /** A fed param value already in the buffer (uploads are cached by the array's identity). */
   uploaded?: HostArray;
-  /** Noise drawn on the host, uploaded at every run. */
-  noise?: Float32Array;
 }
 
 const wordBytes = (t: { shape: readonly number[] }): number => Math.max(4, numel(t.shape) * 4);
@@ -262,10 +259,9 @@ class WebGpuGraph {
     this.allocate();
   }
 
-  /** Names the inputs as the ONNX lowering does (noise by order of appearance, shared by attributes). */
+  /** Names the inputs as the ONNX lowering does; noise is no input (plan.ts draws it on the GPU). */
   private leaves(bake: boolean): void {
     const byName = new Map<string, Fed>();
-    const noiseNames = new Map<string, string>();
     for (const [position, t] of this.order.entries()) {
       const a = t.attrs as { name?: string; value?: HostArray };
       if (t.op === 'constant' || (t.op === 'param' && bake)) {
@@ -274,23 +270,14 @@ class WebGpuGraph {
         this.fixed.push({ storage, value: a.value! });
         continue;
       }
-      let name: string;
-      let input: GraphInput;
-      if (t.op === 'input' || t.op === 'param') {
-        name = a.name!;
-        input = { name, shape: t.shape, dtype: t.dtype, ...(t.op === 'param' ? { param: t } : {}) };
-      } else if (t.op === 'noise') {
-        const n = t.attrs as { seed: number; std: number; batchAxis: number; batch: number };
-        const same = `${n.seed} ${n.std} [${t.shape}] ${n.batchAxis} ${n.batch}`;
-        name = noiseNames.get(same) ?? `noise${noiseNames.size}`;
-        noiseNames.set(same, name);
-        input = {
-          name,
-          shape: t.shape,
-          dtype: t.dtype,
-          noise: { seed: n.seed, std: n.std, layout: noiseLayout(t.shape, n.batchAxis, n.batch) },
-        };
-      } else continue;
+      if (t.op !== 'input' && t.op !== 'param') continue;
+      const name = a.name!;
+      const input: GraphInput = {
+        name,
+        shape: t.shape,
+        dtype: t.dtype,
+        ...(t.op === 'param' ? { param: t } : {}),
+      };
       const prev = byName.get(name);
       if (prev) {
         const p = prev.input;
@@ -303,7 +290,6 @@ class WebGpuGraph {
         continue;
       }
       const f: Fed = { input, position, storage: { bytes: this.bytesOf(t) } };
-      if (input.noise) f.noise = new Float32Array(numel(t.shape));
       byName.set(name, f);
       this.fed.push(f);
       this.storage.set(t.id, f.storage);
@@ -466,12 +452,7 @@ class WebGpuGraph {
     for (const f of this.fed) {
       const fed = feeds[f.input.name];
       const buffer = this.bufferOf(f.storage);
-      if (f.noise && !fed) {
-        // drawn on the host until the WebGPU runtime has the generator as a kernel
-        const n = f.input.noise!;
-        fillNoise(f.noise, n.layout, n.seed, n.std, firstSample);
-        q.writeBuffer(buffer, 0, f.noise);
-      } else if (f.input.param) {
+      if (f.input.param) {
         // a fed value is uploaded once; a param's own value at every run (optimisers and
         // Monte Carlo programming change it in place)
         if (fed && f.uploaded === fed) continue;

@@ -1,7 +1,8 @@
 /**
  * A graph as a list of GPU steps: elementwise chains fused into one kernel each, views (reshape,
- * stopGradient) free, every other op its own kernel(s), host kernels without a WebGPU
- * dispatch run on values read back to the host.
+ * stopGradient) free, noise drawn on the GPU (in the one chain that reads it, else into a
+ * buffer), every other op its own kernel(s), host kernels without a WebGPU dispatch run on
+ * values read back to the host.
  */
 import { topoSort } from '../../graph/autodiff.js';
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
@@ -19,6 +20,7 @@ import {
   transposeKernel,
   zerosKernel,
 } from './movement.js';
+import { noiseBuffer } from './noise.js';
 import { randomKernel } from './random.js';
 import { layerNormKernel, type ReduceKind, reduceKernel, softmaxKernel } from './reduce.js';
 import { bufferOperand, type Operand } from './wgsl.js';
@@ -99,7 +101,10 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     if (isLeaf(t) || isView(t) || !isElementwise(t)) continue;
     const rs = outputs.has(t.id) ? undefined : readers(t);
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
-    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g)) {
+    // noise is drawn in elementwise kernels only, where a thread draws a whole Philox block: in
+    // a sink's kernel each element would run a Philox, which costs more than a buffer between
+    const drawsNoise = SINKS.has(g?.op ?? '') && t.inputs.some((u) => source(u).op === 'noise');
+    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g) && !drawsNoise) {
       const ins = groupInputs.get(g.id)!;
       const shown = viewsOf(t, consumers);
       const next = new Set([...ins].filter((id) => !shown.has(id)));
@@ -114,6 +119,16 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     groupInputs.set(t.id, new Set(external(t)));
   }
 
+  // noise read by one elementwise chain only is drawn in its kernel; other noise is drawn into
+  // a buffer once per run (noiseKernel) before its readers
+  const drawnIn = new Set<number>();
+  for (const t of order) {
+    if (t.op !== 'noise' || outputs.has(t.id)) continue;
+    const rs = readers(t);
+    const g = rs?.length ? group.get(rs[0]!.id) : undefined;
+    if (g && !SINKS.has(g.op) && rs!.every((r) => group.get(r.id) === g)) drawnIn.add(t.id);
+  }
+
   const members = new Map<number, Tensor[]>();
   for (const t of order) {
     const g = group.get(t.id);
@@ -121,6 +136,9 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
   }
   const steps: Step[] = [];
   for (const t of order) {
+    if (t.op === 'noise' && !drawnIn.has(t.id)) {
+      steps.push({ kind: 'dispatch', spec: noiseBuffer(t), inputs: [], output: t });
+    }
     if (isLeaf(t) || isView(t)) continue;
     const g = group.get(t.id);
     if (g) {
@@ -135,7 +153,8 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
       const own = new Set(ms.map((m) => m.id));
       const ins = new Map<number, Tensor>();
       for (const m of ms)
-        for (const u of m.inputs) if (!own.has(source(u).id) && !inlineScalar(u)) ins.set(u.id, u);
+        for (const u of m.inputs)
+          if (!own.has(source(u).id) && !inlineScalar(u) && !drawnIn.has(source(u).id)) ins.set(u.id, u);
       steps.push({
         kind: 'dispatch',
         spec: sink

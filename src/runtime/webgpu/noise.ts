@@ -6,7 +6,7 @@
 import { type KernelSpec, RUN_STRUCT } from '../../graph/gpu-kernel.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { noiseLayout } from '../../util/philox.js';
-import { f32, noiseKernel } from './philox.js';
+import { f32Literal, noiseKernel } from './philox.js';
 
 /** The per-run uniform, as a kernel that draws noise declares it. */
 export const RUN_UNIFORM = `${RUN_STRUCT}\n@group(1) @binding(0) var<uniform> run: Run;`;
@@ -34,7 +34,7 @@ export function noiseFunctions(leaf: Tensor, name: string): string {
   const a = leaf.attrs as NoiseAttrs;
   const { along, perSample, inner, columns } = noiseLayout(leaf.shape, a.batchAxis, a.batch);
   const sd = Math.fround(a.std);
-  const scaled = sd === 1 ? '' : ` * ${f32(sd)}`;
+  const scaled = sd === 1 ? '' : ` * ${f32Literal(sd)}`;
   const key = `vec2<u32>(${a.seed >>> 0}u, 0u)`;
   // element (o, a, i, c): lane c mod 4 of the block at (⌊c/4⌋, q, firstSample + ⌊a/perSample⌋, 0)
   const counter = `  let c = e % ${columns}u;

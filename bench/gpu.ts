@@ -167,7 +167,8 @@ function child(hw: string): One | { hw: string; error: string } {
       },
     );
     const lines = out.trim().split('\n');
-    for (const l of lines.slice(0, -1)) if (l.startsWith('#') || args.profile) profileLines.push(l);
+    // a child's kernel profile, printed at once (a run cut short keeps what it measured)
+    if (args.profile) for (const l of lines.slice(0, -1)) console.log(l);
     return JSON.parse(lines.pop()!);
   } catch (e) {
     const err = e as { stderr?: string; message: string };
@@ -175,9 +176,6 @@ function child(hw: string): One | { hw: string; error: string } {
     return { hw, error: lines.find((l) => /Error|error:/.test(l)) ?? lines.pop() ?? 'failed' };
   }
 }
-
-/** What the children printed before their figures (their kernel profiles). */
-const profileLines: string[] = [];
 
 /** 3 significant digits, whole numbers from 100. */
 const num = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
@@ -255,4 +253,3 @@ if (args.one) {
     `GPU memory: xbar's buffers for values at their peak (gpuMemory), in brackets nvidia-smi's memory in use grown over the run; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward.`,
   );
 }
-for (const l of profileLines) console.log(l);

@@ -7,7 +7,7 @@ import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, flag, numberList, opt, withOptions } from './flags.js';
+import { type DataFlag, flag, numberList, opt, providerOf, withOptions } from './flags.js';
 
 /** Options of the brief training and fine-tuning, shared by `trex search` and `experiment trex`. */
 const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BRIEF_DEFAULTS) => [
@@ -29,6 +29,8 @@ const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BR
   opt('--no-finetune', 'skip the noise-aware fine-tuning of the winner'),
   opt('--finetune-epochs <n>', 'epochs of noise-aware fine-tuning', 1, 1),
   opt('--finetune-lr <x>', 'learning rate of noise-aware fine-tuning', { gt: 0 }, 1e-4),
+  flag('provider', { help: 'where training steps and evaluations run: cpu, webgpu or auto', value: 'cpu' }),
+  flag('gpu'),
 ];
 
 interface TrainingFlags {
@@ -46,11 +48,14 @@ interface TrainingFlags {
   finetune: boolean;
   finetuneEpochs: number;
   finetuneLr: number;
+  provider: 'cpu' | 'webgpu' | 'auto';
+  gpu?: string;
 }
 
 /** What both commands pass on: the brief training, fine-tuning (null: none) and text length. */
-const training = (o: TrainingFlags, model: Model) => ({
+const training = async (o: TrainingFlags, model: Model) => ({
   model,
+  provider: await providerOf(o),
   modelDir: o.model,
   brief: {
     epochs: o.epochs,
@@ -97,7 +102,7 @@ export function registerTrex(program: Command): void {
       maxLength: o.maxLength,
     });
     const state = await trexSearch({
-      ...training(o, model),
+      ...(await training(o, model)),
       train: data.train,
       heldOut: data.heldOut,
       hw,
@@ -166,7 +171,7 @@ export function registerTrexExperiment(experiment: Command): void {
     });
     const t0 = performance.now();
     await trexExperiment({
-      ...training(o, model),
+      ...(await training(o, model)),
       data,
       hardware,
       ...(o.targets ? { targets: o.targets } : {}),

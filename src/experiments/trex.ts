@@ -12,7 +12,7 @@ import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { CostTotals } from '../cost/cost.js';
 import { sliceData } from '../eval/data.js';
-import { evaluate } from '../eval/evaluate.js';
+import { evaluate, runOn } from '../eval/evaluate.js';
 import { modelCost } from '../methods/trex/cost.js';
 import type { TrexData } from '../methods/trex/data.js';
 import { variantConfig } from '../methods/trex/derive.js';
@@ -30,6 +30,7 @@ import { copyProcessorFiles, loadModel, type Model } from '../models/index.js';
 import type { Variants } from '../models/variants.js';
 import { scatterChart } from '../report/scatter.js';
 import { svgDocument } from '../report/svg.js';
+import type { Provider } from '../runtime/session.js';
 import { Experiment } from './runner.js';
 
 export interface Baseline {
@@ -49,6 +50,8 @@ export interface ExperimentOptions {
   baselines?: readonly Baseline[];
   brief: BriefTraining;
   finetune: FinetuneSettings | null;
+  /** Where training steps and evaluations run (default: the CPU). */
+  provider?: Provider;
   /** Monte Carlo instances and examples of each non-ideal evaluation. */
   repeats: number;
   hwLimit: number;
@@ -129,6 +132,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
   const hw0 = o.hardware[0]!;
   const targets = o.targets ?? defaultTargets(o, hw0);
   const patternsDir = join(o.out, 'patterns');
+  const on = runOn({ provider: o.provider });
 
   // 1. the searches (one per target; patterns are trained once and shared)
   const models: ModelEntry[] = [
@@ -147,6 +151,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
         ...(o.seqLen === undefined ? {} : { seqLen: o.seqLen }),
         brief: o.brief,
         finetune: o.finetune,
+        ...(o.provider ? { provider: o.provider } : {}),
         out: join(o.out, 'search', String(target)),
         patternsDir,
         log,
@@ -211,7 +216,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
     );
     const ideal = await exp.once(
       `ideal|${m.name}`,
-      async () => (await evaluate(model(), o.data.eval, { label: `${m.name} ideal` })).value,
+      async () => (await evaluate(model(), o.data.eval, { ...on, label: `${m.name} ideal` })).value,
     );
     const nonIdeal: Record<string, { mean: number; std: number }> = {};
     for (const hw of o.hardware) {
@@ -222,7 +227,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
         o.seed,
         async (seed) => {
           const matmuls = await analogInstances(model(), specOf(hw))(seed);
-          return { value: (await evaluate(model(), hwEval, { matmuls, fresh: true })).value };
+          return { value: (await evaluate(model(), hwEval, { ...on, matmuls, fresh: true })).value };
         },
       );
     }
@@ -237,7 +242,7 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
       if (patterns.some((p) => p.label === c.label) || c.loss === undefined) continue;
       const ideal = await exp.once(
         `pattern|${c.label}`,
-        async () => (await evaluate(loadModel(c.dir), o.data.eval)).value,
+        async () => (await evaluate(loadModel(c.dir), o.data.eval, on)).value,
       );
       patterns.push({ label: c.label, kind: c.kind, n: c.encoders.length, loss: c.loss, ideal });
     }

@@ -5,6 +5,7 @@
 import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
+import type { Provider } from '../../runtime/session.js';
 import { train } from '../../train/loop.js';
 import { NoiseAwareTraining } from '../../train/noise-aware.js';
 
@@ -14,6 +15,8 @@ export interface FinetuneOptions {
   batch: number;
   /** Checkpoint folder. */
   out: string;
+  /** Where training steps run (default: the CPU). */
+  provider?: Provider;
   log?: (line: string) => void;
 }
 
@@ -31,6 +34,7 @@ export async function noiseAwareFinetune(
     out: o.out,
     hardware: new NoiseAwareTraining(hw, 0),
     quiet: true,
+    ...(o.provider ? { provider: o.provider } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
 }

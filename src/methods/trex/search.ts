@@ -12,6 +12,7 @@ import type { ResolvedSpec } from '../../analog/resolve.js';
 import type { EvalData } from '../../eval/data.js';
 import type { Model } from '../../models/index.js';
 import { copyProcessorFiles, loadModel } from '../../models/index.js';
+import type { Provider } from '../../runtime/session.js';
 import { completedEpochs, hasCheckpoint } from '../../train/checkpoint.js';
 import { type DistillOptions, distillationLossOn } from '../../train/distill.js';
 import { train } from '../../train/loop.js';
@@ -63,6 +64,8 @@ export interface SearchOptions {
   /** Text models: tokens the cost model assumes. */
   seqLen?: number;
   brief: BriefTraining;
+  /** Where training steps run (default: the CPU). */
+  provider?: Provider;
   /** Noise-aware fine-tuning of the winner; null skips it. */
   finetune: FinetuneSettings | null;
   out: string;
@@ -126,7 +129,7 @@ export async function trainCandidate(
   modelDir: string,
   variant: Parameters<typeof deriveVariant>[1],
   dir: string,
-  o: Pick<SearchOptions, 'train' | 'heldOut' | 'brief' | 'log'>,
+  o: Pick<SearchOptions, 'train' | 'heldOut' | 'brief' | 'log' | 'provider'>,
 ): Promise<{ model: Model; loss: number }> {
   const b = o.brief;
   const distill: DistillOptions = {
@@ -144,6 +147,7 @@ export async function trainCandidate(
       seed: b.seed,
       out: dir,
       teacher: distill,
+      ...(o.provider ? { provider: o.provider } : {}),
       ...(o.log ? { log: o.log } : {}),
     });
     copyProcessorFiles(modelDir, dir);
@@ -198,7 +202,12 @@ export async function trexSearch(o: SearchOptions): Promise<SearchState> {
   if (o.finetune && !state.finetuned) {
     const dir = join(o.out, 'finetuned');
     log(`noise-aware fine-tuning of ${winner.label} on ${o.hw.spec.name}`);
-    await noiseAwareFinetune(loadModel(winner.dir), o.train, o.hw, { ...o.finetune, out: dir, log });
+    await noiseAwareFinetune(loadModel(winner.dir), o.train, o.hw, {
+      ...o.finetune,
+      out: dir,
+      log,
+      ...(o.provider ? { provider: o.provider } : {}),
+    });
     copyProcessorFiles(o.modelDir, dir);
     state.result = dir;
     state.finetuned = true;

@@ -68,6 +68,9 @@ const LAWS = new Map(
 export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tensor | null {
   const { x, xbar, tileRanges, operand: op, rows } = m;
   if (nativeKernelsOff() || !nativeApplies(xbar)) return null;
+  // the kernels loaded when the graph is built run it (a later load of another target, as a
+  // benchmark does, must not change what an earlier graph runs); none here: the GPU's only
+  const built = currentKernels();
   // DAC nodes nothing reads are never emitted
   const d = dac(x, xbar, tileRanges);
   const J = op.weights.shape[0]!;
@@ -137,7 +140,7 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
         : null,
     });
   const run = (ins: readonly HostArray[], reuse?: HostArray['data'], firstSample = 0): HostArray => {
-    const kernels = currentKernels();
+    const kernels = built;
     if (!kernels) {
       const info = kernelInfo();
       throw new InputError(

@@ -209,7 +209,10 @@ export async function providerOf(o: {
     await gpuDevice(gpu);
     return 'webgpu';
   } catch (e) {
-    if (where === 'auto' && o.gpu === undefined) return 'cpu';
+    if (where === 'auto' && o.gpu === undefined) {
+      console.error(`xbar: --provider auto: no GPU, so the CPU runs the forwards (${(e as Error).message})`);
+      return 'cpu';
+    }
     throw new InputError(
       `--provider ${where}${o.gpu === undefined ? '' : ` --gpu ${o.gpu}`}: ${(e as Error).message}`,
     );

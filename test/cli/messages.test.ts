@@ -19,6 +19,17 @@ import { ROOT, vitMnist } from '../helpers/models.js';
 const tmp = (what: string) => mkdtempSync(join(tmpdir(), `xbar-${what}-`));
 
 describe('messages for bad input', () => {
+  it('--gpu without a GPU provider, and --provider with a value it does not take', async () => {
+    const base = ['eval', '--model', join(ROOT, 'models/vit-fmnist'), '--data', 'fashion-mnist:x'];
+    const gpu = await xbarAsync([...base, '--gpu', '1']);
+    assert.equal(gpu.status, 1);
+    assert.equal(gpu.stderr.trim(), 'xbar: --gpu 1: choose a GPU with --provider webgpu or auto');
+    const provider = await xbarAsync([...base, '--provider', 'cuda']);
+    assert.notEqual(provider.status, 0);
+    assert.match(provider.stderr, /--provider.*cuda/);
+    assert.match(provider.stderr, /cpu.*webgpu.*auto/);
+  });
+
   it('a GLUE file with only a header names the file', async () => {
     const dir = tmp('glue');
     writeFileSync(join(dir, 'dev.tsv'), 'sentence\tlabel\n');

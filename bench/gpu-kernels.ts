@@ -10,11 +10,15 @@
  * compatibility mode, for hosts without Vulkan.
  *   node dist/bench/gpu-kernels.js [--batch 64] [--models deit-s,deit-b,bert-base] [--reps 20] [--trials 5] [--no-naive]
  *   node dist/bench/gpu-kernels.js --tiles [--models deit-s] [--tile 128x128x16/8x8 ...]
+ *   node dist/bench/gpu-kernels.js --crossbar [--batch 64]   (the crossbar kernel on DeiT-S's
+ *     static layers as rram-clipformer maps them, with read noise and without)
  *   node dist/bench/gpu-kernels.js --backend opengles
  */
 import type { KernelSpec } from '../src/graph/gpu-kernel.js';
 import { numel, type Shape } from '../src/graph/shape.js';
 import { MODEL_SIZES } from '../src/models/index.js';
+import type { VitConfig } from '../src/models/vit.js';
+import { crossbarKernel } from '../src/runtime/webgpu/crossbar.js';
 import {
   MATMUL_TILES,
   type MatmulTile,
@@ -36,6 +40,11 @@ const args = benchArgs(import.meta.url, {
   tiles: { type: 'boolean', default: false },
   /** Extra tile configurations for --tiles, as m x n x k / rm x rn. */
   tile: { type: 'string', multiple: true, default: [] },
+  /**
+   * The crossbar kernel instead (runtime/webgpu/crossbar.ts) on DeiT-S's static layers as
+   * `rram-clipformer` maps them, with its read noise and without (the baseline, same run).
+   */
+  crossbar: { type: 'boolean', default: false },
   /** Skip the naive kernel (its products take long on slow adapters). */
   'no-naive': { type: 'boolean', default: false },
 });
@@ -152,7 +161,7 @@ const MIN_TRIAL_SECONDS = 0.01;
 
 /** Seconds per dispatch of `spec`: the median over trials of at least `reps` dispatches in one pass. */
 async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise<number> {
-  const { pipeline, group } = prepare(device, spec, bufs);
+  const { pipeline, group, run } = prepare(device, spec, bufs);
   const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
   const resolved = device.createBuffer({
     size: 16,
@@ -170,6 +179,7 @@ async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise
     );
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
+    if (run) pass.setBindGroup(1, run);
     for (let i = 0; i < n; i++) pass.dispatchWorkgroups(...spec.grid);
     pass.end();
     const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -212,7 +222,8 @@ const products = [
   ...(args.tiles ? [] : ODD),
 ];
 
-if (args.tiles) {
+if (args.crossbar) await crossbarRates();
+else if (args.tiles) {
   const tiles = [...MATMUL_TILES.map((t) => t.tile), ...args.tile.map(parseTile)];
   const W = [20, 30, 16, -9, -9, 6];
   console.log(row(['product', 'shapes', 'tile', 'ms', 'GFLOP/s', 'picked'], W));
@@ -319,3 +330,96 @@ if (args.tiles) {
   console.log("max |Δ|: between the two kernels' outputs, as a share of the largest output");
 }
 releaseGpu(device);
+
+/**
+ * The crossbar products of DeiT-S's static layers (q,k,v, out, ffn in, ffn out; × 12 blocks) at
+ * --batch, as `rram-clipformer` maps them: 64-row tiles, 4 weight slices, 7 input planes (8-bit
+ * signed bit-serial), a 6-bit ADC, the DAC range computed per vector in the kernel. Each with
+ * read noise drawn in the kernel and without it (the same products, no squares or noise), as
+ * expanded TFLOP/s and as images/s of the static layers alone.
+ */
+async function crossbarRates(): Promise<void> {
+  const cfg = MODEL_SIZES['deit-s'] as VitConfig;
+  const t = (cfg.imageSize / cfg.patchSize) ** 2 + 2;
+  const [d, f] = [cfg.hidden, cfg.ffn];
+  const [J, planes, rows] = [4, 7, 64];
+  const layers: [string, number, number][] = [
+    ['q,k,v', d, 3 * d],
+    ['out', d, d],
+    ['ffn in', d, f],
+    ['ffn out', f, d],
+  ];
+  const coef = Float32Array.from(
+    { length: planes * J },
+    (_, i) => (4 ** (i % J) * 2 ** Math.floor(i / J)) / 127,
+  );
+  const W = [10, 24, -10, -12, -10, -12, -8];
+  console.log(row(['layer', 'R × N × C', 'ms', 'TFLOP/s', 'no noise', 'TFLOP/s', 'noise ×'], W));
+  let [noisy, quiet] = [0, 0];
+  for (const [name, inDim, C] of layers) {
+    const R = inDim / rows;
+    const N = t * batch;
+    const rng = new Rng(3);
+    const common = {
+      B: 1,
+      Bw: 1,
+      R,
+      N,
+      rows,
+      C,
+      J,
+      planes,
+      levels: 31,
+      dacLevels: 127,
+      weightScale: 1,
+      written: null,
+      samples: batch,
+      samplesAlongB: false,
+      outSigma: 0,
+      coef,
+      gainBlock: 64,
+      gainBatches: 1,
+      sumTiles: true,
+    };
+    const x = upload(device, rng.fillNormal(new Float32Array(R * N * rows)));
+    const w = upload(
+      device,
+      rng.fillNormal(new Float32Array(J * R * rows * C)).map((v) => 0.3 * v),
+    );
+    const sq = upload(
+      device,
+      Float32Array.from({ length: J * R * rows * C }, () => 0.01 * rng.uniform()),
+    );
+    const gain = upload(device, new Float32Array(R * Math.ceil(C / 64)).fill(1));
+    const out = upload(device, new Float32Array(N * C));
+    const withNoise = crossbarKernel({
+      ...common,
+      squareScale: 1e-3,
+      squares: true,
+      noiseSeeds: Uint32Array.from({ length: planes }, (_, k) => 77 + k),
+    });
+    const without = crossbarKernel({ ...common, squareScale: 0, squares: false, noiseSeeds: null });
+    const s = await timeKernel(withNoise, [x, w, sq, gain, out]);
+    const s0 = await timeKernel(without, [x, w, gain, out]);
+    const flop = 2 * N * R * rows * C * J * planes;
+    [noisy, quiet] = [noisy + 12 * s, quiet + 12 * s0];
+    console.log(
+      row(
+        [
+          name,
+          `${R} × ${N} × ${C}`,
+          (s * 1e3).toFixed(2),
+          rate(flop, s * 1e3),
+          (s0 * 1e3).toFixed(2),
+          rate(flop, s0 * 1e3),
+          `${(s / s0).toFixed(2)}×`,
+        ],
+        W,
+      ),
+    );
+    for (const b of [x, w, sq, gain, out]) b.destroy();
+  }
+  console.log(
+    `DeiT-S static layers, batch ${batch}: ${(batch / noisy).toPrecision(3)} images/s with read noise, ${(batch / quiet).toPrecision(3)} without (the products alone; attention and the digital rest not included)`,
+  );
+}

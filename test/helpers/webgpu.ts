@@ -79,14 +79,21 @@ export function prepare(
   device: GPUDevice,
   spec: KernelSpec,
   buffers: readonly GPUBuffer[],
-): { pipeline: GPUComputePipeline; group: GPUBindGroup } {
+): { pipeline: GPUComputePipeline; group: GPUBindGroup; run?: GPUBindGroup } {
   const module = device.createShaderModule({ code: spec.code });
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
   const group = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
-  return { pipeline, group };
+  if (!spec.run) return { pipeline, group };
+  // the per-run values (RUN_STRUCT), all zero: the first sample 0
+  const values = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const run = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(1),
+    entries: [{ binding: 0, resource: { buffer: values } }],
+  });
+  return { pipeline, group, run };
 }
 
 /** Copies the first `length` floats of `buf` back to the host. */

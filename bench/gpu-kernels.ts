@@ -135,6 +135,8 @@ function parseTile(s: string): MatmulTile {
   return { m: tm!, n: tn!, k: tk!, rm: rm!, rn: rn! };
 }
 
+if (args.backend !== undefined && args.backend !== 'opengles')
+  throw new RangeError(`--backend ${args.backend}: the only backend to force is opengles`);
 const gpu = await gpuDevice(args.backend);
 if ('skip' in gpu) {
   console.log(gpu.skip);

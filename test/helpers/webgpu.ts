@@ -1,65 +1,45 @@
 /**
- * A WebGPU device for kernel tests and benchmarks (Dawn's `webgpu` package), and one
- * KernelSpec dispatched on it. Where no adapter is found (no GPU), SwiftShader's Vulkan ICD
- * (Debian's `chromium`) is tried when VK_ICD_FILENAMES is unset and the ICD is installed, as on
- * CI; child processes inherit the setting.
+ * The WebGPU runtime's device for kernel tests and benchmarks, and one KernelSpec dispatched on
+ * it. Where no adapter is found (no GPU), SwiftShader's Vulkan ICD (Debian's `chromium`) is tried
+ * when VK_ICD_FILENAMES is unset and the ICD is installed, as on CI; child processes inherit
+ * the setting.
  */
 import { existsSync } from 'node:fs';
-import { create, globals } from 'webgpu';
 import type { KernelSpec } from '../../src/graph/gpu-kernel.js';
-import { gpuDevice as runtimeDevice } from '../../src/runtime/webgpu/device.js';
+import { type DeviceOptions, type Gpu, gpuDevice as runtimeDevice } from '../../src/runtime/webgpu/device.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-/**
- * Dawn's instance: it lives while referenced (the device stops working once it is collected),
- * and Node does not exit while it is (`releaseGpu`).
- */
-let instance: GPU | null = null;
-
-/** The first adapter of Dawn's `backend` (all where unset), or null. */
-async function firstAdapter(backend?: string): Promise<GPUAdapter | null> {
-  Object.assign(globalThis, globals);
-  instance ??= create(backend ? [`backend=${backend}`] : []);
-  return instance.requestAdapter(backend === 'opengles' ? { featureLevel: 'compatibility' } : {});
+async function find(opts: DeviceOptions): Promise<Gpu | string> {
+  try {
+    return await runtimeDevice(opts);
+  } catch (e) {
+    if (process.env['VK_ICD_FILENAMES'] || !existsSync(SWIFTSHADER_ICD)) return (e as Error).message;
+    // the runtime's next Dawn instance reads the variable
+    process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
+    return runtimeDevice(opts).catch((e2: Error) => e2.message);
+  }
 }
 
 /**
- * The first adapter's device with the adapter's own limits, or why there is none. `backend`:
- * Dawn's backend (e.g. `opengles`, for hosts without Vulkan: compatibility mode).
+ * The runtime's device (`backend`: Dawn's OpenGL ES backend, for hosts without Vulkan or to
+ * compare), and the adapter's name; or why there is none.
  */
 export async function gpuDevice(
-  backend?: string,
+  backend?: 'opengles',
 ): Promise<{ device: GPUDevice; name: string } | { skip: string }> {
-  let adapter = await firstAdapter(backend);
-  if (!adapter && !process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD)) {
-    // a new instance reads the variable again
-    process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
-    instance = null;
-    adapter = await firstAdapter(backend);
-  }
-  if (!adapter)
-    return {
-      skip: `no WebGPU adapter (install chromium and libvulkan1 for SwiftShader, or set VK_ICD_FILENAMES)`,
-    };
-  const limits: Record<string, number> = {};
-  for (const key in adapter.limits) {
-    const v = adapter.limits[key as keyof GPUSupportedLimits];
-    if (typeof v === 'number') limits[key] = v;
-  }
-  const requiredFeatures = (['timestamp-query'] as const).filter((f) => adapter.features.has(f));
-  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures });
-  const info = adapter.info;
+  const gpu = await find(backend ? { backend } : {});
+  if (typeof gpu === 'string') return { skip: `no WebGPU adapter: ${gpu}` };
+  const i = gpu.info;
   return {
-    device,
-    name: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' '),
+    device: gpu.device,
+    name: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' '),
   };
 }
 
-/** Destroys `device` and drops Dawn's instance, so that Node can exit. */
+/** Destroys `device` (the process's shared one: at the end only). */
 export function releaseGpu(device?: GPUDevice): void {
   device?.destroy();
-  instance = null;
 }
 
 /** A storage buffer holding `data` (at least 16 bytes, so that vec4 views bind). */
@@ -136,13 +116,6 @@ export async function runKernel(
 }
 
 /** false when the runtime's shared device was found (tests run), else why they skip. */
-export const webgpuSkip: false | string = await (async () => {
-  if (!process.env['VK_ICD_FILENAMES'] && existsSync(SWIFTSHADER_ICD))
-    process.env['VK_ICD_FILENAMES'] = SWIFTSHADER_ICD;
-  try {
-    await runtimeDevice();
-    return false;
-  } catch (e) {
-    return `no WebGPU adapter: ${(e as Error).message}`;
-  }
-})();
+export const webgpuSkip: false | string = await find({}).then((g) =>
+  typeof g === 'string' ? `no WebGPU adapter: ${g}` : false,
+);

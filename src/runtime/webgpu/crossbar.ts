@@ -15,26 +15,21 @@
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
+import type { WrittenCellsArgs } from '../native.js';
 import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
 
 /** The programming-noise laws of analog/write-noise.ts WRITE_KINDS, by name. */
 export type WriteLaw = 'none' | 'relative' | 'writeSqrt' | 'additive' | 'pcm';
 
-/** An operand whose cells are written per input (runtime/native.ts WrittenCellsArgs, the law by name). */
-export interface WrittenCells {
+/**
+ * An operand whose cells are written per input: runtime/native.ts WrittenCellsArgs without its
+ * arrays, its law by name rather than by code.
+ */
+export type WrittenCells = Omit<WrittenCellsArgs, 'unit' | 'writeKind' | 'writeNoise' | 'writeSquares'> & {
   law: WriteLaw;
-  /** relative: σ; writeSqrt: γσ; additive: σ·G_MAX; pcm: G_MAX/G_ref·scale. */
-  writeNoiseScale: number;
-  /** 2^weightBits − 1 for bit-sliced cells, 0 for analog cells (J = 1). */
-  cellLevels: number;
-  cellBase: number;
-  gMin: number;
-  gMax: number;
-  dG: number;
-  dGSquared: number;
   /** pcm: the polynomial of the programming noise's std in G/G_MAX. */
   pcmFit: { c0: number; c1: number; c2: number };
-}
+};
 
 /**
  * What fixes a crossbar-products kernel (runtime/native.ts CrossbarProductsArgs without its

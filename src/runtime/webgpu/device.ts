@@ -11,6 +11,8 @@ export interface DeviceOptions {
    * a browser picks its own adapter).
    */
   gpu?: number | string;
+  /** 'opengles': Dawn's OpenGL ES backend even where Vulkan is there (to compare backends; Node only). */
+  backend?: 'opengles';
 }
 
 /** What `describeAdapter` reports. */
@@ -56,7 +58,7 @@ let sharedKey: string | undefined;
 
 /** The shared device (made on first use; later calls must ask for the same adapter). */
 export function gpuDevice(opts: DeviceOptions = {}): Promise<Gpu> {
-  const key = String(opts.gpu ?? '');
+  const key = `${opts.gpu ?? ''}${opts.backend ? ` (${opts.backend})` : ''}`;
   if (shared) {
     if (key !== sharedKey && key !== '')
       throw new Error(
@@ -94,7 +96,10 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
   const available = await adapterList(instance);
   const name = pick(opts.gpu, available);
   const flags = name ? [`adapter=${name}`] : [];
-  const first = await instance(flags).requestAdapter({ powerPreference: 'high-performance' });
+  const first =
+    opts.backend === 'opengles'
+      ? null
+      : await instance(flags).requestAdapter({ powerPreference: 'high-performance' });
   if (first) return finish(first, backendOf(first, available));
   // no Vulkan: Dawn's OpenGL ES backend (core WebGPU needs features GLES lacks: compatibility mode)
   const gles = await instance([...flags, 'backend=opengles']).requestAdapter({

@@ -9,6 +9,9 @@
  * that its GPU memory is its own.
  *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
  *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
+ * GPU memory of other sizes (issue's bound: under 16 GB at batch 64), without PyTorch:
+ *   node dist/bench/gpu.js --model deit-b --presets rram-clipformer,pcm-aihwkit --no-torch --reps 1
+ *   node dist/bench/gpu.js --model bert-large --tokens 128 --presets rram-clipformer --no-torch --reps 1
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +28,10 @@ import { benchArgs, median, timeIt } from './util.js';
 
 const args = benchArgs(import.meta.url, {
   batch: { type: 'string', default: '64' },
+  /** A built-in size (MODEL_SIZES): the PyTorch baseline exists for deit-s only. */
+  model: { type: 'string', default: 'deit-s' },
+  /** Tokens per sentence for a text model. */
+  tokens: { type: 'string', default: '128' },
   presets: { type: 'string', default: 'ideal,pcm-aihwkit,rram-clipformer' },
   reps: { type: 'string', default: '5' },
   'no-torch': { type: 'boolean', default: false },
@@ -40,7 +47,12 @@ const batch = Number(args.batch);
 const reps = Number(args.reps);
 if (!(Number.isInteger(batch) && batch >= 1 && Number.isInteger(reps) && reps >= 1))
   throw new RangeError(`--batch ${args.batch}, --reps ${args.reps}: use whole numbers ≥ 1`);
-const cfg = MODEL_SIZES['deit-s'] as VitConfig;
+const cfg = MODEL_SIZES[args.model];
+if (!cfg) throw new RangeError(`--model ${args.model}: use one of ${Object.keys(MODEL_SIZES).join(', ')}`);
+const tokens = Number(args.tokens);
+if (!(Number.isInteger(tokens) && tokens >= 2))
+  throw new RangeError(`--tokens ${args.tokens}: use a whole number ≥ 2`);
+const isDeitS = args.model === 'deit-s';
 /** A ClipFormer Table II on DeiT-S: 9 cells × 10 instances, each over the 50,000 ImageNet validation images. */
 const TABLE_II = { instances: 90, forwards: 90 * 50_000 };
 const TARGETS = { ideal: 0.4, 'pcm-aihwkit': 0.3, rramImagesPerSecond: 50, tableHours: 24 };
@@ -70,19 +82,29 @@ function nvidiaSmiUsedBytes(): number | null {
   }
 }
 
+/** A batch of random images or token ids for the model. */
+function inputs() {
+  const rng = new Rng(2);
+  if (cfg!.family === 'vit') {
+    const v = cfg as VitConfig;
+    const size = batch * v.channels * v.imageSize ** 2;
+    return {
+      pixel_values: hostArray(
+        'float32',
+        [batch, v.channels, v.imageSize, v.imageSize],
+        rng.fillNormal(new Float32Array(size)),
+      ),
+    };
+  }
+  const ids = Int32Array.from({ length: batch * tokens }, () => Math.floor(rng.uniform() * cfg!.vocabSize));
+  return { input_ids: hostArray('int32', [batch, tokens], ids) };
+}
+
 /** One preset (`ideal`: no crossbars) in this process: setup, forward time and GPU memory, as JSON. */
 async function runOne(hw: string): Promise<void> {
   const usedBefore = nvidiaSmiUsedBytes();
   const model = randomModel(cfg, 1);
-  const rng = new Rng(2);
-  const size = batch * cfg.channels * cfg.imageSize ** 2;
-  const x = {
-    pixel_values: hostArray(
-      'float32',
-      [batch, cfg.channels, cfg.imageSize, cfg.imageSize],
-      rng.fillNormal(new Float32Array(size)),
-    ),
-  };
+  const x = inputs();
   const maxTensorBytes = Number(args['max-tensor-mb']) * 2 ** 20;
   const t0 = performance.now();
   const predictor =
@@ -158,6 +180,10 @@ function child(hw: string): One | { hw: string; error: string } {
         String(reps),
         '--max-tensor-mb',
         args['max-tensor-mb'],
+        '--model',
+        args.model,
+        '--tokens',
+        args.tokens,
       ],
       {
         encoding: 'utf8',
@@ -192,9 +218,10 @@ if (args.one) {
   const adapter = 'skip' in gpu ? gpu.skip : gpu.name;
   if (!('skip' in gpu)) releaseGpu(gpu.device);
   console.log(
-    `# GPU figures: DeiT-S (random weights), batch ${batch}, fp32; xbar through WebGPU on ${adapter}`,
+    `# GPU figures: ${args.model} (random weights), batch ${batch}${cfg.family === 'vit' ? '' : ` × ${tokens} tokens`}, fp32; xbar through WebGPU on ${adapter}`,
   );
-  const torch = args['no-torch'] ? null : torchFigure();
+  // PyTorch's script builds DeiT-S only
+  const torch = args['no-torch'] || !isDeitS ? null : torchFigure();
   if (torch)
     console.log(
       `# PyTorch ${torch.torch} on ${torch.device}, fp32 (TF32 off), the same model from pixels on the GPU`,
@@ -241,7 +268,7 @@ if (args.one) {
       ),
     );
   }
-  if (rram) {
+  if (rram && isDeitS) {
     const forwards = TABLE_II.forwards / (batch / rram.seconds) / 3600;
     const setups = (TABLE_II.instances * rram.setupSeconds) / 3600;
     const total = forwards + setups;

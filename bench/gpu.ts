@@ -184,6 +184,7 @@ function child(hw: string): One | { hw: string; error: string } {
         args.model,
         '--tokens',
         args.tokens,
+        ...(args.profile ? ['--profile'] : []),
       ],
       {
         encoding: 'utf8',

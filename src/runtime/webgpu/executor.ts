@@ -570,16 +570,20 @@ export function gpuProfile(): { label: string; count: number; ms: number }[] {
     .sort((a, b) => b.ms - a.ms);
 }
 
-/** The timestamp queries of one profiled run: a begin and an end per step. */
+/** Steps per query set: WebGPU allows 4,096 queries in one, two per step. */
+const STEPS_PER_SET = 2048;
+
+/** The timestamp queries of one profiled run: a begin and an end per step, in sets of STEPS_PER_SET. */
 class KernelTimes {
-  private readonly set: GPUQuerySet;
+  private readonly sets: GPUQuerySet[] = [];
   private readonly resolved: GPUBuffer;
   private readonly read: GPUBuffer;
   constructor(
     device: GPUDevice,
     private readonly steps: number,
   ) {
-    this.set = device.createQuerySet({ type: 'timestamp', count: 2 * steps });
+    for (let k = 0; k < steps; k += STEPS_PER_SET)
+      this.sets.push(device.createQuerySet({ type: 'timestamp', count: 2 * Math.min(STEPS_PER_SET, steps - k) }));
     this.resolved = device.createBuffer({
       size: 16 * steps,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
@@ -590,10 +594,17 @@ class KernelTimes {
     });
   }
   writes(k: number): GPUComputePassTimestampWrites {
-    return { querySet: this.set, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 };
+    const at = 2 * (k % STEPS_PER_SET);
+    return {
+      querySet: this.sets[Math.floor(k / STEPS_PER_SET)]!,
+      beginningOfPassWriteIndex: at,
+      endOfPassWriteIndex: at + 1,
+    };
   }
   resolve(encoder: GPUCommandEncoder): void {
-    encoder.resolveQuerySet(this.set, 0, 2 * this.steps, this.resolved, 0);
+    this.sets.forEach((set, i) =>
+      encoder.resolveQuerySet(set, 0, set.count, this.resolved, 16 * STEPS_PER_SET * i),
+    );
     encoder.copyBufferToBuffer(this.resolved, 0, this.read, 0, 16 * this.steps);
   }
   async record(encoded: readonly Encoded[]): Promise<void> {
@@ -607,7 +618,7 @@ class KernelTimes {
       profile.set(e.label, p);
     });
     this.read.unmap();
-    this.set.destroy();
+    for (const set of this.sets) set.destroy();
     this.resolved.destroy();
     this.read.destroy();
   }

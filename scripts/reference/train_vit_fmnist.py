@@ -91,7 +91,10 @@ def parse_args():
         a.device = a.device or "cpu"
     if a.lr is None:
         a.lr = 5e-4 * a.batch / 512
-    a.device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if a.device is None:
+        if not torch.cuda.is_available():
+            ap.error("no CUDA device found: pass --device cpu to train on the CPU anyway")
+        a.device = "cuda"
     if a.batch < 1 or a.epochs < 1 or a.minutes <= 0:
         ap.error(f"--batch {a.batch}, --epochs {a.epochs} and --minutes {a.minutes} must be positive")
     return a
@@ -323,7 +326,7 @@ def probe(forward, model, data, args, device):
     saved = [p.detach().clone() for p in model.parameters()]
     opt = make_optimizer(model, args, device)
     n = len(data["train_x"])
-    warm, timed = (1, 2) if args.smoke else (5, 10)
+    warm, timed = (1, 2) if args.smoke else (5, 20)
     for i in range(warm + timed):
         if i == warm:
             sync(device)

@@ -19,6 +19,7 @@ import { numel, type Shape } from '../src/graph/shape.js';
 import { MODEL_SIZES } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
 import { crossbarKernel } from '../src/runtime/webgpu/crossbar.js';
+import { crossbarKernelTiled } from '../src/runtime/webgpu/crossbar-tiled.js';
 import {
   MATMUL_TILES,
   type MatmulTile,
@@ -337,8 +338,9 @@ releaseGpu(device);
  * The crossbar products of DeiT-S's static layers (q,k,v, out, ffn in, ffn out; × 12 blocks) at
  * --batch, as `rram-clipformer` maps them: 64-row tiles, 4 weight slices, 7 input planes (8-bit
  * signed bit-serial), a 6-bit ADC, the DAC range computed per vector in the kernel. Each with
- * read noise drawn in the kernel and without it (the same products, no squares or noise), as
- * expanded TFLOP/s and as images/s of the static layers alone.
+ * read noise drawn in the kernel and without it (the same products, no squares or noise), by the
+ * tiled kernel (crossbar-tiled.ts, what static layers run on) against the row-list kernel
+ * (crossbar.ts) in the same run: ms, expanded TFLOP/s, and images/s of the static layers alone.
  */
 async function crossbarRates(): Promise<void> {
   const cfg = MODEL_SIZES['deit-s'] as VitConfig;
@@ -355,9 +357,24 @@ async function crossbarRates(): Promise<void> {
     { length: planes * J },
     (_, i) => (4 ** (i % J) * 2 ** Math.floor(i / J)) / 127,
   );
-  const W = [10, 24, -10, -12, -10, -12, -8];
-  console.log(row(['layer', 'R × N × C', 'ms', 'TFLOP/s', 'no noise', 'TFLOP/s', 'noise ×'], W));
-  let [noisy, quiet] = [0, 0];
+  const W = [10, 24, -22, -22, -8, -22, -22, -8];
+  console.log(
+    row(
+      [
+        'layer',
+        'R × N × C',
+        'noise: list ms (TF/s)',
+        'tiled ms (TF/s)',
+        'tiled ×',
+        'no noise: list',
+        'tiled',
+        'tiled ×',
+      ],
+      W,
+    ),
+  );
+  // seconds per batch of the static layers: [list, tiled] with noise, [list, tiled] without
+  const totals = [0, 0, 0, 0];
   for (const [name, inDim, C] of layers) {
     const R = inDim / rows;
     const N = t * batch;
@@ -394,34 +411,43 @@ async function crossbarRates(): Promise<void> {
     );
     const gain = upload(device, new Float32Array(R * Math.ceil(C / 64)).fill(1));
     const out = upload(device, new Float32Array(N * C));
-    const withNoise = crossbarKernel({
+    const noisy = {
       ...common,
       squareScale: 1e-3,
       squares: true,
       noiseSeeds: Uint32Array.from({ length: planes }, (_, k) => 77 + k),
+    };
+    const quiet = { ...common, squareScale: 0, squares: false, noiseSeeds: null };
+    const times = [
+      await timeKernel(crossbarKernel({ ...noisy, layout: 'list' }), [x, w, sq, gain, out]),
+      await timeKernel(crossbarKernelTiled(noisy), [x, w, sq, gain, out]),
+      await timeKernel(crossbarKernel({ ...quiet, layout: 'list' }), [x, w, gain, out]),
+      await timeKernel(crossbarKernelTiled(quiet), [x, w, gain, out]),
+    ];
+    times.forEach((s, k) => {
+      totals[k]! += 12 * s;
     });
-    const without = crossbarKernel({ ...common, squareScale: 0, squares: false, noiseSeeds: null });
-    const s = await timeKernel(withNoise, [x, w, sq, gain, out]);
-    const s0 = await timeKernel(without, [x, w, gain, out]);
     const flop = 2 * N * R * rows * C * J * planes;
-    [noisy, quiet] = [noisy + 12 * s, quiet + 12 * s0];
+    const cellOf = (s: number) => `${(s * 1e3).toFixed(2)} (${rate(flop, s * 1e3)})`;
     console.log(
       row(
         [
           name,
           `${R} × ${N} × ${C}`,
-          (s * 1e3).toFixed(2),
-          rate(flop, s * 1e3),
-          (s0 * 1e3).toFixed(2),
-          rate(flop, s0 * 1e3),
-          `${(s / s0).toFixed(2)}×`,
+          cellOf(times[0]!),
+          cellOf(times[1]!),
+          `${(times[0]! / times[1]!).toFixed(2)}×`,
+          cellOf(times[2]!),
+          cellOf(times[3]!),
+          `${(times[2]! / times[3]!).toFixed(2)}×`,
         ],
         W,
       ),
     );
     for (const b of [x, w, sq, gain, out]) b.destroy();
   }
+  const ips = (k: number) => (batch / totals[k]!).toPrecision(3);
   console.log(
-    `DeiT-S static layers, batch ${batch}: ${(batch / noisy).toPrecision(3)} images/s with read noise, ${(batch / quiet).toPrecision(3)} without (the products alone; attention and the digital rest not included)`,
+    `DeiT-S static layers, batch ${batch}, images/s (the products alone; attention and the digital rest not included): with read noise ${ips(1)} tiled, ${ips(0)} list; without ${ips(3)} tiled, ${ips(2)} list`,
   );
 }

@@ -20,6 +20,7 @@ import { type CrossbarProductsArgs, nativeKernels } from '../../src/runtime/nati
 import { compile } from '../../src/runtime/session.js';
 import { wasmKernels } from '../../src/runtime/wasm.js';
 import { type CrossbarKernelArgs, crossbarKernel, type WriteLaw } from '../../src/runtime/webgpu/crossbar.js';
+import { crossbarKernelTiled, tiledFits } from '../../src/runtime/webgpu/crossbar-tiled.js';
 import { noiseKernel, PHILOX_WGSL } from '../../src/runtime/webgpu/philox.js';
 import { Rng } from '../../src/util/math.js';
 import { fillNoise, gaussianBlock, noiseLayout, philox4x32 } from '../../src/util/philox.js';
@@ -476,24 +477,37 @@ describe('the crossbar products in WGSL', () => {
       })(),
     ] as const,
   ];
+  // the tiled kernel takes programmed operands; the row-list one every case
+  const layouts = (c: ProductsCase) =>
+    tiledFits(productsCase(c).gpu) ? (['tiled', 'list'] as const) : (['list'] as const);
   for (const c of CASES)
-    it(`${c.name}: the native and WebAssembly kernels' outputs`, { skip: skip() }, async () => {
-      const p = productsCase(c);
-      const got = new Float32Array(await dispatch(gpu(), crossbarKernel(p.gpu), p.inputs, 4 * p.size, FIRST));
-      let compared = 0;
-      for (const [name, k] of kernels) {
-        if (!k) continue;
-        const want = k.crossbarProducts({ ...p.cpu, firstSample: FIRST });
-        const { flips, scale } = agreement(got, want);
-        assert.ok(scale > 0, `${name}: the outputs are not all zero`);
-        assert.ok(
-          flips <= Math.max(2, 1e-4 * want.length),
-          `${name}: ${flips} of ${want.length} outputs differ`,
-        );
-        compared++;
-      }
-      assert.ok(compared > 0, 'a CPU kernel to compare with');
-    });
+    for (const layout of layouts(c))
+      it(`${c.name} (${layout}): the native and WebAssembly kernels' outputs`, { skip: skip() }, async () => {
+        const p = productsCase(c);
+        const spec =
+          layout === 'tiled' ? crossbarKernelTiled(p.gpu) : crossbarKernel({ ...p.gpu, layout: 'list' });
+        const got = new Float32Array(await dispatch(gpu(), spec, p.inputs, 4 * p.size, FIRST));
+        let compared = 0;
+        for (const [name, k] of kernels) {
+          if (!k) continue;
+          const want = k.crossbarProducts({ ...p.cpu, firstSample: FIRST });
+          const { flips, scale } = agreement(got, want);
+          assert.ok(scale > 0, `${name}: the outputs are not all zero`);
+          assert.ok(
+            flips <= Math.max(2, 1e-4 * want.length),
+            `${name}: ${flips} of ${want.length} outputs differ`,
+          );
+          compared++;
+        }
+        assert.ok(compared > 0, 'a CPU kernel to compare with');
+      });
+  it('the tiled kernel takes the programmed cases', () => {
+    assert.deepEqual(
+      CASES.filter((c) => tiledFits(productsCase(c).gpu)).length,
+      CASES.filter((c) => !c.write && (c.Bw ?? 1) === 1 && (c.planes ?? 8) <= 8 && (c.rows ?? 64) <= 256)
+        .length,
+    );
+  });
 });
 
 /** The host ops (`hostCall`) a graph computes `y` with. */

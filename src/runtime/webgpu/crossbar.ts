@@ -16,6 +16,7 @@
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
 import type { WrittenCellsArgs } from '../native.js';
+import { crossbarKernelTiled, tiledFits } from './crossbar-tiled.js';
 import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
 
 /** The programming-noise laws of analog/write-noise.ts WRITE_KINDS, by name. */
@@ -64,6 +65,8 @@ export interface CrossbarKernelArgs {
   gainBlock: number;
   gainBatches: number;
   sumTiles: boolean;
+  /** 'list': crossbar.ts's kernel even where the tiled one (crossbar-tiled.ts) takes the products. */
+  layout?: 'list';
 }
 
 /** Threads per workgroup. */
@@ -97,6 +100,7 @@ function writeDevice(w: WrittenCells): string {
 
 /** The crossbar products of `a` as one dispatch (see CrossbarKernelArgs for its inputs and output). */
 export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
+  if (a.layout !== 'list' && tiledFits(a)) return crossbarKernelTiled(a);
   const { B, Bw, R, N, rows, C, J, planes, written } = a;
   if (Bw !== 1 && Bw !== B)
     throw new RangeError(`crossbar kernel: the operand's batch Bw = ${Bw} must be 1 or B = ${B}`);

@@ -583,7 +583,9 @@ class KernelTimes {
     private readonly steps: number,
   ) {
     for (let k = 0; k < steps; k += STEPS_PER_SET)
-      this.sets.push(device.createQuerySet({ type: 'timestamp', count: 2 * Math.min(STEPS_PER_SET, steps - k) }));
+      this.sets.push(
+        device.createQuerySet({ type: 'timestamp', count: 2 * Math.min(STEPS_PER_SET, steps - k) }),
+      );
     this.resolved = device.createBuffer({
       size: 16 * steps,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
@@ -602,9 +604,9 @@ class KernelTimes {
     };
   }
   resolve(encoder: GPUCommandEncoder): void {
-    this.sets.forEach((set, i) =>
-      encoder.resolveQuerySet(set, 0, set.count, this.resolved, 16 * STEPS_PER_SET * i),
-    );
+    this.sets.forEach((set, i) => {
+      encoder.resolveQuerySet(set, 0, set.count, this.resolved, 16 * STEPS_PER_SET * i);
+    });
     encoder.copyBufferToBuffer(this.resolved, 0, this.read, 0, 16 * this.steps);
   }
   async record(encoded: readonly Encoded[]): Promise<void> {

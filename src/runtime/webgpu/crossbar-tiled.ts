@@ -1,0 +1,213 @@
+/**
+ * The crossbar products of programmed (static) weights, tiled like a matrix product: each thread
+ * holds TV vectors × 4 columns, every plane's sums in registers, so that each weight it loads
+ * serves TV vectors × all planes (the row-list kernel of crossbar.ts loads it once per vector).
+ * It walks every row of a tile in row order, zero codes included (their products are exact zeros);
+ * the native kernel adds the rows of positive codes first, then the negative ones, so the sums
+ * before the ADC may differ from it in the last bits, within the agreement rule. Noise keys, ADC,
+ * recombination, gains and the dynamic DAC range are crossbar.ts's.
+ *
+ * It takes what crossbar.ts's bit-float path takes (planes ≤ 8, tiles ≤ 256 rows) with an operand
+ * programmed once (Bw = 1, not written per input): the static layers, where nearly all of a
+ * bit-serial model's work is.
+ */
+import type { KernelSpec } from '../../graph/gpu-kernel.js';
+import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
+import type { CrossbarKernelArgs } from './crossbar.js';
+import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
+
+/** Threads per workgroup. */
+const GROUP = 64;
+/** Workgroup memory for the tile's input bits (two vec4 per row and vector). */
+const BITS_BYTES = 12_288;
+
+/** Whether the tiled kernel takes these products. */
+export const tiledFits = (a: CrossbarKernelArgs): boolean =>
+  a.written === null && a.Bw === 1 && a.planes <= 8 && a.rows <= 256 && 32 * a.rows <= BITS_BYTES;
+
+/** Column quads per workgroup: a power of two in [lo, 64] that pads the columns least (the larger on ties). */
+function quadsPerGroup(quads: number, lo: number): number {
+  let best = 64;
+  for (let q = 64; q >= lo; q /= 2) if (Math.ceil(quads / q) * q < Math.ceil(quads / best) * best) best = q;
+  return best;
+}
+
+/** The products of `a` (tiledFits) as one dispatch: crossbar.ts's inputs and output. */
+export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
+  if (!tiledFits(a))
+    throw new RangeError('crossbar kernel (tiled): takes programmed operands, ≤ 8 planes, ≤ 256 rows');
+  const { B, R, N, rows, C, J, planes } = a;
+  const dynamic = a.dacLevels > 0;
+  const noisy = a.noiseSeeds !== null;
+  const squares = noisy && a.squares;
+  const quads = Math.ceil(C / 4);
+  // vectors the workgroup's bits hold, TV per thread
+  const maxVectors = 2 ** Math.floor(Math.log2(BITS_BYTES / (32 * rows)));
+  const TV = Math.min(2, maxVectors);
+  const WQ = quadsPerGroup(quads, (GROUP * TV) / maxVectors);
+  const TT = GROUP / WQ;
+  const WV = TT * TV;
+  const vectorGroups = Math.ceil(N / WV);
+  const quadGroups = Math.ceil(quads / WQ);
+  const { grid, index } = linearGrid(vectorGroups * quadGroups * B);
+  const blocks = Math.ceil(C / a.gainBlock);
+  const aligned = C % 4 === 0;
+
+  const bindings = [
+    '@group(0) @binding(0) var<storage, read> x: array<f32>;',
+    `@group(0) @binding(1) var<storage, read> weights: array<${aligned ? 'vec4<f32>' : 'f32'}>;`,
+  ];
+  if (a.squares)
+    bindings.push(`@group(0) @binding(2) var<storage, read> sq: array<${aligned ? 'vec4<f32>' : 'f32'}>;`);
+  bindings.push(`@group(0) @binding(${bindings.length}) var<storage, read> gain: array<f32>;`);
+  const inputs = bindings.length;
+  bindings.push(`@group(0) @binding(${inputs}) var<storage, read_write> out: array<f32>;`);
+
+  const total = J * R * rows * C;
+  const quad = (array: string, at: string) =>
+    aligned
+      ? `${array}[(${at}) / 4u + cq]`
+      : `vec4<f32>(${[0, 1, 2, 3].map((l) => `select(0.0f, ${array}[min(${at} + c0 + ${l}u, ${total - 1}u)], c0 + ${l}u < ${C}u)`).join(', ')})`;
+  const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32Literal(s)}`);
+
+  // the noise's keys (native/crossbar_products.cc noiseAt), per vector n
+  const perB = a.samplesAlongB ? B / a.samples : 0;
+  const perN = a.samplesAlongB ? 0 : N / a.samples;
+  const stride = a.samplesAlongB ? perB * R * N : B * R * perN;
+  const sampleOf = (n: string) => (a.samplesAlongB ? `b / ${perB}u` : `${n} / ${perN}u`);
+  const rowOf = (n: string) =>
+    a.samplesAlongB
+      ? `((b % ${perB}u) * ${R}u + r) * ${N}u + ${n}`
+      : `(b * ${R}u + r) * ${perN}u + ${n} % ${perN}u`;
+
+  const vs = Array.from({ length: TV }, (_, v) => v);
+  const ps = Array.from({ length: planes }, (_, p) => p);
+  const gainOf = (v: number, c: string) =>
+    dynamic
+      ? `gain[(${a.gainBatches === 1 ? '0u' : 'b'} * ${R}u + r) * ${blocks}u + ${c} / ${a.gainBlock}u] * range${v}`
+      : `gain[((b * ${R}u + r) * ${N}u + min(n${v}, ${N - 1}u)) * ${blocks}u + ${c} / ${a.gainBlock}u]`;
+
+  // the sums of one row: each vector's plane bits (± or 0) times the row's cells
+  const rowSums = vs
+    .map((v) => {
+      const at = `2u * ((t * ${TV}u + ${v}u) * ${rows}u + i)`;
+      const lanes = ps.map((p) => {
+        const bit = `b${v}_${p >> 2}.${'xyzw'[p & 3]}`;
+        return `y${v}_${p} += ${bit} * w;${squares ? ` s${v}_${p} += abs(${bit}) * w2;` : ''}`;
+      });
+      return `let b${v}_0 = bits[${at}];${planes > 4 ? ` let b${v}_1 = bits[${at} + 1u];` : ''}\n          ${lanes.join('\n          ')}`;
+    })
+    .join('\n          ');
+  // each vector's planes after the rows: noise, ADC, recombination
+  const finish = vs
+    .map(
+      (v) => `{
+          var ys = array<vec4<f32>, ${planes}>(${ps.map((p) => `y${v}_${p}`).join(', ')});
+          ${squares ? `var ss = array<vec4<f32>, ${planes}>(${ps.map((p) => `s${v}_${p}`).join(', ')});` : ''}
+          for (var k = 0u; k < ${planes}u; k++) {
+            var val = ys[k];
+            ${
+              noisy
+                ? `val += ${squares ? `sqrt(ss[k] + ${f32Literal(Math.fround(a.outSigma) ** 2)})` : f32Literal(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q${v}, sample${v}, 0u), vec2<u32>(SEEDS[k], 0u));`
+                : ''
+            }
+            ${a.levels > 0 ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));` : ''}
+            total${v} += COEF[k * ${J}u + j] * val;
+          }
+        }`,
+    )
+    .join('\n        ');
+
+  const code = /* wgsl */ `
+${noisy ? RUN_STRUCT : ''}
+${bindings.join('\n')}
+${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
+${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${Array.from(a.noiseSeeds!, (k) => `${k}u`).join(', ')});` : ''}
+var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32Literal(c)).join(', ')});
+
+// the workgroup's vectors' plane bits × sign, by (vector, row): planes 0..3, 4..7
+var<workgroup> bits: array<vec4<f32>, ${2 * WV * rows}>;
+${dynamic ? `var<workgroup> ranges: array<atomic<u32>, ${WV}>;` : ''}
+
+@compute @workgroup_size(${GROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let wgIndex = ${index};
+  let vg = wgIndex % ${vectorGroups}u;
+  let qg = (wgIndex / ${vectorGroups}u) % ${quadGroups}u;
+  let b = wgIndex / ${vectorGroups * quadGroups}u;
+  // thread t holds vectors t·TV + v of the workgroup's WV
+  let t = lane / ${WQ}u;
+  let cq = qg * ${WQ}u + lane % ${WQ}u;
+  let c0 = cq * 4u;
+  ${a.squares && !squares ? '_ = sq[0]; // bound either way (an auto layout keeps only what the code reads)' : ''}
+  ${vs.map((v) => `let n${v} = vg * ${WV}u + t * ${TV}u + ${v}u;`).join('\n  ')}
+  ${vs.map((v) => `var acc${v} = vec4<f32>(0.0f);`).join('\n  ')}
+  for (var r = 0u; r < ${R}u; r++) {
+    workgroupBarrier();
+    ${
+      dynamic
+        ? `if (lane < ${WV}u) { atomicStore(&ranges[lane], 0u); }
+    workgroupBarrier();
+    for (var e = lane; e < ${WV * rows}u; e += ${GROUP}u) {
+      if (vg * ${WV}u + e / ${rows}u < ${N}u) {
+        // max |x| as the order of its bits (non-negative floats order as their bits)
+        atomicMax(&ranges[e / ${rows}u], bitcast<u32>(abs(x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e])));
+      }
+    }
+    workgroupBarrier();`
+        : ''
+    }
+    for (var e = lane; e < ${WV * rows}u; e += ${GROUP}u) {
+      let u = e / ${rows}u;
+      var m = 0u;
+      var sgn = 1.0f;
+      if (vg * ${WV}u + u < ${N}u) {
+        let q = x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e];
+        ${
+          dynamic
+            ? `// the graph's DAC: fl(x·fl(levels/range)), |·| rounded half to even
+        m = u32(round(abs(q * (${f32Literal(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&ranges[u])), ${f32Literal(1e-30)})))));`
+            : 'm = u32(abs(q));'
+        }
+        sgn = select(1.0f, -1.0f, q < 0.0f);
+      }
+      for (var h = 0u; h < 2u; h++) {
+        let bitsOf = vec4<u32>(m >> (4u * h), m >> (4u * h + 1u), m >> (4u * h + 2u), m >> (4u * h + 3u)) & vec4<u32>(1u);
+        bits[2u * e + h] = vec4<f32>(bitsOf) * sgn;
+      }
+    }
+    workgroupBarrier();
+    ${dynamic ? vs.map((v) => `let range${v} = max(bitcast<f32>(atomicLoad(&ranges[t * ${TV}u + ${v}u])), ${f32Literal(1e-30)});`).join('\n    ') : ''}
+    ${noisy ? vs.map((v) => `let sample${v} = run.firstSample + ${sampleOf(`n${v}`)};\n    let q${v} = ${rowOf(`n${v}`)};`).join('\n    ') : ''}
+    ${vs.map((v) => `var sum${v} = vec4<f32>(0.0f);`).join('\n    ')}
+    for (var j = 0u; j < ${J}u; j++) {
+      ${vs.map((v) => `var total${v} = vec4<f32>(0.0f);`).join('\n      ')}
+      ${vs.flatMap((v) => ps.map((p) => `var y${v}_${p} = vec4<f32>(0.0f);${squares ? ` var s${v}_${p} = vec4<f32>(0.0f);` : ''}`)).join('\n      ')}
+      let cells = ((j * ${R}u + r) * ${rows}u) * ${C}u;
+      for (var i = 0u; i < ${rows}u; i++) {
+        let w = ${scaled(quad('weights', `cells + i * ${C}u`), a.weightScale)};
+        ${squares ? `let w2 = ${scaled(quad('sq', `cells + i * ${C}u`), a.squareScale)};` : ''}
+        ${rowSums}
+      }
+      ${finish}
+      ${vs.map((v) => `sum${v} += total${v};`).join('\n      ')}
+    }
+    ${vs
+      .map(
+        (v) =>
+          `let g${v} = vec4<f32>(${[0, 1, 2, 3].map((l) => gainOf(v, `min(c0 + ${l}u, ${C - 1}u)`)).join(', ')});
+    ${a.sumTiles ? `acc${v} = select(acc${v} + sum${v} * g${v}, sum${v} * g${v}, r == 0u);` : `if (n${v} < ${N}u && cq < ${quads}u) { store((b * ${R}u + r) * ${N}u + n${v}, c0, sum${v} * g${v}); }`}`,
+      )
+      .join('\n    ')}
+  }
+  ${a.sumTiles ? vs.map((v) => `if (n${v} < ${N}u && cq < ${quads}u) { store(b * ${N}u + n${v}, c0, acc${v}); }`).join('\n  ') : ''}
+}
+
+fn store(row: u32, c0: u32, value: vec4<f32>) {
+  for (var l = 0u; l < 4u; l++) {
+    if (c0 + l < ${C}u) { out[row * ${C}u + c0 + l] = value[l]; }
+  }
+}
+`;
+  return { code, inputs, grid, run: noisy };
+}

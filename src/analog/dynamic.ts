@@ -9,6 +9,7 @@ import { numel } from '../graph/shape.js';
 import { concat, constant, noise, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
+import { calibratedAdc } from './adc.js';
 import { digits } from './dac.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
@@ -102,6 +103,13 @@ export function dynamicProduct(
   seed: number,
   transform?: ConductanceTransform,
 ): Tensor {
+  if (calibratedAdc(xbar))
+    throw new InputError('attention.device', {
+      field: 'adc.range.kind',
+      value: 'calibrated',
+      allowed:
+        "a calibrated range is kept per static column; K and V are written per input: set attention.device.adc.range to 'full' or 'fixed'",
+    });
   const lead = x.shape.slice(0, -2);
   const [n, d] = x.shape.slice(-2) as [number, number];
   const c = w.shape[w.rank - 1]!;

@@ -227,6 +227,22 @@ export const AdcRange = z.discriminatedUnion('kind', [
     .object({ kind: z.literal('full') })
     .strict()
     .describe('±rows: a full column never saturates'),
+  z
+    .object({
+      kind: z.literal('calibrated'),
+      percentile: numIn(0, 100, true)
+        .default(99.99)
+        .describe(
+          "K: the K-th percentile (0..100] of |value before the ADC|, normalised output units (default: the 99.99 xbar's post-training input ranges use)",
+        ),
+      samples: intIn(1, 1_000_000)
+        .default(2)
+        .describe('N calibration inputs (default: the post-training paper’s N = 2)'),
+    })
+    .strict()
+    .describe(
+      "per row tile and column: ±the K-th percentile of |value before the ADC| over every conversion of the column (all input planes and weight slices) for N calibration inputs through the noise-free crossbars (static layers; needs calibration data: xbar eval --calibration, the experiments' held-out examples)",
+    ),
 ]);
 
 /**

@@ -14,6 +14,7 @@ import {
   kvTransformFor,
   parseClipFormerFlag,
 } from '../methods/clipformer.js';
+import { calibrateAdcRanges } from '../methods/adc-range.js';
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
@@ -105,6 +106,7 @@ export function registerEval(program: Command): void {
         ...learned.columnScales,
         ...(await calibrateConductanceRanges(model, calib, hw, inputRanges, note)),
       ]);
+      const adcRanges = await calibrateAdcRanges(model, calib, hw, { inputRanges, columnScales }, note);
       const attn = hw.attention;
       if (o.clipformer) {
         if (!attn)
@@ -117,6 +119,7 @@ export function registerEval(program: Command): void {
       const instance = analogInstances(model, hw, {
         inputRanges,
         columnScales,
+        adcRanges,
         ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
       });
       const r = await monteCarlo(model, data, instance, {

@@ -397,7 +397,9 @@ export class AnalogModel {
     const adcRange = this.adcRanges.get(name);
     if (adcRange) {
       if (adcRange.length !== nR * p.outDim)
-        throw new RangeError(`${name}: ${adcRange.length} ADC ranges for ${nR} row tiles × ${p.outDim} columns`);
+        throw new RangeError(
+          `${name}: ${adcRange.length} ADC ranges for ${nR} row tiles × ${p.outDim} columns`,
+        );
       l.adcGains = param(
         `analog.${name}.adcGains`,
         hostArray('float32', [nR, 1, p.outDim], adcGainsOf(adcRange, p.rows)),

@@ -7,6 +7,7 @@ import { costJson, totalsRows } from '../cost/report.js';
 import { openData, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { monteCarlo } from '../eval/montecarlo.js';
+import { calibrateAdcRanges } from '../methods/adc-range.js';
 import {
   type ClipFormerConfig,
   checkWindow,
@@ -14,7 +15,6 @@ import {
   kvTransformFor,
   parseClipFormerFlag,
 } from '../methods/clipformer.js';
-import { calibrateAdcRanges } from '../methods/adc-range.js';
 import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';

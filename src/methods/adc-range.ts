@@ -15,8 +15,9 @@
  * per slice column that neither convention keeps (and a per-column value is what the digital
  * gain already holds).
  */
-import { AnalogModel } from '../analog/analog-model.js';
+
 import { adcStep } from '../analog/adc.js';
+import { AnalogModel } from '../analog/analog-model.js';
 import { splitDim } from '../analog/program.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type Crossbar, isPerfect } from '../analog/spec.js';
@@ -123,7 +124,7 @@ export async function calibrateAdcRanges(
     },
   });
   const outputs: Record<string, Tensor> = {};
-  for (const [name, planes] of pre) planes.forEach((p, k) => (outputs[`${name}#${k}`] = p));
+  for (const [name, planes] of pre) for (const [k, p] of planes.entries()) outputs[`${name}#${k}`] = p;
   const g = await compile(outputs, { cache: false });
   const values = await g.run(feedsFor(g, feeds));
   for (const l of layers) {

@@ -78,14 +78,19 @@ function staticCase(
   outDim: number,
   n: number,
   tokens = 1,
+  /** A calibrated ADC range's values per (row tile, column). */
+  adcRanges?: Float32Array,
 ): Case {
   const spec = loadSpec(preset, sets);
   const rng = new Rng(17);
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
   const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
   return {
-    build: () =>
-      new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w)),
+    build: () => {
+      const analog = new AnalogModel(spec, 5);
+      if (adcRanges) analog.setAdcRanges(new Map([['layer.0.ffnIn', adcRanges]]));
+      return analog.linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
+    },
     feeds: { x },
   };
 }
@@ -175,6 +180,15 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
     it('a fixed DAC range (codes and gain from the graph, inputs beyond it clipped): the graph’s outputs', async () => {
       assertSame(
         await compare(staticCase('rram-clipformer', ['dac.range={kind: fixed, max: 1.5}'], 100, 128, 13)),
+      );
+    });
+
+    it('a calibrated ADC range per row tile and column (many conversions saturating): the graph’s outputs', async () => {
+      // 2 row tiles × 40 columns, ranges 0.2…3.2 normalised units against a full scale of 64
+      const rng = new Rng(4);
+      const ranges = Float32Array.from({ length: 2 * 40 }, () => 0.2 + 3 * rng.uniform());
+      assertSame(
+        await compare(staticCase('rram-clipformer', ['adc.range.kind=calibrated'], 100, 40, 13, 1, ranges)),
       );
     });
 

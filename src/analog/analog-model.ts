@@ -15,7 +15,7 @@ import { NOISE_STREAM } from '../util/philox.js';
 import { calibratedAdc } from './adc.js';
 import { calibrationError } from './dac.js';
 import { compensationOf } from './drift-compensation.js';
-import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
+import { type ConductanceTransform, type DynamicAdc, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
@@ -163,11 +163,12 @@ export class AnalogModel {
   readonly columnScales = new Map<string, Float32Array>();
   /**
    * The ADC's ±range per (row tile, column), [R·C] in normalised output units, of each static
-   * layer whose `adc.range` is 'calibrated' (methods/adc-range.ts). Set with `setAdcRanges`.
+   * layer and attention product (columns padded to whole tiles) whose `adc.range` is
+   * 'calibrated' (methods/adc-range.ts). Set with `setAdcRanges` before building graphs.
    */
   readonly adcRanges = new Map<string, Float32Array>();
-  /** Receives each static layer's values before the ADC as graphs are built (ADC calibration). */
-  probe?: (name: string, pre: readonly Tensor[]) => void;
+  /** Receives each product's values before the ADC as graphs are built (ADC calibration). */
+  probe?: (name: string, pre: readonly Tensor[], step: number) => void;
 
   constructor(
     readonly hw: ResolvedSpec,
@@ -431,9 +432,19 @@ export class AnalogModel {
           this.staticLayer(name, w, xbar),
           seedFor(seedFor(this.seed, 'run'), name),
           (anchor) => this.cellTensors(name, this.layers.get(name)!, anchor),
-          this.probe && ((pre) => this.probe!(name, pre)),
+          this.probe && ((pre, step) => this.probe!(name, pre, step)),
         );
     return b ? y.add(b) : y;
+  }
+
+  /** Attention product `name`'s calibrated ADC ranges (refused without them) and probe. */
+  private kvAdc(name: string): DynamicAdc {
+    if (calibratedAdc(this.hw.attention!) && !this.adcRanges.has(name))
+      throw calibrationError(`${name}: attention.device.adc.range`, 'calibrated');
+    return {
+      ranges: this.adcRanges.get(name),
+      ...(this.probe ? { probe: (pre, step) => this.probe!(name, pre, step) } : {}),
+    };
   }
 
   /** The products for a model graph: analog where the spec maps them, exact elsewhere. */
@@ -444,11 +455,25 @@ export class AnalogModel {
         this.mappedStatic(name) ? this.linear(name, x, w, b) : digital.linear(name, x, w, b),
       scores: (name, q, kT) =>
         this.hw.attention
-          ? dynamicProduct(q, kT, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+          ? dynamicProduct(
+              q,
+              kT,
+              this.hw.attention,
+              seedFor(runSeed, name),
+              this.kvTransform?.(name),
+              this.kvAdc(name),
+            )
           : digital.scores(name, q, kT),
       mix: (name, s, v) =>
         this.hw.attention
-          ? dynamicProduct(s, v, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+          ? dynamicProduct(
+              s,
+              v,
+              this.hw.attention,
+              seedFor(runSeed, name),
+              this.kvTransform?.(name),
+              this.kvAdc(name),
+            )
           : digital.mix(name, s, v),
     };
   }

@@ -8,6 +8,7 @@ import { cond, type Tensor, where } from '../graph/tensor.js';
 import { seedFor } from '../util/math.js';
 import {
   adcBound,
+  adcStep,
   anyAbove,
   boundManagementRounds,
   saturationThreshold,
@@ -44,7 +45,7 @@ export function analogMvm(
   const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
   const first = products(d, m);
-  m.probe?.(first.pre);
+  m.probe?.(first.pre, adcStep(xbar, m.rows));
   if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes(false), d.range);
   const levels = signedLevels(xbar.adc.bits);
   const bound = adcBound(xbar, m.rows);

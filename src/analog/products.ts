@@ -56,8 +56,11 @@ export interface Mvm {
    * full-scale steps, are multiplied just before the conversion.
    */
   adcGains?: Tensor | undefined;
-  /** Receives the values before the ADC of the first round (calibration reads them; the graph path then runs). */
-  probe?: ((pre: readonly Tensor[]) => void) | undefined;
+  /**
+   * Receives the values before the ADC of the first round and their unit, the full-scale ADC
+   * step in normalised units (calibration reads them; the graph path then runs).
+   */
+  probe?: ((pre: readonly Tensor[], step: number) => void) | undefined;
   operand: Operand;
   /** Recombination weight of each weight slice, length J. */
   sliceWeights: readonly number[];

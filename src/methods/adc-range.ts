@@ -1,9 +1,9 @@
 /**
  * A calibrated ADC range (`adc.range.kind: calibrated`): per row tile and column of every mapped
- * static layer, ±the K-th percentile of |value before the ADC| over every conversion that
- * column's ADC makes for N calibration inputs, in normalised output units. The convention of
- * simulators that set the ADC's reference from the partial sums a layer produces on data, and of
- * the post-training paper's I_S chosen from the column currents, per column.
+ * static layer and attention product, ±the K-th percentile of |value before the ADC| over every
+ * conversion that column's ADC makes for N calibration inputs, in normalised output units: each
+ * column's full scale set on data, where the post-training paper sets the column's conductances
+ * to a fixed I_S instead (the same codes without noise).
  *
  * The values are those of the noise-free crossbars (programmed without noise or drift, no read
  * or output noise) driven through the spec's DAC by the floating-point model's activations, as
@@ -13,12 +13,12 @@
  * convert them. The planes and slices of a column are pooled into one range: the input planes
  * are conversions by the same ADC one after another, and a range per slice would be a reference
  * per slice column that neither convention keeps (and a per-column value is what the digital
- * gain already holds).
+ * gain already holds). K and V are written anew for every input, into a crossbar per head: a
+ * column (a key token of QKᵀ, a head dimension of S·V) has one range over the calibration
+ * inputs and the heads.
  */
-
-import { adcStep } from '../analog/adc.js';
 import { AnalogModel } from '../analog/analog-model.js';
-import { splitDim } from '../analog/program.js';
+import type { ConductanceTransform } from '../analog/dynamic.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type Crossbar, isPerfect } from '../analog/spec.js';
 import type { EvalData } from '../eval/data.js';
@@ -30,17 +30,10 @@ import { compile, feedsFor } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { percentile } from './pto.js';
 
-/** Static layers of `model` whose ADC range is 'calibrated', with their crossbars and tile rows. */
-function calibratedLayers(hw: ResolvedSpec, model: Model) {
-  return model.linearLayers().flatMap(({ name, weight }) => {
-    if (!hw.spec.mapped[layerKind(name)]) return [];
-    const xbar = hw.crossbar(name);
-    const r = xbar.adc.kind === 'uniform' ? xbar.adc.range : null;
-    if (isPerfect(xbar) || r?.kind !== 'calibrated') return [];
-    const tiles = splitDim(weight.shape[0]!, xbar.tile.rows, xbar.tile.split);
-    const rows = Math.max(...tiles.map((t) => t.size));
-    return [{ name, xbar, rows, percentile: r.percentile, samples: r.samples }];
-  });
+/** What a calibrated ADC range asks for: its percentile and sample count; null for other ranges. */
+function calibration(x: Crossbar | null) {
+  const r = x?.adc.kind === 'uniform' ? x.adc.range : null;
+  return r?.kind === 'calibrated' && !isPerfect(x!) ? { percentile: r.percentile, samples: r.samples } : null;
 }
 
 /** The crossbar without noise or drift, its ADC at full scale: the values before the ADC are then in full-scale steps. */
@@ -81,10 +74,11 @@ export function columnPercentiles(
 }
 
 /**
- * The calibrated ADC ranges of every static layer whose spec says `adc.range.kind: calibrated`,
- * from the first `samples` examples of `calib` (each layer its own count), through the DAC with
- * `inputRanges` (calibrated or learned, where the spec has them) and the columns' η
- * `columnScales`. Empty when no layer asks for them.
+ * The calibrated ADC ranges of every static layer and attention product whose spec says
+ * `adc.range.kind: calibrated`, from the first `samples` examples of `calib` (each product its
+ * own count), through the DAC with `inputRanges` (calibrated or learned, where the spec has
+ * them), the columns' η `columnScales` and the K/V conductance `kvTransform`. Empty when no
+ * product asks for them.
  */
 export async function calibrateAdcRanges(
   model: Model,
@@ -93,56 +87,77 @@ export async function calibrateAdcRanges(
   ranges: {
     inputRanges?: ReadonlyMap<string, Float32Array>;
     columnScales?: ReadonlyMap<string, Float32Array>;
+    kvTransform?: (name: string) => ConductanceTransform | undefined;
   } = {},
   log: (line: string) => void = () => {},
 ): Promise<Map<string, Float32Array>> {
-  const layers = calibratedLayers(hw, model);
+  const statics = new Map(
+    model.linearLayers().flatMap(({ name }) => {
+      const c = hw.spec.mapped[layerKind(name)] ? calibration(hw.crossbar(name)) : null;
+      return c ? [[name, c] as const] : [];
+    }),
+  );
+  const kv = calibration(hw.attention);
   const out = new Map<string, Float32Array>();
-  if (layers.length === 0) return out;
-  const n = Math.max(...layers.map((l) => l.samples));
+  if (statics.size === 0 && !kv) return out;
+  const n = Math.max(...[...statics.values(), ...(kv ? [kv] : [])].map((c) => c.samples));
   const calib = openCalibration();
   if (calib.size < n) {
     throw new InputError(
       `adc.range.samples ${n}: the calibration data ${calib.name} has only ${calib.size} examples`,
     );
   }
-  const probed = new Map(layers.map((l) => [l.name, l]));
-  const analog = new AnalogModel({ ...hw, crossbar: (name) => noiseFree(hw.crossbar(name)) });
+  const analog = new AnalogModel(
+    {
+      ...hw,
+      attention: hw.attention && noiseFree(hw.attention),
+      crossbar: (name) => noiseFree(hw.crossbar(name)),
+    },
+    0,
+    ranges.kvTransform,
+  );
   if (ranges.inputRanges) analog.setInputRanges(ranges.inputRanges);
   if (ranges.columnScales) analog.setColumnScales(ranges.columnScales);
-  const pre = new Map<string, readonly Tensor[]>();
-  analog.probe = (name, values) => {
-    if (probed.has(name)) pre.set(name, values);
+  // each product's values before the ADC, cut to its own first `samples` examples: static
+  // layers' [J, R, N, C] hold the examples' tokens one after another along N, K/V's
+  // [J, B, H, R, N, C] the examples along B
+  const probed: { name: string; pre: Tensor[]; step: number; percentile: number }[] = [];
+  analog.probe = (name, pre, step) => {
+    const c = statics.get(name) ?? kv!;
+    const cut = (p: Tensor) =>
+      statics.has(name) ? p.slice(2, 0, (c.samples * p.shape[2]!) / n) : p.slice(1, 0, c.samples);
+    probed.push({ name, pre: c.samples === n ? [...pre] : pre.map(cut), step, percentile: c.percentile });
   };
+  const products = analog.matmuls();
   const { feeds, shape } = model.feeds(calib.inputs(0, n));
-  // floating-point activations flow on; each calibrated layer's crossbars are probed beside them
+  // floating-point activations flow on; each calibrated product's crossbars are probed beside them
   model.graph(shape, {
-    ...digital,
     linear: (name, x, w, b) => {
-      if (probed.has(name)) analog.linear(name, x, w, b);
+      if (statics.has(name)) analog.linear(name, x, w, b);
       return digital.linear(name, x, w, b);
+    },
+    scores: (name, q, kT) => {
+      if (kv) products.scores(name, q, kT);
+      return digital.scores(name, q, kT);
+    },
+    mix: (name, s, v) => {
+      if (kv) products.mix(name, s, v);
+      return digital.mix(name, s, v);
     },
   });
   const outputs: Record<string, Tensor> = {};
-  for (const [name, planes] of pre) for (const [k, p] of planes.entries()) outputs[`${name}#${k}`] = p;
+  for (const { name, pre } of probed) for (const [k, p] of pre.entries()) outputs[`${name}#${k}`] = p;
   const g = await compile(outputs, { cache: false });
   const values = await g.run(feedsFor(g, feeds));
-  for (const l of layers) {
-    const planes = pre.get(l.name)!;
-    const [J, R, N, C] = planes[0]!.shape as [number, number, number, number];
-    // each layer its own first `samples` examples: the rows of N come example by example
-    const mine = (l.samples * N) / n;
-    const arrays = planes.map((_, k) => {
-      const a = values[`${l.name}#${k}`]!.data as Float32Array;
-      if (mine === N) return a;
-      const part = new Float32Array(J * R * mine * C);
-      for (let jr = 0; jr < J * R; jr++) part.set(a.subarray(jr * N * C, (jr * N + mine) * C), jr * mine * C);
-      return part;
-    });
-    out.set(l.name, columnPercentiles(arrays, [J, R, mine, C], l.percentile, adcStep(l.xbar, l.rows)));
+  for (const { name, pre, step, percentile: q } of probed) {
+    // leading dims (slices, and K/V's examples and heads) pool with the vectors
+    const [R, N, C] = pre[0]!.shape.slice(-3) as [number, number, number];
+    const J = pre[0]!.size / (R * N * C);
+    const arrays = pre.map((_, k) => values[`${name}#${k}`]!.data as Float32Array);
+    out.set(name, columnPercentiles(arrays, [J, R, N, C], q, step));
   }
   log(
-    `ADC ranges of ${layers.length} layers calibrated per column on the first ${n} examples of ${calib.name}`,
+    `ADC ranges of ${probed.length} products calibrated per column on the first ${n} examples of ${calib.name}`,
   );
   return out;
 }

@@ -238,6 +238,7 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       rows: number,
       cols: number,
       transform?: ConductanceTransform,
+      adcRanges?: Float32Array,
     ): Case => {
       const xbar = loadSpec('rram-clipformer', sets).attention!;
       const [b, h, n] = [2, 3, 11];
@@ -250,7 +251,9 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       );
       return {
         build: () =>
-          dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, transform),
+          dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, transform, {
+            ranges: adcRanges,
+          }),
         feeds: { x, w },
       };
     };
@@ -278,6 +281,12 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       assert.deepEqual(Object.keys(programs).sort(), Object.keys(WRITE_KINDS).sort());
       for (const program of Object.values(programs))
         assertSame(await compare(writtenCase([`attention.device.program=${program}`], 64, 40)));
+    });
+
+    it('V written per input with a calibrated ADC range per row tile and column (3 row tiles, 128 padded columns): the graph’s outputs', async () => {
+      const rng = new Rng(8);
+      const ranges = Float32Array.from({ length: 3 * 128 }, () => 0.2 + 3 * rng.uniform());
+      assertSame(await compare(writtenCase(['adc.range.kind=calibrated'], 150, 100, undefined, ranges)));
     });
 
     it('was compiled with the write-noise codes and pcm fit of src/analog/write-noise.ts', () => {

@@ -9,7 +9,7 @@ import { type HostArray, hostArray } from '../../src/graph/ndarray.js';
 import { input, param } from '../../src/graph/tensor.js';
 import { calibrateAdcRanges, columnPercentiles } from '../../src/methods/adc-range.js';
 import { nativeKernels, useNativeKernels } from '../../src/runtime/native.js';
-import { compile } from '../../src/runtime/session.js';
+import { compile, feedsFor } from '../../src/runtime/session.js';
 import { InputError } from '../../src/util/errors.js';
 import { FIXTURES, vitMnist } from '../helpers/models.js';
 
@@ -82,11 +82,17 @@ describe('a calibrated ADC range per column', () => {
     );
   });
 
-  it('is refused on crossbars written per input (K, V)', () => {
-    const xbar = loadSpec('rram-clipformer', ['adc.range.kind=calibrated']).attention!;
+  it('is refused without calibration data on crossbars written per input (K, V)', () => {
+    const spec = loadSpec('rram-clipformer', ['adc.range.kind=calibrated']);
+    const q = input('q', [1, 1, 2, 4]);
+    const k = input('k', [1, 1, 4, 2]);
     assert.throws(
-      () => dynamicProduct(input('q', [1, 1, 2, 4]), input('k', [1, 1, 4, 2]), xbar, 0),
-      /attention\.device: adc\.range\.kind.*set attention\.device\.adc\.range to 'full' or 'fixed'/,
+      () => dynamicProduct(q, k, spec.attention!, 0),
+      /attention\.device\.adc\.range: range kind 'calibrated' needs calibration/,
+    );
+    assert.throws(
+      () => new AnalogModel(spec, 0).matmuls().scores('layer.0.scores', q, k),
+      /layer\.0\.scores: attention\.device\.adc\.range: range kind 'calibrated' needs calibration/,
     );
   });
 
@@ -133,5 +139,36 @@ describe('a calibrated ADC range per column', () => {
         assert.ok(Math.abs(g - peak) <= 1e-5 * peak + 1e-7, `tile ${r}, column ${c}: ${g} vs ${peak}`);
       }
     }
+  });
+
+  it('calibrates the K/V crossbars of attention on crossbars: a range per row tile and padded column', async () => {
+    useNativeKernels(true);
+    const { model } = vitMnist(5);
+    const spec = loadSpec('rram-clipformer', ['adc.range.kind=calibrated', 'adc.range.samples=3']);
+    const open = () => openData(parseDataSpec(`mnist:${FIXTURES}/mnist`), model, { split: 'train' });
+    const ranges = await calibrateAdcRanges(model, open, spec);
+    // 6 static layers, QKᵀ and S·V: head dim 8 rows × 17 tokens and 17 rows × 8 dims, one 64-column tile each
+    assert.deepEqual([...ranges.keys()].filter((n) => /scores|mix/.test(n)).sort(), [
+      'layer.0.mix',
+      'layer.0.scores',
+    ]);
+    for (const name of ['layer.0.scores', 'layer.0.mix']) {
+      const r = ranges.get(name)!;
+      assert.equal(r.length, 64, name);
+      // the padding columns never conduct: the smallest range; the real ones do
+      assert.ok(
+        r.slice(0, 8).every((v) => v > 1e-6) && r.slice(20).every((v) => v === Math.fround(1e-30)),
+        name,
+      );
+    }
+    // an instance with them runs and refuses nothing
+    const analog = new AnalogModel(spec, 0);
+    analog.setAdcRanges(ranges);
+    await analog.prepare(model);
+    const data = open();
+    const { feeds, shape } = model.feeds(data.inputs(0, 2));
+    const g = await compile({ logits: model.graph(shape, analog.matmuls()).logits }, { cache: false });
+    const logits = (await g.run(feedsFor(g, feeds)))['logits']!.data as Float32Array;
+    assert.ok(logits.every(Number.isFinite));
   });
 });

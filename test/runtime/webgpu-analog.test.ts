@@ -564,6 +564,13 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
     assert.equal(await hostAgainstGpu(y, feeds), 1);
   });
 
+  it('K written per input with a calibrated ADC range per column: the host kernel’s outputs', {
+    skip: cpuKernel(),
+  }, async () => {
+    const { y, feeds } = writtenProduct(true);
+    assert.equal(await hostAgainstGpu(y, feeds), 1);
+  });
+
   it('both in the WebGPU runtime (write noise fed, products’ noise drawn on the GPU): the CPU’s outputs', {
     skip: cpuKernel(),
   }, async () => {
@@ -596,12 +603,16 @@ function staticLayer(calibratedAdc = false): { y: Tensor; feeds: Record<string, 
 }
 
 /** x·w with w written per input on rram-clipformer's attention crossbars, [2, 3 heads, 11, 64]·[2, 3, 64, 40]. */
-function writtenProduct(): { y: Tensor; feeds: Record<string, HostArray> } {
-  const xbar = loadSpec('rram-clipformer', []).attention!;
+function writtenProduct(calibratedAdc = false): { y: Tensor; feeds: Record<string, HostArray> } {
+  const xbar = loadSpec('rram-clipformer', calibratedAdc ? ['adc.range.kind=calibrated'] : []).attention!;
   const [b, h, n, rows, cols] = [2, 3, 11, 64, 40];
   const rng = new Rng(3);
   const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
   const w = hostArray('float32', [b, h, rows, cols], rng.fillNormal(new Float32Array(b * h * rows * cols)));
-  const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99);
+  // one row tile, 40 columns padded to a 64-column tile; ranges 0.2…3.2 against a full scale of 64
+  const ranges = calibratedAdc ? Float32Array.from({ length: 64 }, () => 0.2 + 3 * rng.uniform()) : undefined;
+  const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, undefined, {
+    ranges,
+  });
   return { y, feeds: { x, w } };
 }

@@ -106,7 +106,14 @@ export function registerEval(program: Command): void {
         ...learned.columnScales,
         ...(await calibrateConductanceRanges(model, calib, hw, inputRanges, note)),
       ]);
-      const adcRanges = await calibrateAdcRanges(model, calib, hw, { inputRanges, columnScales }, note);
+      const kvTransform = o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {};
+      const adcRanges = await calibrateAdcRanges(
+        model,
+        calib,
+        hw,
+        { inputRanges, columnScales, ...kvTransform },
+        note,
+      );
       const attn = hw.attention;
       if (o.clipformer) {
         if (!attn)
@@ -120,7 +127,7 @@ export function registerEval(program: Command): void {
         inputRanges,
         columnScales,
         adcRanges,
-        ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
+        ...kvTransform,
       });
       const r = await monteCarlo(model, data, instance, {
         repeats: o.repeats,

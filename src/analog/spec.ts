@@ -233,11 +233,13 @@ export const AdcRange = z.discriminatedUnion('kind', [
       percentile: numIn(0, 100, true)
         .default(99.99)
         .describe(
-          "K: the K-th percentile (0..100] of |value before the ADC|, normalised output units (default: the 99.99 xbar's post-training input ranges use)",
+          'K (0..100]: the percentile of |value before the ADC| (normalised output units) that becomes the range; default 99.99, the K of the post-training input-range runs (docs/experiments.md)',
         ),
       samples: intIn(1, 1_000_000)
         .default(2)
-        .describe('N calibration inputs (default: the post-training paper’s N = 2)'),
+        .describe(
+          'N: calibration inputs, the first of the training split; default 2, the post-training paper’s N',
+        ),
     })
     .strict()
     .describe(

@@ -31,7 +31,7 @@ export interface DacOut {
 export const calibrationError = (field: string, kind: string) =>
   new InputError(
     field,
-    `range kind '${kind}' needs calibration (post-training range optimisation) or training; ` +
+    `range kind '${kind}' needs ${kind === 'learned' ? 'training (xbar train --hwa)' : 'calibration on data (xbar eval --calibration, or an experiment)'}; ` +
       "plain evaluation supports 'dynamic' and 'fixed' input ranges, the 'full' conductance range and 'full' and 'fixed' ADC ranges",
   );
 

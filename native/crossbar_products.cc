@@ -82,6 +82,9 @@ struct Problem {
   float outSigma, outVar;
   const float* coef;      // [K, J]: slice weight × plane weight
   int levels;             // ADC levels each side of zero, 0: ideal ADC
+  // per (row tile, column) [R, C], what a value before the ADC is multiplied by just before the
+  // conversion (a calibrated ADC range: full scale / the column's range), or null: 1
+  const float* adcGain;
   int B, Bw, R, N, rows, C, J;
   // the digital gain, one value per (batch, row tile, vector, block of gainBlock columns):
   // [B, R, N, ⌈C/gainBlock⌉], or null (the codes as they are)
@@ -450,6 +453,10 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
   const float levels = static_cast<float>(p.levels);
   const int words = p.words;
   const int blocks = (p.C + p.gainBlock - 1) / p.gainBlock;
+  // the chunk's ADC gains, zero past the last column (whose lanes are never stored)
+  alignas(64) float adcGain[CW] = {};
+  if (p.adcGain)
+    for (int e = 0; e < width; e++) adcGain[e] = p.adcGain[static_cast<int64_t>(r) * p.C + c0 + e];
   for (int n = n0; n < n1; n++) {
     const int64_t vec = (static_cast<int64_t>(b) * p.R + r) * p.N + n;
     const uint64_t* posMask = p.posMask.data() + vec * planes * words;
@@ -492,6 +499,7 @@ void item(const Problem& p, int b, int r, int c0, int n0, int n1, const float* w
             if (!p.noiseSeeds.empty())
               val += (Squares ? vsqrt(v[j][h] + splat(p.outVar)) : splat(p.outSigma)) *
                      vload(xi + (k * J + j) * CW + lo);
+            if (p.adcGain) val *= vload(adcGain + lo);
             if (p.levels) val = adc(val, levels);
             total[j][h] += splat(cf) * val;
           }
@@ -800,6 +808,7 @@ napi_value Products(napi_env env, napi_callback_info info) {
       return nullptr;
     }
   }
+  p.adcGain = array("adcGain", static_cast<size_t>(p.R) * p.C, true);
   p.gainBlock = std::max(1, integer("gainBlock"));
   bool sumTiles = false;
   napi_get_value_bool(env, get("sumTiles"), &sumTiles);

@@ -189,8 +189,9 @@ struct Args {
   float cellLevels, cellBase, gMin, gMax, dG, dGSquared, writeNoiseScale;
   int32_t writeSquares;
   const float *writeNoise0, *writeNoise1;
+  const float* adcGain;  // [R, C], or null
 };
-static_assert(sizeof(Args) == 41 * 4, "Args is laid out word by word by src/runtime/wasm.ts");
+static_assert(sizeof(Args) == 42 * 4, "Args is laid out word by word by src/runtime/wasm.ts");
 
 // "xbar wasm: writeKind must be one of " + kWriteKinds
 const char* writeKindsError() {
@@ -250,6 +251,7 @@ __attribute__((export_name("xbar_products"))) const char* xbarProducts(Args* a) 
   p.outSigma = a->outSigma;
   p.outVar = p.outSigma * p.outSigma;
   if ((p.samplesAlongB ? p.B : p.N) % p.samples != 0) return "xbar wasm: 'samples' must divide B (samplesAlongB) or N";
+  p.adcGain = a->adcGain;
   p.gainBlock = std::max(1, a->gainBlock);
   p.sumTiles = a->sumTiles != 0;
   p.gain = a->gain;

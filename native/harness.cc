@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   p.firstSample = static_cast<int64_t>(number("firstSample"));
   p.outSigma = number("outSigma");
   p.outVar = p.outSigma * p.outSigma;
+  p.adcGain = array("adcGain");
   p.gainBlock = std::max(1, static_cast<int>(number("gainBlock")));
   p.sumTiles = number("sumTiles") != 0;
   p.gain = array("gain"), p.gainScale = array("gainScale");

@@ -7,12 +7,25 @@ import { concat, type Tensor, where } from '../graph/tensor.js';
 import { peakMagnitude } from './dac.js';
 import { type Crossbar, signedLevels } from './spec.js';
 
-/** The ADC's step in normalised units (1 for an ideal ADC). */
+/**
+ * The ADC's step in normalised units (1 for an ideal ADC). With a calibrated range, the step of
+ * the full-scale range: the values before the ADC are in those steps, and each column's
+ * `adcGains` (rows / its range) turns them into its own steps just before the conversion.
+ */
 export function adcStep(xbar: Crossbar, rows: number): number {
   if (xbar.adc.kind !== 'uniform') return 1;
-  const r = xbar.adc.range;
-  return (r.kind === 'fixed' ? r.max : rows) / signedLevels(xbar.adc.bits);
+  return adcBound(xbar, rows) / signedLevels(xbar.adc.bits);
 }
+
+/** The ADC's saturation ±bound in normalised units: a fixed one, else the full scale (±rows). */
+export function adcBound(xbar: Crossbar, rows: number): number {
+  const r = xbar.adc.kind === 'uniform' ? xbar.adc.range : null;
+  return r?.kind === 'fixed' ? r.max : rows;
+}
+
+/** Whether the ADC's range is set per column from calibration data (`AnalogModel.adcRanges`). */
+export const calibratedAdc = (xbar: Crossbar): boolean =>
+  xbar.adc.kind === 'uniform' && xbar.adc.range.kind === 'calibrated';
 
 /**
  * The ADC's integer codes of values in ADC steps (identity for an ideal ADC). `inRange`: no

@@ -12,8 +12,10 @@ import { layerKind } from '../models/layer-names.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 import { NOISE_STREAM } from '../util/philox.js';
+import { calibratedAdc } from './adc.js';
 import { calibrationError } from './dac.js';
-import { type ConductanceTransform, dynamicProduct } from './dynamic.js';
+import { compensationOf } from './drift-compensation.js';
+import { type ConductanceTransform, type DynamicAdc, dynamicProduct } from './dynamic.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
@@ -52,8 +54,13 @@ interface StaticLayer {
   cells: { weights: Tensor; squares: Tensor } | null;
   /** The cells' shape, [slices, row tiles, rows, out]. */
   shape: number[];
-  /** Digital output scale: [R, 1, C] per column, or [R, 1, C/block, 1] per column tile. */
+  /**
+   * Digital output scale: [R, 1, C] per column, or [R, 1, C/block, 1] per column tile (with a
+   * calibrated ADC range, × each column's step over the full-scale one).
+   */
   scale: Tensor;
+  /** With a calibrated ADC range, [R, 1, C]: full scale over each column's range (`Mvm.adcGains`). */
+  adcGains?: Tensor;
   /** Columns that share one scale value (1: per column). */
   scaleBlock: number;
   /** How the cells are laid out; their values live in the params `cells` and `scale` only. */
@@ -74,7 +81,8 @@ function scaleBlock(xbar: Crossbar, outDim: number): number {
   const perColumn =
     xbar.mapping.scale === 'column' ||
     xbar.driftCompensation.startsWith('column') ||
-    xbar.mapping.conductanceRange.kind !== 'full';
+    xbar.mapping.conductanceRange.kind !== 'full' ||
+    calibratedAdc(xbar);
   if (perColumn) return 1;
   const widths = new Set(splitDim(outDim, xbar.tile.cols, xbar.tile.split).map((t) => t.size));
   return widths.size === 1 ? [...widths][0]! : 1;
@@ -103,6 +111,9 @@ function scaleInPlace(a: Float32Array, s: number): Float32Array {
   return a;
 }
 
+/** What the values before the ADC are multiplied by: the full scale (±rows) over each column's range. */
+const adcGainsOf = (range: Float32Array, rows: number): Float32Array => range.map((r) => rows / r);
+
 /** Bytes of a layer's cells held for every run: weights and, with read noise, squares per slice. */
 function cellBytes(w: Tensor, xbar: Crossbar): number {
   const [inDim, outDim] = w.shape as [number, number];
@@ -125,8 +136,12 @@ export function cellsBudgetBytes(): number {
   return gb * 1e9;
 }
 
-/** The programmed scale [R·C], one value per block of columns. */
-function blockScale(p: ProgrammedWeights, block: number): Float32Array {
+/**
+ * The programmed scale [R·C], one value per block of columns; with a calibrated ADC range
+ * (`adcRange`, per column: block 1), × each column's ADC step over the full-scale one.
+ */
+function blockScale(p: ProgrammedWeights, block: number, adcRange?: Float32Array): Float32Array {
+  if (adcRange) return p.scale.map((s, i) => s * (adcRange[i]! / p.rows));
   if (block === 1) return p.scale.slice();
   return Float32Array.from({ length: p.scale.length / block }, (_, i) => p.scale[i * block]!);
 }
@@ -146,6 +161,14 @@ export class AnalogModel {
    * 'learned' (methods/pto.ts, or training). Set with `setColumnScales`, which reprograms.
    */
   readonly columnScales = new Map<string, Float32Array>();
+  /**
+   * The ADC's ±range per (row tile, column), [R·C] in normalised output units, of each static
+   * layer and attention product (columns padded to whole tiles) whose `adc.range` is
+   * 'calibrated' (methods/adc-range.ts). Set with `setAdcRanges` before building graphs.
+   */
+  readonly adcRanges = new Map<string, Float32Array>();
+  /** Receives each product's values before the ADC as graphs are built (ADC calibration). */
+  probe?: (name: string, pre: readonly Tensor[], step: number) => void;
 
   constructor(
     readonly hw: ResolvedSpec,
@@ -174,6 +197,16 @@ export class AnalogModel {
     const range = xbar.mapping.conductanceRange.kind;
     const eta = this.columnScales.get(name);
     if (range !== 'full' && !eta) throw calibrationError(`${name}: mapping.conductanceRange`, range);
+    if (calibratedAdc(xbar)) {
+      if (!this.adcRanges.has(name)) throw calibrationError(`${name}: adc.range`, 'calibrated');
+      // the readout would need each column's range as it programs: the '-ideal' kinds do not read
+      if (compensationOf(xbar)?.readout === 'periphery')
+        throw new InputError(`${name}: driftCompensation`, {
+          field: 'driftCompensation',
+          value: xbar.driftCompensation,
+          allowed: "with adc.range 'calibrated' use 'global-ideal', 'column-ideal' or 'none'",
+        });
+    }
     return {
       weights: (w.attrs as { value: HostArray }).value,
       xbar,
@@ -242,6 +275,15 @@ export class AnalogModel {
     }
   }
 
+  /** Sets the calibrated ADC ranges per (row tile, column): graphs already built read the new values. */
+  setAdcRanges(ranges: ReadonlyMap<string, Float32Array>): void {
+    for (const [name, r] of ranges) {
+      this.adcRanges.set(name, r.slice());
+      const l = this.layers.get(name);
+      if (l) this.programLayer(name, l);
+    }
+  }
+
   /** Replaces the per-tile input ranges (a re-calibration): graphs already built read the new values. */
   setInputRanges(ranges: ReadonlyMap<string, Float32Array>): void {
     for (const [name, r] of ranges) {
@@ -265,7 +307,9 @@ export class AnalogModel {
         a.value = { ...a.value, data: values };
       }
     }
-    data(l.scale).set(blockScale(p, l.scaleBlock));
+    const adcRange = this.adcRanges.get(name);
+    data(l.scale).set(blockScale(p, l.scaleBlock, adcRange));
+    if (l.adcGains && adcRange) data(l.adcGains).set(adcGainsOf(adcRange, p.rows));
   }
 
   /**
@@ -345,12 +389,23 @@ export class AnalogModel {
         hostArray(
           'float32',
           block === 1 ? [nR, 1, p.outDim] : [nR, 1, p.outDim / block, 1],
-          blockScale(p, block),
+          blockScale(p, block, this.adcRanges.get(name)),
         ),
       ),
       scaleBlock: block,
       layout: layoutOf(p),
     };
+    const adcRange = this.adcRanges.get(name);
+    if (adcRange) {
+      if (adcRange.length !== nR * p.outDim)
+        throw new RangeError(
+          `${name}: ${adcRange.length} ADC ranges for ${nR} row tiles × ${p.outDim} columns`,
+        );
+      l.adcGains = param(
+        `analog.${name}.adcGains`,
+        hostArray('float32', [nR, 1, p.outDim], adcGainsOf(adcRange, p.rows)),
+      );
+    }
     const ranges = this.inputRanges.get(name);
     if (ranges) {
       if (ranges.length !== p.rowTiles.length) {
@@ -372,10 +427,24 @@ export class AnalogModel {
     const xbar = this.hw.crossbar(name);
     const y = isPerfect(xbar)
       ? x.matmul(w)
-      : analogLinear(x, this.staticLayer(name, w, xbar), seedFor(seedFor(this.seed, 'run'), name), (anchor) =>
-          this.cellTensors(name, this.layers.get(name)!, anchor),
+      : analogLinear(
+          x,
+          this.staticLayer(name, w, xbar),
+          seedFor(seedFor(this.seed, 'run'), name),
+          (anchor) => this.cellTensors(name, this.layers.get(name)!, anchor),
+          this.probe && ((pre, step) => this.probe!(name, pre, step)),
         );
     return b ? y.add(b) : y;
+  }
+
+  /** Attention product `name`'s calibrated ADC ranges (refused without them) and probe. */
+  private kvAdc(name: string): DynamicAdc {
+    if (calibratedAdc(this.hw.attention!) && !this.adcRanges.has(name))
+      throw calibrationError(`${name}: attention.device.adc.range`, 'calibrated');
+    return {
+      ranges: this.adcRanges.get(name),
+      ...(this.probe ? { probe: (pre, step) => this.probe!(name, pre, step) } : {}),
+    };
   }
 
   /** The products for a model graph: analog where the spec maps them, exact elsewhere. */
@@ -386,11 +455,25 @@ export class AnalogModel {
         this.mappedStatic(name) ? this.linear(name, x, w, b) : digital.linear(name, x, w, b),
       scores: (name, q, kT) =>
         this.hw.attention
-          ? dynamicProduct(q, kT, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+          ? dynamicProduct(
+              q,
+              kT,
+              this.hw.attention,
+              seedFor(runSeed, name),
+              this.kvTransform?.(name),
+              this.kvAdc(name),
+            )
           : digital.scores(name, q, kT),
       mix: (name, s, v) =>
         this.hw.attention
-          ? dynamicProduct(s, v, this.hw.attention, seedFor(runSeed, name), this.kvTransform?.(name))
+          ? dynamicProduct(
+              s,
+              v,
+              this.hw.attention,
+              seedFor(runSeed, name),
+              this.kvTransform?.(name),
+              this.kvAdc(name),
+            )
           : digital.mix(name, s, v),
     };
   }
@@ -405,6 +488,7 @@ function analogLinear(
   l: StaticLayer,
   seed: number,
   cells: (tiles: Tensor) => { weights: Tensor; squares: Tensor | null },
+  probe?: Mvm['probe'],
 ): Tensor {
   const p = l.layout;
   const lead = x.shape.slice(0, -1);
@@ -416,6 +500,8 @@ function analogLinear(
     x: tiles,
     xbar: l.xbar,
     tileRanges: l.inputRange,
+    adcGains: l.adcGains,
+    probe,
     operand: { ...cells(tiles), inSteps: true },
     sliceWeights: p.sliceWeights,
     rows: p.rows,

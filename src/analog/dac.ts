@@ -31,8 +31,8 @@ export interface DacOut {
 export const calibrationError = (field: string, kind: string) =>
   new InputError(
     field,
-    `range kind '${kind}' needs calibration (post-training range optimisation) or training; ` +
-      "plain evaluation supports 'dynamic' and 'fixed' input ranges and the 'full' conductance range",
+    `range kind '${kind}' needs ${kind === 'learned' ? 'training (xbar train --hwa)' : 'calibration on data (xbar eval --calibration, or an experiment)'}; ` +
+      "plain evaluation supports 'dynamic' and 'fixed' input ranges, the 'full' conductance range and 'full' and 'fixed' ADC ranges",
   );
 
 /** max|x| along the last axis, kept: the larger of max x and −min x, two reductions that only read x (|x| would be written first). */

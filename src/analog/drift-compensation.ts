@@ -7,7 +7,7 @@
  * the cells instead, which isolates drift from readout noise.
  */
 import { type Rng, roundHalfEven } from '../util/math.js';
-import { adcStep, boundManagementRounds, saturationThreshold, topCodeSaturates } from './adc.js';
+import { adcBound, adcStep, boundManagementRounds, saturationThreshold, topCodeSaturates } from './adc.js';
 import type { Span } from './program.js';
 import { type Crossbar, signedLevels } from './spec.js';
 
@@ -100,7 +100,7 @@ export function readTile(
   const adc = x.adc;
   const step = adcStep(x, rows);
   const levels = adc.kind === 'uniform' ? signedLevels(adc.bits) : Infinity;
-  const bound = adc.kind === 'uniform' && adc.range.kind === 'fixed' ? adc.range.max : rows;
+  const bound = adcBound(x, rows);
   const threshold =
     adc.kind === 'uniform' ? saturationThreshold(levels, topCodeSaturates(levels, bound)) : Infinity;
   const rounds = boundManagementRounds(x);

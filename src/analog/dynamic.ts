@@ -9,7 +9,8 @@ import { numel } from '../graph/shape.js';
 import { concat, constant, noise, type Tensor } from '../graph/tensor.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
-import { digits } from './dac.js';
+import { calibratedAdc } from './adc.js';
+import { calibrationError, digits } from './dac.js';
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, type WrittenOperand } from './products.js';
@@ -94,13 +95,44 @@ function writtenOperand(wn: Tensor, slices: number, xbar: Crossbar, seed: number
   };
 }
 
-/** x·w with w written into crossbars for this input. x: [B,H,N,D], w: [B,H,D,C] → [B,H,N,C] */
+/**
+ * A calibrated ADC's tensors for `ranges` [R·C] (C padded to whole column tiles): full scale over
+ * each column's range, [R, 1, C], and its inverse, the column's step over the full-scale one.
+ */
+function calibratedColumns(ranges: Float32Array | undefined, nR: number, c: number, rows: number) {
+  if (!ranges) throw calibrationError('attention.device.adc.range', 'calibrated');
+  if (ranges.length !== nR * c)
+    throw new RangeError(
+      `${ranges.length} ADC ranges for ${nR} row tiles × ${c} columns of the K/V crossbars`,
+    );
+  const tensor = (v: Float32Array) => constant(hostArray('float32', [nR, 1, c], v));
+  return {
+    adcGains: tensor(ranges.map((r) => rows / r)),
+    stepRatio: tensor(ranges.map((r) => r / rows)),
+  };
+}
+
+/** A calibrated ADC range of a product written per input, and a probe of its values before the ADC. */
+export interface DynamicAdc {
+  /**
+   * ±range per (row tile, padded column) [R·C'], normalised output units (`AnalogModel.adcRanges`):
+   * one range per physical column of the product's crossbars, shared by every head and input.
+   */
+  ranges?: Float32Array | undefined;
+  probe?: Mvm['probe'];
+}
+
+/**
+ * x·w with w written into crossbars for this input. x: [B,H,N,D], w: [B,H,D,C] → [B,H,N,C].
+ * `adc`: its calibrated ADC ranges (which a calibrated `adc.range` needs) and a probe.
+ */
 export function dynamicProduct(
   x: Tensor,
   w: Tensor,
   xbar: Crossbar,
   seed: number,
   transform?: ConductanceTransform,
+  adc: DynamicAdc = {},
 ): Tensor {
   const lead = x.shape.slice(0, -2);
   const [n, d] = x.shape.slice(-2) as [number, number];
@@ -201,11 +233,25 @@ export function dynamicProduct(
   }
 
   const useSquares = xbar.readNoise.kind !== 'none';
-  const gain = digitalGain(scale, block, xbar, rows);
+  // a calibrated ADC: each column's step over the full-scale one joins the digital scale, per column
+  const calibrated = calibratedAdc(xbar) ? calibratedColumns(adc.ranges, nR, cPad, rows) : null;
+  const gainBlock = calibrated ? 1 : block;
+  const gain = digitalGain(
+    calibrated
+      ? (block === 1 ? scale : scale.expand([...lead, nR, 1, nC, block]).reshape([...lead, nR, 1, cPad])).mul(
+          calibrated.stepRatio,
+        )
+      : scale,
+    gainBlock,
+    xbar,
+    rows,
+  );
   const written = writtenOperand(wn, sliceWeights.length, cellXbar, seed);
   const mvm: Mvm = {
     x: xt,
     xbar,
+    adcGains: calibrated?.adcGains,
+    probe: adc.probe,
     operand: { weights: eff, squares: useSquares ? squares : null, ...(written ? { written } : {}) },
     sliceWeights,
     rows,
@@ -215,7 +261,10 @@ export function dynamicProduct(
   const fit = (out: Tensor) => (cPad === c ? out : out.slice(-1, 0, c));
   // the native kernel, where it applies, quantises the inputs, applies the gain and sums the
   // row tiles itself
-  const fused = nativeMvm(mvm, { scale: gain.scaled.reshape([numel(lead), nR, cPad / block]), block });
+  const fused = nativeMvm(mvm, {
+    scale: gain.scaled.reshape([numel(lead), nR, cPad / gainBlock]),
+    block: gainBlock,
+  });
   if (fused) return fit(fused.reshape([...lead, n, cPad]));
   const y = analogMvm(
     mvm,

@@ -10,6 +10,8 @@ export interface InstanceOptions {
   inputRanges?: ReadonlyMap<string, Float32Array>;
   /** Per-column conductance scales η of the static layers (calibrated or learned). */
   columnScales?: ReadonlyMap<string, Float32Array>;
+  /** Per-(row tile, column) ADC ranges of the static layers (calibrated; see AnalogModel.adcRanges). */
+  adcRanges?: ReadonlyMap<string, Float32Array>;
   /** The K/V conductance transform per attention product name (ClipFormer), if any. */
   kvTransform?: (name: string) => ConductanceTransform | undefined;
 }
@@ -26,6 +28,7 @@ export function analogInstances(model: Model, hw: ResolvedSpec, o: InstanceOptio
     const analog = new AnalogModel(hw, seed, o.kvTransform);
     if (o.inputRanges) analog.setInputRanges(o.inputRanges);
     if (o.columnScales) analog.setColumnScales(o.columnScales);
+    if (o.adcRanges) analog.setAdcRanges(o.adcRanges);
     const reuse = previous?.takeCells();
     previous = undefined;
     await analog.prepare(model, reuse);

@@ -7,6 +7,8 @@
 import { cond, type Tensor, where } from '../graph/tensor.js';
 import { seedFor } from '../util/math.js';
 import {
+  adcBound,
+  adcStep,
   anyAbove,
   boundManagementRounds,
   saturationThreshold,
@@ -43,9 +45,10 @@ export function analogMvm(
   const d = dac(x, xbar, tileRanges);
   const n = boundManagementRounds(xbar);
   const first = products(d, m);
+  m.probe?.(first.pre, adcStep(xbar, m.rows));
   if (n === 1 || xbar.adc.kind !== 'uniform') return finish(first.codes(false), d.range);
   const levels = signedLevels(xbar.adc.bits);
-  const bound = xbar.adc.range.kind === 'fixed' ? xbar.adc.range.max : m.rows;
+  const bound = adcBound(xbar, m.rows);
   const threshold = saturationThreshold(levels, topCodeSaturates(levels, bound));
   /** Round k (divisor 2^(k−1)) for the vectors whose `peak` in round k − 1 saturated. */
   const refine = (k: number, prev: Tensor, peak: Tensor): Tensor => {

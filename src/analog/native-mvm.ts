@@ -67,7 +67,8 @@ const LAWS = new Map(
  */
 export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tensor | null {
   const { x, xbar, tileRanges, operand: op, rows } = m;
-  if (nativeKernelsOff() || !nativeApplies(xbar)) return null;
+  // a probe reads the values before the ADC, which only the graph has
+  if (nativeKernelsOff() || !nativeApplies(xbar) || m.probe) return null;
   // the kernels loaded when the graph is built run it (a later load of another target, as a
   // benchmark does, must not change what an earlier graph runs); none here: the GPU's only
   const built = currentKernels();
@@ -122,13 +123,15 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
     outSigma,
     samples: m.batch,
     samplesAlongB: lead.length > 0,
+    ...(m.adcGains ? { adcGains: true } : {}),
   };
   const written = op.written;
   const writes = written ? { ...written.params, writeSquares: sq !== null } : null;
   const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} [${noiseSeeds?.join(',') ?? ''}] [${coef.join(',')}] ${JSON.stringify(writes)}`;
   // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
   const operand = written ? [written.unit, ...(written.noise ?? [])] : [op.weights, ...(sq ? [sq] : [])];
-  const inputs = [dynamic ? x : d.codes, ...operand, gainValues];
+  const adcGains = m.adcGains ? [m.adcGains.reshape([R, C])] : [];
+  const inputs = [dynamic ? x : d.codes, ...operand, ...adcGains, gainValues];
   const gpu = () =>
     crossbarKernel({
       ...dims,
@@ -163,6 +166,7 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
       firstSample,
       coef,
       ...(dynamic ? { gainScale: data(ins.length - 1) } : { gain: data(ins.length - 1) }),
+      ...(m.adcGains ? { adcGain: data(ins.length - 2) } : {}),
       threads: nativeThreads(),
       ...(reuse instanceof Float32Array ? { out: reuse } : {}),
     };

@@ -50,6 +50,17 @@ export interface Mvm {
   xbar: Crossbar;
   /** Per-tile DAC ranges [R, 1, 1] of a calibrated or learned input range. */
   tileRanges?: Tensor | undefined;
+  /**
+   * With a calibrated ADC range, per row tile and column [R, 1, C]: the full-scale range over
+   * the column's own (`AnalogModel.adcRanges`), by which the values before the ADC, in
+   * full-scale steps, are multiplied just before the conversion.
+   */
+  adcGains?: Tensor | undefined;
+  /**
+   * Receives the values before the ADC of the first round and their unit, the full-scale ADC
+   * step in normalised units (calibration reads them; the graph path then runs).
+   */
+  probe?: ((pre: readonly Tensor[], step: number) => void) | undefined;
   operand: Operand;
   /** Recombination weight of each weight slice, length J. */
   sliceWeights: readonly number[];
@@ -64,7 +75,10 @@ export interface Mvm {
 
 /**
  * Outputs are computed in ADC steps: 1/step, the plane scale and the read noise's σ are folded
- * into the (small) weight tensors, saving passes over the outputs. Weights × `weightScale` are
+ * into the (small) weight tensors, saving passes over the outputs. A calibrated ADC's step per
+ * column is not folded in: the output noise is a fixed σ in normalised units before the ADC,
+ * whatever the column's range, so the weights stay in full-scale steps, where read and output
+ * noise are drawn with one σ each, and `Mvm.adcGains` rescales each column's sum at its ADC. Weights × `weightScale` are
  * ADC steps per plane unit; squares × `squareScale` are their (σ_R·…)² (0: no read noise).
  */
 export function operandScales(xbar: Crossbar, rows: number): { weightScale: number; squareScale: number } {
@@ -117,7 +131,8 @@ export function products(d: DacOut, m: Mvm, seed = m.seed): Products {
       k === 1
         ? d.planes.reshape(d.planes.shape.slice(1))
         : d.planes.slice(0, p, p + 1).reshape(d.planes.shape.slice(1));
-    return sliceProducts(plane, w, sq, outputSigma(xbar, rows), m.batch, seedFor(seed, `plane${p}`)); // [J, …]
+    const y = sliceProducts(plane, w, sq, outputSigma(xbar, rows), m.batch, seedFor(seed, `plane${p}`)); // [J, …]
+    return m.adcGains ? y.mul(m.adcGains) : y;
   });
   const shape = pre[0]!.shape.slice(1);
   const codes = (inRange: boolean) => {

@@ -227,6 +227,24 @@ export const AdcRange = z.discriminatedUnion('kind', [
     .object({ kind: z.literal('full') })
     .strict()
     .describe('±rows: a full column never saturates'),
+  z
+    .object({
+      kind: z.literal('calibrated'),
+      percentile: numIn(0, 100, true)
+        .default(99.99)
+        .describe(
+          'K (0..100]: the percentile of |value before the ADC| (normalised output units) that becomes the range; default 99.99, the K of the post-training input-range runs (docs/experiments.md)',
+        ),
+      samples: intIn(1, 1_000_000)
+        .default(2)
+        .describe(
+          'N: calibration inputs, the first of the training split; default 2, the post-training paper’s N',
+        ),
+    })
+    .strict()
+    .describe(
+      'per row tile and column of every static layer and attention product: ±the K-th percentile of |value before the ADC| over every conversion of the column (all input planes and weight slices; K/V: all heads) for N calibration inputs through the noise-free crossbars (needs calibration data: xbar eval --calibration, experiment ablation)',
+    ),
 ]);
 
 /**

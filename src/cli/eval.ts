@@ -7,6 +7,7 @@ import { costJson, totalsRows } from '../cost/report.js';
 import { openData, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { monteCarlo } from '../eval/montecarlo.js';
+import { calibrateAdcRanges } from '../methods/adc-range.js';
 import {
   type ClipFormerConfig,
   checkWindow,
@@ -105,6 +106,14 @@ export function registerEval(program: Command): void {
         ...learned.columnScales,
         ...(await calibrateConductanceRanges(model, calib, hw, inputRanges, note)),
       ]);
+      const kvTransform = o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {};
+      const adcRanges = await calibrateAdcRanges(
+        model,
+        calib,
+        hw,
+        { inputRanges, columnScales, ...kvTransform },
+        note,
+      );
       const attn = hw.attention;
       if (o.clipformer) {
         if (!attn)
@@ -117,7 +126,8 @@ export function registerEval(program: Command): void {
       const instance = analogInstances(model, hw, {
         inputRanges,
         columnScales,
-        ...(o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {}),
+        adcRanges,
+        ...kvTransform,
       });
       const r = await monteCarlo(model, data, instance, {
         repeats: o.repeats,

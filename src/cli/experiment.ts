@@ -225,6 +225,8 @@ export function registerExperiment(program: Command): Command {
       limit,
       batch,
       provider,
+      // ranges calibrated on data, as xbar eval takes them
+      calibration: () => openData(o.data, model, { modelDir, maxLength: o.maxLength, split: 'train' }),
     });
     done(e.out, 'ablation.svg/png', t0);
   });

@@ -3,14 +3,19 @@
  * but one, next to the ideal model and the full spec, every row on the same examples and the same
  * Monte Carlo instances (seed + i), so that rows compare as paired differences. Each row is the
  * spec with `--set` assignments that switch non-idealities off (`switchOff`), which the report
- * lists so any row can be rerun with `xbar eval`.
+ * lists so any row can be rerun with `xbar eval`. Ranges the spec sets on data (`dac.range` or
+ * `adc.range` kind 'calibrated') are calibrated for each row's spec on the first examples of the
+ * training split, as `xbar eval` calibrates them, so that the rerun gives the row's numbers.
  */
+import { calibratedAdc } from '../analog/adc.js';
 import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
 import { type EvalData, subset } from '../eval/data.js';
 import { evaluate, runOn } from '../eval/evaluate.js';
+import { calibrateAdcRanges } from '../methods/adc-range.js';
+import { calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
 import { intervalChart, svgDocument } from '../report/svg.js';
 import type { Provider } from '../runtime/session.js';
@@ -204,6 +209,11 @@ export interface AblationOptions {
   batch?: number;
   /** Where the forwards run (default: the CPU). */
   provider?: Provider;
+  /**
+   * Opens the data that calibrate ranges set on data (`calibratedOnData`): the training split,
+   * as `xbar eval` takes it. Needed only by such specs.
+   */
+  calibration?: () => EvalData;
   quiet?: boolean;
 }
 
@@ -260,9 +270,24 @@ function ablationRows(present: readonly NonIdeality[], ablate: readonly NonIdeal
   ];
 }
 
+/** Whether `hw` sets a range on data: a calibrated DAC or ADC range, on the static crossbars or K/V's. */
+export function calibratedOnData(hw: ResolvedSpec): boolean {
+  return [staticCrossbar(hw), hw.attention].some(
+    (x) => !!x && ((x.dac.kind === 'uniform' && x.dac.range.kind === 'calibrated') || calibratedAdc(x)),
+  );
+}
+
 export async function runAblation(o: AblationOptions): Promise<Experiment> {
   const full = loadSpec(o.hw, o.sets, o.model);
   checkOverrides(full, `--hw ${o.hw}`);
+  const calibrates = calibratedOnData(full);
+  if (calibrates && !o.calibration)
+    throw new InputError(
+      `--hw ${o.hw}`,
+      'its calibrated ranges need calibration data, which this run was not given',
+    );
+  const calibration = calibrates ? o.calibration! : null;
+  const calibratedOn = new Set<string>();
   const present = nonIdealitiesOf(full);
   const ablate = chosen(present, o.ablate, o.hw);
   const evalIdx = Array.from({ length: Math.min(o.limit, o.data.size) }, (_, i) => i);
@@ -277,6 +302,7 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
       sets: o.sets,
       evaluated: [evalIdx[0], evalIdx.at(-1)],
       seed: o.seed,
+      ...(calibration ? { calibration: 'the training split' } : {}),
     },
     o.quiet ? { quiet: true } : {},
   );
@@ -288,13 +314,20 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
     const spec = specWithout(o.hw, o.sets, row.off, o.model);
     // what the row ran with, kept with its results
     await exp.once(`sets.${id}`, async () => switchOff(full, row.off));
-    const instance = analogInstances(o.model, spec);
+    const note = (line: string) => calibratedOn.add(line.replace(/^.* on the first/, 'the first'));
+    const inputRanges = calibration
+      ? await calibrateInputRanges(o.model, calibration, spec, note)
+      : new Map();
+    const adcRanges = calibration
+      ? await calibrateAdcRanges(o.model, calibration, spec, { inputRanges }, note)
+      : new Map();
+    const instance = analogInstances(o.model, spec, { inputRanges, adcRanges });
     await exp.cell(id, { off: [...row.off].join(',') }, o.repeats, o.seed, async (seed) => {
       const r = await evaluate(o.model, data, { ...batch, matmuls: await instance(seed), fresh: true });
       return { value: r.value };
     });
   }
-  writeReport(exp, o, full, present, rows);
+  writeReport(exp, o, full, present, rows, [...calibratedOn]);
   return exp;
 }
 
@@ -304,6 +337,8 @@ function writeReport(
   full: ResolvedSpec,
   present: readonly NonIdeality[],
   rows: readonly Row[],
+  /** Where the rows' ranges set on data were calibrated (what the calibration logged). */
+  calibratedOn: readonly string[],
 ): void {
   const r = exp.record;
   const ideal = r.extra['ideal'] as number;
@@ -318,6 +353,11 @@ function writeReport(
     `# Ablation of ${o.hw}${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''}${at}: accuracy (%)`,
     '',
     `Model ${o.modelDir}; data ${o.data.name}, the first ${Math.min(o.limit, o.data.size)} examples; ${o.repeats} instances per row, seeds ${o.seed}..${o.seed + o.repeats - 1}, the same in every row.`,
+    ...(calibratedOn.length
+      ? [
+          `Ranges set on data (kind 'calibrated') are calibrated for each row's spec on ${calibratedOn.join('; ')}, as \`xbar eval\` calibrates them.`,
+        ]
+      : []),
     'Accuracy: the mean over instances and its 95 % confidence interval (Student’s t over instances). ' +
       'Δ: the paired difference over the same instances, with its 95 % interval. ' +
       'The examples are fixed, so the intervals leave out how a set of this size samples the task.',

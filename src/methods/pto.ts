@@ -135,6 +135,11 @@ function conductanceLayers(hw: ResolvedSpec, names: readonly string[]) {
     const xbar = hw.crossbar(name);
     const r = xbar.mapping.conductanceRange;
     if (isPerfect(xbar) || r.kind !== 'calibrated') return [];
+    if (xbar.adc.kind === 'uniform' && xbar.adc.range.kind === 'calibrated') {
+      throw new InputError(
+        `${name}: mapping.conductanceRange 'calibrated' shrinks columns to the ADC's saturation I_S; with adc.range 'calibrated' there is none to shrink to: use adc.range 'full' or 'fixed'`,
+      );
+    }
     if (xbar.dac.kind === 'uniform' && xbar.dac.mode === 'bitSerial') {
       throw new InputError(
         `${name}: mapping.conductanceRange 'calibrated' models the PWM crossbars of the post-training paper; with dac.mode 'bitSerial' use 'full'`,

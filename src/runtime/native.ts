@@ -51,6 +51,11 @@ interface ProductsArgs {
   coef: Float32Array;
   /** ADC levels each side of zero (0: ideal ADC). */
   levels: number;
+  /**
+   * Per row tile and column [R, C], what each value before the ADC is multiplied by just before
+   * the conversion (a calibrated ADC range: the full scale over the column's range); absent: 1.
+   */
+  adcGain?: Float32Array;
   B: number;
   Bw: number;
   R: number;

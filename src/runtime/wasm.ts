@@ -112,7 +112,7 @@ const FIELDS = [
   ...['gainBatches', 'gainBlock', 'sumTiles', 'out'],
   ...['noiseSeeds', 'samples', 'samplesAlongB', 'firstSample', 'outSigma', 'writeKind'],
   ...['cellLevels', 'cellBase', 'gMin', 'gMax', 'dG', 'dGSquared', 'writeNoiseScale', 'writeSquares'],
-  ...['writeNoise0', 'writeNoise1'],
+  ...['writeNoise0', 'writeNoise1', 'adcGain'],
 ] as const;
 type Field = (typeof FIELDS)[number];
 const FLOATS = new Set<Field>([
@@ -215,6 +215,7 @@ function instantiate(bytes: Uint8Array): NativeKernels {
     }
     take('coef', "'coef'", a.coef, planes * J);
     take('gain', "'gain'", a.gain, B * R * N * blocks);
+    take('adcGain', "'adcGain'", a.adcGain, R * C);
     if (a.inputs) take('gainScale', "'gainScale'", a.gainScale, (a.gainBatches ?? 1) * R * blocks);
     const seeds = a.noiseSeeds ?? null;
     if (seeds !== null && (!(seeds instanceof Uint32Array) || seeds.length !== planes))

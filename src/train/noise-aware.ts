@@ -198,6 +198,11 @@ export class NoiseAwareTraining {
         "mapping.conductanceRange.kind: 'calibrated' is set after training; train with 'learned' or 'full'",
       ]);
     }
+    if (xbar.adc.kind === 'uniform' && xbar.adc.range.kind === 'calibrated') {
+      throw new InputError(where, [
+        "adc.range.kind: 'calibrated' is set after training, from the trained weights; train with 'full' or 'fixed'",
+      ]);
+    }
     // an all-zero tile still needs a positive scale to divide by
     const bound = weightScales(paramData(w), outDim, xbar, tiles).map((v) => v || 1e-30);
     const s = xbar.mapping.scale === 'none' ? new Float32Array(bound.length).fill(1) : bound;

@@ -78,14 +78,19 @@ function staticCase(
   outDim: number,
   n: number,
   tokens = 1,
+  /** A calibrated ADC range's values per (row tile, column). */
+  adcRanges?: Float32Array,
 ): Case {
   const spec = loadSpec(preset, sets);
   const rng = new Rng(17);
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
   const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
   return {
-    build: () =>
-      new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w)),
+    build: () => {
+      const analog = new AnalogModel(spec, 5);
+      if (adcRanges) analog.setAdcRanges(new Map([['layer.0.ffnIn', adcRanges]]));
+      return analog.linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
+    },
     feeds: { x },
   };
 }
@@ -178,6 +183,15 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       );
     });
 
+    it('a calibrated ADC range per row tile and column (many conversions saturating): the graph’s outputs', async () => {
+      // 2 row tiles × 40 columns, ranges 0.2…3.2 normalised units against a full scale of 64
+      const rng = new Rng(4);
+      const ranges = Float32Array.from({ length: 2 * 40 }, () => 0.2 + 3 * rng.uniform());
+      assertSame(
+        await compare(staticCase('rram-clipformer', ['adc.range.kind=calibrated'], 100, 40, 13, 1, ranges)),
+      );
+    });
+
     it('1-bit SRAM cells (8 slices), no noise: the graph’s outputs', async () => {
       const r = await compare(staticCase('sram-trex', [], 64, 70, 21));
       assertSame(r);
@@ -224,6 +238,7 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       rows: number,
       cols: number,
       transform?: ConductanceTransform,
+      adcRanges?: Float32Array,
     ): Case => {
       const xbar = loadSpec('rram-clipformer', sets).attention!;
       const [b, h, n] = [2, 3, 11];
@@ -236,7 +251,9 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       );
       return {
         build: () =>
-          dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, transform),
+          dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, transform, {
+            ranges: adcRanges,
+          }),
         feeds: { x, w },
       };
     };
@@ -264,6 +281,12 @@ for (const target of [...(targets.length > 0 ? targets : [undefined]), 'wasm'])
       assert.deepEqual(Object.keys(programs).sort(), Object.keys(WRITE_KINDS).sort());
       for (const program of Object.values(programs))
         assertSame(await compare(writtenCase([`attention.device.program=${program}`], 64, 40)));
+    });
+
+    it('V written per input with a calibrated ADC range per row tile and column (3 row tiles, 128 padded columns): the graph’s outputs', async () => {
+      const rng = new Rng(8);
+      const ranges = Float32Array.from({ length: 3 * 128 }, () => 0.2 + 3 * rng.uniform());
+      assertSame(await compare(writtenCase(['adc.range.kind=calibrated'], 150, 100, undefined, ranges)));
     });
 
     it('was compiled with the write-noise codes and pcm fit of src/analog/write-noise.ts', () => {

@@ -564,10 +564,24 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
     assert.equal(await hostAgainstGpu(y, feeds), 1);
   });
 
+  it('a static layer with a calibrated ADC range per row tile and column: the host kernel’s outputs', {
+    skip: cpuKernel(),
+  }, async () => {
+    const { y, feeds } = staticLayer(true);
+    assert.equal(await hostAgainstGpu(y, feeds), 1);
+  });
+
   it('K written per input with writeSqrt noise (rram-clipformer’s attention): the host kernel’s outputs', {
     skip: cpuKernel(),
   }, async () => {
     const { y, feeds } = writtenProduct();
+    assert.equal(await hostAgainstGpu(y, feeds), 1);
+  });
+
+  it('K written per input with a calibrated ADC range per column: the host kernel’s outputs', {
+    skip: cpuKernel(),
+  }, async () => {
+    const { y, feeds } = writtenProduct(true);
     assert.equal(await hostAgainstGpu(y, feeds), 1);
   });
 
@@ -586,23 +600,33 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
 });
 
 /** x·W of a static layer on rram-clipformer, x [3 samples, 5 tokens, 100]: two row tiles, the second padded. */
-function staticLayer(): { y: Tensor; feeds: Record<string, HostArray> } {
-  const spec = loadSpec('rram-clipformer', []);
+function staticLayer(calibratedAdc = false): { y: Tensor; feeds: Record<string, HostArray> } {
+  const spec = loadSpec('rram-clipformer', calibratedAdc ? ['adc.range.kind=calibrated'] : []);
   const rng = new Rng(17);
   const [n, tokens, inDim, outDim] = [3, 5, 100, 40];
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));
   const x = hostArray('float32', [n, tokens, inDim], rng.fillNormal(new Float32Array(n * tokens * inDim)));
-  const y = new AnalogModel(spec, 5).linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
+  const analog = new AnalogModel(spec, 5);
+  // ranges 0.2…3.2 normalised units per (row tile, column), against a full scale of 64
+  if (calibratedAdc)
+    analog.setAdcRanges(
+      new Map([['layer.0.ffnIn', Float32Array.from({ length: 2 * outDim }, () => 0.2 + 3 * rng.uniform())]]),
+    );
+  const y = analog.linear('layer.0.ffnIn', input('x', [n, tokens, inDim]), param('w', w));
   return { y, feeds: { x } };
 }
 
 /** x·w with w written per input on rram-clipformer's attention crossbars, [2, 3 heads, 11, 64]·[2, 3, 64, 40]. */
-function writtenProduct(): { y: Tensor; feeds: Record<string, HostArray> } {
-  const xbar = loadSpec('rram-clipformer', []).attention!;
+function writtenProduct(calibratedAdc = false): { y: Tensor; feeds: Record<string, HostArray> } {
+  const xbar = loadSpec('rram-clipformer', calibratedAdc ? ['adc.range.kind=calibrated'] : []).attention!;
   const [b, h, n, rows, cols] = [2, 3, 11, 64, 40];
   const rng = new Rng(3);
   const x = hostArray('float32', [b, h, n, rows], rng.fillNormal(new Float32Array(b * h * n * rows)));
   const w = hostArray('float32', [b, h, rows, cols], rng.fillNormal(new Float32Array(b * h * rows * cols)));
-  const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99);
+  // one row tile, 40 columns padded to a 64-column tile; ranges 0.2…3.2 against a full scale of 64
+  const ranges = calibratedAdc ? Float32Array.from({ length: 64 }, () => 0.2 + 3 * rng.uniform()) : undefined;
+  const y = dynamicProduct(input('x', [b, h, n, rows]), input('w', [b, h, rows, cols]), xbar, 99, undefined, {
+    ranges,
+  });
   return { y, feeds: { x, w } };
 }

@@ -59,6 +59,8 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
   ];
   if (a.squares)
     bindings.push(`@group(0) @binding(2) var<storage, read> sq: array<${aligned ? 'vec4<f32>' : 'f32'}>;`);
+  if (a.adcGains)
+    bindings.push(`@group(0) @binding(${bindings.length}) var<storage, read> adcGain: array<f32>;`);
   bindings.push(`@group(0) @binding(${bindings.length}) var<storage, read> gain: array<f32>;`);
   const inputs = bindings.length;
   bindings.push(`@group(0) @binding(${inputs}) var<storage, read_write> out: array<f32>;`);
@@ -111,6 +113,7 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
                 ? `val += ${squares ? `sqrt(ss[k] + ${f32Literal(Math.fround(a.outSigma) ** 2)})` : f32Literal(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q${v}, sample${v}, 0u), vec2<u32>(SEEDS[k], 0u));`
                 : ''
             }
+            ${a.adcGains ? 'val *= ag;' : ''}
             ${a.levels > 0 ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));` : ''}
             total${v} += COEF[k * ${J}u + j] * val;
           }
@@ -179,6 +182,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     ${dynamic ? vs.map((v) => `let range${v} = max(bitcast<f32>(atomicLoad(&ranges[t * ${TV}u + ${v}u])), ${f32Literal(1e-30)});`).join('\n    ') : ''}
     ${noisy ? vs.map((v) => `let sample${v} = run.firstSample + ${sampleOf(`n${v}`)};\n    let q${v} = ${rowOf(`n${v}`)};`).join('\n    ') : ''}
+    ${a.adcGains ? `let ag = vec4<f32>(${[0, 1, 2, 3].map((l) => `adcGain[r * ${C}u + min(c0 + ${l}u, ${C - 1}u)]`).join(', ')});` : ''}
     ${vs.map((v) => `var sum${v} = vec4<f32>(0.0f);`).join('\n    ')}
     for (var j = 0u; j < ${J}u; j++) {
       ${vs.map((v) => `var total${v} = vec4<f32>(0.0f);`).join('\n      ')}

@@ -38,8 +38,9 @@ export type WrittenCells = Omit<WrittenCellsArgs, 'unit' | 'writeKind' | 'writeN
  * inputs, quantised here with a dynamic range); the operand: weights [J, Bw, R, rows, C] and,
  * with `squares`, their squares, or when `written`, its unit values [Bw, R, rows, C] and, unless
  * its law is 'none', the N(0, 1) write noise of the G+ and G− devices [J, Bw, R, rows, C] each;
- * last the gain [B, R, N, ⌈C/gainBlock⌉] (or with `dacLevels`, its per-column part
- * [gainBatches, R, ⌈C/gainBlock⌉], × each vector's range). The output: [B, N, C] summed over row
+ * with `adcGains`, the ADC gains [R, C] (a calibrated ADC range per column); last the gain
+ * [B, R, N, ⌈C/gainBlock⌉] (or with `dacLevels`, its per-column part [gainBatches, R,
+ * ⌈C/gainBlock⌉], × each vector's range). The output: [B, N, C] summed over row
  * tiles (`sumTiles`), else [B, R, N, C].
  */
 export interface CrossbarKernelArgs {
@@ -65,6 +66,8 @@ export interface CrossbarKernelArgs {
   gainBlock: number;
   gainBatches: number;
   sumTiles: boolean;
+  /** Whether each value is multiplied by its (row tile, column)'s ADC gain before the ADC (default: no). */
+  adcGains?: boolean;
   /** 'list': crossbar.ts's kernel even where the tiled one (crossbar-tiled.ts) takes the products. */
   layout?: 'list';
 }
@@ -149,6 +152,7 @@ export function crossbarKernel(a: CrossbarKernelArgs): KernelSpec {
     bind('weights', wType);
     if (a.squares) bind('sq', wType);
   }
+  if (a.adcGains) bind('adcGain', 'f32');
   bind('gain', 'f32');
   const inputs = bindings.length;
   bindings.push(`@group(0) @binding(${inputs}) var<storage, read_write> out: array<f32>;`);
@@ -258,6 +262,7 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
           let k = k0 + i;
           var val = ys[i];
           ${noise}
+          ${a.adcGains ? 'val *= ag;' : ''}
           ${adc}
           total += COEF[k * ${J}u + j] * val;
         }
@@ -365,6 +370,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     count = select(0u, count, live);
     ${dynamic ? `let range = max(bitcast<f32>(atomicLoad(&listRange[v])), ${f32Literal(1e-30)});` : ''}
     ${noisy ? `let sampleIndex = run.firstSample + ${sampleOf};\n    let q0 = ${rowOf};` : ''}
+    ${a.adcGains ? `let ag = vec4<f32>(${[0, 1, 2, 3].map((l) => `adcGain[r * ${C}u + min(c0 + ${l}u, ${C - 1}u)]`).join(', ')});` : ''}
     var sum = vec4<f32>(0.0f);
     for (var j = 0u; j < ${J}u; j++) {
       var total = vec4<f32>(0.0f);

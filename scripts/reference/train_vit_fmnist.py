@@ -365,8 +365,9 @@ def load_data(args, device):
     }
 
 
-def check_with_transformers(config, state, pixels, logits):
-    """Loads the stored weights into transformers' ViTForImageClassification (strict) and compares
+def check_with_transformers(config, stored_bytes, pixels, logits):
+    """Loads the stored folder with transformers' ViTForImageClassification.from_pretrained (as a
+    user would: it maps the checkpoint's names onto the installed version's modules) and compares
     its logits with ours, where transformers is importable."""
     # scripts/reference/tokenizers.py would shadow the `tokenizers` package transformers imports
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
@@ -374,15 +375,21 @@ def check_with_transformers(config, state, pixels, logits):
         import transformers
     except ImportError:
         return {"skipped": "transformers is not importable"}
+    import tempfile
+
     try:
-        hf = transformers.ViTForImageClassification(transformers.ViTConfig.from_dict(config)).eval()
-        hf.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "config.json"), "w") as f:
+                json.dump(config, f)
+            with open(os.path.join(folder, "model.safetensors"), "wb") as f:
+                f.write(stored_bytes)
+            hf = transformers.ViTForImageClassification.from_pretrained(folder).eval()
         with torch.no_grad():
             ref = hf(pixel_values=pixels.cpu()).logits
         diff = (ref - logits.cpu()).abs().max().item()
         return {"transformers": transformers.__version__, "images": len(pixels), "max_abs_logit_diff": diff}
     except Exception as e:  # the model is saved already: report, do not fail
-        return {"error": f"{type(e).__name__}: {e}"}
+        return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
 
 def set_fp32_matmuls():
@@ -482,7 +489,7 @@ def main():
     model.eval()
     with torch.no_grad():
         pixels = to_pixels(data["test_x"][:16])
-        hf = check_with_transformers(config, stored, pixels, model(pixels))
+        hf = check_with_transformers(config, saved["bytes"], pixels, model(pixels))
     print(f"transformers check: {hf}", flush=True)
 
     log = {

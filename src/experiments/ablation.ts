@@ -157,6 +157,17 @@ export function switchOff(hw: ResolvedSpec, off: ReadonlySet<NonIdeality>): stri
 }
 
 /**
+ * The user's `sets` that a row keeps: a switch-off that sets a field's kind (`adc.kind=ideal`)
+ * replaces that field, so the user's assignments of its other fields (`adc.bits=8`) go with it
+ * (an ideal ADC has no bits).
+ */
+export function keptSets(sets: readonly string[], offs: readonly string[]): string[] {
+  const replaced = offs.map((a) => a.split('=')[0]!.trim()).filter((f) => f.endsWith('.kind'));
+  const under = (s: string, f: string) => s.trim().startsWith(f.slice(0, -'kind'.length));
+  return sets.filter((s) => !replaced.some((f) => under(s, f)));
+}
+
+/**
  * `hw` (a preset or spec file with `sets`) with the non-idealities `off` switched off, checked to
  * have exactly the others left.
  */
@@ -167,7 +178,8 @@ export function specWithout(
   model?: Model,
 ): ResolvedSpec {
   const full = loadSpec(hw, sets, model);
-  const spec = loadSpec(hw, [...sets, ...switchOff(full, off)], model);
+  const offs = switchOff(full, off);
+  const spec = loadSpec(hw, [...keptSets(sets, offs), ...offs], model);
   const want = nonIdealitiesOf(full).filter((n) => !off.has(n) && !(REQUIRES[n] && off.has(REQUIRES[n])));
   const got = nonIdealitiesOf(spec);
   if (got.join() !== want.join())
@@ -375,7 +387,7 @@ function writeReport(
     '',
     '## How each row is made',
     '',
-    `Each row is \`--hw ${o.hw}\`${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''} and these assignments (\`xbar eval --hw … --set …\` reruns it):`,
+    `Each row is \`--hw ${o.hw}\`${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''} and these assignments (\`xbar eval --hw … --set …\` reruns it; an assignment of a field's kind replaces your sets of that field's other parts):`,
     '',
     '| configuration | --set |',
     '|---|---|',

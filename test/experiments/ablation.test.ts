@@ -17,6 +17,7 @@ import { monteCarlo } from '../../src/eval/montecarlo.js';
 import { Predictor } from '../../src/eval/predict.js';
 import {
   type AblationOptions,
+  keptSets,
   type NonIdeality,
   nonIdealitiesOf,
   runAblation,
@@ -101,6 +102,18 @@ describe('ablation', () => {
         }
       }
     }
+  });
+
+  it("a row that switches the ADC off drops the user's sets of the ADC's other fields, and keeps them elsewhere", () => {
+    const sets = ['adc.bits=8', 'readNoise.sigma=0.1'];
+    assert.throws(() => loadSpec('rram-clipformer', [...sets, 'adc.kind=ideal']), /bits|adc/);
+    const noAdc = specWithout('rram-clipformer', sets, new Set<NonIdeality>(['adc']));
+    assert.equal(noAdc.spec.adc.kind, 'ideal');
+    assert.equal(noAdc.spec.readNoise.kind === 'relative' && noAdc.spec.readNoise.sigma, 0.1);
+    const noRead = specWithout('rram-clipformer', sets, new Set<NonIdeality>(['read-noise']));
+    assert.equal(noRead.spec.adc.kind === 'uniform' && noRead.spec.adc.bits, 8);
+    assert.deepEqual(keptSets(sets, ['adc.kind=ideal']), ['readNoise.sigma=0.1']);
+    assert.deepEqual(keptSets(sets, ['readNoise.kind=none']), ['adc.bits=8']);
   });
 
   it('only the ADC of rram-clipformer computes what the ideal spec with that ADC and tiles does', async () => {

@@ -10,6 +10,7 @@ import { loadSpec } from '../../src/analog/presets.js';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { loadModel } from '../../src/models/index.js';
+import type { VitConfig } from '../../src/models/vit.js';
 import { ROOT } from '../helpers/models.js';
 
 const XBAR = join(ROOT, 'bin/xbar.js');
@@ -34,6 +35,22 @@ describe('shipped models', () => {
     const r = await evaluate(model, data, { batch: 250 });
     // 1,000 images: a change of one prediction moves accuracy by 0.001; allow float-order flips
     assert.ok(Math.abs(r.value - 0.907) <= 0.003, `accuracy ${r.value}`);
+  });
+
+  it('vit-fmnist-deits has DeiT-S’s encoder and scores its card’s 89.30 % on the shipped demo slice', async () => {
+    const dir = join(ROOT, 'models/vit-fmnist-deits');
+    const model = loadModel(dir);
+    const c = model.config as VitConfig;
+    assert.deepEqual(
+      [c.hidden, c.layers, c.heads, c.ffn, (c.imageSize / c.patchSize) ** 2 + 1],
+      [384, 12, 6, 1536, 197],
+    );
+    const data = openData(parseDataSpec(`fashion-mnist:${join(ROOT, 'data/fashion-mnist-demo')}`), model, {
+      modelDir: dir,
+    });
+    const r = await evaluate(model, data, { batch: 100 });
+    // 1,000 images: a change of one prediction moves accuracy by 0.001; allow float-order flips
+    assert.ok(Math.abs(r.value - 0.893) <= 0.003, `accuracy ${r.value}`);
   });
 
   it('bert-sst2 scores its card’s 82.34 % on the 872 SST-2 dev sentences (the shipped slice)', async () => {

@@ -28,7 +28,10 @@ function compileStrict(spec: TopLevelSpec) {
     error: (...m: unknown[]): never => {
       throw new Error(m.join(' '));
     },
-    warn: (...m: unknown[]) => (warnings.push(m.join(' ')), logger),
+    warn: (...m: unknown[]) => {
+      warnings.push(m.join(' '));
+      return logger;
+    },
     info: () => logger,
     debug: () => logger,
   };
@@ -200,9 +203,10 @@ describe('share charts', () => {
       ...group.slice(0, group.indexOf('</g>')).matchAll(/<path[^>]*d="M0,[\d.]+h([\d.]+)v/g),
     ].map((m) => Number(m[1]));
     assert.equal(widths.length, 4);
-    widths.forEach((w, i) =>
-      assert.ok(Math.abs(w / widths[0]! - [1, 25 / 60, 10 / 60, 5 / 60][i]!) < 1e-3, `${i}`),
-    );
+    const shares = widths.map((w) => w / widths[0]!);
+    [1, 25 / 60, 10 / 60, 5 / 60].forEach((want, i) => {
+      assert.ok(Math.abs(shares[i]! - want) < 1e-3, `bar ${i}: ${shares[i]}`);
+    });
     assert.match(svg, />60\.0 \(60\.0%\)</);
   });
 });

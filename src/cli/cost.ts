@@ -5,9 +5,9 @@ import YAML from 'yaml';
 import { loadSpec } from '../analog/presets.js';
 import type { ArchitectureInput } from '../cost/components.js';
 import { type CostOptions, cost } from '../cost/cost.js';
-import { breakdownSvg, costJson, formatCost, reuseTable } from '../cost/report.js';
+import { breakdownChart, costJson, formatCost, reuseTable } from '../cost/report.js';
 import { resolveShape, SHAPE_NAMES } from '../cost/shape.js';
-import { toPng } from '../report/svg.js';
+import { toPng, toSvg } from '../report/render.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { collect, flag, numberList, opt, wholeNumber, withOptions } from './flags.js';
@@ -73,8 +73,8 @@ export function registerCost(program: Command): void {
     flag('json', {
       help: 'print JSON (energy_mJ, delay_ms, area_mm2, edap, tops_per_w, tops_per_mm2, macs, …)',
     }),
-    flag('out', { help: 'write cost.json, breakdown.svg and breakdown.png there' }),
-  ).action((o: CostFlags) => {
+    flag('out', { help: 'write cost.json and the breakdown chart (breakdown.vl.json, .svg, .png) there' }),
+  ).action(async (o: CostFlags) => {
     const tokens = o.tokens ?? o.seqLen;
     const shape = resolveShape(o.model, tokens === undefined ? {} : { tokens });
     if (o.seqLen !== undefined && o.tokens === undefined && shape.patchEmbedding) {
@@ -99,8 +99,10 @@ export function registerCost(program: Command): void {
     const report = cost(shape, spec, options);
     const json = costJson(report);
     if (o.out) {
-      const svg = breakdownSvg(report);
+      const chart = breakdownChart(report);
+      const svg = await toSvg(chart);
       writeFileAtomic(join(o.out, 'cost.json'), `${JSON.stringify(json, null, 2)}\n`);
+      writeFileAtomic(join(o.out, 'breakdown.vl.json'), `${JSON.stringify(chart, null, 1)}\n`);
       writeFileAtomic(join(o.out, 'breakdown.svg'), svg);
       writeFileAtomic(join(o.out, 'breakdown.png'), toPng(svg));
     }
@@ -109,7 +111,7 @@ export function registerCost(program: Command): void {
       console.log(formatCost(report, { layers: !!o.layers }));
       if (o.out)
         console.log(
-          `\nwrote ${['cost.json', 'breakdown.svg', 'breakdown.png'].map((f) => join(o.out!, f)).join(', ')}`,
+          `\nwrote ${['cost.json', 'breakdown.vl.json', 'breakdown.svg', 'breakdown.png'].map((f) => join(o.out!, f)).join(', ')}`,
         );
     }
   });

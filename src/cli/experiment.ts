@@ -89,7 +89,7 @@ export function registerExperiment(program: Command): Command {
       value: 'rram-clipformer',
     }),
     flag('out', {
-      help: 'output folder (results.json, results.md, clipformer.svg/png)',
+      help: 'output folder (results.json, results.md, clipformer.vl.json/svg/png)',
       value: 'runs/clipformer',
     }),
     flag('repeats', { help: 'Monte Carlo instances per cell', value: 10 }),
@@ -121,7 +121,7 @@ export function registerExperiment(program: Command): Command {
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
     });
-    done(e.out, 'clipformer.svg/png', t0);
+    done(e.out, 'clipformer.vl.json/svg/png', t0);
   });
   withOptions(
     exp
@@ -134,7 +134,7 @@ export function registerExperiment(program: Command): Command {
     opt('--learned <dir>', 'its twin trained with learned input ranges and column scales, a third row'),
     flag('data', { help: 'labelled data, KIND:PATH', value: shipped('glue-sst2', 'sst2-demo') }),
     flag('hw', { value: 'pcm-lammie' }),
-    flag('out', { help: 'output folder (results.json, results.md, pto.svg/png)', value: 'runs/pto' }),
+    flag('out', { help: 'output folder (results.json, results.md, pto.vl.json/svg/png)', value: 'runs/pto' }),
     flag('repeats', { help: 'instances per cell of the 1 h table', value: 10 }),
     opt('--time-repeats <n>', 'instances per cell of the time sweep (10 for the paper’s count)', 1, 3),
     // the paper's N = 2; more inputs steady a 99.99th percentile estimated from few values
@@ -175,7 +175,7 @@ export function registerExperiment(program: Command): Command {
       sigmas: o.sigmas,
       current: o.current,
     });
-    done(e.out, 'pto.svg/png', t0);
+    done(e.out, 'pto.vl.json/svg/png', t0);
   });
   withOptions(
     exp
@@ -194,7 +194,7 @@ export function registerExperiment(program: Command): Command {
       (v: string) => v.split(',').map((x) => x.trim()),
     ),
     flag('out', {
-      help: 'output folder (results.json, results.md, ablation.svg/png)',
+      help: 'output folder (results.json, results.md, ablation.vl.json/svg/png)',
       value: 'runs/ablation',
     }),
     flag('repeats', { help: 'Monte Carlo instances per row', value: 3 }),
@@ -228,7 +228,7 @@ export function registerExperiment(program: Command): Command {
       // ranges calibrated on data, as xbar eval takes them
       calibration: () => openData(o.data, model, { modelDir, maxLength: o.maxLength, split: 'train' }),
     });
-    done(e.out, 'ablation.svg/png', t0);
+    done(e.out, 'ablation.vl.json/svg/png', t0);
   });
   return exp;
 }

@@ -1,5 +1,6 @@
 /** Views of a CostReport: breakdowns by stage and component, text tables, JSON, and charts. */
-import { barChart, colorMap, pieChart, svgDocument } from '../report/svg.js';
+import type { TopLevelSpec } from 'vega-lite';
+import { barChart, colorMap, figure, pieChart } from '../report/charts.js';
 import { table } from '../util/table.js';
 import {
   COMPONENTS,
@@ -288,8 +289,8 @@ export function costJson(r: CostReport): Record<string, unknown> {
   };
 }
 
-/** Pies of energy, delay and area by stage (as TReX's Fig. 1) and bars by component, as one SVG. */
-export function breakdownSvg(r: CostReport): string {
+/** Pies of energy, delay and area by stage (as TReX's Fig. 1) and bars by component, as one Vega-Lite figure. */
+export function breakdownChart(r: CostReport): TopLevelSpec {
   const stages = byStage(r);
   const t = r.totals;
   // colours by summed share of the three pies, so the big slices get the clearest colours
@@ -313,11 +314,12 @@ export function breakdownSvg(r: CostReport): string {
     barChart({
       title: `${what} by component`,
       data: [...comps].map(([c, s]) => ({ label: COMPONENT_LABELS[c], value: pick(s) })),
+      xTitle: `${what.toLowerCase()} (${unit})`,
       format: format(unit),
       colors: colorMap(COMPONENTS.map((c) => COMPONENT_LABELS[c])),
     });
   const title =
     `${r.model.name} on ${r.hardware.name}${r.reuse.length ? `, ${r.reuse.length} encoders reuse attention` : ''}: ` +
     `${sig(t.energyMJ, 3)} mJ, ${sig(t.delayMs, 3)} ms, ${sig(t.areaMm2, 4)} mm², EDAP ${sig(t.edap, 4)}`;
-  return svgDocument([[energy, delay, area].map(pie), [energy, area].map(bars)], { title });
+  return figure([[energy, delay, area].map(pie), [energy, area].map(bars)], { title });
 }

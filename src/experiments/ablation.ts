@@ -17,7 +17,7 @@ import { evaluate, runOn } from '../eval/evaluate.js';
 import { calibrateAdcRanges } from '../methods/adc-range.js';
 import { calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
-import { intervalChart, svgDocument } from '../report/svg.js';
+import { figure, intervalChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import {
@@ -339,11 +339,11 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
       return { value: r.value };
     });
   }
-  writeReport(exp, o, full, present, rows, [...calibratedOn]);
+  await writeReport(exp, o, full, present, rows, [...calibratedOn]);
   return exp;
 }
 
-function writeReport(
+async function writeReport(
   exp: Experiment,
   o: AblationOptions,
   full: ResolvedSpec,
@@ -351,7 +351,7 @@ function writeReport(
   rows: readonly Row[],
   /** Where the rows' ranges set on data were calibrated (what the calibration logged). */
   calibratedOn: readonly string[],
-): void {
+): Promise<void> {
   const r = exp.record;
   const ideal = r.extra['ideal'] as number;
   const cellOf = (row: Row): CellRecord | undefined => r.cells[cellId(row.off)];
@@ -409,12 +409,12 @@ function writeReport(
   const ablated = [...new Set(rows.flatMap((row) => (row.about ? [row.about.n] : [])))];
   const chart = intervalChart({
     title: `${o.hw}: accuracy each non-ideality costs`,
-    xLabel: 'accuracy points (95 % CI)',
+    xTitle: 'accuracy points (95 % CI)',
     series: ['alone: ideal − only it', 'removed: all but it − full'],
     rows: ablated.map((n) => ({
       label: rowOf(n, true).label.slice('only '.length),
       values: [point(vsIdeal(cellOf(rowOf(n, true))).map((v) => -v)), point(vsFull(cellOf(rowOf(n, false))))],
     })),
   });
-  exp.figure('ablation', svgDocument([[chart]]));
+  await exp.figure('ablation', figure([[chart]]));
 }

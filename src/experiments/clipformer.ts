@@ -19,7 +19,7 @@ import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
-import { histogram, lineChart, svgDocument } from '../report/svg.js';
+import { figure, histogram, lineChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
@@ -133,7 +133,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
     // K/V conductances of one batch, before and after the paper's γ = 5 transform
     await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o.hw, 5, m.model)));
   }
-  writeReport(exp, o);
+  await writeReport(exp, o);
   return exp;
 }
 
@@ -202,7 +202,7 @@ function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
   return { before, after };
 }
 
-function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
+async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Promise<void> {
   const r = exp.record;
   const cell = (m: string, g: number, k: string): CellRecord | undefined => r.cells[`${m}.g${g}.${k}`];
   const lines = [
@@ -261,15 +261,15 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
     const h = r.extra[`histograms.${m.name}`] as Awaited<ReturnType<typeof kvConductances>> | undefined;
     return [
       [
-        lineChart({ title: `${m.name}: accuracy`, xLabel: 'γ', yLabel: 'accuracy (%)', series }),
-        lineChart({ title: `${m.name}: mean attention SNR`, xLabel: 'γ', yLabel: 'SNR (dB)', series: snr }),
+        lineChart({ title: `${m.name}: accuracy`, xTitle: 'γ', yTitle: 'accuracy (%, ±1 std)', series }),
+        lineChart({ title: `${m.name}: mean attention SNR`, xTitle: 'γ', yTitle: 'SNR (dB)', series: snr }),
       ],
       ...(h
         ? [
             (['k', 'v'] as const).map((w) =>
               histogram({
                 title: `${m.name}: ${w.toUpperCase()} conductances, layer 0 (α ${h.alpha}, β ${h.beta})`,
-                xLabel: 'G (µS)',
+                xTitle: 'G (µS)',
                 series: [
                   { label: 'before', values: h[w].before },
                   { label: 'after', values: h[w].after },
@@ -280,5 +280,5 @@ function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): void {
         : []),
     ];
   });
-  exp.figure('clipformer', svgDocument(charts, { title: 'ClipFormer' }));
+  await exp.figure('clipformer', figure(charts, { title: 'ClipFormer' }));
 }

@@ -18,7 +18,7 @@ import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate, runOn } from '../eval/evaluate.js';
 import { calibrateConductanceRanges, calibrateInputRanges, type SaturationCounts } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
-import { lineChart, svgDocument } from '../report/svg.js';
+import { figure, lineChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
 import { type CellRecord, Experiment, pairedDifferences, pm, signedInterval } from './runner.js';
 
@@ -230,7 +230,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       }
     }
   }
-  report(exp, o);
+  await report(exp, o);
   return exp;
 }
 
@@ -242,7 +242,7 @@ const difference = (a: CellRecord | undefined, b: CellRecord | undefined): strin
 const rangeLabel = (k: Range): string =>
   k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k;
 
-function report(exp: Experiment, o: PtoExperimentOptions): void {
+async function report(exp: Experiment, o: PtoExperimentOptions): Promise<void> {
   const r = exp.record;
   const lines = [
     `# Post-training range optimisation on ${o.hw}`,
@@ -328,8 +328,9 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
   const charts = o.models.map((m) =>
     lineChart({
       title: `${m.name}: accuracy against time`,
-      xLabel: 'time since programming (s)',
-      yLabel: 'accuracy (%)',
+      xTitle: 'time since programming (log scale)',
+      xNames: TIME_LABEL,
+      yTitle: 'accuracy (%, ±1 std)',
       logX: true,
       series: ([m.learned ? 'learned' : 'dynamic', 'calibrated', 'recalibrated'] as const).map((k) => ({
         label: rangeLabel(k),
@@ -340,5 +341,5 @@ function report(exp: Experiment, o: PtoExperimentOptions): void {
       })),
     }),
   );
-  exp.figure('pto', svgDocument([charts], { title: 'Post-training range optimisation' }));
+  await exp.figure('pto', figure([charts], { title: 'Post-training range optimisation' }));
 }

@@ -8,8 +8,9 @@
 import { existsSync } from 'node:fs';
 import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
 import { assertSameNoise } from '../analog/analog-model.js';
-import { toPng } from '../report/svg.js';
+import { toPng, toSvg } from '../report/render.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
 import { meanStd, t975 } from '../util/math.js';
@@ -141,8 +142,10 @@ export class Experiment {
     writeFileAtomic(join(this.out, name), data);
   }
 
-  /** Writes an SVG document as `name.svg` and `name.png`. */
-  figure(name: string, svg: string): void {
+  /** Writes a chart as its Vega-Lite spec `name.vl.json` (to open in the Vega editor), `name.svg` and `name.png`. */
+  async figure(name: string, spec: TopLevelSpec): Promise<void> {
+    const svg = await toSvg(spec);
+    this.write(`${name}.vl.json`, `${JSON.stringify(spec, null, 1)}\n`);
     this.write(`${name}.svg`, svg);
     this.write(`${name}.png`, toPng(svg));
   }

@@ -28,8 +28,7 @@ import {
 } from '../methods/trex/search.js';
 import { copyProcessorFiles, loadModel, type Model } from '../models/index.js';
 import type { Variants } from '../models/variants.js';
-import { scatterChart } from '../report/scatter.js';
-import { svgDocument } from '../report/svg.js';
+import { figure, scatterChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
 import { Experiment } from './runner.js';
 
@@ -248,17 +247,17 @@ export async function trexExperiment(o: ExperimentOptions): Promise<Experiment> 
     }
   }
 
-  writeReport(exp, o, models, rows, patterns);
+  await writeReport(exp, o, models, rows, patterns);
   return exp;
 }
 
-function writeReport(
+async function writeReport(
   exp: Experiment,
   o: ExperimentOptions,
   models: ModelEntry[],
   rows: Record<string, Row>,
   patterns: Pattern[],
-): void {
+): Promise<void> {
   const lines: string[] = [`# TReX on ${o.modelDir}`, ''];
   lines.push(
     `Data: ${o.data.eval.name} (ideal), first ${Math.min(o.hwLimit, o.data.eval.size)} of it on hardware, ` +
@@ -333,8 +332,8 @@ function writeReport(
   if (patterns.length) {
     const chart = scatterChart({
       title: 'patterns: ideal accuracy after brief training',
-      xLabel: 'N_reuse',
-      yLabel: 'accuracy %',
+      xTitle: 'N_reuse',
+      yTitle: 'accuracy (%)',
       points: patterns.map((p) => ({
         series: p.kind,
         label: p.label.replace(/^\w+ /, ''),
@@ -342,13 +341,13 @@ function writeReport(
         y: 100 * p.ideal,
       })),
     });
-    exp.figure('patterns', svgDocument([[chart]]));
+    await exp.figure('patterns', figure([[chart]]));
   }
   for (const hw of o.hardware) {
     const chart = scatterChart({
       title: `non-ideal accuracy vs EDAP on ${hw}`,
-      xLabel: 'EDAP (mJ·ms·mm², log)',
-      yLabel: 'accuracy %',
+      xTitle: 'EDAP (mJ·ms·mm², log scale)',
+      yTitle: 'accuracy (%)',
       logX: true,
       points: models.map((m) => ({
         series: m.group,
@@ -357,7 +356,7 @@ function writeReport(
         y: 100 * rows[m.name]!.nonIdeal[hw]!.mean,
       })),
     });
-    exp.figure(`pareto-${hw}`, svgDocument([[chart]]));
+    await exp.figure(`pareto-${hw}`, figure([[chart]]));
   }
 }
 

@@ -76,8 +76,12 @@ describe('xbar cost', () => {
     assert.match(out, /^encoder +energy µJ/m);
     assert.match(out, /^EDAP +[\d.]+ +mJ·ms·mm²/m);
     assert.match(out, /^fitted: [\d.]+% of the energy, [\d.]+% of the delay and [\d.]+% of the area/m);
-    for (const f of ['cost.json', 'breakdown.svg', 'breakdown.png']) assert.ok(existsSync(join(dir, f)), f);
+    for (const f of ['cost.json', 'breakdown.vl.json', 'breakdown.svg', 'breakdown.png'])
+      assert.ok(existsSync(join(dir, f)), f);
     assert.match(readFileSync(join(dir, 'breakdown.svg'), 'utf8'), /Energy by stage/);
+    const spec = JSON.parse(readFileSync(join(dir, 'breakdown.vl.json'), 'utf8'));
+    assert.match(spec.$schema, /vega-lite/);
+    assert.match(spec.title.text, /^bert-base on /);
   });
 
   it('--reuse-counts: one row per count in Table IV’s layout; --json: one report per count', async () => {

@@ -1,0 +1,409 @@
+/**
+ * Charts as Vega-Lite specs: plain JSON objects, one builder per kind of chart, each carrying its
+ * own data. Vega lays them out (nice ticks, axes, legends); report/render.ts draws them to SVG and
+ * PNG in Node, and a browser can render the same specs. Nothing here imports Node.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+
+type ConcatSpec = Extract<TopLevelSpec, { vconcat: unknown }>;
+/** One chart: a Vega-Lite view without the top-level properties, to stand alone or sit in a figure. */
+export type Chart = ConcatSpec['vconcat'][number];
+
+/** Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency. */
+export const PALETTE = [
+  '#0072B2', // blue
+  '#E69F00', // orange
+  '#009E73', // bluish green
+  '#CC79A7', // reddish purple
+  '#56B4E9', // sky blue
+  '#D55E00', // vermillion
+  '#F0E442', // yellow
+  '#332288', // indigo (Tol's muted scheme), before black for a ninth entry
+  '#000000', // black
+  '#999999', // grey (also "other")
+] as const;
+
+const FONT = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+const CONFIG = {
+  font: FONT,
+  range: { category: [...PALETTE] },
+  // titles placed by the plot area, not by the axis labels that stick out above it
+  title: { fontSize: 15, anchor: 'start' as const, frame: 'group' as const },
+  axis: { labelFontSize: 11, titleFontSize: 13, titleFontWeight: 'normal' as const },
+  // fewer, rounder ticks than one per 40 px: labels every 10 rather than 10 apart with half hidden
+  axisQuantitative: { tickCount: 6 },
+  legend: { labelFontSize: 12, titleFontSize: 12, labelLimit: 400 },
+  view: { continuousWidth: 360, continuousHeight: 220 },
+};
+
+/** A figure: rows of charts side by side under an optional title, each chart with its own scales and legend. */
+export function figure(rows: readonly (readonly Chart[])[], o: { title?: string } = {}): TopLevelSpec {
+  const top = { $schema: SCHEMA, config: CONFIG };
+  const only = rows.length === 1 && rows[0]!.length === 1 && !o.title ? rows[0]![0] : undefined;
+  if (only) return { ...top, ...only } as TopLevelSpec;
+  const independent = { scale: { color: 'independent' as const }, legend: { color: 'independent' as const } };
+  return {
+    ...top,
+    ...(o.title ? { title: { text: o.title, fontSize: 18 } } : {}),
+    spacing: 30,
+    resolve: independent,
+    vconcat: rows.map((row) => ({ hconcat: [...row], spacing: 30, resolve: independent })),
+  };
+}
+
+/** Colours in a series' order (the palette's last entry, grey, kept for "other"). */
+const seriesColor = (labels: readonly string[]) => ({
+  domain: [...labels],
+  range: labels.map((_, i) => PALETTE[i % (PALETTE.length - 1)]!),
+});
+
+export interface Series {
+  label: string;
+  /** Points in x order; `err` draws a ±err bar (e.g. one std). */
+  points: readonly { x: number; y: number; err?: number }[];
+}
+
+/** Lines through each series' points with ±err bars; `logX` for times. */
+export function lineChart(o: {
+  title: string;
+  xTitle: string;
+  yTitle: string;
+  series: readonly Series[];
+  logX?: boolean;
+  /** Names of the x values, e.g. { 3600: '1 h' }: ticks there, so labelled (default: the x values as numbers). */
+  xNames?: Readonly<Record<number, string>>;
+}): Chart {
+  const values = o.series.flatMap((s) =>
+    s.points.map((p) => ({
+      series: s.label,
+      x: p.x,
+      y: p.y,
+      ...(p.err === undefined ? {} : { lo: p.y - p.err, hi: p.y + p.err }),
+    })),
+  );
+  const x = {
+    field: 'x',
+    type: 'quantitative' as const,
+    title: o.xTitle,
+    scale: o.logX ? { type: 'log' as const } : { zero: false },
+    // the few x values measured, not a scale's ticks between them
+    axis: {
+      values: [...new Set(values.map((v) => v.x))],
+      ...(o.xNames ? { labelExpr: `${JSON.stringify(o.xNames)}[datum.value]` } : { format: '~g' }),
+    },
+  };
+  const y = { type: 'quantitative' as const, title: o.yTitle, scale: { zero: false } };
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    title: null,
+    scale: seriesColor(o.series.map((s) => s.label)),
+  };
+  return {
+    title: o.title,
+    data: { values },
+    layer: [
+      { mark: { type: 'line', point: true }, encoding: { x, y: { ...y, field: 'y' }, color } },
+      {
+        transform: [{ filter: 'isValid(datum.lo)' }],
+        mark: { type: 'errorbar', ticks: true },
+        encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+      },
+    ],
+  };
+}
+
+/**
+ * Histograms of several samples on `bins` shared bins, as fractions of each sample, overlaid
+ * translucent so both show.
+ */
+export function histogram(o: {
+  title: string;
+  xTitle: string;
+  series: readonly { label: string; values: ArrayLike<number> }[];
+  bins?: number;
+}): Chart {
+  const nb = o.bins ?? 40;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of o.series)
+    for (let i = 0; i < s.values.length; i++) {
+      lo = Math.min(lo, s.values[i]!);
+      hi = Math.max(hi, s.values[i]!);
+    }
+  const width = (hi - lo || 1) / nb;
+  const values = o.series.flatMap((s) => {
+    const counts = new Array<number>(nb).fill(0);
+    for (let i = 0; i < s.values.length; i++)
+      counts[Math.min(nb - 1, Math.floor((s.values[i]! - lo) / width))]!++;
+    return counts.map((c, b) => ({
+      series: s.label,
+      x0: lo + b * width,
+      x1: lo + (b + 1) * width,
+      fraction: c / Math.max(1, s.values.length),
+    }));
+  });
+  return {
+    title: o.title,
+    data: { values },
+    mark: { type: 'rect', opacity: 0.5 },
+    encoding: {
+      x: { field: 'x0', type: 'quantitative', title: o.xTitle, scale: { zero: false } },
+      x2: { field: 'x1' },
+      y: { field: 'fraction', type: 'quantitative', title: 'fraction of values', stack: null },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        scale: seriesColor(o.series.map((s) => s.label)),
+      },
+    },
+  };
+}
+
+/**
+ * Estimates with intervals by row (a forest plot): per row and series a dot at the estimate and a
+ * whisker over its interval, a dashed line at zero; rows top to bottom in the order given.
+ */
+export function intervalChart(o: {
+  title: string;
+  xTitle: string;
+  series: readonly string[];
+  rows: readonly { label: string; values: readonly ({ mid: number; lo: number; hi: number } | null)[] }[];
+}): Chart {
+  const values = o.rows.flatMap((r) =>
+    r.values.flatMap((v, j) =>
+      v && Number.isFinite(v.mid)
+        ? [
+            {
+              row: r.label,
+              series: o.series[j]!,
+              mid: v.mid,
+              // JSON has no NaN: an interval that could not be computed is left out
+              ...(Number.isFinite(v.lo) && Number.isFinite(v.hi) ? { lo: v.lo, hi: v.hi } : {}),
+            },
+          ]
+        : [],
+    ),
+  );
+  const y = {
+    field: 'row',
+    type: 'nominal' as const,
+    title: null,
+    sort: o.rows.map((r) => r.label),
+    axis: { labelLimit: 300 },
+  };
+  const yOffset = { field: 'series', type: 'nominal' as const, sort: [...o.series] };
+  const color = { field: 'series', type: 'nominal' as const, title: null, scale: seriesColor(o.series) };
+  const x = { type: 'quantitative' as const, title: o.xTitle };
+  return {
+    title: o.title,
+    width: 360,
+    height: { step: 14, for: 'offset' as const },
+    data: { values },
+    layer: [
+      {
+        data: { values: [{ zero: 0 }] },
+        mark: { type: 'rule', strokeDash: [4, 3], color: '#999' },
+        encoding: { x: { ...x, field: 'zero' } },
+      },
+      {
+        transform: [{ filter: 'isValid(datum.lo)' }],
+        mark: { type: 'rule', strokeWidth: 2 },
+        encoding: { y, yOffset, x: { ...x, field: 'lo' }, x2: { field: 'hi' }, color },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 50, opacity: 1 },
+        encoding: { y, yOffset, x: { ...x, field: 'mid' }, color },
+      },
+    ],
+  };
+}
+
+export interface ScatterPoint {
+  series: string;
+  label: string;
+  x: number;
+  y: number;
+}
+
+/** Points by series, each labelled beside it; `logX` drops points at x ≤ 0. */
+export function scatterChart(o: {
+  title: string;
+  xTitle: string;
+  yTitle: string;
+  points: readonly ScatterPoint[];
+  logX?: boolean;
+}): Chart {
+  const values = o.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logX || p.x > 0));
+  // room around the points for them and their labels; a log axis not widened to whole decades
+  const padding = 24;
+  const encoding = {
+    x: {
+      field: 'x',
+      type: 'quantitative' as const,
+      title: o.xTitle,
+      scale: o.logX ? { type: 'log' as const, nice: false, padding } : { zero: false, padding },
+      // counts (e.g. encoders) get whole-number ticks
+      ...(values.every((p) => Number.isInteger(p.x)) ? { axis: { tickMinStep: 1, format: 'd' } } : {}),
+    },
+    y: { field: 'y', type: 'quantitative' as const, title: o.yTitle, scale: { zero: false, padding } },
+  };
+  return {
+    title: o.title,
+    width: 520,
+    height: 360,
+    data: { values: [...values] },
+    layer: [
+      {
+        mark: { type: 'point', filled: true, size: 70, opacity: 1, stroke: '#222', strokeWidth: 0.6 },
+        encoding: {
+          ...encoding,
+          color: {
+            field: 'series',
+            type: 'nominal',
+            title: null,
+            scale: seriesColor([...new Set(values.map((p) => p.series))]),
+            // below the plot: the labels of the rightmost points reach beyond it on the right
+            legend: { orient: 'bottom' },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', align: 'left', dx: 7, dy: -7, fontSize: 10 },
+        encoding: { ...encoding, text: { field: 'label' } },
+      },
+    ],
+  };
+}
+
+export interface Datum {
+  label: string;
+  value: number;
+}
+
+export interface ShareOptions {
+  title: string;
+  data: readonly Datum[];
+  /** Formats a value for the labels, e.g. (v) => `${v.toFixed(1)} µJ`. */
+  format?: (v: number) => string;
+  /** Fixed colours by label, so several charts agree; others take the palette in order. */
+  colors?: Readonly<Record<string, string>>;
+  /** At most this many entries; the smallest rest are merged into "other". */
+  maxEntries?: number;
+}
+
+/** One colour per label, in order, from the palette (grey kept for "other"). */
+export function colorMap(labels: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  labels.forEach((l, i) => {
+    out[l] = PALETTE[i % (PALETTE.length - 1)]!;
+  });
+  out['other'] = PALETTE[PALETTE.length - 1]!;
+  return out;
+}
+
+/** Positive entries largest first, the tail merged into "other", each with its share, text and colour. */
+function shares(o: ShareOptions, maxEntries: number) {
+  const fmt = o.format ?? ((v: number) => v.toPrecision(3));
+  const pos = o.data.filter((d) => d.value > 0 && Number.isFinite(d.value)).sort((a, b) => b.value - a.value);
+  const items =
+    pos.length <= maxEntries
+      ? pos
+      : [
+          ...pos.slice(0, maxEntries - 1),
+          { label: 'other', value: pos.slice(maxEntries - 1).reduce((s, d) => s + d.value, 0) },
+        ];
+  const sum = items.reduce((s, d) => s + d.value, 0);
+  const fixed = o.colors ?? {};
+  const used = new Set(Object.values(fixed));
+  const free = PALETTE.filter((c) => !used.has(c));
+  let next = 0;
+  return items.map((d, rank) => {
+    const share = `${((100 * d.value) / sum).toFixed(1)}%`;
+    const color = fixed[d.label] ?? free[next++ % free.length] ?? PALETTE[rank % PALETTE.length]!;
+    return { ...d, rank, fraction: d.value / sum, text: `${fmt(d.value)} (${share})`, share, color };
+  });
+}
+
+/** Black or white text, whichever reads better on `hex`. */
+function inkOn(hex: string): string {
+  const n = Number.parseInt(hex.slice(1), 16);
+  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? '#000' : '#fff';
+}
+
+/** A pie chart: slices clockwise from 12 o'clock, largest first, shares on slices of 6% or more, a legend with values. */
+export function pieChart(o: ShareOptions): Chart {
+  const items = shares(o, o.maxEntries ?? 9);
+  if (!items.length)
+    return { title: o.title, data: { values: [{}] }, mark: { type: 'text', text: '(nothing to show)' } };
+  const values = items.map((d) => ({ ...d, legend: `${d.label}  ${d.text}`, ink: inkOn(d.color) }));
+  const theta = { field: 'value', type: 'quantitative' as const, stack: true };
+  const order = { field: 'rank', type: 'quantitative' as const };
+  return {
+    title: o.title,
+    width: 220,
+    height: 220,
+    data: { values },
+    layer: [
+      {
+        mark: { type: 'arc', stroke: '#fff', strokeWidth: 1.5 },
+        encoding: {
+          theta,
+          order,
+          color: {
+            field: 'legend',
+            type: 'nominal',
+            title: null,
+            sort: values.map((d) => d.legend),
+            scale: { domain: values.map((d) => d.legend), range: values.map((d) => d.color) },
+          },
+        },
+      },
+      {
+        transform: [{ filter: 'datum.fraction >= 0.06' }],
+        mark: { type: 'text', radius: 70, fontWeight: 'bold', fontSize: 12 },
+        encoding: {
+          theta,
+          order,
+          text: { field: 'share' },
+          fill: { field: 'ink', type: 'nominal', scale: null },
+        },
+      },
+    ],
+  };
+}
+
+/** A horizontal bar chart, largest first, each bar labelled with its value and share. */
+export function barChart(o: ShareOptions & { xTitle: string }): Chart {
+  const values = shares(o, o.maxEntries ?? 12);
+  const y = { field: 'label', type: 'nominal' as const, title: null, sort: values.map((d) => d.label) };
+  const x = { field: 'value', type: 'quantitative' as const, title: o.xTitle };
+  return {
+    title: o.title,
+    width: 300,
+    height: { step: 22 },
+    data: { values },
+    layer: [
+      {
+        mark: 'bar',
+        encoding: {
+          y,
+          x,
+          color: {
+            field: 'label',
+            type: 'nominal',
+            legend: null,
+            scale: { domain: values.map((d) => d.label), range: values.map((d) => d.color) },
+          },
+        },
+      },
+      {
+        mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 },
+        encoding: { y, x, text: { field: 'text' } },
+      },
+    ],
+  };
+}

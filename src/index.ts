@@ -10,7 +10,6 @@ export { loadSpec, PRESET_NAMES, PRESETS, type PresetName, specDiff } from './an
 export type { HardwareSpec, HardwareSpecInput } from './analog/spec.js';
 export { type CostOptions, type CostReport, type CostTotals, cost } from './cost/cost.js';
 export { breakdownChart, costJson, formatCost } from './cost/report.js';
-export { toPng, toSvg } from './report/render.js';
 export { type ModelShape, modelShape, resolveShape, SHAPE_NAMES } from './cost/shape.js';
 export { type DataSpec, type EvalData, type OpenOptions, openData, parseDataSpec } from './eval/data.js';
 export { type EvalOptions, type EvalResult, evaluate } from './eval/evaluate.js';
@@ -20,6 +19,7 @@ export * from './graph/index.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export type { ModelInputs } from './models/family.js';
 export { loadModel, MODEL_SIZES, Model, type ModelConfig, randomModel } from './models/index.js';
+export { toPng, toSvg } from './report/render.js';
 export { type CompileOptions, compile, type Provider, type RunnableGraph } from './runtime/session.js';
 export { type AdapterInfo, describeAdapter } from './runtime/webgpu/device.js';
 

@@ -143,7 +143,10 @@ export function registerTrexExperiment(experiment: Command): void {
       ),
     flag('model', { help: 'the trained model (HF folder)', required: true }),
     flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }),
-    flag('out', { help: 'results folder (results.json, results.md, pareto-*.vl.json/svg/png, patterns.*)', value: 'runs/trex' }),
+    flag('out', {
+      help: 'results folder (results.json, results.md, pareto-*.vl.json/svg/png, patterns.*)',
+      value: 'runs/trex',
+    }),
     opt(
       '--hw <list>',
       'hardware, comma-separated; the first sets the delays',

@@ -9,7 +9,7 @@
  * that its GPU memory is its own.
  *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
  *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
- * GPU memory of other sizes (issue's bound: under 16 GB at batch 64), without PyTorch:
+ * GPU memory of other sizes at batch 64, without PyTorch:
  *   node dist/bench/gpu.js --model deit-b --presets rram-clipformer,pcm-aihwkit --no-torch --reps 1
  *   node dist/bench/gpu.js --model bert-large --tokens 128 --presets rram-clipformer --no-torch --reps 1
  */

@@ -12,9 +12,9 @@
  * bit-serial model's work is.
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
-import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
 import type { CrossbarKernelArgs } from './crossbar.js';
-import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
+import { adcGainsOf, conversion, dynamicCode, noiseKeys, productsHead, storeFn } from './crossbar-parts.js';
+import { f32Literal, linearGrid } from './philox.js';
 
 /** Threads per workgroup. */
 const GROUP = 64;
@@ -72,16 +72,6 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
       : `vec4<f32>(${[0, 1, 2, 3].map((l) => `select(0.0f, ${array}[min(${at} + c0 + ${l}u, ${total - 1}u)], c0 + ${l}u < ${C}u)`).join(', ')})`;
   const scaled = (v: string, s: number) => (Math.fround(s) === 1 ? v : `${v} * ${f32Literal(s)}`);
 
-  // the noise's keys (native/crossbar_products.cc noiseAt), per vector n
-  const perB = a.samplesAlongB ? B / a.samples : 0;
-  const perN = a.samplesAlongB ? 0 : N / a.samples;
-  const stride = a.samplesAlongB ? perB * R * N : B * R * perN;
-  const sampleOf = (n: string) => (a.samplesAlongB ? `b / ${perB}u` : `${n} / ${perN}u`);
-  const rowOf = (n: string) =>
-    a.samplesAlongB
-      ? `((b % ${perB}u) * ${R}u + r) * ${N}u + ${n}`
-      : `(b * ${R}u + r) * ${perN}u + ${n} % ${perN}u`;
-
   const vs = Array.from({ length: TV }, (_, v) => v);
   const ps = Array.from({ length: planes }, (_, p) => p);
   const gainOf = (v: number, c: string) =>
@@ -108,13 +98,7 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
           ${squares ? `var ss = array<vec4<f32>, ${planes}>(${ps.map((p) => `s${v}_${p}`).join(', ')});` : ''}
           for (var k = 0u; k < ${planes}u; k++) {
             var val = ys[k];
-            ${
-              noisy
-                ? `val += ${squares ? `sqrt(ss[k] + ${f32Literal(Math.fround(a.outSigma) ** 2)})` : f32Literal(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q${v}, sample${v}, 0u), vec2<u32>(SEEDS[k], 0u));`
-                : ''
-            }
-            ${a.adcGains ? 'val *= ag;' : ''}
-            ${a.levels > 0 ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));` : ''}
+            ${conversion(a, squares ? 'ss[k]' : null, `sample${v}`, `q${v}`)}
             total${v} += COEF[k * ${J}u + j] * val;
           }
         }`,
@@ -122,11 +106,8 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
     .join('\n        ');
 
   const code = /* wgsl */ `
-${noisy ? RUN_STRUCT : ''}
 ${bindings.join('\n')}
-${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
-${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${Array.from(a.noiseSeeds!, (k) => `${k}u`).join(', ')});` : ''}
-var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32Literal(c)).join(', ')});
+${productsHead(a)}
 
 // the workgroup's vectors' plane bits × sign, by (vector, row): planes 0..3, 4..7
 var<workgroup> bits: array<vec4<f32>, ${2 * WV * rows}>;
@@ -166,12 +147,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       var sgn = 1.0f;
       if (vg * ${WV}u + u < ${N}u) {
         let q = x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e];
-        ${
-          dynamic
-            ? `// the graph's DAC: fl(x·fl(levels/range)), |·| rounded half to even
-        m = u32(round(abs(q * (${f32Literal(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&ranges[u])), ${f32Literal(1e-30)})))));`
-            : 'm = u32(abs(q));'
-        }
+        ${dynamic ? `m = ${dynamicCode(a, 'atomicLoad(&ranges[u])')};` : 'm = u32(abs(q));'}
         sgn = select(1.0f, -1.0f, q < 0.0f);
       }
       for (var h = 0u; h < 2u; h++) {
@@ -181,8 +157,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     workgroupBarrier();
     ${dynamic ? vs.map((v) => `let range${v} = max(bitcast<f32>(atomicLoad(&ranges[t * ${TV}u + ${v}u])), ${f32Literal(1e-30)});`).join('\n    ') : ''}
-    ${noisy ? vs.map((v) => `let sample${v} = run.firstSample + ${sampleOf(`n${v}`)};\n    let q${v} = ${rowOf(`n${v}`)};`).join('\n    ') : ''}
-    ${a.adcGains ? `let ag = vec4<f32>(${[0, 1, 2, 3].map((l) => `adcGain[r * ${C}u + min(c0 + ${l}u, ${C - 1}u)]`).join(', ')});` : ''}
+    ${
+      noisy
+        ? vs
+            .map((v) => {
+              const keys = noiseKeys(a, `n${v}`);
+              return `let sample${v} = ${keys.sample};\n    let q${v} = ${keys.row};`;
+            })
+            .join('\n    ')
+        : ''
+    }
+    ${adcGainsOf(a)}
     ${vs.map((v) => `var sum${v} = vec4<f32>(0.0f);`).join('\n    ')}
     for (var j = 0u; j < ${J}u; j++) {
       ${vs.map((v) => `var total${v} = vec4<f32>(0.0f);`).join('\n      ')}
@@ -206,12 +191,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   ${a.sumTiles ? vs.map((v) => `if (n${v} < ${N}u && cq < ${quads}u) { store(b * ${N}u + n${v}, c0, acc${v}); }`).join('\n  ') : ''}
 }
-
-fn store(row: u32, c0: u32, value: vec4<f32>) {
-  for (var l = 0u; l < 4u; l++) {
-    if (c0 + l < ${C}u) { out[row * ${C}u + c0 + l] = value[l]; }
-  }
-}
-`;
+${storeFn(C)}`;
   return { code, inputs, grid, run: noisy };
 }

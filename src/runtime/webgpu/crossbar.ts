@@ -14,10 +14,10 @@
  * columns side by side: coalesced loads), every plane's sums in registers.
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
-import { RUN_STRUCT } from '../../graph/gpu-kernel.js';
 import type { WrittenCellsArgs } from '../native.js';
+import { adcGainsOf, conversion, dynamicCode, noiseKeys, productsHead, storeFn } from './crossbar-parts.js';
 import { crossbarKernelTiled, tiledFits } from './crossbar-tiled.js';
-import { f32Literal, linearGrid, PHILOX_WGSL } from './philox.js';
+import { f32Literal, linearGrid } from './philox.js';
 
 /** The programming-noise laws of analog/write-noise.ts WRITE_KINDS, by name. */
 export type WriteLaw = 'none' | 'relative' | 'writeSqrt' | 'additive' | 'pcm';
@@ -206,14 +206,7 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
 }`;
   }
 
-  // the noise's keys (native/crossbar_products.cc noiseAt)
-  const perB = a.samplesAlongB ? B / a.samples : 0;
-  const perN = a.samplesAlongB ? 0 : N / a.samples;
-  const stride = a.samplesAlongB ? perB * R * N : B * R * perN;
-  const sampleOf = a.samplesAlongB ? `b / ${perB}u` : `n / ${perN}u`;
-  const rowOf = a.samplesAlongB
-    ? `((b % ${perB}u) * ${R}u + r) * ${N}u + n`
-    : `(b * ${R}u + r) * ${perN}u + n % ${perN}u`;
+  const keys = noiseKeys(a, 'n');
 
   // passes over the vector's rows for groups of PG planes (k0 + i, i < PG) of slice j: their sums
   // in registers (the loop body unrolled over i), then each plane's noise, ADC and recombination
@@ -222,13 +215,7 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
   const PG = Math.ceil(planes / groups);
   const lanes = Array.from({ length: PG }, (_, i) => i);
   const vec4s = (name: string) => `array<vec4<f32>, ${PG}>(${lanes.map((i) => `${name}${i}`).join(', ')})`;
-  const noise = noisy
-    ? `val += ${squares ? `sqrt(vs[i] + ${f32Literal(Math.fround(a.outSigma) ** 2)})` : f32Literal(a.outSigma)} * gaussianBlock(vec4<u32>(cq, j * ${stride}u + q0, sampleIndex, 0u), vec2<u32>(SEEDS[k], 0u));`
-    : '';
-  const adc =
-    a.levels > 0
-      ? `val = clamp(round(val), vec4<f32>(${f32Literal(-a.levels)}), vec4<f32>(${f32Literal(a.levels)}));`
-      : '';
+  const convert = conversion(a, squares ? 'vs[i]' : null, 'sampleIndex', 'q0');
   // row t's plane i: ±1 or 0 (a product with it is exact, so the sums are the native kernel's)
   const rowSums = bitFloats
     ? `let e = listRow[base + t];
@@ -261,9 +248,7 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
         for (var i = 0u; i < min(${PG}u, ${planes}u - k0); i++) {
           let k = k0 + i;
           var val = ys[i];
-          ${noise}
-          ${a.adcGains ? 'val *= ag;' : ''}
-          ${adc}
+          ${convert}
           total += COEF[k * ${J}u + j] * val;
         }
       }`;
@@ -275,11 +260,8 @@ fn cell(b: u32, r: u32, row: u32, j: u32, cq: u32, c0: u32) -> array<vec4<f32>, 
       : `gain[((b * ${R}u + r) * ${N}u + n) * ${blocks}u + ${c} / ${a.gainBlock}u]`;
 
   const code = /* wgsl */ `
-${noisy ? RUN_STRUCT : ''}
 ${bindings.join('\n')}
-${noisy ? `@group(1) @binding(0) var<uniform> run: Run;\n${PHILOX_WGSL}` : ''}
-${noisy ? `var<private> SEEDS: array<u32, ${planes}> = array<u32, ${planes}>(${Array.from(a.noiseSeeds!, (k) => `${k}u`).join(', ')});` : ''}
-var<private> COEF: array<f32, ${planes * J}> = array<f32, ${planes * J}>(${Array.from(a.coef, (c) => f32Literal(c)).join(', ')});
+${productsHead(a)}
 ${cells}
 
 // per vector of the workgroup: its on-rows (positive codes first, each in row order, the sign in bit 31)
@@ -334,12 +316,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let i = e % ${rows}u;
         if (vg * ${WV}u + u >= ${N}u) { continue; }
         let q = x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + e];
-        ${
-          dynamic
-            ? `// the graph's DAC: fl(x·fl(levels/range)), |·| rounded half to even
-        let m = u32(round(abs(q * (${f32Literal(a.dacLevels)} / max(bitcast<f32>(atomicLoad(&listRange[u])), ${f32Literal(1e-30)})))));`
-            : 'let m = u32(abs(q));'
-        }
+        ${dynamic ? `let m = ${dynamicCode(a, 'atomicLoad(&listRange[u])')};` : 'let m = u32(abs(q));'}
         if (m == 0u) { continue; }
         let negative = select(0u, 1u, q < 0.0f);
         let masks = (u * 2u + negative) * ${words}u;
@@ -369,8 +346,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var w = 0u; w < ${2 * words}u; w++) { count += countOneBits(atomicLoad(&listMask[v * ${2 * words}u + w])); }
     count = select(0u, count, live);
     ${dynamic ? `let range = max(bitcast<f32>(atomicLoad(&listRange[v])), ${f32Literal(1e-30)});` : ''}
-    ${noisy ? `let sampleIndex = run.firstSample + ${sampleOf};\n    let q0 = ${rowOf};` : ''}
-    ${a.adcGains ? `let ag = vec4<f32>(${[0, 1, 2, 3].map((l) => `adcGain[r * ${C}u + min(c0 + ${l}u, ${C - 1}u)]`).join(', ')});` : ''}
+    ${noisy ? `let sampleIndex = ${keys.sample};\n    let q0 = ${keys.row};` : ''}
+    ${adcGainsOf(a)}
     var sum = vec4<f32>(0.0f);
     for (var j = 0u; j < ${J}u; j++) {
       var total = vec4<f32>(0.0f);
@@ -382,12 +359,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   ${a.sumTiles ? `if (live) { store(b * ${N}u + n, c0, acc); }` : ''}
 }
-
-fn store(row: u32, c0: u32, value: vec4<f32>) {
-  for (var l = 0u; l < 4u; l++) {
-    if (c0 + l < ${C}u) { out[row * ${C}u + c0 + l] = value[l]; }
-  }
-}
-`;
+${storeFn(C)}`;
   return { code, inputs, grid, run: noisy };
 }

@@ -52,6 +52,13 @@ def parse_args():
     ap.add_argument("--out", required=True, help="model folder to write")
     ap.add_argument("--minutes", type=float, default=8.0, help="wall-clock budget of the whole run")
     ap.add_argument("--epochs", type=int, default=100, help="most epochs; fewer when the budget says so")
+    ap.add_argument(
+        "--checkpoint",
+        default=None,
+        help="training state file: the schedule is laid out over --epochs exactly, the state is saved "
+        "there when the budget ends the run first, and the same command run again resumes from it",
+    )
+    ap.add_argument("--stop-after", type=int, default=None, help="end this run after this many epochs, as the budget would")
     ap.add_argument("--batch", type=int, default=512)
     # DeiT's rule, lr = 5e-4 · batch/512 with AdamW and weight decay 0.05, is the rate DeiT-S (the
     # same 12 pre-norm layers of width 384) was trained with from scratch; the higher rates common
@@ -86,7 +93,8 @@ def parse_args():
     a.train_limit = a.test_limit = None
     if a.smoke:
         a.hidden, a.layers, a.heads, a.mlp = 48, 2, 3, 96
-        a.epochs, a.batch, a.eval_batch = 1, 64, 128
+        a.epochs = 2 if a.checkpoint else 1
+        a.batch, a.eval_batch = 64, 128
         a.train_limit, a.test_limit = 512, 256
         a.device = a.device or "cpu"
     if a.lr is None:
@@ -392,6 +400,13 @@ def check_with_transformers(config, stored_bytes, pixels, logits):
         return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
 
 
+def recipe_of(args):
+    """The settings a resumed run must share with the run that saved its state."""
+    keys = ("epochs", "batch", "lr", "warmup", "weight_decay", "label_smoothing", "clip", "drop_path", "shift",
+            "flip", "hidden", "layers", "heads", "mlp", "patch", "eps", "seed", "train_limit")
+    return {k: getattr(args, k) for k in keys}
+
+
 def set_fp32_matmuls():
     # fp32 evaluations in IEEE fp32, not TF32 (training runs in bf16 autocast either way); the
     # default already, said here because the card reports fp32 figures
@@ -425,29 +440,44 @@ def main():
     )
     forward = torch.compile(model) if args.compile else model
 
-    # Plan: the epochs that fit the budget at the measured speed, the schedule laid out over them.
+    # Plan: the epochs that fit the budget at the measured speed, the schedule laid out over them;
+    # with --checkpoint, over --epochs exactly, run over as many calls as it takes.
     step_s, eval_s, fp32_eval_s = probe(forward, model, data, args, device)
     steps_per_epoch = n_train // args.batch
     epoch_s = steps_per_epoch * step_s + eval_s
     reserve = 2 * fp32_eval_s + FILES_SECONDS
     left = deadline - time.time() - reserve
     fit = int(PLAN_SHARE * left / epoch_s)
-    epochs = max(1, min(args.epochs, fit))
+    epochs = args.epochs if args.checkpoint else max(1, min(args.epochs, fit))
     total = epochs * steps_per_epoch
     warmup = max(1, round(args.warmup * total))
+    opt = make_optimizer(model, args, device)
+    history, step, calls, earlier_s = [], 0, 1, 0.0
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        state = torch.load(args.checkpoint, map_location=device, weights_only=False)
+        if state["recipe"] != recipe_of(args):
+            changed = {k: (v, recipe_of(args).get(k)) for k, v in state["recipe"].items() if recipe_of(args).get(k) != v}
+            raise SystemExit(f"--checkpoint {args.checkpoint}: made with other settings (saved, now): {changed}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        history, step, calls, earlier_s = state["history"], state["step"], state["calls"] + 1, state["train_seconds"]
+        print(f"resuming from {args.checkpoint} after epoch {len(history)} of {epochs}", flush=True)
     print(
         f"probe: {step_s * 1e3:.1f} ms/step of {args.batch} ({args.batch / step_s:,.0f} images/s), test pass "
         f"{eval_s:.1f} s bf16 / {fp32_eval_s:.1f} s fp32; plan {epochs} epochs × {steps_per_epoch} steps "
-        f"({epoch_s * epochs:.0f} s of {left:.0f} s left), peak lr {args.lr:.2e}, warm-up {warmup} steps",
+        f"({epoch_s * (epochs - len(history)):.0f} s to go, {left:.0f} s left), peak lr {args.lr:.2e}, "
+        f"warm-up {warmup} steps",
         flush=True,
     )
     if fit < 1:
         print("warning: not even one epoch fits the budget; running one anyway", flush=True)
 
-    opt = make_optimizer(model, args, device)
-    history, step, stopped_early, pure_train_s = [], 0, False, 0.0
+    stopped_early, pure_train_s, ran = False, 0.0, 0
     train_start = time.time()
-    for epoch in range(epochs):
+    for epoch in range(len(history), epochs):
         t0 = time.time()
         order = torch.randperm(n_train, device=device)
         loss_sum = torch.zeros((), device=device)
@@ -459,6 +489,7 @@ def main():
         loss = loss_sum.item() / steps_per_epoch  # waits for the epoch's last step
         train_s = time.time() - t0
         pure_train_s += train_s
+        ran += 1
         acc = accuracy(model, data["test_x"], data["test_y"], args.eval_batch, bf16=True)
         rate = steps_per_epoch * args.batch / train_s
         history.append(
@@ -470,12 +501,24 @@ def main():
             f"test {100 * acc:.2f} %  at {time.time() - START:.0f} s",
             flush=True,
         )
-        mean_epoch = (time.time() - train_start) / (epoch + 1)
-        if epoch + 1 < epochs and time.time() + mean_epoch > deadline - reserve:
+        mean_epoch = (time.time() - train_start) / ran
+        over_budget = time.time() + mean_epoch > deadline - reserve
+        if epoch + 1 < epochs and (over_budget or ran == args.stop_after):
             stopped_early = True
-            print(f"stopping after epoch {epoch + 1}: the next would overrun the budget", flush=True)
+            why = "the next would overrun the budget" if over_budget else f"--stop-after {args.stop_after}"
+            print(f"stopping after epoch {epoch + 1}: {why}", flush=True)
             break
-    train_seconds = time.time() - train_start
+    if stopped_early and args.checkpoint:
+        state = {"recipe": recipe_of(args), "model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "rng_cpu": torch.get_rng_state(), "history": history, "step": step, "calls": calls,
+                 "train_seconds": earlier_s + time.time() - train_start}
+        if device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(device)
+        torch.save(state, args.checkpoint + ".tmp")
+        os.replace(args.checkpoint + ".tmp", args.checkpoint)
+        print(f"saved the training state to {args.checkpoint}: run the same command again to go on", flush=True)
+        return
+    train_seconds = earlier_s + time.time() - train_start
 
     # Save first (a late failure keeps the weights), then evaluate in fp32: the trained weights,
     # and the weights as stored (decoded from the file's bytes, as xbar will load them).
@@ -498,6 +541,7 @@ def main():
                   "parameters": params},
         "data": {"train": n_train, "test": n_test, "folder": args.data},
         "recipe": {"epochs_planned": epochs, "epochs_run": len(history), "stopped_early": stopped_early,
+                   "runs": calls,
                    "max_epochs": args.epochs, "batch": args.batch, "steps": step, "steps_per_epoch": steps_per_epoch,
                    "peak_lr": args.lr, "warmup_steps": warmup, "schedule": "linear warm-up, cosine to 0",
                    "optimizer": "AdamW (0.9, 0.999), fused on CUDA", "weight_decay": args.weight_decay,
@@ -512,7 +556,7 @@ def main():
         "safetensors": {"sha256": saved["sha256"], "bytes": saved["size"], "files": saved["files"]},
         "transformers_check": hf,
         "train_seconds": round(train_seconds, 1),
-        "images_per_s": round(step * args.batch / pure_train_s),
+        "images_per_s": round(ran * steps_per_epoch * args.batch / pure_train_s),
         "total_seconds": round(time.time() - START, 1),
         "budget_minutes": args.minutes,
         "device": gpu,

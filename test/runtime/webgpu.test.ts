@@ -276,7 +276,7 @@ describe('WebGPU runtime: reductions, normalisation, movement, matmul', { skip }
       ['[4,3] × [2,3,5]', [{ shape: [4, 3] }, { shape: [2, 3, 5] }], (a, b) => a.matmul(b!), 4e-6],
     ]));
 
-  it('cond selects a branch after computing both', async () => {
+  it('cond with branches computed in its own kernel selects one', async () => {
     for (const flag of [0, 1]) {
       const c = input('c', [1], 'bool');
       const x = input('x', [2, 3]);

@@ -9,6 +9,7 @@ import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { GpuKernel } from '../../graph/ops.js';
 import { GraphError, numel, strides } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
+import { branchGates, type Gate } from './branches.js';
 import { fusedKernel, fusedOperand, inlineScalar, isElementwise } from './elementwise.js';
 import { matmulKernel } from './matmul.js';
 import {
@@ -25,19 +26,28 @@ import { randomKernel } from './random.js';
 import { layerNormKernel, type ReduceKind, reduceKernel, softmaxKernel } from './reduce.js';
 import { bufferOperand, type Operand } from './wgsl.js';
 
-/** One dispatch: `spec` reads `inputs` and writes `output`'s buffer. */
+/**
+ * One dispatch: `spec` reads `inputs` and writes `output`'s buffer; with a `gate`, only when the
+ * gate's conditions hold (its output is then read by nothing that is not skipped or discarded).
+ */
 export interface Dispatch {
   kind: 'dispatch';
   spec: KernelSpec;
   inputs: readonly Tensor[];
   output: Tensor;
+  gate?: Gate;
 }
 /** A host kernel run on the host: its inputs read back, its output uploaded. */
 export interface HostStep {
   kind: 'host';
   op: Tensor;
 }
-export type Step = Dispatch | HostStep;
+/** Writes the dispatch arguments of the kernels of `gate` (branches.ts), before the first of them. */
+export interface GateStep {
+  kind: 'gate';
+  gate: Gate;
+}
+export type Step = Dispatch | HostStep | GateStep;
 
 const VIEWS = new Set(['reshape', 'stopGradient']);
 /** Ops that read their one input through a fused elementwise chain, when one feeds it. */
@@ -66,10 +76,18 @@ export interface Plan {
   steps: readonly Step[];
 }
 
-/** `maxInputs`: the most storage buffers a kernel may read (the device's limit less the output). */
-export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
-  const order = topoSort(roots);
-  const outputs = new Set(roots.map((t) => t.id));
+/**
+ * `maxInputs`: the most storage buffers a kernel may read (the device's limit less the output).
+ * `lazyBranches`: a `cond`'s branches run only when taken (branches.ts), else both run and the
+ * cond selects.
+ */
+export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranches = true): Plan {
+  const { order, gates } = gatedOrder(roots, lazyBranches);
+  // conditions stay in buffers of their own, where gate kernels read them
+  const outputs = new Set([
+    ...roots.map((t) => t.id),
+    ...[...gates.values()].flatMap((g) => g.terms.map((c) => c.cond.id)),
+  ]);
   const consumers = new Map<number, Tensor[]>();
   for (const t of order) for (const i of t.inputs) append(consumers, i.id, t);
 
@@ -167,7 +185,53 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
     }
     steps.push(...opSteps(t));
   }
-  return { order, steps };
+  return { order, steps: withGates(steps, gates) };
+}
+
+/**
+ * The graph's order, with each value a branch gates after its gate's conditions (the gate
+ * kernel reads them before the value's kernels run), and the gates. Without lazy branches, or
+ * where a condition would need a value it gates (no such graph is built), no gates.
+ */
+function gatedOrder(roots: readonly Tensor[], lazy: boolean) {
+  const order = topoSort(roots);
+  const none = { order, gates: new Map<number, Gate>() };
+  if (!lazy || !order.some((t) => t.op === 'cond')) return none;
+  const gates = branchGates(order, roots, source);
+  if (!gates.size) return none;
+  try {
+    return { order: topoSort(roots, (t) => gates.get(t.id)?.terms.map((c) => c.cond) ?? []), gates };
+  } catch {
+    return none;
+  }
+}
+
+/**
+ * `steps` with each dispatch's gate (its output's), and each gate's kernel before its first
+ * dispatch. A gate of one kernel stays ungated: its gate kernel would cost a dispatch too.
+ */
+function withGates(steps: readonly Step[], gates: ReadonlyMap<number, Gate>): Step[] {
+  const gateOf = (s: Step) => (s.kind === 'dispatch' ? gates.get(s.output.id) : undefined);
+  const count = new Map<Gate, number>();
+  for (const s of steps) {
+    const g = gateOf(s);
+    if (g) count.set(g, (count.get(g) ?? 0) + 1);
+  }
+  const out: Step[] = [];
+  const written = new Set<Gate>();
+  for (const s of steps) {
+    const gate = gateOf(s);
+    if (!gate || count.get(gate)! < 2) {
+      out.push(s);
+      continue;
+    }
+    if (!written.has(gate)) {
+      written.add(gate);
+      out.push({ kind: 'gate', gate });
+    }
+    out.push({ ...(s as Dispatch), gate });
+  }
+  return out;
 }
 
 /** The ids of `t` and of the views that show it. */

@@ -195,6 +195,22 @@ describe('WebGPU runtime: elementwise ops against the reference', { skip }, () =
     }
   });
 
+  it('reduces max(max x, −min x) as one max of |x|, x read once and its chain inside', async () => {
+    const specs: Spec[] = [{ shape: [4, 6] }, { shape: [6] }];
+    const build = (x: Tensor, b: Tensor) => {
+      const h = x.add(b).tanh();
+      return h.max(-1, true).maximum(h.min(-1, true).neg());
+    };
+    const xs = specs.map((s, k) => input(`x${k}`, s.shape));
+    assert.equal(planGraph([build(xs[0]!, xs[1]!)], 7).steps.length, 1, 'one kernel');
+    const [err] = await errors(specs, (x, b) => build(x!, b!));
+    assert.ok(err! <= 4e-6, `error ${err}`);
+    // the min also read elsewhere: two reductions as written
+    const [x] = xs;
+    const lo = x!.min(-1, true);
+    assert.equal(planGraph([x!.max(-1, true).maximum(lo.neg()).add(lo)], 7).steps.length, 3);
+  });
+
   it('keeps a value read by two kernels, or that is an output, in a buffer of its own', async () => {
     const specs: Spec[] = [{ shape: [5, 3] }];
     const errs = await errors(specs, (x) => {

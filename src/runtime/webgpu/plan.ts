@@ -52,8 +52,6 @@ export type Step = Dispatch | HostStep | GateStep;
 const VIEWS = new Set(['reshape', 'stopGradient']);
 /** Ops that read their one input through a fused elementwise chain, when one feeds it. */
 const SINKS = new Set(['sum', 'mean', 'max', 'min', 'softmax', 'logSoftmax', 'transpose', 'slice']);
-/** The elements a group's kernel computes its chain for: a sink's input's, else its result's. */
-const span = (g: Tensor): number => (SINKS.has(g.op) ? g.inputs[0]!.size : g.size);
 export const isView = (t: Tensor): boolean => VIEWS.has(t.op);
 const isLeaf = (t: Tensor): boolean =>
   t.op === 'input' || t.op === 'param' || t.op === 'constant' || t.op === 'noise';
@@ -90,6 +88,12 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
   ]);
   const consumers = new Map<number, Tensor[]>();
   for (const t of order) for (const i of t.inputs) append(consumers, i.id, t);
+  const { peaks, absorbed } = peakReductions(order, consumers, outputs);
+  /** Sinks read their input through a fused chain; a peak's input is what its max and min read. */
+  const sinkInput = (g: Tensor): Tensor | undefined =>
+    peaks.get(g.id) ?? (SINKS.has(g.op) ? g.inputs[0] : undefined);
+  /** The elements a group's kernel computes its chain for: a sink's input's, else its result's. */
+  const span = (g: Tensor): number => (sinkInput(g) ?? g).size;
 
   // fusion, consumers first: a value joins its consumers' group when only that group reads it
   // (through views too), it is no output, and it has as many elements as the group's result
@@ -111,9 +115,15 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
   const external = (t: Tensor): number[] => t.inputs.filter((u) => !inlineScalar(u)).map((u) => u.id);
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k]!;
-    if (SINKS.has(t.op)) {
+    const into = absorbed.get(t.id);
+    if (into) {
+      group.set(t.id, into);
+      continue;
+    }
+    const input = sinkInput(t);
+    if (input) {
       group.set(t.id, t);
-      groupInputs.set(t.id, new Set([t.inputs[0]!.id]));
+      groupInputs.set(t.id, new Set([input.id]));
       continue;
     }
     if (isLeaf(t) || isView(t) || !isElementwise(t)) continue;
@@ -121,7 +131,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
     // noise is drawn in elementwise kernels only, where a thread draws a whole Philox block: in
     // a sink's kernel each element would run a Philox, which costs more than a buffer between
-    const drawsNoise = SINKS.has(g?.op ?? '') && t.inputs.some((u) => source(u).op === 'noise');
+    const drawsNoise = !!g && !!sinkInput(g) && t.inputs.some((u) => source(u).op === 'noise');
     if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g) && !drawsNoise) {
       const ins = groupInputs.get(g.id)!;
       const shown = viewsOf(t, consumers);
@@ -144,7 +154,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
     if (t.op !== 'noise' || outputs.has(t.id)) continue;
     const rs = readers(t);
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
-    if (g && !SINKS.has(g.op) && rs!.every((r) => group.get(r.id) === g)) drawnIn.add(t.id);
+    if (g && !sinkInput(g) && rs!.every((r) => group.get(r.id) === g)) drawnIn.add(t.id);
   }
 
   const members = new Map<number, Tensor[]>();
@@ -162,10 +172,22 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
     if (g) {
       if (g !== t) continue;
       const all = members.get(t.id)!;
-      const sink = SINKS.has(t.op);
-      const ms = sink ? all.slice(0, -1) : all;
+      const input = sinkInput(t);
+      const ms = input ? all.filter((m) => m !== t && !absorbed.has(m.id)) : all;
+      const peak = peaks.get(t.id);
       if (!ms.length) {
-        steps.push(...opSteps(t));
+        steps.push(
+          ...(peak
+            ? [
+                {
+                  kind: 'dispatch' as const,
+                  spec: peakKernel(t, peak, bufferOperand(peak.dtype)),
+                  inputs: [peak],
+                  output: t,
+                },
+              ]
+            : opSteps(t)),
+        );
         continue;
       }
       const own = new Set(ms.map((m) => m.id));
@@ -175,9 +197,11 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
           if (!own.has(source(u).id) && !inlineScalar(u) && !drawnIn.has(source(u).id)) ins.set(u.id, u);
       steps.push({
         kind: 'dispatch',
-        spec: sink
-          ? sinkKernel(t, fusedOperand(ms, [...ins.values()], source))
-          : fusedKernel(ms, [...ins.values()], source),
+        spec: peak
+          ? peakKernel(t, peak, fusedOperand(ms, [...ins.values()], source))
+          : input
+            ? sinkKernel(t, fusedOperand(ms, [...ins.values()], source))
+            : fusedKernel(ms, [...ins.values()], source),
         inputs: [...ins.values()],
         output: t,
       });
@@ -232,6 +256,43 @@ function withGates(steps: readonly Step[], gates: ReadonlyMap<number, Gate>): St
     out.push({ ...(s as Dispatch), gate });
   }
   return out;
+}
+
+/**
+ * max(max x, −min x) over the same axes (analog/dac.ts `peakMagnitude`), where nothing else
+ * reads the max, the min or its negation: one reduction of |x|, which reads x once, not two.
+ * → `peaks`, x by the id of each such maximum; `absorbed`, the maximum of each max, min and
+ * negation it replaces.
+ */
+function peakReductions(
+  order: readonly Tensor[],
+  consumers: ReadonlyMap<number, Tensor[]>,
+  outputs: ReadonlySet<number>,
+) {
+  const peaks = new Map<number, Tensor>();
+  const absorbed = new Map<number, Tensor>();
+  const only = (u: Tensor, t: Tensor) =>
+    !outputs.has(u.id) && consumers.get(u.id)?.length === 1 && consumers.get(u.id)![0] === t;
+  for (const t of order) {
+    if (t.op !== 'maximum' || t.dtype !== 'float32') continue;
+    const [a, b] = t.inputs as [Tensor, Tensor];
+    const [hi, neg] = a.op === 'max' ? [a, b] : [b, a];
+    const lo = neg.inputs[0];
+    if (hi.op !== 'max' || neg.op !== 'neg' || lo?.op !== 'min' || hi.inputs[0] !== lo.inputs[0]) continue;
+    if (JSON.stringify(hi.attrs) !== JSON.stringify(lo.attrs) || String(hi.shape) !== String(t.shape))
+      continue;
+    if (!only(hi, t) || !only(neg, t) || !only(lo, neg)) continue;
+    peaks.set(t.id, hi.inputs[0]!);
+    for (const u of [hi, neg, lo]) absorbed.set(u.id, t);
+  }
+  return { peaks, absorbed };
+}
+
+/** The kernel of a peak (`peakReductions`) of `x`, read through `operand`. */
+function peakKernel(t: Tensor, x: Tensor, operand: Operand): KernelSpec {
+  const hi = t.inputs.find((u) => u.op === 'max')!;
+  const abs: Operand = { ...operand, at: (i) => `abs(${operand.at(i)})` };
+  return reduceKernel('max', x.shape, (hi.attrs as { axes: number[] }).axes, t.dtype, abs);
 }
 
 /** The ids of `t` and of the views that show it. */

@@ -177,6 +177,23 @@ describe('WebGPU runtime: elementwise ops against the reference', { skip }, () =
     assert.ok(err! <= 4e-6, `error ${err}`);
   });
 
+  it('computes a smaller chain that one op reads broadcast in that op’s kernel, per element', async () => {
+    const specs: Spec[] = [{ shape: [4, 7] }, { shape: [4, 1] }, { shape: [7] }];
+    const build = (x: Tensor, c: Tensor, b: Tensor) =>
+      x
+        .mul(c.exp().add(1).reshape([4, 1]))
+        .add(b.tanh().mul(2))
+        .sum(-1);
+    const xs = specs.map((s, k) => input(`x${k}`, s.shape));
+    assert.equal(planGraph([build(xs[0]!, xs[1]!, xs[2]!)], 7).steps.length, 1, 'one kernel');
+    const [err] = await errors(specs, (x, c, b) => build(x!, c!, b!));
+    assert.ok(err! <= 4e-6, `error ${err}`);
+    // read by two ops: a kernel of its own
+    const [x, c] = xs;
+    const e = c!.exp();
+    assert.equal(planGraph([x!.mul(e).sub(x!.add(e).exp())], 7).steps.length, 2);
+  });
+
   it('computes a chain inside the reduction, softmax, transpose or slice that reads it', async () => {
     const specs: Spec[] = [{ shape: [4, 6] }, { shape: [6] }];
     const sinks: ((h: Tensor) => Tensor)[] = [

@@ -96,7 +96,9 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
   const span = (g: Tensor): number => (sinkInput(g) ?? g).size;
 
   // fusion, consumers first: a value joins its consumers' group when only that group reads it
-  // (through views too), it is no output, and it has as many elements as the group's result
+  // (through views too), it is no output, and it has as many elements as the group's result, or
+  // fewer, read broadcast by one elementwise reader, and draws no noise (it is then computed
+  // again for each element that reads it, which costs less than a kernel of its own)
   const group = new Map<number, Tensor>();
   const groupInputs = new Map<number, Set<number>>();
   const readers = (t: Tensor): Tensor[] | undefined => {
@@ -131,8 +133,12 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
     const g = rs?.length ? group.get(rs[0]!.id) : undefined;
     // noise is drawn in elementwise kernels only, where a thread draws a whole Philox block: in
     // a sink's kernel each element would run a Philox, which costs more than a buffer between
-    const drawsNoise = !!g && !!sinkInput(g) && t.inputs.some((u) => source(u).op === 'noise');
-    if (g && rs!.every((c) => group.get(c.id) === g) && numel(t.shape) === span(g) && !drawsNoise) {
+    const noisy = t.inputs.some((u) => source(u).op === 'noise');
+    const fits =
+      numel(t.shape) === span(g ?? t)
+        ? !(noisy && g && sinkInput(g))
+        : rs?.length === 1 && rs[0] !== g && !noisy;
+    if (g && rs!.every((c) => group.get(c.id) === g) && fits) {
       const ins = groupInputs.get(g.id)!;
       const shown = viewsOf(t, consumers);
       const next = new Set([...ins].filter((id) => !shown.has(id)));

@@ -181,19 +181,8 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
       const input = sinkInput(t);
       const ms = input ? all.filter((m) => m !== t && !absorbed.has(m.id)) : all;
       const peak = peaks.get(t.id);
-      if (!ms.length) {
-        steps.push(
-          ...(peak
-            ? [
-                {
-                  kind: 'dispatch' as const,
-                  spec: peakKernel(t, peak, bufferOperand(peak.dtype)),
-                  inputs: [peak],
-                  output: t,
-                },
-              ]
-            : opSteps(t)),
-        );
+      if (!ms.length && !peak) {
+        steps.push(...opSteps(t));
         continue;
       }
       const own = new Set(ms.map((m) => m.id));
@@ -201,12 +190,15 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
       for (const m of ms)
         for (const u of m.inputs)
           if (!own.has(source(u).id) && !inlineScalar(u) && !drawnIn.has(source(u).id)) ins.set(u.id, u);
+      // a peak of a value in a buffer reads it there
+      if (!ms.length) ins.set(peak!.id, peak!);
+      const x = () => (ms.length ? fusedOperand(ms, [...ins.values()], source) : bufferOperand(peak!.dtype));
       steps.push({
         kind: 'dispatch',
         spec: peak
-          ? peakKernel(t, peak, fusedOperand(ms, [...ins.values()], source))
+          ? peakKernel(t, peak, x())
           : input
-            ? sinkKernel(t, fusedOperand(ms, [...ins.values()], source))
+            ? sinkKernel(t, x())
             : fusedKernel(ms, [...ins.values()], source),
         inputs: [...ins.values()],
         output: t,

@@ -695,7 +695,8 @@ const profile = new Map<string, { count: number; ns: number }>();
 /**
  * GPU time per kernel label (op and output shape) summed over the runs so far, largest first,
  * when $XBAR_GPU_PROFILE=1: each dispatch then runs in a compute pass of its own, timed by
- * timestamp queries (slower, so a profiled run's total is not its speed).
+ * timestamp queries (slower, so a profiled run's total is not its speed). Kernels of a branch
+ * not taken are not counted.
  */
 export function gpuProfile(): { label: string; count: number; ms: number }[] {
   return [...profile.entries()]

@@ -7,7 +7,7 @@
  * DeiT-S (9 cells × 10 instances × 50,000 images = 4.5 M image-forwards, 90 instances
  * programmed) from the measured `rram-clipformer` rate. Each preset runs in its own process, so
  * that its GPU memory is its own.
- *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024]
+ *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024] [--branches lazy,both]
  *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
  * GPU memory of other sizes at batch 64, without PyTorch:
  *   node dist/bench/gpu.js --model deit-b --presets rram-clipformer,pcm-aihwkit --no-torch --reps 1
@@ -21,7 +21,7 @@ import { Predictor } from '../src/eval/predict.js';
 import { hostArray } from '../src/graph/ndarray.js';
 import { MODEL_SIZES, randomModel } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
-import { gpuMemory, gpuProfile } from '../src/runtime/webgpu/executor.js';
+import { gpuDispatches, gpuMemory, gpuProfile } from '../src/runtime/webgpu/executor.js';
 import { Rng } from '../src/util/math.js';
 import { gpuDevice, releaseGpu } from '../test/helpers/webgpu.js';
 import { benchArgs, median, timeIt } from './util.js';
@@ -42,6 +42,11 @@ const args = benchArgs(import.meta.url, {
   one: { type: 'string' },
   /** Time each kernel (timestamp queries) and print where a forward's GPU time goes, per preset. */
   profile: { type: 'boolean', default: false },
+  /**
+   * How a `cond` runs its branches, each a row of its own: `lazy` (only the taken one; the
+   * runtime's way) and/or `both` (both computed, then selected; $XBAR_GPU_BRANCHES=both).
+   */
+  branches: { type: 'string', default: 'lazy' },
 });
 const batch = Number(args.batch);
 const reps = Number(args.reps);
@@ -67,6 +72,8 @@ interface One {
   gpuBytes: number;
   /** nvidia-smi's memory in use grown over the run (Dawn's context and staging too), where it runs. */
   smiBytes: number | null;
+  /** Dispatches per forward: issued, and those that ran (a branch not taken issues its kernels empty). */
+  dispatches: { issued: number; ran: number };
 }
 
 /** GPU memory in use now, by nvidia-smi (null where there is none): all processes, first GPU. */
@@ -136,12 +143,21 @@ async function runOne(hw: string): Promise<void> {
   }
   const peak = gpuMemory().peakBytes;
   const usedAfter = nvidiaSmiUsedBytes();
+  // one more forward, its dispatches counted (the count reads the dispatch arguments back)
+  const profiled = process.env['XBAR_GPU_PROFILE'];
+  process.env['XBAR_GPU_PROFILE'] = '1';
+  const before = gpuDispatches();
+  await predictor.logits(x, batch * next++);
+  const after = gpuDispatches();
+  if (profiled === undefined) delete process.env['XBAR_GPU_PROFILE'];
+  else process.env['XBAR_GPU_PROFILE'] = profiled;
   const one: One = {
     hw,
     setupSeconds,
     seconds,
     gpuBytes: peak,
     smiBytes: usedBefore !== null && usedAfter !== null ? usedAfter - usedBefore : null,
+    dispatches: { issued: after.encoded - before.encoded, ran: after.ran - before.ran },
   };
   console.log(JSON.stringify(one));
 }
@@ -165,7 +181,7 @@ function torchFigure(): { device: string; imagesPerSecond: number; peakBytes: nu
 }
 
 /** One preset in a child process (its memory, GPU memory included, is its own); null where it fails. */
-function child(hw: string): One | { hw: string; error: string } {
+function child(hw: string, branches: string): One | { hw: string; error: string } {
   const self = fileURLToPath(import.meta.url);
   try {
     const out = execFileSync(
@@ -190,7 +206,11 @@ function child(hw: string): One | { hw: string; error: string } {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
         maxBuffer: 1 << 26,
-        env: { ...process.env, ...(args.profile ? { XBAR_GPU_PROFILE: '1' } : {}) },
+        env: {
+          ...process.env,
+          XBAR_GPU_BRANCHES: branches,
+          ...(args.profile ? { XBAR_GPU_PROFILE: '1' } : {}),
+        },
       },
     );
     const lines = out.trim().split('\n');
@@ -208,7 +228,7 @@ function child(hw: string): One | { hw: string; error: string } {
 const num = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
 const gb = (b: number | null) => (b === null ? '-' : `${(b / 1e9).toFixed(2)} GB`);
 const cell = (s: string, w: number) => (w < 0 ? s.padStart(-w) : s.padEnd(w));
-const W = [24, -10, -10, -11, 22, -20, 14];
+const W = [36, -10, -10, -11, 22, -20, 14, -12];
 const row = (...cells: string[]) => cells.map((c, i) => cell(c, W[i]!)).join('  ');
 const verdict = (ok: boolean, target: string) => `${ok ? 'ok' : 'LOW'} (${target})`;
 
@@ -227,7 +247,9 @@ if (args.one) {
     console.log(
       `# PyTorch ${torch.torch} on ${torch.device}, fp32 (TF32 off), the same model from pixels on the GPU`,
     );
-  console.log(row('forward', 'images/s', 'ms/batch', 'of PyTorch', 'target', 'GPU memory', 'setup'));
+  console.log(
+    row('forward', 'images/s', 'ms/batch', 'of PyTorch', 'target', 'GPU memory', 'setup', 'dispatches'),
+  );
   if (torch)
     console.log(
       row(
@@ -241,10 +263,18 @@ if (args.one) {
       ),
     );
   let rram: One | null = null;
-  for (const hw of args.presets.split(',').filter(Boolean)) {
-    const r = child(hw);
+  const modes = args.branches.split(',').filter(Boolean);
+  for (const m of modes)
+    if (m !== 'lazy' && m !== 'both')
+      throw new RangeError(`--branches ${args.branches}: use lazy, both or both of them`);
+  for (const [hw, branches] of args.presets
+    .split(',')
+    .filter(Boolean)
+    .flatMap((h) => modes.map((m) => [h, m] as const))) {
+    const r = child(hw, branches);
+    const name = `xbar ${hw}${branches === 'both' ? ' (both branches)' : ''}`;
     if ('error' in r) {
-      console.log(row(`xbar ${hw}`, '-', '-', '-', '', '', '') + `  failed: ${r.error}`);
+      console.log(row(name, '-', '-', '-', '', '', '') + `  failed: ${r.error}`);
       continue;
     }
     const ips = batch / r.seconds;
@@ -259,13 +289,14 @@ if (args.one) {
     }
     console.log(
       row(
-        `xbar ${hw}`,
+        name,
         num(ips),
         (r.seconds * 1e3).toFixed(1),
         share === null ? '-' : `${num(100 * share)}%`,
         target,
         `${gb(r.gpuBytes)}${r.smiBytes === null ? '' : ` (${gb(r.smiBytes)})`}`,
         `${r.setupSeconds.toFixed(1)} s`,
+        `${r.dispatches.ran}/${r.dispatches.issued}`,
       ),
     );
   }
@@ -278,6 +309,6 @@ if (args.one) {
     );
   }
   console.log(
-    `GPU memory: xbar's buffers for values at their peak (gpuMemory), in brackets nvidia-smi's memory in use grown over the run; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward.`,
+    `GPU memory: xbar's buffers for values at their peak (gpuMemory), in brackets nvidia-smi's memory in use grown over the run; PyTorch: torch.cuda.max_memory_allocated. Setup: programming, building, compiling and the first forward. Dispatches: per forward, those that ran of those issued (a cond's branch not taken issues its kernels with no workgroups).`,
   );
 }

@@ -33,8 +33,9 @@ import { signedLevels } from './spec.js';
  * saturated in round 2; each vector takes the first round in which its column tile did not
  * saturate, or the last. With no saturation the cost is two reductions (max and min) that read
  * the outputs once each. The later rounds share one noise draw, independent of round 1's: an
- * output takes one round's value, and every noise input is drawn at every run, whether its
- * round runs or not (one draw for rounds 2… instead of one each).
+ * output takes one round's value, and on the CPU every noise input is drawn at every run,
+ * whether its round runs or not (one draw for rounds 2… instead of one each; on the GPU a
+ * round's noise is drawn in its kernels, which run only with their round).
  */
 export function analogMvm(
   m: Mvm,

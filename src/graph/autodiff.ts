@@ -7,25 +7,38 @@ import { OPS } from './ops.js';
 import { fmtShape, GraphError, type Shape, sameShape } from './shape.js';
 import { scalar, type Tensor } from './tensor.js';
 
-/** Nodes reachable from `roots`, inputs before users. */
-export function topoSort(roots: readonly Tensor[]): Tensor[] {
+/**
+ * Nodes reachable from `roots`, inputs before users, and each after the nodes `after` names for
+ * it (ordering only: they need not be among its inputs). Throws where `after` makes a cycle.
+ */
+export function topoSort(roots: readonly Tensor[], after?: (t: Tensor) => readonly Tensor[]): Tensor[] {
   const seen = new Set<number>();
+  const open = new Set<number>();
   const order: Tensor[] = [];
+  const before = (t: Tensor): readonly Tensor[] => {
+    const more = after?.(t);
+    return more?.length ? [...more, ...t.inputs] : t.inputs;
+  };
   // iterative DFS: transformer graphs are deep enough to overflow a recursive one
-  const stack: [Tensor, number][] = roots.map((r) => [r, 0]);
+  const stack: [Tensor, number, readonly Tensor[]][] = roots.map((r) => [r, 0, before(r)]);
   while (stack.length) {
     const top = stack[stack.length - 1]!;
-    const [t, i] = top;
-    if (i === 0 && seen.has(t.id)) {
-      stack.pop();
-      continue;
+    const [t, i, deps] = top;
+    if (i === 0) {
+      if (seen.has(t.id)) {
+        stack.pop();
+        continue;
+      }
+      if (open.has(t.id)) throw new GraphError('topoSort', `${t} is ordered after itself`);
+      open.add(t.id);
     }
-    if (i < t.inputs.length) {
+    if (i < deps.length) {
       top[1]++;
-      const next = t.inputs[i]!;
-      if (!seen.has(next.id)) stack.push([next, 0]);
+      const next = deps[i]!;
+      if (!seen.has(next.id)) stack.push([next, 0, before(next)]);
     } else {
       stack.pop();
+      open.delete(t.id);
       if (!seen.has(t.id)) {
         seen.add(t.id);
         order.push(t);

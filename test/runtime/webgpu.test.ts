@@ -177,6 +177,23 @@ describe('WebGPU runtime: elementwise ops against the reference', { skip }, () =
     assert.ok(err! <= 4e-6, `error ${err}`);
   });
 
+  it('computes a smaller chain that one op reads broadcast in that op’s kernel, per element', async () => {
+    const specs: Spec[] = [{ shape: [4, 7] }, { shape: [4, 1] }, { shape: [7] }];
+    const build = (x: Tensor, c: Tensor, b: Tensor) =>
+      x
+        .mul(c.exp().add(1).reshape([4, 1]))
+        .add(b.tanh().mul(2))
+        .sum(-1);
+    const xs = specs.map((s, k) => input(`x${k}`, s.shape));
+    assert.equal(planGraph([build(xs[0]!, xs[1]!, xs[2]!)], 7).steps.length, 1, 'one kernel');
+    const [err] = await errors(specs, (x, c, b) => build(x!, c!, b!));
+    assert.ok(err! <= 4e-6, `error ${err}`);
+    // read by two ops: a kernel of its own
+    const [x, c] = xs;
+    const e = c!.exp();
+    assert.equal(planGraph([x!.mul(e).sub(x!.add(e).exp())], 7).steps.length, 2);
+  });
+
   it('computes a chain inside the reduction, softmax, transpose or slice that reads it', async () => {
     const specs: Spec[] = [{ shape: [4, 6] }, { shape: [6] }];
     const sinks: ((h: Tensor) => Tensor)[] = [
@@ -193,6 +210,22 @@ describe('WebGPU runtime: elementwise ops against the reference', { skip }, () =
       const [err] = await errors(specs, (x, b) => build(x!, b!));
       assert.ok(err! <= 4e-6, `${sink}: error ${err}`);
     }
+  });
+
+  it('reduces max(max x, −min x) as one max of |x|, x read once and its chain inside', async () => {
+    const specs: Spec[] = [{ shape: [4, 6] }, { shape: [6] }];
+    const build = (x: Tensor, b: Tensor) => {
+      const h = x.add(b).tanh();
+      return h.max(-1, true).maximum(h.min(-1, true).neg());
+    };
+    const xs = specs.map((s, k) => input(`x${k}`, s.shape));
+    assert.equal(planGraph([build(xs[0]!, xs[1]!)], 7).steps.length, 1, 'one kernel');
+    const [err] = await errors(specs, (x, b) => build(x!, b!));
+    assert.ok(err! <= 4e-6, `error ${err}`);
+    // the min also read elsewhere: two reductions as written
+    const [x] = xs;
+    const lo = x!.min(-1, true);
+    assert.equal(planGraph([x!.max(-1, true).maximum(lo.neg()).add(lo)], 7).steps.length, 3);
   });
 
   it('keeps a value read by two kernels, or that is an output, in a buffer of its own', async () => {
@@ -276,7 +309,7 @@ describe('WebGPU runtime: reductions, normalisation, movement, matmul', { skip }
       ['[4,3] × [2,3,5]', [{ shape: [4, 3] }, { shape: [2, 3, 5] }], (a, b) => a.matmul(b!), 4e-6],
     ]));
 
-  it('cond selects a branch after computing both', async () => {
+  it('cond with branches computed in its own kernel selects one', async () => {
     for (const flag of [0, 1]) {
       const c = input('c', [1], 'bool');
       const x = input('x', [2, 3]);

@@ -128,9 +128,11 @@ interface Draw {
 /**
  * The value of `members` (in topological order; the last is the chain's result) at a flat
  * index of the result, as a WGSL function `value(i, z…)`. Values the chain reads but does not
- * compute are `inputs`, bound in that order; a member may read them broadcast. `noise` leaves
- * it reads that are not among `inputs` are drawn per element in the kernel (noise.ts): their
- * values are the `z` arguments. `source` follows views to what they show.
+ * compute are `inputs`, bound in that order; a member may read them broadcast. A member with
+ * fewer elements than the result (read broadcast by its one reader) is computed at the element
+ * its reader reads. `noise` leaves it reads that are not among `inputs` are drawn per element
+ * in the kernel (noise.ts): their values are the `z` arguments. `source` follows views to what
+ * they show.
  */
 export function fusedOperand(
   members: readonly Tensor[],
@@ -144,7 +146,20 @@ export function fusedOperand(
   const drawn = new Map<string, string>();
   /** WGSL function names of the noise leaves drawn, by leaf. */
   const leaves = new Map<Tensor, string>();
+  // each member's flat index, from its reader's: the result's `i`, or where a smaller member's
+  // reader reads it
+  const index = new Map<number, string>([[last.id, 'i']]);
+  for (let k = members.length - 1; k >= 0; k--) {
+    const r = members[k]!;
+    for (const u of r.inputs) {
+      const m = source(u);
+      if (!vars.has(m.id) || index.has(m.id)) continue;
+      const at = index.get(r.id)!;
+      index.set(m.id, numel(m.shape) === numel(r.shape) ? at : broadcastOffset(r.shape, u.shape, at));
+    }
+  }
   const lines = members.map((m, k) => {
+    const at = index.get(m.id)!;
     const args = m.inputs.map((u) => {
       const own = vars.get(source(u).id);
       if (own) return own;
@@ -154,14 +169,14 @@ export function fusedOperand(
       if (s === undefined && source(u).op === 'noise') {
         const leaf = source(u);
         if (!leaves.has(leaf)) leaves.set(leaf, `noise${leaves.size}`);
-        const key = `${leaf.id} ${broadcastOffset(m.shape, u.shape, 'i')}`;
+        const key = `${leaf.id} ${broadcastOffset(m.shape, u.shape, at)}`;
         if (!drawn.has(key)) {
           drawn.set(key, `z${draws.length}`);
           draws.push({ leaf, at: m.shape, as: u.shape });
         }
         return drawn.get(key)!;
       }
-      return load(u.dtype, `in${s!}[${broadcastOffset(m.shape, u.shape, 'i')}]`);
+      return load(u.dtype, `in${s!}[${broadcastOffset(m.shape, u.shape, at)}]`);
     });
     return `  let v${k} = ${EXPRS[m.op]!(args, m)};`;
   });

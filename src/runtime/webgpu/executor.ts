@@ -10,8 +10,9 @@ import { fmtShape, GraphError, numel } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { checkFeeds } from '../feeds.js';
 import type { RunnableGraph } from '../session.js';
+import { type Gate, gateKernel } from './branches.js';
 import { type DeviceOptions, type Gpu, gpuDevice } from './device.js';
-import { planGraph, type Step, source } from './plan.js';
+import { type Dispatch, type GateStep, planGraph, type Step, source } from './plan.js';
 
 export interface WebGpuOptions extends DeviceOptions {
   /** Params are uploaded once, now, and are no inputs (later changes to their values unseen). */
@@ -91,11 +92,13 @@ function graphKey(
   order: readonly Tensor[],
   results: Readonly<Record<string, Tensor>>,
   bake: boolean,
+  lazy: boolean,
 ): string {
   const pos = new Map(order.map((t, k) => [t.id, k]));
   const fixed = (t: Tensor) => t.op === 'constant' || (bake && t.op === 'param');
   return hash([
     bake ? 'baked\n' : 'fed\n',
+    lazy ? 'lazy\n' : 'both\n',
     ...order.map((t) => {
       const a =
         t.op === 'constant'
@@ -172,8 +175,9 @@ export async function compileWebGpu(
 ): Promise<RunnableGraph> {
   const gpu = await gpuDevice(opts);
   const bake = opts.bakeParams === true;
-  const plan = planGraph(Object.values(outputs), gpu.device.limits.maxStorageBuffersPerShaderStage - 1);
-  const key = graphKey(plan.order, outputs, bake);
+  const lazy = lazyBranches();
+  const plan = planGraph(Object.values(outputs), gpu.device.limits.maxStorageBuffersPerShaderStage - 1, lazy);
+  const key = graphKey(plan.order, outputs, bake, lazy);
   const known = opts.cache === false ? undefined : graphs.get(key);
   if (known) return new GraphHandle(await known, plan.order);
   const made = (async () => {
@@ -220,6 +224,8 @@ type Encoded =
       pipeline: GPUComputePipeline;
       groups: GPUBindGroup[];
       grid: readonly [number, number, number];
+      /** A gated kernel's byte offset into the dispatch arguments (`WebGpuGraph.gated`). */
+      indirect?: number;
       /** The op it computes and its output shape (profiles are kept per label). */
       label: string;
     }
@@ -235,6 +241,11 @@ class WebGpuGraph {
   /** Constants and baked params: uploaded once. */
   private readonly fixed: { storage: Storage; value: HostArray }[] = [];
   private readonly runBuffer: GPUBuffer;
+  /**
+   * The dispatch arguments of the gated kernels (three words each, those of a gate together from
+   * an offset a binding may start at), written by the gate kernels, and the kernels' own grids.
+   */
+  private gated: { args: GPUBuffer; grids: GPUBuffer; offsets: Map<Step, number> } | null = null;
   private encoded: Encoded[] = [];
   private readback: GPUBuffer[] = [];
   private resultStorage: Storage[] = [];
@@ -304,13 +315,13 @@ class WebGpuGraph {
     const dies = new Map<number, number[]>();
     const lastRead = new Map<number, number>();
     this.steps.forEach((s, k) => {
-      for (const u of s.kind === 'dispatch' ? s.inputs : s.op.inputs) lastRead.set(source(u).id, k);
+      for (const u of readsOf(s)) lastRead.set(source(u).id, k);
     });
     for (const [id, k] of lastRead) if (!results.has(id)) dies.set(k, [...(dies.get(k) ?? []), id]);
     const free: Storage[] = [];
     this.steps.forEach((s, k) => {
-      const t = s.kind === 'dispatch' ? s.output : s.op;
-      if (!this.storage.has(t.id)) {
+      const t = s.kind === 'dispatch' ? s.output : s.kind === 'host' ? s.op : undefined;
+      if (t && !this.storage.has(t.id)) {
         const need = this.bytesOf(t);
         const fit = free
           .filter((f) => f.bytes >= need && f.bytes <= 2 * need)
@@ -364,8 +375,10 @@ class WebGpuGraph {
         layout: p.getBindGroupLayout(1),
         entries: [{ binding: 0, resource: { buffer: this.runBuffer } }],
       });
+    const gates = this.layOutGates();
     this.encoded = await Promise.all(
       this.steps.map(async (s): Promise<Encoded> => {
+        if (s.kind === 'gate') return this.gateStep(s, gates.get(s)!);
         if (s.kind === 'host')
           return {
             kind: 'host',
@@ -389,11 +402,13 @@ class WebGpuGraph {
         if (s.spec.run) groups.push(runGroup(pipeline));
         const op =
           s.output.op === 'host' ? (s.output.attrs as { key: string }).key.split(' ')[0] : s.output.op;
+        const indirect = this.gated?.offsets.get(s);
         return {
           kind: 'dispatch',
           pipeline,
           groups,
           grid: s.spec.grid,
+          ...(indirect === undefined ? {} : { indirect }),
           label: `${op} ${fmtShape(s.output.shape)}`,
         };
       }),
@@ -410,6 +425,65 @@ class WebGpuGraph {
         usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       }),
     );
+  }
+
+  /**
+   * Places each gate's kernels' dispatch arguments (three words each, in step order) in the
+   * arguments buffer, from offsets a binding may start at, and uploads their grids: → each gate
+   * step's first word and word count.
+   */
+  private layOutGates(): Map<GateStep, { at: number; words: number }> {
+    const regions = new Map<GateStep, { at: number; words: number }>();
+    const byGate = new Map<Gate, Dispatch[]>();
+    for (const s of this.steps)
+      if (s.kind === 'dispatch' && s.gate) byGate.set(s.gate, [...(byGate.get(s.gate) ?? []), s]);
+    if (!byGate.size) return regions;
+    const align = this.device.limits.minStorageBufferOffsetAlignment / 4;
+    const offsets = new Map<Step, number>();
+    const grids: number[] = [];
+    for (const s of this.steps) {
+      if (s.kind !== 'gate') continue;
+      while (grids.length % align) grids.push(0);
+      const at = grids.length;
+      for (const d of byGate.get(s.gate) ?? []) {
+        offsets.set(d, 4 * grids.length);
+        grids.push(...d.spec.grid);
+      }
+      regions.set(s, { at, words: grids.length - at });
+    }
+    const words = Uint32Array.from(grids);
+    const make = (usage: number) =>
+      this.device.createBuffer({ size: Math.ceil(words.byteLength / 16) * 16, usage });
+    const args = make(GPUBufferUsage.STORAGE | GPUBufferUsage.INDIRECT | GPUBufferUsage.COPY_SRC);
+    const gridBuffer = make(GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    this.device.queue.writeBuffer(gridBuffer, 0, words);
+    this.gated = { args, grids: gridBuffer, offsets };
+    return regions;
+  }
+
+  /** The gate kernel of `s`: its conditions' buffers in, its kernels' arguments out (`region`). */
+  private async gateStep(s: GateStep, region: { at: number; words: number }): Promise<Encoded> {
+    const d = this.device;
+    const spec = gateKernel(s.gate, region.words);
+    const pipeline = await pipelineFor(d, spec.code, spec.inputs, false);
+    const part = (buffer: GPUBuffer) => ({ buffer, offset: 4 * region.at, size: 4 * region.words });
+    const entries = [
+      ...s.gate.terms.map((c) => ({ buffer: this.bufferOf(this.storageOf(c.cond)) })),
+      part(this.gated!.grids),
+      part(this.gated!.args),
+    ];
+    return {
+      kind: 'dispatch',
+      pipeline,
+      groups: [
+        d.createBindGroup({
+          layout: pipeline.getBindGroupLayout(0),
+          entries: entries.map((resource, binding) => ({ binding, resource })),
+        }),
+      ],
+      grid: spec.grid,
+      label: `gate ×${s.gate.terms.length}`,
+    };
   }
 
   /** The inputs of a compile whose tensors are `order` (its own params). */
@@ -441,6 +515,8 @@ class WebGpuGraph {
     }
     for (const b of this.readback) b.destroy();
     this.runBuffer.destroy();
+    this.gated?.args.destroy();
+    this.gated?.grids.destroy();
   }
 
   private upload(
@@ -474,7 +550,8 @@ class WebGpuGraph {
     d.pushErrorScope('validation');
     this.upload(feeds, firstSample, order);
     let encoder = d.createCommandEncoder();
-    const timing = profiling(this.gpu) ? new KernelTimes(d, this.encoded.length) : null;
+    const counting = profiling();
+    const timing = counting && this.gpu.timestamps ? new KernelTimes(d, this.encoded.length) : null;
     let pass = encoder.beginComputePass();
     for (const [k, e] of this.encoded.entries()) {
       if (e.kind === 'dispatch') {
@@ -484,7 +561,8 @@ class WebGpuGraph {
         }
         pass.setPipeline(e.pipeline);
         for (const [n, g] of e.groups.entries()) pass.setBindGroup(n, g);
-        pass.dispatchWorkgroups(...e.grid);
+        if (e.indirect === undefined) pass.dispatchWorkgroups(...e.grid);
+        else pass.dispatchWorkgroupsIndirect(this.gated!.args, e.indirect);
         continue;
       }
       pass.end();
@@ -495,6 +573,7 @@ class WebGpuGraph {
     }
     pass.end();
     timing?.resolve(encoder);
+    const args = counting ? this.copyArgs(encoder) : null;
     this.outputs.forEach((o, k) => {
       encoder.copyBufferToBuffer(
         this.bufferOf(this.resultStorage[k]!),
@@ -508,7 +587,10 @@ class WebGpuGraph {
     const error = await d.popErrorScope();
     if (error) throw new GraphError('run', `WebGPU: ${error.message}`);
     await Promise.all(this.readback.map((b) => b.mapAsync(GPUMapMode.READ)));
-    if (timing) await timing.record(this.encoded);
+    if (counting) {
+      const ran = await this.ran(args);
+      if (timing) await timing.record(this.encoded, ran);
+    }
     const out: Record<string, HostArray> = {};
     this.outputs.forEach((o, k) => {
       const b = this.readback[k]!;
@@ -516,6 +598,35 @@ class WebGpuGraph {
       b.unmap();
     });
     return out;
+  }
+
+  /** A copy of the gated kernels' dispatch arguments, made at the end of `encoder` (null: none). */
+  private copyArgs(encoder: GPUCommandEncoder): GPUBuffer | null {
+    if (!this.gated) return null;
+    const { args } = this.gated;
+    const copy = this.device.createBuffer({
+      size: args.size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    encoder.copyBufferToBuffer(args, 0, copy, 0, args.size);
+    return copy;
+  }
+
+  /** Which encoded steps ran (gated ones: where their arguments were not zeros), counted in `dispatches`. */
+  private async ran(args: GPUBuffer | null): Promise<boolean[]> {
+    let words: Uint32Array | undefined;
+    if (args) {
+      await args.mapAsync(GPUMapMode.READ);
+      words = new Uint32Array(args.getMappedRange()).slice();
+      args.destroy();
+    }
+    const ran = this.encoded.map(
+      (e) => e.kind === 'dispatch' && (e.indirect === undefined || words![e.indirect / 4] !== 0),
+    );
+    dispatches.runs++;
+    dispatches.encoded += this.encoded.filter((e) => e.kind === 'dispatch').length;
+    dispatches.ran += ran.filter(Boolean).length;
+    return ran;
   }
 
   /**
@@ -546,6 +657,16 @@ class WebGpuGraph {
   }
 }
 
+/** The values a step reads. */
+const readsOf = (s: Step): readonly Tensor[] =>
+  s.kind === 'dispatch' ? s.inputs : s.kind === 'host' ? s.op.inputs : s.gate.terms.map((c) => c.cond);
+
+/**
+ * Whether a `cond`'s branches run only when taken (branches.ts); $XBAR_GPU_BRANCHES=both runs
+ * both and selects, as the kernels did before (to compare).
+ */
+const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] !== 'both';
+
 const memory = { bytes: 0, peakBytes: 0 };
 
 /**
@@ -554,15 +675,28 @@ const memory = { bytes: 0, peakBytes: 0 };
  */
 export const gpuMemory = (): { bytes: number; peakBytes: number } => ({ ...memory });
 
-/** Whether runs time each dispatch ($XBAR_GPU_PROFILE=1, on adapters with timestamp queries). */
-const profiling = (gpu: Gpu): boolean => gpu.timestamps && process.env['XBAR_GPU_PROFILE'] === '1';
+/**
+ * Whether runs count their dispatches and time each ($XBAR_GPU_PROFILE=1; times on adapters
+ * with timestamp queries).
+ */
+const profiling = (): boolean => process.env['XBAR_GPU_PROFILE'] === '1';
+
+const dispatches = { runs: 0, encoded: 0, ran: 0 };
+
+/**
+ * Dispatches of the profiled runs so far ($XBAR_GPU_PROFILE=1): `encoded`, the kernels the runs
+ * issued, gate kernels included, and `ran`, those that did work (a gated kernel whose branch
+ * was not taken is issued with no workgroups).
+ */
+export const gpuDispatches = (): { runs: number; encoded: number; ran: number } => ({ ...dispatches });
 
 const profile = new Map<string, { count: number; ns: number }>();
 
 /**
  * GPU time per kernel label (op and output shape) summed over the runs so far, largest first,
  * when $XBAR_GPU_PROFILE=1: each dispatch then runs in a compute pass of its own, timed by
- * timestamp queries (slower, so a profiled run's total is not its speed).
+ * timestamp queries (slower, so a profiled run's total is not its speed). Kernels of a branch
+ * not taken are not counted.
  */
 export function gpuProfile(): { label: string; count: number; ms: number }[] {
   return [...profile.entries()]
@@ -609,11 +743,12 @@ class KernelTimes {
     });
     encoder.copyBufferToBuffer(this.resolved, 0, this.read, 0, 16 * this.steps);
   }
-  async record(encoded: readonly Encoded[]): Promise<void> {
+  /** Adds the times of the steps that `ran` to the profile. */
+  async record(encoded: readonly Encoded[], ran: readonly boolean[]): Promise<void> {
     await this.read.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(this.read.getMappedRange());
     encoded.forEach((e, k) => {
-      if (e.kind !== 'dispatch') return;
+      if (e.kind !== 'dispatch' || !ran[k]) return;
       const p = profile.get(e.label) ?? { count: 0, ns: 0 };
       p.count++;
       p.ns += Number(t[2 * k + 1]! - t[2 * k]!);

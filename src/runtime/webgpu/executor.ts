@@ -172,7 +172,11 @@ export async function compileWebGpu(
 ): Promise<RunnableGraph> {
   const gpu = await gpuDevice(opts);
   const bake = opts.bakeParams === true;
-  const plan = planGraph(Object.values(outputs), gpu.device.limits.maxStorageBuffersPerShaderStage - 1);
+  const plan = planGraph(
+    Object.values(outputs),
+    gpu.device.limits.maxStorageBuffersPerShaderStage - 1,
+    gpu.wgslFeatures,
+  );
   const key = graphKey(plan.order, outputs, bake);
   const known = opts.cache === false ? undefined : graphs.get(key);
   if (known) return new GraphHandle(await known, plan.order);

@@ -66,8 +66,15 @@ export interface Plan {
   steps: readonly Step[];
 }
 
-/** `maxInputs`: the most storage buffers a kernel may read (the device's limit less the output). */
-export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
+/**
+ * `maxInputs`: the most storage buffers a kernel may read (the device's limit less the output);
+ * `wgsl`: the WGSL language features the device has (host kernels' dispatches may use them).
+ */
+export function planGraph(
+  roots: readonly Tensor[],
+  maxInputs: number,
+  wgsl: ReadonlySet<string> = new Set(),
+): Plan {
   const order = topoSort(roots);
   const outputs = new Set(roots.map((t) => t.id));
   const consumers = new Map<number, Tensor[]>();
@@ -147,7 +154,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
       const sink = SINKS.has(t.op);
       const ms = sink ? all.slice(0, -1) : all;
       if (!ms.length) {
-        steps.push(...opSteps(t));
+        steps.push(...opSteps(t, wgsl));
         continue;
       }
       const own = new Set(ms.map((m) => m.id));
@@ -165,7 +172,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number): Plan {
       });
       continue;
     }
-    steps.push(...opSteps(t));
+    steps.push(...opSteps(t, wgsl));
   }
   return { order, steps };
 }
@@ -198,7 +205,7 @@ function sinkKernel(t: Tensor, x: Operand): KernelSpec {
 }
 
 /** The kernels of one op that is neither elementwise nor a view. */
-function opSteps(t: Tensor): Step[] {
+function opSteps(t: Tensor, wgsl: ReadonlySet<string>): Step[] {
   const one = (spec: KernelSpec, inputs: readonly Tensor[]): Step => ({
     kind: 'dispatch',
     spec,
@@ -265,7 +272,17 @@ function opSteps(t: Tensor): Step[] {
       ];
     case 'host': {
       const gpu = a['gpu'] as GpuKernel | undefined;
-      return [gpu ? one(gpu(t.inputs.map((i) => i.shape)), t.inputs) : { kind: 'host', op: t }];
+      return [
+        gpu
+          ? one(
+              gpu(
+                t.inputs.map((i) => i.shape),
+                wgsl,
+              ),
+              t.inputs,
+            )
+          : { kind: 'host', op: t },
+      ];
     }
     default:
       throw new GraphError(t.op, 'the WebGPU runtime has no kernel for it');

@@ -39,6 +39,20 @@ async function dispatch(
   bytes: number,
   firstSample = 0,
 ): Promise<ArrayBuffer> {
+  const { before, ...main } = spec;
+  if (before) {
+    // the transformed input first (the WebGPU runtime's plan makes it a dispatch of its own)
+    const made = new Uint32Array(
+      await dispatch(device, before.spec, [inputs[before.input]!], 4 * before.words),
+    );
+    return dispatch(
+      device,
+      main,
+      inputs.map((a, i) => (i === before.input ? made : a)),
+      bytes,
+      firstSample,
+    );
+  }
   const storage = (size: number, usage = 0) =>
     device.createBuffer({
       size: Math.max(16, Math.ceil(size / 4) * 4),

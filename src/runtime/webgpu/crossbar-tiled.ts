@@ -14,10 +14,10 @@
  * Where the cells are small integers (`cellCodes`: noise-free bit slices) and the device's WGSL
  * has packed_4x8_integer_dot_product, the sums are integer dot products (dot4I8Packed) over 4
  * rows at a time: the workgroup holds each vector's plane bits (0, ±1) as 8-bit lanes of one u32
- * per 4 rows and plane, each thread packs the codes of its columns' 4 rows from the weights as it
- * reads them, and the sums are exact integers, converted to float32 once per conversion (the sums
- * of squares from Σ|bit|, Σ|bit|·|k| and Σ|bit|·k²). Rows past the tile's, in its last 4, read
- * the last row's cells against bits of 0.
+ * per 4 rows and plane, a dispatch before (packCodes) packs the cells' codes likewise, 4 rows
+ * per u32, into a buffer of 3/4 the weights' bytes that the kernel reads in the weights' place,
+ * and the sums are exact integers, converted to float32 once per conversion (the sums of squares
+ * from Σ|bit|, Σ|bit|·|k| and Σ|bit|·k²).
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { CrossbarKernelArgs } from './crossbar.js';
@@ -72,7 +72,9 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
 
   const bindings = [
     '@group(0) @binding(0) var<storage, read> x: array<f32>;',
-    `@group(0) @binding(1) var<storage, read> weights: array<${aligned ? 'vec4<f32>' : 'f32'}>;`,
+    codes
+      ? '@group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;'
+      : `@group(0) @binding(1) var<storage, read> weights: array<${aligned ? 'vec4<f32>' : 'f32'}>;`,
   ];
   if (a.squares)
     bindings.push(`@group(0) @binding(2) var<storage, read> sq: array<${aligned ? 'vec4<f32>' : 'f32'}>;`);
@@ -109,19 +111,14 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
     .join('\n          ');
   // integer: the sums of one row quad, its codes packed per column (k, and for squares |k| and k²)
   const lanes4 = [0, 1, 2, 3];
-  const columnOf = (c: number) => `vec4<i32>(${lanes4.map((r) => `k${r}.${'xyzw'[c]}`).join(', ')})`;
-  const packs = (f: (c: number) => string) => `vec4<u32>(${lanes4.map(f).join(', ')})`;
   const dots = (fn: string, bits: string, packed: string) =>
     `vec4<${fn === 'dot4I8Packed' ? 'i32' : 'u32'}>(${lanes4.map((c) => `${fn}(${bits}, ${packed}.${'xyzw'[c]})`).join(', ')})`;
+  // the codes of the row quad's rows at the thread's 4 columns: k, and for squares |k| and k² (packCodes)
+  const kinds = squares ? 3 : 1;
   const quadSums = codes
-    ? `${lanes4.map((r) => `let k${r} = vec4<i32>(round(${quad('weights', `cells + ${rows % 4 === 0 ? `(4u * iq + ${r}u)` : `min(4u * iq + ${r}u, ${rows - 1}u)`} * ${C}u`)} * ${f32Literal(1 / codes.unit)}));`).join('\n        ')}
-        let kw = ${packs((c) => `pack4xI8(${columnOf(c)})`)};
-        ${
-          squares
-            ? `let ka = ${packs((c) => `pack4xU8(vec4<u32>(abs(${columnOf(c)})))`)};
-        let kq = ${packs((c) => `pack4xU8(vec4<u32>(${columnOf(c)} * ${columnOf(c)}))`)};`
-            : ''
-        }
+    ? `let at = (((j * ${R}u + r) * ${rowQuads}u + iq) * ${quads}u + min(cq, ${quads - 1}u)) * ${kinds}u;
+        let kw = codes[at];
+        ${squares ? 'let ka = codes[at + 1u];\n        let kq = codes[at + 2u];' : ''}
         ${vs
           .map((v) => {
             const words = Array.from(
@@ -283,5 +280,61 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   ${a.sumTiles ? vs.map((v) => `if (n${v} < ${N}u && cq < ${quads}u) { store(b * ${N}u + n${v}, c0, acc${v}); }`).join('\n  ') : ''}
 }
 ${storeFn(C)}`;
-  return { code, inputs, grid, run: noisy };
+  return {
+    code,
+    inputs,
+    grid,
+    run: noisy,
+    ...(codes
+      ? { before: { input: 1, spec: packCodes(a, kinds), words: J * R * rowQuads * quads * 4 * kinds } }
+      : {}),
+  };
+}
+
+/**
+ * The integer codes of the tiled kernel's cells (`cellCodes`), from the weights [J, R, rows, C]:
+ * per (slice, row tile, row quad, column quad), `kinds` vec4 of 4 columns' packed 8-bit lanes,
+ * one per row of the quad: k, then |k| and k² (for the sums of squares). Rows and columns past
+ * the tile's are 0. One thread per vec4 triple.
+ */
+function packCodes(a: CrossbarKernelArgs, kinds: number): KernelSpec {
+  const { R, rows, C, J } = a;
+  const rowQuads = Math.ceil(rows / 4);
+  const quads = Math.ceil(C / 4);
+  const total = J * R * rowQuads * quads;
+  const { grid, index } = linearGrid(Math.ceil(total / GROUP));
+  const lanes = [0, 1, 2, 3];
+  const column = (c: number) => `vec4<i32>(${lanes.map((l) => `k[${l}].${'xyzw'[c]}`).join(', ')})`;
+  const packed = (f: (c: number) => string) => `vec4<u32>(${lanes.map(f).join(', ')})`;
+  const code = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> weights: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<u32>>;
+
+@compute @workgroup_size(${GROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let e = ${index} * ${GROUP}u + lane;
+  if (e >= ${total}u) { return; }
+  let cq = e % ${quads}u;
+  let iq = (e / ${quads}u) % ${rowQuads}u;
+  let tile = e / ${quads * rowQuads}u;
+  // k[l]: row 4·iq + l's codes at the quad's columns
+  var k: array<vec4<i32>, 4>;
+  for (var l = 0u; l < 4u; l++) {
+    let row = 4u * iq + l;
+    for (var c = 0u; c < 4u; c++) {
+      let col = 4u * cq + c;
+      if (row < ${rows}u && col < ${C}u) {
+        k[l][c] = i32(round(weights[(tile * ${rows}u + row) * ${C}u + col] * ${f32Literal(1 / a.cellCodes!.unit)}));
+      }
+    }
+  }
+  out[e * ${kinds}u] = ${packed((c) => `pack4xI8(${column(c)})`)};
+  ${
+    kinds === 3
+      ? `out[e * 3u + 1u] = ${packed((c) => `pack4xU8(vec4<u32>(abs(${column(c)})))`)};
+  out[e * 3u + 2u] = ${packed((c) => `pack4xU8(vec4<u32>(${column(c)} * ${column(c)}))`)};`
+      : ''
+  }
+}`;
+  return { code, inputs: 1, grid };
 }

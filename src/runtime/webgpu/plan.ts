@@ -8,7 +8,7 @@ import { topoSort } from '../../graph/autodiff.js';
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { GpuKernel } from '../../graph/ops.js';
 import { GraphError, numel, strides } from '../../graph/shape.js';
-import type { Tensor } from '../../graph/tensor.js';
+import { hostCall, type Tensor } from '../../graph/tensor.js';
 import { fusedKernel, fusedOperand, inlineScalar, isElementwise } from './elementwise.js';
 import { matmulKernel } from './matmul.js';
 import {
@@ -272,16 +272,24 @@ function opSteps(t: Tensor, wgsl: ReadonlySet<string>): Step[] {
       ];
     case 'host': {
       const gpu = a['gpu'] as GpuKernel | undefined;
+      if (!gpu) return [{ kind: 'host', op: t }];
+      const spec = gpu(
+        t.inputs.map((i) => i.shape),
+        wgsl,
+      );
+      if (!spec.before) return [one(spec, t.inputs)];
+      // the transformed input: a value of the plan alone, which no op of the graph reads
+      const { input, spec: first, words } = spec.before;
+      const from = t.inputs[input]!;
+      const made = hostCall(`${a['key']} (input ${input})`, [from], [words], () => {
+        throw new GraphError('webgpu', 'a transformed input is made on the GPU only');
+      });
       return [
-        gpu
-          ? one(
-              gpu(
-                t.inputs.map((i) => i.shape),
-                wgsl,
-              ),
-              t.inputs,
-            )
-          : { kind: 'host', op: t },
+        { kind: 'dispatch', spec: first, inputs: [from], output: made },
+        one(
+          spec,
+          t.inputs.map((u, i) => (i === input ? made : u)),
+        ),
       ];
     }
     default:

@@ -129,7 +129,7 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
             const lanes = ps.map((p) => {
               const bit = `b${v}_${p >> 2}.${'xyzw'[p & 3]}`;
               return squares
-                ? `y${v}_${p} += ${dots('dot4I8Packed', bit, 'kw')}; { let ab = ${bit} & 0x01010101u; on${v}_${p} += countOneBits(ab); s${v}_${p} += ${dots('dot4U8Packed', 'ab', 'ka')} + (${dots('dot4U8Packed', 'ab', 'kq')} << vec4<u32>(12u)); }`
+                ? `y${v}_${p} += ${dots('dot4I8Packed', bit, 'kw')}; { let ab = ${bit} & 0x01010101u; s${v}_${p} += ${dots('dot4U8Packed', 'ab', 'ka')} + (${dots('dot4U8Packed', 'ab', 'kq')} << vec4<u32>(12u)); }`
                 : `y${v}_${p} += ${dots('dot4I8Packed', bit, 'kw')};`;
             });
             return `${words.join(' ')}\n        ${lanes.join('\n        ')}`;
@@ -157,6 +157,21 @@ export function crossbarKernelTiled(a: CrossbarKernelArgs): KernelSpec {
     )
     .join('\n        ');
 
+  // each vector's count of on bits per plane in the row tile (Σ|bit|, for the sums of squares)
+  const onBits = `${vs.flatMap((v) => ps.map((p) => `var on${v}_${p} = 0u;`)).join(' ')}
+    for (var iq = 0u; iq < ${rowQuads}u; iq++) {
+      ${vs
+        .map((v) => {
+          const word = (h: number) =>
+            `bits[((t * ${TV}u + ${v}u) * ${rowQuads}u + iq) * ${planeWords}u + ${h}u]`;
+          const words = Array.from(
+            { length: planeWords },
+            (_, h) => `let b${v}_${h} = ${word(h)} & vec4<u32>(0x01010101u);`,
+          );
+          return `${words.join(' ')}\n      ${ps.map((p) => `on${v}_${p} += countOneBits(b${v}_${p >> 2}.${'xyzw'[p & 3]});`).join(' ')}`;
+        })
+        .join('\n      ')}
+    }`;
   // the workgroup's bits from its vectors' inputs (their codes, or with a dynamic range their DAC's)
   const codeOf = (e: string) => `let q = x[((b * ${R}u + r) * ${N}u + vg * ${WV}u) * ${rows}u + ${e}];
         ${dynamic ? `m = ${dynamicCode(a, 'atomicLoad(&ranges[u])')};` : 'm = u32(abs(q));'}`;
@@ -250,10 +265,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         : ''
     }
     ${adcGainsOf(a)}
+    ${codes && squares ? onBits : ''}
     ${vs.map((v) => `var sum${v} = vec4<f32>(0.0f);`).join('\n    ')}
     for (var j = 0u; j < ${J}u; j++) {
       ${vs.map((v) => `var total${v} = vec4<f32>(0.0f);`).join('\n      ')}
-      ${vs.flatMap((v) => ps.map((p) => (codes ? `var y${v}_${p} = vec4<i32>(0);${squares ? ` var s${v}_${p} = vec4<u32>(0u); var on${v}_${p} = 0u;` : ''}` : `var y${v}_${p} = vec4<f32>(0.0f);${squares ? ` var s${v}_${p} = vec4<f32>(0.0f);` : ''}`))).join('\n      ')}
+      ${vs.flatMap((v) => ps.map((p) => (codes ? `var y${v}_${p} = vec4<i32>(0);${squares ? ` var s${v}_${p} = vec4<u32>(0u);` : ''}` : `var y${v}_${p} = vec4<f32>(0.0f);${squares ? ` var s${v}_${p} = vec4<f32>(0.0f);` : ''}`))).join('\n      ')}
       let cells = ((j * ${R}u + r) * ${rows}u) * ${C}u;
       ${
         codes

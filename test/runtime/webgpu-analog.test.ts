@@ -7,6 +7,7 @@
  * none is found.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
@@ -270,6 +271,30 @@ interface ProductsCase {
 
 const LAW_CODES = NATIVE_CONSTANTS.writeKinds;
 
+/**
+ * A programmed operand's cells: Gaussian weights, or with `codeLevels` integer codes k·unit
+ * (zeros among them, as bit slices of small weights are), and their squares where `squares`.
+ */
+function programmed(c: ProductsCase, size: number, rng: Rng) {
+  const L = c.codeLevels;
+  if (!L) {
+    const weights = rng.fillNormal(new Float32Array(size));
+    const squares = c.squares ? Float32Array.from(weights, (w) => w * w + 0.1) : null;
+    return { weights, squares, cellCodes: null };
+  }
+  const ks = Int8Array.from({ length: size }, () =>
+    rng.uniform() < 0.3 ? 0 : Math.round((rng.uniform() * 2 - 1) * L),
+  );
+  // squares large enough that read noise spans ADC steps (a wrong sum of squares moves outputs)
+  const cellCodes = { unit: 1 / L, squares: [8, 40 / L, 400 / L ** 2] as const };
+  const [c0, c1, c2] = cellCodes.squares;
+  return {
+    weights: Float32Array.from(ks, (k) => k * cellCodes.unit),
+    squares: c.squares ? Float32Array.from(ks, (k) => c0 + c1 * Math.abs(k) + c2 * k * k) : null,
+    cellCodes,
+  };
+}
+
 /** One product's arguments for the CPU kernels and the GPU kernel, and its inputs in the GPU kernel's order. */
 function productsCase(c: ProductsCase) {
   const { B = 2, R = 2, N = 13, rows = 64, C = 22, J = 2, planes = 8, levels = 31 } = c;
@@ -367,17 +392,8 @@ function productsCase(c: ProductsCase) {
       written: { law, ...written, pcmFit: NATIVE_CONSTANTS.pcmProgFit },
     };
     operand = [unit, ...(noise ?? [])];
-  } else if (c.codeLevels) {
-    // zeros among them, as bit slices of small weights are
-    const L = c.codeLevels;
-    const ks = Int8Array.from({ length: wSize }, () =>
-      rng.uniform() < 0.3 ? 0 : Math.round((rng.uniform() * 2 - 1) * L),
-    );
-    // squares large enough that read noise spans ADC steps (a wrong sum of squares moves outputs)
-    const cellCodes = { unit: 1 / L, squares: [8, 40 / L, 400 / L ** 2] as const };
-    const weights = Float32Array.from(ks, (k) => k * cellCodes.unit);
-    const [c0, c1, c2] = cellCodes.squares;
-    const squares = c.squares ? Float32Array.from(ks, (k) => c0 + c1 * Math.abs(k) + c2 * k * k) : null;
+  } else {
+    const { weights, squares, cellCodes } = programmed(c, wSize, rng);
     cpu = {
       ...common,
       codes: dynamic ? null : x,
@@ -390,22 +406,6 @@ function productsCase(c: ProductsCase) {
       ...(dynamic ? { gainScale: gain } : { gain }),
     };
     gpuArgs = { ...common, weightScale, squareScale, squares: squares !== null, written: null, cellCodes };
-    operand = [weights, ...(squares ? [squares] : [])];
-  } else {
-    const weights = rng.fillNormal(new Float32Array(wSize));
-    const squares = c.squares ? Float32Array.from(weights, (w) => w * w + 0.1) : null;
-    cpu = {
-      ...common,
-      codes: dynamic ? null : x,
-      ...(dynamic ? { inputs: x } : {}),
-      threads: 2,
-      weightScale,
-      squareScale,
-      weights,
-      squares,
-      ...(dynamic ? { gainScale: gain } : { gain }),
-    };
-    gpuArgs = { ...common, weightScale, squareScale, squares: squares !== null, written: null };
     operand = [weights, ...(squares ? [squares] : [])];
   }
   return { cpu, gpu: gpuArgs, inputs: [x, ...operand, gain], size: B * (common.sumTiles ? 1 : R) * N * C };
@@ -675,6 +675,20 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
     assert.equal(integer('rram-clipformer', new Set([DOT4])), true);
     assert.equal(integer('rram-clipformer', new Set()), false, 'not where the WGSL lacks it');
     assert.equal(integer('fefet-trex', new Set([DOT4])), false, 'programming noise');
+  });
+
+  it('XBAR_GPU_DOT4=0 leaves packed_4x8_integer_dot_product out of the features kernels may use', {
+    skip: skipDot4(),
+  }, () => {
+    const device = new URL('../../src/runtime/webgpu/device.js', import.meta.url).href;
+    const script = `const { gpuDevice } = await import(${JSON.stringify(device)}); const g = await gpuDevice(); console.log(g.wgslFeatures.has('${DOT4}')); g.device.destroy();`;
+    const has = (dot4: string) =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, XBAR_GPU_DOT4: dot4 },
+        encoding: 'utf8',
+      }).trim();
+    assert.equal(has('0'), 'false');
+    assert.equal(has('1'), 'true');
   });
 
   it('a static layer of fefet-trex (programming noise: float32 cells): the host kernel’s outputs', {

@@ -270,13 +270,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var j = 0u; j < ${J}u; j++) {
       ${vs.map((v) => `var total${v} = vec4<f32>(0.0f);`).join('\n      ')}
       ${vs.flatMap((v) => ps.map((p) => (codes ? `var y${v}_${p} = vec4<i32>(0);${squares ? ` var s${v}_${p} = vec4<u32>(0u);` : ''}` : `var y${v}_${p} = vec4<f32>(0.0f);${squares ? ` var s${v}_${p} = vec4<f32>(0.0f);` : ''}`))).join('\n      ')}
-      let cells = ((j * ${R}u + r) * ${rows}u) * ${C}u;
       ${
         codes
           ? `for (var iq = 0u; iq < ${rowQuads}u; iq++) {
         ${quadSums}
       }`
-          : `for (var i = 0u; i < ${rows}u; i++) {
+          : `let cells = ((j * ${R}u + r) * ${rows}u) * ${C}u;
+      for (var i = 0u; i < ${rows}u; i++) {
         let w = ${scaled(quad('weights', `cells + i * ${C}u`), a.weightScale)};
         ${squares ? `let w2 = ${scaled(quad('sq', `cells + i * ${C}u`), a.squareScale)};` : ''}
         ${rowSums}

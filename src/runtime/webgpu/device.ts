@@ -157,6 +157,17 @@ function backendOf(adapter: GPUAdapter, available: readonly Listed[]): string {
   return named?.backend ?? available[0]?.backend ?? 'unknown';
 }
 
+/**
+ * The WGSL language features kernels may use: the implementation's, less
+ * packed_4x8_integer_dot_product under XBAR_GPU_DOT4=0 (the crossbar kernel's float32 products,
+ * to compare).
+ */
+function wgslFeatures(gpu: GPU): Set<string> {
+  const features = new Set(gpu.wgslLanguageFeatures ?? []);
+  if (process.env['XBAR_GPU_DOT4'] === '0') features.delete('packed_4x8_integer_dot_product');
+  return features;
+}
+
 async function finish(adapter: GPUAdapter, backend: string, gpu: GPU): Promise<Gpu> {
   const requiredLimits: Record<string, number> = {};
   for (const l of LIMITS) {
@@ -182,6 +193,6 @@ async function finish(adapter: GPUAdapter, backend: string, gpu: GPU): Promise<G
     },
     subgroups: requiredFeatures.includes('subgroups'),
     timestamps: requiredFeatures.includes('timestamp-query'),
-    wgslFeatures: new Set(gpu.wgslLanguageFeatures ?? []),
+    wgslFeatures: wgslFeatures(gpu),
   };
 }

@@ -26,14 +26,14 @@ import { f32Literal, linearGrid } from './philox.js';
 
 /** Threads per workgroup. */
 const GROUP = 64;
-/** Workgroup memory for the tile's input bits (two vec4 per row and vector). */
+/** Workgroup memory for the tile's input bits (per vector, float32: two vec4 per row; integer: a vec4 per 4 rows and 4 planes). */
 const BITS_BYTES = 12_288;
 
 /** Whether the tiled kernel takes these products. */
 export const tiledFits = (a: CrossbarKernelArgs): boolean =>
   a.written === null && a.Bw === 1 && a.planes <= 8 && a.rows <= 256 && 32 * a.rows <= BITS_BYTES;
 
-/** Whether the tiled kernel takes them as integer dot products (it takes them: tiledFits). */
+/** Whether the tiled kernel, where it takes the products (tiledFits), sums them as integer dot products. */
 export const packedFits = (a: CrossbarKernelArgs): boolean =>
   !!a.cellCodes && a.dot4 === true && a.layout !== 'float';
 

@@ -19,7 +19,6 @@ import { numel, type Shape } from '../src/graph/shape.js';
 import { MODEL_SIZES } from '../src/models/index.js';
 import type { VitConfig } from '../src/models/vit.js';
 import { crossbarKernel } from '../src/runtime/webgpu/crossbar.js';
-import { crossbarKernelTiled } from '../src/runtime/webgpu/crossbar-tiled.js';
 import {
   MATMUL_TILES,
   type MatmulTile,
@@ -143,7 +142,7 @@ if ('skip' in gpu) {
   console.log(gpu.skip);
   process.exit(0);
 }
-const { device } = gpu;
+const { device, wgsl } = gpu;
 const timestamps = device.features.has('timestamp-query');
 device.onuncapturederror = (e) => {
   console.error(`WebGPU error: ${e.error.message}`);
@@ -164,6 +163,21 @@ const MIN_TRIAL_SECONDS = 0.01;
 
 /** Seconds per dispatch of `spec`: the median over trials of at least `reps` dispatches in one pass. */
 async function timeKernel(spec: KernelSpec, bufs: readonly GPUBuffer[]): Promise<number> {
+  const { before, ...main } = spec;
+  if (before) {
+    // its input's transform (a dispatch of its own in the runtime) counts too
+    const made = device.createBuffer({
+      size: Math.ceil((4 * before.words) / 16) * 16,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    const first = await timeKernel(before.spec, [bufs[before.input]!, made]);
+    const rest = await timeKernel(
+      main,
+      bufs.map((b, i) => (i === before.input ? made : b)),
+    );
+    made.destroy();
+    return first + rest;
+  }
   const { pipeline, group, run } = prepare(device, spec, bufs);
   const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
   const resolved = device.createBuffer({
@@ -339,8 +353,10 @@ releaseGpu(device);
  * --batch, as `rram-clipformer` maps them: 64-row tiles, 4 weight slices, 7 input planes (8-bit
  * signed bit-serial), a 6-bit ADC, the DAC range computed per vector in the kernel. Each with
  * read noise drawn in the kernel and without it (the same products, no squares or noise), by the
- * tiled kernel (crossbar-tiled.ts, what static layers run on) against the row-list kernel
- * (crossbar.ts) in the same run: ms, expanded TFLOP/s, and images/s of the static layers alone.
+ * tiled kernel (crossbar-tiled.ts, what static layers run on) with float32 products and, where
+ * the adapter's WGSL has packed_4x8_integer_dot_product, with integer ones (the cells are integer
+ * codes, as noise-free bit slices are), against the row-list kernel (crossbar.ts) in the same
+ * run: ms, expanded TFLOP/s, speed-up over the list kernel, and images/s of the static layers alone.
  */
 async function crossbarRates(): Promise<void> {
   const cfg = MODEL_SIZES['deit-s'] as VitConfig;
@@ -357,24 +373,29 @@ async function crossbarRates(): Promise<void> {
     { length: planes * J },
     (_, i) => (4 ** (i % J) * 2 ** Math.floor(i / J)) / 127,
   );
-  const W = [10, 24, -22, -22, -8, -22, -22, -8];
+  // the cells are rram-clipformer's: 2-bit codes k/3 (noise-free bit slices), squares from G_MIN/ΔG = 0.1/9.9
+  const dot4 = wgsl.has('packed_4x8_integer_dot_product');
+  const ratio = 0.1 / 9.9;
+  const cellCodes = { unit: 1 / 3, squares: [2 * ratio * ratio, (2 * ratio) / 3, 1 / 9] as const };
+  const kinds: ('list' | 'tiled' | 'integer')[] = ['list', 'tiled', ...(dot4 ? (['integer'] as const) : [])];
+  const W = [10, 24, ...[true, false].flatMap(() => kinds.flatMap((_, i) => (i === 0 ? [-22] : [-22, -8])))];
   console.log(
     row(
       [
         'layer',
         'R × N × C',
-        'noise: list ms (TF/s)',
-        'tiled ms (TF/s)',
-        'tiled ×',
-        'no noise: list',
-        'tiled',
-        'tiled ×',
+        ...[true, false].flatMap((noise) =>
+          kinds.flatMap((k, i) =>
+            i === 0 ? [`${noise ? 'noise' : 'no noise'}: ${k} ms (TF/s)`] : [`${k} ms (TF/s)`, `${k} ×`],
+          ),
+        ),
       ],
       W,
     ),
   );
-  // seconds per batch of the static layers: [list, tiled] with noise, [list, tiled] without
-  const totals = [0, 0, 0, 0];
+  if (!dot4) console.log("(no integer column: the adapter's WGSL lacks packed_4x8_integer_dot_product)");
+  // seconds per batch of the static layers, by kind: with noise, then without
+  const totals = [true, false].flatMap(() => kinds.map(() => 0));
   for (const [name, inDim, C] of layers) {
     const R = inDim / rows;
     const N = t * batch;
@@ -399,15 +420,19 @@ async function crossbarRates(): Promise<void> {
       gainBlock: 64,
       gainBatches: 1,
       sumTiles: true,
+      cellCodes,
+      dot4,
     };
+    const codes = Int8Array.from({ length: J * R * rows * C }, () => Math.round(rng.uniform() * 6 - 3));
     const x = upload(device, rng.fillNormal(new Float32Array(R * N * rows)));
     const w = upload(
       device,
-      rng.fillNormal(new Float32Array(J * R * rows * C)).map((v) => 0.3 * v),
+      Float32Array.from(codes, (k) => k * cellCodes.unit),
     );
+    const [c0, c1, c2] = cellCodes.squares;
     const sq = upload(
       device,
-      Float32Array.from({ length: J * R * rows * C }, () => 0.01 * rng.uniform()),
+      Float32Array.from(codes, (k) => c0 + c1 * Math.abs(k) + c2 * k * k),
     );
     const gain = upload(device, new Float32Array(R * Math.ceil(C / 64)).fill(1));
     const out = upload(device, new Float32Array(N * C));
@@ -418,12 +443,13 @@ async function crossbarRates(): Promise<void> {
       noiseSeeds: Uint32Array.from({ length: planes }, (_, k) => 77 + k),
     };
     const quiet = { ...common, squareScale: 0, squares: false, noiseSeeds: null };
-    const times = [
-      await timeKernel(crossbarKernel({ ...noisy, layout: 'list' }), [x, w, sq, gain, out]),
-      await timeKernel(crossbarKernelTiled(noisy), [x, w, sq, gain, out]),
-      await timeKernel(crossbarKernel({ ...quiet, layout: 'list' }), [x, w, gain, out]),
-      await timeKernel(crossbarKernelTiled(quiet), [x, w, gain, out]),
-    ];
+    const layout = { list: { layout: 'list' }, tiled: { layout: 'float' }, integer: {} } as const;
+    const times: number[] = [];
+    for (const [args, bufs] of [
+      [noisy, [x, w, sq, gain, out]],
+      [quiet, [x, w, gain, out]],
+    ] as const)
+      for (const k of kinds) times.push(await timeKernel(crossbarKernel({ ...args, ...layout[k] }), bufs));
     times.forEach((s, k) => {
       totals[k]! += 12 * s;
     });
@@ -434,12 +460,13 @@ async function crossbarRates(): Promise<void> {
         [
           name,
           `${R} × ${N} × ${C}`,
-          cellOf(times[0]!),
-          cellOf(times[1]!),
-          `${(times[0]! / times[1]!).toFixed(2)}×`,
-          cellOf(times[2]!),
-          cellOf(times[3]!),
-          `${(times[2]! / times[3]!).toFixed(2)}×`,
+          ...[0, kinds.length].flatMap((at) =>
+            kinds.flatMap((_, i) =>
+              i === 0
+                ? [cellOf(times[at]!)]
+                : [cellOf(times[at + i]!), `${(times[at]! / times[at + i]!).toFixed(2)}×`],
+            ),
+          ),
         ],
         W,
       ),
@@ -447,7 +474,8 @@ async function crossbarRates(): Promise<void> {
     for (const b of [x, w, sq, gain, out]) b.destroy();
   }
   const ips = (k: number) => (batch / totals[k]!).toPrecision(3);
+  const each = (at: number) => kinds.map((k, i) => `${ips(at + i)} ${k}`).join(', ');
   console.log(
-    `DeiT-S static layers, batch ${batch}, images/s (the products alone; attention and the digital rest not included): with read noise ${ips(1)} tiled, ${ips(0)} list; without ${ips(3)} tiled, ${ips(2)} list`,
+    `DeiT-S static layers, batch ${batch}, images/s (the products alone; attention and the digital rest not included): with read noise ${each(0)}; without ${each(kinds.length)}`,
   );
 }

@@ -9,6 +9,7 @@ import { hostCall, param, type Tensor } from '../graph/tensor.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerKind } from '../models/layer-names.js';
+import type { CellCodes } from '../runtime/webgpu/crossbar.js';
 import { InputError } from '../util/errors.js';
 import { seedFor } from '../util/math.js';
 import { NOISE_STREAM } from '../util/philox.js';
@@ -19,7 +20,7 @@ import { type ConductanceTransform, type DynamicAdc, dynamicProduct } from './dy
 import { analogMvm } from './mvm.js';
 import { nativeMvm } from './native-mvm.js';
 import { digitalGain, type Mvm, operandScales, weightedSum } from './products.js';
-import { type CellArrays, type ProgrammedWeights, splitDim } from './program.js';
+import { type CellArrays, cellCodes, type ProgrammedWeights, splitDim } from './program.js';
 import { type ProgramJob, programInWorkers, runProgramJob } from './program-workers.js';
 import type { ResolvedSpec } from './resolve.js';
 import { type Crossbar, isPerfect, sliceCount } from './spec.js';
@@ -103,6 +104,18 @@ function cellsInSteps(
   // without read noise the squares are never read: left as they are
   const ss = squareScale > 0 ? Math.fround(squareScale) : 1;
   return { weights: scaleInPlace(p.weights, ws), squares: scaleInPlace(p.squares, ss) };
+}
+
+/** The codes of `cellsInSteps`' cells (program.ts cellCodes, in ADC steps), or null. */
+function codesInSteps(xbar: Crossbar, rows: number): CellCodes | null {
+  const codes = cellCodes(xbar);
+  if (!codes) return null;
+  const { weightScale, squareScale } = operandScales(xbar, rows);
+  const ss = squareScale > 0 ? Math.fround(squareScale) : 1;
+  return {
+    unit: codes.unit * Math.fround(weightScale),
+    squares: [codes.squares[0] * ss, codes.squares[1] * ss, codes.squares[2] * ss],
+  };
 }
 
 /** a × s as float32, in place (a loop: `Float32Array.map` is far slower and copies). */
@@ -502,7 +515,7 @@ function analogLinear(
     tileRanges: l.inputRange,
     adcGains: l.adcGains,
     probe,
-    operand: { ...cells(tiles), inSteps: true },
+    operand: { ...cells(tiles), inSteps: true, codes: codesInSteps(l.xbar, p.rows) },
     sliceWeights: p.sliceWeights,
     rows: p.rows,
     seed,

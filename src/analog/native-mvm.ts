@@ -127,14 +127,17 @@ export function nativeMvm(m: Mvm, gain: { scale: Tensor; block: number }): Tenso
   };
   const written = op.written;
   const writes = written ? { ...written.params, writeSquares: sq !== null } : null;
-  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} [${noiseSeeds?.join(',') ?? ''}] [${coef.join(',')}] ${JSON.stringify(writes)}`;
+  const codes = written ? null : (op.codes ?? null);
+  const key = `crossbarProducts ${JSON.stringify(dims)} ${sq ? 'squares' : ''} [${noiseSeeds?.join(',') ?? ''}] [${coef.join(',')}] ${JSON.stringify(writes)} ${JSON.stringify(codes)}`;
   // the operand: programmed cells (weights, and squares for read noise), or what the kernel writes them from
   const operand = written ? [written.unit, ...(written.noise ?? [])] : [op.weights, ...(sq ? [sq] : [])];
   const adcGains = m.adcGains ? [m.adcGains.reshape([R, C])] : [];
   const inputs = [dynamic ? x : d.codes, ...operand, ...adcGains, gainValues];
-  const gpu = () =>
+  const gpu = (_shapes: unknown, wgsl: ReadonlySet<string>) =>
     crossbarKernel({
       ...dims,
+      cellCodes: codes,
+      dot4: wgsl.has('packed_4x8_integer_dot_product'),
       squares: sq !== null,
       noiseSeeds,
       coef,

@@ -8,6 +8,7 @@
 import { hostArray } from '../graph/ndarray.js';
 import { constant, noise, type Tensor } from '../graph/tensor.js';
 import type { WrittenCellsArgs } from '../runtime/native.js';
+import type { CellCodes } from '../runtime/webgpu/crossbar.js';
 import { seedFor } from '../util/math.js';
 import { adcCodes, adcStep } from './adc.js';
 import { type DacOut, planeScale } from './dac.js';
@@ -28,6 +29,8 @@ export interface Operand {
   inSteps?: boolean;
   /** For weights written per input: what the native kernel writes them from, where it applies. */
   written?: WrittenOperand;
+  /** The cells as integer codes, where they are (the GPU kernel then takes integer dot products). */
+  codes?: CellCodes | null;
 }
 
 /**

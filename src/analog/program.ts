@@ -124,6 +124,30 @@ export function columnSpan(eta: number, gMinUS: number, gMaxUS: number): number 
   return Math.max((top - gMinUS) / (gMaxUS - gMinUS), 0.01);
 }
 
+/**
+ * The programmed cells of `x` as integer codes, where noise-free bit slices make them so: a
+ * differential pair's slice of digit d (sign s) holds k = s·d, its weight (G+ − G−)/ΔG = k/L and
+ * its square (G+² + G−²)/ΔG² = 2r² + 2r·|k|/L + k²/L² (r = G_MIN/ΔG, L the cell's levels), as
+ * `programWeights` writes them (to rounding). Null for analog cells, programming noise, drift, an
+ * offset mapping, weights not scaled to G_MAX, column ranges, or cells of more than 4 bits.
+ */
+export function cellCodes(x: Crossbar): { unit: number; squares: [number, number, number] } | null {
+  const m = x.mapping;
+  if (
+    x.cells.kind !== 'quantized' ||
+    x.cells.bitsPerCell > 4 ||
+    x.program.kind !== 'none' ||
+    x.drift.kind !== 'none' ||
+    m.kind !== 'differential' ||
+    m.scale === 'none' ||
+    m.conductanceRange.kind !== 'full'
+  )
+    return null;
+  const levels = 2 ** x.cells.bitsPerCell - 1;
+  const r = m.gMinUS / (m.gMaxUS - m.gMinUS);
+  return { unit: 1 / levels, squares: [2 * r * r, (2 * r) / levels, 1 / levels ** 2] };
+}
+
 export function programWeights(
   w: HostArray,
   x: Crossbar,

@@ -24,4 +24,9 @@ export interface KernelSpec {
   grid: readonly [number, number, number];
   /** Whether the kernel reads the run's values (`RUN_STRUCT` at @group(1) @binding(0)). */
   run?: boolean;
+  /**
+   * A dispatch that first transforms input `input` (`spec` binds it at @binding(0) and writes
+   * `words` 32-bit words at @binding(1)); this kernel binds the result in that input's place.
+   */
+  before?: { input: number; spec: KernelSpec; words: number };
 }

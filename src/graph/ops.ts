@@ -74,8 +74,11 @@ export type HostKernel = (
   reuse?: HostArray['data'],
   firstSample?: number,
 ) => HostArray;
-/** A host kernel's WebGPU equivalent: its dispatch, given the shapes of its inputs. */
-export type GpuKernel = (inputs: readonly Shape[]) => KernelSpec;
+/**
+ * A host kernel's WebGPU equivalent: its dispatch, given the shapes of its inputs and the WGSL
+ * language features the device's WGSL has (`navigator.gpu.wgslLanguageFeatures`).
+ */
+export type GpuKernel = (inputs: readonly Shape[], wgsl: ReadonlySet<string>) => KernelSpec;
 interface Info {
   shape: Shape;
   dtype: DType;

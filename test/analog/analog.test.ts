@@ -11,7 +11,7 @@ import { dac } from '../../src/analog/dac.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { products } from '../../src/analog/products.js';
-import { programWeights, splitDim } from '../../src/analog/program.js';
+import { cellCodes, programWeights, splitDim } from '../../src/analog/program.js';
 import { Crossbar } from '../../src/analog/spec.js';
 import { batchBalance, tiledMatmul } from '../../src/analog/tiling.js';
 import { Predictor } from '../../src/eval/predict.js';
@@ -397,6 +397,30 @@ describe('noise statistics', () => {
     assert.notDeepEqual(a1!.slice(0, 9), a1!.slice(9, 18)); // the same K written for two inputs
     assert.notDeepEqual(a1, a2); // two other samples
     assert.deepEqual(await stream(), [a1, a2]); // same seed and samples, same noise
+  });
+
+  it('cellCodes: noise-free bit slices are integer codes as programWeights writes them, noisy ones not', () => {
+    const xbar = loadSpec('rram-clipformer').crossbar('layer.0.query');
+    const codes = cellCodes(xbar)!;
+    const p = programWeights(randn([100, 24], 4), xbar, 0, new Rng(2));
+    const [c0, c1, c2] = codes.squares;
+    const seen = new Set<number>();
+    p.weights.forEach((w, i) => {
+      const k = Math.round(w / codes.unit);
+      seen.add(k);
+      // float32 rounding of (G+ − G−)/ΔG and (G+² + G−²)/ΔG² apart
+      assert.ok(Math.abs(w - k * codes.unit) <= 1e-6, `weight ${i}: ${w} is not a multiple of ${codes.unit}`);
+      // rows past the last tile's are zero, squares included (their inputs are zero)
+      const sq = w === 0 && p.squares[i] === 0 ? 0 : c0 + c1 * Math.abs(k) + c2 * k * k;
+      assert.ok(Math.abs(p.squares[i]! - sq) <= 1e-6 * sq, `square ${i}: ${p.squares[i]} against ${sq}`);
+    });
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      [-3, -2, -1, 0, 1, 2, 3],
+    );
+    for (const preset of ['fefet-trex', 'pcm-aihwkit'])
+      assert.equal(cellCodes(loadSpec(preset).crossbar('layer.0.query')), null, preset);
+    assert.equal(cellCodes(xbarOf({ ...xbar, drift: { kind: 'pcm' } })), null, 'drift');
   });
 
   it('refuses specs it cannot map, naming the field (input errors, not internal ones)', () => {

@@ -27,13 +27,14 @@ async function find(opts: DeviceOptions): Promise<Gpu | string> {
  */
 export async function gpuDevice(
   backend?: 'opengles',
-): Promise<{ device: GPUDevice; name: string } | { skip: string }> {
+): Promise<{ device: GPUDevice; name: string; wgsl: ReadonlySet<string> } | { skip: string }> {
   const gpu = await find(backend ? { backend } : {});
   if (typeof gpu === 'string') return { skip: `no WebGPU adapter: ${gpu}` };
   const i = gpu.info;
   return {
     device: gpu.device,
     name: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' '),
+    wgsl: gpu.wgslFeatures,
   };
 }
 

@@ -7,6 +7,7 @@
  * none is found.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { AnalogModel } from '../../src/analog/analog-model.js';
 import { dynamicProduct } from '../../src/analog/dynamic.js';
@@ -20,7 +21,7 @@ import { type CrossbarProductsArgs, nativeKernels } from '../../src/runtime/nati
 import { compile } from '../../src/runtime/session.js';
 import { wasmKernels } from '../../src/runtime/wasm.js';
 import { type CrossbarKernelArgs, crossbarKernel, type WriteLaw } from '../../src/runtime/webgpu/crossbar.js';
-import { crossbarKernelTiled, tiledFits } from '../../src/runtime/webgpu/crossbar-tiled.js';
+import { tiledFits } from '../../src/runtime/webgpu/crossbar-tiled.js';
 import { noiseKernel, PHILOX_WGSL } from '../../src/runtime/webgpu/philox.js';
 import { Rng } from '../../src/util/math.js';
 import { fillNoise, gaussianBlock, noiseLayout, philox4x32 } from '../../src/util/philox.js';
@@ -39,6 +40,20 @@ async function dispatch(
   bytes: number,
   firstSample = 0,
 ): Promise<ArrayBuffer> {
+  const { before, ...main } = spec;
+  if (before) {
+    // the transformed input first (the WebGPU runtime's plan makes it a dispatch of its own)
+    const made = new Uint32Array(
+      await dispatch(device, before.spec, [inputs[before.input]!], 4 * before.words),
+    );
+    return dispatch(
+      device,
+      main,
+      inputs.map((a, i) => (i === before.input ? made : a)),
+      bytes,
+      firstSample,
+    );
+  }
   const storage = (size: number, usage = 0) =>
     device.createBuffer({
       size: Math.max(16, Math.ceil(size / 4) * 4),
@@ -97,6 +112,10 @@ after(() => {
 });
 const skip = () => ('skip' in opened ? opened.skip : false);
 const gpu = () => (opened as { device: GPUDevice }).device;
+const DOT4 = 'packed_4x8_integer_dot_product';
+/** The device's WGSL language features (none without a device). */
+const wgsl = (): ReadonlySet<string> => ('wgsl' in opened ? opened.wgsl : new Set());
+const skipDot4 = () => skip() || (wgsl().has(DOT4) ? false : `the adapter's WGSL lacks ${DOT4}`);
 
 /** float32 ulps between a and b (same sign assumed near zero: the distance of their bit patterns as ordered integers). */
 function ulps(a: number, b: number): number {
@@ -246,9 +265,35 @@ interface ProductsCase {
   gainBlock?: number;
   sumTiles?: boolean;
   samplesAlongB?: boolean;
+  /** Cells that are integer codes k·unit (|k| ≤ `codeLevels`), squares c0 + c1·|k| + c2·k²: program.ts cellCodes. */
+  codeLevels?: number;
 }
 
 const LAW_CODES = NATIVE_CONSTANTS.writeKinds;
+
+/**
+ * A programmed operand's cells: Gaussian weights, or with `codeLevels` integer codes k·unit
+ * (zeros among them, as bit slices of small weights are), and their squares where `squares`.
+ */
+function programmed(c: ProductsCase, size: number, rng: Rng) {
+  const L = c.codeLevels;
+  if (!L) {
+    const weights = rng.fillNormal(new Float32Array(size));
+    const squares = c.squares ? Float32Array.from(weights, (w) => w * w + 0.1) : null;
+    return { weights, squares, cellCodes: null };
+  }
+  const ks = Int8Array.from({ length: size }, () =>
+    rng.uniform() < 0.3 ? 0 : Math.round((rng.uniform() * 2 - 1) * L),
+  );
+  // squares large enough that read noise spans ADC steps (a wrong sum of squares moves outputs)
+  const cellCodes = { unit: 1 / L, squares: [8, 40 / L, 400 / L ** 2] as const };
+  const [c0, c1, c2] = cellCodes.squares;
+  return {
+    weights: Float32Array.from(ks, (k) => k * cellCodes.unit),
+    squares: c.squares ? Float32Array.from(ks, (k) => c0 + c1 * Math.abs(k) + c2 * k * k) : null,
+    cellCodes,
+  };
+}
 
 /** One product's arguments for the CPU kernels and the GPU kernel, and its inputs in the GPU kernel's order. */
 function productsCase(c: ProductsCase) {
@@ -348,8 +393,7 @@ function productsCase(c: ProductsCase) {
     };
     operand = [unit, ...(noise ?? [])];
   } else {
-    const weights = rng.fillNormal(new Float32Array(wSize));
-    const squares = c.squares ? Float32Array.from(weights, (w) => w * w + 0.1) : null;
+    const { weights, squares, cellCodes } = programmed(c, wSize, rng);
     cpu = {
       ...common,
       codes: dynamic ? null : x,
@@ -361,7 +405,7 @@ function productsCase(c: ProductsCase) {
       squares,
       ...(dynamic ? { gainScale: gain } : { gain }),
     };
-    gpuArgs = { ...common, weightScale, squareScale, squares: squares !== null, written: null };
+    gpuArgs = { ...common, weightScale, squareScale, squares: squares !== null, written: null, cellCodes };
     operand = [weights, ...(squares ? [squares] : [])];
   }
   return { cpu, gpu: gpuArgs, inputs: [x, ...operand, gain], size: B * (common.sumTiles ? 1 : R) * N * C };
@@ -453,6 +497,35 @@ const CASES: ProductsCase[] = [
     rows: 40,
     R: 3,
   },
+  {
+    name: 'integer cells (2-bit codes), 4 slices, read and output noise, C not a multiple of 4',
+    J: 4,
+    codeLevels: 3,
+    squares: true,
+    outSigma: 0.3,
+  },
+  {
+    name: 'integer cells (1-bit codes), 5 planes, 30-row tiles (not a multiple of 4), dynamic range, samples along N',
+    J: 2,
+    planes: 5,
+    rows: 30,
+    codeLevels: 1,
+    squares: true,
+    dynamic: true,
+    samplesAlongB: false,
+    C: 24,
+  },
+  {
+    // noise keeps the sums off the ADC's ties, which exact sums on a lattice of k·unit would hit
+    name: 'integer cells (4-bit codes), 3 planes, output noise only, row tiles kept',
+    J: 2,
+    planes: 3,
+    levels: 15,
+    codeLevels: 15,
+    outSigma: 0.2,
+    sumTiles: false,
+    C: 16,
+  },
 ];
 
 /** Outputs further apart than 1e-4 relative (ADC-boundary flips), and the largest relative difference among the rest. */
@@ -477,15 +550,30 @@ describe('the crossbar products in WGSL', () => {
       })(),
     ] as const,
   ];
-  // the tiled kernel takes programmed operands; the row-list one every case
+  // the tiled kernel takes programmed operands, with integer codes as integer dot products too; the row-list one every case
   const layouts = (c: ProductsCase) =>
-    tiledFits(productsCase(c).gpu) ? (['tiled', 'list'] as const) : (['list'] as const);
+    tiledFits(productsCase(c).gpu)
+      ? c.codeLevels
+        ? (['integer', 'tiled', 'list'] as const)
+        : (['tiled', 'list'] as const)
+      : (['list'] as const);
   for (const c of CASES)
     for (const layout of layouts(c))
-      it(`${c.name} (${layout}): the native and WebAssembly kernels' outputs`, { skip: skip() }, async () => {
+      it(`${c.name} (${layout}): the native and WebAssembly kernels' outputs`, {
+        skip: layout === 'integer' ? skipDot4() : skip(),
+      }, async () => {
         const p = productsCase(c);
         const spec =
-          layout === 'tiled' ? crossbarKernelTiled(p.gpu) : crossbarKernel({ ...p.gpu, layout: 'list' });
+          layout === 'integer'
+            ? crossbarKernel({ ...p.gpu, dot4: true })
+            : layout === 'tiled'
+              ? crossbarKernel({ ...p.gpu, dot4: true, layout: 'float' })
+              : crossbarKernel({ ...p.gpu, layout: 'list' });
+        assert.equal(
+          spec.code.includes('dot4I8Packed'),
+          layout === 'integer',
+          'integer dot products where asked',
+        );
         const got = new Float32Array(await dispatch(gpu(), spec, p.inputs, 4 * p.size, FIRST));
         let compared = 0;
         for (const [name, k] of kernels) {
@@ -501,6 +589,14 @@ describe('the crossbar products in WGSL', () => {
         }
         assert.ok(compared > 0, 'a CPU kernel to compare with');
       });
+  it('integer dot products for integer cells only, and only where the device has them', () => {
+    for (const c of CASES) {
+      const a = productsCase(c).gpu;
+      const integer = (args: CrossbarKernelArgs) => crossbarKernel(args).code.includes('dot4I8Packed');
+      assert.equal(integer({ ...a, dot4: true }), !!c.codeLevels && tiledFits(a), c.name);
+      assert.equal(integer({ ...a, dot4: false }), false, c.name);
+    }
+  });
   it('the tiled kernel takes the programmed cases', () => {
     assert.deepEqual(
       CASES.filter((c) => tiledFits(productsCase(c).gpu)).length,
@@ -545,7 +641,10 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
     await (await compile({ y }, { cache: false })).run(feeds, FIRST);
     assert.equal(calls.length, ops.length);
     for (const call of calls) {
-      const spec = call.gpu(call.ins.map((i) => i.shape));
+      const spec = call.gpu(
+        call.ins.map((i) => i.shape),
+        wgsl(),
+      );
       const inputs = call.ins.map((i) => i.data as Float32Array);
       const got = new Float32Array(await dispatch(gpu(), spec, inputs, call.out.byteLength, FIRST));
       const { flips, scale } = agreement(got, call.out);
@@ -561,6 +660,41 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
     skip: cpuKernel(),
   }, async () => {
     const { y, feeds } = staticLayer();
+    assert.equal(await hostAgainstGpu(y, feeds), 1);
+  });
+
+  it('integer dot products for noise-free bit slices (rram-clipformer), not for noisy ones (fefet-trex)', () => {
+    const integer = (preset: string, features: ReadonlySet<string>) => {
+      const [op] = hostOps(staticLayer(false, preset).y);
+      const spec = (op!.attrs as HostAttrs).gpu!(
+        op!.inputs.map((i) => i.shape),
+        features,
+      );
+      return spec.code.includes('dot4I8Packed');
+    };
+    assert.equal(integer('rram-clipformer', new Set([DOT4])), true);
+    assert.equal(integer('rram-clipformer', new Set()), false, 'not where the WGSL lacks it');
+    assert.equal(integer('fefet-trex', new Set([DOT4])), false, 'programming noise');
+  });
+
+  it('XBAR_GPU_DOT4=0 leaves packed_4x8_integer_dot_product out of the features kernels may use', {
+    skip: skipDot4(),
+  }, () => {
+    const device = new URL('../../src/runtime/webgpu/device.js', import.meta.url).href;
+    const script = `const { gpuDevice } = await import(${JSON.stringify(device)}); const g = await gpuDevice(); console.log(g.wgslFeatures.has('${DOT4}')); g.device.destroy();`;
+    const has = (dot4: string) =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, XBAR_GPU_DOT4: dot4 },
+        encoding: 'utf8',
+      }).trim();
+    assert.equal(has('0'), 'false');
+    assert.equal(has('1'), 'true');
+  });
+
+  it('a static layer of fefet-trex (programming noise: float32 cells): the host kernel’s outputs', {
+    skip: cpuKernel(),
+  }, async () => {
+    const { y, feeds } = staticLayer(false, 'fefet-trex');
     assert.equal(await hostAgainstGpu(y, feeds), 1);
   });
 
@@ -600,8 +734,11 @@ describe('the analog MVM’s host op on the GPU (native-mvm.ts)', () => {
 });
 
 /** x·W of a static layer on rram-clipformer, x [3 samples, 5 tokens, 100]: two row tiles, the second padded. */
-function staticLayer(calibratedAdc = false): { y: Tensor; feeds: Record<string, HostArray> } {
-  const spec = loadSpec('rram-clipformer', calibratedAdc ? ['adc.range.kind=calibrated'] : []);
+function staticLayer(
+  calibratedAdc = false,
+  preset = 'rram-clipformer',
+): { y: Tensor; feeds: Record<string, HostArray> } {
+  const spec = loadSpec(preset, calibratedAdc ? ['adc.range.kind=calibrated'] : []);
   const rng = new Rng(17);
   const [n, tokens, inDim, outDim] = [3, 5, 100, 40];
   const w = hostArray('float32', [inDim, outDim], rng.fillNormal(new Float32Array(inDim * outDim), 0, 0.05));

@@ -33,6 +33,17 @@ export type WrittenCells = Omit<WrittenCellsArgs, 'unit' | 'writeKind' | 'writeN
 };
 
 /**
+ * Programmed cells that are small integers k: each weight is k·`unit` and each square
+ * `squares`[0] + `squares`[1]·|k| + `squares`[2]·k² (to float32 rounding), |k| ≤ 15, in the
+ * units of the operand's arrays (before `weightScale`, `squareScale`). Noise-free bit-slice
+ * cells are (analog/program.ts cellCodes).
+ */
+export interface CellCodes {
+  unit: number;
+  squares: readonly [number, number, number];
+}
+
+/**
  * What fixes a crossbar-products kernel (runtime/native.ts CrossbarProductsArgs without its
  * arrays). Its inputs, in order: the codes [B, R, N, rows] (or with `dacLevels` > 0 the DAC's
  * inputs, quantised here with a dynamic range); the operand: weights [J, Bw, R, rows, C] and,
@@ -68,8 +79,15 @@ export interface CrossbarKernelArgs {
   sumTiles: boolean;
   /** Whether each value is multiplied by its (row tile, column)'s ADC gain before the ADC (default: no). */
   adcGains?: boolean;
-  /** 'list': crossbar.ts's kernel even where the tiled one (crossbar-tiled.ts) takes the products. */
-  layout?: 'list';
+  /** The operand's cells as integer codes, where they are (the tiled kernel may then take integer dot products). */
+  cellCodes?: CellCodes | null | undefined;
+  /** Whether the device's WGSL has `packed_4x8_integer_dot_product` (dot4I8Packed). */
+  dot4?: boolean;
+  /**
+   * 'list': crossbar.ts's kernel even where the tiled one (crossbar-tiled.ts) takes the products;
+   * 'float': the tiled kernel's float32 products even where it could take integer ones.
+   */
+  layout?: 'list' | 'float';
 }
 
 /** Threads per workgroup. */

@@ -31,6 +31,8 @@ export interface Gpu {
   readonly info: AdapterInfo;
   readonly subgroups: boolean;
   readonly timestamps: boolean;
+  /** The WGSL language features of the WebGPU implementation (`GPU.wgslLanguageFeatures`). */
+  readonly wgslFeatures: ReadonlySet<string>;
 }
 
 /** Limits requested at the adapter's own values (the defaults are far below a GPU's). */
@@ -84,7 +86,7 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
   if (nav?.gpu) {
     const adapter = await nav.gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error('WebGPU: the browser offers no adapter');
-    return finish(adapter, 'browser');
+    return finish(adapter, 'browser', nav.gpu);
   }
   const dawn = await import('webgpu');
   Object.assign(globalThis, dawn.globals);
@@ -96,16 +98,15 @@ async function open(opts: DeviceOptions): Promise<Gpu> {
   const available = await adapterList(instance);
   const name = pick(opts.gpu, available);
   const flags = name ? [`adapter=${name}`] : [];
-  const first =
-    opts.backend === 'opengles'
-      ? null
-      : await instance(flags).requestAdapter({ powerPreference: 'high-performance' });
-  if (first) return finish(first, backendOf(first, available));
+  const vulkan = opts.backend === 'opengles' ? null : instance(flags);
+  const first = await vulkan?.requestAdapter({ powerPreference: 'high-performance' });
+  if (vulkan && first) return finish(first, backendOf(first, available), vulkan);
   // no Vulkan: Dawn's OpenGL ES backend (core WebGPU needs features GLES lacks: compatibility mode)
-  const gles = await instance([...flags, 'backend=opengles']).requestAdapter({
+  const glesInstance = instance([...flags, 'backend=opengles']);
+  const gles = await glesInstance.requestAdapter({
     featureLevel: 'compatibility',
   } as GPURequestAdapterOptions);
-  if (gles) return finish(gles, 'opengles');
+  if (gles) return finish(gles, 'opengles', glesInstance);
   const list = available.length
     ? `adapters: ${available.map((a) => `${a.name} (${a.backend})`).join(', ')}`
     : 'no adapter was found';
@@ -156,7 +157,18 @@ function backendOf(adapter: GPUAdapter, available: readonly Listed[]): string {
   return named?.backend ?? available[0]?.backend ?? 'unknown';
 }
 
-async function finish(adapter: GPUAdapter, backend: string): Promise<Gpu> {
+/**
+ * The WGSL language features kernels may use: the implementation's, less
+ * packed_4x8_integer_dot_product under XBAR_GPU_DOT4=0 (the crossbar kernel's float32 products,
+ * to compare).
+ */
+function wgslFeatures(gpu: GPU): Set<string> {
+  const features = new Set(gpu.wgslLanguageFeatures ?? []);
+  if (process.env['XBAR_GPU_DOT4'] === '0') features.delete('packed_4x8_integer_dot_product');
+  return features;
+}
+
+async function finish(adapter: GPUAdapter, backend: string, gpu: GPU): Promise<Gpu> {
   const requiredLimits: Record<string, number> = {};
   for (const l of LIMITS) {
     const v = (adapter.limits as unknown as Record<string, number | undefined>)[l];
@@ -181,5 +193,6 @@ async function finish(adapter: GPUAdapter, backend: string): Promise<Gpu> {
     },
     subgroups: requiredFeatures.includes('subgroups'),
     timestamps: requiredFeatures.includes('timestamp-query'),
+    wgslFeatures: wgslFeatures(gpu),
   };
 }

@@ -176,7 +176,12 @@ export async function compileWebGpu(
   const gpu = await gpuDevice(opts);
   const bake = opts.bakeParams === true;
   const lazy = lazyBranches();
-  const plan = planGraph(Object.values(outputs), gpu.device.limits.maxStorageBuffersPerShaderStage - 1, lazy);
+  const plan = planGraph(
+    Object.values(outputs),
+    gpu.device.limits.maxStorageBuffersPerShaderStage - 1,
+    lazy,
+    gpu.wgslFeatures,
+  );
   const key = graphKey(plan.order, outputs, bake, lazy);
   const known = opts.cache === false ? undefined : graphs.get(key);
   if (known) return new GraphHandle(await known, plan.order);

@@ -8,7 +8,7 @@ import { topoSort } from '../../graph/autodiff.js';
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { GpuKernel } from '../../graph/ops.js';
 import { GraphError, numel, strides } from '../../graph/shape.js';
-import type { Tensor } from '../../graph/tensor.js';
+import { hostCall, type Tensor } from '../../graph/tensor.js';
 import { branchGates, type Gate } from './branches.js';
 import { fusedKernel, fusedOperand, inlineScalar, isElementwise } from './elementwise.js';
 import { matmulKernel } from './matmul.js';
@@ -77,9 +77,15 @@ export interface Plan {
 /**
  * `maxInputs`: the most storage buffers a kernel may read (the device's limit less the output).
  * `lazyBranches`: a `cond`'s branches run only when taken (branches.ts), else both run and the
- * cond selects.
+ * cond selects. `wgsl`: the WGSL language features the device has (host kernels' dispatches may
+ * use them).
  */
-export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranches = true): Plan {
+export function planGraph(
+  roots: readonly Tensor[],
+  maxInputs: number,
+  lazyBranches = true,
+  wgsl: ReadonlySet<string> = new Set(),
+): Plan {
   const { order, gates } = gatedOrder(roots, lazyBranches);
   // conditions stay in buffers of their own, where gate kernels read them
   const outputs = new Set([
@@ -182,7 +188,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
       const ms = input ? all.filter((m) => m !== t && !absorbed.has(m.id)) : all;
       const peak = peaks.get(t.id);
       if (!ms.length && !peak) {
-        steps.push(...opSteps(t));
+        steps.push(...opSteps(t, wgsl));
         continue;
       }
       const own = new Set(ms.map((m) => m.id));
@@ -205,7 +211,7 @@ export function planGraph(roots: readonly Tensor[], maxInputs: number, lazyBranc
       });
       continue;
     }
-    steps.push(...opSteps(t));
+    steps.push(...opSteps(t, wgsl));
   }
   return { order, steps: withGates(steps, gates) };
 }
@@ -321,7 +327,7 @@ function sinkKernel(t: Tensor, x: Operand): KernelSpec {
 }
 
 /** The kernels of one op that is neither elementwise nor a view. */
-function opSteps(t: Tensor): Step[] {
+function opSteps(t: Tensor, wgsl: ReadonlySet<string>): Step[] {
   const one = (spec: KernelSpec, inputs: readonly Tensor[]): Step => ({
     kind: 'dispatch',
     spec,
@@ -388,7 +394,25 @@ function opSteps(t: Tensor): Step[] {
       ];
     case 'host': {
       const gpu = a['gpu'] as GpuKernel | undefined;
-      return [gpu ? one(gpu(t.inputs.map((i) => i.shape)), t.inputs) : { kind: 'host', op: t }];
+      if (!gpu) return [{ kind: 'host', op: t }];
+      const spec = gpu(
+        t.inputs.map((i) => i.shape),
+        wgsl,
+      );
+      if (!spec.before) return [one(spec, t.inputs)];
+      // the transformed input: a value of the plan alone, which no op of the graph reads
+      const { input, spec: first, words } = spec.before;
+      const from = t.inputs[input]!;
+      const made = hostCall(`${a['key']} (input ${input})`, [from], [words], () => {
+        throw new GraphError('webgpu', 'a transformed input is made on the GPU only');
+      });
+      return [
+        { kind: 'dispatch', spec: first, inputs: [from], output: made },
+        one(
+          spec,
+          t.inputs.map((u, i) => (i === input ? made : u)),
+        ),
+      ];
     }
     default:
       throw new GraphError(t.op, 'the WebGPU runtime has no kernel for it');

@@ -52,12 +52,14 @@ const done = (out: string, files: string, t0: number) =>
   console.log(`${out}/results.md, ${files} (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
 
 interface ClipFormerFlags extends CommonFlags {
+  set: string[];
   vat?: string;
   searchInstances: number;
   searchObjective: 'accuracy' | 'snr';
 }
 
 interface PtoFlags extends CommonFlags {
+  set: string[];
   hwa?: string;
   learned?: string;
   timeRepeats: number;
@@ -88,6 +90,9 @@ export function registerExperiment(program: Command): Command {
       help: 'hardware with K/V on crossbars, writeSqrt noise (γ set per cell)',
       value: 'rram-clipformer',
     }),
+    flag('set', {
+      help: 'override a hardware field of every cell but γ, e.g. adc.range.kind=calibrated (repeatable)',
+    }),
     flag('out', {
       help: 'output folder (results.json, results.md, clipformer.vl.json/svg/png)',
       value: 'runs/clipformer',
@@ -115,6 +120,10 @@ export function registerExperiment(program: Command): Command {
     const data = openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength });
     const e = await runClipFormerExperiment({
       ...common(o, data),
+      sets: o.set,
+      // ranges calibrated on data, as xbar eval takes them
+      calibrationData: () =>
+        openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength, split: 'train' }),
       provider,
       models,
       data,

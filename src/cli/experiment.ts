@@ -143,6 +143,9 @@ export function registerExperiment(program: Command): Command {
     opt('--learned <dir>', 'its twin trained with learned input ranges and column scales, a third row'),
     flag('data', { help: 'labelled data, KIND:PATH', value: shipped('glue-sst2', 'sst2-demo') }),
     flag('hw', { value: 'pcm-lammie' }),
+    flag('set', {
+      help: 'override a hardware field of every cell but its time and ranges, e.g. adc.range.kind=calibrated (repeatable)',
+    }),
     flag('out', { help: 'output folder (results.json, results.md, pto.vl.json/svg/png)', value: 'runs/pto' }),
     flag('repeats', { help: 'instances per cell of the 1 h table', value: 10 }),
     opt('--time-repeats <n>', 'instances per cell of the time sweep (10 for the paper’s count)', 1, 3),
@@ -177,6 +180,7 @@ export function registerExperiment(program: Command): Command {
     for (const m of models.slice(1)) common(o, m.data);
     const e = await runPtoExperiment({
       ...common(o, models[0]!.data),
+      sets: o.set,
       provider: await providerOf(o),
       models,
       timeRepeats: o.timeRepeats,

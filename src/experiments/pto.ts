@@ -9,17 +9,28 @@
  * data (held out), never the evaluated ones. Before any instance, the share of column currents
  * beyond the ADC's saturation on the calibration inputs, at the chip's I_S and at lower ones:
  * the condition under which the conductance rule has anything to do.
+ *
+ * With a calibrated ADC range (`--set adc.range.kind=calibrated`), each instance's ADC ranges are
+ * calibrated on the same held-out inputs through its noise-free, undrifted crossbars with the
+ * input ranges and conductance scales it uses (the values before the ADC depend on them). Such an
+ * ADC sets each column's range on data, which is what the conductance rule does in the
+ * conductances against a fixed I_S: with no I_S to shrink columns to, the rule's cells and the
+ * saturation counts are left out, and the report says so.
  */
+import { calibratedAdc } from '../analog/adc.js';
 import { AnalogModel } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate, runOn } from '../eval/evaluate.js';
+import { calibrateAdcRanges } from '../methods/adc-range.js';
 import { calibrateConductanceRanges, calibrateInputRanges, type SaturationCounts } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
+import { layerKind } from '../models/layer-names.js';
 import { figure, lineChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
+import { InputError } from '../util/errors.js';
 import { type CellRecord, Experiment, pairedDifferences, pm, signedInterval } from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
@@ -55,6 +66,8 @@ export interface PtoExperimentOptions {
   models: { name: string; dir: string; model: Model; data: EvalData; learned?: boolean }[];
   dataSpec: string;
   hw: string;
+  /** `--set` assignments applied to `hw` in every cell (before what the cells set). */
+  sets: readonly string[];
   out: string;
   repeats: number;
   timeRepeats: number;
@@ -77,11 +90,34 @@ type Range = 'dynamic' | 'learned' | 'calibrated' | 'recalibrated';
 /** full or learned: as trained; calibrated: PTO (after the learned scales, for a learned model). */
 type Conductance = 'full' | 'learned' | 'calibrated';
 
+/** What the cells set, which `--set` may not, and the flag that sets it instead. */
+const CELL_FIELDS: Record<string, string> = {
+  timeS: 'each cell sets the time (1 h, and the sweep 1 s … 1 y)',
+  'dac.range': 'each cell sets the input range (as trained or PTO); --percentile sets K',
+  'mapping.conductanceRange':
+    'each cell sets the conductance range (as trained or PTO); --sigmas and --current set the rule',
+};
+
+function checkSets(sets: readonly string[]): void {
+  const bad = sets.flatMap((s) => {
+    const field = s.split('=')[0]!.trim();
+    const cell = Object.keys(CELL_FIELDS).find((f) => field === f || field.startsWith(`${f}.`));
+    return cell ? [{ field, value: s, allowed: `${CELL_FIELDS[cell]}; set any other field` }] : [];
+  });
+  if (bad.length) throw new InputError('--set', bad);
+}
+
+/** Whether a static layer of `spec` has a calibrated ADC range (no fixed saturation I_S). */
+const adcOnData = (spec: ResolvedSpec, layers: readonly string[]): boolean =>
+  layers.some((l) => spec.spec.mapped[layerKind(l)] && calibratedAdc(spec.crossbar(l)));
+
 export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experiment> {
+  checkSets(o.sets);
   const exp = new Experiment(o.out, 'pto', {
     models: o.models.map((m) => m.dir),
     data: o.dataSpec,
     hw: o.hw,
+    ...(o.sets.length ? { sets: o.sets } : {}),
     percentile: o.percentile,
     sigmas: o.sigmas,
     current: o.current,
@@ -98,6 +134,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     loadSpec(
       o.hw,
       [
+        ...o.sets,
         ...more,
         `timeS=${timeS}`,
         ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
@@ -133,8 +170,11 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       ? learnedRangesFor(m.dir, m.model, specAt('learned', 3600, 'learned', layers))
       : { inputRanges: new Map<string, Float32Array>(), columnScales: new Map<string, Float32Array>() };
     const asTrained = m.learned ? 'learned' : 'dynamic';
+    const ownConductance: Conductance = m.learned ? 'learned' : 'full';
+    // the conductance rule needs the ADC's fixed saturation I_S
+    const calibratedAdcRange = adcOnData(specAt(asTrained, 3600, ownConductance, layers), layers);
     // the conductance rule on the noise-free currents of the as-trained input ranges, at I_S
-    for (const saturation of SATURATIONS) {
+    for (const saturation of calibratedAdcRange ? [] : SATURATIONS) {
       await exp.once(`saturation.${m.name}.${saturation}`, async (): Promise<Saturation> => {
         const counts: SaturationCounts[] = [];
         await calibrateConductanceRanges(
@@ -153,6 +193,14 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         };
       });
     }
+    /** Sets a calibrated ADC's ranges of `analog`, through its input ranges and column scales as set. */
+    const withAdcRanges = async (analog: AnalogModel) => {
+      if (!calibratedAdcRange) return;
+      const { inputRanges, columnScales } = analog;
+      analog.setAdcRanges(
+        await calibrateAdcRanges(m.model, () => calib, analog.hw, { inputRanges, columnScales }),
+      );
+    };
     /** One instance at time t: programmed by `seed`, ranges as `range` and `conductance` say. */
     const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance) => {
       const spec = specAt(range === 'recalibrated' ? 'calibrated' : range, timeS, conductance, layers);
@@ -166,6 +214,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           probe.setInputRanges(learned.inputRanges);
           probe.setColumnScales(learned.columnScales);
         }
+        await withAdcRanges(probe);
         analog.setInputRanges(
           await calibrateInputRanges(
             m.model,
@@ -191,6 +240,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           ),
         );
       }
+      await withAdcRanges(analog);
       await analog.prepare(m.model);
       return (
         await evaluate(m.model, evalData, {
@@ -200,8 +250,9 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         })
       ).value;
     };
-    const ownConductance: Conductance = m.learned ? 'learned' : 'full';
-    for (const conductance of [ownConductance, 'calibrated'] as const) {
+    for (const conductance of calibratedAdcRange
+      ? [ownConductance]
+      : ([ownConductance, 'calibrated'] as const)) {
       for (const range of [asTrained, 'calibrated'] as const) {
         // named as the committed results name them (the time included), so those resume
         const key = `${m.name}.${range}${conductance === 'calibrated' ? '.conductance' : ''}.t3600`;

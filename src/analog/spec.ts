@@ -243,7 +243,7 @@ export const AdcRange = z.discriminatedUnion('kind', [
     })
     .strict()
     .describe(
-      'per row tile and column of every static layer and attention product: ±the K-th percentile of |value before the ADC| over every conversion of the column (all input planes and weight slices; K/V: all heads) for N calibration inputs through the noise-free crossbars (needs calibration data: xbar eval --calibration, experiment ablation)',
+      'per row tile and column of every static layer and attention product: ±the K-th percentile of |value before the ADC| over every conversion of the column (all input planes and weight slices; K/V: all heads) for N calibration inputs through the noise-free crossbars (needs calibration data: xbar eval --calibration, or xbar experiment ablation, clipformer or pto)',
     ),
 ]);
 

@@ -52,12 +52,14 @@ const done = (out: string, files: string, t0: number) =>
   console.log(`${out}/results.md, ${files} (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
 
 interface ClipFormerFlags extends CommonFlags {
+  set: string[];
   vat?: string;
   searchInstances: number;
   searchObjective: 'accuracy' | 'snr';
 }
 
 interface PtoFlags extends CommonFlags {
+  set: string[];
   hwa?: string;
   learned?: string;
   timeRepeats: number;
@@ -88,6 +90,9 @@ export function registerExperiment(program: Command): Command {
       help: 'hardware with K/V on crossbars, writeSqrt noise (γ set per cell)',
       value: 'rram-clipformer',
     }),
+    flag('set', {
+      help: 'override a hardware field of every cell but γ, e.g. adc.range.kind=calibrated (repeatable)',
+    }),
     flag('out', {
       help: 'output folder (results.json, results.md, clipformer.vl.json/svg/png)',
       value: 'runs/clipformer',
@@ -115,6 +120,10 @@ export function registerExperiment(program: Command): Command {
     const data = openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength });
     const e = await runClipFormerExperiment({
       ...common(o, data),
+      sets: o.set,
+      // ranges calibrated on data, as xbar eval takes them
+      calibrationData: () =>
+        openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength, split: 'train' }),
       provider,
       models,
       data,
@@ -134,6 +143,9 @@ export function registerExperiment(program: Command): Command {
     opt('--learned <dir>', 'its twin trained with learned input ranges and column scales, a third row'),
     flag('data', { help: 'labelled data, KIND:PATH', value: shipped('glue-sst2', 'sst2-demo') }),
     flag('hw', { value: 'pcm-lammie' }),
+    flag('set', {
+      help: 'override a hardware field of every cell but its time and ranges, e.g. adc.range.kind=calibrated (repeatable)',
+    }),
     flag('out', { help: 'output folder (results.json, results.md, pto.vl.json/svg/png)', value: 'runs/pto' }),
     flag('repeats', { help: 'instances per cell of the 1 h table', value: 10 }),
     opt('--time-repeats <n>', 'instances per cell of the time sweep (10 for the paper’s count)', 1, 3),
@@ -168,6 +180,7 @@ export function registerExperiment(program: Command): Command {
     for (const m of models.slice(1)) common(o, m.data);
     const e = await runPtoExperiment({
       ...common(o, models[0]!.data),
+      sets: o.set,
       provider: await providerOf(o),
       models,
       timeRepeats: o.timeRepeats,

@@ -7,19 +7,17 @@
  * `adc.range` kind 'calibrated') are calibrated for each row's spec on the first examples of the
  * training split, as `xbar eval` calibrates them, so that the rerun gives the row's numbers.
  */
-import { calibratedAdc } from '../analog/adc.js';
 import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
 import { type EvalData, subset } from '../eval/data.js';
 import { evaluate, runOn } from '../eval/evaluate.js';
-import { calibrateAdcRanges } from '../methods/adc-range.js';
-import { calibrateInputRanges } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
 import { figure, intervalChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
+import { calibrateRanges, calibrationFor } from './ranges.js';
 import {
   type CellRecord,
   Experiment,
@@ -222,7 +220,7 @@ export interface AblationOptions {
   /** Where the forwards run (default: the CPU). */
   provider?: Provider;
   /**
-   * Opens the data that calibrate ranges set on data (`calibratedOnData`): the training split,
+   * Opens the data that calibrate ranges set on data (`calibratedOnData`, ranges.ts): the training split,
    * as `xbar eval` takes it. Needed only by such specs.
    */
   calibration?: () => EvalData;
@@ -282,23 +280,10 @@ function ablationRows(present: readonly NonIdeality[], ablate: readonly NonIdeal
   ];
 }
 
-/** Whether `hw` sets a range on data: a calibrated DAC or ADC range, on the static crossbars or K/V's. */
-export function calibratedOnData(hw: ResolvedSpec): boolean {
-  return [staticCrossbar(hw), hw.attention].some(
-    (x) => !!x && ((x.dac.kind === 'uniform' && x.dac.range.kind === 'calibrated') || calibratedAdc(x)),
-  );
-}
-
 export async function runAblation(o: AblationOptions): Promise<Experiment> {
   const full = loadSpec(o.hw, o.sets, o.model);
   checkOverrides(full, `--hw ${o.hw}`);
-  const calibrates = calibratedOnData(full);
-  if (calibrates && !o.calibration)
-    throw new InputError(
-      `--hw ${o.hw}`,
-      'its calibrated ranges need calibration data, which this run was not given',
-    );
-  const calibration = calibrates ? o.calibration! : null;
+  const calibration = calibrationFor(full, o.calibration, `--hw ${o.hw}`);
   const calibratedOn = new Set<string>();
   const present = nonIdealitiesOf(full);
   const ablate = chosen(present, o.ablate, o.hw);
@@ -327,13 +312,8 @@ export async function runAblation(o: AblationOptions): Promise<Experiment> {
     // what the row ran with, kept with its results
     await exp.once(`sets.${id}`, async () => switchOff(full, row.off));
     const note = (line: string) => calibratedOn.add(line.replace(/^.* on the first/, 'the first'));
-    const inputRanges = calibration
-      ? await calibrateInputRanges(o.model, calibration, spec, note)
-      : new Map();
-    const adcRanges = calibration
-      ? await calibrateAdcRanges(o.model, calibration, spec, { inputRanges }, note)
-      : new Map();
-    const instance = analogInstances(o.model, spec, { inputRanges, adcRanges });
+    const ranges = await calibrateRanges(o.model, calibration, spec, { log: note });
+    const instance = analogInstances(o.model, spec, ranges);
     await exp.cell(id, { off: [...row.off].join(',') }, o.repeats, o.seed, async (seed) => {
       const r = await evaluate(o.model, data, { ...batch, matmuls: await instance(seed), fresh: true });
       return { value: r.value };

@@ -4,8 +4,16 @@
  * instances on the evaluation part of the data; SNR per attention block; K/V conductance
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
+ *
+ * Ranges the spec sets on data (`--set adc.range.kind=calibrated`, or a calibrated DAC range) are
+ * calibrated as `xbar eval` calibrates them, on the first examples of the training split through
+ * noise-free crossbars, once per model and K/V transform: the static layers' ADC ranges, and the
+ * ADC ranges of the attention's products, whose K and V are written anew for every input but
+ * convert through the same ADCs, so one range per column serves every input. The transform
+ * changes the K/V conductances, so each (α, β), the search's candidates among them, gets the
+ * ranges of the K/V it writes; γ does not enter (the calibration has no write noise).
  */
-import { analogInstances } from '../analog/instances.js';
+import { analogInstances, type InstanceOptions } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
@@ -14,7 +22,12 @@ import { evaluate, runOn } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../methods/clipformer.js';
-import { parseSearch, type SearchResult, searchClipFormer } from '../methods/clipformer-search.js';
+import {
+  parseSearch,
+  type SearchOptions,
+  type SearchResult,
+  searchClipFormer,
+} from '../methods/clipformer-search.js';
 import { measureSnr } from '../methods/snr.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
@@ -22,6 +35,7 @@ import { layerName } from '../models/layer-names.js';
 import { figure, histogram, lineChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
+import { calibrateRanges, calibrationFor } from './ranges.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
 const GAMMAS = [3, 4, 5] as const;
@@ -48,6 +62,13 @@ export interface ClipFormerExperimentOptions {
   data: EvalData;
   dataSpec: string;
   hw: string;
+  /** `--set` assignments applied to `hw` in every cell (before the cell's γ). */
+  sets: readonly string[];
+  /**
+   * Opens the data that calibrate ranges set on data (`calibratedOnData`, ranges.ts): the
+   * training split, as `xbar eval` takes it. Needed only by such specs.
+   */
+  calibrationData?: () => EvalData;
   out: string;
   repeats: number;
   seed: number;
@@ -63,12 +84,32 @@ export interface ClipFormerExperimentOptions {
   quiet?: boolean;
 }
 
-const specAt = (hw: string, gamma: number, model: Model): ResolvedSpec =>
-  loadSpec(hw, [`attention.device.program.gamma=${gamma}`], model);
+/** The field each cell sets (γ), which `sets` may not. */
+const GAMMA_FIELD = 'attention.device.program.gamma';
+
+const specAt = (o: ClipFormerExperimentOptions, gamma: number, model: Model): ResolvedSpec =>
+  loadSpec(o.hw, [...o.sets, `${GAMMA_FIELD}=${gamma}`], model);
+
+/** Refuses `--set` assignments of what the cells vary. */
+function checkSets(sets: readonly string[]): void {
+  const bad = sets.filter((s) => s.split('=')[0]!.trim().startsWith(GAMMA_FIELD));
+  if (bad.length)
+    throw new InputError(
+      '--set',
+      bad.map((s) => ({
+        field: GAMMA_FIELD,
+        value: s,
+        allowed: 'each cell sets γ itself (3, 4, 5); set any other field',
+      })),
+    );
+}
 
 type Method = { id: string; label: string; config: ClipFormerConfig | null };
+/** A K/V transform: one for all layers, one per layer (null: off there), or none. */
+type Transform = Parameters<NonNullable<SearchOptions['instanceOptions']>>[0];
 
 export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): Promise<Experiment> {
+  checkSets(o.sets);
   const { calibration, evaluation } = holdOut(o.data, o.calibration);
   const on = runOn(o);
   const evalIdx = evaluation.slice(0, o.limit);
@@ -81,6 +122,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       models: o.models.map((m) => ({ name: m.name, dir: m.dir })),
       data: o.dataSpec,
       hw: o.hw,
+      ...(o.sets.length ? { sets: o.sets } : {}),
       evaluated: [evalIdx[0], evalIdx.at(-1)],
       calibration: [calibration[0], calibration.at(-1)],
       seed: o.seed,
@@ -89,10 +131,31 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
     },
     o.quiet ? { quiet: true } : {},
   );
+  // where ranges set on data were calibrated, kept with the results for the report of a resumed run
+  const log = (line: string) => {
+    const lines = (exp.record.extra['calibratedOn'] as string[] | undefined) ?? [];
+    const where = line.replace(/^.* on the first/, 'the first');
+    if (!lines.includes(where)) exp.record.extra['calibratedOn'] = [...lines, where];
+  };
   for (const m of o.models) {
     await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData, on)).value);
+    // the ranges set on data, per K/V transform (the same at every γ)
+    const ranges = new Map<string, Promise<InstanceOptions>>();
+    const instanceOptions = (spec: ResolvedSpec, c: Transform): Promise<InstanceOptions> => {
+      const key = JSON.stringify(c);
+      const kv = c ? { kvTransform: kvTransformFor(c) } : {};
+      if (!ranges.has(key))
+        ranges.set(
+          key,
+          calibrateRanges(m.model, calibrationFor(spec, o.calibrationData, `--hw ${o.hw}`), spec, {
+            ...kv,
+            log,
+          }).then((r) => ({ ...r, ...kv })),
+        );
+      return ranges.get(key)!;
+    };
     for (const gamma of GAMMAS) {
-      const spec = specAt(o.hw, gamma, m.model);
+      const spec = specAt(o, gamma, m.model);
       if (!spec.attention)
         throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
       const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
@@ -107,7 +170,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
             objective: o.searchObjective,
             seed: o.seed + 10000,
           }),
-          on,
+          { ...on, instanceOptions: (c) => instanceOptions(spec, c) },
         ),
       );
       const methods: Method[] = [
@@ -122,8 +185,11 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
           o.repeats,
           o.seed,
           async (seed) => {
-            const kv = method.config ? { kvTransform: kvTransformFor(method.config) } : {};
-            const matmuls = await analogInstances(m.model, spec, kv)(seed);
+            const matmuls = await analogInstances(
+              m.model,
+              spec,
+              await instanceOptions(spec, method.config),
+            )(seed);
             const r = await measureSnr(m.model, evalData, matmuls, on);
             return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
           },
@@ -131,7 +197,7 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
       }
     }
     // K/V conductances of one batch, before and after the paper's γ = 5 transform
-    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o.hw, 5, m.model)));
+    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o, 5, m.model)));
   }
   await writeReport(exp, o);
   return exp;
@@ -204,11 +270,17 @@ function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
 
 async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Promise<void> {
   const r = exp.record;
+  const calibratedOn = (r.extra['calibratedOn'] as string[] | undefined) ?? [];
   const cell = (m: string, g: number, k: string): CellRecord | undefined => r.cells[`${m}.g${g}.${k}`];
   const lines = [
     '# ClipFormer: accuracy without and with the K/V transform (mean ± std, %)',
     '',
-    `Data: ${o.data.name}, ${o.limit} evaluated examples, ${o.calibration} held out for the search (${o.searchObjective}, ${o.searchInstances} instance(s) per candidate, no transform among them); hardware ${o.hw}; ${o.repeats} instances per cell, seeds ${o.seed}..${o.seed + o.repeats - 1}.`,
+    `Data: ${o.data.name}, ${o.limit} evaluated examples, ${o.calibration} held out for the search (${o.searchObjective}, ${o.searchInstances} instance(s) per candidate, no transform among them); hardware ${o.hw}${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''}; ${o.repeats} instances per cell, seeds ${o.seed}..${o.seed + o.repeats - 1}.`,
+    ...(calibratedOn.length
+      ? [
+          `Ranges set on data (kind 'calibrated') are calibrated per model and K/V transform (each (α, β) its own, the search's candidates too; the same at every γ) on ${calibratedOn.join('; ')}, through noise-free crossbars, as \`xbar eval\` calibrates them: the static layers' and the attention products' (K/V are written per input; their columns' ranges hold over the calibration inputs and heads).`,
+        ]
+      : []),
     'Δ columns: the paired difference to "without" over the same instances (same programming and noise), mean ± standard error.',
     '',
     '| model | ideal | γ | without | paper (α,β) | with, paper | Δ paper | auto (α,β) | with, auto | Δ auto | paper DeiT-S: without → with |',

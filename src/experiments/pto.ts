@@ -9,18 +9,36 @@
  * data (held out), never the evaluated ones. Before any instance, the share of column currents
  * beyond the ADC's saturation on the calibration inputs, at the chip's I_S and at lower ones:
  * the condition under which the conductance rule has anything to do.
+ *
+ * With a calibrated ADC range (`--set adc.range.kind=calibrated`), each instance's ADC ranges are
+ * calibrated on the same held-out inputs through its noise-free, undrifted crossbars with the
+ * input ranges and conductance scales it uses (the values before the ADC depend on them). Such an
+ * ADC sets each column's range on data, which is what the conductance rule does in the
+ * conductances against a fixed I_S: with no I_S to shrink columns to, the rule's cells and the
+ * saturation counts are left out, and the report says so.
  */
+import { calibratedAdc } from '../analog/adc.js';
 import { AnalogModel } from '../analog/analog-model.js';
 import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
 import { evaluate, runOn } from '../eval/evaluate.js';
+import { calibrateAdcRanges } from '../methods/adc-range.js';
 import { calibrateConductanceRanges, calibrateInputRanges, type SaturationCounts } from '../methods/pto.js';
 import type { Model } from '../models/index.js';
+import { layerKind } from '../models/layer-names.js';
 import { figure, lineChart } from '../report/charts.js';
 import type { Provider } from '../runtime/session.js';
-import { type CellRecord, Experiment, pairedDifferences, pm, signedInterval } from './runner.js';
+import { InputError } from '../util/errors.js';
+import {
+  type CellRecord,
+  Experiment,
+  type ExperimentRecord,
+  pairedDifferences,
+  pm,
+  signedInterval,
+} from './runner.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
 const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;
@@ -55,6 +73,8 @@ export interface PtoExperimentOptions {
   models: { name: string; dir: string; model: Model; data: EvalData; learned?: boolean }[];
   dataSpec: string;
   hw: string;
+  /** `--set` assignments applied to `hw` in every cell (before what the cells set). */
+  sets: readonly string[];
   out: string;
   repeats: number;
   timeRepeats: number;
@@ -77,11 +97,36 @@ type Range = 'dynamic' | 'learned' | 'calibrated' | 'recalibrated';
 /** full or learned: as trained; calibrated: PTO (after the learned scales, for a learned model). */
 type Conductance = 'full' | 'learned' | 'calibrated';
 
+/** What the cells set, which `--set` may not, and the flag that sets it instead. */
+const CELL_FIELDS: Record<string, string> = {
+  timeS: 'each cell sets the time (1 h, and the sweep 1 s … 1 y)',
+  'dac.range': 'each cell sets the input range (as trained or PTO); --percentile sets K',
+  'mapping.conductanceRange':
+    'each cell sets the conductance range (as trained or PTO); --sigmas and --current set the rule',
+};
+
+const fieldOf = (assignment: string) => assignment.split('=')[0]!.trim();
+
+function checkSets(sets: readonly string[]): void {
+  const bad = sets.flatMap((s) => {
+    const field = fieldOf(s);
+    const cell = Object.keys(CELL_FIELDS).find((f) => field === f || field.startsWith(`${f}.`));
+    return cell ? [{ field, value: s, allowed: `${CELL_FIELDS[cell]}; set any other field` }] : [];
+  });
+  if (bad.length) throw new InputError('--set', bad);
+}
+
+/** Whether a static layer of `spec` has a calibrated ADC range (no fixed saturation I_S). */
+const adcOnData = (spec: ResolvedSpec, layers: readonly string[]): boolean =>
+  layers.some((l) => spec.spec.mapped[layerKind(l)] && calibratedAdc(spec.crossbar(l)));
+
 export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experiment> {
+  checkSets(o.sets);
   const exp = new Experiment(o.out, 'pto', {
     models: o.models.map((m) => m.dir),
     data: o.dataSpec,
     hw: o.hw,
+    ...(o.sets.length ? { sets: o.sets } : {}),
     percentile: o.percentile,
     sigmas: o.sigmas,
     current: o.current,
@@ -93,11 +138,13 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
     timeS: number,
     conductance: Conductance,
     layers: readonly string[],
+    /** Assignments of this spec alone, in place of the user's of the same fields (the saturation counts' I_S). */
     more: readonly string[] = [],
   ): ResolvedSpec =>
     loadSpec(
       o.hw,
       [
+        ...o.sets.filter((s) => !more.some((m) => fieldOf(m) === fieldOf(s))),
         ...more,
         `timeS=${timeS}`,
         ...(conductance === 'learned' ? ['mapping.conductanceRange.kind=learned'] : []),
@@ -119,6 +166,8 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       ],
       layers,
     );
+  /** The models whose ADC range is calibrated, so without the conductance rule. */
+  const withoutRule = new Set<string>();
   for (const m of o.models) {
     const split = holdOut(m.data, o.calibration);
     const calib = subset(m.data, split.calibration, `${m.data.name} calibration`);
@@ -133,8 +182,12 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       ? learnedRangesFor(m.dir, m.model, specAt('learned', 3600, 'learned', layers))
       : { inputRanges: new Map<string, Float32Array>(), columnScales: new Map<string, Float32Array>() };
     const asTrained = m.learned ? 'learned' : 'dynamic';
+    const ownConductance: Conductance = m.learned ? 'learned' : 'full';
+    // the conductance rule needs the ADC's fixed saturation I_S
+    const calibratedAdcRange = adcOnData(specAt(asTrained, 3600, ownConductance, layers), layers);
+    if (calibratedAdcRange) withoutRule.add(m.name);
     // the conductance rule on the noise-free currents of the as-trained input ranges, at I_S
-    for (const saturation of SATURATIONS) {
+    for (const saturation of calibratedAdcRange ? [] : SATURATIONS) {
       await exp.once(`saturation.${m.name}.${saturation}`, async (): Promise<Saturation> => {
         const counts: SaturationCounts[] = [];
         await calibrateConductanceRanges(
@@ -153,6 +206,14 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         };
       });
     }
+    /** Sets a calibrated ADC's ranges of `analog`, through its input ranges and column scales as set. */
+    const withAdcRanges = async (analog: AnalogModel) => {
+      if (!calibratedAdcRange) return;
+      const { inputRanges, columnScales } = analog;
+      analog.setAdcRanges(
+        await calibrateAdcRanges(m.model, () => calib, analog.hw, { inputRanges, columnScales }),
+      );
+    };
     /** One instance at time t: programmed by `seed`, ranges as `range` and `conductance` say. */
     const instance = async (seed: number, range: Range, timeS: number, conductance: Conductance) => {
       const spec = specAt(range === 'recalibrated' ? 'calibrated' : range, timeS, conductance, layers);
@@ -166,6 +227,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           probe.setInputRanges(learned.inputRanges);
           probe.setColumnScales(learned.columnScales);
         }
+        await withAdcRanges(probe);
         analog.setInputRanges(
           await calibrateInputRanges(
             m.model,
@@ -191,6 +253,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
           ),
         );
       }
+      await withAdcRanges(analog);
       await analog.prepare(m.model);
       return (
         await evaluate(m.model, evalData, {
@@ -200,8 +263,9 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
         })
       ).value;
     };
-    const ownConductance: Conductance = m.learned ? 'learned' : 'full';
-    for (const conductance of [ownConductance, 'calibrated'] as const) {
+    for (const conductance of calibratedAdcRange
+      ? [ownConductance]
+      : ([ownConductance, 'calibrated'] as const)) {
       for (const range of [asTrained, 'calibrated'] as const) {
         // named as the committed results name them (the time included), so those resume
         const key = `${m.name}.${range}${conductance === 'calibrated' ? '.conductance' : ''}.t3600`;
@@ -230,7 +294,7 @@ export async function runPtoExperiment(o: PtoExperimentOptions): Promise<Experim
       }
     }
   }
-  await report(exp, o);
+  await report(exp, o, withoutRule);
   return exp;
 }
 
@@ -242,13 +306,24 @@ const difference = (a: CellRecord | undefined, b: CellRecord | undefined): strin
 const rangeLabel = (k: Range): string =>
   k === 'calibrated' ? 'PTO at 1 s' : k === 'recalibrated' ? 'PTO again at t' : k;
 
-async function report(exp: Experiment, o: PtoExperimentOptions): Promise<void> {
+async function report(
+  exp: Experiment,
+  o: PtoExperimentOptions,
+  withoutRule: ReadonlySet<string>,
+): Promise<void> {
   const r = exp.record;
+  const rule = o.models.filter((m) => !withoutRule.has(m.name));
   const lines = [
-    `# Post-training range optimisation on ${o.hw}`,
+    `# Post-training range optimisation on ${o.hw}${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''}`,
     '',
     `Command: \`${r.command}\``,
     `Data: ${o.dataSpec}; the last ${o.calibration} examples calibrate, the first ${o.limit} of the rest are scored.`,
+    ...(withoutRule.size
+      ? [
+          `ADC range 'calibrated' (${[...withoutRule].join(', ')}): each instance's ADC ranges, per row tile and column, are calibrated on the held-out examples through its noise-free, undrifted crossbars with the input ranges and column scales that instance uses. ` +
+            `The conductance rule (μ + L·σ of the column current against the ADC's saturation I_S) is left out there: a calibrated ADC sets each column's range on data itself and has no fixed I_S to shrink columns to (\`xbar eval\` refuses mapping.conductanceRange 'calibrated' with adc.range 'calibrated').`,
+        ]
+      : []),
     `Seeds ${o.seed}..${o.seed + o.repeats - 1} (table), ${o.seed}..${o.seed + o.timeRepeats - 1} (time sweep); machine ${r.machine!.cpus} (${r.machine!.cores} cores).`,
     '',
     `## Accuracy (%) at t = 1 h, mean ± std over ${o.repeats} instances`,
@@ -261,7 +336,7 @@ async function report(exp: Experiment, o: PtoExperimentOptions): Promise<void> {
     '|---|---|---|---|---|',
     ...o.models.flatMap((m) => {
       const own = m.learned ? 'learned' : 'dynamic';
-      return [false, true].map((pto) => {
+      return (withoutRule.has(m.name) ? [false] : [false, true]).map((pto) => {
         const tag = pto ? '.conductance' : '';
         const label = pto
           ? `${m.learned ? 'learned η, then ' : ''}PTO: μ + ${o.sigmas}σ vs I_S`
@@ -282,23 +357,7 @@ async function report(exp: Experiment, o: PtoExperimentOptions): Promise<void> {
       const d = (key: string) => difference(r.cells[key], base);
       return `| ${m.name} | ${d(`${m.name}.calibrated.t3600`)} | ${d(`${m.name}.${own}.conductance.t3600`)} | ${d(`${m.name}.calibrated.conductance.t3600`)} |`;
     }),
-    '',
-    `## How often the columns saturate`,
-    '',
-    `The conductance rule acts only on columns whose μ + ${o.sigmas}σ of ${o.current === 'signed' ? 'I' : '|I|'} exceeds I_S. Noise-free column currents over the ${o.calibration} calibration inputs (input ranges as trained), at the chip's I_S and at lower ones (the ADC's range in devices at G_MAX driven at full input): columns the rule shrinks, and the share of currents beyond ±I_S (mean over layers; largest layer).`,
-    '',
-    `| model | ${SATURATIONS.map((v) => `I_S = ${v}`).join(' | ')} |`,
-    `|---|${SATURATIONS.map(() => '---').join('|')}|`,
-    ...o.models.map((m) => {
-      const at = (v: number) => {
-        const c = r.extra[`saturation.${m.name}.${v}`] as Saturation | undefined;
-        if (!c) return '—';
-        const pct = (x: number) => `${(100 * x).toFixed(x < 0.001 ? 3 : 2)} %`;
-        return `${c.shrunk}/${c.columns}; ${pct(c.beyondMean)} (${pct(c.beyondMax)})`;
-      };
-      return `| ${m.name} | ${SATURATIONS.map(at).join(' | ')} |`;
-    }),
-    '',
+    ...(rule.length ? saturationSection(r, o, rule) : ['']),
     `## Accuracy (%) against time since programming, ${o.timeRepeats} instances`,
     '',
     `| model | input range | ${TIMES.map((t) => TIME_LABEL[t]).join(' | ')} |`,
@@ -342,4 +401,31 @@ async function report(exp: Experiment, o: PtoExperimentOptions): Promise<void> {
     }),
   );
   await exp.figure('pto', figure([charts], { title: 'Post-training range optimisation' }));
+}
+
+/** The saturation counts of the conductance rule, for the models it ran on. */
+function saturationSection(
+  r: ExperimentRecord,
+  o: PtoExperimentOptions,
+  models: PtoExperimentOptions['models'],
+): string[] {
+  return [
+    '',
+    `## How often the columns saturate`,
+    '',
+    `The conductance rule acts only on columns whose μ + ${o.sigmas}σ of ${o.current === 'signed' ? 'I' : '|I|'} exceeds I_S. Noise-free column currents over the ${o.calibration} calibration inputs (input ranges as trained), at the chip's I_S and at lower ones (the ADC's range in devices at G_MAX driven at full input): columns the rule shrinks, and the share of currents beyond ±I_S (mean over layers; largest layer).`,
+    '',
+    `| model | ${SATURATIONS.map((v) => `I_S = ${v}`).join(' | ')} |`,
+    `|---|${SATURATIONS.map(() => '---').join('|')}|`,
+    ...models.map((m) => {
+      const at = (v: number) => {
+        const c = r.extra[`saturation.${m.name}.${v}`] as Saturation | undefined;
+        if (!c) return '—';
+        const pct = (x: number) => `${(100 * x).toFixed(x < 0.001 ? 3 : 2)} %`;
+        return `${c.shrunk}/${c.columns}; ${pct(c.beyondMean)} (${pct(c.beyondMax)})`;
+      };
+      return `| ${m.name} | ${SATURATIONS.map(at).join(' | ')} |`;
+    }),
+    '',
+  ];
 }

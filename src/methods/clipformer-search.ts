@@ -7,7 +7,7 @@
  * greedy pass over the layers from the global choice.
  */
 import { z } from 'zod';
-import { analogInstances } from '../analog/instances.js';
+import { analogInstances, type InstanceOptions } from '../analog/instances.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { EvalData } from '../eval/data.js';
 import { runOn } from '../eval/evaluate.js';
@@ -68,19 +68,37 @@ export interface SearchResult {
 
 const meanOf = (v: readonly number[]) => meanStd(v).mean;
 
+export interface SearchOptions {
+  batch?: number;
+  provider?: Provider;
+  onCandidate?: (c: Candidate) => void;
+  /**
+   * The instances' options for a candidate transform (one for all layers, one per layer, or
+   * none): its K/V transform and the ranges `spec` sets on data for it. Default: the transform alone.
+   */
+  instanceOptions?: (
+    c: ClipFormerConfig | null | readonly (ClipFormerConfig | null)[],
+  ) => Promise<InstanceOptions>;
+}
+
 /** Runs the grid on `calibration` (data the caller took from outside the test split). */
 export async function searchClipFormer(
   model: Model,
   calibration: EvalData,
   spec: ResolvedSpec,
   cfg: SearchConfig,
-  o: { batch?: number; provider?: Provider; onCandidate?: (c: Candidate) => void } = {},
+  o: SearchOptions = {},
 ): Promise<SearchResult> {
   const t0 = performance.now();
   const run = async (c: ClipFormerConfig | null | (ClipFormerConfig | null)[]) => {
     const metric: number[] = [];
     const snr: number[][] = [];
-    const instance = analogInstances(model, spec, c ? { kvTransform: kvTransformFor(c) } : {});
+    const options = o.instanceOptions
+      ? await o.instanceOptions(c)
+      : c
+        ? { kvTransform: kvTransformFor(c) }
+        : {};
+    const instance = analogInstances(model, spec, options);
     for (let i = 0; i < cfg.instances; i++) {
       // the same instance seeds for every candidate: comparisons are paired
       const r = await measureSnr(model, calibration, await instance(cfg.seed + i), runOn(o));

@@ -228,7 +228,78 @@ export interface ScatterPoint {
   y: number;
 }
 
-/** Points by series, each labelled beside it; `logX` drops points at x ≤ 0. */
+/** The places a label may take beside its point: upper or lower, right or left. */
+const LABEL_PLACES = {
+  ne: { align: 'left', dx: 7, dy: -8 },
+  se: { align: 'left', dx: 7, dy: 8 },
+  nw: { align: 'right', dx: -7, dy: -8 },
+  sw: { align: 'right', dx: -7, dy: 8 },
+} as const;
+type LabelPlace = keyof typeof LABEL_PLACES;
+const LABEL_FONT = 10;
+
+/** Pixels of `v` along an axis of `size` px whose data `extent` maps to [pad, size − pad] (Vega's padding without nice). */
+function pixel(
+  v: number,
+  extent: readonly [number, number],
+  size: number,
+  pad: number,
+  log: boolean,
+): number {
+  const f = (t: number) => (log ? Math.log(t) : t);
+  const span = f(extent[1]) - f(extent[0]);
+  return span > 0 ? pad + ((f(v) - f(extent[0])) / span) * (size - 2 * pad) : size / 2;
+}
+
+/** Overlap area of two boxes [x0, y0, x1, y1]. */
+const overlap = (a: readonly number[], b: readonly number[]) =>
+  Math.max(0, Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!)) *
+  Math.max(0, Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!));
+
+/**
+ * A place for each label (in the order of `at`, pixel positions of the points in a plot `height`
+ * px high), chosen greedily
+ * from the top of the plot down: the first place whose box (its size estimated from the text)
+ * covers no label placed before, no point and nothing outside the plot's left, top or bottom
+ * (the legend sits below, so labels may reach past the right edge); else the least covered one.
+ */
+export function placeLabels(
+  at: readonly { x: number; y: number; label: string }[],
+  height: number,
+): LabelPlace[] {
+  const h = LABEL_FONT * 1.2;
+  const boxOf = (p: (typeof at)[number], k: LabelPlace) => {
+    const { align, dx, dy } = LABEL_PLACES[k];
+    const w = 0.62 * LABEL_FONT * p.label.length;
+    const x0 = align === 'left' ? p.x + dx : p.x + dx - w;
+    return [x0, p.y + dy - h / 2, x0 + w, p.y + dy + h / 2];
+  };
+  const marks = at.map((p) => [p.x - 5, p.y - 5, p.x + 5, p.y + 5]);
+  const outside = [
+    [-1e6, -1e6, 0, 1e6],
+    [-1e6, -1e6, 1e6, 0],
+    [-1e6, height, 1e6, 1e6],
+  ];
+  const placed: number[][] = [];
+  const out: LabelPlace[] = new Array(at.length);
+  const order = at.map((_, i) => i).sort((a, b) => at[a]!.y - at[b]!.y || at[a]!.x - at[b]!.x);
+  for (const i of order) {
+    const cost = (k: LabelPlace) => {
+      const box = boxOf(at[i]!, k);
+      return [...placed, ...marks, ...outside].reduce((s, b) => s + overlap(box, b), 0);
+    };
+    const places = Object.keys(LABEL_PLACES) as LabelPlace[];
+    const best = places.find((k) => cost(k) === 0) ?? places.reduce((a, b) => (cost(b) < cost(a) ? b : a));
+    out[i] = best;
+    placed.push(boxOf(at[i]!, best));
+  }
+  return out;
+}
+
+/**
+ * Points by series, each labelled beside it where the label covers no other label or point
+ * (`placeLabels`, on the scales' exact extents); `logX` drops points at x ≤ 0.
+ */
 export function scatterChart(o: {
   title: string;
   xTitle: string;
@@ -236,25 +307,43 @@ export function scatterChart(o: {
   points: readonly ScatterPoint[];
   logX?: boolean;
 }): Chart {
-  const values = o.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logX || p.x > 0));
-  // room around the points for them and their labels; a log axis not widened to whole decades
+  const finite = o.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logX || p.x > 0));
+  // room around the points for them and their labels; no nice domains, so the labels' pixels are known
   const padding = 24;
+  const [width, height] = [520, 360];
+  const extent = (v: number[]) => [Math.min(...v), Math.max(...v)] as const;
+  const xs = extent(finite.map((p) => p.x));
+  const ys = extent(finite.map((p) => p.y));
+  const places = placeLabels(
+    finite.map((p) => ({
+      x: pixel(p.x, xs, width, padding, !!o.logX),
+      y: height - pixel(p.y, ys, height, padding, false),
+      label: p.label,
+    })),
+    height,
+  );
+  const values = finite.map((p, i) => ({ ...p, place: places[i]! }));
   const encoding = {
     x: {
       field: 'x',
       type: 'quantitative' as const,
       title: o.xTitle,
-      scale: o.logX ? { type: 'log' as const, nice: false, padding } : { zero: false, padding },
+      scale: o.logX ? { type: 'log' as const, nice: false, padding } : { zero: false, nice: false, padding },
       // counts (e.g. encoders) get whole-number ticks
       ...(values.every((p) => Number.isInteger(p.x)) ? { axis: { tickMinStep: 1, format: 'd' } } : {}),
     },
-    y: { field: 'y', type: 'quantitative' as const, title: o.yTitle, scale: { zero: false, padding } },
+    y: {
+      field: 'y',
+      type: 'quantitative' as const,
+      title: o.yTitle,
+      scale: { zero: false, nice: false, padding },
+    },
   };
   return {
     title: o.title,
-    width: 520,
-    height: 360,
-    data: { values: [...values] },
+    width,
+    height,
+    data: { values },
     layer: [
       {
         mark: { type: 'point', filled: true, size: 70, opacity: 1, stroke: '#222', strokeWidth: 0.6 },
@@ -270,10 +359,19 @@ export function scatterChart(o: {
           },
         },
       },
-      {
-        mark: { type: 'text', align: 'left', dx: 7, dy: -7, fontSize: 10 },
-        encoding: { ...encoding, text: { field: 'label' } },
-      },
+      // a text layer per place the labels take
+      ...(Object.keys(LABEL_PLACES) as LabelPlace[])
+        .filter((k) => places.includes(k))
+        .map((k) => ({
+          transform: [{ filter: { field: 'place', equal: k } }],
+          mark: {
+            type: 'text' as const,
+            baseline: 'middle' as const,
+            fontSize: LABEL_FONT,
+            ...LABEL_PLACES[k],
+          },
+          encoding: { ...encoding, text: { field: 'label' } },
+        })),
     ],
   };
 }

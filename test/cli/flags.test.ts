@@ -111,7 +111,7 @@ describe('experiment pto', () => {
   it('calibrates on the paper’s N = 2 inputs and the signed column current unless told otherwise', async () => {
     const r = await xbarAsync(['experiment', 'pto', '--help']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /--calibration <n>(?:(?!--)[\s\S])*\(default: 2\)/);
-    assert.match(r.stdout, /--current <what>(?:(?!--)[\s\S])*\(default: signed\)/);
+    assert.match(r.stdout, /--calibration <n>(?:(?!--)[\s\S])*\(default:\s+2\)/);
+    assert.match(r.stdout, /--current <what>(?:(?!--)[\s\S])*\(default:\s+signed\)/);
   });
 });

@@ -400,10 +400,12 @@ function opSteps(t: Tensor, wgsl: ReadonlySet<string>): Step[] {
         wgsl,
       );
       if (!spec.before) return [one(spec, t.inputs)];
-      // the transformed input: a value of the plan alone, which no op of the graph reads
+      // the transformed input: a value of the plan alone, which no op of the graph reads (its
+      // key's first word names its dispatch in profiles)
       const { input, spec: first, words } = spec.before;
       const from = t.inputs[input]!;
-      const made = hostCall(`${a['key']} (input ${input})`, [from], [words], () => {
+      const key = a['key'] as string;
+      const made = hostCall(`${key.split(' ')[0]}:input${input} ${key}`, [from], [words], () => {
         throw new GraphError('webgpu', 'a transformed input is made on the GPU only');
       });
       return [

@@ -7,7 +7,7 @@
  * DeiT-S (9 cells × 10 instances × 50,000 images = 4.5 M image-forwards, 90 instances
  * programmed) from the measured `rram-clipformer` rate. Each preset runs in its own process, so
  * that its GPU memory is its own.
- *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024] [--branches lazy,both]
+ *   node dist/bench/gpu.js [--batch 64] [--presets ideal,pcm-aihwkit,rram-clipformer] [--reps 5] [--no-torch] [--python python3] [--torch-reps 50] [--max-tensor-mb 1024] [--branches both,lazy]
  *   node dist/bench/gpu.js --one rram-clipformer [--batch 64] [--reps 5]   (one preset, JSON)
  * GPU memory of other sizes at batch 64, without PyTorch:
  *   node dist/bench/gpu.js --model deit-b --presets rram-clipformer,pcm-aihwkit --no-torch --reps 1
@@ -43,10 +43,10 @@ const args = benchArgs(import.meta.url, {
   /** Time each kernel (timestamp queries) and print where a forward's GPU time goes, per preset. */
   profile: { type: 'boolean', default: false },
   /**
-   * How a `cond` runs its branches, each a row of its own: `lazy` (only the taken one; the
-   * runtime's way) and/or `both` (both computed, then selected; $XBAR_GPU_BRANCHES=both).
+   * How a `cond` runs its branches, each a row of its own: `both` (both computed, then
+   * selected; the runtime's default) and/or `lazy` (only the taken one; $XBAR_GPU_BRANCHES=lazy).
    */
-  branches: { type: 'string', default: 'lazy' },
+  branches: { type: 'string', default: 'both' },
 });
 const batch = Number(args.batch);
 const reps = Number(args.reps);
@@ -272,7 +272,7 @@ if (args.one) {
     .filter(Boolean)
     .flatMap((h) => modes.map((m) => [h, m] as const))) {
     const r = child(hw, branches);
-    const name = `xbar ${hw}${branches === 'both' ? ' (both branches)' : ''}`;
+    const name = `xbar ${hw}${branches === 'lazy' ? ' (taken branch only)' : ''}`;
     if ('error' in r) {
       console.log(row(name, '-', '-', '-', '', '', '') + `  failed: ${r.error}`);
       continue;

@@ -24,10 +24,10 @@ const env = (name: string, value: string | undefined) => {
   else process.env[name] = value;
 };
 
-/** Compiles `y` for the GPU, with both branches computed where `both`. */
+/** Compiles `y` for the GPU, with both branches computed where `both`, else only the taken one. */
 async function gpuGraph(y: Tensor, both = false): Promise<RunnableGraph> {
   const before = process.env['XBAR_GPU_BRANCHES'];
-  env('XBAR_GPU_BRANCHES', both ? 'both' : undefined);
+  env('XBAR_GPU_BRANCHES', both ? 'both' : 'lazy');
   try {
     return await compile({ y }, { provider: 'webgpu', cache: false });
   } finally {

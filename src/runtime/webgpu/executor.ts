@@ -667,10 +667,12 @@ const readsOf = (s: Step): readonly Tensor[] =>
   s.kind === 'dispatch' ? s.inputs : s.kind === 'host' ? s.op.inputs : s.gate.terms.map((c) => c.cond);
 
 /**
- * Whether a `cond`'s branches run only when taken (branches.ts); $XBAR_GPU_BRANCHES=both runs
- * both and selects, as the kernels did before (to compare).
+ * Whether a `cond`'s branches run only when taken (branches.ts, $XBAR_GPU_BRANCHES=lazy); by
+ * default both run and the cond selects. On an H100 through Dawn's Vulkan backend the indirect
+ * dispatches that skip a branch cost far more than the work they save (BENCHMARKS.md, GPU), so
+ * skipping stays a choice until gating costs less there.
  */
-const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] !== 'both';
+const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] === 'lazy';
 
 const memory = { bytes: 0, peakBytes: 0 };
 

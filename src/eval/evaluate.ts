@@ -64,15 +64,29 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
     ...(opts.matmuls ? { matmuls: opts.matmuls } : {}),
     ...(opts.outputs ? { outputs: opts.outputs } : {}),
   });
+  const take = (s: number, e: number, outs: Record<string, HostArray>) => {
+    opts.onOutputs?.(outs);
+    predictions.set(decide(outs['logits']!, data.regression), s);
+    bar.tick(e - s);
+  };
+  // On the GPU the next batch is submitted before this one is read back, so that the host's
+  // work (reading and uploading the next batch, encoding its run) overlaps the GPU's.
+  const ahead = opts.provider === 'webgpu';
+  let pending: { s: number; e: number; outs: Promise<Record<string, HostArray>> } | null = null;
   try {
     for (let s = 0; s < data.size; s += batch) {
       const e = Math.min(s + batch, data.size);
-      const outs = await predictor.run(data.inputs(s, e), s);
-      opts.onOutputs?.(outs);
-      const logits = outs['logits']!;
-      predictions.set(decide(logits, data.regression), s);
-      bar.tick(e - s);
+      const outs = predictor.run(data.inputs(s, e), s);
+      // a failure surfaces where it is awaited, not as an unhandled rejection before
+      outs.catch(() => undefined);
+      if (pending) take(pending.s, pending.e, await pending.outs);
+      pending = { s, e, outs };
+      if (!ahead) {
+        take(s, e, await outs);
+        pending = null;
+      }
     }
+    if (pending) take(pending.s, pending.e, await pending.outs);
   } finally {
     bar.stop();
     await predictor.release();

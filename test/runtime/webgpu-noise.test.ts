@@ -133,6 +133,31 @@ describe('noise drawn on the GPU', { skip: webgpuSkip }, () => {
       'no other kernel draws',
     );
   });
+
+  it('runs submitted before the one before is read back: each its own feeds’ and first sample’s values', async () => {
+    const n = { shape: [2, 4, 8], seed: 9, std: 0.5, batchAxis: 1, batch: 2 };
+    const x = input('x', [2, 4, 8]);
+    const z = noise(n.shape, n);
+    const g = await compile(
+      { y: x.mul(2).add(z), m: z.matmul(x.transpose([0, 2, 1])) },
+      { provider: 'webgpu', cache: false },
+    );
+    try {
+      const feeds = [0, 1, 2, 3].map((k) => ({
+        x: f32([2, 4, 8], Array.from(new Rng(k).fillNormal(new Float32Array(64)))),
+      }));
+      const firsts = [0, 3, 17, 40];
+      const alone = [];
+      for (const [k, f] of feeds.entries()) alone.push(await g.run(f, firsts[k]));
+      const together = await Promise.all(feeds.map((f, k) => g.run(f, firsts[k])));
+      for (const [k, out] of together.entries())
+        for (const name of ['y', 'm'])
+          assert.deepEqual(toNumbers(out[name]!), toNumbers(alone[k]![name]!), `run ${k}, ${name}`);
+      assert.notDeepEqual(toNumbers(together[0]!['y']!), toNumbers(together[1]!['y']!), 'runs differ');
+    } finally {
+      await g.release();
+    }
+  });
 });
 
 describe('an analog preset with noise on the GPU', { skip: webgpuSkip }, () => {

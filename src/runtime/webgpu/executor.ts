@@ -252,7 +252,10 @@ class WebGpuGraph {
    */
   private gated: { args: GPUBuffer; grids: GPUBuffer; offsets: Map<Step, number> } | null = null;
   private encoded: Encoded[] = [];
-  private readback: GPUBuffer[] = [];
+  /** Sets of readback buffers (one per output) not in use: a run takes one and gives it back once read. */
+  private spare: GPUBuffer[][] = [];
+  /** Runs submitted and not yet read back. */
+  private readonly inflight = new Set<Promise<unknown>>();
   private resultStorage: Storage[] = [];
   private draws = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -424,8 +427,12 @@ class WebGpuGraph {
     // constants only kernels read as literals need no buffer
     for (const f of this.fixed)
       if (f.storage.buffer) d.queue.writeBuffer(f.storage.buffer, 0, toWords(f.value));
-    this.readback = this.outputs.map((o) =>
-      d.createBuffer({
+    this.spare.push(this.readbackSet());
+  }
+
+  private readbackSet(): GPUBuffer[] {
+    return this.outputs.map((o) =>
+      this.device.createBuffer({
         size: Math.ceil(wordBytes(o) / 16) * 16,
         usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
       }),
@@ -503,13 +510,86 @@ class WebGpuGraph {
     order: readonly Tensor[],
     inputs: readonly GraphInput[],
   ): Promise<Record<string, HostArray>> {
-    const next = this.queue.then(() => this.runNow(feeds, firstSample, order, inputs));
+    // A run of dispatches alone is submitted as soon as the run before it is, not when that one
+    // is read back: the host's work for the next batch (the caller's, the upload, the encoding)
+    // then overlaps the GPU's for this one. Host kernels and profiling wait for every run before.
+    if (this.encoded.every((e) => e.kind === 'dispatch') && !profiling()) {
+      const started = this.queue.then(() => ({ done: this.submitRun(feeds, firstSample, order, inputs) }));
+      this.queue = started.catch(() => undefined);
+      return started.then(({ done }) => done);
+    }
+    const next = this.queue
+      .then(() => Promise.allSettled([...this.inflight]))
+      .then(() => this.runNow(feeds, firstSample, order, inputs));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
+  /** Uploads, encodes and submits a run of dispatches alone; → its outputs, once read back. */
+  private submitRun(
+    feeds: Readonly<Record<string, HostArray>>,
+    firstSample: number,
+    order: readonly Tensor[],
+    inputs: readonly GraphInput[],
+  ): Promise<Record<string, HostArray>> {
+    checkFeeds(inputs, feeds);
+    const d = this.device;
+    d.pushErrorScope('validation');
+    this.upload(feeds, firstSample, order);
+    const encoder = d.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (const e of this.encoded) if (e.kind === 'dispatch') this.dispatch(pass, e);
+    pass.end();
+    const readback = this.spare.pop() ?? this.readbackSet();
+    this.copyOut(encoder, readback);
+    d.queue.submit([encoder.finish()]);
+    const error = d.popErrorScope();
+    const done = (async () => {
+      try {
+        const e = await error;
+        if (e) throw new GraphError('run', `WebGPU: ${e.message}`);
+        return await this.readOut(readback);
+      } finally {
+        this.spare.push(readback);
+      }
+    })();
+    const forget = (): void => {
+      this.inflight.delete(settled);
+    };
+    const settled: Promise<void> = done.then(forget, forget);
+    this.inflight.add(settled);
+    return done;
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, e: Extract<Encoded, { kind: 'dispatch' }>): void {
+    pass.setPipeline(e.pipeline);
+    for (const [n, g] of e.groups.entries()) pass.setBindGroup(n, g);
+    if (e.indirect === undefined) pass.dispatchWorkgroups(...e.grid);
+    else pass.dispatchWorkgroupsIndirect(this.gated!.args, e.indirect);
+  }
+
+  /** Copies the outputs into `readback` at the end of `encoder`. */
+  private copyOut(encoder: GPUCommandEncoder, readback: readonly GPUBuffer[]): void {
+    this.outputs.forEach((o, k) => {
+      encoder.copyBufferToBuffer(this.bufferOf(this.resultStorage[k]!), 0, readback[k]!, 0, wordBytes(o));
+    });
+  }
+
+  /** The outputs from `readback`, once the GPU has written them. */
+  private async readOut(readback: readonly GPUBuffer[]): Promise<Record<string, HostArray>> {
+    await Promise.all(readback.map((b) => b.mapAsync(GPUMapMode.READ)));
+    const out: Record<string, HostArray> = {};
+    this.outputs.forEach((o, k) => {
+      const b = readback[k]!;
+      out[o.name] = fromWords(b.getMappedRange(), o);
+      b.unmap();
+    });
+    return out;
+  }
+
   async release(): Promise<void> {
     await this.queue;
+    await Promise.allSettled([...this.inflight]);
     const shared = graphs.get(this.key);
     if (shared && (await shared) === this) graphs.delete(this.key);
     const all = new Set([...this.storage.values()].map((s) => s.buffer));
@@ -518,7 +598,7 @@ class WebGpuGraph {
       memory.bytes -= b.size;
       b.destroy();
     }
-    for (const b of this.readback) b.destroy();
+    for (const b of this.spare.flat()) b.destroy();
     this.runBuffer.destroy();
     this.gated?.args.destroy();
     this.gated?.grids.destroy();
@@ -564,10 +644,7 @@ class WebGpuGraph {
           pass.end();
           pass = encoder.beginComputePass({ timestampWrites: timing.writes(k) });
         }
-        pass.setPipeline(e.pipeline);
-        for (const [n, g] of e.groups.entries()) pass.setBindGroup(n, g);
-        if (e.indirect === undefined) pass.dispatchWorkgroups(...e.grid);
-        else pass.dispatchWorkgroupsIndirect(this.gated!.args, e.indirect);
+        this.dispatch(pass, e);
         continue;
       }
       pass.end();
@@ -579,30 +656,21 @@ class WebGpuGraph {
     pass.end();
     timing?.resolve(encoder);
     const args = counting ? this.copyArgs(encoder) : null;
-    this.outputs.forEach((o, k) => {
-      encoder.copyBufferToBuffer(
-        this.bufferOf(this.resultStorage[k]!),
-        0,
-        this.readback[k]!,
-        0,
-        wordBytes(o),
-      );
-    });
-    d.queue.submit([encoder.finish()]);
-    const error = await d.popErrorScope();
-    if (error) throw new GraphError('run', `WebGPU: ${error.message}`);
-    await Promise.all(this.readback.map((b) => b.mapAsync(GPUMapMode.READ)));
-    if (counting) {
-      const ran = await this.ran(args);
-      if (timing) await timing.record(this.encoded, ran);
+    const readback = this.spare.pop() ?? this.readbackSet();
+    try {
+      this.copyOut(encoder, readback);
+      d.queue.submit([encoder.finish()]);
+      const error = await d.popErrorScope();
+      if (error) throw new GraphError('run', `WebGPU: ${error.message}`);
+      const out = await this.readOut(readback);
+      if (counting) {
+        const ran = await this.ran(args);
+        if (timing) await timing.record(this.encoded, ran);
+      }
+      return out;
+    } finally {
+      this.spare.push(readback);
     }
-    const out: Record<string, HostArray> = {};
-    this.outputs.forEach((o, k) => {
-      const b = this.readback[k]!;
-      out[o.name] = fromWords(b.getMappedRange(), o);
-      b.unmap();
-    });
-    return out;
   }
 
   /** A copy of the gated kernels' dispatch arguments, made at the end of `encoder` (null: none). */

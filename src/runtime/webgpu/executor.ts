@@ -514,28 +514,22 @@ class WebGpuGraph {
     // is read back: the host's work for the next batch (the caller's, the upload, the encoding)
     // then overlaps the GPU's for this one. Host kernels and profiling wait for every run before.
     if (this.encoded.every((e) => e.kind === 'dispatch') && !profiling()) {
-      const started = this.queue.then(() => ({ done: this.submitRun(feeds, firstSample, order, inputs) }));
+      const started = this.queue.then(() => ({
+        done: this.submitRun({ feeds, firstSample, order, inputs }),
+      }));
       this.queue = started.catch(() => undefined);
       return started.then(({ done }) => done);
     }
     const next = this.queue
       .then(() => Promise.allSettled([...this.inflight]))
-      .then(() => this.runNow(feeds, firstSample, order, inputs));
+      .then(() => this.runNow({ feeds, firstSample, order, inputs }));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
   /** Uploads, encodes and submits a run of dispatches alone; → its outputs, once read back. */
-  private submitRun(
-    feeds: Readonly<Record<string, HostArray>>,
-    firstSample: number,
-    order: readonly Tensor[],
-    inputs: readonly GraphInput[],
-  ): Promise<Record<string, HostArray>> {
-    checkFeeds(inputs, feeds);
-    const d = this.device;
-    d.pushErrorScope('validation');
-    this.upload(feeds, firstSample, order);
+  private submitRun(run: RunArgs): Promise<Record<string, HostArray>> {
+    const d = this.begin(run);
     const encoder = d.createCommandEncoder();
     const pass = encoder.beginComputePass();
     for (const e of this.encoded) if (e.kind === 'dispatch') this.dispatch(pass, e);
@@ -604,11 +598,10 @@ class WebGpuGraph {
     this.gated?.grids.destroy();
   }
 
-  private upload(
-    feeds: Readonly<Record<string, HostArray>>,
-    firstSample: number,
-    order: readonly Tensor[],
-  ): void {
+  /** Checks a run's feeds, opens its error scope and uploads its inputs; → the device. */
+  private begin({ feeds, firstSample, order, inputs }: RunArgs): GPUDevice {
+    checkFeeds(inputs, feeds);
+    this.device.pushErrorScope('validation');
     const q = this.device.queue;
     for (const f of this.fed) {
       const fed = feeds[f.input.name];
@@ -622,18 +615,12 @@ class WebGpuGraph {
       } else q.writeBuffer(buffer, 0, toWords(fed!));
     }
     q.writeBuffer(this.runBuffer, 0, Uint32Array.of(firstSample >>> 0, this.draws++ >>> 0, 0, 0));
+    return this.device;
   }
 
-  private async runNow(
-    feeds: Readonly<Record<string, HostArray>>,
-    firstSample: number,
-    order: readonly Tensor[],
-    inputs: readonly GraphInput[],
-  ): Promise<Record<string, HostArray>> {
-    checkFeeds(inputs, feeds);
-    const d = this.device;
-    d.pushErrorScope('validation');
-    this.upload(feeds, firstSample, order);
+  private async runNow(run: RunArgs): Promise<Record<string, HostArray>> {
+    const d = this.begin(run);
+    const { order, firstSample } = run;
     let encoder = d.createCommandEncoder();
     const counting = profiling();
     const timing = counting && this.gpu.timestamps ? new KernelTimes(d, this.encoded.length) : null;
@@ -741,6 +728,14 @@ const readsOf = (s: Step): readonly Tensor[] =>
  * skipping stays a choice until gating costs less there.
  */
 const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] === 'lazy';
+
+/** What one run takes: its feeds, the first sample that keys its noise, and its compile's tensors and inputs. */
+interface RunArgs {
+  feeds: Readonly<Record<string, HostArray>>;
+  firstSample: number;
+  order: readonly Tensor[];
+  inputs: readonly GraphInput[];
+}
 
 const memory = { bytes: 0, peakBytes: 0 };
 

@@ -69,24 +69,24 @@ export async function evaluate(model: Model, data: EvalData, opts: EvalOptions =
     predictions.set(decide(outs['logits']!, data.regression), s);
     bar.tick(e - s);
   };
-  // On the GPU the next batch is submitted before this one is read back, so that the host's
-  // work (reading and uploading the next batch, encoding its run) overlaps the GPU's.
-  const ahead = opts.provider === 'webgpu';
-  let pending: { s: number; e: number; outs: Promise<Record<string, HostArray>> } | null = null;
+  // On the GPU two batches are in flight: the next is submitted before this one is read back, so
+  // that the host's work (reading and uploading the next batch, encoding its run) overlaps the GPU's.
+  const depth = opts.provider === 'webgpu' ? 2 : 1;
+  const inFlight: { s: number; e: number; outs: Promise<Record<string, HostArray>> }[] = [];
+  const takeFirst = async () => {
+    const { s, e, outs } = inFlight.shift()!;
+    take(s, e, await outs);
+  };
   try {
     for (let s = 0; s < data.size; s += batch) {
       const e = Math.min(s + batch, data.size);
       const outs = predictor.run(data.inputs(s, e), s);
       // a failure surfaces where it is awaited, not as an unhandled rejection before
       outs.catch(() => undefined);
-      if (pending) take(pending.s, pending.e, await pending.outs);
-      pending = { s, e, outs };
-      if (!ahead) {
-        take(s, e, await outs);
-        pending = null;
-      }
+      inFlight.push({ s, e, outs });
+      if (inFlight.length === depth) await takeFirst();
     }
-    if (pending) take(pending.s, pending.e, await pending.outs);
+    while (inFlight.length) await takeFirst();
   } finally {
     bar.stop();
     await predictor.release();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openData, parseDataSpec } from '../../src/eval/data.js';
+import { evaluate } from '../../src/eval/evaluate.js';
 import { predictLogits } from '../../src/eval/predict.js';
 import { toNumbers } from '../../src/graph/ndarray.js';
 import { loadModel } from '../../src/models/index.js';
@@ -31,4 +32,29 @@ describe('the shipped models on the WebGPU runtime', { skip: webgpuSkip }, () =>
       assert.ok(err <= 1e-4 * scale, `max |Δ| ${err.toExponential(2)} vs scale ${scale.toFixed(3)}`);
     });
   }
+
+  it('evaluate() with two batches in flight on the GPU: each batch’s logits and predictions in their place', async () => {
+    const dir = join(ROOT, 'models', 'vit-fmnist');
+    const model = loadModel(dir);
+    const data = openData(parseDataSpec(SLICES['vit-fmnist']!.replace(':', `:${ROOT}`)), model, {
+      modelDir: dir,
+      limit: 22,
+    });
+    const run = async (provider: 'cpu' | 'webgpu') => {
+      const logits: number[] = [];
+      const r = await evaluate(model, data, {
+        batch: 4,
+        provider,
+        onOutputs: (o) => logits.push(...toNumbers(o['logits']!)),
+      });
+      return { logits, predictions: [...r.predictions] };
+    };
+    const want = await run('cpu');
+    const got = await run('webgpu');
+    assert.equal(got.logits.length, want.logits.length, 'every batch once (the last one short)');
+    const scale = Math.max(...want.logits.map(Math.abs));
+    const err = Math.max(...want.logits.map((w, i) => Math.abs(got.logits[i]! - w)));
+    assert.ok(err <= 1e-4 * scale, `max |Δ| ${err.toExponential(2)} vs scale ${scale.toFixed(3)}`);
+    assert.deepEqual(got.predictions, want.predictions);
+  });
 });

@@ -252,6 +252,8 @@ class WebGpuGraph {
    */
   private gated: { args: GPUBuffer; grids: GPUBuffer; offsets: Map<Step, number> } | null = null;
   private encoded: Encoded[] = [];
+  /** No host kernel among the steps: a run can be submitted before the one before it is read back. */
+  private dispatchesOnly = false;
   /** Sets of readback buffers (one per output) not in use: a run takes one and gives it back once read. */
   private spare: GPUBuffer[][] = [];
   /** Runs submitted and not yet read back. */
@@ -384,6 +386,7 @@ class WebGpuGraph {
         entries: [{ binding: 0, resource: { buffer: this.runBuffer } }],
       });
     const gates = this.layOutGates();
+    this.dispatchesOnly = this.steps.every((s) => s.kind !== 'host');
     this.encoded = await Promise.all(
       this.steps.map(async (s): Promise<Encoded> => {
         if (s.kind === 'gate') return this.gateStep(s, gates.get(s)!);
@@ -513,7 +516,7 @@ class WebGpuGraph {
     // A run of dispatches alone is submitted as soon as the run before it is, not when that one
     // is read back: the host's work for the next batch (the caller's, the upload, the encoding)
     // then overlaps the GPU's for this one. Host kernels and profiling wait for every run before.
-    if (this.encoded.every((e) => e.kind === 'dispatch') && !profiling()) {
+    if (this.dispatchesOnly && !profiling()) {
       const started = this.queue.then(() => ({
         done: this.submitRun({ feeds, firstSample, order, inputs }),
       }));

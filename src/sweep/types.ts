@@ -1,0 +1,83 @@
+/**
+ * A sweep: many evaluations (points) over hardware fields, presets, methods, models, data,
+ * drift times and seeds, run by local workers or by workers on many machines through a queue,
+ * with every finished point in a store. These are the contracts between the parts:
+ *
+ *   file.ts   the sweep file → its points            (SweepDefinition, Point)
+ *   point.ts  one point → its metrics                (RunPoint)
+ *   store     the points' results, one row per id    (SweepStore; duckdb.ts on Node)
+ *   pool.ts   local workers; queue.ts BullMQ workers (both: Point in, PointResult out)
+ *   report.ts tables and plots from a store
+ */
+
+/** A point's settings: everything its result depends on, as plain JSON (the id hashes it). */
+export type PointSettings = Readonly<Record<string, string | number | boolean | null>>;
+
+/** One evaluation of a sweep. */
+export interface Point {
+  /**
+   * A hash of the canonical JSON of `settings` (keys sorted): the same settings give the same id
+   * on every machine and in every run, so a point is stored once however often it runs.
+   */
+  id: string;
+  /** Its place in the sweep file's expansion order (progress and reports keep this order). */
+  index: number;
+  settings: PointSettings;
+}
+
+/** What a sweep file defines, as stored with its results (a resumed sweep must match it). */
+export interface SweepDefinition {
+  /** The sweep's name (the file's `name`, else its base name). */
+  name: string;
+  /** The file's text as read, for the record. */
+  source: string;
+  /** The points, in order. */
+  points: readonly Point[];
+}
+
+/** Who ran a point, where and when (kept beside the metrics; not part of the result). */
+export interface Provenance {
+  host: string;
+  /** The worker's name: `local-3`, or the queue worker's `host:pid`. */
+  worker: string;
+  /** ISO time the attempt started. */
+  started: string;
+  seconds: number;
+  /** xbar's version that computed it. */
+  xbar: string;
+}
+
+/** One finished point. */
+export interface PointResult {
+  id: string;
+  /**
+   * Named numbers: the task metric with its 95 % interval (`metric`, `metric_low`,
+   * `metric_high`, and `metric_name` in `labels`), examples evaluated, cost (energy, delay,
+   * area, EDAP) and SNR where the point computes them.
+   */
+  metrics: Readonly<Record<string, number>>;
+  /** Named strings the metrics need to be read (the metric's name, the cost's units, …). */
+  labels?: Readonly<Record<string, string>>;
+  provenance: Provenance;
+}
+
+/** Runs one point: the same settings give the same metrics on any machine (seeded noise). */
+export type RunPoint = (point: Point, o?: { signal?: AbortSignal }) => Promise<Omit<PointResult, 'provenance'>>;
+
+/**
+ * Where a sweep's results live: one row per point id, written in a transaction as each point
+ * finishes, so a run killed at any moment loses at most the points in flight and never stores a
+ * point twice. A store holds one sweep; it refuses another sweep's definition and a store of a
+ * newer schema, and reads the schemas of earlier versions.
+ */
+export interface SweepStore {
+  /** Records the sweep, or checks that it is the one stored (more points may be added: an extended sweep). */
+  begin(sweep: SweepDefinition): Promise<void>;
+  /** The ids of the points stored. */
+  doneIds(): Promise<Set<string>>;
+  /** Stores a result in one transaction; false (and nothing changes) if its id is already stored. */
+  put(result: PointResult): Promise<boolean>;
+  /** Records a failed attempt (the point stays to do). */
+  fail(id: string, message: string, provenance: Provenance): Promise<void>;
+  close(): Promise<void>;
+}

@@ -81,3 +81,22 @@ export interface SweepStore {
   fail(id: string, message: string, provenance: Provenance): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A stored point with its result: what reports read. */
+export interface StoredRow {
+  point: Point;
+  /** Absent: not run yet (or only failed). */
+  result?: PointResult;
+  /** Failed attempts so far. */
+  failures: number;
+}
+
+/** Reading a store: its sweep, its rows in point order, and SQL on it where the store speaks SQL. */
+export interface SweepReader {
+  /** The stored sweep and the store's schema version and the xbar version that made it. */
+  sweep(): Promise<SweepDefinition & { schema: number; xbar: string }>;
+  rows(): Promise<StoredRow[]>;
+  /** Runs a read-only SQL query; → its columns and rows (values as JSON-safe scalars). */
+  query?(sql: string): Promise<{ columns: string[]; rows: unknown[][] }>;
+  close(): Promise<void>;
+}

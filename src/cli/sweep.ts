@@ -93,7 +93,10 @@ export function registerSweep(program: Command): void {
       if (outcome.failed.length) {
         for (const { point, message } of outcome.failed)
           console.error(`point ${point.index} (${point.id}) failed: ${message.split('\n')[0]}`);
-        console.error(`xbar: ${outcome.failed.length} points failed every attempt; rerun to try them again`);
+        const n = outcome.failed.length;
+        console.error(
+          `xbar: ${n} point${n > 1 ? 's' : ''} failed every attempt; rerun to try ${n > 1 ? 'them' : 'it'} again`,
+        );
         process.exitCode = 1;
       }
     } finally {

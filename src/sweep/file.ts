@@ -65,7 +65,10 @@ const SETTINGS = {
     }),
   ),
   calibration: text('KIND:PATH whose training split calibrates ranges').superRefine(
-    check((v) => void parseDataSpec(v)),
+    check((v) => {
+      const { path } = parseDataSpec(v);
+      if (!existsSync(path)) throw new Error(`use KIND:PATH of existing data: ${path} does not exist`);
+    }),
   ),
   split: z.enum(['test', 'dev', 'train'], { error: 'use test, dev or train' }),
   limit: wholeFrom(1),

@@ -67,7 +67,9 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
   const ideals = new Recent<number>(8);
   const prepared = new Recent<Prepared>(2);
 
-  return async (point: Point) => {
+  return async (point: Point, run = {}) => {
+    // a point given up (a queue's timeout) stops at the next step rather than running on
+    const check = () => run.signal?.throwIfAborted();
     const s = point.settings;
     const dir = str(s, 'model')!;
     const dataSpec = parseDataSpec(str(s, 'data')!);
@@ -90,6 +92,7 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
       return r.value;
     });
 
+    check();
     const hwName = str(s, 'hw');
     const metrics: Record<string, number> = { examples: data.size, ideal };
     const labels: Record<string, string> = { data: data.name };
@@ -124,7 +127,9 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
         const cost = modelCost(model.config, hw, clipformer ? { extra: { beta: costBeta(clipformer) } } : {});
         return { hw, instance: analogInstances(model, hw, ranges), cost };
       });
+      check();
       const matmuls = await p.instance(seed);
+      check();
       if (s['snr'] === true) {
         // one pass gives the metric and the SNR (the ideal network built into the same graph)
         const m = await measureSnr(model, data, matmuls, { batch, provider });

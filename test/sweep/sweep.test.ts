@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -125,5 +125,27 @@ describe('xbar sweep', () => {
       got.failures.some((f) => /^worker local-\d ended mid-point \(signal SIGKILL\)$/.test(f)),
       got.failures.join('\n'),
     );
+  });
+
+  it('records a point that fails every attempt, stores the others and says so', async () => {
+    // a model folder whose config reads but whose weights are missing: it fails when loaded
+    const broken = join(dir, 'broken-model');
+    mkdirSync(broken);
+    copyFileSync(join(MODEL, 'config.json'), join(broken, 'config.json'));
+    const failing = join(dir, 'failing.yaml');
+    writeFileSync(failing, `data: ${DATA}\nlimit: 8\ngrid:\n  model: [${MODEL}, ${broken}]\n`);
+    const store = join(dir, 'failing.duckdb');
+    const r = await xbarAsync(['sweep', failing, '--store', store, '--retries', '1', '--quiet']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /point 1 \([0-9a-f]{16}\) failed: .*model\.safetensors/);
+    assert.match(r.stderr, /1 point failed every attempt; rerun to try it again/);
+    const status = JSON.parse(readFileSync(statusFile(store), 'utf8')) as SweepStatus;
+    assert.deepEqual(
+      [status.state, status.done, status.failed_attempts, status.failed_points],
+      ['failed', 1, 2, 1],
+    );
+    const got = await stored(store);
+    assert.deepEqual(got.count, [1, 1]);
+    assert.equal(got.failures.length, 2, 'both attempts recorded');
   });
 });

@@ -128,6 +128,32 @@ describe('DuckDB store', () => {
     await rejects(openStore(join(dir, 'none.duckdb')), /no store there/);
   });
 
+  it('reads a store of an earlier schema through a migrated copy, leaving the file as it was', async () => {
+    const path = join(dir, 'earlier.duckdb');
+    const s = await DuckDBStore.open(path);
+    await s.begin(sweepOf([0, 1]));
+    await s.put(result(sweepOf([0, 1]).points[1]!, 0.5));
+    await s.close();
+    await setMeta(path, { schema_version: String(SCHEMA_VERSION - 1) });
+    const r = await openStore(path);
+    assert.equal((await r.sweep()).schema, SCHEMA_VERSION);
+    assert.deepEqual(
+      (await r.rows()).map((row) => row.result?.metrics['metric'] ?? null),
+      [null, 0.5],
+    );
+    await r.close();
+    const raw = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+    const c = await raw.connect();
+    const v = await c.runAndReadAll("SELECT value FROM meta WHERE key = 'schema_version'");
+    assert.deepEqual(v.getRowsJS(), [[String(SCHEMA_VERSION - 1)]]);
+    c.closeSync();
+    raw.closeSync();
+    // writing migrates the file itself
+    const w = await DuckDBStore.open(path);
+    assert.equal((await w.sweep()).schema, SCHEMA_VERSION);
+    await w.close();
+  });
+
   it('refuses a second writer, naming the first', async () => {
     const path = join(dir, 'locked.duckdb');
     const file = join(dir, 'one.yaml');

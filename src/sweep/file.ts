@@ -128,7 +128,12 @@ function parseAssignment(s: unknown, field: string, problems: Problem[]): [strin
     problems.push({ field, value: s, allowed: 'use field.path=value, e.g. adc.bits=6' });
     return undefined;
   }
-  return [s.slice(0, at).trim(), YAML.parse(s.slice(at + 1))];
+  try {
+    return [s.slice(0, at).trim(), YAML.parse(s.slice(at + 1))];
+  } catch (e) {
+    problems.push(`${field}: '${s}': the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
 }
 
 /** A hardware field's value: scalars only (an object's fields are set one by one). */
@@ -191,9 +196,8 @@ function fieldSettings(key: string, value: unknown, field: string, problems: Pro
             ? ClipFormerConfig.parse({ ...value, layers: 'all' })
             : parseClipFormerFlag(JSON.stringify(value), field);
       return { method: 'clipformer', 'clipformer.alpha': c.alpha, 'clipformer.beta': c.beta };
-    } catch (e) {
+    } catch {
       problems.push({ field, value, allowed: 'use α,β e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1) or { alpha, beta }' });
-      void e;
       return {};
     }
   }

@@ -10,7 +10,7 @@ import { fmtShape, GraphError, numel } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { checkFeeds } from '../feeds.js';
 import type { RunnableGraph } from '../session.js';
-import { type Gate, gateKernel, gatedCode } from './branches.js';
+import { type Gate, gatedCode, gateKernel } from './branches.js';
 import { type DeviceOptions, type Gpu, gpuDevice } from './device.js';
 import { type GateStep, planGraph, type Step, source } from './plan.js';
 
@@ -132,7 +132,12 @@ function layoutFor(device: GPUDevice, inputs: number, run: boolean, gated: boole
         binding: k,
         visibility: GPUShaderStage.COMPUTE,
         buffer: {
-          type: k < inputs ? ('read-only-storage' as const) : k === inputs ? ('storage' as const) : ('uniform' as const),
+          type:
+            k < inputs
+              ? ('read-only-storage' as const)
+              : k === inputs
+                ? ('storage' as const)
+                : ('uniform' as const),
         },
       })),
     });

@@ -12,6 +12,7 @@ interface SweepFlags {
   store?: string;
   workers: number;
   retries: number;
+  timeout?: number;
   quiet?: boolean;
   provider: 'cpu' | 'webgpu' | 'auto';
   gpu?: string;
@@ -51,6 +52,11 @@ export function registerSweep(program: Command): void {
     opt('--store <file>', 'the DuckDB store (default: runs/NAME.duckdb, NAME the sweep’s name)'),
     opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
     opt('--retries <n>', 'more attempts for a point that fails', 0, 2),
+    opt(
+      '--timeout <s>',
+      'seconds a point may take before its worker is killed and the attempt fails (default: no limit)',
+      { gt: 0 },
+    ),
     opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
@@ -80,6 +86,7 @@ export function registerSweep(program: Command): void {
         workers: o.workers,
         store,
         retries: o.retries,
+        ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
         provider,
         onEvent: bar.onEvent,
       }).catch((e) => {

@@ -25,6 +25,8 @@ export interface PoolOptions {
   /** More attempts for a point that failed (default 2). */
   retries?: number;
   provider?: Provider;
+  /** Seconds a point may run before its worker is killed and the attempt counts as failed. */
+  timeoutS?: number;
   onEvent?: (e: PoolEvent) => void;
 }
 
@@ -99,6 +101,8 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
       });
       children.add(child);
       let current: { point: Point; started: string; t0: number } | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
       const next = () => {
         const point = todo.shift();
         if (!point || finished) {
@@ -109,6 +113,12 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
         current = { point, started: new Date().toISOString(), t0: performance.now() };
         o.onEvent?.({ type: 'start', point, worker: name });
         child.send({ type: 'run', point } satisfies ToWorker);
+        // a point that hangs would hold its worker forever: past the limit the worker is killed
+        if (o.timeoutS !== undefined)
+          timer = setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, o.timeoutS * 1e3);
       };
       const provenance = (started: string, seconds: number): Provenance => ({
         host,
@@ -120,6 +130,7 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
       child.on('message', (m: FromWorker) => {
         const c = current;
         if (!c || m.id !== c.point.id) return;
+        clearTimeout(timer);
         current = null;
         running--;
         if (m.type === 'result') {
@@ -139,6 +150,7 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
       });
       child.on('exit', (code, signal) => {
         children.delete(child);
+        clearTimeout(timer);
         const c = current;
         if (!c) return maybeDone();
         // died mid-point: that attempt failed; a fresh worker takes the slot
@@ -146,7 +158,9 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
         running--;
         failure(
           c.point,
-          `worker ${name} ended mid-point (${signal ? `signal ${signal}` : `exit code ${code}`})`,
+          timedOut
+            ? `timed out after ${o.timeoutS} s (worker ${name} killed)`
+            : `worker ${name} ended mid-point (${signal ? `signal ${signal}` : `exit code ${code}`})`,
           provenance(c.started, (performance.now() - c.t0) / 1e3),
         );
         if (!finished) spawn(name);

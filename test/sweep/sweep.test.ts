@@ -164,4 +164,24 @@ describe('xbar sweep', () => {
     assert.deepEqual(got.count, [1, 1]);
     assert.equal(got.failures.length, 2, 'both attempts recorded');
   });
+
+  it('kills a worker whose point runs past --timeout, and counts the attempt as failed', async () => {
+    const store = join(dir, 'timeout.duckdb');
+    const r = await xbarAsync([
+      'sweep',
+      file,
+      '--store',
+      store,
+      '--timeout',
+      '0.05',
+      '--retries',
+      '0',
+      '--quiet',
+    ]);
+    assert.equal(r.status, 1);
+    const got = await stored(store);
+    assert.deepEqual(got.count, [0, 0]);
+    assert.equal(got.failures.length, 8);
+    for (const f of got.failures) assert.match(f, /^timed out after 0\.05 s \(worker local-1 killed\)$/);
+  });
 });

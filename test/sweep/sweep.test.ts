@@ -87,6 +87,11 @@ describe('xbar sweep', () => {
       [ra.metrics['metric'], rb.metrics['metric'], m['ideal'], m['edap']],
       [...e.values, e.ideal, e.cost.edap],
     );
+    // with the SNR: the same instance's metric, and the attention blocks' SNR beside it
+    const [withSnr] = parseSweep(SWEEP.replace('grid:', 'snr: true\ngrid:'), file).points;
+    const rs = await run(withSnr!);
+    assert.equal(rs.metrics['metric'], m['metric']);
+    assert.ok(Number.isFinite(rs.metrics['snr_db']) && rs.metrics['snr_db.layer.0'] !== undefined);
     const d = await run(digital!);
     assert.equal(d.metrics['metric'], d.metrics['ideal']);
     assert.equal(d.metrics['edap'], undefined, 'no hardware, no cost');

@@ -61,22 +61,24 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
   const children = new Set<ChildProcess>();
 
   return new Promise<PoolOutcome>((resolve, reject) => {
-    let writes: Promise<unknown> = Promise.resolve();
+    let writes: Promise<void> = Promise.resolve();
+    let fatal: unknown;
     let finished = false;
-    const finish = (e?: unknown) => {
+    /**
+     * Ends the pool once the writes under way are done: resolved, or rejected with the error that
+     * ended it (the store's, or a worker's that cannot start).
+     */
+    const finish = () => {
       if (finished) return;
       finished = true;
       for (const c of children) if (c.connected) c.disconnect();
-      writes.then(
-        () => (e ? reject(e) : resolve({ stored, failed })),
-        (err) => reject(e ?? err),
-      );
+      void writes.then(() => (fatal === undefined ? resolve({ stored, failed }) : reject(fatal)));
     };
     /** Writes run one after the other; a store that fails ends the sweep (nothing more can be kept). */
     const write = (f: () => Promise<void>) => {
       writes = writes.then(f).catch((e) => {
-        finish(e);
-        throw e;
+        fatal ??= e;
+        finish();
       });
     };
     const maybeDone = () => {
@@ -165,7 +167,10 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
         );
         if (!finished) spawn(name);
       });
-      child.on('error', (e) => finish(e));
+      child.on('error', (e) => {
+        fatal ??= e;
+        finish();
+      });
       next();
     };
 

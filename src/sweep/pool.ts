@@ -1,6 +1,6 @@
 /**
  * A local pool of worker processes (pool-worker.ts): each point runs in a child process, whose
- * native libraries, ONNX Runtime sessions and memory are its own, and the results stream back to
+ * native libraries, ONNX Runtime and memory are its own, and the results stream back to
  * this process, which alone writes the store, each as it arrives. A worker that fails a point
  * reports the error; one that dies (killed, out of memory) is replaced; either way the point is
  * recorded as a failed attempt and tried again, up to `retries` more times. Killing this process

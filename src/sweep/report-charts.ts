@@ -7,6 +7,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { figure, lineChart, PALETTE, type Series, scatterChart } from '../report/charts.js';
 import {
+  axisValue,
   estimate,
   metricName,
   otherMetrics,
@@ -31,10 +32,14 @@ export function metricChart(rows: readonly StoredRow[], x: string): TopLevelSpec
   const name = metricName(rows);
   const others = settingFields(rows).varying.filter((f) => f !== x && f !== SEED_FIELD);
   const series = new Map<string, Series['points'][number][]>();
+  // times as written ('1h') name their seconds on the axis
+  const names: Record<number, string> = {};
   for (const g of seedGroups(rows)) {
-    const at = settingOf(g.settings, x);
+    const value = settingOf(g.settings, x);
+    const at = axisValue(x, value);
     const e = estimate(g.rows);
-    if (typeof at !== 'number' || !Number.isFinite(e.value)) continue;
+    if (at === undefined || !Number.isFinite(e.value)) continue;
+    if (typeof value === 'string') names[at] = value;
     const label = labelOf(g, others) || name;
     const bar =
       Number.isFinite(e.low) && Number.isFinite(e.high) ? { lo: 100 * e.low, hi: 100 * e.high } : {};
@@ -49,6 +54,7 @@ export function metricChart(rows: readonly StoredRow[], x: string): TopLevelSpec
         yTitle: `${name} (%, 95 % interval)`,
         series: [...series].map(([label, points]) => ({ label, points: points.sort((a, b) => a.x - b.x) })),
         logX: wantsLog(all.map((p) => p.x)),
+        ...(Object.keys(names).length ? { xNames: names } : {}),
       }),
     ],
   ]);

@@ -5,6 +5,7 @@
  */
 import { interval95 } from '../experiments/runner.js';
 import { InputError } from '../util/errors.js';
+import { parseDuration } from './duration.js';
 import type { PointSettings, StoredRow, SweepDefinition, SweepReader } from './types.js';
 
 /** The setting that numbers a point's Monte Carlo instance: points that differ only here are one configuration. */
@@ -47,17 +48,32 @@ export function settingFields(rows: readonly StoredRow[]): {
   return { constant, varying };
 }
 
+/** The setting of drift times, written as durations ('1h', '1d') and placed on an axis by their seconds. */
+export const TIME_FIELD = 'time';
+
+/** Where a setting's value sits on an x axis: a number as it is, a time in seconds; undefined for anything else. */
+export function axisValue(field: string, v: Value): number | undefined {
+  if (typeof v === 'number') return v;
+  if (field !== TIME_FIELD || typeof v !== 'string') return undefined;
+  try {
+    return parseDuration(v, field).seconds;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The fields an x axis may take: settings that vary with numbers for values (a point without
- * the field aside), the seed left out; those with the most distinct values first.
+ * The fields an x axis may take: settings that vary with numbers (or times) for values, a
+ * point without the field aside, and not the seed; those with the most distinct values first.
  */
 export function numericFields(rows: readonly StoredRow[]): string[] {
   const counts = settingFields(rows)
     .varying.filter((f) => f !== SEED_FIELD)
     .map((field) => {
       const values = rows.map((r) => settingOf(r.point.settings, field)).filter((v) => v !== null);
-      const numeric = values.length > 0 && values.every((v) => typeof v === 'number');
-      return { field, numeric, distinct: new Set(values).size };
+      const xs = values.map((v) => axisValue(field, v));
+      const numeric = xs.length > 0 && xs.every((x) => x !== undefined);
+      return { field, numeric, distinct: new Set(xs).size };
     });
   // a stable sort: among fields of as many values, the sweep file's order
   return counts
@@ -77,10 +93,10 @@ export function chooseX(rows: readonly StoredRow[], requested?: string): string 
   if (!allowed.includes(requested)) {
     const fields = [...new Set(rows.flatMap((r) => Object.keys(r.point.settings)))];
     const what = fields.includes(requested)
-      ? `${requested} is a setting of this sweep, but not one with numbers that vary (and not the seed)`
+      ? `${requested} is a setting of this sweep, but not one with numbers or times that vary (nor the seed)`
       : `${requested} is not a setting of this sweep (its settings: ${fields.join(', ') || 'none'})`;
     throw new InputError(
-      `--x ${requested}: ${what}; ${allowed.length ? `use ${allowed.join(', ')}` : 'this sweep has no numeric setting that varies'}`,
+      `--x ${requested}: ${what}; ${allowed.length ? `use ${allowed.join(', ')}` : 'this sweep has no setting of numbers or times that varies'}`,
     );
   }
   return requested;

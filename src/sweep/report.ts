@@ -87,6 +87,34 @@ function settingColumns<R>(
     }));
 }
 
+/** Results' numbers on the metric's scale (fractions), shown in points as the metric is. */
+const IN_POINTS = new Set(['ideal']);
+
+/**
+ * The results' other numbers as columns, their units (the label of the same key) in the
+ * Markdown header; a breakdown (`snr_db.encoder.0` beside `snr_db`) in CSV only.
+ */
+function metricColumns<R>(
+  rows: readonly StoredRow[],
+  value: (r: R, key: string) => number | undefined,
+): Column<R>[] {
+  const keys = otherMetrics(rows);
+  const unit = (k: string) =>
+    rows.find((r) => r.result?.labels?.[k] && k in r.result.metrics)?.result?.labels?.[k];
+  return keys.map((k) => {
+    const breakdown = keys.some((parent) => k.startsWith(`${parent}.`));
+    const u = unit(k);
+    const md = (r: R) => {
+      const v = value(r, k);
+      return IN_POINTS.has(k) ? inPoints(v ?? Number.NaN, Number.NaN, Number.NaN) : formatNumber(v);
+    };
+    return {
+      ...(breakdown ? {} : { md: [u ? `${k} (${u})` : k, md] as [string, (r: R) => string] }),
+      csv: [k, (r: R) => raw(value(r, k))],
+    };
+  });
+}
+
 /** One row per point: its varying settings, the metric with its interval, the other metrics, seconds, failed attempts. */
 export function pointsTable(rows: readonly StoredRow[]): Table {
   const name = metricName(rows);
@@ -116,9 +144,7 @@ export function pointsTable(rows: readonly StoredRow[]): Table {
     },
     { csv: [METRIC_LOW, (r) => raw(m(r, METRIC_LOW))] },
     { csv: [METRIC_HIGH, (r) => raw(m(r, METRIC_HIGH))] },
-    ...otherMetrics(rows).map(
-      (k): Column<StoredRow> => ({ md: [k, (r) => formatNumber(m(r, k))], csv: [k, (r) => raw(m(r, k))] }),
-    ),
+    ...metricColumns<StoredRow>(rows, m),
     {
       md: ['seconds', (r) => (r.result ? r.result.provenance.seconds.toFixed(1) : '—')],
       csv: ['seconds', (r) => raw(r.result?.provenance.seconds)],
@@ -159,9 +185,7 @@ export function seedsTable(rows: readonly StoredRow[]): Table | undefined {
     { csv: [METRIC_LOW, (s) => raw(s.e.low)] },
     { csv: [METRIC_HIGH, (s) => raw(s.e.high)] },
     { md: ['n', (s) => String(s.e.n)], csv: ['n', (s) => String(s.e.n)] },
-    ...otherMetrics(rows).map(
-      (k): Column<S> => ({ md: [k, (s) => formatNumber(avg(s, k))], csv: [k, (s) => raw(avg(s, k))] }),
-    ),
+    ...metricColumns<S>(rows, avg),
     { md: ['seconds', (s) => formatNumber(seconds(s))], csv: ['seconds', (s) => raw(seconds(s))] },
   ];
   return tableOf(columns, stats);

@@ -82,12 +82,14 @@ describe('sweep report: what varies', () => {
     });
     assert.throws(() => chooseX(rows, 'method'), {
       message:
-        /^--x method: method is a setting of this sweep, but not one with numbers that vary .*; use time$/,
+        /^--x method: method is a setting of this sweep, but not one with numbers or times that vary \(nor the seed\); use time$/,
     });
     assert.throws(() => chooseX(rows, 'seed'), { message: /^--x seed: .*use time$/ });
     const flat = rows.filter((r) => r.point.settings['time'] === 1);
     assert.equal(chooseX(flat), undefined);
-    assert.throws(() => chooseX(flat, 'time'), { message: /this sweep has no numeric setting that varies$/ });
+    assert.throws(() => chooseX(flat, 'time'), {
+      message: /this sweep has no setting of numbers or times that varies$/,
+    });
   });
 
   it('groups points that differ only by seed, in order, and estimates each with its Student-t interval', () => {
@@ -204,6 +206,62 @@ describe('sweep report: tables', () => {
       'n,x\n1,\n2,"a,b"\n',
     );
     assert.equal(queryTable({ columns: ['n'], rows: [[1]] }, 'md'), '| n |\n| ---: |\n| 1 |\n');
+  });
+});
+
+describe('sweep report: results as xbar sweep stores them', () => {
+  /** time (as durations) × seed, with the ideal metric, SNR and its breakdown, and EDAP's unit. */
+  const rows = (): StoredRow[] =>
+    ['1h', '1d', '1y'].flatMap((time, t) =>
+      [0, 1].map((seed) => {
+        const point = pointOf(2 * t + seed, { hw: 'pcm', time, seed });
+        const result = resultOf(point, 0.8 - 0.1 * t, {
+          metrics: { ideal: 0.85, snr_db: 20 - t, 'snr_db.encoder.0': 21 - t, edap: 3 },
+        });
+        return { point, result: { ...result, labels: { ...result.labels, edap: 'mJ·ms·mm²' } }, failures: 0 };
+      }),
+    );
+
+  it('times are an x axis by their seconds, named as written', () => {
+    assert.equal(chooseX(rows()), 'time');
+    const spec = metricChart(rows(), 'time');
+    compileStrict(spec);
+    const values = layerValues(spec)[0]!;
+    assert.deepEqual(
+      values.map((v) => v['x']),
+      [3600, 86400, 31557600],
+    );
+    assert.match(
+      JSON.stringify(spec),
+      /"labelExpr":"\{\\"3600\\":\\"1h\\",\\"86400\\":\\"1d\\",\\"31557600\\":\\"1y\\"\}\[datum.value\]"/,
+    );
+  });
+
+  it('units in the Markdown header, the ideal metric in points, breakdowns in CSV only', () => {
+    const t = pointsTable(rows());
+    assert.deepEqual(t.markdown.header, [
+      '#',
+      'time',
+      'seed',
+      'accuracy [95 % CI]',
+      'examples',
+      'ideal',
+      'snr_db',
+      'edap (mJ·ms·mm²)',
+      'seconds',
+    ]);
+    assert.deepEqual(t.markdown.rows[0], [
+      '0',
+      '1h',
+      '0',
+      '80.00 [78.00, 82.00]',
+      '200',
+      '85.00',
+      '20',
+      '3',
+      '1.5',
+    ]);
+    assert.ok(t.csv.header.includes('snr_db.encoder.0'));
   });
 });
 

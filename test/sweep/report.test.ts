@@ -31,7 +31,7 @@ import {
 } from '../../src/sweep/report-data.js';
 import type { StoredRow } from '../../src/sweep/types.js';
 import { Rng } from '../../src/util/math.js';
-import { driftSweep, memoryReader, pointOf, resultOf } from '../helpers/sweep.js';
+import { driftSweep, memoryReader, pointOf, resultOf } from '../helpers/sweep-rows.js';
 
 /** Compiles with Vega-Lite, failing on any warning, and parses the Vega spec it gives. */
 function compileStrict(spec: TopLevelSpec): void {

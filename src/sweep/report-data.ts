@@ -92,9 +92,12 @@ export function chooseX(rows: readonly StoredRow[], requested?: string): string 
   if (requested === undefined) return allowed[0];
   if (!allowed.includes(requested)) {
     const fields = [...new Set(rows.flatMap((r) => Object.keys(r.point.settings)))];
-    const what = fields.includes(requested)
-      ? `${requested} is a setting of this sweep, but not one with numbers or times that vary (nor the seed)`
-      : `${requested} is not a setting of this sweep (its settings: ${fields.join(', ') || 'none'})`;
+    const what =
+      requested === SEED_FIELD
+        ? 'the charts average over seeds'
+        : fields.includes(requested)
+          ? `${requested} is a setting of this sweep, but not one with numbers or times that vary`
+          : `${requested} is not a setting of this sweep (its settings: ${fields.join(', ') || 'none'})`;
     throw new InputError(
       `--x ${requested}: ${what}; ${allowed.length ? `use ${allowed.join(', ')}` : 'this sweep has no setting of numbers or times that varies'}`,
     );

@@ -84,7 +84,9 @@ describe('sweep report: what varies', () => {
       message:
         /^--x method: method is a setting of this sweep, but not one with numbers or times that vary; use time$/,
     });
-    assert.throws(() => chooseX(rows, 'seed'), { message: '--x seed: the charts average over seeds; use time' });
+    assert.throws(() => chooseX(rows, 'seed'), {
+      message: '--x seed: the charts average over seeds; use time',
+    });
     const flat = rows.filter((r) => r.point.settings['time'] === 1);
     assert.equal(chooseX(flat), undefined);
     assert.throws(() => chooseX(flat, 'time'), {

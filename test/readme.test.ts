@@ -137,7 +137,7 @@ describe('README.md', () => {
       const words = command.slice('npx xbar '.length).split(/\s+/);
       const args = words.map((w, i) => {
         const flag = words[i - 1];
-        if (flag !== '--out' && flag !== '--output') return arg(w);
+        if (flag !== '--out' && flag !== '--output' && flag !== '--store') return arg(w);
         // outputs go to the temporary folder; committed results are copied there to resume from
         const to = join(tmp, 'out', w);
         if (w.startsWith('results/')) cpSync(join(ROOT, w), to, { recursive: true });

@@ -5,7 +5,7 @@
  */
 import { interval95 } from '../experiments/runner.js';
 import { InputError } from '../util/errors.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../util/duration.js';
 import type { PointSettings, StoredRow, SweepDefinition, SweepReader } from './types.js';
 
 /** The setting that numbers a point's Monte Carlo instance: points that differ only here are one configuration. */

@@ -120,9 +120,11 @@ export function paretoChart(rows: readonly StoredRow[]): TopLevelSpec | undefine
   );
   const name = metricName(rows);
   const logX = wantsLog(items.map((i) => i.edap));
+  // the results name its unit under its own key
+  const unit = rows.find((r) => r.result?.labels?.[key])?.result?.labels?.[key];
   const chart = scatterChart({
     title: `${name} against EDAP`,
-    xTitle: `${key === 'edap' ? 'EDAP' : key}${logX ? ' (log scale)' : ''}`,
+    xTitle: `${key === 'edap' ? 'EDAP' : key}${unit ? ` (${unit}${logX ? ', log scale' : ''})` : logX ? ' (log scale)' : ''}`,
     yTitle: `${name} (%)`,
     logX,
     points: items.map((i) => ({

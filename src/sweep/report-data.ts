@@ -4,9 +4,9 @@
  * interval. Nothing here imports Node: a browser can report on its own store.
  */
 import { interval95 } from '../experiments/runner.js';
-import { InputError } from '../util/errors.js';
 import { parseDuration } from '../util/duration.js';
-import type { PointSettings, StoredRow, SweepDefinition, SweepReader } from './types.js';
+import { InputError } from '../util/errors.js';
+import type { PointResult, PointSettings, StoredRow, SweepDefinition, SweepReader } from './types.js';
 
 /** The setting that numbers a point's Monte Carlo instance: points that differ only here are one configuration. */
 export const SEED_FIELD = 'seed';
@@ -133,8 +133,17 @@ export interface Estimate {
 }
 
 /**
+ * The values each metric can take (the project's metrics: src/io/glue.ts, src/eval/metrics.ts);
+ * an unknown one is taken as a correlation's.
+ */
+const METRIC_RANGE: Readonly<Record<string, readonly [number, number]>> = { accuracy: [0, 1], f1: [0, 1] };
+const CORRELATION: readonly [number, number] = [-1, 1];
+
+/**
  * Over several finished points, the mean of their metrics with its Student-t interval (the
- * instances' spread); over one, its own interval (the examples' spread); over none, NaN.
+ * instances' spread), cut to the values the metric can take (the cut interval holds the true
+ * mean whenever the whole one does, so it keeps its 95 %); over one point, its own interval
+ * (the examples' spread); over none, NaN.
  */
 export function estimate(rows: readonly StoredRow[]): Estimate {
   const done = rows.flatMap((r) => (r.result && Number.isFinite(r.result.metrics[METRIC]) ? [r.result] : []));
@@ -143,12 +152,16 @@ export function estimate(rows: readonly StoredRow[]): Estimate {
     return { value: m[METRIC]!, low: m[METRIC_LOW] ?? Number.NaN, high: m[METRIC_HIGH] ?? Number.NaN, n: 1 };
   }
   const { mean, half, n } = interval95(done.map((r) => r.metrics[METRIC]!));
-  return { value: n ? mean : Number.NaN, low: mean - half, high: mean + half, n };
+  const [lo, hi] = METRIC_RANGE[nameOf(done)] ?? CORRELATION;
+  return { value: n ? mean : Number.NaN, low: Math.max(lo, mean - half), high: Math.min(hi, mean + half), n };
 }
 
 /** The metric's name: the one every result names, else 'metric'. */
-export function metricName(rows: readonly StoredRow[]): string {
-  const names = new Set(rows.flatMap((r) => (r.result ? [r.result.labels?.[METRIC_NAME] ?? METRIC] : [])));
+export const metricName = (rows: readonly StoredRow[]): string =>
+  nameOf(rows.flatMap((r) => (r.result ? [r.result] : [])));
+
+function nameOf(results: readonly PointResult[]): string {
+  const names = new Set(results.map((r) => r.labels?.[METRIC_NAME] ?? METRIC));
   return names.size === 1 ? [...names][0]! : METRIC;
 }
 

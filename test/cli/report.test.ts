@@ -55,8 +55,8 @@ describe('xbar report', () => {
     assert.match(md.stdout, /\nEvery point: model = m\.\n/);
     assert.match(md.stdout, /\n\| 0 \| 1h \| 0 \| 90\.00 \[88\.00, 92\.00\] \| 200 \| 1 \| 1\.5 \| 0 \|\n/);
     assert.match(md.stdout, /\n\| 3 \| 1y \| 1 \| — \| — \| — \| — \| 1 \|\n/);
-    // over seeds: 0.90 and 0.92 → 91.00 ± 12.706 · 0.01 = [78.29, 103.71]
-    assert.match(md.stdout, /\n\| 1h \| 91\.00 \[78\.29, 103\.71\] \| 2 \|/);
+    // over seeds: 0.90 and 0.92 → 91.00 ± 12.706 · 0.01 = [78.29, 103.71], cut at 100
+    assert.match(md.stdout, /\n\| 1h \| 91\.00 \[78\.29, 100\.00\] \| 2 \|/);
     // 1y: one instance, its own interval
     assert.match(md.stdout, /\n\| 1y \| 80\.00 \[78\.00, 82\.00\] \| 1 \|/);
     const csv = await xbarAsync(['report', store, '--format', 'csv']);

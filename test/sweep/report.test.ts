@@ -102,18 +102,27 @@ describe('sweep report: what varies', () => {
       groups[0]!.rows.map((r) => r.point.settings['seed']),
       [0, 1, 2],
     );
-    // 0.7, 0.8, 0.9: mean 0.8, s = 0.1, half width t(0.975; 2) · s/√3 = 4.3027 · 0.057735 = 0.248416
+    // 0.6, 0.7, 0.8: mean 0.7, s = 0.1, half width t(0.975; 2) · s/√3 = 4.3027 · 0.057735 = 0.248416
     const e = estimate(groups[0]!.rows);
     assert.equal(e.n, 3);
-    assert.ok(Math.abs(e.value - 0.8) < 1e-12);
+    assert.ok(Math.abs(e.value - 0.7) < 1e-12);
     assert.ok(Math.abs(e.high - e.value - 0.248416) < 1e-6, `${e.high - e.value}`);
     assert.ok(Math.abs(e.value - e.low - 0.248416) < 1e-6);
     // one instance: its own interval
     const one = estimate(groups[0]!.rows.slice(0, 1));
     assert.deepEqual(
       [one.n, one.low, one.high].map((x) => Math.round(x * 1e9) / 1e9),
-      [1, 0.68, 0.72],
+      [1, 0.58, 0.62],
     );
+    // 0.9, 1.0, 1.0: mean 0.96667, half width 4.3027 · 0.057735/√3 = 0.143423: the high end cut at 1
+    const [p0, p1, p2] = groups[0]!.rows.map((r) => r.point);
+    const high = estimate([
+      { point: p0!, result: resultOf(p0!, 0.9), failures: 0 },
+      { point: p1!, result: resultOf(p1!, 1), failures: 0 },
+      { point: p2!, result: resultOf(p2!, 1), failures: 0 },
+    ]);
+    assert.ok(Math.abs(high.low - (0.966667 - 0.143423)) < 1e-5, `${high.low}`);
+    assert.equal(high.high, 1);
     // none finished: NaN, n = 0
     assert.ok(Number.isNaN(estimate([{ point: groups[0]!.rows[0]!.point, failures: 1 }]).value));
   });
@@ -128,7 +137,7 @@ describe('sweep report: tables', () => {
       '| # | time | method | seed | accuracy [95 % CI] | examples | edap | energy_mJ | seconds |',
     );
     assert.equal(md[1], '| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    assert.equal(md[2], '| 0 | 1 | none | 0 | 70.00 [68.00, 72.00] | 200 | 1 | 0.5 | 1.5 |');
+    assert.equal(md[2], '| 0 | 1 | none | 0 | 60.00 [58.00, 62.00] | 200 | 1 | 0.5 | 1.5 |');
     assert.equal(md.length, 2 + 18);
     const report = markdownReport({
       sweep: { name: 'drift', source: '', points: [], schema: 1, xbar: '0.1.0' },
@@ -144,8 +153,8 @@ describe('sweep report: tables', () => {
     const t = seedsTable(driftSweep())!;
     const md = renderMarkdown(t).split('\n');
     assert.equal(md[0], '| time | method | accuracy [95 % CI] | n | examples | edap | energy_mJ | seconds |');
-    // 0.7, 0.8, 0.9 → 80.00 ± 24.84
-    assert.equal(md[2], '| 1 | none | 80.00 [55.16, 104.84] | 3 | 200 | 1 | 0.5 | 1.5 |');
+    // 0.6, 0.7, 0.8 → 70.00 ± 24.84
+    assert.equal(md[2], '| 1 | none | 70.00 [45.16, 94.84] | 3 | 200 | 1 | 0.5 | 1.5 |');
     assert.equal(md.length, 2 + 6);
     const csv = renderCsv(t).split('\n');
     assert.equal(
@@ -154,9 +163,9 @@ describe('sweep report: tables', () => {
     );
     const [model, time, method, mean, low, high, n] = csv[1]!.split(',');
     assert.deepEqual([model, time, method, n], ['vit', '1', 'none', '3']);
-    assert.ok(Math.abs(Number(mean) - 0.8) < 1e-12);
-    assert.ok(Math.abs(Number(low) - (0.8 - 0.248416)) < 1e-6);
-    assert.ok(Math.abs(Number(high) - (0.8 + 0.248416)) < 1e-6);
+    assert.ok(Math.abs(Number(mean) - 0.7) < 1e-12);
+    assert.ok(Math.abs(Number(low) - (0.7 - 0.248416)) < 1e-6);
+    assert.ok(Math.abs(Number(high) - (0.7 + 0.248416)) < 1e-6);
     assert.equal(csv.at(-1), '', 'ends with a line break');
     // without seeds that vary there is nothing to aggregate
     assert.equal(seedsTable(driftSweep().filter((r) => r.point.settings['seed'] === 0)), undefined);
@@ -173,7 +182,7 @@ describe('sweep report: tables', () => {
     );
     assert.match(
       csv[1]!,
-      /^0,p0-\d+,vit,1,none,0,0\.7\d*,0\.68\d*,0\.72\d*,200,1,0\.5,1\.5,0,h,local-1,2026-12-07T00:00:00\.000Z,0\.1\.0$/,
+      /^0,p0-\d+,vit,1,none,0,0\.6\d*,0\.58\d*,0\.62\d*,200,1,0\.5,1\.5,0,h,local-1,2026-12-07T00:00:00\.000Z,0\.1\.0$/,
     );
     assert.match(csv[2]!, /^1,p1-\d+,vit,1,none,1,,,,,,,,2,,,,$/);
     const md = renderMarkdown(pointsTable(rows)).split('\n');
@@ -264,6 +273,7 @@ describe('sweep report: results as xbar sweep stores them', () => {
       '1.5',
     ]);
     assert.ok(t.csv.header.includes('snr_db.encoder.0'));
+    assert.match(JSON.stringify(paretoChart(rows())), /"title":"EDAP \(mJ·ms·mm²\)"/);
   });
 });
 
@@ -274,9 +284,9 @@ describe('sweep report: charts', () => {
     const values = layerValues(spec)[0]!;
     assert.deepEqual([...new Set(values.map((v) => v['series']))], ['method=none', 'method=pto']);
     const first = values.find((v) => v['series'] === 'method=none' && v['x'] === 1)!;
-    assert.ok(Math.abs((first['y'] as number) - 80) < 1e-9);
-    assert.ok(Math.abs((first['hi'] as number) - (80 + 24.8416)) < 1e-3);
-    assert.ok(Math.abs((first['lo'] as number) - (80 - 24.8416)) < 1e-3);
+    assert.ok(Math.abs((first['y'] as number) - 70) < 1e-9);
+    assert.ok(Math.abs((first['hi'] as number) - (70 + 24.8416)) < 1e-3);
+    assert.ok(Math.abs((first['lo'] as number) - (70 - 24.8416)) < 1e-3);
     // time spans five decades: a log axis
     assert.match(JSON.stringify(spec), /"scale":\{"type":"log"\}/);
   });
@@ -312,12 +322,12 @@ describe('sweep report: charts', () => {
     const spec = paretoChart(rows)!;
     compileStrict(spec);
     const [points, line] = layerValues(spec) as { x: number; y: number; series: string; label: string }[][];
-    // by EDAP: method none at 1 s (80 %, EDAP 1), then pto at 1 s (82 %, EDAP 2); the later times are beaten
+    // by EDAP: method none at 1 s (70 %, EDAP 1), then pto at 1 s (72 %, EDAP 2); the later times are beaten
     assert.deepEqual(
       line!.map((p) => [p.x, Math.round(p.y * 1e9) / 1e9]),
       [
-        [1, 80],
-        [2, 82],
+        [1, 70],
+        [2, 72],
       ],
     );
     const front = points!.filter((p) => p.series === 'Pareto front');

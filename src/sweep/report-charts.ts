@@ -2,7 +2,6 @@
  * Charts of a sweep as Vega-Lite specs: the metric against a setting with its intervals, a line
  * per combination of the other settings that vary; and the Pareto front of the metric against
  * EDAP. Points that differ only by seed are one mark (their mean with its Student-t interval).
- * Nothing here imports Node.
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { figure, lineChart, PALETTE, type Series, scatterChart } from '../report/charts.js';

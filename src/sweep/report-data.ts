@@ -1,7 +1,7 @@
 /**
  * What reports read from a sweep's rows: which settings vary, the fields an x axis may take,
  * the groups of points that differ only by seed, and the metric of some points with its
- * interval. Nothing here imports Node: a browser can report on its own store.
+ * interval.
  */
 import { interval95 } from '../experiments/runner.js';
 import { parseDuration } from '../util/duration.js';

@@ -15,6 +15,7 @@ import { registerExperiment } from './experiment.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
+import { registerReport } from './report.js';
 import { registerSweep } from './sweep.js';
 import { registerTrain } from './train.js';
 import { registerTrex, registerTrexExperiment } from './trex.js';
@@ -70,6 +71,7 @@ registerVocab(program);
 registerTrexExperiment(registerExperiment(program));
 registerTrex(program);
 registerSweep(program);
+registerReport(program);
 
 try {
   const [first] = process.argv.slice(2);

@@ -344,7 +344,8 @@ export function parseSweep(source: string, file: string): SweepDefinition {
  * points). `where` names it in errors.
  */
 export function sweepOf(doc: Readonly<Record<string, unknown>>, where: string): SweepDefinition {
-  return expandSweep(doc, YAML.stringify(doc), where);
+  // values written out each time they occur (no YAML anchors): the file reads as one would write it
+  return expandSweep(doc, YAML.stringify(doc, { aliasDuplicateObjects: false }), where);
 }
 
 function expandSweep(doc: unknown, source: string, file: string): SweepDefinition {

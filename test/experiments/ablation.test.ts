@@ -29,7 +29,7 @@ import { hostArray } from '../../src/graph/ndarray.js';
 import type { Model } from '../../src/models/index.js';
 import { type AblationOptions, runAblation } from '../../src/sweep/ablation.js';
 import { openStore } from '../../src/sweep/duckdb.js';
-import { hardwareSetsOf, sweepOf } from '../../src/sweep/file.js';
+import { hardwareSetsOf, parseSweep, sweepOf } from '../../src/sweep/file.js';
 import { type SweepStatus, statusFile } from '../../src/sweep/progress.js';
 import { Rng } from '../../src/util/math.js';
 import { maxRelErr } from '../helpers/check.js';
@@ -169,10 +169,12 @@ describe('ablation', () => {
     const s = await openStore(join(out, 'results.duckdb'));
     const rows = await s.rows();
     const [count] = (await s.query!('SELECT count(*), count(DISTINCT id) FROM results')).rows;
+    const { source } = await s.sweep();
     await s.close();
     return {
       rows,
       count,
+      source,
       results: Object.fromEntries(rows.map((r) => [r.point.id, [r.result?.metrics, r.result?.labels]])),
     };
   };
@@ -181,8 +183,14 @@ describe('ablation', () => {
   it('runs the rows as sweep points paired by seed, each what xbar eval measures with the row’s --set', async () => {
     const run = await runAblation({ ...base, out: uninterrupted });
     assert.equal(run.storedNow, POINTS);
-    const { rows, count } = await stored(uninterrupted);
+    const { rows, count, source } = await stored(uninterrupted);
     assert.deepEqual(count, [POINTS, POINTS]);
+    // the store's sweep is a sweep file that xbar sweep expands to the same points
+    assert.deepEqual(
+      parseSweep(source, 'ablation.yaml').points.map((p) => p.id),
+      rows.map((r) => r.point.id),
+    );
+    assert.doesNotMatch(source, /[&*]a\d/, 'no YAML anchors');
     // the ideal model first (no hardware), then each row × seed, the same seeds in every row
     assert.equal(rows[0]!.point.settings['hw'], undefined);
     assert.deepEqual(

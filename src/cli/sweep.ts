@@ -10,6 +10,7 @@ interface SweepFlags {
   store?: string;
   workers: number;
   retries: number;
+  timeout?: number;
   quiet?: boolean;
   provider: 'cpu' | 'webgpu' | 'auto';
   gpu?: string;
@@ -49,6 +50,11 @@ export function registerSweep(program: Command): void {
     opt('--store <file>', 'the DuckDB store (default: runs/NAME.duckdb, NAME the sweep’s name)'),
     opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
     opt('--retries <n>', 'more attempts for a point that fails', 0, 2),
+    opt(
+      '--timeout <s>',
+      'seconds a point may take before its worker is killed and the attempt fails (default: no limit)',
+      { gt: 0 },
+    ),
     opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
@@ -60,6 +66,7 @@ export function registerSweep(program: Command): void {
       store: path,
       workers: o.workers,
       retries: o.retries,
+      ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
       provider: await providerOf(o),
       ...(o.quiet ? { quiet: true } : {}),
     });

@@ -22,7 +22,7 @@ export { loadModel, MODEL_SIZES, Model, type ModelConfig, randomModel } from './
 export { toPng, toSvg } from './report/render.js';
 export { type CompileOptions, compile, type Provider, type RunnableGraph } from './runtime/session.js';
 export { type AdapterInfo, describeAdapter } from './runtime/webgpu/device.js';
-export { parseSweep, pointId, readSweepFile } from './sweep/file.js';
+export { parseSweep, pointId, readSweepFile, sweepOf } from './sweep/file.js';
 export { createPointRunner, type PointRunnerOptions, runPoint } from './sweep/point.js';
 export type {
   Point,

@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type EvalData, openData } from '../eval/data.js';
-import { NONIDEALITIES, runAblation } from '../experiments/ablation.js';
+import { NONIDEALITIES } from '../experiments/ablation.js';
 import { runClipFormerExperiment } from '../experiments/clipformer.js';
 import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
+import { ABLATION_STORE, runAblation } from '../sweep/ablation.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
 import { type DataFlag, type Duration, flag, hardwareSets, opt, providerOf, withOptions } from './flags.js';
@@ -73,6 +74,8 @@ interface AblationFlags extends Omit<CommonFlags, 'calibration' | 'maxLength'> {
   time?: Duration;
   ablate?: string[];
   maxLength: number;
+  workers: number;
+  quiet?: boolean;
 }
 
 export function registerExperiment(program: Command): Command {
@@ -194,7 +197,7 @@ export function registerExperiment(program: Command): Command {
     exp
       .command('ablation')
       .description(
-        "a spec's non-idealities one by one: accuracy with each alone and with all but one, ideal and full, paired over the same instances",
+        "a spec's non-idealities one by one: accuracy with each alone and with all but one, ideal and full, paired over the same instances (a sweep: its points in OUT/results.duckdb)",
       ),
     flag('model', { help: 'the model (Hugging Face folder)', value: shipped('', 'vit-fmnist', 'models') }),
     flag('data', { help: 'labelled data, KIND:PATH', value: shipped('fashion-mnist', 'fashion-mnist-demo') }),
@@ -207,7 +210,7 @@ export function registerExperiment(program: Command): Command {
       (v: string) => v.split(',').map((x) => x.trim()),
     ),
     flag('out', {
-      help: 'output folder (results.json, results.md, ablation.vl.json/svg/png)',
+      help: `output folder (${ABLATION_STORE}, results.md, ablation.vl.json/svg/png)`,
       value: 'runs/ablation',
     }),
     flag('repeats', { help: 'Monte Carlo instances per row', value: 3 }),
@@ -215,6 +218,8 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 50 }),
     flag('maxLength', { value: 128 }),
+    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
+    opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
   ).action(async (o: AblationFlags) => {
@@ -237,11 +242,16 @@ export function registerExperiment(program: Command): Command {
       seed,
       limit,
       batch,
+      maxLength: o.maxLength,
+      workers: o.workers,
       provider,
-      // ranges calibrated on data, as xbar eval takes them
-      calibration: () => openData(o.data, model, { modelDir, maxLength: o.maxLength, split: 'train' }),
+      ...(o.quiet ? { quiet: true } : {}),
     });
-    done(e.out, 'ablation.vl.json/svg/png', t0);
+    done(
+      e.out,
+      `${ABLATION_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), ablation.vl.json/svg/png`,
+      t0,
+    );
   });
   return exp;
 }

@@ -1,9 +1,7 @@
 /** `xbar sweep FILE.yaml`: every point of a sweep file, on local worker processes, into a store. */
 import type { Command } from 'commander';
-import { DuckDBStore } from '../sweep/duckdb.js';
 import { readSweepFile } from '../sweep/file.js';
-import { runPool } from '../sweep/pool.js';
-import { SweepProgress, statusFile } from '../sweep/progress.js';
+import { runSweep } from '../sweep/run.js';
 import type { StoredRow } from '../sweep/types.js';
 import { table } from '../util/table.js';
 import { flag, opt, providerOf, withOptions } from './flags.js';
@@ -64,50 +62,27 @@ export function registerSweep(program: Command): void {
     const t0 = performance.now();
     const sweep = readSweepFile(file);
     const path = o.store ?? `runs/${sweep.name}.duckdb`;
-    const provider = await providerOf(o);
-    const store = await DuckDBStore.open(path);
-    try {
-      await store.begin(sweep);
-      const done = await store.doneIds();
-      const todo = sweep.points.filter((p) => !done.has(p.id));
-      const stored = sweep.points.length - todo.length;
-      if (!o.quiet)
-        console.error(
-          `${sweep.name}: ${sweep.points.length} points, ${stored} stored already, ${todo.length} to run${todo.length ? ` on ${Math.min(o.workers, todo.length)} worker${Math.min(o.workers, todo.length) > 1 ? 's' : ''}` : ''}; status in ${statusFile(path)}`,
-        );
-      const bar = new SweepProgress({
-        sweep: sweep.name,
-        store: path,
-        total: sweep.points.length,
-        done: stored,
-        ...(o.quiet ? { quiet: true } : {}),
-      });
-      const outcome = await runPool(todo, {
-        workers: o.workers,
-        store,
-        retries: o.retries,
-        ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
-        provider,
-        onEvent: bar.onEvent,
-      }).catch((e) => {
-        bar.end('failed');
-        throw e;
-      });
-      bar.end(outcome.failed.length ? 'failed' : 'done');
-      console.log(summaryTable(await store.rows()));
-      const seconds = (performance.now() - t0) / 1e3;
-      console.log(`${path}: ${outcome.stored} points stored now, ${stored} before (${seconds.toFixed(1)} s)`);
-      if (outcome.failed.length) {
-        for (const { point, message } of outcome.failed)
-          console.error(`point ${point.index} (${point.id}) failed: ${message.split('\n')[0]}`);
-        const n = outcome.failed.length;
-        console.error(
-          `xbar: ${n} point${n > 1 ? 's' : ''} failed every attempt; rerun to try ${n > 1 ? 'them' : 'it'} again`,
-        );
-        process.exitCode = 1;
-      }
-    } finally {
-      await store.close();
+    const run = await runSweep(sweep, {
+      store: path,
+      workers: o.workers,
+      retries: o.retries,
+      ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
+      provider: await providerOf(o),
+      ...(o.quiet ? { quiet: true } : {}),
+    });
+    console.log(summaryTable(run.rows));
+    const seconds = (performance.now() - t0) / 1e3;
+    console.log(
+      `${path}: ${run.storedNow} points stored now, ${run.storedBefore} before (${seconds.toFixed(1)} s)`,
+    );
+    if (run.failed.length) {
+      for (const { point, message } of run.failed)
+        console.error(`point ${point.index} (${point.id}) failed: ${message.split('\n')[0]}`);
+      const n = run.failed.length;
+      console.error(
+        `xbar: ${n} point${n > 1 ? 's' : ''} failed every attempt; rerun to try ${n > 1 ? 'them' : 'it'} again`,
+      );
+      process.exitCode = 1;
     }
   });
 }

@@ -1,31 +1,22 @@
 /**
  * The ablation of a hardware spec: accuracy with each of its non-idealities alone and with all
  * but one, next to the ideal model and the full spec, every row on the same examples and the same
- * Monte Carlo instances (seed + i), so that rows compare as paired differences. Each row is the
- * spec with `--set` assignments that switch non-idealities off (`switchOff`), which the report
- * lists so any row can be rerun with `xbar eval`. Ranges the spec sets on data (`dac.range` or
- * `adc.range` kind 'calibrated') are calibrated for each row's spec on the first examples of the
- * training split, as `xbar eval` calibrates them, so that the rerun gives the row's numbers.
+ * Monte Carlo instances (seeds), so that rows compare as paired differences. Each row is the spec
+ * with `--set` assignments that switch non-idealities off (`switchOff`), which the report lists
+ * so any row can be rerun with `xbar eval`. This module is the design (the rows and their
+ * assignments) and the report; the rows' instances run as a sweep's points (sweep/ablation.ts),
+ * each calibrated and evaluated as `xbar eval --hw … --set … --seed S` does.
  */
-import { analogInstances } from '../analog/instances.js';
+import { join } from 'node:path';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
-import { type EvalData, subset } from '../eval/data.js';
-import { evaluate, runOn } from '../eval/evaluate.js';
 import type { Model } from '../models/index.js';
 import { figure, intervalChart } from '../report/charts.js';
-import type { Provider } from '../runtime/session.js';
+import { writeFigure } from '../report/render.js';
 import { InputError } from '../util/errors.js';
-import { calibrateRanges, calibrationFor } from './ranges.js';
-import {
-  type CellRecord,
-  Experiment,
-  interval95,
-  pairedDifferences,
-  signedInterval,
-  withInterval,
-} from './runner.js';
+import { writeFileAtomic } from '../util/files.js';
+import { type CellRecord, interval95, pairedDifferences, signedInterval, withInterval } from './runner.js';
 
 export const NONIDEALITIES = [
   'dac',
@@ -201,38 +192,35 @@ function checkOverrides(hw: ResolvedSpec, where: string): void {
   if (bad.length) throw new InputError(where, bad);
 }
 
-export interface AblationOptions {
-  model: Model;
-  modelDir: string;
-  data: EvalData;
-  dataSpec: string;
-  /** A preset or spec file, and `--set` assignments applied to it first. */
+/** What the ablation is of: a preset or spec file with `--set` assignments applied to it first. */
+export interface AblationDesign {
   hw: string;
   sets: readonly string[];
   /** The non-idealities to ablate (default: all the spec has). */
   ablate?: readonly string[];
-  out: string;
-  repeats: number;
-  seed: number;
-  /** Examples evaluated (the first of the data). */
-  limit: number;
-  batch?: number;
-  /** Where the forwards run (default: the CPU). */
-  provider?: Provider;
-  /**
-   * Opens the data that calibrate ranges set on data (`calibratedOnData`, ranges.ts): the training split,
-   * as `xbar eval` takes it. Needed only by such specs.
-   */
-  calibration?: () => EvalData;
-  quiet?: boolean;
+  /** Resolves per-layer overrides (and checks the spec against the model's layers). */
+  model?: Model;
 }
 
 /** A row of the table: the non-idealities it switches off (the cell is named after them). */
-interface Row {
+export interface AblationRow {
+  /** `full`, or `off:` and the non-idealities switched off. */
+  id: string;
   label: string;
   off: Set<NonIdeality>;
   /** The non-ideality an "only" or "all but" row is about. */
   about?: { n: NonIdeality; only: boolean };
+  /** The assignments that switch its non-idealities off (the report lists them). */
+  switches: string[];
+  /** Every `--set` of its spec: the user's that stay, then the switches (what its points run). */
+  sets: string[];
+}
+
+export interface AblationPlan {
+  full: ResolvedSpec;
+  /** The non-idealities the spec has. */
+  present: NonIdeality[];
+  rows: AblationRow[];
 }
 
 const cellId = (off: ReadonlySet<NonIdeality>) =>
@@ -262,11 +250,16 @@ function chosen(
   return present.filter((n) => ablate.includes(n));
 }
 
-function ablationRows(present: readonly NonIdeality[], ablate: readonly NonIdeality[]): Row[] {
+/** The rows: the full spec, then "only X" and "all but X" for each non-ideality ablated. */
+export function ablationPlan(d: AblationDesign): AblationPlan {
+  const full = loadSpec(d.hw, d.sets, d.model);
+  checkOverrides(full, `--hw ${d.hw}`);
+  const present = nonIdealitiesOf(full);
+  const ablate = chosen(present, d.ablate, d.hw);
   const needs = (n: NonIdeality) => [n, ...(REQUIRES[n] ? [REQUIRES[n]] : [])];
   const dependents = (n: NonIdeality) => present.filter((m) => REQUIRES[m] === n);
-  return [
-    { label: 'full', off: new Set() },
+  const rows = [
+    { label: 'full', off: new Set<NonIdeality>() },
     ...ablate.map((n) => ({
       label: `only ${labelOf(n)}${REQUIRES[n] ? ` (with the ${labelOf(REQUIRES[n])})` : ''}`,
       off: new Set(present.filter((m) => !needs(n).includes(m))),
@@ -278,76 +271,54 @@ function ablationRows(present: readonly NonIdeality[], ablate: readonly NonIdeal
       about: { n, only: false },
     })),
   ];
+  return {
+    full,
+    present,
+    rows: rows.map((row) => {
+      // checked to leave exactly the other non-idealities
+      specWithout(d.hw, d.sets, row.off, d.model);
+      const switches = switchOff(full, row.off);
+      return { ...row, id: cellId(row.off), switches, sets: [...keptSets(d.sets, switches), ...switches] };
+    }),
+  };
 }
 
-export async function runAblation(o: AblationOptions): Promise<Experiment> {
-  const full = loadSpec(o.hw, o.sets, o.model);
-  checkOverrides(full, `--hw ${o.hw}`);
-  const calibration = calibrationFor(full, o.calibration, `--hw ${o.hw}`);
-  const calibratedOn = new Set<string>();
-  const present = nonIdealitiesOf(full);
-  const ablate = chosen(present, o.ablate, o.hw);
-  const evalIdx = Array.from({ length: Math.min(o.limit, o.data.size) }, (_, i) => i);
-  const data = subset(o.data, evalIdx, o.data.name);
-  const exp = new Experiment(
-    o.out,
-    'ablation',
-    {
-      model: o.modelDir,
-      data: o.dataSpec,
-      hw: o.hw,
-      sets: o.sets,
-      evaluated: [evalIdx[0], evalIdx.at(-1)],
-      seed: o.seed,
-      ...(calibration ? { calibration: 'the training split' } : {}),
-    },
-    o.quiet ? { quiet: true } : {},
-  );
-  const batch = runOn(o);
-  await exp.once('ideal', async () => (await evaluate(o.model, data, batch)).value);
-  const rows = ablationRows(present, ablate);
-  for (const row of rows) {
-    const id = cellId(row.off);
-    const spec = specWithout(o.hw, o.sets, row.off, o.model);
-    // what the row ran with, kept with its results
-    await exp.once(`sets.${id}`, async () => switchOff(full, row.off));
-    const note = (line: string) => calibratedOn.add(line.replace(/^.* on the first/, 'the first'));
-    const ranges = await calibrateRanges(o.model, calibration, spec, { log: note });
-    const instance = analogInstances(o.model, spec, ranges);
-    await exp.cell(id, { off: [...row.off].join(',') }, o.repeats, o.seed, async (seed) => {
-      const r = await evaluate(o.model, data, { ...batch, matmuls: await instance(seed), fresh: true });
-      return { value: r.value };
-    });
-  }
-  await writeReport(exp, o, full, present, rows, [...calibratedOn]);
-  return exp;
+/** What the report says of the run beside its numbers. */
+export interface AblationReportInput extends AblationPlan {
+  hw: string;
+  sets: readonly string[];
+  modelDir: string;
+  /** The data's name (as `EvalData.name`) and the examples evaluated (its first). */
+  dataName: string;
+  examples: number;
+  repeats: number;
+  seed: number;
+  /** The floating-point model's accuracy on the examples. */
+  ideal: number;
+  /** Each row's instances (seed and accuracy), by row id. */
+  cells: ReadonlyMap<string, CellRecord>;
+  /** Where the rows' ranges set on data were calibrated (the calibrations' lines, from "the first …"). */
+  calibratedOn: readonly string[];
 }
 
-async function writeReport(
-  exp: Experiment,
-  o: AblationOptions,
-  full: ResolvedSpec,
-  present: readonly NonIdeality[],
-  rows: readonly Row[],
-  /** Where the rows' ranges set on data were calibrated (what the calibration logged). */
-  calibratedOn: readonly string[],
-): Promise<void> {
-  const r = exp.record;
-  const ideal = r.extra['ideal'] as number;
-  const cellOf = (row: Row): CellRecord | undefined => r.cells[cellId(row.off)];
-  const fullCell = r.cells['full'];
+/** Writes `results.md` and the chart `ablation.{vl.json,svg,png}` into `out`. */
+export async function writeAblationReport(out: string, r: AblationReportInput): Promise<void> {
+  const { ideal, rows, present, full } = r;
+  const cellOf = (row: AblationRow): CellRecord | undefined => r.cells.get(row.id);
+  const fullCell = r.cells.get('full');
   const values = (c: CellRecord | undefined) => c?.instances.map((i) => i.value) ?? [];
   const vsFull = (c: CellRecord | undefined) => (c && fullCell ? pairedDifferences(c, fullCell) : []);
   const vsIdeal = (c: CellRecord | undefined) => values(c).map((v) => v - ideal);
   const absent = NONIDEALITIES.filter((n) => !present.includes(n));
   const at = full.spec.timeS ? ` at t = ${full.spec.timeS} s` : '';
+  const withSets = r.sets.length ? ` with --set ${r.sets.join(' ')}` : '';
   const lines = [
-    `# Ablation of ${o.hw}${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''}${at}: accuracy (%)`,
+    `# Ablation of ${r.hw}${withSets}${at}: accuracy (%)`,
     '',
-    `Model ${o.modelDir}; data ${o.data.name}, the first ${Math.min(o.limit, o.data.size)} examples; ${o.repeats} instances per row, seeds ${o.seed}..${o.seed + o.repeats - 1}, the same in every row.`,
-    ...(calibratedOn.length
+    `Model ${r.modelDir}; data ${r.dataName}, the first ${r.examples} examples; ${r.repeats} instances per row, seeds ${r.seed}..${r.seed + r.repeats - 1}, the same in every row.`,
+    ...(r.calibratedOn.length
       ? [
-          `Ranges set on data (kind 'calibrated') are calibrated for each row's spec on ${calibratedOn.join('; ')}, as \`xbar eval\` calibrates them.`,
+          `Ranges set on data (kind 'calibrated') are calibrated for each row's spec on ${r.calibratedOn.join('; ')}, as \`xbar eval\` calibrates them.`,
         ]
       : []),
     'Accuracy: the mean over instances and its 95 % confidence interval (Student’s t over instances). ' +
@@ -363,20 +334,20 @@ async function writeReport(
       return `| ${row.label} | ${withInterval(values(c))} | ${dFull} | ${signedInterval(vsIdeal(c))} |`;
     }),
     '',
-    `Non-idealities of ${o.hw}: ${present.map(labelOf).join(', ') || 'none'}; not in it: ${absent.map(labelOf).join(', ') || 'none'}.`,
+    `Non-idealities of ${r.hw}: ${present.map(labelOf).join(', ') || 'none'}; not in it: ${absent.map(labelOf).join(', ') || 'none'}.`,
     '',
     '## How each row is made',
     '',
-    `Each row is \`--hw ${o.hw}\`${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''} and these assignments (\`xbar eval --hw … --set …\` reruns it; an assignment of a field's kind replaces your sets of that field's other parts):`,
+    `Each row is \`--hw ${r.hw}\`${withSets} and these assignments (\`xbar eval --hw … --set …\` reruns it; an assignment of a field's kind replaces your sets of that field's other parts):`,
     '',
     '| configuration | --set |',
     '|---|---|',
-    ...rows.map((row) => {
-      const sets = r.extra[`sets.${cellId(row.off)}`] as string[] | undefined;
-      return `| ${row.label} | ${sets?.length ? sets.map((s) => `\`${s}\``).join(' ') : '—'} |`;
-    }),
+    ...rows.map(
+      (row) =>
+        `| ${row.label} | ${row.switches.length ? row.switches.map((s) => `\`${s}\``).join(' ') : '—'} |`,
+    ),
   ];
-  exp.write('results.md', `${lines.join('\n')}\n`);
+  writeFileAtomic(join(out, 'results.md'), `${lines.join('\n')}\n`);
 
   // per non-ideality: what it costs alone (ideal − only X) and what removing it regains (all but X − full)
   const point = (d: readonly number[]) => {
@@ -388,7 +359,7 @@ async function writeReport(
     rows.find((row) => row.about?.n === n && row.about.only === only)!;
   const ablated = [...new Set(rows.flatMap((row) => (row.about ? [row.about.n] : [])))];
   const chart = intervalChart({
-    title: `${o.hw}: accuracy each non-ideality costs`,
+    title: `${r.hw}: accuracy each non-ideality costs`,
     xTitle: 'accuracy points (95 % CI)',
     series: ['alone: ideal − only it', 'removed: all but it − full'],
     rows: ablated.map((n) => ({
@@ -396,5 +367,5 @@ async function writeReport(
       values: [point(vsIdeal(cellOf(rowOf(n, true))).map((v) => -v)), point(vsFull(cellOf(rowOf(n, false))))],
     })),
   });
-  await exp.figure('ablation', figure([[chart]]));
+  await writeFigure(out, 'ablation', figure([[chart]]));
 }

@@ -36,6 +36,9 @@ import type {
 /** The layout of the tables; raise it with a migration below when they change. */
 export const SCHEMA_VERSION = 1;
 
+/** The block size of a new store's file, in bytes (DuckDB's smallest). */
+const STORE_BLOCK_SIZE = 16384;
+
 const PROVENANCE = 'host VARCHAR, worker VARCHAR, started VARCHAR, seconds DOUBLE, xbar VARCHAR';
 
 const CREATE = [
@@ -92,7 +95,9 @@ export class DuckDBStore implements SweepStore, SweepReader {
     lockFile(lock, where);
     let instance: DuckDBInstance | undefined;
     try {
-      instance = await DuckDBInstance.create(path);
+      // a new file's blocks are 16 KiB, not 256: a study's few hundred rows then take a few
+      // hundred KB, not megabytes (small enough to keep with results); an existing file keeps its own
+      instance = await DuckDBInstance.create(path, { default_block_size: String(STORE_BLOCK_SIZE) });
       const db = await instance.connect();
       const store = new DuckDBStore(path, instance, db, false, where, lock);
       await store.prepareForWriting();

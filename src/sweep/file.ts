@@ -350,6 +350,20 @@ export function parseSweep(source: string, file: string): SweepDefinition {
   } catch (e) {
     throw new InputError(file, [`not valid YAML: ${(e as Error).message}`]);
   }
+  return expandSweep(doc, source, file);
+}
+
+/**
+ * A sweep a program makes (an experiment's points): the mapping a sweep file would hold, expanded
+ * and checked as a file is, with that file's YAML as its source (`xbar sweep` on it makes the same
+ * points). `where` names it in errors.
+ */
+export function sweepOf(doc: Readonly<Record<string, unknown>>, where: string): SweepDefinition {
+  // values written out each time they occur (no YAML anchors): the file reads as one would write it
+  return expandSweep(doc, YAML.stringify(doc, { aliasDuplicateObjects: false }), where);
+}
+
+function expandSweep(doc: unknown, source: string, file: string): SweepDefinition {
   if (!isObject(doc))
     throw new InputError(file, ['expected a mapping of fields (model, data, hw, grid, list, …)']);
   const problems: Problem[] = [];

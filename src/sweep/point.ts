@@ -45,6 +45,8 @@ interface Prepared {
   hw: ResolvedSpec;
   instance: Instance;
   cost: CostReport;
+  /** What calibrated its ranges set on data (the calibrations' lines), if any. */
+  calibration: string[];
 }
 
 const str = (s: PointSettings, k: string): string | undefined =>
@@ -112,6 +114,7 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
       const key = JSON.stringify([dir, hwName, sets, clipformer, calibration ?? dataSpec, maxLength]);
       const p = await prepared.get(key, async () => {
         const hw = loadSpec(hwName, sets, model);
+        const calibrated: string[] = [];
         const ranges = await prepareInstances(model, dir, hw, {
           calibration: () =>
             openData(calibration ? parseDataSpec(calibration) : dataSpec, model, {
@@ -121,11 +124,14 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
             }),
           clipformer,
           clipformerWhere: `point ${point.index}: clipformer`,
-          note,
+          note: (line) => {
+            calibrated.push(line);
+            note(line);
+          },
         });
         // the cost with ClipFormer's K/V slice saving, as `xbar eval` reports it
         const cost = modelCost(model.config, hw, clipformer ? { extra: { beta: costBeta(clipformer) } } : {});
-        return { hw, instance: analogInstances(model, hw, ranges), cost };
+        return { hw, instance: analogInstances(model, hw, ranges), cost, calibration: calibrated };
       });
       check();
       const matmuls = await p.instance(seed);
@@ -148,6 +154,7 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
         edap: t.edap,
       });
       labels['hardware'] = p.hw.spec.name;
+      if (p.calibration.length) labels['calibration'] = p.calibration.join('; ');
       labels['edap'] = 'mJ·ms·mm²';
     }
     const ci = metricInterval95(r.metric as never, r.predictions, data.targets);

@@ -62,7 +62,10 @@ export interface PointResult {
 }
 
 /** Runs one point: the same settings give the same metrics on any machine (seeded noise). */
-export type RunPoint = (point: Point, o?: { signal?: AbortSignal }) => Promise<Omit<PointResult, 'provenance'>>;
+export type RunPoint = (
+  point: Point,
+  o?: { signal?: AbortSignal },
+) => Promise<Omit<PointResult, 'provenance'>>;
 
 /**
  * Where a sweep's results live: one row per point id, written in a transaction as each point

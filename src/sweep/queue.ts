@@ -322,29 +322,37 @@ export async function runSweepOnQueue(
     await results.retryJobs({ state: 'failed' });
 
     let storeError: unknown;
+    // results are fetched several at a time (Redis round trips overlap) and stored one at a time
+    let storing: Promise<unknown> = Promise.resolve();
+    const oneAtATime = (f: () => Promise<void>): Promise<void> => {
+      const next = storing.then(f);
+      storing = next.catch(() => {});
+      return next;
+    };
     const consumer = new Worker<ResultMessage>(
       resultsName,
-      async (job) => {
-        const m = job.data;
-        lastResultAt = Date.now();
-        if (m.kind === 'done') {
-          if (!byId.has(m.result.id)) return; // a point no longer in this sweep's definition
-          if (await store.put(m.result)) storedNow++;
-          else duplicates++;
-          pending.delete(m.result.id);
-          failedFinal.delete(m.result.id);
-        } else {
-          if (!byId.has(m.id) || !pending.has(m.id)) return;
-          await store.fail(m.id, m.message, m.provenance);
-          failedAttempts++;
-          lastError = `point ${byId.get(m.id)!.index} (${m.id}) on ${m.provenance.worker}: ${m.message}`;
-          note(`${m.final ? 'failed' : 'attempt failed, retrying'}: ${lastError}`);
-          if (m.final) failedFinal.set(m.id, m.message);
-        }
-        report();
-        check();
-      },
-      { connection: redis, prefix, concurrency: 1, removeOnComplete: { count: 0 }, maxStalledCount: 1000 },
+      (job) =>
+        oneAtATime(async () => {
+          const m = job.data;
+          lastResultAt = Date.now();
+          if (m.kind === 'done') {
+            if (!byId.has(m.result.id)) return; // a point no longer in this sweep's definition
+            if (await store.put(m.result)) storedNow++;
+            else duplicates++;
+            pending.delete(m.result.id);
+            failedFinal.delete(m.result.id);
+          } else {
+            if (!byId.has(m.id) || !pending.has(m.id)) return;
+            await store.fail(m.id, m.message, m.provenance);
+            failedAttempts++;
+            lastError = `point ${byId.get(m.id)!.index} (${m.id}) on ${m.provenance.worker}: ${m.message}`;
+            note(`${m.final ? 'failed' : 'attempt failed, retrying'}: ${lastError}`);
+            if (m.final) failedFinal.set(m.id, m.message);
+          }
+          report();
+          check();
+        }),
+      { connection: redis, prefix, concurrency: 8, removeOnComplete: { count: 0 }, maxStalledCount: 1000 },
     );
     consumer.on('error', onQueueError);
     // a store that cannot take a result ends the sweep: the result stays queued for a later run

@@ -164,6 +164,11 @@ export interface QueueProgress {
   lastError?: string;
 }
 
+/** A result stored (or refused: stored already) or a failed attempt, as it arrives. */
+export type QueueEvent =
+  | { type: 'done'; point: Point; result: PointResult; stored: boolean }
+  | { type: 'fail'; point: Point; message: string; final: boolean };
+
 export interface QueueSweepOptions {
   /** Attempts per point before it counts as failed (default 3). */
   attempts?: number;
@@ -173,6 +178,8 @@ export interface QueueSweepOptions {
   timeoutMs?: number;
   /** Called as results arrive and every second. */
   onProgress?: (p: QueueProgress) => void;
+  /** Each result and failed attempt as it arrives (as the local pool reports them). */
+  onEvent?: (e: QueueEvent) => void;
   /** Notes (a failed attempt, Redis unreachable for a while) for the terminal. */
   onNote?: (line: string) => void;
   /** Stops coordinating (the points stay queued and their results wait for the next coordinator). */
@@ -346,8 +353,9 @@ export async function runSweepOnQueue(
             await store.fail(m.id, m.message, m.provenance);
             failedAttempts++;
             lastError = `point ${byId.get(m.id)!.index} (${m.id}) on ${m.provenance.worker}: ${m.message}`;
-            note(`${m.final ? 'failed' : 'attempt failed, retrying'}: ${lastError}`);
+            if (!o.onEvent) note(`${m.final ? 'failed' : 'attempt failed, retrying'}: ${lastError}`);
             if (m.final) failedFinal.set(m.id, m.message);
+            o.onEvent?.({ type: 'fail', point: byId.get(m.id)!, message: m.message, final: m.final });
           }
           report();
           check();
@@ -415,6 +423,7 @@ export async function runSweepOnQueue(
           xbar: '',
         };
         await store.fail(id, job.failedReason, provenance);
+        o.onEvent?.({ type: 'fail', point: byId.get(id)!, message: job.failedReason, final: true });
         note(`failed: point ${byId.get(id)!.index} (${id}): ${job.failedReason}`);
       }
       if (Date.now() - lastResultAt > (o.checkMs ?? 5000)) {

@@ -152,6 +152,31 @@ describe('sweeps on a Redis queue', () => {
     }
   });
 
+  it('a point running past its timeout fails its attempt, and is tried again', async (t) => {
+    if (!redis) return t.skip(NO_REDIS);
+    const pre = prefix();
+    const sweep = syntheticSweep('timeouts', 1, { ms: 2000 });
+    const store = new MemoryStore();
+    const events: string[] = [];
+    const worker = await startQueueWorker(redis.url, syntheticPoint, { prefix: pre });
+    try {
+      const t0 = Date.now();
+      const summary = await runSweepOnQueue(redis.url, sweep, store, {
+        prefix: pre,
+        attempts: 2,
+        backoffMs: 10,
+        timeoutMs: 100,
+        onEvent: (e) => events.push(`${e.type} ${e.type === 'fail' ? e.final : e.stored}`),
+      });
+      assert.ok(Date.now() - t0 < 1500, 'the points were cut short');
+      assert.equal(store.results.size, 0);
+      assert.match(summary.failed[0]!.message, /ran past its timeout of 0.1 s/);
+      assert.deepEqual(events, ['fail false', 'fail true']);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('an unreachable Redis is an InputError naming the URL and what was tried, at once, and the store is left as it was', async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;

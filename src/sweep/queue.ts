@@ -490,7 +490,7 @@ export interface QueueWorkerOptions {
    * killed mid-point loses its point to another worker about this long, plus `stalledMs`, later.
    */
   lockMs?: number;
-  /** How often this worker looks for points whose worker died (default 30 s). */
+  /** How often this worker looks for points whose worker died (default: lockMs). */
   stalledMs?: number;
   /** Deaths of its worker a point survives before it counts as failed (default 3). */
   maxStalls?: number;
@@ -505,6 +505,8 @@ export interface QueueWorkerOptions {
 }
 
 export interface QueueWorker {
+  /** Its name in the results' provenance (host:pid unless given). */
+  readonly name: string;
   /** Stops taking points; finishes those running (or, with `force`, abandons them to other workers). */
   close(force?: boolean): Promise<void>;
   /** Points finished and failed attempts by this worker so far. */
@@ -591,7 +593,7 @@ export async function startQueueWorker(
     name,
     concurrency: o.concurrency ?? 1,
     lockDuration: o.lockMs ?? 30_000,
-    stalledInterval: o.stalledMs ?? 30_000,
+    stalledInterval: o.stalledMs ?? o.lockMs ?? 30_000,
     maxStalledCount: o.maxStalls ?? 3,
   });
   worker.on('error', (e) => redisNote(`Redis at ${shownUrl(url)}: ${e.message}`));
@@ -600,6 +602,7 @@ export async function startQueueWorker(
 
   let closing: Promise<void> | undefined;
   return {
+    name,
     counts,
     close(force = false) {
       if (force) closing = worker.close(true).then(() => undefined);

@@ -106,10 +106,12 @@ export async function connectRedis(
   } catch (e) {
     probe.disconnect();
     const why = (last ?? (e as Error)).message;
+    const hint = /NOAUTH|WRONGPASS|AUTH/.test(why)
+      ? 'give its password in the URL: redis://:PASSWORD@HOST:PORT (or redis://USER:PASSWORD@HOST:PORT)'
+      : `start one (e.g. redis-server --port ${parsed.port || '6379'}) or name a reachable one`;
     throw new InputError(
       `${flag} ${shownUrl(url)}: no Redis server could be used there (tried to connect to ${target} once, ` +
-        `waiting up to ${timeoutMs / 1000} s: ${why}); start one (e.g. redis-server --port ${parsed.port || '6379'}) ` +
-        'or name a reachable one',
+        `waiting up to ${timeoutMs / 1000} s: ${why}); ${hint}`,
     );
   }
   await probe.quit().catch(() => probe.disconnect());

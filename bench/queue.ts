@@ -27,6 +27,9 @@ if (process.argv[2] === '--worker') {
   const [url, prefix] = process.argv.slice(3);
   const worker = await startQueueWorker(url!, point, { prefix: prefix! });
   console.log('ready');
+  // a benchmark that ends without stopping it closes its stdin
+  process.stdin.on('end', () => void worker.close(true).then(() => process.exit(0)));
+  process.stdin.resume();
   await closeOnSignals(worker, () => {});
   process.exit(0);
 }
@@ -122,7 +125,7 @@ async function onQueue(
   const procs: ChildProcess[] = [];
   for (let i = 0; i < workers; i++) {
     const p = spawn(process.execPath, [self, '--worker', url, prefix], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
     procs.push(p);
     await new Promise<void>((resolve) => p.stdout!.once('data', () => resolve()));

@@ -28,7 +28,7 @@ interface WorkerProcess {
 
 async function workerProcess(url: string, prefix: string, concurrency = 1): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [WORKER, url, prefix, String(concurrency)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const w: WorkerProcess = {
     child,

@@ -101,6 +101,8 @@ const checkoutEntries = () =>
 interface Run {
   command: string;
   args: string[];
+  /** The runs (by place) whose outputs it reads. */
+  after: number[];
   status: number;
   stderr: string;
 }
@@ -131,16 +133,26 @@ describe('README.md', () => {
     };
 
     const runs: Omit<Run, 'status' | 'stderr'>[] = [];
+    // what earlier commands write, by the path the README gives: a later command reading it
+    // (`xbar report STORE`) reads it from the temporary folder, after that command has ended
+    const written = new Map<string, { to: string; by: number }>();
     for (const command of commands) {
       if (command in ELSEWHERE) continue;
       assert.ok(command.startsWith('npx xbar '), `a README command this test does not know: ${command}`);
       const words = command.slice('npx xbar '.length).split(/\s+/);
+      const after: number[] = [];
       const args = words.map((w, i) => {
         const flag = words[i - 1];
-        if (flag !== '--out' && flag !== '--output') return arg(w);
+        if (flag !== '--out' && flag !== '--output' && flag !== '--store') {
+          const earlier = written.get(w);
+          if (!earlier) return arg(w);
+          after.push(earlier.by);
+          return earlier.to;
+        }
         // outputs go to the temporary folder; committed results are copied there to resume from
         const to = join(tmp, 'out', w);
         if (w.startsWith('results/')) cpSync(join(ROOT, w), to, { recursive: true });
+        written.set(w, { to, by: runs.length });
         return to;
       });
       // a command that writes a folder by default writes it to the temporary folder too
@@ -148,22 +160,36 @@ describe('README.md', () => {
         args.includes('--out') || !WRITES_BY_DEFAULT.has(`${args[0]} ${args[1]}`)
           ? []
           : ['--out', join(tmp, 'out', `${runs.length}`)];
-      runs.push({ command, args: [...args, ...out, ...shrink(args)] });
+      runs.push({ command, args: [...args, ...out, ...shrink(args)], after });
     }
     assert.ok(runs.length >= 15, `${runs.length} commands found in the README`);
 
     // two at a time, each in a process of its own, from the checkout's root as the README says
     const results: Run[] = [];
-    const queue = [...runs];
+    const queue = runs.map((r, i) => ({ ...r, i }));
+    // each run's end, by its place: a run is started before any that reads what it writes
+    const ended: Promise<Run>[] = [];
     const worker = async () => {
       for (let r = queue.shift(); r; r = queue.shift()) {
-        const { args } = r;
+        const { args, after, i } = r;
+        let finish!: (run: Run) => void;
+        ended[i] = new Promise<Run>((resolve) => {
+          finish = resolve;
+        });
+        await Promise.all(after.map((j) => ended[j]));
         const done = await new Promise<Run>((resolve) =>
           execFile(process.execPath, [XBAR, ...args], { cwd: ROOT, encoding: 'utf8' }, (e, _out, stderr) =>
-            resolve({ ...r!, args, status: e ? ((e as { code?: number }).code ?? 1) : 0, stderr }),
+            resolve({
+              command: r!.command,
+              args,
+              after,
+              status: e ? ((e as { code?: number }).code ?? 1) : 0,
+              stderr,
+            }),
           ),
         );
         results.push(done);
+        finish(done);
       }
     };
     await Promise.all([worker(), worker()]);
@@ -181,6 +207,11 @@ describe('README.md', () => {
     const trex = readFileSync(join(tmp, 'out/runs/trex/results.json'), 'utf8');
     assert.ok(!trex.includes(ROOT), 'results record no path of this checkout');
     assert.ok(existsSync(join(tmp, 'out/runs/cost/cost.json')));
+    assert.match(
+      readFileSync(join(tmp, 'out/runs/adc-bits/report.md'), 'utf8'),
+      /^# adc-bits\n\n6 points: 6 done\./,
+    );
+    assert.ok(existsSync(join(tmp, 'out/runs/adc-bits/pareto.svg')));
     assert.ok(existsSync(join(tmp, 'out/runs/vit/model.safetensors')));
     assert.deepEqual(checkoutEntries(), before, 'the commands wrote nothing into the checkout');
   });

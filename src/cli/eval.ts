@@ -1,24 +1,15 @@
 /** `xbar eval`: a model's metric on a data set. */
 import type { Command } from 'commander';
 import { analogInstances } from '../analog/instances.js';
-import { learnedRangesFor } from '../analog/learned-ranges.js';
 import { loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { monteCarlo } from '../eval/montecarlo.js';
-import { calibrateAdcRanges } from '../methods/adc-range.js';
-import {
-  type ClipFormerConfig,
-  checkWindow,
-  costBeta,
-  kvTransformFor,
-  parseClipFormerFlag,
-} from '../methods/clipformer.js';
-import { calibrateConductanceRanges, calibrateInputRanges } from '../methods/pto.js';
+import { type ClipFormerConfig, costBeta, parseClipFormerFlag } from '../methods/clipformer.js';
+import { prepareInstances } from '../methods/prepare.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel } from '../models/index.js';
-import { InputError } from '../util/errors.js';
 import { progress } from '../util/progress.js';
 import { table } from '../util/table.js';
 import {
@@ -96,39 +87,13 @@ export function registerEval(program: Command): void {
           split: 'train',
         });
       const note = (m: string) => o.json || console.error(m);
-      // ranges learned in hardware-aware training (analog_ranges.safetensors), then post-training ones
-      const learned = learnedRangesFor(o.model, model, hw);
-      const inputRanges = new Map([
-        ...learned.inputRanges,
-        ...(await calibrateInputRanges(model, calib, hw, note)),
-      ]);
-      const columnScales = new Map([
-        ...learned.columnScales,
-        ...(await calibrateConductanceRanges(model, calib, hw, inputRanges, note)),
-      ]);
-      const kvTransform = o.clipformer ? { kvTransform: kvTransformFor(o.clipformer) } : {};
-      const adcRanges = await calibrateAdcRanges(
-        model,
-        calib,
-        hw,
-        { inputRanges, columnScales, ...kvTransform },
+      const ranges = await prepareInstances(model, o.model, hw, {
+        calibration: calib,
+        clipformer: o.clipformer,
         note,
-      );
-      const attn = hw.attention;
-      if (o.clipformer) {
-        if (!attn)
-          throw new InputError(
-            `--clipformer: ${hw.spec.name} runs attention digitally; nothing to transform`,
-          );
-        checkWindow(o.clipformer, attn, '--clipformer');
-      }
-      const bar = progress('instances', o.repeats, { quiet: !!o.json });
-      const instance = analogInstances(model, hw, {
-        inputRanges,
-        columnScales,
-        adcRanges,
-        ...kvTransform,
       });
+      const bar = progress('instances', o.repeats, { quiet: !!o.json });
+      const instance = analogInstances(model, hw, ranges);
       const r = await monteCarlo(model, data, instance, {
         repeats: o.repeats,
         seed: o.seed,

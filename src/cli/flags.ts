@@ -8,6 +8,7 @@ import { type Command, Option } from 'commander';
 import { type DataSpec, parseDataSpec } from '../eval/data.js';
 import type { Provider } from '../runtime/session.js';
 import { gpuDevice } from '../runtime/webgpu/device.js';
+import { type Duration, parseDuration } from '../util/duration.js';
 import { InputError } from '../util/errors.js';
 
 const fail = (flag: string, value: string, allowed: string): never => {
@@ -80,10 +81,7 @@ export const oneOf =
 export const collect = (v: string, previous: string[]): string[] => [...previous, v];
 
 /** `--time`: the text as given (for display) and seconds. */
-export interface Duration {
-  text: string;
-  seconds: number;
-}
+export type { Duration };
 
 /** `--data` and other data flags: KIND:PATH as given, and parsed. */
 export interface DataFlag extends DataSpec {
@@ -124,16 +122,8 @@ export function opt(syntax: string, help: string, kind?: Kind, value?: string | 
 /** KIND:PATH. */
 export const dataFlag = (v: string): DataFlag => ({ ...parseDataSpec(v), text: v });
 
-const SECONDS: Record<string, number> = { s: 1, m: 60, min: 60, h: 3600, d: 86400, w: 604800, y: 31557600 };
-
 /** '3600', '10s', '1h', '1d', '1y': the time since programming. */
-export function duration(v: string): Duration {
-  const m = /^\s*(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*([a-z]*)\s*$/i.exec(v);
-  const seconds = Number(m?.[1]) * (SECONDS[m?.[2]?.toLowerCase() || 's'] ?? Number.NaN);
-  if (!Number.isFinite(seconds))
-    fail('--time', v, 'expected a duration: a number with s, m, h, d, w or y, e.g. 1h, 1d, 1y');
-  return { text: v, seconds };
-}
+export const duration = (v: string): Duration => parseDuration(v, '--time');
 
 /** The flags several commands take: syntax, help, what the value may be. */
 const FLAGS = {

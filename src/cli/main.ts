@@ -1,6 +1,5 @@
 /** The `xbar` command line. Each command lives in its own module and registers here. */
 
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { OPS, type OpName } from '../graph/ops.js';
@@ -8,6 +7,7 @@ import { GraphError } from '../graph/shape.js';
 import { kernelInfo } from '../runtime/native.js';
 import { describeAdapter } from '../runtime/webgpu/device.js';
 import { lockFolder } from '../util/lock.js';
+import { XBAR_VERSION } from '../util/version.js';
 import { registerCost } from './cost.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
@@ -15,13 +15,11 @@ import { registerExperiment } from './experiment.js';
 import { registerHw } from './hw.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
+import { registerReport } from './report.js';
+import { registerSweep } from './sweep.js';
 import { registerTrain } from './train.js';
 import { registerTrex, registerTrexExperiment } from './trex.js';
 import { registerVocab } from './vocab.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 export const program = new Command('xbar')
   .description('Transformers on analog in-memory-computing crossbars: accuracy, cost, and remedies')
@@ -42,7 +40,7 @@ async function printVersion(): Promise<void> {
       `${[a.vendor, a.device || a.architecture, a.description].filter(Boolean).join(' ')} (${a.backend})`,
     (e: Error) => `none (${e.message})`,
   );
-  console.log(`${pkg.version}\ncrossbar kernel: ${kernel}\ngpu: ${gpu}`);
+  console.log(`${XBAR_VERSION}\ncrossbar kernel: ${kernel}\ngpu: ${gpu}`);
 }
 
 program
@@ -72,6 +70,8 @@ registerDemo(program);
 registerVocab(program);
 registerTrexExperiment(registerExperiment(program));
 registerTrex(program);
+registerSweep(program);
+registerReport(program);
 
 try {
   const [first] = process.argv.slice(2);

@@ -4,6 +4,7 @@
  */
 import type { MetricName } from '../io/glue.js';
 import { InputError } from '../util/errors.js';
+import { Rng, wilson95 } from '../util/math.js';
 
 type Values = ArrayLike<number>;
 
@@ -142,4 +143,47 @@ const METRICS: Record<MetricName, (pred: Values, label: Values) => number> = {
 /** The metric called `name` (as listed in a GLUE task's `metrics`). */
 export function metric(name: MetricName, pred: Values, label: Values): number {
   return METRICS[name](pred, label);
+}
+
+/** A metric's 95 % interval over the examples, and how it was found. */
+export interface MetricInterval {
+  low: number;
+  high: number;
+  method: 'wilson' | 'bootstrap';
+}
+
+/**
+ * The 95 % interval of metric `name` over the examples scored: Wilson's for accuracy (a
+ * proportion), else the 2.5th and 97.5th percentiles of `resamples` bootstrap resamples of the
+ * examples, drawn from a fixed seed so that the same predictions give the same interval.
+ */
+export function metricInterval95(
+  name: MetricName,
+  pred: Values,
+  label: Values,
+  resamples = 1000,
+): MetricInterval {
+  const n = checkPair(name, pred, label);
+  if (name === 'accuracy') {
+    let hits = 0;
+    for (let i = 0; i < n; i++) if (pred[i] === label[i]) hits++;
+    return { ...wilson95(hits, n), method: 'wilson' };
+  }
+  const rng = new Rng(0x5eed);
+  const p = new Float64Array(n);
+  const l = new Float64Array(n);
+  const values: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) {
+      const j = Math.floor(rng.uniform() * n);
+      p[i] = pred[j]!;
+      l[i] = label[j]!;
+    }
+    const v = METRICS[name](p, l);
+    // a resample may leave a correlation undefined (one value repeated)
+    if (Number.isFinite(v)) values.push(v);
+  }
+  values.sort((a, b) => a - b);
+  const at = (q: number) => values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? Number.NaN;
+  return { low: at(0.025), high: at(0.975), method: 'bootstrap' };
 }

@@ -10,7 +10,7 @@ import { cpus, hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { assertSameNoise } from '../analog/analog-model.js';
-import { toPng, toSvg } from '../report/render.js';
+import { writeFigure } from '../report/render.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson, writeFileAtomic } from '../util/files.js';
 import { meanStd, t975 } from '../util/math.js';
@@ -144,10 +144,7 @@ export class Experiment {
 
   /** Writes a chart as its Vega-Lite spec `name.vl.json` (to open in the Vega editor), `name.svg` and `name.png`. */
   async figure(name: string, spec: TopLevelSpec): Promise<void> {
-    const svg = await toSvg(spec);
-    this.write(`${name}.vl.json`, `${JSON.stringify(spec, null, 1)}\n`);
-    this.write(`${name}.svg`, svg);
-    this.write(`${name}.png`, toPng(svg));
+    await writeFigure(this.out, name, spec);
   }
 }
 
@@ -182,8 +179,14 @@ export function pairedDiff(a: CellRecord | undefined, b: CellRecord | undefined,
 export function withInterval(v: readonly number[]): string {
   if (!v.length) return '—';
   const { mean, half } = interval95(v);
+  return inPoints(mean, mean - half, mean + half);
+}
+
+/** "61.70 [57.94, 65.46]": a fraction and its interval's ends in points; the value alone where an end is not finite. */
+export function inPoints(value: number, low: number, high: number): string {
   const f = (x: number) => `${x >= 0 ? '' : '−'}${Math.abs(100 * x).toFixed(2)}`;
-  return Number.isFinite(half) ? `${f(mean)} [${f(mean - half)}, ${f(mean + half)}]` : f(mean);
+  if (!Number.isFinite(value)) return '—';
+  return Number.isFinite(low) && Number.isFinite(high) ? `${f(value)} [${f(low)}, ${f(high)}]` : f(value);
 }
 
 /** `withInterval` with a '+' on a non-negative mean: for differences. */

@@ -97,6 +97,8 @@ export interface SnrRun {
   metric: string;
   value: number;
   blocks: BlockSnr[];
+  /** Predicted class (or score) per example. */
+  predictions: Float64Array;
   seconds: number;
 }
 
@@ -115,5 +117,11 @@ export async function measureSnr(
     outputs: (shape) => snr.outputs((m) => model.graph(shape, m)),
     onOutputs: (outs) => snr.add(outs),
   });
-  return { metric: r.metric, value: r.value, blocks: snr.result(), seconds: r.seconds };
+  return {
+    metric: r.metric,
+    value: r.value,
+    blocks: snr.result(),
+    predictions: r.predictions,
+    seconds: r.seconds,
+  };
 }

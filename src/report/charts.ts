@@ -60,8 +60,8 @@ const seriesColor = (labels: readonly string[]) => ({
 
 export interface Series {
   label: string;
-  /** Points in x order; `err` draws a ±err bar (e.g. one std). */
-  points: readonly { x: number; y: number; err?: number }[];
+  /** Points in x order; `err` draws a ±err bar (e.g. one std), `lo` and `hi` a bar between them (an interval). */
+  points: readonly { x: number; y: number; err?: number; lo?: number; hi?: number }[];
 }
 
 /** Lines through each series' points with ±err bars; `logX` for times. */
@@ -79,7 +79,11 @@ export function lineChart(o: {
       series: s.label,
       x: p.x,
       y: p.y,
-      ...(p.err === undefined ? {} : { lo: p.y - p.err, hi: p.y + p.err }),
+      ...(p.lo !== undefined && p.hi !== undefined
+        ? { lo: p.lo, hi: p.hi }
+        : p.err === undefined
+          ? {}
+          : { lo: p.y - p.err, hi: p.y + p.err }),
     })),
   );
   const x = {
@@ -306,6 +310,8 @@ export function scatterChart(o: {
   yTitle: string;
   points: readonly ScatterPoint[];
   logX?: boolean;
+  /** Fixed colours by series; others take the palette in order. */
+  colors?: Readonly<Record<string, string>>;
 }): Chart {
   const finite = o.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!o.logX || p.x > 0));
   // room around the points for them and their labels; no nice domains, so the labels' pixels are known
@@ -323,6 +329,7 @@ export function scatterChart(o: {
     height,
   );
   const values = finite.map((p, i) => ({ ...p, place: places[i]! }));
+  const palette = seriesColor([...new Set(values.map((p) => p.series))]);
   const encoding = {
     x: {
       field: 'x',
@@ -353,7 +360,10 @@ export function scatterChart(o: {
             field: 'series',
             type: 'nominal',
             title: null,
-            scale: seriesColor([...new Set(values.map((p) => p.series))]),
+            scale: {
+              domain: palette.domain,
+              range: palette.domain.map((s, i) => o.colors?.[s] ?? palette.range[i]!),
+            },
             // below the plot: the labels of the rightmost points reach beyond it on the right
             legend: { orient: 'bottom' },
           },

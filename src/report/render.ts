@@ -1,6 +1,8 @@
 /** Vega-Lite specs to SVG through Vega (headless: no browser, no canvas), and SVG to PNG with resvg. */
+import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import type { TopLevelSpec } from 'vega-lite';
+import { writeFileAtomic } from '../util/files.js';
 
 /** The SVG document of a Vega-Lite spec. */
 export async function toSvg(spec: TopLevelSpec): Promise<string> {
@@ -22,4 +24,16 @@ export function toPng(svg: string, o: { scale?: number } = {}): Uint8Array {
     background: '#ffffff',
   });
   return r.render().asPng();
+}
+
+/**
+ * Writes a chart into `dir` as its Vega-Lite spec `name.vl.json` (to open in the Vega editor),
+ * `name.svg` and `name.png`, each atomically; → the files' names.
+ */
+export async function writeFigure(dir: string, name: string, spec: TopLevelSpec): Promise<string[]> {
+  const svg = await toSvg(spec);
+  const files = { [`${name}.vl.json`]: `${JSON.stringify(spec, null, 1)}\n`, [`${name}.svg`]: svg };
+  for (const [file, data] of Object.entries(files)) writeFileAtomic(join(dir, file), data);
+  writeFileAtomic(join(dir, `${name}.png`), toPng(svg));
+  return [...Object.keys(files), `${name}.png`];
 }

@@ -60,7 +60,20 @@ export function lockFolder(dir: string, flag: string, note: (line: string) => vo
   } catch (e) {
     throw e instanceof InputError ? new InputError(where, e.problems[0]!) : e;
   }
-  const file = join(dir, LOCK_FILE);
+  takeLock(join(dir, LOCK_FILE), where, note, 'this folder');
+}
+
+/**
+ * Takes lock file `file` (its folder must exist) for this process, or throws naming the process
+ * that holds it: the lock of an output folder, or of a single output such as a sweep's store
+ * (`STORE.lock` beside it). `where` names what it guards in messages (e.g. '--store runs/a.duckdb').
+ */
+export function lockFile(file: string, where: string, note: (line: string) => void = console.error): void {
+  takeLock(file, where, note, 'its folder');
+}
+
+function takeLock(file: string, where: string, note: (line: string) => void, folder: string): void {
+  const flag = where.split(' ')[0]!;
   if (held.has(file)) return;
   const me: Holder = {
     pid: process.pid,
@@ -77,7 +90,7 @@ export function lockFolder(dir: string, flag: string, note: (line: string) => vo
     } catch (e) {
       rmSync(mine, { force: true });
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw new InputError(where, `cannot write in this folder: ${whyNot(e)}`);
+        throw new InputError(where, `cannot write in ${folder}: ${whyNot(e)}`);
       const other = holderIn(file);
       if (alive(other))
         throw new InputError(
@@ -110,5 +123,11 @@ export function lockFolder(dir: string, flag: string, note: (line: string) => vo
     held.add(file);
     return;
   }
-  throw new InputError(where, `could not take the folder's lock (${file}); try again`);
+  throw new InputError(where, `could not take its lock (${file}); try again`);
+}
+
+/** Gives up a lock this process took with `lockFile` (e.g. when a store is closed before the process ends). */
+export function unlockFile(file: string): void {
+  if (!held.delete(file)) return;
+  if (holderIn(file)?.pid === process.pid) rmSync(file, { force: true });
 }

@@ -146,3 +146,17 @@ export function meanStd(v: readonly number[]): { mean: number; std: number } {
   const std = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
   return { mean, std };
 }
+
+/**
+ * Wilson's 95 % score interval of a proportion: `hits` of `n` (Wilson 1927). Unlike p ± 1.96·se
+ * it stays inside [0, 1] and is not empty at p = 0 or 1, where few examples leave the most doubt.
+ */
+export function wilson95(hits: number, n: number): { low: number; high: number } {
+  if (!(n > 0)) return { low: Number.NaN, high: Number.NaN };
+  const z = 1.959964;
+  const p = hits / n;
+  const z2n = (z * z) / n;
+  const centre = (p + z2n / 2) / (1 + z2n);
+  const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + z2n / (4 * n));
+  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+}

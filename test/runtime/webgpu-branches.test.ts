@@ -1,6 +1,6 @@
 /**
  * A `cond`'s branches on the WebGPU runtime run only when taken (runtime/webgpu/branches.ts):
- * the kernels only a branch needs are dispatched with no workgroups when its condition does
+ * the kernels only a branch needs return at once when its condition does
  * not hold, nested conds need both conditions, and the outputs are those of the reference and
  * of both branches computed ($XBAR_GPU_BRANCHES=both). Dispatches are counted by the runtime
  * ($XBAR_GPU_PROFILE=1, `gpuDispatches`).

@@ -1,9 +1,15 @@
 /**
  * A `cond`'s branches on the GPU, run only when taken: the values that only one branch needs
- * (reachable from the outputs only through that branch input) are computed by kernels
- * dispatched indirectly, with workgroup counts that a gate kernel writes from the conditions
- * on the GPU (zeros when a condition does not hold), so no condition is read back to the host.
- * Nested conds compose: a value inside both branches' paths needs all their conditions.
+ * (reachable from the outputs only through that branch input) are computed by kernels that
+ * return at once unless their gate's flag is set. A gate kernel writes the flag from the
+ * conditions on the GPU, so no condition is read back to the host. The flag is read from a
+ * uniform buffer, which keeps the early return uniform control flow (kernels with barriers
+ * may return before them). Nested conds compose: a value inside both branches' paths needs all
+ * their conditions.
+ *
+ * Gating by indirect dispatch (workgroup counts written by the gate kernel) was tried first:
+ * through Dawn's Vulkan backend each indirect dispatch cost about a millisecond on an H100,
+ * far more than the work it saved.
  */
 import type { KernelSpec } from '../../graph/gpu-kernel.js';
 import type { Tensor } from '../../graph/tensor.js';
@@ -73,26 +79,33 @@ export function branchGates(
   return out;
 }
 
-/** Threads per workgroup of the gate kernel. */
-const GATE_GROUP = 64;
-
 /**
- * The gate kernel of `gate` over `words` indirect-dispatch words (three per gated kernel):
- * inputs the conditions, then the gated kernels' own grids; output their dispatch arguments,
- * the grids where every condition holds, else zeros.
+ * The gate kernel of `gate`: inputs the conditions, output one word, 1 where every condition
+ * has its value, else 0 (the flag its kernels read).
  */
-export function gateKernel(gate: Gate, words: number): KernelSpec {
+export function gateKernel(gate: Gate): KernelSpec {
   const n = gate.terms.length;
   const test = gate.terms.map((t, k) => `in${k}[0] ${t.taken ? '!=' : '=='} 0u`).join(' && ');
   const code = `${gate.terms.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<u32>;`).join('\n')}
-@group(0) @binding(${n}) var<storage, read> grids: array<u32>;
-@group(0) @binding(${n + 1}) var<storage, read_write> out: array<u32>;
-@compute @workgroup_size(${GATE_GROUP})
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let i = id.x;
-  if (i >= arrayLength(&out)) { return; }
-  out[i] = select(0u, grids[i], ${test});
+@group(0) @binding(${n}) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+  out[0] = select(0u, 1u, ${test});
 }
 `;
-  return { code, inputs: n + 1, grid: [Math.ceil(words / GATE_GROUP), 1, 1] };
+  return { code, inputs: n, grid: [1, 1, 1] };
+}
+
+/**
+ * `code` (a kernel whose entry point is `main`) gated by the flag at uniform `binding` of group
+ * 0: it returns at once where the flag is 0.
+ */
+export function gatedCode(code: string, binding: number): string {
+  const entry = code.indexOf('@compute');
+  const main = code.indexOf('fn main(', entry);
+  if (entry < 0 || main < 0) throw new Error('a gated kernel needs a `@compute … fn main(…) {` entry point');
+  const body = code.indexOf('{', main);
+  return `${code.slice(0, entry)}@group(0) @binding(${binding}) var<uniform> xbar_gate: vec4<u32>;
+${code.slice(entry, body + 1)}
+  if (xbar_gate.x == 0u) { return; }${code.slice(body + 1)}`;
 }

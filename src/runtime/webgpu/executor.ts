@@ -10,9 +10,9 @@ import { fmtShape, GraphError, numel } from '../../graph/shape.js';
 import type { Tensor } from '../../graph/tensor.js';
 import { checkFeeds } from '../feeds.js';
 import type { RunnableGraph } from '../session.js';
-import { type Gate, gateKernel } from './branches.js';
+import { type Gate, gatedCode, gateKernel } from './branches.js';
 import { type DeviceOptions, type Gpu, gpuDevice } from './device.js';
-import { type Dispatch, type GateStep, planGraph, type Step, source } from './plan.js';
+import { type GateStep, planGraph, type Step, source } from './plan.js';
 
 export interface WebGpuOptions extends DeviceOptions {
   /** Params are uploaded once, now, and are no inputs (later changes to their values unseen). */
@@ -119,16 +119,26 @@ const graphs = new Map<string, Promise<WebGpuGraph>>();
 const pipelines = new Map<string, Promise<GPUComputePipeline>>();
 const layouts = new Map<string, GPUPipelineLayout>();
 
-/** The bind group layouts of a kernel with `inputs` storage inputs and maybe the run uniform. */
-function layoutFor(device: GPUDevice, inputs: number, run: boolean): GPUPipelineLayout {
-  const key = `${inputs}${run ? 'r' : ''}`;
+/**
+ * The bind group layouts of a kernel with `inputs` storage inputs, maybe its gate's flag (a
+ * uniform after the output) and maybe the run uniform.
+ */
+function layoutFor(device: GPUDevice, inputs: number, run: boolean, gated: boolean): GPUPipelineLayout {
+  const key = `${inputs}${run ? 'r' : ''}${gated ? 'g' : ''}`;
   let l = layouts.get(key);
   if (!l) {
     const storage = device.createBindGroupLayout({
-      entries: [...Array(inputs + 1).keys()].map((k) => ({
+      entries: [...Array(inputs + (gated ? 2 : 1)).keys()].map((k) => ({
         binding: k,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: k < inputs ? ('read-only-storage' as const) : ('storage' as const) },
+        buffer: {
+          type:
+            k < inputs
+              ? ('read-only-storage' as const)
+              : k === inputs
+                ? ('storage' as const)
+                : ('uniform' as const),
+        },
       })),
     });
     const groups = [storage];
@@ -150,13 +160,14 @@ function pipelineFor(
   code: string,
   inputs: number,
   run: boolean,
+  gated = false,
 ): Promise<GPUComputePipeline> {
-  const key = `${inputs}${run ? 'r' : ''}\n${code}`;
+  const key = `${inputs}${run ? 'r' : ''}${gated ? 'g' : ''}\n${code}`;
   let p = pipelines.get(key);
   if (!p) {
     p = device
       .createComputePipelineAsync({
-        layout: layoutFor(device, inputs, run),
+        layout: layoutFor(device, inputs, run, gated),
         compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
       })
       .catch((e: Error) => {
@@ -229,8 +240,8 @@ type Encoded =
       pipeline: GPUComputePipeline;
       groups: GPUBindGroup[];
       grid: readonly [number, number, number];
-      /** A gated kernel's byte offset into the dispatch arguments (`WebGpuGraph.gated`). */
-      indirect?: number;
+      /** A gated kernel's byte offset of its gate's flag (`WebGpuGraph.gated`). */
+      flag?: number;
       /** The op it computes and its output shape (profiles are kept per label). */
       label: string;
     }
@@ -247,10 +258,10 @@ class WebGpuGraph {
   private readonly fixed: { storage: Storage; value: HostArray }[] = [];
   private readonly runBuffer: GPUBuffer;
   /**
-   * The dispatch arguments of the gated kernels (three words each, those of a gate together from
-   * an offset a binding may start at), written by the gate kernels, and the kernels' own grids.
+   * The gates' flags (a word each, from an offset a binding may start at), written by the gate
+   * kernels and read by their kernels as a uniform, and each gate's offset.
    */
-  private gated: { args: GPUBuffer; grids: GPUBuffer; offsets: Map<Step, number> } | null = null;
+  private gated: { flags: GPUBuffer; offsets: Map<Gate, number> } | null = null;
   private encoded: Encoded[] = [];
   /** No host kernel among the steps: a run can be submitted before the one before it is read back. */
   private dispatchesOnly = false;
@@ -385,11 +396,11 @@ class WebGpuGraph {
         layout: p.getBindGroupLayout(1),
         entries: [{ binding: 0, resource: { buffer: this.runBuffer } }],
       });
-    const gates = this.layOutGates();
+    this.layOutGates();
     this.dispatchesOnly = this.steps.every((s) => s.kind !== 'host');
     this.encoded = await Promise.all(
       this.steps.map(async (s): Promise<Encoded> => {
-        if (s.kind === 'gate') return this.gateStep(s, gates.get(s)!);
+        if (s.kind === 'gate') return this.gateStep(s);
         if (s.kind === 'host')
           return {
             kind: 'host',
@@ -402,24 +413,29 @@ class WebGpuGraph {
             s.output.op,
             `kernel binds ${s.spec.inputs} inputs, the op has ${s.inputs.length}`,
           );
-        const pipeline = await pipelineFor(d, s.spec.code, s.spec.inputs, !!s.spec.run);
-        const buffers = [...s.inputs, s.output].map((u) => this.bufferOf(this.storageOf(u)));
+        const flag = s.gate && this.gated?.offsets.get(s.gate);
+        const gated = flag !== undefined;
+        const code = gated ? gatedCode(s.spec.code, s.spec.inputs + 1) : s.spec.code;
+        const pipeline = await pipelineFor(d, code, s.spec.inputs, !!s.spec.run, gated);
+        const buffers: GPUBufferBinding[] = [...s.inputs, s.output].map((u) => ({
+          buffer: this.bufferOf(this.storageOf(u)),
+        }));
+        if (gated) buffers.push({ buffer: this.gated!.flags, offset: flag, size: 16 });
         const groups = [
           d.createBindGroup({
             layout: pipeline.getBindGroupLayout(0),
-            entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+            entries: buffers.map((resource, binding) => ({ binding, resource })),
           }),
         ];
         if (s.spec.run) groups.push(runGroup(pipeline));
         const op =
           s.output.op === 'host' ? (s.output.attrs as { key: string }).key.split(' ')[0] : s.output.op;
-        const indirect = this.gated?.offsets.get(s);
         return {
           kind: 'dispatch',
           pipeline,
           groups,
           grid: s.spec.grid,
-          ...(indirect === undefined ? {} : { indirect }),
+          ...(gated ? { flag } : {}),
           label: `${op} ${fmtShape(s.output.shape)}`,
         };
       }),
@@ -442,50 +458,27 @@ class WebGpuGraph {
     );
   }
 
-  /**
-   * Places each gate's kernels' dispatch arguments (three words each, in step order) in the
-   * arguments buffer, from offsets a binding may start at, and uploads their grids: → each gate
-   * step's first word and word count.
-   */
-  private layOutGates(): Map<GateStep, { at: number; words: number }> {
-    const regions = new Map<GateStep, { at: number; words: number }>();
-    const byGate = new Map<Gate, Dispatch[]>();
-    for (const s of this.steps)
-      if (s.kind === 'dispatch' && s.gate) byGate.set(s.gate, [...(byGate.get(s.gate) ?? []), s]);
-    if (!byGate.size) return regions;
-    const align = this.device.limits.minStorageBufferOffsetAlignment / 4;
-    const offsets = new Map<Step, number>();
-    const grids: number[] = [];
-    for (const s of this.steps) {
-      if (s.kind !== 'gate') continue;
-      while (grids.length % align) grids.push(0);
-      const at = grids.length;
-      for (const d of byGate.get(s.gate) ?? []) {
-        offsets.set(d, 4 * grids.length);
-        grids.push(...d.spec.grid);
-      }
-      regions.set(s, { at, words: grids.length - at });
-    }
-    const words = Uint32Array.from(grids);
-    const make = (usage: number) =>
-      this.device.createBuffer({ size: Math.ceil(words.byteLength / 16) * 16, usage });
-    const args = make(GPUBufferUsage.STORAGE | GPUBufferUsage.INDIRECT | GPUBufferUsage.COPY_SRC);
-    const gridBuffer = make(GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-    this.device.queue.writeBuffer(gridBuffer, 0, words);
-    this.gated = { args, grids: gridBuffer, offsets };
-    return regions;
+  /** Places each gate's flag in the flags buffer, from offsets a binding may start at. */
+  private layOutGates(): void {
+    const gates = this.steps.flatMap((s) => (s.kind === 'gate' ? [s.gate] : []));
+    if (!gates.length) return;
+    const { minUniformBufferOffsetAlignment: u, minStorageBufferOffsetAlignment: st } = this.device.limits;
+    const align = Math.max(u, st, 16);
+    const flags = this.device.createBuffer({
+      size: gates.length * align,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC,
+    });
+    this.gated = { flags, offsets: new Map(gates.map((g, k) => [g, k * align])) };
   }
 
-  /** The gate kernel of `s`: its conditions' buffers in, its kernels' arguments out (`region`). */
-  private async gateStep(s: GateStep, region: { at: number; words: number }): Promise<Encoded> {
+  /** The gate kernel of `s`: its conditions' buffers in, its flag out. */
+  private async gateStep(s: GateStep): Promise<Encoded> {
     const d = this.device;
-    const spec = gateKernel(s.gate, region.words);
+    const spec = gateKernel(s.gate);
     const pipeline = await pipelineFor(d, spec.code, spec.inputs, false);
-    const part = (buffer: GPUBuffer) => ({ buffer, offset: 4 * region.at, size: 4 * region.words });
-    const entries = [
+    const entries: GPUBufferBinding[] = [
       ...s.gate.terms.map((c) => ({ buffer: this.bufferOf(this.storageOf(c.cond)) })),
-      part(this.gated!.grids),
-      part(this.gated!.args),
+      { buffer: this.gated!.flags, offset: this.gated!.offsets.get(s.gate)!, size: 4 },
     ];
     return {
       kind: 'dispatch',
@@ -561,8 +554,7 @@ class WebGpuGraph {
   private dispatch(pass: GPUComputePassEncoder, e: Extract<Encoded, { kind: 'dispatch' }>): void {
     pass.setPipeline(e.pipeline);
     for (const [n, g] of e.groups.entries()) pass.setBindGroup(n, g);
-    if (e.indirect === undefined) pass.dispatchWorkgroups(...e.grid);
-    else pass.dispatchWorkgroupsIndirect(this.gated!.args, e.indirect);
+    pass.dispatchWorkgroups(...e.grid);
   }
 
   /** Copies the outputs into `readback` at the end of `encoder`. */
@@ -597,8 +589,7 @@ class WebGpuGraph {
     }
     for (const b of this.spare.flat()) b.destroy();
     this.runBuffer.destroy();
-    this.gated?.args.destroy();
-    this.gated?.grids.destroy();
+    this.gated?.flags.destroy();
   }
 
   /** Checks a run's feeds, opens its error scope and uploads its inputs; → the device. */
@@ -645,7 +636,7 @@ class WebGpuGraph {
     }
     pass.end();
     timing?.resolve(encoder);
-    const args = counting ? this.copyArgs(encoder) : null;
+    const flags = counting ? this.copyFlags(encoder) : null;
     const readback = this.spare.pop() ?? this.readbackSet();
     try {
       this.copyOut(encoder, readback);
@@ -654,7 +645,7 @@ class WebGpuGraph {
       if (error) throw new GraphError('run', `WebGPU: ${error.message}`);
       const out = await this.readOut(readback);
       if (counting) {
-        const ran = await this.ran(args);
+        const ran = await this.ran(flags);
         if (timing) await timing.record(this.encoded, ran);
       }
       return out;
@@ -663,28 +654,28 @@ class WebGpuGraph {
     }
   }
 
-  /** A copy of the gated kernels' dispatch arguments, made at the end of `encoder` (null: none). */
-  private copyArgs(encoder: GPUCommandEncoder): GPUBuffer | null {
+  /** A copy of the gates' flags, made at the end of `encoder` (null: no gates). */
+  private copyFlags(encoder: GPUCommandEncoder): GPUBuffer | null {
     if (!this.gated) return null;
-    const { args } = this.gated;
+    const { flags } = this.gated;
     const copy = this.device.createBuffer({
-      size: args.size,
+      size: flags.size,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
-    encoder.copyBufferToBuffer(args, 0, copy, 0, args.size);
+    encoder.copyBufferToBuffer(flags, 0, copy, 0, flags.size);
     return copy;
   }
 
-  /** Which encoded steps ran (gated ones: where their arguments were not zeros), counted in `dispatches`. */
-  private async ran(args: GPUBuffer | null): Promise<boolean[]> {
+  /** Which encoded steps did work (gated ones: where their gate's flag was set), counted in `dispatches`. */
+  private async ran(flags: GPUBuffer | null): Promise<boolean[]> {
     let words: Uint32Array | undefined;
-    if (args) {
-      await args.mapAsync(GPUMapMode.READ);
-      words = new Uint32Array(args.getMappedRange()).slice();
-      args.destroy();
+    if (flags) {
+      await flags.mapAsync(GPUMapMode.READ);
+      words = new Uint32Array(flags.getMappedRange()).slice();
+      flags.destroy();
     }
     const ran = this.encoded.map(
-      (e) => e.kind === 'dispatch' && (e.indirect === undefined || words![e.indirect / 4] !== 0),
+      (e) => e.kind === 'dispatch' && (e.flag === undefined || words![e.flag / 4] !== 0),
     );
     dispatches.runs++;
     dispatches.encoded += this.encoded.filter((e) => e.kind === 'dispatch').length;
@@ -726,9 +717,8 @@ const readsOf = (s: Step): readonly Tensor[] =>
 
 /**
  * Whether a `cond`'s branches run only when taken (branches.ts, $XBAR_GPU_BRANCHES=lazy); by
- * default both run and the cond selects. On an H100 through Dawn's Vulkan backend the indirect
- * dispatches that skip a branch cost far more than the work they save (BENCHMARKS.md, GPU), so
- * skipping stays a choice until gating costs less there.
+ * default both run and the cond selects. Skipping stays a choice until it is measured faster on
+ * a data-centre GPU (BENCHMARKS.md, GPU).
  */
 const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] === 'lazy';
 
@@ -759,7 +749,7 @@ const dispatches = { runs: 0, encoded: 0, ran: 0 };
 /**
  * Dispatches of the profiled runs so far ($XBAR_GPU_PROFILE=1): `encoded`, the kernels the runs
  * issued, gate kernels included, and `ran`, those that did work (a gated kernel whose branch
- * was not taken is issued with no workgroups).
+ * was not taken returns at once).
  */
 export const gpuDispatches = (): { runs: number; encoded: number; ran: number } => ({ ...dispatches });
 

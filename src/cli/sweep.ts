@@ -2,14 +2,20 @@
 import type { Command } from 'commander';
 import { DuckDBStore } from '../sweep/duckdb.js';
 import { readSweepFile } from '../sweep/file.js';
-import { runPool } from '../sweep/pool.js';
+import { type PoolOutcome, runPool } from '../sweep/pool.js';
 import { SweepProgress, statusFile } from '../sweep/progress.js';
-import type { StoredRow } from '../sweep/types.js';
+import { runSweepOnQueue, shownUrl } from '../sweep/queue.js';
+import type { StoredRow, SweepDefinition } from '../sweep/types.js';
+import { type Duration, parseDuration } from '../util/duration.js';
+import { InputError } from '../util/errors.js';
 import { table } from '../util/table.js';
+import { XBAR_VERSION } from '../util/version.js';
 import { flag, opt, providerOf, withOptions } from './flags.js';
 
 interface SweepFlags {
   store?: string;
+  queue?: string;
+  timeout: Duration;
   workers: number;
   retries: number;
   quiet?: boolean;
@@ -41,6 +47,53 @@ export function summaryTable(rows: readonly StoredRow[]): string {
   return rows.length > SHOWN ? `${out}\n… ${rows.length - SHOWN} more points in the store` : out;
 }
 
+/**
+ * The sweep's points on the queue at `url`, their results stored as they come (workers elsewhere
+ * run them); Ctrl-C stops coordinating and leaves the points queued for the next `xbar sweep`.
+ */
+async function onQueue(
+  url: string,
+  sweep: SweepDefinition,
+  store: DuckDBStore,
+  o: SweepFlags,
+  bar: SweepProgress,
+): Promise<PoolOutcome> {
+  const stop = new AbortController();
+  const onSignal = () => {
+    process.stderr.write('\nstopping: the points stay queued, and a rerun stores their results\n');
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const byId = new Map(sweep.points.map((p) => [p.id, p]));
+    const outcome = await runSweepOnQueue(url, sweep, store, {
+      attempts: o.retries + 1,
+      timeoutMs: o.timeout.seconds * 1000,
+      xbar: XBAR_VERSION,
+      signal: stop.signal,
+      // the pool's events, which the bar follows: a point is running from the bar's view only
+      // while its result is handled (the workers are elsewhere)
+      onEvent: (e) => {
+        bar.onEvent({ type: 'start', point: e.point, worker: '' });
+        bar.onEvent(e);
+      },
+      onNote: o.quiet ? () => {} : (line) => process.stderr.write(`${line}\n`),
+    });
+    if (!outcome.finished)
+      throw new Error(
+        `stopped with ${outcome.done} of ${outcome.total} points stored; the rest stay queued (the workers go on): run this again to store their results`,
+      );
+    return {
+      stored: outcome.storedNow,
+      failed: outcome.failed.map((f) => ({ point: byId.get(f.id)!, message: f.message })),
+    };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 export function registerSweep(program: Command): void {
   withOptions(
     program
@@ -51,11 +104,25 @@ export function registerSweep(program: Command): void {
     opt('--store <file>', 'the DuckDB store (default: runs/NAME.duckdb, NAME the sweep’s name)'),
     opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
     opt('--retries <n>', 'more attempts for a point that fails', 0, 2),
+    opt(
+      '--queue <url>',
+      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
+    ),
+    opt(
+      '--timeout <t>',
+      'with --queue: a point running longer fails its attempt (e.g. 30m, 2h)',
+      (v: string) => parseDuration(v, '--timeout'),
+      '1h',
+    ),
     opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
-  ).action(async (file: string, o: SweepFlags) => {
+  ).action(async (file: string, o: SweepFlags, command: Command) => {
     const t0 = performance.now();
+    if (o.queue && command.getOptionValueSource('workers') === 'cli')
+      throw new InputError(
+        `--workers ${o.workers}: with --queue the points run on \`xbar worker --queue ${o.queue}\` processes; start those instead`,
+      );
     const sweep = readSweepFile(file);
     const path = o.store ?? `runs/${sweep.name}.duckdb`;
     const provider = await providerOf(o);
@@ -67,7 +134,7 @@ export function registerSweep(program: Command): void {
       const stored = sweep.points.length - todo.length;
       if (!o.quiet)
         console.error(
-          `${sweep.name}: ${sweep.points.length} points, ${stored} stored already, ${todo.length} to run${todo.length ? ` on ${Math.min(o.workers, todo.length)} worker${Math.min(o.workers, todo.length) > 1 ? 's' : ''}` : ''}; status in ${statusFile(path)}`,
+          `${sweep.name}: ${sweep.points.length} points, ${stored} stored already, ${todo.length} to run${!todo.length ? '' : o.queue ? ` by the workers of ${shownUrl(o.queue)}` : ` on ${Math.min(o.workers, todo.length)} worker${Math.min(o.workers, todo.length) > 1 ? 's' : ''}`}; status in ${statusFile(path)}`,
         );
       const bar = new SweepProgress({
         sweep: sweep.name,
@@ -76,13 +143,16 @@ export function registerSweep(program: Command): void {
         done: stored,
         ...(o.quiet ? { quiet: true } : {}),
       });
-      const outcome = await runPool(todo, {
-        workers: o.workers,
-        store,
-        retries: o.retries,
-        provider,
-        onEvent: bar.onEvent,
-      }).catch((e) => {
+      const outcome = await (o.queue
+        ? onQueue(o.queue, sweep, store, o, bar)
+        : runPool(todo, {
+            workers: o.workers,
+            store,
+            retries: o.retries,
+            provider,
+            onEvent: bar.onEvent,
+          })
+      ).catch((e) => {
         bar.end('failed');
         throw e;
       });

@@ -41,6 +41,8 @@ interface PointJob {
   key: string;
   point: Point;
   timeoutMs: number;
+  /** The coordinator's xbar version: a worker of another version does not run the point. */
+  xbar?: string;
 }
 
 /** What a worker sends back about one attempt. */
@@ -188,6 +190,8 @@ export interface QueueSweepOptions {
   signal?: AbortSignal;
   /** How often the queue is checked for points failed or lost outside the results (default 5000 ms). */
   checkMs?: number;
+  /** xbar's version: workers of another version leave the points to workers of this one. */
+  xbar?: string;
   /** The queues' key prefix in Redis (default 'xbar'): sweeps under other prefixes never meet. */
   prefix?: string;
 }
@@ -387,7 +391,13 @@ export async function runSweepOnQueue(
     await drained(results, o.signal);
     const jobOf = (point: Point) => ({
       name: 'point',
-      data: { sweep: sweep.name, key, point, timeoutMs: o.timeoutMs ?? 3_600_000 },
+      data: {
+        sweep: sweep.name,
+        key,
+        point,
+        timeoutMs: o.timeoutMs ?? 3_600_000,
+        ...(o.xbar ? { xbar: o.xbar } : {}),
+      },
       opts: {
         jobId: pointJobId(key, point.id),
         attempts,
@@ -561,6 +571,13 @@ export async function startQueueWorker(
       }, timeoutMs);
     });
     try {
+      if (job.data.xbar && o.xbar && job.data.xbar !== o.xbar)
+        throw Object.assign(
+          new Error(
+            `this worker runs xbar ${o.xbar} and the sweep was queued by xbar ${job.data.xbar}, whose points might compute differently: run xbar ${job.data.xbar} here`,
+          ),
+          { plain: true },
+        );
       const r = await Promise.race([runPoint(point, { signal: abort.signal }), timedOut]);
       const result: PointResult = { ...r, id: point.id, provenance: provenance() };
       await send(key, { kind: 'done', result }, `done.${point.id.replace(/:/g, '_')}`);

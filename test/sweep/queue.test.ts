@@ -177,6 +177,25 @@ describe('sweeps on a Redis queue', () => {
     }
   });
 
+  it('a worker of another xbar version leaves the points alone, saying why', async (t) => {
+    if (!redis) return t.skip(NO_REDIS);
+    const pre = prefix();
+    const sweep = syntheticSweep('versions', 1, { ms: 1 });
+    const store = new MemoryStore();
+    const worker = await startQueueWorker(redis.url, syntheticPoint, { prefix: pre, xbar: '0.9.0' });
+    try {
+      const summary = await runSweepOnQueue(redis.url, sweep, store, {
+        prefix: pre,
+        attempts: 1,
+        xbar: '1.0.0',
+      });
+      assert.equal(store.results.size, 0);
+      assert.match(summary.failed[0]!.message, /runs xbar 0\.9\.0 and the sweep was queued by xbar 1\.0\.0/);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('an unreachable Redis is an InputError naming the URL and what was tried, at once, and the store is left as it was', async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;

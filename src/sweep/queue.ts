@@ -314,8 +314,10 @@ export async function runSweepOnQueue(
     const ended = new Promise<void>((r) => {
       finish = r;
     });
+    // failedFinal holds pending points only (a result takes its point out of both)
+    const over = () => pending.size === failedFinal.size;
     const check = () => {
-      if ([...pending].every((id) => failedFinal.has(id))) finish();
+      if (over()) finish();
     };
     const redisNote = throttled((line) => note(line));
     const onQueueError = (e: Error) => {
@@ -474,7 +476,7 @@ export async function runSweepOnQueue(
     }
     if (storeError) throw storeError;
     report();
-    const finished = [...pending].every((id) => failedFinal.has(id));
+    const finished = over();
     return {
       total: sweep.points.length,
       done: sweep.points.length - pending.size,

@@ -22,6 +22,19 @@ export { loadModel, MODEL_SIZES, Model, type ModelConfig, randomModel } from './
 export { toPng, toSvg } from './report/render.js';
 export { type CompileOptions, compile, type Provider, type RunnableGraph } from './runtime/session.js';
 export { type AdapterInfo, describeAdapter } from './runtime/webgpu/device.js';
+export { parseSweep, pointId, readSweepFile } from './sweep/file.js';
+export { createPointRunner, type PointRunnerOptions, runPoint } from './sweep/point.js';
+export type {
+  Point,
+  PointResult,
+  PointSettings,
+  Provenance,
+  RunPoint,
+  StoredRow,
+  SweepDefinition,
+  SweepReader,
+  SweepStore,
+} from './sweep/types.js';
 
 /** The absolute path of a file the package ships, e.g. `shippedPath('models/vit-fmnist')`. */
 export const shippedPath = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));

@@ -6,7 +6,6 @@ import { type PoolOutcome, runPool } from '../sweep/pool.js';
 import { SweepProgress, statusFile } from '../sweep/progress.js';
 import { runSweepOnQueue, shownUrl } from '../sweep/queue.js';
 import type { StoredRow, SweepDefinition } from '../sweep/types.js';
-import { type Duration, parseDuration } from '../util/duration.js';
 import { InputError } from '../util/errors.js';
 import { table } from '../util/table.js';
 import { XBAR_VERSION } from '../util/version.js';
@@ -15,9 +14,9 @@ import { flag, opt, providerOf, withOptions } from './flags.js';
 interface SweepFlags {
   store?: string;
   queue?: string;
-  timeout: Duration;
   workers: number;
   retries: number;
+  timeout?: number;
   quiet?: boolean;
   provider: 'cpu' | 'webgpu' | 'auto';
   gpu?: string;
@@ -69,7 +68,7 @@ async function onQueue(
     const byId = new Map(sweep.points.map((p) => [p.id, p]));
     const outcome = await runSweepOnQueue(url, sweep, store, {
       attempts: o.retries + 1,
-      timeoutMs: o.timeout.seconds * 1000,
+      ...(o.timeout === undefined ? {} : { timeoutMs: o.timeout * 1000 }),
       xbar: XBAR_VERSION,
       signal: stop.signal,
       // the pool's events, which the bar follows: a point is running from the bar's view only
@@ -105,14 +104,13 @@ export function registerSweep(program: Command): void {
     opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
     opt('--retries <n>', 'more attempts for a point that fails', 0, 2),
     opt(
-      '--queue <url>',
-      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
+      '--timeout <s>',
+      'seconds a point may take before its worker is killed (with --queue: stops it) and the attempt fails (default: no limit)',
+      { gt: 0 },
     ),
     opt(
-      '--timeout <t>',
-      'with --queue: a point running longer fails its attempt (e.g. 30m, 2h)',
-      (v: string) => parseDuration(v, '--timeout'),
-      '1h',
+      '--queue <url>',
+      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
     ),
     opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
@@ -149,6 +147,7 @@ export function registerSweep(program: Command): void {
             workers: o.workers,
             store,
             retries: o.retries,
+            ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
             provider,
             onEvent: bar.onEvent,
           })

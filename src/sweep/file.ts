@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, normalize } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { loadSpec } from '../analog/presets.js';
@@ -50,29 +50,40 @@ const check =
     }
   };
 
+/** A path as one spelling (`./models/vit/` is `models/vit`): the same files, the same point id. */
+const samePath = (p: string): string => normalize(p).replace(/(.)\/+$/, '$1');
+
+/** KIND:PATH of existing data, its path spelt one way. */
+const dataSetting = (what: string) =>
+  text(what)
+    .superRefine(
+      check((v) => {
+        const { path } = parseDataSpec(v);
+        if (!existsSync(path)) throw new Error(`use KIND:PATH of existing data: ${path} does not exist`);
+      }),
+    )
+    .transform((v) => {
+      const { kind, path } = parseDataSpec(v);
+      return `${kind}:${samePath(path)}`;
+    });
+
 /** The settings a point may have, each as its flag of `xbar eval` takes it. */
 const SETTINGS = {
-  model: text('a model folder (config.json + model.safetensors)').superRefine(
-    check((v) => {
-      if (!existsSync(join(v, 'config.json')))
-        throw new Error(`use a model folder: ${v}/config.json is missing`);
-    }),
-  ),
-  data: text('KIND:PATH, e.g. fashion-mnist:data/fashion-mnist-demo').superRefine(
-    check((v) => {
-      const { path } = parseDataSpec(v);
-      if (!existsSync(path)) throw new Error(`use KIND:PATH of existing data: ${path} does not exist`);
-    }),
-  ),
-  calibration: text('KIND:PATH whose training split calibrates ranges').superRefine(
-    check((v) => {
-      const { path } = parseDataSpec(v);
-      if (!existsSync(path)) throw new Error(`use KIND:PATH of existing data: ${path} does not exist`);
-    }),
-  ),
+  model: text('a model folder (config.json + model.safetensors)')
+    .superRefine(
+      check((v) => {
+        if (!existsSync(join(v, 'config.json')))
+          throw new Error(`use a model folder: ${v}/config.json is missing`);
+      }),
+    )
+    .transform(samePath),
+  data: dataSetting('KIND:PATH, e.g. fashion-mnist:data/fashion-mnist-demo'),
+  calibration: dataSetting('KIND:PATH whose training split calibrates ranges'),
   split: z.enum(['test', 'dev', 'train'], { error: 'use test, dev or train' }),
   limit: wholeFrom(1),
-  hw: text('a hardware preset (xbar hw list) or a YAML/JSON spec file'),
+  hw: text('a hardware preset (xbar hw list) or a YAML/JSON spec file').transform((v) =>
+    /\.(ya?ml|json)$/i.test(v) ? samePath(v) : v,
+  ),
   time: z
     .union([z.string(), z.number()], { error: 'use a duration, e.g. 1h, 1d, 1y' })
     .transform((v) => String(v))
@@ -128,7 +139,12 @@ function parseAssignment(s: unknown, field: string, problems: Problem[]): [strin
     problems.push({ field, value: s, allowed: 'use field.path=value, e.g. adc.bits=6' });
     return undefined;
   }
-  return [s.slice(0, at).trim(), YAML.parse(s.slice(at + 1))];
+  try {
+    return [s.slice(0, at).trim(), YAML.parse(s.slice(at + 1))];
+  } catch (e) {
+    problems.push(`${field}: '${s}': the value is not valid YAML (${(e as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
 }
 
 /** A hardware field's value: scalars only (an object's fields are set one by one). */
@@ -191,9 +207,8 @@ function fieldSettings(key: string, value: unknown, field: string, problems: Pro
             ? ClipFormerConfig.parse({ ...value, layers: 'all' })
             : parseClipFormerFlag(JSON.stringify(value), field);
       return { method: 'clipformer', 'clipformer.alpha': c.alpha, 'clipformer.beta': c.beta };
-    } catch (e) {
+    } catch {
       problems.push({ field, value, allowed: 'use α,β e.g. 2,0.25 (α ≥ 1, 0 < β ≤ 1) or { alpha, beta }' });
-      void e;
       return {};
     }
   }

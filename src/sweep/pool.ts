@@ -1,6 +1,6 @@
 /**
  * A local pool of worker processes (pool-worker.ts): each point runs in a child process, whose
- * native libraries, ONNX Runtime sessions and memory are its own, and the results stream back to
+ * native libraries, ONNX Runtime and memory are its own, and the results stream back to
  * this process, which alone writes the store, each as it arrives. A worker that fails a point
  * reports the error; one that dies (killed, out of memory) is replaced; either way the point is
  * recorded as a failed attempt and tried again, up to `retries` more times. Killing this process
@@ -25,6 +25,8 @@ export interface PoolOptions {
   /** More attempts for a point that failed (default 2). */
   retries?: number;
   provider?: Provider;
+  /** Seconds a point may run before its worker is killed and the attempt counts as failed. */
+  timeoutS?: number;
   onEvent?: (e: PoolEvent) => void;
 }
 
@@ -59,22 +61,24 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
   const children = new Set<ChildProcess>();
 
   return new Promise<PoolOutcome>((resolve, reject) => {
-    let writes: Promise<unknown> = Promise.resolve();
+    let writes: Promise<void> = Promise.resolve();
+    let fatal: unknown;
     let finished = false;
-    const finish = (e?: unknown) => {
+    /**
+     * Ends the pool once the writes under way are done: resolved, or rejected with the error that
+     * ended it (the store's, or a worker's that cannot start).
+     */
+    const finish = () => {
       if (finished) return;
       finished = true;
       for (const c of children) if (c.connected) c.disconnect();
-      writes.then(
-        () => (e ? reject(e) : resolve({ stored, failed })),
-        (err) => reject(e ?? err),
-      );
+      void writes.then(() => (fatal === undefined ? resolve({ stored, failed }) : reject(fatal)));
     };
     /** Writes run one after the other; a store that fails ends the sweep (nothing more can be kept). */
     const write = (f: () => Promise<void>) => {
       writes = writes.then(f).catch((e) => {
-        finish(e);
-        throw e;
+        fatal ??= e;
+        finish();
       });
     };
     const maybeDone = () => {
@@ -99,6 +103,8 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
       });
       children.add(child);
       let current: { point: Point; started: string; t0: number } | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
       const next = () => {
         const point = todo.shift();
         if (!point || finished) {
@@ -109,6 +115,12 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
         current = { point, started: new Date().toISOString(), t0: performance.now() };
         o.onEvent?.({ type: 'start', point, worker: name });
         child.send({ type: 'run', point } satisfies ToWorker);
+        // a point that hangs would hold its worker forever: past the limit the worker is killed
+        if (o.timeoutS !== undefined)
+          timer = setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, o.timeoutS * 1e3);
       };
       const provenance = (started: string, seconds: number): Provenance => ({
         host,
@@ -120,6 +132,7 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
       child.on('message', (m: FromWorker) => {
         const c = current;
         if (!c || m.id !== c.point.id) return;
+        clearTimeout(timer);
         current = null;
         running--;
         if (m.type === 'result') {
@@ -139,6 +152,7 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
       });
       child.on('exit', (code, signal) => {
         children.delete(child);
+        clearTimeout(timer);
         const c = current;
         if (!c) return maybeDone();
         // died mid-point: that attempt failed; a fresh worker takes the slot
@@ -146,12 +160,17 @@ export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolO
         running--;
         failure(
           c.point,
-          `worker ${name} ended mid-point (${signal ? `signal ${signal}` : `exit code ${code}`})`,
+          timedOut
+            ? `timed out after ${o.timeoutS} s (worker ${name} killed)`
+            : `worker ${name} ended mid-point (${signal ? `signal ${signal}` : `exit code ${code}`})`,
           provenance(c.started, (performance.now() - c.t0) / 1e3),
         );
         if (!finished) spawn(name);
       });
-      child.on('error', (e) => finish(e));
+      child.on('error', (e) => {
+        fatal ??= e;
+        finish();
+      });
       next();
     };
 

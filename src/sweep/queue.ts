@@ -40,7 +40,8 @@ interface PointJob {
   sweep: string;
   key: string;
   point: Point;
-  timeoutMs: number;
+  /** Absent: no limit. */
+  timeoutMs?: number;
   /** The coordinator's xbar version: a worker of another version does not run the point. */
   xbar?: string;
 }
@@ -178,7 +179,7 @@ export interface QueueSweepOptions {
   attempts?: number;
   /** First retry's delay; each further one doubles it (default 2000 ms). */
   backoffMs?: number;
-  /** A point running longer than this fails its attempt (default 1 h). */
+  /** A point running longer than this fails its attempt (its run is aborted; default: no limit). */
   timeoutMs?: number;
   /** Called as results arrive and every second. */
   onProgress?: (p: QueueProgress) => void;
@@ -397,7 +398,7 @@ export async function runSweepOnQueue(
         sweep: sweep.name,
         key,
         point,
-        timeoutMs: o.timeoutMs ?? 3_600_000,
+        ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
         ...(o.xbar ? { xbar: o.xbar } : {}),
       },
       opts: {
@@ -566,6 +567,7 @@ export async function startQueueWorker(
     signal?.addEventListener('abort', onAbort);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
+      if (timeoutMs === undefined) return;
       timer = setTimeout(() => {
         const e = new Error(`ran past its timeout of ${timeoutMs / 1000} s`);
         abort.abort(e);

@@ -7,6 +7,7 @@ import {
   f1,
   matthewsCorrelation,
   metric,
+  metricInterval95,
   pearson,
   spearman,
 } from '../../src/eval/metrics.js';
@@ -128,5 +129,39 @@ describe('metric inputs', () => {
       /pearson: predictions\[1\] is NaN, expected a finite number/,
     );
     assert.throws(() => f1([0, 2], [0, 1]), /f1: predictions\[1\] is 2, expected 0 or 1 \(binary F1\)/);
+  });
+});
+
+describe('metric intervals', () => {
+  it("gives Wilson's score interval for accuracy (Newcombe 1998, Table I)", () => {
+    // 81 of 263 → [0.2553, 0.3662]; 15 of 148 → [0.0624, 0.1605]; 0 of 20 → [0, 0.1611]
+    const hits = (k: number, n: number) => {
+      const pred = Array.from({ length: n }, (_, i) => (i < k ? 1 : 0));
+      return metricInterval95('accuracy', pred, Array(n).fill(1));
+    };
+    for (const [k, n, low, high] of [
+      [81, 263, 0.2553, 0.3662],
+      [15, 148, 0.0624, 0.1605],
+      [0, 20, 0, 0.1611],
+    ] as const) {
+      const r = hits(k, n);
+      assert.equal(r.method, 'wilson');
+      assert.ok(
+        Math.abs(r.low - low) < 1e-4 && Math.abs(r.high - high) < 1e-4,
+        `${k}/${n}: ${r.low}, ${r.high}`,
+      );
+    }
+  });
+
+  it('bootstraps the other metrics, the same interval for the same predictions', () => {
+    const label = Array.from({ length: 200 }, (_, i) => i % 2);
+    const pred = label.map((l, i) => (i % 5 === 0 ? 1 - l : l));
+    const r = metricInterval95('f1', pred, label);
+    assert.equal(r.method, 'bootstrap');
+    const v = f1(pred, label);
+    assert.ok(r.low < v && v < r.high, `${r.low} < ${v} < ${r.high}`);
+    // 200 examples at F1 ≈ 0.8: the 95 % interval is about ± 2·sqrt(0.8·0.2/100) ≈ ± 0.08 wide
+    assert.ok(r.high - r.low > 0.04 && r.high - r.low < 0.25, `${r.high - r.low}`);
+    assert.deepEqual(metricInterval95('f1', pred, label), r);
   });
 });

@@ -70,6 +70,11 @@ describe('sweep file', () => {
     assert.match(a.id, /^[0-9a-f]{16}$/);
     assert.equal(pointId(a.settings), a.id);
     assert.notEqual(parseSweep(`${head}hw: ideal\nseed: 4\n`, 'a.yaml').points[0]!.id, a.id);
+    const spelt = parseSweep(
+      `model: ${MODEL.replace('/models/', '/models/./')}/\ndata: ${DATA}/\nlimit: 8\nhw: ideal\nseed: 3\n`,
+      'c.yaml',
+    );
+    assert.equal(spelt.points[0]!.id, a.id, 'a path spelt another way is the same path');
   });
 
   it('crosses a list with the grid, and keeps one of the points that come out the same', () => {

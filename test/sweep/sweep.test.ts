@@ -1,6 +1,6 @@
 /**
  * `xbar sweep` end to end on the shipped ViT and demo data (8 images a point): a point's metrics
- * are determined by its settings; a sweep whose worker and then whose own process are killed
+ * are determined by its settings and are those of `xbar eval`'s instance of its seed; a sweep whose worker and then whose own process are killed
  * with `kill -9`, rerun, stores every point exactly once with the metrics of an uninterrupted run.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { openStore } from '../../src/sweep/duckdb.js';
 import { parseSweep } from '../../src/sweep/file.js';
 import { createPointRunner } from '../../src/sweep/point.js';
 import { type SweepStatus, statusFile } from '../../src/sweep/progress.js';
-import { XBAR, xbarAsync } from '../helpers/cli.js';
+import { XBAR, xbar, xbarAsync } from '../helpers/cli.js';
 import { ROOT } from '../helpers/models.js';
 
 const MODEL = join(ROOT, 'models/vit-fmnist');
@@ -71,6 +71,27 @@ describe('xbar sweep', () => {
     assert.equal(ra.labels?.['interval'], 'wilson');
     assert.ok(m['metric_low']! <= m['metric']! && m['metric']! <= m['metric_high']!);
     for (const k of ['energy_mJ', 'delay_ms', 'area_mm2', 'edap']) assert.ok(m[k]! > 0, k);
+    // the instances `xbar eval` measures with the same flags, seed by seed
+    const ev = xbar(
+      [
+        'eval',
+        ...['--model', MODEL, '--data', DATA, '--limit', '8', '--batch', '8', '--hw', 'rram-clipformer'],
+        ...['--set', 'adc.bits=5', '--clipformer', '1,1', '--seed', '0', '--repeats', '2', '--json'],
+      ],
+      { timeout: 120e3 },
+    );
+    assert.equal(ev.status, 0, ev.stderr);
+    const e = JSON.parse(ev.stdout) as { values: number[]; ideal: number; cost: { edap: number } };
+    const rb = await run(b!);
+    assert.deepEqual(
+      [ra.metrics['metric'], rb.metrics['metric'], m['ideal'], m['edap']],
+      [...e.values, e.ideal, e.cost.edap],
+    );
+    // with the SNR: the same instance's metric, and the attention blocks' SNR beside it
+    const [withSnr] = parseSweep(SWEEP.replace('grid:', 'snr: true\ngrid:'), file).points;
+    const rs = await run(withSnr!);
+    assert.equal(rs.metrics['metric'], m['metric']);
+    assert.ok(Number.isFinite(rs.metrics['snr_db']) && rs.metrics['snr_db.layer.0'] !== undefined);
     const d = await run(digital!);
     assert.equal(d.metrics['metric'], d.metrics['ideal']);
     assert.equal(d.metrics['edap'], undefined, 'no hardware, no cost');
@@ -147,5 +168,25 @@ describe('xbar sweep', () => {
     const got = await stored(store);
     assert.deepEqual(got.count, [1, 1]);
     assert.equal(got.failures.length, 2, 'both attempts recorded');
+  });
+
+  it('kills a worker whose point runs past --timeout, and counts the attempt as failed', async () => {
+    const store = join(dir, 'timeout.duckdb');
+    const r = await xbarAsync([
+      'sweep',
+      file,
+      '--store',
+      store,
+      '--timeout',
+      '0.05',
+      '--retries',
+      '0',
+      '--quiet',
+    ]);
+    assert.equal(r.status, 1);
+    const got = await stored(store);
+    assert.deepEqual(got.count, [0, 0]);
+    assert.equal(got.failures.length, 8);
+    for (const f of got.failures) assert.match(f, /^timed out after 0\.05 s \(worker local-1 killed\)$/);
   });
 });

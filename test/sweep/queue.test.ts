@@ -6,17 +6,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectRedis, runSweepOnQueue, startQueueWorker } from '../../src/sweep/queue.js';
 import type { PointResult, SweepDefinition } from '../../src/sweep/types.js';
 import { InputError } from '../../src/util/errors.js';
 import { MemoryStore } from '../helpers/memory-store.js';
-import { ROOT } from '../helpers/models.js';
+import { queueWorkerArgs } from '../helpers/queue-worker.js';
 import { freePort, NO_REDIS, startRedis, type TestRedis } from '../helpers/redis.js';
 import { syntheticPoint, syntheticSweep } from '../helpers/synthetic-point.js';
-
-const WORKER = join(ROOT, 'dist/test/helpers/queue-worker.js');
 
 /** A worker process; `started` and `ended` hold the ids it printed. */
 interface WorkerProcess {
@@ -27,7 +24,7 @@ interface WorkerProcess {
 }
 
 async function workerProcess(url: string, prefix: string, concurrency = 1): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [WORKER, url, prefix, String(concurrency)], {
+  const child = spawn(process.execPath, queueWorkerArgs(url, prefix, concurrency), {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const w: WorkerProcess = {

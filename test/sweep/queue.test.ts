@@ -1,12 +1,17 @@
 /**
  * Sweeps on a real Redis server (never a mock): points spread over worker processes, one killed
- * with kill -9 mid-point, every point stored exactly once and equal to a run in one process;
+ * with kill -9 mid-point, every point in the DuckDB store exactly once and equal to a run in one
+ * process (the other tests use a store in memory, which counts what it is asked);
  * failures, an unreachable server, and a sweep resumed and extended by a second coordinator.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DuckDBStore, openStore } from '../../src/sweep/duckdb.js';
 import { connectRedis, runSweepOnQueue, startQueueWorker } from '../../src/sweep/queue.js';
 import type { PointResult, SweepDefinition } from '../../src/sweep/types.js';
 import { InputError } from '../../src/util/errors.js';
@@ -86,7 +91,8 @@ describe('sweeps on a Redis queue', () => {
     const url = redis.url;
     const pre = prefix();
     const sweep = syntheticSweep('three-workers', 300);
-    const store = new MemoryStore();
+    const path = join(mkdtempSync(join(tmpdir(), 'xbar-queue-')), 'three-workers.duckdb');
+    const store = await DuckDBStore.open(path);
     const workers = await Promise.all([0, 1, 2].map(() => workerProcess(url, pre, 2)));
     const [victim] = workers;
     let killedMidPoint: string[] = [];
@@ -98,23 +104,28 @@ describe('sweeps on a Redis queue', () => {
       await victim!.exited;
       killedMidPoint = victim!.started.filter((id) => !victim!.ended.has(id));
       const summary = await coordinating;
+      await store.close();
       assert.ok(killedMidPoint.length > 0, 'the killed worker had a point in hand');
       assert.equal(summary.finished, true);
       assert.deepEqual(summary.failed, []);
       assert.equal(summary.storedNow, 300);
-      assert.equal(store.results.size, 300);
-      // stored once each: a point delivered twice (run again after its worker died) was refused
-      for (const p of sweep.points) assert.ok(store.results.has(p.id), `point ${p.index} is stored`);
+      // in the store once each: a point delivered twice (run again after its worker died) was refused
+      const reader = await openStore(path);
+      const counts = await reader.query!('SELECT count(*), count(DISTINCT id) FROM results');
+      const stored = new Map((await reader.rows()).map((r) => [r.point.id, r.result]));
+      await reader.close();
+      assert.deepEqual(counts.rows[0], [300, 300]);
+      for (const p of sweep.points) assert.ok(stored.get(p.id), `point ${p.index} is stored`);
       // the points the killed worker held were finished by another worker
-      const victimName = `${store.results.get(victim!.started[0]!)?.provenance.host}:${victim!.child.pid}`;
-      for (const id of killedMidPoint) assert.notEqual(store.results.get(id)!.provenance.worker, victimName);
+      const victimName = `${stored.get(victim!.started[0]!)?.provenance.host}:${victim!.child.pid}`;
+      for (const id of killedMidPoint) assert.notEqual(stored.get(id)!.provenance.worker, victimName);
       // the same results as one process computes, provenance aside
       const single = await inOneProcess(sweep);
-      for (const p of sweep.points) assert.deepEqual(content(store.results.get(p.id)), single.get(p.id));
+      for (const p of sweep.points) assert.deepEqual(content(stored.get(p.id)), single.get(p.id));
       // the survivors shared the rest of the work
       const byWorker = new Map<string, number>();
-      for (const r of store.results.values())
-        byWorker.set(r.provenance.worker, (byWorker.get(r.provenance.worker) ?? 0) + 1);
+      for (const r of stored.values())
+        byWorker.set(r!.provenance.worker, (byWorker.get(r!.provenance.worker) ?? 0) + 1);
       assert.ok(byWorker.size >= 3, `points by worker: ${JSON.stringify([...byWorker])}`);
     } finally {
       for (const w of workers) w.child.kill('SIGTERM');

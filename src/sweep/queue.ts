@@ -243,7 +243,7 @@ async function claimSweep(
     if (Date.now() > until || signal?.aborted)
       throw new InputError(
         `sweep ${JSON.stringify(name)}: another coordinator (${holder.split(':').slice(0, 2).join(':')}) is storing ` +
-          'its results from this queue; stop it first (its claim lapses 15 s after it stops)',
+          'its results from this queue; stop it first (the claim of one that was killed lapses within 15 s)',
       );
     if (!noted) {
       noted = true;

@@ -191,6 +191,8 @@ export interface QueueSweepOptions {
   signal?: AbortSignal;
   /** How often the queue is checked for points failed or lost outside the results (default 5000 ms). */
   checkMs?: number;
+  /** How long to wait for another coordinator's claim on the sweep to lapse (default 17 s). */
+  claimWaitMs?: number;
   /** xbar's version: workers of another version leave the points to workers of this one. */
   xbar?: string;
   /** The queues' key prefix in Redis (default 'xbar'): sweeps under other prefixes never meet. */
@@ -231,12 +233,13 @@ async function claimSweep(
   name: string,
   signal: AbortSignal | undefined,
   note: (line: string) => void,
+  waitMs = CLAIM_MS + 2000,
 ): Promise<() => Promise<void>> {
   const claim = `${prefix}:coordinator:${key}`;
   const me = `${hostname()}:${process.pid}:${Date.now()}`;
   let noted = false;
   // a coordinator that was killed leaves its claim for CLAIM_MS at most: wait that long for it
-  for (const until = Date.now() + CLAIM_MS + 2000; ; ) {
+  for (const until = Date.now() + waitMs; ; ) {
     if ((await redis.set(claim, me, 'PX', CLAIM_MS, 'NX')) === 'OK') break;
     const holder = (await redis.get(claim)) ?? '';
     const ttl = await redis.pttl(claim);
@@ -283,7 +286,7 @@ export async function runSweepOnQueue(
   let release: (() => Promise<void>) | undefined;
   const closers: (() => Promise<void>)[] = [];
   try {
-    release = await claimSweep(redis, prefix, key, sweep.name, o.signal, note);
+    release = await claimSweep(redis, prefix, key, sweep.name, o.signal, note, o.claimWaitMs);
     await store.begin(sweep);
     const stored = await store.doneIds();
     const byId = new Map(sweep.points.map((p) => [p.id, p]));
@@ -468,6 +471,7 @@ export async function runSweepOnQueue(
     const ticker = setInterval(report, 1000);
     const onAbort = () => finish();
     o.signal?.addEventListener('abort', onAbort);
+    if (o.signal?.aborted) finish(); // stopped while the points were being queued
     try {
       await ended;
     } finally {

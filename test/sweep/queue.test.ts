@@ -225,6 +225,35 @@ describe('sweeps on a Redis queue', () => {
     await assert.rejects(startQueueWorker(url, syntheticPoint), /ECONNREFUSED/);
   });
 
+  it('one coordinator per sweep: a second is refused while the first runs, naming it', async (t) => {
+    if (!redis) return t.skip(NO_REDIS);
+    const pre = prefix();
+    const sweep = syntheticSweep('claimed', 3);
+    const stop = new AbortController();
+    // no workers: the first waits for its points until stopped
+    const first = runSweepOnQueue(redis.url, sweep, new MemoryStore(), { prefix: pre, signal: stop.signal });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await assert.rejects(
+        runSweepOnQueue(redis.url, sweep, new MemoryStore(), { prefix: pre, claimWaitMs: 200 }),
+        (e: Error) =>
+          e instanceof InputError &&
+          new RegExp(`another coordinator \\(.*:${process.pid}\\)`).test(e.message),
+      );
+    } finally {
+      stop.abort();
+    }
+    assert.equal((await first).finished, false);
+    // once it stopped, a second one goes ahead at once
+    const later = new AbortController();
+    later.abort();
+    assert.equal(
+      (await runSweepOnQueue(redis.url, sweep, new MemoryStore(), { prefix: pre, signal: later.signal }))
+        .finished,
+      false,
+    );
+  });
+
   it('a second coordinator resumes a stopped sweep and extends it, computing only what is not stored', async (t) => {
     if (!redis) return t.skip(NO_REDIS);
     const pre = prefix();

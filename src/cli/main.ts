@@ -20,6 +20,7 @@ import { registerSweep } from './sweep.js';
 import { registerTrain } from './train.js';
 import { registerTrex, registerTrexExperiment } from './trex.js';
 import { registerVocab } from './vocab.js';
+import { registerWorker } from './worker.js';
 
 export const program = new Command('xbar')
   .description('Transformers on analog in-memory-computing crossbars: accuracy, cost, and remedies')
@@ -71,6 +72,7 @@ registerVocab(program);
 registerTrexExperiment(registerExperiment(program));
 registerTrex(program);
 registerSweep(program);
+registerWorker(program);
 registerReport(program);
 
 try {

@@ -3,11 +3,13 @@ import type { Command } from 'commander';
 import { readSweepFile } from '../sweep/file.js';
 import { runSweep } from '../sweep/run.js';
 import type { StoredRow } from '../sweep/types.js';
+import { InputError } from '../util/errors.js';
 import { table } from '../util/table.js';
 import { flag, opt, providerOf, withOptions } from './flags.js';
 
 interface SweepFlags {
   store?: string;
+  queue?: string;
   workers: number;
   retries: number;
   timeout?: number;
@@ -52,14 +54,22 @@ export function registerSweep(program: Command): void {
     opt('--retries <n>', 'more attempts for a point that fails', 0, 2),
     opt(
       '--timeout <s>',
-      'seconds a point may take before its worker is killed and the attempt fails (default: no limit)',
+      'seconds a point may take before its worker is killed (with --queue: stops it) and the attempt fails (default: no limit)',
       { gt: 0 },
+    ),
+    opt(
+      '--queue <url>',
+      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
     ),
     opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
-  ).action(async (file: string, o: SweepFlags) => {
+  ).action(async (file: string, o: SweepFlags, command: Command) => {
     const t0 = performance.now();
+    if (o.queue && command.getOptionValueSource('workers') === 'cli')
+      throw new InputError(
+        `--workers ${o.workers}: with --queue the points run on \`xbar worker --queue ${o.queue}\` processes; start those instead`,
+      );
     const sweep = readSweepFile(file);
     const path = o.store ?? `runs/${sweep.name}.duckdb`;
     const run = await runSweep(sweep, {
@@ -69,6 +79,7 @@ export function registerSweep(program: Command): void {
       ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
       provider: await providerOf(o),
       ...(o.quiet ? { quiet: true } : {}),
+      ...(o.queue ? { queue: o.queue } : {}),
     });
     console.log(summaryTable(run.rows));
     const seconds = (performance.now() - t0) / 1e3;

@@ -1,11 +1,14 @@
 /**
- * Runs a sweep into its store: the points not stored yet, on the local pool, with the progress
- * bar and the status file; what `xbar sweep` does, and the experiments that are sweeps (the
- * ablation) through the same code. A rerun finds the points stored and runs the rest.
+ * Runs a sweep into its store: the points not stored yet, on the local pool or on a Redis queue
+ * for `xbar worker`s anywhere, with the progress bar and the status file; what `xbar sweep`
+ * does, and the experiments that are sweeps (the ablation) through the same code. A rerun finds
+ * the points stored and runs the rest.
  */
+import { XBAR_VERSION } from '../util/version.js';
 import { DuckDBStore } from './duckdb.js';
-import { type PoolOptions, runPool } from './pool.js';
+import { type PoolOptions, type PoolOutcome, runPool } from './pool.js';
 import { SweepProgress, statusFile } from './progress.js';
+import { runSweepOnQueue, shownUrl } from './queue.js';
 import type { Point, StoredRow, SweepDefinition } from './types.js';
 
 export interface RunSweepOptions extends Omit<PoolOptions, 'store' | 'onEvent'> {
@@ -15,6 +18,11 @@ export interface RunSweepOptions extends Omit<PoolOptions, 'store' | 'onEvent'> 
   where?: string;
   /** No progress bar and no first line. */
   quiet?: boolean;
+  /**
+   * A Redis URL (redis://HOST:PORT): the points go on its queue for `xbar worker --queue URL`
+   * processes on any machines, and their results are stored as they come (`workers` unused).
+   */
+  queue?: string;
 }
 
 export interface SweepRun {
@@ -28,7 +36,7 @@ export interface SweepRun {
 }
 
 export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Promise<SweepRun> {
-  const { store: path, where, quiet, ...pool } = o;
+  const { store: path, where, quiet, queue, ...pool } = o;
   const store = await DuckDBStore.open(path, where ? { where } : {});
   try {
     await store.begin(sweep);
@@ -36,9 +44,12 @@ export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Prom
     const todo = sweep.points.filter((p) => !done.has(p.id));
     const storedBefore = sweep.points.length - todo.length;
     const workers = Math.min(pool.workers, todo.length);
+    const where = queue
+      ? ` by the workers of ${shownUrl(queue)}`
+      : ` on ${workers} worker${workers > 1 ? 's' : ''}`;
     if (!quiet)
       console.error(
-        `${sweep.name}: ${sweep.points.length} points, ${storedBefore} stored already, ${todo.length} to run${todo.length ? ` on ${workers} worker${workers > 1 ? 's' : ''}` : ''}; status in ${statusFile(path)}`,
+        `${sweep.name}: ${sweep.points.length} points, ${storedBefore} stored already, ${todo.length} to run${todo.length ? where : ''}; status in ${statusFile(path)}`,
       );
     const bar = new SweepProgress({
       sweep: sweep.name,
@@ -47,7 +58,10 @@ export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Prom
       done: storedBefore,
       ...(quiet ? { quiet: true } : {}),
     });
-    const outcome = await runPool(todo, { ...pool, store, onEvent: bar.onEvent }).catch((e) => {
+    const outcome = await (queue
+      ? onQueue(queue, sweep, store, { ...pool, ...(quiet ? { quiet } : {}) }, bar)
+      : runPool(todo, { ...pool, store, onEvent: bar.onEvent })
+    ).catch((e) => {
       bar.end('failed');
       throw e;
     });
@@ -55,5 +69,52 @@ export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Prom
     return { rows: await store.rows(), storedNow: outcome.stored, storedBefore, failed: outcome.failed };
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The sweep's points on the queue at `url`, their results stored as they come (workers elsewhere
+ * run them); Ctrl-C stops coordinating and leaves the points queued for the next `xbar sweep`.
+ */
+async function onQueue(
+  url: string,
+  sweep: SweepDefinition,
+  store: DuckDBStore,
+  o: Omit<PoolOptions, 'store' | 'onEvent'> & { quiet?: boolean },
+  bar: SweepProgress,
+): Promise<PoolOutcome> {
+  const stop = new AbortController();
+  const onSignal = () => {
+    process.stderr.write('\nstopping: the points stay queued, and a rerun stores their results\n');
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const byId = new Map(sweep.points.map((p) => [p.id, p]));
+    const outcome = await runSweepOnQueue(url, sweep, store, {
+      attempts: (o.retries ?? 2) + 1,
+      ...(o.timeoutS === undefined ? {} : { timeoutMs: o.timeoutS * 1000 }),
+      xbar: XBAR_VERSION,
+      signal: stop.signal,
+      // the pool's events, which the bar follows: a point is running from the bar's view only
+      // while its result is handled (the workers are elsewhere)
+      onEvent: (e) => {
+        bar.onEvent({ type: 'start', point: e.point, worker: '' });
+        bar.onEvent(e);
+      },
+      onNote: o.quiet ? () => {} : (line) => process.stderr.write(`${line}\n`),
+    });
+    if (!outcome.finished)
+      throw new Error(
+        `stopped with ${outcome.done} of ${outcome.total} points stored; the rest stay queued (the workers go on): run this again to store their results`,
+      );
+    return {
+      stored: outcome.storedNow,
+      failed: outcome.failed.map((f) => ({ point: byId.get(f.id)!, message: f.message })),
+    };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

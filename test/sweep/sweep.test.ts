@@ -115,16 +115,19 @@ describe('xbar sweep', () => {
     );
     const status = () =>
       existsSync(statusFile(cut)) ? (JSON.parse(readFileSync(statusFile(cut), 'utf8')) as SweepStatus) : null;
-    const waitFor = async (done: number) => {
-      for (let t = 0; t < 600 && (status()?.done ?? 0) < done; t++) await sleep(100);
-      assert.ok((status()?.done ?? 0) >= done, `${done} points done in time`);
+    const waitFor = async (done: number, failed = 0) => {
+      const ready = () => (status()?.done ?? 0) >= done && (status()?.failed_attempts ?? 0) >= failed;
+      for (let t = 0; t < 600 && !ready(); t++) await sleep(100);
+      assert.ok(ready(), `${done} points done and ${failed} attempts failed in time`);
     };
     await waitFor(1);
     // one worker killed mid-point: that attempt fails, a new worker takes its place
     const [victim] = workers(child.pid);
     assert.ok(victim, 'the sweep runs workers');
     process.kill(victim!, 'SIGKILL');
-    await waitFor(3);
+    // the killed attempt is stored as failed before the status counts it; the sweep itself is
+    // killed then, with points still to run (waiting for more could let it finish first)
+    await waitFor(1, 1);
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const before = status()!;

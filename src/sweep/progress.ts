@@ -39,6 +39,8 @@ export class SweepProgress {
   private readonly bar;
   private readonly t0 = Date.now();
   private lastWrite = 0;
+  /** A write put off by the once-a-second limit, so that the file catches up with the last event. */
+  private pending: NodeJS.Timeout | undefined;
 
   constructor(
     o: { sweep: string; store: string; total: number; done: number; quiet?: boolean },
@@ -90,12 +92,24 @@ export class SweepProgress {
           `\npoint ${e.point.index} (${e.point.id}) failed${e.final ? ', no attempts left' : ', will be tried again'}: ${e.message.split('\n')[0]}`,
         );
     }
-    this.write(false);
+    // a failure is written at once: a reader waiting on it (a person, a test) sees it now
+    this.write(e.type === 'fail');
   };
 
   private write(force: boolean): void {
     const now = Date.now();
-    if (!force && now - this.lastWrite < 1000) return;
+    if (!force && now - this.lastWrite < 1000) {
+      this.pending ??= setTimeout(
+        () => {
+          this.pending = undefined;
+          this.write(true);
+        },
+        1000 - (now - this.lastWrite),
+      ).unref();
+      return;
+    }
+    clearTimeout(this.pending);
+    this.pending = undefined;
     this.lastWrite = now;
     const s = this.status;
     const minutes = (now - this.t0) / 60e3;

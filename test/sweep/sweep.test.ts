@@ -113,6 +113,8 @@ describe('xbar sweep', () => {
         stdio: 'ignore',
       },
     );
+    // listened for from the start: a sweep that ended on its own must not leave the test waiting
+    const exited = new Promise((r) => child.once('exit', r));
     const status = () =>
       existsSync(statusFile(cut)) ? (JSON.parse(readFileSync(statusFile(cut), 'utf8')) as SweepStatus) : null;
     const waitFor = async (done: number, failed = 0) => {
@@ -129,7 +131,7 @@ describe('xbar sweep', () => {
     // killed then, with points still to run (waiting for more could let it finish first)
     await waitFor(1, 1);
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     const before = status()!;
     assert.equal(before.state, 'running');
     assert.ok(before.done < 8, 'killed before the end');

@@ -82,6 +82,11 @@ export class DuckDBStore implements SweepStore, SweepReader {
     private readonly lock: string | null,
   ) {}
 
+  /** The flag that named the store (`--store`, or `--out` for an experiment's folder), for advice. */
+  private get flag(): string {
+    return this.where.split(' ')[0]!;
+  }
+
   /** Opens (or, to write, creates) the store at `path`. */
   static async open(path: string, o: OpenStoreOptions = {}): Promise<DuckDBStore> {
     const where = o.where ?? `--store ${path}`;
@@ -211,7 +216,7 @@ export class DuckDBStore implements SweepStore, SweepReader {
     if (made !== XBAR_VERSION)
       throw new InputError(
         this.where,
-        `made by xbar ${made}; this is xbar ${XBAR_VERSION}, whose points might compute differently, so it adds none there (its results stay readable: xbar report ${this.path}); use another --store, or xbar ${made}`,
+        `made by xbar ${made}; this is xbar ${XBAR_VERSION}, whose points might compute differently, so it adds none there (its results stay readable: xbar report ${this.path}); use another ${this.flag}, or xbar ${made}`,
       );
     await this.migrate(schema);
   }
@@ -232,7 +237,7 @@ export class DuckDBStore implements SweepStore, SweepReader {
         const [, first] = missing[0]!;
         throw new InputError(
           this.where,
-          `holds the sweep '${m.get('name')}', with ${missing.length} point${missing.length > 1 ? 's' : ''} this sweep does not define (point ${first.index}: ${describePoint(first.settings)}); a store holds one sweep, which may only gain points: use another --store`,
+          `holds the sweep '${m.get('name')}', with ${missing.length} point${missing.length > 1 ? 's' : ''} this sweep does not define (point ${first.index}: ${describePoint(first.settings)}); a store holds one sweep, which may only gain points: use another ${this.flag}`,
         );
       }
       await this.transaction(async () => {

@@ -108,6 +108,10 @@ describe('DuckDB store', () => {
     );
     assert.equal((await again.rows()).filter((r) => r.result).length, 1);
     await again.close();
+    // opened for an experiment's folder, the advice names its flag
+    const folder = await DuckDBStore.open(path, { where: '--out runs/x' });
+    await rejects(folder.begin(sweepOf([0, 2, 3])), /use another --out$/);
+    await folder.close();
   });
 
   it('refuses to write a store of a newer schema or another xbar version, and reads the latter', async () => {

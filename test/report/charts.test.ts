@@ -4,8 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parse } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
 import {
   barChart,
   type Chart,
@@ -19,27 +17,7 @@ import {
   scatterChart,
 } from '../../src/report/charts.js';
 import { toPng, toSvg } from '../../src/report/render.js';
-
-/** Compiles with Vega-Lite, failing on any warning, and parses the Vega spec it gives. */
-function compileStrict(spec: TopLevelSpec) {
-  const warnings: string[] = [];
-  const logger = {
-    level: () => logger,
-    error: (...m: unknown[]): never => {
-      throw new Error(m.join(' '));
-    },
-    warn: (...m: unknown[]) => {
-      warnings.push(m.join(' '));
-      return logger;
-    },
-    info: () => logger,
-    debug: () => logger,
-  };
-  const vg = compile(spec, { logger }).spec;
-  assert.deepEqual(warnings, []);
-  parse(vg);
-  return vg;
-}
+import { compileStrict } from '../helpers/vega.js';
 
 /** The SVG of one chart, after checking that its spec is valid. */
 async function draw(chart: Chart): Promise<string> {

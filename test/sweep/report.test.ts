@@ -8,8 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parse } from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import {
   markdownReport,
   pointsTable,
@@ -32,25 +31,7 @@ import {
 import type { StoredRow } from '../../src/sweep/types.js';
 import { Rng } from '../../src/util/math.js';
 import { driftSweep, memoryReader, pointOf, resultOf } from '../helpers/sweep-rows.js';
-
-/** Compiles with Vega-Lite, failing on any warning, and parses the Vega spec it gives. */
-function compileStrict(spec: TopLevelSpec): void {
-  const warnings: string[] = [];
-  const logger = {
-    level: () => logger,
-    error: (...m: unknown[]): never => {
-      throw new Error(m.join(' '));
-    },
-    warn: (...m: unknown[]) => {
-      warnings.push(m.join(' '));
-      return logger;
-    },
-    info: () => logger,
-    debug: () => logger,
-  };
-  parse(compile(spec, { logger }).spec);
-  assert.deepEqual(warnings, []);
-}
+import { compileStrict } from '../helpers/vega.js';
 
 /** The data values of a spec's layers (and its own), by layer. */
 const layerValues = (spec: TopLevelSpec): Record<string, unknown>[][] => {

@@ -1,6 +1,7 @@
 /** `xbar sweep FILE.yaml`: every point of a sweep file, on local worker processes, into a store. */
 import type { Command } from 'commander';
 import { readSweepFile } from '../sweep/file.js';
+import { RETRIES } from '../sweep/pool.js';
 import { runSweep } from '../sweep/run.js';
 import type { StoredRow } from '../sweep/types.js';
 import { InputError } from '../util/errors.js';
@@ -51,7 +52,7 @@ export function registerSweep(program: Command): void {
       ),
     opt('--store <file>', 'the DuckDB store (default: runs/NAME.duckdb, NAME the sweep’s name)'),
     opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
-    opt('--retries <n>', 'more attempts for a point that fails', 0, 2),
+    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
     opt(
       '--timeout <s>',
       'seconds a point may take before its worker is killed (with --queue: stops it) and the attempt fails (default: no limit)',

@@ -22,7 +22,7 @@ export type PoolEvent =
 export interface PoolOptions {
   workers: number;
   store: SweepStore;
-  /** More attempts for a point that failed (default 2). */
+  /** More attempts for a point that failed (default RETRIES). */
   retries?: number;
   provider?: Provider;
   /** Seconds a point may run before its worker is killed and the attempt counts as failed. */
@@ -36,6 +36,9 @@ export interface PoolOutcome {
   failed: { point: Point; message: string }[];
 }
 
+/** More attempts for a point that failed, by default (locally and on a queue). */
+export const RETRIES = 2;
+
 const WORKER = fileURLToPath(new URL('./pool-worker.js', import.meta.url));
 
 /**
@@ -47,7 +50,7 @@ export const threadsPerWorker = (workers: number): number =>
 
 /** Runs `points` (those to do, in order) on `workers` processes, storing each result. */
 export function runPool(points: readonly Point[], o: PoolOptions): Promise<PoolOutcome> {
-  const retries = o.retries ?? 2;
+  const retries = o.retries ?? RETRIES;
   const todo = [...points];
   const attempts = new Map<string, number>();
   const failed: PoolOutcome['failed'] = [];

@@ -20,6 +20,7 @@ import { hostname } from 'node:os';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { InputError } from '../util/errors.js';
+import { RETRIES } from './pool.js';
 import type { Point, PointResult, Provenance, RunPoint, SweepDefinition, SweepStore } from './types.js';
 
 export const POINTS_QUEUE = 'xbar-points';
@@ -175,7 +176,7 @@ export type QueueEvent =
   | { type: 'fail'; point: Point; message: string; final: boolean };
 
 export interface QueueSweepOptions {
-  /** Attempts per point before it counts as failed (default 3). */
+  /** Attempts per point before it counts as failed (default RETRIES + 1, as a local sweep). */
   attempts?: number;
   /** First retry's delay; each further one doubles it (default 2000 ms). */
   backoffMs?: number;
@@ -279,7 +280,7 @@ export async function runSweepOnQueue(
 ): Promise<QueueSweepSummary> {
   const t0 = Date.now();
   const note = o.onNote ?? (() => {});
-  const attempts = o.attempts ?? 3;
+  const attempts = o.attempts ?? RETRIES + 1;
   const redis = await connectRedis(url);
   const key = sweepKey(sweep.name);
   const prefix = o.prefix ?? 'xbar';

@@ -6,7 +6,7 @@
  */
 import { XBAR_VERSION } from '../util/version.js';
 import { DuckDBStore } from './duckdb.js';
-import { type PoolOptions, type PoolOutcome, runPool } from './pool.js';
+import { type PoolOptions, type PoolOutcome, RETRIES, runPool } from './pool.js';
 import { SweepProgress, statusFile } from './progress.js';
 import { runSweepOnQueue, shownUrl } from './queue.js';
 import type { Point, StoredRow, SweepDefinition } from './types.js';
@@ -44,12 +44,12 @@ export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Prom
     const todo = sweep.points.filter((p) => !done.has(p.id));
     const storedBefore = sweep.points.length - todo.length;
     const workers = Math.min(pool.workers, todo.length);
-    const where = queue
+    const runsOn = queue
       ? ` by the workers of ${shownUrl(queue)}`
       : ` on ${workers} worker${workers > 1 ? 's' : ''}`;
     if (!quiet)
       console.error(
-        `${sweep.name}: ${sweep.points.length} points, ${storedBefore} stored already, ${todo.length} to run${todo.length ? where : ''}; status in ${statusFile(path)}`,
+        `${sweep.name}: ${sweep.points.length} points, ${storedBefore} stored already, ${todo.length} to run${todo.length ? runsOn : ''}; status in ${statusFile(path)}`,
       );
     const bar = new SweepProgress({
       sweep: sweep.name,
@@ -93,7 +93,7 @@ async function onQueue(
   try {
     const byId = new Map(sweep.points.map((p) => [p.id, p]));
     const outcome = await runSweepOnQueue(url, sweep, store, {
-      attempts: (o.retries ?? 2) + 1,
+      attempts: (o.retries ?? RETRIES) + 1,
       ...(o.timeoutS === undefined ? {} : { timeoutMs: o.timeoutS * 1000 }),
       xbar: XBAR_VERSION,
       signal: stop.signal,

@@ -4,7 +4,7 @@ import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, type Split } from '../eval/data.js';
-import { evaluate } from '../eval/evaluate.js';
+import { EVAL_BATCH, evaluate } from '../eval/evaluate.js';
 import { monteCarlo } from '../eval/montecarlo.js';
 import { type ClipFormerConfig, costBeta, parseClipFormerFlag } from '../methods/clipformer.js';
 import { prepareInstances } from '../methods/prepare.js';
@@ -49,7 +49,7 @@ export function registerEval(program: Command): void {
     flag('data', { required: true }),
     flag('split', { help: 'test | dev | train (default: test for images, dev for GLUE)' }),
     flag('limit', { help: 'evaluate the first n examples' }),
-    flag('batch', { value: 32 }),
+    flag('batch', { value: EVAL_BATCH }),
     flag('maxLength', { value: 128 }),
     flag('hw', { help: 'evaluate on hardware: a preset (xbar hw list) or a YAML/JSON spec file' }),
     flag('set'),

@@ -53,8 +53,11 @@ export function decide(logits: HostArray, regression: boolean): Float64Array {
   });
 }
 
+/** Examples per forward when the caller names none (noise drawn per run depends on it). */
+export const EVAL_BATCH = 32;
+
 export async function evaluate(model: Model, data: EvalData, opts: EvalOptions = {}): Promise<EvalResult> {
-  const batch = opts.batch ?? 32;
+  const batch = opts.batch ?? EVAL_BATCH;
   const t0 = performance.now();
   const predictions = new Float64Array(data.size);
   const bar = progress(opts.label ?? '', data.size, { quiet: !opts.label });

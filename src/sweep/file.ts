@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { loadSpec } from '../analog/presets.js';
 import { isObject } from '../analog/resolve.js';
 import { parseDataSpec } from '../eval/data.js';
+import { EVAL_BATCH } from '../eval/evaluate.js';
 import { ClipFormerConfig, parseClipFormerFlag } from '../methods/clipformer.js';
 import { parseDuration } from '../util/duration.js';
 import { InputError, type Problem } from '../util/errors.js';
@@ -104,7 +105,7 @@ const SHORTHANDS = ['set', 'clipformer'] as const;
 const TOP_ONLY = ['name', 'description', 'grid', 'list'] as const;
 
 /** What a point gets when no field sets it (as `xbar eval`'s defaults). */
-export const DEFAULTS = { seed: 0, batch: 32, method: 'none' } as const;
+export const DEFAULTS = { seed: 0, batch: EVAL_BATCH, method: 'none' } as const;
 
 /** The short hex id of a point's settings: sha256 of their JSON with keys sorted. */
 export function pointId(settings: PointSettings): string {

@@ -30,6 +30,7 @@ import { parseDuration } from '../util/duration.js';
 import { InputError, type Problem } from '../util/errors.js';
 import { readBytes } from '../util/files.js';
 import { closest, intIn } from '../util/validate.js';
+import { EVAL_TASK, TASKS } from './tasks.js';
 import type { Point, PointSettings, SweepDefinition } from './types.js';
 
 type Scalar = string | number | boolean;
@@ -68,8 +69,8 @@ const dataSetting = (what: string) =>
       return `${kind}:${samePath(path)}`;
     });
 
-/** The settings a point may have, each as its flag of `xbar eval` takes it. */
-const SETTINGS = {
+/** The settings every point may have, each as its flag of `xbar eval` takes it. */
+const SHARED = {
   model: text('a model folder (config.json + model.safetensors)')
     .superRefine(
       check((v) => {
@@ -96,10 +97,30 @@ const SETTINGS = {
   batch: wholeFrom(1),
   maxLength: wholeFrom(1),
   snr: z.boolean({ error: 'use true or false' }),
+  /** What the point computes: `eval` (`xbar eval`'s measurement, the default) or a task of tasks.ts. */
+  task: z.enum([EVAL_TASK, ...TASKS.keys()] as [string, ...string[]], {
+    error: `use ${[EVAL_TASK, ...TASKS.keys()].join(', ')}`,
+  }),
 } as const satisfies Record<string, z.ZodType>;
 
-type SettingName = keyof typeof SETTINGS;
-const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+/** Each task's own settings, by setting: the task that reads it. */
+const TASK_OF_SETTING = new Map<string, string>();
+for (const t of TASKS.values())
+  for (const k of Object.keys(t.settings)) {
+    if (k in SHARED || TASK_OF_SETTING.has(k))
+      throw new Error(
+        `task ${t.name}: its setting '${k}' is a setting of ${TASK_OF_SETTING.get(k) ?? 'every point'} already`,
+      );
+    TASK_OF_SETTING.set(k, t.name);
+  }
+
+/** Every setting a point may have: the shared ones and the tasks' own. */
+const SETTINGS: Readonly<Record<string, z.ZodType>> = Object.assign(
+  {},
+  SHARED,
+  ...[...TASKS.values()].map((t) => t.settings),
+);
+const SETTING_NAMES = Object.keys(SETTINGS);
 /** Fields that set several settings: `set` (hardware fields) and `clipformer` (α,β). */
 const SHORTHANDS = ['set', 'clipformer'] as const;
 const TOP_ONLY = ['name', 'description', 'grid', 'list'] as const;
@@ -116,13 +137,8 @@ export function pointId(settings: PointSettings): string {
 }
 
 /** A setting's value as its schema takes it, or a problem naming the field. */
-function settingValue(
-  name: SettingName,
-  value: unknown,
-  field: string,
-  problems: Problem[],
-): Scalar | undefined {
-  const r = (SETTINGS[name] as z.ZodType).safeParse(value);
+function settingValue(name: string, value: unknown, field: string, problems: Problem[]): Scalar | undefined {
+  const r = SETTINGS[name]!.safeParse(value);
   if (r.success) return r.data as Scalar;
   const message = r.error.issues[0]?.message ?? 'not allowed';
   problems.push(
@@ -213,8 +229,8 @@ function fieldSettings(key: string, value: unknown, field: string, problems: Pro
       return {};
     }
   }
-  if ((SETTING_NAMES as string[]).includes(key)) {
-    const v = settingValue(key as SettingName, value, field, problems);
+  if (SETTING_NAMES.includes(key)) {
+    const v = settingValue(key, value, field, problems);
     return v === undefined ? {} : { [key]: v };
   }
   const near = closest(key, [...SETTING_NAMES, ...SHORTHANDS]);
@@ -274,6 +290,8 @@ function complete(s: Partial): Partial {
   if (out['method'] === undefined && ('clipformer.alpha' in out || 'clipformer.beta' in out))
     out['method'] = 'clipformer';
   for (const [k, v] of Object.entries(DEFAULTS)) out[k] ??= v;
+  // the measurement is what a point without a task is: one spelling, one id
+  if (out['task'] === EVAL_TASK) delete out['task'];
   if (out['method'] === 'clipformer') {
     out['clipformer.alpha'] ??= ClipFormerConfig.shape.alpha.parse(undefined);
     out['clipformer.beta'] ??= ClipFormerConfig.shape.beta.parse(undefined);
@@ -297,9 +315,18 @@ export function hardwareSetsOf(s: PointSettings, withTime = true): string[] {
 /** Problems of a point as a whole: what it lacks, and a hardware spec its fields do not make. */
 function pointProblems(s: Partial, where: string, specs: Set<string>): Problem[] {
   const problems: Problem[] = [];
-  for (const f of ['model', 'data'] as const)
+  const task = s['task'] === undefined ? undefined : TASKS.get(String(s['task']));
+  for (const f of task?.requires ?? (['model', 'data'] as const))
     if (s[f] === undefined)
       problems.push(`${where}: no ${f}; set it at the top, in the grid or in each list entry`);
+  for (const k of Object.keys(s)) {
+    const owner = TASK_OF_SETTING.get(k);
+    if (owner !== undefined && owner !== task?.name)
+      problems.push(
+        `${where}: ${k} is a setting of task ${owner}, and this point's task is ${task?.name ?? EVAL_TASK}`,
+      );
+  }
+  if (task?.check) problems.push(...task.check(s, where));
   const hw = s['hw'];
   // a duration is a valid timeS: points that differ in time alone share their spec's check
   const sets = hardwareSetsOf(s, false);

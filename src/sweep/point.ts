@@ -23,7 +23,8 @@ import { modelCost } from '../methods/trex/cost.js';
 import { loadModel, type Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { DEFAULTS, hardwareSetsOf } from './file.js';
-import type { Point, PointResult, PointSettings, RunPoint } from './types.js';
+import { TASKS } from './tasks.js';
+import type { Point, PointResult, PointSettings, RunPoint, TaskContext } from './types.js';
 
 /** The few most recently used values of a key: a worker's memory stays bounded over a long sweep. */
 class Recent<V> {
@@ -68,11 +69,38 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
   const datas = new Recent<EvalData>(4);
   const ideals = new Recent<number>(8);
   const prepared = new Recent<Prepared>(2);
+  const values = new Recent<unknown>(8);
+  const model = (dir: string) => models.get(dir, () => loadModel(dir));
+  const openFor = async (
+    dir: string,
+    spec: string,
+    o: { split?: Split; limit?: number; maxLength?: number } = {},
+  ): Promise<EvalData> => {
+    const dataSpec = parseDataSpec(spec);
+    const openOptions = { modelDir: dir, maxLength: o.maxLength ?? 128, ...o };
+    return datas.get(JSON.stringify([dir, dataSpec, openOptions]), async () =>
+      openData(dataSpec, await model(dir), openOptions),
+    );
+  };
 
   return async (point: Point, run = {}) => {
     // a point given up (a queue's timeout) stops at the next step rather than running on
     const check = () => run.signal?.throwIfAborted();
     const s = point.settings;
+    const taskName = str(s, 'task');
+    if (taskName !== undefined) {
+      const task = TASKS.get(taskName);
+      if (!task) throw new Error(`point ${point.index}: task ${taskName} is not one this xbar runs`);
+      const ctx: TaskContext = {
+        provider,
+        note,
+        check,
+        model,
+        data: openFor,
+        cached: <V>(key: string, make: () => Promise<V>) => values.get(key, make) as Promise<V>,
+      };
+      return task.run(point, ctx);
+    }
     const dir = str(s, 'model')!;
     const dataSpec = parseDataSpec(str(s, 'data')!);
     const split = str(s, 'split') as Split | undefined;
@@ -80,17 +108,11 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
     const maxLength = num(s, 'maxLength', 128);
     const batch = num(s, 'batch', DEFAULTS.batch);
     const seed = num(s, 'seed', DEFAULTS.seed);
-    const model = await models.get(dir, () => loadModel(dir));
-    const openOptions = {
-      modelDir: dir,
-      maxLength,
-      ...(split ? { split } : {}),
-      ...(limit ? { limit } : {}),
-    };
-    const dataKey = JSON.stringify([dir, dataSpec, openOptions]);
-    const data = await datas.get(dataKey, () => openData(dataSpec, model, openOptions));
-    const ideal = await ideals.get(JSON.stringify([dataKey, batch]), async () => {
-      const r = await evaluate(model, data, { batch, provider });
+    const net = await model(dir);
+    const openOptions = { maxLength, ...(split ? { split } : {}), ...(limit ? { limit } : {}) };
+    const data = await openFor(dir, str(s, 'data')!, openOptions);
+    const ideal = await ideals.get(JSON.stringify([dir, dataSpec, openOptions, batch]), async () => {
+      const r = await evaluate(net, data, { batch, provider });
       return r.value;
     });
 
@@ -100,7 +122,7 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
     const labels: Record<string, string> = { data: data.name };
     let r: { metric: string; value: number; predictions: Float64Array };
     if (hwName === undefined) {
-      r = await evaluate(model, data, { batch, provider });
+      r = await evaluate(net, data, { batch, provider });
     } else {
       const clipformer: ClipFormerConfig | undefined =
         s['method'] === 'clipformer'
@@ -113,11 +135,11 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
       const calibration = str(s, 'calibration');
       const key = JSON.stringify([dir, hwName, sets, clipformer, calibration ?? dataSpec, maxLength]);
       const p = await prepared.get(key, async () => {
-        const hw = loadSpec(hwName, sets, model);
+        const hw = loadSpec(hwName, sets, net);
         const calibrated: string[] = [];
-        const ranges = await prepareInstances(model, dir, hw, {
+        const ranges = await prepareInstances(net, dir, hw, {
           calibration: () =>
-            openData(calibration ? parseDataSpec(calibration) : dataSpec, model, {
+            openData(calibration ? parseDataSpec(calibration) : dataSpec, net, {
               modelDir: dir,
               maxLength,
               split: 'train',
@@ -130,21 +152,21 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
           },
         });
         // the cost with ClipFormer's K/V slice saving, as `xbar eval` reports it
-        const cost = modelCost(model.config, hw, clipformer ? { extra: { beta: costBeta(clipformer) } } : {});
-        return { hw, instance: analogInstances(model, hw, ranges), cost, calibration: calibrated };
+        const cost = modelCost(net.config, hw, clipformer ? { extra: { beta: costBeta(clipformer) } } : {});
+        return { hw, instance: analogInstances(net, hw, ranges), cost, calibration: calibrated };
       });
       check();
       const matmuls = await p.instance(seed);
       check();
       if (s['snr'] === true) {
         // one pass gives the metric and the SNR (the ideal network built into the same graph)
-        const m = await measureSnr(model, data, matmuls, { batch, provider });
+        const m = await measureSnr(net, data, matmuls, { batch, provider });
         const signal = m.blocks.reduce((a, b) => a + b.signal, 0);
         const noise = m.blocks.reduce((a, b) => a + b.noise, 0);
         metrics['snr_db'] = snrDb(signal, noise);
         for (const b of m.blocks) metrics[`snr_db.${b.block}`] = b.snrDb;
         r = m;
-      } else r = await evaluate(model, data, { batch, provider, matmuls, fresh: true });
+      } else r = await evaluate(net, data, { batch, provider, matmuls, fresh: true });
       const t = p.cost.totals;
       Object.assign(metrics, {
         time_s: p.hw.spec.timeS,

@@ -4,11 +4,18 @@
  * with every finished point in a store. These are the contracts between the parts:
  *
  *   file.ts   the sweep file → its points            (SweepDefinition, Point)
- *   point.ts  one point → its metrics                (RunPoint)
+ *   point.ts  one point → its metrics                (RunPoint; a point's `task` picks a PointTask)
+ *   tasks.ts  the tasks a point may be besides `xbar eval`'s measurement (PointTask)
  *   store     the points' results, one row per id    (SweepStore; duckdb.ts on Node)
  *   pool.ts   local workers; queue.ts BullMQ workers (both: Point in, PointResult out)
  *   report.ts tables and plots from a store
  */
+
+import type { z } from 'zod';
+import type { EvalData } from '../eval/data.js';
+import type { Model } from '../models/index.js';
+import type { Provider } from '../runtime/session.js';
+import type { Problem } from '../util/errors.js';
 
 /** A point's settings: everything its result depends on, as plain JSON (the id hashes it). */
 export type PointSettings = Readonly<Record<string, string | number | boolean | null>>;
@@ -102,4 +109,47 @@ export interface SweepReader {
   /** Runs a read-only SQL query; → its columns and rows (values as JSON-safe scalars). */
   query?(sql: string): Promise<{ columns: string[]; rows: unknown[][] }>;
   close(): Promise<void>;
+}
+
+/** What a task's point may use of the worker that runs it: caches shared between its points. */
+export interface TaskContext {
+  /** Where the forwards run (the machine's choice: results do not depend on it). */
+  provider: Provider;
+  /** A note of calibration or loading (shown by a worker that asks for notes). */
+  note(line: string): void;
+  /** Throws if the point was given up (a queue's timeout): call it between long steps. */
+  check(): void;
+  /** A model folder, loaded once and kept while recently used. */
+  model(dir: string): Promise<Model>;
+  /** The data `spec` (KIND:PATH) opened for the model in `dir`, as `xbar eval` opens it; kept likewise. */
+  data(
+    dir: string,
+    spec: string,
+    o?: { split?: 'test' | 'dev' | 'train'; limit?: number; maxLength?: number },
+  ): Promise<EvalData>;
+  /**
+   * A value the worker keeps between points by `key` (a calibration, a search), made once: the
+   * points of a sweep that share it compute it once per worker. The few most recent are kept.
+   */
+  cached<V>(key: string, make: () => Promise<V>): Promise<V>;
+}
+
+/**
+ * A kind of point other than `xbar eval`'s measurement (a point's `task` setting names it): what
+ * a paper experiment runs as one unit, e.g. one instance of a PTO policy or one search for
+ * ClipFormer's (α, β). Its settings are checked as the sweep file's are, and its result is named
+ * numbers and strings as any point's.
+ */
+export interface PointTask {
+  /** The `task` setting that picks it: lower case words with dashes (`pto-instance`). */
+  name: string;
+  /** One line: what a point of it computes. */
+  description: string;
+  /** The settings only this task reads, each with its schema (a message `use …` when refused). */
+  settings: Readonly<Record<string, z.ZodType>>;
+  /** Settings a point of it must have (of the shared ones or its own). */
+  requires: readonly string[];
+  /** Problems of a whole point beyond each setting's schema (`where` names the point). */
+  check?(s: PointSettings, where: string): Problem[];
+  run(point: Point, ctx: TaskContext): Promise<Omit<PointResult, 'provenance'>>;
 }

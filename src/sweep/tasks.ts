@@ -1,0 +1,14 @@
+/**
+ * The tasks a sweep's point may be (its `task` setting) besides `xbar eval`'s measurement, the
+ * default: the units the paper experiments run as points, so that they run on the same pool,
+ * queue and store as any sweep. Each task is a module of its own; this is their list.
+ */
+import type { PointTask } from './types.js';
+
+const ALL: readonly PointTask[] = [];
+
+/** The tasks by name. */
+export const TASKS: ReadonlyMap<string, PointTask> = new Map(ALL.map((t) => [t.name, t]));
+
+/** The default task's name: the measurement `xbar eval` makes (a point without `task`). */
+export const EVAL_TASK = 'eval';

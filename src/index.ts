@@ -22,18 +22,24 @@ export { loadModel, MODEL_SIZES, Model, type ModelConfig, randomModel } from './
 export { toPng, toSvg } from './report/render.js';
 export { type CompileOptions, compile, type Provider, type RunnableGraph } from './runtime/session.js';
 export { type AdapterInfo, describeAdapter } from './runtime/webgpu/device.js';
+export { DuckDBStore, openStore, SCHEMA_VERSION } from './sweep/duckdb.js';
 export { parseSweep, pointId, readSweepFile, sweepOf } from './sweep/file.js';
 export { createPointRunner, type PointRunnerOptions, runPoint } from './sweep/point.js';
+export { type QueueWorker, type QueueWorkerOptions, startQueueWorker } from './sweep/queue.js';
+export { type RunSweepOptions, runSweep, type SweepRun } from './sweep/run.js';
+export { TASKS } from './sweep/tasks.js';
 export type {
   Point,
   PointResult,
   PointSettings,
+  PointTask,
   Provenance,
   RunPoint,
   StoredRow,
   SweepDefinition,
   SweepReader,
   SweepStore,
+  TaskContext,
 } from './sweep/types.js';
 
 /** The absolute path of a file the package ships, e.g. `shippedPath('models/vit-fmnist')`. */

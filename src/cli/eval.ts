@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
+import { noCostReason } from '../cost/mapping.js';
 import { costJson, totalsRows } from '../cost/report.js';
 import { openData, type Split } from '../eval/data.js';
 import { EVAL_BATCH, evaluate } from '../eval/evaluate.js';
@@ -104,11 +105,14 @@ export function registerEval(program: Command): void {
       bar.stop();
       // what the same model costs on this hardware (shapes only)
       // with its reuse / sharing / pruning, if any, and ClipFormer's K/V slice saving
-      const c = modelCost(model.config, hw, o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {});
+      const noCost = noCostReason(hw);
+      const c = noCost
+        ? null
+        : modelCost(model.config, hw, o.clipformer ? { extra: { beta: costBeta(o.clipformer) } } : {});
       const { name, timeS } = hw.spec;
       if (o.json) {
         const clipformer = o.clipformer ? { clipformer: o.clipformer } : {};
-        console.log(JSON.stringify({ ...r, hw: name, timeS, ...clipformer, cost: costJson(c) }));
+        console.log(JSON.stringify({ ...r, hw: name, timeS, ...clipformer, cost: c ? costJson(c) : null }));
         return;
       }
       const f = (v: number) => v.toFixed(4);
@@ -123,7 +127,9 @@ export function registerEval(program: Command): void {
             'analog',
             `${f(r.mean)} ± ${f(r.std)} (${r.repeats} instances, seeds ${r.seeds[0]}..${r.seeds.at(-1)})`,
           ],
-          ...totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()]),
+          ...(c
+            ? totalsRows(c).map((row) => [row[0]!, `${row[1]} ${row[2] ?? ''}`.trim()])
+            : [['cost', `none: ${noCost}`]]),
           ['time', `${r.seconds.toFixed(1)} s`],
         ]),
       );

@@ -3,7 +3,7 @@
  * included), the crossbar configuration of each layer, and the cost-only architecture.
  * Fields the spec has (tile rows/cols, cells, DAC, ADC, technology) are read from it.
  */
-import { mergeSpec } from '../analog/resolve.js';
+import { mergeSpec, type ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar, HardwareSpec } from '../analog/spec.js';
 import { InputError } from '../util/errors.js';
 import { parseWith } from '../util/validate.js';
@@ -47,6 +47,20 @@ export function kvSlices(cells: Crossbar['cells'], beta = 1): number {
 
 /** User overrides of library entries, per technology (deep-merged, then validated). */
 export type LibraryOverrides = Partial<Record<CostTechnology, Record<string, unknown>>>;
+
+/**
+ * Why `hw` has no cost, or null where it has one: a technology without cost numbers (the `ideal`
+ * preset's, say) on its crossbars. Accuracy is still measured on such a spec; its cost is not.
+ */
+export function noCostReason(hw: ResolvedSpec): string | null {
+  const layers = hw.layers ?? [];
+  const techs = new Set([hw.spec.technology, ...layers.map((l) => hw.crossbar(l).technology)]);
+  if (hw.attention) techs.add(hw.attention.technology);
+  const missing = [...techs].filter((t) => !(COST_TECHNOLOGIES as readonly string[]).includes(t));
+  return missing.length
+    ? `technology ${missing.map((t) => `'${t}'`).join(', ')} has no cost numbers (${COST_TECHNOLOGIES.join(', ')} have)`
+    : null;
+}
 
 /** The validated library entry of a technology, with a user's overrides. */
 export function libraryEntry(tech: string, overrides: LibraryOverrides = {}): TechnologyCost {

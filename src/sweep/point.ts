@@ -12,6 +12,7 @@ import { analogInstances } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { CostReport } from '../cost/cost.js';
+import { noCostReason } from '../cost/mapping.js';
 import { type EvalData, openData, parseDataSpec, type Split } from '../eval/data.js';
 import { evaluate } from '../eval/evaluate.js';
 import { metricInterval95 } from '../eval/metrics.js';
@@ -45,7 +46,9 @@ class Recent<V> {
 interface Prepared {
   hw: ResolvedSpec;
   instance: Instance;
-  cost: CostReport;
+  /** Null where the spec's technology has no cost numbers (`costless` says why). */
+  cost: CostReport | null;
+  costless: string | null;
   /** What calibrated its ranges set on data (the calibrations' lines), if any. */
   calibration: string[];
 }
@@ -152,8 +155,11 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
           },
         });
         // the cost with ClipFormer's K/V slice saving, as `xbar eval` reports it
-        const cost = modelCost(net.config, hw, clipformer ? { extra: { beta: costBeta(clipformer) } } : {});
-        return { hw, instance: analogInstances(net, hw, ranges), cost, calibration: calibrated };
+        const costless = noCostReason(hw);
+        const cost = costless
+          ? null
+          : modelCost(net.config, hw, clipformer ? { extra: { beta: costBeta(clipformer) } } : {});
+        return { hw, instance: analogInstances(net, hw, ranges), cost, costless, calibration: calibrated };
       });
       check();
       const matmuls = await p.instance(seed);
@@ -167,17 +173,20 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
         for (const b of m.blocks) metrics[`snr_db.${b.block}`] = b.snrDb;
         r = m;
       } else r = await evaluate(net, data, { batch, provider, matmuls, fresh: true });
-      const t = p.cost.totals;
-      Object.assign(metrics, {
-        time_s: p.hw.spec.timeS,
-        energy_mJ: t.energyMJ,
-        delay_ms: t.delayMs,
-        area_mm2: t.areaMm2,
-        edap: t.edap,
-      });
+      metrics['time_s'] = p.hw.spec.timeS;
+      if (p.cost) {
+        const t = p.cost.totals;
+        Object.assign(metrics, {
+          energy_mJ: t.energyMJ,
+          delay_ms: t.delayMs,
+          area_mm2: t.areaMm2,
+          edap: t.edap,
+        });
+      }
       labels['hardware'] = p.hw.spec.name;
       if (p.calibration.length) labels['calibration'] = p.calibration.join('; ');
-      labels['edap'] = 'mJ·ms·mm²';
+      if (p.cost) labels['edap'] = 'mJ·ms·mm²';
+      else labels['cost'] = `none: ${p.costless}`;
     }
     const ci = metricInterval95(r.metric as never, r.predictions, data.targets);
     metrics['metric'] = r.value;

@@ -158,5 +158,9 @@ export function wilson95(hits: number, n: number): { low: number; high: number }
   const z2n = (z * z) / n;
   const centre = (p + z2n / 2) / (1 + z2n);
   const half = (z / (1 + z2n)) * Math.sqrt((p * (1 - p)) / n + z2n / (4 * n));
-  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // at p = 0 and p = 1 the bound is 0 or 1 exactly; rounding must not put the estimate outside
+  return {
+    low: hits === 0 ? 0 : Math.max(0, centre - half),
+    high: hits === n ? 1 : Math.min(1, centre + half),
+  };
 }

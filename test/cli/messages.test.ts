@@ -30,6 +30,18 @@ describe('messages for bad input', () => {
     assert.match(provider.stderr, /cpu.*webgpu.*auto/);
   });
 
+  it('a spec whose technology has no cost numbers: the accuracy, and the cost named as missing and why', async () => {
+    const demo = `fashion-mnist:${join(ROOT, 'data/fashion-mnist-demo')}`;
+    const args = ['eval', '--model', join(ROOT, 'models/vit-fmnist'), '--data', demo, '--hw', 'ideal'];
+    const r = await xbarAsync([...args, '--limit', '4', '--repeats', '1']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /analog\s+[01]\.\d{4}/);
+    assert.match(r.stdout, /cost\s+none: technology 'ideal' has no cost numbers \(fefet, sram, rram, pcm have\)/);
+    const json = await xbarAsync([...args, '--limit', '4', '--repeats', '1', '--json']);
+    assert.equal(json.status, 0, json.stderr);
+    assert.equal(JSON.parse(json.stdout).cost, null);
+  });
+
   it('a GLUE file with only a header names the file', async () => {
     const dir = tmp('glue');
     writeFileSync(join(dir, 'dev.tsv'), 'sentence\tlabel\n');

@@ -151,6 +151,11 @@ describe('metric intervals', () => {
         `${k}/${n}: ${r.low}, ${r.high}`,
       );
     }
+    // all right or all wrong: the interval holds the estimate exactly at its end (no rounding past it)
+    for (const n of [1, 4, 7, 20, 263]) {
+      assert.equal(hits(n, n).high, 1, `${n}/${n}`);
+      assert.equal(hits(0, n).low, 0, `0/${n}`);
+    }
   });
 
   it('bootstraps the other metrics, the same interval for the same predictions', () => {

@@ -13,8 +13,13 @@
  * a time: it holds `STORE.lock` beside the file (util/lock.ts). A store is refused for writing
  * when a newer xbar or another xbar version made it (its points might compute differently);
  * stores of earlier schema versions are read (migrated in memory, the file left as it is).
+ *
+ * DuckDB lets no other process open a file one process writes, so the writer keeps a snapshot
+ * beside it, `STORE.snapshot`: a copy made when the sweep begins and at most every
+ * SNAPSHOT_EVERY_MS after a result, removed when the writer closes. A reader that finds the store
+ * locked reads the snapshot and says how old it is: a report of a running sweep lags by seconds.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { InputError } from '../util/errors.js';
@@ -39,6 +44,12 @@ export const SCHEMA_VERSION = 1;
 /** The block size of a new store's file, in bytes (DuckDB's smallest). */
 const STORE_BLOCK_SIZE = 16384;
 
+/** How often, at most, the writer refreshes its snapshot for readers (ms). */
+export const SNAPSHOT_EVERY_MS = 5000;
+
+/** The snapshot readers read while `path` is being written. */
+export const snapshotOf = (path: string): string => `${path}.snapshot`;
+
 const PROVENANCE = 'host VARCHAR, worker VARCHAR, started VARCHAR, seconds DOUBLE, xbar VARCHAR';
 
 const CREATE = [
@@ -59,6 +70,10 @@ export interface OpenStoreOptions {
   readOnly?: boolean;
   /** Names the store in messages (default `--store PATH`). */
   where?: string;
+  /** Told when a reader reads the writer's snapshot instead of the store (how old it is). */
+  note?: (line: string) => void;
+  /** The writer's snapshot interval (default SNAPSHOT_EVERY_MS; 0: after every result). */
+  snapshotEveryMs?: number;
 }
 
 /** A value of a DuckDB row as JSON: numbers, text, booleans, null. */
@@ -72,6 +87,8 @@ function jsonSafe(v: unknown): unknown {
 export class DuckDBStore implements SweepStore, SweepReader {
   /** Every operation waits for the one before: a connection runs one transaction at a time. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** When the writer last refreshed its snapshot (ms since the epoch). */
+  private snapshotAt = 0;
 
   private constructor(
     readonly path: string,
@@ -80,6 +97,7 @@ export class DuckDBStore implements SweepStore, SweepReader {
     private readonly readOnly: boolean,
     private readonly where: string,
     private readonly lock: string | null,
+    private readonly snapshotEveryMs = SNAPSHOT_EVERY_MS,
   ) {}
 
   /** The flag that named the store (`--store`, or `--out` for an experiment's folder), for advice. */
@@ -93,7 +111,17 @@ export class DuckDBStore implements SweepStore, SweepReader {
     if (o.readOnly) {
       if (!existsSync(path))
         throw new InputError(where, 'no store there (a sweep writes one: xbar sweep FILE.yaml)');
-      return DuckDBStore.openReadOnly(path, where);
+      return DuckDBStore.openReadOnly(path, where).catch((e: unknown) => {
+        // DuckDB lets no other process open a file while one writes it: read the writer's snapshot
+        const snapshot = snapshotOf(path);
+        if (!(e instanceof InputError && /could not set lock/i.test(e.message) && existsSync(snapshot)))
+          throw e;
+        const age = Math.max(0, Math.round((Date.now() - statSync(snapshot).mtimeMs) / 1000));
+        (o.note ?? console.error)(
+          `${path} is being written (${path}.lock names by whom): reading its snapshot of ${age} s ago`,
+        );
+        return DuckDBStore.openReadOnly(snapshot, where);
+      });
     }
     ensureDir(dirname(path));
     const lock = `${path}.lock`;
@@ -104,8 +132,9 @@ export class DuckDBStore implements SweepStore, SweepReader {
       // hundred KB, not megabytes (small enough to keep with results); an existing file keeps its own
       instance = await DuckDBInstance.create(path, { default_block_size: String(STORE_BLOCK_SIZE) });
       const db = await instance.connect();
-      const store = new DuckDBStore(path, instance, db, false, where, lock);
+      const store = new DuckDBStore(path, instance, db, false, where, lock, o.snapshotEveryMs);
       await store.prepareForWriting();
+      rmSync(snapshotOf(path), { force: true });
       return store;
     } catch (e) {
       instance?.closeSync();
@@ -261,6 +290,7 @@ export class DuckDBStore implements SweepStore, SweepReader {
             [k!, v!],
           );
       });
+      await this.snapshot();
     });
   }
 
@@ -289,8 +319,33 @@ export class DuckDBStore implements SweepStore, SweepReader {
           ],
         );
         return r.rowsChanged > 0;
+      }).then(async (stored) => {
+        if (Date.now() - this.snapshotAt >= this.snapshotEveryMs) await this.snapshot();
+        return stored;
       }),
     );
+  }
+
+  /**
+   * Copies the store to its snapshot through DuckDB (COPY FROM DATABASE into a new file, then a
+   * rename, so a reader sees a whole one). Not a file copy: opening the store's file again in
+   * this process and closing it would drop the process's POSIX lock on it, which keeps other
+   * processes from opening it mid-write. Runs inside `serial`: no write happens meanwhile.
+   */
+  private async snapshot(): Promise<void> {
+    const to = snapshotOf(this.path);
+    const tmp = `${to}.tmp`;
+    rmSync(tmp, { force: true });
+    const [[name]] = (await this.all('SELECT current_database()')) as [[string]];
+    const quoted = (s: string) => `'${s.replaceAll("'", "''")}'`;
+    await this.db.run(`ATTACH ${quoted(tmp)} AS xbar_snapshot (BLOCK_SIZE ${STORE_BLOCK_SIZE})`);
+    try {
+      await this.db.run(`COPY FROM DATABASE "${name.replaceAll('"', '""')}" TO xbar_snapshot`);
+    } finally {
+      await this.db.run('DETACH xbar_snapshot');
+    }
+    renameSync(tmp, to);
+    this.snapshotAt = Date.now();
   }
 
   async fail(id: string, message: string, p: Provenance): Promise<void> {
@@ -393,7 +448,11 @@ export class DuckDBStore implements SweepStore, SweepReader {
     await this.chain;
     this.db.closeSync();
     this.instance.closeSync();
-    if (this.lock) unlockFile(this.lock);
+    if (this.lock) {
+      // the store itself is readable now
+      rmSync(snapshotOf(this.path), { force: true });
+      unlockFile(this.lock);
+    }
   }
 }
 

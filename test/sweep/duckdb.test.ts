@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { DuckDBStore, openStore, SCHEMA_VERSION } from '../../src/sweep/duckdb.js';
+import { DuckDBStore, openStore, SCHEMA_VERSION, snapshotOf } from '../../src/sweep/duckdb.js';
 import { pointId } from '../../src/sweep/file.js';
 import type { Point, PointResult, PointSettings, SweepDefinition } from '../../src/sweep/types.js';
 import { InputError } from '../../src/util/errors.js';
@@ -174,5 +174,28 @@ describe('DuckDB store', () => {
     );
     await store.close();
     assert.ok(!existsSync(`${path}.lock`), 'closing gives the lock up');
+  });
+
+  it('lets another process report a store while it is written, from the snapshot beside it', async () => {
+    const path = join(dir, 'running.duckdb');
+    const sweep = sweepOf([0, 1, 2]);
+    const count = () =>
+      xbar(['report', path, '--sql', 'SELECT count(*) AS n FROM results', '--format', 'csv']);
+    const store = await DuckDBStore.open(path, { snapshotEveryMs: 0 });
+    await store.begin(sweep);
+    await store.put(result(sweep.points[0]!, 0.5));
+    await store.put(result(sweep.points[1]!, 0.25));
+    const during = count();
+    assert.equal(during.status, 0, during.stderr);
+    assert.equal(during.stdout.trim().split('\n').at(-1), '2', 'the snapshot holds both results');
+    assert.match(
+      during.stderr,
+      /is being written \(.*\.lock names by whom\): reading its snapshot of \d+ s ago/,
+    );
+    await store.close();
+    assert.ok(!existsSync(snapshotOf(path)), 'closing removes the snapshot');
+    const after = count();
+    assert.equal(after.status, 0, after.stderr);
+    assert.equal(after.stderr, '', 'the store itself is read once its writer is done');
   });
 });

@@ -102,7 +102,7 @@ const CELL_FIELDS: Record<string, string> = {
 
 const fieldOf = (assignment: string) => assignment.split('=')[0]!.trim();
 
-/** The assignments of `sets` that set what the cells vary: `where` names them (`--set`). */
+/** The assignments of `sets` that set what the cells vary, each with the flag to use instead. */
 export function cellFieldProblems(sets: readonly string[]) {
   return sets.flatMap((s) => {
     const field = fieldOf(s);
@@ -202,7 +202,8 @@ export interface PtoModel {
   evalData: EvalData;
 }
 
-export interface LearnedRanges {
+/** A model's input ranges and column scales as trained (empty for a model without learned ranges). */
+export interface TrainedRanges {
   inputRanges: Map<string, Float32Array>;
   columnScales: Map<string, Float32Array>;
 }
@@ -211,7 +212,7 @@ export interface LearnedRanges {
 export function ptoLearnedRanges(
   d: PtoDesign,
   m: Pick<PtoModel, 'model' | 'dir' | 'learned'>,
-): LearnedRanges {
+): TrainedRanges {
   return m.learned
     ? learnedRangesFor(m.dir, m.model, ptoSpec(d, 'learned', TABLE_TIME, 'learned', layersOf(m.model)))
     : { inputRanges: new Map(), columnScales: new Map() };
@@ -235,7 +236,7 @@ export interface InstanceOptions {
 export async function ptoInstance(
   d: PtoDesign,
   m: PtoModel,
-  learned: LearnedRanges,
+  learned: TrainedRanges,
   seed: number,
   range: Range,
   timeS: number,
@@ -316,7 +317,7 @@ export async function ptoInstance(
 export async function ptoSaturation(
   d: PtoDesign,
   m: Pick<PtoModel, 'model' | 'learned' | 'calib'>,
-  learned: LearnedRanges,
+  learned: TrainedRanges,
   saturation: number,
 ): Promise<Saturation> {
   const counts: SaturationCounts[] = [];

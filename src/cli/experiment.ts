@@ -5,9 +5,10 @@ import type { Command } from 'commander';
 import { type EvalData, openData } from '../eval/data.js';
 import { NONIDEALITIES } from '../experiments/ablation.js';
 import { runClipFormerExperiment } from '../experiments/clipformer.js';
-import { runPtoExperiment } from '../experiments/pto.js';
 import { loadModel } from '../models/index.js';
 import { ABLATION_STORE, runAblation } from '../sweep/ablation.js';
+import { RETRIES } from '../sweep/pool.js';
+import { PTO_STORE, runPto } from '../sweep/pto.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
 import { type DataFlag, type Duration, flag, hardwareSets, opt, providerOf, withOptions } from './flags.js';
@@ -67,6 +68,10 @@ interface PtoFlags extends CommonFlags {
   percentile: number;
   sigmas: number;
   current: 'signed' | 'magnitude';
+  workers: number;
+  retries: number;
+  queue?: string;
+  quiet?: boolean;
 }
 
 interface AblationFlags extends Omit<CommonFlags, 'calibration' | 'maxLength'> {
@@ -139,7 +144,7 @@ export function registerExperiment(program: Command): Command {
     exp
       .command('pto')
       .description(
-        'post-training range optimisation (PTO Table II): models × input and conductance ranges as trained or optimised at 1 h, and accuracy against time with re-calibration',
+        'post-training range optimisation (PTO Table II): models × input and conductance ranges as trained or optimised at 1 h, and accuracy against time with re-calibration (a sweep: its points in OUT/results.duckdb)',
       ),
     flag('model', { help: 'the model as trained (Hugging Face folder)', required: true }),
     opt('--hwa <dir>', 'its hardware-aware-trained twin, a second row'),
@@ -149,7 +154,7 @@ export function registerExperiment(program: Command): Command {
     flag('set', {
       help: 'override a hardware field of every cell but its time and ranges, e.g. adc.range.kind=calibrated (repeatable)',
     }),
-    flag('out', { help: 'output folder (results.json, results.md, pto.vl.json/svg/png)', value: 'runs/pto' }),
+    flag('out', { help: `output folder (${PTO_STORE}, results.md, pto.vl.json/svg/png)`, value: 'runs/pto' }),
     flag('repeats', { help: 'instances per cell of the 1 h table', value: 10 }),
     opt('--time-repeats <n>', 'instances per cell of the time sweep (10 for the paper’s count)', 1, 3),
     // the paper's N = 2; more inputs steady a 99.99th percentile estimated from few values
@@ -166,6 +171,13 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 64 }),
     flag('maxLength', { value: 128 }),
+    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
+    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
+    opt(
+      '--queue <url>',
+      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines (from the same working directory layout), and store their results as they come',
+    ),
+    opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
   ).action(async (o: PtoFlags) => {
@@ -181,7 +193,7 @@ export function registerExperiment(program: Command): Command {
       return { ...m, model, data: openData(o.data, model, { modelDir: m.dir, maxLength: o.maxLength }) };
     });
     for (const m of models.slice(1)) common(o, m.data);
-    const e = await runPtoExperiment({
+    const e = await runPto({
       ...common(o, models[0]!.data),
       sets: o.set,
       provider: await providerOf(o),
@@ -190,8 +202,17 @@ export function registerExperiment(program: Command): Command {
       percentile: o.percentile,
       sigmas: o.sigmas,
       current: o.current,
+      maxLength: o.maxLength,
+      workers: o.workers,
+      retries: o.retries,
+      ...(o.queue ? { queue: o.queue } : {}),
+      ...(o.quiet ? { quiet: true } : {}),
     });
-    done(e.out, 'pto.vl.json/svg/png', t0);
+    done(
+      e.out,
+      `${PTO_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), pto.vl.json/svg/png`,
+      t0,
+    );
   });
   withOptions(
     exp

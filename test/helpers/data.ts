@@ -30,3 +30,15 @@ export function tinyFashionMnist(n = 64): string {
   }
   return dir;
 }
+
+/**
+ * `tinyFashionMnist(n)` with its labels replaced by `labels` (each split): accuracy on it is the
+ * agreement with whatever made the labels (a model's own predictions).
+ */
+export function relabelledFashionMnist(n: number, labels: ArrayLike<number>): string {
+  const dir = tinyFashionMnist(n);
+  const bytes = Uint8Array.from({ length: n }, (_, i) => labels[i]!);
+  for (const split of ['train', 't10k'])
+    writeFileSync(join(dir, `${split}-labels-idx1-ubyte.gz`), idx([n], bytes));
+  return dir;
+}

@@ -30,6 +30,7 @@ import { parseDuration } from '../util/duration.js';
 import { InputError, type Problem } from '../util/errors.js';
 import { readBytes } from '../util/files.js';
 import { closest, intIn } from '../util/validate.js';
+import { hardwareSetsOf } from './settings.js';
 import { EVAL_TASK, TASKS } from './tasks.js';
 import type { Point, PointSettings, SweepDefinition } from './types.js';
 
@@ -300,16 +301,6 @@ function complete(s: Partial): Partial {
     delete out['clipformer.beta'];
   }
   return out;
-}
-
-/** The `--set` assignments of a point's settings (with its `time` as `timeS`), as `loadSpec` takes them. */
-export function hardwareSetsOf(s: PointSettings, withTime = true): string[] {
-  const sets = Object.entries(s)
-    .filter(([k]) => k.startsWith('set.'))
-    .map(([k, v]) => `${k.slice(4)}=${typeof v === 'string' ? JSON.stringify(v) : v}`);
-  if (withTime && typeof s['time'] === 'string')
-    sets.push(`timeS=${parseDuration(s['time'], 'time').seconds}`);
-  return sets;
 }
 
 /** Problems of a point as a whole: what it lacks, and a hardware spec its fields do not make. */

@@ -23,9 +23,10 @@ import { measureSnr, snrDb } from '../methods/snr.js';
 import { modelCost } from '../methods/trex/cost.js';
 import { loadModel, type Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
-import { DEFAULTS, hardwareSetsOf } from './file.js';
+import { DEFAULTS } from './file.js';
+import { hardwareSetsOf, settingNumber as num, settingText as str } from './settings.js';
 import { TASKS } from './tasks.js';
-import type { Point, PointResult, PointSettings, RunPoint, TaskContext } from './types.js';
+import type { Point, PointResult, RunPoint, TaskContext } from './types.js';
 
 /** The few most recently used values of a key: a worker's memory stays bounded over a long sweep. */
 class Recent<V> {
@@ -52,10 +53,6 @@ interface Prepared {
   /** What calibrated its ranges set on data (the calibrations' lines), if any. */
   calibration: string[];
 }
-
-const str = (s: PointSettings, k: string): string | undefined =>
-  s[k] === undefined || s[k] === null ? undefined : String(s[k]);
-const num = (s: PointSettings, k: string, d: number): number => (typeof s[k] === 'number' ? s[k] : d);
 
 export interface PointRunnerOptions {
   /** Where the forwards run (the machine's choice, not the point's: results do not depend on it). */

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { hardwareSetsOf, parseSweep, pointId } from '../../src/sweep/file.js';
+import { parseSweep, pointId } from '../../src/sweep/file.js';
+import { hardwareSetsOf } from '../../src/sweep/settings.js';
 import { InputError } from '../../src/util/errors.js';
 import { ROOT } from '../helpers/models.js';
 

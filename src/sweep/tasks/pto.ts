@@ -24,6 +24,7 @@ import {
 import { parseDuration } from '../../util/duration.js';
 import type { Problem } from '../../util/errors.js';
 import { intIn, numIn } from '../../util/validate.js';
+import { hardwareSetsOf, settingNumber as num, settingText as str } from '../settings.js';
 import type { Point, PointResult, PointSettings, PointTask, TaskContext } from '../types.js';
 
 const enumOf = <T extends string>(values: readonly T[]) =>
@@ -34,23 +35,12 @@ const percentile = numIn(0, 100, true);
 const sigmas = numIn(0, 1_000);
 const current = enumOf(CURRENTS);
 
-const str = (s: PointSettings, k: string): string | undefined =>
-  s[k] === undefined || s[k] === null ? undefined : String(s[k]);
-const num = (s: PointSettings, k: string): number | undefined =>
-  typeof s[k] === 'number' ? s[k] : undefined;
-
-/**
- * The `--set` assignments of a point's `set.*` fields, as file.ts's hardwareSetsOf writes them
- * (without the time: the task sets it). Not imported from file.ts, which reads the task list at load.
- */
-const hardwareSetsOf = (s: PointSettings): string[] =>
-  Object.entries(s)
-    .filter(([k]) => k.startsWith('set.'))
-    .map(([k, v]) => `${k.slice(4)}=${typeof v === 'string' ? JSON.stringify(v) : v}`);
-
 /** The user's `--set` of a point must leave what its task sets to the task. */
 function setProblems(s: PointSettings, where: string): Problem[] {
-  return cellFieldProblems(hardwareSetsOf(s)).map((p) => ({ ...p, field: `${where}: set.${p.field}` }));
+  return cellFieldProblems(hardwareSetsOf(s, false)).map((p) => ({
+    ...p,
+    field: `${where}: set.${p.field}`,
+  }));
 }
 
 /** A point's model, its data's parts and its learned ranges, loaded through the worker's caches. */
@@ -117,7 +107,7 @@ export const ptoInstanceTask: PointTask = {
     const limit = num(s, 'limit')!;
     const d: PtoDesign = {
       hw: str(s, 'hw')!,
-      sets: hardwareSetsOf(s),
+      sets: hardwareSetsOf(s, false),
       calibration: num(s, 'pto.calibration')!,
       percentile: num(s, 'pto.percentile'),
       sigmas: num(s, 'pto.sigmas'),
@@ -178,7 +168,7 @@ export const ptoSaturationTask: PointTask = {
     const learned = s['saturation.learned'] === true;
     const d: PtoDesign = {
       hw: str(s, 'hw')!,
-      sets: hardwareSetsOf(s),
+      sets: hardwareSetsOf(s, false),
       calibration: num(s, 'saturation.calibration')!,
       sigmas: num(s, 'saturation.sigmas'),
       current: str(s, 'saturation.current') as PtoDesign['current'],

@@ -13,6 +13,7 @@
  * changes the K/V conductances, so each (α, β), the search's candidates among them, gets the
  * ranges of the K/V it writes; γ does not enter (the calibration has no write noise).
  */
+import { join } from 'node:path';
 import { analogInstances, type InstanceOptions } from '../analog/instances.js';
 import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
@@ -33,18 +34,40 @@ import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
 import { figure, histogram, lineChart } from '../report/charts.js';
+import { writeFigure } from '../report/render.js';
 import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/files.js';
 import { calibrateRanges, calibrationFor } from './ranges.js';
 import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
 
-const GAMMAS = [3, 4, 5] as const;
+/** The write-noise levels γ of the paper's table. */
+export const GAMMAS = [3, 4, 5] as const;
+
+/** The model rows: the standard model and its variation-aware-trained twin. */
+export type ClipFormerModelName = 'standard' | 'vat';
+
+/** What the automatic (α, β) maximises on the calibration part. */
+export type SearchObjective = 'accuracy' | 'snr';
+
+/** The columns of each γ: no transform, the paper's (α, β), the automatic choice. */
+export const METHODS = ['none', 'paper', 'auto'] as const;
+export type ClipFormerMethod = (typeof METHODS)[number];
+
+/** The automatic choice's candidates (the paper picks from {1,2}×{1,0.25}; α = 3 goes further). */
+export const SEARCH_GRID = { alphas: [1, 2, 3], betas: [1, 0.25] } as const;
+
+/** Seeds of the search's instances: the experiment's seed plus this, apart from the cells' seeds. */
+export const SEARCH_SEED_OFFSET = 10000;
+
+/** A cell's id: `standard.g3.none`. */
+export const cellId = (model: string, gamma: number, method: string): string => `${model}.g${gamma}.${method}`;
 
 /**
  * The paper's fixed choices: (2, 1) at γ = 3 and (2, 0.25) at γ = 5 (docs/methods.md §1). It names
  * none for γ = 4; we use (2, 0.25) there (the harsher noise level's choice).
  */
-const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {
+export const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {
   3: { alpha: 2, beta: 1 },
   4: { alpha: 2, beta: 0.25 },
   5: { alpha: 2, beta: 0.25 },
@@ -85,13 +108,13 @@ export interface ClipFormerExperimentOptions {
 }
 
 /** The field each cell sets (γ), which `sets` may not. */
-const GAMMA_FIELD = 'attention.device.program.gamma';
+export const GAMMA_FIELD = 'attention.device.program.gamma';
 
 const specAt = (o: ClipFormerExperimentOptions, gamma: number, model: Model): ResolvedSpec =>
   loadSpec(o.hw, [...o.sets, `${GAMMA_FIELD}=${gamma}`], model);
 
 /** Refuses `--set` assignments of what the cells vary. */
-function checkSets(sets: readonly string[]): void {
+export function checkSets(sets: readonly string[]): void {
   const bad = sets.filter((s) => s.split('=')[0]!.trim().startsWith(GAMMA_FIELD));
   if (bad.length)
     throw new InputError(
@@ -203,8 +226,16 @@ export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): P
   return exp;
 }
 
+/** K and V conductances of layer 0 (µS), before and after the transform of (α, β). */
+export interface KvHistograms {
+  k: { before: number[]; after: number[] };
+  v: { before: number[]; after: number[] };
+  alpha: number;
+  beta: number;
+}
+
 /** K and V of layer 0 for the first batch (exact model), mapped to conductances host-side. */
-async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec) {
+export async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec): Promise<KvHistograms> {
   const xbar = spec.attention!;
   let taps: Record<string, Tensor> = {};
   const m: Matmuls = {
@@ -248,7 +279,7 @@ async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec) 
 /**
  * Device conductances (the G+ of positive, G− of negative values) of a [B,H,R,C] operand, scaled
  * by its max |value| per (example, head) (the tile scale when R and C fit one tile), before and
- * after the transform; rounded to 0.01 µS to keep results.json small.
+ * after the transform; rounded to 0.01 µS to keep the chart's data small.
  */
 function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
@@ -270,15 +301,71 @@ function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
 
 async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Promise<void> {
   const r = exp.record;
-  const calibratedOn = (r.extra['calibratedOn'] as string[] | undefined) ?? [];
-  const cell = (m: string, g: number, k: string): CellRecord | undefined => r.cells[`${m}.g${g}.${k}`];
+  await writeClipFormerReport(o.out, {
+    models: o.models.map((m) => m.name),
+    dataName: o.data.name,
+    limit: o.limit,
+    calibration: o.calibration,
+    searchObjective: o.searchObjective,
+    searchInstances: o.searchInstances,
+    hw: o.hw,
+    sets: o.sets,
+    repeats: o.repeats,
+    seed: o.seed,
+    calibratedOn: (r.extra['calibratedOn'] as string[] | undefined) ?? [],
+    ideal: new Map(o.models.map((m) => [m.name, r.extra[`ideal.${m.name}`] as number])),
+    searches: new Map(
+      Object.entries(r.extra)
+        .filter(([k]) => k.startsWith('search.'))
+        .map(([k, v]) => [k.slice('search.'.length), (v as SearchResult).global]),
+    ),
+    cells: new Map(Object.entries(r.cells)),
+    histograms: new Map(
+      o.models.flatMap((m) => {
+        const h = r.extra[`histograms.${m.name}`] as KvHistograms | undefined;
+        return h ? [[m.name, h]] : [];
+      }),
+    ),
+  });
+}
+
+/** What the report says of the run beside its numbers. */
+export interface ClipFormerReportInput {
+  /** The model rows, in order. */
+  models: readonly ClipFormerModelName[];
+  /** The data's name (as `EvalData.name`). */
+  dataName: string;
+  /** Examples evaluated per instance, and held out for the search. */
+  limit: number;
+  calibration: number;
+  searchObjective: SearchObjective;
+  searchInstances: number;
+  hw: string;
+  sets: readonly string[];
+  repeats: number;
+  seed: number;
+  /** Where ranges set on data were calibrated (the calibrations' lines, from "the first …"). */
+  calibratedOn: readonly string[];
+  /** The floating-point model's accuracy on the evaluated examples, by model. */
+  ideal: ReadonlyMap<string, number>;
+  /** The automatic choice by `model.γ`: the (α, β), or null where no transform won. */
+  searches: ReadonlyMap<string, { alpha: number; beta: number } | null>;
+  /** Each cell's instances by `model.gγ.method` (value and `extra.snrDb` per block), in table order. */
+  cells: ReadonlyMap<string, CellRecord>;
+  /** The K/V conductance histograms by model. */
+  histograms: ReadonlyMap<string, KvHistograms>;
+}
+
+/** Writes `results.md` and the chart `clipformer.{vl.json,svg,png}` into `out`. */
+export async function writeClipFormerReport(out: string, r: ClipFormerReportInput): Promise<void> {
+  const cell = (m: string, g: number, k: string): CellRecord | undefined => r.cells.get(cellId(m, g, k));
   const lines = [
     '# ClipFormer: accuracy without and with the K/V transform (mean ± std, %)',
     '',
-    `Data: ${o.data.name}, ${o.limit} evaluated examples, ${o.calibration} held out for the search (${o.searchObjective}, ${o.searchInstances} instance(s) per candidate, no transform among them); hardware ${o.hw}${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''}; ${o.repeats} instances per cell, seeds ${o.seed}..${o.seed + o.repeats - 1}.`,
-    ...(calibratedOn.length
+    `Data: ${r.dataName}, ${r.limit} evaluated examples, ${r.calibration} held out for the search (${r.searchObjective}, ${r.searchInstances} instance(s) per candidate, no transform among them); hardware ${r.hw}${r.sets.length ? ` with --set ${r.sets.join(' ')}` : ''}; ${r.repeats} instances per cell, seeds ${r.seed}..${r.seed + r.repeats - 1}.`,
+    ...(r.calibratedOn.length
       ? [
-          `Ranges set on data (kind 'calibrated') are calibrated per model and K/V transform (each (α, β) its own, the search's candidates too; the same at every γ) on ${calibratedOn.join('; ')}, through noise-free crossbars, as \`xbar eval\` calibrates them: the static layers' and the attention products' (K/V are written per input; their columns' ranges hold over the calibration inputs and heads).`,
+          `Ranges set on data (kind 'calibrated') are calibrated per model and K/V transform (each (α, β) its own, the search's candidates too; the same at every γ) on ${r.calibratedOn.join('; ')}, through noise-free crossbars, as \`xbar eval\` calibrates them: the static layers' and the attention products' (K/V are written per input; their columns' ranges hold over the calibration inputs and heads).`,
         ]
       : []),
     'Δ columns: the paired difference to "without" over the same instances (same programming and noise), mean ± standard error.',
@@ -286,19 +373,19 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
     '| model | ideal | γ | without | paper (α,β) | with, paper | Δ paper | auto (α,β) | with, auto | Δ auto | paper DeiT-S: without → with |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const m of o.models) {
-    const ideal = r.extra[`ideal.${m.name}`] as number;
+  for (const m of r.models) {
+    const ideal = r.ideal.get(m)!;
     for (const g of GAMMAS) {
-      const s = r.extra[`search.${m.name}.${g}`] as SearchResult | undefined;
-      const p = PAPER_TABLE[m.name]![g]!;
+      const s = r.searches.get(`${m}.${g}`);
+      const p = PAPER_TABLE[m]![g]!;
       lines.push(
-        `| ${m.name} | ${(ideal * 100).toFixed(2)} | ${g} | ${pm(cell(m.name, g, 'none'))} | (${PAPER_CHOICE[g]!.alpha}, ${PAPER_CHOICE[g]!.beta}) | ${pm(cell(m.name, g, 'paper'))} | ${pairedDiff(cell(m.name, g, 'paper'), cell(m.name, g, 'none'))} | ${s ? (s.global ? `(${s.global.alpha}, ${s.global.beta})` : 'off') : '—'} | ${pm(cell(m.name, g, 'auto'))} | ${pairedDiff(cell(m.name, g, 'auto'), cell(m.name, g, 'none'))} | ${p[0]} → ${p[1]} |`,
+        `| ${m} | ${(ideal * 100).toFixed(2)} | ${g} | ${pm(cell(m, g, 'none'))} | (${PAPER_CHOICE[g]!.alpha}, ${PAPER_CHOICE[g]!.beta}) | ${pm(cell(m, g, 'paper'))} | ${pairedDiff(cell(m, g, 'paper'), cell(m, g, 'none'))} | ${s === undefined ? '—' : s ? `(${s.alpha}, ${s.beta})` : 'off'} | ${pm(cell(m, g, 'auto'))} | ${pairedDiff(cell(m, g, 'auto'), cell(m, g, 'none'))} | ${p[0]} → ${p[1]} |`,
       );
     }
   }
   lines.push('', '## SNR per attention block (dB, mean over instances)', '');
-  const blocks =
-    (Object.values(r.cells)[0]?.instances[0]?.extra?.['snrDb'] as number[] | undefined)?.length ?? 0;
+  const cells = [...r.cells.values()];
+  const blocks = (cells[0]?.instances[0]?.extra?.['snrDb'] as number[] | undefined)?.length ?? 0;
   lines.push(
     `| model | γ | method | ${Array.from({ length: blocks }, (_, b) => `block ${b}`).join(' | ')} |`,
   );
@@ -306,20 +393,20 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
   const snrMean = (c: CellRecord, b: number) =>
     c.instances.reduce((a, i) => a + ((i.extra?.['snrDb'] as number[] | undefined)?.[b] ?? 0), 0) /
     Math.max(1, c.instances.length);
-  for (const c of Object.values(r.cells))
+  for (const c of cells)
     lines.push(
       `| ${c.labels['model']} | ${c.labels['gamma']} | ${c.labels['method']} | ${Array.from({ length: blocks }, (_, b) => snrMean(c, b).toFixed(2)).join(' | ')} |`,
     );
-  exp.write('results.md', `${lines.join('\n')}\n`);
+  writeFileAtomic(join(out, 'results.md'), `${lines.join('\n')}\n`);
 
   // accuracy vs γ per model and method; SNR of block 0 vs γ; K/V histograms
-  const charts = o.models.flatMap((m) => {
+  const charts = r.models.flatMap((m) => {
     // one series per method: a point per γ whose cell exists
     const byMethod = (point: (c: CellRecord) => { y: number; err?: number } | null) =>
-      ['none', 'paper', 'auto'].map((k) => ({
+      METHODS.map((k) => ({
         label: k,
         points: GAMMAS.flatMap((g) => {
-          const p = cell(m.name, g, k);
+          const p = cell(m, g, k);
           const at = p && point(p);
           return at ? [{ x: g, ...at }] : [];
         }),
@@ -330,17 +417,17 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
         ? { y: Array.from({ length: blocks }, (_, b) => snrMean(c, b)).reduce((a, b) => a + b, 0) / blocks }
         : null,
     );
-    const h = r.extra[`histograms.${m.name}`] as Awaited<ReturnType<typeof kvConductances>> | undefined;
+    const h = r.histograms.get(m);
     return [
       [
-        lineChart({ title: `${m.name}: accuracy`, xTitle: 'γ', yTitle: 'accuracy (%, ±1 std)', series }),
-        lineChart({ title: `${m.name}: mean attention SNR`, xTitle: 'γ', yTitle: 'SNR (dB)', series: snr }),
+        lineChart({ title: `${m}: accuracy`, xTitle: 'γ', yTitle: 'accuracy (%, ±1 std)', series }),
+        lineChart({ title: `${m}: mean attention SNR`, xTitle: 'γ', yTitle: 'SNR (dB)', series: snr }),
       ],
       ...(h
         ? [
             (['k', 'v'] as const).map((w) =>
               histogram({
-                title: `${m.name}: ${w.toUpperCase()} conductances, layer 0 (α ${h.alpha}, β ${h.beta})`,
+                title: `${m}: ${w.toUpperCase()} conductances, layer 0 (α ${h.alpha}, β ${h.beta})`,
                 xTitle: 'G (µS)',
                 series: [
                   { label: 'before', values: h[w].before },
@@ -352,5 +439,5 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
         : []),
     ];
   });
-  await exp.figure('clipformer', figure(charts, { title: 'ClipFormer' }));
+  await writeFigure(out, 'clipformer', figure(charts, { title: 'ClipFormer' }));
 }

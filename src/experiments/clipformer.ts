@@ -61,7 +61,8 @@ export const SEARCH_GRID = { alphas: [1, 2, 3], betas: [1, 0.25] } as const;
 export const SEARCH_SEED_OFFSET = 10000;
 
 /** A cell's id: `standard.g3.none`. */
-export const cellId = (model: string, gamma: number, method: string): string => `${model}.g${gamma}.${method}`;
+export const cellId = (model: string, gamma: number, method: string): string =>
+  `${model}.g${gamma}.${method}`;
 
 /**
  * The paper's fixed choices: (2, 1) at γ = 3 and (2, 0.25) at γ = 5 (docs/methods.md §1). It names
@@ -235,7 +236,11 @@ export interface KvHistograms {
 }
 
 /** K and V of layer 0 for the first batch (exact model), mapped to conductances host-side. */
-export async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec): Promise<KvHistograms> {
+export async function kvConductances(
+  model: Model,
+  data: EvalData,
+  spec: ResolvedSpec,
+): Promise<KvHistograms> {
   const xbar = spec.attention!;
   let taps: Record<string, Tensor> = {};
   const m: Matmuls = {

@@ -112,7 +112,10 @@ export function clipformerParts(data: EvalData, limit: number, calibration: numb
 const setsAt = (sets: readonly string[], gamma: number): string[] => [...sets, `${GAMMA_FIELD}=${gamma}`];
 
 /** (α, β) of a method at γ: none, the paper's, or the search's choice (null: no transform won). */
-export type AutoChoice = (model: ClipFormerModelName, gamma: number) => { alpha: number; beta: number } | null;
+export type AutoChoice = (
+  model: ClipFormerModelName,
+  gamma: number,
+) => { alpha: number; beta: number } | null;
 
 type Design = Omit<ClipFormerOptions, 'data' | 'models'> & {
   models: readonly { name: ClipFormerModelName; dir: string }[];
@@ -261,7 +264,12 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
   const searchOf = resultsOf(searches, stage1.rows, store);
   const auto: AutoChoice = (model, gamma) => {
     const dir = o.models.find((m) => m.name === model)!.dir;
-    const { result } = searchOf({ task: CLIPFORMER_SEARCH, model: samePath(dir), [GAMMA_SETTING]: gamma, hw: o.hw });
+    const { result } = searchOf({
+      task: CLIPFORMER_SEARCH,
+      model: samePath(dir),
+      [GAMMA_SETTING]: gamma,
+      hw: o.hw,
+    });
     const { off, alpha, beta } = result.metrics;
     return off ? null : { alpha: alpha!, beta: beta! };
   };
@@ -320,7 +328,10 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
   );
   const histograms = new Map<string, KvHistograms>();
   for (const m of o.models)
-    histograms.set(m.name, await kvConductances(m.model, evaluated, loadSpec(o.hw, setsAt(o.sets, 5), m.model)));
+    histograms.set(
+      m.name,
+      await kvConductances(m.model, evaluated, loadSpec(o.hw, setsAt(o.sets, 5), m.model)),
+    );
   await writeClipFormerReport(o.out, {
     models: o.models.map((m) => m.name),
     dataName: o.data.name,
@@ -349,12 +360,16 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
   };
 }
 
-/** Each attention block's SNR (dB) of a cell's point, in block order; NaN where the point left one out (not finite). */
+/**
+ * Each attention block's SNR (dB) of a cell's point (`snr_db.layer.0`, …), in block order; NaN
+ * where the point left one out (not finite).
+ */
 function snrBlocks(r: PointResult): number[] {
-  const blocks = Object.keys(r.metrics).flatMap((k) => {
-    const m = /^snr_db\.(\d+)$/.exec(k);
-    return m ? [Number(m[1])] : [];
-  });
-  const n = blocks.length ? Math.max(...blocks) + 1 : 0;
-  return Array.from({ length: n }, (_, b) => r.metrics[`snr_db.${b}`] ?? Number.NaN);
+  const byBlock = new Map<number, number>();
+  for (const [k, v] of Object.entries(r.metrics)) {
+    const m = /^snr_db\..*?(\d+)$/.exec(k);
+    if (m) byBlock.set(Number(m[1]), v);
+  }
+  const n = byBlock.size ? Math.max(...byBlock.keys()) + 1 : 0;
+  return Array.from({ length: n }, (_, b) => byBlock.get(b) ?? Number.NaN);
 }

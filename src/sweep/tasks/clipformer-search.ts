@@ -26,13 +26,17 @@ export const CLIPFORMER_SEARCH = 'clipformer-search';
 
 /** A comma-separated list of numbers, each one ClipFormer's `field` takes. */
 const listOf = (field: 'alpha' | 'beta', what: string) =>
-  z.string({ error: `use ${what}` }).refine(
-    (v) =>
-      v
-        .split(',')
-        .every((x) => x.trim() !== '' && ClipFormerConfig.shape[field].unwrap().safeParse(Number(x)).success),
-    { error: `use ${what}` },
-  );
+  z
+    .string({ error: `use ${what}` })
+    .refine(
+      (v) =>
+        v
+          .split(',')
+          .every(
+            (x) => x.trim() !== '' && ClipFormerConfig.shape[field].unwrap().safeParse(Number(x)).success,
+          ),
+      { error: `use ${what}` },
+    );
 
 const numbers = (v: string): number[] => v.split(',').map((x) => Number(x.trim()));
 
@@ -73,7 +77,9 @@ export const clipformerSearch: PointTask = {
     const problems: Problem[] = [];
     // the search tries every transform itself; a point's own method or SNR flag would mean nothing
     if (s['method'] !== 'none')
-      problems.push(`${where}: method ${s['method']}: a search point tries the transforms itself; leave method out`);
+      problems.push(
+        `${where}: method ${s['method']}: a search point tries the transforms itself; leave method out`,
+      );
     if (s['snr'] !== undefined)
       problems.push(`${where}: snr: a search point measures the SNR of every candidate; leave snr out`);
     return problems;
@@ -104,7 +110,10 @@ export const clipformerSearch: PointTask = {
     const sets = hardwareSets(s);
     const hw = loadSpec(hwName, sets, net);
     if (!hw.attention)
-      throw new InputError(`${where}: hw ${hwName}`, 'attention is digital; ClipFormer needs K/V on crossbars');
+      throw new InputError(
+        `${where}: hw ${hwName}`,
+        'attention is digital; ClipFormer needs K/V on crossbars',
+      );
     const calibration = text(s, 'calibration');
     // each candidate's ranges as a sweep point with that (α, β) prepares them, kept for the
     // worker's next search of the same model and hardware

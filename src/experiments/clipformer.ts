@@ -5,41 +5,31 @@
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
  *
- * Ranges the spec sets on data (`--set adc.range.kind=calibrated`, or a calibrated DAC range) are
- * calibrated as `xbar eval` calibrates them, on the first examples of the training split through
- * noise-free crossbars, once per model and K/V transform: the static layers' ADC ranges, and the
- * ADC ranges of the attention's products, whose K and V are written anew for every input but
- * convert through the same ADCs, so one range per column serves every input. The transform
- * changes the K/V conductances, so each (α, β), the search's candidates among them, gets the
- * ranges of the K/V it writes; γ does not enter (the calibration has no write noise).
+ * This module is the design (the γ levels, the paper's choices and numbers, the search's grid)
+ * and the report; the searches and the cells' instances run as a sweep's points
+ * (sweep/clipformer.ts), each cell instance what `xbar eval --hw … --set … --clipformer α,β
+ * --snr --seed S` measures. Ranges the spec sets on data (`--set adc.range.kind=calibrated`, or
+ * a calibrated DAC range) are calibrated as `xbar eval` calibrates them, on the first examples of
+ * the training split through noise-free crossbars, for the K/V each (α, β) writes (the search's
+ * candidates among them): K and V are written anew for every input but convert through the same
+ * ADCs, so one range per column serves every input.
  */
 import { join } from 'node:path';
-import { analogInstances, type InstanceOptions } from '../analog/instances.js';
-import { loadSpec } from '../analog/presets.js';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
-import { type EvalData, holdOut, subset } from '../eval/data.js';
-import { evaluate, runOn } from '../eval/evaluate.js';
+import { type EvalData, subset } from '../eval/data.js';
+import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
-import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../methods/clipformer.js';
-import {
-  parseSearch,
-  type SearchOptions,
-  type SearchResult,
-  searchClipFormer,
-} from '../methods/clipformer-search.js';
-import { measureSnr } from '../methods/snr.js';
+import { type ClipFormerConfig, parseClipFormer } from '../methods/clipformer.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
 import { figure, histogram, lineChart } from '../report/charts.js';
 import { writeFigure } from '../report/render.js';
-import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
-import { calibrateRanges, calibrationFor } from './ranges.js';
-import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
+import { type CellRecord, pairedDiff, pm } from './runner.js';
 
 /** The write-noise levels γ of the paper's table. */
 export const GAMMAS = [3, 4, 5] as const;
@@ -80,39 +70,8 @@ const PAPER_TABLE: Record<string, Record<number, [number, number]>> = {
   vat: { 3: [76.04, 76.76], 4: [71.24, 74.8], 5: [57.5, 69.21] },
 };
 
-export interface ClipFormerExperimentOptions {
-  models: { name: 'standard' | 'vat'; dir: string; model: Model }[];
-  /** The labelled set; its last `calibration` examples are held out for the search. */
-  data: EvalData;
-  dataSpec: string;
-  hw: string;
-  /** `--set` assignments applied to `hw` in every cell (before the cell's γ). */
-  sets: readonly string[];
-  /**
-   * Opens the data that calibrate ranges set on data (`calibratedOnData`, ranges.ts): the
-   * training split, as `xbar eval` takes it. Needed only by such specs.
-   */
-  calibrationData?: () => EvalData;
-  out: string;
-  repeats: number;
-  seed: number;
-  /** Examples evaluated per instance (the first of the evaluation part). */
-  limit: number;
-  calibration: number;
-  searchInstances: number;
-  /** What the automatic (α, β) maximises on the calibration part. */
-  searchObjective: 'accuracy' | 'snr';
-  batch?: number;
-  /** Where the forwards run (default: the CPU). */
-  provider?: Provider;
-  quiet?: boolean;
-}
-
 /** The field each cell sets (γ), which `sets` may not. */
 export const GAMMA_FIELD = 'attention.device.program.gamma';
-
-const specAt = (o: ClipFormerExperimentOptions, gamma: number, model: Model): ResolvedSpec =>
-  loadSpec(o.hw, [...o.sets, `${GAMMA_FIELD}=${gamma}`], model);
 
 /** Refuses `--set` assignments of what the cells vary. */
 export function checkSets(sets: readonly string[]): void {
@@ -126,105 +85,6 @@ export function checkSets(sets: readonly string[]): void {
         allowed: 'each cell sets γ itself (3, 4, 5); set any other field',
       })),
     );
-}
-
-type Method = { id: string; label: string; config: ClipFormerConfig | null };
-/** A K/V transform: one for all layers, one per layer (null: off there), or none. */
-type Transform = Parameters<NonNullable<SearchOptions['instanceOptions']>>[0];
-
-export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): Promise<Experiment> {
-  checkSets(o.sets);
-  const { calibration, evaluation } = holdOut(o.data, o.calibration);
-  const on = runOn(o);
-  const evalIdx = evaluation.slice(0, o.limit);
-  const evalData = subset(o.data, evalIdx, `${o.data.name} evaluation part`);
-  const calData = subset(o.data, calibration, `${o.data.name} calibration part`);
-  const exp = new Experiment(
-    o.out,
-    'clipformer',
-    {
-      models: o.models.map((m) => ({ name: m.name, dir: m.dir })),
-      data: o.dataSpec,
-      hw: o.hw,
-      ...(o.sets.length ? { sets: o.sets } : {}),
-      evaluated: [evalIdx[0], evalIdx.at(-1)],
-      calibration: [calibration[0], calibration.at(-1)],
-      seed: o.seed,
-      searchInstances: o.searchInstances,
-      searchObjective: o.searchObjective,
-    },
-    o.quiet ? { quiet: true } : {},
-  );
-  // where ranges set on data were calibrated, kept with the results for the report of a resumed run
-  const log = (line: string) => {
-    const lines = (exp.record.extra['calibratedOn'] as string[] | undefined) ?? [];
-    const where = line.replace(/^.* on the first/, 'the first');
-    if (!lines.includes(where)) exp.record.extra['calibratedOn'] = [...lines, where];
-  };
-  for (const m of o.models) {
-    await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData, on)).value);
-    // the ranges set on data, per K/V transform (the same at every γ)
-    const ranges = new Map<string, Promise<InstanceOptions>>();
-    const instanceOptions = (spec: ResolvedSpec, c: Transform): Promise<InstanceOptions> => {
-      const key = JSON.stringify(c);
-      const kv = c ? { kvTransform: kvTransformFor(c) } : {};
-      if (!ranges.has(key))
-        ranges.set(
-          key,
-          calibrateRanges(m.model, calibrationFor(spec, o.calibrationData, `--hw ${o.hw}`), spec, {
-            ...kv,
-            log,
-          }).then((r) => ({ ...r, ...kv })),
-        );
-      return ranges.get(key)!;
-    };
-    for (const gamma of GAMMAS) {
-      const spec = specAt(o, gamma, m.model);
-      if (!spec.attention)
-        throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
-      const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
-        searchClipFormer(
-          m.model,
-          calData,
-          spec,
-          parseSearch({
-            alphas: [1, 2, 3],
-            betas: [1, 0.25],
-            instances: o.searchInstances,
-            objective: o.searchObjective,
-            seed: o.seed + 10000,
-          }),
-          { ...on, instanceOptions: (c) => instanceOptions(spec, c) },
-        ),
-      );
-      const methods: Method[] = [
-        { id: 'none', label: 'without', config: null },
-        { id: 'paper', label: 'paper (α,β)', config: parseClipFormer(PAPER_CHOICE[gamma]) },
-        { id: 'auto', label: 'auto (α,β)', config: search.global },
-      ];
-      for (const method of methods) {
-        await exp.cell(
-          `${m.name}.g${gamma}.${method.id}`,
-          { model: m.name, gamma: String(gamma), method: method.id },
-          o.repeats,
-          o.seed,
-          async (seed) => {
-            const matmuls = await analogInstances(
-              m.model,
-              spec,
-              await instanceOptions(spec, method.config),
-            )(seed);
-            const r = await measureSnr(m.model, evalData, matmuls, on);
-            return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
-          },
-        );
-      }
-    }
-    // K/V conductances of one batch, before and after the paper's γ = 5 transform
-    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o, 5, m.model)));
-  }
-  await writeReport(exp, o);
-  return exp;
 }
 
 /** K and V conductances of layer 0 (µS), before and after the transform of (α, β). */
@@ -302,36 +162,6 @@ function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
     }
   }
   return { before, after };
-}
-
-async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Promise<void> {
-  const r = exp.record;
-  await writeClipFormerReport(o.out, {
-    models: o.models.map((m) => m.name),
-    dataName: o.data.name,
-    limit: o.limit,
-    calibration: o.calibration,
-    searchObjective: o.searchObjective,
-    searchInstances: o.searchInstances,
-    hw: o.hw,
-    sets: o.sets,
-    repeats: o.repeats,
-    seed: o.seed,
-    calibratedOn: (r.extra['calibratedOn'] as string[] | undefined) ?? [],
-    ideal: new Map(o.models.map((m) => [m.name, r.extra[`ideal.${m.name}`] as number])),
-    searches: new Map(
-      Object.entries(r.extra)
-        .filter(([k]) => k.startsWith('search.'))
-        .map(([k, v]) => [k.slice('search.'.length), (v as SearchResult).global]),
-    ),
-    cells: new Map(Object.entries(r.cells)),
-    histograms: new Map(
-      o.models.flatMap((m) => {
-        const h = r.extra[`histograms.${m.name}`] as KvHistograms | undefined;
-        return h ? [[m.name, h]] : [];
-      }),
-    ),
-  });
 }
 
 /** What the report says of the run beside its numbers. */

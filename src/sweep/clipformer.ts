@@ -90,6 +90,8 @@ export interface ClipFormerOutcome {
   store: string;
   /** The store's rows, the searches first, in the sweep's order. */
   rows: StoredRow[];
+  /** The cells' instances by `model.gγ.method`, in the table's order. */
+  cells: ReadonlyMap<string, CellRecord>;
   storedNow: number;
   storedBefore: number;
 }
@@ -355,6 +357,7 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
     out: o.out,
     store,
     rows: run.rows,
+    cells,
     storedNow: stage1.storedNow + run.storedNow,
     storedBefore: run.storedBefore - stage1.storedNow,
   };

@@ -78,7 +78,7 @@ export interface ClipFormerOptions {
   workers?: number;
   retries?: number;
   queue?: string;
-  /** Where the forwards run (the points' and the histograms'). */
+  /** Where the points' forwards run (the histograms' noise-free batch runs on the CPU). */
   provider?: Provider;
   quiet?: boolean;
   /** The command that made it, kept as the sweep's description (default: this process's command line). */
@@ -119,13 +119,14 @@ export type AutoChoice = (
   gamma: number,
 ) => { alpha: number; beta: number } | null;
 
-type Design = Omit<ClipFormerOptions, 'data' | 'models'> & {
+/** What the points are made of: the options without the opened data and models, and the parts of the data. */
+export type ClipFormerDesign = Omit<ClipFormerOptions, 'data' | 'models'> & {
   models: readonly { name: ClipFormerModelName; dir: string }[];
   parts: ClipFormerParts;
 };
 
 /** The searches' points as sweep-file entries: one per model × γ. */
-function searchEntries(o: Design): Record<string, unknown>[] {
+function searchEntries(o: ClipFormerDesign): Record<string, unknown>[] {
   return o.models.flatMap((m) =>
     GAMMAS.map((gamma) => ({
       task: CLIPFORMER_SEARCH,
@@ -151,7 +152,7 @@ function transformOf(method: (typeof METHODS)[number], gamma: number, auto: () =
 }
 
 /** The ideal points and the cells' instances as sweep-file entries. */
-function cellEntries(o: Design, auto: AutoChoice): Record<string, unknown>[] {
+function cellEntries(o: ClipFormerDesign, auto: AutoChoice): Record<string, unknown>[] {
   const seeds = Array.from({ length: o.repeats }, (_, i) => o.seed + i);
   return o.models.flatMap((m) => [
     { model: m.dir, limit: o.parts.examples },
@@ -173,7 +174,7 @@ function cellEntries(o: Design, auto: AutoChoice): Record<string, unknown>[] {
 }
 
 /** The sweep of the searches alone (stage 1), or with the cells of `auto`'s choices (stage 2). */
-export function clipformerSweep(o: Design, auto?: AutoChoice): SweepDefinition {
+export function clipformerSweep(o: ClipFormerDesign, auto?: AutoChoice): SweepDefinition {
   const name = basename(o.out).replace(/[^\w.-]+/g, '-') || 'clipformer';
   return sweepOf(
     {
@@ -240,7 +241,11 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
       if (!loadSpec(o.hw, setsAt(o.sets, gamma), m.model).attention)
         throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
   const parts = clipformerParts(o.data, o.limit, o.calibration);
-  const design: Design = { ...o, models: o.models.map((m) => ({ name: m.name, dir: m.dir })), parts };
+  const design: ClipFormerDesign = {
+    ...o,
+    models: o.models.map((m) => ({ name: m.name, dir: m.dir })),
+    parts,
+  };
   const store = join(o.out, CLIPFORMER_STORE);
   const runOptions = {
     store,

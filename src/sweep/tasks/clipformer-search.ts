@@ -27,7 +27,9 @@ export const CLIPFORMER_SEARCH = 'clipformer-search';
 /** A comma-separated list of numbers, each one ClipFormer's `field` takes. */
 const listOf = (field: 'alpha' | 'beta', what: string) =>
   z
-    .string({ error: `use ${what}` })
+    // a single candidate may be written as a number
+    .union([z.string(), z.number()], { error: `use ${what}` })
+    .transform(String)
     .refine(
       (v) =>
         v

@@ -6,8 +6,8 @@
  * set on data (`--set adc.range.kind=calibrated`), every point lands in OUT/results.duckdb, the
  * report is made from it, a rerun runs nothing, and on a small model, whose 64-row full-scale ADC
  * keeps little of the attention's signal, the calibrated ranges raise every cell's attention SNR
- * over the same instances; what the cells vary, and a search point given a method, are refused
- * by name.
+ * over the same instances; what the cells vary, a search point given a method or candidates out
+ * of range, and one past the data's end, are refused by name.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -191,7 +191,7 @@ describe('the ClipFormer experiment', () => {
     }
   });
 
-  it('refuses a --set of γ, and a search point given a method, naming them', async () => {
+  it('refuses a --set of γ, and a search point given a method, a bad α or examples past the end, naming them', async () => {
     await assert.rejects(
       runClipFormer(options(['attention.device.program.gamma=3'])),
       /--set:\n.*attention\.device\.program\.gamma: "attention\.device\.program\.gamma=3" is not allowed, each cell sets γ itself/,
@@ -234,6 +234,27 @@ describe('the ClipFormer experiment', () => {
           'search.yaml',
         ),
       /search\.alphas: "1,0\.5" is not allowed, use α candidates, comma-separated, each ≥ 1/,
+    );
+    // examples past the data's end: named before anything is computed
+    const [beyond] = sweepOf(
+      {
+        task: 'clipformer-search',
+        model: dir,
+        data: dataSpec,
+        hw: 'rram-clipformer',
+        limit: 2,
+        'search.first': 11,
+        'search.alphas': 2,
+        'search.betas': '1,0.25',
+        'search.instances': 1,
+        'search.objective': 'accuracy',
+      },
+      'search.yaml',
+    ).points;
+    assert.equal(beyond!.settings['search.alphas'], '2');
+    await assert.rejects(
+      createPointRunner()(beyond!),
+      /search\.first: 11 is not allowed, use 0\.\.10: fashion-mnist test \(12\) has 12 examples and the search takes 2/,
     );
   });
 });

@@ -83,18 +83,6 @@ function shrink(args: readonly string[]): string[] {
   }
 }
 
-/**
- * Experiments that run as sweeps into OUT/results.duckdb. A committed folder of one that has no
- * store yet was made by the old runner (results.json): it cannot be resumed, and rerunning it in
- * full here would take hours, so its command runs small into the temporary folder instead.
- */
-const SWEEP_EXPERIMENTS: Record<string, string[]> = {
-  'experiment pto': ['--limit', '4', '--repeats', '1', '--time-repeats', '1'],
-};
-const args0 = (words: readonly string[]) => `${words[0]} ${words[1]}`;
-const beforeItsStore = (command: string, out: string) =>
-  command in SWEEP_EXPERIMENTS && !existsSync(join(ROOT, out, 'results.duckdb'));
-
 /** Commands that write an output folder when given no --out. */
 const WRITES_BY_DEFAULT = new Set([
   'trex search',
@@ -103,6 +91,30 @@ const WRITES_BY_DEFAULT = new Set([
   'experiment trex',
   'experiment ablation',
 ]);
+
+/**
+ * Experiments that keep their results in a store (OUT/results.duckdb): a committed folder of one
+ * made before it ran as a sweep holds results.json alone, which it does not resume from.
+ */
+const SWEEP_EXPERIMENTS = new Set(['experiment clipformer', 'experiment pto', 'experiment ablation']);
+const beforeItsStore = (args: readonly string[], folder: string) =>
+  SWEEP_EXPERIMENTS.has(`${args[0]} ${args[1]}`) && !existsSync(join(ROOT, folder, 'results.duckdb'));
+
+/** Flags that shrink an experiment that cannot resume its committed folder (beforeItsStore). */
+const FRESH: Record<string, string[]> = {
+  'experiment clipformer': [
+    '--repeats',
+    '1',
+    '--limit',
+    '8',
+    '--calibration',
+    '4',
+    '--search-instances',
+    '1',
+  ],
+  'experiment pto': ['--limit', '4', '--repeats', '1', '--time-repeats', '1'],
+  'experiment ablation': ['--repeats', '1', '--limit', '8'],
+};
 
 /** The checkout's top-level entries and those of its runs/ folder: the test must not add any. */
 const checkoutEntries = () =>
@@ -145,8 +157,8 @@ describe('README.md', () => {
     };
 
     const runs: Omit<Run, 'status' | 'stderr'>[] = [];
-    /** Committed results folders that predate their experiment's store (see beforeItsStore). */
-    const stale = new Set<string>();
+    // committed folders whose command runs afresh (beforeItsStore): their tables are not compared
+    const fresh = new Set<string>();
     // what earlier commands write, by the path the README gives: a later command reading it
     // (`xbar report STORE`) reads it from the temporary folder, after that command has ended
     const written = new Map<string, { to: string; by: number }>();
@@ -155,7 +167,6 @@ describe('README.md', () => {
       assert.ok(command.startsWith('npx xbar '), `a README command this test does not know: ${command}`);
       const words = command.slice('npx xbar '.length).split(/\s+/);
       const after: number[] = [];
-      const more: string[] = [];
       const args = words.map((w, i) => {
         const flag = words[i - 1];
         if (flag !== '--out' && flag !== '--output' && flag !== '--store') {
@@ -166,12 +177,8 @@ describe('README.md', () => {
         }
         // outputs go to the temporary folder; committed results are copied there to resume from
         const to = join(tmp, 'out', w);
-        if (w.startsWith('results/') && beforeItsStore(args0(words), w)) {
-          // committed by an experiment's old runner (results.json): until it is rerun into its
-          // store, the command runs anew, small, and its tables are not compared
-          stale.add(w.slice('results/'.length));
-          more.push(...SWEEP_EXPERIMENTS[args0(words)]!);
-        } else if (w.startsWith('results/')) cpSync(join(ROOT, w), to, { recursive: true });
+        if (w.startsWith('results/') && beforeItsStore(words, w)) fresh.add(w);
+        else if (w.startsWith('results/')) cpSync(join(ROOT, w), to, { recursive: true });
         written.set(w, { to, by: runs.length });
         return to;
       });
@@ -180,7 +187,9 @@ describe('README.md', () => {
         args.includes('--out') || !WRITES_BY_DEFAULT.has(`${args[0]} ${args[1]}`)
           ? []
           : ['--out', join(tmp, 'out', `${runs.length}`)];
-      runs.push({ command, args: [...args, ...out, ...shrink(args), ...more], after });
+      const afresh = words.some((w, i) => words[i - 1] === '--out' && fresh.has(w));
+      const smaller = afresh ? FRESH[`${args[0]} ${args[1]}`]! : [];
+      runs.push({ command, args: [...args, ...out, ...shrink(args), ...smaller], after });
     }
     assert.ok(runs.length >= 15, `${runs.length} commands found in the README`);
 
@@ -218,7 +227,7 @@ describe('README.md', () => {
 
     // the experiment commands that made the committed results find every cell done and write the same tables
     for (const name of ['clipformer', 'pto', 'ablation-rram-clipformer']) {
-      if (stale.has(name)) continue;
+      if (fresh.has(`results/${name}`)) continue;
       const committed = join(ROOT, 'results', name, 'results.md');
       assert.equal(
         readFileSync(join(tmp, 'out/results', name, 'results.md'), 'utf8'),

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { type EvalData, openData } from '../eval/data.js';
 import { NONIDEALITIES } from '../experiments/ablation.js';
-import { runClipFormerExperiment } from '../experiments/clipformer.js';
 import { loadModel } from '../models/index.js';
 import { ABLATION_STORE, runAblation } from '../sweep/ablation.js';
+import { CLIPFORMER_STORE, runClipFormer } from '../sweep/clipformer.js';
 import { RETRIES } from '../sweep/pool.js';
 import { PTO_STORE, runPto } from '../sweep/pto.js';
 import { InputError } from '../util/errors.js';
@@ -58,6 +58,10 @@ interface ClipFormerFlags extends CommonFlags {
   vat?: string;
   searchInstances: number;
   searchObjective: 'accuracy' | 'snr';
+  workers: number;
+  retries: number;
+  queue?: string;
+  quiet?: boolean;
 }
 
 interface PtoFlags extends CommonFlags {
@@ -90,7 +94,9 @@ export function registerExperiment(program: Command): Command {
   withOptions(
     exp
       .command('clipformer')
-      .description('ClipFormer Table II: standard/VAT × γ 3,4,5 × without/with (paper and automatic α, β)'),
+      .description(
+        `ClipFormer Table II: standard/VAT × γ 3,4,5 × without/with (paper and automatic α, β) (a sweep: the searches, then the cells' points, in OUT/${CLIPFORMER_STORE})`,
+      ),
     flag('model', { help: 'the standard model (Hugging Face folder)', required: true }),
     opt('--vat <dir>', 'the variation-aware-trained model, a second row block'),
     flag('data', { help: 'labelled data, KIND:PATH', value: shipped('fashion-mnist', 'fashion-mnist-demo') }),
@@ -102,7 +108,7 @@ export function registerExperiment(program: Command): Command {
       help: 'override a hardware field of every cell but γ, e.g. adc.range.kind=calibrated (repeatable)',
     }),
     flag('out', {
-      help: 'output folder (results.json, results.md, clipformer.vl.json/svg/png)',
+      help: `output folder (${CLIPFORMER_STORE}, results.md, clipformer.vl.json/svg/png)`,
       value: 'runs/clipformer',
     }),
     flag('repeats', { help: 'Monte Carlo instances per cell', value: 10 }),
@@ -114,10 +120,21 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 50 }),
     flag('maxLength', { value: 128 }),
+    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
+    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
+    opt(
+      '--queue <url>',
+      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
+    ),
+    opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
-  ).action(async (o: ClipFormerFlags) => {
+  ).action(async (o: ClipFormerFlags, command: Command) => {
     const t0 = performance.now();
+    if (o.queue && command.getOptionValueSource('workers') === 'cli')
+      throw new InputError(
+        `--workers ${o.workers}: with --queue the points run on \`xbar worker --queue ${o.queue}\` processes; start those instead`,
+      );
     const provider = await providerOf(o);
     const models = [
       { name: 'standard' as const, dir: portablePath(o.model) },
@@ -126,19 +143,25 @@ export function registerExperiment(program: Command): Command {
     // data are opened once for the first model; a VAT model shares its preprocessing
     const first = models[0]!;
     const data = openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength });
-    const e = await runClipFormerExperiment({
+    const e = await runClipFormer({
       ...common(o, data),
-      sets: o.set,
-      // ranges calibrated on data, as xbar eval takes them
-      calibrationData: () =>
-        openData(o.data, first.model, { modelDir: first.dir, maxLength: o.maxLength, split: 'train' }),
+      sets: hardwareSets(o),
       provider,
       models,
       data,
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
+      maxLength: o.maxLength,
+      workers: o.workers,
+      retries: o.retries,
+      ...(o.queue ? { queue: o.queue } : {}),
+      ...(o.quiet ? { quiet: true } : {}),
     });
-    done(e.out, 'clipformer.vl.json/svg/png', t0);
+    done(
+      e.out,
+      `${CLIPFORMER_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), clipformer.vl.json/svg/png`,
+      t0,
+    );
   });
   withOptions(
     exp

@@ -5,46 +5,60 @@
  * histograms before and after the transform. The automatic choice is searched on a held-out
  * calibration part of the same data (the last examples), never on the evaluated ones.
  *
- * Ranges the spec sets on data (`--set adc.range.kind=calibrated`, or a calibrated DAC range) are
- * calibrated as `xbar eval` calibrates them, on the first examples of the training split through
- * noise-free crossbars, once per model and K/V transform: the static layers' ADC ranges, and the
- * ADC ranges of the attention's products, whose K and V are written anew for every input but
- * convert through the same ADCs, so one range per column serves every input. The transform
- * changes the K/V conductances, so each (α, β), the search's candidates among them, gets the
- * ranges of the K/V it writes; γ does not enter (the calibration has no write noise).
+ * This module is the design (the γ levels, the paper's choices and numbers, the search's grid)
+ * and the report; the searches and the cells' instances run as a sweep's points
+ * (sweep/clipformer.ts), each cell instance what `xbar eval --hw … --set … --clipformer α,β
+ * --snr --seed S` measures. Ranges the spec sets on data (`--set adc.range.kind=calibrated`, or
+ * a calibrated DAC range) are calibrated as `xbar eval` calibrates them, on the first examples of
+ * the training split through noise-free crossbars, for the K/V each (α, β) writes (the search's
+ * candidates among them): K and V are written anew for every input but convert through the same
+ * ADCs, so one range per column serves every input.
  */
-import { analogInstances, type InstanceOptions } from '../analog/instances.js';
-import { loadSpec } from '../analog/presets.js';
+import { join } from 'node:path';
 import type { ResolvedSpec } from '../analog/resolve.js';
 import type { Crossbar } from '../analog/spec.js';
-import { type EvalData, holdOut, subset } from '../eval/data.js';
-import { evaluate, runOn } from '../eval/evaluate.js';
+import { type EvalData, subset } from '../eval/data.js';
+import { evaluate } from '../eval/evaluate.js';
 import type { HostArray } from '../graph/ndarray.js';
 import type { Tensor } from '../graph/tensor.js';
-import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../methods/clipformer.js';
-import {
-  parseSearch,
-  type SearchOptions,
-  type SearchResult,
-  searchClipFormer,
-} from '../methods/clipformer-search.js';
-import { measureSnr } from '../methods/snr.js';
+import { type ClipFormerConfig, parseClipFormer } from '../methods/clipformer.js';
 import { digital, type Matmuls } from '../models/encoder.js';
 import type { Model } from '../models/index.js';
 import { layerName } from '../models/layer-names.js';
 import { figure, histogram, lineChart } from '../report/charts.js';
-import type { Provider } from '../runtime/session.js';
+import { writeFigure } from '../report/render.js';
 import { InputError } from '../util/errors.js';
-import { calibrateRanges, calibrationFor } from './ranges.js';
-import { type CellRecord, Experiment, pairedDiff, pm } from './runner.js';
+import { writeFileAtomic } from '../util/files.js';
+import { type CellRecord, pairedDiff, pm } from './runner.js';
 
-const GAMMAS = [3, 4, 5] as const;
+/** The write-noise levels γ of the paper's table. */
+export const GAMMAS = [3, 4, 5] as const;
+
+/** The model rows: the standard model and its variation-aware-trained twin. */
+export type ClipFormerModelName = 'standard' | 'vat';
+
+/** What the automatic (α, β) maximises on the calibration part. */
+export type SearchObjective = 'accuracy' | 'snr';
+
+/** The columns of each γ: no transform, the paper's (α, β), the automatic choice. */
+export const METHODS = ['none', 'paper', 'auto'] as const;
+export type ClipFormerMethod = (typeof METHODS)[number];
+
+/** The automatic choice's candidates (the paper picks from {1,2}×{1,0.25}; α = 3 goes further). */
+export const SEARCH_GRID = { alphas: [1, 2, 3], betas: [1, 0.25] } as const;
+
+/** Seeds of the search's instances: the experiment's seed plus this, apart from the cells' seeds. */
+export const SEARCH_SEED_OFFSET = 10000;
+
+/** A cell's id: `standard.g3.none`. */
+export const cellId = (model: string, gamma: number, method: string): string =>
+  `${model}.g${gamma}.${method}`;
 
 /**
  * The paper's fixed choices: (2, 1) at γ = 3 and (2, 0.25) at γ = 5 (docs/methods.md §1). It names
  * none for γ = 4; we use (2, 0.25) there (the harsher noise level's choice).
  */
-const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {
+export const PAPER_CHOICE: Record<number, { alpha: number; beta: number }> = {
   3: { alpha: 2, beta: 1 },
   4: { alpha: 2, beta: 0.25 },
   5: { alpha: 2, beta: 0.25 },
@@ -56,42 +70,11 @@ const PAPER_TABLE: Record<string, Record<number, [number, number]>> = {
   vat: { 3: [76.04, 76.76], 4: [71.24, 74.8], 5: [57.5, 69.21] },
 };
 
-export interface ClipFormerExperimentOptions {
-  models: { name: 'standard' | 'vat'; dir: string; model: Model }[];
-  /** The labelled set; its last `calibration` examples are held out for the search. */
-  data: EvalData;
-  dataSpec: string;
-  hw: string;
-  /** `--set` assignments applied to `hw` in every cell (before the cell's γ). */
-  sets: readonly string[];
-  /**
-   * Opens the data that calibrate ranges set on data (`calibratedOnData`, ranges.ts): the
-   * training split, as `xbar eval` takes it. Needed only by such specs.
-   */
-  calibrationData?: () => EvalData;
-  out: string;
-  repeats: number;
-  seed: number;
-  /** Examples evaluated per instance (the first of the evaluation part). */
-  limit: number;
-  calibration: number;
-  searchInstances: number;
-  /** What the automatic (α, β) maximises on the calibration part. */
-  searchObjective: 'accuracy' | 'snr';
-  batch?: number;
-  /** Where the forwards run (default: the CPU). */
-  provider?: Provider;
-  quiet?: boolean;
-}
-
 /** The field each cell sets (γ), which `sets` may not. */
-const GAMMA_FIELD = 'attention.device.program.gamma';
-
-const specAt = (o: ClipFormerExperimentOptions, gamma: number, model: Model): ResolvedSpec =>
-  loadSpec(o.hw, [...o.sets, `${GAMMA_FIELD}=${gamma}`], model);
+export const GAMMA_FIELD = 'attention.device.program.gamma';
 
 /** Refuses `--set` assignments of what the cells vary. */
-function checkSets(sets: readonly string[]): void {
+export function checkSets(sets: readonly string[]): void {
   const bad = sets.filter((s) => s.split('=')[0]!.trim().startsWith(GAMMA_FIELD));
   if (bad.length)
     throw new InputError(
@@ -104,107 +87,20 @@ function checkSets(sets: readonly string[]): void {
     );
 }
 
-type Method = { id: string; label: string; config: ClipFormerConfig | null };
-/** A K/V transform: one for all layers, one per layer (null: off there), or none. */
-type Transform = Parameters<NonNullable<SearchOptions['instanceOptions']>>[0];
-
-export async function runClipFormerExperiment(o: ClipFormerExperimentOptions): Promise<Experiment> {
-  checkSets(o.sets);
-  const { calibration, evaluation } = holdOut(o.data, o.calibration);
-  const on = runOn(o);
-  const evalIdx = evaluation.slice(0, o.limit);
-  const evalData = subset(o.data, evalIdx, `${o.data.name} evaluation part`);
-  const calData = subset(o.data, calibration, `${o.data.name} calibration part`);
-  const exp = new Experiment(
-    o.out,
-    'clipformer',
-    {
-      models: o.models.map((m) => ({ name: m.name, dir: m.dir })),
-      data: o.dataSpec,
-      hw: o.hw,
-      ...(o.sets.length ? { sets: o.sets } : {}),
-      evaluated: [evalIdx[0], evalIdx.at(-1)],
-      calibration: [calibration[0], calibration.at(-1)],
-      seed: o.seed,
-      searchInstances: o.searchInstances,
-      searchObjective: o.searchObjective,
-    },
-    o.quiet ? { quiet: true } : {},
-  );
-  // where ranges set on data were calibrated, kept with the results for the report of a resumed run
-  const log = (line: string) => {
-    const lines = (exp.record.extra['calibratedOn'] as string[] | undefined) ?? [];
-    const where = line.replace(/^.* on the first/, 'the first');
-    if (!lines.includes(where)) exp.record.extra['calibratedOn'] = [...lines, where];
-  };
-  for (const m of o.models) {
-    await exp.once(`ideal.${m.name}`, async () => (await evaluate(m.model, evalData, on)).value);
-    // the ranges set on data, per K/V transform (the same at every γ)
-    const ranges = new Map<string, Promise<InstanceOptions>>();
-    const instanceOptions = (spec: ResolvedSpec, c: Transform): Promise<InstanceOptions> => {
-      const key = JSON.stringify(c);
-      const kv = c ? { kvTransform: kvTransformFor(c) } : {};
-      if (!ranges.has(key))
-        ranges.set(
-          key,
-          calibrateRanges(m.model, calibrationFor(spec, o.calibrationData, `--hw ${o.hw}`), spec, {
-            ...kv,
-            log,
-          }).then((r) => ({ ...r, ...kv })),
-        );
-      return ranges.get(key)!;
-    };
-    for (const gamma of GAMMAS) {
-      const spec = specAt(o, gamma, m.model);
-      if (!spec.attention)
-        throw new InputError(`${o.hw}: attention is digital; ClipFormer needs K/V on crossbars`);
-      const search = await exp.once<SearchResult>(`search.${m.name}.${gamma}`, () =>
-        searchClipFormer(
-          m.model,
-          calData,
-          spec,
-          parseSearch({
-            alphas: [1, 2, 3],
-            betas: [1, 0.25],
-            instances: o.searchInstances,
-            objective: o.searchObjective,
-            seed: o.seed + 10000,
-          }),
-          { ...on, instanceOptions: (c) => instanceOptions(spec, c) },
-        ),
-      );
-      const methods: Method[] = [
-        { id: 'none', label: 'without', config: null },
-        { id: 'paper', label: 'paper (α,β)', config: parseClipFormer(PAPER_CHOICE[gamma]) },
-        { id: 'auto', label: 'auto (α,β)', config: search.global },
-      ];
-      for (const method of methods) {
-        await exp.cell(
-          `${m.name}.g${gamma}.${method.id}`,
-          { model: m.name, gamma: String(gamma), method: method.id },
-          o.repeats,
-          o.seed,
-          async (seed) => {
-            const matmuls = await analogInstances(
-              m.model,
-              spec,
-              await instanceOptions(spec, method.config),
-            )(seed);
-            const r = await measureSnr(m.model, evalData, matmuls, on);
-            return { value: r.value, extra: { snrDb: r.blocks.map((b) => b.snrDb) } };
-          },
-        );
-      }
-    }
-    // K/V conductances of one batch, before and after the paper's γ = 5 transform
-    await exp.once(`histograms.${m.name}`, () => kvConductances(m.model, evalData, specAt(o, 5, m.model)));
-  }
-  await writeReport(exp, o);
-  return exp;
+/** K and V conductances of layer 0 (µS), before and after the transform of (α, β). */
+export interface KvHistograms {
+  k: { before: number[]; after: number[] };
+  v: { before: number[]; after: number[] };
+  alpha: number;
+  beta: number;
 }
 
 /** K and V of layer 0 for the first batch (exact model), mapped to conductances host-side. */
-async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec) {
+export async function kvConductances(
+  model: Model,
+  data: EvalData,
+  spec: ResolvedSpec,
+): Promise<KvHistograms> {
   const xbar = spec.attention!;
   let taps: Record<string, Tensor> = {};
   const m: Matmuls = {
@@ -248,7 +144,7 @@ async function kvConductances(model: Model, data: EvalData, spec: ResolvedSpec) 
 /**
  * Device conductances (the G+ of positive, G− of negative values) of a [B,H,R,C] operand, scaled
  * by its max |value| per (example, head) (the tile scale when R and C fit one tile), before and
- * after the transform; rounded to 0.01 µS to keep results.json small.
+ * after the transform; rounded to 0.01 µS to keep the chart's data small.
  */
 function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
   const { gMinUS: gMin, gMaxUS: gMax } = xbar.mapping;
@@ -268,17 +164,43 @@ function conductances(a: HostArray, xbar: Crossbar, cf: ClipFormerConfig) {
   return { before, after };
 }
 
-async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Promise<void> {
-  const r = exp.record;
-  const calibratedOn = (r.extra['calibratedOn'] as string[] | undefined) ?? [];
-  const cell = (m: string, g: number, k: string): CellRecord | undefined => r.cells[`${m}.g${g}.${k}`];
+/** What the report says of the run beside its numbers. */
+export interface ClipFormerReportInput {
+  /** The model rows, in order. */
+  models: readonly ClipFormerModelName[];
+  /** The data's name (as `EvalData.name`). */
+  dataName: string;
+  /** Examples evaluated per instance, and held out for the search. */
+  limit: number;
+  calibration: number;
+  searchObjective: SearchObjective;
+  searchInstances: number;
+  hw: string;
+  sets: readonly string[];
+  repeats: number;
+  seed: number;
+  /** Where ranges set on data were calibrated (the calibrations' lines, from "the first …"). */
+  calibratedOn: readonly string[];
+  /** The floating-point model's accuracy on the evaluated examples, by model. */
+  ideal: ReadonlyMap<string, number>;
+  /** The automatic choice by `model.γ`: the (α, β), or null where no transform won. */
+  searches: ReadonlyMap<string, { alpha: number; beta: number } | null>;
+  /** Each cell's instances by `model.gγ.method` (value and `extra.snrDb` per block), in table order. */
+  cells: ReadonlyMap<string, CellRecord>;
+  /** The K/V conductance histograms by model. */
+  histograms: ReadonlyMap<string, KvHistograms>;
+}
+
+/** Writes `results.md` and the chart `clipformer.{vl.json,svg,png}` into `out`. */
+export async function writeClipFormerReport(out: string, r: ClipFormerReportInput): Promise<void> {
+  const cell = (m: string, g: number, k: string): CellRecord | undefined => r.cells.get(cellId(m, g, k));
   const lines = [
     '# ClipFormer: accuracy without and with the K/V transform (mean ± std, %)',
     '',
-    `Data: ${o.data.name}, ${o.limit} evaluated examples, ${o.calibration} held out for the search (${o.searchObjective}, ${o.searchInstances} instance(s) per candidate, no transform among them); hardware ${o.hw}${o.sets.length ? ` with --set ${o.sets.join(' ')}` : ''}; ${o.repeats} instances per cell, seeds ${o.seed}..${o.seed + o.repeats - 1}.`,
-    ...(calibratedOn.length
+    `Data: ${r.dataName}, ${r.limit} evaluated examples, ${r.calibration} held out for the search (${r.searchObjective}, ${r.searchInstances} instance(s) per candidate, no transform among them); hardware ${r.hw}${r.sets.length ? ` with --set ${r.sets.join(' ')}` : ''}; ${r.repeats} instances per cell, seeds ${r.seed}..${r.seed + r.repeats - 1}.`,
+    ...(r.calibratedOn.length
       ? [
-          `Ranges set on data (kind 'calibrated') are calibrated per model and K/V transform (each (α, β) its own, the search's candidates too; the same at every γ) on ${calibratedOn.join('; ')}, through noise-free crossbars, as \`xbar eval\` calibrates them: the static layers' and the attention products' (K/V are written per input; their columns' ranges hold over the calibration inputs and heads).`,
+          `Ranges set on data (kind 'calibrated') are calibrated per model and K/V transform (each (α, β) its own, the search's candidates too; the same at every γ) on ${r.calibratedOn.join('; ')}, through noise-free crossbars, as \`xbar eval\` calibrates them: the static layers' and the attention products' (K/V are written per input; their columns' ranges hold over the calibration inputs and heads).`,
         ]
       : []),
     'Δ columns: the paired difference to "without" over the same instances (same programming and noise), mean ± standard error.',
@@ -286,19 +208,19 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
     '| model | ideal | γ | without | paper (α,β) | with, paper | Δ paper | auto (α,β) | with, auto | Δ auto | paper DeiT-S: without → with |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const m of o.models) {
-    const ideal = r.extra[`ideal.${m.name}`] as number;
+  for (const m of r.models) {
+    const ideal = r.ideal.get(m)!;
     for (const g of GAMMAS) {
-      const s = r.extra[`search.${m.name}.${g}`] as SearchResult | undefined;
-      const p = PAPER_TABLE[m.name]![g]!;
+      const s = r.searches.get(`${m}.${g}`);
+      const p = PAPER_TABLE[m]![g]!;
       lines.push(
-        `| ${m.name} | ${(ideal * 100).toFixed(2)} | ${g} | ${pm(cell(m.name, g, 'none'))} | (${PAPER_CHOICE[g]!.alpha}, ${PAPER_CHOICE[g]!.beta}) | ${pm(cell(m.name, g, 'paper'))} | ${pairedDiff(cell(m.name, g, 'paper'), cell(m.name, g, 'none'))} | ${s ? (s.global ? `(${s.global.alpha}, ${s.global.beta})` : 'off') : '—'} | ${pm(cell(m.name, g, 'auto'))} | ${pairedDiff(cell(m.name, g, 'auto'), cell(m.name, g, 'none'))} | ${p[0]} → ${p[1]} |`,
+        `| ${m} | ${(ideal * 100).toFixed(2)} | ${g} | ${pm(cell(m, g, 'none'))} | (${PAPER_CHOICE[g]!.alpha}, ${PAPER_CHOICE[g]!.beta}) | ${pm(cell(m, g, 'paper'))} | ${pairedDiff(cell(m, g, 'paper'), cell(m, g, 'none'))} | ${s === undefined ? '—' : s ? `(${s.alpha}, ${s.beta})` : 'off'} | ${pm(cell(m, g, 'auto'))} | ${pairedDiff(cell(m, g, 'auto'), cell(m, g, 'none'))} | ${p[0]} → ${p[1]} |`,
       );
     }
   }
   lines.push('', '## SNR per attention block (dB, mean over instances)', '');
-  const blocks =
-    (Object.values(r.cells)[0]?.instances[0]?.extra?.['snrDb'] as number[] | undefined)?.length ?? 0;
+  const cells = [...r.cells.values()];
+  const blocks = (cells[0]?.instances[0]?.extra?.['snrDb'] as number[] | undefined)?.length ?? 0;
   lines.push(
     `| model | γ | method | ${Array.from({ length: blocks }, (_, b) => `block ${b}`).join(' | ')} |`,
   );
@@ -306,20 +228,20 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
   const snrMean = (c: CellRecord, b: number) =>
     c.instances.reduce((a, i) => a + ((i.extra?.['snrDb'] as number[] | undefined)?.[b] ?? 0), 0) /
     Math.max(1, c.instances.length);
-  for (const c of Object.values(r.cells))
+  for (const c of cells)
     lines.push(
       `| ${c.labels['model']} | ${c.labels['gamma']} | ${c.labels['method']} | ${Array.from({ length: blocks }, (_, b) => snrMean(c, b).toFixed(2)).join(' | ')} |`,
     );
-  exp.write('results.md', `${lines.join('\n')}\n`);
+  writeFileAtomic(join(out, 'results.md'), `${lines.join('\n')}\n`);
 
   // accuracy vs γ per model and method; SNR of block 0 vs γ; K/V histograms
-  const charts = o.models.flatMap((m) => {
+  const charts = r.models.flatMap((m) => {
     // one series per method: a point per γ whose cell exists
     const byMethod = (point: (c: CellRecord) => { y: number; err?: number } | null) =>
-      ['none', 'paper', 'auto'].map((k) => ({
+      METHODS.map((k) => ({
         label: k,
         points: GAMMAS.flatMap((g) => {
-          const p = cell(m.name, g, k);
+          const p = cell(m, g, k);
           const at = p && point(p);
           return at ? [{ x: g, ...at }] : [];
         }),
@@ -330,17 +252,17 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
         ? { y: Array.from({ length: blocks }, (_, b) => snrMean(c, b)).reduce((a, b) => a + b, 0) / blocks }
         : null,
     );
-    const h = r.extra[`histograms.${m.name}`] as Awaited<ReturnType<typeof kvConductances>> | undefined;
+    const h = r.histograms.get(m);
     return [
       [
-        lineChart({ title: `${m.name}: accuracy`, xTitle: 'γ', yTitle: 'accuracy (%, ±1 std)', series }),
-        lineChart({ title: `${m.name}: mean attention SNR`, xTitle: 'γ', yTitle: 'SNR (dB)', series: snr }),
+        lineChart({ title: `${m}: accuracy`, xTitle: 'γ', yTitle: 'accuracy (%, ±1 std)', series }),
+        lineChart({ title: `${m}: mean attention SNR`, xTitle: 'γ', yTitle: 'SNR (dB)', series: snr }),
       ],
       ...(h
         ? [
             (['k', 'v'] as const).map((w) =>
               histogram({
-                title: `${m.name}: ${w.toUpperCase()} conductances, layer 0 (α ${h.alpha}, β ${h.beta})`,
+                title: `${m}: ${w.toUpperCase()} conductances, layer 0 (α ${h.alpha}, β ${h.beta})`,
                 xTitle: 'G (µS)',
                 series: [
                   { label: 'before', values: h[w].before },
@@ -352,5 +274,5 @@ async function writeReport(exp: Experiment, o: ClipFormerExperimentOptions): Pro
         : []),
     ];
   });
-  await exp.figure('clipformer', figure(charts, { title: 'ClipFormer' }));
+  await writeFigure(out, 'clipformer', figure(charts, { title: 'ClipFormer' }));
 }

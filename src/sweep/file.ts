@@ -54,7 +54,7 @@ const check =
   };
 
 /** A path as one spelling (`./models/vit/` is `models/vit`): the same files, the same point id. */
-const samePath = (p: string): string => normalize(p).replace(/(.)\/+$/, '$1');
+export const samePath = (p: string): string => normalize(p).replace(/(.)\/+$/, '$1');
 
 /** KIND:PATH of existing data, its path spelt one way. */
 const dataSetting = (what: string) =>

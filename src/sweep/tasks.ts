@@ -3,10 +3,11 @@
  * default: the units the paper experiments run as points, so that they run on the same pool,
  * queue and store as any sweep. Each task is a module of its own; this is their list.
  */
+import { clipformerSearch } from './tasks/clipformer-search.js';
 import { ptoInstanceTask, ptoSaturationTask } from './tasks/pto.js';
 import type { PointTask } from './types.js';
 
-const ALL: readonly PointTask[] = [ptoInstanceTask, ptoSaturationTask];
+const ALL: readonly PointTask[] = [clipformerSearch, ptoInstanceTask, ptoSaturationTask];
 
 /** The tasks by name. */
 export const TASKS: ReadonlyMap<string, PointTask> = new Map(ALL.map((t) => [t.name, t]));

@@ -1,7 +1,8 @@
 /**
  * A sweep's store on Node: one DuckDB file per study (`@duckdb/node-api`).
  *
- *   meta      key → value: schema_version, xbar (the version that made it), name, source, created
+ *   meta      key → value: schema_version, xbar (the version that made it), name, source, created,
+ *             host and machine (the machine that made it: its host name, CPU and cores)
  *   points    id (primary key), idx (order in the sweep file), settings (JSON)
  *   results   id (primary key), metrics (JSON), labels (JSON), and the provenance columns
  *             host, worker, started, seconds, xbar, stored
@@ -20,6 +21,7 @@
  * locked reads the snapshot and says how old it is: a report of a running sweep lags by seconds.
  */
 import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { InputError } from '../util/errors.js';
@@ -33,6 +35,7 @@ import type {
   PointSettings,
   Provenance,
   StoredRow,
+  StoredSweep,
   SweepDefinition,
   SweepReader,
   SweepStore,
@@ -40,6 +43,12 @@ import type {
 
 /** The layout of the tables; raise it with a migration below when they change. */
 export const SCHEMA_VERSION = 1;
+
+/** This machine in words, as a store records the machine that made it: its CPU and cores. */
+export const machineName = (): string => {
+  const cpu = cpus();
+  return `${cpu[0]?.model.trim() ?? 'unknown CPU'} (${cpu.length} cores)`;
+};
 
 /** The block size of a new store's file, in bytes (DuckDB's smallest). */
 const STORE_BLOCK_SIZE = 16384;
@@ -234,6 +243,8 @@ export class DuckDBStore implements SweepStore, SweepReader {
           ['schema_version', String(SCHEMA_VERSION)],
           ['xbar', XBAR_VERSION],
           ['created', new Date().toISOString()],
+          ['host', hostname()],
+          ['machine', machineName()],
         ])
           await this.db.run('INSERT INTO meta VALUES (?, ?)', [k!, v!]);
       });
@@ -281,10 +292,15 @@ export class DuckDBStore implements SweepStore, SweepReader {
           else if (was.index !== p.index)
             await this.db.run('UPDATE points SET idx = ? WHERE id = ?', [p.index, p.id]);
         }
-        for (const [k, v] of [
-          ['name', sweep.name],
-          ['source', sweep.source],
-        ])
+        // the source that defined the points: a resume keeps the first run's (its command
+        // included), an extended sweep records the one that added points
+        const grows = sweep.points.some((p) => !stored.has(p.id)) || !m.has('source');
+        for (const [k, v] of grows
+          ? [
+              ['name', sweep.name],
+              ['source', sweep.source],
+            ]
+          : [])
           await this.db.run(
             'INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
             [k!, v!],
@@ -364,7 +380,7 @@ export class DuckDBStore implements SweepStore, SweepReader {
     );
   }
 
-  async sweep(): Promise<SweepDefinition & { schema: number; xbar: string }> {
+  async sweep(): Promise<StoredSweep> {
     return this.serial(async () => {
       const m = await this.meta();
       const points = (await this.all('SELECT id, idx, settings FROM points ORDER BY idx')).map(
@@ -380,6 +396,8 @@ export class DuckDBStore implements SweepStore, SweepReader {
         points,
         schema: Number(m.get('schema_version')),
         xbar: m.get('xbar') ?? '',
+        ...(m.has('host') ? { host: m.get('host')! } : {}),
+        ...(m.has('machine') ? { machine: m.get('machine')! } : {}),
       };
     });
   }

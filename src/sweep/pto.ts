@@ -7,7 +7,6 @@
  * of the same policy at 1 h are the same points, run once. The report (results.md and the chart)
  * is made from the store's rows, paired by seed; `xbar report` reads the store too.
  */
-import { cpus, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { EvalData } from '../eval/data.js';
 import {
@@ -26,7 +25,7 @@ import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
 import { meanStd } from '../util/math.js';
 import { sweepOf } from './file.js';
-import { runSweep } from './run.js';
+import { computedOn, runSweep, storedCommand } from './run.js';
 import type { PointResult, StoredRow, SweepDefinition } from './types.js';
 
 /** The store's file in the output folder. */
@@ -210,22 +209,13 @@ export async function runPto(o: PtoOptions): Promise<PtoOutcome> {
   );
   await writePtoReport(o.out, {
     ...o,
-    command: o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
-    machine: machineOf(run.rows),
+    // the first run's command and machine, as the store keeps them: a resume writes the same report
+    command: storedCommand(run.stored) ?? o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
+    machine: computedOn(run.rows, run.stored),
     withoutRule,
     ideal,
     saturation,
     cells,
   });
   return { out: o.out, store, rows: run.rows, storedNow: run.storedNow, storedBefore: run.storedBefore };
-}
-
-/** Where the points were computed: this machine (its CPU and cores), or the hosts that ran them. */
-function machineOf(rows: readonly StoredRow[]): string {
-  const hosts = [...new Set(rows.flatMap((r) => (r.result ? [r.result.provenance.host] : [])))];
-  if (hosts.length === 1 && hosts[0] === hostname()) {
-    const cpu = cpus();
-    return `machine ${cpu[0]?.model ?? 'unknown'} (${cpu.length} cores)`;
-  }
-  return `computed on ${hosts.join(', ')}`;
 }

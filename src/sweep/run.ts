@@ -4,12 +4,13 @@
  * does, and the experiments that are sweeps (the ablation) through the same code. A rerun finds
  * the points stored and runs the rest.
  */
+import YAML from 'yaml';
 import { XBAR_VERSION } from '../util/version.js';
 import { DuckDBStore } from './duckdb.js';
 import { type PoolOptions, type PoolOutcome, RETRIES, runPool } from './pool.js';
 import { SweepProgress, statusFile } from './progress.js';
 import { runSweepOnQueue, shownUrl } from './queue.js';
-import type { Point, StoredRow, SweepDefinition } from './types.js';
+import type { Point, StoredRow, StoredSweep, SweepDefinition } from './types.js';
 
 export interface RunSweepOptions extends Omit<PoolOptions, 'store' | 'onEvent'> {
   /** The store's path (a DuckDB file; made if missing). */
@@ -28,11 +29,29 @@ export interface RunSweepOptions extends Omit<PoolOptions, 'store' | 'onEvent'> 
 export interface SweepRun {
   /** Every point of the store with its result, in the sweep's order. */
   rows: StoredRow[];
+  /** The sweep as stored (its source the one that defined its points, and what made the store). */
+  stored: StoredSweep;
   /** Points stored by this run, and those found stored. */
   storedNow: number;
   storedBefore: number;
   /** Points that failed every attempt, with their last error (a rerun tries them again). */
   failed: { point: Point; message: string }[];
+}
+
+/** The command a stored sweep's source names as its description (an experiment's command line), if any. */
+export function storedCommand(stored: StoredSweep): string | undefined {
+  const d = (YAML.parse(stored.source) as { description?: unknown } | null)?.description;
+  return typeof d === 'string' ? d : undefined;
+}
+
+/**
+ * Where a store's points were computed, in words from the store alone (so a report made anywhere
+ * says the same): the machine that made the store where it computed them all, else the hosts.
+ */
+export function computedOn(rows: readonly StoredRow[], stored: StoredSweep): string {
+  const hosts = [...new Set(rows.flatMap((r) => (r.result ? [r.result.provenance.host] : [])))].sort();
+  if (hosts.length === 1 && hosts[0] === stored.host && stored.machine) return `machine ${stored.machine}`;
+  return `computed on ${hosts.length ? hosts.join(', ') : 'no machine yet'}`;
 }
 
 export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Promise<SweepRun> {
@@ -66,7 +85,13 @@ export async function runSweep(sweep: SweepDefinition, o: RunSweepOptions): Prom
       throw e;
     });
     bar.end(outcome.failed.length ? 'failed' : 'done');
-    return { rows: await store.rows(), storedNow: outcome.stored, storedBefore, failed: outcome.failed };
+    return {
+      rows: await store.rows(),
+      stored: await store.sweep(),
+      storedNow: outcome.stored,
+      storedBefore,
+      failed: outcome.failed,
+    };
   } finally {
     await store.close();
   }

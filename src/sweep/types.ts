@@ -101,10 +101,20 @@ export interface StoredRow {
   failures: number;
 }
 
+/** A stored sweep, with the store's schema version and what made it. */
+export interface StoredSweep extends SweepDefinition {
+  schema: number;
+  /** The xbar version that made the store. */
+  xbar: string;
+  /** The host name and the machine in words (CPU, cores) that made it; absent in stores made before they were kept. */
+  host?: string;
+  machine?: string;
+}
+
 /** Reading a store: its sweep, its rows in point order, and SQL on it where the store speaks SQL. */
 export interface SweepReader {
-  /** The stored sweep and the store's schema version and the xbar version that made it. */
-  sweep(): Promise<SweepDefinition & { schema: number; xbar: string }>;
+  /** The stored sweep: its source is the one that defined its points (a resume keeps the first run's). */
+  sweep(): Promise<StoredSweep>;
   rows(): Promise<StoredRow[]>;
   /** Runs a read-only SQL query; → its columns and rows (values as JSON-safe scalars). */
   query?(sql: string): Promise<{ columns: string[]; rows: unknown[][] }>;

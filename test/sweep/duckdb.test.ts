@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -99,8 +99,15 @@ describe('DuckDB store', () => {
     // more seeds, and the old ones in a new order: the same sweep, extended
     const extended = sweepOf([2, 1, 0]);
     const again = await DuckDBStore.open(path);
+    // the same points under another description (a resumed command): the first source stays
+    await again.begin({ ...sweepOf([1, 0]), source: 'another command' });
+    assert.equal((await again.sweep()).source, sweepOf([0, 1]).source);
     await again.begin(extended);
-    assert.deepEqual((await again.sweep()).points, extended.points);
+    const stored = await again.sweep();
+    assert.deepEqual(stored.points, extended.points);
+    assert.equal(stored.source, extended.source, 'an extended sweep records the source that added points');
+    assert.equal(stored.host, hostname());
+    assert.match(stored.machine!, /\(\d+ cores\)$/);
     // a sweep without point 1 is another sweep
     await rejects(
       again.begin(sweepOf([0, 2, 3])),

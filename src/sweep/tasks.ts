@@ -3,9 +3,11 @@
  * default: the units the paper experiments run as points, so that they run on the same pool,
  * queue and store as any sweep. Each task is a module of its own; this is their list.
  */
+import { trexSearchTask } from './tasks/trex-search.js';
+import { trexTrainTask } from './tasks/trex-train.js';
 import type { PointTask } from './types.js';
 
-const ALL: readonly PointTask[] = [];
+const ALL: readonly PointTask[] = [trexSearchTask, trexTrainTask];
 
 /** The tasks by name. */
 export const TASKS: ReadonlyMap<string, PointTask> = new Map(ALL.map((t) => [t.name, t]));

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { loadSpec } from '../../analog/presets.js';
-import { reuseCountFor } from '../../methods/trex/search.js';
 import { uniformPatterns } from '../../methods/trex/patterns.js';
+import { reuseCountFor } from '../../methods/trex/search.js';
 import type { Model } from '../../models/index.js';
 import type { Point, PointResult, PointTask, TaskContext } from '../types.js';
 
@@ -38,7 +38,12 @@ export const trexSearchTask: PointTask = {
     const seqLen = trexSeqLen(model, Number(s['maxLength'] ?? TREX_MAX_LENGTH));
     const hw = loadSpec(String(s['hw']));
     const target = Number(s['trex.target']);
-    const choice = reuseCountFor({ model, hw, targetDelayMs: target, ...(seqLen === undefined ? {} : { seqLen }) });
+    const choice = reuseCountFor({
+      model,
+      hw,
+      targetDelayMs: target,
+      ...(seqLen === undefined ? {} : { seqLen }),
+    });
     const patterns: SearchedPattern[] = choice.nReuse
       ? uniformPatterns(model.config.layers, choice.nReuse).map((p) => ({
           label: p.label,
@@ -49,7 +54,12 @@ export const trexSearchTask: PointTask = {
       : [];
     return {
       id: point.id,
-      metrics: { target_ms: target, n_reuse: choice.nReuse, delay_ms: choice.delayMs, patterns: patterns.length },
+      metrics: {
+        target_ms: target,
+        n_reuse: choice.nReuse,
+        delay_ms: choice.delayMs,
+        patterns: patterns.length,
+      },
       labels: {
         hardware: hw.spec.name,
         patterns: JSON.stringify(patterns),

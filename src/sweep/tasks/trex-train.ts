@@ -20,17 +20,21 @@ import { noiseAwareFinetune } from '../../methods/trex/finetune.js';
 import { trainCandidate } from '../../methods/trex/search.js';
 import { copyProcessorFiles, loadModel } from '../../models/index.js';
 import type { Variants } from '../../models/variants.js';
-import { ensureDir } from '../../util/files.js';
 import type { Problem } from '../../util/errors.js';
+import { ensureDir } from '../../util/files.js';
 import type { Point, PointResult, PointSettings, PointTask, TaskContext } from '../types.js';
 import { TREX_MAX_LENGTH } from './trex-search.js';
 
 const TRAININGS = ['brief', 'noise-aware'] as const;
-const positive = (what: string) => z.number({ error: `use ${what} > 0` }).positive({ error: `use ${what} > 0` });
+const positive = (what: string) =>
+  z.number({ error: `use ${what} > 0` }).positive({ error: `use ${what} > 0` });
 const nonNegative = (what: string) =>
   z.number({ error: `use ${what} ≥ 0` }).min(0, { error: `use ${what} ≥ 0` });
 const whole = (what: string, lo: number) =>
-  z.number({ error: `use ${what}` }).int({ error: `use ${what}` }).min(lo, { error: `use ${what}` });
+  z
+    .number({ error: `use ${what}` })
+    .int({ error: `use ${what}` })
+    .min(lo, { error: `use ${what}` });
 
 /** The brief training's settings besides the shared seed and batch (the loss weights, the steps). */
 const BRIEF_ONLY = ['trex.variant', 'trex.ceWeight', 'trex.klWeight', 'trex.temperature'] as const;
@@ -42,19 +46,17 @@ export const trexTrainTask: PointTask = {
   settings: {
     'trex.train': z.enum(TRAININGS, { error: `use ${TRAININGS.join(' or ')}` }),
     'trex.out': z.string({ error: 'use a folder to write' }).min(1, { error: 'use a folder to write' }),
-    'trex.variant': z
-      .string({ error: 'use the variant as JSON, e.g. {"reuse":{"2":1}}' })
-      .refine(
-        (v) => {
-          try {
-            const j: unknown = JSON.parse(v);
-            return typeof j === 'object' && j !== null && !Array.isArray(j);
-          } catch {
-            return false;
-          }
-        },
-        { error: 'use the variant as JSON, e.g. {"reuse":{"2":1}}' },
-      ),
+    'trex.variant': z.string({ error: 'use the variant as JSON, e.g. {"reuse":{"2":1}}' }).refine(
+      (v) => {
+        try {
+          const j: unknown = JSON.parse(v);
+          return typeof j === 'object' && j !== null && !Array.isArray(j);
+        } catch {
+          return false;
+        }
+      },
+      { error: 'use the variant as JSON, e.g. {"reuse":{"2":1}}' },
+    ),
     'trex.from': z.string({ error: 'use a model folder' }).min(1, { error: 'use a model folder' }),
     'trex.fraction': positive('a fraction of the training split').max(1, {
       error: 'use a fraction of the training split in (0, 1]',

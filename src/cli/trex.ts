@@ -184,8 +184,6 @@ export function registerTrexExperiment(experiment: Command): void {
     const model = loadModel(modelDir);
     const hardware = o.hw.split(',').map((h) => h.trim());
     for (const h of hardware) loadSpec(h); // a misspelt preset fails before any training
-    if (!(o.fraction > 0 && o.fraction <= 1))
-      throw new InputError(`--fraction ${o.fraction}: use a number in (0, 1]`);
     const data = o.data ?? dataFlag(defaultData(model));
     const t0 = performance.now();
     const { brief, finetune, provider } = await training(o, model);

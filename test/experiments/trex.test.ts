@@ -20,6 +20,7 @@ import { noiseAwareFinetune } from '../../src/methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, reuseCountFor, trainCandidate } from '../../src/methods/trex/search.js';
 import { copyProcessorFiles, loadModel } from '../../src/models/index.js';
 import { openStore } from '../../src/sweep/duckdb.js';
+import { sweepOf } from '../../src/sweep/file.js';
 import { createPointRunner } from '../../src/sweep/point.js';
 import type { SearchedPattern } from '../../src/sweep/tasks/trex-search.js';
 import { runTrex, TREX_STORE, type TrexOptions } from '../../src/sweep/trex.js';
@@ -189,6 +190,30 @@ describe('TReX experiment', () => {
   it('refuses a store of other settings', async () => {
     await first;
     await assert.rejects(runTrex({ ...options(out), hwLimit: 5 }), /may only gain points/);
+  });
+
+  it('names what a training point lacks and a setting out of range', () => {
+    const point = {
+      task: 'trex-train',
+      'trex.train': 'brief',
+      'trex.out': 'runs/x',
+      'trex.fraction': 0.5,
+      'trex.heldOut': 4,
+      'trex.epochs': 1,
+      'trex.lr': 1e-3,
+    };
+    const sweep = (list: object[]) =>
+      sweepOf({ name: 't', model: modelDir, data: dataSpec, maxLength: 128, list }, 'here');
+    assert.throws(() => sweep([point]), /no trex\.variant; a brief training needs it/);
+    assert.throws(
+      () => sweep([{ ...point, 'trex.train': 'noise-aware' }]),
+      /no trex\.from; a noise-aware training needs it/,
+    );
+    assert.throws(() => sweep([{ ...point, 'trex.fraction': 2 }]), /trex\.fraction.*use a fraction/);
+    assert.throws(
+      () => sweep([{ ...point, 'trex.variant': '[1]' }]),
+      /trex\.variant.*use the variant as JSON/,
+    );
   });
 
   it('the committed results of a store name every model of its report', async () => {

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hostArray } from '../src/graph/ndarray.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
+import { openStore } from '../src/sweep/duckdb.js';
 import { XBAR } from './helpers/cli.js';
 import { tinyFashionMnist } from './helpers/data.js';
 import { ROOT, vitMnist } from './helpers/models.js';
@@ -234,8 +235,12 @@ describe('README.md', () => {
         readFileSync(committed, 'utf8'),
       );
     }
-    const trex = readFileSync(join(tmp, 'out/runs/trex/results.json'), 'utf8');
+    // the TReX experiment is a sweep: its store records the points' settings and the command
+    const store = await openStore(join(tmp, 'out/runs/trex/results.duckdb'));
+    const trex = JSON.stringify([await store.sweep(), await store.rows()]);
+    await store.close();
     assert.ok(!trex.includes(ROOT), 'results record no path of this checkout');
+    assert.ok(existsSync(join(tmp, 'out/runs/trex/results.md')));
     assert.ok(existsSync(join(tmp, 'out/runs/cost/cost.json')));
     assert.match(
       readFileSync(join(tmp, 'out/runs/adc-bits/report.md'), 'utf8'),

@@ -1,13 +1,14 @@
 /** `xbar trex search` and `xbar experiment trex`: TReX's search for attention reuse and its Table IV. */
 import type { Command } from 'commander';
 import { loadSpec } from '../analog/presets.js';
-import { trexExperiment } from '../experiments/trex.js';
 import { openTrexData } from '../methods/trex/data.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
+import { RETRIES } from '../sweep/pool.js';
+import { runTrex, TREX_STORE } from '../sweep/trex.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, flag, numberList, opt, providerOf, withOptions } from './flags.js';
+import { type DataFlag, dataFlag, flag, numberList, opt, providerOf, withOptions } from './flags.js';
 
 /** Options of the brief training and fine-tuning, shared by `trex search` and `experiment trex`. */
 const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BRIEF_DEFAULTS) => [
@@ -122,6 +123,10 @@ interface ExperimentFlags extends TrainingFlags {
   repeats: number;
   hwLimit: number;
   evalLimit?: number;
+  workers: number;
+  retries: number;
+  queue?: string;
+  quiet?: boolean;
 }
 
 /** Default data of a model: Fashion-MNIST for 10-class gray 28² ViTs; text models must name theirs. */
@@ -139,12 +144,12 @@ export function registerTrexExperiment(experiment: Command): void {
     experiment
       .command('trex')
       .description(
-        'TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns; rerun resumes',
+        `TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns (a sweep: searches, trainings and evaluations as points in OUT/${TREX_STORE}); rerun resumes`,
       ),
     flag('model', { help: 'the trained model (HF folder)', required: true }),
     flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }),
     flag('out', {
-      help: 'results folder (results.json, results.md, pareto-*.vl.json/svg/png, patterns.*)',
+      help: `results folder (${TREX_STORE}, results.md, pareto-*.vl.json/svg/png, patterns.*; the models trained in patterns/, baselines/, search/, finetuned/)`,
       value: 'runs/trex',
     }),
     opt(
@@ -162,29 +167,50 @@ export function registerTrexExperiment(experiment: Command): void {
     opt('--hw-limit <n>', 'evaluation examples on hardware (the first n)', 1, 200),
     opt('--eval-limit <n>', 'evaluation examples for the ideal accuracy (default all)', 1),
     ...trainingOptions({ fraction: 0.1, heldOut: 1000 }),
+    opt(
+      '--workers <n>',
+      'worker processes, each running one point (a search, a training, an evaluation) at a time',
+      1,
+      1,
+    ),
+    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
+    opt(
+      '--queue <url>',
+      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` processes; the trained models are written under --out, so the workers must share its file system',
+    ),
+    opt('--quiet', 'no progress bar'),
   ).action(async (o: ExperimentFlags) => {
-    const model = loadModel(o.model);
+    const modelDir = portablePath(o.model);
+    const model = loadModel(modelDir);
     const hardware = o.hw.split(',').map((h) => h.trim());
     for (const h of hardware) loadSpec(h); // a misspelt preset fails before any training
-    const data = openTrexData(model, o.model, o.data?.text ?? defaultData(model), {
-      fraction: o.fraction,
-      heldOut: o.heldOut,
-      maxLength: o.maxLength,
-      ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
-    });
+    const data = o.data ?? dataFlag(defaultData(model));
     const t0 = performance.now();
-    await trexExperiment({
-      ...(await training(o, model)),
-      data,
+    const { brief, finetune, provider } = await training(o, model);
+    const e = await runTrex({
+      model,
+      modelDir,
+      dataSpec: `${data.kind}:${portablePath(data.path)}`,
       hardware,
       ...(o.targets ? { targets: o.targets } : {}),
+      fraction: o.fraction,
+      heldOut: o.heldOut,
+      brief,
+      finetune,
+      maxLength: o.maxLength,
       repeats: o.repeats,
       hwLimit: o.hwLimit,
       seed: o.seed,
+      ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
       out: portablePath(o.out),
+      workers: o.workers,
+      retries: o.retries,
+      ...(o.queue ? { queue: o.queue } : {}),
+      provider,
+      ...(o.quiet ? { quiet: true } : {}),
     });
     process.stderr.write(
-      `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}\n`,
+      `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}: ${TREX_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), results.md, pareto-*, patterns.*\n`,
     );
   });
 }

@@ -5,9 +5,17 @@
  */
 import { clipformerSearch } from './tasks/clipformer-search.js';
 import { ptoInstanceTask, ptoSaturationTask } from './tasks/pto.js';
+import { trexSearchTask } from './tasks/trex-search.js';
+import { trexTrainTask } from './tasks/trex-train.js';
 import type { PointTask } from './types.js';
 
-const ALL: readonly PointTask[] = [clipformerSearch, ptoInstanceTask, ptoSaturationTask];
+const ALL: readonly PointTask[] = [
+  clipformerSearch,
+  ptoInstanceTask,
+  ptoSaturationTask,
+  trexSearchTask,
+  trexTrainTask,
+];
 
 /** The tasks by name. */
 export const TASKS: ReadonlyMap<string, PointTask> = new Map(ALL.map((t) => [t.name, t]));

@@ -16,7 +16,7 @@ import { figure, intervalChart } from '../report/charts.js';
 import { writeFigure } from '../report/render.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
-import { type CellRecord, interval95, pairedDifferences, signedInterval, withInterval } from './runner.js';
+import { type CellRecord, interval95, pairedDifferences, signedInterval, withInterval } from './cells.js';
 
 export const NONIDEALITIES = [
   'dac',

@@ -29,7 +29,7 @@ import { figure, histogram, lineChart } from '../report/charts.js';
 import { writeFigure } from '../report/render.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
-import { type CellRecord, pairedDiff, pm } from './runner.js';
+import { type CellRecord, pairedDiff, pm } from './cells.js';
 
 /** The write-noise levels γ of the paper's table. */
 export const GAMMAS = [3, 4, 5] as const;

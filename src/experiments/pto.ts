@@ -38,7 +38,7 @@ import { writeFigure } from '../report/render.js';
 import type { Provider } from '../runtime/session.js';
 import { InputError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/files.js';
-import { type CellRecord, pairedDifferences, pm, signedInterval } from './runner.js';
+import { type CellRecord, pairedDifferences, pm, signedInterval } from './cells.js';
 
 /** Times since programming of the drift sweep, s: 1 s, 1 h, 1 day, 1 month, 1 year. */
 export const TIMES = [1, 3600, 86_400, 2_592_000, 31_536_000] as const;

@@ -15,8 +15,9 @@ import {
   ablationPlan,
   writeAblationReport,
 } from '../experiments/ablation.js';
-import type { CellRecord } from '../experiments/runner.js';
+import type { CellRecord } from '../experiments/cells.js';
 import type { Provider } from '../runtime/session.js';
+import { typedCommand } from '../util/command.js';
 import { meanStd } from '../util/math.js';
 import { sweepOf } from './file.js';
 import { runSweep } from './run.js';
@@ -70,7 +71,7 @@ export function ablationSweep(
   return sweepOf(
     {
       name,
-      description: o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
+      description: o.command ?? typedCommand(),
       model: o.modelDir,
       data: o.dataSpec,
       limit: o.examples,

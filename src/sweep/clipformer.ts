@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadSpec } from '../analog/presets.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
+import type { CellRecord } from '../experiments/cells.js';
 import {
   type ClipFormerModelName,
   cellId,
@@ -33,9 +34,9 @@ import {
   type SearchObjective,
   writeClipFormerReport,
 } from '../experiments/clipformer.js';
-import type { CellRecord } from '../experiments/runner.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
+import { typedCommand } from '../util/command.js';
 import { InputError } from '../util/errors.js';
 import { meanStd } from '../util/math.js';
 import { openStore } from './duckdb.js';
@@ -179,7 +180,7 @@ export function clipformerSweep(o: ClipFormerDesign, auto?: AutoChoice): SweepDe
   return sweepOf(
     {
       name,
-      description: o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
+      description: o.command ?? typedCommand(),
       data: o.dataSpec,
       ...(o.batch === undefined ? {} : { batch: o.batch }),
       ...(o.maxLength === undefined || o.maxLength === MAX_LENGTH ? {} : { maxLength: o.maxLength }),

@@ -9,6 +9,7 @@
  */
 import { basename, join } from 'node:path';
 import type { EvalData } from '../eval/data.js';
+import type { CellRecord } from '../experiments/cells.js';
 import {
   calibratedAdcRange,
   checkSets,
@@ -20,9 +21,9 @@ import {
   type Saturation,
   writePtoReport,
 } from '../experiments/pto.js';
-import type { CellRecord } from '../experiments/runner.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
+import { typedCommand } from '../util/command.js';
 import { meanStd } from '../util/math.js';
 import { sweepOf } from './file.js';
 import { computedOn, runSweep, storedCommand } from './run.js';
@@ -128,7 +129,7 @@ export function ptoSweep(
   const sweep = sweepOf(
     {
       name,
-      description: o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
+      description: o.command ?? typedCommand(),
       data: o.dataSpec,
       ...(o.maxLength === undefined || o.maxLength === MAX_LENGTH ? {} : { maxLength: o.maxLength }),
       list: settings,
@@ -210,7 +211,7 @@ export async function runPto(o: PtoOptions): Promise<PtoOutcome> {
   await writePtoReport(o.out, {
     ...o,
     // the first run's command and machine, as the store keeps them: a resume writes the same report
-    command: storedCommand(run.stored) ?? o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
+    command: storedCommand(run.stored) ?? o.command ?? typedCommand(),
     machine: computedOn(run.rows, run.stored),
     withoutRule,
     ideal,

@@ -3,7 +3,7 @@
  * the groups of points that differ only by seed, and the metric of some points with its
  * interval.
  */
-import { interval95 } from '../experiments/runner.js';
+import { interval95 } from '../experiments/cells.js';
 import { parseDuration } from '../util/duration.js';
 import { InputError } from '../util/errors.js';
 import type { PointResult, PointSettings, StoredRow, SweepDefinition, SweepReader } from './types.js';

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { inPoints } from '../experiments/runner.js';
+import { inPoints } from '../experiments/cells.js';
 import { writeFigure } from '../report/render.js';
 import { writeFileAtomic } from '../util/files.js';
 import { csvTable, markdownTable } from '../util/table.js';

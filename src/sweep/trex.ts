@@ -32,6 +32,7 @@ import { variantConfig } from '../methods/trex/derive.js';
 import { type BriefTraining, type FinetuneSettings, slug } from '../methods/trex/search.js';
 import type { Model } from '../models/index.js';
 import type { Provider } from '../runtime/session.js';
+import { typedCommand } from '../util/command.js';
 import { meanStd } from '../util/math.js';
 import { openStore } from './duckdb.js';
 import { sweepOf } from './file.js';
@@ -131,7 +132,7 @@ export function trexPlan(
     sweep = sweepOf(
       {
         name,
-        description: o.command ?? ['xbar', ...process.argv.slice(2)].join(' '),
+        description: o.command ?? typedCommand(),
         model: o.modelDir,
         data: o.dataSpec,
         maxLength: o.maxLength,

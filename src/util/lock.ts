@@ -7,6 +7,7 @@
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { typedCommand } from './command.js';
 import { InputError } from './errors.js';
 import { ensureDir, whyNot } from './files.js';
 
@@ -78,7 +79,7 @@ function takeLock(file: string, where: string, note: (line: string) => void, fol
   const me: Holder = {
     pid: process.pid,
     host: hostname(),
-    command: ['xbar', ...process.argv.slice(2)].join(' '),
+    command: typedCommand(),
     started: new Date().toISOString(),
   };
   for (let attempt = 0; attempt < 5; attempt++) {

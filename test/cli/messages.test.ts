@@ -36,7 +36,10 @@ describe('messages for bad input', () => {
     const r = await xbarAsync([...args, '--limit', '4', '--repeats', '1']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /analog\s+[01]\.\d{4}/);
-    assert.match(r.stdout, /cost\s+none: technology 'ideal' has no cost numbers \(fefet, sram, rram, pcm have\)/);
+    assert.match(
+      r.stdout,
+      /cost\s+none: technology 'ideal' has no cost numbers \(fefet, sram, rram, pcm have\)/,
+    );
     const json = await xbarAsync([...args, '--limit', '4', '--repeats', '1', '--json']);
     assert.equal(json.status, 0, json.stderr);
     assert.equal(JSON.parse(json.stdout).cost, null);

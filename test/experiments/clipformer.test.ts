@@ -17,6 +17,7 @@ import { describe, it } from 'node:test';
 import { analogInstances, type InstanceOptions } from '../../src/analog/instances.js';
 import { loadSpec } from '../../src/analog/presets.js';
 import { type EvalData, openData, parseDataSpec, subset } from '../../src/eval/data.js';
+import type { CellRecord } from '../../src/experiments/cells.js';
 import {
   cellId,
   GAMMAS,
@@ -24,7 +25,6 @@ import {
   SEARCH_GRID,
   SEARCH_SEED_OFFSET,
 } from '../../src/experiments/clipformer.js';
-import type { CellRecord } from '../../src/experiments/runner.js';
 import { calibrateAdcRanges } from '../../src/methods/adc-range.js';
 import { type ClipFormerConfig, kvTransformFor, parseClipFormer } from '../../src/methods/clipformer.js';
 import { parseSearch, searchClipFormer } from '../../src/methods/clipformer-search.js';

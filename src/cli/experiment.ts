@@ -5,10 +5,11 @@ import type { Command } from 'commander';
 import { type EvalData, openData } from '../eval/data.js';
 import { NONIDEALITIES } from '../experiments/ablation.js';
 import { loadModel } from '../models/index.js';
-import { ABLATION_STORE, runAblation } from '../sweep/ablation.js';
-import { CLIPFORMER_STORE, runClipFormer } from '../sweep/clipformer.js';
+import { runAblation } from '../sweep/ablation.js';
+import { runClipFormer } from '../sweep/clipformer.js';
+import { EXPERIMENT_STORE } from '../sweep/experiment.js';
 import { RETRIES } from '../sweep/pool.js';
-import { PTO_STORE, runPto } from '../sweep/pto.js';
+import { runPto } from '../sweep/pto.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
 import { type DataFlag, type Duration, flag, hardwareSets, opt, providerOf, withOptions } from './flags.js';
@@ -95,7 +96,7 @@ export function registerExperiment(program: Command): Command {
     exp
       .command('clipformer')
       .description(
-        `ClipFormer Table II: standard/VAT × γ 3,4,5 × without/with (paper and automatic α, β) (a sweep: the searches, then the cells' points, in OUT/${CLIPFORMER_STORE})`,
+        `ClipFormer Table II: standard/VAT × γ 3,4,5 × without/with (paper and automatic α, β) (a sweep: the searches, then the cells' points, in OUT/${EXPERIMENT_STORE})`,
       ),
     flag('model', { help: 'the standard model (Hugging Face folder)', required: true }),
     opt('--vat <dir>', 'the variation-aware-trained model, a second row block'),
@@ -108,7 +109,7 @@ export function registerExperiment(program: Command): Command {
       help: 'override a hardware field of every cell but γ, e.g. adc.range.kind=calibrated (repeatable)',
     }),
     flag('out', {
-      help: `output folder (${CLIPFORMER_STORE}, results.md, clipformer.vl.json/svg/png)`,
+      help: `output folder (${EXPERIMENT_STORE}, results.md, clipformer.vl.json/svg/png)`,
       value: 'runs/clipformer',
     }),
     flag('repeats', { help: 'Monte Carlo instances per cell', value: 10 }),
@@ -159,7 +160,7 @@ export function registerExperiment(program: Command): Command {
     });
     done(
       e.out,
-      `${CLIPFORMER_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), clipformer.vl.json/svg/png`,
+      `${EXPERIMENT_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), clipformer.vl.json/svg/png`,
       t0,
     );
   });
@@ -177,7 +178,10 @@ export function registerExperiment(program: Command): Command {
     flag('set', {
       help: 'override a hardware field of every cell but its time and ranges, e.g. adc.range.kind=calibrated (repeatable)',
     }),
-    flag('out', { help: `output folder (${PTO_STORE}, results.md, pto.vl.json/svg/png)`, value: 'runs/pto' }),
+    flag('out', {
+      help: `output folder (${EXPERIMENT_STORE}, results.md, pto.vl.json/svg/png)`,
+      value: 'runs/pto',
+    }),
     flag('repeats', { help: 'instances per cell of the 1 h table', value: 10 }),
     opt('--time-repeats <n>', 'instances per cell of the time sweep (10 for the paper’s count)', 1, 3),
     // the paper's N = 2; more inputs steady a 99.99th percentile estimated from few values
@@ -233,7 +237,7 @@ export function registerExperiment(program: Command): Command {
     });
     done(
       e.out,
-      `${PTO_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), pto.vl.json/svg/png`,
+      `${EXPERIMENT_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), pto.vl.json/svg/png`,
       t0,
     );
   });
@@ -254,7 +258,7 @@ export function registerExperiment(program: Command): Command {
       (v: string) => v.split(',').map((x) => x.trim()),
     ),
     flag('out', {
-      help: `output folder (${ABLATION_STORE}, results.md, ablation.vl.json/svg/png)`,
+      help: `output folder (${EXPERIMENT_STORE}, results.md, ablation.vl.json/svg/png)`,
       value: 'runs/ablation',
     }),
     flag('repeats', { help: 'Monte Carlo instances per row', value: 3 }),
@@ -293,7 +297,7 @@ export function registerExperiment(program: Command): Command {
     });
     done(
       e.out,
-      `${ABLATION_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), ablation.vl.json/svg/png`,
+      `${EXPERIMENT_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), ablation.vl.json/svg/png`,
       t0,
     );
   });

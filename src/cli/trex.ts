@@ -4,8 +4,9 @@ import { loadSpec } from '../analog/presets.js';
 import { openTrexData } from '../methods/trex/data.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
+import { EXPERIMENT_STORE } from '../sweep/experiment.js';
 import { RETRIES } from '../sweep/pool.js';
-import { runTrex, TREX_STORE } from '../sweep/trex.js';
+import { runTrex } from '../sweep/trex.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
 import { type DataFlag, dataFlag, flag, numberList, opt, providerOf, withOptions } from './flags.js';
@@ -144,12 +145,12 @@ export function registerTrexExperiment(experiment: Command): void {
     experiment
       .command('trex')
       .description(
-        `TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns (a sweep: searches, trainings and evaluations as points in OUT/${TREX_STORE}); rerun resumes`,
+        `TReX Table IV for several target delays, baselines (weight sharing, token pruning), Pareto plot, patterns (a sweep: searches, trainings and evaluations as points in OUT/${EXPERIMENT_STORE}); rerun resumes`,
       ),
     flag('model', { help: 'the trained model (HF folder)', required: true }),
     flag('data', { help: 'KIND:PATH (default fashion-mnist for the shipped ViT)' }),
     flag('out', {
-      help: `results folder (${TREX_STORE}, results.md, pareto-*.vl.json/svg/png, patterns.*; the models trained in patterns/, baselines/, search/, finetuned/)`,
+      help: `results folder (${EXPERIMENT_STORE}, results.md, pareto-*.vl.json/svg/png, patterns.*; the models trained in patterns/, baselines/, search/, finetuned/)`,
       value: 'runs/trex',
     }),
     opt(
@@ -210,7 +211,7 @@ export function registerTrexExperiment(experiment: Command): void {
       ...(o.quiet ? { quiet: true } : {}),
     });
     process.stderr.write(
-      `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}: ${TREX_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), results.md, pareto-*, patterns.*\n`,
+      `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}: ${EXPERIMENT_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), results.md, pareto-*, patterns.*\n`,
     );
   });
 }

@@ -7,7 +7,6 @@
  * `xbar eval` calibrates it, one instance, the first examples of the data. The report (results.md
  * and the chart) is made from the store's rows, paired by seed; `xbar report` reads the store too.
  */
-import { basename, join } from 'node:path';
 import type { EvalData } from '../eval/data.js';
 import {
   type AblationDesign,
@@ -16,49 +15,37 @@ import {
   writeAblationReport,
 } from '../experiments/ablation.js';
 import type { CellRecord } from '../experiments/cells.js';
-import type { Provider } from '../runtime/session.js';
 import { typedCommand } from '../util/command.js';
 import { meanStd } from '../util/math.js';
+import {
+  type ExperimentOutcome,
+  type ExperimentRunOptions,
+  experimentStore,
+  experimentSweepName,
+  runExperimentSweep,
+} from './experiment.js';
 import { sweepOf } from './file.js';
-import { runSweep } from './run.js';
-import type { StoredRow, SweepDefinition } from './types.js';
-
-/** The store's file in the output folder. */
-export const ABLATION_STORE = 'results.duckdb';
+import type { SweepDefinition } from './types.js';
 
 /** The points' token limit when none is given (sweep points take `xbar eval`'s). */
 const MAX_LENGTH = 128;
 
-export interface AblationOptions extends AblationDesign {
+export interface AblationOptions extends AblationDesign, ExperimentRunOptions {
   /** The model folder and the data (`KIND:PATH`), as the points name them (paths from the working directory). */
   modelDir: string;
   dataSpec: string;
   /** The data opened (its name and size go into the report). */
   data: EvalData;
-  out: string;
   repeats: number;
   seed: number;
   /** Examples evaluated (the first of the data). */
   limit: number;
   batch?: number;
   maxLength?: number;
-  /** Worker processes (default 1), more attempts for a failed point (default 2), where the forwards run. */
-  workers?: number;
-  retries?: number;
-  provider?: Provider;
-  quiet?: boolean;
-  /** The command that made it, kept as the sweep's description (default: this process's command line). */
-  command?: string;
 }
 
-export interface AblationOutcome {
-  out: string;
-  store: string;
+export interface AblationOutcome extends ExperimentOutcome {
   plan: AblationPlan;
-  /** The store's rows: the ideal point first, then each row's points, seed last. */
-  rows: StoredRow[];
-  storedNow: number;
-  storedBefore: number;
 }
 
 /** The ablation's points as a sweep: the ideal model, then each row × seed. */
@@ -67,7 +54,7 @@ export function ablationSweep(
   plan: AblationPlan,
 ): SweepDefinition {
   const seeds = Array.from({ length: o.repeats }, (_, i) => o.seed + i);
-  const name = basename(o.out).replace(/[^\w.-]+/g, '-') || 'ablation';
+  const name = experimentSweepName(o.out, 'ablation');
   return sweepOf(
     {
       name,
@@ -98,21 +85,8 @@ export async function runAblation(o: AblationOptions): Promise<AblationOutcome> 
     throw new Error(
       `the ablation made ${sweep.points.length} points, not 1 + ${configs.length} configurations × ${o.repeats}`,
     );
-  const store = join(o.out, ABLATION_STORE);
-  const run = await runSweep(sweep, {
-    store,
-    where: `--out ${o.out}`,
-    workers: o.workers ?? 1,
-    ...(o.retries === undefined ? {} : { retries: o.retries }),
-    ...(o.provider ? { provider: o.provider } : {}),
-    ...(o.quiet ? { quiet: true } : {}),
-  });
-  if (run.failed.length) {
-    const [{ point, message }] = run.failed as [(typeof run.failed)[number]];
-    throw new Error(
-      `${run.failed.length} of the ablation's ${sweep.points.length} points failed every attempt (point ${point.index}: ${message.split('\n')[0]}); the others are kept in ${store}: rerun to try them again`,
-    );
-  }
+  const store = experimentStore(o.out);
+  const run = await runExperimentSweep(sweep, o, 'the ablation');
 
   const stored = new Map(run.rows.map((r) => [r.point.id, r.result]));
   const result = (index: number) => {

@@ -15,7 +15,6 @@
  * histograms, a noise-free forward of a few examples, are computed when the report is written.
  */
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import { loadSpec } from '../analog/presets.js';
 import { type EvalData, holdOut, subset } from '../eval/data.js';
 import type { CellRecord } from '../experiments/cells.js';
@@ -35,18 +34,20 @@ import {
   writeClipFormerReport,
 } from '../experiments/clipformer.js';
 import type { Model } from '../models/index.js';
-import type { Provider } from '../runtime/session.js';
 import { typedCommand } from '../util/command.js';
 import { InputError } from '../util/errors.js';
 import { meanStd } from '../util/math.js';
 import { openStore } from './duckdb.js';
+import {
+  type ExperimentOutcome,
+  type ExperimentRunOptions,
+  experimentStore,
+  experimentSweepName,
+  runExperimentSweep,
+} from './experiment.js';
 import { samePath, sweepOf } from './file.js';
-import { runSweep, type SweepRun } from './run.js';
 import { CLIPFORMER_SEARCH } from './tasks/clipformer-search.js';
 import type { Point, PointResult, PointSettings, StoredRow, SweepDefinition } from './types.js';
-
-/** The store's file in the output folder. */
-export const CLIPFORMER_STORE = 'results.duckdb';
 
 /** The points' token limit when none is given (sweep points take `xbar eval`'s). */
 const MAX_LENGTH = 128;
@@ -54,7 +55,7 @@ const MAX_LENGTH = 128;
 /** The field of a point that holds γ. */
 const GAMMA_SETTING = `set.${GAMMA_FIELD}`;
 
-export interface ClipFormerOptions {
+export interface ClipFormerOptions extends ExperimentRunOptions {
   /** The model rows; `dir` as the points name it (a path from the working directory). */
   models: { name: ClipFormerModelName; dir: string; model: Model }[];
   /** The labelled set (opened for the first model); its last `calibration` examples are held out for the search. */
@@ -64,7 +65,6 @@ export interface ClipFormerOptions {
   hw: string;
   /** `--set` assignments applied to `hw` in every point (before the cell's γ). */
   sets: readonly string[];
-  out: string;
   repeats: number;
   seed: number;
   /** Examples evaluated per instance (the first of the evaluation part). */
@@ -75,26 +75,11 @@ export interface ClipFormerOptions {
   searchObjective: SearchObjective;
   batch?: number;
   maxLength?: number;
-  /** Worker processes (default 1), more attempts for a failed point (default 2), a Redis queue instead of the pool. */
-  workers?: number;
-  retries?: number;
-  queue?: string;
-  /** Where the points' forwards run (the histograms' noise-free batch runs on the CPU). */
-  provider?: Provider;
-  quiet?: boolean;
-  /** The command that made it, kept as the sweep's description (default: this process's command line). */
-  command?: string;
 }
 
-export interface ClipFormerOutcome {
-  out: string;
-  store: string;
-  /** The store's rows, the searches first, in the sweep's order. */
-  rows: StoredRow[];
+export interface ClipFormerOutcome extends ExperimentOutcome {
   /** The cells' instances by `model.gγ.method`, in the table's order. */
   cells: ReadonlyMap<string, CellRecord>;
-  storedNow: number;
-  storedBefore: number;
 }
 
 /** The examples each point reads: the search's held-out part and the evaluated first examples. */
@@ -176,7 +161,7 @@ function cellEntries(o: ClipFormerDesign, auto: AutoChoice): Record<string, unkn
 
 /** The sweep of the searches alone (stage 1), or with the cells of `auto`'s choices (stage 2). */
 export function clipformerSweep(o: ClipFormerDesign, auto?: AutoChoice): SweepDefinition {
-  const name = basename(o.out).replace(/[^\w.-]+/g, '-') || 'clipformer';
+  const name = experimentSweepName(o.out, 'clipformer');
   return sweepOf(
     {
       name,
@@ -216,14 +201,6 @@ function resultsOf(sweep: SweepDefinition, rows: readonly StoredRow[], store: st
 }
 
 /** Throws, naming the first failure, where points failed every attempt. */
-function checkFailed(run: SweepRun, sweep: SweepDefinition, store: string): void {
-  if (!run.failed.length) return;
-  const [{ point, message }] = run.failed as [(typeof run.failed)[number]];
-  throw new Error(
-    `${run.failed.length} of the ClipFormer experiment's ${sweep.points.length} points failed every attempt (point ${point.index}: ${message.split('\n')[0]}); the others are kept in ${store}: rerun to try them again`,
-  );
-}
-
 /** The stored rows of `store`, or none where it does not exist yet. */
 async function storedRows(store: string): Promise<StoredRow[]> {
   if (!existsSync(store)) return [];
@@ -247,16 +224,7 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
     models: o.models.map((m) => ({ name: m.name, dir: m.dir })),
     parts,
   };
-  const store = join(o.out, CLIPFORMER_STORE);
-  const runOptions = {
-    store,
-    where: `--out ${o.out}`,
-    workers: o.workers ?? 1,
-    ...(o.retries === undefined ? {} : { retries: o.retries }),
-    ...(o.queue ? { queue: o.queue } : {}),
-    ...(o.provider ? { provider: o.provider } : {}),
-    ...(o.quiet ? { quiet: true } : {}),
-  };
+  const store = experimentStore(o.out);
 
   // stage 1, unless a run before finished it (its store then holds stage 2's points, which a
   // sweep of the searches alone may not drop)
@@ -265,8 +233,7 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
   const done = new Set(before.flatMap((r) => (r.result ? [r.point.id] : [])));
   let stage1: { rows: readonly StoredRow[]; storedNow: number } = { rows: before, storedNow: 0 };
   if (!searches.points.every((p) => done.has(p.id))) {
-    const run = await runSweep(searches, runOptions);
-    checkFailed(run, searches, store);
+    const run = await runExperimentSweep(searches, o, 'the ClipFormer experiment');
     stage1 = run;
   }
   const searchOf = resultsOf(searches, stage1.rows, store);
@@ -284,8 +251,7 @@ export async function runClipFormer(o: ClipFormerOptions): Promise<ClipFormerOut
 
   // stage 2: the searches again (stored), the ideal models and the cells
   const sweep = clipformerSweep(design, auto);
-  const run = await runSweep(sweep, runOptions);
-  checkFailed(run, sweep, store);
+  const run = await runExperimentSweep(sweep, o, 'the ClipFormer experiment');
   const pointOf = resultsOf(sweep, run.rows, store);
 
   const cells = new Map<string, CellRecord>();

@@ -7,7 +7,6 @@
  * of the same policy at 1 h are the same points, run once. The report (results.md and the chart)
  * is made from the store's rows, paired by seed; `xbar report` reads the store too.
  */
-import { basename, join } from 'node:path';
 import type { EvalData } from '../eval/data.js';
 import type { CellRecord } from '../experiments/cells.js';
 import {
@@ -22,20 +21,23 @@ import {
   writePtoReport,
 } from '../experiments/pto.js';
 import type { Model } from '../models/index.js';
-import type { Provider } from '../runtime/session.js';
 import { typedCommand } from '../util/command.js';
 import { meanStd } from '../util/math.js';
+import {
+  type ExperimentOutcome,
+  type ExperimentRunOptions,
+  experimentStore,
+  experimentSweepName,
+  runExperimentSweep,
+} from './experiment.js';
 import { sweepOf } from './file.js';
-import { computedOn, runSweep, storedCommand } from './run.js';
-import type { PointResult, StoredRow, SweepDefinition } from './types.js';
-
-/** The store's file in the output folder. */
-export const PTO_STORE = 'results.duckdb';
+import { computedOn, storedCommand } from './run.js';
+import type { PointResult, SweepDefinition } from './types.js';
 
 /** The points' token limit when none is given (sweep points take `xbar eval`'s). */
 const MAX_LENGTH = 128;
 
-export interface PtoOptions extends Required<PtoDesign> {
+export interface PtoOptions extends Required<PtoDesign>, ExperimentRunOptions {
   /**
    * The models, each a row group, with their data opened (the size bounds the held-out split).
    * `learned`: trained with learned input ranges and conductance scales (xbar train --hwa with
@@ -45,7 +47,6 @@ export interface PtoOptions extends Required<PtoDesign> {
   models: (PtoModelRow & { model: Model; data: EvalData })[];
   /** The data (`KIND:PATH`), as the points name it. */
   dataSpec: string;
-  out: string;
   repeats: number;
   timeRepeats: number;
   seed: number;
@@ -53,24 +54,9 @@ export interface PtoOptions extends Required<PtoDesign> {
   limit: number;
   batch?: number;
   maxLength?: number;
-  /** Worker processes (default 1), more attempts for a failed point, a Redis queue instead of the pool. */
-  workers?: number;
-  retries?: number;
-  queue?: string;
-  /** Where the forwards run. */
-  provider?: Provider;
-  quiet?: boolean;
-  /** The command that made it, kept as the sweep's description (default: this process's command line). */
-  command?: string;
 }
 
-export interface PtoOutcome {
-  out: string;
-  store: string;
-  rows: StoredRow[];
-  storedNow: number;
-  storedBefore: number;
-}
+export type PtoOutcome = ExperimentOutcome;
 
 /** What a list entry of the sweep is: which model, and what of it. */
 type Entry =
@@ -83,7 +69,7 @@ export function ptoSweep(
   o: Omit<PtoOptions, 'models'> & { models: readonly PtoModelRow[] },
   withoutRule: ReadonlySet<string>,
 ): { sweep: SweepDefinition; entries: Entry[]; settings: Record<string, unknown>[] } {
-  const name = basename(o.out).replace(/[^\w.-]+/g, '-') || 'pto';
+  const name = experimentSweepName(o.out, 'pto');
   const cells = ptoCells(o.models, withoutRule, o.repeats, o.timeRepeats);
   const entries: Entry[] = [];
   const settings: Record<string, unknown>[] = [];
@@ -160,22 +146,8 @@ export async function runPto(o: PtoOptions): Promise<PtoOutcome> {
       `the PTO experiment made ${sweep.points.length} points, not its ${first.size} distinct entries`,
     );
 
-  const store = join(o.out, PTO_STORE);
-  const run = await runSweep(sweep, {
-    store,
-    where: `--out ${o.out}`,
-    workers: o.workers ?? 1,
-    ...(o.retries === undefined ? {} : { retries: o.retries }),
-    ...(o.queue ? { queue: o.queue } : {}),
-    ...(o.provider ? { provider: o.provider } : {}),
-    ...(o.quiet ? { quiet: true } : {}),
-  });
-  if (run.failed.length) {
-    const [{ point, message }] = run.failed as [(typeof run.failed)[number]];
-    throw new Error(
-      `${run.failed.length} of the PTO experiment's ${sweep.points.length} points failed every attempt (point ${point.index}: ${message.split('\n')[0]}); the others are kept in ${store}: rerun to try them again`,
-    );
-  }
+  const store = experimentStore(o.out);
+  const run = await runExperimentSweep(sweep, o, 'the PTO experiment');
 
   const stored = new Map(run.rows.map((r) => [r.point.id, r.result]));
   const result = (entry: number): PointResult => {

@@ -15,7 +15,7 @@
  * the report from the store's rows alone; one killed at any point resumes where it stopped.
  */
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { loadSpec } from '../analog/presets.js';
 import {
   type Baseline,
@@ -31,19 +31,21 @@ import { modelCost } from '../methods/trex/cost.js';
 import { variantConfig } from '../methods/trex/derive.js';
 import { type BriefTraining, type FinetuneSettings, slug } from '../methods/trex/search.js';
 import type { Model } from '../models/index.js';
-import type { Provider } from '../runtime/session.js';
 import { typedCommand } from '../util/command.js';
 import { meanStd } from '../util/math.js';
 import { openStore } from './duckdb.js';
+import {
+  type ExperimentOutcome,
+  type ExperimentRunOptions,
+  experimentStore,
+  experimentSweepName,
+  runExperimentSweep,
+} from './experiment.js';
 import { sweepOf } from './file.js';
-import { runSweep } from './run.js';
 import { type SearchedPattern, trexSeqLen } from './tasks/trex-search.js';
 import type { PointResult, StoredRow, SweepDefinition } from './types.js';
 
-/** The store's file in the output folder. */
-export const TREX_STORE = 'results.duckdb';
-
-export interface TrexOptions {
+export interface TrexOptions extends ExperimentRunOptions {
   /** The original model (teacher and initialisation), loaded: its shapes give targets and costs. */
   model: Model;
   /** Its folder and the data (`KIND:PATH`), as the points name them (paths from the working directory). */
@@ -67,15 +69,6 @@ export interface TrexOptions {
   seed: number;
   /** Examples of the ideal evaluations (default all). */
   evalLimit?: number;
-  out: string;
-  /** Worker processes (default 1), more attempts for a failed point, a Redis queue instead of the pool. */
-  workers?: number;
-  retries?: number;
-  queue?: string;
-  provider?: Provider;
-  quiet?: boolean;
-  /** The command that made it, kept as the sweep's description (default: this process's command line). */
-  command?: string;
 }
 
 /** What the store's results allow so far: the points to run, and the report once every stage is done. */
@@ -87,13 +80,8 @@ export interface TrexPlan {
   report?: TrexReportInput;
 }
 
-export interface TrexOutcome {
-  out: string;
-  store: string;
+export interface TrexOutcome extends ExperimentOutcome {
   report: TrexReportInput;
-  rows: StoredRow[];
-  storedNow: number;
-  storedBefore: number;
 }
 
 type Entry = Record<string, string | number>;
@@ -106,7 +94,7 @@ export function trexPlan(
   o: Omit<TrexOptions, 'workers' | 'retries' | 'queue' | 'provider' | 'quiet'>,
   stored: ReadonlyMap<string, PointResult>,
 ): TrexPlan {
-  const name = basename(o.out).replace(/[^\w.-]+/g, '-') || 'trex';
+  const name = experimentSweepName(o.out, 'trex');
   const where = `the TReX experiment's points (${name})`;
   const hw0 = o.hardware[0]!;
   const seqLen = trexSeqLen(o.model, o.maxLength);
@@ -334,28 +322,14 @@ const resultsOf = (rows: readonly StoredRow[]) =>
   new Map(rows.flatMap((r) => (r.result ? [[r.point.id, r.result] as const] : [])));
 
 export async function runTrex(o: TrexOptions): Promise<TrexOutcome> {
-  const store = join(o.out, TREX_STORE);
+  const store = experimentStore(o.out);
   let plan = trexPlan(o, await storedResults(store));
   let storedNow = 0;
   let storedBefore: number | undefined;
   for (;;) {
-    const run = await runSweep(plan.sweep, {
-      store,
-      where: `--out ${o.out}`,
-      workers: o.workers ?? 1,
-      ...(o.retries === undefined ? {} : { retries: o.retries }),
-      ...(o.queue ? { queue: o.queue } : {}),
-      ...(o.provider ? { provider: o.provider } : {}),
-      ...(o.quiet ? { quiet: true } : {}),
-    });
+    const run = await runExperimentSweep(plan.sweep, o, 'the TReX experiment');
     storedBefore ??= run.storedBefore;
     storedNow += run.storedNow;
-    if (run.failed.length) {
-      const [{ point, message }] = run.failed as [(typeof run.failed)[number]];
-      throw new Error(
-        `${run.failed.length} of the TReX experiment's ${plan.sweep.points.length} points failed every attempt (point ${point.index}: ${message.split('\n')[0]}); the others are kept in ${store}: rerun to try them again`,
-      );
-    }
     const next = trexPlan(o, resultsOf(run.rows));
     if (next.report) {
       await writeTrexReport(o.out, next.report);

@@ -31,13 +31,13 @@ import { parseSearch, searchClipFormer } from '../../src/methods/clipformer-sear
 import { calibrateInputRanges } from '../../src/methods/pto.js';
 import { measureSnr } from '../../src/methods/snr.js';
 import {
-  CLIPFORMER_STORE,
   type ClipFormerOptions,
   clipformerParts,
   clipformerSweep,
   runClipFormer,
 } from '../../src/sweep/clipformer.js';
 import { openStore } from '../../src/sweep/duckdb.js';
+import { EXPERIMENT_STORE } from '../../src/sweep/experiment.js';
 import { parseSweep, sweepOf } from '../../src/sweep/file.js';
 import { createPointRunner } from '../../src/sweep/point.js';
 import { candidateName } from '../../src/sweep/tasks/clipformer-search.js';
@@ -147,7 +147,7 @@ describe('the ClipFormer experiment', () => {
     const calibrated = options(['adc.range.kind=calibrated']);
     const runs = [await runClipFormer(full), await runClipFormer(calibrated)];
     for (const run of runs) {
-      assert.equal(run.store, join(run.out, CLIPFORMER_STORE));
+      assert.equal(run.store, join(run.out, EXPERIMENT_STORE));
       assert.deepEqual([run.storedNow, run.storedBefore], [run.rows.length, 0]);
       assert.deepEqual(
         [...run.cells.keys()],

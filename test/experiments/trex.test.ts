@@ -20,10 +20,11 @@ import { noiseAwareFinetune } from '../../src/methods/trex/finetune.js';
 import { BRIEF_DEFAULTS, reuseCountFor, trainCandidate } from '../../src/methods/trex/search.js';
 import { copyProcessorFiles, loadModel } from '../../src/models/index.js';
 import { openStore } from '../../src/sweep/duckdb.js';
+import { EXPERIMENT_STORE } from '../../src/sweep/experiment.js';
 import { sweepOf } from '../../src/sweep/file.js';
 import { createPointRunner } from '../../src/sweep/point.js';
 import type { SearchedPattern } from '../../src/sweep/tasks/trex-search.js';
-import { runTrex, TREX_STORE, type TrexOptions } from '../../src/sweep/trex.js';
+import { runTrex, type TrexOptions } from '../../src/sweep/trex.js';
 import { tinyFashionMnist } from '../helpers/data.js';
 import { ROOT, savedModel } from '../helpers/models.js';
 
@@ -220,7 +221,7 @@ describe('TReX experiment', () => {
     // committed results made before the experiment ran as a sweep (results.json only) are
     // rendered again when rerun; those with a store must have every point done
     for (const name of readdirSync(join(ROOT, 'results')).filter((n) => n.startsWith('trex'))) {
-      const file = join(ROOT, 'results', name, TREX_STORE);
+      const file = join(ROOT, 'results', name, EXPERIMENT_STORE);
       if (!existsSync(file)) continue;
       const store = await openStore(file);
       const rows = await store.rows();

@@ -43,10 +43,10 @@ const args = benchArgs(import.meta.url, {
   /** Time each kernel (timestamp queries) and print where a forward's GPU time goes, per preset. */
   profile: { type: 'boolean', default: false },
   /**
-   * How a `cond` runs its branches, each a row of its own: `both` (both computed, then
-   * selected; the runtime's default) and/or `lazy` (only the taken one; $XBAR_GPU_BRANCHES=lazy).
+   * How a `cond` runs its branches, each a row of its own: `lazy` (only the taken one; the
+   * runtime's default) and/or `both` (both computed, then selected; $XBAR_GPU_BRANCHES=both).
    */
-  branches: { type: 'string', default: 'both' },
+  branches: { type: 'string', default: 'lazy' },
 });
 const batch = Number(args.batch);
 const reps = Number(args.reps);
@@ -297,7 +297,7 @@ if (args.one) {
     .filter(Boolean)
     .flatMap((h) => modes.map((m) => [h, m] as const))) {
     const r = child(hw, branches);
-    const name = `xbar ${hw}${branches === 'lazy' ? ' (taken branch only)' : ''}`;
+    const name = `xbar ${hw}${branches === 'both' ? ' (both branches computed)' : ''}`;
     if ('error' in r) {
       console.log(row(name, '-', '-', '-', '-', '', '', '') + `  failed: ${r.error}`);
       continue;

@@ -716,11 +716,11 @@ const readsOf = (s: Step): readonly Tensor[] =>
   s.kind === 'dispatch' ? s.inputs : s.kind === 'host' ? s.op.inputs : s.gate.terms.map((c) => c.cond);
 
 /**
- * Whether a `cond`'s branches run only when taken (branches.ts, $XBAR_GPU_BRANCHES=lazy); by
- * default both run and the cond selects. Skipping stays a choice until it is measured faster on
- * a data-centre GPU (BENCHMARKS.md, GPU).
+ * Whether a `cond`'s branches run only when taken (branches.ts): the default, measured 2.2×
+ * faster for `pcm-aihwkit` on an H100 and no slower elsewhere (BENCHMARKS.md, GPU);
+ * $XBAR_GPU_BRANCHES=both computes both and selects, to compare.
  */
-const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] === 'lazy';
+const lazyBranches = (): boolean => process.env['XBAR_GPU_BRANCHES'] !== 'both';
 
 /** What one run takes: its feeds, the first sample that keys its noise, and its compile's tensors and inputs. */
 interface RunArgs {

@@ -312,17 +312,13 @@ export function kernelInfo(): KernelInfo {
 }
 
 /**
- * Turns the native kernels off (graphs built afterwards are ONNX graphs only) or back on, where
- * they load (the target $XBAR_KERNEL names, as it is now: wasm, the WebAssembly kernel);
- * returns whether they were on, to restore. For comparisons of kernels in one process.
+ * Turns the kernels off (graphs built afterwards are ONNX graphs only) or back on as xbar
+ * chooses them (the native kernel this CPU runs, else the WebAssembly one; $XBAR_KERNEL as it
+ * is now); returns whether they were on, to restore. For comparisons of kernels in one process.
  */
 export function useNativeKernels(on: boolean): boolean {
   const was = nativeKernels() !== null;
-  loaded = !on
-    ? { kernels: null, info: { kind: 'onnx', reason: 'turned off' }, off: true }
-    : process.env['XBAR_KERNEL'] === 'wasm'
-      ? loadWasm(true)
-      : loadNative();
+  loaded = !on ? { kernels: null, info: { kind: 'onnx', reason: 'turned off' }, off: true } : load();
   return was;
 }
 

@@ -8,11 +8,21 @@ import { loadModel } from '../models/index.js';
 import { runAblation } from '../sweep/ablation.js';
 import { runClipFormer } from '../sweep/clipformer.js';
 import { EXPERIMENT_STORE } from '../sweep/experiment.js';
-import { RETRIES } from '../sweep/pool.js';
 import { runPto } from '../sweep/pto.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, type Duration, flag, hardwareSets, opt, providerOf, withOptions } from './flags.js';
+import {
+  type DataFlag,
+  type Duration,
+  flag,
+  hardwareSets,
+  opt,
+  providerOf,
+  type RunFlags,
+  runFlags,
+  runOptionsOf,
+  withOptions,
+} from './flags.js';
 
 /** The shipped demo data (or a shipped model), as a path from the working directory (results record it so). */
 const shipped = (kind: string, dir: string, folder = 'data') => {
@@ -54,18 +64,14 @@ const common = (o: CommonFlags, first: EvalData) => {
 const done = (out: string, files: string, t0: number) =>
   console.log(`${out}/results.md, ${files} (${((performance.now() - t0) / 1e3).toFixed(0)} s)`);
 
-interface ClipFormerFlags extends CommonFlags {
+interface ClipFormerFlags extends CommonFlags, RunFlags {
   set: string[];
   vat?: string;
   searchInstances: number;
   searchObjective: 'accuracy' | 'snr';
-  workers: number;
-  retries: number;
-  queue?: string;
-  quiet?: boolean;
 }
 
-interface PtoFlags extends CommonFlags {
+interface PtoFlags extends CommonFlags, RunFlags {
   set: string[];
   hwa?: string;
   learned?: string;
@@ -73,19 +79,13 @@ interface PtoFlags extends CommonFlags {
   percentile: number;
   sigmas: number;
   current: 'signed' | 'magnitude';
-  workers: number;
-  retries: number;
-  queue?: string;
-  quiet?: boolean;
 }
 
-interface AblationFlags extends Omit<CommonFlags, 'calibration' | 'maxLength'> {
+interface AblationFlags extends Omit<CommonFlags, 'calibration' | 'maxLength'>, RunFlags {
   set: string[];
   time?: Duration;
   ablate?: string[];
   maxLength: number;
-  workers: number;
-  quiet?: boolean;
 }
 
 export function registerExperiment(program: Command): Command {
@@ -121,21 +121,12 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 50 }),
     flag('maxLength', { value: 128 }),
-    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
-    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
-    opt(
-      '--queue <url>',
-      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
-    ),
-    opt('--quiet', 'no progress bar'),
+    ...runFlags(),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
   ).action(async (o: ClipFormerFlags, command: Command) => {
     const t0 = performance.now();
-    if (o.queue && command.getOptionValueSource('workers') === 'cli')
-      throw new InputError(
-        `--workers ${o.workers}: with --queue the points run on \`xbar worker --queue ${o.queue}\` processes; start those instead`,
-      );
+    const how = runOptionsOf(o, command);
     const provider = await providerOf(o);
     const models = [
       { name: 'standard' as const, dir: portablePath(o.model) },
@@ -153,10 +144,7 @@ export function registerExperiment(program: Command): Command {
       searchInstances: o.searchInstances,
       searchObjective: o.searchObjective,
       maxLength: o.maxLength,
-      workers: o.workers,
-      retries: o.retries,
-      ...(o.queue ? { queue: o.queue } : {}),
-      ...(o.quiet ? { quiet: true } : {}),
+      ...how,
     });
     done(
       e.out,
@@ -198,17 +186,15 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 64 }),
     flag('maxLength', { value: 128 }),
-    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
-    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
-    opt(
-      '--queue <url>',
-      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines (from the same working directory layout), and store their results as they come',
-    ),
-    opt('--quiet', 'no progress bar'),
+    ...runFlags({
+      queueNote:
+        'the points name the model and data by their paths, so start the workers in the same working directory layout',
+    }),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
-  ).action(async (o: PtoFlags) => {
+  ).action(async (o: PtoFlags, command: Command) => {
     const t0 = performance.now();
+    const how = runOptionsOf(o, command);
     const models = [
       { name: 'as trained', dir: portablePath(o.model) },
       ...(o.hwa ? [{ name: 'HWA-trained', dir: portablePath(o.hwa) }] : []),
@@ -230,10 +216,7 @@ export function registerExperiment(program: Command): Command {
       sigmas: o.sigmas,
       current: o.current,
       maxLength: o.maxLength,
-      workers: o.workers,
-      retries: o.retries,
-      ...(o.queue ? { queue: o.queue } : {}),
-      ...(o.quiet ? { quiet: true } : {}),
+      ...how,
     });
     done(
       e.out,
@@ -266,12 +249,12 @@ export function registerExperiment(program: Command): Command {
     flag('seed', { value: 0 }),
     flag('batch', { value: 50 }),
     flag('maxLength', { value: 128 }),
-    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
-    opt('--quiet', 'no progress bar'),
+    ...runFlags(),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
-  ).action(async (o: AblationFlags) => {
+  ).action(async (o: AblationFlags, command: Command) => {
     const t0 = performance.now();
+    const how = runOptionsOf(o, command);
     const provider = await providerOf(o);
     const modelDir = portablePath(o.model);
     const model = loadModel(modelDir);
@@ -291,9 +274,8 @@ export function registerExperiment(program: Command): Command {
       limit,
       batch,
       maxLength: o.maxLength,
-      workers: o.workers,
       provider,
-      ...(o.quiet ? { quiet: true } : {}),
+      ...how,
     });
     done(
       e.out,

@@ -8,6 +8,7 @@ import { type Command, Option } from 'commander';
 import { type DataSpec, parseDataSpec } from '../eval/data.js';
 import type { Provider } from '../runtime/session.js';
 import { gpuDevice } from '../runtime/webgpu/device.js';
+import { RETRIES } from '../sweep/pool.js';
 import { type Duration, parseDuration } from '../util/duration.js';
 import { InputError } from '../util/errors.js';
 
@@ -212,3 +213,49 @@ export async function providerOf(o: {
 /** The `--set`s of a command with `--time` as the spec field it sets. */
 export const hardwareSets = (o: { set: string[]; time?: Duration }): string[] =>
   o.time === undefined ? o.set : [...o.set, `timeS=${o.time.seconds}`];
+
+/** How a sweep's points run: the flags of `xbar sweep` and of every `xbar experiment`. */
+export interface RunFlags {
+  workers: number;
+  retries: number;
+  queue?: string;
+  quiet?: boolean;
+}
+
+/**
+ * The flags of RunFlags. `unit` says what one point is where it is not an evaluation alone;
+ * `queueNote` what workers on a queue need besides the queue.
+ */
+export function runFlags(o: { unit?: string; queueNote?: string } = {}): Option[] {
+  return [
+    opt(
+      '--workers <n>',
+      `worker processes, each running one point${o.unit ? ` (${o.unit})` : ''} at a time`,
+      1,
+      1,
+    ),
+    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
+    opt(
+      '--queue <url>',
+      `put the points on the queue of this Redis server (redis://HOST:PORT) for \`xbar worker --queue URL\` processes on any machines, and store their results as they come${o.queueNote ? `; ${o.queueNote}` : ''}`,
+    ),
+    opt('--quiet', 'no progress bar'),
+  ];
+}
+
+/** What RunFlags ask of a run; --workers with --queue is refused (the queue's own workers run the points). */
+export function runOptionsOf(
+  o: RunFlags,
+  command: Command,
+): { workers: number; retries: number; queue?: string; quiet?: true } {
+  if (o.queue && command.getOptionValueSource('workers') === 'cli')
+    throw new InputError(
+      `--workers ${o.workers}: with --queue the points run on \`xbar worker --queue ${o.queue}\` processes; start those instead`,
+    );
+  return {
+    workers: o.workers,
+    retries: o.retries,
+    ...(o.queue ? { queue: o.queue } : {}),
+    ...(o.quiet ? { quiet: true as const } : {}),
+  };
+}

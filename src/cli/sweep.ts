@@ -1,20 +1,14 @@
 /** `xbar sweep FILE.yaml`: every point of a sweep file, on local worker processes, into a store. */
 import type { Command } from 'commander';
 import { readSweepFile } from '../sweep/file.js';
-import { RETRIES } from '../sweep/pool.js';
 import { runSweep } from '../sweep/run.js';
 import type { StoredRow } from '../sweep/types.js';
-import { InputError } from '../util/errors.js';
 import { table } from '../util/table.js';
-import { flag, opt, providerOf, withOptions } from './flags.js';
+import { flag, opt, providerOf, type RunFlags, runFlags, runOptionsOf, withOptions } from './flags.js';
 
-interface SweepFlags {
+interface SweepFlags extends RunFlags {
   store?: string;
-  queue?: string;
-  workers: number;
-  retries: number;
   timeout?: number;
-  quiet?: boolean;
   provider: 'cpu' | 'webgpu' | 'auto';
   gpu?: string;
 }
@@ -51,36 +45,24 @@ export function registerSweep(program: Command): void {
         'evaluate every point of a sweep file (a grid or list of settings) on local workers, into a DuckDB store; a rerun resumes',
       ),
     opt('--store <file>', 'the DuckDB store (default: runs/NAME.duckdb, NAME the sweep’s name)'),
-    opt('--workers <n>', 'worker processes, each running one point at a time', 1, 1),
-    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
+    ...runFlags(),
     opt(
       '--timeout <s>',
       'seconds a point may take before its worker is killed (with --queue: stops it) and the attempt fails (default: no limit)',
       { gt: 0 },
     ),
-    opt(
-      '--queue <url>',
-      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` on any machines, and store their results as they come',
-    ),
-    opt('--quiet', 'no progress bar'),
     flag('provider', { value: 'cpu' }),
     flag('gpu'),
   ).action(async (file: string, o: SweepFlags, command: Command) => {
     const t0 = performance.now();
-    if (o.queue && command.getOptionValueSource('workers') === 'cli')
-      throw new InputError(
-        `--workers ${o.workers}: with --queue the points run on \`xbar worker --queue ${o.queue}\` processes; start those instead`,
-      );
+    const how = runOptionsOf(o, command);
     const sweep = readSweepFile(file);
     const path = o.store ?? `runs/${sweep.name}.duckdb`;
     const run = await runSweep(sweep, {
       store: path,
-      workers: o.workers,
-      retries: o.retries,
+      ...how,
       ...(o.timeout === undefined ? {} : { timeoutS: o.timeout }),
       provider: await providerOf(o),
-      ...(o.quiet ? { quiet: true } : {}),
-      ...(o.queue ? { queue: o.queue } : {}),
     });
     console.log(summaryTable(run.rows));
     const seconds = (performance.now() - t0) / 1e3;

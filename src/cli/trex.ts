@@ -5,11 +5,21 @@ import { openTrexData } from '../methods/trex/data.js';
 import { BRIEF_DEFAULTS, trexSearch } from '../methods/trex/search.js';
 import { loadModel, type Model } from '../models/index.js';
 import { EXPERIMENT_STORE } from '../sweep/experiment.js';
-import { RETRIES } from '../sweep/pool.js';
 import { runTrex } from '../sweep/trex.js';
 import { InputError } from '../util/errors.js';
 import { portablePath } from '../util/files.js';
-import { type DataFlag, dataFlag, flag, numberList, opt, providerOf, withOptions } from './flags.js';
+import {
+  type DataFlag,
+  dataFlag,
+  flag,
+  numberList,
+  opt,
+  providerOf,
+  type RunFlags,
+  runFlags,
+  runOptionsOf,
+  withOptions,
+} from './flags.js';
 
 /** Options of the brief training and fine-tuning, shared by `trex search` and `experiment trex`. */
 const trainingOptions = (defaults: { fraction: number; heldOut: number }, d = BRIEF_DEFAULTS) => [
@@ -116,7 +126,7 @@ export function registerTrex(program: Command): void {
   });
 }
 
-interface ExperimentFlags extends TrainingFlags {
+interface ExperimentFlags extends TrainingFlags, RunFlags {
   data?: DataFlag;
   out: string;
   hw: string;
@@ -124,10 +134,6 @@ interface ExperimentFlags extends TrainingFlags {
   repeats: number;
   hwLimit: number;
   evalLimit?: number;
-  workers: number;
-  retries: number;
-  queue?: string;
-  quiet?: boolean;
 }
 
 /** Default data of a model: Fashion-MNIST for 10-class gray 28² ViTs; text models must name theirs. */
@@ -168,19 +174,12 @@ export function registerTrexExperiment(experiment: Command): void {
     opt('--hw-limit <n>', 'evaluation examples on hardware (the first n)', 1, 200),
     opt('--eval-limit <n>', 'evaluation examples for the ideal accuracy (default all)', 1),
     ...trainingOptions({ fraction: 0.1, heldOut: 1000 }),
-    opt(
-      '--workers <n>',
-      'worker processes, each running one point (a search, a training, an evaluation) at a time',
-      1,
-      1,
-    ),
-    opt('--retries <n>', 'more attempts for a point that fails', 0, RETRIES),
-    opt(
-      '--queue <url>',
-      'put the points on the queue of this Redis server (redis://HOST:PORT) for `xbar worker --queue URL` processes; the trained models are written under --out, so the workers must share its file system',
-    ),
-    opt('--quiet', 'no progress bar'),
-  ).action(async (o: ExperimentFlags) => {
+    ...runFlags({
+      unit: 'a search, a training, an evaluation',
+      queueNote: 'the trained models are written under --out, so the workers must share its file system',
+    }),
+  ).action(async (o: ExperimentFlags, command: Command) => {
+    const how = runOptionsOf(o, command);
     const modelDir = portablePath(o.model);
     const model = loadModel(modelDir);
     const hardware = o.hw.split(',').map((h) => h.trim());
@@ -204,11 +203,8 @@ export function registerTrexExperiment(experiment: Command): void {
       seed: o.seed,
       ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
       out: portablePath(o.out),
-      workers: o.workers,
-      retries: o.retries,
-      ...(o.queue ? { queue: o.queue } : {}),
       provider,
-      ...(o.quiet ? { quiet: true } : {}),
+      ...how,
     });
     process.stderr.write(
       `done in ${((performance.now() - t0) / 60e3).toFixed(1)} min; results in ${o.out}: ${EXPERIMENT_STORE} (${e.storedNow} points stored now, ${e.storedBefore} before), results.md, pareto-*, patterns.*\n`,

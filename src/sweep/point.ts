@@ -77,7 +77,7 @@ export function createPointRunner(o: PointRunnerOptions = {}): RunPoint {
     o: { split?: Split; limit?: number; maxLength?: number } = {},
   ): Promise<EvalData> => {
     const dataSpec = parseDataSpec(spec);
-    const openOptions = { modelDir: dir, maxLength: o.maxLength ?? 128, ...o };
+    const openOptions = { modelDir: dir, ...o, maxLength: o.maxLength ?? 128 };
     return datas.get(JSON.stringify([dir, dataSpec, openOptions]), async () =>
       openData(dataSpec, await model(dir), openOptions),
     );

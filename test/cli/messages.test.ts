@@ -45,6 +45,27 @@ describe('messages for bad input', () => {
     assert.equal(JSON.parse(json.stdout).cost, null);
   });
 
+  it('--workers with --queue, in every command that runs points: refused before any work, naming both', async () => {
+    const model = join(ROOT, 'models/vit-fmnist');
+    // an experiment's --out is made as its flag is read: a folder of the test's own
+    const out = ['--out', tmp('queue-workers')];
+    for (const command of [
+      ['sweep', join(ROOT, 'sweeps/adc-bits.yaml')],
+      ['experiment', 'clipformer', '--model', model, ...out],
+      ['experiment', 'pto', '--model', join(ROOT, 'models/bert-sst2'), ...out],
+      ['experiment', 'ablation', '--model', model, ...out],
+      ['experiment', 'trex', '--model', model, ...out],
+    ]) {
+      const r = await xbarAsync([...command, '--queue', 'redis://127.0.0.1:1', '--workers', '2']);
+      assert.equal(r.status, 1, command.join(' '));
+      assert.equal(
+        r.stderr.trim(),
+        'xbar: --workers 2: with --queue the points run on `xbar worker --queue redis://127.0.0.1:1` processes; start those instead',
+        command.join(' '),
+      );
+    }
+  });
+
   it('a GLUE file with only a header names the file', async () => {
     const dir = tmp('glue');
     writeFileSync(join(dir, 'dev.tsv'), 'sentence\tlabel\n');

@@ -196,61 +196,34 @@ describe('the ClipFormer experiment', () => {
       runClipFormer(options(['attention.device.program.gamma=3'])),
       /--set:\n.*attention\.device\.program\.gamma: "attention\.device\.program\.gamma=3" is not allowed, each cell sets γ itself/,
     );
+    // a search point as the experiment makes one, each case changing a field
+    const search = (fields: Record<string, unknown>) =>
+      sweepOf(
+        {
+          task: 'clipformer-search',
+          model: dir,
+          data: dataSpec,
+          hw: 'rram-clipformer',
+          limit: 2,
+          'search.first': 10,
+          'search.alphas': '1,2',
+          'search.betas': '1,0.25',
+          'search.instances': 1,
+          'search.objective': 'accuracy',
+          ...fields,
+        },
+        'search.yaml',
+      );
     assert.throws(
-      () =>
-        sweepOf(
-          {
-            task: 'clipformer-search',
-            model: dir,
-            data: dataSpec,
-            hw: 'rram-clipformer',
-            limit: 2,
-            'search.first': 10,
-            'search.alphas': '1,2',
-            'search.betas': '1,0.25',
-            'search.instances': 1,
-            'search.objective': 'accuracy',
-            clipformer: '2,0.25',
-          },
-          'search.yaml',
-        ),
+      () => search({ clipformer: '2,0.25' }),
       /method clipformer: a search point tries the transforms itself; leave method out/,
     );
     assert.throws(
-      () =>
-        sweepOf(
-          {
-            task: 'clipformer-search',
-            model: dir,
-            data: dataSpec,
-            hw: 'rram-clipformer',
-            limit: 2,
-            'search.first': 10,
-            'search.alphas': '1,0.5',
-            'search.betas': '1,0.25',
-            'search.instances': 1,
-            'search.objective': 'accuracy',
-          },
-          'search.yaml',
-        ),
+      () => search({ 'search.alphas': '1,0.5' }),
       /search\.alphas: "1,0\.5" is not allowed, use α candidates, comma-separated, each ≥ 1/,
     );
     // examples past the data's end: named before anything is computed
-    const [beyond] = sweepOf(
-      {
-        task: 'clipformer-search',
-        model: dir,
-        data: dataSpec,
-        hw: 'rram-clipformer',
-        limit: 2,
-        'search.first': 11,
-        'search.alphas': 2,
-        'search.betas': '1,0.25',
-        'search.instances': 1,
-        'search.objective': 'accuracy',
-      },
-      'search.yaml',
-    ).points;
+    const [beyond] = search({ 'search.first': 11, 'search.alphas': 2 }).points;
     assert.equal(beyond!.settings['search.alphas'], '2');
     await assert.rejects(
       createPointRunner()(beyond!),

@@ -16,7 +16,9 @@ of epochs is chosen so that training, the final evaluations and the files fit (a
 --epochs), and the learning-rate schedule is laid out over that number. --split-mb writes the
 weights as model.safetensors.part0, .part1, ... (byte slices; `cat` them in order) with
 model.safetensors.sha256. `--smoke` runs a tiny model on a few hundred images on the CPU, to
-check the script end to end.
+check the script end to end. `--teacher-epochs N` first trains a small CNN for N epochs and then
+distils it into the ViT through the class token (DeiT's hard distillation; the architecture stays
+HF's ViTForImageClassification).
 """
 import time
 
@@ -88,6 +90,14 @@ def parse_args():
         action="store_true",
         help="torch.compile the training forward (its compile time counts against --minutes)",
     )
+    ap.add_argument(
+        "--teacher-epochs",
+        type=int,
+        default=0,
+        help="train a small CNN teacher for this many epochs first, then distil it into the ViT through its "
+        "class token (DeiT's hard distillation: half the loss against the teacher's predicted class); 0: off",
+    )
+    ap.add_argument("--distill-weight", type=float, default=0.5, help="share of the loss against the teacher")
     ap.add_argument("--smoke", action="store_true", help="tiny model, 512/256 images, 1 epoch, CPU")
     a = ap.parse_args()
     a.train_limit = a.test_limit = None
@@ -291,6 +301,66 @@ def accuracy(model, images, labels, batch, bf16):
 # Training
 
 
+class Teacher(nn.Module):
+    """A small CNN (three stages of two 3×3 convolutions with batch norm, 0.29 M parameters),
+    trained in a few epochs: DeiT's recipe distils a convolutional teacher into the transformer,
+    whose own inductive bias is weak on a small data set. Its test accuracy is logged
+    (train_log.json, `teacher`), so a card can say what the student was taught by."""
+
+    def __init__(self, width=32, classes=10):
+        super().__init__()
+
+        def stage(cin, cout):
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU(),
+                nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU(),
+            )
+
+        w = width
+        self.features = nn.Sequential(
+            stage(1, w), nn.MaxPool2d(2), stage(w, 2 * w), nn.MaxPool2d(2), stage(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(4 * w, classes)
+
+    def forward(self, pixels):
+        return self.head(self.features(pixels))
+
+
+def train_teacher(data, args, device):
+    """The teacher, trained on the training split with the student's augmentation (AdamW, one-cycle
+    cosine, label smoothing); returns it in eval mode and its test accuracy."""
+    torch.manual_seed(args.seed + 1)
+    teacher = Teacher().to(device)
+    opt = torch.optim.AdamW(teacher.parameters(), lr=2e-3, weight_decay=5e-4)
+    n = len(data["train_x"])
+    steps = n // args.batch
+    total = args.teacher_epochs * steps
+    step = 0
+    t0 = time.time()
+    for epoch in range(args.teacher_epochs):
+        order = torch.randperm(n, device=device)
+        for s in range(steps):
+            idx = order[s * args.batch : (s + 1) * args.batch]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, max(1, total // 20), 2e-3)
+            pixels = to_pixels(augment(data["train_x"][idx], args.shift, args.flip))
+            with autocast(device, True):
+                logits = teacher(pixels)
+            loss = F.cross_entropy(logits.float(), data["train_y"][idx], label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    teacher.eval()
+    acc = accuracy(teacher, data["test_x"], data["test_y"], args.eval_batch, bf16=False)
+    teacher.eval()  # accuracy() leaves a model in train mode
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    print(f"teacher: {args.teacher_epochs} epochs in {time.time() - t0:.0f} s, test {100 * acc:.2f} %", flush=True)
+    return teacher, acc, time.time() - t0
+
+
 def make_optimizer(model, args, device):
     # no decay for biases, LayerNorm and the class/position tokens (DeiT's choice)
     decay, plain = [], []
@@ -309,13 +379,20 @@ def lr_at(step, total, warmup, peak):
     return 0.5 * peak * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def train_step(forward, model, opt, images, labels, lr, args):
+def train_step(forward, model, opt, images, labels, lr, args, teacher=None):
     for g in opt.param_groups:
         g["lr"] = lr
     pixels = to_pixels(augment(images, args.shift, args.flip))
     with autocast(images.device, True):
         logits = forward(pixels)
+        if teacher is not None:
+            with torch.no_grad():
+                taught = teacher(pixels).argmax(-1)
     loss = F.cross_entropy(logits.float(), labels, label_smoothing=args.label_smoothing)
+    if teacher is not None:
+        # DeiT's hard distillation, through the class token (the model keeps HF's architecture)
+        w = args.distill_weight
+        loss = (1 - w) * loss + w * F.cross_entropy(logits.float(), taught)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -328,7 +405,7 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def probe(forward, model, data, args, device):
+def probe(forward, model, data, args, device, teacher=None):
     """Seconds per training step, per bf16 test pass and per fp32 test pass, measured on the
     model with a throwaway optimizer; the weights are restored afterwards."""
     saved = [p.detach().clone() for p in model.parameters()]
@@ -340,7 +417,7 @@ def probe(forward, model, data, args, device):
             sync(device)
             t = time.time()
         idx = torch.randint(0, n, (args.batch,), device=device)
-        train_step(forward, model, opt, data["train_x"][idx], data["train_y"][idx], 0.0, args)
+        train_step(forward, model, opt, data["train_x"][idx], data["train_y"][idx], 0.0, args, teacher)
     sync(device)
     step_s = (time.time() - t) / timed
     del opt
@@ -403,7 +480,8 @@ def check_with_transformers(config, stored_bytes, pixels, logits):
 def recipe_of(args):
     """The settings a resumed run must share with the run that saved its state."""
     keys = ("epochs", "batch", "lr", "warmup", "weight_decay", "label_smoothing", "clip", "drop_path", "shift",
-            "flip", "hidden", "layers", "heads", "mlp", "patch", "eps", "seed", "train_limit")
+            "flip", "hidden", "layers", "heads", "mlp", "patch", "eps", "seed", "train_limit", "teacher_epochs",
+            "distill_weight")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -442,7 +520,24 @@ def main():
 
     # Plan: the epochs that fit the budget at the measured speed, the schedule laid out over them;
     # with --checkpoint, over --epochs exactly, run over as many calls as it takes.
-    step_s, eval_s, fp32_eval_s = probe(forward, model, data, args, device)
+    teacher, teacher_log = None, None
+    if args.teacher_epochs:
+        kept = None
+        if args.checkpoint and os.path.exists(args.checkpoint):
+            kept = torch.load(args.checkpoint, map_location=device, weights_only=False).get("teacher")
+        if kept is not None:  # a resumed run distils the same teacher
+            teacher = Teacher().to(device)
+            teacher.load_state_dict(kept["state"])
+            teacher.eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            teacher_log = kept["log"]
+        else:
+            teacher, teacher_acc, teacher_s = train_teacher(data, args, device)
+            teacher_log = {"epochs": args.teacher_epochs, "parameters": sum(p.numel() for p in teacher.parameters()),
+                           "test_acc_fp32": teacher_acc, "seconds": round(teacher_s, 1),
+                           "distill_weight": args.distill_weight}
+    step_s, eval_s, fp32_eval_s = probe(forward, model, data, args, device, teacher)
     steps_per_epoch = n_train // args.batch
     epoch_s = steps_per_epoch * step_s + eval_s
     reserve = 2 * fp32_eval_s + FILES_SECONDS
@@ -484,7 +579,9 @@ def main():
         for s in range(steps_per_epoch):
             idx = order[s * args.batch : (s + 1) * args.batch]
             lr = lr_at(step, total, warmup, args.lr)
-            loss_sum += train_step(forward, model, opt, data["train_x"][idx], data["train_y"][idx], lr, args)
+            loss_sum += train_step(
+                forward, model, opt, data["train_x"][idx], data["train_y"][idx], lr, args, teacher
+            )
             step += 1
         loss = loss_sum.item() / steps_per_epoch  # waits for the epoch's last step
         train_s = time.time() - t0
@@ -514,6 +611,8 @@ def main():
                  "train_seconds": earlier_s + time.time() - train_start}
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(device)
+        if teacher is not None:
+            state["teacher"] = {"state": teacher.state_dict(), "log": teacher_log}
         torch.save(state, args.checkpoint + ".tmp")
         os.replace(args.checkpoint + ".tmp", args.checkpoint)
         print(f"saved the training state to {args.checkpoint}: run the same command again to go on", flush=True)
@@ -548,6 +647,7 @@ def main():
                    "label_smoothing": args.label_smoothing, "grad_clip": args.clip, "drop_path": args.drop_path,
                    "augment": {"shift": args.shift, "flip": args.flip}, "precision": "bf16 autocast",
                    "compile": args.compile, "seed": args.seed},
+        "teacher": teacher_log,
         "probe": {"step_s": step_s, "test_pass_bf16_s": eval_s, "test_pass_fp32_s": fp32_eval_s},
         "history": history,
         "test_acc_fp32": acc_fp32,

@@ -17,6 +17,7 @@ import { registerKvOutliers } from './kv-outliers.js';
 import { registerMvm } from './mvm.js';
 import { registerPredict } from './predict.js';
 import { registerReport } from './report.js';
+import { registerServe } from './serve.js';
 import { registerSweep } from './sweep.js';
 import { registerTrain } from './train.js';
 import { registerTrex, registerTrexExperiment } from './trex.js';
@@ -76,6 +77,7 @@ registerTrex(program);
 registerSweep(program);
 registerWorker(program);
 registerReport(program);
+registerServe(program);
 
 try {
   const [first] = process.argv.slice(2);

@@ -52,6 +52,8 @@ const ELSEWHERE: Record<string, string> = {
   'npm pack': 'scripts/check-package.sh',
   'npm install ./xbar-*.tgz': 'scripts/check-package.sh',
   'scripts/check-package.sh': 'CI (.ci/run)',
+  'npm run build:web': 'test/web/app.test.ts, which builds the app the same way into a temporary folder',
+  'npx xbar serve': 'test/web/serve.test.ts and test/web/app.test.ts (it serves until stopped)',
   'npm run build:native':
     'by hand after editing native/; test/runtime/prebuilds.test.ts checks its output is committed',
   'npm run build:wasm':

@@ -123,7 +123,6 @@ function field(key: string, s: Schema, v: unknown, path: string[], on: FormHandl
     input.value = v === undefined ? '' : String(v);
     input.addEventListener('change', () => on.set(path, input.value === '' ? undefined : numberOf(input.value)));
     control = input;
-    describe(label, s, bounds(s));
   } else if (s.type === 'boolean') {
     const input = document.createElement('input');
     input.type = 'checkbox';
@@ -154,6 +153,6 @@ function field(key: string, s: Schema, v: unknown, path: string[], on: FormHandl
   control.dataset['path'] = id;
   control.setAttribute('aria-label', id);
   label.append(control);
-  if (!(s.type === 'number' || s.type === 'integer')) describe(label, s);
+  describe(label, s, s.type === 'number' || s.type === 'integer' ? bounds(s) : '');
   return label;
 }

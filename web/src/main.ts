@@ -52,6 +52,8 @@ function validate(): boolean {
 
 function show(): void {
   renderForm(form, schema, state, { set });
+  // the preset it is, by name; a spec of its own otherwise
+  presetSelect.value = (PRESET_NAMES as readonly unknown[]).includes(state['name']) ? String(state['name']) : '';
   refresh();
 }
 
@@ -83,7 +85,6 @@ function set(path: string[], value: unknown): void {
 
 function loadPreset(name: string): void {
   state = structuredClone(specFromPreset(name).spec) as Json;
-  presetSelect.value = name;
   show();
 }
 
@@ -97,8 +98,11 @@ function loadYaml(text: string, file: string): void {
   }
 }
 
+presetSelect.append(new Option('(a spec of its own)', ''));
 for (const name of PRESET_NAMES) presetSelect.append(new Option(`${name} — ${PRESETS[name].summary}`, name));
-presetSelect.addEventListener('change', () => loadPreset(presetSelect.value));
+presetSelect.addEventListener('change', () => {
+  if (presetSelect.value) loadPreset(presetSelect.value);
+});
 
 $<HTMLButtonElement>('export').addEventListener('click', () => {
   const blob = new Blob([specYaml()], { type: 'application/yaml' });

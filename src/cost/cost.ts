@@ -28,7 +28,7 @@ import {
   type MappedKind,
   mapCrossbar,
 } from './mapping.js';
-import type { ModelShape } from './shape.js';
+import type { ModelShape } from './shapes.js';
 
 export const COMPONENTS = [
   'array',

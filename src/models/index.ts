@@ -1,6 +1,6 @@
 /**
- * Model families and loading. FAMILIES is the registry: a family is one file exporting a
- * descriptor (family.ts). A Model is a config plus its weights; `graph()` builds the forward
+ * Models and their loading from folders (the families and configs are families.ts, re-exported
+ * here). A Model is a config plus its weights; `graph()` builds the forward
  * graph for a batch shape, with crossbar products computed by `m` (exact by default, the
  * analog model's when it rewrites them).
  */
@@ -13,34 +13,12 @@ import { TOKENIZER_FILES } from '../io/tokenizer.js';
 import { InputError } from '../util/errors.js';
 import { ensureDir, readJson } from '../util/files.js';
 import { Rng } from '../util/math.js';
-import { type BertConfig, bert } from './bert.js';
-import { baseConfigToHf } from './config.js';
 import { digital, type Matmuls } from './encoder.js';
-import type { GraphShape, ModelFamily, ModelGraph, ModelInput, ModelInputs } from './family.js';
+import { familyOf, type ModelConfig, parseModelConfig } from './families.js';
+import type { GraphShape, ModelGraph, ModelInput, ModelInputs } from './family.js';
 import { ParamStore, type TensorSource } from './params.js';
-import { type VitConfig, vit } from './vit.js';
 
-export type ModelConfig = VitConfig | BertConfig;
-
-/** Every family xbar reads; a new one is a file with its descriptor, listed here. */
-export const FAMILIES: readonly ModelFamily<ModelConfig>[] = [vit, bert];
-
-/** The family of a normalised config. */
-export const familyOf = (c: ModelConfig): ModelFamily<ModelConfig> =>
-  FAMILIES.find((f) => c.modelType in f.modelTypes)!;
-
-/** Normalises a parsed config.json object (`file` names it in errors). */
-export function parseModelConfig(json: unknown, file: string): ModelConfig {
-  const type = (json as { model_type?: unknown })?.model_type;
-  const family = FAMILIES.find((f) => typeof type === 'string' && Object.hasOwn(f.modelTypes, type));
-  if (!family) {
-    const types = FAMILIES.flatMap((f) => Object.keys(f.modelTypes));
-    throw new InputError(file, [
-      `model_type: ${JSON.stringify(type)} is not supported; xbar reads ${types.join(', ')}`,
-    ]);
-  }
-  return family.parse({ ...family.modelTypes[type as string], ...(json as object) }, file);
-}
+export * from './families.js';
 
 export function loadModelConfig(dir: string): ModelConfig {
   const file = join(dir, 'config.json');
@@ -48,12 +26,6 @@ export function loadModelConfig(dir: string): ModelConfig {
     throw new InputError(file, ['not found: a model folder needs config.json (Hugging Face format)']);
   return parseModelConfig(readJson(file), file);
 }
-
-/** The config back in HF form (for save_pretrained-compatible folders). */
-export const toHfConfig = (c: ModelConfig): Record<string, unknown> => ({
-  ...baseConfigToHf(c),
-  ...familyOf(c).toHf(c),
-});
 
 export class Model {
   /** Builds the graph once, so the store holds (or reports missing) every weight the model uses. */
@@ -134,10 +106,3 @@ export function copyProcessorFiles(from: string, to: string): void {
 export function randomModel(config: ModelConfig, seed = 0, std = 0.02): Model {
   return new Model(config, new ParamStore({ rng: new Rng(seed), std }));
 }
-
-/** The standard sizes, as HF configures them (shapes only; weights are random). */
-export const MODEL_SIZES: Record<string, ModelConfig> = Object.fromEntries(
-  FAMILIES.flatMap((f) =>
-    Object.entries(f.sizes).map(([name, json]) => [name, parseModelConfig(json, `(built-in ${name})`)]),
-  ),
-);

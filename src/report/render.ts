@@ -1,20 +1,11 @@
-/** Vega-Lite specs to SVG through Vega (headless: no browser, no canvas), and SVG to PNG with resvg. */
+/** Vega-Lite figures written as files: SVG through Vega (svg.ts, headless: no browser, no canvas), PNG from the SVG with resvg. */
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../util/files.js';
+import { toSvg } from './svg.js';
 
-/** The SVG document of a Vega-Lite spec. */
-export async function toSvg(spec: TopLevelSpec): Promise<string> {
-  // loaded on first use: Vega and Vega-Lite would add a fifth of a second to every command's start
-  const [{ parse, View }, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
-  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return `${await view.toSVG()}\n`;
-  } finally {
-    view.finalize();
-  }
-}
+export { toSvg };
 
 /** PNG bytes of an SVG, rendered with the system fonts at `scale`× its size. */
 export function toPng(svg: string, o: { scale?: number } = {}): Uint8Array {

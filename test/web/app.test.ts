@@ -120,6 +120,30 @@ describe('the browser app', { skip }, () => {
     await page.close();
   });
 
+  it('costs a model on the spec as `xbar cost` does, and draws the CLI’s breakdown figure', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('body[data-valid="true"]');
+    await page.selectOption('#cost-model', 'deit-s');
+    await page.waitForSelector('#cost-chart[data-json] svg');
+    const app = JSON.parse((await page.locator('#cost-chart').getAttribute('data-json')) as string);
+    const dir = mkdtempSync(join(tmpdir(), 'xbar-web-cost-'));
+    writeFileSync(join(dir, 'spec.yaml'), await yamlOf(page));
+    const cli = xbar(['cost', '--model', 'deit-s', '--hw', 'spec.yaml', '--json'], { cwd: dir });
+    assert.equal(cli.status, 0, cli.stderr);
+    const want = JSON.parse(cli.stdout);
+    for (const key of ['energy_mJ', 'delay_ms', 'area_mm2', 'edap', 'tops_per_w', 'crossbars', 'by_stage'])
+      assert.deepEqual(app[key], want[key], key);
+    assert.match(await page.locator('#cost-status').innerText(), /^deit-s, 198 tokens, on rram-clipformer/);
+    // a spec with no cost numbers says why, as the CLI does
+    await page.selectOption('#preset', 'ideal');
+    await page.locator('#cost-status', { hasText: 'no cost:' }).waitFor();
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   it('a shared link reproduces the state in a new page', async () => {
     const page = await browser.newPage();
     await page.goto(url);
@@ -132,13 +156,16 @@ describe('the browser app', { skip }, () => {
     await page.click('#share');
     const link = await page.locator('#status').getAttribute('data-link');
     assert.ok(link?.startsWith(url), String(link));
-    const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const other = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await other.goto(link as string);
     await other.waitForSelector('body[data-valid="true"]');
     assert.equal(await yamlOf(other), state);
     assert.equal(await other.inputValue('[data-path="adc.bits"]'), '5');
     const shot = process.env['XBAR_SCREENSHOT'];
-    if (shot) await other.screenshot({ path: shot, fullPage: false });
+    if (shot) {
+      await other.waitForSelector('#cost-chart svg');
+      await other.screenshot({ path: shot, fullPage: false });
+    }
     await page.close();
     await other.close();
   });

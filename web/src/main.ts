@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { HardwareSpec } from '../../src/analog/spec.js';
 import { PRESET_NAMES, PRESETS, specDiff, specFromPreset, specFromText } from '../../src/analog/spec-text.js';
+import { showCost } from './cost.js';
 import { type Json, renderForm, type Schema } from './form.js';
 import { decodeShared, encodeShared } from './share.js';
 
@@ -42,10 +43,12 @@ function validate(): boolean {
     const r = specFromText(YAML.stringify(state), FILE);
     status.className = 'ok';
     status.textContent = `valid: ${r.spec.name}${r.attention ? ', K and V on crossbars' : ', attention digital'}`;
+    showCost(r);
     return true;
   } catch (e) {
     status.className = 'error';
     status.textContent = (e as Error).message;
+    showCost(null);
     return false;
   }
 }

@@ -1,0 +1,99 @@
+/**
+ * The cost panel: energy, delay, area and their breakdown for a standard model's shapes on the
+ * spec in the form, by the functions `xbar cost` uses (cost, costJson, breakdownChart) and drawn
+ * from the same Vega-Lite figure the CLI writes as SVG.
+ */
+import type { ResolvedSpec } from '../../src/analog/resolve.js';
+import { cost } from '../../src/cost/cost.js';
+import { noCostReason } from '../../src/cost/mapping.js';
+import { breakdownChart, costJson } from '../../src/cost/report.js';
+import { namedShape, SHAPE_NAMES } from '../../src/cost/shapes.js';
+import { toSvg } from '../../src/report/svg.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const modelSelect = $<HTMLSelectElement>('cost-model');
+const tokensInput = $<HTMLInputElement>('cost-tokens');
+const status = $<HTMLElement>('cost-status');
+const totals = $<HTMLTableElement>('cost-totals');
+const chart = $<HTMLElement>('cost-chart');
+
+let spec: ResolvedSpec | null = null;
+let svg = '';
+let drawn = 0;
+
+const ROWS: [key: string, label: string][] = [
+  ['energy_mJ', 'energy (mJ)'],
+  ['delay_ms', 'delay (ms)'],
+  ['area_mm2', 'area (mm²)'],
+  ['edap', 'EDAP (mJ·ms·mm²)'],
+  ['tops_per_w', 'TOPS/W'],
+  ['tops_per_mm2', 'TOPS/mm²'],
+  ['crossbars', 'crossbars'],
+];
+
+const fmt = (v: unknown): string =>
+  typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en') : v.toPrecision(4)) : String(v);
+
+function message(text: string, kind: 'error' | 'note'): void {
+  status.className = kind;
+  status.textContent = text;
+  totals.replaceChildren();
+  chart.replaceChildren();
+  svg = '';
+  delete chart.dataset['json'];
+}
+
+async function draw(): Promise<void> {
+  const turn = ++drawn;
+  if (!spec) return message('the spec above is not valid', 'note');
+  const why = noCostReason(spec);
+  if (why) return message(`no cost: ${why}`, 'note');
+  const text = tokensInput.value.trim();
+  const tokens = Number(text);
+  if (text !== '' && !(Number.isSafeInteger(tokens) && tokens >= 1))
+    return message(`tokens: ${JSON.stringify(text)} is not allowed, use a whole number ≥ 1`, 'error');
+  try {
+    const shape = namedShape(modelSelect.value, text === '' ? {} : { tokens });
+    if (!shape) return message(`no model ${modelSelect.value}`, 'error');
+    const report = cost(shape, spec);
+    const json = costJson(report);
+    status.className = '';
+    status.textContent = `${shape.name}, ${shape.tokens} tokens, on ${spec.spec.name}`;
+    totals.replaceChildren(
+      ...ROWS.map(([key, label]) => {
+        const tr = document.createElement('tr');
+        const th = document.createElement('th');
+        th.textContent = label;
+        const td = document.createElement('td');
+        td.textContent = fmt(json[key]);
+        tr.append(th, td);
+        return tr;
+      }),
+    );
+    const drawnSvg = await toSvg(breakdownChart(report));
+    if (turn !== drawn) return; // a later change has drawn since
+    svg = drawnSvg;
+    chart.innerHTML = svg;
+    chart.dataset['json'] = JSON.stringify(json);
+  } catch (e) {
+    message((e as Error).message, 'error');
+  }
+}
+
+/** The panel on `spec` (null while the form's spec is not valid). */
+export function showCost(next: ResolvedSpec | null): void {
+  spec = next;
+  void draw();
+}
+
+for (const name of SHAPE_NAMES) modelSelect.append(new Option(name, name, false, name === 'deit-s'));
+modelSelect.addEventListener('change', () => void draw());
+tokensInput.addEventListener('change', () => void draw());
+$<HTMLButtonElement>('export-svg').addEventListener('click', () => {
+  if (!svg) return;
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+  a.download = `cost-${modelSelect.value}.svg`;
+  a.click();
+  URL.revokeObjectURL(a.href);
+});

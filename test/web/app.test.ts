@@ -137,6 +137,19 @@ describe('the browser app', { skip }, () => {
     for (const key of ['energy_mJ', 'delay_ms', 'area_mm2', 'edap', 'tops_per_w', 'crossbars', 'by_stage'])
       assert.deepEqual(app[key], want[key], key);
     assert.match(await page.locator('#cost-status').innerText(), /^deit-s, 198 tokens, on rram-clipformer/);
+    // pinned as A, then another spec as B: both columns and B / A, each equal to the CLI's
+    await page.click('#pin');
+    await page.selectOption('#preset', 'fefet-trex');
+    await page.locator('#cost-totals', { hasText: 'B: fefet-trex' }).waitFor();
+    const b = JSON.parse(
+      xbar(['cost', '--model', 'deit-s', '--hw', 'fefet-trex', '--json'], { cwd: dir }).stdout,
+    ) as Record<string, number>;
+    const energyRow = await page.locator('#cost-totals tr', { hasText: 'energy (mJ)' }).innerText();
+    assert.match(energyRow, new RegExp(`${(b['energy_mJ']! / want.energy_mJ).toFixed(3)}×`));
+    assert.match(
+      await page.locator('#cost-totals tr').first().innerText(),
+      /A: rram-clipformer\s+B: fefet-trex/,
+    );
     // a spec with no cost numbers says why, as the CLI does
     await page.selectOption('#preset', 'ideal');
     await page.locator('#cost-status', { hasText: 'no cost:' }).waitFor();

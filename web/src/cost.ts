@@ -18,6 +18,9 @@ const totals = $<HTMLTableElement>('cost-totals');
 const chart = $<HTMLElement>('cost-chart');
 
 let spec: ResolvedSpec | null = null;
+/** The cost pinned as A ("compare with this"): its spec's name and totals, for the same model. */
+let pinned: { name: string; model: string; tokens: string; json: Record<string, unknown> } | null = null;
+let current: Record<string, unknown> | null = null;
 let svg = '';
 let drawn = 0;
 
@@ -35,6 +38,7 @@ const fmt = (v: unknown): string =>
   typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en') : v.toPrecision(4)) : String(v);
 
 function message(text: string, kind: 'error' | 'note'): void {
+  current = null;
   status.className = kind;
   status.textContent = text;
   totals.replaceChildren();
@@ -59,14 +63,31 @@ async function draw(): Promise<void> {
     const json = costJson(report);
     status.className = '';
     status.textContent = `${shape.name}, ${shape.tokens} tokens, on ${spec.spec.name}`;
+    current = json;
+    // A beside B where a spec is pinned for this model and token count: the ratio B / A per row
+    const a = pinned && pinned.model === modelSelect.value && pinned.tokens === text ? pinned : null;
+    const cells = (...texts: string[]) =>
+      texts.map((t, i) => {
+        const c = document.createElement(i === 0 ? 'th' : 'td');
+        c.textContent = t;
+        return c;
+      });
+    const head = document.createElement('tr');
+    head.append(...cells('', ...(a ? [`A: ${a.name}`, `B: ${spec.spec.name}`, 'B / A'] : [spec.spec.name])));
     totals.replaceChildren(
+      head,
       ...ROWS.map(([key, label]) => {
         const tr = document.createElement('tr');
-        const th = document.createElement('th');
-        th.textContent = label;
-        const td = document.createElement('td');
-        td.textContent = fmt(json[key]);
-        tr.append(th, td);
+        const b = json[key];
+        const was = a?.json[key];
+        tr.append(
+          ...cells(
+            label,
+            ...(a
+              ? [fmt(was), fmt(b), typeof b === 'number' && typeof was === 'number' && was !== 0 ? `${(b / was).toFixed(3)}×` : '']
+              : [fmt(b)]),
+          ),
+        );
         return tr;
       }),
     );
@@ -89,6 +110,11 @@ export function showCost(next: ResolvedSpec | null): void {
 for (const name of SHAPE_NAMES) modelSelect.append(new Option(name, name, false, name === 'deit-s'));
 modelSelect.addEventListener('change', () => void draw());
 tokensInput.addEventListener('change', () => void draw());
+$<HTMLButtonElement>('pin').addEventListener('click', () => {
+  if (!current || !spec) return;
+  pinned = { name: spec.spec.name, model: modelSelect.value, tokens: tokensInput.value.trim(), json: current };
+  void draw();
+});
 $<HTMLButtonElement>('export-svg').addEventListener('click', () => {
   if (!svg) return;
   const a = document.createElement('a');

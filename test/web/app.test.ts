@@ -137,6 +137,21 @@ describe('the browser app', { skip }, () => {
     for (const key of ['energy_mJ', 'delay_ms', 'area_mm2', 'edap', 'tops_per_w', 'crossbars', 'by_stage'])
       assert.deepEqual(app[key], want[key], key);
     assert.match(await page.locator('#cost-status').innerText(), /^deit-s, 198 tokens, on rram-clipformer/);
+    // the exports: the JSON is xbar cost --json's, the CSV has a row per stage, the PNG is a PNG
+    const saved = async (button: string) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+      const file = join(dir, d.suggestedFilename());
+      await d.saveAs(file);
+      return readFileSync(file);
+    };
+    assert.deepEqual(JSON.parse(String(await saved('#export-json'))), want);
+    const csv = String(await saved('#export-csv'))
+      .trim()
+      .split('\n');
+    assert.equal(csv[0], 'layer,stage,macs,crossbars,energy_pJ,delay_ns,area_mm2');
+    assert.equal(csv.length - 1, want.stages.length);
+    assert.deepEqual([...(await saved('#export-png')).subarray(1, 4)], [...Buffer.from('PNG')]);
+    assert.match(String(await saved('#export-svg')), /^<svg/);
     // pinned as A, then another spec as B: both columns and B / A, each equal to the CLI's
     await page.click('#pin');
     await page.selectOption('#preset', 'fefet-trex');

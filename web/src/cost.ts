@@ -115,11 +115,46 @@ $<HTMLButtonElement>('pin').addEventListener('click', () => {
   pinned = { name: spec.spec.name, model: modelSelect.value, tokens: tokensInput.value.trim(), json: current };
   void draw();
 });
-$<HTMLButtonElement>('export-svg').addEventListener('click', () => {
-  if (!svg) return;
+/** Offers `blob` as a download named `name`. */
+function save(blob: Blob, name: string): void {
   const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
-  a.download = `cost-${modelSelect.value}.svg`;
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
   a.click();
   URL.revokeObjectURL(a.href);
+}
+
+/** The per-stage rows of a cost report (costJson's `stages`) as CSV. */
+function stagesCsv(json: Record<string, unknown>): string {
+  const rows = json['stages'] as Record<string, unknown>[];
+  const keys = ['layer', 'stage', 'macs', 'crossbars', 'energy_pJ', 'delay_ns', 'area_mm2'];
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  return `${keys.join(',')}\n${rows.map((r) => keys.map((k) => cell(r[k])).join(',')).join('\n')}\n`;
+}
+
+const base = () => `cost-${modelSelect.value}-${spec?.spec.name ?? 'spec'}`;
+$<HTMLButtonElement>('export-svg').addEventListener('click', () => {
+  if (svg) save(new Blob([svg], { type: 'image/svg+xml' }), `${base()}.svg`);
+});
+$<HTMLButtonElement>('export-png').addEventListener('click', async () => {
+  if (!svg) return;
+  // the SVG drawn onto a canvas at twice its size, as the CLI's PNGs are
+  const image = new Image();
+  image.src = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.width * 2;
+  canvas.height = image.height * 2;
+  const ctx = canvas.getContext('2d') as CanvasRenderingContext2D;
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+  URL.revokeObjectURL(image.src);
+  canvas.toBlob((png) => png && save(png, `${base()}.png`), 'image/png');
+});
+$<HTMLButtonElement>('export-json').addEventListener('click', () => {
+  if (current) save(new Blob([`${JSON.stringify(current, null, 2)}\n`], { type: 'application/json' }), `${base()}.json`);
+});
+$<HTMLButtonElement>('export-csv').addEventListener('click', () => {
+  if (current) save(new Blob([stagesCsv(current)], { type: 'text/csv' }), `${base()}.csv`);
 });

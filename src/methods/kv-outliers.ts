@@ -76,10 +76,11 @@ export function injectKvOutliers(
   const out: Record<string, HostArray> = { ...tensors };
   const chosen: KvOutlierChoice[] = [];
   for (const [layer, { prefix, names }] of [...layers].sort((a, b) => a[0] - b[0])) {
+    const nameOf = (key: string): string =>
+      key === 'projection' ? `${prefix}.output.dense.weight` : (names.get(key) ?? `${prefix}'s ${key}`);
     const get = (key: string): HostArray => {
-      const name = names.get(key) ?? `${prefix}.output.dense.weight`;
-      const t = tensors[name];
-      if (!t) throw new InputError(where, [`layer ${layer}: tensor ${name} not found`]);
+      const t = tensors[nameOf(key)];
+      if (!t) throw new InputError(where, [`layer ${layer}: tensor ${nameOf(key)} not found`]);
       return t;
     };
     const keyW = get('key.weight');
@@ -91,28 +92,22 @@ export function injectKvOutliers(
     const choice: KvOutlierChoice = { layer, key: [], value: [] };
     for (const kind of ['key', 'value'] as const) {
       if (!o.on.includes(kind)) continue;
-      const w = get(`${kind}.weight`);
       const picks = Array.from({ length: heads }, (_, h) =>
-        largestRows(w, h * headDim, headDim, inputs, o.channels),
+        largestRows(get(`${kind}.weight`), h * headDim, headDim, inputs, o.channels),
       );
       choice[kind] = picks;
       const rows = picks.flatMap((p, h) => p.map((c) => h * headDim + c));
-      // the scaled tensor's rows grow by s; its partner shrinks by 1/s where it meets them
-      const up = (key: string) => {
-        const name = names.get(key);
-        if (name) out[name] = scaleRows(get(key), rows, o.scale);
+      // the tensor's rows grow by s; its partner (Q's rows, or the projection's input columns)
+      // shrinks by 1/s where it meets them. A model without biases has none to scale.
+      const rescale = (key: string, f: number, along: typeof scaleRows) => {
+        if (key === 'projection' || names.has(key)) out[nameOf(key)] = along(get(key), rows, f);
       };
-      up(`${kind}.weight`);
-      up(`${kind}.bias`);
+      rescale(`${kind}.weight`, o.scale, scaleRows);
+      rescale(`${kind}.bias`, o.scale, scaleRows);
       if (kind === 'key') {
-        const qw = names.get('query.weight');
-        const qb = names.get('query.bias');
-        if (qw) out[qw] = scaleRows(get('query.weight'), rows, 1 / o.scale);
-        if (qb) out[qb] = scaleRows(get('query.bias'), rows, 1 / o.scale);
-      } else {
-        const proj = `${prefix}.output.dense.weight`;
-        out[proj] = scaleColumns(get('output.dense.weight'), rows, 1 / o.scale);
-      }
+        rescale('query.weight', 1 / o.scale, scaleRows);
+        rescale('query.bias', 1 / o.scale, scaleRows);
+      } else rescale('projection', 1 / o.scale, scaleColumns);
     }
     chosen.push(choice);
   }

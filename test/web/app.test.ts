@@ -26,6 +26,12 @@ async function buildApp(): Promise<string> {
 }
 
 const statusOf = (page: Page) => page.locator('#status').innerText();
+
+/** Types `value` into the form's field at `path` and leaves it, as a user does (it applies on change). */
+async function setField(page: Page, path: string, value: string): Promise<void> {
+  await page.fill(`[data-path="${path}"]`, value);
+  await page.press(`[data-path="${path}"]`, 'Tab');
+}
 const yamlOf = (page: Page) => page.locator('#yaml').innerText();
 
 describe('the browser app’s build', () => {
@@ -64,25 +70,29 @@ describe('the browser app', { skip }, () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
+  /** A new page on the app, once its first spec is shown and valid, and the page's script errors. */
+  const openApp = async (link = url): Promise<{ page: Page; errors: string[] }> => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(link);
+    await page.waitForSelector('body[data-valid="true"]');
+    return { page, errors };
+  };
   after(async () => {
     await browser?.close();
     server?.close();
   });
 
   it('loads with a preset, switches presets, and shows the CLI’s message for a bad field', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    await page.waitForSelector('body[data-valid="true"]');
+    const { page, errors } = await openApp();
     assert.match(await statusOf(page), /^valid: rram-clipformer, K and V on crossbars/);
     await page.selectOption('#preset', 'pcm-aihwkit');
     await page.locator('#status', { hasText: 'pcm-aihwkit' }).waitFor();
     assert.match(await statusOf(page), /^valid: pcm-aihwkit, attention digital/);
     assert.equal(await page.inputValue('[data-path="adc.bits"]'), '9');
 
-    await page.fill('[data-path="adc.bits"]', '99');
-    await page.press('[data-path="adc.bits"]', 'Tab');
+    await setField(page, 'adc.bits', '99');
     await page.waitForSelector('body[data-valid="false"]');
     const message = await statusOf(page);
     assert.match(message, /adc\.bits: 99 is not allowed, use a whole number 1\.\.16/);
@@ -97,11 +107,8 @@ describe('the browser app', { skip }, () => {
   });
 
   it('exports the spec as YAML and imports it back to the same state; the CLI reads the export', async () => {
-    const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForSelector('body[data-valid="true"]');
-    await page.fill('[data-path="readNoise.sigma"]', '0.07');
-    await page.press('[data-path="readNoise.sigma"]', 'Tab');
+    const { page } = await openApp();
+    await setField(page, 'readNoise.sigma', '0.07');
     await page.locator('#yaml', { hasText: '0.07' }).waitFor();
     const before = await yamlOf(page);
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
@@ -121,11 +128,7 @@ describe('the browser app', { skip }, () => {
   });
 
   it('costs a model on the spec as `xbar cost` does, and draws the CLI’s breakdown figure', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    await page.waitForSelector('body[data-valid="true"]');
+    const { page, errors } = await openApp();
     await page.selectOption('#cost-model', 'deit-s');
     await page.waitForSelector('#cost-chart[data-json] svg');
     const app = JSON.parse((await page.locator('#cost-chart').getAttribute('data-json')) as string);
@@ -173,22 +176,18 @@ describe('the browser app', { skip }, () => {
   });
 
   it('a shared link reproduces the state in a new page', async () => {
-    const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForSelector('body[data-valid="true"]');
+    const { page } = await openApp();
     await page.selectOption('#preset', 'fefet-trex');
-    await page.fill('[data-path="adc.bits"]', '5');
-    await page.press('[data-path="adc.bits"]', 'Tab');
+    await setField(page, 'adc.bits', '5');
     await page.locator('#yaml', { hasText: 'bits: 5' }).waitFor();
     const state = await yamlOf(page);
     await page.click('#share');
     const link = await page.locator('#status').getAttribute('data-link');
     assert.ok(link?.startsWith(url), String(link));
-    const other = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await other.goto(link as string);
-    await other.waitForSelector('body[data-valid="true"]');
+    const { page: other, errors } = await openApp(link as string);
     assert.equal(await yamlOf(other), state);
     assert.equal(await other.inputValue('[data-path="adc.bits"]'), '5');
+    assert.deepEqual(errors, []);
     const shot = process.env['XBAR_SCREENSHOT'];
     if (shot) {
       await other.waitForSelector('#cost-chart svg');

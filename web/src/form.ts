@@ -143,9 +143,8 @@ function field(key: string, s: Schema, v: unknown, path: string[], on: FormHandl
     area.addEventListener('change', () => {
       try {
         on.set(path, area.value.trim() === '' ? undefined : YAML.parse(area.value));
-      } catch (e) {
+      } catch {
         on.set(path, area.value); // validation then names the field and the text
-        void e;
       }
     });
     control = area;
